@@ -1,1 +1,72 @@
-fn main() {}
+//! berth-runtime: an OCI runtime, drop-in compatible with runc.
+
+mod bundle;
+mod cli;
+mod commands;
+mod container;
+mod error;
+mod hooks;
+mod init;
+mod launcher;
+mod logging;
+mod rootfs;
+mod sys;
+
+use clap::Parser;
+
+/// The runtime-spec version this build implements.
+pub const SPEC_VERSION: &str = "1.2.1";
+
+fn main() {
+    let args = cli::normalize_args(std::env::args());
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let g = &cli.global;
+    // The log exists before anything can fail: engines read it for errors.
+    if let Err(e) = logging::init(g.log.as_deref(), g.log_format, g.debug) {
+        eprintln!(
+            "berth-runtime: open log {}: {e}",
+            g.log
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        );
+        std::process::exit(1);
+    }
+    if g.version {
+        print_version();
+        return;
+    }
+    let Some(cmd) = cli.command else {
+        print_version();
+        return;
+    };
+    if matches!(cmd, cli::Command::Create { .. } | cli::Command::Run { .. }) {
+        if let Err(e) = sys::sealed_exe::ensure_sealed() {
+            fail(g, &e.to_string());
+        }
+    }
+    match commands::dispatch(g, cmd) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => fail(g, &e.to_string()),
+    }
+}
+
+fn fail(g: &cli::GlobalOpts, msg: &str) -> ! {
+    log::error!("{msg}");
+    if logging::logs_to_file(g.log.as_deref()) {
+        eprintln!("{msg}");
+    }
+    std::process::exit(1)
+}
+
+fn print_version() {
+    println!("berth-runtime version {}", env!("CARGO_PKG_VERSION"));
+    println!("spec: {SPEC_VERSION}");
+}

@@ -1,0 +1,640 @@
+#!/usr/bin/env python3
+"""Latency / memory benchmark: compare two OCI runtimes (runc CLI compatible).
+
+Runtime A (default: runc) and runtime B (default: berth-runtime) are measured
+interleaved in the same run (A, B, A, B, ...), each with its own private
+`--root`, on identical minimal busybox bundles. See README.md next to this file.
+
+Python 3 standard library only. Must run as root.
+"""
+
+import argparse
+import copy
+import ctypes
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+DEFAULT_RUNTIME_A = "runc"
+DEFAULT_RUNTIME_B = os.path.normpath(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)),
+    "..", "..", "target", "release", "berth-runtime"))
+BUSYBOX = "/bin/busybox"
+APPLETS = ("true", "sh", "sleep")
+
+PR_SET_CHILD_SUBREAPER = 36
+MNT_DETACH = 2
+WAIT_TIMEOUT_S = 10.0   # max time to wait for a container to reach "stopped"
+CMD_TIMEOUT_S = 30.0    # max time for any single runtime invocation
+
+# Operation keys, in table order, with their display names.
+OPS = [
+    ("create", "create (sleep bundle)"),
+    ("start", "start"),
+    ("state", "state (running)"),
+    ("kill", "kill KILL"),
+    ("delete", "delete (stopped)"),
+    ("cycle", "cycle /bin/true"),
+]
+
+# `runc spec` output of runc 1.1.5 (ociVersion 1.0.2-dev), embedded so that
+# `runc spec` is not needed at run time. Adjusted in make_config().
+DEFAULT_SPEC = {
+    "ociVersion": "1.0.2-dev",
+    "process": {
+        "terminal": True,
+        "user": {"uid": 0, "gid": 0},
+        "args": ["sh"],
+        "env": [
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "TERM=xterm",
+        ],
+        "cwd": "/",
+        "capabilities": {
+            k: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            for k in ("bounding", "effective", "permitted", "ambient")
+        },
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "noNewPrivileges": True,
+    },
+    "root": {"path": "rootfs", "readonly": True},
+    "hostname": "runc",
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666",
+                     "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ],
+    "linux": {
+        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+        "namespaces": [{"type": t} for t in
+                       ("pid", "network", "ipc", "uts", "mount")],
+        "maskedPaths": [
+            "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+            "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+        ],
+        "readonlyPaths": [
+            "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+            "/proc/sysrq-trigger",
+        ],
+    },
+}
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def make_config(args):
+    spec = copy.deepcopy(DEFAULT_SPEC)
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = list(args)
+    # The runtime under test does not implement cgroup resources yet.
+    spec["linux"].pop("resources", None)
+    spec["linux"].pop("cgroupsPath", None)
+    return spec
+
+
+def make_bundle(path, args):
+    rootfs = os.path.join(path, "rootfs")
+    bindir = os.path.join(rootfs, "bin")
+    os.makedirs(bindir)
+    # Mount points, so neither runtime has to create them in the rootfs.
+    for d in ("proc", "dev", "sys", "tmp"):
+        os.makedirs(os.path.join(rootfs, d))
+    shutil.copy2(BUSYBOX, os.path.join(bindir, "busybox"))
+    for applet in APPLETS:
+        os.symlink("busybox", os.path.join(bindir, applet))
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(make_config(args), f, indent=2)
+    return path
+
+
+def resolve_runtime(spec, which):
+    if "/" in spec:
+        path = os.path.abspath(spec)
+    else:
+        path = shutil.which(spec)
+    if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
+        hint = ""
+        if which == "B":
+            hint = ("\n  Build berth with `cargo build --release -p berth-runtime` "
+                    "in the repository root,\n  or pass --runtime-b PATH "
+                    "(e.g. --runtime-b /usr/bin/runc to compare runc with itself).")
+        raise BenchError("runtime %s not found or not executable: %s%s"
+                         % (which, spec if not path else path, hint))
+    return path
+
+
+def runtime_version(path):
+    try:
+        out = subprocess.run([path, "--version"], stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=10)
+        line = (out.stdout or out.stderr).strip().splitlines()
+        return line[0] if line else "unknown"
+    except Exception:
+        return "unknown"
+
+
+def reap():
+    """Reap every exited child (container inits are reparented to us)."""
+    n = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return n
+        if pid == 0:
+            return n
+        n += 1
+
+
+def child_pids():
+    me = os.getpid()
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == me:
+            pids.append(int(name))
+    return pids
+
+
+def stats(samples):
+    s = sorted(samples)
+    if len(s) >= 2:
+        p90 = statistics.quantiles(s, n=10, method="inclusive")[8]
+    else:
+        p90 = s[0]
+    return {
+        "n": len(s),
+        "median": statistics.median(s),
+        "p90": p90,
+        "min": s[0],
+        "max": s[-1],
+        "mean": statistics.fmean(s),
+        "stdev": statistics.stdev(s) if len(s) >= 2 else 0.0,
+    }
+
+
+class Runtime:
+    def __init__(self, key, label, path, workdir, id_prefix):
+        self.key = key
+        self.label = label
+        self.path = path
+        self.version = runtime_version(path)
+        base = os.path.join(workdir, key)
+        self.root = os.path.join(base, "state")
+        os.makedirs(self.root, mode=0o700)
+        self.bundle_sleep = make_bundle(os.path.join(base, "bundle-sleep"),
+                                        ["/bin/sleep", "1000"])
+        self.bundle_true = make_bundle(os.path.join(base, "bundle-true"),
+                                       ["/bin/true"])
+        self.id_prefix = "%s-%s-" % (id_prefix, key)
+        self.live = set()          # container ids that may exist
+        self.samples = {k: [] for k, _ in OPS}
+        self.rss = []              # KiB, one per timed create
+        self.cycle_polls = []
+        self.warnings = []
+
+    def cmd(self, *args):
+        return [self.path, "--root", self.root] + list(args)
+
+    # -- primitive invocations -------------------------------------------
+
+    def run(self, *args, check=True):
+        """Run a runtime command; return (seconds, CompletedProcess)."""
+        cmd = self.cmd(*args)
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=CMD_TIMEOUT_S)
+        dt = time.perf_counter() - t0
+        if check and p.returncode != 0:
+            raise BenchError("[%s] `%s` failed (exit %d): %s" % (
+                self.label, " ".join(cmd), p.returncode,
+                p.stderr.decode(errors="replace").strip()))
+        return dt, p
+
+    def create(self, cid, bundle):
+        """Time `create`; return (seconds, ru_maxrss KiB).
+
+        The container inherits the runtime's stdio (terminal=false), so all of
+        it is /dev/null: no pipe is held open by the container afterwards.
+        """
+        self.live.add(cid)
+        cmd = self.cmd("create", "--bundle", bundle, cid)
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            _, status, ru = os.wait4(p.pid, 0)
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        dt = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            raise BenchError("[%s] `%s` failed (exit %d): %s" % (
+                self.label, " ".join(cmd), p.returncode,
+                self.diagnose_create(bundle)))
+        return dt, ru.ru_maxrss
+
+    def diagnose_create(self, bundle):
+        """Re-run a failed create with stderr in a file, to show the error."""
+        cid = self.id_prefix + "diag"
+        errfile = os.path.join(os.path.dirname(self.root), "create-stderr")
+        self.live.add(cid)
+        try:
+            with open(errfile, "w+b") as err:
+                subprocess.run(self.cmd("create", "--bundle", bundle, cid),
+                               stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=err,
+                               timeout=CMD_TIMEOUT_S)
+                err.seek(0)
+                msg = err.read().decode(errors="replace").strip()
+        except Exception as e:  # noqa: BLE001
+            msg = "(could not re-run create for diagnostics: %s)" % e
+        return msg or "(no stderr output)"
+
+    def status(self, cid):
+        dt, p = self.run("state", cid)
+        try:
+            return dt, json.loads(p.stdout)["status"]
+        except (ValueError, KeyError) as e:
+            raise BenchError("[%s] unparsable `state %s` output (%s): %r"
+                             % (self.label, cid, e, p.stdout[:200]))
+
+    def wait_stopped(self, cid, pause=0.001):
+        """Poll `state` until "stopped", reaping zombies; return #polls."""
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        polls = 0
+        while True:
+            reap()
+            polls += 1
+            _, st = self.status(cid)
+            if st == "stopped":
+                return polls
+            if time.monotonic() > deadline:
+                raise BenchError("[%s] container %s still %r after %.0fs"
+                                 % (self.label, cid, st, WAIT_TIMEOUT_S))
+            if pause:
+                time.sleep(pause)
+
+    def delete(self, cid, *flags):
+        dt, _ = self.run("delete", *flags, cid)
+        self.live.discard(cid)
+        return dt
+
+    # -- one benchmark iteration -----------------------------------------
+
+    def iteration(self, i, record):
+        s = {}
+        # 1-5: lifecycle of the long-running sleep container.
+        cid = "%ss%d" % (self.id_prefix, i)
+        s["create"], rss = self.create(cid, self.bundle_sleep)
+        s["start"], _ = self.run("start", cid)
+        s["state"], st = self.status(cid)
+        if st != "running" and record:
+            self.warnings.append("iteration %d: state after start was %r, "
+                                 "expected 'running'" % (i, st))
+        s["kill"], _ = self.run("kill", cid, "KILL")
+        self.wait_stopped(cid)          # not timed
+        reap()                          # zombie init gone, like under a shim
+        s["delete"] = self.delete(cid)
+
+        # 6: full cycle of /bin/true, timed as one unit.
+        cid = "%st%d" % (self.id_prefix, i)
+        t0 = time.perf_counter()
+        self.create(cid, self.bundle_true)
+        self.run("start", cid)
+        polls = self.wait_stopped(cid, pause=0)
+        self.delete(cid)
+        s["cycle"] = time.perf_counter() - t0
+        reap()
+
+        if record:
+            for k, v in s.items():
+                self.samples[k].append(v)
+            self.rss.append(rss)
+            self.cycle_polls.append(polls)
+
+    # -- cleanup ---------------------------------------------------------
+
+    def listed(self):
+        try:
+            p = subprocess.run(self.cmd("list", "-q"), stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=10)
+            return set(p.stdout.split()) if p.returncode == 0 else set()
+        except Exception:  # noqa: BLE001
+            return set()
+
+    def force_delete_all(self):
+        for cid in sorted(self.live | self.listed()):
+            try:
+                p = subprocess.run(self.cmd("delete", "--force", cid),
+                                   stdin=subprocess.DEVNULL,
+                                   capture_output=True, timeout=CMD_TIMEOUT_S)
+                if p.returncode == 0 or cid not in self.listed():
+                    self.live.discard(cid)
+            except Exception:  # noqa: BLE001
+                pass
+        return self.live | self.listed()
+
+
+def kill_children(timeout=5.0):
+    """SIGKILL every remaining child (by pid) and reap; repeat until none."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reap()
+        pids = child_pids()
+        if not pids:
+            return []
+        if time.monotonic() > deadline:
+            return pids
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+
+
+def unescape_mountinfo(s):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+def leftover_mounts(prefix):
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mnt = unescape_mountinfo(line.split()[4])
+            if mnt == prefix or mnt.startswith(prefix + "/"):
+                out.append(mnt)
+    return out
+
+
+def leftover_cgroups(id_prefix):
+    """Cgroup dirs named after our containers (runc creates /<id>)."""
+    mounts = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            fstype = parts[parts.index("-") + 1]
+            if fstype in ("cgroup", "cgroup2"):
+                mounts.append(unescape_mountinfo(parts[4]))
+    found = []
+    for m in mounts:
+        base_depth = m.rstrip("/").count("/")
+        for dirpath, dirnames, _ in os.walk(m):
+            if dirpath.count("/") - base_depth >= 4:
+                dirnames[:] = []
+            for d in list(dirnames):
+                if d.startswith(id_prefix):
+                    found.append(os.path.join(dirpath, d))
+                    dirnames.remove(d)
+    return found
+
+
+def cleanup(runtimes, workdir, id_prefix):
+    problems = []
+    for rt in runtimes:
+        rt.force_delete_all()
+    stuck = kill_children()
+    if stuck:
+        problems.append("processes would not die: %s" % stuck)
+    for rt in runtimes:   # again: now everything is stopped
+        left = rt.force_delete_all()
+        if left:
+            problems.append("[%s] containers could not be deleted: %s"
+                            % (rt.label, sorted(left)))
+    for cg in sorted(leftover_cgroups(id_prefix), key=len, reverse=True):
+        try:
+            os.rmdir(cg)
+        except OSError as e:
+            problems.append("leftover cgroup %s: %s" % (cg, e))
+    if workdir:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for mnt in reversed(leftover_mounts(workdir)):
+            problems.append("leftover mount %s (detached)" % mnt)
+            libc.umount2(mnt.encode(), MNT_DETACH)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if os.path.exists(workdir):
+            problems.append("could not remove %s" % workdir)
+    return problems
+
+
+# ---------------------------------------------------------------------------
+
+
+def fmt_ms(v):
+    return "%.2f" % (v * 1000.0)
+
+
+def report(a, b, args):
+    def ms(samples):
+        st = stats(samples)
+        d = {"n": st.pop("n")}
+        d.update({k + "_ms": v * 1000.0 for k, v in st.items()})
+        d["samples_ms"] = [round(x * 1000.0, 4) for x in samples]
+        return d
+
+    results = {}
+    for key, name in OPS:
+        ra, rb = ms(a.samples[key]), ms(b.samples[key])
+        results[key] = {"name": name, "a": ra, "b": rb,
+                        "ratio_median_b_over_a": rb["median_ms"] / ra["median_ms"]}
+    rss = {}
+    for rt in (a, b):
+        rss[rt.key] = {"median_kib": statistics.median(rt.rss),
+                       "max_kib": max(rt.rss), "samples_kib": rt.rss}
+    rss["ratio_median_b_over_a"] = rss["b"]["median_kib"] / rss["a"]["median_kib"]
+
+    la, lb = a.label, b.label
+    w = max(len(n) for _, n in OPS + [("", "peak RSS of create [KiB]")])
+    c = max(10, len(la) + 4, len(lb) + 4)
+
+    def row(name, va, pa, vb, pb, ratio):
+        return "%-*s  %*s %*s  %*s %*s  %6s" % (
+            w, name, c, va, c, pa, c, vb, c, pb, ratio)
+
+    head = row("operation [ms]", la + " med", la + " p90",
+               lb + " med", lb + " p90", "B/A")
+    lines = [head, "-" * len(head)]
+    for key, name in OPS:
+        r = results[key]
+        lines.append(row(name, "%.2f" % r["a"]["median_ms"],
+                         "%.2f" % r["a"]["p90_ms"],
+                         "%.2f" % r["b"]["median_ms"],
+                         "%.2f" % r["b"]["p90_ms"],
+                         "%.2f" % r["ratio_median_b_over_a"]))
+    lines.append("-" * len(head))
+    lines.append(row("peak RSS of create [KiB]", la + " med", la + " max",
+                     lb + " med", lb + " max", "B/A"))
+    lines.append(row("", "%d" % rss["a"]["median_kib"],
+                     "%d" % rss["a"]["max_kib"], "%d" % rss["b"]["median_kib"],
+                     "%d" % rss["b"]["max_kib"],
+                     "%.2f" % rss["ratio_median_b_over_a"]))
+    lines.append("(state polls per /bin/true cycle, median: %s %g, %s %g)" % (
+        la, statistics.median(a.cycle_polls), lb,
+        statistics.median(b.cycle_polls)))
+    print("\n".join(lines))
+
+    for rt in (a, b):
+        for wmsg in rt.warnings[:5]:
+            print("warning [%s]: %s" % (rt.label, wmsg))
+        if len(rt.warnings) > 5:
+            print("warning [%s]: ... %d more" % (rt.label, len(rt.warnings) - 5))
+
+    if args.json:
+        doc = {
+            "iterations": args.iterations,
+            "warmup": args.warmup,
+            "order": "interleaved A,B per iteration",
+            "kernel": platform.release(),
+            "runtimes": {rt.key: {"label": rt.label, "path": rt.path,
+                                  "version": rt.version} for rt in (a, b)},
+            "results": results,
+            "create_peak_rss": rss,
+            "cycle_state_polls": {a.key: a.cycle_polls, b.key: b.cycle_polls},
+            "warnings": {a.key: a.warnings, b.key: b.warnings},
+        }
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=2)
+        print("results written to %s" % args.json)
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(
+        description="Interleaved latency/RSS benchmark of two OCI runtimes "
+                    "(runc-compatible CLI).")
+    ap.add_argument("--runtime-a", default=DEFAULT_RUNTIME_A,
+                    help="baseline runtime, name or path (default: runc)")
+    ap.add_argument("--runtime-b", default=DEFAULT_RUNTIME_B,
+                    help="runtime under test (default: %(default)s)")
+    ap.add_argument("--label-a", help="label for A (default: binary name)")
+    ap.add_argument("--label-b", help="label for B (default: binary name)")
+    ap.add_argument("-n", "--iterations", type=int, default=30,
+                    help="measured iterations per runtime (default: 30)")
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="unmeasured warm-up iterations per runtime "
+                         "(default: 2)")
+    ap.add_argument("--json", metavar="FILE", help="also write results as JSON")
+    ap.add_argument("--tmpdir", help="where to create bundles and state roots "
+                                     "(default: $TMPDIR or /tmp)")
+    args = ap.parse_args()
+    if args.iterations < 1 or args.warmup < 0:
+        ap.error("--iterations must be >= 1 and --warmup >= 0")
+    return args
+
+
+def main():
+    args = parse_args()
+    if os.geteuid() != 0:
+        raise BenchError("must run as root")
+    if not os.path.isfile(BUSYBOX):
+        raise BenchError("%s not found (install busybox-static)" % BUSYBOX)
+    path_a = resolve_runtime(args.runtime_a, "A")
+    path_b = resolve_runtime(args.runtime_b, "B")
+    label_a = args.label_a or os.path.basename(path_a)
+    label_b = args.label_b or os.path.basename(path_b)
+    if label_a == label_b:
+        label_a, label_b = label_a + "(A)", label_b + "(B)"
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise BenchError("prctl(PR_SET_CHILD_SUBREAPER): %s"
+                         % os.strerror(ctypes.get_errno()))
+
+    id_prefix = "bench%d" % os.getpid()
+    workdir = None
+    runtimes = []
+
+    def on_term(signum, _frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, on_term)
+    # Respect an inherited SIG_IGN for SIGINT/SIGHUP (e.g. `nohup`, `cmd &`).
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, on_term)
+    if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    rc = 0
+    try:
+        workdir = tempfile.mkdtemp(prefix="berth-bench-", dir=args.tmpdir)
+        a = Runtime("a", label_a, path_a, workdir, id_prefix)
+        runtimes.append(a)
+        b = Runtime("b", label_b, path_b, workdir, id_prefix)
+        runtimes.append(b)
+        log("A = %-12s %s  (%s)" % (a.label, a.path, a.version))
+        log("B = %-12s %s  (%s)" % (b.label, b.path, b.version))
+        log("kernel %s; %d iterations + %d warm-up, interleaved A,B; workdir %s"
+            % (platform.release(), args.iterations, args.warmup, workdir))
+        t_start = time.monotonic()
+        total = args.warmup + args.iterations
+        for i in range(total):
+            record = i >= args.warmup
+            for rt in (a, b):
+                rt.iteration(i, record)
+            if sys.stderr.isatty():
+                print("\r  iteration %d/%d%s" % (
+                    i + 1, total, "" if record else " (warm-up)"),
+                    end="", file=sys.stderr, flush=True)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        log("done in %.1fs" % (time.monotonic() - t_start))
+        report(a, b, args)
+    except KeyboardInterrupt:
+        log("\ninterrupted, cleaning up")
+        rc = 130
+    except (BenchError, subprocess.TimeoutExpired) as e:
+        log("\nerror: %s" % e)
+        rc = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        problems = cleanup(runtimes, workdir, id_prefix)
+        for p in problems:
+            log("cleanup: %s" % p)
+        if problems and rc == 0:
+            rc = 1
+    return rc
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        log("error: %s" % e)
+        sys.exit(1)

@@ -1,0 +1,211 @@
+//! Loading and validating a bundle's `config.json`.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+}
+
+impl Bundle {
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let dir = std::fs::canonicalize(dir).map_err(|source| Error::Bundle {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let config_path = dir.join("config.json");
+        let data = std::fs::read(&config_path).map_err(|e| Error::Config {
+            path: config_path.clone(),
+            msg: e.to_string(),
+        })?;
+        // Unknown fields are ignored, as the runtime spec requires.
+        let spec: Spec = serde_json::from_slice(&data).map_err(|e| Error::Config {
+            path: config_path.clone(),
+            msg: format!("invalid configuration: {e}"),
+        })?;
+        let bad = |msg: String| Error::Config {
+            path: config_path.clone(),
+            msg,
+        };
+        check_version(spec.version()).map_err(&bad)?;
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| bad("root is required".into()))?;
+        let rootfs = if root.path().is_absolute() {
+            root.path().clone()
+        } else {
+            dir.join(root.path())
+        };
+        let rootfs = std::fs::canonicalize(&rootfs)
+            .map_err(|e| bad(format!("root.path {}: {e}", rootfs.display())))?;
+        if !rootfs.is_dir() {
+            return Err(bad(format!(
+                "root.path {} is not a directory",
+                rootfs.display()
+            )));
+        }
+        validate(&spec).map_err(&bad)?;
+        Ok(Bundle {
+            dir,
+            config_path,
+            spec,
+            rootfs,
+        })
+    }
+}
+
+/// The runtime implements spec 1.x; any other major version is refused.
+fn check_version(v: &str) -> std::result::Result<(), String> {
+    let mut parts = v.split(['.', '-', '+']);
+    let major = parts.next().unwrap_or("");
+    let minor = parts.next().unwrap_or("");
+    if major == "1" && !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unsupported ociVersion {v:?}: this runtime implements runtime-spec 1.x"
+        ))
+    }
+}
+
+fn validate(spec: &Spec) -> std::result::Result<(), String> {
+    let process = spec.process().as_ref().ok_or("process is required")?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err("process.args must not be empty".into());
+    }
+    if !process.cwd().is_absolute() {
+        return Err(format!(
+            "process.cwd {:?} must be an absolute path",
+            process.cwd()
+        ));
+    }
+    let linux = spec.linux().as_ref();
+    let namespaces = linux
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let mut seen = Vec::new();
+    for ns in &namespaces {
+        if seen.contains(&ns.typ()) {
+            return Err(format!("namespace {} is listed twice", ns.typ()));
+        }
+        seen.push(ns.typ());
+    }
+    let has = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err("unable to set hostname without a private UTS namespace".into());
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err("unable to set domainname without a private UTS namespace".into());
+    }
+    let user_new = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    if let Some(l) = linux {
+        let has_maps = l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            && l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+        if user_new && !has_maps {
+            return Err("user namespace enabled, but no uid/gid mappings found".into());
+        }
+        if !has(LinuxNamespaceType::User)
+            && (l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+                || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()))
+        {
+            return Err("uid/gid mappings require a user namespace".into());
+        }
+        if l.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+            && !namespaces
+                .iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none())
+        {
+            return Err("timeOffsets require a new time namespace".into());
+        }
+        for key in l
+            .sysctl()
+            .as_ref()
+            .map(|m| m.keys().collect())
+            .unwrap_or(Vec::<&String>::new())
+        {
+            validate_sysctl(key, &has)?;
+        }
+    } else if user_new {
+        return Err("user namespace enabled, but no uid/gid mappings found".into());
+    }
+    if let Some(m) = spec.mounts() {
+        for mnt in m {
+            if !mnt.destination().is_absolute() {
+                return Err(format!(
+                    "mount destination {:?} must be an absolute path",
+                    mnt.destination()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// runc's rule: a sysctl may only be set where the container has the
+/// namespace that scopes it, otherwise it would change the host.
+fn validate_sysctl(
+    key: &str,
+    has: &dyn Fn(LinuxNamespaceType) -> bool,
+) -> std::result::Result<(), String> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        if has(LinuxNamespaceType::Ipc) {
+            return Ok(());
+        }
+        return Err(format!(
+            "sysctl {key:?} is not allowed: the container has no private IPC namespace"
+        ));
+    }
+    if key.starts_with("net.") {
+        if has(LinuxNamespaceType::Network) {
+            return Ok(());
+        }
+        return Err(format!(
+            "sysctl {key:?} is not allowed: the container has no private network namespace"
+        ));
+    }
+    if key == "kernel.hostname" || key == "kernel.domainname" {
+        if has(LinuxNamespaceType::Uts) {
+            return Ok(());
+        }
+        return Err(format!(
+            "sysctl {key:?} is not allowed: the container has no private UTS namespace"
+        ));
+    }
+    Err(format!(
+        "sysctl {key:?} is not in a separate kernel namespace"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_version;
+
+    #[test]
+    fn versions() {
+        for ok in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.1", "1.3.0+dev"] {
+            assert!(check_version(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "2.0.0", "0.1.0", "1", "abc", "1.x"] {
+            assert!(check_version(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+use std::time::Duration;
+
+use crate::cli::GlobalOpts;
+use crate::container::{Status, Store};
+use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
+
+use super::kill::init_pidfd;
+
+pub fn run(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
+    let store = Store::new(&g.root);
+    let c = match store.load(id) {
+        Ok(c) => c,
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let Some(state) = c.state.clone() else {
+        // A create that died before recording anything: just clean up.
+        return c.destroy();
+    };
+    let status = c.status();
+    match status {
+        Status::Stopped => {}
+        // containerd relies on deleting a created, never started container.
+        Status::Created | Status::Creating => kill_and_wait(&state)?,
+        Status::Running | Status::Paused if force => kill_and_wait(&state)?,
+        s => {
+            return Err(Error::NotStopped {
+                id: id.to_string(),
+                status: s.to_string(),
+            })
+        }
+    }
+    hooks::run_all_warn(
+        state.hooks.as_ref(),
+        HookKind::Poststop,
+        &state.hook_state(Status::Stopped),
+    );
+    c.destroy()
+}
+
+fn kill_and_wait(state: &crate::container::ContainerState) -> Result<()> {
+    if let Some(fd) = init_pidfd(state)? {
+        let _ = fd.kill();
+        if !fd.wait_exit(Some(Duration::from_secs(10))) {
+            return Err(Error::Invalid(format!(
+                "container init {} did not exit after SIGKILL",
+                state.pid
+            )));
+        }
+    }
+    Ok(())
+}

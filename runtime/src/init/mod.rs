@@ -1,0 +1,356 @@
+//! The container's init, as one linear sequence run in the process that
+//! `create` cloned (no re-exec of the runtime): namespaces, rootfs, root
+//! switch, terminal, identity, then a wait for `start` and the exec of the
+//! user process.
+
+pub mod channel;
+pub mod console;
+pub mod lsm;
+pub mod namespaces;
+pub mod process;
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::socket::{accept4, SockFlag};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use self::channel::{Channel, ToChild, ToParent};
+use self::namespaces::NsPlan;
+use crate::container::state::{ContainerState, Status};
+use crate::container::store::START_SOCKET;
+use crate::error::{Error, InitError, InitErrorKind, Result, SysContext};
+use crate::hooks::{self, HookKind};
+use crate::rootfs;
+
+/// Everything the init needs; it lives in the parent's memory and reaches
+/// the child as the copy that clone/fork makes.
+pub struct InitConfig<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub no_pivot: bool,
+    pub plan: &'a NsPlan,
+    pub console: Option<OwnedFd>,
+    pub start_listener: OwnedFd,
+    pub state_dir: OwnedFd,
+    /// fds 3..3+preserve stay open in the container (LISTEN_FDS included).
+    pub preserve_fds: u32,
+    pub extra_env: Vec<String>,
+    pub state: ContainerState,
+    /// Whether the process path went through the intermediate, which has
+    /// already joined every namespace.
+    pub namespaces_joined: bool,
+}
+
+impl InitConfig<'_> {
+    fn in_userns(&self) -> bool {
+        self.plan.has_user_ns()
+    }
+}
+
+/// What the init keeps after set-up, waiting for `start`.
+struct Prepared {
+    exec_path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+/// The child side of `create`. Never returns.
+pub fn child_main(cfg: &mut InitConfig, chan: Channel) -> ! {
+    // Nothing in the container may ptrace or open /proc/PID/exe of this
+    // process while it still is the runtime binary.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let prepared = match setup(cfg, &chan) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = chan.send(&ToParent::Failed(e.into()));
+            exit(1)
+        }
+    };
+    drop(chan);
+    match wait_start_and_exec(cfg, prepared) {
+        Ok(never) => match never {},
+        Err(_) => exit(1),
+    }
+}
+
+fn exit(code: i32) -> ! {
+    // _exit: the parent's buffers and destructors are not ours to run.
+    // SAFETY: terminates the process.
+    unsafe { libc::_exit(code) }
+}
+
+fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
+    let ToChild::Hello { pid } = recv(chan)? else {
+        return Err(Error::Invalid(
+            "init: unexpected message, expected hello".into(),
+        ));
+    };
+    cfg.state.pid = pid;
+    let spec = cfg.spec;
+    let process = spec.process().as_ref().expect("validated");
+    if cfg.in_userns() {
+        become_ns_root()?;
+    }
+    if !cfg.namespaces_joined {
+        cfg.plan
+            .join(|t| !matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))?;
+    }
+    nix::unistd::setsid().ctx(|| "setsid")?;
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).ctx(|| format!("set hostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        // SAFETY: pointer and length of a live string.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } < 0 {
+            return Err(Errno::last()).ctx(|| format!("set domainname {d:?}"));
+        }
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .ctx(|| format!("set oom_score_adj {adj}"))?;
+    }
+    if let Some(l) = process.rlimits() {
+        process::set_rlimits(l)?;
+    }
+    let terminal = process.terminal().unwrap_or(false);
+    rootfs::prepare(
+        spec,
+        cfg.rootfs,
+        cfg.bundle,
+        cfg.in_userns(),
+        cfg.plan.creates(LinuxNamespaceType::Cgroup),
+        terminal,
+    )?;
+    let hooks = spec.hooks().as_ref();
+    let has = |k: HookKind| hooks.is_some_and(|h| !k.select(h).is_empty());
+    if has(HookKind::Prestart) || has(HookKind::CreateRuntime) {
+        chan.send(&ToParent::RunRuntimeHooks).map_err(chan_err)?;
+        match recv(chan)? {
+            ToChild::RuntimeHooksDone => {}
+            other => {
+                return Err(Error::Invalid(format!(
+                    "init: unexpected message {other:?}"
+                )))
+            }
+        }
+    }
+    hooks::run_all(
+        hooks,
+        HookKind::CreateContainer,
+        &cfg.state.hook_state(Status::Creating),
+    )?;
+    if cfg.no_pivot {
+        rootfs::pivot::move_root(cfg.rootfs)?;
+    } else {
+        rootfs::pivot::pivot(cfg.rootfs)?;
+    }
+    if let Some(sock) = cfg.console.take() {
+        let (rows, cols) = process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16))
+            .unwrap_or((0, 0));
+        let pty = console::open_pty(rows, cols)?;
+        console::attach_slave(&pty)?;
+        console::send_master(&sock, &pty)?;
+    }
+    let linux = spec.linux().as_ref();
+    for (k, v) in linux.and_then(|l| l.sysctl().clone()).unwrap_or_default() {
+        rootfs::finalize::sysctl(&k, &v)?;
+    }
+    for p in linux
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default()
+    {
+        rootfs::finalize::readonly(&p)?;
+    }
+    for p in linux
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default()
+    {
+        rootfs::finalize::mask(&p)?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        rootfs::finalize::readonly_root()?;
+    }
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        lsm::apply_apparmor(p)?;
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        lsm::apply_selinux(l)?;
+    }
+    let prepared = finalize_process(cfg)?;
+    chan.send(&ToParent::Ready).map_err(chan_err)?;
+    match recv(chan)? {
+        ToChild::Proceed => {}
+        other => {
+            return Err(Error::Invalid(format!(
+                "init: unexpected message {other:?}"
+            )))
+        }
+    }
+    chan.send(&ToParent::Detached).map_err(chan_err)?;
+    Ok(prepared)
+}
+
+fn recv(chan: &Channel) -> Result<ToChild> {
+    match chan.recv::<ToChild>() {
+        Ok(m) => Ok(m),
+        // create died: nobody will ever start us.
+        Err(channel::ChannelError::Closed) => exit(1),
+        Err(e) => Err(chan_err(e)),
+    }
+}
+
+fn chan_err(e: channel::ChannelError) -> Error {
+    Error::Invalid(format!("init: {e}"))
+}
+
+/// In a user namespace, become its root (uid 0 there) so files the init
+/// creates are owned by a mapped id. An unmapped 0 is left alone.
+fn become_ns_root() -> Result<()> {
+    let z = nix::unistd::Gid::from_raw(0);
+    match nix::unistd::setresgid(z, z, z) {
+        Ok(()) | Err(Errno::EINVAL) => {}
+        Err(e) => return Err(e).ctx(|| "setgid 0 in user namespace"),
+    }
+    let z = nix::unistd::Uid::from_raw(0);
+    match nix::unistd::setresuid(z, z, z) {
+        Ok(()) | Err(Errno::EINVAL) => Ok(()),
+        Err(e) => Err(e).ctx(|| "setuid 0 in user namespace"),
+    }
+}
+
+/// Identity, capabilities, fds, cwd and the executable, in runc's order.
+fn finalize_process(cfg: &InitConfig) -> Result<Prepared> {
+    let process = cfg.spec.process().as_ref().expect("validated");
+    // Every inherited fd beyond the preserved ones closes on exec; the
+    // init's own fds are already close-on-exec.
+    // SAFETY: close_range with the CLOEXEC flag only changes fd flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 + cfg.preserve_fds,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    let caps = process
+        .capabilities()
+        .as_ref()
+        .map(process::CapSets::from_spec)
+        .transpose()?;
+    if let Some(c) = &caps {
+        process::drop_bounding(c)?;
+    }
+    let cwd = process.cwd();
+    let chdir_early = nix::unistd::chdir(cwd);
+    match chdir_early {
+        Ok(()) | Err(Errno::EACCES) | Err(Errno::EPERM) => {}
+        Err(e) => return Err(e).ctx(|| format!("chdir to cwd {}", cwd.display())),
+    }
+    process::switch_user(process, cfg.in_userns())?;
+    if let Some(c) = &caps {
+        process::apply_caps(c)?;
+    }
+    let umask = process.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    if chdir_early.is_err() {
+        nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {}", cwd.display()))?;
+    }
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    env.extend(cfg.extra_env.iter().cloned());
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", process::home_for(process.user().uid())));
+    }
+    let args = process.args().as_ref().expect("validated");
+    let path = process::find_executable(&args[0], &env)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+            return Err(Errno::last()).ctx(|| "set no_new_privs");
+        }
+    }
+    let cstr = |s: &[u8]| {
+        CString::new(s)
+            .map_err(|_| Error::Invalid("process args and env may not contain NUL".into()))
+    };
+    Ok(Prepared {
+        exec_path: cstr(path.as_os_str().as_bytes())?,
+        argv: args
+            .iter()
+            .map(|a| cstr(a.as_bytes()))
+            .collect::<Result<_>>()?,
+        envp: env
+            .iter()
+            .map(|e| cstr(e.as_bytes()))
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// Block until `start` connects, run startContainer hooks, exec. Errors go
+/// back to `start` over its connection; success closes it (close-on-exec).
+fn wait_start_and_exec(cfg: &InitConfig, p: Prepared) -> Result<Infallible> {
+    let conn = loop {
+        match accept4(cfg.start_listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+            Ok(fd) => break unsafe { OwnedFd::from_raw_fd(fd) },
+            Err(Errno::EINTR) | Err(Errno::ECONNABORTED) => continue,
+            Err(e) => return Err(e).ctx(|| "accept start"),
+        }
+    };
+    let report = |e: InitError| {
+        let mut f = std::fs::File::from(conn.try_clone().expect("dup start connection"));
+        let _ = f.write_all(serde_json::to_string(&e).unwrap_or_default().as_bytes());
+    };
+    if let Err(e) = hooks::run_all(
+        cfg.spec.hooks().as_ref(),
+        HookKind::StartContainer,
+        &cfg.state.hook_state(Status::Created),
+    ) {
+        report(e.into());
+        exit(1);
+    }
+    // From here on the container counts as running.
+    let _ = nix::unistd::unlinkat(
+        cfg.state_dir.as_fd(),
+        START_SOCKET,
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
+    let err = nix::unistd::execve(&p.exec_path, &p.argv, &p.envp).unwrap_err();
+    let kind = match err {
+        Errno::ENOENT => InitErrorKind::NotFound,
+        Errno::EACCES | Errno::EPERM => InitErrorKind::PermissionDenied,
+        _ => InitErrorKind::Other,
+    };
+    report(InitError {
+        kind,
+        message: format!("exec {:?}: {err}", p.exec_path),
+    });
+    exit(if kind == InitErrorKind::NotFound {
+        127
+    } else {
+        126
+    })
+}
+
+/// Raw fd numbers of a few OwnedFds, for closing in the child.
+pub fn raw(fd: &impl AsRawFd) -> RawFd {
+    fd.as_raw_fd()
+}

@@ -1,0 +1,281 @@
+//! The user process's identity and limits: rlimits, capabilities, uid/gid
+//! and groups, and finding its executable.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use nix::errno::Errno;
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
+
+use crate::error::{Error, InitError, InitErrorKind, Result, SysContext};
+
+pub fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
+    for l in limits {
+        let r = libc::rlimit {
+            rlim_cur: l.soft(),
+            rlim_max: l.hard(),
+        };
+        // SAFETY: valid resource and rlimit struct.
+        if unsafe { libc::setrlimit(rlimit_resource(l.typ()), &r) } < 0 {
+            return Err(Errno::last())
+                .ctx(|| format!("set rlimit {:?} to {}/{}", l.typ(), l.soft(), l.hard()));
+        }
+    }
+    Ok(())
+}
+
+fn mask(set: &Option<Capabilities>) -> Result<u64> {
+    let mut m = 0u64;
+    for c in set.iter().flatten() {
+        let name = serde_json::to_value(c)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let cap = caps::Capability::from_str(&name)
+            .map_err(|_| Error::Invalid(format!("unknown capability {name}")))?;
+        m |= 1u64 << cap.index();
+    }
+    Ok(m)
+}
+
+pub struct CapSets {
+    bounding: u64,
+    effective: u64,
+    permitted: u64,
+    inheritable: u64,
+    ambient: u64,
+}
+
+impl CapSets {
+    pub fn from_spec(c: &LinuxCapabilities) -> Result<CapSets> {
+        Ok(CapSets {
+            bounding: mask(c.bounding())?,
+            effective: mask(c.effective())?,
+            permitted: mask(c.permitted())?,
+            inheritable: mask(c.inheritable())?,
+            ambient: mask(c.ambient())?,
+        })
+    }
+}
+
+fn last_cap() -> u8 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+/// Drop from the bounding set everything the container may not have. Done
+/// while still privileged (it needs CAP_SETPCAP).
+pub fn drop_bounding(c: &CapSets) -> Result<()> {
+    for i in 0..=last_cap() {
+        if c.bounding & (1 << i) == 0 {
+            // SAFETY: prctl with integer arguments.
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, i as libc::c_ulong, 0, 0, 0) } < 0 {
+                let e = Errno::last();
+                if e != Errno::EINVAL {
+                    return Err(e).ctx(|| format!("drop capability {i} from the bounding set"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Set effective, permitted and inheritable in one capset(2) (separate
+/// calls would have to be ordered around the kernel's subset rules), then
+/// raise the ambient set.
+pub fn apply_caps(c: &CapSets) -> Result<()> {
+    let hdr = CapHeader {
+        version: 0x20080522,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: c.effective as u32,
+            permitted: c.permitted as u32,
+            inheritable: c.inheritable as u32,
+        },
+        CapData {
+            effective: (c.effective >> 32) as u32,
+            permitted: (c.permitted >> 32) as u32,
+            inheritable: (c.inheritable >> 32) as u32,
+        },
+    ];
+    // SAFETY: v3 header with two data words, as the kernel expects.
+    if unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) } < 0 {
+        return Err(Errno::last()).ctx(|| "set capabilities");
+    }
+    // The kernel only allows ambient capabilities that are permitted and
+    // inheritable; like runc, others are skipped (runc's own default spec
+    // lists ambient capabilities without inheritable ones).
+    let ambient = c.ambient & c.permitted & c.inheritable;
+    for i in 0..64u64 {
+        if ambient & (1 << i) != 0 {
+            // SAFETY: prctl with integer arguments.
+            let r = unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    i as libc::c_ulong,
+                    0,
+                    0,
+                )
+            };
+            if r < 0 {
+                return Err(Errno::last()).ctx(|| format!("raise ambient capability {i}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Switch to the process's uid/gid and supplementary groups, keeping the
+/// permitted capabilities across the uid change so they can be set after.
+pub fn switch_user(process: &Process, in_userns: bool) -> Result<()> {
+    let user = process.user();
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    let setgroups_allowed = !in_userns
+        || std::fs::read_to_string("/proc/self/setgroups")
+            .map(|s| s.trim() != "deny")
+            .unwrap_or(true);
+    if setgroups_allowed {
+        setgroups(&groups).ctx(|| format!("setgroups {:?}", user.additional_gids()))?;
+    } else if !groups.is_empty() {
+        return Err(Error::Invalid(
+            "additionalGids cannot be set: setgroups is denied in this user namespace".into(),
+        ));
+    }
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).ctx(|| format!("setgid {}", user.gid()))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).ctx(|| format!("setuid {}", user.uid()))?;
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    Ok(())
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn not_found(msg: String) -> Error {
+    Error::Init(InitError {
+        kind: InitErrorKind::NotFound,
+        message: msg,
+    })
+}
+
+/// Find args[0] the way exec.LookPath does, with runc's error wording
+/// (engines match on it to choose exit codes 127 and 126).
+pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    let is_exec = |p: &Path| -> std::result::Result<(), Errno> {
+        let c = CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+        let st = nix::sys::stat::stat(p)?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            return Err(Errno::EACCES);
+        }
+        // SAFETY: NUL-terminated path.
+        if unsafe { libc::access(c.as_ptr(), libc::X_OK) } < 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return match is_exec(&p) {
+            Ok(()) => Ok(p),
+            Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => Err(not_found(format!(
+                "exec: {arg0:?}: stat {arg0}: no such file or directory"
+            ))),
+            Err(Errno::EACCES) | Err(Errno::EPERM) => Err(Error::Init(InitError {
+                kind: InitErrorKind::PermissionDenied,
+                message: format!("exec: {arg0:?}: permission denied"),
+            })),
+            Err(e) => Err(Error::Init(InitError::other(format!(
+                "exec: {arg0:?}: {e}"
+            )))),
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let mut denied = false;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = Path::new(dir).join(arg0);
+        match is_exec(&cand) {
+            Ok(()) => return Ok(cand),
+            Err(Errno::EACCES) | Err(Errno::EPERM) => denied = true,
+            Err(_) => {}
+        }
+    }
+    if denied {
+        return Err(Error::Init(InitError {
+            kind: InitErrorKind::PermissionDenied,
+            message: format!("exec: {arg0:?}: permission denied"),
+        }));
+    }
+    Err(not_found(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
+}
+
+/// HOME from the container's /etc/passwd when the config does not set it.
+pub fn home_for(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_string())
+}

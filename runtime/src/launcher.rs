@@ -1,0 +1,392 @@
+//! The parent side of `create`: clone the init with its namespaces, serve
+//! its requests (id maps, runtime hooks), and record it once it is ready.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::socket::{
+    bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
+
+use crate::bundle::Bundle;
+use crate::cli::CreateOpts;
+use crate::container::state::{ContainerState, Status};
+use crate::container::store::{write_pid_file, START_SOCKET};
+use crate::container::Container;
+use crate::error::{Error, Result, SysContext};
+use crate::hooks::{self, HookKind};
+use crate::init::channel::{self, Channel, ToChild, ToParent};
+use crate::init::namespaces::{self, NsPlan};
+use crate::init::{self, InitConfig};
+use crate::sys::clone::{self, Forked};
+use crate::sys::pidfd::PidFd;
+use crate::sys::procfs;
+
+pub struct Launched {
+    pub pid: i32,
+    pub pidfd: PidFd,
+}
+
+/// Where the pty master goes for a terminal container.
+pub enum ConsoleTarget<'a> {
+    None,
+    Socket(&'a Path),
+    /// An already connected socket (foreground `run -t`).
+    Connected(OwnedFd),
+}
+
+pub fn launch(
+    bundle: &Bundle,
+    opts: &CreateOpts,
+    container: &mut Container,
+    console: ConsoleTarget,
+) -> Result<Launched> {
+    let spec = &bundle.spec;
+    let process = spec.process().as_ref().expect("validated");
+    let terminal = process.terminal().unwrap_or(false);
+    let console = match (terminal, console) {
+        (true, ConsoleTarget::None) => {
+            return Err(Error::Invalid(
+                "cannot allocate tty if runc will detach without setting console socket".into(),
+            ))
+        }
+        (false, ConsoleTarget::Socket(_)) | (false, ConsoleTarget::Connected(_)) => {
+            return Err(Error::Invalid(
+                "cannot use console socket if runc will not detach or allocate tty".into(),
+            ))
+        }
+        (true, ConsoleTarget::Socket(p)) => {
+            Some(OwnedFd::from(UnixStream::connect(p).ctx(|| {
+                format!("connect to console socket {}", p.display())
+            })?))
+        }
+        (true, ConsoleTarget::Connected(fd)) => Some(fd),
+        (false, ConsoleTarget::None) => None,
+    };
+    crate::init::lsm::check(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
+    let plan = NsPlan::from_spec(spec)?;
+    if !plan.creates(LinuxNamespaceType::Mount) && !plan.joins_type(LinuxNamespaceType::Mount) {
+        return Err(Error::Invalid(
+            "a mount namespace is required: add {\"type\": \"mount\"} to linux.namespaces".into(),
+        ));
+    }
+    let state_dir = open(
+        &container.dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("open {}", container.dir.display()))?;
+    let start_listener = start_socket(&state_dir)?;
+    let (listen_fds, extra_env) = listen_fds();
+    let state = ContainerState {
+        oci_version: spec.version().clone(),
+        id: container.id.clone(),
+        pid: 0,
+        init_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::logging::rfc3339_now(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        hooks: spec.hooks().clone(),
+        own_pid_ns: plan.creates(LinuxNamespaceType::Pid),
+    };
+    let mut cfg = InitConfig {
+        spec,
+        rootfs: &bundle.rootfs,
+        bundle: &bundle.dir,
+        no_pivot: opts.no_pivot,
+        plan: &plan,
+        console,
+        start_listener,
+        state_dir,
+        preserve_fds: listen_fds + opts.preserve_fds,
+        extra_env,
+        state: state.clone(),
+        namespaces_joined: false,
+    };
+    let lock_fd = container.dir_fd().as_raw_fd();
+    let (parent, child) = channel::pair().ctx(|| "socketpair")?;
+    let mut spawned = spawn(&mut cfg, &plan, parent, child, lock_fd)?;
+    // The child has its copies; ours must not keep the listener alive.
+    drop(cfg);
+    match drive(&mut spawned, bundle, &state, opts, container) {
+        Ok(()) => Ok(Launched {
+            pid: spawned.pid,
+            pidfd: spawned.pidfd,
+        }),
+        Err(e) => {
+            let _ = spawned.pidfd.kill();
+            spawned
+                .pidfd
+                .wait_exit(Some(std::time::Duration::from_secs(5)));
+            let _ = waitpid(
+                Pid::from_raw(spawned.pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            );
+            Err(e)
+        }
+    }
+}
+
+struct Spawned {
+    pid: i32,
+    pidfd: PidFd,
+    chan: Channel,
+}
+
+/// The init's listening socket for `start`, bound through the state
+/// directory's fd so the path length limit of sun_path never bites.
+fn start_socket(state_dir: &OwnedFd) -> Result<OwnedFd> {
+    let s = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ctx(|| "create start socket")?;
+    let path = format!("/proc/self/fd/{}/{START_SOCKET}", state_dir.as_raw_fd());
+    let addr = UnixAddr::new(path.as_str()).ctx(|| "start socket address")?;
+    bind(s.as_raw_fd(), &addr).ctx(|| "bind start socket")?;
+    listen(&s, Backlog::new(4).expect("valid backlog")).ctx(|| "listen on start socket")?;
+    Ok(s)
+}
+
+/// Socket-activation fds handed to us (LISTEN_PID is ours) pass into the
+/// container ahead of --preserve-fds, as runc does.
+fn listen_fds() -> (u32, Vec<String>) {
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let n = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    if pid_ok && n > 0 {
+        (
+            n,
+            vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".to_string()],
+        )
+    } else {
+        (0, Vec::new())
+    }
+}
+
+fn spawn(
+    cfg: &mut InitConfig,
+    plan: &NsPlan,
+    parent: Channel,
+    child: Channel,
+    lock_fd: i32,
+) -> Result<Spawned> {
+    if plan.single_clone() {
+        // pid and time namespaces apply to children: set them up here.
+        plan.join(|t| matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))?;
+        if plan.creates(LinuxNamespaceType::Time) {
+            namespaces::new_time_ns(cfg.spec)?;
+        }
+        let flags = plan.new.bits() as u64 & !(libc::CLONE_NEWTIME as u64);
+        match clone::clone3(flags) {
+            Ok(Forked::Child) => {
+                drop(parent);
+                // SAFETY: closing our copy of the parent's lock fd.
+                unsafe { libc::close(lock_fd) };
+                init::child_main(cfg, child)
+            }
+            Ok(Forked::Parent { pid, pidfd }) => {
+                drop(child);
+                let pidfd = PidFd::from_owned(pidfd, pid);
+                let s = Spawned {
+                    pid,
+                    pidfd,
+                    chan: parent,
+                };
+                if plan.creates(LinuxNamespaceType::User) {
+                    if let Err(e) = namespaces::write_id_maps(pid, cfg.spec) {
+                        let _ = s.pidfd.kill();
+                        let _ = waitpid(Pid::from_raw(pid), None);
+                        return Err(e);
+                    }
+                }
+                s.chan.send(&ToChild::Hello { pid }).map_err(chan_err)?;
+                return Ok(s);
+            }
+            Err(nix::errno::Errno::ENOSYS) => {}
+            Err(e) => return Err(e).ctx(|| "clone3"),
+        }
+    }
+    spawn_via_intermediate(cfg, plan, parent, child, lock_fd)
+}
+
+/// Joined user namespace, or a new one owning joined namespaces: an
+/// intermediate process joins and unshares, then forks the init into the
+/// new pid namespace, reports its pid and exits.
+fn spawn_via_intermediate(
+    cfg: &mut InitConfig,
+    plan: &NsPlan,
+    parent: Channel,
+    child: Channel,
+    lock_fd: i32,
+) -> Result<Spawned> {
+    let mid = clone::fork().ctx(|| "fork")?;
+    let Some(mid) = mid else {
+        drop(parent);
+        // SAFETY: closing our copy of the parent's lock fd.
+        unsafe { libc::close(lock_fd) };
+        let r = intermediate(cfg, plan, &child);
+        match r {
+            Ok(None) => {
+                cfg.namespaces_joined = true;
+                init::child_main(cfg, child)
+            }
+            Ok(Some(_)) => unsafe { libc::_exit(0) },
+            Err(e) => {
+                let _ = child.send(&ToParent::Failed(e.into()));
+                unsafe { libc::_exit(1) }
+            }
+        }
+    };
+    drop(child);
+    let reap_mid = || {
+        let _ = waitpid(Pid::from_raw(mid), None);
+    };
+    loop {
+        match parent.recv::<ToParent>() {
+            Ok(ToParent::UserNsCreated) => {
+                if let Err(e) = namespaces::write_id_maps(mid, cfg.spec) {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(mid), nix::sys::signal::SIGKILL);
+                    reap_mid();
+                    return Err(e);
+                }
+                parent.send(&ToChild::IdMapsWritten).map_err(chan_err)?;
+            }
+            Ok(ToParent::InitForked { pid }) => {
+                reap_mid();
+                let pidfd = PidFd::open(pid).ctx(|| "pidfd_open init")?;
+                parent.send(&ToChild::Hello { pid }).map_err(chan_err)?;
+                return Ok(Spawned {
+                    pid,
+                    pidfd,
+                    chan: parent,
+                });
+            }
+            Ok(ToParent::Failed(e)) => {
+                reap_mid();
+                return Err(Error::Init(e));
+            }
+            Ok(other) => {
+                reap_mid();
+                return Err(Error::Invalid(format!("unexpected message {other:?}")));
+            }
+            Err(e) => {
+                reap_mid();
+                return Err(chan_err(e));
+            }
+        }
+    }
+}
+
+/// Runs in the intermediate. Returns Some(pid) in the intermediate after
+/// forking the init, None in the init itself.
+fn intermediate(cfg: &InitConfig, plan: &NsPlan, chan: &Channel) -> Result<Option<i32>> {
+    plan.join(|_| true)?;
+    if plan.creates(LinuxNamespaceType::User) {
+        namespaces::unshare_flags(namespaces::flag(LinuxNamespaceType::User))?;
+        chan.send(&ToParent::UserNsCreated).map_err(chan_err)?;
+        match chan.recv::<ToChild>() {
+            Ok(ToChild::IdMapsWritten) => {}
+            Ok(other) => return Err(Error::Invalid(format!("unexpected message {other:?}"))),
+            Err(e) => return Err(chan_err(e)),
+        }
+    }
+    let rest = plan.new
+        & !(namespaces::flag(LinuxNamespaceType::User)
+            | namespaces::flag(LinuxNamespaceType::Time));
+    namespaces::unshare_flags(rest)?;
+    if plan.creates(LinuxNamespaceType::Time) {
+        namespaces::new_time_ns(cfg.spec)?;
+    }
+    match clone::fork().ctx(|| "fork init")? {
+        None => Ok(None),
+        Some(pid) => {
+            chan.send(&ToParent::InitForked { pid }).map_err(chan_err)?;
+            Ok(Some(pid))
+        }
+    }
+}
+
+fn chan_err(e: channel::ChannelError) -> Error {
+    match e {
+        channel::ChannelError::Closed => {
+            Error::Invalid("container init exited during set-up".into())
+        }
+        e => Error::Invalid(e.to_string()),
+    }
+}
+
+/// Serve the init until it is ready, then record it.
+fn drive(
+    s: &mut Spawned,
+    bundle: &Bundle,
+    state: &ContainerState,
+    opts: &CreateOpts,
+    container: &mut Container,
+) -> Result<()> {
+    let hooks = bundle.spec.hooks().as_ref();
+    let mut state = state.clone();
+    state.pid = s.pid;
+    loop {
+        match s.chan.recv::<ToParent>().map_err(chan_err)? {
+            ToParent::RunRuntimeHooks => {
+                let st = state.hook_state(Status::Creating);
+                hooks::run_all(hooks, HookKind::Prestart, &st)?;
+                hooks::run_all(hooks, HookKind::CreateRuntime, &st)?;
+                s.chan.send(&ToChild::RuntimeHooksDone).map_err(chan_err)?;
+            }
+            ToParent::Ready => break,
+            ToParent::Failed(e) => return Err(Error::Init(e)),
+            other => return Err(Error::Invalid(format!("unexpected message {other:?}"))),
+        }
+    }
+    state.init_start_time = procfs::stat(s.pid)
+        .ok_or_else(|| Error::Invalid("container init exited during set-up".into()))?
+        .start_time;
+    container.save(state)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, s.pid)?;
+    }
+    if let Some(p) = &opts.pidfd_socket {
+        send_pidfd(p, &s.pidfd)?;
+    }
+    s.chan.send(&ToChild::Proceed).map_err(chan_err)?;
+    match s.chan.recv::<ToParent>().map_err(chan_err)? {
+        ToParent::Detached => Ok(()),
+        ToParent::Failed(e) => Err(Error::Init(e)),
+        other => Err(Error::Invalid(format!("unexpected message {other:?}"))),
+    }
+}
+
+fn send_pidfd(path: &Path, pidfd: &PidFd) -> Result<()> {
+    let sock =
+        UnixStream::connect(path).ctx(|| format!("connect to pidfd socket {}", path.display()))?;
+    let fds = [pidfd.as_fd().as_raw_fd()];
+    let iov = [std::io::IoSlice::new(b"pidfd")];
+    nix::sys::socket::sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
+        nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .ctx(|| "send pidfd")?;
+    Ok(())
+}

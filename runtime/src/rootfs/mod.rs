@@ -1,0 +1,187 @@
+//! The container's root filesystem, built in its mount namespace before the
+//! root switch: propagation, the rootfs bind, every `mounts[]` entry, /dev.
+
+pub mod cgroup;
+pub mod devices;
+pub mod finalize;
+pub mod mount;
+pub mod options;
+pub mod pivot;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount as mount2, MsFlags};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Spec;
+
+use crate::error::{Error, Result, SysContext};
+use crate::sys::resolve::{mkdir_all_in_root, Leaf};
+
+pub struct RootfsCtx {
+    pub rootfs: PathBuf,
+    pub bundle: PathBuf,
+    root_fd: OwnedFd,
+    pub in_userns: bool,
+    pub new_cgroupns: bool,
+    pub mount_label: Option<String>,
+}
+
+impl RootfsCtx {
+    pub fn root(&self) -> BorrowedFd<'_> {
+        self.root_fd.as_fd()
+    }
+}
+
+pub struct Prepared {
+    pub ctx: RootfsCtx,
+}
+
+pub fn propagation_flags(p: &str) -> Result<MsFlags> {
+    Ok(match p {
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        other => {
+            return Err(Error::Invalid(format!(
+                "rootfsPropagation {other:?} is not one of shared, slave, private, unbindable (or their r- forms)"
+            )))
+        }
+    })
+}
+
+/// Everything up to (not including) the root switch.
+pub fn prepare(
+    spec: &Spec,
+    rootfs: &Path,
+    bundle: &Path,
+    in_userns: bool,
+    new_cgroupns: bool,
+    terminal: bool,
+) -> Result<Prepared> {
+    let linux = spec.linux().as_ref();
+    let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        Some(p) if !p.is_empty() => propagation_flags(p)?,
+        // Nothing mounted in the container may reach the host.
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    mount2(None::<&str>, "/", None::<&str>, prop, None::<&str>).ctx(|| "set propagation of /")?;
+    make_parent_mount_private(rootfs)?;
+    mount2(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind mount rootfs {}", rootfs.display()))?;
+    let root_fd = open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("open rootfs {}", rootfs.display()))?;
+    let ctx = RootfsCtx {
+        rootfs: rootfs.to_path_buf(),
+        bundle: bundle.to_path_buf(),
+        root_fd,
+        in_userns,
+        new_cgroupns,
+        mount_label: linux
+            .and_then(|l| l.mount_label().clone())
+            .filter(|l| !l.is_empty() && crate::init::lsm::selinux_enabled()),
+    };
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    for m in &mounts {
+        mount::mount_entry(&ctx, m)?;
+    }
+    let dev_is_bind = mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && (m.typ().as_deref() == Some("bind")
+                || m.options()
+                    .as_ref()
+                    .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind")))
+    });
+    let mut devs = Vec::new();
+    if !dev_is_bind {
+        devs = devices::default_devices();
+    }
+    for d in linux.and_then(|l| l.devices().clone()).unwrap_or_default() {
+        let d = devices::from_spec(&d)?;
+        devs.retain(|x| x.path != d.path);
+        devs.push(d);
+    }
+    for d in &devs {
+        devices::create(&ctx, d)?;
+    }
+    if !dev_is_bind {
+        devices::create_symlinks(&ctx)?;
+        if terminal {
+            mkdir_all_in_root(ctx.root(), Path::new("/dev/console"), Leaf::File)
+                .ctx(|| "create /dev/console")?;
+        }
+    }
+    // The working directory exists before the user process needs it.
+    if let Some(p) = spec.process() {
+        mkdir_all_in_root(ctx.root(), p.cwd(), Leaf::Dir)
+            .ctx(|| format!("create cwd {}", p.cwd().display()))?;
+    }
+    Ok(Prepared { ctx })
+}
+
+/// pivot_root refuses a new root whose parent mount is shared; make just
+/// that mount private (in our namespace only).
+fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read mountinfo")?;
+    let mut best: Option<(String, bool)> = None;
+    for line in info.lines() {
+        let Some((pre, _)) = line.split_once(" - ") else {
+            continue;
+        };
+        let f: Vec<&str> = pre.split(' ').collect();
+        if f.len() < 6 {
+            continue;
+        }
+        let mp = unescape(f[4]);
+        if rootfs.starts_with(&mp) && best.as_ref().is_none_or(|(b, _)| mp.len() >= b.len()) {
+            let shared = f[6..].iter().any(|o| o.starts_with("shared:"));
+            best = Some((mp, shared));
+        }
+    }
+    if let Some((mp, true)) = best {
+        mount2(
+            None::<&str>,
+            mp.as_str(),
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .ctx(|| format!("make {mp} private"))?;
+    }
+    Ok(())
+}
+
+fn unescape(s: &str) -> String {
+    // mountinfo escapes space, tab, newline and backslash as \ooo.
+    let mut out = String::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v as char);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i] as char);
+        i += 1;
+    }
+    out
+}

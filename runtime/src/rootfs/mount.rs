@@ -1,0 +1,242 @@
+//! Mounting one `mounts[]` entry inside the rootfs. Targets are resolved
+//! with openat2(RESOLVE_IN_ROOT) and mounted through /proc/self/fd, so a
+//! symlink in the rootfs can never redirect a mount onto the host.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+use oci_spec::runtime::Mount;
+
+use super::options::{self, MountOptions};
+use super::RootfsCtx;
+use crate::error::{Error, Result, SysContext};
+use crate::sys::resolve::{fd_path, mkdir_all_in_root, open_in_root, Leaf};
+
+pub fn mount_entry(ctx: &RootfsCtx, m: &Mount) -> Result<()> {
+    let dest = m.destination();
+    let typ = m.typ().as_deref().unwrap_or("");
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    if opts.idmap {
+        return Err(Error::Unsupported(
+            "idmapped mounts",
+            format!("mount {} asks for idmap", dest.display()),
+        ));
+    }
+    if typ == "bind" || opts.bind() {
+        return bind_entry(ctx, m, &opts);
+    }
+    match typ {
+        "cgroup" | "cgroup2" => return super::cgroup::mount_cgroup(ctx, dest, &opts),
+        "proc" | "sysfs" => refuse_symlink(ctx, dest)?,
+        _ => {}
+    }
+    let target = mkdir_all_in_root(ctx.root(), dest, Leaf::Dir)
+        .ctx(|| format!("create mount point {}", dest.display()))?;
+    let source = m
+        .source()
+        .as_ref()
+        .map(|s| s.as_os_str().to_owned())
+        .unwrap_or_else(|| typ.into());
+    let mut data = opts.data_string();
+    if let Some(label) = &ctx.mount_label {
+        if !matches!(typ, "proc" | "sysfs" | "mqueue" | "cgroup" | "cgroup2") {
+            let ctxopt = format!("context=\"{label}\"");
+            data = Some(match data {
+                Some(d) => format!("{d},{ctxopt}"),
+                None => ctxopt,
+            });
+        }
+    }
+    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let r = mount(
+        Some(source.as_os_str()),
+        fd_path(target.as_fd()).as_str(),
+        Some(typ),
+        flags,
+        data.as_deref(),
+    );
+    match r {
+        Ok(()) => {}
+        // Without its own network (or with a user) namespace sysfs cannot be
+        // mounted afresh; a read-only recursive bind of the host's is the
+        // standard fallback. Likewise for mqueue without an IPC namespace.
+        Err(Errno::EPERM) if typ == "sysfs" || typ == "mqueue" => {
+            let host = if typ == "sysfs" {
+                "/sys"
+            } else {
+                "/dev/mqueue"
+            };
+            let mut o = opts.clone();
+            o.flags |= MsFlags::MS_BIND | MsFlags::MS_REC;
+            return bind_from(ctx, Path::new(host), dest, &o);
+        }
+        Err(e) => {
+            return Err(Error::Sys {
+                ctx: format!(
+                    "mount {} ({typ}) on {}",
+                    source.to_string_lossy(),
+                    dest.display()
+                ),
+                source: e,
+            })
+        }
+    }
+    finish(ctx, dest, &opts)
+}
+
+/// Refuse /proc and /sys destinations that are symlinks: they must be real
+/// directories, or the container could redirect them.
+fn refuse_symlink(ctx: &RootfsCtx, dest: &Path) -> Result<()> {
+    match open_in_root(ctx.root(), dest, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+        Ok(fd) => {
+            let st =
+                nix::sys::stat::fstat(fd.as_fd()).ctx(|| format!("stat {}", dest.display()))?;
+            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                return Err(Error::Invalid(format!(
+                    "mount destination {} is a symlink; it must be a real directory",
+                    dest.display()
+                )));
+            }
+            if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                return Err(Error::Invalid(format!(
+                    "mount destination {} is not a directory",
+                    dest.display()
+                )));
+            }
+            Ok(())
+        }
+        Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e).ctx(|| format!("open {}", dest.display())),
+    }
+}
+
+fn bind_entry(ctx: &RootfsCtx, m: &Mount, opts: &MountOptions) -> Result<()> {
+    let src = m.source().as_ref().ok_or_else(|| {
+        Error::Invalid(format!(
+            "bind mount {} has no source",
+            m.destination().display()
+        ))
+    })?;
+    let src: PathBuf = if src.is_absolute() {
+        src.clone()
+    } else {
+        ctx.bundle.join(src)
+    };
+    bind_from(ctx, &src, m.destination(), opts)
+}
+
+/// Bind `src` (a host path) onto `dest` in the rootfs, then apply flags.
+pub fn bind_from(ctx: &RootfsCtx, src: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
+    let meta = std::fs::metadata(src).ctx(|| format!("bind mount source {}", src.display()))?;
+    let leaf = if meta.is_dir() { Leaf::Dir } else { Leaf::File };
+    let target = mkdir_all_in_root(ctx.root(), dest, leaf)
+        .ctx(|| format!("create mount point {}", dest.display()))?;
+    let bind_flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+    mount(
+        Some(src),
+        fd_path(target.as_fd()).as_str(),
+        None::<&str>,
+        bind_flags,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind mount {} on {}", src.display(), dest.display()))?;
+    let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    if !extra.is_empty() {
+        let top = open_in_root(ctx.root(), dest, OFlag::O_PATH)
+            .ctx(|| format!("reopen {}", dest.display()))?;
+        remount_bind(top.as_fd(), extra, opts.cleared)
+            .ctx(|| format!("remount {} with {extra:?}", dest.display()))?;
+    }
+    finish(ctx, dest, opts)
+}
+
+/// Change the flags of the bind mount at `fd`. Flags the kernel locks on
+/// the source mount (nosuid, nodev, noexec, atime) are kept unless the
+/// options clear them explicitly, or the remount fails with EPERM.
+pub fn remount_bind(fd: BorrowedFd<'_>, flags: MsFlags, cleared: MsFlags) -> nix::Result<()> {
+    let current = fstatvfs(fd)?.flags();
+    let mut locked = MsFlags::empty();
+    for (st, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.contains(st) && !cleared.contains(ms) {
+            locked |= ms;
+        }
+    }
+    let path = fd_path(fd);
+    let attempt = |f: MsFlags| {
+        mount(
+            None::<&str>,
+            path.as_str(),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | f,
+            None::<&str>,
+        )
+    };
+    match attempt(flags | locked) {
+        Err(Errno::EPERM) => {
+            // Inside a user namespace every flag of the source is locked.
+            let mut all = locked;
+            if current.contains(FsFlags::ST_RDONLY) {
+                all |= MsFlags::MS_RDONLY;
+            }
+            attempt(flags | all)
+        }
+        r => r,
+    }
+}
+
+/// Propagation and recursive attributes, applied after the mount exists.
+fn finish(ctx: &RootfsCtx, dest: &Path, opts: &MountOptions) -> Result<()> {
+    if opts.propagation.is_empty() && opts.attr_set == 0 && opts.attr_clr == 0 {
+        return Ok(());
+    }
+    let top = open_in_root(ctx.root(), dest, OFlag::O_PATH)
+        .ctx(|| format!("reopen {}", dest.display()))?;
+    for p in &opts.propagation {
+        mount(
+            None::<&str>,
+            fd_path(top.as_fd()).as_str(),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .ctx(|| format!("set propagation {p:?} on {}", dest.display()))?;
+    }
+    if opts.attr_set != 0 || opts.attr_clr != 0 {
+        set_attr_recursive(top.as_fd(), opts.attr_set, opts.attr_clr)
+            .ctx(|| format!("set recursive mount attributes on {}", dest.display()))?;
+    }
+    Ok(())
+}
+
+fn set_attr_recursive(fd: BorrowedFd<'_>, set: u64, clr: u64) -> nix::Result<()> {
+    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
+    attr.attr_set = set;
+    attr.attr_clr = clr;
+    // SAFETY: valid fd, empty path with AT_EMPTY_PATH, initialised attr.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}

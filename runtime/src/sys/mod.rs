@@ -1,0 +1,7 @@
+//! Thin, typed wrappers over Linux syscalls that nix does not cover.
+
+pub mod clone;
+pub mod pidfd;
+pub mod procfs;
+pub mod resolve;
+pub mod sealed_exe;
