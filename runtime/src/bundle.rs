@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 
 pub struct Bundle {
     pub dir: PathBuf,
-    pub config_path: PathBuf,
     pub spec: Spec,
     pub rootfs: PathBuf,
 }
@@ -52,12 +51,7 @@ impl Bundle {
             )));
         }
         validate(&spec).map_err(&bad)?;
-        Ok(Bundle {
-            dir,
-            config_path,
-            spec,
-            rootfs,
-        })
+        Ok(Bundle { dir, spec, rootfs })
     }
 }
 

@@ -30,7 +30,6 @@ use crate::sys::procfs;
 
 pub struct Launched {
     pub pid: i32,
-    pub pidfd: PidFd,
 }
 
 /// Where the pty master goes for a terminal container.
@@ -119,10 +118,7 @@ pub fn launch(
     // The child has its copies; ours must not keep the listener alive.
     drop(cfg);
     match drive(&mut spawned, bundle, &state, opts, container) {
-        Ok(()) => Ok(Launched {
-            pid: spawned.pid,
-            pidfd: spawned.pidfd,
-        }),
+        Ok(()) => Ok(Launched { pid: spawned.pid }),
         Err(e) => {
             let _ = spawned.pidfd.kill();
             spawned
@@ -204,7 +200,7 @@ fn spawn(
             }
             Ok(Forked::Parent { pid, pidfd }) => {
                 drop(child);
-                let pidfd = PidFd::from_owned(pidfd, pid);
+                let pidfd = PidFd::from_owned(pidfd);
                 let s = Spawned {
                     pid,
                     pidfd,

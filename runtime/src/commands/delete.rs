@@ -23,7 +23,7 @@ pub fn run(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
         Status::Stopped => {}
         // containerd relies on deleting a created, never started container.
         Status::Created | Status::Creating => kill_and_wait(&state)?,
-        Status::Running | Status::Paused if force => kill_and_wait(&state)?,
+        Status::Running if force => kill_and_wait(&state)?,
         s => {
             return Err(Error::NotStopped {
                 id: id.to_string(),

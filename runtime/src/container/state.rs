@@ -13,7 +13,6 @@ pub enum Status {
     Creating,
     Created,
     Running,
-    Paused,
     Stopped,
 }
 
@@ -23,7 +22,6 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
-            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }

@@ -12,7 +12,7 @@ pub mod process;
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -348,9 +348,4 @@ fn wait_start_and_exec(cfg: &InitConfig, p: Prepared) -> Result<Infallible> {
     } else {
         126
     })
-}
-
-/// Raw fd numbers of a few OwnedFds, for closing in the child.
-pub fn raw(fd: &impl AsRawFd) -> RawFd {
-    fd.as_raw_fd()
 }

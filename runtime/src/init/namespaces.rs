@@ -84,8 +84,9 @@ impl NsPlan {
             .joins
             .iter()
             .any(|j| !matches!(j.typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time));
-        !self.joins_type(LinuxNamespaceType::User)
-            && !(self.creates(LinuxNamespaceType::User) && other_joins)
+        let needs_intermediate = self.joins_type(LinuxNamespaceType::User)
+            || (self.creates(LinuxNamespaceType::User) && other_joins);
+        !needs_intermediate
     }
 
     /// Join the namespaces selected by `pick`, user namespace last: joining

@@ -20,7 +20,6 @@ use crate::error::{Error, Result, SysContext};
 use crate::sys::resolve::{mkdir_all_in_root, Leaf};
 
 pub struct RootfsCtx {
-    pub rootfs: PathBuf,
     pub bundle: PathBuf,
     root_fd: OwnedFd,
     pub in_userns: bool,
@@ -32,10 +31,6 @@ impl RootfsCtx {
     pub fn root(&self) -> BorrowedFd<'_> {
         self.root_fd.as_fd()
     }
-}
-
-pub struct Prepared {
-    pub ctx: RootfsCtx,
 }
 
 pub fn propagation_flags(p: &str) -> Result<MsFlags> {
@@ -64,7 +59,7 @@ pub fn prepare(
     in_userns: bool,
     new_cgroupns: bool,
     terminal: bool,
-) -> Result<Prepared> {
+) -> Result<()> {
     let linux = spec.linux().as_ref();
     let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         Some(p) if !p.is_empty() => propagation_flags(p)?,
@@ -88,7 +83,6 @@ pub fn prepare(
     )
     .ctx(|| format!("open rootfs {}", rootfs.display()))?;
     let ctx = RootfsCtx {
-        rootfs: rootfs.to_path_buf(),
         bundle: bundle.to_path_buf(),
         root_fd,
         in_userns,
@@ -132,7 +126,7 @@ pub fn prepare(
         mkdir_all_in_root(ctx.root(), p.cwd(), Leaf::Dir)
             .ctx(|| format!("create cwd {}", p.cwd().display()))?;
     }
-    Ok(Prepared { ctx })
+    Ok(())
 }
 
 /// pivot_root refuses a new root whose parent mount is shared; make just

@@ -35,10 +35,6 @@ impl MountOptions {
         self.flags.contains(MsFlags::MS_BIND)
     }
 
-    pub fn recursive(&self) -> bool {
-        self.flags.contains(MsFlags::MS_REC)
-    }
-
     pub fn data_string(&self) -> Option<String> {
         if self.data.is_empty() {
             None
@@ -162,7 +158,7 @@ mod tests {
             "mode=755",
             "size=65536k",
         ]);
-        assert!(o.bind() && o.recursive());
+        assert!(o.bind() && o.flags.contains(MsFlags::MS_REC));
         assert!(o.flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID));
         assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
         assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));

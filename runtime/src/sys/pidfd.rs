@@ -11,7 +11,6 @@ use nix::sys::signal::Signal;
 #[derive(Debug)]
 pub struct PidFd {
     fd: OwnedFd,
-    pid: i32,
 }
 
 impl PidFd {
@@ -23,15 +22,11 @@ impl PidFd {
         }
         // SAFETY: the kernel just returned this fd to us.
         let fd = unsafe { OwnedFd::from_raw_fd(r as i32) };
-        Ok(PidFd { fd, pid })
+        Ok(PidFd { fd })
     }
 
-    pub fn from_owned(fd: OwnedFd, pid: i32) -> PidFd {
-        PidFd { fd, pid }
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.pid
+    pub fn from_owned(fd: OwnedFd) -> PidFd {
+        PidFd { fd }
     }
 
     pub fn signal(&self, sig: i32) -> nix::Result<()> {

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what berth needs on a fresh Debian machine (run as root):
+# build dependencies, the busybox rootfs used by the demo and the tests,
+# and runc for side-by-side tests and benchmarks.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  build-essential pkg-config libseccomp-dev   # building (static libseccomp)
+  busybox-static                              # rootfs of demo and test images
+  runc                                        # differential tests, benchmarks
+  time                                        # GNU time: peak RSS in benchmarks
+  iproute2 util-linux procps python3          # tests and benchmark scripts
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo (Rust toolchain) is required: install it with rustup or Debian's cargo package" >&2
+  exit 1
+fi
