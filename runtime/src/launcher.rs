@@ -185,13 +185,20 @@ fn spawn(
     lock_fd: i32,
 ) -> Result<Spawned> {
     if plan.single_clone() {
-        // pid and time namespaces apply to children: set them up here.
+        // pid and time namespaces apply to children: set them up here, and
+        // restore ours after the clone so later children (hooks run by
+        // `run`) stay in the caller's namespaces.
+        let restore = namespaces::ChildrenNs::save()?;
         plan.join(|t| matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))?;
         if plan.creates(LinuxNamespaceType::Time) {
             namespaces::new_time_ns(cfg.spec)?;
         }
         let flags = plan.new.bits() as u64 & !(libc::CLONE_NEWTIME as u64);
-        match clone::clone3(flags) {
+        let forked = clone::clone3(flags);
+        if !matches!(forked, Ok(Forked::Child)) {
+            restore.restore()?;
+        }
+        match forked {
             Ok(Forked::Child) => {
                 drop(parent);
                 // SAFETY: closing our copy of the parent's lock fd.

@@ -175,3 +175,30 @@ pub fn new_time_ns(spec: &Spec) -> Result<()> {
     }
     Ok(())
 }
+
+/// The namespaces this process gives its children (pid and time), saved
+/// so they can be put back after cloning the init.
+pub struct ChildrenNs {
+    pid: File,
+    time: Option<File>,
+}
+
+impl ChildrenNs {
+    pub fn save() -> Result<ChildrenNs> {
+        Ok(ChildrenNs {
+            pid: File::open("/proc/self/ns/pid_for_children")
+                .ctx(|| "open /proc/self/ns/pid_for_children")?,
+            time: File::open("/proc/self/ns/time_for_children").ok(),
+        })
+    }
+
+    pub fn restore(&self) -> Result<()> {
+        setns(self.pid.as_fd(), CloneFlags::CLONE_NEWPID)
+            .ctx(|| "restore pid namespace for children")?;
+        if let Some(t) = &self.time {
+            setns(t.as_fd(), flag(LinuxNamespaceType::Time))
+                .ctx(|| "restore time namespace for children")?;
+        }
+        Ok(())
+    }
+}
