@@ -1,6 +1,8 @@
 //! berth-runtime: an OCI runtime, drop-in compatible with runc.
 
 mod bundle;
+#[allow(dead_code)]
+mod cgroups;
 mod cli;
 mod commands;
 mod container;
@@ -10,6 +12,8 @@ mod init;
 mod launcher;
 mod logging;
 mod rootfs;
+#[allow(dead_code)]
+mod seccomp;
 mod sys;
 
 use clap::Parser;
