@@ -101,6 +101,8 @@ pub enum Command {
         no_subreaper: bool,
         id: String,
     },
+    /// Run a process in a running container
+    Exec(ExecOpts),
     /// Print the state of a container
     State { id: String },
     /// Send a signal to the container's init (or all its processes)
@@ -140,6 +142,65 @@ pub enum Command {
     Other(Vec<String>),
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct ExecOpts {
+    /// Unix socket that receives the pty master
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the process
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables (K=V)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// uid[:gid] of the process
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional gids
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// A JSON process (runtime-spec `process`) to run instead of args
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Detach from the process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// File to write the process's pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// SELinux label of the process
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// AppArmor profile of the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Set no_new_privs
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Add a capability
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Pass N additional fds (3..3+N) into the process
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Sub-cgroup (path or controller:path) to run the process in
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// Allow exec in a paused container
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
 /// Every long option the CLI knows, for [`normalize_args`].
 const LONG_OPTIONS: &[&str] = &[
     "root",
@@ -165,6 +226,18 @@ const LONG_OPTIONS: &[&str] = &[
     "format",
     "quiet",
     "help",
+    "cwd",
+    "env",
+    "tty",
+    "user",
+    "additional-gids",
+    "process",
+    "process-label",
+    "apparmor",
+    "no-new-privs",
+    "cap",
+    "cgroup",
+    "ignore-paused",
 ];
 
 /// Options of verbs whose arguments after the container id are a command
@@ -224,6 +297,20 @@ fn is_value_of_previous(out: &[String]) -> bool {
         "--preserve-fds",
         "--format",
         "-f",
+        "--cwd",
+        "--env",
+        "-e",
+        "--user",
+        "-u",
+        "--additional-gids",
+        "-g",
+        "--process",
+        "-p",
+        "--process-label",
+        "--apparmor",
+        "--cap",
+        "-c",
+        "--cgroup",
     ];
     out.last()
         .is_some_and(|p| TAKES_VALUE.contains(&p.as_str()))

@@ -363,6 +363,7 @@ fn drive(
     state.init_start_time = procfs::stat(s.pid)
         .ok_or_else(|| Error::Invalid("container init exited during set-up".into()))?
         .start_time;
+    container.save_config(&bundle.spec)?;
     container.save(state)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, s.pid)?;

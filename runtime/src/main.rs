@@ -51,23 +51,36 @@ fn main() {
         print_version();
         return;
     };
-    if matches!(cmd, cli::Command::Create { .. } | cli::Command::Run { .. }) {
+    if matches!(
+        cmd,
+        cli::Command::Create { .. } | cli::Command::Run { .. } | cli::Command::Exec(_)
+    ) {
         if let Err(e) = sys::sealed_exe::ensure_sealed() {
             fail(g, &e.to_string());
         }
     }
+    // runc: any failure of `exec` exits 255, so callers can tell it from
+    // the process's own exit code.
+    let is_exec = matches!(cmd, cli::Command::Exec(_));
     match commands::dispatch(g, cmd) {
         Ok(code) => std::process::exit(code),
+        Err(e) if is_exec => {
+            fail_with(g, &format!("exec failed: {e}"), commands::exec::EXEC_FAILED)
+        }
         Err(e) => fail(g, &e.to_string()),
     }
 }
 
 fn fail(g: &cli::GlobalOpts, msg: &str) -> ! {
+    fail_with(g, msg, 1)
+}
+
+fn fail_with(g: &cli::GlobalOpts, msg: &str, code: i32) -> ! {
     log::error!("{msg}");
     if logging::logs_to_file(g.log.as_deref()) {
         eprintln!("{msg}");
     }
-    std::process::exit(1)
+    std::process::exit(code)
 }
 
 fn print_version() {

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod kill;
 pub mod list;
 pub mod run;
@@ -25,6 +26,7 @@ pub fn dispatch(g: &GlobalOpts, cmd: Command) -> Result<i32> {
             id,
         } => run::run(g, &opts, &id, detach, keep),
         Command::State { id } => state::run(g, &id).map(|_| 0),
+        Command::Exec(o) => exec::run(g, &o),
         Command::Kill { all, id, signal } => kill::run(g, &id, &signal, all).map(|_| 0),
         Command::Delete { force, id } => delete::run(g, &id, force).map(|_| 0),
         Command::List { format, quiet } => list::run(g, &format, quiet).map(|_| 0),
@@ -35,7 +37,6 @@ pub fn dispatch(g: &GlobalOpts, cmd: Command) -> Result<i32> {
         Command::Other(args) => {
             let verb = args.first().cloned().unwrap_or_default();
             let known = [
-                "exec",
                 "pause",
                 "resume",
                 "ps",

@@ -76,7 +76,7 @@ pub fn run(g: &GlobalOpts, opts: &CreateOpts, id: &str, detach: bool, keep: bool
     code
 }
 
-fn recv_fd(s: &UnixStream) -> Result<OwnedFd> {
+pub(crate) fn recv_fd(s: &UnixStream) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
@@ -136,7 +136,7 @@ fn copy_winsize(master: BorrowedFd<'_>) {
     }
 }
 
-fn wait_foreground(pid: i32, master: Option<BorrowedFd<'_>>) -> Result<i32> {
+pub(crate) fn wait_foreground(pid: i32, master: Option<BorrowedFd<'_>>) -> Result<i32> {
     let mut mask = SigSet::empty();
     for s in FORWARDED {
         mask.add(*s);

@@ -17,6 +17,8 @@ use super::validate_id;
 use crate::error::{Error, Result, SysContext};
 
 pub const STATE_FILE: &str = "state.json";
+/// The bundle's config as it was at create (the bundle may change later).
+pub const CONFIG_FILE: &str = "config.json";
 /// The init listens here until `start`; its presence means "created".
 pub const START_SOCKET: &str = "start.sock";
 
@@ -74,6 +76,23 @@ impl Store {
         let state = read_state(&dir, id)?;
         let status = compute_status(&dir, &state);
         Ok((state, status))
+    }
+
+    /// The container's saved config, read without its lock.
+    pub fn read_config(&self, id: &str) -> Result<oci_spec::runtime::Spec> {
+        validate_id(id)?;
+        let path = self.root.join(id).join(CONFIG_FILE);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(e).ctx(|| format!("read {}", path.display())),
+        };
+        serde_json::from_slice(&data).map_err(|e| Error::Config {
+            path,
+            msg: format!("corrupt saved config: {e}"),
+        })
     }
 
     pub fn ids(&self) -> Result<Vec<String>> {
@@ -184,6 +203,11 @@ impl Container {
         write_atomic(self.dirfd.as_fd(), &self.dir, STATE_FILE, &data)?;
         self.state = Some(state);
         Ok(())
+    }
+
+    pub fn save_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
+        let data = serde_json::to_vec(spec).map_err(|e| Error::Invalid(e.to_string()))?;
+        write_atomic(self.dirfd.as_fd(), &self.dir, CONFIG_FILE, &data)
     }
 
     /// Remove the container's directory and everything in it.

@@ -85,6 +85,12 @@ pub fn attach_slave(pty: &Pty) -> Result<()> {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(e) => return Err(e).ctx(|| "bind pty to /dev/console"),
     }
+    make_stdio(pty)
+}
+
+/// Make the slave stdio and the controlling tty (the caller is a session
+/// leader without one).
+pub fn make_stdio(pty: &Pty) -> Result<()> {
     let s = pty.slave.as_raw_fd();
     for fd in 0..3 {
         // SAFETY: dup2 onto the standard fds.

@@ -5,6 +5,7 @@
 
 pub mod channel;
 pub mod console;
+pub mod exec;
 pub mod lsm;
 pub mod namespaces;
 pub mod process;
@@ -55,10 +56,26 @@ impl InitConfig<'_> {
 }
 
 /// What the init keeps after set-up, waiting for `start`.
-struct Prepared {
+pub(crate) struct Prepared {
     exec_path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+}
+
+impl Prepared {
+    /// execve; returns only on failure.
+    pub(crate) fn exec(&self) -> InitError {
+        let err = nix::unistd::execve(&self.exec_path, &self.argv, &self.envp).unwrap_err();
+        let kind = match err {
+            Errno::ENOENT => InitErrorKind::NotFound,
+            Errno::EACCES | Errno::EPERM => InitErrorKind::PermissionDenied,
+            _ => InitErrorKind::Other,
+        };
+        InitError {
+            kind,
+            message: format!("exec {:?}: {err}", self.exec_path),
+        }
+    }
 }
 
 /// The child side of `create`. Never returns.
@@ -81,7 +98,7 @@ pub fn child_main(cfg: &mut InitConfig, chan: Channel) -> ! {
     }
 }
 
-fn exit(code: i32) -> ! {
+pub(crate) fn exit(code: i32) -> ! {
     // _exit: the parent's buffers and destructors are not ours to run.
     // SAFETY: terminates the process.
     unsafe { libc::_exit(code) }
@@ -225,7 +242,7 @@ fn chan_err(e: channel::ChannelError) -> Error {
 
 /// In a user namespace, become its root (uid 0 there) so files the init
 /// creates are owned by a mapped id. An unmapped 0 is left alone.
-fn become_ns_root() -> Result<()> {
+pub(crate) fn become_ns_root() -> Result<()> {
     let z = nix::unistd::Gid::from_raw(0);
     match nix::unistd::setresgid(z, z, z) {
         Ok(()) | Err(Errno::EINVAL) => {}
@@ -241,13 +258,24 @@ fn become_ns_root() -> Result<()> {
 /// Identity, capabilities, fds, cwd and the executable, in runc's order.
 fn finalize_process(cfg: &InitConfig) -> Result<Prepared> {
     let process = cfg.spec.process().as_ref().expect("validated");
+    prepare_process(process, cfg.preserve_fds, &cfg.extra_env, cfg.in_userns())
+}
+
+/// The part of the init sequence that `exec` shares: from fds to the
+/// executable lookup.
+pub(crate) fn prepare_process(
+    process: &oci_spec::runtime::Process,
+    preserve_fds: u32,
+    extra_env: &[String],
+    in_userns: bool,
+) -> Result<Prepared> {
     // Every inherited fd beyond the preserved ones closes on exec; the
     // init's own fds are already close-on-exec.
     // SAFETY: close_range with the CLOEXEC flag only changes fd flags.
     unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            3 + cfg.preserve_fds,
+            3 + preserve_fds,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )
@@ -266,7 +294,7 @@ fn finalize_process(cfg: &InitConfig) -> Result<Prepared> {
         Ok(()) | Err(Errno::EACCES) | Err(Errno::EPERM) => {}
         Err(e) => return Err(e).ctx(|| format!("chdir to cwd {}", cwd.display())),
     }
-    process::switch_user(process, cfg.in_userns())?;
+    process::switch_user(process, in_userns)?;
     if let Some(c) = &caps {
         process::apply_caps(c)?;
     }
@@ -276,7 +304,7 @@ fn finalize_process(cfg: &InitConfig) -> Result<Prepared> {
         nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {}", cwd.display()))?;
     }
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    env.extend(cfg.extra_env.iter().cloned());
+    env.extend(extra_env.iter().cloned());
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", process::home_for(process.user().uid())));
     }
@@ -333,16 +361,9 @@ fn wait_start_and_exec(cfg: &InitConfig, p: Prepared) -> Result<Infallible> {
         START_SOCKET,
         nix::unistd::UnlinkatFlags::NoRemoveDir,
     );
-    let err = nix::unistd::execve(&p.exec_path, &p.argv, &p.envp).unwrap_err();
-    let kind = match err {
-        Errno::ENOENT => InitErrorKind::NotFound,
-        Errno::EACCES | Errno::EPERM => InitErrorKind::PermissionDenied,
-        _ => InitErrorKind::Other,
-    };
-    report(InitError {
-        kind,
-        message: format!("exec {:?}: {err}", p.exec_path),
-    });
+    let e = p.exec();
+    let kind = e.kind;
+    report(e);
     exit(if kind == InitErrorKind::NotFound {
         127
     } else {
