@@ -76,6 +76,8 @@ pub struct CreateOpts {
     pub preserve_fds: u32,
 }
 
+// Parsed once per process; boxing the big variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a container (its init waits for `start`)
