@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -11,6 +12,14 @@ use std::time::SystemTime;
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Set in forked children, which close the log's fd: from then on they
+/// report through their channel instead.
+static SILENCED: AtomicBool = AtomicBool::new(false);
+
+pub fn silence() {
+    SILENCED.store(true, Ordering::Relaxed);
 }
 
 struct Logger {
@@ -40,7 +49,7 @@ fn level_name(l: log::Level) -> &'static str {
 
 impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= self.level
+        m.level() <= self.level && !SILENCED.load(Ordering::Relaxed)
     }
 
     fn log(&self, record: &log::Record) {

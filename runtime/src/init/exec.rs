@@ -1,7 +1,7 @@
 //! The child side of `exec`: a clone of the runtime that joins the running
 //! container's namespaces and becomes the new process.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
@@ -19,6 +19,11 @@ pub struct ExecConfig<'a> {
 }
 
 pub fn child_main(cfg: &mut ExecConfig, chan: Channel) -> ! {
+    crate::logging::silence();
+    let mut own = vec![chan.as_fd().as_raw_fd()];
+    own.extend(cfg.console.as_ref().map(|c| c.as_raw_fd()));
+    own.extend(cfg.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
+    crate::sys::fds::close_all_except(cfg.preserve_fds, &own);
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let prepared = match setup(cfg, &chan) {

@@ -53,6 +53,18 @@ impl InitConfig<'_> {
     fn in_userns(&self) -> bool {
         self.plan.has_user_ns()
     }
+
+    /// The fds the init itself still needs.
+    pub fn own_fds(&self, chan: &Channel) -> Vec<std::os::fd::RawFd> {
+        let mut v = vec![
+            chan.as_fd().as_raw_fd(),
+            self.start_listener.as_raw_fd(),
+            self.state_dir.as_raw_fd(),
+        ];
+        v.extend(self.console.as_ref().map(|c| c.as_raw_fd()));
+        v.extend(self.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
+        v
+    }
 }
 
 /// What the init keeps after set-up, waiting for `start`.
@@ -80,6 +92,10 @@ impl Prepared {
 
 /// The child side of `create`. Never returns.
 pub fn child_main(cfg: &mut InitConfig, chan: Channel) -> ! {
+    // Nothing the caller handed to `create` beyond --preserve-fds may stay
+    // open in the waiting init (callers wait for EOF on their pipes).
+    crate::logging::silence();
+    crate::sys::fds::close_all_except(cfg.preserve_fds, &cfg.own_fds(&chan));
     // Nothing in the container may ptrace or open /proc/PID/exe of this
     // process while it still is the runtime binary.
     // SAFETY: prctl with integer arguments.

@@ -17,6 +17,9 @@ use crate::sys::resolve::{fd_path, mkdir_all_in_root, open_in_root, Leaf};
 /// A cgroup hierarchy mounted on the host.
 struct Hierarchy {
     mount_point: String,
+    /// The cgroup2 hierarchy of a hybrid host: runc leaves it out of the
+    /// container's view, and so do we.
+    unified: bool,
     /// The container's (our) path inside that hierarchy.
     own_path: String,
 }
@@ -53,7 +56,7 @@ pub fn mount_cgroup(ctx: &RootfsCtx, dest: &Path, opts: &MountOptions) -> Result
         Some("mode=755"),
     )
     .ctx(|| format!("mount tmpfs on {}", dest.display()))?;
-    for h in &hierarchies {
+    for h in hierarchies.iter().filter(|h| !h.unified) {
         let name = match Path::new(&h.mount_point).file_name() {
             Some(n) => n.to_string_lossy().into_owned(),
             None => continue,
@@ -178,6 +181,7 @@ fn host_hierarchies() -> Vec<Hierarchy> {
         if let Some(own_path) = own(&key) {
             out.push(Hierarchy {
                 mount_point: mount_point.to_string(),
+                unified: fstype == "cgroup2",
                 own_path,
             });
         }

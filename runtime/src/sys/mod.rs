@@ -1,6 +1,7 @@
 //! Thin, typed wrappers over Linux syscalls that nix does not cover.
 
 pub mod clone;
+pub mod fds;
 pub mod pidfd;
 pub mod procfs;
 pub mod resolve;

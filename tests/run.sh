@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# End-to-end tests of berth-runtime. Run as root from anywhere:
+#
+#   tests/run.sh                         # build everything, run the whole suite
+#   tests/run.sh lifecycle               # cargo test args (e.g. a name filter) ...
+#   tests/run.sh --test hooks -- --nocapture   # ... and, after --, test-binary args
+#   BERTH_RUNTIME=/usr/bin/runc tests/run.sh   # run the suite against runc instead
+#
+# Steps:
+#   1. cargo build --release -p berth-runtime      (skipped when BERTH_RUNTIME is set)
+#   2. the static checker run inside test containers:
+#      RUSTFLAGS="-C target-feature=+crt-static" \
+#        cargo build --release -p berth-checker --target x86_64-unknown-linux-gnu
+#      -> target/x86_64-unknown-linux-gnu/release/berth-checker
+#   3. on a full run (no arguments, BERTH_RUNTIME unset, BERTH_SKIP_UNIT unset): the unit
+#      tests of the default workspace members (`cargo test`)
+#   4. cargo test --release --no-fail-fast -p berth-tests -- --test-threads=2
+#
+# Needs: root, /bin/busybox (busybox-static), a Rust toolchain; runc (optional) for the
+# differential tests. integration/install-deps.sh installs these on Debian.
+# Env: BERTH_STRICT=1 also runs the checks skipped under runc where runc 1.1.5 differs;
+# BERTH_KEEP_TMP=1 keeps the test bundles under /tmp.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "tests/run.sh: the end-to-end tests must run as root" >&2
+  exit 1
+fi
+if [ ! -x /bin/busybox ]; then
+  echo "tests/run.sh: /bin/busybox is missing (apt-get install busybox-static)" >&2
+  exit 1
+fi
+
+# Split the arguments: before `--` for cargo test, after it for the test binaries.
+cargo_args=()
+bin_args=()
+seen_sep=0
+for a in "$@"; do
+  if [ "$seen_sep" -eq 0 ] && [ "$a" = "--" ]; then
+    seen_sep=1
+  elif [ "$seen_sep" -eq 0 ]; then
+    cargo_args+=("$a")
+  else
+    bin_args+=("$a")
+  fi
+done
+
+if [ -z "${BERTH_RUNTIME:-}" ]; then
+  echo "==> building berth-runtime"
+  cargo build --release -p berth-runtime
+fi
+
+echo "==> building the static checker"
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --release -p berth-checker --target x86_64-unknown-linux-gnu
+checker=target/x86_64-unknown-linux-gnu/release/berth-checker
+if ldd "$checker" 2>&1 | grep -q '=>'; then
+  echo "tests/run.sh: $checker is not statically linked:" >&2
+  ldd "$checker" >&2 || true
+  exit 1
+fi
+
+# The README promises unit tests too: run the default members' (runtime, shim,
+# manager) unit tests on a full run (no arguments, BERTH_RUNTIME unset).
+if [ "$#" -eq 0 ] && [ -z "${BERTH_RUNTIME:-}" ] && [ -z "${BERTH_SKIP_UNIT:-}" ]; then
+  echo "==> unit tests"
+  cargo test
+fi
+
+echo "==> running the end-to-end tests"
+# The release profile uses fat LTO with one codegen unit, which makes the ~dozen test
+# binaries slow to link; the tests themselves do not need it.
+export CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-false}"
+export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-16}"
+exec cargo test --release --no-fail-fast -p berth-tests ${cargo_args[@]+"${cargo_args[@]}"} \
+  -- --test-threads=2 ${bin_args[@]+"${bin_args[@]}"}
