@@ -139,6 +139,34 @@ pub enum Command {
         bundle: PathBuf,
         // `spec --rootless` is read from the global --rootless option.
     },
+    /// Freeze all processes of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// List the processes of a container
+    Ps {
+        /// table or json
+        #[arg(short = 'f', long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Options for ps(1) (table format)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change the resource limits of a container
+    Update(UpdateOpts),
+    /// Resource statistics and OOM notifications
+    Events {
+        /// Print one stats event and exit
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats events
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
+    /// Print the runtime-spec features document
+    Features,
     /// Verbs of runc that this build does not provide yet
     #[command(external_subcommand)]
     Other(Vec<String>),
@@ -203,6 +231,48 @@ pub struct ExecOpts {
     pub command: Vec<String>,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct UpdateOpts {
+    /// LinuxResources JSON file, or - for stdin
+    #[arg(short = 'r', long)]
+    pub resources: Option<PathBuf>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<u64>,
+    #[arg(long = "cpu-share")]
+    pub cpu_share: Option<u64>,
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "kernel-memory")]
+    pub kernel_memory: Option<String>,
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
+    pub id: String,
+}
+
 /// Every long option the CLI knows, for [`normalize_args`].
 const LONG_OPTIONS: &[&str] = &[
     "root",
@@ -240,6 +310,26 @@ const LONG_OPTIONS: &[&str] = &[
     "cap",
     "cgroup",
     "ignore-paused",
+    "resources",
+    "blkio-weight",
+    "cpu-period",
+    "cpu-quota",
+    "cpu-burst",
+    "cpu-share",
+    "cpu-rt-period",
+    "cpu-rt-runtime",
+    "cpuset-cpus",
+    "cpuset-mems",
+    "kernel-memory",
+    "kernel-memory-tcp",
+    "memory",
+    "memory-reservation",
+    "memory-swap",
+    "pids-limit",
+    "l3-cache-schema",
+    "mem-bw-schema",
+    "stats",
+    "interval",
 ];
 
 /// Options of verbs whose arguments after the container id are a command
@@ -313,6 +403,26 @@ fn is_value_of_previous(out: &[String]) -> bool {
         "--cap",
         "-c",
         "--cgroup",
+        "--resources",
+        "-r",
+        "--blkio-weight",
+        "--cpu-period",
+        "--cpu-quota",
+        "--cpu-burst",
+        "--cpu-share",
+        "--cpu-rt-period",
+        "--cpu-rt-runtime",
+        "--cpuset-cpus",
+        "--cpuset-mems",
+        "--kernel-memory",
+        "--kernel-memory-tcp",
+        "--memory",
+        "--memory-reservation",
+        "--memory-swap",
+        "--pids-limit",
+        "--l3-cache-schema",
+        "--mem-bw-schema",
+        "--interval",
     ];
     out.last()
         .is_some_and(|p| TAKES_VALUE.contains(&p.as_str()))

@@ -41,6 +41,10 @@ pub enum Error {
         index: usize,
         msg: String,
     },
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error("seccomp: {0}")]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{ctx}: {source}")]
     Sys {
         ctx: String,

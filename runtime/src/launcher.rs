@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
 use crate::bundle::Bundle;
+use crate::cgroups::Cgroup;
 use crate::cli::CreateOpts;
 use crate::container::state::{ContainerState, Status};
 use crate::container::store::{write_pid_file, START_SOCKET};
@@ -45,6 +46,7 @@ pub fn launch(
     opts: &CreateOpts,
     container: &mut Container,
     console: ConsoleTarget,
+    systemd_cgroup: bool,
 ) -> Result<Launched> {
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
@@ -72,6 +74,28 @@ pub fn launch(
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
     )?;
+    let linux = spec.linux().as_ref();
+    // Both are checked before anything exists, so a bad profile or cgroup
+    // path fails `create` cleanly.
+    let seccomp = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::build)
+        .transpose()?;
+    if seccomp.as_ref().is_some_and(|f| f.needs_notify())
+        && linux
+            .and_then(|l| l.seccomp().as_ref())
+            .and_then(|s| s.listener_path().as_ref())
+            .is_none()
+    {
+        return Err(Error::Invalid(
+            "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
+        ));
+    }
+    let cgroup = Cgroup::resolve(
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &container.id,
+        systemd_cgroup,
+    )?;
     let plan = NsPlan::from_spec(spec)?;
     if !plan.creates(LinuxNamespaceType::Mount) && !plan.joins_type(LinuxNamespaceType::Mount) {
         return Err(Error::Invalid(
@@ -97,6 +121,7 @@ pub fn launch(
         annotations: spec.annotations().clone().unwrap_or_default(),
         hooks: spec.hooks().clone(),
         own_pid_ns: plan.creates(LinuxNamespaceType::Pid),
+        cgroup: Some(cgroup.clone()),
     };
     let mut cfg = InitConfig {
         spec,
@@ -111,10 +136,26 @@ pub fn launch(
         extra_env,
         state: state.clone(),
         namespaces_joined: false,
+        seccomp,
     };
+    cgroup.create()?;
+    // From here on a failure must also remove the cgroup.
+    let cleanup_cgroup = |e: Error| {
+        if let Err(ce) = cgroup
+            .kill_all(libc::SIGKILL)
+            .and_then(|_| cgroup.destroy())
+        {
+            log::warn!("removing cgroup after a failed create: {ce}");
+        }
+        e
+    };
+    if let Err(e) = apply_resources(&cgroup, spec) {
+        return Err(cleanup_cgroup(e));
+    }
     let lock_fd = container.dir_fd().as_raw_fd();
     let (parent, child) = channel::pair().ctx(|| "socketpair")?;
-    let mut spawned = spawn(&mut cfg, &plan, parent, child, lock_fd)?;
+    let mut spawned =
+        spawn(&mut cfg, &plan, parent, child, lock_fd, &cgroup).map_err(cleanup_cgroup)?;
     // The child has its copies; ours must not keep the listener alive.
     drop(cfg);
     match drive(&mut spawned, bundle, &state, opts, container) {
@@ -128,8 +169,49 @@ pub fn launch(
                 Pid::from_raw(spawned.pid),
                 Some(nix::sys::wait::WaitPidFlag::WNOHANG),
             );
-            Err(e)
+            Err(cleanup_cgroup(e))
         }
+    }
+}
+
+/// linux.resources, plus access to the devices the config creates (as
+/// runc grants them). A v2 device filter the kernel refuses (BPF needs
+/// locked memory that cannot be raised here) is a warning, the rest holds.
+fn apply_resources(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let r = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    apply_with_devices(cgroup, spec, r)
+}
+
+/// Apply `r` with allow rules for the devices the config creates added,
+/// as every application must carry the full rule set (`update` too).
+pub(crate) fn apply_with_devices(
+    cgroup: &Cgroup,
+    spec: &oci_spec::runtime::Spec,
+    mut r: oci_spec::runtime::LinuxResources,
+) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let created: Vec<oci_spec::runtime::LinuxDeviceCgroup> = linux
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default()
+        .iter()
+        .map(oci_spec::runtime::LinuxDeviceCgroup::from)
+        .collect();
+    if !created.is_empty() {
+        let mut rules = r.devices().clone().unwrap_or_default();
+        rules.extend(created);
+        r.set_devices(Some(rules));
+    }
+    match cgroup.apply(&r) {
+        Ok(()) => Ok(()),
+        Err(e @ crate::cgroups::CgroupError::DeviceFilter { .. }) => {
+            log::warn!("{e}; the container's device access is not restricted by its cgroup");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -183,6 +265,7 @@ fn spawn(
     parent: Channel,
     child: Channel,
     lock_fd: i32,
+    cgroup: &Cgroup,
 ) -> Result<Spawned> {
     if plan.single_clone() {
         // pid and time namespaces apply to children: set them up here, and
@@ -193,7 +276,10 @@ fn spawn(
         if plan.creates(LinuxNamespaceType::Time) {
             namespaces::new_time_ns(cfg.spec)?;
         }
-        let flags = plan.new.bits() as u64 & !(libc::CLONE_NEWTIME as u64);
+        // The cgroup namespace is unshared by the init once it is in its
+        // cgroup, so that cgroup becomes the namespace's root.
+        let flags =
+            plan.new.bits() as u64 & !(libc::CLONE_NEWTIME as u64 | libc::CLONE_NEWCGROUP as u64);
         let forked = clone::clone3(flags);
         if !matches!(forked, Ok(Forked::Child)) {
             restore.restore()?;
@@ -213,12 +299,18 @@ fn spawn(
                     pidfd,
                     chan: parent,
                 };
-                if plan.creates(LinuxNamespaceType::User) {
-                    if let Err(e) = namespaces::write_id_maps(pid, cfg.spec) {
-                        let _ = s.pidfd.kill();
-                        let _ = waitpid(Pid::from_raw(pid), None);
-                        return Err(e);
+                // Into its cgroup before it runs anything: it waits for hello.
+                let setup = cgroup.add_pid(pid).map_err(Error::from).and_then(|_| {
+                    if plan.creates(LinuxNamespaceType::User) {
+                        namespaces::write_id_maps(pid, cfg.spec)
+                    } else {
+                        Ok(())
                     }
+                });
+                if let Err(e) = setup {
+                    let _ = s.pidfd.kill();
+                    let _ = waitpid(Pid::from_raw(pid), None);
+                    return Err(e);
                 }
                 s.chan.send(&ToChild::Hello { pid }).map_err(chan_err)?;
                 return Ok(s);
@@ -227,7 +319,7 @@ fn spawn(
             Err(e) => return Err(e).ctx(|| "clone3"),
         }
     }
-    spawn_via_intermediate(cfg, plan, parent, child, lock_fd)
+    spawn_via_intermediate(cfg, plan, parent, child, lock_fd, cgroup)
 }
 
 /// Joined user namespace, or a new one owning joined namespaces: an
@@ -239,6 +331,7 @@ fn spawn_via_intermediate(
     parent: Channel,
     child: Channel,
     lock_fd: i32,
+    cgroup: &Cgroup,
 ) -> Result<Spawned> {
     let mid = clone::fork().ctx(|| "fork")?;
     let Some(mid) = mid else {
@@ -262,6 +355,15 @@ fn spawn_via_intermediate(
     let reap_mid = || {
         let _ = waitpid(Pid::from_raw(mid), None);
     };
+    // The intermediate (and so the init it forks) joins the cgroup first.
+    if let Err(e) = cgroup.add_pid(mid) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(mid), nix::sys::signal::SIGKILL);
+        reap_mid();
+        return Err(e.into());
+    }
+    parent
+        .send(&ToChild::Hello { pid: mid })
+        .map_err(chan_err)?;
     loop {
         match parent.recv::<ToParent>() {
             Ok(ToParent::UserNsCreated) => {
@@ -301,6 +403,11 @@ fn spawn_via_intermediate(
 /// Runs in the intermediate. Returns Some(pid) in the intermediate after
 /// forking the init, None in the init itself.
 fn intermediate(cfg: &InitConfig, plan: &NsPlan, chan: &Channel) -> Result<Option<i32>> {
+    match chan.recv::<ToChild>() {
+        Ok(ToChild::Hello { .. }) => {}
+        Ok(other) => return Err(Error::Invalid(format!("unexpected message {other:?}"))),
+        Err(e) => return Err(chan_err(e)),
+    }
     plan.join(|_| true)?;
     if plan.creates(LinuxNamespaceType::User) {
         namespaces::unshare_flags(namespaces::flag(LinuxNamespaceType::User))?;
@@ -314,6 +421,8 @@ fn intermediate(cfg: &InitConfig, plan: &NsPlan, chan: &Channel) -> Result<Optio
     let rest = plan.new
         & !(namespaces::flag(LinuxNamespaceType::User)
             | namespaces::flag(LinuxNamespaceType::Time));
+    // Already in the container's cgroup (hello came after that).
+    crate::rootfs::cgroup::remember_own_cgroups();
     namespaces::unshare_flags(rest)?;
     if plan.creates(LinuxNamespaceType::Time) {
         namespaces::new_time_ns(cfg.spec)?;
@@ -347,24 +456,28 @@ fn drive(
     let hooks = bundle.spec.hooks().as_ref();
     let mut state = state.clone();
     state.pid = s.pid;
-    loop {
-        match s.chan.recv::<ToParent>().map_err(chan_err)? {
+    let notify_fd = loop {
+        let (msg, mut fds) = s.chan.recv_with_fds::<ToParent>().map_err(chan_err)?;
+        match msg {
             ToParent::RunRuntimeHooks => {
                 let st = state.hook_state(Status::Creating);
                 hooks::run_all(hooks, HookKind::Prestart, &st)?;
                 hooks::run_all(hooks, HookKind::CreateRuntime, &st)?;
                 s.chan.send(&ToChild::RuntimeHooksDone).map_err(chan_err)?;
             }
-            ToParent::Ready => break,
+            ToParent::Ready => break fds.pop(),
             ToParent::Failed(e) => return Err(Error::Init(e)),
             other => return Err(Error::Invalid(format!("unexpected message {other:?}"))),
         }
-    }
+    };
     state.init_start_time = procfs::stat(s.pid)
         .ok_or_else(|| Error::Invalid("container init exited during set-up".into()))?
         .start_time;
     container.save_config(&bundle.spec)?;
-    container.save(state)?;
+    container.save(state.clone())?;
+    if let Some(fd) = &notify_fd {
+        send_seccomp_fd(&bundle.spec, &state, Status::Created, state.pid, fd)?;
+    }
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, s.pid)?;
     }
@@ -377,6 +490,24 @@ fn drive(
         ToParent::Failed(e) => Err(Error::Init(e)),
         other => Err(Error::Invalid(format!("unexpected message {other:?}"))),
     }
+}
+
+/// The seccomp agent at listenerPath gets the notify fd with the state.
+pub(crate) fn send_seccomp_fd(
+    spec: &oci_spec::runtime::Spec,
+    state: &ContainerState,
+    status: Status,
+    pid: i32,
+    fd: &OwnedFd,
+) -> Result<()> {
+    let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let Some(path) = s.and_then(|s| s.listener_path().as_ref()) else {
+        return Ok(());
+    };
+    let meta = s.and_then(|s| s.listener_metadata().as_deref());
+    let json = crate::seccomp::process_state_json(pid, meta, &state.output(status, ""))?;
+    crate::seccomp::send_notify_fd(path, fd.as_fd(), &json)?;
+    Ok(())
 }
 
 fn send_pidfd(path: &Path, pidfd: &PidFd) -> Result<()> {

@@ -25,7 +25,7 @@ pub fn create(
         (None, Some(p)) => ConsoleTarget::Socket(p),
         (None, None) => ConsoleTarget::None,
     };
-    match launcher::launch(bundle, opts, &mut c, target) {
+    match launcher::launch(bundle, opts, &mut c, target, g.systemd_cgroup) {
         Ok(l) => Ok(l),
         Err(e) => {
             let _ = c.destroy();

@@ -23,13 +23,25 @@ pub fn run(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
         Status::Stopped => {}
         // containerd relies on deleting a created, never started container.
         Status::Created | Status::Creating => kill_and_wait(&state)?,
-        Status::Running if force => kill_and_wait(&state)?,
+        Status::Running | Status::Paused if force => {
+            // Frozen tasks cannot die: thaw before killing.
+            if let Some(cg) = &state.cgroup {
+                let _ = cg.thaw();
+            }
+            kill_and_wait(&state)?
+        }
         s => {
             return Err(Error::NotStopped {
                 id: id.to_string(),
                 status: s.to_string(),
             })
         }
+    }
+    if let Some(cg) = &state.cgroup {
+        // Processes that outlived the init (no pid namespace of its own)
+        // go with the container.
+        cg.kill_all(libc::SIGKILL)?;
+        cg.destroy()?;
     }
     hooks::run_all_warn(
         state.hooks.as_ref(),

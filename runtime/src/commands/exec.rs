@@ -38,7 +38,18 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         }
         _ => {}
     }
+    if status == Status::Paused && !o.ignore_paused {
+        return Err(Error::Invalid(
+            "cannot exec in a paused container (use --ignore-paused to override)".into(),
+        ));
+    }
     let spec = store.read_config(&o.id)?;
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::build)
+        .transpose()?;
     let process = build_process(&spec, o)?;
     let terminal = process.terminal().unwrap_or(false);
     let (console, our_end) = match (terminal, &o.console_socket) {
@@ -88,6 +99,7 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
                 plan: &plan,
                 console,
                 preserve_fds: o.preserve_fds,
+                seccomp,
             };
             exec_child::child_main(&mut cfg, child)
         }
@@ -100,13 +112,28 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
+    // Into the container's cgroup (or the sub-cgroups asked for) before it
+    // runs anything.
+    if let Some(cg) = &state.cgroup {
+        let r = if o.cgroup.is_empty() {
+            cg.add_pid(pid)
+        } else {
+            cg.add_pid_sub(pid, &o.cgroup)
+        };
+        r.map_err(|e| fail(e.into()))?;
+    }
     parent
         .send(&ToChild::Hello { pid })
         .map_err(|e| fail(Error::Invalid(e.to_string())))?;
-    match parent.recv::<ToParent>() {
-        Ok(ToParent::Ready) => {}
-        Ok(ToParent::Failed(e)) => return Err(fail(Error::Init(e))),
-        Ok(other) => {
+    match parent.recv_with_fds::<ToParent>() {
+        Ok((ToParent::Ready, fds)) => {
+            if let Some(fd) = fds.first() {
+                crate::launcher::send_seccomp_fd(&spec, &state, Status::Running, pid, fd)
+                    .map_err(fail)?;
+            }
+        }
+        Ok((ToParent::Failed(e), _)) => return Err(fail(Error::Init(e))),
+        Ok((other, _)) => {
             return Err(fail(Error::Invalid(format!(
                 "unexpected message {other:?}"
             ))))

@@ -78,6 +78,14 @@ fn signal_init(state: &ContainerState, sig: i32) -> Result<()> {
 /// Every process of the container: those sharing its pid namespace (or,
 /// when it has none of its own, its mount namespace).
 fn signal_all(state: &ContainerState, sig: i32) -> Result<()> {
+    if let Some(cg) = &state.cgroup {
+        for pid in cg.pids()? {
+            if let Ok(fd) = PidFd::open(pid) {
+                let _ = fd.signal(sig);
+            }
+        }
+        return Ok(());
+    }
     let ns = if state.own_pid_ns { "pid" } else { "mnt" };
     let ino = match std::fs::metadata(format!("/proc/{}/ns/{ns}", state.pid)) {
         Ok(m) => m.ino(),

@@ -13,6 +13,7 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -22,6 +23,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -53,6 +55,9 @@ pub struct ContainerState {
     /// init kills every process in it).
     #[serde(default)]
     pub own_pid_ns: bool,
+    /// The container's cgroup in every hierarchy.
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::Cgroup>,
 }
 
 /// runc's `state` output, with its key order.

@@ -128,6 +128,9 @@ fn read_state(dir: &Path, id: &str) -> Result<ContainerState> {
 }
 
 fn compute_status(dir: &Path, state: &ContainerState) -> Status {
+    if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) && state.init_alive() {
+        return Status::Paused;
+    }
     if !state.init_alive() {
         return Status::Stopped;
     }

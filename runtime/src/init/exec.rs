@@ -16,6 +16,8 @@ pub struct ExecConfig<'a> {
     pub plan: &'a NsPlan,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// The container's seccomp profile applies to exec'd processes too.
+    pub seccomp: Option<crate::seccomp::Filter>,
 }
 
 pub fn child_main(cfg: &mut ExecConfig, chan: Channel) -> ! {
@@ -82,8 +84,10 @@ fn setup(cfg: &mut ExecConfig, chan: &Channel) -> Result<super::Prepared> {
     if let Some(l) = p.selinux_label().as_deref().filter(|l| !l.is_empty()) {
         lsm::apply_selinux(l)?;
     }
-    let prepared = super::prepare_process(p, cfg.preserve_fds, &[], in_userns)?;
-    chan.send(&ToParent::Ready)
+    let (prepared, notify) =
+        super::prepare_process(p, cfg.preserve_fds, &[], in_userns, cfg.seccomp.take())?;
+    let fds: Vec<i32> = notify.iter().map(|f| f.as_raw_fd()).collect();
+    chan.send_with_fds(&ToParent::Ready, &fds)
         .map_err(|e| Error::Invalid(format!("exec: {e}")))?;
     match chan.recv::<ToChild>() {
         Ok(ToChild::Proceed) => Ok(prepared),

@@ -47,6 +47,8 @@ pub struct InitConfig<'a> {
     /// Whether the process path went through the intermediate, which has
     /// already joined every namespace.
     pub namespaces_joined: bool,
+    /// Built by `create`, loaded by the init.
+    pub seccomp: Option<crate::seccomp::Filter>,
 }
 
 impl InitConfig<'_> {
@@ -135,6 +137,11 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
     if !cfg.namespaces_joined {
         cfg.plan
             .join(|t| !matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))?;
+        if cfg.plan.creates(LinuxNamespaceType::Cgroup) {
+            // Now in its cgroup: that becomes the namespace's root.
+            rootfs::cgroup::remember_own_cgroups();
+            namespaces::unshare_flags(namespaces::flag(LinuxNamespaceType::Cgroup))?;
+        }
     }
     nix::unistd::setsid().ctx(|| "setsid")?;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -229,8 +236,11 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
     if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
         lsm::apply_selinux(l)?;
     }
-    let prepared = finalize_process(cfg)?;
-    chan.send(&ToParent::Ready).map_err(chan_err)?;
+    let (prepared, notify) = finalize_process(cfg)?;
+    let fds: Vec<i32> = notify.iter().map(|f| f.as_raw_fd()).collect();
+    chan.send_with_fds(&ToParent::Ready, &fds)
+        .map_err(chan_err)?;
+    drop(notify);
     match recv(chan)? {
         ToChild::Proceed => {}
         other => {
@@ -272,9 +282,17 @@ pub(crate) fn become_ns_root() -> Result<()> {
 }
 
 /// Identity, capabilities, fds, cwd and the executable, in runc's order.
-fn finalize_process(cfg: &InitConfig) -> Result<Prepared> {
+fn finalize_process(cfg: &mut InitConfig) -> Result<(Prepared, Option<OwnedFd>)> {
     let process = cfg.spec.process().as_ref().expect("validated");
-    prepare_process(process, cfg.preserve_fds, &cfg.extra_env, cfg.in_userns())
+    let seccomp = cfg.seccomp.take();
+    let in_userns = cfg.in_userns();
+    prepare_process(
+        process,
+        cfg.preserve_fds,
+        &cfg.extra_env,
+        in_userns,
+        seccomp,
+    )
 }
 
 /// The part of the init sequence that `exec` shares: from fds to the
@@ -284,7 +302,11 @@ pub(crate) fn prepare_process(
     preserve_fds: u32,
     extra_env: &[String],
     in_userns: bool,
-) -> Result<Prepared> {
+    seccomp: Option<crate::seccomp::Filter>,
+) -> Result<(Prepared, Option<OwnedFd>)> {
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let mut seccomp = seccomp;
+    let mut notify = None;
     // Every inherited fd beyond the preserved ones closes on exec; the
     // init's own fds are already close-on-exec.
     // SAFETY: close_range with the CLOEXEC flag only changes fd flags.
@@ -296,6 +318,13 @@ pub(crate) fn prepare_process(
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it
+    // while still privileged (as runc does); with it, as late as possible.
+    if !nnp {
+        if let Some(f) = seccomp.take() {
+            notify = f.load()?;
+        }
+    }
     let caps = process
         .capabilities()
         .as_ref()
@@ -326,17 +355,20 @@ pub(crate) fn prepare_process(
     }
     let args = process.args().as_ref().expect("validated");
     let path = process::find_executable(&args[0], &env)?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
             return Err(Errno::last()).ctx(|| "set no_new_privs");
+        }
+        if let Some(f) = seccomp.take() {
+            notify = f.load()?;
         }
     }
     let cstr = |s: &[u8]| {
         CString::new(s)
             .map_err(|_| Error::Invalid("process args and env may not contain NUL".into()))
     };
-    Ok(Prepared {
+    let prepared = Prepared {
         exec_path: cstr(path.as_os_str().as_bytes())?,
         argv: args
             .iter()
@@ -346,7 +378,8 @@ pub(crate) fn prepare_process(
             .iter()
             .map(|e| cstr(e.as_bytes()))
             .collect::<Result<_>>()?,
-    })
+    };
+    Ok((prepared, notify))
 }
 
 /// Block until `start` connects, run startContainer hooks, exec. Errors go

@@ -115,10 +115,21 @@ fn is_cgroup2(path: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Our cgroup paths as the host sees them, read before the cgroup
+/// namespace is entered (inside it they all read "/").
+static OWN_CGROUPS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+pub fn remember_own_cgroups() {
+    let _ = OWN_CGROUPS.set(std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default());
+}
+
 /// Hierarchies from /proc/self/mountinfo joined with our paths from
 /// /proc/self/cgroup.
 fn host_hierarchies() -> Vec<Hierarchy> {
-    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let cgroup = OWN_CGROUPS
+        .get()
+        .cloned()
+        .unwrap_or_else(|| std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default());
     let own = |controllers: &str| -> Option<String> {
         cgroup.lines().find_map(|l| {
             let mut it = l.splitn(3, ':');
