@@ -137,6 +137,7 @@ pub fn launch(
         state: state.clone(),
         namespaces_joined: false,
         seccomp,
+        no_new_keyring: opts.no_new_keyring,
     };
     cgroup.create()?;
     // From here on a failure must also remove the cgroup.
@@ -510,7 +511,7 @@ pub(crate) fn send_seccomp_fd(
     Ok(())
 }
 
-fn send_pidfd(path: &Path, pidfd: &PidFd) -> Result<()> {
+pub(crate) fn send_pidfd(path: &Path, pidfd: &PidFd) -> Result<()> {
     let sock =
         UnixStream::connect(path).ctx(|| format!("connect to pidfd socket {}", path.display()))?;
     let fds = [pidfd.as_fd().as_raw_fd()];

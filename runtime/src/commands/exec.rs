@@ -147,6 +147,9 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
     if let Some(p) = &o.pid_file {
         write_pid_file(p, pid).map_err(fail)?;
     }
+    if let Some(p) = &o.pidfd_socket {
+        crate::launcher::send_pidfd(p, &pidfd).map_err(fail)?;
+    }
     let master = match our_end {
         Some(s) => Some(recv_fd(&s).map_err(fail)?),
         None => None,

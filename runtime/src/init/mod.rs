@@ -49,6 +49,8 @@ pub struct InitConfig<'a> {
     pub namespaces_joined: bool,
     /// Built by `create`, loaded by the init.
     pub seccomp: Option<crate::seccomp::Filter>,
+    /// `--no-new-keyring`: keep the caller's session keyring.
+    pub no_new_keyring: bool,
 }
 
 impl InitConfig<'_> {
@@ -144,6 +146,9 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
         }
     }
     nix::unistd::setsid().ctx(|| "setsid")?;
+    if !cfg.no_new_keyring {
+        join_session_keyring(&cfg.state.id)?;
+    }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).ctx(|| format!("set hostname {h:?}"))?;
     }
@@ -268,6 +273,61 @@ fn chan_err(e: channel::ChannelError) -> Error {
 
 /// In a user namespace, become its root (uid 0 there) so files the init
 /// creates are owned by a mapped id. An unmapped 0 is left alone.
+/// A fresh session keyring, so the container sees none of the caller's
+/// keys (runc's `_ses.<id>`, with the same permission mask).
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    const KEYCTL_SETPERM: libc::c_int = 5;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).expect("id has no NUL");
+    // SAFETY: keyctl with a NUL-terminated name.
+    let ring =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ring < 0 {
+        return match Errno::last() {
+            // Kernels without keys, or user namespaces that refuse them:
+            // runc carries on as well.
+            Errno::ENOSYS | Errno::EACCES | Errno::EPERM => Ok(()),
+            e => Err(e).ctx(|| "join a new session keyring"),
+        };
+    }
+    // Like runc: the keyring's permissions plus "search" for its user, so
+    // processes of the container's uid can use it.
+    const KEYCTL_DESCRIBE: libc::c_int = 6;
+    const KEY_USR_SEARCH: u32 = 0x0008_0000;
+    let mut buf = [0u8; 256];
+    // SAFETY: keyctl writes at most buf.len() bytes into buf.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            ring,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    let perm = (n > 0)
+        .then(|| String::from_utf8_lossy(&buf[..(n as usize).min(buf.len())]).into_owned())
+        .and_then(|d| {
+            d.split(';')
+                .nth(3)
+                .and_then(|p| u32::from_str_radix(p, 16).ok())
+        })
+        .ok_or_else(|| Error::Invalid("describe the session keyring".into()))?;
+    // SAFETY: keyctl on the keyring id just returned.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_SETPERM,
+            ring,
+            perm | KEY_USR_SEARCH,
+        )
+    } < 0
+    {
+        return Err(Errno::last()).ctx(|| "set session keyring permissions");
+    }
+    Ok(())
+}
+
 pub(crate) fn become_ns_root() -> Result<()> {
     let z = nix::unistd::Gid::from_raw(0);
     match nix::unistd::setresgid(z, z, z) {
