@@ -97,10 +97,45 @@ pub fn launch(
         systemd_cgroup,
     )?;
     let plan = NsPlan::from_spec(spec)?;
-    if !plan.creates(LinuxNamespaceType::Mount) && !plan.joins_type(LinuxNamespaceType::Mount) {
-        return Err(Error::Invalid(
-            "a mount namespace is required: add {\"type\": \"mount\"} to linux.namespaces".into(),
-        ));
+    if !plan.has_mount_ns() {
+        // No mount namespace: nothing may be mounted, since every mount
+        // would land in the caller's namespace.
+        let linux = spec.linux().as_ref();
+        let ignored: Vec<&str> = [
+            (
+                "mounts",
+                spec.mounts().as_ref().is_some_and(|m| !m.is_empty()),
+            ),
+            (
+                "maskedPaths",
+                linux
+                    .and_then(|l| l.masked_paths().as_ref())
+                    .is_some_and(|m| !m.is_empty()),
+            ),
+            (
+                "readonlyPaths",
+                linux
+                    .and_then(|l| l.readonly_paths().as_ref())
+                    .is_some_and(|m| !m.is_empty()),
+            ),
+            (
+                "linux.devices",
+                linux
+                    .and_then(|l| l.devices().as_ref())
+                    .is_some_and(|m| !m.is_empty()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        log::warn!(
+            "no mount namespace: the rootfs is entered with chroot and {} not applied",
+            if ignored.is_empty() {
+                "nothing is".to_string()
+            } else {
+                format!("{} are", ignored.join(", "))
+            }
+        );
     }
     let state_dir = open(
         &container.dir,
@@ -199,6 +234,8 @@ pub(crate) fn apply_with_devices(
         .and_then(|l| l.devices().clone())
         .unwrap_or_default()
         .iter()
+        // Only character and block devices have cgroup rules (not fifos).
+        .filter(|d| !matches!(d.typ(), oci_spec::runtime::LinuxDeviceType::P))
         .map(oci_spec::runtime::LinuxDeviceCgroup::from)
         .collect();
     if !created.is_empty() {

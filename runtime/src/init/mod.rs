@@ -166,14 +166,17 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
         process::set_rlimits(l)?;
     }
     let terminal = process.terminal().unwrap_or(false);
-    rootfs::prepare(
-        spec,
-        cfg.rootfs,
-        cfg.bundle,
-        cfg.in_userns(),
-        cfg.plan.creates(LinuxNamespaceType::Cgroup),
-        terminal,
-    )?;
+    let has_mnt_ns = cfg.plan.has_mount_ns();
+    if has_mnt_ns {
+        rootfs::prepare(
+            spec,
+            cfg.rootfs,
+            cfg.bundle,
+            cfg.in_userns(),
+            cfg.plan.creates(LinuxNamespaceType::Cgroup),
+            terminal,
+        )?;
+    }
     let hooks = spec.hooks().as_ref();
     let has = |k: HookKind| hooks.is_some_and(|h| !k.select(h).is_empty());
     if has(HookKind::Prestart) || has(HookKind::CreateRuntime) {
@@ -192,7 +195,12 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
         HookKind::CreateContainer,
         &cfg.state.hook_state(Status::Creating),
     )?;
-    if cfg.no_pivot {
+    if !has_mnt_ns {
+        // Without a mount namespace only chroot is safe (runc does the same
+        // switch, but also mounts into the caller's namespace; we do not).
+        nix::unistd::chroot(cfg.rootfs).ctx(|| format!("chroot {}", cfg.rootfs.display()))?;
+        nix::unistd::chdir("/").ctx(|| "chdir /")?;
+    } else if cfg.no_pivot {
         rootfs::pivot::move_root(cfg.rootfs)?;
     } else {
         rootfs::pivot::pivot(cfg.rootfs)?;
@@ -204,32 +212,20 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
             .map(|b| (b.height() as u16, b.width() as u16))
             .unwrap_or((0, 0));
         let pty = console::open_pty(rows, cols)?;
-        console::attach_slave(&pty)?;
+        if has_mnt_ns {
+            console::attach_slave(&pty)?;
+        } else {
+            // The caller's /dev/console is not ours to cover.
+            console::make_stdio(&pty)?;
+        }
         console::send_master(&sock, &pty)?;
     }
     let linux = spec.linux().as_ref();
     for (k, v) in linux.and_then(|l| l.sysctl().clone()).unwrap_or_default() {
         rootfs::finalize::sysctl(&k, &v)?;
     }
-    for p in linux
-        .and_then(|l| l.readonly_paths().clone())
-        .unwrap_or_default()
-    {
-        rootfs::finalize::readonly(&p)?;
-    }
-    for p in linux
-        .and_then(|l| l.masked_paths().clone())
-        .unwrap_or_default()
-    {
-        rootfs::finalize::mask(&p)?;
-    }
-    if spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false)
-    {
-        rootfs::finalize::readonly_root()?;
+    if has_mnt_ns {
+        finalize_rootfs(spec)?;
     }
     if let Some(p) = process
         .apparmor_profile()
@@ -269,6 +265,33 @@ fn recv(chan: &Channel) -> Result<ToChild> {
 
 fn chan_err(e: channel::ChannelError) -> Error {
     Error::Invalid(format!("init: {e}"))
+}
+
+/// Read-only and masked paths and a read-only root, inside the container
+/// after the root switch.
+fn finalize_rootfs(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for p in linux
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default()
+    {
+        rootfs::finalize::readonly(&p)?;
+    }
+    for p in linux
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default()
+    {
+        rootfs::finalize::mask(&p)?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        rootfs::finalize::readonly_root()?;
+    }
+    Ok(())
 }
 
 /// In a user namespace, become its root (uid 0 there) so files the init

@@ -71,6 +71,10 @@ impl NsPlan {
         self.joins.iter().any(|j| j.typ == t)
     }
 
+    pub fn has_mount_ns(&self) -> bool {
+        self.creates(LinuxNamespaceType::Mount) || self.joins_type(LinuxNamespaceType::Mount)
+    }
+
     pub fn has_user_ns(&self) -> bool {
         self.creates(LinuxNamespaceType::User) || self.joins_type(LinuxNamespaceType::User)
     }
