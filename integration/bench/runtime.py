@@ -35,12 +35,16 @@ MNT_DETACH = 2
 WAIT_TIMEOUT_S = 10.0   # max time to wait for a container to reach "stopped"
 CMD_TIMEOUT_S = 30.0    # max time for any single runtime invocation
 GNU_TIME = "/usr/bin/time"  # Debian package `time`; reports ru_maxrss in KiB
+PIDS_LIMITS = (1000, 2000)  # `update --pids-limit`, alternating per iteration
 
 # Operation keys, in table order, with their display names.
 OPS = [
     ("create", "create (sleep bundle)"),
     ("start", "start"),
     ("state", "state (running)"),
+    ("exec", "exec /bin/true"),
+    ("update", "update --pids-limit"),
+    ("events", "events --stats"),
     ("kill", "kill KILL"),
     ("delete", "delete (stopped)"),
     ("cycle", "cycle /bin/true"),
@@ -113,8 +117,11 @@ def make_config(args):
     spec = copy.deepcopy(DEFAULT_SPEC)
     spec["process"]["terminal"] = False
     spec["process"]["args"] = list(args)
-    # The runtime under test does not implement cgroup resources yet.
-    spec["linux"].pop("resources", None)
+    # linux.resources stays minimal: only runc's default "deny all devices"
+    # rule. No cgroupsPath, so both runtimes use their default cgroup /<id>
+    # in every hierarchy, which `update` and `events --stats` need.
+    spec["linux"]["resources"] = copy.deepcopy(
+        DEFAULT_SPEC["linux"]["resources"])
     spec["linux"].pop("cgroupsPath", None)
     return spec
 
@@ -303,13 +310,20 @@ class Runtime:
             msg = "(could not re-run create for diagnostics: %s)" % e
         return msg or "(no stderr output)"
 
-    def status(self, cid):
+    def state(self, cid):
+        """Time `state`; return (seconds, parsed JSON document)."""
         dt, p = self.run("state", cid)
         try:
-            return dt, json.loads(p.stdout)["status"]
-        except (ValueError, KeyError) as e:
+            doc = json.loads(p.stdout)
+            doc["status"]
+            return dt, doc
+        except (ValueError, KeyError, TypeError) as e:
             raise BenchError("[%s] unparsable `state %s` output (%s): %r"
                              % (self.label, cid, e, p.stdout[:200]))
+
+    def status(self, cid):
+        dt, doc = self.state(cid)
+        return dt, doc["status"]
 
     def wait_stopped(self, cid, pause=0.001):
         """Poll `state` until "stopped", reaping zombies; return #polls."""
@@ -340,10 +354,25 @@ class Runtime:
         cid = "%ss%d" % (self.id_prefix, i)
         s["create"], _ = self.create(cid, self.bundle_sleep)
         s["start"], _ = self.run("start", cid)
-        s["state"], st = self.status(cid)
+        s["state"], doc = self.state(cid)
+        st = doc["status"]
         if st != "running" and record:
             self.warnings.append("iteration %d: state after start was %r, "
                                  "expected 'running'" % (i, st))
+        # exec (foreground): exits with /bin/true's status, checked to be 0.
+        s["exec"], _ = self.run("exec", cid, "/bin/true")
+        reap()
+        limit = PIDS_LIMITS[i % 2]
+        s["update"], _ = self.run("update", "--pids-limit", str(limit), cid)
+        got = pids_max(doc.get("pid"))          # not timed
+        if got != str(limit) and record:
+            self.warnings.append("iteration %d: pids.max after `update "
+                                 "--pids-limit %d` is %r" % (i, limit, got))
+        s["events"], p = self.run("events", "--stats", cid)
+        problem = check_stats_event(p.stdout, cid)   # not timed
+        if problem and record:
+            self.warnings.append("iteration %d: `events --stats`: %s"
+                                 % (i, problem))
         s["kill"], _ = self.run("kill", cid, "KILL")
         self.wait_stopped(cid)          # not timed
         reap()                          # zombie init gone, like under a shim
@@ -397,6 +426,64 @@ class Runtime:
         return self.live | self.listed()
 
 
+def cgroup_mounts():
+    """[(fstype, super options, mount root, mount point)] of cgroup mounts."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            sep = parts.index("-")
+            fstype = parts[sep + 1]
+            if fstype in ("cgroup", "cgroup2"):
+                out.append((fstype, parts[sep + 3].split(","),
+                            unescape_mountinfo(parts[3]),
+                            unescape_mountinfo(parts[4])))
+    return out
+
+
+def pids_max(pid):
+    """Content of pids.max in the pids cgroup of `pid` (None if not found)."""
+    if not pid:
+        return None
+    try:
+        with open("/proc/%d/cgroup" % pid) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        v2 = controllers == ""
+        if not v2 and "pids" not in controllers.split(","):
+            continue
+        for fstype, opts, root, mnt in cgroup_mounts():
+            if (fstype == "cgroup2") != v2 or (not v2 and "pids" not in opts):
+                continue
+            rel = os.path.relpath(path, root) if root != "/" else path
+            if rel.startswith(".."):
+                continue
+            try:
+                with open(os.path.join(mnt, rel.lstrip("/"), "pids.max")) as f:
+                    return f.read().strip()
+            except OSError:
+                continue
+    return None
+
+
+def check_stats_event(stdout, cid):
+    """Problem with `events --stats` output (one JSON object), or None."""
+    lines = stdout.decode(errors="replace").strip().splitlines()
+    if len(lines) != 1:
+        return "expected one line, got %d" % len(lines)
+    try:
+        ev = json.loads(lines[0])
+    except ValueError as e:
+        return "unparsable (%s): %r" % (e, lines[0][:200])
+    if not isinstance(ev, dict) or ev.get("type") != "stats" \
+            or ev.get("id") != cid or not isinstance(ev.get("data"), dict):
+        return "not a stats event for %s: %r" % (cid, lines[0][:200])
+    return None
+
+
 def kill_children(timeout=5.0):
     """SIGKILL every remaining child (by pid) and reap; repeat until none."""
     deadline = time.monotonic() + timeout
@@ -430,14 +517,8 @@ def leftover_mounts(prefix):
 
 
 def leftover_cgroups(id_prefix):
-    """Cgroup dirs named after our containers (runc creates /<id>)."""
-    mounts = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            parts = line.split()
-            fstype = parts[parts.index("-") + 1]
-            if fstype in ("cgroup", "cgroup2"):
-                mounts.append(unescape_mountinfo(parts[4]))
+    """Cgroup dirs named after our containers (both runtimes create /<id>)."""
+    mounts = [m[3] for m in cgroup_mounts()]
     found = []
     for m in mounts:
         base_depth = m.rstrip("/").count("/")

@@ -498,9 +498,18 @@ fn drive(
         let (msg, mut fds) = s.chan.recv_with_fds::<ToParent>().map_err(chan_err)?;
         match msg {
             ToParent::RunRuntimeHooks => {
-                let st = state.hook_state(Status::Creating);
-                hooks::run_all(hooks, HookKind::Prestart, &st)?;
-                hooks::run_all(hooks, HookKind::CreateRuntime, &st)?;
+                // The conformance suite expects prestart (deprecated) to see
+                // "created"; createRuntime runs during create: "creating".
+                hooks::run_all(
+                    hooks,
+                    HookKind::Prestart,
+                    &state.hook_state(Status::Created),
+                )?;
+                hooks::run_all(
+                    hooks,
+                    HookKind::CreateRuntime,
+                    &state.hook_state(Status::Creating),
+                )?;
                 s.chan.send(&ToChild::RuntimeHooksDone).map_err(chan_err)?;
             }
             ToParent::Ready => break fds.pop(),
