@@ -174,6 +174,9 @@ pub fn launch(
         seccomp,
         no_new_keyring: opts.no_new_keyring,
     };
+    // Saved before the cgroup exists, so that `delete` can find the cgroup
+    // of a create that was killed half-way.
+    container.save_config(spec)?;
     cgroup.create()?;
     // From here on a failure must also remove the cgroup.
     let cleanup_cgroup = |e: Error| {
@@ -520,7 +523,6 @@ fn drive(
     state.init_start_time = procfs::stat(s.pid)
         .ok_or_else(|| Error::Invalid("container init exited during set-up".into()))?
         .start_time;
-    container.save_config(&bundle.spec)?;
     container.save(state.clone())?;
     if let Some(fd) = &notify_fd {
         send_seccomp_fd(&bundle.spec, &state, Status::Created, state.pid, fd)?;

@@ -15,7 +15,17 @@ pub fn run(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     let Some(state) = c.state.clone() else {
-        // A create that died before recording anything: just clean up.
+        // A create that died before recording its init: remove what it
+        // may have made (its cgroup, found through the saved config).
+        if let Ok(spec) = store.read_config(id) {
+            let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+            if let Ok(cg) = crate::cgroups::Cgroup::resolve(path.as_deref(), id, g.systemd_cgroup) {
+                if cg.exists() {
+                    cg.kill_all(libc::SIGKILL)?;
+                    cg.destroy()?;
+                }
+            }
+        }
         return c.destroy();
     };
     let status = c.status();
