@@ -200,10 +200,13 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
         // switch, but also mounts into the caller's namespace; we do not).
         nix::unistd::chroot(cfg.rootfs).ctx(|| format!("chroot {}", cfg.rootfs.display()))?;
         nix::unistd::chdir("/").ctx(|| "chdir /")?;
-    } else if cfg.no_pivot {
-        rootfs::pivot::move_root(cfg.rootfs)?;
     } else {
-        rootfs::pivot::pivot(cfg.rootfs)?;
+        if cfg.no_pivot {
+            rootfs::pivot::move_root(cfg.rootfs)?;
+        } else {
+            rootfs::pivot::pivot(cfg.rootfs)?;
+        }
+        rootfs::apply_root_propagation(spec)?;
     }
     if let Some(sock) = cfg.console.take() {
         let (rows, cols) = process

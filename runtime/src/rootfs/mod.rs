@@ -61,8 +61,10 @@ pub fn prepare(
     terminal: bool,
 ) -> Result<()> {
     let linux = spec.linux().as_ref();
-    let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        Some(p) if !p.is_empty() => propagation_flags(p)?,
+    let prop = match root_propagation(spec)? {
+        // An unbindable / could not be bound as the new root: it is applied
+        // after the root switch (see `apply_root_propagation`).
+        Some(p) if !p.contains(MsFlags::MS_UNBINDABLE) => p,
         // Nothing mounted in the container may reach the host.
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
@@ -125,6 +127,27 @@ pub fn prepare(
     if let Some(p) = spec.process() {
         mkdir_all_in_root(ctx.root(), p.cwd(), Leaf::Dir)
             .ctx(|| format!("create cwd {}", p.cwd().display()))?;
+    }
+    Ok(())
+}
+
+fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
+    match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    {
+        Some(p) if !p.is_empty() => Ok(Some(propagation_flags(p)?)),
+        _ => Ok(None),
+    }
+}
+
+/// After the root switch, give the container's / the configured
+/// propagation (the rootfs bind took that of its private parent).
+pub fn apply_root_propagation(spec: &Spec) -> Result<()> {
+    if let Some(p) = root_propagation(spec)? {
+        mount2(None::<&str>, "/", None::<&str>, p, None::<&str>)
+            .ctx(|| format!("set rootfsPropagation {p:?} on /"))?;
     }
     Ok(())
 }
