@@ -65,9 +65,12 @@ fi
 
 # The README promises unit tests too: run the default members' (runtime, shim,
 # manager) unit tests on a full run (no arguments, BERTH_RUNTIME unset).
+# Every test binary's result line is collected for the closing total.
+log="$(mktemp /tmp/berth-tests.XXXXXX)"
+trap 'rm -f "$log"' EXIT
 if [ "$#" -eq 0 ] && [ -z "${BERTH_RUNTIME:-}" ] && [ -z "${BERTH_SKIP_UNIT:-}" ]; then
   echo "==> unit tests"
-  cargo test
+  cargo test 2>&1 | tee -a "$log"
 fi
 
 echo "==> running the end-to-end tests"
@@ -75,5 +78,11 @@ echo "==> running the end-to-end tests"
 # binaries slow to link; the tests themselves do not need it.
 export CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-false}"
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-16}"
-exec cargo test --release --no-fail-fast -p berth-tests ${cargo_args[@]+"${cargo_args[@]}"} \
-  -- --test-threads=2 ${bin_args[@]+"${bin_args[@]}"}
+set +e
+cargo test --release --no-fail-fast -p berth-tests ${cargo_args[@]+"${cargo_args[@]}"} \
+  -- --test-threads=2 ${bin_args[@]+"${bin_args[@]}"} 2>&1 | tee -a "$log"
+rc=${PIPESTATUS[0]}
+set -e
+total() { awk -v w="$1" '/^test result:/ { for (i = 2; i <= NF; i++) if ($i == w";") n += $(i - 1) } END { print n + 0 }' "$log"; }
+echo "total: $(total passed) passed, $(total failed) failed"
+exit "$rc"
