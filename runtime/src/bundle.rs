@@ -24,7 +24,10 @@ impl Bundle {
             msg: e.to_string(),
         })?;
         // Unknown fields are ignored, as the runtime spec requires.
-        let spec: Spec = serde_json::from_slice(&data).map_err(|e| Error::Config {
+        let spec: Spec = parse_lenient(&data, |v| {
+            v.get_mut("process").is_some_and(drop_unknown_capabilities)
+        })
+        .map_err(|e| Error::Config {
             path: config_path.clone(),
             msg: format!("invalid configuration: {e}"),
         })?;
@@ -53,6 +56,52 @@ impl Bundle {
         validate(&spec).map_err(&bad)?;
         Ok(Bundle { dir, spec, rootfs })
     }
+}
+
+/// Parse `data` as T; only if that fails, retry once after `fix` (which
+/// returns whether it changed anything), so the common path parses once.
+pub fn parse_lenient<T: serde::de::DeserializeOwned>(
+    data: &[u8],
+    fix: impl FnOnce(&mut serde_json::Value) -> bool,
+) -> serde_json::Result<T> {
+    match serde_json::from_slice(data) {
+        Ok(t) => Ok(t),
+        Err(first) => {
+            let mut value: serde_json::Value = serde_json::from_slice(data)?;
+            if fix(&mut value) {
+                serde_json::from_value(value)
+            } else {
+                Err(first)
+            }
+        }
+    }
+}
+
+/// Like runc, capability names this build does not know are skipped with a
+/// warning instead of failing the container: configs may name capabilities
+/// newer than the runtime. Returns whether any was dropped.
+pub fn drop_unknown_capabilities(process: &mut serde_json::Value) -> bool {
+    let mut dropped = false;
+    let Some(caps) = process
+        .get_mut("capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return false;
+    };
+    for (set, names) in caps.iter_mut() {
+        let Some(list) = names.as_array_mut() else {
+            continue;
+        };
+        list.retain(|n| {
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(n.clone()).is_ok();
+            if !known {
+                log::warn!("ignoring unknown capability {n} in process.capabilities.{set}");
+                dropped = true;
+            }
+            known
+        });
+    }
+    dropped
 }
 
 /// The runtime implements spec 1.x; any other major version is refused.
@@ -191,7 +240,28 @@ fn validate_sysctl(
 
 #[cfg(test)]
 mod tests {
-    use super::check_version;
+    use super::{check_version, drop_unknown_capabilities, parse_lenient};
+
+    #[test]
+    fn unknown_capabilities_are_dropped_not_fatal() {
+        let data = br#"{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0},
+            "capabilities":{"bounding":["CAP_CHOWN","CAP_TEST"],"effective":["CAP_TEST"]}}"#;
+        let p: oci_spec::runtime::Process = parse_lenient(data, drop_unknown_capabilities).unwrap();
+        let caps = p.capabilities().as_ref().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        assert!(caps.effective().as_ref().unwrap().is_empty());
+    }
+
+    #[test]
+    fn other_errors_stay_errors() {
+        let r: serde_json::Result<oci_spec::runtime::Spec> = parse_lenient(b"[1, 2]", |v| {
+            v.get_mut("process").is_some_and(drop_unknown_capabilities)
+        });
+        assert!(r.is_err());
+        let r: serde_json::Result<oci_spec::runtime::Process> =
+            parse_lenient(br#"{"args": 5}"#, drop_unknown_capabilities);
+        assert!(r.is_err());
+    }
 
     #[test]
     fn versions() {

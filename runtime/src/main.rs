@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod container;
 mod error;
+mod help;
 mod hooks;
 mod init;
 mod launcher;
@@ -23,6 +24,9 @@ pub const SPEC_VERSION: &str = "1.2.1";
 
 fn main() {
     let args = cli::normalize_args(std::env::args());
+    if help::requested(&args) {
+        return;
+    }
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {

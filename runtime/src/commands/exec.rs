@@ -224,10 +224,13 @@ fn proc_name(t: LinuxNamespaceType) -> &'static str {
 fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
     if let Some(path) = &o.process {
         let data = std::fs::read(path).ctx(|| format!("read process file {}", path.display()))?;
-        let p: Process = serde_json::from_slice(&data).map_err(|e| Error::Config {
-            path: path.clone(),
-            msg: format!("invalid process: {e}"),
-        })?;
+        let p: Process =
+            crate::bundle::parse_lenient(&data, crate::bundle::drop_unknown_capabilities).map_err(
+                |e| Error::Config {
+                    path: path.clone(),
+                    msg: format!("invalid process: {e}"),
+                },
+            )?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::Config {
                 path: path.clone(),
