@@ -31,6 +31,8 @@ pub enum Error {
     Config { path: PathBuf, msg: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("container init exited during set-up")]
+    InitDied,
     #[error("{0} is not supported: {1}")]
     Unsupported(&'static str, String),
     #[error("unable to start container process: {0}")]

@@ -200,6 +200,17 @@ pub fn launch(
     match drive(&mut spawned, bundle, &state, opts, container) {
         Ok(()) => Ok(Launched { pid: spawned.pid }),
         Err(e) => {
+            // An init that died while being set up inside a tiny memory
+            // limit was OOM-killed: say so rather than "exited".
+            let e = if matches!(e, Error::InitDied) && cgroup.oom_kill_count() > 0 {
+                Error::Invalid(
+                    "container init was killed by the kernel's OOM killer during set-up: \
+                     linux.resources.memory.limit is too low"
+                        .into(),
+                )
+            } else {
+                e
+            };
             let _ = spawned.pidfd.kill();
             spawned
                 .pidfd
@@ -479,9 +490,7 @@ fn intermediate(cfg: &InitConfig, plan: &NsPlan, chan: &Channel) -> Result<Optio
 
 fn chan_err(e: channel::ChannelError) -> Error {
     match e {
-        channel::ChannelError::Closed => {
-            Error::Invalid("container init exited during set-up".into())
-        }
+        channel::ChannelError::Closed => Error::InitDied,
         e => Error::Invalid(e.to_string()),
     }
 }

@@ -500,3 +500,34 @@ impl Cgroup {
         fsutil::exists(self.path())
     }
 }
+
+/// A process's cgroup in one mounted hierarchy, as a host directory.
+#[derive(Debug, Clone)]
+pub struct HierarchyDir {
+    pub mountpoint: PathBuf,
+    pub dir: PathBuf,
+}
+
+/// Where the cgroups of a process are on the host: one entry per mounted
+/// v1 hierarchy and the cgroup2 one (on v2 and hybrid hosts).
+/// `proc_cgroup` is the text of /proc/PID/cgroup, read outside any cgroup
+/// namespace.
+pub fn process_dirs(
+    proc_cgroup: &str,
+) -> Result<(CgroupMode, Vec<HierarchyDir>, Option<HierarchyDir>)> {
+    let layout = host::layout()?;
+    let own = host::parse_proc_cgroup(proc_cgroup);
+    let at = |m: &host::Mount, key: &str| {
+        own.get(key).map(|p| HierarchyDir {
+            mountpoint: m.mountpoint.clone(),
+            dir: m.mountpoint.join(path::under_root(&m.root, p)),
+        })
+    };
+    let v1 = layout
+        .v1
+        .iter()
+        .filter_map(|m| at(m, m.controllers.first()?))
+        .collect();
+    let unified = layout.unified.as_ref().and_then(|m| at(m, ""));
+    Ok((layout.mode, v1, unified))
+}

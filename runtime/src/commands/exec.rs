@@ -16,7 +16,7 @@ use crate::container::{Status, Store};
 use crate::error::{Error, Result, SysContext};
 use crate::init::channel::{self, ToChild, ToParent};
 use crate::init::exec::{self as exec_child, ExecConfig};
-use crate::init::namespaces::{ChildrenNs, Join, NsPlan};
+use crate::init::namespaces::{self, ChildrenNs, Join, NsPlan};
 use crate::sys::clone::{self, Forked};
 use crate::sys::pidfd::PidFd;
 
@@ -187,7 +187,7 @@ fn container_namespaces(spec: &Spec, pid: i32) -> Result<NsPlan> {
         .unwrap_or_default();
     let mut joins = Vec::new();
     for ns in types {
-        let name = proc_name(ns.typ());
+        let name = namespaces::proc_name(ns.typ());
         let theirs = format!("/proc/{pid}/ns/{name}");
         let ours = format!("/proc/self/ns/{name}");
         let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
@@ -206,19 +206,6 @@ fn container_namespaces(spec: &Spec, pid: i32) -> Result<NsPlan> {
         new: nix::sched::CloneFlags::empty(),
         joins,
     })
-}
-
-fn proc_name(t: LinuxNamespaceType) -> &'static str {
-    match t {
-        LinuxNamespaceType::Mount => "mnt",
-        LinuxNamespaceType::Cgroup => "cgroup",
-        LinuxNamespaceType::Uts => "uts",
-        LinuxNamespaceType::Ipc => "ipc",
-        LinuxNamespaceType::User => "user",
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Network => "net",
-        LinuxNamespaceType::Time => "time",
-    }
 }
 
 fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {

@@ -81,18 +81,7 @@ impl Store {
     /// The container's saved config, read without its lock.
     pub fn read_config(&self, id: &str) -> Result<oci_spec::runtime::Spec> {
         validate_id(id)?;
-        let path = self.root.join(id).join(CONFIG_FILE);
-        let data = match fs::read(&path) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotFound(id.to_string()))
-            }
-            Err(e) => return Err(e).ctx(|| format!("read {}", path.display())),
-        };
-        serde_json::from_slice(&data).map_err(|e| Error::Config {
-            path,
-            msg: format!("corrupt saved config: {e}"),
-        })
+        read_json(&self.root.join(id).join(CONFIG_FILE), id, "saved config")
     }
 
     pub fn ids(&self) -> Result<Vec<String>> {
@@ -113,8 +102,12 @@ impl Store {
 }
 
 fn read_state(dir: &Path, id: &str) -> Result<ContainerState> {
-    let path = dir.join(STATE_FILE);
-    let data = match fs::read(&path) {
+    read_json(&dir.join(STATE_FILE), id, "state")
+}
+
+/// A JSON file of a container; missing means the container does not exist.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, id: &str, what: &str) -> Result<T> {
+    let data = match fs::read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::NotFound(id.to_string()))
@@ -122,8 +115,8 @@ fn read_state(dir: &Path, id: &str) -> Result<ContainerState> {
         Err(e) => return Err(e).ctx(|| format!("read {}", path.display())),
     };
     serde_json::from_slice(&data).map_err(|e| Error::Config {
-        path,
-        msg: format!("corrupt state: {e}"),
+        path: path.to_path_buf(),
+        msg: format!("corrupt {what}: {e}"),
     })
 }
 

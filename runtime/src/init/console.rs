@@ -121,3 +121,25 @@ pub fn send_master(sock: &OwnedFd, pty: &Pty) -> Result<()> {
     .ctx(|| "send pty master to console socket")?;
     Ok(())
 }
+
+/// The whole terminal set-up of a process: a pty sized as the config says,
+/// the slave as stdio (and over /dev/console when `bind_console`), the
+/// master sent to the caller's socket.
+pub fn setup(
+    process: &oci_spec::runtime::Process,
+    sock: &OwnedFd,
+    bind_console: bool,
+) -> Result<()> {
+    let (rows, cols) = process
+        .console_size()
+        .as_ref()
+        .map(|b| (b.height() as u16, b.width() as u16))
+        .unwrap_or((0, 0));
+    let pty = open_pty(rows, cols)?;
+    if bind_console {
+        attach_slave(&pty)?;
+    } else {
+        make_stdio(&pty)?;
+    }
+    send_master(sock, &pty)
+}

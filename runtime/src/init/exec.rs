@@ -62,14 +62,7 @@ fn setup(cfg: &mut ExecConfig, chan: &Channel) -> Result<super::Prepared> {
     let p = cfg.process;
     if let Some(sock) = cfg.console.take() {
         nix::unistd::setsid().ctx(|| "setsid")?;
-        let (rows, cols) = p
-            .console_size()
-            .as_ref()
-            .map(|b| (b.height() as u16, b.width() as u16))
-            .unwrap_or((0, 0));
-        let pty = console::open_pty(rows, cols)?;
-        console::make_stdio(&pty)?;
-        console::send_master(&sock, &pty)?;
+        console::setup(p, &sock, false)?;
     }
     if let Some(adj) = p.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())

@@ -209,19 +209,9 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
         rootfs::apply_root_propagation(spec)?;
     }
     if let Some(sock) = cfg.console.take() {
-        let (rows, cols) = process
-            .console_size()
-            .as_ref()
-            .map(|b| (b.height() as u16, b.width() as u16))
-            .unwrap_or((0, 0));
-        let pty = console::open_pty(rows, cols)?;
-        if has_mnt_ns {
-            console::attach_slave(&pty)?;
-        } else {
-            // The caller's /dev/console is not ours to cover.
-            console::make_stdio(&pty)?;
-        }
-        console::send_master(&sock, &pty)?;
+        // Without a mount namespace the caller's /dev/console is not ours
+        // to cover.
+        console::setup(process, &sock, has_mnt_ns)?;
     }
     let linux = spec.linux().as_ref();
     for (k, v) in linux.and_then(|l| l.sysctl().clone()).unwrap_or_default() {

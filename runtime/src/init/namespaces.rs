@@ -23,6 +23,20 @@ pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
+/// The name of a namespace type under /proc/PID/ns.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
 pub struct Join {
     pub typ: LinuxNamespaceType,
     pub fd: OwnedFd,
