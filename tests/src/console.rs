@@ -24,13 +24,23 @@ pub struct ConsoleSocket {
 
 impl ConsoleSocket {
     pub fn bind(path: &Path) -> ConsoleSocket {
+        Self::bind_with(path, true)
+    }
+
+    /// Like [`ConsoleSocket::bind`], but reads the one connection to EOF, keeping all
+    /// the data and every fd (e.g. a seccomp listener: the notify fd plus a JSON state).
+    pub fn bind_until_eof(path: &Path) -> ConsoleSocket {
+        Self::bind_with(path, false)
+    }
+
+    fn bind_with(path: &Path, stop_after_fds: bool) -> ConsoleSocket {
         let listener =
             UnixListener::bind(path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             let r = listener
                 .accept()
-                .and_then(|(conn, _)| recv_fds(conn.as_raw_fd()));
+                .and_then(|(conn, _)| recv_fds_impl(conn.as_raw_fd(), stop_after_fds));
             let _ = tx.send(r);
         });
         ConsoleSocket {
@@ -54,8 +64,9 @@ impl ConsoleSocket {
     }
 }
 
-/// Receive from a connected socket until EOF, collecting every SCM_RIGHTS fd.
-fn recv_fds(sock: i32) -> std::io::Result<Received> {
+/// Receive from a connected socket until EOF, collecting every SCM_RIGHTS fd; with
+/// `stop_after_fds`, stop after the first message that carries fds.
+fn recv_fds_impl(sock: i32, stop_after_fds: bool) -> std::io::Result<Received> {
     let mut fds = Vec::new();
     let mut data = Vec::new();
     loop {
@@ -98,7 +109,7 @@ fn recv_fds(sock: i32) -> std::io::Result<Received> {
             break;
         }
         data.extend_from_slice(&buf[..n as usize]);
-        if !fds.is_empty() {
+        if stop_after_fds && !fds.is_empty() {
             // runc sends one message and closes; don't depend on the close.
             break;
         }

@@ -11,7 +11,9 @@
 //! * `BERTH_KEEP_TMP=1` keeps bundles/roots under /tmp for debugging.
 
 pub mod bundle;
+pub mod cgroup;
 pub mod console;
+pub mod notify;
 pub mod runtime;
 pub mod spec_template;
 pub mod sys;

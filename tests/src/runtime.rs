@@ -134,6 +134,7 @@ pub struct Cmd<'a> {
     cwd: Option<PathBuf>,
     extra_fds: Vec<OwnedFd>,
     env: Vec<(OsString, OsString)>,
+    reap: bool,
 }
 
 impl<'a> Cmd<'a> {
@@ -188,6 +189,15 @@ impl<'a> Cmd<'a> {
         self
     }
 
+    /// Reap the runtime's tracked pids that become zombie children of the test process
+    /// while the command runs (e.g. `delete --force` waits for a pid namespace's init,
+    /// which cannot finish exiting while an exec'd process of that namespace, reparented
+    /// to us, is an unreaped zombie).
+    pub fn reaping(mut self) -> Self {
+        self.reap = true;
+        self
+    }
+
     /// Pass these fds as 3, 4, ... (for --preserve-fds and leak tests).
     pub fn extra_fds(mut self, fds: Vec<OwnedFd>) -> Self {
         self.extra_fds = fds;
@@ -213,6 +223,7 @@ impl<'a> Cmd<'a> {
 
     fn execute(self) -> Result<Output, String> {
         let rt = self.rt;
+        let reap = self.reap;
         let n = sys::unique();
         let out_path = rt.io_dir.join(format!("{n}.stdout"));
         let err_path = rt.io_dir.join(format!("{n}.stderr"));
@@ -295,6 +306,9 @@ impl<'a> Cmd<'a> {
                     elapsed: start.elapsed(),
                 };
                 return Err(format!("TIMEOUT after {:?}, killed\n{o}", self.timeout));
+            }
+            if reap {
+                rt.reap();
             }
             std::thread::sleep(Duration::from_millis(5));
         };
@@ -407,6 +421,7 @@ impl Runtime {
             cwd: None,
             extra_fds: Vec::new(),
             env: Vec::new(),
+            reap: false,
         }
     }
 
@@ -422,6 +437,11 @@ impl Runtime {
         if !ids.iter().any(|i| i == id) {
             ids.push(id.to_string());
         }
+    }
+
+    /// Every container id used with this runtime so far.
+    pub fn tracked_ids(&self) -> Vec<String> {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn track_pid(&self, pid: i32) {
@@ -576,13 +596,13 @@ impl Runtime {
     #[track_caller]
     pub fn delete(&self, id: &str) -> Output {
         self.reap();
-        self.exec(&["delete", id])
+        self.cmd().args(["delete", id]).reaping().run()
     }
 
     #[track_caller]
     pub fn delete_force(&self, id: &str) -> Output {
         self.reap();
-        self.exec(&["delete", "--force", id])
+        self.cmd().args(["delete", "--force", id]).reaping().run()
     }
 
     /// Foreground `run --bundle B [extra...] ID`; the Output's stdout includes the
@@ -696,6 +716,7 @@ impl Runtime {
                 .cmd()
                 .args(["delete", "--force", &id])
                 .timeout(Duration::from_secs(10))
+                .reaping()
                 .run_quiet();
             self.reap();
         }
@@ -719,7 +740,8 @@ impl Drop for Runtime {
 
 /// Assert that nothing is left behind: no container directory under the root, no mount
 /// below the bundle, no tracked container pid alive (zombie children are reaped first),
-/// and no process carrying the bundle's marker env var.
+/// no process carrying the bundle's marker env var, and no cgroup directory named after
+/// a container id used with this runtime in any cgroup hierarchy.
 #[track_caller]
 pub fn assert_no_leaks(rt: &Runtime, bundle: &Bundle) {
     let dirs: Vec<String> = rt
@@ -754,5 +776,10 @@ pub fn assert_no_leaks(rt: &Runtime, bundle: &Bundle) {
         leaked.is_some(),
         "processes of this bundle still running: {:?}",
         bundle.leaked_pids()
+    );
+    let cgroups = crate::cgroup::leftover_dirs(&rt.tracked_ids(), Duration::from_secs(2));
+    assert!(
+        cgroups.is_empty(),
+        "cgroup directories left behind: {cgroups:#?}"
     );
 }

@@ -66,13 +66,16 @@ pub fn run(g: &GlobalOpts, id: &str, once: bool, interval: &str) -> Result<()> {
     let mut ooms = cg.oom_kill_count();
     let mut next = Instant::now();
     loop {
-        if !state.init_alive() {
-            return Ok(());
-        }
+        // Read before the liveness check: an OOM kill of the init itself
+        // must still be reported.
+        let alive = state.init_alive();
         let now_ooms = cg.oom_kill_count();
         if now_ooms > ooms {
             ooms = now_ooms;
             emit("oom", id, None)?;
+        }
+        if !alive {
+            return Ok(());
         }
         if Instant::now() >= next {
             emit("stats", id, Some(stats(&cg)?))?;

@@ -238,7 +238,12 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
         p.set_cwd(cwd.clone());
     }
     let mut env = p.env().clone().unwrap_or_default();
-    env.extend(o.env.iter().cloned());
+    for kv in &o.env {
+        // A variable given to exec replaces the container's (as runc).
+        let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+        env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+        env.push(kv.clone());
+    }
     p.set_env(Some(env));
     let mut user = p.user().clone();
     if let Some(u) = &o.user {

@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Subcommands (argv[1]): report, stat, write, read, mkdir, sysctl, exit, sleep,
-//! kill-self, echo, ls-fds, wait-signal, clock, exe-attack. Run without arguments for usage.
+//! kill-self, echo, ls-fds, wait-signal, clock, exe-attack, alloc, fork, syscall-mkdir,
+//! open.
+//! Run without arguments for usage.
 
 use serde_json::{json, Map, Value};
 use std::ffi::{CStr, CString};
@@ -35,7 +37,12 @@ commands:
   wait-signal            block until SIGTERM or SIGUSR1, print it, exit 0
   clock                  JSON {monotonic, boottime, realtime} in seconds
   exe-attack PATH SECS   CVE-2019-5736 probe: O_PATH-open PATH, then try to reopen it
-                         for writing for SECS seconds (never modifies the file)";
+                         for writing for SECS seconds (never modifies the file)
+  alloc MIB              mmap MIB MiB and touch every page; then JSON {ok, mib}
+  fork N [SECS]          fork N children that sleep SECS (default 30, die with the
+                         parent); JSON {forked, errno} (errno of the first failed fork)
+  syscall-mkdir PATH MODE  raw mkdir(2) with octal MODE; JSON {ok, errno, error}
+  open PATH [r|w|rw]     open(2) PATH (default r) and close it; JSON {ok, errno, error}";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -86,6 +93,34 @@ fn main() {
             let path = arg(rest, 0, "exe-attack PATH SECS");
             let secs: f64 = parse(arg(rest, 1, "exe-attack PATH SECS"), "seconds");
             print_json(&exe_attack(path, secs))
+        }
+        "alloc" => {
+            let mib: usize = parse(arg(rest, 0, "alloc MIB"), "MiB");
+            print_json(&alloc(mib))
+        }
+        "fork" => {
+            let n: usize = parse(arg(rest, 0, "fork N [SECS]"), "count");
+            let secs: u32 = rest.get(1).map(|s| parse(s, "seconds")).unwrap_or(30);
+            print_json(&fork_children(n, secs))
+        }
+        "syscall-mkdir" => {
+            let path = arg(rest, 0, "syscall-mkdir PATH MODE");
+            let mode = arg(rest, 1, "syscall-mkdir PATH MODE");
+            let mode = match u32::from_str_radix(mode, 8) {
+                Ok(m) => m,
+                Err(_) => fail_usage(&format!("invalid octal mode {mode:?}")),
+            };
+            print_json(&syscall_mkdir(path, mode))
+        }
+        "open" => {
+            let path = arg(rest, 0, "open PATH [r|w|rw]");
+            let flags = match rest.get(1).map(String::as_str).unwrap_or("r") {
+                "r" => libc::O_RDONLY,
+                "w" => libc::O_WRONLY,
+                "rw" => libc::O_RDWR,
+                m => fail_usage(&format!("invalid open mode {m:?}")),
+            };
+            print_json(&open_close(path, flags))
         }
         "-h" | "--help" | "help" => println!("{USAGE}"),
         other => fail_usage(&format!("unknown command {other:?}")),
@@ -598,4 +633,96 @@ fn strerror(e: i32) -> String {
     unsafe { CStr::from_ptr(libc::strerror(e)) }
         .to_string_lossy()
         .into_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// alloc, fork, syscall-mkdir
+
+/// Map `mib` MiB of anonymous memory and write to every page (so it is really charged
+/// to the memory cgroup). Prints progress to stderr every 16 MiB.
+fn alloc(mib: usize) -> Value {
+    let size = mib << 20;
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        let e = errno();
+        return json!({"ok": false, "errno": e, "error": strerror(e)});
+    }
+    let base = p.cast::<u8>();
+    for off in (0..size).step_by(4096) {
+        unsafe { std::ptr::write_volatile(base.add(off), 1) };
+        if off % (16 << 20) == 0 {
+            eprintln!("berth-checker: touched {} MiB", off >> 20);
+        }
+    }
+    json!({"ok": true, "mib": mib})
+}
+
+/// Fork `n` children that sleep `secs` seconds (killed when the parent dies). The
+/// children do not keep the parent's stdio open (a runtime that copies the output
+/// through a pipe would wait for them).
+fn fork_children(n: usize, secs: u32) -> Value {
+    let mut forked = 0;
+    let mut err = 0;
+    let parent = unsafe { libc::getpid() };
+    for _ in 0..n {
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            err = errno();
+            break;
+        }
+        if pid == 0 {
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(0); // the parent is already gone
+                }
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                for fd in 0..3 {
+                    if null >= 0 {
+                        libc::dup2(null, fd);
+                    } else {
+                        libc::close(fd);
+                    }
+                }
+                libc::sleep(secs);
+                libc::_exit(0);
+            }
+        }
+        forked += 1;
+    }
+    json!({"forked": forked, "errno": err, "error": if err == 0 { Value::Null } else { json!(strerror(err)) }})
+}
+
+/// mkdir(2) as a raw system call (no libc wrapper choosing mkdirat).
+fn syscall_mkdir(path: &str, mode: u32) -> Value {
+    let c = CString::new(path).unwrap();
+    let r = unsafe { libc::syscall(libc::SYS_mkdir, c.as_ptr(), mode as libc::c_ulong) };
+    if r < 0 {
+        let e = errno();
+        json!({"ok": false, "errno": e, "error": strerror(e)})
+    } else {
+        json!({"ok": true})
+    }
+}
+
+/// open(2) and close: only the open is checked (e.g. by the device cgroup).
+fn open_close(path: &str, flags: i32) -> Value {
+    let c = CString::new(path).unwrap();
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    if fd < 0 {
+        let e = errno();
+        json!({"ok": false, "errno": e, "error": strerror(e)})
+    } else {
+        unsafe { libc::close(fd) };
+        json!({"ok": true})
+    }
 }
