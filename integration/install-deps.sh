@@ -10,6 +10,7 @@ packages=(
   runc                                        # differential tests, benchmarks
   time                                        # GNU time: peak RSS in benchmarks
   iproute2 util-linux procps python3          # tests and benchmark scripts
+  containerd umoci skopeo python3-grpcio      # drop-in tests under containerd (and CRI)
 )
 missing=()
 for p in "${packages[@]}"; do
