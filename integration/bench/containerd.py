@@ -34,6 +34,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402
+    BenchError, log, resolve_runtime, runtime_version, stats, unescape_mountinfo,
+)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 DEFAULT_RUNTIME_A = "runc"
@@ -49,47 +54,6 @@ OPS = [
     ("run", "ctr run --rm /bin/true"),
     ("exec", "ctr task exec /bin/true"),
 ]
-
-
-class BenchError(Exception):
-    pass
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def resolve_runtime(spec, which):
-    path = os.path.abspath(spec) if "/" in spec else shutil.which(spec)
-    if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
-        hint = ""
-        if which == "B":
-            hint = ("\n  Build berth with `cargo build --release -p berth-runtime`, or pass "
-                    "--runtime-b PATH (e.g. /usr/sbin/runc to compare runc with itself).")
-        raise BenchError("runtime %s not found or not executable: %s%s"
-                         % (which, path or spec, hint))
-    return os.path.realpath(path)
-
-
-def runtime_version(path):
-    try:
-        p = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10,
-                           stdin=subprocess.DEVNULL)
-        lines = (p.stdout or p.stderr).strip().splitlines()
-        return lines[0] if lines else "unknown"
-    except Exception:  # noqa: BLE001
-        return "unknown"
-
-
-def stats(samples):
-    s = sorted(samples)
-    p90 = statistics.quantiles(s, n=10, method="inclusive")[8] if len(s) >= 2 else s[0]
-    return {"n": len(s), "median": statistics.median(s), "p90": p90, "min": s[0],
-            "max": s[-1], "mean": statistics.fmean(s)}
-
-
-def unescape_mountinfo(s):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
 
 
 def cgroup_mount_points():

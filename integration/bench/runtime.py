@@ -23,6 +23,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402
+    BenchError, log, resolve_runtime, runtime_version, stats, unescape_mountinfo,
+)
+
 DEFAULT_RUNTIME_A = "runc"
 DEFAULT_RUNTIME_B = os.path.normpath(os.path.join(
     os.path.dirname(os.path.abspath(__file__)),
@@ -105,14 +110,6 @@ DEFAULT_SPEC = {
 }
 
 
-class BenchError(Exception):
-    pass
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
 def make_config(args):
     spec = copy.deepcopy(DEFAULT_SPEC)
     spec["process"]["terminal"] = False
@@ -139,32 +136,6 @@ def make_bundle(path, args):
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump(make_config(args), f, indent=2)
     return path
-
-
-def resolve_runtime(spec, which):
-    if "/" in spec:
-        path = os.path.abspath(spec)
-    else:
-        path = shutil.which(spec)
-    if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
-        hint = ""
-        if which == "B":
-            hint = ("\n  Build berth with `cargo build --release -p berth-runtime` "
-                    "in the repository root,\n  or pass --runtime-b PATH "
-                    "(e.g. --runtime-b /usr/bin/runc to compare runc with itself).")
-        raise BenchError("runtime %s not found or not executable: %s%s"
-                         % (which, spec if not path else path, hint))
-    return path
-
-
-def runtime_version(path):
-    try:
-        out = subprocess.run([path, "--version"], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, timeout=10)
-        line = (out.stdout or out.stderr).strip().splitlines()
-        return line[0] if line else "unknown"
-    except Exception:
-        return "unknown"
 
 
 def reap():
@@ -195,23 +166,6 @@ def child_pids():
         if int(fields[1]) == me:
             pids.append(int(name))
     return pids
-
-
-def stats(samples):
-    s = sorted(samples)
-    if len(s) >= 2:
-        p90 = statistics.quantiles(s, n=10, method="inclusive")[8]
-    else:
-        p90 = s[0]
-    return {
-        "n": len(s),
-        "median": statistics.median(s),
-        "p90": p90,
-        "min": s[0],
-        "max": s[-1],
-        "mean": statistics.fmean(s),
-        "stdev": statistics.stdev(s) if len(s) >= 2 else 0.0,
-    }
 
 
 class Runtime:
@@ -500,10 +454,6 @@ def kill_children(timeout=5.0):
             except ProcessLookupError:
                 pass
         time.sleep(0.02)
-
-
-def unescape_mountinfo(s):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
 
 
 def leftover_mounts(prefix):
