@@ -1,7 +1,6 @@
 //! berth-runtime: an OCI runtime, drop-in compatible with runc.
 
 mod bundle;
-#[allow(dead_code)]
 mod cgroups;
 mod cli;
 mod commands;
@@ -13,7 +12,6 @@ mod init;
 mod launcher;
 mod logging;
 mod rootfs;
-#[allow(dead_code)]
 mod seccomp;
 mod sys;
 

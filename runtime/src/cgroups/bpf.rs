@@ -50,15 +50,18 @@ const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 }
 
 impl Insn {
+    #[cfg(test)]
     pub fn dst(&self) -> u8 {
         self.regs & 0xf
     }
+    #[cfg(test)]
     pub fn src(&self) -> u8 {
         self.regs >> 4
     }
 }
 
 /// Number of instructions that load the context into registers.
+#[cfg(test)]
 pub(crate) const PROLOGUE_LEN: usize = 6;
 
 /// Build the filter for the effective rule set.

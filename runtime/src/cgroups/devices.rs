@@ -347,6 +347,7 @@ impl Emulator {
     }
 
     /// The minimal rule list equivalent to `self`, starting from deny-all.
+    #[cfg(test)]
     pub fn rules(&self) -> Vec<DeviceRule> {
         Emulator::default().transition(self)
     }

@@ -21,7 +21,7 @@ mod tests;
 mod v1;
 mod v2;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,12 +29,10 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
-// Part of the interface for the rest of the runtime, which is integrating it.
-#[allow(unused_imports)]
-pub use devices::{default_allowed_devices, DeviceRule, DeviceType};
+#[cfg(test)]
+pub use devices::default_allowed_devices;
 pub use error::CgroupError;
-#[allow(unused_imports)]
-pub use host::{host_info, CgroupMode, HostInfo};
+pub use host::{host_info, CgroupMode};
 
 use error::Result;
 use path::Inner;
@@ -109,6 +107,7 @@ impl Cgroup {
         Ok(path::place(layout, &inner, own.as_ref()))
     }
 
+    #[cfg(test)]
     pub fn mode(&self) -> CgroupMode {
         self.mode
     }
@@ -131,8 +130,9 @@ impl Cgroup {
 
     /// runc's `cgroup_paths`: controller (or "name=..."; "" for cgroup2) →
     /// directory.
-    pub fn paths(&self) -> BTreeMap<String, PathBuf> {
-        let mut m = BTreeMap::new();
+    #[cfg(test)]
+    pub fn paths(&self) -> std::collections::BTreeMap<String, PathBuf> {
+        let mut m = std::collections::BTreeMap::new();
         for h in &self.hierarchies {
             for c in &h.controllers {
                 m.insert(c.clone(), h.path.clone());

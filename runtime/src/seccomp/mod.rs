@@ -53,13 +53,10 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use oci_spec::runtime::LinuxSeccomp;
 
-// The module's API; in a binary crate the lint fires for any not yet used.
-#[allow(unused_imports)]
 pub use features::{
     known_flags, libseccomp_version, supported_actions, supported_archs, supported_flags,
     supported_operators,
 };
-#[allow(unused_imports)]
 pub use notify::{process_state_json, send_notify_fd};
 
 /// Messages have no "seccomp:" prefix: `crate::error::Error` adds it.
