@@ -11,6 +11,7 @@ packages=(
   time                                        # GNU time: peak RSS in benchmarks
   iproute2 util-linux procps python3          # tests and benchmark scripts
   containerd umoci skopeo python3-grpcio      # drop-in tests under containerd (and CRI)
+  docker.io podman conmon                     # drop-in tests under dockerd and podman
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,385 @@
+//! A private dockerd for the docker end-to-end tests, with berth-runtime registered as
+//! runtime `berth` (`--add-runtime berth=<path>`).
+//!
+//! The daemon gets its own `--data-root`, `--exec-root`, unix socket, pid file and
+//! daemon.json under `/tmp/berth-docker-<pid>-<n>`, no bridge and no iptables rules
+//! (containers run with `--network none`), and its own top-level cgroup parent; dockerd
+//! starts its own containerd under the exec root. The environment's watchdog (see
+//! engine_kit.rs) started dockerd and stops it again: it removes every container, stops
+//! dockerd with SIGTERM, and then kills, unmounts and removes whatever is still left.
+//!
+//! Included with `#[path = "../src/docker.rs"] mod docker;` next to engine_kit.
+
+#![allow(dead_code)]
+
+use crate::engine_kit::{self, sh_quote, Env, Out};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Time limit for one docker CLI command.
+pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The name berth-runtime is registered under.
+pub const RUNTIME_NAME: &str = "berth";
+
+const DOCKER_SH: &str = r#"
+docker_cli() { DOCKER_CONFIG="$DIR/cli" timeout 60 "$DOCKER_CLI" -H "unix://$DIR/docker.sock" "$@"; }
+on_kill() { # a shim we had to kill leaves its socket in /run/containerd/s
+  c=$(cmdline "$1")
+  id=$(echo "$c" | sed -n 's/.* -id \([^ ]*\).*/\1/p')
+  ns=$(echo "$c" | sed -n 's/.* -namespace \([^ ]*\).*/\1/p')
+  if [ -n "$id" ] && [ -n "$ns" ]; then
+    h=$(printf '%s' "$DIR/exec/containerd/containerd.sock/$ns/$id" | sha256sum | cut -d' ' -f1)
+    rm -f "/run/containerd/s/$h"
+  fi
+}
+engine_stop() {
+  dpid=$(cat "$DIR/docker.pid" 2>/dev/null)
+  if [ -n "$dpid" ] && is_ours "$dpid"; then
+    ids=$(docker_cli ps -aq 2>/dev/null)
+    if [ -n "$ids" ]; then
+      out=$(docker_cli rm -f -v $ids 2>&1) || note "docker rm -f failed: $out"
+    fi
+    kill -TERM "$dpid"
+    if ! wait_gone "$dpid" 60; then
+      note "dockerd $dpid did not stop within 60 s of SIGTERM, killed"
+      kill -KILL "$dpid"; wait_gone "$dpid" 10
+    fi
+  fi
+  cpid=$(cat "$DIR/exec/containerd/containerd.pid" 2>/dev/null)
+  if [ -n "$cpid" ] && is_ours "$cpid"; then
+    note "containerd $cpid still running after dockerd stopped, killed"
+    kill -TERM "$cpid"; wait_gone "$cpid" 10 || kill -KILL "$cpid"
+  fi
+  reap_matching "-address $DIR/exec/containerd/containerd.sock" 10
+  if [ "$RUN_DOCKER_CREATED" = 1 ]; then rmdir /run/docker/plugins /run/docker 2>/dev/null; fi
+}
+"#;
+
+pub struct Docker {
+    pub env: Env,
+    /// The runtime registered as `berth` (berth-runtime, or $BERTH_RUNTIME).
+    pub runtime: PathBuf,
+    pub cli: PathBuf,
+    pub storage_driver: String,
+}
+
+fn find_tool(candidates: &[&str]) -> Option<PathBuf> {
+    candidates.iter().find_map(|c| engine_kit::which(c))
+}
+
+/// Major version of dockerd (`Docker version 20.10.24+dfsg1, build ...`).
+fn dockerd_major(dockerd: &Path) -> u32 {
+    let out = Command::new(dockerd)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.split_whitespace()
+        .nth(2)
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Docker {
+    /// Start a private dockerd (and its containerd) and load the busybox image.
+    pub fn start() -> Docker {
+        let dockerd = find_tool(&["/usr/sbin/dockerd", "/usr/bin/dockerd", "dockerd"]);
+        // Prefer the CLI of Debian's docker.io (same API version as its daemon).
+        let cli = find_tool(&["/usr/bin/docker", "docker"]);
+        let (Some(dockerd), Some(cli)) = (dockerd, cli) else {
+            panic!("dockerd/docker not found: apt-get install docker.io (and containerd, runc)")
+        };
+        for tool in ["containerd", "containerd-shim-runc-v2"] {
+            assert!(
+                engine_kit::which(tool).is_some(),
+                "{tool} not found: apt-get install containerd"
+            );
+        }
+        let runtime = berth_tests::runtime_bin();
+        let runtime = fs::canonicalize(&runtime).unwrap_or(runtime);
+        let env = Env::new("docker");
+        let dir = env.dir.clone();
+
+        // daemon.json: nothing in /etc/docker (20.10 writes its trust key to
+        // /etc/docker/key.json unless told otherwise; the key is gone in 23+).
+        let mut conf = serde_json::Map::new();
+        if dockerd_major(&dockerd) < 23 {
+            conf.insert(
+                "deprecated-key-path".into(),
+                dir.join("key.json").to_string_lossy().into(),
+            );
+        }
+        fs::write(
+            dir.join("daemon.json"),
+            serde_json::to_string_pretty(&conf).unwrap(),
+        )
+        .unwrap();
+        fs::create_dir_all(dir.join("cli")).unwrap();
+
+        let storage_driver = std::env::var("BERTH_DOCKER_STORAGE_DRIVER")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| {
+                let fs_list = fs::read_to_string("/proc/filesystems").unwrap_or_default();
+                if fs_list.lines().any(|l| l.trim_end().ends_with("overlay")) {
+                    "overlay2".into()
+                } else {
+                    "vfs".into()
+                }
+            });
+        let d = |p: &str| dir.join(p).to_string_lossy().into_owned();
+        let args: Vec<String> = vec![
+            dockerd.to_string_lossy().into(),
+            format!("--config-file={}", d("daemon.json")),
+            format!("--data-root={}", d("data")),
+            format!("--exec-root={}", d("exec")),
+            format!("--host=unix://{}", d("docker.sock")),
+            format!("--pidfile={}", d("docker.pid")),
+            format!("--add-runtime={RUNTIME_NAME}={}", runtime.display()),
+            format!("--storage-driver={storage_driver}"),
+            format!("--cgroup-parent=/{}", env.cg),
+            "--exec-opt=native.cgroupdriver=cgroupfs".into(),
+            "--bridge=none".into(),
+            "--iptables=false".into(),
+            "--ip6tables=false".into(),
+            "--ip-masq=false".into(),
+            "--userland-proxy=false".into(),
+        ];
+        let quoted: Vec<String> = args.iter().map(|a| sh_quote(a)).collect();
+        let engine_sh = format!(
+            "{DOCKER_SH}\nengine_start() {{\n  ( exec {} </dev/null >>\"$DIR/dockerd.log\" 2>&1 ) &\n}}\n",
+            quoted.join(" ")
+        );
+        let run_docker_created = !Path::new("/run/docker").exists();
+        env.start_watchdog(
+            &[
+                ("DOCKER_CLI", cli.to_string_lossy().into()),
+                (
+                    "RUN_DOCKER_CREATED",
+                    if run_docker_created { "1" } else { "0" }.into(),
+                ),
+            ],
+            &engine_sh,
+        );
+        let docker = Docker {
+            env,
+            runtime,
+            cli,
+            storage_driver,
+        };
+        let up = engine_kit::wait_for(Duration::from_secs(60), || {
+            if !docker.env.watchdog_alive() {
+                return Some(false);
+            }
+            (docker.dir().join("docker.sock").exists()
+                && docker
+                    .docker_timeout(
+                        &["version", "--format", "{{.Server.Version}}"],
+                        Duration::from_secs(10),
+                    )
+                    .ok())
+            .then_some(true)
+        });
+        assert!(
+            up == Some(true),
+            "dockerd did not come up within 60 s\n--- dockerd.log (tail) ---\n{}\n--- watchdog ---\n{}",
+            docker.daemon_log_tail(40),
+            docker.env.log()
+        );
+        let archive = docker.dir().join("busybox.tar");
+        engine_kit::build_image_archive(&archive, &docker.env.out_dir());
+        docker
+            .docker(&["load", "-i", &archive.to_string_lossy()])
+            .assert_ok();
+        docker
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.env.dir
+    }
+
+    /// The exec root: dockerd's and containerd's state, the runtime's state root.
+    pub fn exec_root(&self) -> PathBuf {
+        self.env.join("exec")
+    }
+
+    /// The `--root` dockerd's runc shim gives the runtime (`<exec-root>/runtime-runc`
+    /// plus the containerd namespace `moby`), where berth keeps its container state.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.exec_root().join("runtime-runc/moby")
+    }
+
+    /// The last `n` lines of dockerd's log.
+    pub fn daemon_log_tail(&self, n: usize) -> String {
+        let log = fs::read_to_string(self.env.join("dockerd.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// A docker CLI command for this daemon.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.cli);
+        cmd.env("DOCKER_CONFIG", self.env.join("cli"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .arg("-H")
+            .arg(format!("unix://{}", self.env.join("docker.sock").display()))
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn docker_timeout(&self, args: &[&str], timeout: Duration) -> Out {
+        engine_kit::run(self.command(args), &self.env.out_dir(), timeout)
+    }
+
+    /// `docker ARGS...` with `input` on stdin.
+    pub fn docker_stdin(&self, args: &[&str], input: &str) -> Out {
+        let path = self
+            .env
+            .out_dir()
+            .join(format!("stdin-{}", engine_kit::unique()));
+        fs::write(&path, input).unwrap();
+        let mut cmd = self.command(args);
+        cmd.stdin(fs::File::open(&path).unwrap());
+        let out = engine_kit::run(cmd, &self.env.out_dir(), DOCKER_TIMEOUT);
+        let _ = fs::remove_file(&path);
+        out
+    }
+
+    /// `docker ARGS...`
+    pub fn docker(&self, args: &[&str]) -> Out {
+        self.docker_timeout(args, DOCKER_TIMEOUT)
+    }
+
+    /// `docker run --runtime berth --network none ARGS...` (ARGS end with the image and
+    /// command).
+    pub fn run(&self, args: &[&str]) -> Out {
+        self.run_with(RUNTIME_NAME, args)
+    }
+
+    /// `docker run --runtime RUNTIME --network none ARGS...`
+    pub fn run_with(&self, runtime: &str, args: &[&str]) -> Out {
+        let mut a = vec!["run", "--runtime", runtime, "--network", "none"];
+        a.extend_from_slice(args);
+        self.docker(&a)
+    }
+
+    /// `docker inspect -f FORMAT NAME`, trimmed; panics on failure.
+    #[track_caller]
+    pub fn inspect(&self, name: &str, format: &str) -> String {
+        let out = self.docker(&["inspect", "-f", format, name]);
+        out.assert_ok();
+        out.out().to_string()
+    }
+
+    /// The host pid of a running container's init.
+    #[track_caller]
+    pub fn pid(&self, name: &str) -> i32 {
+        let pid: i32 = self.inspect(name, "{{.State.Pid}}").parse().expect("pid");
+        assert!(pid > 0, "container {name} is not running");
+        pid
+    }
+
+    /// Start a detached container (`docker run -d --name NAME --runtime berth ...`) that
+    /// is removed when the returned guard drops.
+    #[track_caller]
+    pub fn start_detached(&self, prefix: &str, args: &[&str]) -> Ctr<'_> {
+        let ctr = self.named(prefix);
+        let mut a = vec!["-d", "--name", &ctr.name];
+        a.extend_from_slice(args);
+        self.run(&a).assert_ok();
+        ctr
+    }
+
+    /// A unique container name, removed (`docker rm -f -v`) when the guard drops.
+    pub fn named(&self, prefix: &str) -> Ctr<'_> {
+        Ctr {
+            docker: self,
+            name: engine_kit::unique_name(prefix),
+        }
+    }
+
+    /// Poll `docker inspect -f FORMAT` until it prints `want`.
+    #[track_caller]
+    pub fn wait_inspect(&self, name: &str, format: &str, want: &str, timeout: Duration) {
+        let mut last = String::new();
+        let ok = engine_kit::wait_for(timeout, || {
+            last = self
+                .docker(&["inspect", "-f", format, name])
+                .out()
+                .to_string();
+            (last == want).then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "{name}: {format} is {last:?}, expected {want:?} within {timeout:?}"
+        );
+    }
+}
+
+impl Docker {
+    /// Wait until `docker logs` shows `needle` on stdout.
+    #[track_caller]
+    pub fn wait_logs(&self, name: &str, needle: &str) {
+        let ok = engine_kit::wait_for(Duration::from_secs(10), || {
+            self.docker(&["logs", name])
+                .stdout
+                .contains(needle)
+                .then_some(())
+        });
+        assert!(ok.is_some(), "{name}: {needle:?} not in the logs");
+    }
+}
+
+/// A container name; the container is force-removed with its anonymous volumes on drop.
+pub struct Ctr<'a> {
+    docker: &'a Docker,
+    pub name: String,
+}
+
+impl Ctr<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Ctr<'_> {
+    fn drop(&mut self) {
+        let _ = self.docker.docker(&["rm", "-f", "-v", &self.name]);
+    }
+}
+
+static SHARED: OnceLock<Result<Docker, String>> = OnceLock::new();
+
+extern "C" fn teardown_shared() {
+    if let Some(Ok(d)) = SHARED.get() {
+        for l in d.env.teardown() {
+            eprintln!("docker teardown: {l}");
+        }
+    }
+}
+
+/// The dockerd shared by all tests of this process (started on first use, stopped and
+/// cleaned up at exit).
+#[track_caller]
+pub fn shared() -> &'static Docker {
+    let r = SHARED.get_or_init(|| {
+        unsafe { libc::atexit(teardown_shared) };
+        std::panic::catch_unwind(Docker::start).map_err(|e| {
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into())
+        })
+    });
+    match r {
+        Ok(d) => d,
+        Err(e) => panic!("the shared dockerd could not be started: {e}"),
+    }
+}
