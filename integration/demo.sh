@@ -40,7 +40,8 @@ c["process"]["args"] = ["sh", "-c",
 json.dump(c, open("config.json", "w"), indent=2)
 PY
 echo "\$ berth-runtime run demo"
-"$rt" --root "$root" run demo
+status=0
+"$rt" --root "$root" run demo || status=$?
 echo
-echo "container exited with status $?; berth-runtime state now:"
+echo "container exited with status $status; berth-runtime state now:"
 "$rt" --root "$root" list
