@@ -8,9 +8,7 @@
 
 #![allow(dead_code)]
 
-use serde_json::Value;
 use std::ffi::OsStr;
-use std::fmt;
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -151,56 +149,8 @@ pub fn scratch() -> &'static Path {
 // ---------------------------------------------------------------------------------------
 // running commands
 
-/// The result of one command.
-#[derive(Clone)]
-pub struct Out {
-    pub cmd: String,
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-}
-
-impl fmt::Display for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "command: {}\nexit code: {:?} signal: {:?} ({:.2?})\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.cmd, self.code, self.signal, self.elapsed, self.stdout, self.stderr
-        )
-    }
-}
-
-impl fmt::Debug for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl Out {
-    pub fn ok(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    #[track_caller]
-    pub fn assert_ok(&self) -> &Self {
-        assert!(self.ok(), "expected success\n{self}");
-        self
-    }
-
-    #[track_caller]
-    pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, Some(code), "unexpected exit code\n{self}");
-        self
-    }
-
-    #[track_caller]
-    pub fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
-    }
-}
+/// The result of one command: the harness's own type.
+pub use berth_tests::runtime::Output as Out;
 
 fn describe(cmd: &Command) -> String {
     std::iter::once(cmd.get_program())
