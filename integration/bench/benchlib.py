@@ -1,6 +1,7 @@
 """What the benchmark scripts share: finding the runtimes, their versions,
 summary statistics and mountinfo decoding."""
 
+import argparse
 import os
 import re
 import shutil
@@ -58,3 +59,36 @@ def stats(samples):
 def unescape_mountinfo(s):
     """mountinfo escapes space, tab, newline and backslash as \\ooo."""
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+DEFAULT_RUNTIME_A = "runc"
+DEFAULT_RUNTIME_B = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release",
+                                 "berth-runtime")
+
+
+def argument_parser(description, warmup):
+    """The options every benchmark takes: the two runtimes, their labels,
+    iterations, warm-up, JSON output and the work directory's parent."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--runtime-a", default=DEFAULT_RUNTIME_A,
+                    help="baseline runtime, name or path (default: runc)")
+    ap.add_argument("--runtime-b", default=DEFAULT_RUNTIME_B,
+                    help="runtime under test (default: %(default)s)")
+    ap.add_argument("--label-a", help="label for A (default: binary name)")
+    ap.add_argument("--label-b", help="label for B (default: binary name)")
+    ap.add_argument("-n", "--iterations", type=int, default=30,
+                    help="measured iterations per runtime (default: 30)")
+    ap.add_argument("--warmup", type=int, default=warmup,
+                    help="unmeasured warm-up iterations per runtime (default: %(default)s)")
+    ap.add_argument("--json", metavar="FILE", help="also write results as JSON")
+    ap.add_argument("--tmpdir", help="where to create the work directory "
+                                     "(default: $TMPDIR or /tmp)")
+    return ap
+
+
+def parse_args(ap):
+    args = ap.parse_args()
+    if args.iterations < 1 or args.warmup < 0:
+        ap.error("--iterations must be >= 1 and --warmup >= 0")
+    return args

@@ -20,7 +20,6 @@ Python 3 standard library only. Must run as root. Needs containerd, ctr,
 containerd-shim-runc-v2, umoci, skopeo, busybox-static.
 """
 
-import argparse
 import ctypes
 import json
 import os
@@ -35,15 +34,14 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
 from benchlib import (  # noqa: E402
+    argument_parser,
     BenchError, log, resolve_runtime, runtime_version, stats, unescape_mountinfo,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-DEFAULT_RUNTIME_A = "runc"
-DEFAULT_RUNTIME_B = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release",
-                                 "berth-runtime")
 BUILD_IMAGE = os.path.join(REPO, "integration", "containerd", "build-busybox-image.sh")
 IMAGE = "docker.io/library/busybox:latest"
 SHIM_RUNC_ROOT = "/run/containerd/runc"
@@ -314,26 +312,10 @@ def report(runtimes, samples, args):
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(
-        description="Interleaved benchmark of two runc-compatible runtimes under "
-                    "containerd's runc shim.")
-    ap.add_argument("--runtime-a", default=DEFAULT_RUNTIME_A,
-                    help="baseline runtime, name or path (default: runc)")
-    ap.add_argument("--runtime-b", default=DEFAULT_RUNTIME_B,
-                    help="runtime under test (default: %(default)s)")
-    ap.add_argument("--label-a", help="label for A (default: binary name)")
-    ap.add_argument("--label-b", help="label for B (default: binary name)")
-    ap.add_argument("-n", "--iterations", type=int, default=30,
-                    help="measured iterations per runtime (default: 30)")
-    ap.add_argument("--warmup", type=int, default=3,
-                    help="unmeasured warm-up iterations (default: 3)")
-    ap.add_argument("--json", metavar="FILE", help="also write results as JSON")
-    ap.add_argument("--tmpdir", help="where to create the containerd directory "
-                                     "(default: $TMPDIR or /tmp)")
-    args = ap.parse_args()
-    if args.iterations < 1 or args.warmup < 0:
-        ap.error("--iterations must be >= 1 and --warmup >= 0")
-    return args
+    ap = argument_parser(
+        "Interleaved benchmark of two runc-compatible runtimes under containerd's runc shim.",
+        warmup=3)
+    return benchlib.parse_args(ap)
 
 
 def main():

@@ -8,7 +8,6 @@ interleaved in the same run (A, B, A, B, ...), each with its own private
 Python 3 standard library only. Must run as root.
 """
 
-import argparse
 import copy
 import ctypes
 import json
@@ -24,14 +23,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
 from benchlib import (  # noqa: E402
+    argument_parser,
     BenchError, log, resolve_runtime, runtime_version, stats, unescape_mountinfo,
 )
 
-DEFAULT_RUNTIME_A = "runc"
-DEFAULT_RUNTIME_B = os.path.normpath(os.path.join(
-    os.path.dirname(os.path.abspath(__file__)),
-    "..", "..", "target", "x86_64-unknown-linux-gnu", "release", "berth-runtime"))
 BUSYBOX = "/bin/busybox"
 APPLETS = ("true", "sh", "sleep")
 
@@ -591,27 +588,10 @@ def report(a, b, args):
 
 
 def parse_args():
-    ap = argparse.ArgumentParser(
-        description="Interleaved latency/RSS benchmark of two OCI runtimes "
-                    "(runc-compatible CLI).")
-    ap.add_argument("--runtime-a", default=DEFAULT_RUNTIME_A,
-                    help="baseline runtime, name or path (default: runc)")
-    ap.add_argument("--runtime-b", default=DEFAULT_RUNTIME_B,
-                    help="runtime under test (default: %(default)s)")
-    ap.add_argument("--label-a", help="label for A (default: binary name)")
-    ap.add_argument("--label-b", help="label for B (default: binary name)")
-    ap.add_argument("-n", "--iterations", type=int, default=30,
-                    help="measured iterations per runtime (default: 30)")
-    ap.add_argument("--warmup", type=int, default=2,
-                    help="unmeasured warm-up iterations per runtime "
-                         "(default: 2)")
-    ap.add_argument("--json", metavar="FILE", help="also write results as JSON")
-    ap.add_argument("--tmpdir", help="where to create bundles and state roots "
-                                     "(default: $TMPDIR or /tmp)")
-    args = ap.parse_args()
-    if args.iterations < 1 or args.warmup < 0:
-        ap.error("--iterations must be >= 1 and --warmup >= 0")
-    return args
+    ap = argument_parser(
+        "Interleaved latency/RSS benchmark of two OCI runtimes (runc-compatible CLI).",
+        warmup=2)
+    return benchlib.parse_args(ap)
 
 
 def main():
