@@ -7,7 +7,7 @@
 #   BERTH_RUNTIME=/usr/bin/runc tests/run.sh   # run the suite against runc instead
 #
 # Steps:
-#   1. cargo build --release -p berth-runtime      (skipped when BERTH_RUNTIME is set)
+#   1. cargo build --release -p berth -p berth-shim -p berth-runtime
 #   2. the static checker run inside test containers:
 #      RUSTFLAGS="-C target-feature=+crt-static" \
 #        cargo build --release -p berth-checker --target x86_64-unknown-linux-gnu
@@ -48,10 +48,8 @@ for a in "$@"; do
   fi
 done
 
-if [ -z "${BERTH_RUNTIME:-}" ]; then
-  echo "==> building berth-runtime"
-  cargo build --release -p berth-runtime
-fi
+echo "==> building berth, berth-shim and berth-runtime"
+cargo build --release -p berth -p berth-shim -p berth-runtime
 
 echo "==> building the static checker"
 RUSTFLAGS="-C target-feature=+crt-static" \

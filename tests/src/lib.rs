@@ -13,6 +13,7 @@
 pub mod bundle;
 pub mod cgroup;
 pub mod console;
+pub mod manager;
 pub mod notify;
 pub mod runtime;
 pub mod spec_template;

@@ -221,6 +221,11 @@ impl<'a> Cmd<'a> {
         self.execute().ok()
     }
 
+    /// Run with captured output, without panicking: None on spawn failure or timeout.
+    pub fn try_run(self) -> Option<Output> {
+        self.execute().ok()
+    }
+
     fn execute(self) -> Result<Output, String> {
         let rt = self.rt;
         let reap = self.reap;

@@ -1,0 +1,10 @@
+//! `berth attach`: attach to a running container's stdio.
+
+use crate::context::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("`berth attach` is not available in this build yet")
+}

@@ -1,0 +1,10 @@
+//! `berth create`: create a container.
+
+use crate::context::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("`berth create` is not available in this build yet")
+}

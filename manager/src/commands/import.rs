@@ -1,0 +1,10 @@
+//! `berth import`: create an image from a rootfs tarball.
+
+use crate::context::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("`berth import` is not available in this build yet")
+}

@@ -1,0 +1,10 @@
+//! `berth inspect`: show low-level information on containers, images or volumes.
+
+use crate::context::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("`berth inspect` is not available in this build yet")
+}

@@ -1,0 +1,10 @@
+//! `berth load`: load images from a docker-archive or OCI-layout tar.
+
+use crate::context::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("`berth load` is not available in this build yet")
+}

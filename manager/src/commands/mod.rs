@@ -1,0 +1,143 @@
+//! One file per verb. Each file has its `Args` (clap) and `run(ctx, args)`, which
+//! returns the process exit code (docker's: the container's status, or 0).
+
+use crate::context::Context;
+use clap::Subcommand;
+
+pub mod attach;
+pub mod cp;
+pub mod create;
+pub mod exec;
+pub mod history;
+pub mod image;
+pub mod images;
+pub mod r#import;
+pub mod inspect;
+pub mod kill;
+pub mod load;
+pub mod login;
+pub mod logout;
+pub mod logs;
+pub mod pause;
+pub mod ps;
+pub mod pull;
+pub mod push;
+pub mod rename;
+pub mod restart;
+pub mod rm;
+pub mod rmi;
+pub mod run;
+pub mod save;
+pub mod start;
+pub mod stats;
+pub mod stop;
+pub mod tag;
+pub mod top;
+pub mod unpause;
+pub mod volume;
+pub mod wait;
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Download an image from a registry
+    Pull(pull::Args),
+    /// Upload an image to a registry
+    Push(push::Args),
+    /// Store credentials for a registry
+    Login(login::Args),
+    /// Remove stored credentials for a registry
+    Logout(logout::Args),
+    /// Load images from a docker-archive or OCI-layout tar
+    Load(load::Args),
+    /// Save images to a docker-archive or OCI-layout tar
+    Save(save::Args),
+    /// Create an image from a rootfs tarball
+    Import(r#import::Args),
+    /// Give an image another name
+    Tag(tag::Args),
+    /// Remove images
+    Rmi(rmi::Args),
+    /// List images
+    Images(images::Args),
+    /// Show an image's layers
+    History(history::Args),
+    /// Manage images
+    Image(image::Args),
+    /// Create and start a container
+    Run(run::Args),
+    /// Create a container
+    Create(create::Args),
+    /// Start containers
+    Start(start::Args),
+    /// Stop containers
+    Stop(stop::Args),
+    /// Restart containers
+    Restart(restart::Args),
+    /// Send a signal to containers
+    Kill(kill::Args),
+    /// Remove containers
+    Rm(rm::Args),
+    /// List containers
+    Ps(ps::Args),
+    /// Show a container's logs
+    Logs(logs::Args),
+    /// Run a command in a running container
+    Exec(exec::Args),
+    /// Attach to a running container's stdio
+    Attach(attach::Args),
+    /// Show low-level information on containers, images or volumes
+    Inspect(inspect::Args),
+    /// Wait for containers to stop and print their exit codes
+    Wait(wait::Args),
+    /// Show a container's processes
+    Top(top::Args),
+    /// Show containers' resource usage
+    Stats(stats::Args),
+    /// Copy files between a container and the host
+    Cp(cp::Args),
+    /// Pause containers
+    Pause(pause::Args),
+    /// Resume paused containers
+    Unpause(unpause::Args),
+    /// Rename a container
+    Rename(rename::Args),
+    /// Manage volumes
+    Volume(volume::Args),
+}
+
+pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Pull(args) => pull::run(ctx, args),
+        Command::Push(args) => push::run(ctx, args),
+        Command::Login(args) => login::run(ctx, args),
+        Command::Logout(args) => logout::run(ctx, args),
+        Command::Load(args) => load::run(ctx, args),
+        Command::Save(args) => save::run(ctx, args),
+        Command::Import(args) => r#import::run(ctx, args),
+        Command::Tag(args) => tag::run(ctx, args),
+        Command::Rmi(args) => rmi::run(ctx, args),
+        Command::Images(args) => images::run(ctx, args),
+        Command::History(args) => history::run(ctx, args),
+        Command::Image(args) => image::run(ctx, args),
+        Command::Run(args) => run::run(ctx, args),
+        Command::Create(args) => create::run(ctx, args),
+        Command::Start(args) => start::run(ctx, args),
+        Command::Stop(args) => stop::run(ctx, args),
+        Command::Restart(args) => restart::run(ctx, args),
+        Command::Kill(args) => kill::run(ctx, args),
+        Command::Rm(args) => rm::run(ctx, args),
+        Command::Ps(args) => ps::run(ctx, args),
+        Command::Logs(args) => logs::run(ctx, args),
+        Command::Exec(args) => exec::run(ctx, args),
+        Command::Attach(args) => attach::run(ctx, args),
+        Command::Inspect(args) => inspect::run(ctx, args),
+        Command::Wait(args) => wait::run(ctx, args),
+        Command::Top(args) => top::run(ctx, args),
+        Command::Stats(args) => stats::run(ctx, args),
+        Command::Cp(args) => cp::run(ctx, args),
+        Command::Pause(args) => pause::run(ctx, args),
+        Command::Unpause(args) => unpause::run(ctx, args),
+        Command::Rename(args) => rename::run(ctx, args),
+        Command::Volume(args) => volume::run(ctx, args),
+    }
+}

@@ -1,0 +1,10 @@
+//! `berth stop`: stop containers.
+
+use crate::context::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("`berth stop` is not available in this build yet")
+}

@@ -1,0 +1,56 @@
+//! Where berth keeps its state and which helper binaries it drives.
+
+use std::path::{Path, PathBuf};
+
+/// Default persistent store: images, snapshots, containers' records and logs, volumes.
+pub const DEFAULT_ROOT: &str = "/var/lib/berth";
+/// Default runtime state: shim directories, the runtime's `--root`; gone at reboot.
+pub const DEFAULT_STATE: &str = "/run/berth";
+
+/// Everything a command needs to find the stores and the binaries it drives.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Persistent store (`--root`, `BERTH_ROOT`).
+    pub root: PathBuf,
+    /// Runtime state (`--state`, `BERTH_STATE`).
+    pub state: PathBuf,
+    /// The OCI runtime binary (`BERTH_RUNTIME_BIN`, else `berth-runtime` next to `berth`).
+    pub runtime: PathBuf,
+    /// The per-container supervisor (`BERTH_SHIM_BIN`, else `berth-shim` next to `berth`).
+    pub shim: PathBuf,
+}
+
+impl Context {
+    pub fn new(root: PathBuf, state: PathBuf) -> Self {
+        Context {
+            runtime: helper_binary("BERTH_RUNTIME_BIN", "berth-runtime"),
+            shim: helper_binary("BERTH_SHIM_BIN", "berth-shim"),
+            root,
+            state,
+        }
+    }
+
+    /// `--root` for berth-runtime: under the runtime state, never shared with runc's.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.state.join("runtime")
+    }
+
+    /// The `berth` binary itself (for exit hooks the shim runs).
+    pub fn self_exe(&self) -> PathBuf {
+        std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth"))
+    }
+}
+
+/// A helper binary: the environment override, else the one installed beside this
+/// executable, else a bare name looked up in PATH when it is run.
+fn helper_binary(env: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .map(|dir| dir.join(name))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
