@@ -351,20 +351,27 @@ fn spawn(
                     pidfd,
                     chan: parent,
                 };
-                // Into its cgroup before it runs anything: it waits for hello.
-                let setup = cgroup.add_pid(pid).map_err(Error::from).and_then(|_| {
-                    if plan.creates(LinuxNamespaceType::User) {
-                        namespaces::write_id_maps(pid, cfg.spec)
-                    } else {
-                        Ok(())
-                    }
-                });
-                if let Err(e) = setup {
+                // A new user namespace needs its id maps before the init
+                // runs anything. Otherwise the init starts on its mounts at
+                // once and the cgroup migration (milliseconds on cgroup v1)
+                // overlaps with them; the init waits for `CgroupJoined`
+                // before it forks or unshares its cgroup namespace.
+                let userns = plan.creates(LinuxNamespaceType::User);
+                let fail = |e: Error| {
                     let _ = s.pidfd.kill();
                     let _ = waitpid(Pid::from_raw(pid), None);
-                    return Err(e);
+                    e
+                };
+                if userns {
+                    if let Err(e) = namespaces::write_id_maps(pid, cfg.spec) {
+                        return Err(fail(e));
+                    }
                 }
                 s.chan.send(&ToChild::Hello { pid }).map_err(chan_err)?;
+                if let Err(e) = cgroup.add_pid(pid) {
+                    return Err(fail(e.into()));
+                }
+                s.chan.send(&ToChild::CgroupJoined).map_err(chan_err)?;
                 return Ok(s);
             }
             Err(nix::errno::Errno::ENOSYS) => {}
@@ -430,6 +437,8 @@ fn spawn_via_intermediate(
                 reap_mid();
                 let pidfd = PidFd::open(pid).ctx(|| "pidfd_open init")?;
                 parent.send(&ToChild::Hello { pid }).map_err(chan_err)?;
+                // Joined with the intermediate already.
+                parent.send(&ToChild::CgroupJoined).map_err(chan_err)?;
                 return Ok(Spawned {
                     pid,
                     pidfd,

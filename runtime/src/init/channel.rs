@@ -42,6 +42,9 @@ pub enum ToChild {
     },
     /// To the intermediate: the user namespace's id maps are written.
     IdMapsWritten,
+    /// The init is in its cgroup (the parent migrates it while the init sets
+    /// up its mounts: on cgroup v1 the first migration costs milliseconds).
+    CgroupJoined,
     RuntimeHooksDone,
     /// State and pid file are written; the init may detach.
     Proceed,

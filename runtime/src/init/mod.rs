@@ -139,11 +139,13 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
     if !cfg.namespaces_joined {
         cfg.plan
             .join(|t| !matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))?;
-        if cfg.plan.creates(LinuxNamespaceType::Cgroup) {
-            // Now in its cgroup: that becomes the namespace's root.
-            rootfs::cgroup::remember_own_cgroups();
-            namespaces::unshare_flags(namespaces::flag(LinuxNamespaceType::Cgroup))?;
-        }
+    }
+    // Mounts of the cgroup filesystem need the cgroup (namespace) in place;
+    // every other mount overlaps with the parent's cgroup migration.
+    let mut in_cgroup = false;
+    if has_cgroup_mount(spec) {
+        enter_cgroup(cfg, chan)?;
+        in_cgroup = true;
     }
     nix::unistd::setsid().ctx(|| "setsid")?;
     if !cfg.no_new_keyring {
@@ -176,6 +178,10 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
             cfg.plan.creates(LinuxNamespaceType::Cgroup),
             terminal,
         )?;
+    }
+    if !in_cgroup {
+        // Before anything forks (hooks) or runs user code.
+        enter_cgroup(cfg, chan)?;
     }
     let hooks = spec.hooks().as_ref();
     let has = |k: HookKind| hooks.is_some_and(|h| !k.select(h).is_empty());
@@ -245,6 +251,32 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
     }
     chan.send(&ToParent::Detached).map_err(chan_err)?;
     Ok(prepared)
+}
+
+/// Whether config.json mounts a cgroup filesystem (v1 or v2).
+fn has_cgroup_mount(spec: &Spec) -> bool {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .any(|m| matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")))
+}
+
+/// Wait until the parent has moved the init into its cgroup, then create the
+/// cgroup namespace so that cgroup becomes its root.
+fn enter_cgroup(cfg: &InitConfig, chan: &Channel) -> Result<()> {
+    match recv(chan)? {
+        ToChild::CgroupJoined => {}
+        other => {
+            return Err(Error::Invalid(format!(
+                "init: unexpected message {other:?}, expected cgroup joined"
+            )))
+        }
+    }
+    if !cfg.namespaces_joined && cfg.plan.creates(LinuxNamespaceType::Cgroup) {
+        rootfs::cgroup::remember_own_cgroups();
+        namespaces::unshare_flags(namespaces::flag(LinuxNamespaceType::Cgroup))?;
+    }
+    Ok(())
 }
 
 fn recv(chan: &Channel) -> Result<ToChild> {
