@@ -140,13 +140,16 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
         cfg.plan
             .join(|t| !matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))?;
     }
-    // Mounts of the cgroup filesystem need the cgroup (namespace) in place;
-    // every other mount overlaps with the parent's cgroup migration.
-    let mut in_cgroup = false;
-    if has_cgroup_mount(spec) {
-        enter_cgroup(cfg, chan)?;
-        in_cgroup = true;
-    }
+    // Mounts overlap with the parent's cgroup migration; the init waits for
+    // it before a cgroup filesystem mount, a fork (hooks) or user code.
+    let joined = std::cell::Cell::new(false);
+    let mut join_cgroup = || -> Result<()> {
+        if !joined.get() {
+            enter_cgroup(cfg, chan)?;
+            joined.set(true);
+        }
+        Ok(())
+    };
     nix::unistd::setsid().ctx(|| "setsid")?;
     if !cfg.no_new_keyring {
         join_session_keyring(&cfg.state.id)?;
@@ -177,12 +180,10 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
             cfg.in_userns(),
             cfg.plan.creates(LinuxNamespaceType::Cgroup),
             terminal,
+            &mut join_cgroup,
         )?;
     }
-    if !in_cgroup {
-        // Before anything forks (hooks) or runs user code.
-        enter_cgroup(cfg, chan)?;
-    }
+    join_cgroup()?;
     let hooks = spec.hooks().as_ref();
     let has = |k: HookKind| hooks.is_some_and(|h| !k.select(h).is_empty());
     if has(HookKind::Prestart) || has(HookKind::CreateRuntime) {
@@ -251,14 +252,6 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
     }
     chan.send(&ToParent::Detached).map_err(chan_err)?;
     Ok(prepared)
-}
-
-/// Whether config.json mounts a cgroup filesystem (v1 or v2).
-fn has_cgroup_mount(spec: &Spec) -> bool {
-    spec.mounts()
-        .iter()
-        .flatten()
-        .any(|m| matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")))
 }
 
 /// Wait until the parent has moved the init into its cgroup, then create the

@@ -51,7 +51,9 @@ pub fn propagation_flags(p: &str) -> Result<MsFlags> {
     })
 }
 
-/// Everything up to (not including) the root switch.
+/// Everything up to (not including) the root switch. `before_cgroup_mount`
+/// runs before each mount of a cgroup filesystem (the init must be in its
+/// cgroup and cgroup namespace by then).
 pub fn prepare(
     spec: &Spec,
     rootfs: &Path,
@@ -59,6 +61,7 @@ pub fn prepare(
     in_userns: bool,
     new_cgroupns: bool,
     terminal: bool,
+    before_cgroup_mount: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
     let linux = spec.linux().as_ref();
     let prop = match root_propagation(spec)? {
@@ -95,6 +98,9 @@ pub fn prepare(
     };
     let mounts = spec.mounts().clone().unwrap_or_default();
     for m in &mounts {
+        if matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")) {
+            before_cgroup_mount()?;
+        }
         mount::mount_entry(&ctx, m)?;
     }
     let dev_is_bind = mounts.iter().any(|m| {
