@@ -77,9 +77,10 @@ pub fn launch(
     let linux = spec.linux().as_ref();
     // Both are checked before anything exists, so a bad profile or cgroup
     // path fails `create` cleanly.
+    let cache_root = container.dir.parent().unwrap_or(&container.dir);
     let seccomp = linux
         .and_then(|l| l.seccomp().as_ref())
-        .map(crate::seccomp::build)
+        .map(|s| crate::seccomp::build_cached(s, cache_root))
         .transpose()?;
     if seccomp.as_ref().is_some_and(|f| f.needs_notify())
         && linux

@@ -48,7 +48,7 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
-        .map(crate::seccomp::build)
+        .map(|s| crate::seccomp::build_cached(s, store.root()))
         .transpose()?;
     let process = build_process(&spec, o)?;
     let terminal = process.terminal().unwrap_or(false);

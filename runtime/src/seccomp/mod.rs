@@ -43,6 +43,7 @@
 //! [`build`]. The payload comes from [`process_state_json`].
 
 mod bpf;
+mod cache;
 mod features;
 mod notify;
 mod profile;
@@ -53,6 +54,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use oci_spec::runtime::LinuxSeccomp;
 
+pub use cache::build_cached;
 pub use features::{
     known_flags, libseccomp_version, supported_actions, supported_archs, supported_flags,
     supported_operators,
