@@ -61,7 +61,7 @@ fn encode(f: &Filter, key: &[u8]) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(key.len() as u32).to_le_bytes());
     out.extend_from_slice(key);
-    out.extend_from_slice(&(f.flags as u64).to_le_bytes());
+    out.extend_from_slice(&u64::from(f.flags).to_le_bytes());
     out.push(f.notify as u8);
     out.extend_from_slice(&(f.prog.len() as u32).to_le_bytes());
     for i in &f.prog {
@@ -100,7 +100,7 @@ fn decode(data: &[u8], key: &[u8]) -> Option<Filter> {
             .collect();
     Some(Filter {
         prog,
-        flags: flags as libc::c_ulong,
+        flags: flags as libc::c_ulong, // c_ulong is u64 on the supported targets
         notify,
     })
 }
