@@ -61,7 +61,7 @@ fn encode(f: &Filter, key: &[u8]) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(key.len() as u32).to_le_bytes());
     out.extend_from_slice(key);
-    out.extend_from_slice(&u64::from(f.flags).to_le_bytes());
+    out.extend_from_slice(&f.flags.to_le_bytes());
     out.push(f.notify as u8);
     out.extend_from_slice(&(f.prog.len() as u32).to_le_bytes());
     for i in &f.prog {
