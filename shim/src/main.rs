@@ -1,9 +1,183 @@
-//! berth-shim: the per-container supervisor (stdio, logs, exit status,
-//! restart policy, healthchecks). Not built yet: this binary says so.
+//! berth-shim: the per-container supervisor. `berth-shim --dir DIR` reads
+//! DIR/shim.json, forks a detached supervisor (own session, child subreaper) that
+//! creates and starts the container, and prints the supervisor's one-line report:
+//! `{"pid":N,"shim_pid":M}` (exit 0) or `{"error":"..."}` (exit 1). See docs/shim.md.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!(
-        "berth-shim is not available in this release: the per-container supervisor is planned \
-         (see docs/architecture.md); use berth-runtime directly or under containerd, docker or podman"
-    )
+mod attach;
+mod config;
+mod control;
+mod event_loop;
+mod health;
+mod logs;
+mod oom;
+mod restart;
+mod runtime;
+mod status;
+mod supervisor;
+mod sys;
+mod time;
+
+use anyhow::Context;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+const USAGE: &str =
+    "usage: berth-shim --dir DIR   (DIR/shim.json describes the container; see docs/shim.md)";
+
+fn print_report(v: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    print_report(&serde_json::json!({ "error": msg.to_string() }));
+    std::process::exit(1)
+}
+
+fn parse_args() -> PathBuf {
+    let mut args = std::env::args().skip(1);
+    let mut dir = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--dir" | "-dir" => dir = args.next(),
+            s if s.starts_with("--dir=") => dir = Some(s["--dir=".len()..].to_string()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0)
+            }
+            "-v" | "--version" => {
+                println!("berth-shim {}", env!("CARGO_PKG_VERSION"));
+                std::process::exit(0)
+            }
+            _ => fail(format!("unknown argument {a:?}; {USAGE}")),
+        }
+    }
+    match dir {
+        Some(d) => PathBuf::from(d),
+        None => fail(USAGE),
+    }
+}
+
+fn main() {
+    let dir = parse_args();
+    let dir = std::fs::canonicalize(&dir)
+        .unwrap_or_else(|e| fail(format!("--dir {}: {e}", dir.display())));
+    let cfg = config::Config::load(&dir).unwrap_or_else(|e| fail(e));
+    let (r, w) = sys::pipe().unwrap_or_else(|e| fail(format!("pipe: {e}")));
+    // SAFETY: single-threaded here; the child continues with the same state.
+    match unsafe { libc::fork() } {
+        -1 => fail(format!("fork: {}", std::io::Error::last_os_error())),
+        0 => {
+            drop(r);
+            let code = match supervise(cfg, &dir, w) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("berth-shim: {e:#}");
+                    1
+                }
+            };
+            std::process::exit(code)
+        }
+        _child => {
+            drop(w);
+            relay_report(&r, &dir)
+        }
+    }
+}
+
+/// The invoking process: wait for the supervisor's one report line and print it.
+fn relay_report(r: &OwnedFd, dir: &Path) -> ! {
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sys::read(r.as_raw_fd(), &mut buf) {
+        if n == 0 {
+            break;
+        }
+        line.extend_from_slice(&buf[..n]);
+        if line.contains(&b'\n') {
+            break;
+        }
+    }
+    let v: serde_json::Value = match serde_json::from_slice(line.trim_ascii()) {
+        Ok(v) => v,
+        Err(_) => fail(format!(
+            "berth-shim exited before reporting (see {})",
+            dir.join("shim.log").display()
+        )),
+    };
+    print_report(&v);
+    std::process::exit(if v.get("error").is_some() { 1 } else { 0 })
+}
+
+/// Detach from the caller: own session, subreaper, stdio away from the caller's
+/// terminal and pipes (stderr to DIR/shim.log for diagnostics).
+fn detach(dir: &Path) -> anyhow::Result<()> {
+    // SAFETY: plain syscalls in a single-threaded process.
+    unsafe {
+        libc::setsid();
+        sys::cvt(libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
+            .context("PR_SET_CHILD_SUBREAPER")?;
+    }
+    let null = sys::open_devnull(libc::O_RDWR)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("shim.log"))
+        .context("opening shim.log")?;
+    // SAFETY: dup2 onto the standard fds.
+    unsafe {
+        libc::dup2(null.as_raw_fd(), 0);
+        libc::dup2(null.as_raw_fd(), 1);
+        libc::dup2(log.as_raw_fd(), 2);
+    }
+    std::env::set_current_dir("/").context("chdir /")?;
+    Ok(())
+}
+
+fn supervise(cfg: config::Config, dir: &Path, report: OwnedFd) -> anyhow::Result<()> {
+    let send = |v: serde_json::Value| {
+        let mut line = v.to_string();
+        line.push('\n');
+        let _ = sys::write(report.as_raw_fd(), line.as_bytes());
+    };
+    let setup = (|| -> anyhow::Result<_> {
+        detach(dir)?;
+        // Before any child exists, so no SIGCHLD is missed.
+        let sigfd = sys::signalfd(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
+            .context("signalfd")?;
+        let me = std::process::id() as i32;
+        let start = sys::proc_start_time(me).unwrap_or(0);
+        sys::write_atomic(&dir.join("shim.pid"), format!("{me} {start}\n").as_bytes())
+            .context("writing shim.pid")?;
+        let front = event_loop::Front::new(dir.to_owned()).context("binding the sockets")?;
+        let sup = supervisor::Supervisor::new(cfg, dir).map_err(anyhow::Error::msg)?;
+        Ok((sigfd, front, sup))
+    })();
+    let (sigfd, front, mut sup) = match setup {
+        Ok(x) => x,
+        Err(e) => {
+            send(serde_json::json!({ "error": format!("{e:#}") }));
+            let _ = std::fs::remove_file(dir.join("shim.pid"));
+            return Err(e);
+        }
+    };
+    match sup.launch() {
+        Ok(pid) => send(serde_json::json!({ "pid": pid, "shim_pid": std::process::id() })),
+        Err(e) => {
+            send(serde_json::json!({ "error": e }));
+            sup.abandon();
+            sup.status.status = "exited";
+            sup.status.error = Some(e.clone());
+            let _ = sup.status.save(dir);
+            drop(front);
+            let _ = std::fs::remove_file(dir.join("shim.pid"));
+            anyhow::bail!("launch failed: {e}");
+        }
+    }
+    drop(report);
+    event_loop::run(sup, front, sigfd);
+    let _ = std::fs::remove_file(dir.join("shim.pid"));
+    Ok(())
 }

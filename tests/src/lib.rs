@@ -16,6 +16,7 @@ pub mod console;
 pub mod manager;
 pub mod notify;
 pub mod runtime;
+pub mod shim;
 pub mod spec_template;
 pub mod sys;
 

@@ -1,0 +1,291 @@
+//! `shim.json`, written by the manager into the shim's directory.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: field `{field}`: {why}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        why: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub runtime: PathBuf,
+    pub runtime_root: PathBuf,
+    #[serde(default)]
+    pub terminal: bool,
+    #[serde(default)]
+    pub stdin: bool,
+    pub log: LogSection,
+    #[serde(default)]
+    pub restart: RestartSection,
+    #[serde(default)]
+    pub healthcheck: Option<HealthSection>,
+    #[serde(default)]
+    pub exit_hook: Option<Vec<String>>,
+    #[serde(default = "yes")]
+    pub start: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub path: PathBuf,
+    /// Bytes; 0 or negative = unlimited.
+    #[serde(default)]
+    pub max_size: i64,
+    #[serde(default = "one")]
+    pub max_files: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RestartSection {
+    #[serde(default)]
+    pub policy: String,
+    #[serde(default)]
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    pub test: Vec<String>,
+    #[serde(default)]
+    pub interval_ns: u64,
+    #[serde(default)]
+    pub timeout_ns: u64,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub start_period_ns: u64,
+    #[serde(default)]
+    pub start_interval_ns: u64,
+}
+
+/// The restart policy, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    No,
+    Always,
+    /// Max retries, 0 = unlimited.
+    OnFailure(u32),
+    UnlessStopped,
+}
+
+/// Healthcheck settings with docker's defaults applied (0 means default).
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    /// argv run inside the container.
+    pub argv: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub start_period: Duration,
+    pub start_interval: Duration,
+}
+
+impl Config {
+    pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+        let path = dir.join("shim.json");
+        let text = std::fs::read(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let cfg: Config = serde_json::from_slice(&text).map_err(|source| ConfigError::Parse {
+            path: path.clone(),
+            source,
+        })?;
+        cfg.validate(&path)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, why: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            field,
+            why: why.to_string(),
+        };
+        if self.id.is_empty()
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        {
+            return Err(bad("id", "must be non-empty [A-Za-z0-9_.-]"));
+        }
+        for (field, p) in [
+            ("bundle", &self.bundle),
+            ("runtime", &self.runtime),
+            ("runtime_root", &self.runtime_root),
+            ("log.path", &self.log.path),
+        ] {
+            if !p.is_absolute() {
+                return Err(bad(field, "must be an absolute path"));
+            }
+        }
+        if self.log.max_files == 0 {
+            return Err(bad("log.max_files", "must be at least 1"));
+        }
+        self.restart_policy()
+            .map_err(|why| bad("restart.policy", &why))?;
+        if let Some(h) = &self.healthcheck {
+            h.resolve().map_err(|why| bad("healthcheck.test", &why))?;
+        }
+        if let Some(h) = &self.exit_hook {
+            if h.is_empty() {
+                return Err(bad("exit_hook", "must be null or a non-empty argv"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `no` (or empty), `always`, `unless-stopped`, `on-failure` (with
+    /// `restart.max_retries`) or `on-failure:N`.
+    pub fn restart_policy(&self) -> Result<RestartPolicy, String> {
+        let p = self.restart.policy.as_str();
+        Ok(match p {
+            "" | "no" => RestartPolicy::No,
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            "on-failure" => RestartPolicy::OnFailure(self.restart.max_retries),
+            _ => match p.strip_prefix("on-failure:") {
+                Some(n) => RestartPolicy::OnFailure(
+                    n.parse()
+                        .map_err(|_| format!("invalid retry count in {p:?}"))?,
+                ),
+                None => {
+                    return Err(format!(
+                        "unknown policy {p:?} (no, always, on-failure[:N], unless-stopped)"
+                    ))
+                }
+            },
+        })
+    }
+
+    pub fn health(&self) -> Option<HealthConfig> {
+        self.healthcheck
+            .as_ref()
+            .and_then(|h| h.resolve().ok().flatten())
+    }
+
+    pub fn log_config(&self) -> crate::logs::LogConfig {
+        crate::logs::LogConfig {
+            path: self.log.path.clone(),
+            max_size: self.log.max_size.max(0) as u64,
+            max_files: self.log.max_files,
+        }
+    }
+}
+
+impl HealthSection {
+    /// None for `["NONE"]` (disabled); docker's defaults for zero durations.
+    pub fn resolve(&self) -> Result<Option<HealthConfig>, String> {
+        let argv: Vec<String> = match self.test.first().map(String::as_str) {
+            Some("NONE") => return Ok(None),
+            Some("CMD") if self.test.len() > 1 => self.test[1..].to_vec(),
+            Some("CMD-SHELL") if self.test.len() == 2 => {
+                vec!["/bin/sh".into(), "-c".into(), self.test[1].clone()]
+            }
+            _ => {
+                return Err(
+                    "must be [\"CMD\", arg...], [\"CMD-SHELL\", \"command\"] or [\"NONE\"]".into(),
+                )
+            }
+        };
+        let d = |ns: u64, default_s: u64| {
+            if ns == 0 {
+                Duration::from_secs(default_s)
+            } else {
+                Duration::from_nanos(ns)
+            }
+        };
+        Ok(Some(HealthConfig {
+            argv,
+            interval: d(self.interval_ns, 30),
+            timeout: d(self.timeout_ns, 30),
+            retries: if self.retries == 0 { 3 } else { self.retries },
+            start_period: Duration::from_nanos(self.start_period_ns),
+            start_interval: d(self.start_interval_ns, 5),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, String> {
+        let c: Config = serde_json::from_str(s).map_err(|e| e.to_string())?;
+        c.validate(Path::new("shim.json"))
+            .map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    const BASE: &str =
+        r#""id":"a","bundle":"/b","runtime":"/r","runtime_root":"/rr","log":{"path":"/l"}"#;
+
+    #[test]
+    fn minimal_and_defaults() {
+        let c = parse(&format!("{{{BASE}}}")).unwrap();
+        assert!(c.start);
+        assert_eq!(c.log.max_files, 1);
+        assert_eq!(c.restart_policy().unwrap(), RestartPolicy::No);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse(&format!("{{{BASE},\"bogus\":1}}")).unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+        let e = parse(&format!(
+            "{{{BASE},\"restart\":{{\"policy\":\"sometimes\"}}}}"
+        ))
+        .unwrap_err();
+        assert!(e.contains("restart.policy"), "{e}");
+        let e = parse(
+            r#"{"id":"a","bundle":"b","runtime":"/r","runtime_root":"/rr","log":{"path":"/l"}}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("bundle"), "{e}");
+    }
+
+    #[test]
+    fn policies_and_health() {
+        let c = parse(&format!(
+            "{{{BASE},\"restart\":{{\"policy\":\"on-failure:3\"}},\"healthcheck\":{{\"test\":[\"CMD-SHELL\",\"true\"]}}}}"
+        ))
+        .unwrap();
+        assert_eq!(c.restart_policy().unwrap(), RestartPolicy::OnFailure(3));
+        let h = c.health().unwrap();
+        assert_eq!(h.argv, vec!["/bin/sh", "-c", "true"]);
+        assert_eq!(h.interval, Duration::from_secs(30));
+        assert_eq!(h.retries, 3);
+    }
+}

@@ -1,0 +1,216 @@
+//! Thin wrappers over the few syscalls the shim needs (libc directly: the poll loop
+//! works on raw fds, and nix would add nothing here but size).
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+pub fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// A close-on-exec pipe (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two fds.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 returned two new fds we own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Grow a pipe to /proc/sys/fs/pipe-max-size (fewer wakeups and context switches for a
+/// fast writer; the buffer is kernel memory, not the shim's RSS).
+pub fn grow_pipe(fd: &OwnedFd) {
+    let max = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::c_int>().ok())
+        .unwrap_or(1 << 20);
+    // SAFETY: plain fcntl on an fd we own.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, max) };
+}
+
+pub fn set_nonblock(fd: RawFd) {
+    // SAFETY: plain fcntl calls.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+}
+
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is valid for buf.len() bytes. MSG_NOSIGNAL is not available for
+        // pipes; SIGPIPE is ignored by the Rust runtime, so EPIPE comes back instead.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+pub fn open_devnull(flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: static NUL-terminated path.
+    let fd = cvt(unsafe { libc::open(c"/dev/null".as_ptr(), flags | libc::O_CLOEXEC) })?;
+    // SAFETY: new fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Block the signals the loop handles and return a signalfd for them. Blocked signals
+/// are reset in children by std's Command, so containers do not inherit the mask.
+pub fn signalfd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
+    // SAFETY: sigset manipulation on a local.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        cvt(libc::sigprocmask(
+            libc::SIG_BLOCK,
+            &set,
+            std::ptr::null_mut(),
+        ))?;
+        let fd = cvt(libc::signalfd(
+            -1,
+            &set,
+            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+        ))?;
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Drain a signalfd, returning the signal numbers read.
+pub fn read_signals(fd: &OwnedFd) -> Vec<u32> {
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: zeroed POD struct, read into it.
+        let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                (&mut si as *mut libc::signalfd_siginfo).cast(),
+                std::mem::size_of::<libc::signalfd_siginfo>(),
+            )
+        };
+        if n <= 0 {
+            return out;
+        }
+        out.push(si.ssi_signo);
+    }
+}
+
+/// Reap one exited child: Some((pid, exit code with signals as 128+n)).
+pub fn reap_any() -> Option<(i32, i32)> {
+    let mut st = 0;
+    // SAFETY: valid status pointer.
+    let pid = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
+    if pid <= 0 {
+        return None;
+    }
+    Some((pid, decode_status(st)))
+}
+
+pub fn decode_status(st: libc::c_int) -> i32 {
+    if libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st)
+    } else if libc::WIFSIGNALED(st) {
+        128 + libc::WTERMSIG(st)
+    } else {
+        255
+    }
+}
+
+pub fn kill(pid: i32, sig: i32) {
+    if pid > 0 {
+        // SAFETY: plain kill.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Field 22 of /proc/PID/stat (start time in clock ticks since boot).
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &s[s.rfind(')')? + 2..];
+    after.split(' ').nth(19)?.parse().ok()
+}
+
+/// Write a file atomically: temp file in the same directory, fsync-free rename (the
+/// files are in tmpfs under /run; atomicity against readers is what matters).
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Receive one fd over a unix socket (the pty master from --console-socket).
+pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
+    let mut buf = [0u8; 512];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut cbuf = [0u64; 8];
+    // SAFETY: msghdr points at local buffers that outlive the call; CMSG macros walk
+    // the control buffer the kernel filled.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cbuf);
+        cvt(libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) as libc::c_int)?;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        if !c.is_null() && (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS
+        {
+            let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd);
+            return Ok(OwnedFd::from_raw_fd(fd));
+        }
+    }
+    Err(io::Error::other("no fd received on the console socket"))
+}
+
+/// Set a terminal's window size.
+pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+}
+
+/// Wait until `fd` is readable or `timeout_ms` passes.
+pub fn poll_in(fd: RawFd, timeout_ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 }
+}
