@@ -12,6 +12,7 @@ packages=(
   iproute2 util-linux procps python3          # tests and benchmark scripts
   containerd umoci skopeo python3-grpcio      # drop-in tests under containerd (and CRI)
   docker.io podman conmon                     # drop-in tests under dockerd and podman
+  docker-registry apache2-utils openssl zstd  # registry tests: a local registry, htpasswd, TLS
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,17 @@
 
 mod cli;
 mod commands;
+mod container;
 mod context;
+mod gc;
+mod spec;
+mod shim_client;
+mod archive;
+mod image;
+mod registry;
+mod snapshot;
+mod store;
+mod volume;
 
 use clap::Parser;
 use std::process::ExitCode;

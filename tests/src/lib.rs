@@ -13,12 +13,16 @@
 pub mod bundle;
 pub mod cgroup;
 pub mod console;
+pub mod containers;
 pub mod manager;
 pub mod notify;
+pub mod images;
+pub mod registry;
 pub mod runtime;
 pub mod shim;
 pub mod spec_template;
 pub mod sys;
+pub mod volumes;
 
 pub use bundle::{all_caps, cap_mask, host_cap_bounding, Bundle};
 pub use runtime::{assert_no_leaks, json_lines, Io, Output, Runtime};

@@ -10,6 +10,7 @@ pub mod create;
 pub mod exec;
 pub mod history;
 pub mod image;
+pub mod internal;
 pub mod images;
 pub mod r#import;
 pub mod inspect;
@@ -103,6 +104,9 @@ pub enum Command {
     Rename(rename::Args),
     /// Manage volumes
     Volume(volume::Args),
+    /// Callbacks from berth-shim (not for users)
+    #[command(hide = true)]
+    Internal(internal::Args),
 }
 
 pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
@@ -139,5 +143,6 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Unpause(args) => unpause::run(ctx, args),
         Command::Rename(args) => rename::run(ctx, args),
         Command::Volume(args) => volume::run(ctx, args),
+        Command::Internal(args) => internal::run(ctx, args),
     }
 }

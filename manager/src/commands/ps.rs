@@ -1,10 +1,186 @@
-//! `berth ps`: list containers.
+//! `berth ps`: list containers (records + the shims' status files; no runtime
+//! calls, so it stays fast with many containers).
 
+use crate::container::template::Template;
+use crate::container::{self, ContainerRecord, ContainerState, ContainerStore};
 use crate::context::Context;
+use anyhow::{anyhow, bail};
+use serde_json::{json, Value};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Pretty-print containers using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Filter output based on conditions provided (name=, status=, label=, id=)
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`berth ps` is not available in this build yet")
+fn command_of(rec: &ContainerRecord, trunc: bool) -> String {
+    let mut s = rec.path.clone();
+    for a in &rec.args {
+        s.push(' ');
+        s.push_str(a);
+    }
+    if trunc && s.chars().count() > 20 {
+        s = s.chars().take(19).collect::<String>() + "…";
+    }
+    format!("\"{s}\"")
+}
+
+fn matches(rec: &ContainerRecord, st: &ContainerState, filters: &[(String, String)]) -> bool {
+    // docker: values of the same key are ORed, different keys ANDed
+    let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+    keys.dedup();
+    keys.iter().all(|k| {
+        filters
+            .iter()
+            .filter(|(fk, _)| fk == k)
+            .any(|(_, v)| match *k {
+                "name" => rec.name.contains(v.trim_start_matches('/')),
+                "id" => rec.id.starts_with(v.as_str()),
+                "status" => st.status == *v,
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => rec.config.labels.get(lk).is_some_and(|x| x == lv),
+                    None => rec.config.labels.contains_key(v.as_str()),
+                },
+                "ancestor" => rec.config.image == *v || rec.image_name == *v,
+                _ => false,
+            })
+    })
+}
+
+fn created_ago(created: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    match crate::store::parse_rfc3339(created) {
+        Some(t) => format!("{} ago", container::human_duration((now - t).max(0))),
+        None => String::new(),
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
+    let mut filters = Vec::new();
+    for f in &args.filter {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {f}"))?;
+        if !matches!(k, "name" | "id" | "status" | "label" | "ancestor") {
+            bail!("invalid filter '{k}'");
+        }
+        filters.push((k.to_string(), v.to_string()));
+    }
+    let all = args.all || filters.iter().any(|(k, _)| k == "status");
+    let template = args
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "table")
+        .map(Template::parse)
+        .transpose()
+        .map_err(|e| anyhow!(e))?;
+    let store = ContainerStore::open(ctx)?;
+    let mut rows = Vec::new();
+    for rec in store.list()? {
+        let st = container::state(ctx, &rec)?;
+        if !all && !st.running {
+            continue;
+        }
+        if !matches(&rec, &st, &filters) {
+            continue;
+        }
+        rows.push((rec, st));
+    }
+    let mut out = String::new();
+    if args.quiet {
+        for (rec, _) in &rows {
+            out.push_str(if args.no_trunc {
+                &rec.id
+            } else {
+                rec.short_id()
+            });
+            out.push('\n');
+        }
+        print!("{out}");
+        return Ok(0);
+    }
+    let row_json = |rec: &ContainerRecord, st: &ContainerState| -> Value {
+        let labels = rec
+            .config
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        json!({
+            "ID": if args.no_trunc { rec.id.clone() } else { rec.short_id().to_string() },
+            "Names": rec.name,
+            "Image": rec.config.image,
+            "Command": command_of(rec, !args.no_trunc),
+            "CreatedAt": rec.created,
+            "RunningFor": created_ago(&rec.created),
+            "Status": container::human_status(st),
+            "State": st.status,
+            "Ports": "",
+            "Labels": labels,
+            "Mounts": rec.mounts.iter().map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() }).collect::<Vec<_>>().join(","),
+            "Networks": rec.host_config.network_mode,
+            "Size": "",
+            "LocalVolumes": rec.mounts.iter().filter(|m| m.r#type == "volume").count().to_string(),
+        })
+    };
+    match template {
+        Some(t) => {
+            let mut lines = Vec::new();
+            if t.table {
+                lines.push(t.header(&|f| match f {
+                    "ID" => "CONTAINER ID".into(),
+                    "RunningFor" => "CREATED".into(),
+                    "CreatedAt" => "CREATED AT".into(),
+                    other => other.to_ascii_uppercase(),
+                }));
+            }
+            for (rec, st) in &rows {
+                lines.push(t.render(&row_json(rec, st)));
+            }
+            if t.table {
+                out = crate::volume::template::tabulate(&lines);
+            } else {
+                for l in lines {
+                    out.push_str(&l);
+                    out.push('\n');
+                }
+            }
+        }
+        None => {
+            let mut lines =
+                vec!["CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES".to_string()];
+            for (rec, st) in &rows {
+                let r = row_json(rec, st);
+                lines.push(format!(
+                    "{}\t{}\t{}\t{}\t{}\t\t{}",
+                    r["ID"].as_str().unwrap_or(""),
+                    r["Image"].as_str().unwrap_or(""),
+                    r["Command"].as_str().unwrap_or(""),
+                    r["RunningFor"].as_str().unwrap_or(""),
+                    r["Status"].as_str().unwrap_or(""),
+                    r["Names"].as_str().unwrap_or(""),
+                ));
+            }
+            out = crate::volume::template::tabulate(&lines);
+        }
+    }
+    print!("{out}");
+    Ok(0)
 }

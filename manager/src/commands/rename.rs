@@ -1,10 +1,17 @@
-//! `berth rename`: rename a container.
+//! `berth rename`: give a container another (unique) name.
 
+use crate::container::ContainerStore;
 use crate::context::Context;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    pub container: String,
+    pub new_name: String,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`berth rename` is not available in this build yet")
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
+    let store = ContainerStore::open(ctx)?;
+    let rec = store.resolve(&args.container)?;
+    store.rename(&rec.id, &args.new_name)?;
+    Ok(0)
 }

@@ -1,10 +1,32 @@
 //! `berth tag`: give an image another name.
 
 use crate::context::Context;
+use crate::image::reference::normalize;
+use crate::store::{now_rfc3339, ImageRecord, ImageStore, StoreLock};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// SOURCE_IMAGE[:TAG] (or an image id)
+    pub source: String,
+    /// TARGET_IMAGE[:TAG]
+    pub target: String,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`berth tag` is not available in this build yet")
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
+    let _lock = StoreLock::shared(&ctx.root)?;
+    let images = ImageStore::open(&ctx.root)?;
+    let src = images.resolve(&args.source)?;
+    let name = normalize(&args.target)?;
+    if crate::image::reference::parse(&name)?.tag().is_none() {
+        anyhow::bail!(
+            "refusing to create a tag with a digest reference: {}",
+            args.target
+        );
+    }
+    images.put(ImageRecord {
+        name,
+        created: now_rfc3339(),
+        ..src
+    })?;
+    Ok(0)
 }

@@ -1,10 +1,13 @@
-//! `berth unpause`: resume paused containers.
+//! `berth unpause`: thaw a paused container (`berth-runtime resume`).
 
 use crate::context::Context;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`berth unpause` is not available in this build yet")
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
+    super::pause::pause_all(ctx, &args.containers, false)
 }

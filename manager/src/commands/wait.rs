@@ -1,10 +1,55 @@
-//! `berth wait`: wait for containers to stop and print their exit codes.
+//! `berth wait`: block until containers stop, print their exit codes.
 
+use crate::container::{self, ContainerRecord, ContainerStore};
 use crate::context::Context;
+use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`berth wait` is not available in this build yet")
+/// The exit code once the container is not running (or will not restart).
+pub fn wait_exit(ctx: &Context, rec: &ContainerRecord) -> anyhow::Result<i32> {
+    loop {
+        let st = container::state(ctx, rec)?;
+        if !st.running && st.status != "created" {
+            return Ok(st.exit_code);
+        }
+        if st.status == "created" && !st.shim_alive {
+            // never started: docker waits for it to start and exit; so do we
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        if st.shim_alive && !st.restarting {
+            if let Ok(v) =
+                crate::shim_client::request(&rec.shim_dir(ctx), &serde_json::json!({"op": "wait"}))
+            {
+                if v["status"] != "restarting" && v["status"] != "running" {
+                    return Ok(v["exit_code"].as_i64().unwrap_or(0) as i32);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
+    let store = ContainerStore::open(ctx)?;
+    let mut failed = false;
+    for c in &args.containers {
+        match store
+            .resolve(c)
+            .map_err(anyhow::Error::from)
+            .and_then(|rec| wait_exit(ctx, &rec))
+        {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
 }

@@ -1,0 +1,413 @@
+//! The container store: one directory per container under `<root>/containers`,
+//! a name index of symlinks `<root>/containers/.names/<name> -> <id>` guarded by
+//! a names lock, and a flock per container.
+//!
+//! Crash safety: a container is assembled in a `.tmp-<pid>-...` directory and
+//! renamed into place; its name link is made before the rename, so a kill -9
+//! leaves at worst a stale temp dir (removed by the next create) or a name link
+//! to nothing (treated as free).
+
+use super::record::ContainerRecord;
+use super::ContainerError;
+use crate::context::Context;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub struct ContainerStore {
+    dir: PathBuf,
+}
+
+/// A held flock (released on drop or when the holder dies).
+pub struct Lock {
+    _file: File,
+}
+
+fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ContainerError {
+    let path = path.to_path_buf();
+    move |source| ContainerError::Io { op, path, source }
+}
+
+fn flock(path: &Path, how: i32) -> Result<Lock, ContainerError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io("open", path))?;
+    loop {
+        if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
+            return Ok(Lock { _file: file });
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(io("flock", path)(e));
+        }
+    }
+}
+
+pub fn is_full_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+}
+
+/// 64 random hex digits.
+pub fn new_id() -> String {
+    let mut buf = [0u8; 32];
+    let mut got = 0;
+    while got < buf.len() {
+        let n = unsafe { libc::getrandom(buf[got..].as_mut_ptr().cast(), buf.len() - got, 0) };
+        if n > 0 {
+            got += n as usize;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const ADJECTIVES: &[&str] = &[
+    "admiring",
+    "brave",
+    "clever",
+    "dreamy",
+    "eager",
+    "festive",
+    "gallant",
+    "happy",
+    "jolly",
+    "keen",
+    "lucid",
+    "modest",
+    "nifty",
+    "optimistic",
+    "quirky",
+    "relaxed",
+    "serene",
+    "tender",
+    "upbeat",
+    "vibrant",
+    "wizardly",
+    "youthful",
+    "zealous",
+    "bold",
+    "calm",
+];
+const NAMES: &[&str] = &[
+    "lovelace", "turing", "hopper", "curie", "noether", "euler", "gauss", "kepler", "tesla",
+    "darwin", "fermi", "galileo", "hypatia", "knuth", "lamport", "mccarthy", "newton", "pascal",
+    "ritchie", "shannon", "thompson", "wozniak", "yalow", "babbage", "dijkstra",
+];
+
+/// A docker-style random name (`adjective_scientist`).
+pub fn random_name() -> String {
+    let id = new_id();
+    let n = u64::from_str_radix(&id[..12], 16).unwrap_or(0);
+    let a = ADJECTIVES[(n % ADJECTIVES.len() as u64) as usize];
+    let b = NAMES[((n / 64) % NAMES.len() as u64) as usize];
+    format!("{a}_{b}")
+}
+
+impl ContainerStore {
+    pub fn open(ctx: &Context) -> Result<ContainerStore, ContainerError> {
+        let dir = ctx.root.join("containers");
+        std::fs::create_dir_all(dir.join(".names")).map_err(io("create", &dir))?;
+        Ok(ContainerStore { dir })
+    }
+
+    /// `<root>/containers/<id>`.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    fn names_dir(&self) -> PathBuf {
+        self.dir.join(".names")
+    }
+
+    /// The lock serialising name changes (create, rename, remove).
+    pub fn names_lock(&self) -> Result<Lock, ContainerError> {
+        flock(&self.dir.join(".names.lock"), libc::LOCK_EX)
+    }
+
+    /// The per-container lock (start/stop/rm/exit handling). Callers re-check that
+    /// the container still exists after taking it.
+    pub fn lock(&self, id: &str) -> Result<Lock, ContainerError> {
+        let locks = self.dir.join(".locks");
+        std::fs::create_dir_all(&locks).map_err(io("create", &locks))?;
+        flock(&locks.join(id), libc::LOCK_EX)
+    }
+
+    pub fn exists(&self, id: &str) -> bool {
+        self.dir(id).join("container.json").is_file()
+    }
+
+    /// Read one record by full id.
+    pub fn load(&self, id: &str) -> Result<ContainerRecord, ContainerError> {
+        let path = self.dir(id).join("container.json");
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ContainerError::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        serde_json::from_slice(&data).map_err(|e| ContainerError::Corrupt {
+            path,
+            why: e.to_string(),
+        })
+    }
+
+    /// Rewrite a record atomically.
+    pub fn save(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
+        let path = self.dir(&rec.id).join("container.json");
+        write_json(&path, rec)
+    }
+
+    /// The container a name points at (a link to a missing container is stale).
+    fn name_owner(&self, name: &str) -> Option<String> {
+        let target = std::fs::read_link(self.names_dir().join(name)).ok()?;
+        let id = target.to_string_lossy().into_owned();
+        self.exists(&id).then_some(id)
+    }
+
+    /// Docker's resolution order: full id, exact name, unique id prefix.
+    pub fn resolve(&self, name_or_id: &str) -> Result<ContainerRecord, ContainerError> {
+        let s = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        if s.is_empty() {
+            return Err(ContainerError::NotFound(name_or_id.to_string()));
+        }
+        if is_full_id(s) && self.exists(s) {
+            return self.load(s);
+        }
+        if !s.contains('/') {
+            if let Some(id) = self.name_owner(s) {
+                return self.load(&id);
+            }
+        }
+        if s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            let mut found: Option<String> = None;
+            for id in self.ids()? {
+                if id.starts_with(s) {
+                    if found.is_some() {
+                        return Err(ContainerError::Ambiguous(s.to_string()));
+                    }
+                    found = Some(id);
+                }
+            }
+            if let Some(id) = found {
+                return self.load(&id);
+            }
+        }
+        Err(ContainerError::NotFound(name_or_id.to_string()))
+    }
+
+    /// Full ids of all containers (directories with a record).
+    pub fn ids(&self) -> Result<Vec<String>, ContainerError> {
+        let rd = std::fs::read_dir(&self.dir).map_err(io("read", &self.dir))?;
+        let mut ids = Vec::new();
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if is_full_id(&name) {
+                ids.push(name);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// All containers, newest first.
+    pub fn list(&self) -> Result<Vec<ContainerRecord>, ContainerError> {
+        let mut out = Vec::new();
+        for id in self.ids()? {
+            match self.load(&id) {
+                Ok(r) => out.push(r),
+                // Removed meanwhile, or a directory whose record never got written.
+                Err(ContainerError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    /// Create a container: reserve the name, assemble the directory (the record
+    /// and whatever `fill` puts there) in a temp dir, rename it into place.
+    pub fn create(
+        &self,
+        rec: &mut ContainerRecord,
+        fill: impl FnOnce(&Path) -> Result<(), ContainerError>,
+    ) -> Result<(), ContainerError> {
+        crate::store::clean_temps(&self.dir);
+        if rec.id.is_empty() {
+            rec.id = new_id();
+        }
+        let _names = self.names_lock()?;
+        if rec.name.is_empty() {
+            loop {
+                let n = random_name();
+                if self.name_owner(&n).is_none() {
+                    rec.name = n;
+                    break;
+                }
+            }
+        } else {
+            if !valid_name(&rec.name) {
+                return Err(ContainerError::InvalidName(rec.name.clone()));
+            }
+            if let Some(id) = self.name_owner(&rec.name) {
+                return Err(ContainerError::NameInUse {
+                    name: rec.name.clone(),
+                    id,
+                });
+            }
+        }
+        let tmp = self.dir.join(crate::store::temp_name(&rec.id));
+        let res = (|| {
+            std::fs::create_dir(&tmp).map_err(io("create", &tmp))?;
+            write_json(&tmp.join("container.json"), rec)?;
+            fill(&tmp)?;
+            self.link_name(&rec.name, &rec.id)?;
+            let dst = self.dir(&rec.id);
+            std::fs::rename(&tmp, &dst).map_err(io("rename", &dst))?;
+            Ok(())
+        })();
+        if res.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        res
+    }
+
+    fn link_name(&self, name: &str, id: &str) -> Result<(), ContainerError> {
+        let link = self.names_dir().join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(id, &link).map_err(io("symlink", &link))
+    }
+
+    /// Rename (docker's rules: the new name must be free).
+    pub fn rename(&self, id: &str, new_name: &str) -> Result<(), ContainerError> {
+        let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
+        if !valid_name(new_name) {
+            return Err(ContainerError::InvalidName(new_name.to_string()));
+        }
+        let _names = self.names_lock()?;
+        let mut rec = self.load(id)?;
+        if let Some(owner) = self.name_owner(new_name) {
+            if owner != id {
+                return Err(ContainerError::NameInUse {
+                    name: new_name.to_string(),
+                    id: owner,
+                });
+            }
+            return Ok(());
+        }
+        let old = std::mem::replace(&mut rec.name, new_name.to_string());
+        self.link_name(new_name, id)?;
+        self.save(&rec)?;
+        let _ = std::fs::remove_file(self.names_dir().join(&old));
+        Ok(())
+    }
+
+    /// Remove the record and directory (the caller has unmounted and stopped it).
+    /// The directory is first renamed to a temp name so a crash mid-way leaves
+    /// garbage the next create cleans, never a half-removed container.
+    pub fn remove(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
+        let _names = self.names_lock()?;
+        let dir = self.dir(&rec.id);
+        let tmp = self.dir.join(crate::store::temp_name(&rec.id));
+        match std::fs::rename(&dir, &tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("rename", &dir)(e)),
+        }
+        // Only drop the name link if it still points at this container.
+        let link = self.names_dir().join(&rec.name);
+        if std::fs::read_link(&link).is_ok_and(|t| t.as_os_str() == rec.id.as_str()) {
+            let _ = std::fs::remove_file(&link);
+        }
+        let _ = std::fs::remove_file(self.dir.join(".locks").join(&rec.id));
+        drop(_names);
+        std::fs::remove_dir_all(&tmp)
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(io("remove", &tmp))
+    }
+}
+
+/// Atomic JSON write (temp + rename); no fsync: container records are cheap to
+/// lose on power failure but must never be torn.
+pub fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), ContainerError> {
+    let data = serde_json::to_vec_pretty(v).map_err(|e| ContainerError::Corrupt {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(crate::store::temp_name(&name));
+    std::fs::write(&tmp, &data).map_err(io("write", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io("rename", path)(e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ids() {
+        assert!(valid_name("web-1"));
+        assert!(valid_name("a.b_c"));
+        assert!(!valid_name("x"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name("a/b"));
+        let id = new_id();
+        assert!(is_full_id(&id));
+        assert_ne!(id, new_id());
+        assert!(random_name().contains('_'));
+    }
+
+    #[test]
+    fn create_resolve_rename_remove() {
+        let root = std::env::temp_dir().join(format!("berth-cstore-{}", std::process::id()));
+        let ctx = Context::new(root.clone(), root.join("state"));
+        let s = ContainerStore::open(&ctx).unwrap();
+        let mut r = ContainerRecord {
+            name: "web".into(),
+            ..Default::default()
+        };
+        s.create(&mut r, |_| Ok(())).unwrap();
+        assert_eq!(s.resolve("web").unwrap().id, r.id);
+        assert_eq!(s.resolve("/web").unwrap().id, r.id);
+        assert_eq!(s.resolve(&r.id[..6]).unwrap().id, r.id);
+        let mut dup = ContainerRecord {
+            name: "web".into(),
+            ..Default::default()
+        };
+        let e = s.create(&mut dup, |_| Ok(())).unwrap_err().to_string();
+        assert!(e.contains("is already in use by container"), "{e}");
+        s.rename(&r.id, "app").unwrap();
+        assert!(s.resolve("web").is_err());
+        assert_eq!(s.resolve("app").unwrap().name, "app");
+        assert_eq!(s.list().unwrap().len(), 1);
+        s.remove(&s.resolve("app").unwrap()).unwrap();
+        assert!(matches!(s.resolve("app"), Err(ContainerError::NotFound(_))));
+        assert!(s.list().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

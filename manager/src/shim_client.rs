@@ -1,0 +1,389 @@
+//! Talking to berth-shim: starting one (`berth-shim --dir DIR`), its control
+//! socket (one JSON line each way per connection) and its attach sockets
+//! (frames `kind u8, len u32 BE, payload`; a hello first; see docs/shim.md).
+//! The attach client puts a terminal in raw mode and forwards SIGWINCH as resizes.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub const STDIN: u8 = 0;
+pub const STDOUT: u8 = 1;
+pub const STDERR: u8 = 2;
+pub const RESIZE: u8 = 3;
+pub const STDIN_EOF: u8 = 4;
+pub const EXIT: u8 = 5;
+pub const HELLO: u8 = 6;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error("starting {bin}: {source}")]
+    Spawn {
+        bin: PathBuf,
+        source: std::io::Error,
+    },
+    /// The runtime's (or shim's) own message.
+    #[error("{0}")]
+    Failed(String),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ShimError {
+    let path = path.to_path_buf();
+    move |source| ShimError::Io { op, path, source }
+}
+
+/// shim.json.
+#[derive(Serialize, Debug, Clone)]
+pub struct ShimConfig {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub runtime: PathBuf,
+    pub runtime_root: PathBuf,
+    pub terminal: bool,
+    pub stdin: bool,
+    pub log: LogSection,
+    pub restart: RestartSection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthSection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_hook: Option<Vec<String>>,
+    pub start: bool,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct LogSection {
+    pub path: PathBuf,
+    pub max_size: i64,
+    pub max_files: u32,
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct RestartSection {
+    pub policy: String,
+    pub max_retries: u32,
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct HealthSection {
+    pub test: Vec<String>,
+    pub interval_ns: u64,
+    pub timeout_ns: u64,
+    pub retries: u32,
+    pub start_period_ns: u64,
+    pub start_interval_ns: u64,
+}
+
+/// What the shim reported on start: the container init's pid.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    pub pid: i32,
+}
+
+/// Write DIR/shim.json and run `berth-shim --dir DIR`; returns once the shim has
+/// created (and, with `start`, started) the container.
+pub fn spawn(shim: &Path, dir: &Path, cfg: &ShimConfig) -> Result<Started, ShimError> {
+    let data = serde_json::to_vec(cfg).map_err(|e| ShimError::Failed(e.to_string()))?;
+    let p = dir.join("shim.json");
+    std::fs::write(&p, data).map_err(io("write", &p))?;
+    let mut child = Command::new(shim)
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|source| ShimError::Spawn {
+            bin: shim.to_path_buf(),
+            source,
+        })?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let _ = child.wait();
+    let v: Value = serde_json::from_str(line.trim()).map_err(|_| {
+        ShimError::Failed(format!(
+            "berth-shim gave no report (see {})",
+            dir.join("shim.log").display()
+        ))
+    })?;
+    if let Some(e) = v.get("error") {
+        return Err(ShimError::Failed(
+            e.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string()),
+        ));
+    }
+    Ok(Started {
+        pid: v["pid"].as_i64().unwrap_or(0) as i32,
+    })
+}
+
+/// One control request; `{"error": ...}` answers become `Failed`.
+pub fn request(dir: &Path, req: &Value) -> Result<Value, ShimError> {
+    let path = dir.join("ctl.sock");
+    let mut s = UnixStream::connect(&path).map_err(io("connect", &path))?;
+    let mut line = serde_json::to_vec(req).map_err(|e| ShimError::Failed(e.to_string()))?;
+    line.push(b'\n');
+    s.write_all(&line).map_err(io("write", &path))?;
+    let mut resp = String::new();
+    BufReader::new(&s)
+        .read_line(&mut resp)
+        .map_err(io("read", &path))?;
+    if resp.trim().is_empty() {
+        return Err(ShimError::Failed(format!(
+            "the shim closed {} without answering",
+            path.display()
+        )));
+    }
+    let v: Value = serde_json::from_str(resp.trim())
+        .map_err(|e| ShimError::Failed(format!("bad answer from the shim: {e}")))?;
+    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
+        return Err(ShimError::Failed(
+            e.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string()),
+        ));
+    }
+    Ok(v)
+}
+
+pub fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+    out.push(kind);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// An attach connection (to attach.sock or an exec's socket), hello sent.
+pub struct Attach {
+    sock: UnixStream,
+    path: PathBuf,
+}
+
+/// How an attach session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachEnd {
+    /// The process exited with this code.
+    Exited(i32),
+    /// Detached (detach keys) or the shim closed the stream.
+    Detached,
+}
+
+static WINCH: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_winch(_: libc::c_int) {
+    WINCH.store(true, Ordering::Relaxed);
+}
+
+/// The terminal size of fd 0 (rows, cols), if it is a terminal.
+pub fn term_size() -> Option<(u16, u16)> {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+pub fn stdin_is_tty() -> bool {
+    unsafe { libc::isatty(0) == 1 }
+}
+
+/// Raw mode on stdin while alive (restored on drop).
+pub struct RawMode {
+    saved: Option<libc::termios>,
+}
+
+impl RawMode {
+    pub fn enable() -> RawMode {
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(0, &mut t) } != 0 {
+            return RawMode { saved: None };
+        }
+        let saved = t;
+        unsafe { libc::cfmakeraw(&mut t) };
+        // keep output post-processing so "\n" from a non-tty stream still renders
+        t.c_oflag = saved.c_oflag;
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        RawMode { saved: Some(saved) }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = self.saved {
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        }
+    }
+}
+
+impl Attach {
+    /// Connect and say hello.
+    pub fn connect(
+        path: &Path,
+        stdin: bool,
+        detach_keys: Option<&str>,
+    ) -> Result<Attach, ShimError> {
+        let mut sock = UnixStream::connect(path).map_err(io("connect", path))?;
+        let mut hello = json!({"stdin": stdin, "stdout": true, "stderr": true});
+        if let Some(k) = detach_keys {
+            hello["detach_keys"] = json!(k);
+        }
+        let mut f = Vec::new();
+        frame(&mut f, HELLO, hello.to_string().as_bytes());
+        sock.write_all(&f).map_err(io("write", path))?;
+        Ok(Attach {
+            sock,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Send the current terminal size.
+    pub fn resize(&self, rows: u16, cols: u16) {
+        let mut f = Vec::new();
+        let mut p = rows.to_be_bytes().to_vec();
+        p.extend_from_slice(&cols.to_be_bytes());
+        frame(&mut f, RESIZE, &p);
+        let _ = (&self.sock).write_all(&f);
+    }
+
+    /// Copy stdin to the stream (when `stdin`), the stream's stdout/stderr frames
+    /// to our stdout/stderr, until the exit frame or the stream's end. With `tty`
+    /// our terminal is raw meanwhile and SIGWINCH becomes resizes.
+    pub fn pump(self, stdin: bool, tty: bool) -> Result<AttachEnd, ShimError> {
+        let _raw = (tty && stdin && stdin_is_tty()).then(RawMode::enable);
+        if tty && stdin_is_tty() {
+            unsafe { libc::signal(libc::SIGWINCH, on_winch as *const () as libc::sighandler_t) };
+            if let Some((r, c)) = term_size() {
+                self.resize(r, c);
+            }
+        }
+        if stdin {
+            let mut w = self.sock.try_clone().map_err(io("dup", &self.path))?;
+            // A thread: stdin reads block, and the process ends once the
+            // container's exit arrives, whatever stdin is doing.
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut stdin = std::io::stdin().lock();
+                loop {
+                    match stdin.read(&mut buf) {
+                        Ok(0) | Err(_) => {
+                            let mut f = Vec::new();
+                            frame(&mut f, STDIN_EOF, &[]);
+                            let _ = w.write_all(&f);
+                            break;
+                        }
+                        Ok(n) => {
+                            let mut f = Vec::with_capacity(n + 5);
+                            frame(&mut f, STDIN, &buf[..n]);
+                            if w.write_all(&f).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let mut out = std::io::stdout();
+        let mut err = std::io::stderr();
+        let mut r = BufReader::with_capacity(64 << 10, &self.sock);
+        loop {
+            if tty && WINCH.swap(false, Ordering::Relaxed) {
+                if let Some((rows, cols)) = term_size() {
+                    self.resize(rows, cols);
+                }
+            }
+            if tty && r.buffer().is_empty() && !wait_readable(self.sock.as_raw_fd(), 200) {
+                continue;
+            }
+            let mut hdr = [0u8; 5];
+            match r.read_exact(&mut hdr) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(AttachEnd::Detached)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io("read", &self.path)(e)),
+            }
+            let len = u32::from_be_bytes([hdr[1], hdr[2], hdr[3], hdr[4]]) as usize;
+            let mut payload = vec![0u8; len];
+            if let Err(e) = r.read_exact(&mut payload) {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    return Ok(AttachEnd::Detached);
+                }
+                return Err(io("read", &self.path)(e));
+            }
+            match hdr[0] {
+                STDOUT => {
+                    let _ = out.write_all(&payload);
+                    let _ = out.flush();
+                }
+                STDERR => {
+                    let _ = err.write_all(&payload);
+                    let _ = err.flush();
+                }
+                EXIT if len == 4 => {
+                    return Ok(AttachEnd::Exited(i32::from_be_bytes([
+                        payload[0], payload[1], payload[2], payload[3],
+                    ])))
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn wait_readable(fd: i32, ms: i32) -> bool {
+    let _ = unsafe { BorrowedFd::borrow_raw(fd) };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    unsafe { libc::poll(&mut p, 1, ms) > 0 }
+}
+
+/// docker's mapping of the runtime's exec errors: 127 for a missing command, 126
+/// for one that cannot be executed; None for other failures (berth's 125).
+pub fn exec_error_code(msg: &str) -> Option<i32> {
+    let m = msg.to_ascii_lowercase();
+    if m.contains("executable file not found")
+        || m.contains("no such file or directory")
+        || m.contains("not found in $path")
+    {
+        Some(127)
+    } else if m.contains("permission denied")
+        || m.contains("not executable")
+        || m.contains("exec format error")
+    {
+        Some(126)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_codes() {
+        assert_eq!(
+            exec_error_code("exec failed: exec: \"nope\": executable file not found in $PATH"),
+            Some(127)
+        );
+        assert_eq!(
+            exec_error_code("exec: \"/etc\": permission denied"),
+            Some(126)
+        );
+        assert_eq!(exec_error_code("cgroup: no memory controller"), None);
+    }
+}

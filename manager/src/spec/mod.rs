@@ -1,0 +1,572 @@
+//! `config.json` for a container: the OCI spec generated at each start from the
+//! container record (image config merged with the flags at create time), as
+//! containerd's and docker's default specs do: namespaces, docker's default
+//! capabilities, masked and read-only paths, the standard mounts, rlimits and a
+//! cgroup per container.
+
+pub mod seccomp;
+pub mod user;
+
+use crate::container::ContainerRecord;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl SpecError {
+    pub fn io(op: &'static str, path: &Path, source: std::io::Error) -> SpecError {
+        SpecError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// docker's default capability set.
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// All capabilities by number (CAP_CHOWN = 0 ...).
+pub const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The capabilities berth can grant: those of its own bounding set (what the
+/// kernel knows and the host lets it keep; docker's privileged set is the same).
+pub fn host_caps() -> Vec<String> {
+    let bnd = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bnd & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+/// `CAP_X`, `x`, `cap_x` -> `CAP_X`; "ALL" stays.
+pub fn normalize_cap(c: &str) -> Result<String, SpecError> {
+    let up = c.to_ascii_uppercase();
+    if up == "ALL" {
+        return Ok(up);
+    }
+    let full = if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    };
+    if ALL_CAPS.contains(&full.as_str()) {
+        Ok(full)
+    } else {
+        Err(SpecError::Invalid(format!("unknown capability: {c:?}")))
+    }
+}
+
+/// docker's cap-add/cap-drop rules over the default set.
+pub fn capabilities(
+    privileged: bool,
+    add: &[String],
+    drop: &[String],
+) -> Result<Vec<String>, SpecError> {
+    if privileged {
+        return Ok(host_caps());
+    }
+    let add: Vec<String> = add
+        .iter()
+        .map(|c| normalize_cap(c))
+        .collect::<Result<_, _>>()?;
+    let drop: Vec<String> = drop
+        .iter()
+        .map(|c| normalize_cap(c))
+        .collect::<Result<_, _>>()?;
+    let mut caps: Vec<String> = if add.iter().any(|c| c == "ALL") {
+        host_caps()
+    } else {
+        DEFAULT_CAPS.iter().map(|c| c.to_string()).collect()
+    };
+    if drop.iter().any(|c| c == "ALL") {
+        caps.clear();
+    } else {
+        caps.retain(|c| !drop.contains(c));
+    }
+    for c in add {
+        if c != "ALL" && !caps.contains(&c) {
+            caps.push(c);
+        }
+    }
+    Ok(caps)
+}
+
+const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Where `--init` finds a static init on the host (Debian's `tini` package).
+pub const INIT_CANDIDATES: &[&str] = &[
+    "/usr/bin/tini-static",
+    "/usr/bin/docker-init",
+    "/sbin/tini-static",
+];
+/// Where docker mounts its init inside the container.
+pub const INIT_IN_CONTAINER: &str = "/sbin/docker-init";
+
+pub fn find_init() -> Result<PathBuf, SpecError> {
+    INIT_CANDIDATES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            SpecError::Invalid(
+                "--init needs a static init on the host: install Debian's `tini` package \
+                 (/usr/bin/tini-static)"
+                    .into(),
+            )
+        })
+}
+
+/// Whether `--security-opt` asks for no-new-privileges.
+pub fn no_new_privileges(opts: &[String]) -> bool {
+    opts.iter().any(|o| {
+        matches!(
+            o.as_str(),
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true"
+        )
+    })
+}
+
+/// Check `--security-opt` values up front (clear errors for what berth lacks).
+pub fn validate_security_opts(opts: &[String]) -> Result<(), SpecError> {
+    for o in opts {
+        let (k, v) = o.split_once(['=', ':']).unwrap_or((o.as_str(), ""));
+        match k {
+            "seccomp" if !v.is_empty() => {}
+            "no-new-privileges" if matches!(v, "" | "true" | "false") => {}
+            "apparmor" => {
+                return Err(SpecError::Invalid(format!(
+                    "--security-opt {o}: AppArmor profiles are not supported by berth"
+                )))
+            }
+            "label" => {
+                return Err(SpecError::Invalid(format!(
+                    "--security-opt {o}: SELinux labels are not supported by berth"
+                )))
+            }
+            _ => {
+                return Err(SpecError::Invalid(format!(
+                    "invalid --security-opt: {o:?} (supported: seccomp=PROFILE.json|unconfined, no-new-privileges)"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything besides the record that the spec needs.
+pub struct Inputs<'a> {
+    pub rec: &'a ContainerRecord,
+    /// The mounted rootfs (users, groups and the working directory are read and
+    /// made there).
+    pub rootfs: &'a Path,
+    /// Where /etc/hostname, /etc/hosts and /etc/resolv.conf are written.
+    pub etc_dir: &'a Path,
+    /// `seccomp=FILE` content (read at create time), if any.
+    pub seccomp_profile: Option<&'a str>,
+    /// The host's static init for `--init`.
+    pub init: Option<&'a Path>,
+}
+
+fn bind_opts(ro: bool) -> Vec<&'static str> {
+    let mut o = vec!["rbind", "rprivate"];
+    if ro {
+        o.push("ro");
+    }
+    o
+}
+
+/// The bind-mounted /etc files (hostname, hosts, resolv.conf), as docker makes them.
+fn write_etc_files(inp: &Inputs) -> Result<Vec<Value>, SpecError> {
+    let rec = inp.rec;
+    let dir = inp.etc_dir;
+    let host_net = rec.host_config.network_mode == "host";
+    let hostname = format!("{}\n", rec.config.hostname);
+    let hosts = if host_net {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+             fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+             ff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
+            rec.config.hostname
+        )
+    };
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut mounts = Vec::new();
+    for (name, content) in [
+        ("hostname", hostname),
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, content).map_err(|e| SpecError::io("write", &p, e))?;
+        mounts.push(json!({
+            "destination": format!("/etc/{name}"),
+            "type": "bind",
+            "source": p,
+            "options": bind_opts(rec.host_config.readonly_rootfs && name == "hostname"),
+        }));
+    }
+    Ok(mounts)
+}
+
+/// docker's `--memory`-style sizes: 512m, 1g, 100k, 1024b, plain bytes.
+pub fn parse_size(s: &str) -> Result<i64, SpecError> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mul) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| SpecError::Invalid(format!("invalid size: {s:?}")))?;
+    if n < 0.0 {
+        return Err(SpecError::Invalid(format!("invalid size: {s:?}")));
+    }
+    Ok((n * mul as f64) as i64)
+}
+
+/// The process's environment: the record's (image + flags), PATH when missing,
+/// HOSTNAME, TERM for a terminal, HOME from passwd when missing.
+pub fn process_env(rec: &ContainerRecord, home: &str) -> Vec<String> {
+    let has = |env: &[String], k: &str| env.iter().any(|e| e.split('=').next() == Some(k));
+    let mut env: Vec<String> = Vec::new();
+    if !has(&rec.config.env, "PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    env.push(format!("HOSTNAME={}", rec.config.hostname));
+    if rec.config.tty && !has(&rec.config.env, "TERM") {
+        env.push("TERM=xterm".into());
+    }
+    env.extend(rec.config.env.iter().cloned());
+    if !has(&env, "HOME") {
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// Generate config.json (and the /etc files it mounts). Resolves the user in the
+/// mounted rootfs and creates the working directory there.
+pub fn generate(inp: &Inputs) -> Result<Value, SpecError> {
+    let rec = inp.rec;
+    let hc = &rec.host_config;
+    let passwd = user::read_in_root(inp.rootfs, "etc/passwd")?;
+    let group = user::read_in_root(inp.rootfs, "etc/group")?;
+    let u = user::resolve(&rec.config.user, passwd.as_deref(), group.as_deref())?;
+    let cwd = if rec.config.working_dir.is_empty() {
+        "/".to_string()
+    } else {
+        rec.config.working_dir.clone()
+    };
+    if cwd != "/" {
+        user::mkdir_in_root(inp.rootfs, &cwd, u.uid, u.gid)?;
+    }
+    let caps = capabilities(hc.privileged, &hc.cap_add, &hc.cap_drop)?;
+    let mut args: Vec<String> = Vec::new();
+    if inp.init.is_some() {
+        args.push(INIT_IN_CONTAINER.into());
+        args.push("--".into());
+    }
+    if !rec.path.is_empty() {
+        args.push(rec.path.clone());
+    }
+    args.extend(rec.args.iter().cloned());
+    if args.is_empty() {
+        return Err(SpecError::Invalid("no command specified".into()));
+    }
+    let host_net = hc.network_mode == "host";
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    if !host_net {
+        namespaces.push(json!({"type": "network"}));
+    }
+    namespaces.push(json!({"type": "cgroup"}));
+
+    let sys_ro = !hc.privileged;
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": if sys_ro { vec!["nosuid", "noexec", "nodev", "ro"] } else { vec!["nosuid", "noexec", "nodev"] }}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": if sys_ro { vec!["nosuid", "noexec", "nodev", "relatime", "ro"] } else { vec!["nosuid", "noexec", "nodev", "relatime"] }}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
+    ];
+    mounts.extend(write_etc_files(inp)?);
+    if let Some(init) = inp.init {
+        mounts.push(json!({"destination": INIT_IN_CONTAINER, "type": "bind", "source": init, "options": ["rbind", "rprivate", "ro"]}));
+    }
+    for m in &rec.mounts {
+        match m.r#type.as_str() {
+            "tmpfs" => {
+                let mut o = vec!["nosuid".to_string(), "nodev".to_string()];
+                if !m.rw {
+                    o.push("ro".into());
+                }
+                o.extend(
+                    m.options
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                );
+                mounts.push(json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": o}));
+            }
+            _ => mounts.push(json!({
+                "destination": m.destination,
+                "type": "bind",
+                "source": m.source,
+                "options": bind_opts(!m.rw),
+            })),
+        }
+    }
+
+    let mut resources = json!({});
+    if hc.privileged {
+        resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    } else {
+        let dev = |t: &str, major: i64, minor: Option<i64>, access: &str| {
+            let mut d = json!({"allow": true, "type": t, "major": major, "access": access});
+            if let Some(m) = minor {
+                d["minor"] = json!(m);
+            }
+            d
+        };
+        resources["devices"] = json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "access": "m"},
+            {"allow": true, "type": "b", "access": "m"},
+            dev("c", 1, Some(3), "rwm"),
+            dev("c", 1, Some(8), "rwm"),
+            dev("c", 1, Some(7), "rwm"),
+            dev("c", 5, Some(0), "rwm"),
+            dev("c", 1, Some(5), "rwm"),
+            dev("c", 1, Some(9), "rwm"),
+            dev("c", 5, Some(1), "rwm"),
+            dev("c", 136, None, "rwm"),
+            dev("c", 5, Some(2), "rwm"),
+            dev("c", 10, Some(200), "rwm"),
+        ]);
+    }
+    if hc.memory > 0 {
+        resources["memory"] = json!({"limit": hc.memory});
+    }
+    if hc.nano_cpus > 0 {
+        let period = 100_000i64;
+        resources["cpu"] =
+            json!({"quota": hc.nano_cpus * period / 1_000_000_000, "period": period});
+    }
+    if let Some(p) = hc.pids_limit.filter(|p| *p != 0) {
+        resources["pids"] = json!({"limit": p});
+    }
+
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": resources,
+        "cgroupsPath": format!("/berth/{}", rec.id),
+    });
+    if !hc.privileged {
+        linux["maskedPaths"] = json!(MASKED_PATHS);
+        linux["readonlyPaths"] = json!(READONLY_PATHS);
+    }
+    let seccomp_unconfined = hc
+        .security_opt
+        .iter()
+        .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined");
+    if let (Some(profile), false) = (inp.seccomp_profile, seccomp_unconfined || hc.privileged) {
+        linux["seccomp"] = seccomp::convert(profile, &caps)?;
+    }
+
+    let mut process = json!({
+        "terminal": rec.config.tty,
+        "user": {"uid": u.uid, "gid": u.gid},
+        "args": args,
+        "env": process_env(rec, &u.home),
+        "cwd": cwd,
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024u64, "soft": 1024u64}],
+        "noNewPrivileges": no_new_privileges(&hc.security_opt),
+    });
+    if !u.additional_gids.is_empty() {
+        process["user"]["additionalGids"] = json!(u.additional_gids);
+    }
+    Ok(json!({
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": "rootfs", "readonly": hc.readonly_rootfs},
+        "hostname": rec.config.hostname,
+        "mounts": mounts,
+        "linux": linux,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps() {
+        let c = capabilities(false, &["net_admin".into()], &["CAP_CHOWN".into()]).unwrap();
+        assert!(c.contains(&"CAP_NET_ADMIN".to_string()));
+        assert!(!c.contains(&"CAP_CHOWN".to_string()));
+        let c = capabilities(false, &["SYS_ADMIN".into()], &["ALL".into()]).unwrap();
+        assert_eq!(c, vec!["CAP_SYS_ADMIN"]);
+        assert!(capabilities(false, &["BOGUS".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert_eq!(parse_size("1.5k").unwrap(), 1536);
+        assert!(parse_size("x").is_err());
+    }
+
+    #[test]
+    fn security_opts() {
+        assert!(validate_security_opts(&["no-new-privileges".into()]).is_ok());
+        assert!(validate_security_opts(&["seccomp=unconfined".into()]).is_ok());
+        let e = validate_security_opts(&["apparmor=x".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn spec_is_valid_oci() {
+        let dir = std::env::temp_dir().join(format!("berth-spec-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
+        std::fs::write(dir.join("rootfs/etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        let mut rec = ContainerRecord {
+            id: "a".repeat(64),
+            path: "sh".into(),
+            ..Default::default()
+        };
+        rec.config.hostname = "aaaa".into();
+        rec.config.working_dir = "/work/dir".into();
+        rec.host_config.memory = 1 << 26;
+        let v = generate(&Inputs {
+            rec: &rec,
+            rootfs: &dir.join("rootfs"),
+            etc_dir: &dir,
+            seccomp_profile: None,
+            init: None,
+        })
+        .unwrap();
+        let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(spec.hostname().as_deref(), Some("aaaa"));
+        assert!(dir.join("rootfs/work/dir").is_dir());
+        assert!(v["process"]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "HOME=/root"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,645 @@
+//! `berth` container verbs end to end: run/create/start/stop/kill/rm/ps/logs/exec/
+//! attach/inspect/wait/pause/unpause/rename on real containers of a locally built
+//! busybox image, through berth-shim and berth-runtime.
+
+use berth_tests::containers::*;
+use berth_tests::manager::Berth;
+use std::time::{Duration, Instant};
+
+fn berth() -> Berth {
+    berth_tests::init();
+    let b = Berth::new();
+    b.import_busybox("busybox");
+    b
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn inspect(b: &Berth, c: &str, fmt: &str) -> String {
+    b.run(&["inspect", "-f", fmt, c])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn run_exit_codes_and_rm() {
+    let b = berth();
+    let out = b.run(&["run", "--rm", "busybox", "echo", "hello"]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "hello\n");
+    b.run(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])
+        .assert_code(3);
+    let out = b.run(&["run", "--rm", "busybox", "no-such-command"]);
+    out.assert_code(127);
+    assert!(out.stderr.contains("not found"), "{out}");
+    b.run(&["run", "--rm", "busybox", "/etc"]).assert_code(126);
+    let out = b.run(&["run", "--rm", "--network", "bridge", "busybox", "true"]);
+    out.assert_code(125);
+    assert!(out.stderr.contains("use --network host or none"), "{out}");
+    b.run(&["run", "--rm", "no-such-image", "true"])
+        .assert_code(125);
+    // stderr of the container goes to our stderr
+    let out = b.run(&["run", "--rm", "busybox", "sh", "-c", "echo oops >&2"]);
+    assert_eq!(out.stderr, "oops\n");
+    assert!(b.run(&["ps", "-a", "-q"]).stdout.trim().is_empty());
+    b.assert_no_leaks();
+}
+
+#[test]
+fn env_workdir_user_hostname() {
+    let b = berth();
+    let envf = b.scratch("env").join("list");
+    std::fs::write(&envf, "# comment\nFROMFILE=yes\nA=file\n").unwrap();
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=flag",
+        "--env-file",
+        &envf.to_string_lossy(),
+        "-w",
+        "/new/dir",
+        "--hostname",
+        "boat",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $A $FROMFILE $HOSTNAME $HOME; pwd; hostname",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "flag yes boat /root\n/new/dir\nboat\n", "{out}");
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "-u",
+        "berthuser",
+        "busybox",
+        "sh",
+        "-c",
+        "id; echo $HOME",
+    ]);
+    assert_eq!(
+        out.stdout, "uid=1000(berthuser) gid=1000(berthuser) groups=10(wheel)\n/home/berthuser\n",
+        "{out}"
+    );
+    let out = b.run(&["run", "--rm", "-u", "1000:10", "busybox", "id", "-u"]);
+    assert_eq!(out.stdout.trim(), "1000");
+    let out = b.run(&["run", "--rm", "-u", "1000:10", "busybox", "id", "-g"]);
+    assert_eq!(out.stdout.trim(), "10");
+    b.run(&["run", "--rm", "-u", "nosuchuser", "busybox", "true"])
+        .assert_code(125);
+    let out = b.run(&["run", "--rm", "--entrypoint", "echo", "busybox", "a", "b"]);
+    assert_eq!(out.stdout, "a b\n");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn mounts_volumes_tmpfs_readonly() {
+    let b = berth();
+    let host = b.scratch("bind");
+    std::fs::write(host.join("in"), "from host").unwrap();
+    let h = host.to_string_lossy().to_string();
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{h}:/data"),
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in; echo hi > /data/out",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "from host");
+    assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "hi\n");
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{h}:/data:ro"),
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /data/x",
+    ]);
+    assert_ne!(out.code, Some(0), "{out}");
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!("type=bind,source={h},target=/m,readonly"),
+        "busybox",
+        "cat",
+        "/m/in",
+    ]);
+    assert_eq!(out.stdout, "from host");
+    // named volume persists
+    b.run(&[
+        "run",
+        "--rm",
+        "-v",
+        "vol1:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /v/f",
+    ])
+    .assert_ok();
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,source=vol1,target=/w",
+        "busybox",
+        "cat",
+        "/w/f",
+    ]);
+    assert_eq!(out.stdout, "kept\n");
+    // anonymous volume: removed by rm -v
+    b.run(&[
+        "run", "--name", "anon", "-v", "/anon", "busybox", "touch", "/anon/x",
+    ])
+    .assert_ok();
+    let vol = inspect(&b, "anon", "{{json .Mounts}}");
+    assert!(vol.contains("\"Type\":\"volume\""), "{vol}");
+    let before = b.run(&["volume", "ls", "-q"]).stdout;
+    b.run(&["rm", "-v", "anon"]).assert_ok();
+    let after = b.run(&["volume", "ls", "-q"]).stdout;
+    assert_eq!(
+        before.lines().count(),
+        after.lines().count() + 1,
+        "{before} / {after}"
+    );
+    assert!(after.contains("vol1"));
+    // tmpfs
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/t:size=1m",
+        "--mount",
+        "type=tmpfs,target=/u",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E ' /(t|u) ' /proc/mounts",
+    ]);
+    assert!(
+        out.stdout.contains("tmpfs /t tmpfs") && out.stdout.contains("tmpfs /u tmpfs"),
+        "{out}"
+    );
+    // read-only rootfs
+    let out = b.run(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("Read-only"), "{out}");
+    b.run(&["volume", "rm", "vol1"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn limits_and_capabilities() {
+    let b = berth();
+    let out = b.run(&["run", "--rm", "--memory", "64m", "--pids-limit", "42", "busybox", "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "67108864\n42\n", "{out}");
+    let cap = |args: &[&str]| {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["busybox", "grep", "CapEff", "/proc/self/status"]);
+        b.run(&a)
+            .assert_ok()
+            .stdout
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(cap(&[]), "00000000a80425fb");
+    assert_eq!(cap(&["--cap-drop", "ALL"]), "0000000000000000");
+    assert_eq!(
+        cap(&["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"]),
+        "0000000000001000"
+    );
+    let all = cap(&["--privileged"]);
+    assert!(u64::from_str_radix(&all, 16).unwrap() > 0xa80425fb, "{all}");
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "apparmor=x",
+        "busybox",
+        "true",
+    ]);
+    out.assert_code(125);
+    assert!(out.stderr.contains("not supported"), "{out}");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn detached_logs_ps_inspect_stop() {
+    let b = berth();
+    let id = b
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--label",
+            "tier=front",
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; trap 'echo term; exit 7' TERM; while true; do sleep 0.1; done",
+        ])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    assert!(wait_until(Duration::from_secs(5), || b
+        .run(&["logs", "web"])
+        .stdout
+        .contains("out")));
+    let logs = b.run(&["logs", "web"]);
+    assert_eq!(logs.stdout, "out\n");
+    assert_eq!(logs.stderr, "err\n");
+    let t = b.run(&["logs", "-t", "--tail", "1", "web"]);
+    assert!(t.stdout.is_empty() || t.stdout.contains('T'), "{t}");
+    assert_eq!(b.run(&["logs", "--since", "10m", "web"]).stdout, "out\n");
+    // ps
+    let ps = b.run(&["ps"]).assert_ok().stdout.clone();
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    assert!(
+        ps.contains(&id[..12]) && ps.contains("Up ") && ps.contains("web"),
+        "{ps}"
+    );
+    assert_eq!(b.run(&["ps", "-q"]).stdout.trim(), &id[..12]);
+    assert_eq!(b.run(&["ps", "-q", "--no-trunc"]).stdout.trim(), id);
+    assert_eq!(
+        b.run(&["ps", "--format", "{{.Names}} {{.Image}}"]).stdout,
+        "web busybox\n"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(b.run(&["ps", "--format", "{{json .}}"]).stdout.trim()).unwrap();
+    assert_eq!(j["Names"], "web");
+    assert_eq!(
+        b.run(&["ps", "--filter", "label=tier=front", "-q"])
+            .stdout
+            .trim(),
+        &id[..12]
+    );
+    assert!(b
+        .run(&["ps", "--filter", "name=nomatch", "-q"])
+        .stdout
+        .trim()
+        .is_empty());
+    // inspect
+    let v = b.run(&["inspect", "web"]).assert_ok().json();
+    let c = &v[0];
+    assert_eq!(c["Id"], id.as_str());
+    assert_eq!(c["Name"], "/web");
+    assert_eq!(c["State"]["Status"], "running");
+    assert_eq!(c["State"]["Running"], true);
+    assert!(c["State"]["Pid"].as_i64().unwrap() > 0);
+    assert_eq!(c["Path"], "sh");
+    assert_eq!(c["GraphDriver"]["Name"], "overlay2");
+    assert_eq!(c["Config"]["Labels"]["tier"], "front");
+    assert!(c["Image"].as_str().unwrap().starts_with("sha256:"));
+    // logs -f follows until the container stops
+    let follow = std::thread::scope(|s| {
+        let h = s.spawn(|| b.run(&["logs", "-f", "web"]));
+        std::thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        b.run(&["stop", "-t", "5", "web"]).assert_ok();
+        assert!(
+            t0.elapsed() < Duration::from_secs(4),
+            "stop waited for the timeout"
+        );
+        h.join().unwrap()
+    });
+    assert!(
+        follow.stdout.contains("out\n") && follow.stdout.contains("term\n"),
+        "{follow}"
+    );
+    assert_eq!(inspect(&b, "web", "{{.State.ExitCode}}"), "7");
+    assert_eq!(inspect(&b, "web", "{{.State.Status}}"), "exited");
+    assert!(b.run(&["ps", "-a"]).stdout.contains("Exited (7)"));
+    assert_eq!(b.run(&["wait", "web"]).stdout.trim(), "7");
+    // restart runs it again
+    b.run(&["restart", "web"]).assert_ok();
+    assert_eq!(inspect(&b, "web", "{{.State.Running}}"), "true");
+    // rm refuses a running container without -f
+    let out = b.run(&["rm", "web"]);
+    assert_ne!(out.code, Some(0));
+    b.run(&["rm", "-f", "web"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn stop_timeout_signal_and_kill() {
+    let b = berth();
+    // ignores TERM: stop -t 1 kills it after a second
+    b.run(&[
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        "busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 0.1; done",
+    ])
+    .assert_ok();
+    let t0 = Instant::now();
+    b.run(&["stop", "-t", "1", "stubborn"]).assert_ok();
+    let el = t0.elapsed();
+    assert!(
+        el >= Duration::from_millis(900) && el < Duration::from_secs(5),
+        "{el:?}"
+    );
+    assert_eq!(inspect(&b, "stubborn", "{{.State.ExitCode}}"), "137");
+    // --stop-signal
+    b.run(&[
+        "run",
+        "-d",
+        "--name",
+        "usr1",
+        "--stop-signal",
+        "USR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 9' USR1; while true; do sleep 0.1; done",
+    ])
+    .assert_ok();
+    std::thread::sleep(Duration::from_millis(200));
+    b.run(&["stop", "usr1"]).assert_ok();
+    assert_eq!(inspect(&b, "usr1", "{{.State.ExitCode}}"), "9");
+    // kill -s
+    // (an init without a handler ignores TERM, as in docker: trap it)
+    b.run(&[
+        "run",
+        "-d",
+        "--name",
+        "kk",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 5' TERM; while true; do sleep 0.1; done",
+    ])
+    .assert_ok();
+    std::thread::sleep(Duration::from_millis(200));
+    b.run(&["kill", "-s", "TERM", "kk"]).assert_ok();
+    assert_eq!(b.run(&["wait", "kk"]).stdout.trim(), "5");
+    assert_ne!(
+        b.run(&["kill", "kk"]).code,
+        Some(0),
+        "kill of a stopped container"
+    );
+    for c in ["stubborn", "usr1", "kk"] {
+        b.run(&["rm", c]).assert_ok();
+    }
+    b.assert_no_leaks();
+}
+
+#[test]
+fn restart_policy_and_health() {
+    let b = berth();
+    b.run(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    ])
+    .assert_ok();
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            inspect(&b, "flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+        }),
+        "{}",
+        inspect(&b, "flaky", "{{.RestartCount}} {{.State.Status}}")
+    );
+    b.run(&[
+        "run",
+        "-d",
+        "--name",
+        "doc",
+        "--health-cmd",
+        "test -e /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /tmp/ok; sleep 100",
+    ])
+    .assert_ok();
+    assert!(wait_until(Duration::from_secs(10), || inspect(
+        &b,
+        "doc",
+        "{{.State.Health.Status}}"
+    ) == "healthy"));
+    assert!(b.run(&["ps"]).stdout.contains("(healthy)"));
+    b.run(&["exec", "doc", "rm", "/tmp/ok"]).assert_ok();
+    assert!(wait_until(Duration::from_secs(10), || inspect(
+        &b,
+        "doc",
+        "{{.State.Health.Status}}"
+    ) == "unhealthy"));
+    b.run(&["rm", "-f", "flaky", "doc"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn exec_pause_rename_wait() {
+    let b = berth();
+    b.run(&[
+        "run", "-d", "--name", "box", "-e", "X=1", "busybox", "sleep", "100",
+    ])
+    .assert_ok();
+    let out = b.run(&["exec", "box", "sh", "-c", "echo $X; exit 4"]);
+    out.assert_code(4);
+    assert_eq!(out.stdout, "1\n");
+    let out = b.run(&[
+        "exec",
+        "-u",
+        "berthuser",
+        "-w",
+        "/tmp",
+        "-e",
+        "X=2",
+        "box",
+        "sh",
+        "-c",
+        "id -u; pwd; echo $X",
+    ]);
+    assert_eq!(out.stdout, "1000\n/tmp\n2\n", "{out}");
+    b.run(&["exec", "box", "no-such-cmd"]).assert_code(127);
+    let out = b.run(&["exec", "-i", "box", "cat"]);
+    out.assert_ok();
+    b.run(&["exec", "-d", "box", "touch", "/tmp/detached"])
+        .assert_ok();
+    assert!(wait_until(Duration::from_secs(5), || b
+        .run(&["exec", "box", "test", "-e", "/tmp/detached"])
+        .ok()));
+    // pause / unpause
+    b.run(&["pause", "box"]).assert_ok();
+    assert_eq!(
+        inspect(&b, "box", "{{.State.Status}} {{.State.Paused}}"),
+        "paused true"
+    );
+    assert!(b.run(&["ps"]).stdout.contains("(Paused)"));
+    b.run(&["unpause", "box"]).assert_ok();
+    assert_eq!(inspect(&b, "box", "{{.State.Status}}"), "running");
+    // rename
+    b.run(&["rename", "box", "crate"]).assert_ok();
+    assert_eq!(inspect(&b, "crate", "{{.Name}}"), "/crate");
+    assert_ne!(b.run(&["inspect", "box"]).code, Some(0));
+    // wait returns the code once it stops
+    let code = std::thread::scope(|s| {
+        let h = s.spawn(|| b.run(&["wait", "crate"]));
+        std::thread::sleep(Duration::from_millis(200));
+        b.run(&["kill", "crate"]).assert_ok();
+        h.join().unwrap()
+    });
+    assert_eq!(code.stdout.trim(), "137");
+    // create + start -a
+    let id = b
+        .run(&["create", "--name", "later", "busybox", "echo", "started"])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(inspect(&b, &id, "{{.State.Status}}"), "created");
+    let out = b.run(&["start", "-a", "later"]);
+    assert_eq!(out.stdout, "started\n");
+    b.run(&["rm", "crate", "later"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn names_are_unique_under_concurrency() {
+    let b = berth();
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| b.run(&["create", "--name", "same", "busybox", "true"])))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outs.iter().filter(|o| o.ok()).count(), 1, "{outs:#?}");
+    for o in outs.iter().filter(|o| !o.ok()) {
+        assert!(o.stderr.contains("is already in use by container"), "{o}");
+    }
+    assert_eq!(b.run(&["ps", "-a", "-q"]).stdout.lines().count(), 1);
+    b.run(&["rm", "same"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn kill9_of_berth_run_is_repaired() {
+    let b = berth();
+    let mut child = berth_command(&b, &["run", "--name", "orphan", "busybox", "sleep", "100"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || b
+        .run(&["ps", "-q"])
+        .stdout
+        .trim()
+        .len()
+        == 12));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // the container outlives its client, as under docker
+    assert!(b.run(&["ps"]).stdout.contains("orphan"));
+    b.run(&["rm", "-f", "orphan"]).assert_ok();
+    // a kill -9 at a random point of create/rm: the next commands cope
+    for delay in [5u64, 20, 60] {
+        let mut c = berth_command(&b, &["run", "--rm", "busybox", "true"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = c.kill();
+        c.wait().unwrap();
+        for id in b.run(&["ps", "-a", "-q"]).stdout.split_whitespace() {
+            b.run(&["rm", "-f", id]).assert_ok();
+        }
+    }
+    b.assert_no_leaks();
+}
+
+#[test]
+fn tty_run_and_attach_detach() {
+    let b = berth();
+    let (m, s) = openpty();
+    let mut child = spawn_on_pty(
+        berth_command(
+            &b,
+            &[
+                "run",
+                "--rm",
+                "-t",
+                "busybox",
+                "sh",
+                "-c",
+                "tty; test -t 0 && echo isatty",
+            ],
+        ),
+        &s,
+    );
+    drop(s);
+    let out = berth_tests::console::read_master_until(&m, Duration::from_secs(10), |o| {
+        String::from_utf8_lossy(o).contains("isatty")
+    });
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("/dev/pts/") && text.contains("isatty"),
+        "{text}"
+    );
+    assert!(child.wait().unwrap().success());
+    // attach to an interactive tty container, type, detach with custom keys
+    b.run(&["run", "-d", "-i", "-t", "--name", "shell", "busybox", "sh"])
+        .assert_ok();
+    let (m, s) = openpty();
+    let mut child = spawn_on_pty(
+        berth_command(&b, &["attach", "--detach-keys", "ctrl-a", "shell"]),
+        &s,
+    );
+    drop(s);
+    std::thread::sleep(Duration::from_millis(300));
+    write_master(&m, b"echo attached-$((1+1))\r");
+    let out = berth_tests::console::read_master_until(&m, Duration::from_secs(10), |o| {
+        String::from_utf8_lossy(o).contains("attached-2")
+    });
+    assert!(String::from_utf8_lossy(&out).contains("attached-2"));
+    write_master(&m, b"\x01");
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() && t0.elapsed() < Duration::from_secs(10) {
+        let _ = berth_tests::console::read_master_until(&m, Duration::from_millis(100), |_| false);
+    }
+    assert!(child.try_wait().unwrap().is_some(), "attach did not detach");
+    assert_eq!(inspect(&b, "shell", "{{.State.Running}}"), "true");
+    b.run(&["rm", "-f", "shell"]).assert_ok();
+    b.assert_no_leaks();
+}
