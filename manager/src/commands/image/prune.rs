@@ -16,12 +16,15 @@ pub struct Args {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
-    /// Filters (accepted for compatibility; not applied)
+    /// Filters (`until=`, `label=`): not supported yet, an error
     #[arg(long)]
     pub filter: Vec<String>,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
+    if let Some(f) = args.filter.first() {
+        anyhow::bail!("image prune --filter {f:?}: filters are not supported yet");
+    }
     if !args.force {
         let what = if args.all {
             "all images without at least one container associated to them"
