@@ -13,6 +13,7 @@ packages=(
   containerd umoci skopeo python3-grpcio      # drop-in tests under containerd (and CRI)
   docker.io podman conmon                     # drop-in tests under dockerd and podman
   docker-registry apache2-utils openssl zstd  # registry tests: a local registry, htpasswd, TLS
+  tini                                        # `berth run --init` (tini-static)
 )
 missing=()
 for p in "${packages[@]}"; do
