@@ -153,6 +153,13 @@ impl Bar {
         }
     }
 
+    /// Leave the bar as it is (its status line was already printed).
+    pub fn finish_quietly(&self) {
+        if let Some(pb) = &self.pb {
+            pb.finish();
+        }
+    }
+
     /// The final status.
     pub fn finish(&self, status: &str) {
         match &self.pb {

@@ -96,7 +96,9 @@ pub fn pull(ctx: &Context, reference: &str, opts: &Options) -> Result<ImageRecor
     for (i, l) in m.layers.iter().enumerate() {
         let d = parse_digest(&l.digest)?;
         if content.contains(&d) {
-            progress.bar(short(&l.digest), "Already exists");
+            progress
+                .bar(short(&l.digest), "Already exists")
+                .finish_quietly();
             continue;
         }
         jobs.push(Job {
