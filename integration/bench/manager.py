@@ -44,6 +44,9 @@ def main():
     ap.add_argument("--ps-containers", type=int, default=100)
     ap.add_argument("--no-podman", action="store_true")
     ap.add_argument("--no-containerd", action="store_true")
+    ap.add_argument("--berth-before", metavar="DIR",
+                    help="also time the berth, berth-shim and berth-runtime binaries in DIR "
+                         "(e.g. a copy of an older build), interleaved, as \"berth-before\"")
     args = benchlib.parse_args(ap)
     if os.geteuid() != 0:
         raise SystemExit("manager.py: run as root")
@@ -66,6 +69,20 @@ def main():
         if p.returncode != 0:
             raise BenchError("berth load: %s" % p.stderr.decode().strip())
         tools = {"berth": [berth, "run", "--rm", IMAGE, "true"]}
+        envs = {"berth": env}
+        if args.berth_before:
+            bdir = os.path.abspath(args.berth_before)
+            envs["berth-before"] = dict(
+                os.environ, BERTH_ROOT=os.path.join(work, "broot-before"),
+                BERTH_STATE=os.path.join(work, "bstate-before"),
+                BERTH_RUNTIME_BIN=os.path.join(bdir, "berth-runtime"),
+                BERTH_SHIM_BIN=os.path.join(bdir, "berth-shim"))
+            before = os.path.join(bdir, "berth")
+            p = subprocess.run([before, "load", "-i", archive], env=envs["berth-before"],
+                               capture_output=True)
+            if p.returncode != 0:
+                raise BenchError("berth-before load: %s" % p.stderr.decode().strip())
+            tools["berth-before"] = [before, "run", "--rm", IMAGE, "true"]
         if not args.no_containerd and shutil.which("ctr"):
             ctd = ctdbench.Containerd(work)
             ctd.start()
@@ -87,7 +104,7 @@ def main():
                     dt, _ = ctd.ctr("run", "--rm", "--fifo-dir", ctd.fifo_dir, IMAGE,
                                     "bench-%d" % i, "/bin/true")
                 else:
-                    dt = timed(cmd, env=env if name == "berth" else None)
+                    dt = timed(cmd, env=envs.get(name))
                 if i >= args.warmup:
                     samples[name].append(dt)
         # ps with N containers
@@ -103,9 +120,14 @@ def main():
         print("%-28s %10.1f %10.1f" % ("ps -a (%d containers)" % args.ps_containers,
                                        sp["median"] * 1e3, sp["p90"] * 1e3))
         b = res["berth"]["median"]
-        for k in ("ctr", "podman"):
+        for k in ("berth-before", "ctr", "podman"):
             if k in res:
                 print("berth/%s run ratio: %.2f" % (k, b / res[k]["median"]))
+        if "berth-before" in res:
+            for k in ("ctr", "podman"):
+                if k in res:
+                    print("berth-before/%s run ratio: %.2f"
+                          % (k, res["berth-before"]["median"] / res[k]["median"]))
         if args.json:
             import json
             with open(args.json, "w") as f:
@@ -118,6 +140,13 @@ def main():
                            capture_output=True, text=True)
         for cid in p.stdout.split():
             subprocess.run([berth, "rm", "-f", cid], env=env, capture_output=True)
+        if args.berth_before and "berth-before" in locals().get("envs", {}):
+            be = envs["berth-before"]
+            bb = os.path.join(os.path.abspath(args.berth_before), "berth")
+            p = subprocess.run([bb, "ps", "-a", "-q", "--no-trunc"], env=be,
+                               capture_output=True, text=True)
+            for cid in p.stdout.split():
+                subprocess.run([bb, "rm", "-f", cid], env=be, capture_output=True)
         if ctd is not None:
             ctd.cleanup()
         if "podman" in locals().get("tools", {}):

@@ -643,3 +643,161 @@ fn tty_run_and_attach_detach() {
     b.run(&["rm", "-f", "shell"]).assert_ok();
     b.assert_no_leaks();
 }
+
+/// Whether `path` is a mount point in the test's mount namespace.
+fn mounted(path: &std::path::Path) -> bool {
+    berth_tests::sys::mounts_under(path)
+        .iter()
+        .any(|m| std::path::Path::new(&m.mount_point) == path)
+}
+
+#[test]
+fn driver_volumes_unmounted_when_unused() {
+    let b = berth();
+    b.run(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=1m",
+        "tv",
+    ])
+    .assert_ok();
+    let data = b.root().join("volumes/tv/_data");
+    // a foreground --rm run: mounted while it runs, gone with it
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "-v",
+        "tv:/d",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -q ' /d tmpfs' /proc/mounts && echo x > /d/f && echo ok",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "ok\n", "{out}");
+    assert!(!mounted(&data), "tmpfs volume still mounted after run --rm");
+    // two users: stopping one keeps it, the last one's exit (hook) unmounts it
+    for n in ["v1", "v2"] {
+        b.run(&[
+            "run", "-d", "--name", n, "-v", "tv:/d", "busybox", "sleep", "30",
+        ])
+        .assert_ok();
+    }
+    assert!(mounted(&data));
+    b.run(&["exec", "v1", "sh", "-c", "echo shared > /d/s"])
+        .assert_ok();
+    b.run(&["stop", "-t", "0", "v1"]).assert_ok();
+    assert!(mounted(&data), "unmounted while v2 still uses it");
+    let out = b.run(&["exec", "v2", "cat", "/d/s"]);
+    assert_eq!(out.assert_ok().stdout, "shared\n");
+    // the container exits on its own: the shim's exit hook releases the volume
+    b.run(&["kill", "v2"]).assert_ok();
+    assert!(
+        wait_until(Duration::from_secs(10), || !mounted(&data)),
+        "tmpfs volume still mounted after its last container exited"
+    );
+    // started again (mounted again, tmpfs is empty), then removed with rm -f
+    b.run(&["start", "v1"]).assert_ok();
+    assert!(mounted(&data));
+    b.run(&["rm", "-f", "v1"]).assert_ok();
+    assert!(!mounted(&data), "tmpfs volume still mounted after rm -f");
+    b.run(&["rm", "v2"]).assert_ok();
+    b.run(&["volume", "rm", "tv"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn privileged_devices_and_capabilities() {
+    let b = berth();
+    let host_bnd = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
+        .unwrap();
+    let script = "grep CapEff /proc/self/status; stat -c '%t:%T' /dev/null /dev/loop-control; \
+                  grep ' /sys sysfs' /proc/mounts; grep -c ' /proc/sys \\| /proc/kcore ' /proc/mounts; \
+                  grep Seccomp: /proc/self/status";
+    let out = b.run(&["run", "--rm", "--privileged", "busybox", "sh", "-c", script]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert_eq!(
+        lines[0].split_whitespace().nth(1),
+        Some(host_bnd.as_str()),
+        "{out}"
+    );
+    assert_eq!(lines[1], "1:3", "{out}"); // /dev/null
+    assert_eq!(lines[2], "a:ed", "{out}"); // /dev/loop-control is 10:237
+    assert!(lines[3].contains(" rw,"), "/sys is not rw: {out}");
+    assert_eq!(
+        lines[4], "0",
+        "masked or read-only paths under --privileged: {out}"
+    );
+    assert_eq!(lines[5], "Seccomp:\t0", "{out}");
+    // without --privileged: no host devices, docker's capabilities, ro /sys
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /dev/loop-control 2>&1; grep ' /sys sysfs' /proc/mounts",
+    ]);
+    assert!(out.stdout.contains("No such file"), "{out}");
+    assert!(out.stdout.contains(" ro,"), "{out}");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn init_is_pid1_reaps_and_propagates() {
+    let b = berth();
+    let out = b.run(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm"]);
+    out.assert_ok();
+    let pid1 = out
+        .stdout
+        .lines()
+        .find(|l| l.trim().starts_with("1 "))
+        .unwrap_or("");
+    assert!(
+        pid1.contains("docker-init") || pid1.contains("tini"),
+        "{out}"
+    );
+    b.run(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"])
+        .assert_code(7);
+    // a signal that kills the command: 128+n, as without an init
+    b.run(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "kill -TERM $$; sleep 5",
+    ])
+    .assert_code(143);
+    // orphans: without an init, a pid 1 that never waits leaves a zombie; tini reaps it
+    let zombies = |init: bool| {
+        let name = if init { "reaped" } else { "zombie" };
+        let mut a = vec!["run", "-d", "--name", name];
+        if init {
+            a.push("--init");
+        }
+        a.extend_from_slice(&["busybox", "sh", "-c", "(sleep 0.1 &); exec sleep 30"]);
+        b.run(&a).assert_ok();
+        std::thread::sleep(Duration::from_millis(800));
+        let out = b.run(&["exec", name, "ps", "-o", "stat,comm"]);
+        out.assert_ok();
+        b.run(&["rm", "-f", name]).assert_ok();
+        out.stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with('Z'))
+            .count()
+    };
+    assert_eq!(zombies(false), 1, "the control case made no zombie");
+    assert_eq!(zombies(true), 0, "tini did not reap the orphan");
+    b.assert_no_leaks();
+}

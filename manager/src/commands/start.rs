@@ -58,6 +58,23 @@ fn mount_rootfs(ctx: &Context, rec: &ContainerRecord, image: &Image) -> anyhow::
     let snaps = SnapshotStore::open(&ctx.root)?;
     let dir = rec.dir(ctx);
     let (upper, work) = (dir.join("upper"), dir.join("work"));
+    if rec.host_config.auto_remove {
+        // A `--rm` container's layer is thrown away at its exit: mount it
+        // `volatile` (no syncs of the upper layer), which makes the unmount at
+        // exit ~0.1 ms instead of a journal commit (tens of ms, at times 100+).
+        // A crash leaves `work/work/incompat/volatile`, which would refuse the
+        // next mount: such a layer is dropped with the container anyway.
+        let lowers = match snaps.lowerdirs(image) {
+            Err(SnapshotError::NotUnpacked { .. }) => {
+                let content = crate::store::ContentStore::open(&ctx.root)?;
+                snaps.unpack(&content, image)?;
+                snaps.lowerdirs(image)?
+            }
+            r => r?,
+        };
+        let _ = std::fs::remove_dir_all(work.join("work/incompat"));
+        return mount_overlay(&ctx.root, &lowers, &upper, &work, &rootfs, true);
+    }
     match snaps.mount_rootfs(image, &upper, &work, &rootfs) {
         Err(SnapshotError::NotUnpacked { .. }) => {
             let content = crate::store::ContentStore::open(&ctx.root)?;
@@ -69,9 +86,110 @@ fn mount_rootfs(ctx: &Context, rec: &ContainerRecord, image: &Image) -> anyhow::
     Ok(())
 }
 
-/// Unmount the rootfs (and nothing else; volumes stay as they are).
+/// overlayfs splits its options at ',' and lowerdir at ':'; both are escaped
+/// with a backslash.
+fn escape_overlay_path(p: &Path) -> String {
+    let mut out = String::new();
+    for c in p.to_string_lossy().chars() {
+        if matches!(c, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The overlay mount `SnapshotStore::mount_rootfs` makes, with `volatile` as an
+/// option.
+fn mount_overlay(
+    root: &Path,
+    lowers: &[std::path::PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    volatile: bool,
+) -> anyhow::Result<()> {
+    for d in [upper, work, target] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let mut lower: Vec<String> = lowers.iter().map(|p| escape_overlay_path(p)).collect();
+    if lower.is_empty() {
+        let empty = root.join("snapshots/empty");
+        std::fs::create_dir_all(&empty).with_context(|| format!("creating {}", empty.display()))?;
+        lower.push(escape_overlay_path(&empty));
+    }
+    let mut data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        escape_overlay_path(upper),
+        escape_overlay_path(work)
+    );
+    if volatile {
+        data.push_str(",volatile");
+    }
+    if data.len() >= 4096 {
+        bail!(
+            "mounting {}: overlay options are {} bytes, over the kernel's page-size limit",
+            target.display(),
+            data.len()
+        );
+    }
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .with_context(|| format!("mounting the overlay at {}", target.display()))
+}
+
+/// Unmount the rootfs, then the volumes the volume store mounted for this
+/// container that no other container needs any more.
 pub fn unmount_rootfs(ctx: &Context, rec: &ContainerRecord) -> anyhow::Result<()> {
     SnapshotStore::unmount_rootfs(&rec.rootfs(ctx))?;
+    release_volumes(ctx, rec)
+}
+
+/// Unmount this container's local-driver volumes (tmpfs, bind, filesystem
+/// options) that no other container uses now. "Uses" means its rootfs is
+/// mounted: that covers running containers and ones being started, since
+/// `start` mounts the rootfs before the volumes. Both sides hold the volume
+/// store's lock around the check and the mount, so a volume is never
+/// unmounted under a container that has just mounted it.
+pub fn release_volumes(ctx: &Context, rec: &ContainerRecord) -> anyhow::Result<()> {
+    let names: Vec<&str> = rec
+        .mounts
+        .iter()
+        .filter(|m| m.r#type == "volume" && !m.name.is_empty())
+        .map(|m| m.name.as_str())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let vs = VolumeStore::open(ctx)?;
+    let mut mounted = Vec::new();
+    for n in names {
+        if let Some(v) = vs.get(n)? {
+            if v.is_driver_mounted() && is_mounted(&v.mountpoint) {
+                mounted.push(v);
+            }
+        }
+    }
+    if mounted.is_empty() {
+        return Ok(());
+    }
+    let _lock = vs.lock()?;
+    let store = ContainerStore::open(ctx)?;
+    for v in mounted {
+        let busy = crate::volume::users(ctx, &v.name)
+            .iter()
+            .filter(|id| **id != rec.id)
+            .any(|id| store.load(id).is_ok_and(|o| is_mounted(&o.rootfs(ctx))));
+        if !busy {
+            vs.unmount(&v)?;
+        }
+    }
     Ok(())
 }
 
@@ -139,7 +257,11 @@ fn launch(
         let vs = VolumeStore::open(ctx)?;
         for m in rec.mounts.iter_mut().filter(|m| m.r#type == "volume") {
             let vol = vs.require(&m.name)?;
-            let src = vs.mount(&vol)?;
+            // under the store's lock: see `release_volumes`
+            let src = {
+                let _lock = vs.lock()?;
+                vs.mount(&vol)?
+            };
             if !vol.seeded {
                 vs.seed_from(&vol, &rootfs, &m.destination)?;
             }

@@ -191,6 +191,60 @@ const READONLY_PATHS: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
+/// The host's device nodes under /dev, for `--privileged` (docker, through
+/// runc's `HostDevices`: every char and block device, skipping the
+/// per-container directories pts, shm, fd and mqueue, /dev/console, and
+/// /dev/ptmx, which the runtime makes a link to pts/ptmx).
+pub fn host_devices() -> Vec<Value> {
+    fn walk(dir: &Path, out: &mut Vec<Value>) {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let Ok(md) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let ft = md.file_type();
+            if ft.is_dir() {
+                if !matches!(
+                    name.as_ref(),
+                    "pts" | "shm" | "fd" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev"
+                ) {
+                    walk(&path, out);
+                }
+                continue;
+            }
+            if dir == Path::new("/dev") && matches!(name.as_ref(), "console" | "ptmx") {
+                continue;
+            }
+            let kind = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
+            let rdev = md.rdev();
+            out.push(json!({
+                "path": path,
+                "type": kind,
+                "major": libc::major(rdev),
+                "minor": libc::minor(rdev),
+                "fileMode": md.mode() & 0o7777,
+                "uid": md.uid(),
+                "gid": md.gid(),
+            }));
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/dev"), &mut out);
+    out
+}
+
 /// Where `--init` finds a static init on the host (Debian's `tini` package).
 pub const INIT_CANDIDATES: &[&str] = &[
     "/usr/bin/tini-static",
@@ -470,7 +524,10 @@ pub fn generate(inp: &Inputs) -> Result<Value, SpecError> {
         "resources": resources,
         "cgroupsPath": format!("/berth/{}", rec.id),
     });
-    if !hc.privileged {
+    if hc.privileged {
+        // docker: all the host's devices (the device cgroup allows all above)
+        linux["devices"] = json!(host_devices());
+    } else {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
     }

@@ -86,6 +86,12 @@ impl Volume {
         })
     }
 
+    /// Whether `VolumeStore::mount` mounts something for it (local-driver
+    /// `type=` options), i.e. whether it should be unmounted when unused.
+    pub fn is_driver_mounted(&self) -> bool {
+        !matches!(self.mount_kind(), MountKind::Plain)
+    }
+
     fn mount_kind(&self) -> MountKind {
         match self.options.get("type").map(String::as_str) {
             Some("none") => MountKind::Bind(PathBuf::from(&self.options["device"])),
