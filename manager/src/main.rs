@@ -2,17 +2,17 @@
 //! driven through berth-shim and berth-runtime the way containerd drives its
 //! shim and runc.
 
+mod archive;
 mod cli;
 mod commands;
 mod container;
 mod context;
 mod gc;
-mod spec;
-mod shim_client;
-mod archive;
 mod image;
 mod registry;
+mod shim_client;
 mod snapshot;
+mod spec;
 mod store;
 mod volume;
 

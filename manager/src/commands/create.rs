@@ -404,62 +404,19 @@ fn parse_mounts(f: &CreateFlags) -> anyhow::Result<ParsedMounts> {
 /// Resolve and load an image by name or id.
 pub fn load_image(ctx: &Context, name: &str) -> anyhow::Result<(Image, serde_json::Value)> {
     let images = ImageStore::open(&ctx.root)?;
-    let fast = quick_name(name).and_then(|full| {
-        images
-            .list()
-            .ok()?
-            .into_iter()
-            .find(|r| r.name == full || r.config.to_string() == full)
-    });
-    let record = match fast {
-        Some(r) => r,
-        None => images.resolve(name).map_err(|e| match e {
-            crate::store::StoreError::ImageNotFound(_) => {
-                anyhow!("Unable to find image '{name}' locally (pull it first: berth pull {name})")
-            }
-            e => e.into(),
-        })?,
-    };
+    // Names resolve without the full reference parser (see
+    // `reference::fast_normalize`): this is on the path of every `run`.
+    let record = images.resolve(name).map_err(|e| match e {
+        crate::store::StoreError::ImageNotFound(_) => {
+            anyhow!("Unable to find image '{name}' locally (pull it first: berth pull {name})")
+        }
+        e => e.into(),
+    })?;
     let content = ContentStore::open(&ctx.root)?;
     let raw: serde_json::Value =
         serde_json::from_slice(&content.read(&record.config)?).unwrap_or_default();
     let image = Image::load(&content, record)?;
     Ok((image, raw))
-}
-
-/// The stored form of the common image references, without the full reference
-/// parser (building its regular expressions costs ~40 ms, most of a `run`):
-/// `busybox`, `library/busybox:1`, `docker.io/library/busybox:latest`,
-/// `host:5000/app:1`, and a full image id `sha256:<64 hex>`. Only ever used to
-/// look for an exact match among the stored names; anything else (digests,
-/// short ids, odd spellings) goes through `ImageStore::resolve`.
-fn quick_name(s: &str) -> Option<String> {
-    if let Some(hex) = s.strip_prefix("sha256:") {
-        return (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .then(|| s.to_string());
-    }
-    let ok = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-/:".contains(&c);
-    if s.is_empty() || s.contains('@') || !s.bytes().all(ok) {
-        return None;
-    }
-    let last_slash = s.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let (repo, tag) = match s[last_slash..].find(':') {
-        Some(i) => (&s[..last_slash + i], &s[last_slash + i + 1..]),
-        None => (s, "latest"),
-    };
-    if repo.is_empty() || tag.is_empty() || tag.contains(['/', ':']) {
-        return None;
-    }
-    let first = repo.split('/').next().unwrap_or("");
-    let has_registry = repo.contains('/') && (first.contains(['.', ':']) || first == "localhost");
-    let full = if has_registry {
-        format!("{repo}:{tag}")
-    } else if repo.contains('/') {
-        format!("docker.io/{repo}:{tag}")
-    } else {
-        format!("docker.io/library/{repo}:{tag}")
-    };
-    Some(full)
 }
 
 /// Create the container (record, directories, volumes). Returns the record and
@@ -730,41 +687,6 @@ mod tests {
         let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
         merge_env(&mut env, &["A=2".into(), "B=3".into()]);
         assert_eq!(env, vec!["PATH=/bin", "A=2", "B=3"]);
-    }
-
-    #[test]
-    fn quick_names() {
-        let q = |s: &str| quick_name(s);
-        assert_eq!(q("busybox").unwrap(), "docker.io/library/busybox:latest");
-        assert_eq!(q("busybox:1.36").unwrap(), "docker.io/library/busybox:1.36");
-        assert_eq!(q("me/app").unwrap(), "docker.io/me/app:latest");
-        assert_eq!(
-            q("docker.io/library/busybox:latest").unwrap(),
-            "docker.io/library/busybox:latest"
-        );
-        assert_eq!(q("127.0.0.1:5000/app:1").unwrap(), "127.0.0.1:5000/app:1");
-        assert_eq!(q("localhost/app").unwrap(), "localhost/app:latest");
-        assert_eq!(
-            q("127.0.0.1:5000/app").unwrap(),
-            "127.0.0.1:5000/app:latest"
-        );
-        assert!(q("Busybox").is_none());
-        assert!(q("busybox@sha256:00").is_none());
-        assert!(q("sha256:abc").is_none());
-        // where the quick form is taken, it agrees with the full parser
-        for s in [
-            "busybox",
-            "me/app:2",
-            "127.0.0.1:5000/app",
-            "docker.io/x/y:z",
-            "localhost/a",
-        ] {
-            assert_eq!(
-                q(s).unwrap(),
-                crate::image::reference::normalize(s).unwrap(),
-                "{s}"
-            );
-        }
     }
 
     #[test]

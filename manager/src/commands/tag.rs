@@ -17,7 +17,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let images = ImageStore::open(&ctx.root)?;
     let src = images.resolve(&args.source)?;
     let name = normalize(&args.target)?;
-    if crate::image::reference::parse(&name)?.tag().is_none() {
+    // A normalized name has a tag unless it names a digest.
+    if name.contains('@') {
         anyhow::bail!(
             "refusing to create a tag with a digest reference: {}",
             args.target

@@ -2,7 +2,7 @@
 
 use super::View;
 use crate::context::Context;
-use crate::image::reference::{familiar, familiar_repository, parse};
+use crate::image::reference::{familiar, familiar_repository_and_tag};
 use crate::store::images::is_dangling_name;
 use crate::store::{ContentStore, ImageStore};
 use serde_json::{json, Map, Value};
@@ -56,14 +56,14 @@ pub fn inspect_json(ctx: &Context, name: &str) -> anyhow::Result<Value> {
         .collect();
     let repo_tags: Vec<String> = names
         .iter()
-        .filter(|r| parse(&r.name).map(|p| p.tag().is_some()).unwrap_or(false))
+        .filter(|r| familiar_repository_and_tag(&r.name).is_some_and(|(_, t)| t.is_some()))
         .map(|r| familiar(&r.name))
         .collect();
     let mut repo_digests: Vec<String> = names
         .iter()
         .filter_map(|r| {
-            let p = parse(&r.name).ok()?;
-            Some(format!("{}@{}", familiar_repository(&p), r.manifest))
+            let (repo, _) = familiar_repository_and_tag(&r.name)?;
+            Some(format!("{repo}@{}", r.manifest))
         })
         .collect();
     repo_digests.sort();
