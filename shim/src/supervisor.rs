@@ -487,6 +487,7 @@ impl Supervisor {
             Tok::Out(s) => {
                 let fd = self.io.fd_mut(tok).as_ref().map(|f| f.as_raw_fd());
                 if let Some(fd) = fd {
+                    sys::let_pipe_fill(fd);
                     if let ReadResult::Eof = self.read_container(fd, s, obs, 4) {
                         *self.io.fd_mut(tok) = None;
                     }

@@ -41,6 +41,29 @@ pub fn set_nonblock(fd: RawFd) {
     }
 }
 
+/// Below this many queued bytes a wake-up waits [`FILL_WAIT`] before reading.
+const FILL_MIN: libc::c_int = 64 << 10;
+const FILL_WAIT: libc::timespec = libc::timespec {
+    tv_sec: 0,
+    tv_nsec: 1_000_000,
+};
+
+/// A fast writer that writes small chunks (a line, a stdio buffer) would wake
+/// the shim for each: a read, a log write and a context switch per 4 KiB,
+/// which costs the writer more than the copying. When little is queued, wait
+/// a millisecond so each wake-up moves up to a pipe's worth (the pipe is
+/// grown to pipe-max-size, so the writer does not block meanwhile); output
+/// reaches the log at most a millisecond later.
+pub fn let_pipe_fill(fd: RawFd) {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+    if r == 0 && queued > 0 && queued < FILL_MIN {
+        // SAFETY: valid timespec; an interrupted sleep just ends early.
+        unsafe { libc::nanosleep(&FILL_WAIT, std::ptr::null_mut()) };
+    }
+}
+
 pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         // SAFETY: buf is valid for buf.len() bytes.
