@@ -108,7 +108,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         {
             Ok(()) => println!("{c}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
+                eprintln!("Error: {e:#}");
                 failed = true;
             }
         }

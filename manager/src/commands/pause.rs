@@ -45,7 +45,7 @@ pub fn pause_all(ctx: &Context, names: &[String], pause: bool) -> anyhow::Result
         match r {
             Ok(()) => println!("{c}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
+                eprintln!("Error: {e:#}");
                 failed = true;
             }
         }

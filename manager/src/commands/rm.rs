@@ -113,7 +113,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         match rm_one(ctx, &store, c, args.force, args.volumes) {
             Ok(()) => println!("{c}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
+                eprintln!("Error: {e:#}");
                 failed = true;
             }
         }

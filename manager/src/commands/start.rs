@@ -428,7 +428,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         let rec = match store.resolve(c) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("Error response from daemon: {e}");
+                eprintln!("Error: {e}");
                 failed = true;
                 continue;
             }
@@ -458,7 +458,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         match start_container(ctx, &rec, None, true) {
             Ok(_) => println!("{c}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
+                eprintln!("Error: {e:#}");
                 failed = true;
             }
         }

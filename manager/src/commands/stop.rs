@@ -110,7 +110,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         match r {
             Ok(()) => println!("{c}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
+                eprintln!("Error: {e:#}");
                 failed = true;
             }
         }

@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         {
             Ok(code) => println!("{code}"),
             Err(e) => {
-                eprintln!("Error response from daemon: {e:#}");
+                eprintln!("Error: {e:#}");
                 failed = true;
             }
         }
