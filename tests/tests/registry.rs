@@ -599,3 +599,68 @@ fn imported_image_tag_push_pull_run() {
     b.assert_no_leaks();
     b2.assert_no_leaks();
 }
+
+#[test]
+fn run_pulls_a_missing_image_as_docker_does() {
+    let b = Berth::new();
+    let reg = Registry::plain();
+    b.import_busybox("app");
+    let name = format!("{}/auto:1", reg.host());
+    b.run(&["tag", "app", &name]).assert_ok();
+    b.cmd()
+        .args(["push", &name])
+        .timeout(LONG)
+        .run()
+        .assert_ok();
+
+    let b2 = Berth::new();
+    // --pull never: a clear error, nothing fetched.
+    let out = b2.run(&["run", "--rm", "--pull", "never", &name, "true"]);
+    out.assert_code(125);
+    assert!(out.stderr.contains("Unable to find image"), "{out}");
+    assert!(image_record(b2.root(), &name).is_none());
+    // The default (missing): pulled, progress on stderr, the container's
+    // output alone on stdout.
+    let out = b2
+        .cmd()
+        .args(["run", "--rm", &name, "/bin/echo", "auto-pulled"])
+        .timeout(LONG)
+        .run();
+    out.assert_ok();
+    assert_eq!(out.stdout, "auto-pulled\n", "{out}");
+    assert!(out.stderr.contains("Unable to find image"), "{out}");
+    assert!(
+        out.stderr.contains("Status: Downloaded newer image"),
+        "{out}"
+    );
+    // Now stored: no second pull.
+    let out = b2.run(&["run", "--rm", &name, "/bin/echo", "again"]);
+    out.assert_ok();
+    assert!(!out.stderr.contains("Pulling"), "{out}");
+    // --pull always: checks the registry again.
+    let out = b2
+        .cmd()
+        .args(["create", "--pull", "always", &name, "true"])
+        .timeout(LONG)
+        .run();
+    out.assert_ok();
+    assert!(out.stderr.contains("Image is up to date"), "{out}");
+    assert_eq!(
+        out.stdout.trim().len(),
+        64,
+        "create prints only the id: {out}"
+    );
+    let out = b2.run(&["run", "--pull", "sometimes", &name, "true"]);
+    out.assert_code(125);
+    assert!(out.stderr.contains("--pull"), "{out}");
+    b2.run(&["rm", out_id(&b2).as_str()]).assert_ok();
+    b.assert_no_leaks();
+    b2.assert_no_leaks();
+}
+
+fn out_id(b: &Berth) -> String {
+    b.run(&["ps", "-a", "-q", "--no-trunc"])
+        .stdout
+        .trim()
+        .to_string()
+}

@@ -121,6 +121,12 @@ pub struct CreateFlags {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Pull the image before creating: missing (only when not stored), always, never
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Platform to pull when the image is pulled (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
     /// The image
     pub image: String,
     /// The command and its arguments
@@ -403,20 +409,57 @@ fn parse_mounts(f: &CreateFlags) -> anyhow::Result<ParsedMounts> {
 
 /// Resolve and load an image by name or id.
 pub fn load_image(ctx: &Context, name: &str) -> anyhow::Result<(Image, serde_json::Value)> {
+    find_image(ctx, name)?.ok_or_else(|| {
+        anyhow!("Unable to find image '{name}' locally (pull it first: berth pull {name})")
+    })
+}
+
+/// The image for a new container, pulled first as `--pull` says (docker's
+/// default: only when it is not stored). Pull progress goes to stderr: stdout
+/// belongs to the container or to the id `create` prints.
+fn image_for_create(ctx: &Context, f: &CreateFlags) -> anyhow::Result<(Image, serde_json::Value)> {
+    let pull = |ctx: &Context| -> anyhow::Result<()> {
+        let opts = crate::registry::Options {
+            platform: f.platform.clone(),
+            out: crate::registry::Out::Stderr,
+            ..Default::default()
+        };
+        crate::registry::pull(ctx, &f.image, &opts)?;
+        Ok(())
+    };
+    match f.pull.as_str() {
+        "never" => load_image(ctx, &f.image),
+        "always" => {
+            pull(ctx)?;
+            load_image(ctx, &f.image)
+        }
+        "missing" => match find_image(ctx, &f.image)? {
+            Some(found) => Ok(found),
+            None => {
+                eprintln!("Unable to find image '{}' locally", f.image);
+                pull(ctx)?;
+                load_image(ctx, &f.image)
+            }
+        },
+        other => bail!("invalid --pull value {other:?}: use missing, always or never"),
+    }
+}
+
+/// An image by name or id, or None when nothing stored matches.
+fn find_image(ctx: &Context, name: &str) -> anyhow::Result<Option<(Image, serde_json::Value)>> {
     let images = ImageStore::open(&ctx.root)?;
     // Names resolve without the full reference parser (see
     // `reference::fast_normalize`): this is on the path of every `run`.
-    let record = images.resolve(name).map_err(|e| match e {
-        crate::store::StoreError::ImageNotFound(_) => {
-            anyhow!("Unable to find image '{name}' locally (pull it first: berth pull {name})")
-        }
-        e => e.into(),
-    })?;
+    let record = match images.resolve(name) {
+        Ok(r) => r,
+        Err(crate::store::StoreError::ImageNotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     let content = ContentStore::open(&ctx.root)?;
     let raw: serde_json::Value =
         serde_json::from_slice(&content.read(&record.config)?).unwrap_or_default();
     let image = Image::load(&content, record)?;
-    Ok((image, raw))
+    Ok(Some((image, raw)))
 }
 
 /// Create the container (record, directories, volumes). Returns the record and
@@ -454,7 +497,7 @@ pub fn create_container(
     if f.init {
         spec::find_init()?;
     }
-    let (image, raw) = load_image(ctx, &f.image)?;
+    let (image, raw) = image_for_create(ctx, f)?;
     let ic = &raw["config"];
 
     let mut id = crate::container::store::new_id();

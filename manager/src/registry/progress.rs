@@ -10,7 +10,6 @@ pub enum Out {
     #[default]
     Stdout,
     /// For `berth run`/`create`, whose stdout belongs to the container.
-    #[allow(dead_code)] // for the containers' implicit pull
     Stderr,
     Quiet,
 }
