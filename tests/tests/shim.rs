@@ -2,7 +2,7 @@
 //! through the runtime under test. Every test ends with no container state, mount,
 //! cgroup or process left, and no shim process.
 
-use berth_tests::shim::{self, Shim, EXIT, STDIN, STDIN_EOF, STDOUT};
+use berth_tests::shim::{self, Shim, STDIN, STDIN_EOF};
 use berth_tests::{is_rfc3339_nano_utc, json, sys, Ctx, Value};
 use std::time::{Duration, Instant};
 
