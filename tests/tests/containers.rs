@@ -803,3 +803,39 @@ fn init_is_pid1_reaps_and_propagates() {
     assert_eq!(zombies(true), 0, "tini did not reap the orphan");
     b.assert_no_leaks();
 }
+
+/// kill -9 of `berth rm -f` at several points: the container is either gone or
+/// still listed, and a second `rm -f` finishes the job with nothing left.
+#[test]
+fn kill9_of_berth_rm_is_repaired() {
+    let b = berth();
+    for delay in [0u64, 2, 5, 10, 20] {
+        b.run(&[
+            "run", "-d", "--name", "victim", "-v", "/anon", "busybox", "sleep", "100",
+        ])
+        .assert_ok();
+        let mut c = berth_command(&b, &["rm", "-f", "-v", "victim"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = c.kill();
+        c.wait().unwrap();
+        let ps = b.run(&["ps", "-a", "--format", "{{.Names}}"]);
+        ps.assert_ok();
+        if ps.stdout.contains("victim") {
+            b.run(&["rm", "-f", "-v", "victim"]).assert_ok();
+        }
+        assert!(!b.run(&["ps", "-a"]).stdout.contains("victim"));
+        // The name is free again.
+        b.run(&["create", "--name", "victim", "busybox", "true"])
+            .assert_ok();
+        b.run(&["rm", "victim"]).assert_ok();
+    }
+    // Anonymous volumes of the removed containers: an interrupted rm -v may
+    // leave one behind (docker too); prune removes them, none is in use.
+    b.run(&["volume", "prune", "-f"]).assert_ok();
+    assert!(b.run(&["volume", "ls", "-q"]).stdout.trim().is_empty());
+    b.assert_no_leaks();
+}
