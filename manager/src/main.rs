@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod container;
 mod context;
+mod format;
 mod gc;
 mod image;
 mod registry;
@@ -24,7 +25,16 @@ use std::process::ExitCode;
 const EXIT_BERTH_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version are not errors; a bad flag or argument is one of
+        // berth's errors (125, as docker), not clap's usual 2.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_BERTH_ERROR);
+        }
+    };
     let ctx = context::Context::new(cli.root.clone(), cli.state.clone());
     match commands::dispatch(&ctx, cli.command) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

@@ -473,6 +473,17 @@ pub fn create_container(
         _ => bail!("networking (bridge, -p, user networks) is not supported yet; use --network host or none"),
     }
     spec::validate_security_opts(&f.security_opt)?;
+    // Flags are checked before anything is pulled or created.
+    let memory = f
+        .memory
+        .as_deref()
+        .map(spec::parse_size)
+        .transpose()
+        .context("--memory")?
+        .unwrap_or(0);
+    if memory != 0 && memory < 6 << 20 {
+        bail!("Minimum memory limit allowed is 6MB");
+    }
     let restart = parse_restart(&f.restart)?;
     if f.rm && restart.name != "no" {
         bail!("conflicting options: cannot specify both --restart and --rm");
@@ -601,15 +612,6 @@ pub fn create_container(
                 });
             }
         }
-    }
-    let memory = f
-        .memory
-        .as_deref()
-        .map(spec::parse_size)
-        .transpose()?
-        .unwrap_or(0);
-    if memory != 0 && memory < 6 << 20 {
-        bail!("Minimum memory limit allowed is 6MB");
     }
     let config = Config {
         hostname,
