@@ -17,6 +17,7 @@ pub mod containers;
 pub mod manager;
 pub mod notify;
 pub mod images;
+pub mod interop;
 pub mod registry;
 pub mod runtime;
 pub mod shim;
