@@ -12,12 +12,14 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("reading {what}: {source}")]
+    /// The io error is the source (not repeated here: tar's errors carry
+    /// their cause twice already).
+    #[error("reading {what} (not a tar archive, or a truncated or corrupt one?)")]
     Read {
         what: String,
         source: std::io::Error,
     },
-    #[error("writing {what}: {source}")]
+    #[error("writing {what}")]
     Write {
         what: String,
         source: std::io::Error,

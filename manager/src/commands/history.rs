@@ -2,7 +2,7 @@
 
 use super::image::View;
 use crate::context::Context;
-use crate::image::display::{human_size, render_template, since, table};
+use crate::format::{human_size, since, tabulate_cells, Style, Template};
 use crate::store::{ContentStore, ImageStore};
 use serde_json::json;
 
@@ -24,6 +24,12 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
+    let template = args
+        .format
+        .as_deref()
+        .map(|f| Template::parse(f, Style::Strict))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let content = ContentStore::open(&ctx.root)?;
     let rec = ImageStore::open(&ctx.root)?.resolve(&args.image)?;
     let view = View::load(&content, rec)?;
@@ -84,18 +90,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             (created.to_string(), size.to_string())
         };
         let comment = h["comment"].as_str().unwrap_or("").to_string();
-        if let Some(f) = &args.format {
+        if let Some(t) = &template {
             let v = json!({
                 "ID": id, "CreatedSince": created_s, "CreatedAt": created,
                 "CreatedBy": by, "Size": size_s, "Comment": comment,
             });
-            println!("{}", render_template(f, &v).map_err(anyhow::Error::msg)?);
+            println!("{}", t.render(&v).map_err(anyhow::Error::msg)?);
             continue;
         }
         rows.push(vec![id, created_s, by, size_s, comment]);
     }
     if !args.quiet && args.format.is_none() {
-        print!("{}", table(&rows));
+        print!("{}", tabulate_cells(&rows));
     }
     Ok(0)
 }

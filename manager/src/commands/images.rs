@@ -2,7 +2,7 @@
 
 use super::image::{all_views, go_time, View};
 use crate::context::Context;
-use crate::image::display::{human_size, render_template, since, table};
+use crate::format::{human_size, since, tabulate_cells, Style, Template};
 use crate::image::reference::{familiar, normalize};
 use crate::store::images::is_dangling_name;
 use serde_json::json;
@@ -127,37 +127,41 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             "VirtualSize": human_size(v.size),
         })
     };
-    match args.format.as_deref() {
-        Some("json") => {
+    if args.format.as_deref() == Some("json") {
+        for v in &views {
+            println!("{}", obj(v));
+        }
+        return Ok(0);
+    }
+    let template = args
+        .format
+        .as_deref()
+        .map(|f| Template::parse(f, Style::Strict))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let render = |t: &Template, v: &serde_json::Value| t.render(v).map_err(anyhow::Error::msg);
+    match template {
+        Some(t) if !t.is_table() => {
             for v in &views {
-                println!("{}", obj(v));
+                println!("{}", render(&t, &obj(v))?);
             }
         }
-        Some(f) if !f.starts_with("table") => {
-            for v in &views {
-                println!(
-                    "{}",
-                    render_template(f, &obj(v)).map_err(anyhow::Error::msg)?
-                );
-            }
-        }
-        Some(f) => {
-            let body = f.trim_start_matches("table").trim_start();
+        Some(t) => {
             let header = json!({
                 "Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED",
                 "Digest": "DIGEST", "ID": "IMAGE ID", "Repository": "REPOSITORY",
                 "SharedSize": "SHARED SIZE", "Size": "SIZE", "Tag": "TAG",
                 "UniqueSize": "UNIQUE SIZE", "VirtualSize": "SIZE",
             });
-            let mut rows = vec![render_template(body, &header).map_err(anyhow::Error::msg)?];
+            let mut rows = vec![render(&t, &header)?];
             for v in &views {
-                rows.push(render_template(body, &obj(v)).map_err(anyhow::Error::msg)?);
+                rows.push(render(&t, &obj(v))?);
             }
             let cells: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| r.split('\t').map(String::from).collect())
                 .collect();
-            print!("{}", table(&cells));
+            print!("{}", tabulate_cells(&cells));
         }
         None => {
             let mut header = vec!["REPOSITORY", "TAG"];
@@ -178,7 +182,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
                 r.extend([id(v), since(&v.created), human_size(v.size)]);
                 rows.push(r);
             }
-            print!("{}", table(&rows));
+            print!("{}", tabulate_cells(&rows));
         }
     }
     Ok(0)

@@ -48,7 +48,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
                 .map_err(|e| anyhow::anyhow!("open {}: {e}", args.file))?,
         )
     };
-    let rec = import_rootfs(&ctx.root, input, args.reference.as_deref(), &opts)?;
+    let rec = import_rootfs(&ctx.root, input, args.reference.as_deref(), &opts)
+        .map_err(|e| anyhow::Error::new(e).context(args.file.clone()))?;
     println!("{}", rec.config);
     Ok(0)
 }

@@ -1,9 +1,9 @@
 //! `berth inspect`: docker-shaped JSON for containers; names that are not
 //! containers fall back to images, then volumes.
 
-use crate::container::template::Template;
 use crate::container::{self, ContainerRecord, ContainerStore};
 use crate::context::Context;
+use crate::format::{Style, Template};
 use anyhow::anyhow;
 use serde_json::{json, Value};
 
@@ -91,7 +91,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let template = args
         .format
         .as_deref()
-        .map(Template::parse)
+        .map(|f| Template::parse(f, Style::Go))
         .transpose()
         .map_err(|e| anyhow!(e))?;
     let store = ContainerStore::open(ctx)?;
@@ -126,7 +126,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     match template {
         Some(t) => {
             for v in &out {
-                println!("{}", t.render(v));
+                println!("{}", t.render(v).map_err(|e| anyhow!(e))?);
             }
         }
         None => println!("{}", serde_json::to_string_pretty(&Value::Array(out))?),

@@ -99,21 +99,11 @@ pub fn signal_container(ctx: &Context, rec: &ContainerRecord, sig: i32) -> anyho
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let sig = parse_signal(&args.signal)?;
     let store = ContainerStore::open(ctx)?;
-    let mut failed = false;
-    for c in &args.containers {
-        match store
-            .resolve(c)
-            .map_err(anyhow::Error::from)
-            .and_then(|rec| signal_container(ctx, &rec, sig))
-        {
-            Ok(()) => println!("{c}"),
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed { 1 } else { 0 })
+    Ok(super::for_each_container(&args.containers, |c| {
+        let rec = store.resolve(c)?;
+        signal_container(ctx, &rec, sig)?;
+        Ok(None)
+    }))
 }
 
 #[cfg(test)]

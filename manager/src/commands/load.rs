@@ -28,7 +28,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             Box::new(stdin.lock())
         }
     };
-    let loaded = load(&ctx.root, input)?;
+    let from = match args.input.as_deref() {
+        Some(p) if p != "-" => p,
+        _ => "stdin",
+    };
+    let loaded =
+        load(&ctx.root, input).map_err(|e| anyhow::Error::new(e).context(from.to_string()))?;
     if !args.quiet {
         for l in &loaded {
             if l.names.is_empty() {

@@ -25,32 +25,22 @@ pub fn set_paused(ctx: &Context, rec: &ContainerRecord, pause: bool) -> anyhow::
 
 pub fn pause_all(ctx: &Context, names: &[String], pause: bool) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
-    let mut failed = false;
-    for c in names {
-        let r = (|| -> anyhow::Result<()> {
-            let rec = store.resolve(c)?;
-            let _lock = store.lock(&rec.id)?;
-            let st = container::state(ctx, &rec)?;
-            if !st.running {
-                bail!("Container {} is not running", rec.id);
-            }
-            if pause && st.paused {
-                bail!("Container {} is already paused", rec.id);
-            }
-            if !pause && !st.paused {
-                bail!("Container {} is not paused", rec.id);
-            }
-            set_paused(ctx, &rec, pause)
-        })();
-        match r {
-            Ok(()) => println!("{c}"),
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                failed = true;
-            }
+    Ok(super::for_each_container(names, |c| {
+        let rec = store.resolve(c)?;
+        let _lock = store.lock(&rec.id)?;
+        let st = container::state(ctx, &rec)?;
+        if !st.running {
+            bail!("Container {} is not running", rec.id);
         }
-    }
-    Ok(if failed { 1 } else { 0 })
+        if pause && st.paused {
+            bail!("Container {} is already paused", rec.id);
+        }
+        if !pause && !st.paused {
+            bail!("Container {} is not paused", rec.id);
+        }
+        set_paused(ctx, &rec, pause)?;
+        Ok(None)
+    }))
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {

@@ -1,9 +1,9 @@
 //! `berth ps`: list containers (records + the shims' status files; no runtime
 //! calls, so it stays fast with many containers).
 
-use crate::container::template::Template;
 use crate::container::{self, ContainerRecord, ContainerState, ContainerStore};
 use crate::context::Context;
+use crate::format::{tabulate, Style, Template};
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 
@@ -60,17 +60,6 @@ fn matches(rec: &ContainerRecord, st: &ContainerState, filters: &[(String, Strin
     })
 }
 
-fn created_ago(created: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    match crate::store::parse_rfc3339(created) {
-        Some(t) => format!("{} ago", container::human_duration((now - t).max(0))),
-        None => String::new(),
-    }
-}
-
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let mut filters = Vec::new();
     for f in &args.filter {
@@ -87,7 +76,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         .format
         .as_deref()
         .filter(|f| !f.is_empty() && *f != "table")
-        .map(Template::parse)
+        .map(|f| Template::parse(f, Style::Go))
         .transpose()
         .map_err(|e| anyhow!(e))?;
     let store = ContainerStore::open(ctx)?;
@@ -129,7 +118,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             "Image": rec.config.image,
             "Command": command_of(rec, !args.no_trunc),
             "CreatedAt": rec.created,
-            "RunningFor": created_ago(&rec.created),
+            "RunningFor": crate::format::since(&rec.created),
             "Status": container::human_status(st),
             "State": st.status,
             "Ports": "",
@@ -143,7 +132,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     match template {
         Some(t) => {
             let mut lines = Vec::new();
-            if t.table {
+            if t.is_table() {
                 lines.push(t.header(&|f| match f {
                     "ID" => "CONTAINER ID".into(),
                     "RunningFor" => "CREATED".into(),
@@ -152,10 +141,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
                 }));
             }
             for (rec, st) in &rows {
-                lines.push(t.render(&row_json(rec, st)));
+                lines.push(t.render(&row_json(rec, st)).map_err(|e| anyhow!(e))?);
             }
-            if t.table {
-                out = crate::volume::template::tabulate(&lines);
+            if t.is_table() {
+                out = tabulate(&lines);
             } else {
                 for l in lines {
                     out.push_str(&l);
@@ -178,7 +167,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
                     r["Names"].as_str().unwrap_or(""),
                 ));
             }
-            out = crate::volume::template::tabulate(&lines);
+            out = tabulate(&lines);
         }
     }
     print!("{out}");

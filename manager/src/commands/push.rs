@@ -1,17 +1,13 @@
 //! `berth push`: upload an image to a registry.
 
+use super::registry_args::RegistryArgs;
 use crate::context::Context;
-use crate::registry::{self, Options, Out};
+use crate::registry;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Allow plain HTTP and any certificate for this registry (host:port; repeatable;
-    /// also $BERTH_INSECURE_REGISTRIES, comma-separated)
-    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
-    pub insecure_registry: Vec<String>,
-    /// Use plain HTTP without trying HTTPS (loopback and insecure registries only)
-    #[arg(long)]
-    pub plain_http: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Suppress the progress output
     #[arg(short, long)]
     pub quiet: bool,
@@ -20,13 +16,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
-    let opts = Options {
-        platform: None,
-        insecure_registries: args.insecure_registry,
-        plain_http: args.plain_http,
-        out: if args.quiet { Out::Quiet } else { Out::Stdout },
-        jobs: 0,
-    };
+    let opts = args.registry.options(None, args.quiet);
     registry::push(ctx, &args.name, &opts)?;
     Ok(0)
 }

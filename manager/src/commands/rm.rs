@@ -108,15 +108,8 @@ pub fn rm_one(
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
-    let mut failed = false;
-    for c in &args.containers {
-        match rm_one(ctx, &store, c, args.force, args.volumes) {
-            Ok(()) => println!("{c}"),
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed { 1 } else { 0 })
+    Ok(super::for_each_container(&args.containers, |c| {
+        rm_one(ctx, &store, c, args.force, args.volumes)?;
+        Ok(None)
+    }))
 }

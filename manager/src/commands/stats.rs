@@ -4,7 +4,7 @@
 
 use crate::container::{self, ContainerRecord, ContainerStore};
 use crate::context::Context;
-use crate::volume::template::{tabulate, Template};
+use crate::format::{bytes_size, human_size, tabulate, Style, Template};
 use anyhow::Context as _;
 use serde_json::Value;
 use std::io::Write;
@@ -100,47 +100,6 @@ fn host_memory() -> u64 {
         .unwrap_or(0)
 }
 
-/// Go's `%.{sig}g` for the magnitudes sizes have: `sig` significant digits, trailing
-/// zeros dropped.
-fn sig(v: f64, sig: usize) -> String {
-    let int_digits = if v >= 1.0 {
-        (v.log10().floor() as usize) + 1
-    } else {
-        1
-    };
-    let dec = sig.saturating_sub(int_digits);
-    let mut s = format!("{v:.dec$}");
-    if s.contains('.') {
-        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    s
-}
-
-fn scaled(n: u64, base: f64, units: &[&str], digits: usize) -> String {
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= base && i + 1 < units.len() {
-        v /= base;
-        i += 1;
-    }
-    format!("{}{}", sig(v, digits), units[i])
-}
-
-/// docker's `units.BytesSize` (binary, 4 digits): memory.
-fn bytes_size(n: u64) -> String {
-    scaled(
-        n,
-        1024.0,
-        &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"],
-        4,
-    )
-}
-
-/// docker's `units.HumanSizeWithPrecision(n, 3)` (decimal): network and block I/O.
-fn human(n: u64) -> String {
-    scaled(n, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB", "EB"], 3)
-}
-
 fn row(rec: &ContainerRecord, prev: Option<&Sample>, cur: Option<&Sample>, trunc: bool) -> Value {
     let id = if trunc {
         rec.short_id().to_string()
@@ -178,7 +137,7 @@ fn row(rec: &ContainerRecord, prev: Option<&Sample>, cur: Option<&Sample>, trunc
                 format!("{cpu:.2}%"),
                 format!("{} / {}", bytes_size(c.mem), bytes_size(limit)),
                 format!("{perc:.2}%"),
-                format!("{} / {}", human(c.read), human(c.write)),
+                format!("{} / {}", human_size(c.read), human_size(c.write)),
                 c.pids.to_string(),
             )
         }
@@ -242,7 +201,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
                 .collect())
         }
     };
-    let t = Template::parse(args.format.as_deref().unwrap_or(DEFAULT_FORMAT))
+    let t = Template::parse(args.format.as_deref().unwrap_or(DEFAULT_FORMAT), Style::Row)
         .map_err(anyhow::Error::msg)?;
     let mut prev: std::collections::HashMap<String, Sample> = Default::default();
     let mut first = true;
@@ -266,7 +225,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         }
         for r in &recs {
             let cur = sample(ctx, r);
-            lines.push(t.render(&row(r, prev.get(&r.id), cur.as_ref(), !args.no_trunc)));
+            let row = row(r, prev.get(&r.id), cur.as_ref(), !args.no_trunc);
+            lines.push(t.render(&row).map_err(anyhow::Error::msg)?);
             if let Some(c) = cur {
                 prev.insert(r.id.clone(), c);
             }
@@ -295,15 +255,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(bytes_size(64 << 20), "64MiB");
-        assert_eq!(bytes_size(1536 * 1024), "1.5MiB");
-        assert_eq!(bytes_size(0), "0B");
-        assert_eq!(human(0), "0B");
-        assert_eq!(human(12_345), "12.3kB");
-    }
 
     #[test]
     fn parses_runc_stats() {

@@ -101,19 +101,9 @@ pub fn stop_container(
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
-    let mut failed = false;
-    for c in &args.containers {
-        let r = store
-            .resolve(c)
-            .map_err(anyhow::Error::from)
-            .and_then(|rec| stop_container(ctx, &rec, args.signal.as_deref(), args.time));
-        match r {
-            Ok(()) => println!("{c}"),
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed { 1 } else { 0 })
+    Ok(super::for_each_container(&args.containers, |c| {
+        let rec = store.resolve(c)?;
+        stop_container(ctx, &rec, args.signal.as_deref(), args.time)?;
+        Ok(None)
+    }))
 }

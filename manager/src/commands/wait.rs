@@ -37,19 +37,8 @@ pub fn wait_exit(ctx: &Context, rec: &ContainerRecord) -> anyhow::Result<i32> {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
-    let mut failed = false;
-    for c in &args.containers {
-        match store
-            .resolve(c)
-            .map_err(anyhow::Error::from)
-            .and_then(|rec| wait_exit(ctx, &rec))
-        {
-            Ok(code) => println!("{code}"),
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed { 1 } else { 0 })
+    Ok(super::for_each_container(&args.containers, |c| {
+        let rec = store.resolve(c)?;
+        Ok(Some(wait_exit(ctx, &rec)?.to_string()))
+    }))
 }

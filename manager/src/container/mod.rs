@@ -3,7 +3,6 @@
 
 pub mod record;
 pub mod store;
-pub mod template;
 
 pub use record::{
     Config, ContainerRecord, HealthConfig, HostConfig, MountPoint, MountSpec, RestartPolicy,
@@ -35,6 +34,16 @@ pub enum ContainerError {
     },
     #[error("{path} is corrupt: {why}")]
     Corrupt { path: PathBuf, why: String },
+}
+
+impl From<crate::store::IoFailure> for ContainerError {
+    fn from(f: crate::store::IoFailure) -> ContainerError {
+        ContainerError::Io {
+            op: f.op,
+            path: f.path,
+            source: f.source,
+        }
+    }
 }
 
 /// The shim's `status.json` (fields the manager reads).
@@ -180,14 +189,8 @@ pub fn state(ctx: &Context, rec: &ContainerRecord) -> Result<ContainerState, Con
 
 /// docker ps's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago", ...
 pub fn human_status(st: &ContainerState) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
     let ago = |t: &str| {
-        crate::store::parse_rfc3339(t)
-            .map(|s| human_duration((now - s).max(0)))
-            .unwrap_or_else(|| "Less than a second".into())
+        crate::format::human::duration_since(t).unwrap_or_else(|| "Less than a second".into())
     };
     match st.status.as_str() {
         "running" | "paused" => {
@@ -211,35 +214,5 @@ pub fn human_status(st: &ContainerState) -> String {
         "exited" => format!("Exited ({})", st.exit_code),
         "created" => "Created".into(),
         other => other.to_string(),
-    }
-}
-
-/// Go's units.HumanDuration as docker prints it.
-pub fn human_duration(secs: i64) -> String {
-    match secs {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s / 60 == 1 => "About a minute".into(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        s if (s as f64 / 3600.0).round() as i64 == 1 => "About an hour".into(),
-        s if s < 48 * 3600 => format!("{} hours", (s as f64 / 3600.0).round() as i64),
-        s if s < 7 * 24 * 3600 * 2 => format!("{} days", s / 86400),
-        s if s < 30 * 24 * 3600 * 3 => format!("{} weeks", s / (7 * 86400)),
-        s if s < 365 * 24 * 3600 * 2 => format!("{} months", s / (30 * 86400)),
-        s => format!("{} years", s / (365 * 86400)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(5), "5 seconds");
-        assert_eq!(human_duration(70), "About a minute");
-        assert_eq!(human_duration(600), "10 minutes");
     }
 }

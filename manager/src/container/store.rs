@@ -10,8 +10,6 @@
 use super::record::ContainerRecord;
 use super::ContainerError;
 use crate::context::Context;
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 pub struct ContainerStore {
@@ -19,9 +17,7 @@ pub struct ContainerStore {
 }
 
 /// A held flock (released on drop or when the holder dies).
-pub struct Lock {
-    _file: File,
-}
+pub type Lock = crate::store::StoreLock;
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ContainerError {
     let path = path.to_path_buf();
@@ -29,22 +25,7 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Container
 }
 
 fn flock(path: &Path, how: i32) -> Result<Lock, ContainerError> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(io("open", path))?;
-    loop {
-        if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
-            return Ok(Lock { _file: file });
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(io("flock", path)(e));
-        }
-    }
+    Ok(Lock::at(path, how)?)
 }
 
 pub fn is_full_id(s: &str) -> bool {
@@ -352,17 +333,7 @@ pub fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), Contain
         path: path.to_path_buf(),
         why: e.to_string(),
     })?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(crate::store::temp_name(&name));
-    std::fs::write(&tmp, &data).map_err(io("write", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io("rename", path)(e)
-    })
+    Ok(crate::store::replace_file(path, &data, false)?)
 }
 
 #[cfg(test)]

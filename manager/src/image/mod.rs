@@ -1,7 +1,6 @@
 //! Images: a stored record plus its parsed manifest and config.
 
 pub mod config;
-pub mod display;
 pub mod media;
 pub mod reference;
 

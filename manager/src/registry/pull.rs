@@ -16,6 +16,28 @@ const BUF: usize = 256 << 10;
 /// Tries per blob: a dropped connection resumes from what was written.
 const ATTEMPTS: usize = 3;
 
+/// A client for `r`'s repository with `opts`' transport settings (stored
+/// credentials, if any, are used).
+pub(super) fn connect(
+    ctx: &Context,
+    r: &RepoRef,
+    access: Access,
+    opts: &Options,
+) -> Result<Client, RegistryError> {
+    let insecure = tls::insecure_list(&opts.insecure_registries);
+    Client::connect(
+        &r.registry,
+        &r.repository,
+        access,
+        &ConnectOptions {
+            root: &ctx.root,
+            insecure: &insecure,
+            plain_http: opts.plain_http,
+            credentials: None,
+        },
+    )
+}
+
 /// Pull `reference` and return its image record (printing docker's messages to
 /// `opts.out`).
 pub fn pull(ctx: &Context, reference: &str, opts: &Options) -> Result<ImageRecord, RegistryError> {
@@ -24,18 +46,7 @@ pub fn pull(ctx: &Context, reference: &str, opts: &Options) -> Result<ImageRecor
         Some(p) => Platform::parse(p)?,
         None => Platform::host(),
     };
-    let insecure = tls::insecure_list(&opts.insecure_registries);
-    let client = Client::connect(
-        &r.registry,
-        &r.repository,
-        Access::Pull,
-        &ConnectOptions {
-            root: &ctx.root,
-            insecure: &insecure,
-            plain_http: opts.plain_http,
-            credentials: None,
-        },
-    )?;
+    let client = connect(ctx, &r, Access::Pull, opts)?;
     let content = ContentStore::open(&ctx.root)?;
     let mut progress = Progress::new(opts.out);
     let label = r

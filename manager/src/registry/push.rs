@@ -1,10 +1,10 @@
 //! `push`: the blobs the registry lacks, then the manifest.
 
-use super::client::{Access, Client, ConnectOptions};
+use super::client::{Access, Client};
 use super::manifest::{Descriptor, Manifest};
 use super::progress::{short, Bar, CountingReader, Progress};
 use super::reference::RepoRef;
-use super::{tls, Options, RegistryError};
+use super::{Options, RegistryError};
 use crate::context::Context;
 use crate::store::{ContentStore, Digest, ImageStore};
 
@@ -39,18 +39,7 @@ pub fn push(ctx: &Context, name: &str, opts: &Options) -> Result<Digest, Registr
         r.repo_name()
     ));
 
-    let insecure = tls::insecure_list(&opts.insecure_registries);
-    let client = Client::connect(
-        &r.registry,
-        &r.repository,
-        Access::Push,
-        &ConnectOptions {
-            root: &ctx.root,
-            insecure: &insecure,
-            plain_http: opts.plain_http,
-            credentials: None,
-        },
-    )?;
+    let client = super::pull::connect(ctx, &r, Access::Push, opts)?;
     // docker lists the layers top-most first; the config goes without a line.
     let mut jobs: Vec<(Descriptor, Bar)> = m
         .layers

@@ -4,7 +4,7 @@
 //! place, so a kill -9 never leaves a half snapshot under a real name.
 
 pub mod extract;
-mod sys;
+pub(crate) mod sys;
 
 use crate::image::{chain_ids, Image, ImageError};
 use crate::store::{clean_temps, temp_name, ContentStore, Digest, StoreError};
@@ -65,6 +65,16 @@ pub enum SnapshotError {
     Store(#[from] StoreError),
 }
 
+impl From<crate::store::IoFailure> for SnapshotError {
+    fn from(f: crate::store::IoFailure) -> SnapshotError {
+        SnapshotError::Io {
+            op: f.op,
+            path: f.path,
+            source: f.source,
+        }
+    }
+}
+
 fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError {
     let path = path.to_path_buf();
     move |source| SnapshotError::Io { op, path, source }
@@ -107,13 +117,7 @@ impl SnapshotStore {
 
     /// ChainIDs of all snapshots present.
     pub fn list(&self) -> Result<Vec<Digest>, SnapshotError> {
-        let rd = std::fs::read_dir(&self.dir).map_err(io_err("read", &self.dir))?;
-        let mut out: Vec<Digest> = rd
-            .flatten()
-            .filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()).ok())
-            .collect();
-        out.sort();
-        Ok(out)
+        Ok(crate::store::list_digests(&self.dir)?)
     }
 
     /// Remove a snapshot: renamed to a temporary name first, so an interrupted

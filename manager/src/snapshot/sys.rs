@@ -106,7 +106,8 @@ pub fn fchmod(fd: &OwnedFd, mode: u32) -> io::Result<()> {
     check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
 }
 
-fn times(mtime: i64) -> [libc::timespec; 2] {
+/// utimensat's times: atime left alone, mtime set (whole seconds).
+pub fn times(mtime: i64) -> [libc::timespec; 2] {
     [
         libc::timespec {
             tv_sec: 0,

@@ -7,7 +7,6 @@ use super::digest::{Digest, Hasher};
 use super::{sync_dir, temp_name, StoreError};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -108,18 +107,7 @@ impl ContentStore {
                     written: have,
                 });
             }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(StoreError::io("open", &path))?;
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(StoreError::io("flock", &path)(
-                    std::io::Error::last_os_error(),
-                ));
-            }
+            let file = super::lock_file(&path, libc::LOCK_EX)?;
             // The previous holder may have committed (renamed) or discarded the
             // file we opened: start again with whatever is at the path now.
             let fm = file.metadata().map_err(StoreError::io("stat", &path))?;
@@ -186,13 +174,7 @@ impl ContentStore {
     }
 
     pub fn list(&self) -> Result<Vec<Digest>, StoreError> {
-        let rd = std::fs::read_dir(&self.blobs).map_err(StoreError::io("read", &self.blobs))?;
-        let mut out: Vec<Digest> = rd
-            .flatten()
-            .filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()).ok())
-            .collect();
-        out.sort();
-        Ok(out)
+        Ok(super::list_digests(&self.blobs)?)
     }
 
     /// Remove temporaries of dead writers from the ingest directory. Partial

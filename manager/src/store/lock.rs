@@ -2,11 +2,12 @@
 //! that need a consistent view hold it shared. flock(2) is released by the
 //! kernel when the holder dies, so kill -9 never leaves it held.
 
-use super::StoreError;
+use super::{IoFailure, StoreError};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+/// A held flock (released on drop or when the holder dies).
 pub struct StoreLock {
     _file: File,
 }
@@ -31,21 +32,33 @@ impl StoreLock {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(StoreError::io("create", dir))?;
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(StoreError::io("open", path))?;
-        loop {
-            if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
-                return Ok(StoreLock { _file: file });
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(StoreError::io("flock", path)(e));
-            }
+        Ok(Self::at(path, how)?)
+    }
+
+    /// `how` (`libc::LOCK_EX` or `LOCK_SH`) on the file `path`, created if
+    /// missing (its directory must exist).
+    pub fn at(path: &Path, how: i32) -> Result<StoreLock, IoFailure> {
+        lock_file(path, how).map(|file| StoreLock { _file: file })
+    }
+}
+
+/// Open (creating) `path` read-write and flock it with `how`, waiting until it
+/// is free; the open file holds the lock.
+pub fn lock_file(path: &Path, how: i32) -> Result<File, IoFailure> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(IoFailure::at("open", path))?;
+    loop {
+        if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
+            return Ok(file);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(IoFailure::at("flock", path)(e));
         }
     }
 }

@@ -13,7 +13,7 @@ pub mod lock;
 pub use content::ContentStore;
 pub use digest::{Digest, Hasher};
 pub use images::{ImageRecord, ImageStore};
-pub use lock::StoreLock;
+pub use lock::{lock_file, StoreLock};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,6 +52,32 @@ pub enum StoreError {
     Conflict(String),
     #[error("{path} is corrupt: {why}")]
     Corrupt { path: PathBuf, why: String },
+}
+
+/// An I/O step that failed, and on which path; each store's error type has an
+/// `Io` variant made from it.
+#[derive(Debug)]
+pub struct IoFailure {
+    pub op: &'static str,
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+impl IoFailure {
+    pub fn at(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> IoFailure {
+        let path = path.to_path_buf();
+        move |source| IoFailure { op, path, source }
+    }
+}
+
+impl From<IoFailure> for StoreError {
+    fn from(f: IoFailure) -> StoreError {
+        StoreError::Io {
+            op: f.op,
+            path: f.path,
+            source: f.source,
+        }
+    }
 }
 
 impl StoreError {
@@ -94,27 +120,53 @@ pub fn temp_is_stale(name: &str) -> bool {
     }
 }
 
-/// Write `data` to `path` atomically: temp file, fsync, rename, fsync the directory.
+/// Write `data` to `path` atomically: temp file, fsync, rename, fsync the
+/// directory (which is created if missing).
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(StoreError::io("create", dir))?;
+    Ok(replace_file(path, data, true)?)
+}
+
+/// Replace `path` (in an existing directory) with `data` through a temporary
+/// next to it and a rename: readers see the old or the new content, never a
+/// torn one. `durable` also fsyncs the data and the directory, so the new
+/// content survives a power failure.
+pub fn replace_file(path: &Path, data: &[u8], durable: bool) -> Result<(), IoFailure> {
+    let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(temp_name(&name));
     let res = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(StoreError::io("create", &tmp))?;
-        f.write_all(data).map_err(StoreError::io("write", &tmp))?;
-        f.sync_all().map_err(StoreError::io("fsync", &tmp))?;
-        std::fs::rename(&tmp, path).map_err(StoreError::io("rename", path))?;
-        sync_dir(dir);
+        let mut f = std::fs::File::create(&tmp).map_err(IoFailure::at("create", &tmp))?;
+        f.write_all(data).map_err(IoFailure::at("write", &tmp))?;
+        if durable {
+            f.sync_all().map_err(IoFailure::at("fsync", &tmp))?;
+        }
+        std::fs::rename(&tmp, path).map_err(IoFailure::at("rename", path))?;
+        if durable {
+            sync_dir(dir);
+        }
         Ok(())
     })();
     if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     res
+}
+
+/// The digests that name entries of `dir` (blobs, snapshots), sorted; other
+/// entries are skipped.
+pub fn list_digests(dir: &Path) -> Result<Vec<Digest>, IoFailure> {
+    let rd = std::fs::read_dir(dir).map_err(IoFailure::at("read", dir))?;
+    let mut out: Vec<Digest> = rd
+        .flatten()
+        .filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()).ok())
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 /// fsync a directory so a rename in it is durable (best effort).

@@ -6,15 +6,11 @@
 //! container using it stops. An empty volume is seeded once from the image's content at
 //! its mount point (`seed_from`, docker's copy-up).
 
-pub mod template;
 pub mod tree;
 
 use crate::context::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +39,16 @@ pub enum VolumeError {
     Corrupt { name: String, why: String },
     #[error("copying the image's content into volume {name}: {why}")]
     Seed { name: String, why: String },
+}
+
+impl From<crate::store::IoFailure> for VolumeError {
+    fn from(f: crate::store::IoFailure) -> VolumeError {
+        VolumeError::Io {
+            op: f.op,
+            path: f.path,
+            source: f.source,
+        }
+    }
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> VolumeError + 'a {
@@ -116,14 +122,7 @@ enum MountKind {
 }
 
 /// docker's rule for local volume names.
-pub fn valid_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    b.len() >= 2
-        && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
-}
+pub use crate::container::store::valid_name;
 
 /// Validate local-driver options the way docker's local driver does: `type`, `device`,
 /// `o`, and the combinations berth can mount.
@@ -179,9 +178,7 @@ pub struct VolumeStore {
 
 /// An exclusive flock on the store's lock file, released on drop (and by the kernel if
 /// the holder dies).
-pub struct VolumeLock {
-    _file: File,
-}
+pub type VolumeLock = crate::store::StoreLock;
 
 impl VolumeStore {
     pub fn open(ctx: &Context) -> Result<VolumeStore, VolumeError> {
@@ -196,22 +193,7 @@ impl VolumeStore {
 
     /// Exclusive lock around changes to the store.
     pub fn lock(&self) -> Result<VolumeLock, VolumeError> {
-        let path = self.dir.join(".lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
-        loop {
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(VolumeLock { _file: file });
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(io_err("flock", &path)(e));
-            }
-        }
+        Ok(VolumeLock::at(&self.dir.join(".lock"), libc::LOCK_EX)?)
     }
 
     fn vol_dir(&self, name: &str) -> PathBuf {
@@ -248,7 +230,7 @@ impl VolumeStore {
                 }
                 (n.to_string(), anonymous)
             }
-            _ => (random_hex()?, true),
+            _ => (crate::container::store::new_id(), true),
         };
         let _lock = self.lock()?;
         if let Some(v) = self.get(&name)? {
@@ -273,20 +255,9 @@ impl VolumeStore {
 
     /// Write volume.json atomically (temp file + fsync + rename).
     fn save(&self, vol: &Volume) -> Result<(), VolumeError> {
-        let dir = self.vol_dir(&vol.name);
-        let path = dir.join("volume.json");
-        let tmp = dir.join(format!(".volume.json.{}", std::process::id()));
+        let path = self.vol_dir(&vol.name).join("volume.json");
         let body = serde_json::to_vec_pretty(vol).expect("volume serializes");
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&body)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            io_err("write", &path)(e)
-        })
+        Ok(crate::store::replace_file(&path, &body, true)?)
     }
 
     pub fn get(&self, name: &str) -> Result<Option<Volume>, VolumeError> {
@@ -539,56 +510,13 @@ fn mount_uses(m: &serde_json::Value, name: &str) -> bool {
     field("Type", "type") == "volume" && field("Name", "name") == name
 }
 
-/// 64 random hex digits (anonymous volume names).
-pub fn random_hex() -> Result<String, VolumeError> {
-    let mut buf = [0u8; 32];
-    let mut f = File::open("/dev/urandom").map_err(io_err("open", Path::new("/dev/urandom")))?;
-    std::io::Read::read_exact(&mut f, &mut buf)
-        .map_err(io_err("read", Path::new("/dev/urandom")))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Now as RFC 3339 UTC with seconds (docker's `CreatedAt` for volumes).
 pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::gmtime_r(&secs, &mut tm) };
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
-}
-
-/// docker's human sizes for prune ("1.5kB", "12MB"): decimal units, 3 significant digits.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < UNITS.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    // Go's %.3g: three significant digits, trailing zeros dropped.
-    let decimals = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let mut s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{s}{}", UNITS[i])
+    crate::store::rfc3339(secs, 0)
 }
 
 #[cfg(test)]
@@ -626,13 +554,6 @@ mod tests {
         assert!(e.to_string().contains("\"colour\""), "{e}");
         let e = validate_options(&m(&[("type", "none"), ("device", "/srv")])).unwrap_err();
         assert!(e.to_string().contains("\"o\""), "{e}");
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(1500), "1.5kB");
-        assert_eq!(human_size(12_000_000), "12MB");
     }
 
     #[test]

@@ -576,16 +576,7 @@ fn finish(
 }
 
 fn set_times(dir: RawFd, name: Option<&CString>, mtime: u64, flags: i32) {
-    let ts = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-        libc::timespec {
-            tv_sec: mtime as libc::time_t,
-            tv_nsec: 0,
-        },
-    ];
+    let ts = crate::snapshot::sys::times(mtime as i64);
     unsafe {
         match name {
             Some(n) => libc::utimensat(dir, n.as_ptr(), ts.as_ptr(), flags),

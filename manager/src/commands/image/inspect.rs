@@ -2,6 +2,7 @@
 
 use super::View;
 use crate::context::Context;
+use crate::format::{Style, Template};
 use crate::image::reference::{familiar, familiar_repository_and_tag};
 use crate::store::images::is_dangling_name;
 use crate::store::{ContentStore, ImageStore};
@@ -27,11 +28,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     }
     match &args.format {
         Some(f) => {
+            let t = Template::parse(f, Style::Strict).map_err(anyhow::Error::msg)?;
             for v in &out {
-                println!(
-                    "{}",
-                    crate::image::display::render_template(f, v).map_err(anyhow::Error::msg)?
-                );
+                println!("{}", t.render(v).map_err(anyhow::Error::msg)?);
             }
         }
         None => println!("{}", serde_json::to_string_pretty(&Value::Array(out))?),

@@ -2,7 +2,7 @@
 //! container uses), then the blobs and snapshots nothing references.
 
 use crate::context::Context;
-use crate::image::display::human_size;
+use crate::format::human_size;
 use crate::store::images::is_dangling_name;
 use crate::store::{ImageStore, StoreLock};
 use std::collections::BTreeSet;

@@ -1,7 +1,7 @@
 //! `berth volume inspect NAME...`: docker's JSON array (or `--format`).
 
 use crate::context::Context;
-use crate::volume::template::Template;
+use crate::format::{Style, Template};
 use crate::volume::VolumeStore;
 
 #[derive(clap::Args, Debug)]
@@ -28,9 +28,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     }
     match &args.format {
         Some(f) => {
-            let t = Template::parse(f).map_err(anyhow::Error::msg)?;
+            let t = Template::parse(f, Style::Row).map_err(anyhow::Error::msg)?;
             for v in &found {
-                println!("{}", t.render(v));
+                println!("{}", t.render(v).map_err(anyhow::Error::msg)?);
             }
         }
         None => println!("{}", pretty(&serde_json::Value::Array(found))),

@@ -2,7 +2,7 @@
 
 use super::Filter;
 use crate::context::Context;
-use crate::volume::template::{tabulate, Template};
+use crate::format::{tabulate, Style, Template};
 use crate::volume::{users, Volume, VolumeStore};
 
 #[derive(clap::Args, Debug)]
@@ -65,12 +65,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let format = args
         .format
         .unwrap_or_else(|| "table {{.Driver}}\t{{.Name}}".to_string());
-    let t = Template::parse(&format).map_err(anyhow::Error::msg)?;
+    let t = Template::parse(&format, Style::Row).map_err(anyhow::Error::msg)?;
     let mut lines = Vec::new();
     if t.is_table() {
         lines.push(t.header(&title));
     }
-    lines.extend(vols.iter().map(|v| t.render(&row(v))));
+    for v in &vols {
+        lines.push(t.render(&row(v)).map_err(anyhow::Error::msg)?);
+    }
     if t.is_table() {
         print!("{}", tabulate(&lines));
     } else {

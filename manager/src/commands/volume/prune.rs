@@ -3,7 +3,8 @@
 
 use super::Filter;
 use crate::context::Context;
-use crate::volume::{human_size, users, VolumeStore};
+use crate::format::human_size;
+use crate::volume::{users, VolumeStore};
 use std::io::{BufRead, Write};
 
 #[derive(clap::Args, Debug)]
