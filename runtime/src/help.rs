@@ -1,6 +1,6 @@
-//! `--help` text. clap's generated help and usage are left out of the
-//! build: with them the argument parser alone made `create` exceed its
-//! peak-RSS budget (3 MiB); this static text costs nothing at run time.
+//! `--help` text: static, so that it costs nothing at run time (the
+//! runtime's `create` has a peak-RSS budget of 3 MiB; a generated help, as
+//! clap's, made it exceed that).
 
 const GLOBAL: &str = "\
 berth-runtime: an OCI container runtime, drop-in compatible with runc

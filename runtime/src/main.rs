@@ -15,8 +15,6 @@ mod rootfs;
 mod seccomp;
 mod sys;
 
-use clap::Parser;
-
 /// The runtime-spec version this build implements.
 pub const SPEC_VERSION: &str = "1.2.1";
 
@@ -25,12 +23,12 @@ fn main() {
     if help::requested(&args) {
         return;
     }
-    let cli = match cli::Cli::try_parse_from(&args) {
+    let cli = match cli::parse(args) {
         Ok(c) => c,
+        // Engines show stderr to the user; exit code 1 like any failure.
         Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            std::process::exit(code);
+            eprintln!("error: {e}");
+            std::process::exit(1);
         }
     };
     let g = &cli.global;
