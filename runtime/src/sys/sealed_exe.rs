@@ -7,6 +7,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
@@ -30,15 +31,17 @@ pub fn ensure_sealed() -> Result<()> {
     if is_sealed(&exe) {
         return Ok(());
     }
-    let memfd = memfd()?;
-    let mut dst = File::from(memfd);
-    let mut src = exe;
-    std::io::copy(&mut src, &mut dst).ctx(|| "copy runtime binary into memfd")?;
-    fcntl(
-        &dst,
-        FcntlArg::F_ADD_SEALS(SealFlag::from_bits_retain(SEALS)),
-    )
-    .ctx(|| "seal runtime binary copy")?;
+    let dst = match sealed_copy(&exe, true) {
+        // The kernel refuses F_SEAL_WRITE (EBUSY) while pages of the memfd
+        // are still referenced elsewhere; an in-kernel copy (splice) can
+        // leave such references behind for a while under load. A copy
+        // through our own buffer cannot.
+        Err(Error::Sys {
+            source: Errno::EBUSY,
+            ..
+        }) => sealed_copy(&exe, false)?,
+        other => other?,
+    };
     let argv: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_vec()).unwrap_or_default())
         .collect();
@@ -55,6 +58,41 @@ pub fn ensure_sealed() -> Result<()> {
         ctx: "exec sealed copy of the runtime binary".into(),
         source: err,
     })
+}
+
+/// A sealed memfd copy of `exe`, copied in the kernel (`std::io::copy` uses
+/// copy_file_range/sendfile between files) or through a user-space buffer.
+fn sealed_copy(exe: &File, in_kernel: bool) -> Result<File> {
+    let mut dst = File::from(memfd()?);
+    let mut src = exe;
+    src.seek(SeekFrom::Start(0))
+        .ctx(|| "rewind /proc/self/exe")?;
+    let copied = if in_kernel {
+        std::io::copy(&mut src, &mut dst)
+    } else {
+        let mut buf = vec![0u8; 256 << 10];
+        let mut total = 0u64;
+        loop {
+            match src.read(&mut buf) {
+                Ok(0) => break Ok(total),
+                Ok(n) => {
+                    if let Err(e) = dst.write_all(&buf[..n]) {
+                        break Err(e);
+                    }
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        }
+    };
+    copied.ctx(|| "copy runtime binary into memfd")?;
+    fcntl(
+        &dst,
+        FcntlArg::F_ADD_SEALS(SealFlag::from_bits_retain(SEALS)),
+    )
+    .ctx(|| "seal runtime binary copy")?;
+    Ok(dst)
 }
 
 fn memfd() -> Result<OwnedFd> {
