@@ -4,21 +4,13 @@
 //! The attach client puts a terminal in raw mode and forwards SIGWINCH as resizes.
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-
-pub const STDIN: u8 = 0;
-pub const STDOUT: u8 = 1;
-pub const STDERR: u8 = 2;
-pub const RESIZE: u8 = 3;
-pub const STDIN_EOF: u8 = 4;
-pub const EXIT: u8 = 5;
-pub const HELLO: u8 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
@@ -43,46 +35,14 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ShimError
     move |source| ShimError::Io { op, path, source }
 }
 
-/// shim.json.
-#[derive(Serialize, Debug, Clone)]
-pub struct ShimConfig {
-    pub id: String,
-    pub bundle: PathBuf,
-    pub runtime: PathBuf,
-    pub runtime_root: PathBuf,
-    pub terminal: bool,
-    pub stdin: bool,
-    pub log: LogSection,
-    pub restart: RestartSection,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<HealthSection>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_hook: Option<Vec<String>>,
-    pub start: bool,
-}
-
-#[derive(Serialize, Debug, Clone)]
-pub struct LogSection {
-    pub path: PathBuf,
-    pub max_size: i64,
-    pub max_files: u32,
-}
-
-#[derive(Serialize, Debug, Clone, Default)]
-pub struct RestartSection {
-    pub policy: String,
-    pub max_retries: u32,
-}
-
-#[derive(Serialize, Debug, Clone, Default)]
-pub struct HealthSection {
-    pub test: Vec<String>,
-    pub interval_ns: u64,
-    pub timeout_ns: u64,
-    pub retries: u32,
-    pub start_period_ns: u64,
-    pub start_interval_ns: u64,
-}
+use berth_shim_protocol::{
+    decode_exit, decode_header, frame, resize_payload, Hello, EXIT, HEADER_LEN, HELLO, RESIZE,
+    STDERR, STDIN, STDIN_EOF, STDOUT,
+};
+/// shim.json and the wire types live in the protocol crate.
+pub use berth_shim_protocol::{
+    Config as ShimConfig, HealthSection, LogSection, Request, RestartSection,
+};
 
 /// What the shim reported on start: the container init's pid.
 #[derive(Debug, Clone, Copy)]
@@ -131,7 +91,7 @@ pub fn spawn(shim: &Path, dir: &Path, cfg: &ShimConfig) -> Result<Started, ShimE
 }
 
 /// One control request; `{"error": ...}` answers become `Failed`.
-pub fn request(dir: &Path, req: &Value) -> Result<Value, ShimError> {
+pub fn request(dir: &Path, req: &impl Serialize) -> Result<Value, ShimError> {
     let path = dir.join("ctl.sock");
     let mut s = UnixStream::connect(&path).map_err(io("connect", &path))?;
     let mut line = serde_json::to_vec(req).map_err(|e| ShimError::Failed(e.to_string()))?;
@@ -157,12 +117,6 @@ pub fn request(dir: &Path, req: &Value) -> Result<Value, ShimError> {
         ));
     }
     Ok(v)
-}
-
-pub fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
-    out.push(kind);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
 }
 
 /// An attach connection (to attach.sock or an exec's socket), hello sent.
@@ -233,12 +187,15 @@ impl Attach {
         detach_keys: Option<&str>,
     ) -> Result<Attach, ShimError> {
         let mut sock = UnixStream::connect(path).map_err(io("connect", path))?;
-        let mut hello = json!({"stdin": stdin, "stdout": true, "stderr": true});
-        if let Some(k) = detach_keys {
-            hello["detach_keys"] = json!(k);
-        }
+        let hello = Hello {
+            stdin,
+            stdout: true,
+            stderr: true,
+            detach_keys: detach_keys.map(str::to_string),
+        };
+        let hello = serde_json::to_vec(&hello).map_err(|e| ShimError::Failed(e.to_string()))?;
         let mut f = Vec::new();
-        frame(&mut f, HELLO, hello.to_string().as_bytes());
+        frame(&mut f, HELLO, &hello);
         sock.write_all(&f).map_err(io("write", path))?;
         Ok(Attach {
             sock,
@@ -249,9 +206,7 @@ impl Attach {
     /// Send the current terminal size.
     pub fn resize(&self, rows: u16, cols: u16) {
         let mut f = Vec::new();
-        let mut p = rows.to_be_bytes().to_vec();
-        p.extend_from_slice(&cols.to_be_bytes());
-        frame(&mut f, RESIZE, &p);
+        frame(&mut f, RESIZE, &resize_payload(rows, cols));
         let _ = (&self.sock).write_all(&f);
     }
 
@@ -304,7 +259,7 @@ impl Attach {
             if tty && r.buffer().is_empty() && !wait_readable(self.sock.as_raw_fd(), 200) {
                 continue;
             }
-            let mut hdr = [0u8; 5];
+            let mut hdr = [0u8; HEADER_LEN];
             match r.read_exact(&mut hdr) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -313,7 +268,7 @@ impl Attach {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io("read", &self.path)(e)),
             }
-            let len = u32::from_be_bytes([hdr[1], hdr[2], hdr[3], hdr[4]]) as usize;
+            let (kind, len) = decode_header(&hdr).unwrap_or_default();
             let mut payload = vec![0u8; len];
             if let Err(e) = r.read_exact(&mut payload) {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -321,7 +276,7 @@ impl Attach {
                 }
                 return Err(io("read", &self.path)(e));
             }
-            match hdr[0] {
+            match kind {
                 STDOUT => {
                     let _ = out.write_all(&payload);
                     let _ = out.flush();
@@ -330,10 +285,10 @@ impl Attach {
                     let _ = err.write_all(&payload);
                     let _ = err.flush();
                 }
-                EXIT if len == 4 => {
-                    return Ok(AttachEnd::Exited(i32::from_be_bytes([
-                        payload[0], payload[1], payload[2], payload[3],
-                    ])))
+                EXIT => {
+                    if let Some(code) = decode_exit(&payload) {
+                        return Ok(AttachEnd::Exited(code));
+                    }
                 }
                 _ => {}
             }

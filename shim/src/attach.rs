@@ -3,48 +3,20 @@
 //! fanned out to every client, stdin from any of them, docker's detach keys.
 
 use crate::logs::Stream;
-use serde::Deserialize;
+pub use berth_shim_protocol::{
+    decode_header, decode_resize, frame, Hello, EXIT, HEADER_LEN, HELLO, RESIZE, STDERR, STDIN,
+    STDIN_EOF, STDOUT,
+};
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-pub const STDIN: u8 = 0;
-pub const STDOUT: u8 = 1;
-pub const STDERR: u8 = 2;
-pub const RESIZE: u8 = 3;
-pub const STDIN_EOF: u8 = 4;
-pub const EXIT: u8 = 5;
-pub const HELLO: u8 = 6;
 
 /// Frames larger than this from a client end its connection.
 const MAX_FRAME: usize = 1 << 20;
 /// A client that lets this much output pile up is disconnected (the container must
 /// never block on a slow reader).
 const MAX_QUEUE: usize = 4 << 20;
-
-pub fn frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
-    out.push(kind);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-}
-
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct Hello {
-    #[serde(default)]
-    pub stdin: bool,
-    #[serde(default = "yes")]
-    pub stdout: bool,
-    #[serde(default = "yes")]
-    pub stderr: bool,
-    #[serde(default)]
-    pub detach_keys: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
 
 pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 
@@ -136,18 +108,16 @@ impl Client {
         }
         let mut pos = 0;
         let mut keep = true;
-        while self.inbuf.len() - pos >= 5 {
-            let kind = self.inbuf[pos];
-            let len = u32::from_be_bytes(self.inbuf[pos + 1..pos + 5].try_into().unwrap()) as usize;
+        while let Some((kind, len)) = decode_header(&self.inbuf[pos..]) {
             if len > MAX_FRAME {
                 keep = false;
                 break;
             }
-            if self.inbuf.len() - pos - 5 < len {
+            if self.inbuf.len() - pos - HEADER_LEN < len {
                 break;
             }
-            let payload = &self.inbuf[pos + 5..pos + 5 + len];
-            pos += 5 + len;
+            let payload = &self.inbuf[pos + HEADER_LEN..pos + HEADER_LEN + len];
+            pos += HEADER_LEN + len;
             match (kind, &self.hello) {
                 (HELLO, None) => match serde_json::from_slice::<Hello>(payload)
                     .map_err(|e| e.to_string())
@@ -187,10 +157,11 @@ impl Client {
                     }
                 }
                 (STDIN_EOF, Some(h)) if h.stdin => actions.push(Action::StdinEof),
-                (RESIZE, Some(_)) if payload.len() == 4 => actions.push(Action::Resize(
-                    u16::from_be_bytes([payload[0], payload[1]]),
-                    u16::from_be_bytes([payload[2], payload[3]]),
-                )),
+                (RESIZE, Some(_)) => {
+                    if let Some((rows, cols)) = decode_resize(payload) {
+                        actions.push(Action::Resize(rows, cols));
+                    }
+                }
                 _ => {}
             }
         }
@@ -358,12 +329,5 @@ mod tests {
         assert!(!m.feed(b"a", &mut out));
         assert!(m.feed(b"b", &mut out));
         assert!(out.is_empty());
-    }
-
-    #[test]
-    fn frames() {
-        let mut f = Vec::new();
-        frame(&mut f, EXIT, &3i32.to_be_bytes());
-        assert_eq!(f, vec![5, 0, 0, 0, 4, 0, 0, 0, 3]);
     }
 }

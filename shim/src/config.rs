@@ -1,6 +1,6 @@
 //! `shim.json`, written by the manager into the shim's directory.
 
-use serde::Deserialize;
+pub use berth_shim_protocol::{Config, HealthSection};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,72 +22,6 @@ pub enum ConfigError {
         field: &'static str,
         why: String,
     },
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    pub id: String,
-    pub bundle: PathBuf,
-    pub runtime: PathBuf,
-    pub runtime_root: PathBuf,
-    #[serde(default)]
-    pub terminal: bool,
-    #[serde(default)]
-    pub stdin: bool,
-    pub log: LogSection,
-    #[serde(default)]
-    pub restart: RestartSection,
-    #[serde(default)]
-    pub healthcheck: Option<HealthSection>,
-    #[serde(default)]
-    pub exit_hook: Option<Vec<String>>,
-    #[serde(default = "yes")]
-    pub start: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSection {
-    pub path: PathBuf,
-    /// Bytes; 0 or negative = unlimited.
-    #[serde(default)]
-    pub max_size: i64,
-    #[serde(default = "one")]
-    pub max_files: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RestartSection {
-    #[serde(default)]
-    pub policy: String,
-    #[serde(default)]
-    pub max_retries: u32,
-}
-
-#[derive(Debug, Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct HealthSection {
-    pub test: Vec<String>,
-    #[serde(default)]
-    pub interval_ns: u64,
-    #[serde(default)]
-    pub timeout_ns: u64,
-    #[serde(default)]
-    pub retries: u32,
-    #[serde(default)]
-    pub start_period_ns: u64,
-    #[serde(default)]
-    pub start_interval_ns: u64,
 }
 
 /// The restart policy, parsed.
@@ -112,8 +46,17 @@ pub struct HealthConfig {
     pub start_interval: Duration,
 }
 
-impl Config {
-    pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+/// The shim's side of `shim.json`: loading, validation and the parsed settings.
+pub trait ConfigExt: Sized {
+    fn load(dir: &Path) -> Result<Self, ConfigError>;
+    fn validate(&self, path: &Path) -> Result<(), ConfigError>;
+    fn restart_policy(&self) -> Result<RestartPolicy, String>;
+    fn health(&self) -> Option<HealthConfig>;
+    fn log_config(&self) -> crate::logs::LogConfig;
+}
+
+impl ConfigExt for Config {
+    fn load(dir: &Path) -> Result<Config, ConfigError> {
         let path = dir.join("shim.json");
         let text = std::fs::read(&path).map_err(|source| ConfigError::Read {
             path: path.clone(),
@@ -169,7 +112,7 @@ impl Config {
 
     /// `no` (or empty), `always`, `unless-stopped`, `on-failure` (with
     /// `restart.max_retries`) or `on-failure:N`.
-    pub fn restart_policy(&self) -> Result<RestartPolicy, String> {
+    fn restart_policy(&self) -> Result<RestartPolicy, String> {
         let p = self.restart.policy.as_str();
         Ok(match p {
             "" | "no" => RestartPolicy::No,
@@ -190,13 +133,13 @@ impl Config {
         })
     }
 
-    pub fn health(&self) -> Option<HealthConfig> {
+    fn health(&self) -> Option<HealthConfig> {
         self.healthcheck
             .as_ref()
             .and_then(|h| h.resolve().ok().flatten())
     }
 
-    pub fn log_config(&self) -> crate::logs::LogConfig {
+    fn log_config(&self) -> crate::logs::LogConfig {
         crate::logs::LogConfig {
             path: self.log.path.clone(),
             max_size: self.log.max_size.max(0) as u64,
@@ -205,9 +148,14 @@ impl Config {
     }
 }
 
-impl HealthSection {
+/// Healthcheck settings resolved with docker's defaults.
+pub trait HealthSectionExt {
     /// None for `["NONE"]` (disabled); docker's defaults for zero durations.
-    pub fn resolve(&self) -> Result<Option<HealthConfig>, String> {
+    fn resolve(&self) -> Result<Option<HealthConfig>, String>;
+}
+
+impl HealthSectionExt for HealthSection {
+    fn resolve(&self) -> Result<Option<HealthConfig>, String> {
         let argv: Vec<String> = match self.test.first().map(String::as_str) {
             Some("NONE") => return Ok(None),
             Some("CMD") if self.test.len() > 1 => self.test[1..].to_vec(),

@@ -2,63 +2,12 @@
 //! response line; `wait`, `stop` and `exec_wait` keep the connection until they can
 //! answer.
 
-use serde::Deserialize;
+pub use berth_shim_protocol::Request;
 use serde_json::Value;
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-#[derive(Deserialize, Debug, PartialEq)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Request {
-    Start,
-    Kill {
-        #[serde(default = "sigterm")]
-        signal: i32,
-        #[serde(default)]
-        all: bool,
-    },
-    Stop {
-        #[serde(default = "sigterm")]
-        signal: i32,
-        #[serde(default = "ten")]
-        timeout_s: u64,
-    },
-    Wait,
-    Status,
-    Exec {
-        sid: String,
-        process: PathBuf,
-        #[serde(default)]
-        terminal: bool,
-        #[serde(default)]
-        stdin: bool,
-        #[serde(default)]
-        detach: bool,
-    },
-    ExecStart {
-        sid: String,
-    },
-    ExecWait {
-        sid: String,
-    },
-    Resize {
-        #[serde(default)]
-        sid: Option<String>,
-        rows: u16,
-        cols: u16,
-    },
-    Shutdown,
-}
-
-fn sigterm() -> i32 {
-    libc::SIGTERM
-}
-
-fn ten() -> u64 {
-    10
-}
 
 /// What a parked connection waits for.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,38 +140,5 @@ impl Control {
 impl Drop for Control {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(s: &str) -> Result<Request, String> {
-        serde_json::from_str(s).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn parses_requests() {
-        assert_eq!(p(r#"{"op":"start"}"#).unwrap(), Request::Start);
-        assert_eq!(
-            p(r#"{"op":"stop","signal":2,"timeout_s":1}"#).unwrap(),
-            Request::Stop {
-                signal: 2,
-                timeout_s: 1
-            }
-        );
-        assert_eq!(
-            p(r#"{"op":"resize","sid":null,"rows":10,"cols":20}"#).unwrap(),
-            Request::Resize {
-                sid: None,
-                rows: 10,
-                cols: 20
-            }
-        );
-        assert!(p(r#"{"op":"kill","signal":9,"bogus":1}"#)
-            .unwrap_err()
-            .contains("bogus"));
-        assert!(p(r#"{"op":"nope"}"#).is_err());
     }
 }

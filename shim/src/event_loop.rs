@@ -5,7 +5,7 @@
 use crate::attach::{Action, Hub, HubToken};
 use crate::control::{Conn, Control, Pending, Request};
 use crate::logs::Stream;
-use crate::status::Status;
+use crate::status::{Status, StatusExt};
 use crate::supervisor::{Observer, Supervisor, Tok};
 use crate::sys;
 use serde_json::{json, Value};

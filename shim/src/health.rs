@@ -4,34 +4,11 @@
 //! five results are kept with output truncated to 4 KiB.
 
 use crate::config::HealthConfig;
-use serde::Serialize;
+pub use berth_shim_protocol::{Health as HealthState, HealthLog as HealthResult};
 use std::time::{Duration, Instant};
 
 pub const MAX_LOG_ENTRIES: usize = 5;
 pub const MAX_OUTPUT: usize = 4096;
-
-/// docker's `State.Health`.
-#[derive(Serialize, Clone, Debug)]
-pub struct HealthState {
-    #[serde(rename = "Status")]
-    pub status: &'static str,
-    #[serde(rename = "FailingStreak")]
-    pub failing_streak: u32,
-    #[serde(rename = "Log")]
-    pub log: Vec<HealthResult>,
-}
-
-#[derive(Serialize, Clone, Debug)]
-pub struct HealthResult {
-    #[serde(rename = "Start")]
-    pub start: String,
-    #[serde(rename = "End")]
-    pub end: String,
-    #[serde(rename = "ExitCode")]
-    pub exit_code: i32,
-    #[serde(rename = "Output")]
-    pub output: String,
-}
 
 pub struct Health {
     pub cfg: HealthConfig,
@@ -50,7 +27,7 @@ impl Health {
         };
         Health {
             state: HealthState {
-                status: "starting",
+                status: "starting".into(),
                 failing_streak: 0,
                 log: Vec::new(),
             },
@@ -68,11 +45,11 @@ impl Health {
     pub fn record(&mut self, probe_start: Instant, result: HealthResult, now: Instant) {
         if result.exit_code == 0 {
             self.state.failing_streak = 0;
-            self.state.status = "healthy";
+            self.state.status = "healthy".into();
         } else if !(self.state.status == "starting" && self.in_start_period(probe_start)) {
             self.state.failing_streak += 1;
             if self.state.failing_streak >= self.cfg.retries {
-                self.state.status = "unhealthy";
+                self.state.status = "unhealthy".into();
             }
         }
         self.state.log.push(result);
@@ -135,11 +112,20 @@ mod tests {
         let mut h = Health::new(cfg(2, 0), t0);
         assert_eq!(h.next_at, t0 + Duration::from_secs(1));
         h.record(t0, res(1), t0);
-        assert_eq!((h.state.status, h.state.failing_streak), ("starting", 1));
+        assert_eq!(
+            (h.state.status.as_str(), h.state.failing_streak),
+            ("starting", 1)
+        );
         h.record(t0, res(1), t0);
-        assert_eq!((h.state.status, h.state.failing_streak), ("unhealthy", 2));
+        assert_eq!(
+            (h.state.status.as_str(), h.state.failing_streak),
+            ("unhealthy", 2)
+        );
         h.record(t0, res(0), t0);
-        assert_eq!((h.state.status, h.state.failing_streak), ("healthy", 0));
+        assert_eq!(
+            (h.state.status.as_str(), h.state.failing_streak),
+            ("healthy", 0)
+        );
         for _ in 0..10 {
             h.record(t0, res(0), t0);
         }
@@ -152,7 +138,10 @@ mod tests {
         let mut h = Health::new(cfg(1, 60), t0);
         assert_eq!(h.next_at, t0 + Duration::from_millis(100));
         h.record(t0, res(1), t0);
-        assert_eq!((h.state.status, h.state.failing_streak), ("starting", 0));
+        assert_eq!(
+            (h.state.status.as_str(), h.state.failing_streak),
+            ("starting", 0)
+        );
         assert_eq!(h.next_at, t0 + Duration::from_millis(100));
         h.record(t0, res(0), t0);
         assert_eq!(h.state.status, "healthy");

@@ -18,6 +18,8 @@ mod sys;
 mod time;
 
 use anyhow::Context;
+use config::ConfigExt;
+use status::StatusExt;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -168,7 +170,7 @@ fn supervise(cfg: config::Config, dir: &Path, report: OwnedFd) -> anyhow::Result
         Err(e) => {
             send(serde_json::json!({ "error": e }));
             sup.abandon();
-            sup.status.status = "exited";
+            sup.status.status = "exited".into();
             sup.status.error = Some(e.clone());
             let _ = sup.status.save(dir);
             drop(front);

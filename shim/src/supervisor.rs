@@ -4,13 +4,13 @@
 //! and attach protocols: it reports output and exits to an [`Observer`] and exposes
 //! plain methods, so another front end (containerd's shim v2 API) can drive it.
 
-use crate::config::{Config, HealthConfig, RestartPolicy};
+use crate::config::{Config, ConfigExt, HealthConfig, RestartPolicy};
 use crate::health::{self, Health, HealthResult};
 use crate::logs::{LineSplitter, LogWriter, Stream};
 use crate::oom::OomProbe;
 use crate::restart::{self, Backoff};
 use crate::runtime::{self, Runtime, Stdio3};
-use crate::status::{ExecStatus, Status};
+use crate::status::{ExecStatus, Status, StatusExt};
 use crate::sys;
 use crate::time::{format_rfc3339_nano, now_unix_ns, rfc3339_nano};
 use std::io;
@@ -225,7 +225,7 @@ impl Supervisor {
         let health_cfg = cfg.health();
         let status = Status {
             id: cfg.id.clone(),
-            status: "created",
+            status: "created".into(),
             shim_pid: std::process::id() as i32,
             ..Default::default()
         };
@@ -266,7 +266,7 @@ impl Supervisor {
     }
 
     pub fn is_running(&self) -> bool {
-        matches!(self.status.status, "created" | "running")
+        matches!(self.status.status.as_str(), "created" | "running")
     }
 
     /// True once the shim has nothing left to do and may exit.
@@ -378,7 +378,7 @@ impl Supervisor {
         self.init_pid = runtime::read_pid_file(&pid_file)
             .ok_or_else(|| format!("the runtime wrote no pid to {}", pid_file.display()))?;
         self.oom = OomProbe::for_pid(self.init_pid);
-        self.status.status = "created";
+        self.status.status = "created".into();
         self.status.pid = self.init_pid;
         self.status.exit_code = None;
         self.status.finished_at = None;
@@ -393,7 +393,7 @@ impl Supervisor {
             return Err(format!("container is {}, not created", self.status.status));
         }
         self.rt.start().map_err(|e| e.to_string())?;
-        self.status.status = "running";
+        self.status.status = "running".into();
         self.status.started_at = Some(rfc3339_nano(now_unix_ns()));
         self.started = Instant::now();
         self.health = self
@@ -422,7 +422,7 @@ impl Supervisor {
         self.status.user_stopped = true;
         if self.status.status == "restarting" {
             self.restart_at = None;
-            self.status.status = "exited";
+            self.status.status = "exited".into();
             self.save();
             self.finish();
             return true;
@@ -446,7 +446,7 @@ impl Supervisor {
         }
         if !self.done {
             self.restart_at = None;
-            self.status.status = "exited";
+            self.status.status = "exited".into();
             self.save();
             self.finish();
         }
@@ -663,7 +663,7 @@ impl Supervisor {
                 self.io = ProcIo::default();
                 self.init_pid = 0;
                 self.status.error = Some(e);
-                self.status.status = "exited";
+                self.status.status = "exited".into();
                 self.save();
                 self.finish();
             }
@@ -699,7 +699,7 @@ impl Supervisor {
         if let Some(p) = self.probe.take() {
             sys::kill(p.pid, libc::SIGKILL);
         }
-        self.status.status = "exited";
+        self.status.status = "exited".into();
         self.status.exit_code = Some(code);
         self.status.finished_at = Some(rfc3339_nano(now_unix_ns()));
         self.status.oom_killed = oom;
@@ -719,7 +719,7 @@ impl Supervisor {
         ) {
             let delay = self.backoff.next(self.started.elapsed());
             self.restart_at = Some(Instant::now() + delay);
-            self.status.status = "restarting";
+            self.status.status = "restarting".into();
             self.save();
         } else {
             self.finish();

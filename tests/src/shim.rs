@@ -23,14 +23,11 @@ pub fn shim_bin() -> PathBuf {
     p
 }
 
-/// Attach frame kinds.
-pub const STDIN: u8 = 0;
-pub const STDOUT: u8 = 1;
-pub const STDERR: u8 = 2;
-pub const RESIZE: u8 = 3;
-pub const STDIN_EOF: u8 = 4;
-pub const EXIT: u8 = 5;
-pub const HELLO: u8 = 6;
+/// Attach frame kinds and framing, shared with the shim.
+pub use berth_shim_protocol::{
+    decode_exit, decode_header, frame, resize_payload, EXIT, HEADER_LEN, HELLO, RESIZE, STDERR,
+    STDIN, STDIN_EOF, STDOUT,
+};
 
 /// One shim's directory and the container it supervises.
 pub struct Shim {
@@ -217,27 +214,24 @@ pub struct Attach {
 
 impl Attach {
     pub fn send(&mut self, kind: u8, payload: &[u8]) {
-        let mut f = vec![kind];
-        f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        f.extend_from_slice(payload);
+        let mut f = Vec::with_capacity(HEADER_LEN + payload.len());
+        frame(&mut f, kind, payload);
         self.s.write_all(&f).unwrap();
     }
 
     pub fn resize(&mut self, rows: u16, cols: u16) {
-        let mut p = rows.to_be_bytes().to_vec();
-        p.extend_from_slice(&cols.to_be_bytes());
-        self.send(RESIZE, &p);
+        self.send(RESIZE, &resize_payload(rows, cols));
     }
 
     /// The next frame, or None at EOF / timeout.
     pub fn frame(&mut self, timeout: Duration) -> Option<(u8, Vec<u8>)> {
         self.s.set_read_timeout(Some(timeout)).unwrap();
-        let mut h = [0u8; 5];
+        let mut h = [0u8; HEADER_LEN];
         self.s.read_exact(&mut h).ok()?;
-        let len = u32::from_be_bytes(h[1..5].try_into().unwrap()) as usize;
+        let (kind, len) = decode_header(&h)?;
         let mut p = vec![0u8; len];
         self.s.read_exact(&mut p).ok()?;
-        Some((h[0], p))
+        Some((kind, p))
     }
 
     /// Read frames until the collected stdout+stderr contains `needle`; returns it.
@@ -269,9 +263,7 @@ impl Attach {
             }
             match self.frame(left) {
                 Some((STDOUT | STDERR, p)) => got.push_str(&String::from_utf8_lossy(&p)),
-                Some((EXIT, p)) => {
-                    return (got, Some(i32::from_be_bytes(p[..4].try_into().unwrap())))
-                }
+                Some((EXIT, p)) => return (got, decode_exit(&p)),
                 Some(_) => {}
                 None => return (got, None),
             }

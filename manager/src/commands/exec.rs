@@ -4,7 +4,7 @@
 
 use crate::container::{self, ContainerStore};
 use crate::context::Context;
-use crate::shim_client::{self, Attach, AttachEnd};
+use crate::shim_client::{self, Attach, AttachEnd, Request};
 use crate::spec;
 use anyhow::{bail, Context as _};
 use serde_json::json;
@@ -110,11 +110,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let res = (|| -> anyhow::Result<i32> {
         let v = shim_client::request(
             &shim_dir,
-            &json!({"op": "exec", "sid": sid, "process": pfile, "terminal": args.tty,
-                    "stdin": args.interactive, "detach": args.detach}),
+            &Request::Exec {
+                sid: sid.clone(),
+                process: pfile.clone(),
+                terminal: args.tty,
+                stdin: args.interactive,
+                detach: args.detach,
+            },
         )?;
         let start = || -> anyhow::Result<Option<i32>> {
-            match shim_client::request(&shim_dir, &json!({"op": "exec_start", "sid": sid})) {
+            match shim_client::request(&shim_dir, &Request::ExecStart { sid: sid.clone() }) {
                 Ok(_) => Ok(None),
                 Err(e) => {
                     let msg = e.to_string();
@@ -142,7 +147,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         match att.pump(args.interactive, args.tty)? {
             AttachEnd::Exited(code) => Ok(code),
             AttachEnd::Detached => {
-                let v = shim_client::request(&shim_dir, &json!({"op": "exec_wait", "sid": sid}));
+                let v = shim_client::request(&shim_dir, &Request::ExecWait { sid: sid.clone() });
                 Ok(v.ok().and_then(|v| v["exit_code"].as_i64()).unwrap_or(0) as i32)
             }
         }

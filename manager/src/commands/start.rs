@@ -356,12 +356,11 @@ fn abs(p: &Path) -> std::path::PathBuf {
 
 /// Send `start` to a shim that created the container with `start: false`.
 pub fn shim_start(ctx: &Context, rec: &ContainerRecord) -> anyhow::Result<()> {
-    match shim_client::request(&rec.shim_dir(ctx), &serde_json::json!({"op": "start"})) {
+    match shim_client::request(&rec.shim_dir(ctx), &shim_client::Request::Start) {
         Ok(_) => Ok(()),
         Err(e) => {
             let f = start_failed(e.to_string());
-            let _ =
-                shim_client::request(&rec.shim_dir(ctx), &serde_json::json!({"op": "shutdown"}));
+            let _ = shim_client::request(&rec.shim_dir(ctx), &shim_client::Request::Shutdown);
             let _ = unmount_rootfs(ctx, rec);
             let st = serde_json::json!({"status": "created", "exit_code": f.code, "error": f.msg});
             let _ = container::store::write_json(&rec.shim_dir(ctx).join("status.json"), &st);

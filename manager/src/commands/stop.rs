@@ -79,7 +79,10 @@ pub fn stop_container(
     if st.shim_alive {
         crate::shim_client::request(
             &rec.shim_dir(ctx),
-            &serde_json::json!({"op": "stop", "signal": sig, "timeout_s": timeout_s}),
+            &crate::shim_client::Request::Stop {
+                signal: sig,
+                timeout_s,
+            },
         )?;
     } else {
         // The shim is gone: signal through the runtime, then SIGKILL.

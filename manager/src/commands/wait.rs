@@ -24,7 +24,7 @@ pub fn wait_exit(ctx: &Context, rec: &ContainerRecord) -> anyhow::Result<i32> {
         }
         if st.shim_alive && !st.restarting {
             if let Ok(v) =
-                crate::shim_client::request(&rec.shim_dir(ctx), &serde_json::json!({"op": "wait"}))
+                crate::shim_client::request(&rec.shim_dir(ctx), &crate::shim_client::Request::Wait)
             {
                 if v["status"] != "restarting" && v["status"] != "running" {
                     return Ok(v["exit_code"].as_i64().unwrap_or(0) as i32);

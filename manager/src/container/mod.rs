@@ -10,7 +10,7 @@ pub use record::{
 pub use store::ContainerStore;
 
 use crate::context::Context;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,22 +46,8 @@ impl From<crate::store::IoFailure> for ContainerError {
     }
 }
 
-/// The shim's `status.json` (fields the manager reads).
-#[derive(Deserialize, Serialize, Clone, Debug, Default)]
-#[serde(default)]
-pub struct ShimStatus {
-    pub status: String,
-    pub pid: i32,
-    pub shim_pid: i32,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub exit_code: Option<i32>,
-    pub oom_killed: bool,
-    pub restart_count: u32,
-    pub user_stopped: bool,
-    pub error: Option<String>,
-    pub health: Option<serde_json::Value>,
-}
+/// The shim's `status.json`.
+pub use berth_shim_protocol::Status as ShimStatus;
 
 /// The live state of a container, as docker's inspect `State` reports it.
 #[derive(Serialize, Clone, Debug, Default)]
@@ -146,7 +132,10 @@ pub fn state(ctx: &Context, rec: &ContainerRecord) -> Result<ContainerState, Con
         finished_at: st.finished_at.clone().unwrap_or_else(|| ZERO_TIME.into()),
         oom_killed: st.oom_killed,
         restart_count: st.restart_count,
-        health: st.health.clone(),
+        health: st
+            .health
+            .as_ref()
+            .and_then(|h| serde_json::to_value(h).ok()),
         shim_pid: st.shim_pid,
         shim_alive,
         ..Default::default()
