@@ -29,6 +29,18 @@ fn cat_in(b: &Berth, c: &str, path: &str) -> String {
     read(&dst)
 }
 
+/// `run -d` returns once the container's shell started, not once it has made
+/// what the test needs.
+fn wait_for_dir(b: &Berth, c: &str, dir: &str) {
+    let ready = (0..100).any(|_| {
+        b.run(&["exec", c, "test", "-d", dir]).ok() || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            false
+        }
+    });
+    assert!(ready, "{dir} never appeared in {c}");
+}
+
 #[test]
 fn cp_both_directions_running() {
     let b = berth();
@@ -43,6 +55,7 @@ fn cp_both_directions_running() {
             "mkdir -p /srv/x; sleep 1000",
         ],
     );
+    wait_for_dir(&b, "box", "/srv/x");
     let host = b.scratch("host");
     std::fs::write(host.join("hello.txt"), "hello\n").unwrap();
     std::fs::create_dir_all(host.join("tree/sub")).unwrap();
@@ -163,6 +176,7 @@ fn cp_never_leaves_the_container_root() {
             "ln -s / /link; ln -s /etc /etclink; mkdir -p /inside; sleep 1000",
         ],
     );
+    wait_for_dir(&b, "esc", "/inside");
     let host = b.scratch("host");
     std::fs::write(host.join(&tag), "payload\n").unwrap();
     let src = host.join(&tag).to_string_lossy().into_owned();

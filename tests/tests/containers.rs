@@ -268,10 +268,10 @@ fn detached_logs_ps_inspect_stop() {
         .trim()
         .to_string();
     assert_eq!(id.len(), 64);
-    assert!(wait_until(Duration::from_secs(5), || b
-        .run(&["logs", "web"])
-        .stdout
-        .contains("out")));
+    assert!(wait_until(Duration::from_secs(5), || {
+        let l = b.run(&["logs", "web"]);
+        l.stdout.contains("out") && l.stderr.contains("err")
+    }));
     let logs = b.run(&["logs", "web"]);
     assert_eq!(logs.stdout, "out\n");
     assert_eq!(logs.stderr, "err\n");
