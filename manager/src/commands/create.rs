@@ -456,9 +456,8 @@ fn find_image(ctx: &Context, name: &str) -> anyhow::Result<Option<(Image, serde_
         Err(e) => return Err(e.into()),
     };
     let content = ContentStore::open(&ctx.root)?;
-    let raw: serde_json::Value =
-        serde_json::from_slice(&content.read(&record.config)?).unwrap_or_default();
     let image = Image::load(&content, record)?;
+    let raw = image.config_json.clone();
     Ok(Some((image, raw)))
 }
 

@@ -6,6 +6,7 @@ pub mod reference;
 
 use crate::store::{ContentStore, Digest, ImageRecord, StoreError};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -34,6 +35,9 @@ pub struct Image {
     pub record: ImageRecord,
     pub manifest: ImageManifest,
     pub config: ImageConfiguration,
+    /// The config as stored: docker's extensions (Healthcheck, ...) that the
+    /// typed `config` drops.
+    pub config_json: serde_json::Value,
 }
 
 impl Image {
@@ -77,16 +81,18 @@ impl Image {
         let cdigest = Digest::try_from(manifest.config().digest())
             .map_err(|e| bad_manifest(&digest, e.to_string()))?;
         let cdata = content.read(&cdigest)?;
-        let config: ImageConfiguration =
-            serde_json::from_slice(&cdata).map_err(|e| ImageError::BadConfig {
-                image: record.name.clone(),
-                digest: cdigest.clone(),
-                why: e.to_string(),
-            })?;
+        let bad_config = |e: serde_json::Error| ImageError::BadConfig {
+            image: record.name.clone(),
+            digest: cdigest.clone(),
+            why: e.to_string(),
+        };
+        let config_json: serde_json::Value = serde_json::from_slice(&cdata).map_err(bad_config)?;
+        let config = ImageConfiguration::deserialize(&config_json).map_err(bad_config)?;
         Ok(Image {
             record,
             manifest,
             config,
+            config_json,
         })
     }
 
