@@ -9,6 +9,7 @@ mod container;
 mod context;
 mod format;
 mod gc;
+mod network;
 mod image;
 mod registry;
 mod shim_client;

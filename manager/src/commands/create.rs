@@ -115,9 +115,42 @@ pub struct CreateFlags {
     /// Timeout (in seconds) to stop a container
     #[arg(long, allow_hyphen_values = true)]
     pub stop_timeout: Option<i64>,
-    /// Network mode: none (default) or host
-    #[arg(long, alias = "net", default_value = "none")]
-    pub network: String,
+    /// Connect to a network: bridge (default), host, none, container:NAME, or a user network (repeat for several)
+    #[arg(long, alias = "net")]
+    pub network: Vec<String>,
+    /// Publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random host ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104) on the first network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long)]
+    pub mac_address: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip, ip may be host-gateway)
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long)]
+    pub link: Vec<String>,
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -461,15 +494,60 @@ fn find_image(ctx: &Context, name: &str) -> anyhow::Result<Option<(Image, serde_
     Ok(Some((image, raw)))
 }
 
+/// The image's EXPOSE, `--expose` and the published ports ("80/tcp" -> {}).
+fn exposed_ports(
+    ic: &serde_json::Value,
+    expose: &[String],
+    published: &crate::network::model::PortMap,
+) -> anyhow::Result<BTreeMap<String, serde_json::Value>> {
+    let mut out: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    if let Some(m) = ic["ExposedPorts"].as_object() {
+        for k in m.keys() {
+            out.insert(k.clone(), serde_json::json!({}));
+        }
+    }
+    for e in expose {
+        let (ports, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
+        if !matches!(proto, "tcp" | "udp" | "sctp") {
+            bail!("invalid --expose {e:?}: unknown protocol {proto:?}");
+        }
+        let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+        let (a, b): (u16, u16) = match (a.parse(), b.parse()) {
+            (Ok(a), Ok(b)) if a > 0 && a <= b => (a, b),
+            _ => bail!("invalid --expose {e:?}: expected PORT[-PORT][/PROTO]"),
+        };
+        for p in a..=b {
+            out.insert(format!("{p}/{proto}"), serde_json::json!({}));
+        }
+    }
+    for k in published.keys() {
+        out.insert(k.clone(), serde_json::json!({}));
+    }
+    Ok(out)
+}
+
 /// Create the container (record, directories, volumes). Returns the record and
 /// the loaded image (so `run` does not read it again).
 pub fn create_container(
     ctx: &Context,
     f: &CreateFlags,
 ) -> anyhow::Result<(ContainerRecord, Image)> {
-    match f.network.as_str() {
-        "none" | "host" => {}
-        _ => bail!("networking (bridge, -p, user networks) is not supported yet; use --network host or none"),
+    let net = crate::network::request::build(
+        ctx,
+        &crate::network::request::NetFlags {
+            networks: f.network.clone(),
+            ip: f.ip.clone(),
+            mac_address: f.mac_address.clone(),
+            aliases: f.network_alias.clone(),
+            publish: f.publish.clone(),
+            publish_all: f.publish_all,
+            links: f.link.clone(),
+        },
+    )?;
+    for h in &f.add_host {
+        if h.split_once(':').or_else(|| h.split_once('=')).is_none() {
+            bail!("invalid argument {h:?} for \"--add-host\" flag: expected HOST:IP");
+        }
     }
     spec::validate_security_opts(&f.security_opt)?;
     // Flags are checked before anything is pulled or created.
@@ -575,7 +653,7 @@ pub fn create_container(
         healthcheck = Some(h);
     }
 
-    let hostname = match (&f.hostname, f.network.as_str()) {
+    let hostname = match (&f.hostname, net.network_mode.as_str()) {
         (Some(h), _) => h.clone(),
         (None, "host") => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
@@ -640,6 +718,8 @@ pub fn create_container(
             .clone()
             .or_else(|| ic["StopSignal"].as_str().map(str::to_string)),
         stop_timeout: f.stop_timeout,
+        exposed_ports: exposed_ports(&ic, &f.expose, &net.port_bindings)?,
+        mac_address: f.mac_address.clone().unwrap_or_default(),
         ..Default::default()
     };
     let host_config = HostConfig {
@@ -657,8 +737,15 @@ pub fn create_container(
         restart_policy: restart,
         init: f.init.then_some(true),
         auto_remove: f.rm,
-        network_mode: f.network.clone(),
+        network_mode: net.network_mode.clone(),
         log_config: LogConfig::default(),
+        port_bindings: net.port_bindings.clone(),
+        publish_all_ports: f.publish_all,
+        dns: f.dns.clone(),
+        dns_search: f.dns_search.clone(),
+        dns_options: f.dns_option.clone(),
+        extra_hosts: f.add_host.clone(),
+        links: f.link.clone(),
     };
     if let Some(s) = &config.stop_signal {
         crate::commands::kill::parse_signal(s)?;
@@ -692,6 +779,7 @@ pub fn create_container(
         host_config,
         mounts,
         seccomp_profile,
+        networking_config: net.networking.clone(),
     };
     let store = ContainerStore::open(ctx)?;
     let res = store.create(&mut rec, |dir| {

@@ -21,7 +21,9 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod network;
 pub mod pause;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
@@ -107,6 +109,10 @@ pub enum Command {
     Rename(rename::Args),
     /// Manage volumes
     Volume(volume::Args),
+    /// Manage networks
+    Network(network::Args),
+    /// List port mappings or a specific mapping for the container
+    Port(port::Args),
     /// Callbacks from berth-shim (not for users)
     #[command(hide = true)]
     Internal(internal::Args),
@@ -146,6 +152,8 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Unpause(args) => unpause::run(ctx, args),
         Command::Rename(args) => rename::run(ctx, args),
         Command::Volume(args) => volume::run(ctx, args),
+        Command::Network(args) => network::run(ctx, args),
+        Command::Port(args) => port::run(ctx, args),
         Command::Internal(args) => internal::run(ctx, args),
     }
 }

@@ -13,5 +13,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
     let rec = store.resolve(&args.container)?;
     store.rename(&rec.id, &args.new_name)?;
+    // peers on its user networks resolve it by its new name
+    crate::network::refresh_names(ctx, &rec.id)?;
     Ok(0)
 }

@@ -35,6 +35,7 @@ pub fn remove_container(
     if super::start::runtime_has(ctx, &rec.id) {
         let _ = super::stop::runtime(ctx, &["delete", "--force", &rec.id]);
     }
+    crate::network::release(ctx, &rec.id)?;
     super::start::unmount_rootfs(ctx, rec)?;
     let shim_dir = rec.shim_dir(ctx);
     if shim_dir.exists() {

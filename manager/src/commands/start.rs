@@ -231,6 +231,7 @@ pub fn start_container(
     mount_rootfs(ctx, rec, &image)?;
     let res = launch(ctx, rec, start_now);
     if let Err(e) = &res {
+        let _ = crate::network::release(ctx, &rec.id);
         let _ = unmount_rootfs(ctx, rec);
         // docker leaves a container whose start failed as Created, with the error
         let code = e
@@ -281,6 +282,11 @@ fn launch(
         seccomp_profile: rec.seccomp_profile.as_deref(),
         init: init.as_deref(),
     })?;
+    let mut spec = spec;
+    // Networking: the pinned namespace, endpoints, port rules and /etc files
+    // (released in `handle_exited`, `rm`, or below when the start fails).
+    let prepared = crate::network::prepare(ctx, &rec, &dir)?;
+    crate::network::apply_to_spec(&prepared, &mut spec);
     let cfg_path = rec.bundle(ctx).join("config.json");
     std::fs::write(&cfg_path, serde_json::to_vec(&spec)?)
         .with_context(|| format!("writing {}", cfg_path.display()))?;
@@ -361,6 +367,7 @@ pub fn shim_start(ctx: &Context, rec: &ContainerRecord) -> anyhow::Result<()> {
         Err(e) => {
             let f = start_failed(e.to_string());
             let _ = shim_client::request(&rec.shim_dir(ctx), &shim_client::Request::Shutdown);
+            let _ = crate::network::release(ctx, &rec.id);
             let _ = unmount_rootfs(ctx, rec);
             let st = serde_json::json!({"status": "created", "exit_code": f.code, "error": f.msg});
             let _ = container::store::write_json(&rec.shim_dir(ctx).join("status.json"), &st);
@@ -391,6 +398,7 @@ pub fn handle_exited(ctx: &Context, id: &str, shim_pid: Option<i32>) -> anyhow::
     if st.running {
         return Ok(());
     }
+    crate::network::release(ctx, &rec.id)?;
     unmount_rootfs(ctx, &rec)?;
     if let Some(s) = live {
         let _ = container::store::write_json(&rec.dir(ctx).join("last-status.json"), &s);

@@ -45,6 +45,11 @@ pub struct Config {
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// "80/tcp" -> {} (the image's EXPOSE and `--expose`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub mac_address: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -93,6 +98,18 @@ pub struct HostConfig {
     pub auto_remove: bool,
     pub network_mode: String,
     pub log_config: LogConfig,
+    /// `-p`: "80/tcp" -> host bindings.
+    pub port_bindings: crate::network::model::PortMap,
+    /// `-P`: publish every exposed port on a random host port.
+    pub publish_all_ports: bool,
+    #[serde(rename = "Dns")]
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--add-host NAME:IP` (IP may be `host-gateway`).
+    pub extra_hosts: Vec<String>,
+    /// `--link NAME:ALIAS`.
+    pub links: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -158,6 +175,8 @@ pub struct ContainerRecord {
     /// `--security-opt seccomp=FILE`: the profile's content, read at create time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<String>,
+    /// The networks to join and each one's options (docker's NetworkingConfig).
+    pub networking_config: crate::network::model::NetworkingConfig,
 }
 
 impl ContainerRecord {
