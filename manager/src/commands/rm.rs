@@ -35,7 +35,9 @@ pub fn remove_container(
     if super::start::runtime_has(ctx, &rec.id) {
         let _ = super::stop::runtime(ctx, &["delete", "--force", &rec.id]);
     }
-    crate::network::release(ctx, &rec.id)?;
+    if let Err(e) = crate::network::release(ctx, &rec.id) {
+        eprintln!("berth: releasing the network of {}: {e}", rec.id);
+    }
     super::start::unmount_rootfs(ctx, rec)?;
     let shim_dir = rec.shim_dir(ctx);
     if shim_dir.exists() {

@@ -398,7 +398,11 @@ pub fn handle_exited(ctx: &Context, id: &str, shim_pid: Option<i32>) -> anyhow::
     if st.running {
         return Ok(());
     }
-    crate::network::release(ctx, &rec.id)?;
+    // a failed network release must not keep the rootfs mounted; the next
+    // berth command's repair retries it
+    if let Err(e) = crate::network::release(ctx, &rec.id) {
+        eprintln!("berth: releasing the network of {}: {e}", rec.id);
+    }
     unmount_rootfs(ctx, &rec)?;
     if let Some(s) = live {
         let _ = container::store::write_json(&rec.dir(ctx).join("last-status.json"), &s);

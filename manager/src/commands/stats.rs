@@ -60,7 +60,9 @@ fn sample(ctx: &Context, rec: &ContainerRecord) -> Option<Sample> {
         .lines()
         .find_map(|l| serde_json::from_str::<Value>(l).ok())?;
     let mut s = parse_sample(&v["data"]);
-    let pid = crate::container::state(ctx, rec).map(|st| st.pid).unwrap_or(0);
+    let pid = crate::container::state(ctx, rec)
+        .map(|st| st.pid)
+        .unwrap_or(0);
     s.net = crate::network::stats_bytes(ctx, rec, pid).unwrap_or((0, 0));
     Some(s)
 }

@@ -278,7 +278,11 @@ fn detach_all(st: &NetworkStore, id: &str) -> Result<Vec<String>, NetworkError> 
 /// Before the shim starts (the caller holds the container's lock): the
 /// container's namespace choice, its endpoints and port rules, its /etc
 /// files (written into `etc_dir`, which the spec bind-mounts).
-pub fn prepare(ctx: &Context, rec: &ContainerRecord, etc_dir: &Path) -> Result<Prepared, NetworkError> {
+pub fn prepare(
+    ctx: &Context,
+    rec: &ContainerRecord,
+    etc_dir: &Path,
+) -> Result<Prepared, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
     let mode = super::mode(rec);
     let _l = store::lock()?;
@@ -567,7 +571,9 @@ fn write_hosts(
         let (name, ip) = h
             .split_once(':')
             .or_else(|| h.split_once('='))
-            .ok_or_else(|| NetworkError::Invalid(format!("invalid --add-host {h:?}: expected NAME:IP")))?;
+            .ok_or_else(|| {
+                NetworkError::Invalid(format!("invalid --add-host {h:?}: expected NAME:IP"))
+            })?;
         let ip = if ip == "host-gateway" {
             gateway.clone().ok_or_else(|| {
                 NetworkError::Invalid("--add-host host-gateway: no gateway address".into())
@@ -606,7 +612,11 @@ fn write_etc(
     write_hosts(ctx, cs, st, rec, dir, mode)?;
     let hc = &rec.host_config;
     let host = files::host_resolv_conf();
-    let text = if matches!(mode, Mode::Host) && hc.dns.is_empty() && hc.dns_search.is_empty() && hc.dns_options.is_empty() {
+    let text = if matches!(mode, Mode::Host)
+        && hc.dns.is_empty()
+        && hc.dns_search.is_empty()
+        && hc.dns_options.is_empty()
+    {
         host
     } else {
         files::resolv_conf(&host, &hc.dns, &hc.dns_search, &hc.dns_options)

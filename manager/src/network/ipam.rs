@@ -66,7 +66,8 @@ fn claimed(root: &Path) -> Vec<Subnet> {
 }
 
 pub fn claim(root: &Path, s: &Subnet, net_id: &str) -> Result<(), NetworkError> {
-    std::fs::create_dir_all(CLAIMS).map_err(crate::store::IoFailure::at("create", Path::new(CLAIMS)))?;
+    std::fs::create_dir_all(CLAIMS)
+        .map_err(crate::store::IoFailure::at("create", Path::new(CLAIMS)))?;
     let p = claim_path(s);
     let data = format!("{}\n{net_id}\n", root.display());
     crate::store::replace_file(&p, data.as_bytes(), false)?;
@@ -85,7 +86,10 @@ pub fn unclaim(root: &Path, s: &Subnet) {
 /// The subnets in use: this root's networks, other roots' claims, host routes
 /// that are not a berth bridge of this root.
 pub fn used_subnets(root: &Path, nets: &[Network], routes: &[(Ipv4Addr, u8)]) -> Vec<Subnet> {
-    let mut used: Vec<Subnet> = nets.iter().filter_map(|n| n.subnet4().map(|s| s.0)).collect();
+    let mut used: Vec<Subnet> = nets
+        .iter()
+        .filter_map(|n| n.subnet4().map(|s| s.0))
+        .collect();
     used.extend(claimed(root));
     used.extend(routes.iter().map(|(a, p)| Subnet {
         addr: Ipv4Addr::from(u32::from(*a) & super::model::mask(*p)),
@@ -139,7 +143,10 @@ pub fn allocate(
         .find(|a| !taken(*a))
         .map(|a| (Ipv4Addr::from(a), subnet.prefix, gw))
         .ok_or_else(|| {
-            NetworkError::Invalid(format!("no available IPv4 addresses on network {}", net.name))
+            NetworkError::Invalid(format!(
+                "no available IPv4 addresses on network {}",
+                net.name
+            ))
         })
 }
 
@@ -209,7 +216,10 @@ mod tests {
             held.push(ep(&a.to_string()));
             got.push(a.to_string());
         }
-        assert_eq!(got, ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]);
+        assert_eq!(
+            got,
+            ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]
+        );
         assert!(allocate(&n, &held, None).is_err(), "the subnet is full");
         held.remove(1);
         assert_eq!(allocate(&n, &held, None).unwrap().0.to_string(), "10.9.0.3");
@@ -228,7 +238,10 @@ mod tests {
 
     #[test]
     fn pools_skip_used() {
-        let used = [Subnet::parse("172.17.0.0/16").unwrap(), Subnet::parse("172.18.5.0/24").unwrap()];
+        let used = [
+            Subnet::parse("172.17.0.0/16").unwrap(),
+            Subnet::parse("172.18.5.0/24").unwrap(),
+        ];
         assert_eq!(pick_subnet(&used).unwrap().to_string(), "172.19.0.0/16");
     }
 }

@@ -68,10 +68,7 @@ pub(super) fn hosts(
             names.push(t.name.clone());
         }
         names.push(t.short_id().to_string());
-        out.push(HostEntry {
-            ip: ep.ipv4,
-            names,
-        });
+        out.push(HostEntry { ip: ep.ipv4, names });
     }
     Ok(out)
 }

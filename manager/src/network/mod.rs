@@ -16,8 +16,8 @@ pub mod names;
 pub mod netlink;
 pub mod netns;
 mod networks;
-pub mod request;
 pub mod ports;
+pub mod request;
 mod settings;
 pub mod store;
 
@@ -37,7 +37,9 @@ pub enum NetworkError {
     Ambiguous(String),
     #[error("network with name {0} already exists")]
     Exists(String),
-    #[error("error while removing network: network {name} id {id} has active endpoints ({containers})")]
+    #[error(
+        "error while removing network: network {name} id {id} has active endpoints ({containers})"
+    )]
     InUse {
         name: String,
         id: String,
@@ -151,9 +153,7 @@ pub fn apply_to_spec(p: &endpoint::Prepared, spec: &mut serde_json::Value) {
         match &p.ns {
             NsChoice::Host => {}
             NsChoice::New => nss.push(serde_json::json!({"type": "network"})),
-            NsChoice::Path(path) => {
-                nss.push(serde_json::json!({"type": "network", "path": path}))
-            }
+            NsChoice::Path(path) => nss.push(serde_json::json!({"type": "network", "path": path})),
         }
     }
     if let Some(env) = spec["process"]["env"].as_array_mut() {

@@ -5,8 +5,8 @@
 //! talks to that namespace.
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
-    NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -189,7 +189,9 @@ impl Netlink {
                 msg.attributes.push(LinkAttribute::Mtu(m));
             }
             msg.attributes
-                .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+                .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                    InfoKind::Bridge,
+                )]));
             match self.request(
                 &format!("create bridge {name}"),
                 RouteNetlinkMessage::NewLink(msg),
@@ -200,12 +202,10 @@ impl Netlink {
                 Err(e) => return Err(e),
             }
         }
-        let idx = self
-            .link_index(name)?
-            .ok_or_else(|| NetlinkError::Decode {
-                what: format!("create bridge {name}"),
-                why: "the bridge is missing after its creation".into(),
-            })?;
+        let idx = self.link_index(name)?.ok_or_else(|| NetlinkError::Decode {
+            what: format!("create bridge {name}"),
+            why: "the bridge is missing after its creation".into(),
+        })?;
         self.set_up(idx)?;
         Ok(idx)
     }
@@ -222,8 +222,7 @@ impl Netlink {
     ) -> Result<(), NetlinkError> {
         let mut p = LinkMessage::default();
         p.attributes.push(LinkAttribute::IfName(peer.into()));
-        p.attributes
-            .push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
+        p.attributes.push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
         if let Some(m) = mtu {
             p.attributes.push(LinkAttribute::Mtu(m));
         }
@@ -295,7 +294,12 @@ impl Netlink {
     }
 
     /// Add `addr/prefix` to interface `index` (already present is fine).
-    pub fn add_address(&mut self, index: u32, addr: IpAddr, prefix: u8) -> Result<(), NetlinkError> {
+    pub fn add_address(
+        &mut self,
+        index: u32,
+        addr: IpAddr,
+        prefix: u8,
+    ) -> Result<(), NetlinkError> {
         let mut msg = AddressMessage::default();
         msg.header.index = index;
         msg.header.prefix_len = prefix;
@@ -346,7 +350,11 @@ impl Netlink {
     pub fn ipv4_routes(&mut self) -> Result<Vec<(Ipv4Addr, u8)>, NetlinkError> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = AddressFamily::Inet;
-        let replies = self.request("dump routes", RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP)?;
+        let replies = self.request(
+            "dump routes",
+            RouteNetlinkMessage::GetRoute(msg),
+            NLM_F_DUMP,
+        )?;
         let mut out = Vec::new();
         for r in replies {
             if let RouteNetlinkMessage::NewRoute(m) = r {

@@ -76,7 +76,10 @@ fn ensure_dir(state: &Path) -> Result<PathBuf, NetnsError> {
         .map_err(sys("bind mount", &d))?;
         // private first: a shared peer group with the parent mount would send
         // our pins everywhere the parent propagates to.
-        for (flag, op) in [(MsFlags::MS_PRIVATE, "make private"), (MsFlags::MS_SHARED, "make shared")] {
+        for (flag, op) in [
+            (MsFlags::MS_PRIVATE, "make private"),
+            (MsFlags::MS_SHARED, "make shared"),
+        ] {
             mount(None::<&str>, &d, None::<&str>, flag, None::<&str>).map_err(sys(op, &d))?;
         }
     }

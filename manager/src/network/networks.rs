@@ -90,8 +90,10 @@ pub fn ensure_predefined(ctx: &Context, st: &NetworkStore) -> Result<(), Network
             });
             n.options
                 .insert(OPT_BRIDGE_NAME.into(), super::default_bridge_name(ctx));
-            n.options
-                .insert("com.docker.network.bridge.default_bridge".into(), "true".into());
+            n.options.insert(
+                "com.docker.network.bridge.default_bridge".into(),
+                "true".into(),
+            );
             ipam::claim(&ctx.root, &subnet, &n.id)?;
         }
         st.save(&n)?;
@@ -183,7 +185,10 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
             let gw: Ipv4Addr = g
                 .parse()
                 .map_err(|_| NetworkError::Invalid(format!("invalid gateway {g:?}")))?;
-            if !subnet.contains(gw) || u32::from(gw) == subnet.first() || u32::from(gw) == subnet.last() {
+            if !subnet.contains(gw)
+                || u32::from(gw) == subnet.first()
+                || u32::from(gw) == subnet.last()
+            {
                 return Err(NetworkError::Invalid(format!(
                     "no matching subnet for gateway {gw}: it is not a host address of {subnet}"
                 )));
@@ -244,7 +249,6 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
     Ok(n)
 }
 
-
 /// Containers whose record names network `n` (running or not).
 pub fn in_use_by(ctx: &Context, n: &Network) -> Result<Vec<String>, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
@@ -296,10 +300,7 @@ pub fn remove(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
 
 /// Remove user networks no container uses (docker's `network prune`); also
 /// repairs what crashes left. Returns the removed networks' names.
-pub fn prune(
-    ctx: &Context,
-    keep: impl Fn(&Network) -> bool,
-) -> Result<Vec<String>, NetworkError> {
+pub fn prune(ctx: &Context, keep: impl Fn(&Network) -> bool) -> Result<Vec<String>, NetworkError> {
     let candidates: Vec<Network> = {
         let _l = store::lock()?;
         let st = NetworkStore::open(ctx)?;

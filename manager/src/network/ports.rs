@@ -153,10 +153,7 @@ fn host_free(proto: &str, ip: &str, port: u16) -> bool {
 /// Turn a container's PortMap into concrete forwarded ports: pick host ports
 /// for empty ones and ranges (ephemeral range as docker: 32768-60999), and
 /// refuse ports taken on the host or by another container (`taken`).
-pub fn allocate(
-    map: &PortMap,
-    taken: &[PublishedPort],
-) -> Result<Vec<PublishedPort>, PortError> {
+pub fn allocate(map: &PortMap, taken: &[PublishedPort]) -> Result<Vec<PublishedPort>, PortError> {
     let mut out: Vec<PublishedPort> = Vec::new();
     let clash = |out: &[PublishedPort], proto: &str, ip: &str, port: u16| {
         taken.iter().chain(out.iter()).any(|t| {
@@ -222,7 +219,10 @@ mod tests {
     #[test]
     fn docker_forms() {
         assert_eq!(one("80"), [("80/tcp".into(), "".into(), "".into())]);
-        assert_eq!(one("8080:80"), [("80/tcp".into(), "".into(), "8080".into())]);
+        assert_eq!(
+            one("8080:80"),
+            [("80/tcp".into(), "".into(), "8080".into())]
+        );
         assert_eq!(
             one("127.0.0.1:8080:80/udp"),
             [("80/udp".into(), "127.0.0.1".into(), "8080".into())]
@@ -236,7 +236,10 @@ mod tests {
             [("80/tcp".into(), "::1".into(), "8080".into())]
         );
         assert_eq!(one("8000-8001:80-81").len(), 2);
-        assert_eq!(one("8000-8001:80-81")[1], ("81/tcp".into(), "".into(), "8001".into()));
+        assert_eq!(
+            one("8000-8001:80-81")[1],
+            ("81/tcp".into(), "".into(), "8001".into())
+        );
         assert_eq!(one("9000-9010:80")[0].2, "9000-9010");
         assert_eq!(one("53/sctp")[0].0, "53/sctp");
     }
@@ -244,8 +247,16 @@ mod tests {
     #[test]
     fn malformed() {
         for s in [
-            "", "abc", "80/xyz", "1:2:3:4", "70000:80", "8000-8001:80-82", "0:80", "x.y::80",
-            "8080:", "5-3:80",
+            "",
+            "abc",
+            "80/xyz",
+            "1:2:3:4",
+            "70000:80",
+            "8000-8001:80-82",
+            "0:80",
+            "x.y::80",
+            "8080:",
+            "5-3:80",
         ] {
             assert!(parse(s).is_err(), "{s:?} should be refused");
         }

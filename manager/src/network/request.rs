@@ -29,8 +29,16 @@ pub struct NetRequest {
 
 pub fn build(ctx: &Context, f: &NetFlags) -> Result<NetRequest, NetworkError> {
     let port_bindings = ports::parse_all(&f.publish)?;
-    let first = f.networks.first().cloned().unwrap_or_else(|| "bridge".into());
-    let first = if first == "default" { "bridge".to_string() } else { first };
+    let first = f
+        .networks
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "bridge".into());
+    let first = if first == "default" {
+        "bridge".to_string()
+    } else {
+        first
+    };
     let special = |n: &str| matches!(n, "host" | "none") || n.starts_with("container:");
     if f.networks.len() > 1 && f.networks.iter().any(|n| special(n)) {
         return Err(NetworkError::Invalid(format!(
@@ -60,7 +68,9 @@ pub fn build(ctx: &Context, f: &NetFlags) -> Result<NetRequest, NetworkError> {
         }
         if let Some(c) = first.strip_prefix("container:") {
             if c.is_empty() {
-                return Err(NetworkError::Invalid("--network container: needs a container name".into()));
+                return Err(NetworkError::Invalid(
+                    "--network container: needs a container name".into(),
+                ));
             }
         }
         let port_bindings = if first == "host" {
@@ -79,7 +89,12 @@ pub fn build(ctx: &Context, f: &NetFlags) -> Result<NetRequest, NetworkError> {
     }
     let st = NetworkStore::open(ctx)?;
     let mut networking = NetworkingConfig::default();
-    for (i, n) in f.networks.iter().chain(f.networks.is_empty().then_some(&first)).enumerate() {
+    for (i, n) in f
+        .networks
+        .iter()
+        .chain(f.networks.is_empty().then_some(&first))
+        .enumerate()
+    {
         let name = if n == "default" { "bridge" } else { n.as_str() };
         // the predefined networks are made on first use
         let net = match st.find(name)? {
@@ -92,12 +107,12 @@ pub fn build(ctx: &Context, f: &NetFlags) -> Result<NetRequest, NetworkError> {
             if let Some(ip) = &f.ip {
                 if net == "bridge" {
                     return Err(NetworkError::Invalid(
-                        "user specified IP address is supported on user defined networks only".into(),
+                        "user specified IP address is supported on user defined networks only"
+                            .into(),
                     ));
                 }
-                ip.parse::<std::net::Ipv4Addr>().map_err(|_| {
-                    NetworkError::Invalid(format!("invalid IPv4 address: {ip}"))
-                })?;
+                ip.parse::<std::net::Ipv4Addr>()
+                    .map_err(|_| NetworkError::Invalid(format!("invalid IPv4 address: {ip}")))?;
                 cfg.ipv4_address = ip.clone();
             }
             if !f.aliases.is_empty() && net == "bridge" {

@@ -91,9 +91,11 @@ pub fn network_settings(ctx: &Context, rec: &ContainerRecord, running: bool) -> 
     };
     for name in &names {
         let net = st.as_ref().and_then(|s| s.find(name).ok().flatten());
-        let ep = net
-            .as_ref()
-            .and_then(|n| eps.iter().find(|(en, _)| en.id == n.id).map(|(_, e)| e.clone()));
+        let ep = net.as_ref().and_then(|n| {
+            eps.iter()
+                .find(|(en, _)| en.id == n.id)
+                .map(|(_, e)| e.clone())
+        });
         let cfg = rec.networking_config.endpoints_config.get(name);
         let ipam = cfg
             .filter(|c| !c.ipv4_address.is_empty())

@@ -53,7 +53,13 @@ impl Driver for Bridge {
         let br = self.ensure(&mut nl, net)?;
         let mac = crate::network::ipam::parse_mac(&ep.mac_address)?;
         let nsfile = File::open(ns).map_err(crate::store::IoFailure::at("open", ns))?;
-        nl.create_veth(&ep.host_veth, &ep.ifname, nsfile.as_fd(), net.mtu(), Some(mac))?;
+        nl.create_veth(
+            &ep.host_veth,
+            &ep.ifname,
+            nsfile.as_fd(),
+            net.mtu(),
+            Some(mac),
+        )?;
         let host = nl
             .link_index(&ep.host_veth)?
             .ok_or_else(|| NetworkError::Invalid(format!("veth {} vanished", ep.host_veth)))?;
@@ -70,9 +76,9 @@ impl Driver for Bridge {
         let (ifname, prefix) = (ep.ifname.clone(), ep.prefix);
         netns::enter(ns, move || -> Result<(), NetworkError> {
             let mut nl = Netlink::open()?;
-            let idx = nl
-                .link_index(&ifname)?
-                .ok_or_else(|| NetworkError::Invalid(format!("{ifname} missing in the namespace")))?;
+            let idx = nl.link_index(&ifname)?.ok_or_else(|| {
+                NetworkError::Invalid(format!("{ifname} missing in the namespace"))
+            })?;
             nl.add_address(idx, IpAddr::V4(addr), prefix)?;
             nl.set_up(idx)?;
             if let Some(gw) = gw {

@@ -12,7 +12,6 @@
 use super::BridgeRules;
 use std::process::{Command, Stdio};
 
-
 fn iptables_bin() -> Option<&'static str> {
     ["/usr/sbin/iptables", "/sbin/iptables"]
         .into_iter()
@@ -48,10 +47,19 @@ pub fn docker_user_sync(table: &str, bridges: &[BridgeRules]) {
     for b in bridges {
         for dir in ["-i", "-o"] {
             want.push(
-                [dir, &b.bridge, "-m", "comment", "--comment", mark, "-j", "ACCEPT"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
+                [
+                    dir,
+                    &b.bridge,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    mark,
+                    "-j",
+                    "ACCEPT",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             );
         }
     }

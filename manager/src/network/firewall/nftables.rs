@@ -63,7 +63,9 @@ pub fn script(table: &str, rules: &RuleSet) -> String {
     s.push_str(
         "  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump publish\n  }\n",
     );
-    s.push_str("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
+    s.push_str(
+        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
+    );
     for b in &rules.bridges {
         let br = quote(&b.bridge);
         // 127.0.0.1:port -> container: the source must be one the container
@@ -85,9 +87,7 @@ pub fn script(table: &str, rules: &RuleSet) -> String {
         }
     }
     s.push_str("  }\n");
-    s.push_str(
-        "  chain forward {\n    type filter hook forward priority filter; policy accept;\n",
-    );
+    s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
     let all: Vec<String> = rules.bridges.iter().map(|b| quote(&b.bridge)).collect();
     for b in &rules.bridges {
         let br = quote(&b.bridge);
@@ -171,11 +171,26 @@ mod tests {
             }],
         };
         let s = script("berth", &rules);
-        assert!(s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.18.0.2:80"), "{s}");
-        assert!(s.contains("ip saddr 172.18.0.0/16 oifname != \"br-a\" masquerade"), "{s}");
-        assert!(!s.contains("ip saddr 172.19.0.0/16 oifname != \"br-b\" masquerade"), "{s}");
-        assert!(s.contains("iifname \"br-b\" oifname != \"br-b\" drop"), "{s}");
-        assert!(s.contains("iifname \"br-a\" oifname { \"br-b\" } drop"), "{s}");
+        assert!(
+            s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.18.0.2:80"),
+            "{s}"
+        );
+        assert!(
+            s.contains("ip saddr 172.18.0.0/16 oifname != \"br-a\" masquerade"),
+            "{s}"
+        );
+        assert!(
+            !s.contains("ip saddr 172.19.0.0/16 oifname != \"br-b\" masquerade"),
+            "{s}"
+        );
+        assert!(
+            s.contains("iifname \"br-b\" oifname != \"br-b\" drop"),
+            "{s}"
+        );
+        assert!(
+            s.contains("iifname \"br-a\" oifname { \"br-b\" } drop"),
+            "{s}"
+        );
         let empty = script("berth", &RuleSet::default());
         assert_eq!(empty, "table ip berth\ndelete table ip berth\n");
     }

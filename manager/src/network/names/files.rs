@@ -91,7 +91,12 @@ pub struct HostEntry {
     pub names: Vec<String>,
 }
 
-pub fn hosts(own: &[HostEntry], links: &[HostEntry], extra: &[HostEntry], peers: &[HostEntry]) -> String {
+pub fn hosts(
+    own: &[HostEntry],
+    links: &[HostEntry],
+    extra: &[HostEntry],
+    peers: &[HostEntry],
+) -> String {
     let mut out = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
@@ -122,8 +127,16 @@ mod tests {
 
     #[test]
     fn loopback_resolvers_replaced() {
-        let r = resolv_conf("nameserver 127.0.0.53\nsearch lan\noptions edns0\n", &[], &[], &[]);
-        assert_eq!(r, "nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch lan\noptions edns0\n");
+        let r = resolv_conf(
+            "nameserver 127.0.0.53\nsearch lan\noptions edns0\n",
+            &[],
+            &[],
+            &[],
+        );
+        assert_eq!(
+            r,
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch lan\noptions edns0\n"
+        );
         let r = resolv_conf("nameserver 10.0.0.1\nnameserver ::1\n", &[], &[], &[]);
         assert_eq!(r, "nameserver 10.0.0.1\n");
         let r = resolv_conf(
@@ -138,9 +151,18 @@ mod tests {
     #[test]
     fn hosts_lines() {
         let h = hosts(
-            &[HostEntry { ip: "172.18.0.2".into(), names: vec!["abc".into()] }],
-            &[HostEntry { ip: "172.17.0.3".into(), names: vec!["dbapp".into(), "db".into()] }],
-            &[HostEntry { ip: "10.1.1.1".into(), names: vec!["x".into()] }],
+            &[HostEntry {
+                ip: "172.18.0.2".into(),
+                names: vec!["abc".into()],
+            }],
+            &[HostEntry {
+                ip: "172.17.0.3".into(),
+                names: vec!["dbapp".into(), "db".into()],
+            }],
+            &[HostEntry {
+                ip: "10.1.1.1".into(),
+                names: vec!["x".into()],
+            }],
             &[],
         );
         assert!(h.contains("172.18.0.2\tabc\n"));
