@@ -234,34 +234,47 @@ fn published_port_on_loopback_and_host_address() {
 fn published_udp_ip_bound_and_random_ports() {
     let b = berth();
     let port = free_port();
+    let checker = berth_tests::checker_bin();
     let id = b
         .run(&[
             "run",
             "-d",
             "--name",
-            "u",
+            "uu",
             "-p",
             &format!("127.0.0.1:{port}:5000/udp"),
             "-p",
             "127.0.0.1::80",
+            "-v",
+            &format!("{}:/chk:ro", checker.parent().unwrap().display()),
             "busybox",
             "sh",
             "-c",
-            "nc -u -l -p 5000 > /tmp/got & httpd -f -p 80 -h /tmp",
+            "/chk/berth-checker udp-echo 5000 & exec httpd -f -p 80 -h /tmp",
         ])
         .assert_ok()
         .stdout
         .trim()
         .to_string();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut answer = String::new();
     let got = wait_until(Duration::from_secs(5), || {
-        let _ = sock.send_to(b"ping-udp\n", format!("127.0.0.1:{port}"));
-        let out = b.run(&["exec", "u", "cat", "/tmp/got"]);
-        out.ok() && out.stdout.contains("ping-udp")
+        let _ = sock.send_to(b"ping-udp", format!("127.0.0.1:{port}"));
+        let mut buf = [0u8; 256];
+        match sock.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+                true
+            }
+            Err(_) => false,
+        }
     });
-    assert!(got, "UDP datagrams did not reach the container");
+    assert!(got, "no UDP answer through 127.0.0.1:{port}");
+    assert!(answer.starts_with("echo:ping-udp from "), "{answer}");
     // 127.0.0.1::80 got a random host port bound to 127.0.0.1 only
-    let p = b.run(&["port", "u", "80/tcp"]).assert_ok().stdout.clone();
+    let p = b.run(&["port", "uu", "80/tcp"]).assert_ok().stdout.clone();
     let (ip, hp) = p.trim().split_once(':').unwrap();
     assert_eq!(ip, "127.0.0.1");
     let hp: u16 = hp.parse().unwrap();
@@ -474,7 +487,7 @@ fn isolation_internal_and_connect_disconnect() {
     let port = free_port();
     let a = web(
         &b,
-        "a",
+        "ca",
         &[
             "--network",
             "n1",
@@ -486,7 +499,7 @@ fn isolation_internal_and_connect_disconnect() {
         "from-a",
     );
     assert_eq!(
-        inspect(&b, "a", "{{.NetworkSettings.Networks.n1.IPAddress}}"),
+        inspect(&b, "ca", "{{.NetworkSettings.Networks.n1.IPAddress}}"),
         "10.231.0.50"
     );
     let c = b
@@ -494,7 +507,7 @@ fn isolation_internal_and_connect_disconnect() {
             "run",
             "-d",
             "--name",
-            "c",
+            "cc",
             "--network",
             "n2",
             "busybox",
@@ -506,7 +519,7 @@ fn isolation_internal_and_connect_disconnect() {
         .trim()
         .to_string();
     // another network: not by address
-    b.run(&["exec", "c", "nc", "-w", "2", "10.231.0.50", "80"])
+    b.run(&["exec", "cc", "nc", "-w", "2", "10.231.0.50", "80"])
         .assert_fail();
     // an internal network: no way out, not even to a published port
     let out = b.run(&[
@@ -523,35 +536,35 @@ fn isolation_internal_and_connect_disconnect() {
     ]);
     out.assert_fail();
     // connect: now by name and address
-    b.run(&["network", "connect", "--alias", "aa", "n1", "c"])
+    b.run(&["network", "connect", "--alias", "aa", "n1", "cc"])
         .assert_ok();
     // a sees c under its alias on n1
     let out = b
-        .run(&["exec", "a", "grep", "-w", "aa", "/etc/hosts"])
+        .run(&["exec", "ca", "grep", "-w", "aa", "/etc/hosts"])
         .assert_ok()
         .stdout
         .clone();
     assert!(out.contains("10.231.0."), "{out}");
     let out = b
-        .run(&["exec", "c", "wget", "-qO-", "http://a/"])
+        .run(&["exec", "cc", "wget", "-qO-", "http://ca/"])
         .assert_ok()
         .stdout
         .clone();
     assert_eq!(out.trim(), "from-a");
-    let nets = inspect_json(&b, "c")["NetworkSettings"]["Networks"]
+    let nets = inspect_json(&b, "cc")["NetworkSettings"]["Networks"]
         .as_object()
         .unwrap()
         .len();
     assert_eq!(nets, 2);
-    b.run(&["network", "disconnect", "n1", "c"]).assert_ok();
-    b.run(&["exec", "c", "nc", "-w", "2", "10.231.0.50", "80"])
+    b.run(&["network", "disconnect", "n1", "cc"]).assert_ok();
+    b.run(&["exec", "cc", "nc", "-w", "2", "10.231.0.50", "80"])
         .assert_fail();
-    let nets = inspect_json(&b, "c")["NetworkSettings"]["Networks"]
+    let nets = inspect_json(&b, "cc")["NetworkSettings"]["Networks"]
         .as_object()
         .unwrap()
         .len();
     assert_eq!(nets, 1);
-    b.run(&["rm", "-f", "a", "c"]).assert_ok();
+    b.run(&["rm", "-f", "ca", "cc"]).assert_ok();
     let out = b
         .run(&["network", "prune", "-f"])
         .assert_ok()
@@ -613,16 +626,20 @@ fn concurrent_runs_get_distinct_addresses() {
 fn kill_9_leaves_nothing_after_the_next_command() {
     let b = berth();
     let port = free_port();
-    let id = web(&b, "k", &["-p", &format!("{port}:80")], "k");
+    let id = web(&b, "kk", &["-p", &format!("{port}:80")], "k");
     assert!(wait_until(Duration::from_secs(5), || http_get(
         "127.0.0.1",
         port
     )
     .is_some()));
-    let pid: i32 = inspect(&b, "k", "{{.State.Pid}}").parse().unwrap();
-    let shim = b.state().join("containers").join(&id).join("status.json");
-    let shim_pid = std::fs::read_to_string(&shim)
-        .ok()
+    let pid: i32 = inspect(&b, "kk", "{{.State.Pid}}").parse().unwrap();
+    let dirs = [
+        b.state().join("containers").join(&id),
+        b.state().join("containers").join(&id[..16]),
+    ];
+    let shim_pid = dirs
+        .iter()
+        .find_map(|d| std::fs::read_to_string(d.join("status.json")).ok())
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["shim_pid"].as_i64())
         .unwrap_or(0) as i32;
@@ -631,8 +648,15 @@ fn kill_9_leaves_nothing_after_the_next_command() {
         unsafe { libc::kill(shim_pid, libc::SIGKILL) };
     }
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    assert!(wait_until(Duration::from_secs(5), || {
-        inspect(&b, "k", "{{.State.Status}}") != "running"
+    // the orphaned init is a zombie until the host's pid 1 reaps it (the test
+    // process reaps it itself when it is the subreaper that inherited it)
+    assert!(wait_until(Duration::from_secs(30), || {
+        for p in [pid, shim_pid] {
+            if p > 0 {
+                unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
+            }
+        }
+        inspect(&b, "kk", "{{.State.Status}}") != "running"
     }));
     // the next berth command that touches networks repairs
     b.run(&["network", "ls"]).assert_ok();
@@ -641,6 +665,13 @@ fn kill_9_leaves_nothing_after_the_next_command() {
     assert!(http_get("127.0.0.1", port).is_none());
     assert!(!nft_tables().contains(&format!("berth_{}", root_tag(&b))));
     assert_net_clean(&b, &[id]);
+}
+
+/// A berth error of `run` (exit 125) whose message names `needle`.
+#[track_caller]
+fn run_refused(out: &berth_tests::Output, needle: &str) {
+    out.assert_code(125);
+    assert!(out.stderr.contains(needle), "expected {needle:?} in\n{out}");
 }
 
 #[test]
@@ -666,25 +697,19 @@ fn bad_input_is_refused_clearly() {
         .assert_fail_with("already exists");
     b.run(&["network", "create", "-d", "overlay", "five"])
         .assert_fail_with("not supported");
-    b.run(&[
-        "run",
-        "--rm",
-        "--network",
-        "one",
-        "--ip",
-        "10.9.9.9",
-        "busybox",
-        "true",
-    ])
-    .assert_fail_with("10.9.9.9");
-    b.run(&["run", "--rm", "-p", "80:abc", "busybox", "true"])
-        .assert_fail_with("invalid port");
-    b.run(&["run", "--rm", "-p", "1:2:3:4", "busybox", "true"])
-        .assert_fail_with("port specification");
-    b.run(&["run", "--rm", "--network", "nope", "busybox", "true"])
-        .assert_fail_with("nope not found");
-    b.run(&["run", "--rm", "--ip", "172.17.0.9", "busybox", "true"])
-        .assert_fail_with("user defined networks");
+    let refused: [(&[&str], &str); 5] = [
+        (&["--network", "one", "--ip", "10.9.9.9"], "10.9.9.9"),
+        (&["-p", "80:abc"], "invalid port"),
+        (&["-p", "1:2:3:4"], "port specification"),
+        (&["--network", "nope"], "nope not found"),
+        (&["--ip", "172.17.0.9"], "user defined networks"),
+    ];
+    for (flags, needle) in refused {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["busybox", "true"]);
+        run_refused(&b.run(&args), needle);
+    }
     b.run(&["network", "rm", "bridge"])
         .assert_fail_with("pre-defined");
     b.run(&["network", "rm", "one"]).assert_ok();

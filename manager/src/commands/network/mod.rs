@@ -36,7 +36,18 @@ pub enum Sub {
     Disconnect(disconnect::Args),
 }
 
+/// docker's CLI exits 1 when a network request fails (125 is for `run`).
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
+    match dispatch(ctx, args) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("Error response from daemon: {e:#}");
+            Ok(1)
+        }
+    }
+}
+
+fn dispatch(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     match args.command {
         Sub::Create(a) => create::run(ctx, a),
         Sub::Ls(a) => ls::run(ctx, a),
