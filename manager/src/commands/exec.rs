@@ -4,7 +4,9 @@
 
 use crate::container::{self, ContainerStore};
 use crate::context::Context;
-use crate::shim_client::{self, Attach, AttachEnd, Request};
+use crate::shim_client::{
+    self, Attach, AttachEnd, ExecResponse, ExecWaitResponse, PidResponse, Request,
+};
 use crate::spec;
 use anyhow::{bail, Context as _};
 use serde_json::json;
@@ -43,7 +45,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
     let rec = store.resolve(&args.container)?;
-    let st = container::state(ctx, &rec)?;
+    let st = container::state(ctx, &rec);
     if !st.running || st.restarting {
         bail!("Container {} is not running", rec.id);
     }
@@ -108,7 +110,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let pfile = shim_dir.join(format!("exec-{sid}.json"));
     std::fs::write(&pfile, serde_json::to_vec(&process)?)?;
     let res = (|| -> anyhow::Result<i32> {
-        let v = shim_client::request(
+        let v: ExecResponse = shim_client::request(
             &shim_dir,
             &Request::Exec {
                 sid: sid.clone(),
@@ -119,7 +121,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             },
         )?;
         let start = || -> anyhow::Result<Option<i32>> {
-            match shim_client::request(&shim_dir, &Request::ExecStart { sid: sid.clone() }) {
+            match shim_client::request::<PidResponse>(
+                &shim_dir,
+                &Request::ExecStart { sid: sid.clone() },
+            ) {
                 Ok(_) => Ok(None),
                 Err(e) => {
                     let msg = e.to_string();
@@ -136,19 +141,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         if args.detach {
             return Ok(start()?.unwrap_or(0));
         }
-        let sock = v["socket"]
-            .as_str()
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| shim_dir.join(format!("exec-{sid}.sock")));
-        let att = Attach::connect(&sock, args.interactive, args.detach_keys.as_deref())?;
+        let att = Attach::connect(&v.socket, args.interactive, args.detach_keys.as_deref())?;
         if let Some(code) = start()? {
             return Ok(code);
         }
         match att.pump(args.interactive, args.tty)? {
             AttachEnd::Exited(code) => Ok(code),
             AttachEnd::Detached => {
-                let v = shim_client::request(&shim_dir, &Request::ExecWait { sid: sid.clone() });
-                Ok(v.ok().and_then(|v| v["exit_code"].as_i64()).unwrap_or(0) as i32)
+                let v = shim_client::request::<ExecWaitResponse>(
+                    &shim_dir,
+                    &Request::ExecWait { sid: sid.clone() },
+                );
+                Ok(v.map(|v| v.exit_code).unwrap_or(0))
             }
         }
     })();

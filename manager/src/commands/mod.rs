@@ -3,12 +3,10 @@
 
 use crate::context::Context;
 use clap::Subcommand;
-pub use each::for_each_container;
 
 pub mod attach;
 pub mod cp;
 pub mod create;
-mod each;
 pub mod exec;
 pub mod history;
 pub mod image;
@@ -25,7 +23,6 @@ pub mod pause;
 pub mod ps;
 pub mod pull;
 pub mod push;
-mod registry_args;
 pub mod rename;
 pub mod restart;
 pub mod rm;

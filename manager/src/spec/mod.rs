@@ -331,7 +331,7 @@ fn bind_opts(ro: bool) -> Vec<&'static str> {
 fn write_etc_files(inp: &Inputs) -> Result<Vec<Value>, SpecError> {
     let rec = inp.rec;
     let dir = inp.etc_dir;
-    let host_net = rec.host_config.network_mode == "host";
+    let host_net = rec.host_config.network_mode.is_host();
     let hostname = format!("{}\n", rec.config.hostname);
     let hosts = if host_net {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
@@ -403,7 +403,7 @@ pub fn process_env(rec: &ContainerRecord, home: &str) -> Vec<String> {
 
 /// Generate config.json (and the /etc files it mounts). Resolves the user in the
 /// mounted rootfs and creates the working directory there.
-pub fn generate(inp: &Inputs) -> Result<Value, SpecError> {
+pub fn generate(inp: &Inputs) -> Result<oci_spec::runtime::Spec, SpecError> {
     let rec = inp.rec;
     let hc = &rec.host_config;
     let passwd = user::read_in_root(inp.rootfs, "etc/passwd")?;
@@ -430,7 +430,7 @@ pub fn generate(inp: &Inputs) -> Result<Value, SpecError> {
     if args.is_empty() {
         return Err(SpecError::Invalid("no command specified".into()));
     }
-    let host_net = hc.network_mode == "host";
+    let host_net = hc.network_mode.is_host();
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -457,8 +457,8 @@ pub fn generate(inp: &Inputs) -> Result<Value, SpecError> {
         mounts.push(json!({"destination": INIT_IN_CONTAINER, "type": "bind", "source": init, "options": ["rbind", "rprivate", "ro"]}));
     }
     for m in &rec.mounts {
-        match m.r#type.as_str() {
-            "tmpfs" => {
+        match m.r#type {
+            crate::container::MountKind::Tmpfs => {
                 let mut o = vec!["nosuid".to_string(), "nodev".to_string()];
                 if !m.rw {
                     o.push("ro".into());
@@ -552,7 +552,7 @@ pub fn generate(inp: &Inputs) -> Result<Value, SpecError> {
     if !u.additional_gids.is_empty() {
         process["user"]["additionalGids"] = json!(u.additional_gids);
     }
-    Ok(json!({
+    serde_json::from_value(json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": "rootfs", "readonly": hc.readonly_rootfs},
@@ -560,6 +560,7 @@ pub fn generate(inp: &Inputs) -> Result<Value, SpecError> {
         "mounts": mounts,
         "linux": linux,
     }))
+    .map_err(|e| SpecError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
@@ -616,11 +617,13 @@ mod tests {
             init: None,
         })
         .unwrap();
-        let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();
+        let spec = v;
         assert_eq!(spec.hostname().as_deref(), Some("aaaa"));
         assert!(dir.join("rootfs/work/dir").is_dir());
-        assert!(v["process"]["env"]
-            .as_array()
+        let process = spec.process().as_ref().unwrap();
+        assert!(process
+            .env()
+            .as_ref()
             .unwrap()
             .iter()
             .any(|e| e == "HOME=/root"));
