@@ -158,7 +158,10 @@ impl CreateFlags {
             || self.health_start_interval.is_some()
         {
             let d = |s: &Option<String>| -> anyhow::Result<i64> {
-                Ok(s.as_deref().map(parse_duration_ns).transpose()?.unwrap_or(0))
+                Ok(s.as_deref()
+                    .map(parse_duration_ns)
+                    .transpose()?
+                    .unwrap_or(0))
             };
             Some(HealthConfig {
                 test: self

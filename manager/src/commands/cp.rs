@@ -214,7 +214,13 @@ impl TempRootfs {
         let dir = rec.dir(ctx);
         let target = rec.rootfs(ctx);
         snaps
-            .mount_rootfs(&image, &dir.join("upper"), &dir.join("work"), &target, false)
+            .mount_rootfs(
+                &image,
+                &dir.join("upper"),
+                &dir.join("work"),
+                &target,
+                false,
+            )
             .context("mounting the stopped container's rootfs")?;
         let m = TempRootfs { target };
         m.bind_mounts(rec)?;

@@ -9,7 +9,6 @@ use crate::shim_client::{
 };
 use crate::spec;
 use anyhow::{bail, Context as _};
-use serde_json::json;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -62,30 +61,29 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         );
     }
     let cfg_path = rec.bundle(ctx).join("config.json");
-    let spec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?,
-    )?;
-    let mut process = spec["process"].clone();
-    process["args"] = json!(args.command);
-    process["terminal"] = json!(args.tty);
+    let spec = oci_spec::runtime::Spec::load(&cfg_path)
+        .with_context(|| format!("reading {}", cfg_path.display()))?;
+    let mut process = spec
+        .process()
+        .clone()
+        .with_context(|| format!("{} has no process", cfg_path.display()))?;
+    process
+        .set_args(Some(args.command.clone()))
+        .set_terminal(Some(args.tty));
     if let Some(w) = &args.workdir {
-        process["cwd"] = json!(w);
+        process.set_cwd(w.into());
     }
-    let mut env: Vec<String> = process["env"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if let Some(u) = &args.user {
         let rootfs = rec.rootfs(ctx);
         let passwd = spec::user::read_in_root(&rootfs, "etc/passwd")?;
         let group = spec::user::read_in_root(&rootfs, "etc/group")?;
         let user = spec::user::resolve(u, passwd.as_deref(), group.as_deref())?;
-        process["user"] =
-            json!({"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids});
+        let mut u = oci_spec::runtime::User::default();
+        u.set_uid(user.uid)
+            .set_gid(user.gid)
+            .set_additional_gids(Some(user.additional_gids.clone()));
+        process.set_user(u);
         if let Some(h) = env.iter_mut().find(|e| e.starts_with("HOME=")) {
             *h = format!("HOME={}", user.home);
         }
@@ -104,7 +102,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
-    process["env"] = json!(env);
+    process.set_env(Some(env));
     let sid = crate::container::store::new_id()[..16].to_string();
     let shim_dir = rec.shim_dir(ctx);
     let pfile = shim_dir.join(format!("exec-{sid}.json"));

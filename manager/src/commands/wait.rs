@@ -18,9 +18,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         "not-running" => WaitCondition::NotRunning,
         "next-exit" => WaitCondition::NextExit,
         "removed" => WaitCondition::Removed,
-        other => anyhow::bail!(
-            "invalid --condition {other:?}: use not-running, next-exit or removed"
-        ),
+        other => {
+            anyhow::bail!("invalid --condition {other:?}: use not-running, next-exit or removed")
+        }
     };
     let store = ContainerStore::open(ctx)?;
     Ok(for_each_container(&args.containers, |name| {

@@ -87,9 +87,8 @@ fn seccomp_profile(opts: &CreateOptions) -> Result<Option<String>, LifecycleErro
             .or_else(|| o.strip_prefix("seccomp:"))
         {
             if p != "unconfined" {
-                let text = std::fs::read_to_string(p).map_err(|e| {
-                    invalid(format!("opening seccomp profile ({p}): {e}"))
-                })?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| invalid(format!("opening seccomp profile ({p}): {e}")))?;
                 spec::seccomp::convert(&text, &[])?;
                 out = Some(text);
             }
@@ -428,7 +427,9 @@ mod tests {
             interval: 9,
             ..Default::default()
         };
-        let h = merge_health(Some(user), Some(img.clone())).unwrap().unwrap();
+        let h = merge_health(Some(user), Some(img.clone()))
+            .unwrap()
+            .unwrap();
         assert_eq!((h.test.len(), h.interval, h.retries), (2, 9, 3));
         assert_eq!(merge_health(None, Some(img.clone())).unwrap(), Some(img));
         assert!(merge_health(Some(HealthConfig::default()), None).is_err());

@@ -79,7 +79,10 @@ impl From<ContainerError> for LifecycleError {
 }
 
 impl LifecycleError {
-    pub(crate) fn io(op: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        op: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.to_path_buf();
         move |source| LifecycleError::Io { op, path, source }
     }

@@ -127,7 +127,10 @@ mod tests {
         assert_eq!(Signal::parse("KILL").unwrap().number(), 9);
         assert_eq!(Signal::parse("sigterm").unwrap().number(), 15);
         assert_eq!(Signal::parse("10").unwrap().number(), 10);
-        assert_eq!(Signal::parse("RTMIN+1").unwrap().number(), libc::SIGRTMIN() + 1);
+        assert_eq!(
+            Signal::parse("RTMIN+1").unwrap().number(),
+            libc::SIGRTMIN() + 1
+        );
         assert!(Signal::parse("BOGUS").is_err());
         assert!(Signal::parse("65").is_err());
     }

@@ -147,8 +147,8 @@ pub fn parse_mount(m: &str) -> Result<MountSpec, LifecycleError> {
                     .size_bytes = parse_size(v)?;
             }
             "tmpfs-mode" => {
-                let mode =
-                    u32::from_str_radix(v, 8).map_err(|_| invalid(format!("invalid tmpfs-mode {v:?}")))?;
+                let mode = u32::from_str_radix(v, 8)
+                    .map_err(|_| invalid(format!("invalid tmpfs-mode {v:?}")))?;
                 spec.tmpfs_options
                     .get_or_insert_with(TmpfsOptions::default)
                     .mode = mode;
@@ -261,11 +261,17 @@ mod tests {
         assert_eq!(m.r#type, MountKind::Tmpfs);
         let t = m.tmpfs_options.unwrap();
         assert_eq!((t.size_bytes, t.mode), (1 << 20, 0o1770));
-        assert_eq!(parse_mount("source=v,target=/v").unwrap().r#type, MountKind::Volume);
+        assert_eq!(
+            parse_mount("source=v,target=/v").unwrap().r#type,
+            MountKind::Volume
+        );
         assert!(parse_mount("type=nfs,target=/x").is_err());
         assert!(parse_mount("type=bind,source=/a,target=rel").is_err());
         assert!(parse_mount("type=bind,bogus=1,target=/a").is_err());
-        assert_eq!(parse_tmpfs("/t:size=1m").unwrap(), ("/t".into(), "size=1m".into()));
+        assert_eq!(
+            parse_tmpfs("/t:size=1m").unwrap(),
+            ("/t".into(), "size=1m".into())
+        );
         assert!(parse_tmpfs("t").is_err());
     }
 }

@@ -402,9 +402,10 @@ mod tests {
         assert_eq!(v["host_config"]["RestartPolicy"]["MaximumRetryCount"], 3);
         assert_eq!(v["host_config"]["NetworkMode"], "host");
         assert_eq!(v["mounts"][0]["Type"], "bind");
-        let empty: ContainerRecord =
-            serde_json::from_str(r#"{"host_config":{"RestartPolicy":{"Name":""},"NetworkMode":""}}"#)
-                .unwrap();
+        let empty: ContainerRecord = serde_json::from_str(
+            r#"{"host_config":{"RestartPolicy":{"Name":""},"NetworkMode":""}}"#,
+        )
+        .unwrap();
         assert_eq!(empty.host_config.restart_policy, RestartPolicy::No);
         assert_eq!(empty.host_config.network_mode, NetworkMode::Default);
         assert_eq!(

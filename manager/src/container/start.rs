@@ -87,7 +87,14 @@ pub fn start_created(ctx: &Context, c: &Locked) -> Result<(), LifecycleError> {
 /// everything is cleaned up as after a failed start. Returns the error.
 pub fn abort(ctx: &Context, c: &Locked, why: String) -> LifecycleError {
     let _ = shim_client::request::<Ack>(&c.shim_dir(ctx), &Request::Shutdown);
-    failed(ctx, c, LifecycleError::StartFailed { code: 125, msg: why })
+    failed(
+        ctx,
+        c,
+        LifecycleError::StartFailed {
+            code: 125,
+            msg: why,
+        },
+    )
 }
 
 /// The runtime's or shim's message as a typed start failure with docker's
@@ -126,11 +133,7 @@ fn failed(ctx: &Context, c: &Locked, e: LifecycleError) -> LifecycleError {
 }
 
 /// Volumes, spec (hooks prepare it), shim.
-fn launch(
-    ctx: &Context,
-    c: &Locked,
-    mode: StartMode,
-) -> Result<Started, LifecycleError> {
+fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, LifecycleError> {
     let mut rec: ContainerRecord = c.record().clone();
     rootfs::mount_volumes(ctx, &mut rec)?;
     let init = if rec.host_config.init == Some(true) {

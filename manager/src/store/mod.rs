@@ -111,9 +111,7 @@ pub fn temp_owner(name: &str) -> Option<i32> {
 pub fn temp_is_stale(name: &str) -> bool {
     match temp_owner(name) {
         Some(pid) if pid == std::process::id() as i32 => false,
-        Some(pid) => {
-            crate::sys::process::pid_gone(pid)
-        }
+        Some(pid) => crate::sys::process::pid_gone(pid),
         None => true,
     }
 }
