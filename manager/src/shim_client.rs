@@ -150,7 +150,7 @@ pub fn term_size() -> Option<(u16, u16)> {
 }
 
 pub fn stdin_is_tty() -> bool {
-    nix::unistd::isatty(std::io::stdin().as_fd()).unwrap_or(false)
+    std::io::IsTerminal::is_terminal(&std::io::stdin())
 }
 
 /// Raw mode on stdin while alive (restored on drop).
