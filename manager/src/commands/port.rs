@@ -15,7 +15,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
     let rec = store.resolve(&args.container)?;
-    let st = container::state(ctx, &rec)?;
+    let st = container::state(ctx, &rec);
     if !st.running {
         return Ok(0);
     }

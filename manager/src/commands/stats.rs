@@ -60,9 +60,7 @@ fn sample(ctx: &Context, rec: &ContainerRecord) -> Option<Sample> {
         .lines()
         .find_map(|l| serde_json::from_str::<Value>(l).ok())?;
     let mut s = parse_sample(&v["data"]);
-    let pid = crate::container::state(ctx, rec)
-        .map(|st| st.pid)
-        .unwrap_or(0);
+    let pid = crate::container::state(ctx, rec).pid;
     s.net = crate::network::stats_bytes(ctx, rec, pid).unwrap_or((0, 0));
     Some(s)
 }
@@ -190,9 +188,7 @@ fn title(f: &str) -> String {
 }
 
 fn is_running(ctx: &Context, rec: &ContainerRecord) -> bool {
-    container::state(ctx, rec)
-        .map(|s| matches!(s.status.as_str(), "running" | "paused" | "restarting"))
-        .unwrap_or(false)
+    container::state(ctx, rec).status.is_active()
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {

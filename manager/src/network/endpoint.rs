@@ -6,11 +6,11 @@
 
 use super::driver;
 use super::firewall::{self, BridgeRules, Forward, RuleSet};
-use super::model::{Endpoint, EndpointConfig, Network, PortMap, PublishedPort};
+use super::model::{Endpoint, Network, PortMap, PublishedPort};
 use super::names::files::{self, HostEntry};
 use super::store::{self, NetworkStore};
 use super::{ipam, links, netns, ports, Mode, NetworkError};
-use crate::container::{self, ContainerRecord, ContainerStore};
+use crate::container::{self, ContainerRecord, ContainerStore, EndpointSettings, NetworkMode};
 use crate::context::Context;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -42,7 +42,7 @@ fn live(ctx: &Context, cs: &ContainerStore, id: &str) -> bool {
     let Ok(rec) = cs.load(id) else {
         return false;
     };
-    if container::state(ctx, &rec).is_ok_and(|s| s.running) {
+    if container::state(ctx, &rec).running {
         return true;
     }
     let lock = ctx.root.join("containers").join(".locks").join(id);
@@ -174,11 +174,11 @@ fn resolve_networks(st: &NetworkStore, names: &[String]) -> Result<Vec<Network>,
     Ok(out)
 }
 
-fn endpoint_config(rec: &ContainerRecord, net: &Network) -> EndpointConfig {
-    rec.networking_config
+fn endpoint_config(rec: &ContainerRecord, net: &Network) -> EndpointSettings {
+    rec.networking
         .endpoints_config
         .get(&net.name)
-        .or_else(|| rec.networking_config.endpoints_config.get(&net.id))
+        .or_else(|| rec.networking.endpoints_config.get(&net.id))
         .cloned()
         .unwrap_or_default()
 }
@@ -186,11 +186,11 @@ fn endpoint_config(rec: &ContainerRecord, net: &Network) -> EndpointConfig {
 /// Allocate and wire one endpoint (the caller holds the lock).
 #[allow(clippy::too_many_arguments)]
 fn attach_one(
-    ctx: &Context,
+    _ctx: &Context,
     st: &NetworkStore,
     rec: &ContainerRecord,
     net: &Network,
-    cfg: &EndpointConfig,
+    cfg: &EndpointSettings,
     index: usize,
     ns: &Path,
     ports_wanted: &PortMap,
@@ -202,12 +202,11 @@ fn attach_one(
         )));
     }
     let held = st.endpoints(&net.id)?;
-    let want = if cfg.ipv4_address.is_empty() {
-        None
-    } else {
-        Some(cfg.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
-            NetworkError::Invalid(format!("invalid IPv4 address {:?}", cfg.ipv4_address))
-        })?)
+    let want = match cfg.ipv4_address.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => Some(a.parse::<Ipv4Addr>().map_err(|_| {
+            NetworkError::Invalid(format!("invalid IPv4 address {a:?}"))
+        })?),
     };
     if want.is_some() && net.is_predefined() {
         return Err(NetworkError::Invalid(
@@ -215,8 +214,8 @@ fn attach_one(
         ));
     }
     let (ip, prefix, gw) = ipam::allocate(net, &held, want)?;
-    let mac_str = if !cfg.mac_address.is_empty() {
-        cfg.mac_address.clone()
+    let mac_str = if let Some(m) = cfg.mac_address.as_ref().filter(|m| !m.is_empty()) {
+        m.clone()
     } else if index == 0 && !rec.config.mac_address.is_empty() {
         rec.config.mac_address.clone()
     } else {
@@ -294,7 +293,7 @@ pub fn prepare(
         Mode::None => NsChoice::New,
         Mode::Container(other) => {
             let o = cs.resolve(other)?;
-            let s = container::state(ctx, &o)?;
+            let s = container::state(ctx, &o);
             if !s.running || s.pid <= 0 {
                 return Err(NetworkError::Invalid(format!(
                     "cannot join network namespace of a non running container: {}",
@@ -365,7 +364,7 @@ pub fn connect(
     ctx: &Context,
     rec: &mut ContainerRecord,
     key: &str,
-    cfg: EndpointConfig,
+    cfg: EndpointSettings,
 ) -> Result<(), NetworkError> {
     let cs = ContainerStore::open(ctx)?;
     let _l = store::lock()?;
@@ -394,7 +393,7 @@ pub fn connect(
             n.name
         )));
     }
-    let running = container::state(ctx, rec)?.running;
+    let running = container::state(ctx, rec).running;
     let pin = netns::path(&ctx.state, &rec.id);
     if running && pin.exists() {
         let index = st
@@ -415,11 +414,11 @@ pub fn connect(
         attach_one(ctx, &st, rec, &n, &cfg, index.max(1), &pin, &PortMap::new())?;
         sync_firewall(ctx, &st)?;
     }
-    rec.networking_config
+    rec.networking
         .endpoints_config
         .insert(n.name.clone(), cfg);
-    if rec.host_config.network_mode.is_empty() || rec.host_config.network_mode == "default" {
-        rec.host_config.network_mode = "bridge".into();
+    if rec.host_config.network_mode == NetworkMode::Default {
+        rec.host_config.network_mode = NetworkMode::Bridge;
     }
     cs.save(rec)?;
     refresh_locked(ctx, &st, std::slice::from_ref(&n.id));
@@ -456,16 +455,18 @@ pub fn disconnect(ctx: &Context, rec: &mut ContainerRecord, key: &str) -> Result
         }
         sync_firewall(ctx, &st)?;
     }
-    rec.networking_config.endpoints_config.remove(&n.name);
-    rec.networking_config.endpoints_config.remove(&n.id);
+    rec.networking.endpoints_config.remove(&n.name);
+    rec.networking.endpoints_config.remove(&n.id);
     let first = &names[0];
     if *first == n.name || *first == n.id {
         // the next network becomes the primary one; none left: no network
-        rec.host_config.network_mode = names
-            .iter()
-            .find(|x| **x != n.name && **x != n.id)
-            .cloned()
-            .unwrap_or_else(|| "none".into());
+        rec.host_config.network_mode = NetworkMode::from(
+            names
+                .iter()
+                .find(|x| **x != n.name && **x != n.id)
+                .cloned()
+                .unwrap_or_else(|| "none".into()),
+        );
     }
     cs.save(rec)?;
     refresh_locked(ctx, &st, std::slice::from_ref(&n.id));

@@ -15,6 +15,7 @@ pub mod model;
 pub mod names;
 pub mod netlink;
 pub mod netns;
+pub mod hook;
 mod networks;
 pub mod ports;
 pub mod request;
@@ -25,7 +26,7 @@ pub use endpoint::{connect, disconnect, prepare, refresh_names, release, NsChoic
 pub use networks::{create, ensure_predefined, get, in_use_by, list, prune, remove, CreateRequest};
 pub use settings::{network_inspect, network_settings, ports_column, published, stats_bytes};
 
-use crate::container::ContainerRecord;
+use crate::container::{ContainerRecord, NetworkMode, NetworkingConfig};
 use crate::context::{Context, DEFAULT_ROOT};
 use std::path::PathBuf;
 
@@ -91,26 +92,25 @@ pub enum Mode {
 
 /// The mode of a container record.
 pub fn mode(rec: &ContainerRecord) -> Mode {
-    let m = rec.host_config.network_mode.as_str();
-    match m {
-        "none" => Mode::None,
-        "host" => Mode::Host,
-        _ if m.starts_with("container:") => Mode::Container(m["container:".len()..].to_string()),
-        _ => {
-            let first = if m.is_empty() || m == "default" {
-                "bridge".to_string()
-            } else {
-                m.to_string()
-            };
-            let mut nets = vec![first.clone()];
-            for k in rec.networking_config.endpoints_config.keys() {
-                if *k != first && !nets.contains(k) {
-                    nets.push(k.clone());
-                }
-            }
-            Mode::Networks(nets)
+    mode_of(&rec.host_config.network_mode, &rec.networking)
+}
+
+/// The mode from docker's NetworkMode and the endpoints asked for.
+pub fn mode_of(m: &NetworkMode, networking: &NetworkingConfig) -> Mode {
+    let first = match m {
+        NetworkMode::None => return Mode::None,
+        NetworkMode::Host => return Mode::Host,
+        NetworkMode::Container(c) => return Mode::Container(c.clone()),
+        NetworkMode::Default | NetworkMode::Bridge => "bridge".to_string(),
+        NetworkMode::Named(n) => n.clone(),
+    };
+    let mut nets = vec![first.clone()];
+    for k in networking.endpoints_config.keys() {
+        if *k != first && !nets.contains(k) {
+            nets.push(k.clone());
         }
     }
+    Mode::Networks(nets)
 }
 
 /// A short stable tag for a non-default root (bridge and table names must be
@@ -141,24 +141,5 @@ pub fn default_bridge_name(ctx: &Context) -> String {
     match root_tag(ctx) {
         None => "berth0".into(),
         Some(t) => format!("bb{t}"),
-    }
-}
-
-/// Put `prepare`'s result into config.json: the network namespace entry (a
-/// path to join, none for the host's, a new one otherwise) and the links'
-/// environment. (The spec is JSON until the lifecycle library's typed spec.)
-pub fn apply_to_spec(p: &endpoint::Prepared, spec: &mut serde_json::Value) {
-    if let Some(nss) = spec["linux"]["namespaces"].as_array_mut() {
-        nss.retain(|n| n["type"] != "network");
-        match &p.ns {
-            NsChoice::Host => {}
-            NsChoice::New => nss.push(serde_json::json!({"type": "network"})),
-            NsChoice::Path(path) => nss.push(serde_json::json!({"type": "network", "path": path})),
-        }
-    }
-    if let Some(env) = spec["process"]["env"].as_array_mut() {
-        for e in &p.env {
-            env.push(serde_json::Value::String(e.clone()));
-        }
     }
 }

@@ -148,27 +148,6 @@ pub struct PortBinding {
 /// "80/tcp" -> bindings (docker's PortMap).
 pub type PortMap = BTreeMap<String, Vec<PortBinding>>;
 
-/// What the user asked for one network (docker's EndpointSettings in
-/// NetworkingConfig.EndpointsConfig).
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct EndpointConfig {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub aliases: Vec<String>,
-    #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
-    pub ipv4_address: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub mac_address: String,
-}
-
-/// The container's network options that are not in docker's HostConfig.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NetworkingConfig {
-    /// Network name -> endpoint options, in the order given.
-    pub endpoints_config: BTreeMap<String, EndpointConfig>,
-}
-
 /// `<root>/networks/<net id>/endpoints/<container id>.json`: an address held
 /// by a container on a network (the IPAM allocation).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

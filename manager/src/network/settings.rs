@@ -96,10 +96,10 @@ pub fn network_settings(ctx: &Context, rec: &ContainerRecord, running: bool) -> 
                 .find(|(en, _)| en.id == n.id)
                 .map(|(_, e)| e.clone())
         });
-        let cfg = rec.networking_config.endpoints_config.get(name);
+        let cfg = rec.networking.endpoints_config.get(name);
         let ipam = cfg
-            .filter(|c| !c.ipv4_address.is_empty())
-            .map(|c| json!({"IPv4Address": c.ipv4_address}));
+            .and_then(|c| c.ipv4_address.clone())
+            .map(|a| json!({"IPv4Address": a}));
         let key = net.as_ref().map(|n| n.name.clone()).unwrap_or(name.clone());
         let mut dns_names = Vec::new();
         if net.as_ref().is_some_and(|n| !n.is_predefined()) {

@@ -2,7 +2,7 @@
 
 use crate::container::ContainerStore;
 use crate::context::Context;
-use crate::network::model::EndpointConfig;
+use crate::container::EndpointSettings;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -38,10 +38,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         ctx,
         &mut rec,
         &args.network,
-        EndpointConfig {
+        EndpointSettings {
             aliases,
-            ipv4_address: args.ip.unwrap_or_default(),
-            mac_address: String::new(),
+            ipv4_address: args.ip,
+            mac_address: None,
         },
     )?;
     Ok(0)
