@@ -5,9 +5,7 @@ use crate::container::options::{
     parse_duration_ns, parse_labels, parse_mount, parse_restart, parse_size, parse_tmpfs,
     read_env_file, resolve_env,
 };
-use crate::container::{
-    Config, CreateOptions, HealthConfig, HostConfig, ImageSource, PullPolicy,
-};
+use crate::container::{Config, CreateOptions, HealthConfig, HostConfig, ImageSource, PullPolicy};
 use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
 

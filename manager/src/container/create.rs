@@ -9,8 +9,7 @@ use super::image;
 use super::kill::Signal;
 use super::options::{merge_env, CreateOptions};
 use super::record::{
-    Config, ContainerRecord, HealthConfig, HostConfig, MountKind, MountPoint,
-    RestartPolicy,
+    Config, ContainerRecord, HealthConfig, HostConfig, MountKind, MountPoint, RestartPolicy,
 };
 use super::store::{new_id, ContainerStore};
 use crate::context::Context;

@@ -204,9 +204,10 @@ fn attach_one(
     let held = st.endpoints(&net.id)?;
     let want = match cfg.ipv4_address.as_deref().filter(|a| !a.is_empty()) {
         None => None,
-        Some(a) => Some(a.parse::<Ipv4Addr>().map_err(|_| {
-            NetworkError::Invalid(format!("invalid IPv4 address {a:?}"))
-        })?),
+        Some(a) => Some(
+            a.parse::<Ipv4Addr>()
+                .map_err(|_| NetworkError::Invalid(format!("invalid IPv4 address {a:?}")))?,
+        ),
     };
     if want.is_some() && net.is_predefined() {
         return Err(NetworkError::Invalid(
@@ -414,9 +415,7 @@ pub fn connect(
         attach_one(ctx, &st, rec, &n, &cfg, index.max(1), &pin, &PortMap::new())?;
         sync_firewall(ctx, &st)?;
     }
-    rec.networking
-        .endpoints_config
-        .insert(n.name.clone(), cfg);
+    rec.networking.endpoints_config.insert(n.name.clone(), cfg);
     if rec.host_config.network_mode == NetworkMode::Default {
         rec.host_config.network_mode = NetworkMode::Bridge;
     }

@@ -9,13 +9,13 @@
 pub mod driver;
 mod endpoint;
 pub mod firewall;
+pub mod hook;
 pub mod ipam;
 mod links;
 pub mod model;
 pub mod names;
 pub mod netlink;
 pub mod netns;
-pub mod hook;
 mod networks;
 pub mod ports;
 pub mod request;

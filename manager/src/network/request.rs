@@ -132,7 +132,13 @@ pub fn parse(f: &NetFlags) -> Result<NetRequest, NetworkError> {
     } else {
         f.networks
             .iter()
-            .map(|n| if n == "default" { "bridge".into() } else { n.clone() })
+            .map(|n| {
+                if n == "default" {
+                    "bridge".into()
+                } else {
+                    n.clone()
+                }
+            })
             .collect()
     };
     for (i, name) in names.iter().enumerate() {

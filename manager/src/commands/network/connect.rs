@@ -1,8 +1,8 @@
 //! `berth network connect NETWORK CONTAINER`.
 
 use crate::container::ContainerStore;
-use crate::context::Context;
 use crate::container::EndpointSettings;
+use crate::context::Context;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
