@@ -87,6 +87,7 @@ pub(super) fn repair_locked(ctx: &Context, st: &NetworkStore) -> Result<Vec<Stri
         }
     }
     netns::cleanup_dir(&ctx.state);
+    ipam::sweep_orphans(&ctx.root);
     Ok(touched)
 }
 

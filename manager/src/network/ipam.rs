@@ -58,18 +58,41 @@ fn claimed(root: &Path) -> Vec<Subnet> {
             .is_file()
         {
             out.push(s);
-        } else {
-            let _ = std::fs::remove_file(e.path());
+            continue;
         }
+        if !Path::new(owner).exists() {
+            // The whole root is gone (deleted while containers ran, e.g. a
+            // test's temporary root): its bridge and table go with it.
+            if let (Some(bridge), Some(table)) = (lines.next(), lines.next()) {
+                if let Ok(mut nl) = super::netlink::Netlink::open() {
+                    let _ = nl.delete_link(bridge);
+                }
+                let _ = super::firewall::apply(table, &Default::default());
+            }
+        }
+        let _ = std::fs::remove_file(e.path());
     }
     out
 }
 
-pub fn claim(root: &Path, s: &Subnet, net_id: &str) -> Result<(), NetworkError> {
+/// Sweep what deleted roots left (see `claimed`).
+pub fn sweep_orphans(root: &Path) {
+    let _ = claimed(root);
+}
+
+/// Claim `s` for network `net_id` of `root`, naming its bridge and the
+/// root's firewall table (for the sweep of a deleted root).
+pub fn claim(
+    root: &Path,
+    s: &Subnet,
+    net_id: &str,
+    bridge: &str,
+    table: &str,
+) -> Result<(), NetworkError> {
     std::fs::create_dir_all(CLAIMS)
         .map_err(crate::store::IoFailure::at("create", Path::new(CLAIMS)))?;
     let p = claim_path(s);
-    let data = format!("{}\n{net_id}\n", root.display());
+    let data = format!("{}\n{net_id}\n{bridge}\n{table}\n", root.display());
     crate::store::replace_file(&p, data.as_bytes(), false)?;
     Ok(())
 }

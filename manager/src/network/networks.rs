@@ -94,7 +94,13 @@ pub fn ensure_predefined(ctx: &Context, st: &NetworkStore) -> Result<(), Network
                 "com.docker.network.bridge.default_bridge".into(),
                 "true".into(),
             );
-            ipam::claim(&ctx.root, &subnet, &n.id)?;
+            ipam::claim(
+                &ctx.root,
+                &subnet,
+                &n.id,
+                &super::default_bridge_name(ctx),
+                &super::table_name(ctx),
+            )?;
         }
         st.save(&n)?;
     }
@@ -241,7 +247,7 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
         options,
         labels: req.labels,
     };
-    ipam::claim(&ctx.root, &subnet, &n.id)?;
+    ipam::claim(&ctx.root, &subnet, &n.id, &bridge, &super::table_name(ctx))?;
     if let Err(e) = st.save(&n) {
         ipam::unclaim(&ctx.root, &subnet);
         return Err(e);
