@@ -579,8 +579,12 @@ fn isolation_internal_and_connect_disconnect() {
 #[test]
 fn concurrent_runs_get_distinct_addresses() {
     let b = berth();
-    b.run(&["network", "create", "--subnet", "10.232.0.0/24", "many"])
-        .assert_ok();
+    let net = b
+        .run(&["network", "create", "--subnet", "10.232.0.0/24", "many"])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
     let ids: Vec<String> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..6)
             .map(|i| {
@@ -619,6 +623,11 @@ fn concurrent_runs_get_distinct_addresses() {
     ips.dedup();
     assert_eq!(ips.len(), 6, "duplicate addresses: {ips:?}");
     assert!(ips.iter().all(|ip| ip.starts_with("10.232.0.")), "{ips:?}");
+    b.cleanup();
+    // a user network's bridge lives as long as the network
+    assert!(links().contains(&format!("br-{}", &net[..12])));
+    b.run(&["network", "rm", "many"]).assert_ok();
+    assert!(!links().contains(&format!("br-{}", &net[..12])));
     assert_net_clean(&b, &ids);
 }
 

@@ -75,7 +75,7 @@ pub(super) fn repair_locked(ctx: &Context, st: &NetworkStore) -> Result<Vec<Stri
                 }
             }
         }
-        if left == 0 {
+        if left == 0 && driver::on_demand(&n) {
             if let Ok(d) = driver::for_network(&n) {
                 d.cleanup(&n)?;
             }
@@ -93,10 +93,20 @@ pub(super) fn repair_locked(ctx: &Context, st: &NetworkStore) -> Result<Vec<Stri
 
 /// Make the firewall match the stored state.
 pub(super) fn sync_firewall(ctx: &Context, st: &NetworkStore) -> Result<(), NetworkError> {
+    sync_firewall_with(ctx, st, false)
+}
+
+/// `force`: apply even when the rules are the ones applied last (a repair
+/// after someone else flushed the ruleset).
+pub(super) fn sync_firewall_with(
+    ctx: &Context,
+    st: &NetworkStore,
+    force: bool,
+) -> Result<(), NetworkError> {
     let mut rules = RuleSet::default();
     for n in st.list()? {
         let eps = st.endpoints(&n.id)?;
-        if eps.is_empty() || n.driver != "bridge" {
+        if n.driver != "bridge" || (eps.is_empty() && driver::on_demand(&n)) {
             continue;
         }
         let (Some(br), Some((subnet, _, _))) = (n.bridge_name(), n.subnet4()) else {
@@ -129,7 +139,18 @@ pub(super) fn sync_firewall(ctx: &Context, st: &NetworkStore) -> Result<(), Netw
             }
         }
     }
-    firewall::apply(&super::table_name(ctx), &rules)
+    // Spawning nft costs tens of milliseconds: skip it when the wanted rules
+    // are the ones applied last (recorded after a successful apply).
+    let table = super::table_name(ctx);
+    let applied = st.applied_rules_path();
+    let key = format!("{table}\n{rules:?}");
+    if !force && std::fs::read_to_string(&applied).is_ok_and(|k| k == key) {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&applied);
+    firewall::apply(&table, &rules)?;
+    let _ = crate::store::replace_file(&applied, key.as_bytes(), false);
+    Ok(())
 }
 
 /// The ports a container publishes: `-p`, plus its exposed ports with `-P`.
@@ -265,7 +286,7 @@ fn detach_all(st: &NetworkStore, id: &str) -> Result<Vec<String>, NetworkError> 
                 d.detach(&n, &ep)?;
             }
             st.remove_endpoint(&n.id, id)?;
-            if st.endpoints(&n.id)?.is_empty() {
+            if driver::on_demand(&n) && st.endpoints(&n.id)?.is_empty() {
                 if let Ok(d) = driver::for_network(&n) {
                     d.cleanup(&n)?;
                 }
@@ -450,7 +471,7 @@ pub fn disconnect(ctx: &Context, rec: &mut ContainerRecord, key: &str) -> Result
         let d = driver::for_network(&n)?;
         d.detach(&n, &ep)?;
         st.remove_endpoint(&n.id, &rec.id)?;
-        if st.endpoints(&n.id)?.is_empty() {
+        if driver::on_demand(&n) && st.endpoints(&n.id)?.is_empty() {
             d.cleanup(&n)?;
         }
         sync_firewall(ctx, &st)?;

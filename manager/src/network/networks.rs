@@ -252,6 +252,19 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
         ipam::unclaim(&ctx.root, &subnet);
         return Err(e);
     }
+    // the bridge and its rules exist as long as the network (docker's way)
+    let made = super::driver::for_network(&n)
+        .and_then(|d| d.setup(&n))
+        .and_then(|_| super::endpoint::sync_firewall(ctx, &st));
+    if let Err(e) = made {
+        if let Ok(d) = super::driver::for_network(&n) {
+            let _ = d.cleanup(&n);
+        }
+        let _ = st.remove(&n.id);
+        ipam::unclaim(&ctx.root, &subnet);
+        let _ = super::endpoint::sync_firewall(ctx, &st);
+        return Err(e);
+    }
     Ok(n)
 }
 
@@ -301,6 +314,7 @@ pub fn remove(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
     if let Some((s, _, _)) = n.subnet4() {
         ipam::unclaim(&ctx.root, &s);
     }
+    super::endpoint::sync_firewall(ctx, &st)?;
     Ok(n)
 }
 
@@ -311,7 +325,7 @@ pub fn prune(ctx: &Context, keep: impl Fn(&Network) -> bool) -> Result<Vec<Strin
         let _l = store::lock()?;
         let st = NetworkStore::open(ctx)?;
         super::endpoint::repair_locked(ctx, &st)?;
-        super::endpoint::sync_firewall(ctx, &st)?;
+        super::endpoint::sync_firewall_with(ctx, &st, true)?;
         st.list()?
     };
     let mut out = Vec::new();

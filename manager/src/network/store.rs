@@ -64,6 +64,11 @@ impl NetworkStore {
         Ok(NetworkStore { dir })
     }
 
+    /// The rules last applied to the firewall (see `endpoint::sync_firewall`).
+    pub fn applied_rules_path(&self) -> PathBuf {
+        self.dir.join(".firewall-applied")
+    }
+
     fn net_file(&self, id: &str) -> PathBuf {
         self.dir.join(id).join("network.json")
     }

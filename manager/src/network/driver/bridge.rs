@@ -96,6 +96,12 @@ impl Driver for Bridge {
         Ok(())
     }
 
+    fn setup(&self, net: &Network) -> Result<(), NetworkError> {
+        let mut nl = Netlink::open()?;
+        self.ensure(&mut nl, net)?;
+        Ok(())
+    }
+
     fn cleanup(&self, net: &Network) -> Result<(), NetworkError> {
         let mut nl = Netlink::open()?;
         nl.delete_link(bridge_name(net)?)?;

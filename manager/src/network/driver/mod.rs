@@ -20,8 +20,19 @@ pub trait Driver {
     ) -> Result<(), NetworkError>;
     /// Undo `attach`; idempotent (after a crash it may find nothing).
     fn detach(&self, net: &Network, ep: &Endpoint) -> Result<(), NetworkError>;
-    /// The network has no endpoint left: drop what `attach` made for it.
+    /// Make the network's shared parts (the bridge) ahead of any endpoint.
+    fn setup(&self, net: &Network) -> Result<(), NetworkError>;
+    /// The network is removed (or, for the default bridge, has no endpoint
+    /// left): drop what `setup`/`attach` made for it.
     fn cleanup(&self, net: &Network) -> Result<(), NetworkError>;
+}
+
+/// Whether the network's bridge lives only while it has endpoints: the
+/// default bridge (nothing stays on the host while no container runs). A user
+/// network's bridge lives as long as the network, as with docker, so starting
+/// a container on it changes no firewall rule unless it publishes ports.
+pub fn on_demand(net: &Network) -> bool {
+    net.name == "bridge"
 }
 
 pub fn for_network(net: &Network) -> Result<Box<dyn Driver>, NetworkError> {
