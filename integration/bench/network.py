@@ -97,8 +97,9 @@ def main():
                 if os.path.isdir(d):
                     mounts += ["-v", "%s:%s:ro" % (d, d)]
             port = 45201
+            # iperf3 makes its stream buffers in /tmp
             berth_cmd(env, "run", "-d", "--name", "iperf", "-p", "127.0.0.1:%d:5201" % port,
-                      *mounts, IMAGE, "/usr/bin/iperf3", "-s")
+                      "--tmpfs", "/tmp", *mounts, IMAGE, "/usr/bin/iperf3", "-s")
             ip = berth_cmd(env, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "iperf")
             time.sleep(0.5)
             direct, published = [], []

@@ -12,7 +12,7 @@ use super::store::{self, NetworkStore};
 use super::{ipam, links, netns, ports, Mode, NetworkError};
 use crate::container::{self, ContainerRecord, ContainerStore, EndpointSettings, NetworkMode};
 use crate::context::Context;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -501,14 +501,18 @@ fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
     let Ok(cs) = ContainerStore::open(ctx) else {
         return;
     };
+    let mut cache = PeerCache::new();
+    for id in ids {
+        cache.insert(id.clone(), st.endpoints(id).unwrap_or_default());
+    }
     let mut seen = BTreeSet::new();
     for id in ids {
-        for ep in st.endpoints(id).unwrap_or_default() {
+        for ep in &cache[id] {
             if !seen.insert(ep.container_id.clone()) {
                 continue;
             }
             if let Ok(rec) = cs.load(&ep.container_id) {
-                let _ = write_hosts(ctx, &cs, st, &rec, &rec.dir(ctx), &super::mode(&rec));
+                let _ = write_hosts(&cs, st, &rec, &rec.dir(ctx), &super::mode(&rec), &cache);
             }
         }
     }
@@ -518,6 +522,15 @@ fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
 pub fn refresh_names(ctx: &Context, id: &str) -> Result<(), NetworkError> {
     let _l = store::lock()?;
     let st = NetworkStore::open(ctx)?;
+    let name = ContainerStore::open(ctx)?.load(id)?.name;
+    for n in st.list()? {
+        if let Some(mut ep) = st.endpoint(&n.id, id)? {
+            if ep.container_name != name {
+                ep.container_name = name.clone();
+                st.save_endpoint(&ep)?;
+            }
+        }
+    }
     let ids: Vec<String> = st
         .list()?
         .into_iter()
@@ -540,13 +553,16 @@ pub(super) fn endpoints_of(st: &NetworkStore, id: &str) -> Vec<(Network, Endpoin
         .collect()
 }
 
+/// Endpoints by network, read once for a refresh of many hosts files.
+type PeerCache = BTreeMap<String, Vec<Endpoint>>;
+
 fn write_hosts(
-    _ctx: &Context,
     cs: &ContainerStore,
     st: &NetworkStore,
     rec: &ContainerRecord,
     dir: &Path,
     mode: &Mode,
+    cache: &PeerCache,
 ) -> Result<(), NetworkError> {
     let mine = endpoints_of(st, &rec.id);
     let hostname = rec.config.hostname.clone();
@@ -563,15 +579,21 @@ fn write_hosts(
     };
     let mut peers = Vec::new();
     for (n, _) in mine.iter().filter(|(n, _)| !n.is_predefined()) {
-        for ep in st.endpoints(&n.id)? {
+        let read;
+        let eps = match cache.get(&n.id) {
+            Some(e) => e,
+            None => {
+                read = st.endpoints(&n.id)?;
+                &read
+            }
+        };
+        for ep in eps {
             if ep.container_id == rec.id {
                 continue;
             }
-            let name = cs
-                .load(&ep.container_id)
-                .map(|r| r.name)
-                .unwrap_or(ep.container_name.clone());
-            let mut names = vec![name];
+            // the endpoint keeps the container's current name (a rename
+            // updates it), so peers need no record reads
+            let mut names = vec![ep.container_name.clone()];
             for a in &ep.aliases {
                 if !names.contains(a) {
                     names.push(a.clone());
@@ -624,14 +646,14 @@ fn write_hosts(
 }
 
 fn write_etc(
-    ctx: &Context,
+    _ctx: &Context,
     cs: &ContainerStore,
     st: &NetworkStore,
     rec: &ContainerRecord,
     dir: &Path,
     mode: &Mode,
 ) -> Result<(), NetworkError> {
-    write_hosts(ctx, cs, st, rec, dir, mode)?;
+    write_hosts(cs, st, rec, dir, mode, &PeerCache::new())?;
     let hc = &rec.host_config;
     let host = files::host_resolv_conf();
     let text = if matches!(mode, Mode::Host)
