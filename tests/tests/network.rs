@@ -725,3 +725,40 @@ fn bad_input_is_refused_clearly() {
     assert!(b.run(&["ps", "-a", "-q"]).stdout.trim().is_empty());
     assert_net_clean(&b, &[]);
 }
+
+#[test]
+fn container_network_mode_shares_the_namespace() {
+    let b = berth();
+    let id = web(&b, "shared", &[], "same-netns");
+    let ip = inspect(&b, "shared", "{{.NetworkSettings.IPAddress}}");
+    let out = b
+        .run(&[
+            "run",
+            "--rm",
+            "--network",
+            "container:shared",
+            "busybox",
+            "sh",
+            "-c",
+            "wget -qO- http://127.0.0.1/ && ip -o -4 addr show eth0",
+        ])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(out.starts_with("same-netns\n"), "{out}");
+    assert!(out.contains(&format!("inet {ip}/")), "{out}");
+    // -p with container: is refused, as docker does
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:shared",
+        "-p",
+        "80",
+        "busybox",
+        "true",
+    ]);
+    out.assert_code(125);
+    assert!(out.stderr.contains("conflicting options"), "{out}");
+    assert_net_clean(&b, &[id]);
+}
