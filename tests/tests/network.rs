@@ -762,3 +762,86 @@ fn container_network_mode_shares_the_namespace() {
     assert!(out.stderr.contains("conflicting options"), "{out}");
     assert_net_clean(&b, &[id]);
 }
+
+#[test]
+fn publish_all_mac_address_and_ip_range() {
+    let b = berth();
+    b.run(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.235.0.0/24",
+        "--ip-range",
+        "10.235.0.128/25",
+        "--gateway",
+        "10.235.0.254",
+        "-o",
+        "mtu=1400",
+        "--label",
+        "team=net",
+        "ranged",
+    ])
+    .assert_ok();
+    let id = web(
+        &b,
+        "pa",
+        &[
+            "--network",
+            "ranged",
+            "--expose",
+            "80",
+            "-P",
+            "--mac-address",
+            "02:aa:bb:cc:dd:ee",
+        ],
+        "published-all",
+    );
+    let p = b.run(&["port", "pa", "80"]).assert_ok().stdout.clone();
+    let hp: u16 = p.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(wait_until(Duration::from_secs(5), || http_get(
+        "127.0.0.1",
+        hp
+    )
+    .is_some()));
+    assert_eq!(http_get("127.0.0.1", hp).unwrap().trim(), "published-all");
+    let v = inspect_json(&b, "pa");
+    let n = &v["NetworkSettings"]["Networks"]["ranged"];
+    assert_eq!(n["MacAddress"], "02:aa:bb:cc:dd:ee");
+    assert_eq!(
+        n["IPAddress"], "10.235.0.128",
+        "the first address of the range"
+    );
+    assert_eq!(n["Gateway"], "10.235.0.254");
+    let out = b
+        .run(&["exec", "pa", "ip", "-o", "link", "show", "eth0"])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(
+        out.contains("mtu 1400") && out.contains("02:aa:bb:cc:dd:ee"),
+        "{out}"
+    );
+    // ls filters and formats
+    let out = b
+        .run(&[
+            "network",
+            "ls",
+            "--filter",
+            "label=team=net",
+            "--format",
+            "{{.Name}} {{.Driver}}",
+        ])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert_eq!(out, "ranged bridge\n");
+    let out = b
+        .run(&["network", "ls", "-q", "--filter", "type=custom"])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    b.run(&["rm", "-f", "pa"]).assert_ok();
+    b.run(&["network", "rm", "ranged"]).assert_ok();
+    assert_net_clean(&b, &[id]);
+}
