@@ -45,12 +45,17 @@ fn live(ctx: &Context, cs: &ContainerStore, id: &str) -> bool {
     if container::state(ctx, &rec).running {
         return true;
     }
-    let lock = ctx.root.join("containers").join(".locks").join(id);
-    let Ok(f) = std::fs::File::open(&lock) else {
+    lock_is_held(&ctx.root.join("containers").join(".locks").join(id))
+}
+
+/// Whether someone holds the flock on `path` (a missing file: nobody). Our
+/// probe's own lock, if it gets one, goes with the file at return.
+fn lock_is_held(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
         return false;
     };
-    // SAFETY: flock on an fd we own; LOCK_NB never blocks. A refusal means
-    // another open file description holds the container's lock.
+    // SAFETY: flock on an fd owned by `f`, alive for the call; LOCK_NB never
+    // blocks. A refusal means another open file description holds the lock.
     let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     r != 0
 }

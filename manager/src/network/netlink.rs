@@ -86,7 +86,6 @@ impl Netlink {
             source: e,
         })?;
         let mut out = Vec::new();
-        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         loop {
             let (data, _) = self
                 .sock
@@ -122,12 +121,8 @@ impl Netlink {
                             })
                         }
                     },
-                    NetlinkPayload::InnerMessage(inner) => {
-                        out.push(inner);
-                        if !dump {
-                            // a reply to a plain get; the ACK follows
-                        }
-                    }
+                    // a dump's parts, or a get's reply (its ACK follows)
+                    NetlinkPayload::InnerMessage(inner) => out.push(inner),
                     _ => {}
                 }
             }

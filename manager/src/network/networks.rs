@@ -356,8 +356,9 @@ pub fn list(ctx: &Context) -> Result<Vec<Network>, NetworkError> {
 
 /// One network by name, id or id prefix.
 pub fn get(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
-    let all = list(ctx)?;
-    let st = NetworkStore::open(ctx)?;
-    let _ = all;
-    st.get(key)
+    list(ctx)?
+        .into_iter()
+        .find(|n| n.name == key || n.id == key)
+        .map(Ok)
+        .unwrap_or_else(|| NetworkStore::open(ctx)?.get(key))
 }
