@@ -3,6 +3,7 @@
 //! shim and runc.
 
 mod archive;
+mod build;
 mod cli;
 mod commands;
 mod container;

@@ -6,6 +6,8 @@ use clap::Subcommand;
 pub use each::for_each_container;
 
 pub mod attach;
+pub mod build;
+pub mod builder;
 pub mod cp;
 pub mod create;
 mod each;
@@ -57,6 +59,10 @@ pub enum Command {
     Save(save::Args),
     /// Create an image from a rootfs tarball
     Import(r#import::Args),
+    /// Build an image from a Dockerfile
+    Build(build::Args),
+    /// Manage the build cache
+    Builder(builder::Args),
     /// Give an image another name
     Tag(tag::Args),
     /// Remove images
@@ -121,6 +127,8 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Load(args) => load::run(ctx, args),
         Command::Save(args) => save::run(ctx, args),
         Command::Import(args) => r#import::run(ctx, args),
+        Command::Build(args) => build::run(ctx, args),
+        Command::Builder(args) => builder::run(ctx, args),
         Command::Tag(args) => tag::run(ctx, args),
         Command::Rmi(args) => rmi::run(ctx, args),
         Command::Images(args) => images::run(ctx, args),
