@@ -11,8 +11,6 @@
 struct Pattern {
     glob: Vec<char>,
     exclusion: bool,
-    /// Path components in the pattern (for matching a file's parent directories).
-    depth: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -37,7 +35,6 @@ impl Matcher {
                 continue;
             }
             patterns.push(Pattern {
-                depth: cleaned.split('/').count(),
                 glob: cleaned.chars().collect(),
                 exclusion,
             });
@@ -56,9 +53,12 @@ impl Matcher {
                 continue;
             }
             let mut m = glob(&p.glob, &text);
-            if !m && comps.len() > p.depth {
-                let parent: Vec<char> = comps[..p.depth].join("/").chars().collect();
+            // A matched directory excludes what is under it: try each parent.
+            let mut k = 1;
+            while !m && k < comps.len() {
+                let parent: Vec<char> = comps[..k].join("/").chars().collect();
                 m = glob(&p.glob, &parent);
+                k += 1;
             }
             if m {
                 matched = !p.exclusion;

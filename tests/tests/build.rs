@@ -1,0 +1,294 @@
+//! `berth build` end to end: Dockerfiles built from a locally imported busybox,
+//! the images inspected and run, the cache, .dockerignore, multi-stage, bad input.
+
+use berth_tests::manager::Berth;
+use berth_tests::runtime::Io;
+use berth_tests::Value;
+use std::path::{Path, PathBuf};
+
+fn berth() -> Berth {
+    berth_tests::init();
+    let b = Berth::new();
+    b.import_busybox("busybox");
+    b
+}
+
+/// A context directory with these files.
+fn context(b: &Berth, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = b.scratch(name);
+    for (p, content) in files {
+        let f = dir.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, content).unwrap();
+    }
+    dir
+}
+
+fn build(b: &Berth, dir: &Path, extra: &[&str]) -> berth_tests::Output {
+    let mut args = vec!["build", "--progress", "plain"];
+    args.extend_from_slice(extra);
+    let d = dir.to_string_lossy().into_owned();
+    args.push(&d);
+    b.run(&args)
+}
+
+fn config(b: &Berth, image: &str) -> Value {
+    let out = b.run(&["image", "inspect", image]);
+    out.assert_ok();
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    v[0]["Config"].clone()
+}
+
+fn run_out(b: &Berth, args: &[&str]) -> String {
+    let mut a = vec!["run", "--rm"];
+    a.extend_from_slice(args);
+    let out = b.run(&a);
+    out.assert_ok();
+    out.stdout
+}
+
+#[test]
+fn tutorial_dockerfiles() {
+    let b = berth();
+    // A tarball ADD extracts.
+    let tdir = b.scratch("tarsrc");
+    std::fs::create_dir_all(tdir.join("pkg")).unwrap();
+    std::fs::write(tdir.join("pkg/data.txt"), "from the tarball\n").unwrap();
+    let ctx = context(
+        &b,
+        "tutorial",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nMAINTAINER Jane Doe <jane@example.com>\nENV GREETING=hello \\\n    TARGET=\"the world\"\nENV LEGACY some value\nWORKDIR /app\nWORKDIR sub\nRUN echo \"$GREETING $TARGET\" > greeting.txt && echo built\nEXPOSE 80 53/udp\nADD pkg.tar.gz /opt/\nLABEL org.example.k=v\nUSER 1000:1000\nCMD [\"echo\", \"first\"]\nCMD cat /app/sub/greeting.txt /opt/pkg/data.txt\nONBUILD RUN echo triggered > /onbuild.txt\n",
+        )],
+    );
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(ctx.join("pkg.tar.gz"))
+        .arg("-C")
+        .arg(&tdir)
+        .arg("pkg")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = build(&b, &ctx, &["-t", "tutorial:1"]);
+    out.assert_ok();
+    assert!(out.stderr.contains("built"), "RUN output is shown: {out}");
+    let c = config(&b, "tutorial:1");
+    assert_eq!(c["WorkingDir"], "/app/sub");
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(
+        c["Cmd"],
+        serde_json::json!(["/bin/sh", "-c", "cat /app/sub/greeting.txt /opt/pkg/data.txt"]),
+        "the last CMD wins"
+    );
+    let env: Vec<String> = serde_json::from_value(c["Env"].clone()).unwrap();
+    assert!(env.contains(&"GREETING=hello".to_string()), "{env:?}");
+    assert!(env.contains(&"TARGET=the world".to_string()), "{env:?}");
+    assert!(env.contains(&"LEGACY=some value".to_string()), "{env:?}");
+    assert!(c["ExposedPorts"]["80/tcp"].is_object());
+    assert!(c["ExposedPorts"]["53/udp"].is_object());
+    assert_eq!(c["Labels"]["org.example.k"], "v");
+    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo triggered > /onbuild.txt"]));
+    let out = run_out(&b, &["tutorial:1"]);
+    assert_eq!(out, "hello the world\nfrom the tarball\n");
+    // History rows name the instructions.
+    let h = b.run(&["history", "--no-trunc", "tutorial:1"]);
+    h.assert_ok();
+    assert!(h.stdout.contains("RUN /bin/sh -c echo"), "{h}");
+    assert!(h.stdout.contains("WORKDIR /app/sub"), "{h}");
+    // FROM a locally built image runs its ONBUILD triggers (and does not inherit them).
+    let ctx2 = context(&b, "child", &[("Dockerfile", "FROM tutorial:1\nUSER 0\nRUN cat /onbuild.txt\n")]);
+    let out = build(&b, &ctx2, &["-t", "child"]);
+    out.assert_ok();
+    assert_eq!(run_out(&b, &["child", "cat", "/onbuild.txt"]), "triggered\n");
+    assert!(config(&b, "child")["OnBuild"].is_null());
+    b.assert_no_leaks();
+}
+
+#[test]
+fn cache_hits_and_misses() {
+    let b = berth();
+    let ctx = context(
+        &b,
+        "cache",
+        &[
+            ("a.txt", "a1\n"),
+            ("b.txt", "b1\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\nENV X=1\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy-a\nCOPY b.txt /b.txt\nRUN cat /b.txt > /copy-b\nCMD [\"cat\", \"/copy-a\", \"/copy-b\"]\n",
+            ),
+        ],
+    );
+    let iid = b.scratch("iid").join("id");
+    let iids = iid.to_string_lossy().into_owned();
+    let first = build(&b, &ctx, &["-t", "c", "--iidfile", &iids]);
+    first.assert_ok();
+    assert!(!first.stderr.contains("CACHED"), "{first}");
+    let id1 = std::fs::read_to_string(&iid).unwrap();
+    assert!(id1.starts_with("sha256:"));
+    let second = build(&b, &ctx, &["-t", "c", "--iidfile", &iids]);
+    second.assert_ok();
+    assert_eq!(second.stderr.matches("CACHED").count(), 6, "{second}");
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id1, "an unchanged rebuild gives the same image");
+    // mtime alone does not bust the cache; content does, from that step on.
+    std::fs::write(ctx.join("a.txt"), "a1\n").unwrap();
+    let third = build(&b, &ctx, &["-t", "c"]);
+    assert_eq!(third.stderr.matches("CACHED").count(), 6, "{third}");
+    std::fs::write(ctx.join("b.txt"), "b2\n").unwrap();
+    let fourth = build(&b, &ctx, &["-t", "c"]);
+    fourth.assert_ok();
+    assert_eq!(fourth.stderr.matches("CACHED").count(), 3, "{fourth}");
+    assert_eq!(run_out(&b, &["c"]), "a1\nb2\n");
+    // --no-cache runs everything.
+    let nc = build(&b, &ctx, &["-t", "c", "--no-cache"]);
+    assert_eq!(nc.stderr.matches("CACHED").count(), 0, "{nc}");
+    // builder prune drops the cache: the next build runs again.
+    b.run(&["builder", "prune", "-f"]).assert_ok();
+    let after = build(&b, &ctx, &["-t", "c"]);
+    assert_eq!(after.stderr.matches("CACHED").count(), 0, "{after}");
+    // A build arg in scope is part of the key.
+    let ctx2 = context(&b, "args", &[("Dockerfile", "FROM busybox\nARG V=d\nRUN echo v=$V > /v\nCMD [\"cat\", \"/v\"]\n")]);
+    build(&b, &ctx2, &["-t", "args"]).assert_ok();
+    assert_eq!(run_out(&b, &["args"]), "v=d\n");
+    build(&b, &ctx2, &["-t", "args", "--build-arg", "V=x"]).assert_ok();
+    assert_eq!(run_out(&b, &["args"]), "v=x\n");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn multi_stage_and_copy_forms() {
+    let b = berth();
+    let ctx = context(
+        &b,
+        "multi",
+        &[
+            ("src/one.txt", "one\n"),
+            ("src/sub/two.txt", "two\n"),
+            ("x.md", "md\n"),
+            (
+                "Dockerfile",
+                "ARG BASE=busybox\nFROM ${BASE} AS builder\nRUN mkdir -p /out && echo compiled > /out/bin.txt\n\nFROM busybox AS unused\nRUN exit 1\n\nFROM $BASE\nCOPY --from=builder /out/bin.txt /final/\nCOPY --chown=1000:1000 --chmod=600 src /data\nCOPY *.md nothing* /md/\nCOPY <<EOF /inline.txt\nhello ${HOSTNAME:-heredoc}\nEOF\nRUN <<EOT\nset -e\necho from heredoc > /h.txt\nEOT\nRUN stat -c '%u:%g %a' /data/one.txt > /owner.txt\nCMD cat /final/bin.txt /data/sub/two.txt /md/x.md /inline.txt /h.txt /owner.txt\n",
+            ),
+        ],
+    );
+    let out = build(&b, &ctx, &["-t", "multi"]);
+    out.assert_ok();
+    assert!(!out.stderr.contains("exit 1"), "the unused stage is skipped: {out}");
+    assert_eq!(
+        run_out(&b, &["multi"]),
+        "compiled\ntwo\nmd\nhello heredoc\nfrom heredoc\n1000:1000 600\n"
+    );
+    // --target builds that stage only.
+    let out = build(&b, &ctx, &["-t", "t", "--target", "builder"]);
+    out.assert_ok();
+    assert_eq!(run_out(&b, &["t", "cat", "/out/bin.txt"]), "compiled\n");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn dockerignore_and_contexts() {
+    let b = berth();
+    let ctx = context(
+        &b,
+        "ign",
+        &[
+            (".dockerignore", "*.log\n!keep.log\nsecret\n**/tmp\n"),
+            ("a.log", "no\n"),
+            ("keep.log", "yes\n"),
+            ("secret/key", "no\n"),
+            ("d/tmp/x", "no\n"),
+            ("d/ok", "ok\n"),
+            ("Dockerfile", "FROM busybox\nCOPY . /ctx/\nCMD find /ctx -type f\n"),
+        ],
+    );
+    build(&b, &ctx, &["-t", "ign"]).assert_ok();
+    let mut files: Vec<String> = run_out(&b, &["ign"]).lines().map(str::to_string).collect();
+    files.sort();
+    assert_eq!(files, vec!["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/d/ok", "/ctx/keep.log"]);
+    // An excluded file cannot be copied by name.
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY a.log /\n").unwrap();
+    build(&b, &ctx, &[]).assert_fail_with("not found");
+    // The context as a tar on stdin, the Dockerfile named inside it.
+    let tar = b.scratch("t").join("ctx.tar");
+    std::fs::write(ctx.join("Other.df"), "FROM busybox\nCOPY keep.log /k\nCMD cat /k\n").unwrap();
+    let st = std::process::Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&ctx).arg(".").status().unwrap();
+    assert!(st.success());
+    b.cmd()
+        .args(["build", "-t", "fromtar", "-f", "Other.df", "-"])
+        .stdin(Io::File(tar.clone()))
+        .run()
+        .assert_ok();
+    assert_eq!(run_out(&b, &["fromtar"]), "yes\n");
+    // ... and as a tar file.
+    build(&b, &tar, &["-t", "fromtarfile", "-f", "Other.df"]).assert_ok();
+    // A Dockerfile alone on stdin: no context.
+    let df = b.scratch("t").join("Dockerfile.stdin");
+    std::fs::write(&df, "FROM busybox\nLABEL only=df\n").unwrap();
+    b.cmd()
+        .args(["build", "-t", "dfonly", "-"])
+        .stdin(Io::File(df))
+        .run()
+        .assert_ok();
+    assert_eq!(config(&b, "dfonly")["Labels"]["only"], "df");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn bad_input_is_named() {
+    let b = berth();
+    let cases: &[(&str, &str)] = &[
+        ("FROM busybox\n  BOGUS x\n", "line 2, column 3: unknown instruction: BOGUS"),
+        ("FROM busybox\nRUN exit 7\n", "returned a non-zero code: 7"),
+        ("FROM busybox\nCOPY ../outside /x\n", "outside the build context"),
+        ("FROM busybox\nCOPY --from=nostage /a /b\n", "nostage"),
+        ("FROM no-such-image-here\n", "no-such-image-here"),
+        ("FROM busybox\nRUN <<EOF\necho\n", "unterminated heredoc"),
+        ("FROM busybox\nADD http://example.com/x /x\n", "URL"),
+        ("FROM --platform=linux/arm64 busybox\n", "linux/arm64"),
+        ("FROM busybox\nEXPOSE notaport\n", "line 2"),
+    ];
+    for (i, (df, want)) in cases.iter().enumerate() {
+        let ctx = context(&b, &format!("bad{i}"), &[("Dockerfile", df)]);
+        let out = build(&b, &ctx, &[]);
+        out.assert_fail_with(want);
+    }
+    let ctx = context(&b, "badt", &[("Dockerfile", "FROM busybox\n")]);
+    build(&b, &ctx, &["--target", "nope"]).assert_fail_with("nope");
+    build(&b, &ctx, &["--platform", "linux/s390x"]).assert_fail_with("linux/s390x");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn run_mounts_secrets_and_metadata() {
+    let b = berth();
+    let secret = b.scratch("sec").join("token");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let ctx = context(
+        &b,
+        "mounts",
+        &[
+            ("data/f", "bound\n"),
+            (
+                "Dockerfile",
+                "# syntax=docker/dockerfile:1\nFROM busybox\nSHELL [\"/bin/sh\", \"-c\"]\nRUN --mount=type=cache,target=/cache echo x >> /cache/n && wc -l < /cache/n > /count\nRUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen-secret\nRUN --mount=type=bind,source=data,target=/mnt cat /mnt/f > /bound\nRUN --mount=type=tmpfs,target=/scratch touch /scratch/x && test ! -e /x\nRUN --network=none cat /proc/net/dev | grep -c : > /ifaces\nVOLUME /vol\nSTOPSIGNAL SIGTERM\nHEALTHCHECK --interval=5s --retries=2 CMD true\nENTRYPOINT [\"cat\"]\nCMD [\"/bound\"]\n",
+            ),
+        ],
+    );
+    build(&b, &ctx, &["-t", "m", "--secret", &format!("id=tok,src={}", secret.display()), "--label", "extra=1"]).assert_ok();
+    assert_eq!(run_out(&b, &["m"]), "bound\n");
+    assert_eq!(run_out(&b, &["m", "/seen-secret"]), "s3cret");
+    assert_eq!(run_out(&b, &["m", "/ifaces"]), "1\n", "only lo with --network=none");
+    assert!(!run_out(&b, &["--entrypoint", "ls", "m", "/run"]).contains("secrets"), "the secret mount point is not in the image");
+    let c = config(&b, "m");
+    assert!(c["Volumes"]["/vol"].is_object());
+    assert_eq!(c["StopSignal"], "SIGTERM");
+    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "true"]));
+    assert_eq!(c["Healthcheck"]["Interval"], 5_000_000_000i64);
+    assert_eq!(c["Labels"]["extra"], "1");
+    // The cache mount persists between builds.
+    build(&b, &ctx, &["-t", "m2", "--no-cache", "--secret", &format!("id=tok,src={}", secret.display())]).assert_ok();
+    assert_eq!(run_out(&b, &["--entrypoint", "cat", "m2", "/count"]), "2\n");
+    b.assert_no_leaks();
+}
