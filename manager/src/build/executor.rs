@@ -851,7 +851,9 @@ impl<'a> Executor<'a> {
         let mut mount_key = String::new();
         let mut _holds: Vec<View> = Vec::new();
         for m in ins.flag_values("mount") {
-            let (mp, key) = self.run_mount(run, ins, m, &vars, &mut _holds)?;
+            let Some((mp, key)) = self.run_mount(run, ins, m, &vars, &mut _holds)? else {
+                continue;
+            };
             mounts.push(mp);
             mount_key.push_str(&key);
             mount_key.push('\n');
@@ -926,22 +928,26 @@ impl<'a> Executor<'a> {
             tmp.path.join("rootfs"),
         );
         self.snaps.mount_rootfs(&img, &upper, &work, &rootfs)?;
-        // Mount points the runtime creates for this run only are not the image's.
-        let mut transient: Vec<String> = [
-            "/etc/hosts",
-            "/etc/resolv.conf",
-            "/etc/hostname",
-            "/proc",
-            "/sys",
-            "/dev",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(spec.mounts.iter().map(|m| m.destination.clone()))
-        .collect();
+        // Mount points the runtime creates for this run only are not the image's:
+        // for each, the topmost ancestor it had to create.
         let scope = crate::volume::tree::Scope::in_root(&rootfs)
             .map_err(BuildError::io("open", &rootfs))?;
-        transient.retain(|p| matches!(scope.stat(Path::new(p), false), Ok(None)));
+        let mut transient: Vec<(String, String)> = Vec::new();
+        for dest in ["/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/proc", "/sys", "/dev"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(spec.mounts.iter().map(|m| m.destination.clone()))
+        {
+            let mut cur = String::new();
+            for c in dest.split('/').filter(|c| !c.is_empty()) {
+                cur.push('/');
+                cur.push_str(c);
+                if matches!(scope.stat(Path::new(&cur), false), Ok(None)) {
+                    transient.push((dest.clone(), cur.clone()));
+                    break;
+                }
+            }
+        }
         drop(scope);
         let label = format!("#{n}");
         let res = self
@@ -956,15 +962,8 @@ impl<'a> Executor<'a> {
                 code,
             });
         }
-        for t in &transient {
-            let p = upper.join(t.trim_start_matches('/'));
-            if let Ok(md) = std::fs::symlink_metadata(&p) {
-                if md.is_dir() {
-                    let _ = std::fs::remove_dir(&p);
-                } else if md.len() == 0 {
-                    let _ = std::fs::remove_file(&p);
-                }
-            }
+        for (dest, top) in &transient {
+            remove_created(&upper, dest, top);
         }
         let mut w = LayerWriter::new(&self.content)?;
         super::layer::diff_upper(&upper, &mut w, &|_| false)?;
@@ -1005,7 +1004,7 @@ impl<'a> Executor<'a> {
         spec: &str,
         vars: &Vars,
         holds: &mut Vec<View>,
-    ) -> Result<(MountPoint, String), BuildError> {
+    ) -> Result<Option<(MountPoint, String)>, BuildError> {
         let mut kv: BTreeMap<String, String> = BTreeMap::new();
         for part in spec.split(',') {
             let part = part.trim();
@@ -1053,10 +1052,10 @@ impl<'a> Executor<'a> {
                         let _ = std::os::unix::fs::chown(&dir, Some(u), Some(g));
                     }
                 }
-                Ok((
+                Ok(Some((
                     bind(&dir, &abs(&target), true),
                     format!("cache {id} {target}"),
-                ))
+                )))
             }
             "tmpfs" => {
                 let target =
@@ -1070,7 +1069,7 @@ impl<'a> Executor<'a> {
                 if let Some(s) = kv.get("size") {
                     mp.options = format!("size={s}");
                 }
-                Ok((mp, format!("tmpfs {target}")))
+                Ok(Some((mp, format!("tmpfs {target}"))))
             }
             "secret" => {
                 let id = kv
@@ -1090,16 +1089,8 @@ impl<'a> Executor<'a> {
                             "secret {id} is required but was not given (--secret id={id},src=PATH)"
                         )));
                     }
-                    // An optional secret that is not given: an empty tmpfs, as BuildKit mounts nothing.
-                    return Ok((
-                        MountPoint {
-                            r#type: "tmpfs".into(),
-                            destination: "/run/berth-nosecret".into(),
-                            rw: true,
-                            ..Default::default()
-                        },
-                        format!("secret {id} absent"),
-                    ));
+                    // An optional secret that is not given: nothing is mounted (as BuildKit).
+                    return Ok(None);
                 };
                 let src = match (&sec.src, &sec.env) {
                     (Some(p), _) => p.clone(),
@@ -1116,7 +1107,7 @@ impl<'a> Executor<'a> {
                     }
                     (None, None) => return Err(bad(format!("secret {id} has no src"))),
                 };
-                Ok((bind(&src, &target, false), format!("secret {id} {target}")))
+                Ok(Some((bind(&src, &target, false), format!("secret {id} {target}"))))
             }
             "bind" => {
                 let target =
@@ -1154,7 +1145,7 @@ impl<'a> Executor<'a> {
                 if rw {
                     return Err(BuildError::Unsupported("RUN --mount=type=bind,rw".into()));
                 }
-                Ok((bind(&host, &abs(&target), false), format!("{key} {target}")))
+                Ok(Some((bind(&host, &abs(&target), false), format!("{key} {target}"))))
             }
             "ssh" => Err(BuildError::Unsupported("RUN --mount=type=ssh".into())),
             other => Err(bad(format!("unknown mount type {other:?}"))),
@@ -1511,6 +1502,35 @@ impl<'a> Executor<'a> {
         drop(src_view);
         drop(view);
         self.finish_layer(run, w, &created_by, &key)
+    }
+}
+
+/// Remove a mount point `dest` the runtime created in `upper`, and the empty
+/// directories above it up to `top` (the first that the image did not have).
+fn remove_created(upper: &Path, dest: &str, top: &str) {
+    let mut cur = dest.trim_end_matches('/').to_string();
+    loop {
+        let p = upper.join(cur.trim_start_matches('/'));
+        match std::fs::symlink_metadata(&p) {
+            Ok(md) if md.is_dir() => {
+                if std::fs::remove_dir(&p).is_err() {
+                    return;
+                }
+            }
+            Ok(md) if md.len() == 0 && !md.file_type().is_symlink() => {
+                if std::fs::remove_file(&p).is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+        if cur == top || !cur.starts_with(top) {
+            return;
+        }
+        match cur.rfind('/') {
+            Some(i) if i > 0 => cur.truncate(i),
+            _ => return,
+        }
     }
 }
 
