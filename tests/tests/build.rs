@@ -59,7 +59,7 @@ fn tutorial_dockerfiles() {
         "tutorial",
         &[(
             "Dockerfile",
-            "FROM busybox\nMAINTAINER Jane Doe <jane@example.com>\nENV GREETING=hello \\\n    TARGET=\"the world\"\nENV LEGACY some value\nWORKDIR /app\nWORKDIR sub\nRUN echo \"$GREETING $TARGET\" > greeting.txt && echo built\nEXPOSE 80 53/udp\nADD pkg.tar.gz /opt/\nLABEL org.example.k=v\nUSER 1000:1000\nCMD [\"echo\", \"first\"]\nCMD cat /app/sub/greeting.txt /opt/pkg/data.txt\nONBUILD RUN echo triggered > /onbuild.txt\n",
+            "FROM busybox\nMAINTAINER Jane Doe <jane@example.com>\nENV GREETING=hello \\\n    TARGET=\"the world\"\nENV LEGACY some value\nWORKDIR /app\nWORKDIR sub\nRUN echo \"$GREETING $TARGET\" > greeting.txt && echo built\nEXPOSE 80 53/udp\nADD pkg.tar.gz /opt/\nLABEL org.example.k=v\nUSER 1000:1000\nCMD [\"echo\", \"first\"]\nCMD cat /app/sub/greeting.txt /opt/pkg/data.txt\nONBUILD RUN echo triggered > /tmp/onbuild.txt\n",
         )],
     );
     let st = std::process::Command::new("tar")
@@ -79,7 +79,11 @@ fn tutorial_dockerfiles() {
     assert_eq!(c["User"], "1000:1000");
     assert_eq!(
         c["Cmd"],
-        serde_json::json!(["/bin/sh", "-c", "cat /app/sub/greeting.txt /opt/pkg/data.txt"]),
+        serde_json::json!([
+            "/bin/sh",
+            "-c",
+            "cat /app/sub/greeting.txt /opt/pkg/data.txt"
+        ]),
         "the last CMD wins"
     );
     let env: Vec<String> = serde_json::from_value(c["Env"].clone()).unwrap();
@@ -89,7 +93,10 @@ fn tutorial_dockerfiles() {
     assert!(c["ExposedPorts"]["80/tcp"].is_object());
     assert!(c["ExposedPorts"]["53/udp"].is_object());
     assert_eq!(c["Labels"]["org.example.k"], "v");
-    assert_eq!(c["OnBuild"], serde_json::json!(["RUN echo triggered > /onbuild.txt"]));
+    assert_eq!(
+        c["OnBuild"],
+        serde_json::json!(["RUN echo triggered > /tmp/onbuild.txt"])
+    );
     let out = run_out(&b, &["tutorial:1"]);
     assert_eq!(out, "hello the world\nfrom the tarball\n");
     // History rows name the instructions.
@@ -98,10 +105,17 @@ fn tutorial_dockerfiles() {
     assert!(h.stdout.contains("RUN /bin/sh -c echo"), "{h}");
     assert!(h.stdout.contains("WORKDIR /app/sub"), "{h}");
     // FROM a locally built image runs its ONBUILD triggers (and does not inherit them).
-    let ctx2 = context(&b, "child", &[("Dockerfile", "FROM tutorial:1\nUSER 0\nRUN cat /onbuild.txt\n")]);
+    let ctx2 = context(
+        &b,
+        "child",
+        &[("Dockerfile", "FROM tutorial:1\nRUN cat /tmp/onbuild.txt\n")],
+    );
     let out = build(&b, &ctx2, &["-t", "child"]);
     out.assert_ok();
-    assert_eq!(run_out(&b, &["child", "cat", "/onbuild.txt"]), "triggered\n");
+    assert_eq!(
+        run_out(&b, &["child", "cat", "/tmp/onbuild.txt"]),
+        "triggered\n"
+    );
     assert!(config(&b, "child")["OnBuild"].is_null());
     b.assert_no_leaks();
 }
@@ -131,7 +145,11 @@ fn cache_hits_and_misses() {
     let second = build(&b, &ctx, &["-t", "c", "--iidfile", &iids]);
     second.assert_ok();
     assert_eq!(second.stderr.matches("CACHED").count(), 6, "{second}");
-    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id1, "an unchanged rebuild gives the same image");
+    assert_eq!(
+        std::fs::read_to_string(&iid).unwrap(),
+        id1,
+        "an unchanged rebuild gives the same image"
+    );
     // mtime alone does not bust the cache; content does, from that step on.
     std::fs::write(ctx.join("a.txt"), "a1\n").unwrap();
     let third = build(&b, &ctx, &["-t", "c"]);
@@ -149,7 +167,14 @@ fn cache_hits_and_misses() {
     let after = build(&b, &ctx, &["-t", "c"]);
     assert_eq!(after.stderr.matches("CACHED").count(), 0, "{after}");
     // A build arg in scope is part of the key.
-    let ctx2 = context(&b, "args", &[("Dockerfile", "FROM busybox\nARG V=d\nRUN echo v=$V > /v\nCMD [\"cat\", \"/v\"]\n")]);
+    let ctx2 = context(
+        &b,
+        "args",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nARG V=d\nRUN echo v=$V > /v\nCMD [\"cat\", \"/v\"]\n",
+        )],
+    );
     build(&b, &ctx2, &["-t", "args"]).assert_ok();
     assert_eq!(run_out(&b, &["args"]), "v=d\n");
     build(&b, &ctx2, &["-t", "args", "--build-arg", "V=x"]).assert_ok();
@@ -175,7 +200,10 @@ fn multi_stage_and_copy_forms() {
     );
     let out = build(&b, &ctx, &["-t", "multi"]);
     out.assert_ok();
-    assert!(!out.stderr.contains("exit 1"), "the unused stage is skipped: {out}");
+    assert!(
+        !out.stderr.contains("exit 1"),
+        "the unused stage is skipped: {out}"
+    );
     assert_eq!(
         run_out(&b, &["multi"]),
         "compiled\ntwo\nmd\nhello heredoc\nfrom heredoc\n1000:1000 600\n"
@@ -200,24 +228,46 @@ fn dockerignore_and_contexts() {
             ("secret/key", "no\n"),
             ("d/tmp/x", "no\n"),
             ("d/ok", "ok\n"),
-            ("Dockerfile", "FROM busybox\nCOPY . /ctx/\nCMD find /ctx -type f\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY . /ctx/\nCMD find /ctx -type f\n",
+            ),
         ],
     );
     build(&b, &ctx, &["-t", "ign"]).assert_ok();
     let mut files: Vec<String> = run_out(&b, &["ign"]).lines().map(str::to_string).collect();
     files.sort();
-    assert_eq!(files, vec!["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/d/ok", "/ctx/keep.log"]);
+    assert_eq!(
+        files,
+        vec![
+            "/ctx/.dockerignore",
+            "/ctx/Dockerfile",
+            "/ctx/d/ok",
+            "/ctx/keep.log"
+        ]
+    );
     // An excluded file cannot be copied by name.
     std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY a.log /\n").unwrap();
     build(&b, &ctx, &[]).assert_fail_with("not found");
     // The context as a tar on stdin, the Dockerfile named inside it.
     let tar = b.scratch("t").join("ctx.tar");
-    std::fs::write(ctx.join("Other.df"), "FROM busybox\nCOPY keep.log /k\nCMD cat /k\n").unwrap();
-    let st = std::process::Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&ctx).arg(".").status().unwrap();
+    std::fs::write(
+        ctx.join("Other.df"),
+        "FROM busybox\nCOPY keep.log /k\nCMD cat /k\n",
+    )
+    .unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&ctx)
+        .arg(".")
+        .status()
+        .unwrap();
     assert!(st.success());
     b.cmd()
         .args(["build", "-t", "fromtar", "-f", "Other.df", "-"])
-        .stdin(Io::File(tar.clone()))
+        .stdin(Io::Fd(std::fs::File::open(&tar).unwrap().into()))
         .run()
         .assert_ok();
     assert_eq!(run_out(&b, &["fromtar"]), "yes\n");
@@ -228,7 +278,7 @@ fn dockerignore_and_contexts() {
     std::fs::write(&df, "FROM busybox\nLABEL only=df\n").unwrap();
     b.cmd()
         .args(["build", "-t", "dfonly", "-"])
-        .stdin(Io::File(df))
+        .stdin(Io::Fd(std::fs::File::open(&df).unwrap().into()))
         .run()
         .assert_ok();
     assert_eq!(config(&b, "dfonly")["Labels"]["only"], "df");
@@ -239,11 +289,20 @@ fn dockerignore_and_contexts() {
 fn bad_input_is_named() {
     let b = berth();
     let cases: &[(&str, &str)] = &[
-        ("FROM busybox\n  BOGUS x\n", "line 2, column 3: unknown instruction: BOGUS"),
+        (
+            "FROM busybox\n  BOGUS x\n",
+            "line 2, column 3: unknown instruction: BOGUS",
+        ),
         ("FROM busybox\nRUN exit 7\n", "returned a non-zero code: 7"),
-        ("FROM busybox\nCOPY ../outside /x\n", "outside the build context"),
+        (
+            "FROM busybox\nCOPY ../outside /x\n",
+            "outside the build context",
+        ),
         ("FROM busybox\nCOPY --from=nostage /a /b\n", "nostage"),
-        ("FROM 127.0.0.1:1/no-such-image-here\n", "no-such-image-here"),
+        (
+            "FROM 127.0.0.1:1/no-such-image-here\n",
+            "no-such-image-here",
+        ),
         ("FROM busybox\nRUN <<EOF\necho\n", "unterminated heredoc"),
         ("FROM busybox\nADD http://example.com/x /x\n", "URL"),
         ("FROM --platform=linux/arm64 busybox\n", "linux/arm64"),
@@ -276,20 +335,103 @@ fn run_mounts_secrets_and_metadata() {
             ),
         ],
     );
-    build(&b, &ctx, &["-t", "m", "--secret", &format!("id=tok,src={}", secret.display()), "--label", "extra=1"]).assert_ok();
+    build(
+        &b,
+        &ctx,
+        &[
+            "-t",
+            "m",
+            "--secret",
+            &format!("id=tok,src={}", secret.display()),
+            "--label",
+            "extra=1",
+        ],
+    )
+    .assert_ok();
     assert_eq!(run_out(&b, &["m"]), "bound\n");
     assert_eq!(run_out(&b, &["m", "/seen-secret"]), "s3cret");
-    assert_eq!(run_out(&b, &["m", "/ifaces"]), "1\n", "only lo with --network=none");
+    assert_eq!(
+        run_out(&b, &["m", "/ifaces"]),
+        "1\n",
+        "only lo with --network=none"
+    );
     let ls = b.run(&["run", "--rm", "--entrypoint", "ls", "m", "/run/secrets"]);
-    assert_ne!(ls.code, Some(0), "the secret's mount point is not in the image: {ls}");
+    assert_ne!(
+        ls.code,
+        Some(0),
+        "the secret's mount point is not in the image: {ls}"
+    );
     let c = config(&b, "m");
     assert!(c["Volumes"]["/vol"].is_object());
     assert_eq!(c["StopSignal"], "SIGTERM");
-    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "true"]));
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "true"])
+    );
     assert_eq!(c["Healthcheck"]["Interval"], 5_000_000_000i64);
     assert_eq!(c["Labels"]["extra"], "1");
     // The cache mount persists between builds.
-    build(&b, &ctx, &["-t", "m2", "--no-cache", "--secret", &format!("id=tok,src={}", secret.display())]).assert_ok();
+    build(
+        &b,
+        &ctx,
+        &[
+            "-t",
+            "m2",
+            "--no-cache",
+            "--secret",
+            &format!("id=tok,src={}", secret.display()),
+        ],
+    )
+    .assert_ok();
     assert_eq!(run_out(&b, &["--entrypoint", "cat", "m2", "/count"]), "2\n");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn killed_build_leaves_nothing_prune_does_not_clean() {
+    let b = berth();
+    let ctx = context(
+        &b,
+        "kill",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo started && sleep 30\nCMD true\n",
+        )],
+    );
+    let mut child = std::process::Command::new(berth_tests::manager::berth_bin())
+        .arg("--root")
+        .arg(b.root())
+        .env("BERTH_STATE", b.state())
+        .env("BERTH_RUNTIME_BIN", berth_tests::runtime_bin())
+        .env("BERTH_SHIM_BIN", berth_tests::manager::shim_bin())
+        .args(["build", "-t", "killed"])
+        .arg(&ctx)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let tmp = b.root().join("build/tmp");
+    let started = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::fs::read_dir(&tmp)
+            .map(|rd| rd.flatten().any(|e| e.path().join("container-id").exists()))
+            .unwrap_or(false)
+    });
+    assert!(started, "the RUN step did not start");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    b.run(&["builder", "prune", "-f"]).assert_ok();
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left under build/tmp: {left:?}");
+    b.assert_no_leaks();
+    // The next build works (and runs the step again).
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo again\n").unwrap();
+    build(&b, &ctx, &["-t", "after"]).assert_ok();
     b.assert_no_leaks();
 }

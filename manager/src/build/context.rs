@@ -181,6 +181,11 @@ impl BuildContext {
             ContextSource::Stdin => {
                 stdin_used = true;
                 let data = read_all(std::io::stdin().lock(), "standard input")?;
+                if data.is_empty() {
+                    return Err(BuildError::Context(
+                        "standard input is empty: expected a tar archive or a Dockerfile".into(),
+                    ));
+                }
                 let t = TmpDir::new(ctx, "context")?;
                 if is_archive(&data) {
                     extract(&data, &t.path, "the context on standard input")?;

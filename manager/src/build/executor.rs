@@ -220,12 +220,16 @@ impl<'a> Executor<'a> {
         let images = ImageStore::open(&self.ctx.root)?;
         {
             let _l = StoreLock::shared(&self.ctx.root)?;
-            if self.opts.tags.is_empty() {
+            if self.opts.tags.is_empty() && images.by_id(&state.id)?.is_empty() {
                 images.put(state.record(None))?;
             }
             for t in &self.opts.tags {
                 let name = crate::image::reference::normalize(t)
                     .map_err(|e| BuildError::Invalid(format!("invalid tag {t:?}: {e}")))?;
+                // An unchanged rebuild leaves images.json alone.
+                if images.get(&name)?.is_some_and(|r| r.config == state.id) {
+                    continue;
+                }
                 images.put(state.record(Some(name)))?;
             }
         }
@@ -286,7 +290,7 @@ impl<'a> Executor<'a> {
         let n = self.next_step();
         self.progress
             .line(&format!("#{n} [{label}1/{total}] FROM {base}"));
-        let mut state = if base.eq_ignore_ascii_case("scratch") {
+        let state = if base.eq_ignore_ascii_case("scratch") {
             let mut s = State {
                 config: scratch_config(),
                 layers: Vec::new(),
@@ -314,14 +318,13 @@ impl<'a> Executor<'a> {
             }
             if !triggers.is_empty() {
                 s.cfg().insert("OnBuild".into(), Value::Null);
+                let base_id = s.id.clone();
+                let _l = StoreLock::shared(&self.ctx.root)?;
+                s.commit(&self.content)?;
+                self.keep(&cache::key(&["onbuild-cleared", base_id.as_str()]), &s)?;
             }
             s
         };
-        if state.cfg_ref().get("OnBuild").is_some_and(|v| !v.is_null())
-            && self.plan.lookup(&base, i).is_some()
-        {
-            state.cfg().insert("OnBuild".into(), Value::Null);
-        }
         let mut run = StageRun {
             index: i,
             label,
@@ -461,6 +464,8 @@ impl<'a> Executor<'a> {
         };
         let mut next = run.state.clone();
         let created_by: String;
+        // WORKDIR makes its directory when the image does not have it.
+        let mut mkdir: Option<String> = None;
         match ins.keyword.as_str() {
             "RUN" => return self.run_step(run, ins, n),
             "COPY" | "ADD" => return self.copy_step(run, ins, n),
@@ -546,6 +551,7 @@ impl<'a> Executor<'a> {
                 let full = format!("/{}", clean(&full));
                 next.cfg().insert("WorkingDir".into(), json!(full));
                 created_by = format!("WORKDIR {full}");
+                mkdir = Some(full);
             }
             "USER" => {
                 ins.check_flags(&[])?;
@@ -689,6 +695,31 @@ impl<'a> Executor<'a> {
             self.progress.line(&format!("#{n} CACHED"));
             run.state = s;
             return Ok(());
+        }
+        if let Some(dir) = mkdir {
+            let view = self.view(&run.state)?;
+            let resolved = resolve_in_root(&view.root, &dir)?;
+            if std::fs::symlink_metadata(view.root.join(resolved.trim_start_matches('/'))).is_err()
+            {
+                let mut w = LayerWriter::new(&self.content)?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let mut out = Out {
+                    w: &mut w,
+                    view_root: &view.root,
+                    done_dirs: BTreeSet::new(),
+                    uid: 0,
+                    gid: 0,
+                    now,
+                };
+                out.parents(&format!("{}/x", resolved.trim_end_matches('/')))?;
+                drop(view);
+                // The config change rides with the layer.
+                run.state.config["config"] = next.config["config"].clone();
+                return self.finish_layer(run, w, &created_by, &key);
+            }
         }
         next.add_step(&created_by, None);
         let _l = StoreLock::shared(&self.ctx.root)?;
@@ -933,10 +964,17 @@ impl<'a> Executor<'a> {
         let scope = crate::volume::tree::Scope::in_root(&rootfs)
             .map_err(BuildError::io("open", &rootfs))?;
         let mut transient: Vec<(String, String)> = Vec::new();
-        for dest in ["/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/proc", "/sys", "/dev"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(spec.mounts.iter().map(|m| m.destination.clone()))
+        for dest in [
+            "/etc/hosts",
+            "/etc/resolv.conf",
+            "/etc/hostname",
+            "/proc",
+            "/sys",
+            "/dev",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(spec.mounts.iter().map(|m| m.destination.clone()))
         {
             let mut cur = String::new();
             for c in dest.split('/').filter(|c| !c.is_empty()) {
@@ -1107,7 +1145,10 @@ impl<'a> Executor<'a> {
                     }
                     (None, None) => return Err(bad(format!("secret {id} has no src"))),
                 };
-                Ok(Some((bind(&src, &target, false), format!("secret {id} {target}"))))
+                Ok(Some((
+                    bind(&src, &target, false),
+                    format!("secret {id} {target}"),
+                )))
             }
             "bind" => {
                 let target =
@@ -1145,7 +1186,10 @@ impl<'a> Executor<'a> {
                 if rw {
                     return Err(BuildError::Unsupported("RUN --mount=type=bind,rw".into()));
                 }
-                Ok(Some((bind(&host, &abs(&target), false), format!("{key} {target}"))))
+                Ok(Some((
+                    bind(&host, &abs(&target), false),
+                    format!("{key} {target}"),
+                )))
             }
             "ssh" => Err(BuildError::Unsupported("RUN --mount=type=ssh".into())),
             other => Err(bad(format!("unknown mount type {other:?}"))),
@@ -1663,11 +1707,10 @@ impl Out<'_> {
                 mtime: h.mtime().unwrap_or(0),
             };
             match h.entry_type() {
-                tar::EntryType::Directory => {
-                    if self.done_dirs.insert(target.clone()) {
-                        self.w.dir(&target, &m).map_err(io)?;
-                    }
+                tar::EntryType::Directory if self.done_dirs.insert(target.clone()) => {
+                    self.w.dir(&target, &m).map_err(io)?;
                 }
+                tar::EntryType::Directory => {}
                 tar::EntryType::Symlink => {
                     let t = e
                         .link_name()

@@ -44,7 +44,19 @@ impl State {
             .manifest
             .layers()
             .iter()
-            .map(|l| serde_json::to_value(l).unwrap_or(Value::Null))
+            .map(|l| {
+                let mut v = serde_json::to_value(l).unwrap_or(Value::Null);
+                // The image's manifest is OCI: docker layer types get their OCI names.
+                let oci = match v["mediaType"].as_str() {
+                    Some(media::DOCKER_LAYER_GZIP) => Some(media::OCI_LAYER_GZIP),
+                    Some(media::DOCKER_LAYER) => Some(media::OCI_LAYER),
+                    _ => None,
+                };
+                if let Some(t) = oci {
+                    v["mediaType"] = json!(t);
+                }
+                v
+            })
             .collect();
         State {
             config: img.config_json.clone(),

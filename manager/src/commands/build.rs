@@ -156,9 +156,17 @@ pub fn options(args: &Args) -> anyhow::Result<BuildOptions> {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let opts = options(&args)?;
-    let id = build::build(ctx, opts)?;
-    if args.quiet {
-        println!("{id}");
+    match build::build(ctx, opts) {
+        Ok(id) => {
+            if args.quiet {
+                println!("{id}");
+            }
+            Ok(0)
+        }
+        // docker build's convention: a failed build exits 1 (flag errors stay 125).
+        Err(e) => {
+            eprintln!("berth: {e}");
+            Ok(1)
+        }
     }
-    Ok(0)
 }

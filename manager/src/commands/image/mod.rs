@@ -27,7 +27,7 @@ pub enum Sub {
     /// Show an image's history
     History(super::history::Args),
     /// Build an image from a Dockerfile
-    Build(super::build::Args),
+    Build(Box<super::build::Args>),
     /// Remove unused images
     Prune(prune::Args),
     /// Remove images
@@ -72,7 +72,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         Sub::Ls(a) => super::images::run(ctx, a),
         Sub::Inspect(a) => inspect::run(ctx, a),
         Sub::History(a) => super::history::run(ctx, a),
-        Sub::Build(a) => super::build::run(ctx, a),
+        Sub::Build(a) => super::build::run(ctx, *a),
         Sub::Prune(a) => prune::run(ctx, a),
         Sub::Rm(a) => super::rmi::run(ctx, a),
         Sub::Tag(a) => super::tag::run(ctx, a),
