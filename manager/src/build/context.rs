@@ -221,10 +221,12 @@ impl BuildContext {
                     p.clone()
                 });
             }
-            DockerfileSource::Default if inline_df.is_none() => {
+            // A Dockerfile alone on stdin: it is the Dockerfile.
+            DockerfileSource::Default if inline_df.is_some() => {}
+            DockerfileSource::Default => {
                 df_path = Some(dir.join("Dockerfile"));
             }
-            _ => {
+            DockerfileSource::Path(_) => {
                 return Err(BuildError::Invalid(
                     "-f PATH cannot be used when the Dockerfile comes on standard input".into(),
                 ))
