@@ -24,9 +24,8 @@ import docker as dockerbench  # noqa: E402
 
 REPO = benchlib.REPO
 REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")
-IMAGE = "docker.io/library/busybox:latest"
 
-DOCKERFILE = """FROM busybox
+DOCKERFILE = """FROM localhost/berth-bench-busybox:latest
 ENV APP=/app MODE=bench
 WORKDIR /app
 COPY a.txt /app/a.txt
