@@ -15,6 +15,7 @@ mod shim_client;
 mod snapshot;
 mod spec;
 mod store;
+mod sys;
 mod volume;
 
 use clap::Parser;

@@ -56,7 +56,7 @@ fn main() {
         cli::Command::Create { .. } | cli::Command::Run { .. } | cli::Command::Exec(_)
     ) {
         if let Err(e) = sys::sealed_exe::ensure_sealed() {
-            fail(g, &e.to_string());
+            fail(g, &e.to_string(), error::InitErrorKind::Other);
         }
     }
     // runc: any failure of `exec` exits 255, so callers can tell it from
@@ -64,19 +64,23 @@ fn main() {
     let is_exec = matches!(cmd, cli::Command::Exec(_));
     match commands::dispatch(g, cmd) {
         Ok(code) => std::process::exit(code),
-        Err(e) if is_exec => {
-            fail_with(g, &format!("exec failed: {e}"), commands::exec::EXEC_FAILED)
-        }
-        Err(e) => fail(g, &e.to_string()),
+        Err(e) if is_exec => fail_with(
+            g,
+            &format!("exec failed: {e}"),
+            e.init_kind(),
+            commands::exec::EXEC_FAILED,
+        ),
+        Err(e) => fail(g, &e.to_string(), e.init_kind()),
     }
 }
 
-fn fail(g: &cli::GlobalOpts, msg: &str) -> ! {
-    fail_with(g, msg, 1)
+fn fail(g: &cli::GlobalOpts, msg: &str, kind: error::InitErrorKind) -> ! {
+    fail_with(g, msg, kind, 1)
 }
 
-fn fail_with(g: &cli::GlobalOpts, msg: &str, code: i32) -> ! {
-    log::error!("{msg}");
+/// Log the final error (with its machine-readable kind in the JSON log) and exit.
+fn fail_with(g: &cli::GlobalOpts, msg: &str, kind: error::InitErrorKind, code: i32) -> ! {
+    logging::error_with_kind(kind.name(), msg);
     if logging::logs_to_file(g.log.as_deref()) {
         eprintln!("{msg}");
     }

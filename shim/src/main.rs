@@ -6,6 +6,7 @@
 mod attach;
 mod config;
 mod control;
+mod error;
 mod event_loop;
 mod health;
 mod logs;
@@ -154,7 +155,7 @@ fn supervise(cfg: config::Config, dir: &Path, report: OwnedFd) -> anyhow::Result
         sys::write_atomic(&dir.join("shim.pid"), format!("{me} {start}\n").as_bytes())
             .context("writing shim.pid")?;
         let front = event_loop::Front::new(dir.to_owned()).context("binding the sockets")?;
-        let sup = supervisor::Supervisor::new(cfg, dir).map_err(anyhow::Error::msg)?;
+        let sup = supervisor::Supervisor::new(cfg, dir)?;
         Ok((sigfd, front, sup))
     })();
     let (sigfd, front, mut sup) = match setup {
@@ -168,10 +169,11 @@ fn supervise(cfg: config::Config, dir: &Path, report: OwnedFd) -> anyhow::Result
     match sup.launch() {
         Ok(pid) => send(serde_json::json!({ "pid": pid, "shim_pid": std::process::id() })),
         Err(e) => {
-            send(serde_json::json!({ "error": e }));
+            // The report carries the start error's kind (docker's 126/127) with its text.
+            send(e.to_json());
             sup.abandon();
             sup.status.status = "exited".into();
-            sup.status.error = Some(e.clone());
+            sup.status.error = Some(e.to_string());
             let _ = sup.status.save(dir);
             drop(front);
             let _ = std::fs::remove_file(dir.join("shim.pid"));
