@@ -22,12 +22,31 @@ pub enum ShimError {
     /// The runtime's (or shim's) own message.
     #[error("{0}")]
     Failed(String),
+    /// The runtime could not start the process; `kind` says why (docker's exit code).
+    #[error("{0}")]
+    Start(StartError),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl ShimError {
+    /// The error of a shim answer or report `{"error": msg[, "kind": k]}`, if it is one.
+    fn from_answer(v: &Value) -> Option<ShimError> {
+        let e = v.get("error").filter(|e| !e.is_null())?;
+        let msg = e
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.to_string());
+        let kind = v.get("kind").cloned().map(serde_json::from_value::<StartErrorKind>);
+        Some(match kind {
+            Some(Ok(kind)) => ShimError::Start(StartError { kind, msg }),
+            _ => ShimError::Failed(msg),
+        })
+    }
 }
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ShimError {
@@ -41,7 +60,8 @@ use berth_shim_protocol::{
 };
 /// shim.json and the wire types live in the protocol crate.
 pub use berth_shim_protocol::{
-    Config as ShimConfig, HealthSection, LogSection, Request, RestartSection,
+    Config as ShimConfig, HealthSection, LogSection, Request, RestartSection, StartError,
+    StartErrorKind,
 };
 
 /// What the shim reported on start: the container init's pid.
@@ -78,12 +98,8 @@ pub fn spawn(shim: &Path, dir: &Path, cfg: &ShimConfig) -> Result<Started, ShimE
             dir.join("shim.log").display()
         ))
     })?;
-    if let Some(e) = v.get("error") {
-        return Err(ShimError::Failed(
-            e.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| e.to_string()),
-        ));
+    if let Some(e) = ShimError::from_answer(&v) {
+        return Err(e);
     }
     Ok(Started {
         pid: v["pid"].as_i64().unwrap_or(0) as i32,
@@ -109,12 +125,8 @@ pub fn request(dir: &Path, req: &impl Serialize) -> Result<Value, ShimError> {
     }
     let v: Value = serde_json::from_str(resp.trim())
         .map_err(|e| ShimError::Failed(format!("bad answer from the shim: {e}")))?;
-    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
-        return Err(ShimError::Failed(
-            e.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| e.to_string()),
-        ));
+    if let Some(e) = ShimError::from_answer(&v) {
+        return Err(e);
     }
     Ok(v)
 }
@@ -306,9 +318,71 @@ fn wait_readable(fd: i32, ms: i32) -> bool {
     unsafe { libc::poll(&mut p, 1, ms) > 0 }
 }
 
-/// docker's mapping of the runtime's exec errors: 127 for a missing command, 126
-/// for one that cannot be executed; None for other failures (berth's 125).
-pub fn exec_error_code(msg: &str) -> Option<i32> {
+/// docker's exit code for a process the runtime could not start: 127 for a missing
+/// command, 126 for one that cannot be executed; None for other failures (berth's
+/// 125). Read from the error's kind; only an error without one (a runtime that logs
+/// no kind, such as runc, or a shim from before kinds) falls back to its text.
+pub fn exec_error_code<E: ExecErrorSource + ?Sized>(err: &E) -> Option<i32> {
+    match err.start_kind() {
+        Some(StartErrorKind::Other) => None,
+        Some(kind) => Some(kind.exit_code()),
+        None => exec_error_code_from_text(&err.message()),
+    }
+}
+
+/// What `exec_error_code` reads: a shim error (with its kind) or a message.
+pub trait ExecErrorSource {
+    fn start_kind(&self) -> Option<StartErrorKind>;
+    fn message(&self) -> String;
+}
+
+impl ExecErrorSource for ShimError {
+    fn start_kind(&self) -> Option<StartErrorKind> {
+        match self {
+            ShimError::Start(e) => Some(e.kind),
+            _ => None,
+        }
+    }
+
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ExecErrorSource for anyhow::Error {
+    fn start_kind(&self) -> Option<StartErrorKind> {
+        self.downcast_ref::<ShimError>()
+            .and_then(ExecErrorSource::start_kind)
+    }
+
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A bare message has lost its kind: only the text is left to go by.
+impl ExecErrorSource for str {
+    fn start_kind(&self) -> Option<StartErrorKind> {
+        None
+    }
+
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ExecErrorSource for String {
+    fn start_kind(&self) -> Option<StartErrorKind> {
+        None
+    }
+
+    fn message(&self) -> String {
+        self.clone()
+    }
+}
+
+/// runc's messages, for errors that carry no kind.
+fn exec_error_code_from_text(msg: &str) -> Option<i32> {
     let m = msg.to_ascii_lowercase();
     if m.contains("executable file not found")
         || m.contains("no such file or directory")
@@ -340,5 +414,22 @@ mod tests {
             Some(126)
         );
         assert_eq!(exec_error_code("cgroup: no memory controller"), None);
+    }
+
+    #[test]
+    fn exec_codes_from_the_kind_not_the_text() {
+        let v = serde_json::json!({"error": "something unusual", "kind": "not-found"});
+        let e = ShimError::from_answer(&v).unwrap();
+        assert_eq!(e.to_string(), "something unusual");
+        assert_eq!(exec_error_code(&e), Some(127));
+        let v = serde_json::json!({"error": "no such file or directory", "kind": "other"});
+        assert_eq!(exec_error_code(&ShimError::from_answer(&v).unwrap()), None);
+        let v = serde_json::json!({"error": "x", "kind": "permission-denied"});
+        let e = anyhow::Error::from(ShimError::from_answer(&v).unwrap());
+        assert_eq!(exec_error_code(&e), Some(126));
+        // Without a kind (runc, older shims) the text decides.
+        let v = serde_json::json!({"error": "exec: \"/x\": permission denied"});
+        assert_eq!(exec_error_code(&ShimError::from_answer(&v).unwrap()), Some(126));
+        assert!(ShimError::from_answer(&serde_json::json!({"pid": 3})).is_none());
     }
 }
