@@ -1,5 +1,8 @@
 //! berth-runtime: an OCI runtime, drop-in compatible with runc.
 
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod bundle;
 mod cgroups;
 mod cli;

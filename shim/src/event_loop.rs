@@ -209,9 +209,7 @@ pub fn run(mut sup: Supervisor, mut front: Front, sigfd: OwnedFd) {
             // round up so a deadline is not polled for in a busy loop
             (left.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32
         });
-        // SAFETY: pfds is a valid array of pollfd.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
-        if n < 0 {
+        if sys::poll(&mut pfds, timeout).is_err() {
             continue; // EINTR
         }
         // Signals first: an exit reaped now is seen before its fds' EOFs are handled.

@@ -3,6 +3,9 @@
 //! creates and starts the container, and prints the supervisor's one-line report:
 //! `{"pid":N,"shim_pid":M}` (exit 0) or `{"error":"..."}` (exit 1). See docs/shim.md.
 
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod attach;
 mod config;
 mod control;
@@ -69,10 +72,10 @@ fn main() {
         .unwrap_or_else(|e| fail(format!("--dir {}: {e}", dir.display())));
     let cfg = config::Config::load(&dir).unwrap_or_else(|e| fail(e));
     let (r, w) = sys::pipe().unwrap_or_else(|e| fail(format!("pipe: {e}")));
-    // SAFETY: single-threaded here; the child continues with the same state.
-    match unsafe { libc::fork() } {
-        -1 => fail(format!("fork: {}", std::io::Error::last_os_error())),
-        0 => {
+    // Single-threaded here, as fork needs.
+    match sys::fork() {
+        Err(e) => fail(format!("fork: {e}")),
+        Ok(None) => {
             drop(r);
             let code = match supervise(cfg, &dir, w) {
                 Ok(()) => 0,
@@ -83,7 +86,7 @@ fn main() {
             };
             std::process::exit(code)
         }
-        _child => {
+        Ok(Some(_child)) => {
             drop(w);
             relay_report(&r, &dir)
         }
@@ -117,24 +120,16 @@ fn relay_report(r: &OwnedFd, dir: &Path) -> ! {
 /// Detach from the caller: own session, subreaper, stdio away from the caller's
 /// terminal and pipes (stderr to DIR/shim.log for diagnostics).
 fn detach(dir: &Path) -> anyhow::Result<()> {
-    // SAFETY: plain syscalls in a single-threaded process.
-    unsafe {
-        libc::setsid();
-        sys::cvt(libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
-            .context("PR_SET_CHILD_SUBREAPER")?;
-    }
+    sys::new_session_and_subreaper().context("PR_SET_CHILD_SUBREAPER")?;
     let null = sys::open_devnull(libc::O_RDWR)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("shim.log"))
         .context("opening shim.log")?;
-    // SAFETY: dup2 onto the standard fds.
-    unsafe {
-        libc::dup2(null.as_raw_fd(), 0);
-        libc::dup2(null.as_raw_fd(), 1);
-        libc::dup2(log.as_raw_fd(), 2);
-    }
+    sys::dup2(&null, 0).context("dup2 stdin")?;
+    sys::dup2(&null, 1).context("dup2 stdout")?;
+    sys::dup2(&log, 2).context("dup2 stderr")?;
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(())
 }

@@ -488,6 +488,7 @@ pub(crate) fn prepare_process(
 fn wait_start_and_exec(cfg: &InitConfig, p: Prepared) -> Result<Infallible> {
     let conn = loop {
         match accept4(cfg.start_listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+            // SAFETY: accept4 just returned this fd; nothing else owns it.
             Ok(fd) => break unsafe { OwnedFd::from_raw_fd(fd) },
             Err(Errno::EINTR) | Err(Errno::ECONNABORTED) => continue,
             Err(e) => return Err(e).ctx(|| "accept start"),

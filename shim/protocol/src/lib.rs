@@ -2,6 +2,9 @@
 //! docs/shim.md): attach frames, the attach hello, control requests and answers,
 //! `status.json` and `shim.json`.
 
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
