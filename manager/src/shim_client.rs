@@ -41,7 +41,10 @@ impl ShimError {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| e.to_string());
-        let kind = v.get("kind").cloned().map(serde_json::from_value::<StartErrorKind>);
+        let kind = v
+            .get("kind")
+            .cloned()
+            .map(serde_json::from_value::<StartErrorKind>);
         Some(match kind {
             Some(Ok(kind)) => ShimError::Start(StartError { kind, msg }),
             _ => ShimError::Failed(msg),
@@ -429,7 +432,10 @@ mod tests {
         assert_eq!(exec_error_code(&e), Some(126));
         // Without a kind (runc, older shims) the text decides.
         let v = serde_json::json!({"error": "exec: \"/x\": permission denied"});
-        assert_eq!(exec_error_code(&ShimError::from_answer(&v).unwrap()), Some(126));
+        assert_eq!(
+            exec_error_code(&ShimError::from_answer(&v).unwrap()),
+            Some(126)
+        );
         assert!(ShimError::from_answer(&serde_json::json!({"pid": 3})).is_none());
     }
 }

@@ -54,12 +54,21 @@ fn main() {
         print_version();
         return;
     };
+    // Commands that start a process log their error's `kind` (why the process could
+    // not start); the others keep runc's {level, msg, time}.
+    let starts_process = matches!(
+        cmd,
+        cli::Command::Create { .. }
+            | cli::Command::Run { .. }
+            | cli::Command::Exec(_)
+            | cli::Command::Start { .. }
+    );
     if matches!(
         cmd,
         cli::Command::Create { .. } | cli::Command::Run { .. } | cli::Command::Exec(_)
     ) {
         if let Err(e) = sys::sealed_exe::ensure_sealed() {
-            fail(g, &e.to_string(), error::InitErrorKind::Other);
+            fail(g, &e.to_string(), Some(error::InitErrorKind::Other));
         }
     }
     // runc: any failure of `exec` exits 255, so callers can tell it from
@@ -70,20 +79,24 @@ fn main() {
         Err(e) if is_exec => fail_with(
             g,
             &format!("exec failed: {e}"),
-            e.init_kind(),
+            Some(e.init_kind()),
             commands::exec::EXEC_FAILED,
         ),
-        Err(e) => fail(g, &e.to_string(), e.init_kind()),
+        Err(e) => fail(g, &e.to_string(), starts_process.then(|| e.init_kind())),
     }
 }
 
-fn fail(g: &cli::GlobalOpts, msg: &str, kind: error::InitErrorKind) -> ! {
+fn fail(g: &cli::GlobalOpts, msg: &str, kind: Option<error::InitErrorKind>) -> ! {
     fail_with(g, msg, kind, 1)
 }
 
-/// Log the final error (with its machine-readable kind in the JSON log) and exit.
-fn fail_with(g: &cli::GlobalOpts, msg: &str, kind: error::InitErrorKind, code: i32) -> ! {
-    logging::error_with_kind(kind.name(), msg);
+/// Log the final error (with, for a process that could not start, its
+/// machine-readable kind in the JSON log) and exit.
+fn fail_with(g: &cli::GlobalOpts, msg: &str, kind: Option<error::InitErrorKind>, code: i32) -> ! {
+    match kind {
+        Some(k) => logging::error_with_kind(k.name(), msg),
+        None => log::error!("{msg}"),
+    }
     if logging::logs_to_file(g.log.as_deref()) {
         eprintln!("{msg}");
     }

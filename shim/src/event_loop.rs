@@ -87,8 +87,7 @@ impl Front {
     }
 
     fn handle(&mut self, sup: &mut Supervisor, conn: Conn, req: Request) {
-        let answer =
-            |conn: Conn, v: Result<Value, SupervisorError>| conn.respond(&result_json(v));
+        let answer = |conn: Conn, v: Result<Value, SupervisorError>| conn.respond(&result_json(v));
         match req {
             Request::Start => answer(conn, sup.start().map(|pid| json!({ "pid": pid }))),
             Request::Kill { signal, all } => answer(conn, sup.kill(signal, all).map(|_| json!({}))),

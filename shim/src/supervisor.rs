@@ -740,7 +740,11 @@ impl Supervisor {
     fn finish(&mut self) {
         self.done = true;
         // shim.json's validation refuses an empty hook; nothing to run if one slips by.
-        let Some((prog, args)) = self.cfg.exit_hook.as_deref().and_then(<[String]>::split_first)
+        let Some((prog, args)) = self
+            .cfg
+            .exit_hook
+            .as_deref()
+            .and_then(<[String]>::split_first)
         else {
             return;
         };
@@ -885,7 +889,12 @@ impl Supervisor {
         }
     }
 
-    pub fn resize(&mut self, sid: Option<&str>, rows: u16, cols: u16) -> Result<(), SupervisorError> {
+    pub fn resize(
+        &mut self,
+        sid: Option<&str>,
+        rows: u16,
+        cols: u16,
+    ) -> Result<(), SupervisorError> {
         let master = match sid {
             None => self.io.master.as_ref(),
             Some(s) => self

@@ -11,13 +11,13 @@
 //! One pass: blob -> sha256 (blob digest) -> decompress -> sha256 (diff id) ->
 //! tar entries -> files.
 
-use crate::sys::fs as sys;
 use super::SnapshotError;
 use crate::image::media::Compression;
 use crate::store::{Digest, Hasher};
+use crate::sys::fs as sys;
+use nix::fcntl::OFlag;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use nix::fcntl::OFlag;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 

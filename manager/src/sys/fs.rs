@@ -10,7 +10,7 @@ use nix::sys::stat::{FchmodatFlags, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags};
 use nix::NixPath;
-use std::ffi::{CStr, CString, OsString};
+use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -96,7 +96,8 @@ pub fn openat2<P: ?Sized + NixPath>(
 
 /// How paths resolve inside a container's root: `..` and absolute symlinks stop at
 /// the root, and /proc magic links are refused.
-pub const IN_ROOT: ResolveFlag = ResolveFlag::RESOLVE_IN_ROOT.union(ResolveFlag::RESOLVE_NO_MAGICLINKS);
+pub const IN_ROOT: ResolveFlag =
+    ResolveFlag::RESOLVE_IN_ROOT.union(ResolveFlag::RESOLVE_NO_MAGICLINKS);
 
 /// openat2 of `rel` inside `root` as if `root` were `/` (a leading `/` is dropped).
 pub fn open_in_root(root: impl AsFd, rel: &str, flags: OFlag) -> io::Result<OwnedFd> {
@@ -190,7 +191,11 @@ pub fn minor(dev: u64) -> u64 {
 
 /// Remove the non-directory `name` in `dir`.
 pub fn unlinkat<P: ?Sized + NixPath>(dir: impl AsFd, name: &P) -> io::Result<()> {
-    Ok(nix::unistd::unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)?)
+    Ok(nix::unistd::unlinkat(
+        dir,
+        name,
+        UnlinkatFlags::NoRemoveDir,
+    )?)
 }
 
 /// chown of `name` in `dir` itself (a symlink is not followed).
@@ -334,7 +339,8 @@ pub fn fsetxattr(fd: impl AsFd, key: &[u8], value: &[u8]) -> io::Result<()> {
 }
 
 /// The value of xattr `key` of the file at `path` (followed), None when unset.
-pub fn getxattr(path: &Path, key: &CStr) -> io::Result<Option<Vec<u8>>> {
+#[cfg(test)]
+pub fn getxattr(path: &Path, key: &std::ffi::CStr) -> io::Result<Option<Vec<u8>>> {
     use std::os::unix::ffi::OsStrExt;
     let p = cstring(path.as_os_str().as_bytes())?;
     let mut val = vec![0u8; 65536];

@@ -350,7 +350,8 @@ impl VolumeStore {
             return Ok(());
         }
         while is_mountpoint(&vol.mountpoint) {
-            crate::sys::mount::detach(&vol.mountpoint).map_err(io_err("unmount", &vol.mountpoint))?;
+            crate::sys::mount::detach(&vol.mountpoint)
+                .map_err(io_err("unmount", &vol.mountpoint))?;
         }
         Ok(())
     }

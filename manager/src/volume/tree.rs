@@ -230,7 +230,12 @@ fn append_dir<W: Write>(
         let cname = name.join(&child);
         match fmt(&cst) {
             libc::S_IFREG => {
-                let f = sys::openat(dfd, child.as_os_str(), OFlag::O_RDONLY | OFlag::O_NOFOLLOW, 0)?;
+                let f = sys::openat(
+                    dfd,
+                    child.as_os_str(),
+                    OFlag::O_RDONLY | OFlag::O_NOFOLLOW,
+                    0,
+                )?;
                 append_file(b, &cname, &cst, f)?;
             }
             libc::S_IFDIR => {

@@ -399,7 +399,10 @@ mod tests {
         // A kind this build does not know is Other, not a parse error.
         let new: ErrorResponse = serde_json::from_str(r#"{"error":"x","kind":"busy"}"#).unwrap();
         assert_eq!(new.kind, Some(StartErrorKind::Other));
-        assert_eq!(StartErrorKind::from_name("permission-denied").exit_code(), 126);
+        assert_eq!(
+            StartErrorKind::from_name("permission-denied").exit_code(),
+            126
+        );
         assert_eq!(StartErrorKind::from_name("not-found").exit_code(), 127);
         assert_eq!(StartErrorKind::from_name("").exit_code(), 125);
     }
