@@ -639,8 +639,7 @@ impl Supervisor {
             self.hook_deadline = None;
             self.hook_pid = 0;
         }
-        let overdue = self.probe.as_ref().is_some_and(|p| p.deadline <= now);
-        if let Some(p) = overdue.then(|| self.probe.take()).flatten() {
+        if let Some(p) = self.probe.take_if(|p| p.deadline <= now) {
             sys::kill(p.pid, libc::SIGKILL);
             let timeout = self
                 .health

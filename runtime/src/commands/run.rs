@@ -42,8 +42,7 @@ pub fn run(g: &GlobalOpts, opts: &CreateOpts, id: &str, detach: bool, keep: bool
         .unwrap_or(false);
     if !detach {
         // The init may be a grandchild (intermediate path): reap it here.
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let _ = nix::sys::prctl::set_child_subreaper(true);
     }
     let (console_end, our_end) = if terminal && !detach && opts.console_socket.is_none() {
         let (a, b) = UnixStream::pair().ctx(|| "socketpair for console")?;
