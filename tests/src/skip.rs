@@ -85,3 +85,39 @@ fn test_name() -> String {
     let thread = std::thread::current();
     format!("{bin}::{}", thread.name().unwrap_or("main"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_peer_fails_under_ci_and_is_a_skip_elsewhere() {
+        // The only test here that reads or sets CI.
+        let saved = std::env::var_os("CI");
+        std::env::set_var("CI", "true");
+        let r = std::panic::catch_unwind(|| peer_available("/nonexistent/berth-peer"));
+        let msg = r
+            .expect_err("a missing peer must fail under CI")
+            .downcast::<String>()
+            .map(|s| *s)
+            .unwrap_or_default();
+        assert!(msg.contains("/nonexistent/berth-peer"), "{msg}");
+        // Host properties and runc differences stay skips under CI.
+        skip(Skip::Host("no such device"));
+        skip(Skip::Runc("differs"));
+        std::env::set_var("CI", "false");
+        assert!(!peer_available("/nonexistent/berth-peer"));
+        assert!(peer_available("/bin/sh"));
+        match saved {
+            Some(v) => std::env::set_var("CI", v),
+            None => std::env::remove_var("CI"),
+        }
+    }
+
+    #[test]
+    fn names_the_test() {
+        let n = test_name();
+        assert!(n.ends_with("::skip::tests::names_the_test"), "{n}");
+        assert!(!n.contains('/'), "{n}");
+    }
+}
