@@ -10,6 +10,7 @@ use super::layer::{scratch_config, LayerWriter, Meta, State};
 use super::runner::{check_network, Network, RunSpec, StepRunner};
 use super::stage::{self, Plan};
 use super::{BuildError, BuildOptions, Progress};
+use crate::container::record::MountKind;
 use crate::container::MountPoint;
 use crate::context::Context;
 use crate::image::chain_ids;
@@ -958,7 +959,9 @@ impl<'a> Executor<'a> {
             tmp.path.join("work"),
             tmp.path.join("rootfs"),
         );
-        self.snaps.mount_rootfs(&img, &upper, &work, &rootfs)?;
+        // Volatile: the upper directory is read once, right after the run.
+        self.snaps
+            .mount_rootfs(&img, &upper, &work, &rootfs, true)?;
         // Mount points the runtime creates for this run only are not the image's:
         // for each, the topmost ancestor it had to create.
         let scope = crate::volume::tree::Scope::in_root(&rootfs)
@@ -1099,7 +1102,7 @@ impl<'a> Executor<'a> {
                 let target =
                     target.ok_or_else(|| bad("--mount type=tmpfs requires target".into()))?;
                 let mut mp = MountPoint {
-                    r#type: "tmpfs".into(),
+                    r#type: MountKind::Tmpfs,
                     destination: abs(&target),
                     rw: true,
                     ..Default::default()
@@ -1591,7 +1594,7 @@ struct View {
 
 fn bind(src: &Path, dst: &str, rw: bool) -> MountPoint {
     MountPoint {
-        r#type: "bind".into(),
+        r#type: MountKind::Bind,
         source: src.to_string_lossy().into_owned(),
         destination: dst.to_string(),
         rw,

@@ -119,17 +119,20 @@ impl StepRunner for RuntimeRunner<'_> {
         rec.config.user = spec.user.clone();
         rec.config.working_dir = spec.workdir.clone();
         rec.host_config.network_mode = match spec.network {
-            Network::Host => "host".into(),
-            Network::None => "none".into(),
+            Network::Host => crate::container::NetworkMode::Host,
+            Network::None => crate::container::NetworkMode::None,
         };
         let rootfs = dir.join("rootfs");
-        let mut v = crate::spec::generate(&crate::spec::Inputs {
+        let spec_typed = crate::spec::generate(&crate::spec::Inputs {
             rec: &rec,
             rootfs: &rootfs,
             etc_dir: dir,
             seccomp_profile: None,
             init: None,
         })?;
+        // The few settings CreateOptions has no field for are made on the JSON form.
+        let mut v = serde_json::to_value(&spec_typed)
+            .map_err(|e| BuildError::Invalid(format!("the generated spec: {e}")))?;
         if !spec.add_hosts.is_empty() {
             let hosts = dir.join("hosts");
             let mut text = std::fs::read_to_string(&hosts).unwrap_or_default();
