@@ -414,9 +414,11 @@ fn killed_build_leaves_nothing_prune_does_not_clean() {
     let tmp = b.root().join("build/tmp");
     let started = (0..300).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        std::fs::read_dir(&tmp)
-            .map(|rd| rd.flatten().any(|e| e.path().join("container-id").exists()))
-            .unwrap_or(false)
+        // A RUN container exists (through the lifecycle library, or berth-runtime's).
+        !b.run(&["ps", "-a", "-q"]).stdout.trim().is_empty()
+            || std::fs::read_dir(&tmp)
+                .map(|rd| rd.flatten().any(|e| e.path().join("container-id").exists()))
+                .unwrap_or(false)
     });
     assert!(started, "the RUN step did not start");
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -433,5 +435,35 @@ fn killed_build_leaves_nothing_prune_does_not_clean() {
     // The next build works (and runs the step again).
     std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo again\n").unwrap();
     build(&b, &ctx, &["-t", "after"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn run_hosts_ulimits_shm() {
+    let b = berth();
+    let ctx = context(
+        &b,
+        "hostopts",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN grep myhost /etc/hosts > /h && ulimit -n > /u && df -k /dev/shm | tail -1 | awk '{print $2}' > /shm\nCMD cat /h /u /shm\n",
+        )],
+    );
+    build(
+        &b,
+        &ctx,
+        &[
+            "-t",
+            "ho",
+            "--add-host",
+            "myhost:10.1.2.3",
+            "--ulimit",
+            "nofile=512:512",
+            "--shm-size",
+            "32m",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(run_out(&b, &["ho"]), "10.1.2.3\tmyhost\n512\n32768\n");
     b.assert_no_leaks();
 }

@@ -84,6 +84,7 @@ fn unescape_mountinfo(s: &str) -> String {
 /// Remove what killed builds left: mounts, runtime containers of RUN steps
 /// (their id is in a `container-id` file), directories.
 pub fn clean_stale(ctx: &Context) {
+    super::runner::remove_stale_containers(ctx);
     let base = ctx.root.join("build/tmp");
     let Ok(rd) = std::fs::read_dir(&base) else {
         return;

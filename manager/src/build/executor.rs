@@ -948,24 +948,12 @@ impl<'a> Executor<'a> {
                 .collect::<Result<_, _>>()?,
             shm_size: self.opts.shm_size,
         };
-        let tmp = TmpDir::new(self.ctx, "run")?;
         let img = run.state.image(&self.content)?;
-        {
-            let _l = StoreLock::shared(&self.ctx.root)?;
-            self.snaps.unpack(&self.content, &img)?;
-        }
-        let (upper, work, rootfs) = (
-            tmp.path.join("upper"),
-            tmp.path.join("work"),
-            tmp.path.join("rootfs"),
-        );
-        // Volatile: the upper directory is read once, right after the run.
-        self.snaps
-            .mount_rootfs(&img, &upper, &work, &rootfs, true)?;
         // Mount points the runtime creates for this run only are not the image's:
         // for each, the topmost ancestor it had to create.
-        let scope = crate::volume::tree::Scope::in_root(&rootfs)
-            .map_err(BuildError::io("open", &rootfs))?;
+        let view = self.view(&run.state)?;
+        let scope = crate::volume::tree::Scope::in_root(&view.root)
+            .map_err(BuildError::io("open", &view.root))?;
         let mut transient: Vec<(String, String)> = Vec::new();
         for dest in [
             "/etc/hosts",
@@ -990,19 +978,19 @@ impl<'a> Executor<'a> {
             }
         }
         drop(scope);
+        drop(view);
         let label = format!("#{n}");
-        let res = self
+        let outcome = self
             .runner
-            .run(&tmp.path, &spec, &mut |d| self.progress.output(&label, d));
-        crate::snapshot::SnapshotStore::unmount_rootfs(&rootfs)?;
-        let code = res?;
-        if code != 0 {
+            .run(&img, &spec, &mut |d| self.progress.output(&label, d))?;
+        if outcome.code != 0 {
             return Err(BuildError::RunFailed {
                 pos: ins.pos,
                 instr: format!("RUN {}", ins.args.lines().next().unwrap_or("")),
-                code,
+                code: outcome.code,
             });
         }
+        let upper = outcome.upper.clone();
         for (dest, top) in &transient {
             remove_created(&upper, dest, top);
         }

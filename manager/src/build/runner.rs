@@ -8,11 +8,13 @@
 //! container: no shim, no record), streaming its output. When the container
 //! lifecycle library lands, a runner on top of it replaces this one here.
 
+use super::context::TmpDir;
 use super::BuildError;
 use crate::container::{ContainerRecord, MountPoint};
 use crate::context::Context;
+use crate::image::Image;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// RUN's network.
@@ -50,16 +52,168 @@ pub struct RunSpec {
     pub shm_size: Option<i64>,
 }
 
+/// What a RUN step left: its exit code and its changes (an overlay upper
+/// directory, valid while the outcome lives; dropping it releases the container).
+pub struct RunOutcome {
+    pub code: i32,
+    pub upper: PathBuf,
+    _keep: Box<dyn Send>,
+}
+
 pub trait StepRunner: Sync {
-    /// Run `spec` on the root filesystem mounted at `dir/rootfs`; `dir` is the
-    /// step's own directory (the bundle). Output goes to `out` as it comes.
-    /// Returns the command's exit code.
+    /// Run `spec` in a container of the build state `image` (stored in the
+    /// content store). Output goes to `out`.
     fn run(
         &self,
-        dir: &Path,
+        image: &Image,
         spec: &RunSpec,
         out: &mut dyn FnMut(&[u8]),
-    ) -> Result<i32, BuildError>;
+    ) -> Result<RunOutcome, BuildError>;
+}
+
+/// RUN through the container lifecycle library: `create` from the state's
+/// image id, `start`, `wait`, `on_exit`; the container's upper directory is the
+/// step's layer; the container (and its anonymous volumes) is removed when the
+/// outcome is dropped. The build state gets a dangling image record while its
+/// container exists (the lifecycle resolves images by record).
+pub struct LifecycleRunner<'a> {
+    ctx: &'a Context,
+}
+
+impl<'a> LifecycleRunner<'a> {
+    pub fn new(ctx: &'a Context) -> Self {
+        LifecycleRunner { ctx }
+    }
+
+    /// Whether the lifecycle's CreateOptions can express `opts`' RUN settings
+    /// (it has no extra hosts, ulimits or shm size yet).
+    pub fn supports(opts: &super::BuildOptions) -> bool {
+        opts.add_hosts.is_empty() && opts.ulimits.is_empty() && opts.shm_size.is_none()
+    }
+}
+
+/// Removes a RUN step's container (and the state's temporary record).
+struct LifecycleGuard {
+    ctx: Context,
+    id: Option<String>,
+    record: Option<crate::store::ImageRecord>,
+}
+
+impl Drop for LifecycleGuard {
+    fn drop(&mut self) {
+        use crate::container as c;
+        if let Some(id) = &self.id {
+            if let Ok(store) = c::ContainerStore::open(&self.ctx) {
+                if let Ok(l) = c::lock(&store, id) {
+                    let _ = c::remove(
+                        &self.ctx,
+                        l,
+                        c::RemoveOptions {
+                            force: true,
+                            volumes: true,
+                        },
+                    );
+                }
+            }
+        }
+        if let Some(r) = &self.record {
+            if let Ok(images) = crate::store::ImageStore::open(&self.ctx.root) {
+                let _ = images.update(|all| {
+                    all.retain(|i| i.name != r.name);
+                    Ok(())
+                });
+            }
+        }
+    }
+}
+
+fn lc(e: crate::container::LifecycleError) -> BuildError {
+    BuildError::Invalid(format!("RUN container: {e}"))
+}
+
+impl StepRunner for LifecycleRunner<'_> {
+    fn run(
+        &self,
+        image: &Image,
+        spec: &RunSpec,
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<RunOutcome, BuildError> {
+        use crate::container as c;
+        let images = crate::store::ImageStore::open(&self.ctx.root)?;
+        let mut guard = LifecycleGuard {
+            ctx: self.ctx.clone(),
+            id: None,
+            record: None,
+        };
+        if images.by_id(&image.record.config)?.is_empty() {
+            let r = crate::store::ImageRecord {
+                name: crate::store::images::dangling_name(&image.record.config),
+                ..image.record.clone()
+            };
+            images.put(r.clone())?;
+            guard.record = Some(r);
+        }
+        let mut opts = c::CreateOptions::new(c::ImageSource::Id(image.record.config.to_string()));
+        // Named after this build's pid: what a killed build leaves is found by it.
+        opts.name = Some(step_id());
+        opts.config.cmd = Some(spec.args.clone());
+        opts.config.entrypoint = Some(Vec::new());
+        opts.config.env = spec.env.clone();
+        opts.config.user = spec.user.clone();
+        opts.config.working_dir = spec.workdir.clone();
+        opts.config.hostname = "buildkitsandbox".into();
+        opts.config.healthcheck = Some(c::HealthConfig {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        });
+        opts.host_config.network_mode = match spec.network {
+            Network::Host => c::NetworkMode::Host,
+            Network::None => c::NetworkMode::None,
+        };
+        for m in &spec.mounts {
+            opts.host_config.mounts.push(c::MountSpec {
+                r#type: m.r#type,
+                source: m.source.clone(),
+                target: m.destination.clone(),
+                read_only: !m.rw,
+                tmpfs_options: None,
+            });
+        }
+        let (rec, img) = c::create(self.ctx, opts).map_err(lc)?;
+        guard.id = Some(rec.id.clone());
+        let store =
+            c::ContainerStore::open(self.ctx).map_err(|e| BuildError::Invalid(e.to_string()))?;
+        let l = c::lock(&store, &rec.id).map_err(lc)?;
+        let code = match c::start_with_image(self.ctx, &l, c::StartMode::Now, Some(img)) {
+            Ok(_) => {
+                let shim_pid = c::state(self.ctx, &l).shim_pid;
+                drop(l);
+                let code = c::wait(self.ctx, &rec.id, c::WaitCondition::NotRunning).map_err(lc)?;
+                c::on_exit(self.ctx, &rec.id, Some(shim_pid)).map_err(lc)?;
+                code
+            }
+            Err(c::LifecycleError::StartFailed { code, msg }) => {
+                out(format!("{msg}\n").as_bytes());
+                code
+            }
+            Err(e) => return Err(lc(e)),
+        };
+        // The output, from the container's json-file log.
+        if let Ok(text) = std::fs::read_to_string(rec.log_path(self.ctx)) {
+            for line in text.lines() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                    if let Some(s) = v["log"].as_str() {
+                        out(s.as_bytes());
+                    }
+                }
+            }
+        }
+        Ok(RunOutcome {
+            code,
+            upper: rec.dir(self.ctx).join("upper"),
+            _keep: Box::new(guard),
+        })
+    }
 }
 
 pub struct RuntimeRunner<'a> {
@@ -69,6 +223,41 @@ pub struct RuntimeRunner<'a> {
 impl<'a> RuntimeRunner<'a> {
     pub fn new(ctx: &'a Context) -> Self {
         RuntimeRunner { ctx }
+    }
+}
+
+/// Remove the RUN containers of builds that are gone (kill -9): named
+/// `berth-build-<pid>-...` after a pid that no longer runs.
+pub fn remove_stale_containers(ctx: &Context) {
+    use crate::container as c;
+    let Ok(store) = c::ContainerStore::open(ctx) else {
+        return;
+    };
+    let Ok(list) = store.list() else {
+        return;
+    };
+    for rec in list {
+        let Some(pid) = rec
+            .name
+            .strip_prefix("berth-build-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() as i32 || crate::sys::process::pid_alive(pid) {
+            continue;
+        }
+        if let Ok(l) = c::lock(&store, &rec.id) {
+            let _ = c::remove(
+                ctx,
+                l,
+                c::RemoveOptions {
+                    force: true,
+                    volumes: true,
+                },
+            );
+        }
     }
 }
 
@@ -100,6 +289,34 @@ fn step_id() -> String {
 
 impl StepRunner for RuntimeRunner<'_> {
     fn run(
+        &self,
+        image: &Image,
+        spec: &RunSpec,
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<RunOutcome, BuildError> {
+        let tmp = TmpDir::new(self.ctx, "run")?;
+        let dir = tmp.path.clone();
+        let snaps = crate::snapshot::SnapshotStore::open(&self.ctx.root)?;
+        {
+            let content = crate::store::ContentStore::open(&self.ctx.root)?;
+            let _l = crate::store::StoreLock::shared(&self.ctx.root)?;
+            snaps.unpack(&content, image)?;
+        }
+        let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
+        // Volatile: the upper directory is read once, right after the run.
+        snaps.mount_rootfs(image, &upper, &work, &rootfs, true)?;
+        let res = self.run_mounted(&dir, spec, out);
+        crate::snapshot::SnapshotStore::unmount_rootfs(&rootfs)?;
+        Ok(RunOutcome {
+            code: res?,
+            upper,
+            _keep: Box::new(tmp),
+        })
+    }
+}
+
+impl RuntimeRunner<'_> {
+    fn run_mounted(
         &self,
         dir: &Path,
         spec: &RunSpec,
