@@ -467,3 +467,42 @@ fn run_hosts_ulimits_shm() {
     assert_eq!(run_out(&b, &["ho"]), "10.1.2.3\tmyhost\n512\n32768\n");
     b.assert_no_leaks();
 }
+
+#[test]
+fn from_pulls_a_missing_image_as_run_does() {
+    let b = berth();
+    let reg = berth_tests::registry::Registry::plain();
+    let name = format!("{}/base/bb:1", reg.host());
+    b.run(&["tag", "busybox", &name]).assert_ok();
+    b.run(&["push", &name]).assert_ok();
+    b.run(&["rmi", &name]).assert_ok();
+    let df = format!("ARG BASE={name}\nFROM $BASE\nRUN echo pulled > /p\nCMD cat /p\n");
+    let ctx = context(&b, "pull", &[("Dockerfile", &df)]);
+    build(&b, &ctx, &["-t", "pulled"]).assert_ok();
+    assert_eq!(run_out(&b, &["pulled"]), "pulled\n");
+    // --pull pulls again even when it is stored.
+    build(&b, &ctx, &["-t", "pulled", "--pull"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn independent_stages_build_in_parallel() {
+    let b = berth();
+    let ctx = context(
+        &b,
+        "par",
+        &[(
+            "Dockerfile",
+            "FROM busybox AS a\nRUN sleep 4 && echo a > /a\nFROM busybox AS b\nRUN sleep 4 && echo b > /b\nFROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nCMD cat /a /b\n",
+        )],
+    );
+    let t0 = std::time::Instant::now();
+    build(&b, &ctx, &["-t", "par"]).assert_ok();
+    let took = t0.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(5500),
+        "two 3 s stages took {took:?}: not in parallel"
+    );
+    assert_eq!(run_out(&b, &["par"]), "a\nb\n");
+    b.assert_no_leaks();
+}
