@@ -506,3 +506,51 @@ fn independent_stages_build_in_parallel() {
     assert_eq!(run_out(&b, &["par"]), "a\nb\n");
     b.assert_no_leaks();
 }
+
+#[test]
+fn more_instruction_forms() {
+    let b = berth();
+    let ctx = context(
+        &b,
+        "forms",
+        &[
+            ("app/x/one.txt", "1\n"),
+            ("app/y/two.txt", "2\n"),
+            ("skip.txt", "no\n"),
+            ("df/App.Dockerfile.dockerignore", "skip.txt\n"),
+            (
+                "df/App.Dockerfile",
+                "# escape=`\nFROM busybox AS base\nHEALTHCHECK CMD true\nFROM base\nMAINTAINER someone@example.com\nHEALTHCHECK NONE\nSHELL [\"/bin/sh\", \"-c\"]\nCOPY --parents app/*/*.txt /p/\nCOPY --link . /all/\nARG ONLY_HERE=x\nRUN echo \"proxy=$http_proxy arg=${ONLY_HERE:+set}\" > /env.txt && `\n    test ! -e /all/skip.txt\nENV A=1 `\n    B=\"${A}2\"\nCMD [\"sh\", \"-c\", \"cat /p/app/x/one.txt /p/app/y/two.txt /env.txt; echo $B\"]\n",
+            ),
+        ],
+    );
+    let df = ctx.join("df/App.Dockerfile").to_string_lossy().into_owned();
+    build(
+        &b,
+        &ctx,
+        &[
+            "-t",
+            "forms",
+            "-f",
+            &df,
+            "--build-arg",
+            "http_proxy=http://proxy:3128",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(
+        run_out(&b, &["forms"]),
+        "1\n2\nproxy=http://proxy:3128 arg=set\n2\n"
+    );
+    let out = b.run(&["image", "inspect", "forms"]);
+    out.assert_ok();
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v[0]["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["NONE"])
+    );
+    // The proxy arg is not in the image's history.
+    let h = b.run(&["history", "--no-trunc", "forms"]);
+    assert!(!h.stdout.contains("proxy:3128"), "{h}");
+    b.assert_no_leaks();
+}
