@@ -184,11 +184,34 @@ impl StepRunner for LifecycleRunner<'_> {
         let store =
             c::ContainerStore::open(self.ctx).map_err(|e| BuildError::Invalid(e.to_string()))?;
         let l = c::lock(&store, &rec.id).map_err(lc)?;
+        let mut log = LogTail::new(rec.log_path(self.ctx));
         let code = match c::start_with_image(self.ctx, &l, c::StartMode::Now, Some(img)) {
             Ok(_) => {
                 let shim_pid = c::state(self.ctx, &l).shim_pid;
                 drop(l);
-                let code = c::wait(self.ctx, &rec.id, c::WaitCondition::NotRunning).map_err(lc)?;
+                // Wait in a thread; stream the container's log meanwhile.
+                let (tx, rx) = std::sync::mpsc::channel();
+                let res = std::thread::scope(|sc| {
+                    let id = rec.id.clone();
+                    let ctx = self.ctx;
+                    sc.spawn(move || {
+                        let _ = tx.send(c::wait(ctx, &id, c::WaitCondition::NotRunning));
+                    });
+                    loop {
+                        let r = rx.recv_timeout(std::time::Duration::from_millis(50));
+                        log.pump(out);
+                        match r {
+                            Ok(r) => break r,
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                                break Err(c::LifecycleError::Invalid(
+                                    "the RUN step's wait ended without a result".into(),
+                                ))
+                            }
+                        }
+                    }
+                });
+                let code = res.map_err(lc)?;
                 c::on_exit(self.ctx, &rec.id, Some(shim_pid)).map_err(lc)?;
                 code
             }
@@ -198,21 +221,53 @@ impl StepRunner for LifecycleRunner<'_> {
             }
             Err(e) => return Err(lc(e)),
         };
-        // The output, from the container's json-file log.
-        if let Ok(text) = std::fs::read_to_string(rec.log_path(self.ctx)) {
-            for line in text.lines() {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-                    if let Some(s) = v["log"].as_str() {
-                        out(s.as_bytes());
-                    }
-                }
-            }
-        }
+        log.pump(out);
         Ok(RunOutcome {
             code,
             upper: rec.dir(self.ctx).join("upper"),
             _keep: Box::new(guard),
         })
+    }
+}
+
+/// Follows a container's json-file log: each complete line's `log` text.
+struct LogTail {
+    path: PathBuf,
+    pos: u64,
+    partial: Vec<u8>,
+}
+
+impl LogTail {
+    fn new(path: PathBuf) -> LogTail {
+        LogTail {
+            path,
+            pos: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    fn pump(&mut self, out: &mut dyn FnMut(&[u8])) {
+        use std::io::{Seek, SeekFrom};
+        let Ok(mut f) = std::fs::File::open(&self.path) else {
+            return;
+        };
+        if f.seek(SeekFrom::Start(self.pos)).is_err() {
+            return;
+        }
+        let mut buf = Vec::new();
+        if f.read_to_end(&mut buf).is_err() {
+            return;
+        }
+        self.pos += buf.len() as u64;
+        self.partial.extend_from_slice(&buf);
+        while let Some(n) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=n).collect();
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) {
+                if let Some(s) = v["log"].as_str() {
+                    out(s.as_bytes());
+                }
+            }
+        }
     }
 }
 
