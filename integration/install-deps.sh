@@ -15,6 +15,7 @@ packages=(
   docker-registry apache2-utils openssl zstd  # registry tests: a local registry, htpasswd, TLS
   tini                                        # `berth run --init` (tini-static)
   nftables iptables iperf3                    # networking: published ports, docker interop, benchmarks
+  buildah                                     # berth build compared with buildah bud
 )
 missing=()
 for p in "${packages[@]}"; do

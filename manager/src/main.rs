@@ -2,7 +2,11 @@
 //! driven through berth-shim and berth-runtime the way containerd drives its
 //! shim and runc.
 
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod archive;
+mod build;
 mod cli;
 mod commands;
 mod container;
