@@ -5,6 +5,7 @@
 mod archive;
 mod cli;
 mod commands;
+mod compose;
 mod container;
 mod context;
 mod format;

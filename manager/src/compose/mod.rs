@@ -1,0 +1,13 @@
+//! berth compose: load a compose project (loader -> typed model), plan the
+//! difference between it and the containers that exist (planner), and carry
+//! the plan out through the container lifecycle library (engine).
+
+pub mod error;
+pub mod loader;
+pub mod model;
+pub mod output;
+pub mod planner;
+pub mod units;
+pub mod validate;
+
+pub use error::ComposeError;
