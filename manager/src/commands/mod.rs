@@ -6,6 +6,7 @@ use clap::Subcommand;
 pub use each::for_each_container;
 
 pub mod attach;
+pub mod compose;
 pub mod cp;
 pub mod create;
 mod each;
@@ -107,6 +108,8 @@ pub enum Command {
     Rename(rename::Args),
     /// Manage volumes
     Volume(volume::Args),
+    /// Define and run multi-container applications (docker compose)
+    Compose(compose::Args),
     /// Callbacks from berth-shim (not for users)
     #[command(hide = true)]
     Internal(internal::Args),
@@ -146,6 +149,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Unpause(args) => unpause::run(ctx, args),
         Command::Rename(args) => rename::run(ctx, args),
         Command::Volume(args) => volume::run(ctx, args),
+        Command::Compose(args) => compose::run(ctx, args),
         Command::Internal(args) => internal::run(ctx, args),
     }
 }

@@ -43,6 +43,9 @@ pub enum ComposeError {
     Cycle(String),
     #[error("{0}")]
     Invalid(String),
+    /// From the container library.
+    #[error("{0}")]
+    Container(String),
 }
 
 impl ComposeError {

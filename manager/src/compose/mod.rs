@@ -4,7 +4,9 @@
 
 pub mod error;
 pub mod loader;
+pub mod logs;
 pub mod model;
+pub mod observe;
 pub mod output;
 pub mod planner;
 pub mod units;

@@ -69,7 +69,12 @@ fn needs_quotes(s: &str) -> bool {
         return true;
     }
     let first = s.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
+    let second = s.chars().nth(1).unwrap_or(' ');
+    // `-x`, `?x` and `:x` are plain scalars; `- x` is not.
+    if "-?:".contains(first) && second == ' ' {
+        return true;
+    }
+    if ",[]{}#&*!|>'\"%@`".contains(first) {
         return true;
     }
     s.contains(": ")
