@@ -1,0 +1,349 @@
+//! From a service of the model to the container library's `CreateOptions`:
+//! docker compose's labels, mounts, secrets and configs, resources, restart
+//! policy, healthcheck. A key the container library cannot apply yet is an
+//! error naming it, never dropped.
+
+use crate::compose::error::{ComposeError, Result};
+use crate::compose::model::{FileObject, FileRef, Project, Service};
+use crate::compose::{build, networks, planner, units};
+use crate::container::record::TmpfsOptions;
+use crate::container::{
+    CreateOptions, HealthConfig, ImageSource, MountKind, MountSpec, NetworkMode, PullPolicy,
+    RestartPolicy,
+};
+use crate::context::Context;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What a new container of a service needs beyond the model.
+pub struct Replica<'a> {
+    pub project: &'a Project,
+    pub service: &'a str,
+    pub number: u32,
+    /// A `run` container (`oneoff` label, its own name).
+    pub oneoff: Option<String>,
+    /// `network_mode: service:x` and `volumes_from`: the names of the running
+    /// containers of those services.
+    pub peers: &'a BTreeMap<String, String>,
+}
+
+fn unsupported(service: &str, key: &str) -> ComposeError {
+    ComposeError::Invalid(format!(
+        "services.{service}.{key}: berth's container library cannot apply this key yet"
+    ))
+}
+
+fn ns(d: &Option<String>) -> i64 {
+    d.as_deref()
+        .and_then(|s| units::parse_duration(s).ok())
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// The image a service runs: `image`, else the one `build` makes
+/// (`project-service`, as docker compose names it).
+pub fn image_ref(project: &Project, service: &str, svc: &Service) -> String {
+    svc.image
+        .clone()
+        .unwrap_or_else(|| format!("{}-{service}", project.name))
+}
+
+pub fn pull_policy(svc: &Service) -> Result<PullPolicy> {
+    Ok(match svc.pull_policy.as_deref() {
+        None | Some("missing") | Some("if_not_present") => PullPolicy::Missing,
+        Some("always") | Some("daily") | Some("weekly") => PullPolicy::Always,
+        Some("never") => PullPolicy::Never,
+        Some("build") => return Err(build::not_available()),
+        Some(p) => return Err(ComposeError::Invalid(format!("invalid pull_policy {p:?}"))),
+    })
+}
+
+/// compose's labels on every container of a service.
+pub fn labels(project: &Project, service: &str, svc: &Service, number: u32, oneoff: bool) -> BTreeMap<String, String> {
+    let mut l = svc.labels.clone();
+    let deps: Vec<String> = svc
+        .depends_on
+        .iter()
+        .map(|(d, c)| format!("{d}:{}:{}", c.condition, c.restart))
+        .collect();
+    let files: Vec<String> = project.config_files.iter().map(|p| p.display().to_string()).collect();
+    for (k, v) in [
+        (planner::LABEL_PROJECT, project.name.clone()),
+        (planner::LABEL_SERVICE, service.to_string()),
+        (planner::LABEL_NUMBER, number.to_string()),
+        (planner::LABEL_CONFIG_HASH, planner::config_hash(svc)),
+        (planner::LABEL_ONEOFF, if oneoff { "True" } else { "False" }.to_string()),
+        (planner::LABEL_WORKING_DIR, project.working_dir.display().to_string()),
+        (planner::LABEL_CONFIG_FILES, files.join(",")),
+        (planner::LABEL_DEPENDS_ON, deps.join(",")),
+        (planner::LABEL_IMAGE, image_ref(project, service, svc)),
+        (planner::LABEL_VERSION, planner::COMPOSE_VERSION.to_string()),
+    ] {
+        l.insert(k.to_string(), v);
+    }
+    l
+}
+
+/// Fails on the keys the container library has no option for.
+fn check_supported(service: &str, s: &Service) -> Result<()> {
+    let set: &[(&str, bool)] = &[
+        ("dns", !s.dns.is_empty()),
+        ("dns_search", !s.dns_search.is_empty()),
+        ("extra_hosts", !s.extra_hosts.is_empty()),
+        ("sysctls", !s.sysctls.is_empty()),
+        ("ulimits", !s.ulimits.is_empty()),
+        ("shm_size", s.shm_size.is_some()),
+        ("devices", !s.devices.is_empty()),
+        ("ipc", s.ipc.is_some()),
+        ("pid", s.pid.is_some()),
+        ("cpu_shares", s.cpu_shares.is_some()),
+        ("mem_reservation", s.mem_reservation.is_some()),
+        ("annotations", !s.annotations.is_empty()),
+        ("links", !s.links.is_empty()),
+        ("external_links", !s.external_links.is_empty()),
+        ("volumes_from", !s.volumes_from.is_empty()),
+        (
+            "deploy.resources.reservations",
+            s.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.reservations.as_ref()).is_some(),
+        ),
+    ];
+    for (key, present) in set {
+        if *present {
+            return Err(unsupported(service, key));
+        }
+    }
+    Ok(())
+}
+
+fn restart_policy(service: &str, s: &Service) -> Result<RestartPolicy> {
+    let text = match (&s.restart, s.deploy.as_ref().and_then(|d| d.restart_policy.as_ref())) {
+        (Some(r), _) => r.clone(),
+        (None, Some(p)) => match p.condition.as_deref() {
+            Some("none") => "no".to_string(),
+            Some("on-failure") => match p.max_attempts {
+                Some(n) => format!("on-failure:{n}"),
+                None => "on-failure".to_string(),
+            },
+            Some("any") | None => "always".to_string(),
+            Some(c) => return Err(ComposeError::Invalid(format!("services.{service}.deploy.restart_policy.condition: invalid {c:?} (none, on-failure or any)"))),
+        },
+        (None, None) => "no".to_string(),
+    };
+    crate::container::options::parse_restart(&text).map_err(|e| ComposeError::Invalid(format!("services.{service}.restart: {e}")))
+}
+
+/// The directory where berth keeps a project's generated files (secrets and
+/// configs given by `environment` or `content`).
+pub fn project_dir(ctx: &Context, project: &str) -> PathBuf {
+    ctx.root.join("compose").join(project)
+}
+
+/// The host file for a secret or config: its `file`, or one written from its
+/// `environment` or `content`, with the reference's uid/gid/mode.
+fn materialize(ctx: &Context, project: &Project, kind: &str, r: &FileRef, def: &FileObject, env: &BTreeMap<String, String>) -> Result<PathBuf> {
+    if let Some(f) = &def.file {
+        let p = PathBuf::from(f);
+        if !p.exists() {
+            return Err(ComposeError::Invalid(format!("{kind}.{}: file {f} not found", r.source)));
+        }
+        return Ok(p);
+    }
+    let content = match (&def.environment, &def.content) {
+        (Some(var), _) => env
+            .get(var)
+            .cloned()
+            .ok_or_else(|| ComposeError::Invalid(format!("{kind}.{}: environment variable {var} is not set", r.source)))?,
+        (None, Some(c)) => c.clone(),
+        (None, None) => return Err(ComposeError::Invalid(format!("{kind}.{}: needs file, environment or content", r.source))),
+    };
+    let dir = project_dir(ctx, &project.name).join(kind);
+    std::fs::create_dir_all(&dir).map_err(|e| ComposeError::io(&dir, e))?;
+    let path = dir.join(&r.source);
+    std::fs::write(&path, content).map_err(|e| ComposeError::io(&path, e))?;
+    use std::os::unix::fs::PermissionsExt;
+    let mode = r.mode.unwrap_or(0o444);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(|e| ComposeError::io(&path, e))?;
+    let uid = r.uid.as_deref().map(str::parse::<u32>).transpose().map_err(|_| ComposeError::Invalid(format!("{kind}.{}: uid must be a number", r.source)))?;
+    let gid = r.gid.as_deref().map(str::parse::<u32>).transpose().map_err(|_| ComposeError::Invalid(format!("{kind}.{}: gid must be a number", r.source)))?;
+    if uid.is_some() || gid.is_some() {
+        std::os::unix::fs::chown(&path, uid, gid).map_err(|e| ComposeError::io(&path, e))?;
+    }
+    Ok(path)
+}
+
+/// The options for one container of a service.
+pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> Result<CreateOptions> {
+    let project = rep.project;
+    let service = rep.service;
+    let s = project
+        .services
+        .get(service)
+        .ok_or_else(|| ComposeError::Invalid(format!("no such service: {service}")))?;
+    check_supported(service, s)?;
+    if s.image.is_none() {
+        // A build-only service: its image comes from the build library.
+        build::image_for(project, service)?;
+    }
+    let mut o = CreateOptions::new(ImageSource::Ref(image_ref(project, service, s), pull_policy(s)?));
+    o.name = Some(match &rep.oneoff {
+        Some(n) => n.clone(),
+        None => planner::container_name(&project.name, service, s, rep.number),
+    });
+    o.platform = s.platform.clone();
+    let c = &mut o.config;
+    c.cmd = s.command.clone();
+    c.entrypoint = s.entrypoint.clone();
+    c.env = s
+        .environment
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+    c.user = s.user.clone().unwrap_or_default();
+    c.working_dir = s.working_dir.clone().unwrap_or_default();
+    c.hostname = s.hostname.clone().unwrap_or_default();
+    c.domainname = s.domainname.clone().unwrap_or_default();
+    c.tty = s.tty;
+    c.open_stdin = s.stdin_open;
+    c.labels = labels(project, service, s, rep.number, rep.oneoff.is_some());
+    c.stop_signal = s.stop_signal.clone();
+    c.stop_timeout = s.stop_grace_period.as_ref().map(|_| s.grace_period().as_secs() as i64);
+    if let Some(h) = &s.healthcheck {
+        c.healthcheck = Some(if h.disable || h.test.first().map(String::as_str) == Some("NONE") {
+            HealthConfig {
+                test: vec!["NONE".into()],
+                ..HealthConfig::default()
+            }
+        } else {
+            HealthConfig {
+                test: h.test.clone(),
+                interval: ns(&h.interval),
+                timeout: ns(&h.timeout),
+                start_period: ns(&h.start_period),
+                start_interval: ns(&h.start_interval),
+                retries: h.retries.unwrap_or(0),
+            }
+        });
+    }
+    let hc = &mut o.host_config;
+    let limits = s.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.limits.as_ref());
+    hc.memory = s.mem_limit.or_else(|| limits.and_then(|l| l.memory)).unwrap_or(0);
+    hc.nano_cpus = s.cpus.or_else(|| limits.and_then(|l| l.cpus)).map(|c| (c * 1e9) as i64).unwrap_or(0);
+    hc.pids_limit = s.pids_limit.or_else(|| limits.and_then(|l| l.pids));
+    hc.readonly_rootfs = s.read_only;
+    hc.cap_add = s.cap_add.clone();
+    hc.cap_drop = s.cap_drop.clone();
+    hc.privileged = s.privileged;
+    hc.security_opt = s.security_opt.clone();
+    hc.restart_policy = restart_policy(service, s)?;
+    hc.init = s.init;
+    hc.auto_remove = false;
+    if let Some(l) = &s.logging {
+        if let Some(d) = &l.driver {
+            hc.log_config.r#type = d.clone();
+        }
+        hc.log_config.config = l.options.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone()))).collect();
+    }
+    for t in &s.tmpfs {
+        let (path, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        hc.tmpfs.insert(path.to_string(), opts.to_string());
+    }
+    for m in &s.volumes {
+        match m.r#type.as_str() {
+            "bind" => {
+                let src = m.source.clone().unwrap_or_default();
+                if m.bind.as_ref().is_some_and(|b| b.create_host_path) && !Path::new(&src).exists() {
+                    std::fs::create_dir_all(&src).map_err(|e| ComposeError::io(&src, e))?;
+                }
+                if m.bind.as_ref().and_then(|b| b.propagation.as_ref()).is_some() {
+                    return Err(unsupported(service, "volumes.bind.propagation"));
+                }
+                hc.mounts.push(MountSpec {
+                    r#type: MountKind::Bind,
+                    source: src,
+                    target: m.target.clone(),
+                    read_only: m.read_only,
+                    tmpfs_options: None,
+                });
+            }
+            "volume" => {
+                if m.volume.as_ref().is_some_and(|v| v.nocopy || v.subpath.is_some()) {
+                    return Err(unsupported(service, "volumes.volume (nocopy, subpath)"));
+                }
+                let source = match &m.source {
+                    Some(v) => project
+                        .volumes
+                        .get(v)
+                        .map(|d| d.name.clone())
+                        .ok_or_else(|| ComposeError::Invalid(format!("services.{service}.volumes: undefined volume {v:?}")))?,
+                    None => String::new(),
+                };
+                if source.is_empty() {
+                    // Anonymous: docker's `-v /path`.
+                    hc.binds.push(m.target.clone());
+                } else {
+                    hc.mounts.push(MountSpec {
+                        r#type: MountKind::Volume,
+                        source,
+                        target: m.target.clone(),
+                        read_only: m.read_only,
+                        tmpfs_options: None,
+                    });
+                }
+            }
+            "tmpfs" => {
+                let t = m.tmpfs.as_ref();
+                hc.mounts.push(MountSpec {
+                    r#type: MountKind::Tmpfs,
+                    source: String::new(),
+                    target: m.target.clone(),
+                    read_only: m.read_only,
+                    tmpfs_options: Some(TmpfsOptions {
+                        size_bytes: t.and_then(|t| t.size).unwrap_or(0),
+                        mode: t.and_then(|t| t.mode).unwrap_or(0),
+                    }),
+                });
+            }
+            other => return Err(ComposeError::Invalid(format!("services.{service}.volumes: unsupported type {other:?}"))),
+        }
+    }
+    // Secrets at /run/secrets/NAME, configs at /NAME (docker's defaults).
+    for (kind, refs, defs) in [("secrets", &s.secrets, &project.secrets), ("configs", &s.configs, &project.configs)] {
+        for r in refs {
+            let def = defs
+                .get(&r.source)
+                .ok_or_else(|| ComposeError::Invalid(format!("services.{service}.{kind}: undefined {:?}", r.source)))?;
+            let host = materialize(ctx, project, kind, r, def, env)?;
+            let target = match (&r.target, kind) {
+                (Some(t), "secrets") if !t.starts_with('/') => format!("/run/secrets/{t}"),
+                (Some(t), _) => t.clone(),
+                (None, "secrets") => format!("/run/secrets/{}", r.source),
+                (None, _) => format!("/{}", r.source),
+            };
+            hc.mounts.push(MountSpec {
+                r#type: MountKind::Bind,
+                source: host.display().to_string(),
+                target,
+                read_only: true,
+                tmpfs_options: None,
+            });
+        }
+    }
+    hc.network_mode = match s.network_mode.as_deref() {
+        None => NetworkMode::Default,
+        Some("host") => NetworkMode::Host,
+        Some("none") => NetworkMode::None,
+        Some("bridge") | Some("default") => NetworkMode::Default,
+        Some(m) => match (m.strip_prefix("service:"), m.strip_prefix("container:")) {
+            (Some(svc), _) => NetworkMode::Container(
+                rep.peers
+                    .get(svc)
+                    .cloned()
+                    .ok_or_else(|| ComposeError::Invalid(format!("services.{service}.network_mode: service {svc:?} has no running container")))?,
+            ),
+            (None, Some(c)) => NetworkMode::Container(c.to_string()),
+            _ => return Err(ComposeError::Invalid(format!("services.{service}.network_mode: invalid {m:?}"))),
+        },
+    };
+    networks::apply(project, service, s, &mut o)?;
+    Ok(o)
+}
