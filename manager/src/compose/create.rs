@@ -40,13 +40,6 @@ fn ns(d: &Option<String>) -> i64 {
         .unwrap_or(0)
 }
 
-/// The image a service runs: `image`, else the one `build` makes
-/// (`project-service`, as docker compose names it).
-pub fn image_ref(project: &Project, service: &str, svc: &Service) -> String {
-    svc.image
-        .clone()
-        .unwrap_or_else(|| format!("{}-{service}", project.name))
-}
 
 pub fn pull_policy(svc: &Service) -> Result<PullPolicy> {
     Ok(match svc.pull_policy.as_deref() {
@@ -76,7 +69,7 @@ pub fn labels(project: &Project, service: &str, svc: &Service, number: u32, oneo
         (planner::LABEL_WORKING_DIR, project.working_dir.display().to_string()),
         (planner::LABEL_CONFIG_FILES, files.join(",")),
         (planner::LABEL_DEPENDS_ON, deps.join(",")),
-        (planner::LABEL_IMAGE, image_ref(project, service, svc)),
+        (planner::LABEL_IMAGE, project.image_of(service, svc)),
         (planner::LABEL_VERSION, planner::COMPOSE_VERSION.to_string()),
     ] {
         l.insert(k.to_string(), v);
@@ -184,7 +177,7 @@ pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> 
         // A build-only service: its image comes from the build library.
         build::image_for(project, service)?;
     }
-    let mut o = CreateOptions::new(ImageSource::Ref(image_ref(project, service, s), pull_policy(s)?));
+    let mut o = CreateOptions::new(ImageSource::Ref(project.image_of(service, s), pull_policy(s)?));
     o.name = Some(match &rep.oneoff {
         Some(n) => n.clone(),
         None => planner::container_name(&project.name, service, s, rep.number),

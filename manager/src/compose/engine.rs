@@ -26,11 +26,7 @@ fn vol_err(e: crate::volume::VolumeError) -> ComposeError {
     ComposeError::Container(e.to_string())
 }
 
-/// docker compose's progress lines (` ✔ Container web-1  Started`), on
-/// stderr so stdout stays for data.
-pub fn progress(kind: &str, name: &str, what: &str) {
-    eprintln!(" {kind} {name}  {what}");
-}
+use crate::compose::progress::line as progress;
 
 /// How often dependency conditions are checked: well under a healthcheck's
 /// 1 s interval, cheap (one status file read per container).

@@ -3,12 +3,16 @@
 //! the plan out through the container lifecycle library (engine).
 
 pub mod error;
+pub mod events;
+pub mod build;
 pub mod loader;
 pub mod logs;
 pub mod model;
 pub mod observe;
 pub mod output;
 pub mod planner;
+pub mod progress;
+pub mod registry;
 pub mod units;
 pub mod validate;
 

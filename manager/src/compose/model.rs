@@ -431,6 +431,16 @@ pub struct FileObject {
     pub labels: BTreeMap<String, String>,
 }
 
+impl Project {
+    /// The image a service runs: `image`, else the one `build` makes
+    /// (`project-service`, as docker compose names it).
+    pub fn image_of(&self, service: &str, svc: &Service) -> String {
+        svc.image
+            .clone()
+            .unwrap_or_else(|| format!("{}-{service}", self.name))
+    }
+}
+
 impl Service {
     /// How many containers `up` runs: `--scale`, else `scale`, else
     /// `deploy.replicas`, else 1.

@@ -7,11 +7,15 @@ use crate::context::Context;
 use clap::Subcommand;
 use std::path::PathBuf;
 
+pub mod build;
 pub mod config;
+pub mod events;
 pub mod images;
 pub mod logs;
 pub mod ls;
 pub mod ps;
+pub mod pull;
+pub mod push;
 pub mod version;
 
 /// docker compose's global flags (before or after the command).
@@ -56,6 +60,14 @@ pub enum Cmd {
     Ls(ls::Args),
     /// Show the compose version information
     Version(version::Args),
+    /// Pull service images
+    Pull(pull::Args),
+    /// Push service images
+    Push(push::Args),
+    /// Build or rebuild services
+    Build(build::Args),
+    /// Receive real time events from containers
+    Events(events::Args),
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
@@ -67,6 +79,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         Cmd::Images(a) => images::run(ctx, p, a),
         Cmd::Ls(a) => ls::run(ctx, a),
         Cmd::Version(a) => version::run(a),
+        Cmd::Pull(a) => pull::run(ctx, p, a),
+        Cmd::Push(a) => push::run(ctx, p, a),
+        Cmd::Build(a) => build::run(ctx, p, a),
+        Cmd::Events(a) => events::run(ctx, p, a),
     }
 }
 

@@ -1,0 +1,28 @@
+//! `berth compose build`: build the services' images (through the build
+//! library).
+
+use super::ProjectFlags;
+use crate::context::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// Don't print anything to stdout
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set build-time variables for services
+    #[arg(long)]
+    pub build_arg: Vec<String>,
+    pub service: Vec<String>,
+}
+
+pub fn run(_ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
+    let project = super::load(flags, &args.service)?;
+    crate::compose::build::build(&project, &args.service)?;
+    Ok(0)
+}
