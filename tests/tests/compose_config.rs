@@ -97,7 +97,7 @@ fn bad_files_have_precise_messages() {
     let b = Berth::new();
     let dir = b.scratch("bad");
     let cases: &[(&str, &str)] = &[
-        ("services:\n  web:\n    image: [x\n", "compose.yaml:3:"),
+        ("services:\n  web:\n    image: [x\n", "compose.yaml:4:1: invalid YAML: while parsing a flow sequence"),
         ("services:\n  web:\n    images: nginx\n", "compose.yaml:3:5: services.web.images: unknown key; did you mean `image`?"),
         ("services:\n  web:\n    image: x\n    ports: 80\n", "compose.yaml:4:12: services.web.ports: must be a list, not a number"),
         ("services:\n  web:\n    image: x\n    restart: sometimes\n", "services.web.restart: invalid restart policy \"sometimes\""),
