@@ -16,6 +16,7 @@ mod shim_client;
 mod snapshot;
 mod spec;
 mod store;
+mod sys;
 mod volume;
 
 use clap::Parser;

@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub fn container_json(ctx: &Context, rec: &ContainerRecord) -> anyhow::Result<Value> {
-    let st = container::state(ctx, rec)?;
+    let st = container::state(ctx, rec);
     let dir = rec.dir(ctx);
     let mut state = serde_json::to_value(&st)?;
     if st.health.is_none() {

@@ -3,13 +3,11 @@
 
 use crate::context::Context;
 use clap::Subcommand;
-pub use each::for_each_container;
 
 pub mod attach;
 pub mod compose;
 pub mod cp;
 pub mod create;
-mod each;
 pub mod exec;
 pub mod history;
 pub mod image;
@@ -26,7 +24,6 @@ pub mod pause;
 pub mod ps;
 pub mod pull;
 pub mod push;
-mod registry_args;
 pub mod rename;
 pub mod restart;
 pub mod rm;

@@ -268,7 +268,7 @@ fn whiteouts_and_opaque_dirs_through_overlay() {
         vec![top.clone(), snaps.fs(&chains[0])]
     );
     snaps
-        .mount_rootfs(&img, &dir.join("upper"), &dir.join("work"), &rootfs)
+        .mount_rootfs(&img, &dir.join("upper"), &dir.join("work"), &rootfs, false)
         .unwrap();
     let keep = std::fs::read(rootfs.join("keep"));
     let gone = rootfs.join("gone").exists();

@@ -145,6 +145,19 @@ pub struct ErrorResponse {
     pub error: String,
 }
 
+/// The answer to `kill`, `resize` and `shutdown`: nothing but success.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq)]
+pub struct Ack {}
+
+/// A control answer as a client reads it: the request's response, or the
+/// error (an object whose `error` is a string).
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum Answer<T> {
+    Failed(ErrorResponse),
+    Ok(T),
+}
+
 /// `status.json` (also the answer to `status`, `wait` and `stop`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(default)]
@@ -323,6 +336,19 @@ mod tests {
             serde_json::to_string(&r).unwrap(),
             r#"{"op":"exec_wait","sid":"a"}"#
         );
+    }
+
+    #[test]
+    fn answers() {
+        let a: Answer<PidResponse> = serde_json::from_str(r#"{"pid":7}"#).unwrap();
+        assert_eq!(a, Answer::Ok(PidResponse { pid: 7 }));
+        let a: Answer<PidResponse> = serde_json::from_str(r#"{"error":"no"}"#).unwrap();
+        assert_eq!(a, Answer::Failed(ErrorResponse { error: "no".into() }));
+        let a: Answer<Status> =
+            serde_json::from_str(r#"{"status":"exited","exit_code":3,"error":null}"#).unwrap();
+        assert!(matches!(a, Answer::Ok(s) if s.exit_code == Some(3)));
+        let a: Answer<Ack> = serde_json::from_str("{}").unwrap();
+        assert_eq!(a, Answer::Ok(Ack {}));
     }
 
     #[test]
