@@ -107,6 +107,10 @@ pub enum Command {
     Volume(volume::Args),
     /// Define and run multi-container applications (docker compose)
     Compose(compose::Args),
+    /// Create and start a compose project's containers (berth compose up)
+    Up(compose::UpAlias),
+    /// Stop and remove a compose project's containers (berth compose down)
+    Down(compose::DownAlias),
     /// Callbacks from berth-shim (not for users)
     #[command(hide = true)]
     Internal(internal::Args),
@@ -147,6 +151,8 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Rename(args) => rename::run(ctx, args),
         Command::Volume(args) => volume::run(ctx, args),
         Command::Compose(args) => compose::run(ctx, args),
+        Command::Up(args) => compose::up_alias(ctx, args),
+        Command::Down(args) => compose::down_alias(ctx, args),
         Command::Internal(args) => internal::run(ctx, args),
     }
 }

@@ -32,7 +32,8 @@ fn catch_signals() -> Result<Arc<AtomicU8>> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
     set.add(Signal::SIGTERM);
-    set.thread_block().map_err(|e| ComposeError::Invalid(format!("blocking signals: {e}")))?;
+    set.thread_block()
+        .map_err(|e| ComposeError::Invalid(format!("blocking signals: {e}")))?;
     let count = Arc::new(AtomicU8::new(0));
     let c = count.clone();
     // Detached: it lives as long as the process (it only counts).
@@ -46,7 +47,12 @@ fn catch_signals() -> Result<Arc<AtomicU8>> {
 
 /// Follows the containers (by service) until they all stop or the user
 /// interrupts; returns compose's exit code.
-pub fn run(ctx: &Context, project_name: &str, containers: &BTreeMap<String, Vec<String>>, opts: &AttachOptions) -> Result<i32> {
+pub fn run(
+    ctx: &Context,
+    project_name: &str,
+    containers: &BTreeMap<String, Vec<String>>,
+    opts: &AttachOptions,
+) -> Result<i32> {
     let signals = catch_signals()?;
     let store = ContainerStore::open(ctx).map_err(|e| ComposeError::Container(e.to_string()))?;
     let mut members: Vec<(String, String, container::ContainerRecord)> = Vec::new();
@@ -93,7 +99,11 @@ pub fn run(ctx: &Context, project_name: &str, containers: &BTreeMap<String, Vec<
                 }
                 if reported.insert(name.clone(), true).is_none() {
                     printer.notice(&format!("{name} exited with code {}", st.exit_code));
-                    if opts.exit_code_from.as_deref() == Some(svc.as_str()) || (opts.abort_on_container_exit && opts.exit_code_from.is_none() && code == 0) {
+                    if opts.exit_code_from.as_deref() == Some(svc.as_str())
+                        || (opts.abort_on_container_exit
+                            && opts.exit_code_from.is_none()
+                            && code == 0)
+                    {
                         code = st.exit_code;
                     }
                     if opts.abort_on_container_exit {
@@ -112,9 +122,16 @@ pub fn run(ctx: &Context, project_name: &str, containers: &BTreeMap<String, Vec<
         }
         if interrupted {
             eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
-            let timeout = if signals.load(Ordering::SeqCst) > 1 { Some(Duration::ZERO) } else { opts.timeout };
+            let timeout = if signals.load(Ordering::SeqCst) > 1 {
+                Some(Duration::ZERO)
+            } else {
+                opts.timeout
+            };
             let result = observe::members(ctx, project_name).and_then(|m| {
-                let mine: Vec<_> = m.into_iter().filter(|x| names.contains(&x.rec.name)).collect();
+                let mine: Vec<_> = m
+                    .into_iter()
+                    .filter(|x| names.contains(&x.rec.name))
+                    .collect();
                 // A second Ctrl-C while stopping kills what is left.
                 let sig = signals.clone();
                 let kill_on_second = {

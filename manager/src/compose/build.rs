@@ -12,7 +12,10 @@ pub fn not_available() -> ComposeError {
 /// The image of a build-only service (`image:` absent).
 pub fn image_for(project: &Project, service: &str) -> Result<String> {
     let _ = project.services.get(service);
-    Err(ComposeError::Invalid(format!("services.{service}.build: {}", not_available())))
+    Err(ComposeError::Invalid(format!(
+        "services.{service}.build: {}",
+        not_available()
+    )))
 }
 
 /// `up --build` / `compose build`: builds the services' images.

@@ -40,7 +40,6 @@ fn ns(d: &Option<String>) -> i64 {
         .unwrap_or(0)
 }
 
-
 pub fn pull_policy(svc: &Service) -> Result<PullPolicy> {
     Ok(match svc.pull_policy.as_deref() {
         None | Some("missing") | Some("if_not_present") => PullPolicy::Missing,
@@ -52,21 +51,37 @@ pub fn pull_policy(svc: &Service) -> Result<PullPolicy> {
 }
 
 /// compose's labels on every container of a service.
-pub fn labels(project: &Project, service: &str, svc: &Service, number: u32, oneoff: bool) -> BTreeMap<String, String> {
+pub fn labels(
+    project: &Project,
+    service: &str,
+    svc: &Service,
+    number: u32,
+    oneoff: bool,
+) -> BTreeMap<String, String> {
     let mut l = svc.labels.clone();
     let deps: Vec<String> = svc
         .depends_on
         .iter()
         .map(|(d, c)| format!("{d}:{}:{}", c.condition, c.restart))
         .collect();
-    let files: Vec<String> = project.config_files.iter().map(|p| p.display().to_string()).collect();
+    let files: Vec<String> = project
+        .config_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     for (k, v) in [
         (planner::LABEL_PROJECT, project.name.clone()),
         (planner::LABEL_SERVICE, service.to_string()),
         (planner::LABEL_NUMBER, number.to_string()),
         (planner::LABEL_CONFIG_HASH, planner::config_hash(svc)),
-        (planner::LABEL_ONEOFF, if oneoff { "True" } else { "False" }.to_string()),
-        (planner::LABEL_WORKING_DIR, project.working_dir.display().to_string()),
+        (
+            planner::LABEL_ONEOFF,
+            if oneoff { "True" } else { "False" }.to_string(),
+        ),
+        (
+            planner::LABEL_WORKING_DIR,
+            project.working_dir.display().to_string(),
+        ),
         (planner::LABEL_CONFIG_FILES, files.join(",")),
         (planner::LABEL_DEPENDS_ON, deps.join(",")),
         (planner::LABEL_IMAGE, project.image_of(service, svc)),
@@ -97,7 +112,11 @@ fn check_supported(service: &str, s: &Service) -> Result<()> {
         ("volumes_from", !s.volumes_from.is_empty()),
         (
             "deploy.resources.reservations",
-            s.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.reservations.as_ref()).is_some(),
+            s.deploy
+                .as_ref()
+                .and_then(|d| d.resources.as_ref())
+                .and_then(|r| r.reservations.as_ref())
+                .is_some(),
         ),
     ];
     for (key, present) in set {
@@ -122,7 +141,8 @@ fn restart_policy(service: &str, s: &Service) -> Result<RestartPolicy> {
         },
         (None, None) => "no".to_string(),
     };
-    crate::container::options::parse_restart(&text).map_err(|e| ComposeError::Invalid(format!("services.{service}.restart: {e}")))
+    crate::container::options::parse_restart(&text)
+        .map_err(|e| ComposeError::Invalid(format!("services.{service}.restart: {e}")))
 }
 
 /// The directory where berth keeps a project's generated files (secrets and
@@ -133,21 +153,38 @@ pub fn project_dir(ctx: &Context, project: &str) -> PathBuf {
 
 /// The host file for a secret or config: its `file`, or one written from its
 /// `environment` or `content`, with the reference's uid/gid/mode.
-fn materialize(ctx: &Context, project: &Project, kind: &str, r: &FileRef, def: &FileObject, env: &BTreeMap<String, String>) -> Result<PathBuf> {
+fn materialize(
+    ctx: &Context,
+    project: &Project,
+    kind: &str,
+    r: &FileRef,
+    def: &FileObject,
+    env: &BTreeMap<String, String>,
+) -> Result<PathBuf> {
     if let Some(f) = &def.file {
         let p = PathBuf::from(f);
         if !p.exists() {
-            return Err(ComposeError::Invalid(format!("{kind}.{}: file {f} not found", r.source)));
+            return Err(ComposeError::Invalid(format!(
+                "{kind}.{}: file {f} not found",
+                r.source
+            )));
         }
         return Ok(p);
     }
     let content = match (&def.environment, &def.content) {
-        (Some(var), _) => env
-            .get(var)
-            .cloned()
-            .ok_or_else(|| ComposeError::Invalid(format!("{kind}.{}: environment variable {var} is not set", r.source)))?,
+        (Some(var), _) => env.get(var).cloned().ok_or_else(|| {
+            ComposeError::Invalid(format!(
+                "{kind}.{}: environment variable {var} is not set",
+                r.source
+            ))
+        })?,
         (None, Some(c)) => c.clone(),
-        (None, None) => return Err(ComposeError::Invalid(format!("{kind}.{}: needs file, environment or content", r.source))),
+        (None, None) => {
+            return Err(ComposeError::Invalid(format!(
+                "{kind}.{}: needs file, environment or content",
+                r.source
+            )))
+        }
     };
     let dir = project_dir(ctx, &project.name).join(kind);
     std::fs::create_dir_all(&dir).map_err(|e| ComposeError::io(&dir, e))?;
@@ -155,9 +192,20 @@ fn materialize(ctx: &Context, project: &Project, kind: &str, r: &FileRef, def: &
     std::fs::write(&path, content).map_err(|e| ComposeError::io(&path, e))?;
     use std::os::unix::fs::PermissionsExt;
     let mode = r.mode.unwrap_or(0o444);
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(|e| ComposeError::io(&path, e))?;
-    let uid = r.uid.as_deref().map(str::parse::<u32>).transpose().map_err(|_| ComposeError::Invalid(format!("{kind}.{}: uid must be a number", r.source)))?;
-    let gid = r.gid.as_deref().map(str::parse::<u32>).transpose().map_err(|_| ComposeError::Invalid(format!("{kind}.{}: gid must be a number", r.source)))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ComposeError::io(&path, e))?;
+    let uid = r
+        .uid
+        .as_deref()
+        .map(str::parse::<u32>)
+        .transpose()
+        .map_err(|_| ComposeError::Invalid(format!("{kind}.{}: uid must be a number", r.source)))?;
+    let gid = r
+        .gid
+        .as_deref()
+        .map(str::parse::<u32>)
+        .transpose()
+        .map_err(|_| ComposeError::Invalid(format!("{kind}.{}: gid must be a number", r.source)))?;
     if uid.is_some() || gid.is_some() {
         std::os::unix::fs::chown(&path, uid, gid).map_err(|e| ComposeError::io(&path, e))?;
     }
@@ -165,7 +213,11 @@ fn materialize(ctx: &Context, project: &Project, kind: &str, r: &FileRef, def: &
 }
 
 /// The options for one container of a service.
-pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> Result<CreateOptions> {
+pub fn options(
+    ctx: &Context,
+    rep: &Replica,
+    env: &BTreeMap<String, String>,
+) -> Result<CreateOptions> {
     let project = rep.project;
     let service = rep.service;
     let s = project
@@ -177,7 +229,10 @@ pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> 
         // A build-only service: its image comes from the build library.
         build::image_for(project, service)?;
     }
-    let mut o = CreateOptions::new(ImageSource::Ref(project.image_of(service, s), pull_policy(s)?));
+    let mut o = CreateOptions::new(ImageSource::Ref(
+        project.image_of(service, s),
+        pull_policy(s)?,
+    ));
     o.name = Some(match &rep.oneoff {
         Some(n) => n.clone(),
         None => planner::container_name(&project.name, service, s, rep.number),
@@ -199,28 +254,44 @@ pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> 
     c.open_stdin = s.stdin_open;
     c.labels = labels(project, service, s, rep.number, rep.oneoff.is_some());
     c.stop_signal = s.stop_signal.clone();
-    c.stop_timeout = s.stop_grace_period.as_ref().map(|_| s.grace_period().as_secs() as i64);
+    c.stop_timeout = s
+        .stop_grace_period
+        .as_ref()
+        .map(|_| s.grace_period().as_secs() as i64);
     if let Some(h) = &s.healthcheck {
-        c.healthcheck = Some(if h.disable || h.test.first().map(String::as_str) == Some("NONE") {
-            HealthConfig {
-                test: vec!["NONE".into()],
-                ..HealthConfig::default()
-            }
-        } else {
-            HealthConfig {
-                test: h.test.clone(),
-                interval: ns(&h.interval),
-                timeout: ns(&h.timeout),
-                start_period: ns(&h.start_period),
-                start_interval: ns(&h.start_interval),
-                retries: h.retries.unwrap_or(0),
-            }
-        });
+        c.healthcheck = Some(
+            if h.disable || h.test.first().map(String::as_str) == Some("NONE") {
+                HealthConfig {
+                    test: vec!["NONE".into()],
+                    ..HealthConfig::default()
+                }
+            } else {
+                HealthConfig {
+                    test: h.test.clone(),
+                    interval: ns(&h.interval),
+                    timeout: ns(&h.timeout),
+                    start_period: ns(&h.start_period),
+                    start_interval: ns(&h.start_interval),
+                    retries: h.retries.unwrap_or(0),
+                }
+            },
+        );
     }
     let hc = &mut o.host_config;
-    let limits = s.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.limits.as_ref());
-    hc.memory = s.mem_limit.or_else(|| limits.and_then(|l| l.memory)).unwrap_or(0);
-    hc.nano_cpus = s.cpus.or_else(|| limits.and_then(|l| l.cpus)).map(|c| (c * 1e9) as i64).unwrap_or(0);
+    let limits = s
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.as_ref())
+        .and_then(|r| r.limits.as_ref());
+    hc.memory = s
+        .mem_limit
+        .or_else(|| limits.and_then(|l| l.memory))
+        .unwrap_or(0);
+    hc.nano_cpus = s
+        .cpus
+        .or_else(|| limits.and_then(|l| l.cpus))
+        .map(|c| (c * 1e9) as i64)
+        .unwrap_or(0);
     hc.pids_limit = s.pids_limit.or_else(|| limits.and_then(|l| l.pids));
     hc.readonly_rootfs = s.read_only;
     hc.cap_add = s.cap_add.clone();
@@ -234,7 +305,11 @@ pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> 
         if let Some(d) = &l.driver {
             hc.log_config.r#type = d.clone();
         }
-        hc.log_config.config = l.options.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone()))).collect();
+        hc.log_config.config = l
+            .options
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect();
     }
     for t in &s.tmpfs {
         let (path, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
@@ -244,10 +319,15 @@ pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> 
         match m.r#type.as_str() {
             "bind" => {
                 let src = m.source.clone().unwrap_or_default();
-                if m.bind.as_ref().is_some_and(|b| b.create_host_path) && !Path::new(&src).exists() {
+                if m.bind.as_ref().is_some_and(|b| b.create_host_path) && !Path::new(&src).exists()
+                {
                     std::fs::create_dir_all(&src).map_err(|e| ComposeError::io(&src, e))?;
                 }
-                if m.bind.as_ref().and_then(|b| b.propagation.as_ref()).is_some() {
+                if m.bind
+                    .as_ref()
+                    .and_then(|b| b.propagation.as_ref())
+                    .is_some()
+                {
                     return Err(unsupported(service, "volumes.bind.propagation"));
                 }
                 hc.mounts.push(MountSpec {
@@ -259,7 +339,10 @@ pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> 
                 });
             }
             "volume" => {
-                if m.volume.as_ref().is_some_and(|v| v.nocopy || v.subpath.is_some()) {
+                if m.volume
+                    .as_ref()
+                    .is_some_and(|v| v.nocopy || v.subpath.is_some())
+                {
                     return Err(unsupported(service, "volumes.volume (nocopy, subpath)"));
                 }
                 let source = match &m.source {
@@ -267,7 +350,11 @@ pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> 
                         .volumes
                         .get(v)
                         .map(|d| d.name.clone())
-                        .ok_or_else(|| ComposeError::Invalid(format!("services.{service}.volumes: undefined volume {v:?}")))?,
+                        .ok_or_else(|| {
+                            ComposeError::Invalid(format!(
+                                "services.{service}.volumes: undefined volume {v:?}"
+                            ))
+                        })?,
                     None => String::new(),
                 };
                 if source.is_empty() {
@@ -296,15 +383,25 @@ pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> 
                     }),
                 });
             }
-            other => return Err(ComposeError::Invalid(format!("services.{service}.volumes: unsupported type {other:?}"))),
+            other => {
+                return Err(ComposeError::Invalid(format!(
+                    "services.{service}.volumes: unsupported type {other:?}"
+                )))
+            }
         }
     }
     // Secrets at /run/secrets/NAME, configs at /NAME (docker's defaults).
-    for (kind, refs, defs) in [("secrets", &s.secrets, &project.secrets), ("configs", &s.configs, &project.configs)] {
+    for (kind, refs, defs) in [
+        ("secrets", &s.secrets, &project.secrets),
+        ("configs", &s.configs, &project.configs),
+    ] {
         for r in refs {
-            let def = defs
-                .get(&r.source)
-                .ok_or_else(|| ComposeError::Invalid(format!("services.{service}.{kind}: undefined {:?}", r.source)))?;
+            let def = defs.get(&r.source).ok_or_else(|| {
+                ComposeError::Invalid(format!(
+                    "services.{service}.{kind}: undefined {:?}",
+                    r.source
+                ))
+            })?;
             let host = materialize(ctx, project, kind, r, def, env)?;
             let target = match (&r.target, kind) {
                 (Some(t), "secrets") if !t.starts_with('/') => format!("/run/secrets/{t}"),
@@ -327,14 +424,19 @@ pub fn options(ctx: &Context, rep: &Replica, env: &BTreeMap<String, String>) -> 
         Some("none") => NetworkMode::None,
         Some("bridge") | Some("default") => NetworkMode::Default,
         Some(m) => match (m.strip_prefix("service:"), m.strip_prefix("container:")) {
-            (Some(svc), _) => NetworkMode::Container(
-                rep.peers
-                    .get(svc)
-                    .cloned()
-                    .ok_or_else(|| ComposeError::Invalid(format!("services.{service}.network_mode: service {svc:?} has no running container")))?,
-            ),
+            (Some(svc), _) => {
+                NetworkMode::Container(rep.peers.get(svc).cloned().ok_or_else(|| {
+                    ComposeError::Invalid(format!(
+                        "services.{service}.network_mode: service {svc:?} has no running container"
+                    ))
+                })?)
+            }
             (None, Some(c)) => NetworkMode::Container(c.to_string()),
-            _ => return Err(ComposeError::Invalid(format!("services.{service}.network_mode: invalid {m:?}"))),
+            _ => {
+                return Err(ComposeError::Invalid(format!(
+                    "services.{service}.network_mode: invalid {m:?}"
+                )))
+            }
         },
     };
     networks::apply(project, service, s, &mut o)?;

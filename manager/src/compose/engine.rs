@@ -116,9 +116,18 @@ pub fn ensure_volumes(ctx: &Context, project: &Project) -> Result<()> {
         let mut labels = v.labels.clone();
         labels.insert(planner::LABEL_PROJECT.into(), project.name.clone());
         labels.insert(planner::LABEL_VOLUME.into(), key.clone());
-        labels.insert(planner::LABEL_VERSION.into(), planner::COMPOSE_VERSION.into());
+        labels.insert(
+            planner::LABEL_VERSION.into(),
+            planner::COMPOSE_VERSION.into(),
+        );
         store
-            .create_with_driver(Some(&v.name), v.driver.as_deref().unwrap_or("local"), labels, v.driver_opts.clone(), false)
+            .create_with_driver(
+                Some(&v.name),
+                v.driver.as_deref().unwrap_or("local"),
+                labels,
+                v.driver_opts.clone(),
+                false,
+            )
             .map_err(vol_err)?;
         progress("✔", &format!("Volume \"{}\"", v.name), "Created");
     }
@@ -127,14 +136,27 @@ pub fn ensure_volumes(ctx: &Context, project: &Project) -> Result<()> {
 
 /// Stops (with its own signal and grace, or `timeout`) and removes one
 /// container.
-fn stop_remove(ctx: &Context, store: &ContainerStore, id: &str, timeout: Option<Duration>, volumes: bool) -> Result<()> {
+fn stop_remove(
+    ctx: &Context,
+    store: &ContainerStore,
+    id: &str,
+    timeout: Option<Duration>,
+    volumes: bool,
+) -> Result<()> {
     let l = match container::lock(store, id) {
         Ok(l) => l,
         Err(LifecycleError::NotFound(_)) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
     container::stop(ctx, &l, timeout, None)?;
-    container::remove(ctx, l, RemoveOptions { force: true, volumes })?;
+    container::remove(
+        ctx,
+        l,
+        RemoveOptions {
+            force: true,
+            volumes,
+        },
+    )?;
     Ok(())
 }
 
@@ -148,11 +170,21 @@ fn start_id(ctx: &Context, store: &ContainerStore, id: &str) -> Result<()> {
 }
 
 /// Waits for `dep`'s condition for `service`.
-fn wait_condition(ctx: &Context, store: &ContainerStore, board: &Board, service: &str, dep: &str, cond: &str, deadline: Option<Instant>) -> Result<()> {
+fn wait_condition(
+    ctx: &Context,
+    store: &ContainerStore,
+    board: &Board,
+    service: &str,
+    dep: &str,
+    cond: &str,
+    deadline: Option<Instant>,
+) -> Result<()> {
     let names = match board.wait(dep) {
         Phase::Started(n) => n,
         Phase::Failed(why) => {
-            return Err(ComposeError::Invalid(format!("service {service:?} depends on {dep:?}, which failed: {why}")))
+            return Err(ComposeError::Invalid(format!(
+                "service {service:?} depends on {dep:?}, which failed: {why}"
+            )))
         }
         Phase::Pending => Vec::new(),
     };
@@ -162,7 +194,9 @@ fn wait_condition(ctx: &Context, store: &ContainerStore, board: &Board, service:
     loop {
         let mut done = true;
         for n in &names {
-            let rec = store.resolve(n).map_err(|e| ComposeError::Container(e.to_string()))?;
+            let rec = store
+                .resolve(n)
+                .map_err(|e| ComposeError::Container(e.to_string()))?;
             let st = container::state(ctx, &rec);
             match cond {
                 "service_healthy" => {
@@ -202,7 +236,9 @@ fn wait_condition(ctx: &Context, store: &ContainerStore, board: &Board, service:
             return Ok(());
         }
         if deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(ComposeError::Invalid(format!("timed out waiting for {dep:?} ({cond}) for service {service:?}")));
+            return Err(ComposeError::Invalid(format!(
+                "timed out waiting for {dep:?} ({cond}) for service {service:?}"
+            )));
         }
         std::thread::sleep(POLL);
     }
@@ -220,7 +256,25 @@ fn peers(ctx: &Context, project: &Project) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-fn create_replica(ctx: &Context, store: &ContainerStore, project: &Project, service: &str, number: u32, start: bool, env: &BTreeMap<String, String>, pull: Option<&str>) -> Result<String> {
+/// What every service's thread of one `up` shares.
+struct UpRun<'a> {
+    ctx: &'a Context,
+    project: &'a Project,
+    flags: &'a UpFlags,
+    board: &'a Board,
+    env: &'a BTreeMap<String, String>,
+    deadline: Option<Instant>,
+}
+
+fn create_replica(
+    run: &UpRun,
+    store: &ContainerStore,
+    service: &str,
+    number: u32,
+) -> Result<String> {
+    let (ctx, project, env) = (run.ctx, run.project, run.env);
+    let start = !run.flags.no_start;
+    let pull = run.flags.pull.as_deref();
     let peers = peers(ctx, project)?;
     let rep = Replica {
         project,
@@ -236,7 +290,11 @@ fn create_replica(ctx: &Context, store: &ContainerStore, project: &Project, serv
                 "always" => container::PullPolicy::Always,
                 "never" => container::PullPolicy::Never,
                 "missing" => container::PullPolicy::Missing,
-                other => return Err(ComposeError::Invalid(format!("invalid --pull {other:?} (always, missing or never)"))),
+                other => {
+                    return Err(ComposeError::Invalid(format!(
+                        "invalid --pull {other:?} (always, missing or never)"
+                    )))
+                }
             };
             opts.image = container::ImageSource::Ref(r.clone(), policy);
         }
@@ -254,7 +312,9 @@ fn create_replica(ctx: &Context, store: &ContainerStore, project: &Project, serv
 }
 
 /// One service's part of `up`.
-fn up_service(ctx: &Context, project: &Project, service: &str, actions: &[Action], flags: &UpFlags, board: &Board, env: &BTreeMap<String, String>, deadline: Option<Instant>) -> Result<Vec<String>> {
+fn up_service(run: &UpRun, service: &str, actions: &[Action]) -> Result<Vec<String>> {
+    let (ctx, project, flags, board, deadline) =
+        (run.ctx, run.project, run.flags, run.board, run.deadline);
     let store = open_store(ctx)?;
     let svc = &project.services[service];
     // Scale-down first, then wait for dependencies.
@@ -267,7 +327,8 @@ fn up_service(ctx: &Context, project: &Project, service: &str, actions: &[Action
     }
     if !flags.no_start {
         for (dep, c) in &svc.depends_on {
-            if let Err(e) = wait_condition(ctx, &store, board, service, dep, &c.condition, deadline) {
+            if let Err(e) = wait_condition(ctx, &store, board, service, dep, &c.condition, deadline)
+            {
                 if c.required {
                     return Err(e);
                 }
@@ -291,13 +352,15 @@ fn up_service(ctx: &Context, project: &Project, service: &str, actions: &[Action
                 names.push(name.clone());
             }
             Action::Create { number, .. } => {
-                names.push(create_replica(ctx, &store, project, service, *number, start, env, flags.pull.as_deref())?);
+                names.push(create_replica(run, &store, service, *number)?);
             }
-            Action::Recreate { id, number, name, .. } => {
+            Action::Recreate {
+                id, number, name, ..
+            } => {
                 progress("⠿", &format!("Container {name}"), "Recreate");
                 stop_remove(ctx, &store, id, flags.timeout, false)?;
                 progress("✔", &format!("Container {name}"), "Recreated");
-                names.push(create_replica(ctx, &store, project, service, *number, start, env, flags.pull.as_deref())?);
+                names.push(create_replica(run, &store, service, *number)?);
             }
             Action::Remove { .. } => {}
         }
@@ -307,8 +370,15 @@ fn up_service(ctx: &Context, project: &Project, service: &str, actions: &[Action
 
 /// `up` (and `create`): converges the project; returns the names of its
 /// containers by service.
-pub fn up(ctx: &Context, project: &Project, flags: &UpFlags) -> Result<BTreeMap<String, Vec<String>>> {
-    let observed: Vec<_> = observe::members(ctx, &project.name)?.iter().map(Member::observed).collect();
+pub fn up(
+    ctx: &Context,
+    project: &Project,
+    flags: &UpFlags,
+) -> Result<BTreeMap<String, Vec<String>>> {
+    let observed: Vec<_> = observe::members(ctx, &project.name)?
+        .iter()
+        .map(Member::observed)
+        .collect();
     let plan: Plan = planner::plan_up(project, &observed, &flags.plan)?;
     // Fail early on what cannot be made (before touching anything).
     for (service, _) in &plan.services {
@@ -316,7 +386,12 @@ pub fn up(ctx: &Context, project: &Project, flags: &UpFlags) -> Result<BTreeMap<
         if s.image.is_none() {
             crate::compose::build::image_for(project, service)?;
         }
-        crate::compose::networks::apply(project, service, s, &mut container::CreateOptions::new(container::ImageSource::Id(String::new())))?;
+        crate::compose::networks::apply(
+            project,
+            service,
+            s,
+            &mut container::CreateOptions::new(container::ImageSource::Id(String::new())),
+        )?;
     }
     if let Some(n) = crate::compose::networks::notice(project) {
         eprintln!("WARN[0000] {n}");
@@ -347,24 +422,36 @@ pub fn up(ctx: &Context, project: &Project, flags: &UpFlags) -> Result<BTreeMap<
         }
     }
     let board = Board {
-        phases: Mutex::new(plan.services.iter().map(|(n, _)| (n.clone(), Phase::Pending)).collect()),
+        phases: Mutex::new(
+            plan.services
+                .iter()
+                .map(|(n, _)| (n.clone(), Phase::Pending))
+                .collect(),
+        ),
         cv: Condvar::new(),
     };
     let env = process_env();
     let deadline = flags.wait_timeout.map(|t| Instant::now() + t);
+    let run = UpRun {
+        ctx,
+        project,
+        flags,
+        board: &board,
+        env: &env,
+        deadline,
+    };
     let results: Vec<(String, Result<Vec<String>>)> = std::thread::scope(|s| {
         let handles: Vec<_> = plan
             .services
             .iter()
             .map(|(name, actions)| {
-                let board = &board;
-                let env = &env;
-                let name = name.clone();
+                let (run, board) = (&run, &board);
+                let n = name.clone();
                 let h = s.spawn(move || {
-                    let r = up_service(ctx, project, &name, actions, flags, board, env, deadline);
+                    let r = up_service(run, &n, actions);
                     match &r {
-                        Ok(names) => board.set(&name, Phase::Started(names.clone())),
-                        Err(e) => board.set(&name, Phase::Failed(e.to_string())),
+                        Ok(names) => board.set(&n, Phase::Started(names.clone())),
+                        Err(e) => board.set(&n, Phase::Failed(e.to_string())),
                     }
                     r
                 });
@@ -373,7 +460,14 @@ pub fn up(ctx: &Context, project: &Project, flags: &UpFlags) -> Result<BTreeMap<
             .collect();
         handles
             .into_iter()
-            .map(|(n, h)| (n, h.join().unwrap_or_else(|_| Err(ComposeError::Invalid("a service's thread panicked".into())))))
+            .map(|(n, h)| {
+                (
+                    n,
+                    h.join().unwrap_or_else(|_| {
+                        Err(ComposeError::Invalid("a service's thread panicked".into()))
+                    }),
+                )
+            })
             .collect()
     });
     let mut out = BTreeMap::new();
@@ -397,19 +491,35 @@ pub fn up(ctx: &Context, project: &Project, flags: &UpFlags) -> Result<BTreeMap<
 
 /// `--wait`: every container running, and healthy when it has a healthcheck
 /// (one-shot containers that exited 0 count as done).
-fn wait_healthy(ctx: &Context, store: &ContainerStore, names: &BTreeMap<String, Vec<String>>, deadline: Option<Instant>) -> Result<()> {
+fn wait_healthy(
+    ctx: &Context,
+    store: &ContainerStore,
+    names: &BTreeMap<String, Vec<String>>,
+    deadline: Option<Instant>,
+) -> Result<()> {
     loop {
         let mut pending = false;
         for (svc, list) in names {
             for n in list {
-                let rec = store.resolve(n).map_err(|e| ComposeError::Container(e.to_string()))?;
+                let rec = store
+                    .resolve(n)
+                    .map_err(|e| ComposeError::Container(e.to_string()))?;
                 let st = container::state(ctx, &rec);
                 let health = st.health.as_ref().map(|h| h.status.clone());
                 match (st.running, health.as_deref()) {
                     (true, Some("healthy")) | (true, None) => {}
-                    (_, Some("unhealthy")) => return Err(ComposeError::Invalid(format!("container {n} (service {svc}) is unhealthy"))),
+                    (_, Some("unhealthy")) => {
+                        return Err(ComposeError::Invalid(format!(
+                            "container {n} (service {svc}) is unhealthy"
+                        )))
+                    }
                     (false, _) if st.exit_code == 0 => {}
-                    (false, _) => return Err(ComposeError::Invalid(format!("container {n} (service {svc}) exited ({})", st.exit_code))),
+                    (false, _) => {
+                        return Err(ComposeError::Invalid(format!(
+                            "container {n} (service {svc}) exited ({})",
+                            st.exit_code
+                        )))
+                    }
                     _ => pending = true,
                 }
             }
@@ -418,7 +528,9 @@ fn wait_healthy(ctx: &Context, store: &ContainerStore, names: &BTreeMap<String, 
             return Ok(());
         }
         if deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(ComposeError::Invalid("timed out waiting for the services to be healthy".into()));
+            return Err(ComposeError::Invalid(
+                "timed out waiting for the services to be healthy".into(),
+            ));
         }
         std::thread::sleep(POLL);
     }
@@ -440,7 +552,12 @@ pub fn stop_groups(members: &[Member]) -> Vec<Vec<Member>> {
     let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for m in members {
         let d = deps.entry(m.service.clone()).or_default();
-        for dep in m.label(planner::LABEL_DEPENDS_ON).unwrap_or_default().split(',').filter(|s| !s.is_empty()) {
+        for dep in m
+            .label(planner::LABEL_DEPENDS_ON)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+        {
             d.insert(dep.split(':').next().unwrap_or(dep).to_string());
         }
     }
@@ -464,7 +581,13 @@ pub fn stop_groups(members: &[Member]) -> Vec<Vec<Member>> {
     };
     planner::stop_levels(&fake, &services)
         .into_iter()
-        .map(|level| members.iter().filter(|m| level.contains(&m.service)).cloned().collect())
+        .map(|level| {
+            members
+                .iter()
+                .filter(|m| level.contains(&m.service))
+                .cloned()
+                .collect()
+        })
         .collect()
 }
 
@@ -474,7 +597,10 @@ fn in_groups(groups: Vec<Vec<Member>>, f: impl Fn(&Member) -> Result<()> + Sync)
     let mut errors = Vec::new();
     for g in groups {
         let errs: Vec<String> = std::thread::scope(|s| {
-            let hs: Vec<_> = g.iter().map(|m| (m.rec.name.clone(), s.spawn(|| f(m)))).collect();
+            let hs: Vec<_> = g
+                .iter()
+                .map(|m| (m.rec.name.clone(), s.spawn(|| f(m))))
+                .collect();
             hs.into_iter()
                 .filter_map(|(n, h)| match h.join() {
                     Ok(Ok(())) => None,
@@ -494,15 +620,25 @@ fn in_groups(groups: Vec<Vec<Member>>, f: impl Fn(&Member) -> Result<()> + Sync)
 
 /// `down`: stops and removes the project's containers, its generated files,
 /// and with `-v` its volumes.
-pub fn down(ctx: &Context, name: &str, project: Option<&Project>, opts: &DownOptions) -> Result<()> {
+pub fn down(
+    ctx: &Context,
+    name: &str,
+    project: Option<&Project>,
+    opts: &DownOptions,
+) -> Result<()> {
     if let Some(r) = &opts.rmi {
         if !matches!(r.as_str(), "local" | "all") {
-            return Err(ComposeError::Invalid(format!("invalid --rmi {r:?} (local or all)")));
+            return Err(ComposeError::Invalid(format!(
+                "invalid --rmi {r:?} (local or all)"
+            )));
         }
     }
     let members = observe::members(ctx, name)?;
     let (mine, orphans): (Vec<Member>, Vec<Member>) = members.into_iter().partition(|m| {
-        m.oneoff || project.is_none_or(|p| p.services.contains_key(&m.service) || p.disabled.contains_key(&m.service))
+        m.oneoff
+            || project.is_none_or(|p| {
+                p.services.contains_key(&m.service) || p.disabled.contains_key(&m.service)
+            })
     });
     if !orphans.is_empty() && !opts.remove_orphans {
         let names: Vec<&str> = orphans.iter().map(|m| m.rec.name.as_str()).collect();
@@ -514,7 +650,14 @@ pub fn down(ctx: &Context, name: &str, project: Option<&Project>, opts: &DownOpt
     }
     let images: BTreeSet<(String, String, bool)> = all
         .iter()
-        .map(|m| (m.rec.image.clone(), m.rec.image_name.clone(), m.label(planner::LABEL_IMAGE).is_some_and(|i| i == format!("{name}-{}", m.service))))
+        .map(|m| {
+            (
+                m.rec.image.clone(),
+                m.rec.image_name.clone(),
+                m.label(planner::LABEL_IMAGE)
+                    .is_some_and(|i| i == format!("{name}-{}", m.service)),
+            )
+        })
         .collect();
     let store = open_store(ctx)?;
     in_groups(stop_groups(&all), |m| {
@@ -527,7 +670,12 @@ pub fn down(ctx: &Context, name: &str, project: Option<&Project>, opts: &DownOpt
         let vs = VolumeStore::open(ctx).map_err(vol_err)?;
         let mut names: BTreeSet<String> = BTreeSet::new();
         if let Some(p) = project {
-            names.extend(p.volumes.values().filter(|v| !v.external).map(|v| v.name.clone()));
+            names.extend(
+                p.volumes
+                    .values()
+                    .filter(|v| !v.external)
+                    .map(|v| v.name.clone()),
+            );
         }
         for v in vs.list().map_err(vol_err)? {
             if v.labels.get(planner::LABEL_PROJECT).map(String::as_str) == Some(name) {
@@ -536,7 +684,8 @@ pub fn down(ctx: &Context, name: &str, project: Option<&Project>, opts: &DownOpt
         }
         for n in names {
             if vs.get(&n).map_err(vol_err)?.is_some() {
-                vs.remove(&n, &crate::volume::users(ctx, &n)).map_err(vol_err)?;
+                vs.remove(&n, &crate::volume::users(ctx, &n))
+                    .map_err(vol_err)?;
                 progress("✔", &format!("Volume {n}"), "Removed");
             }
         }
@@ -544,9 +693,15 @@ pub fn down(ctx: &Context, name: &str, project: Option<&Project>, opts: &DownOpt
     if let Some(r) = &opts.rmi {
         // Only images built for the project are "local"; berth builds none
         // yet, so `local` has nothing to remove.
-        let wanted: Vec<&(String, String, bool)> = images.iter().filter(|(_, _, built)| r == "all" || *built).collect();
+        let wanted: Vec<&(String, String, bool)> = images
+            .iter()
+            .filter(|(_, _, built)| r == "all" || *built)
+            .collect();
         if !wanted.is_empty() {
-            return Err(ComposeError::Invalid("down --rmi: removing images from compose is not available yet (use berth rmi)".into()));
+            return Err(ComposeError::Invalid(
+                "down --rmi: removing images from compose is not available yet (use berth rmi)"
+                    .into(),
+            ));
         }
     }
     let dir = create::project_dir(ctx, name);
@@ -620,7 +775,10 @@ pub fn pause(ctx: &Context, members: Vec<Member>, pause: bool) -> Result<()> {
 /// `rm`: removes stopped containers (running ones too with `force`).
 pub fn remove(ctx: &Context, members: Vec<Member>, force: bool, volumes: bool) -> Result<()> {
     let store = open_store(ctx)?;
-    let targets: Vec<Member> = members.into_iter().filter(|m| force || !m.running).collect();
+    let targets: Vec<Member> = members
+        .into_iter()
+        .filter(|m| force || !m.running)
+        .collect();
     in_groups(vec![targets], |m| {
         let l = container::lock(&store, &m.rec.id)?;
         container::remove(ctx, l, RemoveOptions { force, volumes })?;

@@ -20,7 +20,10 @@ pub struct Event {
 
 impl Event {
     pub fn text(&self) -> String {
-        format!("{} container {} {} (image={}, name={})", self.time, self.action, self.id, self.image, self.name)
+        format!(
+            "{} container {} {} (image={}, name={})",
+            self.time, self.action, self.id, self.image, self.name
+        )
     }
 
     pub fn json(&self) -> String {
@@ -75,7 +78,9 @@ fn diff(before: &BTreeMap<String, Seen>, after: &BTreeMap<String, Seen>) -> Vec<
                     ("paused", "running") => out.push(ev("unpause", id, s)),
                     (_, "paused") => out.push(ev("pause", id, s)),
                     (_, "running") => out.push(ev("start", id, s)),
-                    ("running", _) | ("paused", _) | ("restarting", _) => out.push(ev("die", id, s)),
+                    ("running", _) | ("paused", _) | ("restarting", _) => {
+                        out.push(ev("die", id, s))
+                    }
                     _ => {}
                 }
                 if b.health != s.health {
@@ -94,7 +99,11 @@ fn diff(before: &BTreeMap<String, Seen>, after: &BTreeMap<String, Seen>) -> Vec<
     out
 }
 
-fn observe_now(ctx: &Context, project: &str, services: &[String]) -> Result<BTreeMap<String, Seen>> {
+fn observe_now(
+    ctx: &Context,
+    project: &str,
+    services: &[String],
+) -> Result<BTreeMap<String, Seen>> {
     Ok(observe::members(ctx, project)?
         .into_iter()
         .filter(|m| services.is_empty() || services.contains(&m.service))
@@ -114,7 +123,12 @@ fn observe_now(ctx: &Context, project: &str, services: &[String]) -> Result<BTre
 }
 
 /// Calls `emit` with each event until it returns false.
-pub fn watch(ctx: &Context, project: &str, services: &[String], mut emit: impl FnMut(&Event) -> bool) -> Result<()> {
+pub fn watch(
+    ctx: &Context,
+    project: &str,
+    services: &[String],
+    mut emit: impl FnMut(&Event) -> bool,
+) -> Result<()> {
     let mut before = observe_now(ctx, project, services)?;
     loop {
         std::thread::sleep(Duration::from_millis(100));
@@ -144,8 +158,13 @@ mod tests {
 
     #[test]
     fn transitions() {
-        let a: BTreeMap<String, Seen> = [("1".to_string(), seen("running", Some("starting")))].into();
-        let b: BTreeMap<String, Seen> = [("1".to_string(), seen("running", Some("healthy"))), ("2".to_string(), seen("created", None))].into();
+        let a: BTreeMap<String, Seen> =
+            [("1".to_string(), seen("running", Some("starting")))].into();
+        let b: BTreeMap<String, Seen> = [
+            ("1".to_string(), seen("running", Some("healthy"))),
+            ("2".to_string(), seen("created", None)),
+        ]
+        .into();
         let acts: Vec<String> = diff(&a, &b).into_iter().map(|e| e.action).collect();
         assert_eq!(acts, vec!["health_status: healthy", "create"]);
         let c: BTreeMap<String, Seen> = [("1".to_string(), seen("exited", Some("healthy")))].into();
@@ -153,6 +172,11 @@ mod tests {
         assert_eq!(acts, vec!["die", "destroy"]);
         let e = &diff(&BTreeMap::new(), &a)[1];
         assert_eq!(e.action, "start");
-        assert!(e.text().ends_with("container start 1 (image=busybox, name=p-web-1)"), "{}", e.text());
+        assert!(
+            e.text()
+                .ends_with("container start 1 (image=busybox, name=p-web-1)"),
+            "{}",
+            e.text()
+        );
     }
 }

@@ -2,12 +2,16 @@
 //! difference between it and the containers that exist (planner), and carry
 //! the plan out through the container lifecycle library (engine).
 
+pub mod attached;
+pub mod build;
+pub mod create;
+pub mod engine;
 pub mod error;
 pub mod events;
-pub mod build;
 pub mod loader;
 pub mod logs;
 pub mod model;
+pub mod networks;
 pub mod observe;
 pub mod output;
 pub mod planner;
@@ -15,5 +19,3 @@ pub mod progress;
 pub mod registry;
 pub mod units;
 pub mod validate;
-
-pub use error::ComposeError;

@@ -32,14 +32,26 @@ pub fn apply(project: &Project, service: &str, s: &Service, _o: &mut CreateOptio
     }
     for (name, cfg) in &s.networks {
         if name != "default" {
-            return Err(needs_networking(format!("services.{service}.networks.{name}")));
+            return Err(needs_networking(format!(
+                "services.{service}.networks.{name}"
+            )));
         }
-        if cfg.as_ref().is_some_and(|c| !c.aliases.is_empty() || c.ipv4_address.is_some()) {
-            return Err(needs_networking(format!("services.{service}.networks.default (aliases, ipv4_address)")));
+        if cfg
+            .as_ref()
+            .is_some_and(|c| !c.aliases.is_empty() || c.ipv4_address.is_some())
+        {
+            return Err(needs_networking(format!(
+                "services.{service}.networks.default (aliases, ipv4_address)"
+            )));
         }
     }
     if let Some(net) = project.networks.get("default") {
-        if net.driver.is_some() || net.ipam.is_some() || net.internal || net.external || !net.driver_opts.is_empty() {
+        if net.driver.is_some()
+            || net.ipam.is_some()
+            || net.internal
+            || net.external
+            || !net.driver_opts.is_empty()
+        {
             return Err(needs_networking("networks.default".to_string()));
         }
     }

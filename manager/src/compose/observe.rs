@@ -47,15 +47,14 @@ impl Member {
 }
 
 pub fn member(ctx: &Context, rec: ContainerRecord) -> Result<Member> {
-    let st = container::state(ctx, &rec).map_err(|e| ComposeError::Container(e.to_string()))?;
+    // (Infallible now: the state of a record is computed from files.)
+    let st = container::state(ctx, &rec);
     let labels = &rec.config.labels;
     let health = st
         .health
         .as_ref()
-        .and_then(|h| h.get("Status"))
-        .and_then(|s| s.as_str())
-        .filter(|s| !s.is_empty() && *s != "none")
-        .map(String::from);
+        .map(|h| h.status.clone())
+        .filter(|s| !s.is_empty() && s != "none");
     Ok(Member {
         service: labels
             .get(planner::LABEL_SERVICE)
@@ -111,7 +110,5 @@ pub fn all_projects(ctx: &Context) -> Result<BTreeMap<String, Vec<Member>>> {
 
 /// Whether the container runs now (false when it is gone).
 pub fn running(ctx: &Context, rec: &ContainerRecord) -> bool {
-    container::state(ctx, rec)
-        .map(|s| s.running)
-        .unwrap_or(false)
+    container::state(ctx, rec).running
 }

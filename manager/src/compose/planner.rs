@@ -18,7 +18,6 @@ pub const LABEL_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
 pub const LABEL_DEPENDS_ON: &str = "com.docker.compose.depends_on";
 pub const LABEL_IMAGE: &str = "com.docker.compose.image";
 pub const LABEL_VERSION: &str = "com.docker.compose.version";
-pub const LABEL_NETWORK: &str = "com.docker.compose.network";
 pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
 /// The compose version berth's labels claim to be compatible with.
 pub const COMPOSE_VERSION: &str = "2.26.1";

@@ -7,11 +7,23 @@ use crate::context::Context;
 use crate::registry::{self, Options, Out};
 
 /// The services of `names` (all when empty) with what each needs.
-fn selected<'a>(project: &'a Project, names: &'a [String]) -> impl Iterator<Item = (&'a String, &'a crate::compose::model::Service)> {
-    project.services.iter().filter(move |(n, _)| names.is_empty() || names.contains(n))
+fn selected<'a>(
+    project: &'a Project,
+    names: &'a [String],
+) -> impl Iterator<Item = (&'a String, &'a crate::compose::model::Service)> {
+    project
+        .services
+        .iter()
+        .filter(move |(n, _)| names.is_empty() || names.contains(n))
 }
 
-fn run_all(jobs: Vec<(String, Box<dyn FnOnce() -> std::result::Result<(), String> + Send + '_>)>) -> Result<()> {
+/// A named job of a parallel pull or push.
+type Job<'a> = (
+    String,
+    Box<dyn FnOnce() -> std::result::Result<(), String> + Send + 'a>,
+);
+
+fn run_all(jobs: Vec<Job<'_>>) -> Result<()> {
     let errors: Vec<String> = std::thread::scope(|s| {
         let hs: Vec<_> = jobs.into_iter().map(|(n, f)| (n, s.spawn(f))).collect();
         hs.into_iter()
@@ -31,12 +43,20 @@ fn run_all(jobs: Vec<(String, Box<dyn FnOnce() -> std::result::Result<(), String
 
 /// Pulls the images of services that have an `image:` (services that only
 /// build are skipped, as docker compose does; `ignore_failures` only warns).
-pub fn pull(ctx: &Context, project: &Project, names: &[String], quiet: bool, ignore_failures: bool) -> Result<()> {
-    let mut jobs: Vec<(String, Box<dyn FnOnce() -> std::result::Result<(), String> + Send + '_>)> = Vec::new();
+pub fn pull(
+    ctx: &Context,
+    project: &Project,
+    names: &[String],
+    quiet: bool,
+    ignore_failures: bool,
+) -> Result<()> {
+    let mut jobs: Vec<Job<'_>> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (n, s) in selected(project, names) {
         let Some(img) = s.image.clone() else { continue };
-        if s.pull_policy.as_deref() == Some("build") || !seen.insert((img.clone(), s.platform.clone())) {
+        if s.pull_policy.as_deref() == Some("build")
+            || !seen.insert((img.clone(), s.platform.clone()))
+        {
             continue;
         }
         let opts = Options {
@@ -68,8 +88,14 @@ pub fn pull(ctx: &Context, project: &Project, names: &[String], quiet: bool, ign
 
 /// Pushes the images of services that build (their `image:` names the
 /// target).
-pub fn push(ctx: &Context, project: &Project, names: &[String], quiet: bool, ignore_failures: bool) -> Result<()> {
-    let mut jobs: Vec<(String, Box<dyn FnOnce() -> std::result::Result<(), String> + Send + '_>)> = Vec::new();
+pub fn push(
+    ctx: &Context,
+    project: &Project,
+    names: &[String],
+    quiet: bool,
+    ignore_failures: bool,
+) -> Result<()> {
+    let mut jobs: Vec<Job<'_>> = Vec::new();
     for (n, s) in selected(project, names) {
         if s.build.is_none() {
             continue;

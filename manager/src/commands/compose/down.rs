@@ -26,7 +26,10 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
     // its name (-p or COMPOSE_PROJECT_NAME) and its containers' labels.
     let project = match super::load(flags, &[]) {
         Ok(p) => Some(p),
-        Err(e) if flags.project_name.is_some() || std::env::var_os("COMPOSE_PROJECT_NAME").is_some() => {
+        Err(e)
+            if flags.project_name.is_some()
+                || std::env::var_os("COMPOSE_PROJECT_NAME").is_some() =>
+        {
             eprintln!("WARN[0000] {e:#}; removing the project's containers by their labels");
             None
         }

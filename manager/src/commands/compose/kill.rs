@@ -17,7 +17,9 @@ pub struct Args {
 
 pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
     if args.remove_orphans {
-        anyhow::bail!("kill --remove-orphans is not supported by berth (use down --remove-orphans)");
+        anyhow::bail!(
+            "kill --remove-orphans is not supported by berth (use down --remove-orphans)"
+        );
     }
     let name = super::project_name(flags)?;
     let members = engine::select(ctx, &name, &args.service)?;

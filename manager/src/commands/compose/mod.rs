@@ -9,14 +9,25 @@ use std::path::PathBuf;
 
 pub mod build;
 pub mod config;
+pub mod create;
+pub mod down;
 pub mod events;
 pub mod images;
+pub mod kill;
 pub mod logs;
 pub mod ls;
+pub mod pause;
 pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod restart;
+pub mod rm;
+pub mod start;
+pub mod stop;
+pub mod unpause;
+pub mod up;
 pub mod version;
+pub mod wait;
 
 /// docker compose's global flags (before or after the command).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -48,6 +59,28 @@ pub struct Args {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
+    /// Create and start containers
+    Up(up::Args),
+    /// Stop and remove containers, networks
+    Down(down::Args),
+    /// Creates containers for a service
+    Create(create::Args),
+    /// Start services
+    Start(start::Args),
+    /// Stop services
+    Stop(stop::Args),
+    /// Restart service containers
+    Restart(restart::Args),
+    /// Force stop service containers
+    Kill(kill::Args),
+    /// Removes stopped service containers
+    Rm(rm::Args),
+    /// Pause services
+    Pause(pause::Args),
+    /// Unpause services
+    Unpause(unpause::Args),
+    /// Block until the first service container stops
+    Wait(wait::Args),
     /// Parse, resolve and render the compose file in canonical format
     Config(config::Args),
     /// List containers
@@ -73,6 +106,17 @@ pub enum Cmd {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let p = &args.project;
     match args.command {
+        Cmd::Up(a) => up::run(ctx, p, a),
+        Cmd::Down(a) => down::run(ctx, p, a),
+        Cmd::Create(a) => create::run(ctx, p, a),
+        Cmd::Start(a) => start::run(ctx, p, a),
+        Cmd::Stop(a) => stop::run(ctx, p, a),
+        Cmd::Restart(a) => restart::run(ctx, p, a),
+        Cmd::Kill(a) => kill::run(ctx, p, a),
+        Cmd::Rm(a) => rm::run(ctx, p, a),
+        Cmd::Pause(a) => pause::run(ctx, p, a),
+        Cmd::Unpause(a) => unpause::run(ctx, p, a),
+        Cmd::Wait(a) => wait::run(ctx, p, a),
         Cmd::Config(a) => config::run(ctx, p, a),
         Cmd::Ps(a) => ps::run(ctx, p, a),
         Cmd::Logs(a) => logs::run(ctx, p, a),
@@ -84,6 +128,32 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         Cmd::Build(a) => build::run(ctx, p, a),
         Cmd::Events(a) => events::run(ctx, p, a),
     }
+}
+
+/// `berth up`: `berth compose up` with the project flags.
+#[derive(clap::Args, Debug)]
+pub struct UpAlias {
+    #[command(flatten)]
+    pub project: ProjectFlags,
+    #[command(flatten)]
+    pub args: up::Args,
+}
+
+/// `berth down`: `berth compose down` with the project flags.
+#[derive(clap::Args, Debug)]
+pub struct DownAlias {
+    #[command(flatten)]
+    pub project: ProjectFlags,
+    #[command(flatten)]
+    pub args: down::Args,
+}
+
+pub fn up_alias(ctx: &Context, a: UpAlias) -> anyhow::Result<i32> {
+    up::run(ctx, &a.project, a.args)
+}
+
+pub fn down_alias(ctx: &Context, a: DownAlias) -> anyhow::Result<i32> {
+    down::run(ctx, &a.project, a.args)
 }
 
 /// The loader's options from the flags and the process (`services`: those

@@ -21,10 +21,18 @@ pub struct Args {
 pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
     let project = super::load(flags, &args.service)?;
     let services: Vec<String> = if args.include_deps && !args.service.is_empty() {
-        crate::compose::planner::with_dependencies(&project, &args.service).into_iter().collect()
+        crate::compose::planner::with_dependencies(&project, &args.service)
+            .into_iter()
+            .collect()
     } else {
         args.service
     };
-    registry::pull(ctx, &project, &services, args.quiet, args.ignore_pull_failures)?;
+    registry::pull(
+        ctx,
+        &project,
+        &services,
+        args.quiet,
+        args.ignore_pull_failures,
+    )?;
     Ok(0)
 }

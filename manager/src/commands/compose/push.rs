@@ -17,6 +17,12 @@ pub struct Args {
 
 pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
     let project = super::load(flags, &args.service)?;
-    registry::push(ctx, &project, &args.service, args.quiet, args.ignore_push_failures)?;
+    registry::push(
+        ctx,
+        &project,
+        &args.service,
+        args.quiet,
+        args.ignore_push_failures,
+    )?;
     Ok(0)
 }

@@ -11,7 +11,10 @@ pub struct Args {
 
 pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
     let name = super::project_name(flags)?;
-    let members = engine::select(ctx, &name, &args.service)?.into_iter().filter(|m| m.state == "paused").collect();
+    let members = engine::select(ctx, &name, &args.service)?
+        .into_iter()
+        .filter(|m| m.state == "paused")
+        .collect();
     engine::pause(ctx, members, false)?;
     Ok(0)
 }

@@ -70,7 +70,11 @@ pub struct Args {
 
 /// `-t` in docker's seconds (negative: wait for ever).
 pub fn timeout(t: Option<i64>) -> Option<Duration> {
-    t.map(|s| u64::try_from(s).map(Duration::from_secs).unwrap_or(Duration::from_secs(1 << 31)))
+    t.map(|s| {
+        u64::try_from(s)
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(1 << 31))
+    })
 }
 
 pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
@@ -89,11 +93,17 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
     }
     let mut scale = std::collections::BTreeMap::new();
     for s in &args.scale {
-        let (svc, n) = s.split_once('=').ok_or_else(|| anyhow!("invalid --scale {s:?} (SERVICE=NUM)"))?;
+        let (svc, n) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid --scale {s:?} (SERVICE=NUM)"))?;
         if !project.services.contains_key(svc) {
             bail!("--scale: no such service: {svc}");
         }
-        scale.insert(svc.to_string(), n.parse::<usize>().map_err(|_| anyhow!("invalid --scale {s:?} (SERVICE=NUM)"))?);
+        scale.insert(
+            svc.to_string(),
+            n.parse::<usize>()
+                .map_err(|_| anyhow!("invalid --scale {s:?} (SERVICE=NUM)"))?,
+        );
     }
     let up = UpFlags {
         plan: UpOptions {
@@ -119,7 +129,9 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
         abort_on_container_exit: args.abort_on_container_exit || args.exit_code_from.is_some(),
         exit_code_from: args.exit_code_from.clone(),
         timeout: timeout(args.timeout),
-        color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none(),
+        color: !args.no_color
+            && std::io::IsTerminal::is_terminal(&std::io::stdout())
+            && std::env::var_os("NO_COLOR").is_none(),
         prefix: !args.no_log_prefix,
         timestamps: args.timestamps,
     };

@@ -11,7 +11,7 @@ pub mod normalize;
 pub mod yaml;
 
 use crate::compose::error::{ComposeError, Pos, Result};
-use crate::compose::model::{Project, Service};
+use crate::compose::model::Project;
 use crate::compose::validate;
 use interpolate::Env;
 use std::collections::{BTreeMap, BTreeSet};
@@ -236,14 +236,6 @@ struct Loader {
     env: Env,
     warnings: Vec<String>,
     include_stack: Vec<PathBuf>,
-}
-
-fn path_join(a: &str, b: &str) -> String {
-    if a.is_empty() {
-        b.to_string()
-    } else {
-        format!("{a}.{b}")
-    }
 }
 
 impl Loader {

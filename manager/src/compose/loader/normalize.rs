@@ -247,9 +247,10 @@ fn env_file(v: &Node, base: &Path) -> Node {
 }
 
 /// One short port spec: `[[ip:][published[-end]]:]target[-end][/proto]`.
-pub fn parse_port(
-    spec: &str,
-) -> Result<Vec<(Option<String>, Option<String>, u16, String)>, String> {
+/// One published port: host IP, published port (or range), target, protocol.
+pub type PortSpec = (Option<String>, Option<String>, u16, String);
+
+pub fn parse_port(spec: &str) -> Result<Vec<PortSpec>, String> {
     let bad = || format!("invalid port {spec:?}");
     let (rest, proto) = match spec.rsplit_once('/') {
         Some((r, p)) => (r, p.to_string()),

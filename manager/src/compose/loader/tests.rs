@@ -69,10 +69,7 @@ fn project_name_sources() {
         &[("COMPOSE_PROJECT_NAME", "fromenv")],
     );
     assert_eq!(p.name, "fromenv");
-    assert_eq!(
-        load_err("name: Bad Name\nservices: {}\n").contains("invalid project name"),
-        true
-    );
+    assert!(load_err("name: Bad Name\nservices: {}\n").contains("invalid project name"));
     assert_eq!(normalize_project_name("My.App"), "myapp");
 }
 

@@ -85,10 +85,6 @@ impl Node {
         }
     }
 
-    pub fn is_plain(&self) -> bool {
-        matches!(self.val, Val::Scalar { plain: true, .. })
-    }
-
     pub fn as_map(&self) -> Option<&Vec<(Key, Node)>> {
         match &self.val {
             Val::Map(m) => Some(m),
