@@ -419,10 +419,13 @@ pub fn options(
         }
     }
     hc.network_mode = match s.network_mode.as_deref() {
-        None => NetworkMode::Default,
+        // The project's default network: until berth's networking lands, the
+        // container's own network namespace (loopback only); see networks.rs.
+        None => NetworkMode::None,
         Some("host") => NetworkMode::Host,
         Some("none") => NetworkMode::None,
-        Some("bridge") | Some("default") => NetworkMode::Default,
+        Some("bridge") => NetworkMode::Bridge,
+        Some("default") => NetworkMode::Default,
         Some(m) => match (m.strip_prefix("service:"), m.strip_prefix("container:")) {
             (Some(svc), _) => {
                 NetworkMode::Container(rep.peers.get(svc).cloned().ok_or_else(|| {

@@ -9,21 +9,26 @@ use std::path::PathBuf;
 
 pub mod build;
 pub mod config;
+pub mod cp;
 pub mod create;
 pub mod down;
 pub mod events;
+pub mod exec;
 pub mod images;
 pub mod kill;
 pub mod logs;
 pub mod ls;
 pub mod pause;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
 pub mod restart;
 pub mod rm;
+pub mod run;
 pub mod start;
 pub mod stop;
+pub mod top;
 pub mod unpause;
 pub mod up;
 pub mod version;
@@ -79,6 +84,16 @@ pub enum Cmd {
     Pause(pause::Args),
     /// Unpause services
     Unpause(unpause::Args),
+    /// Execute a command in a running container
+    Exec(exec::Args),
+    /// Run a one-off command on a service
+    Run(run::Args),
+    /// Display the running processes
+    Top(top::Args),
+    /// Print the public port for a port binding
+    Port(port::Args),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(cp::Args),
     /// Block until the first service container stops
     Wait(wait::Args),
     /// Parse, resolve and render the compose file in canonical format
@@ -117,6 +132,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         Cmd::Pause(a) => pause::run(ctx, p, a),
         Cmd::Unpause(a) => unpause::run(ctx, p, a),
         Cmd::Wait(a) => wait::run(ctx, p, a),
+        Cmd::Exec(a) => exec::run(ctx, p, a),
+        Cmd::Top(a) => top::run(ctx, p, a),
+        Cmd::Port(a) => port::run(ctx, p, a),
+        Cmd::Cp(a) => cp::run(ctx, p, a),
+        Cmd::Run(a) => run::run(ctx, p, a),
         Cmd::Config(a) => config::run(ctx, p, a),
         Cmd::Ps(a) => ps::run(ctx, p, a),
         Cmd::Logs(a) => logs::run(ctx, p, a),
