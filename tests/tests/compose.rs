@@ -185,7 +185,7 @@ fn failed_dependencies_are_named() {
         "services:\n  job:\n    image: busybox\n    command: [sh, -c, 'exit 3']\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    depends_on:\n      job: {condition: service_completed_successfully}\n",
     );
     let out = compose(&b, &dir, &["up", "-d"]);
-    out.assert_fail();
+    out.assert_code(125);
     assert!(out.stderr.contains("service \"job\" didn't complete successfully: exit 3"), "{}", out.stderr);
     compose(&b, &dir, &["down"]).assert_ok();
     let dir = project(
@@ -194,7 +194,7 @@ fn failed_dependencies_are_named() {
         "services:\n  db:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    healthcheck: {test: [CMD, 'false'], interval: 200ms, retries: 1}\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    depends_on:\n      db: {condition: service_healthy}\n",
     );
     let out = compose(&b, &dir, &["up", "-d"]);
-    out.assert_fail();
+    out.assert_code(125);
     assert!(out.stderr.contains("container sick-db-1 is unhealthy"), "{}", out.stderr);
     compose(&b, &dir, &["down"]).assert_ok();
     b.assert_no_leaks();

@@ -71,7 +71,7 @@ pub fn notice(project: &Project) -> Option<String> {
         return None;
     }
     Some(format!(
-        "berth's networks are not available yet: {} run(s) in its own network namespace without a project network (network_mode: host shares the host's)",
+        "berth's networks are not available yet: each of {} runs in its own network namespace, without a project network (network_mode: host shares the host's)",
         isolated.join(", ")
     ))
 }
