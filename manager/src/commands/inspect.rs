@@ -106,7 +106,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             }
         }
         if found.is_none() && (kind.is_empty() || kind == "image") {
-            found = super::image::inspect_json(ctx, n)
+            found = crate::image::view::inspect_json(ctx, n)
                 .ok()
                 .or_else(|| image_json(ctx, n));
         }

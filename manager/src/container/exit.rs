@@ -74,3 +74,43 @@ pub fn release(ctx: &Context, c: &Locked) -> Result<(), LifecycleError> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::record::ContainerRecord;
+    use crate::container::state::ShimStatus;
+
+    /// A late exit hook of an older shim does nothing; the current shim's (or
+    /// an unchecked caller's) releases and keeps the last status.
+    #[test]
+    fn stale_exit_report_is_ignored() {
+        let root = std::env::temp_dir().join(format!("berth-onexit-{}", std::process::id()));
+        let ctx = Context::new(root.clone(), root.join("state"));
+        let store = ContainerStore::open(&ctx).unwrap();
+        let mut rec = ContainerRecord {
+            name: "web".into(),
+            ..Default::default()
+        };
+        store.create(&mut rec, |_| Ok(())).unwrap();
+        let shim_dir = rec.shim_dir(&ctx);
+        std::fs::create_dir_all(&shim_dir).unwrap();
+        let st = ShimStatus {
+            status: "exited".into(),
+            shim_pid: 4_000_000, // no such process: the shim has gone
+            exit_code: Some(3),
+            ..Default::default()
+        };
+        write_json(&shim_dir.join("status.json"), &st).unwrap();
+        let last = rec.dir(&ctx).join("last-status.json");
+        on_exit(&ctx, &rec.id, Some(4_000_001)).unwrap();
+        assert!(!last.exists(), "a stale report released the container");
+        on_exit(&ctx, &rec.id, Some(4_000_000)).unwrap();
+        assert!(last.exists());
+        // idempotent, and a removed container is not an error
+        on_exit(&ctx, &rec.id, None).unwrap();
+        store.remove(&rec).unwrap();
+        on_exit(&ctx, &rec.id, None).unwrap();
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

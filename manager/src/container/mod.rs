@@ -7,7 +7,8 @@
 //! - `create` (a `CreateOptions`) -> a record, volumes, an empty rootfs dir;
 //! - `lock` -> `Locked`: every call that changes a container takes one;
 //! - `start` (rootfs, volumes, the typed OCI spec, hooks' `prepare`, the
-//!   shim), `start_created`, `stop`, `kill`, `pause`/`unpause`, `remove`;
+//!   shim), `start_created`, `stop`, `kill`, `pause`/`unpause`, `rename`,
+//!   `remove`;
 //! - `wait` (no lock: it only reads);
 //! - `on_exit`: the one place a stopped container gives back what `start`
 //!   took (hooks' `release`, rootfs, volumes; `--rm` removal).
@@ -27,6 +28,7 @@ pub mod options;
 pub mod pause;
 pub mod record;
 pub mod remove;
+pub mod rename;
 pub mod rootfs;
 pub mod runtime;
 pub mod start;
@@ -49,6 +51,7 @@ pub use record::{
     MountSpec, NetworkMode, NetworkingConfig, RestartPolicy,
 };
 pub use remove::{remove, RemoveOptions};
+pub use rename::rename;
 pub use start::{start, start_created, start_with_image, StartMode, Started};
 pub use state::{human_status, state, ContainerState, ShimStatus, Status};
 pub use stop::stop;
