@@ -287,3 +287,98 @@ fn twenty_independent_services() {
     eprintln!("20 services down: {:?}", t.elapsed());
     b.assert_no_leaks();
 }
+
+#[test]
+fn secrets_configs_env_files_exec_and_run() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "files",
+        r#"
+services:
+  app:
+    image: busybox
+    command: [sleep, '1000']
+    stop_signal: SIGKILL
+    env_file: [app.env]
+    environment:
+      OVERRIDDEN: explicit
+      FROM_SHELL:
+    secrets:
+      - pw
+      - {source: token, target: tok, uid: '1000', mode: 0400}
+    configs:
+      - {source: conf, target: /etc/app.conf}
+    working_dir: /tmp
+    labels: {team: blue}
+    tmpfs: [/scratch]
+secrets:
+  pw: {file: ./pw.txt}
+  token: {environment: TOKEN}
+configs:
+  conf: {content: "hello config"}
+"#,
+    );
+    std::fs::write(dir.join("pw.txt"), "s3cret").unwrap();
+    std::fs::write(dir.join("app.env"), "FROM_FILE=file\nOVERRIDDEN=file\n").unwrap();
+    let up = b.cmd().cwd(&dir).env("TOKEN", "tk").env("FROM_SHELL", "shell").args(["compose", "up", "-d"]).run();
+    up.assert_ok();
+    let exec = |args: &[&str]| {
+        let mut all = vec!["exec", "-T", "app"];
+        all.extend_from_slice(args);
+        compose(&b, &dir, &all)
+    };
+    assert_eq!(exec(&["cat", "/run/secrets/pw"]).assert_ok().stdout, "s3cret");
+    assert_eq!(exec(&["cat", "/run/secrets/tok"]).assert_ok().stdout, "tk");
+    assert_eq!(exec(&["stat", "-c", "%u %a", "/run/secrets/tok"]).assert_ok().stdout, "1000 400\n");
+    assert_eq!(exec(&["cat", "/etc/app.conf"]).assert_ok().stdout, "hello config");
+    assert_eq!(
+        exec(&["sh", "-c", "echo $FROM_FILE $OVERRIDDEN $FROM_SHELL $(pwd)"]).assert_ok().stdout,
+        "file explicit shell /tmp\n"
+    );
+    assert!(exec(&["grep", " /scratch ", "/proc/mounts"]).assert_ok().stdout.contains("tmpfs"));
+    exec(&["sh", "-c", "exit 7"]).assert_code(7);
+    // A one-off container: the service's settings, the command's overrides.
+    std::fs::write(dir.join(".env"), "TOKEN=from-dotenv\n").unwrap();
+    let run = compose(&b, &dir, &["run", "--rm", "-T", "-e", "EXTRA=x", "app", "sh", "-c", "echo $EXTRA $FROM_FILE; cat /etc/app.conf /run/secrets/tok"]);
+    assert_eq!(run.assert_ok().stdout, "x file\nhello configfrom-dotenv");
+    compose(&b, &dir, &["run", "--rm", "-T", "app", "sh", "-c", "exit 4"]).assert_code(4);
+    // --rm left no one-off container behind.
+    let all = b.run(&["ps", "-a", "--format", "{{.Names}}"]).assert_ok().stdout.clone();
+    assert_eq!(all.trim(), "files-app-1", "{all}");
+    compose(&b, &dir, &["down"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn ctrl_c_stops_the_attached_stack() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "intr",
+        "services:\n  a:\n    image: busybox\n    command: [sh, -c, 'echo started; trap \"echo bye; exit 0\" TERM; sleep 1000 & wait']\n  b:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    depends_on: [a]\n",
+    );
+    let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "up", "--no-color"]);
+    cmd.current_dir(&dir).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let running = || {
+        let ps = ps_json(&b, &dir);
+        ps.len() == 2 && ps.iter().all(|v| v["State"] == "running")
+    };
+    assert!(wait_until(Duration::from_secs(10), running));
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("intr-a-1  | started"), "{text}");
+    assert!(text.contains("intr-a-1  | bye"), "{text}");
+    let ps = ps_json(&b, &dir);
+    assert!(ps.iter().all(|v| v["State"] == "exited"), "{ps:?}");
+    // berth down: the short form.
+    b.cmd().cwd(&dir).args(["down"]).run().assert_ok();
+    b.assert_no_leaks();
+}

@@ -88,11 +88,6 @@ pub struct UpFlags {
     pub pull: Option<String>,
 }
 
-/// The variables secrets' and configs' `environment` read.
-fn process_env() -> BTreeMap<String, String> {
-    std::env::vars().collect()
-}
-
 fn open_store(ctx: &Context) -> Result<ContainerStore> {
     ContainerStore::open(ctx).map_err(|e| ComposeError::Container(e.to_string()))
 }
@@ -430,7 +425,7 @@ pub fn up(
         ),
         cv: Condvar::new(),
     };
-    let env = process_env();
+    let env = project.environment.clone();
     let deadline = flags.wait_timeout.map(|t| Instant::now() + t);
     let run = UpRun {
         ctx,

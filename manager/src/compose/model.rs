@@ -28,6 +28,10 @@ pub struct Project {
     pub working_dir: PathBuf,
     #[serde(skip)]
     pub config_files: Vec<PathBuf>,
+    /// The variables the project was interpolated with (`.env` under the
+    /// process environment): what secrets' and configs' `environment` read.
+    #[serde(skip)]
+    pub environment: BTreeMap<String, String>,
     /// Services left out by profiles (kept: `down` and orphan detection
     /// must not mistake their containers for orphans).
     #[serde(skip)]

@@ -98,7 +98,7 @@ pub fn run(ctx: &Context, project: &Project, service: &str, o: &RunOptions) -> R
         oneoff: Some(name.clone()),
         peers: &peers,
     };
-    let mut opts = create::options(ctx, &rep, &std::env::vars().collect())?;
+    let mut opts = create::options(ctx, &rep, &project.environment)?;
     for v in &o.volumes {
         opts.host_config.binds.push(v.clone());
     }

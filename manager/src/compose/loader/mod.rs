@@ -227,6 +227,7 @@ pub fn load(opts: &Options) -> Result<Loaded> {
     let mut project = ld.finish(root, &name, &project_dir, &profiles, &opts.services)?;
     project.working_dir = project_dir;
     project.config_files = files;
+    project.environment = ld.env.clone();
     let mut warnings = ld.warnings;
     warnings.dedup();
     Ok(Loaded { project, warnings })
