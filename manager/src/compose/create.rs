@@ -445,3 +445,135 @@ pub fn options(
     networks::apply(project, service, s, &mut o)?;
     Ok(o)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::loader::{load, Options};
+
+    fn project(yaml: &str) -> (Project, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "berth-compose-create-{}-{}",
+            std::process::id(),
+            yaml.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("compose.yaml");
+        std::fs::write(&f, yaml).unwrap();
+        let opts = Options {
+            files: vec![f],
+            workdir: dir.clone(),
+            os_env: [("SECRET_V".to_string(), "sv".to_string())].into(),
+            ..Options::default()
+        };
+        (load(&opts).unwrap().project, dir)
+    }
+
+    fn opts_for(p: &Project, dir: &Path, service: &str) -> Result<CreateOptions> {
+        let ctx = Context::new(dir.join("root"), dir.join("state"));
+        let peers = BTreeMap::new();
+        let rep = Replica {
+            project: p,
+            service,
+            number: 2,
+            oneoff: None,
+            peers: &peers,
+        };
+        options(&ctx, &rep, &p.environment)
+    }
+
+    #[test]
+    fn service_to_create_options() {
+        let (p, dir) = project(
+            "name: p\nservices:\n  web:\n    image: busybox\n    command: [httpd, -f]\n    entrypoint: [/bin/sh, -c]\n    environment: {A: '1', UNSET: null}\n    user: '1000'\n    working_dir: /w\n    hostname: h\n    labels: {mine: x}\n    restart: on-failure:3\n    stop_signal: SIGINT\n    stop_grace_period: 3s\n    healthcheck: {test: [CMD, 'true'], interval: 1s, retries: 2}\n    mem_limit: 64m\n    cpus: 0.5\n    read_only: true\n    tmpfs: ['/run:size=1m']\n    volumes: [./data:/data:ro, vol:/v, /anon]\n    secrets: [s]\n    network_mode: host\nvolumes:\n  vol: {}\nsecrets:\n  s: {environment: SECRET_V}\n",
+        );
+        let o = opts_for(&p, &dir, "web").unwrap();
+        assert_eq!(o.name.as_deref(), Some("p-web-2"));
+        assert_eq!(o.config.cmd, Some(vec!["httpd".to_string(), "-f".into()]));
+        assert_eq!(
+            o.config.entrypoint,
+            Some(vec!["/bin/sh".to_string(), "-c".into()])
+        );
+        assert_eq!(o.config.env, vec!["A=1".to_string()]);
+        assert_eq!(
+            (
+                o.config.user.as_str(),
+                o.config.working_dir.as_str(),
+                o.config.hostname.as_str()
+            ),
+            ("1000", "/w", "h")
+        );
+        let l = &o.config.labels;
+        assert_eq!(l["mine"], "x");
+        assert_eq!(l[planner::LABEL_PROJECT], "p");
+        assert_eq!(l[planner::LABEL_SERVICE], "web");
+        assert_eq!(l[planner::LABEL_NUMBER], "2");
+        assert_eq!(l[planner::LABEL_ONEOFF], "False");
+        assert_eq!(
+            l[planner::LABEL_CONFIG_HASH],
+            planner::config_hash(&p.services["web"])
+        );
+        assert_eq!(o.host_config.restart_policy, RestartPolicy::OnFailure(3));
+        assert_eq!(o.config.stop_signal.as_deref(), Some("SIGINT"));
+        assert_eq!(o.config.stop_timeout, Some(3));
+        let hc = o.config.healthcheck.unwrap();
+        assert_eq!(
+            (hc.test, hc.interval, hc.retries),
+            (vec!["CMD".to_string(), "true".into()], 1_000_000_000, 2)
+        );
+        assert_eq!(o.host_config.memory, 64 << 20);
+        assert_eq!(o.host_config.nano_cpus, 500_000_000);
+        assert!(o.host_config.readonly_rootfs);
+        assert_eq!(o.host_config.tmpfs["/run"], "size=1m");
+        let m = &o.host_config.mounts;
+        assert_eq!(
+            (m[0].r#type, m[0].source.as_str(), m[0].read_only),
+            (MountKind::Bind, dir.join("data").to_str().unwrap(), true)
+        );
+        // The missing bind source was created, as docker compose does.
+        assert!(dir.join("data").is_dir());
+        assert_eq!(
+            (m[1].r#type, m[1].source.as_str()),
+            (MountKind::Volume, "p_vol")
+        );
+        assert_eq!(o.host_config.binds, vec!["/anon".to_string()]);
+        assert_eq!(m[2].target, "/run/secrets/s");
+        assert_eq!(std::fs::read_to_string(&m[2].source).unwrap(), "sv");
+        assert_eq!(o.host_config.network_mode, NetworkMode::Host);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn what_cannot_be_applied_is_named() {
+        let (p, dir) = project(
+            "services:\n  a: {image: x, sysctls: {net.core.somaxconn: '1024'}}\n  b: {image: x, ports: ['80:80']}\n  c: {build: .}\n  d: {image: x, networks: [back]}\n  e: {image: x, restart: always, deploy: {restart_policy: {condition: on-failure}}}\nnetworks:\n  back: {}\n",
+        );
+        let err = |s: &str| opts_for(&p, &dir, s).unwrap_err().to_string();
+        assert_eq!(
+            err("a"),
+            "services.a.sysctls: berth's container library cannot apply this key yet"
+        );
+        assert!(
+            err("b").starts_with("services.b.ports: needs berth's networking"),
+            "{}",
+            err("b")
+        );
+        assert!(
+            err("c").contains("building images is not available yet"),
+            "{}",
+            err("c")
+        );
+        assert!(
+            err("d").starts_with("services.d.networks.back: needs berth's networking"),
+            "{}",
+            err("d")
+        );
+        // `restart` wins over deploy.restart_policy.
+        assert_eq!(
+            opts_for(&p, &dir, "e").unwrap().host_config.restart_policy,
+            RestartPolicy::Always
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
