@@ -339,6 +339,15 @@ fn up_service(run: &UpRun, service: &str, actions: &[Action]) -> Result<Vec<Stri
                 progress("✔", &format!("Container {name}"), "Running");
                 names.push(name.clone());
             }
+            Action::Restart { id, name } => {
+                if start {
+                    let l = container::lock(&store, id)?;
+                    container::stop(ctx, &l, flags.timeout, None)?;
+                    container::start(ctx, &l, StartMode::Now)?;
+                    progress("✔", &format!("Container {name}"), "Restarted");
+                }
+                names.push(name.clone());
+            }
             Action::Start { id, name } => {
                 if start {
                     start_id(ctx, &store, id)?;

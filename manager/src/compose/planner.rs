@@ -155,6 +155,9 @@ pub enum Action {
     Start { id: String, name: String },
     /// Running and unchanged.
     Keep { id: String, name: String },
+    /// Unchanged, but a dependency it declares `restart: true` on is
+    /// recreated: stop and start it again after that dependency.
+    Restart { id: String, name: String },
     /// Scale down, or an orphan with `--remove-orphans`.
     Remove { id: String, name: String },
 }
@@ -258,6 +261,23 @@ pub fn plan_up(project: &Project, observed: &[Observed], opts: &UpOptions) -> Re
                 id: o.id.clone(),
                 name: o.name.clone(),
             });
+        }
+        // `depends_on.<dep>.restart: true`: restart when the dependency is
+        // recreated.
+        let updated = |dep: &str| {
+            plan.services.iter().any(|(n, acts)| {
+                n == dep && acts.iter().any(|a| matches!(a, Action::Recreate { .. }))
+            })
+        };
+        if svc.depends_on.iter().any(|(d, c)| c.restart && updated(d)) {
+            for a in actions.iter_mut() {
+                if let Action::Keep { id, name } = a {
+                    *a = Action::Restart {
+                        id: id.clone(),
+                        name: name.clone(),
+                    };
+                }
+            }
         }
         plan.services.push((name.clone(), actions));
     }
@@ -592,6 +612,44 @@ mod tests {
             }
         )
         .is_err());
+    }
+
+    #[test]
+    fn dependents_with_restart_follow_a_recreated_dependency() {
+        let mut p = project(&[("web", &["db"]), ("db", &[]), ("other", &["db"])]);
+        let hashes: Vec<String> = ["db", "web", "other"]
+            .iter()
+            .map(|n| config_hash(&p.services[*n]))
+            .collect();
+        p.services
+            .get_mut("web")
+            .unwrap()
+            .depends_on
+            .get_mut("db")
+            .unwrap()
+            .restart = true;
+        let web_hash = config_hash(&p.services["web"]);
+        p.services.get_mut("db").unwrap().image = Some("new".into());
+        let observed = vec![
+            obs("db", 1, &hashes[0], true),
+            obs("web", 1, &web_hash, true),
+            obs("other", 1, &hashes[2], true),
+        ];
+        let plan = plan_up(&p, &observed, &UpOptions::default()).unwrap();
+        let acts: BTreeMap<&str, &Action> = plan
+            .services
+            .iter()
+            .map(|(n, a)| (n.as_str(), &a[0]))
+            .collect();
+        assert!(matches!(acts["db"], Action::Recreate { .. }));
+        assert_eq!(
+            acts["web"],
+            &Action::Restart {
+                id: "web1".into(),
+                name: "p-web-1".into()
+            }
+        );
+        assert!(matches!(acts["other"], Action::Keep { .. }));
     }
 
     #[test]
