@@ -382,3 +382,51 @@ fn ctrl_c_stops_the_attached_stack() {
     b.cmd().cwd(&dir).args(["down"]).run().assert_ok();
     b.assert_no_leaks();
 }
+
+#[test]
+fn inspection_verbs() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "look",
+        "services:\n  talk:\n    image: busybox\n    network_mode: host\n    command: [sh, -c, 'echo line1; echo line2; exec sleep 1000']\n    stop_signal: SIGKILL\n  short:\n    image: busybox\n    command: [sh, -c, 'sleep 0.5; exit 5']\n",
+    );
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let logs = |args: &[&str]| {
+        let mut all = vec!["logs", "--no-color"];
+        all.extend_from_slice(args);
+        compose(&b, &dir, &all).assert_ok().stdout.clone()
+    };
+    assert!(wait_until(Duration::from_secs(5), || logs(&["talk"]).contains("line2")));
+    assert_eq!(logs(&["talk"]), "look-talk-1  | line1\nlook-talk-1  | line2\n");
+    assert_eq!(logs(&["--tail", "1", "talk"]), "look-talk-1  | line2\n");
+    assert_eq!(logs(&["--no-log-prefix", "talk"]), "line1\nline2\n");
+    // wait: the exit code of the one that stops.
+    let w = compose(&b, &dir, &["wait", "short"]);
+    w.assert_code(5);
+    assert_eq!(w.stdout, "5\n");
+    let top = compose(&b, &dir, &["top", "talk"]).assert_ok().stdout.clone();
+    assert!(top.contains("look-talk-1") && top.contains("sleep 1000"), "{top}");
+    let images = compose(&b, &dir, &["images"]).assert_ok().stdout.clone();
+    assert!(images.contains("look-talk-1") && images.contains("busybox"), "{images}");
+    let ls = b.cmd().args(["compose", "ls"]).run().assert_ok().stdout.clone();
+    assert!(ls.contains("look") && ls.contains("running(1)"), "{ls}");
+    assert_eq!(compose(&b, &dir, &["port", "talk", "8080"]).assert_ok().stdout, "0.0.0.0:8080\n");
+    assert!(compose(&b, &dir, &["version"]).assert_ok().stdout.starts_with("berth compose version"));
+    // events: a stop shows as a die event.
+    let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "events", "--json"]);
+    cmd.current_dir(&dir).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut ev = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    compose(&b, &dir, &["stop", "talk"]).assert_ok();
+    std::thread::sleep(Duration::from_millis(400));
+    ev.kill().unwrap();
+    let out = ev.wait_with_output().unwrap();
+    let lines = berth_tests::json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        lines.iter().any(|e| e["action"] == "die" && e["service"] == "talk" && e["attributes"]["name"] == "look-talk-1"),
+        "{lines:?}"
+    );
+    compose(&b, &dir, &["down"]).assert_ok();
+    b.assert_no_leaks();
+}
