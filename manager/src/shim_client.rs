@@ -21,6 +21,9 @@ pub enum ShimError {
     /// The runtime's (or shim's) own message.
     #[error("{0}")]
     Failed(String),
+    /// The runtime could not start the process; `kind` says why (docker's exit code).
+    #[error("{0}")]
+    Start(StartError),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -29,19 +32,29 @@ pub enum ShimError {
     },
 }
 
+impl From<ErrorResponse> for ShimError {
+    /// A shim's error answer: with a start-error kind when the runtime gave one.
+    fn from(e: ErrorResponse) -> ShimError {
+        match e.kind {
+            Some(kind) => ShimError::Start(StartError { kind, msg: e.error }),
+            None => ShimError::Failed(e.error),
+        }
+    }
+}
+
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ShimError {
     let path = path.to_path_buf();
     move |source| ShimError::Io { op, path, source }
 }
 
 use berth_shim_protocol::{
-    decode_exit, decode_header, frame, resize_payload, Answer, Hello, EXIT, HEADER_LEN, HELLO,
-    RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT,
+    decode_exit, decode_header, frame, resize_payload, Answer, ErrorResponse, Hello, EXIT,
+    HEADER_LEN, HELLO, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT,
 };
 /// shim.json and the wire types live in the protocol crate.
 pub use berth_shim_protocol::{
     Ack, Config as ShimConfig, ExecResponse, ExecWaitResponse, HealthSection, LogSection,
-    PidResponse, Request, RestartSection,
+    PidResponse, Request, RestartSection, StartError, StartErrorKind,
 };
 
 /// What the shim reported on start: the container init's pid.
@@ -80,7 +93,7 @@ pub fn spawn(shim: &Path, dir: &Path, cfg: &ShimConfig) -> Result<Started, ShimE
     })?;
     match answer {
         Answer::Ok(r) => Ok(Started { pid: r.pid }),
-        Answer::Failed(e) => Err(ShimError::Failed(e.error)),
+        Answer::Failed(e) => Err(ShimError::from(e)),
     }
 }
 
@@ -106,7 +119,7 @@ pub fn request<T: DeserializeOwned>(dir: &Path, req: &Request) -> Result<T, Shim
     }
     match serde_json::from_str::<Answer<T>>(resp.trim()) {
         Ok(Answer::Ok(v)) => Ok(v),
-        Ok(Answer::Failed(e)) => Err(ShimError::Failed(e.error)),
+        Ok(Answer::Failed(e)) => Err(ShimError::from(e)),
         Err(e) => Err(ShimError::Failed(format!(
             "bad answer from the shim ({e}): {}",
             resp.trim()
@@ -322,9 +335,60 @@ fn wait_readable(fd: &impl AsFd, ms: u16) -> bool {
     poll(&mut fds, PollTimeout::from(ms)).is_ok_and(|n| n > 0)
 }
 
-/// docker's mapping of the runtime's exec errors: 127 for a missing command, 126
-/// for one that cannot be executed; None for other failures (berth's 125).
-pub fn exec_error_code(msg: &str) -> Option<i32> {
+/// docker's exit code for a process the runtime could not start: 127 for a missing
+/// command, 126 for one that cannot be executed; None for other failures (berth's
+/// 125). Read from the error's kind; only an error without one (a runtime that logs
+/// no kind, such as runc, or a shim from before kinds) falls back to its text.
+pub fn exec_error_code<E: ExecErrorSource + ?Sized>(err: &E) -> Option<i32> {
+    match err.start_kind() {
+        Some(StartErrorKind::Other) => None,
+        Some(kind) => Some(kind.exit_code()),
+        None => exec_error_code_from_text(&err.message()),
+    }
+}
+
+/// What `exec_error_code` reads: a shim error (with its kind) or a message.
+pub trait ExecErrorSource {
+    fn start_kind(&self) -> Option<StartErrorKind>;
+    fn message(&self) -> String;
+}
+
+impl ExecErrorSource for ShimError {
+    fn start_kind(&self) -> Option<StartErrorKind> {
+        match self {
+            ShimError::Start(e) => Some(e.kind),
+            _ => None,
+        }
+    }
+
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A bare message has lost its kind: only the text is left to go by.
+impl ExecErrorSource for str {
+    fn start_kind(&self) -> Option<StartErrorKind> {
+        None
+    }
+
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ExecErrorSource for String {
+    fn start_kind(&self) -> Option<StartErrorKind> {
+        None
+    }
+
+    fn message(&self) -> String {
+        self.clone()
+    }
+}
+
+/// runc's messages, for errors that carry no kind.
+fn exec_error_code_from_text(msg: &str) -> Option<i32> {
     let m = msg.to_ascii_lowercase();
     if m.contains("executable file not found")
         || m.contains("no such file or directory")
@@ -356,5 +420,25 @@ mod tests {
             Some(126)
         );
         assert_eq!(exec_error_code("cgroup: no memory controller"), None);
+    }
+
+    #[test]
+    fn exec_codes_from_the_kind_not_the_text() {
+        let answer = |json: &str| -> ShimError {
+            match serde_json::from_str::<Answer<Ack>>(json).unwrap() {
+                Answer::Failed(e) => ShimError::from(e),
+                Answer::Ok(_) => panic!("not an error answer: {json}"),
+            }
+        };
+        let e = answer(r#"{"error": "something unusual", "kind": "not-found"}"#);
+        assert_eq!(e.to_string(), "something unusual");
+        assert_eq!(exec_error_code(&e), Some(127));
+        let e = answer(r#"{"error": "no such file or directory", "kind": "other"}"#);
+        assert_eq!(exec_error_code(&e), None);
+        let e = answer(r#"{"error": "x", "kind": "permission-denied"}"#);
+        assert_eq!(exec_error_code(&e), Some(126));
+        // Without a kind (runc, older shims) the text decides.
+        let e = answer(r#"{"error": "exec: \"/x\": permission denied"}"#);
+        assert_eq!(exec_error_code(&e), Some(126));
     }
 }

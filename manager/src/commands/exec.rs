@@ -124,16 +124,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
                 &Request::ExecStart { sid: sid.clone() },
             ) {
                 Ok(_) => Ok(None),
-                Err(e) => {
-                    let msg = e.to_string();
-                    match shim_client::exec_error_code(&msg) {
-                        Some(code) => {
-                            eprintln!("berth: {msg}");
-                            Ok(Some(code))
-                        }
-                        None => Err(e.into()),
+                Err(e) => match shim_client::exec_error_code(&e) {
+                    Some(code) => {
+                        eprintln!("berth: {e}");
+                        Ok(Some(code))
                     }
-                }
+                    None => Err(e.into()),
+                },
             }
         };
         if args.detach {

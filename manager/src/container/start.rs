@@ -77,7 +77,7 @@ pub fn start_created(ctx: &Context, c: &Locked) -> Result<(), LifecycleError> {
         Ok(_) => Ok(()),
         Err(e) => {
             let _ = shim_client::request::<Ack>(&c.shim_dir(ctx), &Request::Shutdown);
-            Err(failed(ctx, c, start_error(e.to_string())))
+            Err(failed(ctx, c, start_error(&e)))
         }
     }
 }
@@ -99,10 +99,10 @@ pub fn abort(ctx: &Context, c: &Locked, why: String) -> LifecycleError {
 
 /// The runtime's or shim's message as a typed start failure with docker's
 /// exit code for it.
-fn start_error(msg: String) -> LifecycleError {
+fn start_error(e: &shim_client::ShimError) -> LifecycleError {
     LifecycleError::StartFailed {
-        code: shim_client::exec_error_code(&msg).unwrap_or(125),
-        msg,
+        code: shim_client::exec_error_code(e).unwrap_or(125),
+        msg: e.to_string(),
     }
 }
 
@@ -165,7 +165,7 @@ fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, Lifecyc
     })?;
     std::fs::write(&cfg_path, data).map_err(LifecycleError::io("write", &cfg_path))?;
     let cfg = shim_config(ctx, &rec, mode);
-    shim_client::spawn(&ctx.shim, &rec.shim_dir(ctx), &cfg).map_err(|e| start_error(e.to_string()))
+    shim_client::spawn(&ctx.shim, &rec.shim_dir(ctx), &cfg).map_err(|e| start_error(&e))
 }
 
 /// shim.json for this container.
