@@ -30,17 +30,30 @@ fn project(b: &Berth, name: &str, yaml: &str) -> PathBuf {
 fn compose(b: &Berth, dir: &Path, args: &[&str]) -> berth_tests::Output {
     let mut all = vec!["compose"];
     all.extend_from_slice(args);
-    b.cmd().cwd(dir).timeout(Duration::from_secs(120)).args(&all).run()
+    b.cmd()
+        .cwd(dir)
+        .timeout(Duration::from_secs(120))
+        .args(&all)
+        .run()
 }
 
 fn ps_json(b: &Berth, dir: &Path) -> Vec<berth_tests::Value> {
-    berth_tests::json_lines(&compose(b, dir, &["ps", "-a", "--format", "json"]).assert_ok().stdout)
+    berth_tests::json_lines(
+        &compose(b, dir, &["ps", "-a", "--format", "json"])
+            .assert_ok()
+            .stdout,
+    )
 }
 
 fn ids(b: &Berth, dir: &Path) -> Vec<(String, String)> {
     ps_json(b, dir)
         .iter()
-        .map(|v| (v["Name"].as_str().unwrap().to_string(), v["ID"].as_str().unwrap().to_string()))
+        .map(|v| {
+            (
+                v["Name"].as_str().unwrap().to_string(),
+                v["ID"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -102,19 +115,38 @@ fn up_detached_healthy_chain_then_down() {
     compose(&b, &dir, &["up", "-d"]).assert_ok();
     let took = t.elapsed();
     // The client fetched the seed's file from the web server.
-    assert!(wait_until(Duration::from_secs(10), || dir.join("out/got").exists()));
-    assert_eq!(std::fs::read_to_string(dir.join("out/got")).unwrap(), "seeded-content\n");
+    assert!(wait_until(Duration::from_secs(10), || dir
+        .join("out/got")
+        .exists()));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out/got")).unwrap(),
+        "seeded-content\n"
+    );
     let ps = ps_json(&b, &dir);
-    let by_name = |n: &str| ps.iter().find(|v| v["Name"] == n).cloned().unwrap_or_default();
+    let by_name = |n: &str| {
+        ps.iter()
+            .find(|v| v["Name"] == n)
+            .cloned()
+            .unwrap_or_default()
+    };
     assert_eq!(by_name("chain-web-1")["Health"], "healthy", "{ps:?}");
     assert_eq!(by_name("chain-client-1")["State"], "running");
     assert_eq!(by_name("chain-seed-1")["State"], "exited");
     assert_eq!(by_name("chain-seed-1")["ExitCode"], 0);
-    assert_eq!(by_name("chain-web-1")["Labels"]["com.docker.compose.project"], "chain");
-    assert_eq!(by_name("chain-web-1")["Labels"]["com.docker.compose.container-number"], "1");
+    assert_eq!(
+        by_name("chain-web-1")["Labels"]["com.docker.compose.project"],
+        "chain"
+    );
+    assert_eq!(
+        by_name("chain-web-1")["Labels"]["com.docker.compose.container-number"],
+        "1"
+    );
     eprintln!("up -d to all healthy: {took:?}");
     // ps without -a shows only the running ones.
-    let running = compose(&b, &dir, &["ps", "--services"]).assert_ok().stdout.clone();
+    let running = compose(&b, &dir, &["ps", "--services"])
+        .assert_ok()
+        .stdout
+        .clone();
     assert_eq!(running, "client\nweb\n");
     // ps is fast.
     let t = Instant::now();
@@ -153,12 +185,20 @@ fn converge_recreates_only_what_changed() {
     assert_eq!(ids(&b, &dir), before);
     // a changed: only a is recreated; `old` left the file: an orphan, kept
     // until --remove-orphans.
-    std::fs::write(dir.join("compose.yaml"), yaml("2").replace("  old:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n", "")).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        yaml("2").replace(
+            "  old:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n",
+            "",
+        ),
+    )
+    .unwrap();
     let out = compose(&b, &dir, &["up", "-d"]);
     out.assert_ok();
     assert!(out.stderr.contains("orphan"), "{}", out.stderr);
     let after = ids(&b, &dir);
-    let id = |v: &[(String, String)], n: &str| v.iter().find(|(x, _)| x == n).map(|(_, i)| i.clone());
+    let id =
+        |v: &[(String, String)], n: &str| v.iter().find(|(x, _)| x == n).map(|(_, i)| i.clone());
     assert_ne!(id(&after, "conv-a-1"), id(&before, "conv-a-1"));
     assert_eq!(id(&after, "conv-b-1"), id(&before, "conv-b-1"));
     assert!(id(&after, "conv-old-1").is_some());
@@ -186,7 +226,12 @@ fn failed_dependencies_are_named() {
     );
     let out = compose(&b, &dir, &["up", "-d"]);
     out.assert_code(125);
-    assert!(out.stderr.contains("service \"job\" didn't complete successfully: exit 3"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("service \"job\" didn't complete successfully: exit 3"),
+        "{}",
+        out.stderr
+    );
     compose(&b, &dir, &["down"]).assert_ok();
     let dir = project(
         &b,
@@ -195,7 +240,11 @@ fn failed_dependencies_are_named() {
     );
     let out = compose(&b, &dir, &["up", "-d"]);
     out.assert_code(125);
-    assert!(out.stderr.contains("container sick-db-1 is unhealthy"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("container sick-db-1 is unhealthy"),
+        "{}",
+        out.stderr
+    );
     compose(&b, &dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
@@ -208,15 +257,29 @@ fn attached_up_prefixes_and_exit_code() {
         "att",
         "services:\n  talker:\n    image: busybox\n    command: [sh, -c, 'echo hello from talker; sleep 0.3; exit 3']\n  idle:\n    image: busybox\n    command: [sleep, '1000']\n",
     );
-    let out = compose(&b, &dir, &["up", "--exit-code-from", "talker", "--no-color"]);
+    let out = compose(
+        &b,
+        &dir,
+        &["up", "--exit-code-from", "talker", "--no-color"],
+    );
     out.assert_code(3);
-    assert!(out.stdout.contains("att-talker-1  | hello from talker"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("att-talker-1  | hello from talker"),
+        "{}",
+        out.stdout
+    );
     // The stack was stopped when talker exited.
     let ps = ps_json(&b, &dir);
     assert!(ps.iter().all(|v| v["State"] == "exited"), "{ps:?}");
     // logs shows the same output afterwards.
     let logs = compose(&b, &dir, &["logs", "--no-color", "talker"]);
-    assert!(logs.assert_ok().stdout.contains("att-talker-1  | hello from talker"), "{}", logs.stdout);
+    assert!(
+        logs.assert_ok()
+            .stdout
+            .contains("att-talker-1  | hello from talker"),
+        "{}",
+        logs.stdout
+    );
     compose(&b, &dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
@@ -230,7 +293,12 @@ fn lifecycle_verbs() {
         "services:\n  a:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n  b:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    depends_on: [a]\n",
     );
     compose(&b, &dir, &["create"]).assert_ok();
-    let state = |b: &Berth| -> Vec<String> { ps_json(b, &dir).iter().map(|v| v["State"].as_str().unwrap().to_string()).collect() };
+    let state = |b: &Berth| -> Vec<String> {
+        ps_json(b, &dir)
+            .iter()
+            .map(|v| v["State"].as_str().unwrap().to_string())
+            .collect()
+    };
     assert_eq!(state(&b), vec!["created", "created"]);
     compose(&b, &dir, &["start"]).assert_ok();
     assert_eq!(state(&b), vec!["running", "running"]);
@@ -242,7 +310,8 @@ fn lifecycle_verbs() {
     compose(&b, &dir, &["restart"]).assert_ok();
     assert_eq!(state(&b), vec!["running", "running"]);
     compose(&b, &dir, &["kill"]).assert_ok();
-    assert!(wait_until(Duration::from_secs(5), || state(&b) == vec!["exited", "exited"]));
+    assert!(wait_until(Duration::from_secs(5), || state(&b)
+        == vec!["exited", "exited"]));
     compose(&b, &dir, &["rm", "-f"]).assert_ok();
     assert!(ps_json(&b, &dir).is_empty());
     let ls = b.cmd().args(["compose", "ls", "-a"]).run();
@@ -257,14 +326,21 @@ fn kill_9_of_up_then_converge_and_down() {
     let yaml = stack(port(5)).replace("echo seeded-content", "sleep 2; echo seeded-content");
     let dir = project(&b, "k9", &yaml);
     let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "up", "-d"]);
-    cmd.current_dir(&dir).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(700));
     child.kill().unwrap();
     let _ = child.wait();
     compose(&b, &dir, &["up", "-d"]).assert_ok();
-    assert!(wait_until(Duration::from_secs(10), || dir.join("out/got").exists()));
-    assert_eq!(std::fs::read_to_string(dir.join("out/got")).unwrap(), "seeded-content\n");
+    assert!(wait_until(Duration::from_secs(10), || dir
+        .join("out/got")
+        .exists()));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out/got")).unwrap(),
+        "seeded-content\n"
+    );
     compose(&b, &dir, &["down", "-v"]).assert_ok();
     assert!(ps_json(&b, &dir).is_empty());
     b.assert_no_leaks();
@@ -275,7 +351,9 @@ fn twenty_independent_services() {
     let b = berth();
     let mut yaml = String::from("services:\n");
     for i in 0..20 {
-        yaml.push_str(&format!("  s{i}:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n"));
+        yaml.push_str(&format!(
+            "  s{i}:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n"
+        ));
     }
     let dir = project(&b, "twenty", &yaml);
     let t = Instant::now();
@@ -321,30 +399,75 @@ configs:
     );
     std::fs::write(dir.join("pw.txt"), "s3cret").unwrap();
     std::fs::write(dir.join("app.env"), "FROM_FILE=file\nOVERRIDDEN=file\n").unwrap();
-    let up = b.cmd().cwd(&dir).env("TOKEN", "tk").env("FROM_SHELL", "shell").args(["compose", "up", "-d"]).run();
+    let up = b
+        .cmd()
+        .cwd(&dir)
+        .env("TOKEN", "tk")
+        .env("FROM_SHELL", "shell")
+        .args(["compose", "up", "-d"])
+        .run();
     up.assert_ok();
     let exec = |args: &[&str]| {
         let mut all = vec!["exec", "-T", "app"];
         all.extend_from_slice(args);
         compose(&b, &dir, &all)
     };
-    assert_eq!(exec(&["cat", "/run/secrets/pw"]).assert_ok().stdout, "s3cret");
-    assert_eq!(exec(&["cat", "/run/secrets/tok"]).assert_ok().stdout, "tk");
-    assert_eq!(exec(&["stat", "-c", "%u %a", "/run/secrets/tok"]).assert_ok().stdout, "1000 400\n");
-    assert_eq!(exec(&["cat", "/etc/app.conf"]).assert_ok().stdout, "hello config");
     assert_eq!(
-        exec(&["sh", "-c", "echo $FROM_FILE $OVERRIDDEN $FROM_SHELL $(pwd)"]).assert_ok().stdout,
+        exec(&["cat", "/run/secrets/pw"]).assert_ok().stdout,
+        "s3cret"
+    );
+    assert_eq!(exec(&["cat", "/run/secrets/tok"]).assert_ok().stdout, "tk");
+    assert_eq!(
+        exec(&["stat", "-c", "%u %a", "/run/secrets/tok"])
+            .assert_ok()
+            .stdout,
+        "1000 400\n"
+    );
+    assert_eq!(
+        exec(&["cat", "/etc/app.conf"]).assert_ok().stdout,
+        "hello config"
+    );
+    assert_eq!(
+        exec(&["sh", "-c", "echo $FROM_FILE $OVERRIDDEN $FROM_SHELL $(pwd)"])
+            .assert_ok()
+            .stdout,
         "file explicit shell /tmp\n"
     );
-    assert!(exec(&["grep", " /scratch ", "/proc/mounts"]).assert_ok().stdout.contains("tmpfs"));
+    assert!(exec(&["grep", " /scratch ", "/proc/mounts"])
+        .assert_ok()
+        .stdout
+        .contains("tmpfs"));
     exec(&["sh", "-c", "exit 7"]).assert_code(7);
     // A one-off container: the service's settings, the command's overrides.
     std::fs::write(dir.join(".env"), "TOKEN=from-dotenv\n").unwrap();
-    let run = compose(&b, &dir, &["run", "--rm", "-T", "-e", "EXTRA=x", "app", "sh", "-c", "echo $EXTRA $FROM_FILE; cat /etc/app.conf /run/secrets/tok"]);
+    let run = compose(
+        &b,
+        &dir,
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "-e",
+            "EXTRA=x",
+            "app",
+            "sh",
+            "-c",
+            "echo $EXTRA $FROM_FILE; cat /etc/app.conf /run/secrets/tok",
+        ],
+    );
     assert_eq!(run.assert_ok().stdout, "x file\nhello configfrom-dotenv");
-    compose(&b, &dir, &["run", "--rm", "-T", "app", "sh", "-c", "exit 4"]).assert_code(4);
+    compose(
+        &b,
+        &dir,
+        &["run", "--rm", "-T", "app", "sh", "-c", "exit 4"],
+    )
+    .assert_code(4);
     // --rm left no one-off container behind.
-    let all = b.run(&["ps", "-a", "--format", "{{.Names}}"]).assert_ok().stdout.clone();
+    let all = b
+        .run(&["ps", "-a", "--format", "{{.Names}}"])
+        .assert_ok()
+        .stdout
+        .clone();
     assert_eq!(all.trim(), "files-app-1", "{all}");
     compose(&b, &dir, &["down"]).assert_ok();
     b.assert_no_leaks();
@@ -359,8 +482,10 @@ fn ctrl_c_stops_the_attached_stack() {
         "services:\n  a:\n    image: busybox\n    command: [sh, -c, 'echo started; trap \"echo bye; exit 0\" TERM; sleep 1000 & wait']\n  b:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    depends_on: [a]\n",
     );
     let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "up", "--no-color"]);
-    cmd.current_dir(&dir).stdout(Stdio::piped()).stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
+    cmd.current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let child = cmd.spawn().unwrap();
     let running = || {
         let ps = ps_json(&b, &dir);
         ps.len() == 2 && ps.iter().all(|v| v["State"] == "running")
@@ -398,24 +523,52 @@ fn inspection_verbs() {
         compose(&b, &dir, &all).assert_ok().stdout.clone()
     };
     assert!(wait_until(Duration::from_secs(5), || logs(&["talk"]).contains("line2")));
-    assert_eq!(logs(&["talk"]), "look-talk-1  | line1\nlook-talk-1  | line2\n");
+    assert_eq!(
+        logs(&["talk"]),
+        "look-talk-1  | line1\nlook-talk-1  | line2\n"
+    );
     assert_eq!(logs(&["--tail", "1", "talk"]), "look-talk-1  | line2\n");
     assert_eq!(logs(&["--no-log-prefix", "talk"]), "line1\nline2\n");
     // wait: the exit code of the one that stops.
     let w = compose(&b, &dir, &["wait", "short"]);
     w.assert_code(5);
     assert_eq!(w.stdout, "5\n");
-    let top = compose(&b, &dir, &["top", "talk"]).assert_ok().stdout.clone();
-    assert!(top.contains("look-talk-1") && top.contains("sleep 1000"), "{top}");
+    let top = compose(&b, &dir, &["top", "talk"])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(
+        top.contains("look-talk-1") && top.contains("sleep 1000"),
+        "{top}"
+    );
     let images = compose(&b, &dir, &["images"]).assert_ok().stdout.clone();
-    assert!(images.contains("look-talk-1") && images.contains("busybox"), "{images}");
-    let ls = b.cmd().args(["compose", "ls"]).run().assert_ok().stdout.clone();
+    assert!(
+        images.contains("look-talk-1") && images.contains("busybox"),
+        "{images}"
+    );
+    let ls = b
+        .cmd()
+        .args(["compose", "ls"])
+        .run()
+        .assert_ok()
+        .stdout
+        .clone();
     assert!(ls.contains("look") && ls.contains("running(1)"), "{ls}");
-    assert_eq!(compose(&b, &dir, &["port", "talk", "8080"]).assert_ok().stdout, "0.0.0.0:8080\n");
-    assert!(compose(&b, &dir, &["version"]).assert_ok().stdout.starts_with("berth compose version"));
+    assert_eq!(
+        compose(&b, &dir, &["port", "talk", "8080"])
+            .assert_ok()
+            .stdout,
+        "0.0.0.0:8080\n"
+    );
+    assert!(compose(&b, &dir, &["version"])
+        .assert_ok()
+        .stdout
+        .starts_with("berth compose version"));
     // events: a stop shows as a die event.
     let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "events", "--json"]);
-    cmd.current_dir(&dir).stdout(Stdio::piped()).stderr(Stdio::null());
+    cmd.current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     let mut ev = cmd.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     compose(&b, &dir, &["stop", "talk"]).assert_ok();
@@ -424,7 +577,9 @@ fn inspection_verbs() {
     let out = ev.wait_with_output().unwrap();
     let lines = berth_tests::json_lines(&String::from_utf8_lossy(&out.stdout));
     assert!(
-        lines.iter().any(|e| e["action"] == "die" && e["service"] == "talk" && e["attributes"]["name"] == "look-talk-1"),
+        lines.iter().any(|e| e["action"] == "die"
+            && e["service"] == "talk"
+            && e["attributes"]["name"] == "look-talk-1"),
         "{lines:?}"
     );
     compose(&b, &dir, &["down"]).assert_ok();

@@ -27,7 +27,11 @@ fn discovery_override_and_output() {
         "compose.yaml",
         "services:\n  web:\n    image: nginx\n    ports: ['8080:80']\n    environment: [A=1]\n    depends_on: [db]\n  db:\n    image: postgres\n    volumes: [data:/var/lib/db, ./init:/init:ro]\nvolumes:\n  data:\n",
     );
-    write(&dir, "compose.override.yaml", "services:\n  web:\n    environment: {B: '2'}\n");
+    write(
+        &dir,
+        "compose.override.yaml",
+        "services:\n  web:\n    environment: {B: '2'}\n",
+    );
     std::fs::create_dir_all(dir.join("sub/deeper")).unwrap();
     let out = config(&b, &dir.join("sub/deeper"), &["config"]);
     out.assert_ok();
@@ -49,7 +53,10 @@ fn discovery_override_and_output() {
     let j = out.assert_ok().json();
     assert_eq!(j["services"]["web"]["environment"]["B"], "2");
     assert_eq!(j["volumes"]["data"]["name"], "myapp_data");
-    assert_eq!(config(&b, &dir, &["config", "--services"]).stdout, "db\nweb\n");
+    assert_eq!(
+        config(&b, &dir, &["config", "--services"]).stdout,
+        "db\nweb\n"
+    );
     assert_eq!(config(&b, &dir, &["config", "--volumes"]).stdout, "data\n");
     let q = config(&b, &dir, &["config", "-q"]);
     q.assert_ok();
@@ -66,9 +73,29 @@ fn flags_and_environment() {
     let b = Berth::new();
     let dir = b.scratch("flags");
     write(&dir, "base.yml", "services:\n  app:\n    image: \"busybox:${TAG:-latest}\"\n  dbg:\n    image: busybox\n    profiles: [debug]\n");
-    write(&dir, "extra.yml", "services:\n  app:\n    command: [sleep, '1']\n");
+    write(
+        &dir,
+        "extra.yml",
+        "services:\n  app:\n    command: [sleep, '1']\n",
+    );
     write(&dir, "vars.env", "TAG=1.36\n");
-    let out = config(&b, &dir, &["-f", "base.yml", "-f", "extra.yml", "-p", "proj", "--env-file", "vars.env", "config", "--format", "json"]);
+    let out = config(
+        &b,
+        &dir,
+        &[
+            "-f",
+            "base.yml",
+            "-f",
+            "extra.yml",
+            "-p",
+            "proj",
+            "--env-file",
+            "vars.env",
+            "config",
+            "--format",
+            "json",
+        ],
+    );
     let j = out.assert_ok().json();
     assert_eq!(j["name"], "proj");
     assert_eq!(j["services"]["app"]["image"], "busybox:1.36");
@@ -87,7 +114,18 @@ fn flags_and_environment() {
     assert_eq!(j["name"], "envproj");
     assert_eq!(j["services"]["app"]["image"], "busybox:9");
     assert!(j["services"].get("dbg").is_some());
-    let out = config(&b, &dir, &["-f", "base.yml", "--profile", "debug", "config", "--services"]);
+    let out = config(
+        &b,
+        &dir,
+        &[
+            "-f",
+            "base.yml",
+            "--profile",
+            "debug",
+            "config",
+            "--services",
+        ],
+    );
     assert_eq!(out.assert_ok().stdout, "app\ndbg\n");
 }
 
@@ -112,16 +150,33 @@ fn bad_files_have_precise_messages() {
         write(&dir, "compose.yaml", src);
         let out = config(&b, &dir, &["config"]);
         out.assert_code(125);
-        assert!(out.stderr.contains(want), "for\n{src}\nwant {want:?} in: {}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "for\n{src}\nwant {want:?} in: {}",
+            out.stderr
+        );
         if want.starts_with("compose.yaml") {
-            assert!(out.stderr.contains(&format!("{}/compose.yaml", dir.display())), "{}", out.stderr);
+            assert!(
+                out.stderr
+                    .contains(&format!("{}/compose.yaml", dir.display())),
+                "{}",
+                out.stderr
+            );
         }
     }
     // `version:` is accepted with a notice.
-    write(&dir, "compose.yaml", "version: '3.8'\nservices:\n  web: {image: x}\n");
+    write(
+        &dir,
+        "compose.yaml",
+        "version: '3.8'\nservices:\n  web: {image: x}\n",
+    );
     let out = config(&b, &dir, &["config"]);
     out.assert_ok();
-    assert!(out.stderr.contains("`version` is obsolete"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`version` is obsolete"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -142,5 +197,8 @@ fn config_of_fifty_services_is_fast() {
         config(&b, &dir, &["config", "-q"]).assert_ok();
     }
     let each = t.elapsed() / runs;
-    assert!(each < Duration::from_millis(50), "config of 50 services took {each:?}");
+    assert!(
+        each < Duration::from_millis(50),
+        "config of 50 services took {each:?}"
+    );
 }
