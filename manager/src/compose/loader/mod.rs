@@ -854,21 +854,37 @@ impl Loader {
                 }
             }
         }
+        // The position of a top-level resource's key (or the resource).
+        let res_pos = |kind: &str, name: &str, key: &str| -> Pos {
+            let r = root.get(kind).and_then(|k| k.get(name));
+            r.and_then(|r| r.as_map())
+                .and_then(|m| {
+                    m.iter()
+                        .find(|(k, _)| k.name == key)
+                        .map(|(k, _)| k.pos.clone())
+                })
+                .or_else(|| r.map(|r| r.pos.clone()))
+                .unwrap_or_default()
+        };
         for (vname, v) in &project.volumes {
             if let Some(d) = &v.driver {
                 if d != "local" {
-                    return Err(ComposeError::Invalid(format!(
-                        "volumes.{vname}.driver: berth supports only the local driver, not {d:?}"
-                    )));
+                    return Err(ComposeError::at(
+                        &res_pos("volumes", vname, "driver"),
+                        &format!("volumes.{vname}.driver"),
+                        format!("berth supports only the local driver, not {d:?}"),
+                    ));
                 }
             }
         }
         for (nname, n) in &project.networks {
             if let Some(d) = &n.driver {
                 if d != "bridge" && !n.external {
-                    return Err(ComposeError::Invalid(format!(
-                        "networks.{nname}.driver: berth supports only the bridge driver, not {d:?}"
-                    )));
+                    return Err(ComposeError::at(
+                        &res_pos("networks", nname, "driver"),
+                        &format!("networks.{nname}.driver"),
+                        format!("berth supports only the bridge driver, not {d:?}"),
+                    ));
                 }
             }
         }
@@ -878,14 +894,18 @@ impl Loader {
                     + d.environment.is_some() as u8
                     + d.content.is_some() as u8;
                 if sources != 1 {
-                    return Err(ComposeError::Invalid(format!(
-                        "{kind}.{n}: needs exactly one of file, environment or content"
-                    )));
+                    return Err(ComposeError::at(
+                        &res_pos(kind, n, ""),
+                        &format!("{kind}.{n}"),
+                        "needs exactly one of file, environment or content",
+                    ));
                 }
                 if kind == "secrets" && d.content.is_some() {
-                    return Err(ComposeError::Invalid(format!(
-                        "secrets.{n}: content is only for configs"
-                    )));
+                    return Err(ComposeError::at(
+                        &res_pos(kind, n, "content"),
+                        &format!("secrets.{n}.content"),
+                        "content is only for configs",
+                    ));
                 }
             }
         }

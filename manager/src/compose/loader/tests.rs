@@ -479,8 +479,13 @@ fn unsupported_key_is_an_error() {
         load_err("services:\n  a:\n    build: {context: ., ssh: [default]}\n")
             .contains("services.a.build.ssh: berth does not support")
     );
-    assert!(
-        load_err("volumes:\n  v: {driver: nfs}\nservices: {}\n").contains("only the local driver")
+    assert_eq!(
+        load_err("volumes:\n  v: {driver: nfs}\nservices: {}\n"),
+        "DIR/compose.yaml:2:7: volumes.v.driver: berth supports only the local driver, not \"nfs\""
+    );
+    assert_eq!(
+        load_err("services: {}\nconfigs:\n  c: {file: a, content: b}\n"),
+        "DIR/compose.yaml:3:6: configs.c: needs exactly one of file, environment or content"
     );
 }
 
