@@ -343,12 +343,26 @@ fn ports(v: &Node, path: &str) -> Result<Node> {
                 if n.get("mode").is_none() {
                     n.set("mode", Node::str("ingress", pos.clone()));
                 }
-                if n.get("target").is_none() {
-                    return Err(ComposeError::at(
-                        &pos,
-                        &format!("{path}[{i}]"),
-                        "a port needs a target",
-                    ));
+                let target = n
+                    .get("target")
+                    .and_then(Node::scalar)
+                    .map(str::parse::<u16>);
+                match target {
+                    Some(Ok(t)) if t > 0 => {}
+                    Some(_) => {
+                        return Err(ComposeError::at(
+                            &pos,
+                            &format!("{path}[{i}].target"),
+                            "a port must be between 1 and 65535",
+                        ))
+                    }
+                    None => {
+                        return Err(ComposeError::at(
+                            &pos,
+                            &format!("{path}[{i}]"),
+                            "a port needs a target",
+                        ))
+                    }
                 }
                 out.push(n);
             }

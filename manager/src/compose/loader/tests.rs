@@ -153,6 +153,18 @@ fn type_error() {
 }
 
 #[test]
+fn port_out_of_range() {
+    assert_eq!(
+        load_err("services:\n  a:\n    image: x\n    ports: [{target: 70000}]\n"),
+        "DIR/compose.yaml:4:13: services.a.ports[0].target: a port must be between 1 and 65535"
+    );
+    assert!(
+        load_err("services:\n  a:\n    image: x\n    ports: ['70000:80']\n")
+            .contains("invalid port")
+    );
+}
+
+#[test]
 fn dependency_cycle() {
     assert_eq!(
         load_err("services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n"),
