@@ -542,14 +542,17 @@ fn fifty_services_load_fast() {
         ));
     }
     let s = Scratch::new();
-    let t = std::time::Instant::now();
-    let l = load_str(&src, &s.dir(), &[]).unwrap();
-    let _ = crate::compose::output::to_yaml(&l.project);
-    assert_eq!(l.project.services.len(), 50);
-    // Debug build: the release binary is far faster; this bounds regressions.
-    assert!(
-        t.elapsed() < std::time::Duration::from_millis(500),
-        "{:?}",
-        t.elapsed()
-    );
+    // Debug build (the release binary is far faster), best of three on a
+    // shared machine: this bounds regressions.
+    let best = (0..3)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let l = load_str(&src, &s.dir(), &[]).unwrap();
+            let _ = crate::compose::output::to_yaml(&l.project);
+            assert_eq!(l.project.services.len(), 50);
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default();
+    assert!(best < std::time::Duration::from_millis(500), "{best:?}");
 }
