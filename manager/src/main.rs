@@ -6,6 +6,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod archive;
+mod build;
 mod cli;
 mod commands;
 mod compose;
