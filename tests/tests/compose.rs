@@ -585,3 +585,41 @@ fn inspection_verbs() {
     compose(&b, &dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
+
+#[test]
+fn services_that_build() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "bld",
+        "services:\n  app:\n    build:\n      context: ./app\n      args: {WHAT: built-by-compose}\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n",
+    );
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        "FROM busybox\nARG WHAT\nRUN echo $WHAT > /what\n",
+    )
+    .unwrap();
+    // up builds the missing image, named project-service.
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let what = compose(&b, &dir, &["exec", "-T", "app", "cat", "/what"]);
+    assert_eq!(what.assert_ok().stdout, "built-by-compose\n");
+    let ps = ps_json(&b, &dir);
+    assert_eq!(
+        ps[0]["Image"].as_str().map(|i| i.contains("bld-app")),
+        Some(true),
+        "{ps:?}"
+    );
+    // A changed Dockerfile, rebuilt: the container is recreated on the new image.
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        "FROM busybox\nARG WHAT\nRUN echo $WHAT again > /what\n",
+    )
+    .unwrap();
+    compose(&b, &dir, &["build"]).assert_ok();
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let what = compose(&b, &dir, &["exec", "-T", "app", "cat", "/what"]);
+    assert_eq!(what.assert_ok().stdout, "built-by-compose again\n");
+    compose(&b, &dir, &["down"]).assert_ok();
+    b.assert_no_leaks();
+}

@@ -5,7 +5,7 @@
 
 use crate::compose::error::{ComposeError, Result};
 use crate::compose::model::{FileObject, FileRef, Project, Service};
-use crate::compose::{build, networks, planner, units};
+use crate::compose::{networks, planner, units};
 use crate::container::record::TmpfsOptions;
 use crate::container::{
     CreateOptions, HealthConfig, ImageSource, MountKind, MountSpec, NetworkMode, PullPolicy,
@@ -45,7 +45,8 @@ pub fn pull_policy(svc: &Service) -> Result<PullPolicy> {
         None | Some("missing") | Some("if_not_present") => PullPolicy::Missing,
         Some("always") | Some("daily") | Some("weekly") => PullPolicy::Always,
         Some("never") => PullPolicy::Never,
-        Some("build") => return Err(build::not_available()),
+        // Only meaningful with `build:`, which `options` handles.
+        Some("build") => PullPolicy::Never,
         Some(p) => return Err(ComposeError::Invalid(format!("invalid pull_policy {p:?}"))),
     })
 }
@@ -225,14 +226,13 @@ pub fn options(
         .get(service)
         .ok_or_else(|| ComposeError::Invalid(format!("no such service: {service}")))?;
     check_supported(service, s)?;
-    if s.image.is_none() {
-        // A build-only service: its image comes from the build library.
-        build::image_for(project, service)?;
-    }
-    let mut o = CreateOptions::new(ImageSource::Ref(
-        project.image_of(service, s),
-        pull_policy(s)?,
-    ));
+    // A service that builds runs the image its build made (never pulled).
+    let policy = if s.build.is_some() {
+        PullPolicy::Never
+    } else {
+        pull_policy(s)?
+    };
+    let mut o = CreateOptions::new(ImageSource::Ref(project.image_of(service, s), policy));
     o.name = Some(match &rep.oneoff {
         Some(n) => n.clone(),
         None => planner::container_name(&project.name, service, s, rep.number),
@@ -559,10 +559,10 @@ mod tests {
             "{}",
             err("b")
         );
+        // A service that builds runs its built image, never pulled.
+        let c = opts_for(&p, &dir, "c").unwrap();
         assert!(
-            err("c").contains("building images is not available yet"),
-            "{}",
-            err("c")
+            matches!(c.image, ImageSource::Ref(ref r, PullPolicy::Never) if *r == format!("{}-c", p.name))
         );
         assert!(
             err("d").starts_with("services.d.networks.back: needs berth's networking"),

@@ -86,6 +86,11 @@ pub struct UpFlags {
     pub timeout: Option<Duration>,
     /// `--pull always|missing|never`.
     pub pull: Option<String>,
+    /// `--build`: build images of services that build, even when stored.
+    pub build: bool,
+    /// `--no-build`: never build (a missing image is an error).
+    pub no_build: bool,
+    pub build_flags: crate::compose::build::BuildFlags,
 }
 
 fn open_store(ctx: &Context) -> Result<ContainerStore> {
@@ -383,13 +388,30 @@ pub fn up(
         .iter()
         .map(Member::observed)
         .collect();
-    let plan: Plan = planner::plan_up(project, &observed, &flags.plan)?;
+    let mut plan_opts = flags.plan.clone();
+    // Images first: build what must be built, and note each service's image
+    // id (a changed image recreates the containers).
+    let selected = planner::plan_up(project, &observed, &flags.plan)?;
+    for (service, _) in &selected.services {
+        if crate::compose::build::needs_build(ctx, project, service, flags.build)? {
+            if flags.no_build {
+                return Err(ComposeError::Invalid(format!(
+                    "service {service:?} has no image and --no-build was given"
+                )));
+            }
+            crate::compose::build::build_service(ctx, project, service, &flags.build_flags)?;
+        }
+        let s = &project.services[service];
+        if let Ok(Some(img)) = crate::container::image::find(ctx, &project.image_of(service, s)) {
+            plan_opts
+                .image_ids
+                .insert(service.clone(), img.record.config.to_string());
+        }
+    }
+    let plan: Plan = planner::plan_up(project, &observed, &plan_opts)?;
     // Fail early on what cannot be made (before touching anything).
     for (service, _) in &plan.services {
         let s = &project.services[service];
-        if s.image.is_none() {
-            crate::compose::build::image_for(project, service)?;
-        }
         crate::compose::networks::apply(
             project,
             service,

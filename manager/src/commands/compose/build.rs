@@ -2,6 +2,7 @@
 //! library).
 
 use super::ProjectFlags;
+use crate::compose::build::BuildFlags;
 use crate::context::Context;
 
 #[derive(clap::Args, Debug)]
@@ -21,8 +22,14 @@ pub struct Args {
     pub service: Vec<String>,
 }
 
-pub fn run(_ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
+pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
     let project = super::load(flags, &args.service)?;
-    crate::compose::build::build(&project, &args.service)?;
+    let bf = BuildFlags {
+        no_cache: args.no_cache,
+        pull: args.pull,
+        quiet: args.quiet,
+        build_args: args.build_arg,
+    };
+    crate::compose::build::build(ctx, &project, &args.service, &bf)?;
     Ok(0)
 }

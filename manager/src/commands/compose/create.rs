@@ -31,9 +31,6 @@ pub struct Args {
 
 pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
     let project = super::load(flags, &args.service)?;
-    if args.build {
-        crate::compose::build::build(&project, &args.service)?;
-    }
     let up = UpFlags {
         plan: UpOptions {
             force_recreate: args.force_recreate,
@@ -44,6 +41,8 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
         },
         no_start: true,
         pull: args.pull,
+        build: args.build,
+        no_build: args.no_build,
         ..UpFlags::default()
     };
     engine::up(ctx, &project, &up)?;

@@ -88,9 +88,6 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
         bail!("--abort-on-container-exit and --exit-code-from cannot be combined with --detach");
     }
     let project = super::load(flags, &args.service)?;
-    if args.build {
-        crate::compose::build::build(&project, &args.service)?;
-    }
     let mut scale = std::collections::BTreeMap::new();
     for s in &args.scale {
         let (svc, n) = s
@@ -120,6 +117,9 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
         wait_timeout: args.wait_timeout.map(Duration::from_secs),
         timeout: timeout(args.timeout),
         pull: args.pull.clone(),
+        build: args.build,
+        no_build: args.no_build,
+        build_flags: Default::default(),
     };
     let containers = engine::up(ctx, &project, &up)?;
     if args.detach || args.wait || args.no_start {
