@@ -9,6 +9,7 @@ mod archive;
 mod build;
 mod cli;
 mod commands;
+mod compose;
 mod container;
 mod context;
 mod format;

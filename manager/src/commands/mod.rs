@@ -7,6 +7,7 @@ use clap::Subcommand;
 pub mod attach;
 pub mod build;
 pub mod builder;
+pub mod compose;
 pub mod cp;
 pub mod create;
 pub mod exec;
@@ -116,6 +117,12 @@ pub enum Command {
     Network(network::Args),
     /// List port mappings or a specific mapping for the container
     Port(port::Args),
+    /// Define and run multi-container applications (docker compose)
+    Compose(compose::Args),
+    /// Create and start a compose project's containers (berth compose up)
+    Up(compose::UpAlias),
+    /// Stop and remove a compose project's containers (berth compose down)
+    Down(compose::DownAlias),
     /// Callbacks from berth-shim (not for users)
     #[command(hide = true)]
     Internal(internal::Args),
@@ -208,6 +215,9 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Volume(args) => volume::run(ctx, args),
         Command::Network(args) => network::run(ctx, args),
         Command::Port(args) => port::run(ctx, args),
+        Command::Compose(args) => compose::run(ctx, args),
+        Command::Up(args) => compose::up_alias(ctx, args),
+        Command::Down(args) => compose::down_alias(ctx, args),
         Command::Internal(args) => internal::run(ctx, args),
     }
 }
