@@ -24,7 +24,6 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use self::channel::{Channel, ToChild, ToParent};
 use self::namespaces::NsPlan;
 use crate::container::state::{ContainerState, Status};
-use crate::container::store::START_SOCKET;
 use crate::error::{Error, InitError, InitErrorKind, Result, SysContext};
 use crate::hooks::{self, HookKind};
 use crate::rootfs;
@@ -39,7 +38,6 @@ pub struct InitConfig<'a> {
     pub plan: &'a NsPlan,
     pub console: Option<OwnedFd>,
     pub start_listener: OwnedFd,
-    pub state_dir: OwnedFd,
     /// fds 3..3+preserve stay open in the container (LISTEN_FDS included).
     pub preserve_fds: u32,
     pub extra_env: Vec<String>,
@@ -60,11 +58,7 @@ impl InitConfig<'_> {
 
     /// The fds the init itself still needs.
     pub fn own_fds(&self, chan: &Channel) -> Vec<std::os::fd::RawFd> {
-        let mut v = vec![
-            chan.as_fd().as_raw_fd(),
-            self.start_listener.as_raw_fd(),
-            self.state_dir.as_raw_fd(),
-        ];
+        let mut v = vec![chan.as_fd().as_raw_fd(), self.start_listener.as_raw_fd()];
         v.extend(self.console.as_ref().map(|c| c.as_raw_fd()));
         v.extend(self.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
         v
@@ -236,7 +230,7 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
     if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
         lsm::apply_selinux(l)?;
     }
-    let (prepared, notify) = finalize_process(cfg)?;
+    let (prepared, notify) = finalize_process(cfg, chan)?;
     let fds: Vec<i32> = notify.iter().map(|f| f.as_raw_fd()).collect();
     chan.send_with_fds(&ToParent::Ready, &fds)
         .map_err(chan_err)?;
@@ -382,7 +376,7 @@ pub(crate) fn become_ns_root() -> Result<()> {
 }
 
 /// Identity, capabilities, fds, cwd and the executable, in runc's order.
-fn finalize_process(cfg: &mut InitConfig) -> Result<(Prepared, Option<OwnedFd>)> {
+fn finalize_process(cfg: &mut InitConfig, chan: &Channel) -> Result<(Prepared, Option<OwnedFd>)> {
     let process = cfg.spec.process().as_ref().expect("validated");
     let seccomp = cfg.seccomp.take();
     let in_userns = cfg.in_userns();
@@ -392,6 +386,7 @@ fn finalize_process(cfg: &mut InitConfig) -> Result<(Prepared, Option<OwnedFd>)>
         &cfg.extra_env,
         in_userns,
         seccomp,
+        chan,
     )
 }
 
@@ -403,6 +398,7 @@ pub(crate) fn prepare_process(
     extra_env: &[String],
     in_userns: bool,
     seccomp: Option<crate::seccomp::Filter>,
+    chan: &Channel,
 ) -> Result<(Prepared, Option<OwnedFd>)> {
     let nnp = process.no_new_privileges().unwrap_or(false);
     let mut seccomp = seccomp;
@@ -422,7 +418,22 @@ pub(crate) fn prepare_process(
     // while still privileged (as runc does); with it, as late as possible.
     if !nnp {
         if let Some(f) = seccomp.take() {
-            notify = f.load()?;
+            // The listener goes to the agent before anything else: every
+            // later syscall the filter hands to the agent would otherwise
+            // block this process for ever (runc does the same).
+            if let Some(fd) = f.load()? {
+                chan.send_with_fds(&ToParent::SeccompListener, &[fd.as_raw_fd()])
+                    .map_err(|e| Error::Invalid(format!("send seccomp listener: {e}")))?;
+                match chan.recv::<ToChild>() {
+                    Ok(ToChild::SeccompListenerSent) => {}
+                    Ok(other) => {
+                        return Err(Error::Invalid(format!(
+                            "init: unexpected message {other:?}, expected seccomp listener sent"
+                        )))
+                    }
+                    Err(e) => return Err(Error::Invalid(format!("init: {e}"))),
+                }
+            }
         }
     }
     let caps = process
@@ -439,6 +450,7 @@ pub(crate) fn prepare_process(
         Ok(()) | Err(Errno::EACCES) | Err(Errno::EPERM) => {}
         Err(e) => return Err(e).ctx(|| format!("chdir to cwd {}", cwd.display())),
     }
+    process::fix_stdio_owner(process.user().uid())?;
     process::switch_user(process, in_userns)?;
     if let Some(c) = &caps {
         process::apply_caps(c)?;
@@ -448,10 +460,19 @@ pub(crate) fn prepare_process(
     if chdir_early.is_err() {
         nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {}", cwd.display()))?;
     }
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    env.extend(extra_env.iter().cloned());
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", process::home_for(process.user().uid())));
+    let mut env = process::merge_env(
+        process
+            .env()
+            .iter()
+            .flatten()
+            .chain(extra_env.iter())
+            .map(String::as_str),
+    );
+    // An empty HOME counts as unset, as in runc.
+    match env.iter_mut().find(|e| e.starts_with("HOME=")) {
+        Some(h) if h.len() > "HOME=".len() => {}
+        Some(h) => *h = format!("HOME={}", process::home_for(process.user().uid())),
+        None => env.push(format!("HOME={}", process::home_for(process.user().uid()))),
     }
     let args = process.args().as_ref().expect("validated");
     let path = process::find_executable(&args[0], &env)?;
@@ -502,12 +523,6 @@ fn wait_start_and_exec(cfg: &InitConfig, p: Prepared) -> Result<Infallible> {
         report(e.into());
         exit(1);
     }
-    // From here on the container counts as running.
-    let _ = nix::unistd::unlinkat(
-        cfg.state_dir.as_fd(),
-        START_SOCKET,
-        nix::unistd::UnlinkatFlags::NoRemoveDir,
-    );
     let e = p.exec();
     let kind = e.kind;
     report(e);

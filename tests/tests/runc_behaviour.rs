@@ -1,0 +1,253 @@
+//! runc's observable behaviour, scenario by scenario: each test runs the same scenario
+//! under runc (the reference) and under the runtime under test and asserts the outcome
+//! both must have. A runc that differs fails the test too, so the expectation is checked
+//! against the reference, not only written down.
+
+use berth_tests::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The reference first, then the runtime under test; None (and a skip) without runc.
+fn both() -> Option<Vec<(&'static str, Runtime)>> {
+    let Some(runc) = reference_runc() else {
+        berth_tests::skip(berth_tests::Skip::MissingPeer("runc"));
+        return None;
+    };
+    Some(vec![
+        ("runc", Runtime::with_bin(runc)),
+        ("under test", Runtime::new()),
+    ])
+}
+
+fn uid() -> String {
+    format!("{}-{}", std::process::id(), sys::unique())
+}
+
+/// Foreground `run` of `sh -c script`; returns the container's stdout.
+fn run_sh(rt: &Runtime, b: &mut Bundle, script: &str, extra: &[&str]) -> Output {
+    b.args(&["/bin/sh", "-c", script]);
+    rt.run_with(&format!("rb-{}", uid()), b, extra)
+}
+
+fn pid_of(rt: &Runtime, id: &str) -> i32 {
+    rt.state_json(id)["pid"].as_i64().expect("pid in state") as i32
+}
+
+/// Security: a created (not started) container's init holds no fd of a directory of
+/// the runtime's state (a way out to the host through /proc/PID/fd).
+#[test]
+fn created_init_holds_no_state_directory_fd() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-fds");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-fds-{}", uid());
+        rt.create(&id, &b).assert_ok();
+        let pid = pid_of(rt, &id);
+        let mut dirs = Vec::new();
+        for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+            let e = e.unwrap();
+            let target = std::fs::read_link(e.path()).unwrap_or_default();
+            let is_dir = std::fs::metadata(e.path()).is_ok_and(|m| m.is_dir());
+            if is_dir && target.starts_with(rt.root()) {
+                dirs.push(format!(
+                    "{} -> {}",
+                    e.file_name().to_string_lossy(),
+                    target.display()
+                ));
+            }
+        }
+        assert!(
+            dirs.is_empty(),
+            "{name}: the created init holds state directory fds: {dirs:?}"
+        );
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Security: with --no-pivot the host's /proc stays in the mount namespace; it must not
+/// let the container mount a fresh, unmasked proc.
+#[test]
+fn no_pivot_cannot_mount_fresh_proc() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-nopivot");
+        b.cap_set("bounding", &["CAP_SYS_ADMIN"])
+            .cap_set("effective", &["CAP_SYS_ADMIN"])
+            .cap_set("permitted", &["CAP_SYS_ADMIN"]);
+        let o = run_sh(
+            rt,
+            &mut b,
+            "mkdir -p /tmp/p && if mount -t proc proc /tmp/p; then echo mounted; else echo refused; fi",
+            &["--no-pivot"],
+        );
+        o.assert_ok();
+        assert!(
+            o.stdout.contains("refused") && !o.stdout.contains("mounted"),
+            "{name}: {o:?}"
+        );
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Security: a node in linux.devices gets no cgroup access of its own; the resources'
+/// deny-all keeps /dev/kmsg unwritable for the init and for exec'd processes.
+#[test]
+fn linux_devices_do_not_bypass_resources_devices() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-devices");
+        b.config["linux"]["devices"] = json!([{
+            "path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 438,
+            "uid": 0, "gid": 0
+        }]);
+        b.config["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+        let probe =
+            "if echo berth-devices-probe > /dev/kmsg; then echo written; else echo denied; fi";
+        let o = run_sh(rt, &mut b, probe, &[]);
+        o.assert_ok();
+        assert!(o.stdout.contains("denied"), "{name}: init: {o:?}");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-dev-{}", uid());
+        rt.run_detached(&id, &b);
+        let e = rt.exec(&["exec", &id, "/bin/sh", "-c", probe]);
+        assert!(e.stdout.contains("denied"), "{name}: exec: {e:?}");
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// The process's stdio belongs to its uid (runc chowns all but /dev/null), so that a
+/// non-root process can reopen its own stdout.
+#[test]
+fn stdio_is_owned_by_the_process_uid() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-stdio");
+        b.user(1000, 1000, &[]);
+        let o = run_sh(rt, &mut b, "stat -L -c %u /proc/self/fd/1", &[]);
+        o.assert_ok();
+        assert_eq!(o.stdout.trim(), "1000", "{name}: {o:?}");
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// State: a started container whose process runs as a non-root uid is `running`.
+#[test]
+fn non_root_process_is_running_after_start() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-state");
+        b.user(1000, 1000, &[]).args(&["/bin/sleep", "30"]);
+        let id = format!("rb-state-{}", uid());
+        rt.run_detached(&id, &b);
+        assert_eq!(rt.status(&id), "running", "{name}");
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Process: a key given twice keeps its last value; an empty HOME is filled from the
+/// container's /etc/passwd.
+#[test]
+fn duplicate_env_keeps_last_and_empty_home_is_filled() {
+    let Some(rts) = both() else { return };
+    let mut outs = Vec::new();
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-env");
+        b.env(&["PATH=/bin", "A=1", "HOME=", "A=2"]);
+        let o = run_sh(
+            rt,
+            &mut b,
+            "echo \"A=$A HOME=$HOME\"; env | grep -c '^A='",
+            &[],
+        );
+        o.assert_ok();
+        assert_eq!(o.stdout, "A=2 HOME=/root\n1\n", "{name}");
+        outs.push(o.stdout);
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Process: `exec -p` of a process without `user` runs it as 0:0.
+#[test]
+fn exec_process_without_user_runs_as_root() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-execp");
+        b.user(1000, 1000, &[]).args(&["/bin/sleep", "30"]);
+        let id = format!("rb-execp-{}", uid());
+        rt.run_detached(&id, &b);
+        let p = b.join("process-nouser.json");
+        std::fs::write(&p, r#"{"args":["/bin/id","-u"],"cwd":"/"}"#).unwrap();
+        let o = rt.exec(&["exec", "-p", p.to_str().unwrap(), &id]);
+        o.assert_ok();
+        assert_eq!(o.stdout.trim(), "0", "{name}: {o:?}");
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// `kill ID 0` probes: success while the init lives, "container not running" after.
+#[test]
+fn kill_signal_zero_probes() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-kill0");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-kill0-{}", uid());
+        rt.create(&id, &b).assert_ok();
+        rt.kill(&id, "0").assert_ok();
+        rt.kill(&id, "KILL").assert_ok();
+        rt.wait_status(&id, "stopped", Duration::from_secs(10));
+        let o = rt.kill(&id, "0");
+        assert!(!o.ok(), "{name}: kill 0 of a stopped container succeeded");
+        assert!(o.stderr.contains("container not running"), "{name}: {o:?}");
+        rt.delete(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Hangs: creating into a cgroup that is already frozen fails at once instead of
+/// waiting for ever, and leaves the frozen cgroup as it found it.
+#[test]
+fn create_into_frozen_cgroup_is_refused() {
+    if !cgroup::has_v1_controller("freezer") {
+        berth_tests::skip(berth_tests::Skip::Host("no cgroup v1 freezer"));
+        return;
+    }
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let rel = format!("berth-frozen-{}", uid());
+        let _guard = cgroup::CgroupDirsGuard::new(&[&rel]);
+        let freezer: PathBuf = cgroup::mount_of("freezer").join(&rel);
+        std::fs::create_dir(&freezer).unwrap();
+        std::fs::write(freezer.join("freezer.state"), "FROZEN").unwrap();
+        let mut b = Bundle::new("rb-frozen");
+        b.args(&["/bin/true"]);
+        b.config["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
+        let id = format!("rb-frozen-{}", uid());
+        b.save();
+        rt.track(&id);
+        let o = rt
+            .cmd()
+            .timeout(Duration::from_secs(20))
+            .args(["create", "--bundle"])
+            .arg(b.path())
+            .arg(&id)
+            .run();
+        assert!(
+            !o.ok(),
+            "{name}: create into a frozen cgroup succeeded: {o:?}"
+        );
+        assert!(o.stderr.contains("frozen"), "{name}: {o:?}");
+        assert!(frozen(&freezer), "{name}: the cgroup was thawed");
+        let _ = rt.delete_force(&id);
+        std::fs::write(freezer.join("freezer.state"), "THAWED").unwrap();
+    }
+}
+
+fn frozen(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+}
