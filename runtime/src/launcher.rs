@@ -49,6 +49,12 @@ pub fn launch(
     systemd_cgroup: bool,
 ) -> Result<Launched> {
     let spec = &bundle.spec;
+    log::debug!(
+        "create {}: bundle {}, root {}",
+        container.id,
+        bundle.dir.display(),
+        container.dir.display()
+    );
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
     let console = match (terminal, console) {
@@ -181,6 +187,11 @@ pub fn launch(
     // Saved before the cgroup exists, so that `delete` can find the cgroup
     // of a create that was killed half-way.
     container.save_config(spec)?;
+    let frozen_err = || Error::Invalid("container's cgroup unexpectedly frozen".into());
+    // A frozen cgroup that is already there is not touched at all.
+    if cgroup.is_effectively_frozen() {
+        return Err(frozen_err());
+    }
     let existed = cgroup.exists();
     cgroup.create()?;
     if cgroup.is_effectively_frozen() {
@@ -189,10 +200,13 @@ pub fn launch(
         if !existed {
             let _ = cgroup.destroy();
         }
-        return Err(Error::Invalid(
-            "container's cgroup unexpectedly frozen".into(),
-        ));
+        return Err(frozen_err());
     }
+    log::debug!(
+        "create {}: cgroup {}",
+        container.id,
+        cgroup.path().display()
+    );
     // From here on a failure must also remove the cgroup.
     let cleanup_cgroup = |e: Error| {
         if let Err(ce) = cgroup
@@ -210,6 +224,7 @@ pub fn launch(
     let (parent, child) = channel::pair().ctx(|| "socketpair")?;
     let mut spawned =
         spawn(&mut cfg, &plan, parent, child, lock_fd, &cgroup).map_err(cleanup_cgroup)?;
+    log::debug!("create {}: init pid {}", container.id, spawned.pid);
     // The child has its copies; ours must not keep the listener alive.
     drop(cfg);
     match drive(&mut spawned, bundle, &state, opts, container) {

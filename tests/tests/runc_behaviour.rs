@@ -24,9 +24,9 @@ fn uid() -> String {
 }
 
 /// Foreground `run` of `sh -c script`; returns the container's stdout.
-fn run_sh(rt: &Runtime, b: &mut Bundle, script: &str, extra: &[&str]) -> Output {
+fn run_sh(rt: &Runtime, b: &mut Bundle, script: &str) -> Output {
     b.args(&["/bin/sh", "-c", script]);
-    rt.run_with(&format!("rb-{}", uid()), b, extra)
+    rt.run_with(&format!("rb-{}", uid()), b, &[])
 }
 
 fn pid_of(rt: &Runtime, id: &str) -> i32 {
@@ -66,31 +66,6 @@ fn created_init_holds_no_state_directory_fd() {
     }
 }
 
-/// Security: with --no-pivot the host's /proc stays in the mount namespace; it must not
-/// let the container mount a fresh, unmasked proc.
-#[test]
-fn no_pivot_cannot_mount_fresh_proc() {
-    let Some(rts) = both() else { return };
-    for (name, rt) in &rts {
-        let mut b = Bundle::new("rb-nopivot");
-        b.cap_set("bounding", &["CAP_SYS_ADMIN"])
-            .cap_set("effective", &["CAP_SYS_ADMIN"])
-            .cap_set("permitted", &["CAP_SYS_ADMIN"]);
-        let o = run_sh(
-            rt,
-            &mut b,
-            "mkdir -p /tmp/p && if mount -t proc proc /tmp/p; then echo mounted; else echo refused; fi",
-            &["--no-pivot"],
-        );
-        o.assert_ok();
-        assert!(
-            o.stdout.contains("refused") && !o.stdout.contains("mounted"),
-            "{name}: {o:?}"
-        );
-        assert_no_leaks(rt, &b);
-    }
-}
-
 /// Security: a node in linux.devices gets no cgroup access of its own; the resources'
 /// deny-all keeps /dev/kmsg unwritable for the init and for exec'd processes.
 #[test]
@@ -105,7 +80,7 @@ fn linux_devices_do_not_bypass_resources_devices() {
         b.config["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
         let probe =
             "if echo berth-devices-probe > /dev/kmsg; then echo written; else echo denied; fi";
-        let o = run_sh(rt, &mut b, probe, &[]);
+        let o = run_sh(rt, &mut b, probe);
         o.assert_ok();
         assert!(o.stdout.contains("denied"), "{name}: init: {o:?}");
         b.args(&["/bin/sleep", "30"]);
@@ -126,7 +101,7 @@ fn stdio_is_owned_by_the_process_uid() {
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-stdio");
         b.user(1000, 1000, &[]);
-        let o = run_sh(rt, &mut b, "stat -L -c %u /proc/self/fd/1", &[]);
+        let o = run_sh(rt, &mut b, "stat -L -c %u /proc/self/fd/1");
         o.assert_ok();
         assert_eq!(o.stdout.trim(), "1000", "{name}: {o:?}");
         assert_no_leaks(rt, &b);
@@ -153,19 +128,12 @@ fn non_root_process_is_running_after_start() {
 #[test]
 fn duplicate_env_keeps_last_and_empty_home_is_filled() {
     let Some(rts) = both() else { return };
-    let mut outs = Vec::new();
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-env");
         b.env(&["PATH=/bin", "A=1", "HOME=", "A=2"]);
-        let o = run_sh(
-            rt,
-            &mut b,
-            "echo \"A=$A HOME=$HOME\"; env | grep -c '^A='",
-            &[],
-        );
+        let o = run_sh(rt, &mut b, "echo \"A=$A HOME=$HOME\"; env | grep -c '^A='");
         o.assert_ok();
         assert_eq!(o.stdout, "A=2 HOME=/root\n1\n", "{name}");
-        outs.push(o.stdout);
         assert_no_leaks(rt, &b);
     }
 }
@@ -250,4 +218,100 @@ fn create_into_frozen_cgroup_is_refused() {
 
 fn frozen(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+}
+
+/// Output: `--debug` writes `level=debug` lines (text on stderr, json to `--log`).
+#[test]
+fn debug_writes_debug_lines() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-debug");
+        b.args(&["/bin/true"]);
+        b.save();
+        let id = format!("rb-debug-{}", uid());
+        rt.track(&id);
+        let o = rt
+            .cmd()
+            .args(["--debug", "create", "--bundle"])
+            .arg(b.path())
+            .arg(&id)
+            .run();
+        o.assert_ok();
+        assert!(o.stderr.contains("level=debug"), "{name}: {o:?}");
+        rt.delete_force(&id).assert_ok();
+        let log = b.join("debug.json");
+        let id2 = format!("rb-debug2-{}", uid());
+        rt.track(&id2);
+        rt.cmd()
+            .args(["--debug", "--log-format", "json", "--log"])
+            .arg(&log)
+            .args(["run", "--bundle"])
+            .arg(b.path())
+            .arg(&id2)
+            .run()
+            .assert_ok();
+        rt.delete_force(&id2).assert_ok();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            json_lines(&text).iter().any(|l| l["level"] == "debug"),
+            "{name}: {text}"
+        );
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// CLI: a global option given twice takes the last value (runc's flag parsing).
+#[test]
+fn global_option_given_twice_last_wins() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let o = rt
+            .cmd()
+            .arg("--root")
+            .arg("/nonexistent-berth-root")
+            .arg("--root")
+            .arg(rt.root())
+            .args(["list", "-q"])
+            .run();
+        assert!(o.ok(), "{name}: {o:?}");
+    }
+}
+
+/// CLI: `VERB --help` and `-h` print runc's sections for every verb engines call.
+#[test]
+fn help_of_every_command_in_runcs_shape() {
+    let Some(rts) = both() else { return };
+    let verbs = [
+        "create", "run", "start", "exec", "kill", "delete", "state", "list", "ps", "pause",
+        "resume", "update", "events", "spec", "features",
+    ];
+    for (name, rt) in &rts {
+        for verb in verbs {
+            for flag in ["--help", "-h"] {
+                let o = rt.cmd().no_root().args([verb, flag]).run();
+                assert!(o.ok(), "{name}: {verb} {flag}: {o:?}");
+                assert!(
+                    o.stdout.starts_with("NAME:\n")
+                        && o.stdout.contains(&format!(" {verb} - "))
+                        && o.stdout.contains("\nUSAGE:\n"),
+                    "{name}: {verb} {flag}:\n{}",
+                    o.stdout
+                );
+            }
+        }
+        let o = rt.cmd().no_root().arg("--help").run();
+        assert!(o.ok(), "{name}: {o:?}");
+        for section in ["NAME:", "USAGE:", "VERSION:", "COMMANDS:", "GLOBAL OPTIONS:"] {
+            assert!(o.stdout.contains(section), "{name}: no {section}:\n{}", o.stdout);
+        }
+        let v = rt.cmd().no_root().arg("--version").run();
+        assert!(v.ok(), "{name}: {v:?}");
+        let first = v.stdout.lines().next().unwrap_or("");
+        assert!(first.contains(" version "), "{name}: {}", v.stdout);
+        assert!(
+            v.stdout.lines().any(|l| l.starts_with("spec: ")),
+            "{name}: {}",
+            v.stdout
+        );
+    }
 }

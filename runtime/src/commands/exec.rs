@@ -121,6 +121,7 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         };
         r.map_err(|e| fail(e.into()))?;
     }
+    log::debug!("exec in {}: process pid {pid}", o.id);
     parent
         .send(&ToChild::Hello { pid })
         .map_err(|e| fail(Error::Invalid(e.to_string())))?;

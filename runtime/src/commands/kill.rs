@@ -43,6 +43,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 
 pub fn run(g: &GlobalOpts, id: &str, signal: &str, all: bool) -> Result<()> {
     let sig = parse_signal(signal)?;
+    log::debug!("kill {id}: signal {sig} (all: {all})");
     let store = Store::new(&g.root);
     let (state, status) = store.read(id)?;
     if status == Status::Stopped {
