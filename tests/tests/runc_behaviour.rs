@@ -315,3 +315,25 @@ fn help_of_every_command_in_runcs_shape() {
         );
     }
 }
+
+/// Process: a non-root user with CAP_DAC_OVERRIDE runs a program whose only x bit is
+/// the owner's (execve allows it; a lookup with the real uid would not).
+#[test]
+fn cap_dac_override_runs_owner_only_executable() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-dacexec");
+        std::fs::copy("/bin/busybox", b.rootfs_path("echo")).unwrap();
+        sys::set_mode(&b.rootfs_path("echo"), 0o744);
+        b.user(1000, 1000, &[])
+            .args(&["/echo", "ran"])
+            .cap_set("bounding", &["CAP_DAC_OVERRIDE"])
+            .cap_set("effective", &["CAP_DAC_OVERRIDE"])
+            .cap_set("permitted", &["CAP_DAC_OVERRIDE"])
+            .cap_set("ambient", &["CAP_DAC_OVERRIDE"])
+            .cap_set("inheritable", &["CAP_DAC_OVERRIDE"]);
+        let o = rt.run_with(&format!("rb-dac-{}", uid()), &b, &[]);
+        assert!(o.ok() && o.stdout.trim() == "ran", "{name}: {o:?}");
+        assert_no_leaks(rt, &b);
+    }
+}

@@ -217,8 +217,12 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             return Err(Errno::EACCES);
         }
+        // With the effective ids and capabilities (AT_EACCESS), as execve
+        // checks: CAP_DAC_OVERRIDE runs a file any x bit is set on, which
+        // access(2), using the real uid, would refuse.
         // SAFETY: NUL-terminated path.
-        if unsafe { libc::access(c.as_ptr(), libc::X_OK) } < 0 {
+        if unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) } < 0
+        {
             return Err(Errno::last());
         }
         Ok(())
