@@ -301,8 +301,18 @@ fn help_of_every_command_in_runcs_shape() {
         }
         let o = rt.cmd().no_root().arg("--help").run();
         assert!(o.ok(), "{name}: {o:?}");
-        for section in ["NAME:", "USAGE:", "VERSION:", "COMMANDS:", "GLOBAL OPTIONS:"] {
-            assert!(o.stdout.contains(section), "{name}: no {section}:\n{}", o.stdout);
+        for section in [
+            "NAME:",
+            "USAGE:",
+            "VERSION:",
+            "COMMANDS:",
+            "GLOBAL OPTIONS:",
+        ] {
+            assert!(
+                o.stdout.contains(section),
+                "{name}: no {section}:\n{}",
+                o.stdout
+            );
         }
         let v = rt.cmd().no_root().arg("--version").run();
         assert!(v.ok(), "{name}: {v:?}");
@@ -334,6 +344,42 @@ fn cap_dac_override_runs_owner_only_executable() {
             .cap_set("inheritable", &["CAP_DAC_OVERRIDE"]);
         let o = rt.run_with(&format!("rb-dac-{}", uid()), &b, &[]);
         assert!(o.ok() && o.stdout.trim() == "ran", "{name}: {o:?}");
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Hooks: createContainer hooks run in the container's root directory and, like
+/// startContainer hooks, inherit the process environment when they set no `env`.
+#[test]
+fn in_container_hooks_get_process_env_and_root() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-hooks");
+        let out = b.join("create-container.out");
+        b.env(&["PATH=/bin:/usr/bin", "HOOKVAR=from-process"])
+            .args(&["/bin/true"]);
+        b.config["hooks"] = json!({
+            "createContainer": [{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", format!("pwd -P > {0}; echo \"$HOOKVAR\" >> {0}", out.display())],
+            }],
+            "startContainer": [{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", "echo \"$HOOKVAR\" > /tmp/start-container.out"],
+            }],
+        });
+        let o = rt.run_with(&format!("rb-hooks-{}", uid()), &b, &[]);
+        o.assert_ok();
+        let rootfs = std::fs::canonicalize(b.rootfs()).unwrap();
+        let got = std::fs::read_to_string(&out).unwrap_or_default();
+        assert_eq!(
+            got,
+            format!("{}\nfrom-process\n", rootfs.display()),
+            "{name}: createContainer"
+        );
+        let got =
+            std::fs::read_to_string(b.rootfs_path("tmp/start-container.out")).unwrap_or_default();
+        assert_eq!(got, "from-process\n", "{name}: startContainer");
         assert_no_leaks(rt, &b);
     }
 }

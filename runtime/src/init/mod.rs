@@ -190,11 +190,26 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
             }
         }
     }
-    hooks::run_all(
-        hooks,
-        HookKind::CreateContainer,
-        &cfg.state.hook_state(Status::Creating),
-    )?;
+    if has(HookKind::CreateContainer) {
+        let env = process::merge_env(
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.env().as_ref())
+                .into_iter()
+                .flatten()
+                .chain(cfg.extra_env.iter())
+                .map(String::as_str),
+        );
+        hooks::run_all_in(
+            hooks,
+            HookKind::CreateContainer,
+            &cfg.state.hook_state(Status::Creating),
+            hooks::InContainer {
+                env: Some(&env),
+                cwd: Some(cfg.rootfs),
+            },
+        )?;
+    }
     if !has_mnt_ns {
         // Without a mount namespace only chroot is safe (runc does the same
         // switch, but also mounts into the caller's namespace; we do not).
@@ -515,10 +530,19 @@ fn wait_start_and_exec(cfg: &InitConfig, p: Prepared) -> Result<Infallible> {
         let mut f = std::fs::File::from(conn.try_clone().expect("dup start connection"));
         let _ = f.write_all(serde_json::to_string(&e).unwrap_or_default().as_bytes());
     };
-    if let Err(e) = hooks::run_all(
+    let env: Vec<String> = p
+        .envp
+        .iter()
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    if let Err(e) = hooks::run_all_in(
         cfg.spec.hooks().as_ref(),
         HookKind::StartContainer,
         &cfg.state.hook_state(Status::Created),
+        hooks::InContainer {
+            env: Some(&env),
+            cwd: None,
+        },
     ) {
         report(e.into());
         exit(1);
