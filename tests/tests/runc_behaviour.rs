@@ -383,3 +383,61 @@ fn in_container_hooks_get_process_env_and_root() {
         assert_no_leaks(rt, &b);
     }
 }
+
+/// Hangs: with a seccomp notify filter and noNewPrivileges false, the filter is loaded
+/// early (it needs CAP_SYS_ADMIN), and the listener must reach the agent before the
+/// init makes a call its own filter hands over (here: opening /etc/passwd for HOME);
+/// otherwise create never returns. runc 1.1.5 hangs here too (its agent gets nothing
+/// within the timeout), so only the runtime under test is run.
+#[test]
+fn seccomp_notify_without_no_new_privileges_does_not_hang() {
+    if skip_on_runc("runc 1.1.5 hangs with a notify filter on openat and noNewPrivileges false") {
+        return;
+    }
+    for (name, rt) in [("under test", Runtime::new())] {
+        let rt = &rt;
+        let mut b = Bundle::new("rb-scnotify");
+        let sock_path = rt.scratch("sock").join("seccomp.sock");
+        let sock = berth_tests::console::ConsoleSocket::bind_until_eof(&sock_path);
+        b.no_new_privileges(false)
+            .env(&["PATH=/bin"])
+            .args(&["/bin/true"]);
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "listenerPath": sock_path,
+            "syscalls": [{"names": ["open", "openat"], "action": "SCMP_ACT_NOTIFY"}],
+        });
+        // The agent: answer every notification with ENOENT until the listener is
+        // closed by the kernel (no process left) or nothing comes for a while.
+        let agent = std::thread::spawn(move || {
+            let got = sock.receive(Duration::from_secs(20));
+            let mut answered = 0;
+            while let Some(n) = notify::recv(&got.fds[0], Duration::from_secs(3)) {
+                let _ = notify::fail_with(&got.fds[0], n.id, libc::ENOENT);
+                answered += 1;
+            }
+            answered
+        });
+        b.save();
+        let id = format!("rb-scn-{}", uid());
+        rt.track(&id);
+        let o = rt
+            .cmd()
+            .timeout(Duration::from_secs(20))
+            .args(["create", "--bundle"])
+            .arg(b.path())
+            .arg(&id)
+            .run();
+        assert!(o.ok(), "{name}: {o:?}");
+        rt.start(&id).assert_ok();
+        rt.wait_status(&id, "stopped", Duration::from_secs(10));
+        let answered = agent.join().expect("agent thread");
+        assert!(
+            answered > 0,
+            "{name}: the init opened nothing through the agent"
+        );
+        rt.delete(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
