@@ -441,3 +441,21 @@ fn seccomp_notify_without_no_new_privileges_does_not_hang() {
         assert_no_leaks(rt, &b);
     }
 }
+
+/// Output: `events` lines keep runc's key order, `type`, `id`, `data`.
+#[test]
+fn events_keys_in_runcs_order() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-events");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-events-{}", uid());
+        rt.run_detached(&id, &b);
+        let o = rt.exec(&["events", "--stats", &id]);
+        o.assert_ok();
+        let prefix = format!("{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":{{");
+        assert!(o.stdout.starts_with(&prefix), "{name}: {}", o.stdout);
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
