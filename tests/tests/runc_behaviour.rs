@@ -394,8 +394,9 @@ fn seccomp_notify_without_no_new_privileges_does_not_hang() {
     if skip_on_runc("runc 1.1.5 hangs with a notify filter on openat and noNewPrivileges false") {
         return;
     }
-    for (name, rt) in [("under test", Runtime::new())] {
-        let rt = &rt;
+    let name = "under test";
+    let rt = &Runtime::new();
+    {
         let mut b = Bundle::new("rb-scnotify");
         let sock_path = rt.scratch("sock").join("seccomp.sock");
         let sock = berth_tests::console::ConsoleSocket::bind_until_eof(&sock_path);
