@@ -4,6 +4,7 @@
 //! against the reference, not only written down.
 
 use berth_tests::*;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -457,6 +458,48 @@ fn events_keys_in_runcs_order() {
         let prefix = format!("{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":{{");
         assert!(o.stdout.starts_with(&prefix), "{name}: {}", o.stdout);
         rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Terminal: a foreground `run` with a terminal relays exactly what the process wrote
+/// to a caller whose stdout is not a terminal: the container's pty does not turn `\n`
+/// into `\r\n` (runc clears ONLCR on the master it relays; it does so once it has the
+/// master, which can be after a quick process wrote, so the process waits a little).
+#[test]
+fn foreground_terminal_keeps_newlines() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-tty");
+        b.terminal(true)
+            .args(&["/bin/sh", "-c", "sleep 0.3; printf 'one\\ntwo\\n'"]);
+        b.save();
+        let (mut m, mut s) = (-1, -1);
+        // SAFETY: openpty writes two fds into the out-parameters.
+        let r = unsafe {
+            libc::openpty(
+                &mut m,
+                &mut s,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(r, 0, "openpty");
+        // SAFETY: both fds were just returned by openpty and are owned here.
+        let (_master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+        let id = format!("rb-tty-{}", uid());
+        rt.track(&id);
+        let o = rt
+            .cmd()
+            .args(["run", "--bundle"])
+            .arg(b.path())
+            .arg(&id)
+            .stdin(Io::Fd(slave))
+            .stdout(Io::Capture)
+            .run();
+        assert!(o.ok(), "{name}: {o:?}");
+        assert_eq!(o.stdout, "one\ntwo\n", "{name}");
         assert_no_leaks(rt, &b);
     }
 }
