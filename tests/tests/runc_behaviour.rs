@@ -503,3 +503,22 @@ fn foreground_terminal_keeps_newlines() {
         assert_no_leaks(rt, &b);
     }
 }
+
+/// Errors: an execve that fails (a script whose interpreter is missing) says so in
+/// Go's words, `exec /run.sh: no such file or directory`, as engines match it.
+#[test]
+fn failed_execve_error_text() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-execve");
+        b.write_file("run.sh", "#!/nonexistent/sh\necho hi\n", 0o755);
+        b.args(&["/run.sh"]);
+        let o = rt.run_with(&format!("rb-execve-{}", uid()), &b, &[]);
+        assert!(!o.ok(), "{name}: {o:?}");
+        assert!(
+            o.stderr.contains("exec /run.sh: no such file or directory"),
+            "{name}: {o:?}"
+        );
+        assert_no_leaks(rt, &b);
+    }
+}

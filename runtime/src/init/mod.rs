@@ -81,9 +81,19 @@ impl Prepared {
             Errno::EACCES | Errno::EPERM => InitErrorKind::PermissionDenied,
             _ => InitErrorKind::Other,
         };
+        // Go's wording, which runc prints and engines match:
+        // `exec /run.sh: no such file or directory`.
+        let desc = err.desc();
+        let mut lower = desc.chars();
+        let desc: String = lower
+            .next()
+            .map(|c| c.to_ascii_lowercase())
+            .into_iter()
+            .chain(lower)
+            .collect();
         InitError {
             kind,
-            message: format!("exec {:?}: {err}", self.exec_path),
+            message: format!("exec {}: {desc}", self.exec_path.to_string_lossy()),
         }
     }
 }
