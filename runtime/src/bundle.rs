@@ -129,6 +129,17 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
             process.cwd()
         ));
     }
+    // Not applied yet: refused rather than ignored.
+    if process.exec_cpu_affinity().is_some() {
+        return Err("process.execCPUAffinity is not supported by this runtime yet".into());
+    }
+    if spec
+        .linux()
+        .as_ref()
+        .is_some_and(|l| l.memory_policy().is_some())
+    {
+        return Err("linux.memoryPolicy is not supported by this runtime yet".into());
+    }
     let linux = spec.linux().as_ref();
     let namespaces = linux
         .and_then(|l| l.namespaces().clone())

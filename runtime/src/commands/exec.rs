@@ -241,6 +241,12 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
             path: path.clone(),
             msg: format!("invalid process: {e}"),
         })?;
+        if p.exec_cpu_affinity().is_some() {
+            return Err(Error::Config {
+                path: path.clone(),
+                msg: "process.execCPUAffinity is not supported by this runtime yet".into(),
+            });
+        }
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::Config {
                 path: path.clone(),

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod lsm;
 pub mod namespaces;
 pub mod process;
+pub mod sched;
 
 use std::convert::Infallible;
 use std::ffi::CString;
@@ -403,6 +404,14 @@ pub(crate) fn become_ns_root() -> Result<()> {
 /// Identity, capabilities, fds, cwd and the executable, in runc's order.
 fn finalize_process(cfg: &mut InitConfig, chan: &Channel) -> Result<(Prepared, Option<OwnedFd>)> {
     let process = cfg.spec.process().as_ref().expect("validated");
+    if let Some(p) = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+    {
+        sched::apply_personality(p)?;
+    }
     let seccomp = cfg.seccomp.take();
     let in_userns = cfg.in_userns();
     prepare_process(
@@ -426,6 +435,13 @@ pub(crate) fn prepare_process(
     chan: &Channel,
 ) -> Result<(Prepared, Option<OwnedFd>)> {
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // While still privileged: real-time policies need CAP_SYS_NICE.
+    if let Some(s) = process.scheduler() {
+        sched::apply_scheduler(s)?;
+    }
+    if let Some(p) = process.io_priority() {
+        sched::apply_io_priority(p)?;
+    }
     let mut seccomp = seccomp;
     let mut notify = None;
     // Every inherited fd beyond the preserved ones closes on exec; the

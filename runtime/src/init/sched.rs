@@ -1,0 +1,153 @@
+//! runtime-spec 1.2/1.3 process attributes applied with one syscall each:
+//! `process.scheduler` (sched_setattr), `process.ioPriority` (ioprio_set) and
+//! `linux.personality` (personality). libc has no sched_attr or ioprio
+//! wrappers, so the raw syscalls are made here.
+
+use nix::errno::Errno;
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
+    LinuxSchedulerPolicy, Scheduler,
+};
+
+use crate::error::{Error, Result, SysContext};
+
+/// The kernel's `struct sched_attr` (SCHED_ATTR_SIZE_VER1, with util clamps).
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+    util_min: u32,
+    util_max: u32,
+}
+
+fn policy_number(p: LinuxSchedulerPolicy) -> Result<u32> {
+    Ok(match p {
+        LinuxSchedulerPolicy::SchedOther => 0,
+        LinuxSchedulerPolicy::SchedFifo => 1,
+        LinuxSchedulerPolicy::SchedRr => 2,
+        LinuxSchedulerPolicy::SchedBatch => 3,
+        LinuxSchedulerPolicy::SchedIdle => 5,
+        LinuxSchedulerPolicy::SchedDeadline => 6,
+        // SCHED_ISO was never merged into Linux.
+        LinuxSchedulerPolicy::SchedIso => {
+            return Err(Error::Invalid(
+                "process.scheduler: SCHED_ISO is not a Linux scheduling policy".into(),
+            ))
+        }
+    })
+}
+
+fn flag_bits(flags: &[LinuxSchedulerFlag]) -> u64 {
+    flags
+        .iter()
+        .map(|f| match f {
+            LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+            LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+            LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+            LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+            LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+            LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+            LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+        })
+        .fold(0, |a, b| a | b)
+}
+
+/// Apply `process.scheduler` to the calling thread (inherited by the exec).
+pub fn apply_scheduler(s: &Scheduler) -> Result<()> {
+    let mut attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy: policy_number(*s.policy())?,
+        flags: flag_bits(s.flags().as_deref().unwrap_or_default()),
+        nice: s.nice().unwrap_or(0),
+        priority: u32::try_from(s.priority().unwrap_or(0)).map_err(|_| {
+            Error::Invalid("process.scheduler.priority must not be negative".into())
+        })?,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+        ..Default::default()
+    };
+    // Clamps are only read when their flags are set; 1024 keeps "no clamp".
+    attr.util_max = 1024;
+    // SAFETY: sched_setattr(0, &attr, 0) on this thread with a correctly
+    // sized, initialised struct the kernel only reads.
+    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    if r < 0 {
+        return Err(Errno::last()).ctx(|| format!("set process.scheduler ({})", s.policy()));
+    }
+    Ok(())
+}
+
+/// Apply `process.ioPriority` (ioprio_set for this process).
+pub fn apply_io_priority(p: &LinuxIOPriority) -> Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    const IOPRIO_CLASS_SHIFT: i64 = 13;
+    let class: i64 = match p.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    if !(0..8).contains(&p.priority()) {
+        return Err(Error::Invalid(format!(
+            "process.ioPriority.priority {} is out of range 0..7",
+            p.priority()
+        )));
+    }
+    let value = (class << IOPRIO_CLASS_SHIFT) | p.priority();
+    // SAFETY: ioprio_set takes three integers.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+    if r < 0 {
+        return Err(Errno::last()).ctx(|| "set process.ioPriority");
+    }
+    Ok(())
+}
+
+/// Apply `linux.personality`: the execution domain. No flags are defined by
+/// the spec yet; any given is refused rather than ignored.
+pub fn apply_personality(p: &LinuxPersonality) -> Result<()> {
+    if let Some(f) = p.flags().as_ref().filter(|f| !f.is_empty()) {
+        return Err(Error::Invalid(format!(
+            "linux.personality.flags {f:?}: no personality flags are supported"
+        )));
+    }
+    let domain: libc::c_ulong = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality(2) takes one integer.
+    if unsafe { libc::personality(domain) } < 0 {
+        return Err(Errno::last()).ctx(|| format!("set linux.personality {}", p.domain()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sched_attr_has_the_kernels_size() {
+        // SCHED_ATTR_SIZE_VER1
+        assert_eq!(std::mem::size_of::<SchedAttr>(), 56);
+    }
+
+    #[test]
+    fn flags_and_policies() {
+        assert_eq!(
+            flag_bits(&[
+                LinuxSchedulerFlag::SchedResetOnFork,
+                LinuxSchedulerFlag::SchedFlagUtilClampMax
+            ]),
+            0x41
+        );
+        assert_eq!(policy_number(LinuxSchedulerPolicy::SchedIdle).unwrap(), 5);
+        assert!(policy_number(LinuxSchedulerPolicy::SchedIso).is_err());
+    }
+}
