@@ -130,8 +130,10 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
         ));
     }
     // Not applied yet: refused rather than ignored.
-    if process.exec_cpu_affinity().is_some() {
-        return Err("process.execCPUAffinity is not supported by this runtime yet".into());
+    if let Some(a) = process.exec_cpu_affinity() {
+        for list in [a.initial(), a.cpu_affinity_final()].into_iter().flatten() {
+            crate::init::sched::parse_cpu_list(list).map_err(|e| e.to_string())?;
+        }
     }
     if spec
         .linux()

@@ -334,6 +334,11 @@ fn spawn(
     lock_fd: i32,
     cgroup: &Cgroup,
 ) -> Result<Spawned> {
+    // The init starts on its initial CPUs (inherited from us) until it is in
+    // the container's cgroup.
+    if let Some(p) = cfg.spec.process().as_ref() {
+        crate::init::sched::apply_initial_affinity(p)?;
+    }
     if plan.single_clone() {
         // pid and time namespaces apply to children: set them up here, and
         // restore ours after the clone so later children (hooks run by

@@ -1,5 +1,6 @@
 //! runtime-spec 1.2/1.3 process attributes: `process.scheduler`, `process.ioPriority`,
-//! `linux.personality` applied for real (checked from the host through /proc and
+//! `linux.personality`, `process.execCPUAffinity` applied for real (checked from the
+//! host through /proc and
 //! ioprio_get), and fields not applied yet refused by name rather than ignored.
 //! runc 1.1.5 predates them all.
 
@@ -75,21 +76,39 @@ fn personality_linux32_is_applied() {
 }
 
 #[test]
+fn exec_cpu_affinity_final_is_applied_to_init_and_exec() {
+    if skip_on_runc("runc 1.1.5 has no process.execCPUAffinity") {
+        return;
+    }
+    let (t, id, pid) = sleeper("affinity", |b| {
+        b.set_process("execCPUAffinity", json!({"initial": "0", "final": "1"}));
+    });
+    assert_eq!(proc_field(pid, "status", "Cpus_allowed_list"), "1");
+    let p = t.bundle.join("exec-process.json");
+    std::fs::write(
+        &p,
+        r#"{"args":["/bin/sh","-c","grep Cpus_allowed_list /proc/self/status"],"cwd":"/",
+           "env":["PATH=/bin"],"user":{"uid":0,"gid":0},
+           "execCPUAffinity":{"initial":"1","final":"0"}}"#,
+    )
+    .unwrap();
+    let o = t.rt.exec(&["exec", "-p", p.to_str().unwrap(), &id]);
+    o.assert_ok();
+    assert!(
+        o.stdout.trim().ends_with("\t0") || o.stdout.trim().ends_with(" 0"),
+        "{o:?}"
+    );
+    t.rt.delete_force(&id).assert_ok();
+    t.assert_no_leaks();
+}
+
+#[test]
 fn fields_not_applied_yet_are_refused_by_name() {
     if skip_on_runc("runc 1.1.5 ignores runtime-spec 1.2/1.3 fields") {
         return;
     }
     let mut t = Ctx::new("refused");
     t.bundle.args(&["/bin/true"]);
-    t.bundle
-        .set_process("execCPUAffinity", json!({"initial": "0", "final": "0"}));
-    let id = t.id("a");
-    t.rt.create(&id, &t.bundle)
-        .assert_fail_with("process.execCPUAffinity is not supported");
-    t.bundle.config["process"]
-        .as_object_mut()
-        .unwrap()
-        .remove("execCPUAffinity");
     t.bundle.config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
     let id = t.id("b");
     t.rt.create(&id, &t.bundle)

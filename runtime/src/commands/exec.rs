@@ -84,6 +84,9 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         let _ = nix::sys::prctl::set_child_subreaper(true);
     }
     let (parent, child) = channel::pair().ctx(|| "socketpair")?;
+    // The process starts on its initial CPUs (inherited from us) until it
+    // is in the container's cgroup.
+    crate::init::sched::apply_initial_affinity(&process)?;
     let restore = ChildrenNs::save()?;
     plan.join(|t| matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))?;
     let forked = clone::clone3(0);
@@ -241,12 +244,6 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
             path: path.clone(),
             msg: format!("invalid process: {e}"),
         })?;
-        if p.exec_cpu_affinity().is_some() {
-            return Err(Error::Config {
-                path: path.clone(),
-                msg: "process.execCPUAffinity is not supported by this runtime yet".into(),
-            });
-        }
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::Config {
                 path: path.clone(),

@@ -435,6 +435,9 @@ pub(crate) fn prepare_process(
     chan: &Channel,
 ) -> Result<(Prepared, Option<OwnedFd>)> {
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // In the container's cgroup by now (the init waited for it, exec's
+    // parent moved it before its hello).
+    sched::apply_final_affinity(process)?;
     // While still privileged: real-time policies need CAP_SYS_NICE.
     if let Some(s) = process.scheduler() {
         sched::apply_scheduler(s)?;

@@ -1,7 +1,8 @@
 //! runtime-spec 1.2/1.3 process attributes applied with one syscall each:
 //! `process.scheduler` (sched_setattr), `process.ioPriority` (ioprio_set) and
-//! `linux.personality` (personality). libc has no sched_attr or ioprio
-//! wrappers, so the raw syscalls are made here.
+//! `linux.personality` (personality), and `process.execCPUAffinity`
+//! (sched_setaffinity). libc has no sched_attr or ioprio wrappers, so the
+//! raw syscalls are made here.
 
 use nix::errno::Errno;
 use oci_spec::runtime::{
@@ -128,6 +129,64 @@ pub fn apply_personality(p: &LinuxPersonality) -> Result<()> {
     Ok(())
 }
 
+/// Parse a CPU list as the spec writes it (`0-3,7`).
+pub fn parse_cpu_list(list: &str) -> Result<nix::sched::CpuSet> {
+    let bad = || {
+        Error::Invalid(format!(
+            "process.execCPUAffinity: invalid CPU list {list:?}"
+        ))
+    };
+    let mut set = nix::sched::CpuSet::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (part, part),
+        };
+        let a: usize = a.parse().map_err(|_| bad())?;
+        let b: usize = b.parse().map_err(|_| bad())?;
+        if a > b {
+            return Err(bad());
+        }
+        for cpu in a..=b {
+            set.set(cpu).map_err(|_| bad())?;
+        }
+    }
+    Ok(set)
+}
+
+fn set_affinity(list: &str, which: &str) -> Result<()> {
+    let set = parse_cpu_list(list)?;
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .ctx(|| format!("set process.execCPUAffinity.{which} {list:?}"))
+}
+
+/// `initial`: applied by the runtime to itself before it clones the
+/// process, so the process starts there before it joins the cgroup.
+pub fn apply_initial_affinity(p: &oci_spec::runtime::Process) -> Result<()> {
+    match p
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+        .filter(|l| !l.is_empty())
+    {
+        Some(l) => set_affinity(l, "initial"),
+        None => Ok(()),
+    }
+}
+
+/// `final`: applied by the process once it is in the container's cgroup.
+pub fn apply_final_affinity(p: &oci_spec::runtime::Process) -> Result<()> {
+    match p
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+        .filter(|l| !l.is_empty())
+    {
+        Some(l) => set_affinity(l, "final"),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +195,15 @@ mod tests {
     fn sched_attr_has_the_kernels_size() {
         // SCHED_ATTR_SIZE_VER1
         assert_eq!(std::mem::size_of::<SchedAttr>(), 56);
+    }
+
+    #[test]
+    fn cpu_lists() {
+        let s = parse_cpu_list("0-2, 5").unwrap();
+        assert!((0..3).all(|c| s.is_set(c).unwrap()) && s.is_set(5).unwrap());
+        assert!(!s.is_set(3).unwrap());
+        assert!(parse_cpu_list("3-1").is_err());
+        assert!(parse_cpu_list("x").is_err());
     }
 
     #[test]
