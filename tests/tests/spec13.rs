@@ -1,7 +1,7 @@
 //! runtime-spec 1.2/1.3 process attributes: `process.scheduler`, `process.ioPriority`,
 //! `linux.personality`, `process.execCPUAffinity` applied for real (checked from the
-//! host through /proc and
-//! ioprio_get), and fields not applied yet refused by name rather than ignored.
+//! host through /proc and ioprio_get), and fields not applied yet (`linux.memoryPolicy`,
+//! personality flags) refused by name rather than ignored.
 //! runc 1.1.5 predates them all.
 
 use berth_tests::*;
