@@ -129,18 +129,11 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
             process.cwd()
         ));
     }
-    // Not applied yet: refused rather than ignored.
+    // CPU lists are checked here, so a bad one fails before anything exists.
     if let Some(a) = process.exec_cpu_affinity() {
         for list in [a.initial(), a.cpu_affinity_final()].into_iter().flatten() {
             crate::init::sched::parse_cpu_list(list).map_err(|e| e.to_string())?;
         }
-    }
-    if spec
-        .linux()
-        .as_ref()
-        .is_some_and(|l| l.memory_policy().is_some())
-    {
-        return Err("linux.memoryPolicy is not supported by this runtime yet".into());
     }
     let linux = spec.linux().as_ref();
     let namespaces = linux

@@ -412,6 +412,14 @@ fn finalize_process(cfg: &mut InitConfig, chan: &Channel) -> Result<(Prepared, O
     {
         sched::apply_personality(p)?;
     }
+    if let Some(p) = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        sched::apply_memory_policy(p)?;
+    }
     let seccomp = cfg.seccomp.take();
     let in_userns = cfg.in_userns();
     prepare_process(

@@ -6,8 +6,9 @@
 
 use nix::errno::Errno;
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
-    LinuxSchedulerPolicy, Scheduler,
+    IOPriorityClass, LinuxIOPriority, LinuxMemoryPolicy, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag, LinuxSchedulerPolicy, MemoryPolicyFlagType, MemoryPolicyModeType,
+    Scheduler,
 };
 
 use crate::error::{Error, Result, SysContext};
@@ -129,14 +130,71 @@ pub fn apply_personality(p: &LinuxPersonality) -> Result<()> {
     Ok(())
 }
 
+/// Apply `linux.memoryPolicy` (set_mempolicy for the init, inherited by
+/// what it execs).
+pub fn apply_memory_policy(p: &LinuxMemoryPolicy) -> Result<()> {
+    let mode: libc::c_int = match p.mode() {
+        MemoryPolicyModeType::MpolDefault => 0,
+        MemoryPolicyModeType::MpolPreferred => 1,
+        MemoryPolicyModeType::MpolBind => 2,
+        MemoryPolicyModeType::MpolInterleave => 3,
+        MemoryPolicyModeType::MpolLocal => 4,
+        MemoryPolicyModeType::MpolPreferredMany => 5,
+        MemoryPolicyModeType::MpolWeightedInterleave => 6,
+    };
+    let flags = p
+        .flags()
+        .iter()
+        .flatten()
+        .map(|f| match f {
+            MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
+            MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
+            MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
+        })
+        .fold(0, |a, b| a | b);
+    // Up to 1024 nodes (MAX_NUMNODES of common kernel configurations).
+    let mut mask = [0u64; 16];
+    let nodes = p.nodes().as_deref().unwrap_or("");
+    for node in parse_list(nodes, "linux.memoryPolicy.nodes")? {
+        let word = mask.get_mut(node / 64).ok_or_else(|| {
+            Error::Invalid(format!(
+                "linux.memoryPolicy.nodes: node {node} is out of range"
+            ))
+        })?;
+        *word |= 1 << (node % 64);
+    }
+    let (ptr, maxnode) = if nodes.trim().is_empty() {
+        (std::ptr::null(), 0)
+    } else {
+        (mask.as_ptr(), mask.len() * 64 + 1)
+    };
+    // SAFETY: set_mempolicy reads at most `maxnode` bits from `mask`, which
+    // outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode | flags, ptr, maxnode) };
+    if r < 0 {
+        return Err(Errno::last())
+            .ctx(|| format!("set linux.memoryPolicy {} nodes {nodes:?}", p.mode()));
+    }
+    Ok(())
+}
+
 /// Parse a CPU list as the spec writes it (`0-3,7`).
 pub fn parse_cpu_list(list: &str) -> Result<nix::sched::CpuSet> {
-    let bad = || {
-        Error::Invalid(format!(
-            "process.execCPUAffinity: invalid CPU list {list:?}"
-        ))
-    };
     let mut set = nix::sched::CpuSet::new();
+    for cpu in parse_list(list, "process.execCPUAffinity")? {
+        set.set(cpu).map_err(|_| {
+            Error::Invalid(format!(
+                "process.execCPUAffinity: CPU {cpu} is out of range"
+            ))
+        })?;
+    }
+    Ok(set)
+}
+
+/// `0-3,7` as the numbers it names.
+fn parse_list(list: &str, what: &str) -> Result<Vec<usize>> {
+    let bad = || Error::Invalid(format!("{what}: invalid list {list:?}"));
+    let mut out = Vec::new();
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = match part.split_once('-') {
             Some((a, b)) => (a.trim(), b.trim()),
@@ -147,11 +205,9 @@ pub fn parse_cpu_list(list: &str) -> Result<nix::sched::CpuSet> {
         if a > b {
             return Err(bad());
         }
-        for cpu in a..=b {
-            set.set(cpu).map_err(|_| bad())?;
-        }
+        out.extend(a..=b);
     }
-    Ok(set)
+    Ok(out)
 }
 
 fn set_affinity(list: &str, which: &str) -> Result<()> {
