@@ -129,6 +129,12 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
             process.cwd()
         ));
     }
+    // CPU lists are checked here, so a bad one fails before anything exists.
+    if let Some(a) = process.exec_cpu_affinity() {
+        for list in [a.initial(), a.cpu_affinity_final()].into_iter().flatten() {
+            crate::init::sched::parse_cpu_list(list).map_err(|e| e.to_string())?;
+        }
+    }
     let linux = spec.linux().as_ref();
     let namespaces = linux
         .and_then(|l| l.namespaces().clone())

@@ -2,97 +2,171 @@
 //! runtime's `create` has a peak-RSS budget of 3 MiB; a generated help, as
 //! clap's, made it exceed that).
 
-const GLOBAL: &str = "\
-berth-runtime: an OCI container runtime, drop-in compatible with runc
+/// One command's help: runc's sections (NAME, USAGE, OPTIONS), which tools
+/// and people read the same way for either runtime.
+struct Help {
+    name: &'static str,
+    about: &'static str,
+    usage: &'static str,
+    /// (flags as runc lists them, what they do)
+    options: &'static [(&'static str, &'static str)],
+}
 
-Usage: berth-runtime [global options] <command> [options] <container-id> ...
+const CREATE_OPTS: &[(&str, &str)] = &[
+    ("--bundle value, -b value", "path to the root of the bundle directory, defaults to the current directory"),
+    ("--console-socket value", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+    ("--pidfd-socket value", "path to an AF_UNIX socket which will receive a pidfd of the container's init"),
+    ("--pid-file value", "specify the file to write the process id to"),
+    ("--no-pivot", "do not use pivot root to jail process inside rootfs (MS_MOVE and chroot instead)"),
+    ("--no-new-keyring", "do not create a new session keyring for the container"),
+    ("--preserve-fds value", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
+];
 
-Commands:
-  create     create a container (its process waits for `start`)
-  start      start a created container
-  run        create and start a container (foreground unless --detach)
-  exec       run a new process in a running container
-  state      print the state of a container as JSON
-  kill       send a signal to the container's init (--all: every process)
-  delete     delete a container (--force: kill it first)
-  list       list containers (--format table|json, -q)
-  pause      freeze every process of a container
-  resume     thaw a paused container
-  ps         list a container's processes (--format table|json)
-  update     change a container's resource limits
-  events     resource statistics and OOM notices (--stats, --interval)
-  features   print the runtime-spec features document
-  spec       write runc's default config.json (--rootless, --bundle)
+const RUN_OPTS: &[(&str, &str)] = &[
+    ("--bundle value, -b value", "path to the root of the bundle directory, defaults to the current directory"),
+    ("--console-socket value", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+    ("--pidfd-socket value", "path to an AF_UNIX socket which will receive a pidfd of the container's init"),
+    ("--detach, -d", "detach from the container's process"),
+    ("--keep", "do not delete the container after it exits"),
+    ("--pid-file value", "specify the file to write the process id to"),
+    ("--no-subreaper", "disable the use of the subreaper used to reap reparented processes"),
+    ("--no-pivot", "do not use pivot root to jail process inside rootfs (MS_MOVE and chroot instead)"),
+    ("--no-new-keyring", "do not create a new session keyring for the container"),
+    ("--preserve-fds value", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
+];
 
-Global options (one or two dashes):
-  --root DIR              state directory (default /run/berth-runtime)
-  --log FILE              append the log to FILE
-  --log-format text|json  log line format (default text)
-  --debug                 debug logging
-  --systemd-cgroup        manage cgroups through systemd
-  --rootless auto|true|false, --criu PATH   accepted for compatibility
-  -v, --version           print the version
+const EXEC_OPTS: &[(&str, &str)] = &[
+    ("--console-socket value", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+    ("--pidfd-socket value", "path to an AF_UNIX socket which will receive a pidfd of the process"),
+    ("--cwd value", "current working directory in the container"),
+    ("--env value, -e value", "set environment variables (repeatable)"),
+    ("--tty, -t", "allocate a pseudo-TTY"),
+    ("--user value, -u value", "UID (format: <uid>[:<gid>])"),
+    ("--additional-gids value, -g value", "additional gids (repeatable)"),
+    ("--process value, -p value", "path to the process.json"),
+    ("--detach, -d", "detach from the container's process"),
+    ("--pid-file value", "specify the file to write the process id to"),
+    ("--process-label value", "set the asm process label for the process commonly used with selinux"),
+    ("--apparmor value", "set the apparmor profile for the process"),
+    ("--no-new-privs", "set the no new privileges value for the process"),
+    ("--cap value, -c value", "add a capability to the bounding set for the process (repeatable)"),
+    ("--preserve-fds value", "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
+    ("--cgroup value", "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup> (repeatable)"),
+    ("--ignore-paused", "allow exec in a paused container"),
+];
 
-`berth-runtime <command> --help` describes a command's options.
-";
+const UPDATE_OPTS: &[(&str, &str)] = &[
+    ("--resources value, -r value", "path to the file containing the resources to update or '-' to read from the standard input"),
+    ("--blkio-weight value", "Specifies per cgroup weight, range is from 10 to 1000 (default: 0)"),
+    ("--cpu-period value", "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
+    ("--cpu-quota value", "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
+    ("--cpu-burst value", "CPU CFS burst limit (in usecs)"),
+    ("--cpu-share value", "CPU shares (relative weight vs. other containers)"),
+    ("--cpu-rt-period value", "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
+    ("--cpu-rt-runtime value", "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
+    ("--cpuset-cpus value", "CPU(s) to use"),
+    ("--cpuset-mems value", "Memory node(s) to use"),
+    ("--kernel-memory-tcp value", "Kernel memory limit (in bytes) for tcp buffer"),
+    ("--memory value", "Memory limit (in bytes)"),
+    ("--memory-reservation value", "Memory reservation or soft_limit (in bytes)"),
+    ("--memory-swap value", "Total memory usage (memory + swap); set '-1' to enable unlimited swap"),
+    ("--pids-limit value", "Maximum number of pids allowed in the container (default: 0)"),
+];
 
-fn command(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "create" | "run" => "\
-Usage: berth-runtime create|run [options] <container-id>
+const COMMANDS: &[Help] = &[
+    Help { name: "create", about: "create a container", usage: "<container-id>", options: CREATE_OPTS },
+    Help { name: "delete", about: "delete any resources held by the container often used with detached container", usage: "<container-id>", options: &[("--force, -f", "Forcibly deletes the container if it is still running (uses SIGKILL)")] },
+    Help { name: "events", about: "display container events such as OOM notifications, cpu, memory, and IO usage statistics", usage: "<container-id>", options: &[("--interval value", "set the stats collection interval (default: 5s)"), ("--stats", "display the container's stats then exit")] },
+    Help { name: "exec", about: "execute new process inside the container", usage: "<container-id> <command> [command options]  || -p process.json <container-id>", options: EXEC_OPTS },
+    Help { name: "kill", about: "kill sends the specified signal (default: SIGTERM) to the container's init process", usage: "<container-id> [signal]", options: &[("--all, -a", "send the specified signal to all processes inside the container")] },
+    Help { name: "list", about: "lists containers started by berth-runtime with the given root", usage: "", options: &[("--format value, -f value", "select one of: table or json (default: \"table\")"), ("--quiet, -q", "display only container IDs")] },
+    Help { name: "pause", about: "pause suspends all processes inside the container", usage: "<container-id>", options: &[] },
+    Help { name: "ps", about: "ps displays the processes running inside a container", usage: "<container-id> [ps options]", options: &[("--format value, -f value", "select one of: table or json (default: \"table\")")] },
+    Help { name: "resume", about: "resumes all processes that have been previously paused", usage: "<container-id>", options: &[] },
+    Help { name: "run", about: "create and run a container", usage: "<container-id>", options: RUN_OPTS },
+    Help { name: "spec", about: "create a new specification file", usage: "", options: &[("--bundle value, -b value", "path to the root of the bundle directory"), ("--rootless", "generate a configuration for a rootless container")] },
+    Help { name: "start", about: "executes the user defined process in a created container", usage: "<container-id>", options: &[] },
+    Help { name: "state", about: "output the state of a container", usage: "<container-id>", options: &[] },
+    Help { name: "update", about: "update container resource constraints", usage: "<container-id>", options: UPDATE_OPTS },
+    Help { name: "features", about: "show the enabled features", usage: "", options: &[] },
+];
 
-  -b, --bundle DIR        bundle directory (default .)
-  --console-socket PATH   unix socket that receives the pty master
-  --pidfd-socket PATH     unix socket that receives a pidfd of the init
-  --pid-file PATH         write the init's pid here
-  --no-pivot              MS_MOVE + chroot instead of pivot_root
-  --no-new-keyring        keep the caller's session keyring
-  --preserve-fds N        pass fds 3..3+N into the container
-run only:
-  -d, --detach            do not wait for the container
-  --keep                  keep the container's state after it exits
-  --no-subreaper          accepted for compatibility
-",
-        "exec" => "\
-Usage: berth-runtime exec [options] <container-id> <command> [args...]
-       berth-runtime exec [options] --process FILE <container-id>
+const GLOBAL_OPTS: &[(&str, &str)] = &[
+    ("--debug", "enable debug logging"),
+    ("--log value", "set the log file to write berth-runtime logs to (default is '/dev/stderr')"),
+    ("--log-format value", "set the log format ('text' (default), or 'json') (default: \"text\")"),
+    ("--root value", "root directory for storage of container state (this should be located in tmpfs) (default: \"/run/berth-runtime\")"),
+    ("--criu value", "accepted for compatibility (checkpoint/restore is not supported)"),
+    ("--systemd-cgroup", "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\" for e.g. \"system.slice:runc:434234\""),
+    ("--rootless value", "ignore cgroup permission errors ('true', 'false', or 'auto') (default: \"auto\")"),
+    ("--help, -h", "show help"),
+    ("--version, -v", "print the version"),
+];
 
-  -p, --process FILE      runtime-spec process JSON to run
-  -t, --tty               allocate a pseudo-terminal
-  --console-socket PATH   unix socket that receives the pty master
-  --cwd DIR               working directory
-  -e, --env K=V           add an environment variable (repeatable)
-  -u, --user UID[:GID]    user and group ids
-  -g, --additional-gids G add a supplementary group (repeatable)
-  -c, --cap CAP           add a capability (repeatable)
-  --no-new-privs          set no_new_privs
-  --apparmor PROFILE, --process-label LABEL   LSM labels
-  -d, --detach            do not wait for the process
-  --pid-file PATH         write the process's pid here
-  --pidfd-socket PATH     unix socket that receives a pidfd of the process
-  --preserve-fds N        pass fds 3..3+N into the process
-  --cgroup [CTRL:]PATH    run in a sub-cgroup of the container
-  --ignore-paused         allow exec into a paused container
-",
-        "kill" => "Usage: berth-runtime kill [-a|--all] <container-id> [SIGNAL]\n\nSIGNAL is a number or a name (9, KILL, SIGKILL); default SIGTERM.\n",
-        "delete" => "Usage: berth-runtime delete [-f|--force] <container-id>\n",
-        "list" => "Usage: berth-runtime list [-f|--format table|json] [-q|--quiet]\n",
-        "ps" => "Usage: berth-runtime ps [-f|--format table|json] <container-id> [ps options]\n",
-        "events" => "Usage: berth-runtime events [--stats] [--interval 5s] <container-id>\n",
-        "update" => "\
-Usage: berth-runtime update [options] <container-id>
+fn options(out: &mut String, opts: &[(&str, &str)]) {
+    let width = opts.iter().map(|(f, _)| f.len()).max().unwrap_or(0);
+    for (f, what) in opts {
+        out.push_str(&format!("   {f:width$}  {what}\n"));
+    }
+}
 
-  -r, --resources FILE|-  LinuxResources JSON (- for stdin)
-  --memory, --memory-reservation, --memory-swap, --kernel-memory-tcp SIZE
-  --cpu-share N, --cpu-period N, --cpu-quota N, --cpu-burst N
-  --cpu-rt-period N, --cpu-rt-runtime N, --cpuset-cpus LIST, --cpuset-mems LIST
-  --pids-limit N, --blkio-weight N
-",
-        "spec" => "Usage: berth-runtime spec [-b|--bundle DIR] [--rootless]\n",
-        "start" | "state" | "pause" | "resume" => "Usage: berth-runtime <command> <container-id>\n",
-        "features" => "Usage: berth-runtime features\n",
-        _ => return None,
-    })
+fn render_command(h: &Help) -> String {
+    let mut out = format!(
+        "NAME:\n   berth-runtime {} - {}\n\nUSAGE:\n   berth-runtime {}{}{}\n",
+        h.name,
+        h.about,
+        h.name,
+        if h.options.is_empty() {
+            ""
+        } else {
+            " [command options]"
+        },
+        if h.usage.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", h.usage)
+        },
+    );
+    if !h.options.is_empty() {
+        out.push_str("\nOPTIONS:\n");
+        options(&mut out, h.options);
+    }
+    out
+}
+
+fn render_global() -> String {
+    let mut out = String::from(
+        "NAME:\n   berth-runtime - Open Container Initiative runtime\n\n\
+berth-runtime runs containers from OCI bundles (a config.json and a root\n\
+filesystem) and is a drop-in replacement for runc.\n\n\
+USAGE:\n   berth-runtime [global options] command [command options] [arguments...]\n\n",
+    );
+    out.push_str(&format!(
+        "VERSION:\n   {}\n\nCOMMANDS:\n",
+        crate::version_text()
+            .trim_end()
+            .replacen("berth-runtime version ", "", 1)
+    ));
+    let width = COMMANDS
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("help, h".len());
+    for c in COMMANDS {
+        out.push_str(&format!("   {:width$}  {}\n", c.name, c.about));
+    }
+    out.push_str(&format!(
+        "   {:width$}  {}\n",
+        "help, h", "Shows a list of commands or help for one command"
+    ));
+    out.push_str("\nGLOBAL OPTIONS:\n");
+    options(&mut out, GLOBAL_OPTS);
+    out
+}
+
+fn command(name: &str) -> Option<&'static Help> {
+    COMMANDS.iter().find(|c| c.name == name)
 }
 
 /// If the arguments ask for help, print it and return true.
@@ -102,11 +176,22 @@ pub fn requested(args: &[String]) -> bool {
         match a.as_str() {
             "--" => return false,
             "-h" | "--help" | "-help" => {
-                print!("{}", verb.and_then(command).unwrap_or(GLOBAL));
+                match verb.and_then(command) {
+                    Some(h) => print!("{}", render_command(h)),
+                    None => print!("{}", render_global()),
+                }
                 return true;
             }
-            "help" if verb.is_none() => {
-                print!("{GLOBAL}");
+            "help" | "h" if verb.is_none() => {
+                // `help VERB` as runc: that command's help.
+                let next = args
+                    .iter()
+                    .skip_while(|a| a.as_str() != "help" && a.as_str() != "h")
+                    .nth(1);
+                match next.and_then(|n| command(n)) {
+                    Some(h) => print!("{}", render_command(h)),
+                    None => print!("{}", render_global()),
+                }
                 return true;
             }
             s if !s.starts_with('-') && verb.is_none() && command(s).is_some() => {

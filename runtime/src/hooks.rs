@@ -51,15 +51,34 @@ impl HookKind {
     }
 }
 
+/// Where a hook runs when it is the init that runs it: a hook without its
+/// own `env` gets the container process's environment (runc's init has it
+/// by then), and createContainer hooks run in the container's root.
+#[derive(Default, Clone, Copy)]
+pub struct InContainer<'a> {
+    pub env: Option<&'a [String]>,
+    pub cwd: Option<&'a std::path::Path>,
+}
+
 /// Run every hook of `kind` in order; the first failure aborts.
 pub fn run_all(
     hooks: Option<&oci_spec::runtime::Hooks>,
     kind: HookKind,
     state: &str,
 ) -> Result<()> {
+    run_all_in(hooks, kind, state, InContainer::default())
+}
+
+/// [`run_all`] for hooks the init runs (createContainer, startContainer).
+pub fn run_all_in(
+    hooks: Option<&oci_spec::runtime::Hooks>,
+    kind: HookKind,
+    state: &str,
+    place: InContainer,
+) -> Result<()> {
     let Some(hooks) = hooks else { return Ok(()) };
     for (i, h) in kind.select(hooks).iter().enumerate() {
-        run_one(h, state).map_err(|msg| Error::Hook {
+        run_one(h, state, place).map_err(|msg| Error::Hook {
             kind: kind.name(),
             index: i,
             msg,
@@ -73,26 +92,37 @@ pub fn run_all(
 pub fn run_all_warn(hooks: Option<&oci_spec::runtime::Hooks>, kind: HookKind, state: &str) {
     let Some(hooks) = hooks else { return };
     for (i, h) in kind.select(hooks).iter().enumerate() {
-        if let Err(msg) = run_one(h, state) {
+        if let Err(msg) = run_one(h, state, InContainer::default()) {
             log::warn!("error running {} hook #{i}: {msg}", kind.name());
         }
     }
 }
 
-fn run_one(h: &Hook, state: &str) -> std::result::Result<(), String> {
+/// A hook without `env` inherits an environment, as runc's (Go's exec with a
+/// nil Env): the runtime's own, or the container process's in the init.
+fn run_one(h: &Hook, state: &str, place: InContainer) -> std::result::Result<(), String> {
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
     if let Some(a0) = args.first() {
         cmd.arg0(a0);
     }
     cmd.args(args.iter().skip(1))
-        .env_clear()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for kv in h.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    if let Some(dir) = place.cwd {
+        cmd.current_dir(dir);
+    }
+    let env = match (h.env(), place.env) {
+        (Some(own), _) => Some(own.as_slice()),
+        (None, inherited) => inherited,
+    };
+    if let Some(env) = env {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     let mut child = cmd

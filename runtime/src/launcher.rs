@@ -49,6 +49,12 @@ pub fn launch(
     systemd_cgroup: bool,
 ) -> Result<Launched> {
     let spec = &bundle.spec;
+    log::debug!(
+        "create {}: bundle {}, root {}",
+        container.id,
+        bundle.dir.display(),
+        container.dir.display()
+    );
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
     let console = match (terminal, console) {
@@ -145,6 +151,10 @@ pub fn launch(
     )
     .ctx(|| format!("open {}", container.dir.display()))?;
     let start_listener = start_socket(&state_dir)?;
+    // Only the socket goes to the init: an fd of the state directory would
+    // be a way out to the host for anything that joins the container before
+    // `start` (the CVE-2024-21626 class); `start` unlinks the socket.
+    drop(state_dir);
     let (listen_fds, extra_env) = listen_fds();
     let state = ContainerState {
         oci_version: spec.version().clone(),
@@ -167,7 +177,6 @@ pub fn launch(
         plan: &plan,
         console,
         start_listener,
-        state_dir,
         preserve_fds: listen_fds + opts.preserve_fds,
         extra_env,
         state: state.clone(),
@@ -178,7 +187,26 @@ pub fn launch(
     // Saved before the cgroup exists, so that `delete` can find the cgroup
     // of a create that was killed half-way.
     container.save_config(spec)?;
+    let frozen_err = || Error::Invalid("container's cgroup unexpectedly frozen".into());
+    // A frozen cgroup that is already there is not touched at all.
+    if cgroup.is_effectively_frozen() {
+        return Err(frozen_err());
+    }
+    let existed = cgroup.exists();
     cgroup.create()?;
+    if cgroup.is_effectively_frozen() {
+        // The init would freeze on joining and create would never return.
+        // A cgroup that was there before is not ours to remove.
+        if !existed {
+            let _ = cgroup.destroy();
+        }
+        return Err(frozen_err());
+    }
+    log::debug!(
+        "create {}: cgroup {}",
+        container.id,
+        cgroup.path().display()
+    );
     // From here on a failure must also remove the cgroup.
     let cleanup_cgroup = |e: Error| {
         if let Err(ce) = cgroup
@@ -196,6 +224,7 @@ pub fn launch(
     let (parent, child) = channel::pair().ctx(|| "socketpair")?;
     let mut spawned =
         spawn(&mut cfg, &plan, parent, child, lock_fd, &cgroup).map_err(cleanup_cgroup)?;
+    log::debug!("create {}: init pid {}", container.id, spawned.pid);
     // The child has its copies; ours must not keep the listener alive.
     drop(cfg);
     match drive(&mut spawned, bundle, &state, opts, container) {
@@ -225,8 +254,7 @@ pub fn launch(
     }
 }
 
-/// linux.resources, plus access to the devices the config creates (as
-/// runc grants them). A v2 device filter the kernel refuses (BPF needs
+/// linux.resources. A v2 device filter the kernel refuses (BPF needs
 /// locked memory that cannot be raised here) is a warning, the rest holds.
 fn apply_resources(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
     let r = spec
@@ -234,30 +262,16 @@ fn apply_resources(cgroup: &Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()
         .as_ref()
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
-    apply_with_devices(cgroup, spec, r)
+    apply_resources_value(cgroup, r)
 }
 
-/// Apply `r` with allow rules for the devices the config creates added,
-/// as every application must carry the full rule set (`update` too).
-pub(crate) fn apply_with_devices(
+/// Apply `r` as given: the devices of `linux.devices` get no allow rule of
+/// their own (as in runc, only the default set and `resources.devices`
+/// decide; a created node the rules deny stays unusable).
+pub(crate) fn apply_resources_value(
     cgroup: &Cgroup,
-    spec: &oci_spec::runtime::Spec,
-    mut r: oci_spec::runtime::LinuxResources,
+    r: oci_spec::runtime::LinuxResources,
 ) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    let created: Vec<oci_spec::runtime::LinuxDeviceCgroup> = linux
-        .and_then(|l| l.devices().clone())
-        .unwrap_or_default()
-        .iter()
-        // Only character and block devices have cgroup rules (not fifos).
-        .filter(|d| !matches!(d.typ(), oci_spec::runtime::LinuxDeviceType::P))
-        .map(oci_spec::runtime::LinuxDeviceCgroup::from)
-        .collect();
-    if !created.is_empty() {
-        let mut rules = r.devices().clone().unwrap_or_default();
-        rules.extend(created);
-        r.set_devices(Some(rules));
-    }
     match cgroup.apply(&r) {
         Ok(()) => Ok(()),
         Err(e @ crate::cgroups::CgroupError::DeviceFilter { .. }) => {
@@ -320,6 +334,11 @@ fn spawn(
     lock_fd: i32,
     cgroup: &Cgroup,
 ) -> Result<Spawned> {
+    // The init starts on its initial CPUs (inherited from us) until it is in
+    // the container's cgroup.
+    if let Some(p) = cfg.spec.process().as_ref() {
+        crate::init::sched::apply_initial_affinity(p)?;
+    }
     if plan.single_clone() {
         // pid and time namespaces apply to children: set them up here, and
         // restore ours after the clone so later children (hooks run by
@@ -536,6 +555,15 @@ fn drive(
                     &state.hook_state(Status::Creating),
                 )?;
                 s.chan.send(&ToChild::RuntimeHooksDone).map_err(chan_err)?;
+            }
+            ToParent::SeccompListener => {
+                let fd = fds
+                    .pop()
+                    .ok_or_else(|| Error::Invalid("seccomp listener message without fd".into()))?;
+                send_seccomp_fd(&bundle.spec, &state, Status::Creating, state.pid, &fd)?;
+                s.chan
+                    .send(&ToChild::SeccompListenerSent)
+                    .map_err(chan_err)?;
             }
             ToParent::Ready => break fds.pop(),
             ToParent::Failed(e) => return Err(Error::Init(e)),

@@ -104,6 +104,20 @@ fn fail_with(g: &cli::GlobalOpts, msg: &str, kind: Option<error::InitErrorKind>,
 }
 
 fn print_version() {
-    println!("berth-runtime version {}", env!("CARGO_PKG_VERSION"));
-    println!("spec: {SPEC_VERSION}");
+    print!("{}", version_text());
+}
+
+/// `--version` in runc's shape (name version, then `key: value` lines).
+pub(crate) fn version_text() -> String {
+    let mut s = format!(
+        "berth-runtime version {}\nspec: {SPEC_VERSION}\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Ok(v) = libseccomp::ScmpVersion::current() {
+        s.push_str(&format!(
+            "libseccomp: {}.{}.{}\n",
+            v.major, v.minor, v.micro
+        ));
+    }
+    s
 }

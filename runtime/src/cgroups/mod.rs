@@ -348,6 +348,28 @@ impl Cgroup {
         }
     }
 
+    /// Whether processes put here would be frozen, by this cgroup's own
+    /// state or an ancestor's: a new init would then hang for ever.
+    pub fn is_effectively_frozen(&self) -> bool {
+        match self.freezer() {
+            Ok(Freezer::V1(d)) => fsutil::read_opt(&d.join("freezer.state"))
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.trim() != "THAWED"),
+            Ok(Freezer::V2(d)) => {
+                let own = fsutil::read_opt(&d.join("cgroup.freeze"))
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s.trim() == "1");
+                own || fsutil::read_opt(&d.join("cgroup.events"))
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| fsutil::keyed_value(&s, "frozen") == Some(1))
+            }
+            Err(_) => false,
+        }
+    }
+
     pub fn stats(&self) -> Result<stats::Stats> {
         match self.mode {
             CgroupMode::V2 => stats::collect_v2(&self.v2()?.path),

@@ -6,8 +6,9 @@
 //! - an option's value is attached (`--root=X`, `-bX`, `-b=X`) or the next
 //!   word; that word may start with `-` only where clap had
 //!   `allow_hyphen_values` (`update --memory -1`) or if it is `-` itself;
-//! - an option given twice at the same level is an error, except the
-//!   repeatable ones (`--env`, `--cap`, `--additional-gids`, `--cgroup`);
+//! - an option given twice takes the last value, as runc's (Go's flag
+//!   package) does, except the repeatable ones (`--env`, `--cap`,
+//!   `--additional-gids`, `--cgroup`), which add one each;
 //! - global options are accepted before and after the verb (clap's
 //!   `global = true`); the one after the verb wins;
 //! - `--rootless` takes an optional value: attached, or the next word unless
@@ -49,8 +50,6 @@ pub enum ParseError {
         value: String,
         reason: String,
     },
-    #[error("the argument '{0}' cannot be used multiple times")]
-    Repeated(String),
     #[error("the following required arguments were not provided:\n  <{0}>")]
     MissingArgument(&'static str),
 }
@@ -208,21 +207,9 @@ impl Cursor {
             .unwrap_or_default()
     }
 
-    /// Reads the value of option `o` (just returned by `next`), checking
-    /// that a non-repeatable option appears only once in `seen`. A detached
+    /// Reads the value of option `o` (just returned by `next`). A detached
     /// value may look like an option if `foreign(word)` says it is not one.
-    fn take<F>(
-        &mut self,
-        o: &Opt<F>,
-        seen: &mut Vec<&'static str>,
-        foreign: &dyn Fn(&str) -> bool,
-    ) -> Result<Val> {
-        if o.takes != Takes::Repeated {
-            if seen.contains(&o.long) {
-                return Err(ParseError::Repeated(display(o.long, o.takes)));
-            }
-            seen.push(o.long);
-        }
+    fn take<F>(&mut self, o: &Opt<F>, foreign: &dyn Fn(&str) -> bool) -> Result<Val> {
         let raw = match o.takes {
             // An attached `=value` makes the next `next()` fail.
             Takes::Flag => None,
@@ -334,7 +321,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli> {
         escaped: false,
     };
     let mut g = GlobalOpts::default();
-    let mut seen = Vec::new();
     while let Some(tok) = c.next()? {
         let o = match &tok {
             Tok::Long(name) => GLOBAL.iter().chain([&VERSION]).find(|o| o.long == name),
@@ -358,7 +344,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli> {
         let Some(o) = o else {
             return Err(unexpected(&tok));
         };
-        let v = c.take(o, &mut seen, &|_| false)?;
+        let v = c.take(o, &|_| false)?;
         set_global(&mut g, o.field, v)?;
     }
     Ok(Cli {
@@ -445,8 +431,6 @@ fn parse_verb<F: Copy>(
             _ => false,
         }
     };
-    let mut seen = Vec::new();
-    let mut global_seen = Vec::new();
     let mut words = Words {
         positionals: Vec::new(),
         trailing: Vec::new(),
@@ -474,10 +458,10 @@ fn parse_verb<F: Copy>(
             }
             Tok::Long(ref name) => {
                 if let Some(o) = find_long(name) {
-                    let v = c.take(o, &mut seen, foreign)?;
+                    let v = c.take(o, foreign)?;
                     set(o.field, v)?;
                 } else if let Some(o) = GLOBAL.iter().find(|o| o.long == name) {
-                    let v = c.take(o, &mut global_seen, foreign)?;
+                    let v = c.take(o, foreign)?;
                     set_global(g, o.field, v)?;
                 } else {
                     return Err(unexpected(&tok));
@@ -487,7 +471,7 @@ fn parse_verb<F: Copy>(
                 let Some(o) = find_short(ch) else {
                     return Err(unexpected(&tok));
                 };
-                let v = c.take(o, &mut seen, foreign)?;
+                let v = c.take(o, foreign)?;
                 set(o.field, v)?;
             }
             Tok::Value(_) => return Err(unexpected(&tok)),

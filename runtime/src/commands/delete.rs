@@ -8,6 +8,7 @@ use crate::hooks::{self, HookKind};
 use super::kill::init_pidfd;
 
 pub fn run(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
+    log::debug!("delete {id} (force: {force})");
     let store = Store::new(&g.root);
     let c = match store.load(id) {
         Ok(c) => c,

@@ -4,8 +4,6 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::cgroups::Cgroup;
 use crate::cli::GlobalOpts;
 use crate::container::{Status, Store};
@@ -33,19 +31,27 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn emit(kind: &str, id: &str, data: Option<serde_json::Value>) -> Result<()> {
-    let mut v = json!({"type": kind, "id": id});
-    if let Some(d) = data {
-        v["data"] = d;
-    }
+/// One event line with runc's key order (`type`, `id`, `data`): a struct,
+/// because serde_json's maps sort their keys.
+#[derive(serde::Serialize)]
+struct Event<'a, T: serde::Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
+fn emit<T: serde::Serialize>(kind: &str, id: &str, data: Option<T>) -> Result<()> {
+    let line = serde_json::to_string(&Event { kind, id, data })
+        .map_err(|e| Error::Invalid(e.to_string()))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{v}").ctx(|| "write event")?;
+    writeln!(out, "{line}").ctx(|| "write event")?;
     out.flush().ctx(|| "write event")
 }
 
-fn stats(cg: &Cgroup) -> Result<serde_json::Value> {
-    let s = cg.stats().map_err(Error::from)?;
-    serde_json::to_value(s).map_err(|e| Error::Invalid(e.to_string()))
+fn stats(cg: &Cgroup) -> Result<crate::cgroups::stats::Stats> {
+    cg.stats().map_err(Error::from)
 }
 
 pub fn run(g: &GlobalOpts, id: &str, once: bool, interval: &str) -> Result<()> {
@@ -72,7 +78,7 @@ pub fn run(g: &GlobalOpts, id: &str, once: bool, interval: &str) -> Result<()> {
         let now_ooms = cg.oom_kill_count();
         if now_ooms > ooms {
             ooms = now_ooms;
-            emit("oom", id, None)?;
+            emit::<()>("oom", id, None)?;
         }
         if !alive {
             return Ok(());

@@ -84,6 +84,9 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         let _ = nix::sys::prctl::set_child_subreaper(true);
     }
     let (parent, child) = channel::pair().ctx(|| "socketpair")?;
+    // The process starts on its initial CPUs (inherited from us) until it
+    // is in the container's cgroup.
+    crate::init::sched::apply_initial_affinity(&process)?;
     let restore = ChildrenNs::save()?;
     plan.join(|t| matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))?;
     let forked = clone::clone3(0);
@@ -121,26 +124,42 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         };
         r.map_err(|e| fail(e.into()))?;
     }
+    log::debug!("exec in {}: process pid {pid}", o.id);
     parent
         .send(&ToChild::Hello { pid })
         .map_err(|e| fail(Error::Invalid(e.to_string())))?;
-    match parent.recv_with_fds::<ToParent>() {
-        Ok((ToParent::Ready, fds)) => {
-            if let Some(fd) = fds.first() {
+    loop {
+        match parent.recv_with_fds::<ToParent>() {
+            Ok((ToParent::SeccompListener, fds)) => {
+                let Some(fd) = fds.first() else {
+                    return Err(fail(Error::Invalid(
+                        "seccomp listener message without fd".into(),
+                    )));
+                };
                 crate::launcher::send_seccomp_fd(&spec, &state, Status::Running, pid, fd)
                     .map_err(fail)?;
+                parent
+                    .send(&ToChild::SeccompListenerSent)
+                    .map_err(|e| fail(Error::Invalid(e.to_string())))?;
             }
-        }
-        Ok((ToParent::Failed(e), _)) => return Err(fail(Error::Init(e))),
-        Ok((other, _)) => {
-            return Err(fail(Error::Invalid(format!(
-                "unexpected message {other:?}"
-            ))))
-        }
-        Err(e) => {
-            return Err(fail(Error::Invalid(format!(
-                "exec process died during set-up: {e}"
-            ))))
+            Ok((ToParent::Ready, fds)) => {
+                if let Some(fd) = fds.first() {
+                    crate::launcher::send_seccomp_fd(&spec, &state, Status::Running, pid, fd)
+                        .map_err(fail)?;
+                }
+                break;
+            }
+            Ok((ToParent::Failed(e), _)) => return Err(fail(Error::Init(e))),
+            Ok((other, _)) => {
+                return Err(fail(Error::Invalid(format!(
+                    "unexpected message {other:?}"
+                ))))
+            }
+            Err(e) => {
+                return Err(fail(Error::Invalid(format!(
+                    "exec process died during set-up: {e}"
+                ))))
+            }
         }
     }
     if let Some(p) = &o.pid_file {
@@ -210,13 +229,21 @@ fn container_namespaces(spec: &Spec, pid: i32) -> Result<NsPlan> {
 fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
     if let Some(path) = &o.process {
         let data = std::fs::read(path).ctx(|| format!("read process file {}", path.display()))?;
-        let p: Process =
-            crate::bundle::parse_lenient(&data, crate::bundle::drop_unknown_capabilities).map_err(
-                |e| Error::Config {
-                    path: path.clone(),
-                    msg: format!("invalid process: {e}"),
-                },
-            )?;
+        let p: Process = crate::bundle::parse_lenient(&data, |v| {
+            // runc runs a process without `user` as 0:0.
+            let mut fixed = false;
+            if let Some(o) = v.as_object_mut() {
+                if !o.contains_key("user") {
+                    o.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+                    fixed = true;
+                }
+            }
+            crate::bundle::drop_unknown_capabilities(v) | fixed
+        })
+        .map_err(|e| Error::Config {
+            path: path.clone(),
+            msg: format!("invalid process: {e}"),
+        })?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::Config {
                 path: path.clone(),

@@ -10,9 +10,11 @@ use crate::sys::pidfd::PidFd;
 use crate::sys::procfs;
 
 /// `9`, `KILL`, `SIGKILL`, `kill`: numeric or named, with or without SIG.
+/// `0` probes, as kill(2) and runc: nothing is sent, but a container that is
+/// gone is "not running".
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
         return Err(Error::Invalid(format!("invalid signal {s:?}")));
@@ -41,12 +43,16 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 
 pub fn run(g: &GlobalOpts, id: &str, signal: &str, all: bool) -> Result<()> {
     let sig = parse_signal(signal)?;
+    log::debug!("kill {id}: signal {sig} (all: {all})");
     let store = Store::new(&g.root);
     let (state, status) = store.read(id)?;
     if status == Status::Stopped {
         return if all { Ok(()) } else { Err(Error::NotRunning) };
     }
-    if all {
+    if all && sig == 0 {
+        // A probe of every process is a probe of the container, done above.
+        Ok(())
+    } else if all {
         signal_all(&state, sig)
     } else {
         signal_init(&state, sig)
@@ -135,7 +141,8 @@ mod tests {
         assert_eq!(parse_signal("term").unwrap(), 15);
         assert_eq!(parse_signal("SIGRTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
         assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("0").is_err());
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        assert!(parse_signal("-1").is_err());
         assert!(parse_signal("65").is_err());
     }
 }

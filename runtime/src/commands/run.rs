@@ -75,6 +75,16 @@ pub fn run(g: &GlobalOpts, opts: &CreateOpts, id: &str, detach: bool, keep: bool
     code
 }
 
+/// The caller's terminal already turns `\n` into `\r\n`; the pty must not
+/// do it too (runc clears ONLCR on the master it relays the same way), so
+/// that what the caller reads is what the process wrote.
+fn clear_onlcr(master: &OwnedFd) {
+    if let Ok(mut t) = termios::tcgetattr(master.as_fd()) {
+        t.output_flags.remove(termios::OutputFlags::ONLCR);
+        let _ = termios::tcsetattr(master.as_fd(), termios::SetArg::TCSANOW, &t);
+    }
+}
+
 pub(crate) fn recv_fd(s: &UnixStream) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
@@ -90,7 +100,9 @@ pub(crate) fn recv_fd(s: &UnixStream) -> Result<OwnedFd> {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
                 // SAFETY: received via SCM_RIGHTS, now ours.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+                let master = unsafe { OwnedFd::from_raw_fd(*fd) };
+                clear_onlcr(&master);
+                return Ok(master);
             }
         }
     }

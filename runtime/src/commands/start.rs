@@ -33,6 +33,15 @@ pub fn run(g: &GlobalOpts, id: &str) -> Result<()> {
             "cannot start container {id}: init is not waiting for start: {e}"
         ))
     })?;
+    log::debug!("start {id}: init pid {} signalled to exec", state.pid);
+    // From here on the container counts as running. `start` unlinks the
+    // socket, not the init: the init holds nothing of the state directory,
+    // and a non-root process could not unlink it anyway.
+    let _ = nix::unistd::unlinkat(
+        c.dir_fd(),
+        START_SOCKET,
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
     // The init closes the connection by exec (close-on-exec) on success,
     // or writes why it failed.
     let mut reply = Vec::new();

@@ -155,7 +155,7 @@ pub fn run(g: &GlobalOpts, o: &UpdateOpts) -> Result<()> {
         }
         None => merge(current, o)?,
     };
-    crate::launcher::apply_with_devices(cg, &spec, wanted.clone())?;
+    crate::launcher::apply_resources_value(cg, wanted.clone())?;
     if let Some(l) = spec.linux_mut() {
         l.set_resources(Some(wanted));
     }

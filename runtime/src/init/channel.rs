@@ -26,6 +26,10 @@ pub enum ToParent {
     },
     /// Namespaces and mounts exist: run prestart/createRuntime hooks.
     RunRuntimeHooks,
+    /// A seccomp notify listener loaded before the identity switch (no
+    /// noNewPrivileges) goes to the agent at once (fd attached), before the
+    /// process makes a syscall its own filter may hand to the agent.
+    SeccompListener,
     /// The init is set up and waits for `start`.
     Ready,
     /// The init is detached from `create` and may outlive it.
@@ -46,6 +50,8 @@ pub enum ToChild {
     /// up its mounts: on cgroup v1 the first migration costs milliseconds).
     CgroupJoined,
     RuntimeHooksDone,
+    /// The seccomp agent has the listener.
+    SeccompListenerSent,
     /// State and pid file are written; the init may detach.
     Proceed,
 }

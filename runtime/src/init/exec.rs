@@ -76,8 +76,14 @@ fn setup(cfg: &mut ExecConfig, chan: &Channel) -> Result<super::Prepared> {
     if let Some(l) = p.selinux_label().as_deref().filter(|l| !l.is_empty()) {
         lsm::apply_selinux(l)?;
     }
-    let (prepared, notify) =
-        super::prepare_process(p, cfg.preserve_fds, &[], in_userns, cfg.seccomp.take())?;
+    let (prepared, notify) = super::prepare_process(
+        p,
+        cfg.preserve_fds,
+        &[],
+        in_userns,
+        cfg.seccomp.take(),
+        chan,
+    )?;
     let fds: Vec<i32> = notify.iter().map(|f| f.as_raw_fd()).collect();
     chan.send_with_fds(&ToParent::Ready, &fds)
         .map_err(|e| Error::Invalid(format!("exec: {e}")))?;

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod lsm;
 pub mod namespaces;
 pub mod process;
+pub mod sched;
 
 use std::convert::Infallible;
 use std::ffi::CString;
@@ -24,7 +25,6 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use self::channel::{Channel, ToChild, ToParent};
 use self::namespaces::NsPlan;
 use crate::container::state::{ContainerState, Status};
-use crate::container::store::START_SOCKET;
 use crate::error::{Error, InitError, InitErrorKind, Result, SysContext};
 use crate::hooks::{self, HookKind};
 use crate::rootfs;
@@ -39,7 +39,6 @@ pub struct InitConfig<'a> {
     pub plan: &'a NsPlan,
     pub console: Option<OwnedFd>,
     pub start_listener: OwnedFd,
-    pub state_dir: OwnedFd,
     /// fds 3..3+preserve stay open in the container (LISTEN_FDS included).
     pub preserve_fds: u32,
     pub extra_env: Vec<String>,
@@ -60,11 +59,7 @@ impl InitConfig<'_> {
 
     /// The fds the init itself still needs.
     pub fn own_fds(&self, chan: &Channel) -> Vec<std::os::fd::RawFd> {
-        let mut v = vec![
-            chan.as_fd().as_raw_fd(),
-            self.start_listener.as_raw_fd(),
-            self.state_dir.as_raw_fd(),
-        ];
+        let mut v = vec![chan.as_fd().as_raw_fd(), self.start_listener.as_raw_fd()];
         v.extend(self.console.as_ref().map(|c| c.as_raw_fd()));
         v.extend(self.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
         v
@@ -87,9 +82,19 @@ impl Prepared {
             Errno::EACCES | Errno::EPERM => InitErrorKind::PermissionDenied,
             _ => InitErrorKind::Other,
         };
+        // Go's wording, which runc prints and engines match:
+        // `exec /run.sh: no such file or directory`.
+        let desc = err.desc();
+        let mut lower = desc.chars();
+        let desc: String = lower
+            .next()
+            .map(|c| c.to_ascii_lowercase())
+            .into_iter()
+            .chain(lower)
+            .collect();
         InitError {
             kind,
-            message: format!("exec {:?}: {err}", self.exec_path),
+            message: format!("exec {}: {desc}", self.exec_path.to_string_lossy()),
         }
     }
 }
@@ -200,11 +205,26 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
             }
         }
     }
-    hooks::run_all(
-        hooks,
-        HookKind::CreateContainer,
-        &cfg.state.hook_state(Status::Creating),
-    )?;
+    if has(HookKind::CreateContainer) {
+        let env = process::merge_env(
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.env().as_ref())
+                .into_iter()
+                .flatten()
+                .chain(cfg.extra_env.iter())
+                .map(String::as_str),
+        );
+        hooks::run_all_in(
+            hooks,
+            HookKind::CreateContainer,
+            &cfg.state.hook_state(Status::Creating),
+            hooks::InContainer {
+                env: Some(&env),
+                cwd: Some(cfg.rootfs),
+            },
+        )?;
+    }
     if !has_mnt_ns {
         // Without a mount namespace only chroot is safe (runc does the same
         // switch, but also mounts into the caller's namespace; we do not).
@@ -240,7 +260,7 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
     if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
         lsm::apply_selinux(l)?;
     }
-    let (prepared, notify) = finalize_process(cfg)?;
+    let (prepared, notify) = finalize_process(cfg, chan)?;
     let fds: Vec<i32> = notify.iter().map(|f| f.as_raw_fd()).collect();
     chan.send_with_fds(&ToParent::Ready, &fds)
         .map_err(chan_err)?;
@@ -386,8 +406,24 @@ pub(crate) fn become_ns_root() -> Result<()> {
 }
 
 /// Identity, capabilities, fds, cwd and the executable, in runc's order.
-fn finalize_process(cfg: &mut InitConfig) -> Result<(Prepared, Option<OwnedFd>)> {
+fn finalize_process(cfg: &mut InitConfig, chan: &Channel) -> Result<(Prepared, Option<OwnedFd>)> {
     let process = cfg.spec.process().as_ref().expect("validated");
+    if let Some(p) = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+    {
+        sched::apply_personality(p)?;
+    }
+    if let Some(p) = cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        sched::apply_memory_policy(p)?;
+    }
     let seccomp = cfg.seccomp.take();
     let in_userns = cfg.in_userns();
     prepare_process(
@@ -396,6 +432,7 @@ fn finalize_process(cfg: &mut InitConfig) -> Result<(Prepared, Option<OwnedFd>)>
         &cfg.extra_env,
         in_userns,
         seccomp,
+        chan,
     )
 }
 
@@ -407,8 +444,19 @@ pub(crate) fn prepare_process(
     extra_env: &[String],
     in_userns: bool,
     seccomp: Option<crate::seccomp::Filter>,
+    chan: &Channel,
 ) -> Result<(Prepared, Option<OwnedFd>)> {
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // In the container's cgroup by now (the init waited for it, exec's
+    // parent moved it before its hello).
+    sched::apply_final_affinity(process)?;
+    // While still privileged: real-time policies need CAP_SYS_NICE.
+    if let Some(s) = process.scheduler() {
+        sched::apply_scheduler(s)?;
+    }
+    if let Some(p) = process.io_priority() {
+        sched::apply_io_priority(p)?;
+    }
     let mut seccomp = seccomp;
     let mut notify = None;
     // Every inherited fd beyond the preserved ones closes on exec; the
@@ -426,7 +474,22 @@ pub(crate) fn prepare_process(
     // while still privileged (as runc does); with it, as late as possible.
     if !nnp {
         if let Some(f) = seccomp.take() {
-            notify = f.load()?;
+            // The listener goes to the agent before anything else: every
+            // later syscall the filter hands to the agent would otherwise
+            // block this process for ever (runc does the same).
+            if let Some(fd) = f.load()? {
+                chan.send_with_fds(&ToParent::SeccompListener, &[fd.as_raw_fd()])
+                    .map_err(|e| Error::Invalid(format!("send seccomp listener: {e}")))?;
+                match chan.recv::<ToChild>() {
+                    Ok(ToChild::SeccompListenerSent) => {}
+                    Ok(other) => {
+                        return Err(Error::Invalid(format!(
+                            "init: unexpected message {other:?}, expected seccomp listener sent"
+                        )))
+                    }
+                    Err(e) => return Err(Error::Invalid(format!("init: {e}"))),
+                }
+            }
         }
     }
     let caps = process
@@ -443,6 +506,7 @@ pub(crate) fn prepare_process(
         Ok(()) | Err(Errno::EACCES) | Err(Errno::EPERM) => {}
         Err(e) => return Err(e).ctx(|| format!("chdir to cwd {}", cwd.display())),
     }
+    process::fix_stdio_owner(process.user().uid())?;
     process::switch_user(process, in_userns)?;
     if let Some(c) = &caps {
         process::apply_caps(c)?;
@@ -452,10 +516,19 @@ pub(crate) fn prepare_process(
     if chdir_early.is_err() {
         nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {}", cwd.display()))?;
     }
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    env.extend(extra_env.iter().cloned());
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", process::home_for(process.user().uid())));
+    let mut env = process::merge_env(
+        process
+            .env()
+            .iter()
+            .flatten()
+            .chain(extra_env.iter())
+            .map(String::as_str),
+    );
+    // An empty HOME counts as unset, as in runc.
+    match env.iter_mut().find(|e| e.starts_with("HOME=")) {
+        Some(h) if h.len() > "HOME=".len() => {}
+        Some(h) => *h = format!("HOME={}", process::home_for(process.user().uid())),
+        None => env.push(format!("HOME={}", process::home_for(process.user().uid()))),
     }
     let args = process.args().as_ref().expect("validated");
     let path = process::find_executable(&args[0], &env)?;
@@ -498,20 +571,23 @@ fn wait_start_and_exec(cfg: &InitConfig, p: Prepared) -> Result<Infallible> {
         let mut f = std::fs::File::from(conn.try_clone().expect("dup start connection"));
         let _ = f.write_all(serde_json::to_string(&e).unwrap_or_default().as_bytes());
     };
-    if let Err(e) = hooks::run_all(
+    let env: Vec<String> = p
+        .envp
+        .iter()
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    if let Err(e) = hooks::run_all_in(
         cfg.spec.hooks().as_ref(),
         HookKind::StartContainer,
         &cfg.state.hook_state(Status::Created),
+        hooks::InContainer {
+            env: Some(&env),
+            cwd: None,
+        },
     ) {
         report(e.into());
         exit(1);
     }
-    // From here on the container counts as running.
-    let _ = nix::unistd::unlinkat(
-        cfg.state_dir.as_fd(),
-        START_SOCKET,
-        nix::unistd::UnlinkatFlags::NoRemoveDir,
-    );
     let e = p.exec();
     let kind = e.kind;
     report(e);

@@ -217,8 +217,12 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             return Err(Errno::EACCES);
         }
+        // With the effective ids and capabilities (AT_EACCESS), as execve
+        // checks: CAP_DAC_OVERRIDE runs a file any x bit is set on, which
+        // access(2), using the real uid, would refuse.
         // SAFETY: NUL-terminated path.
-        if unsafe { libc::access(c.as_ptr(), libc::X_OK) } < 0 {
+        if unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) } < 0
+        {
             return Err(Errno::last());
         }
         Ok(())
@@ -264,6 +268,49 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     )))
 }
 
+/// Give the process's uid the stdio it inherits (a pty slave, pipes), as
+/// runc does, so that it can reopen them through /proc/self/fd; /dev/null
+/// stays root's. The group is left alone (devpts gives ptys the tty group).
+pub fn fix_stdio_owner(uid: u32) -> Result<()> {
+    for fd in 0..3 {
+        // SAFETY: fds 0..2 are open for the duration of this call.
+        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let st = match nix::sys::stat::fstat(bfd) {
+            Ok(st) => st,
+            Err(nix::errno::Errno::EBADF) => continue,
+            Err(e) => return Err(e).ctx(|| format!("stat fd {fd}")),
+        };
+        let is_null =
+            st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+        if st.st_uid == uid || is_null {
+            continue;
+        }
+        match nix::unistd::fchown(bfd, Some(nix::unistd::Uid::from_raw(uid)), None) {
+            // Not ours to change (an fd from outside a user namespace).
+            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::EPERM) => {}
+            Err(e) => return Err(e).ctx(|| format!("chown fd {fd} to uid {uid}")),
+        }
+    }
+    Ok(())
+}
+
+/// The environment as runc builds it: a key given twice keeps its first
+/// position and its last value.
+pub fn merge_env<'a>(entries: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in entries {
+        let key = e.split_once('=').map_or(e, |(k, _)| k);
+        match out
+            .iter_mut()
+            .find(|o| o.split_once('=').map_or(o.as_str(), |(k, _)| k) == key)
+        {
+            Some(o) => *o = e.to_string(),
+            None => out.push(e.to_string()),
+        }
+    }
+    out
+}
+
 /// HOME from the container's /etc/passwd when the config does not set it.
 pub fn home_for(uid: u32) -> String {
     std::fs::read_to_string("/etc/passwd")
@@ -276,4 +323,18 @@ pub fn home_for(uid: u32) -> String {
         })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "/".to_string())
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::merge_env;
+
+    #[test]
+    fn duplicate_keys_keep_first_position_and_last_value() {
+        assert_eq!(
+            merge_env(["A=1", "B=2", "A=3", "C", "C=4"]),
+            vec!["A=3", "B=2", "C=4"]
+        );
+        assert_eq!(merge_env(["X=a=b", "Y="]), vec!["X=a=b", "Y="]);
+    }
 }

@@ -190,7 +190,7 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-fn unescape(s: &str) -> String {
+pub(super) fn unescape(s: &str) -> String {
     // mountinfo escapes space, tab, newline and backslash as \ooo.
     let mut out = String::with_capacity(s.len());
     let b = s.as_bytes();
