@@ -1,0 +1,131 @@
+//! Task events back to containerd: `containerd.services.events.ttrpc.v1.Events/Forward`
+//! on containerd's ttrpc socket ($TTRPC_ADDRESS), from one thread fed by a channel so
+//! that no request or exit waits on containerd.
+
+use containerd_shim_protos::events::task as ev;
+use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim_protos::protobuf::MessageFull;
+use containerd_shim_protos::shim::event::Envelope;
+use containerd_shim_protos::shim::events::ForwardRequest;
+use containerd_shim_protos::topics;
+use containerd_shim_protos::EventsClient;
+use std::sync::mpsc::{channel, Sender};
+
+pub enum Event {
+    Create(ev::TaskCreate),
+    Start(ev::TaskStart),
+    Exit(ev::TaskExit),
+    Oom(ev::TaskOOM),
+    ExecAdded(ev::TaskExecAdded),
+    ExecStarted(ev::TaskExecStarted),
+    Paused(ev::TaskPaused),
+    Resumed(ev::TaskResumed),
+    Delete(ev::TaskDelete),
+}
+
+impl Event {
+    fn topic_and_any(&self) -> (&'static str, Option<Any>) {
+        fn pack<M: MessageFull>(m: &M) -> Option<Any> {
+            // containerd resolves events by their full protobuf name (typeurl).
+            Some(Any {
+                type_url: M::descriptor().full_name().to_string(),
+                value: m.write_to_bytes().ok()?,
+                ..Default::default()
+            })
+        }
+        match self {
+            Event::Create(m) => (topics::TASK_CREATE_EVENT_TOPIC, pack(m)),
+            Event::Start(m) => (topics::TASK_START_EVENT_TOPIC, pack(m)),
+            Event::Exit(m) => (topics::TASK_EXIT_EVENT_TOPIC, pack(m)),
+            Event::Oom(m) => (topics::TASK_OOM_EVENT_TOPIC, pack(m)),
+            Event::ExecAdded(m) => (topics::TASK_EXEC_ADDED_EVENT_TOPIC, pack(m)),
+            Event::ExecStarted(m) => (topics::TASK_EXEC_STARTED_EVENT_TOPIC, pack(m)),
+            Event::Paused(m) => (topics::TASK_PAUSED_EVENT_TOPIC, pack(m)),
+            Event::Resumed(m) => (topics::TASK_RESUMED_EVENT_TOPIC, pack(m)),
+            Event::Delete(m) => (topics::TASK_DELETE_EVENT_TOPIC, pack(m)),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Publisher {
+    tx: Option<Sender<Event>>,
+}
+
+pub fn now() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+        ..Default::default()
+    }
+}
+
+impl Publisher {
+    /// A publisher to containerd's ttrpc address (None: events are dropped, e.g. when
+    /// the shim runs without containerd in a unit test).
+    pub fn start(ttrpc_address: Option<String>, namespace: String) -> Publisher {
+        let Some(addr) = ttrpc_address.filter(|a| !a.is_empty()) else {
+            return Publisher { tx: None };
+        };
+        let (tx, rx) = channel::<Event>();
+        let spawned = std::thread::Builder::new()
+            .name("events".into())
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let url = if addr.contains("://") { addr.clone() } else { format!("unix://{addr}") };
+                let mut client: Option<EventsClient> = None;
+                for e in rx {
+                    let (topic, any) = e.topic_and_any();
+                    let Some(any) = any else { continue };
+                    let req = ForwardRequest {
+                        envelope: Some(Envelope {
+                            timestamp: Some(now()).into(),
+                            namespace: namespace.clone(),
+                            topic: topic.to_string(),
+                            event: Some(any).into(),
+                            ..Default::default()
+                        })
+                        .into(),
+                        ..Default::default()
+                    };
+                    // One reconnect per event: containerd may have restarted.
+                    for _ in 0..2 {
+                        if client.is_none() {
+                            match ttrpc::Client::connect(&url) {
+                                Ok(c) => client = Some(EventsClient::new(c)),
+                                Err(err) => {
+                                    eprintln!("containerd-shim-berth-v2: connecting to {url} for events: {err}");
+                                    break;
+                                }
+                            }
+                        }
+                        let Some(c) = &client else { break };
+                        match c.forward(ttrpc::context::with_timeout(5_000_000_000), &req) {
+                            Ok(_) => break,
+                            Err(err) => {
+                                eprintln!("containerd-shim-berth-v2: publishing {topic}: {err}");
+                                client = None;
+                            }
+                        }
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => Publisher { tx: Some(tx) },
+            Err(e) => {
+                eprintln!("containerd-shim-berth-v2: no event thread ({e}): events are not published");
+                Publisher { tx: None }
+            }
+        }
+    }
+
+    pub fn publish(&self, e: Event) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(e);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! containerd-shim-berth-v2: berth as a containerd runtime (`io.containerd.berth.v2`).
+//! containerd runs `start` to get a shim's address, speaks the shim v2 Task API to it
+//! over ttrpc, and runs `delete` when a shim died. Each container is driven by
+//! berth-shim's supervisor, which runs berth-runtime. See docs/containerd-shim.md.
+
+mod cli;
+mod commands;
+mod events;
+mod layout;
+mod mounts;
+mod rtcmd;
+mod service;
+mod stats;
+mod stdio;
+mod task;
+
+use anyhow::Context;
+use cli::Action;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The Task service's ttrpc names: containerd 1.6/1.7 call `containerd.task.v2.Task`,
+/// containerd 2 `containerd.task.v3.Task`; the messages are the same.
+const TASK_V3: &str = "/containerd.task.v3.Task/";
+const TASK_V2: &str = "/containerd.task.v2.Task/";
+
+/// berth-runtime beside this binary, else from PATH.
+fn default_runtime() -> PathBuf {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("berth-runtime")))
+        .filter(|p| p.exists());
+    beside.unwrap_or_else(|| PathBuf::from("berth-runtime"))
+}
+
+fn main() {
+    let flags = match cli::parse(std::env::args().skip(1)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("containerd-shim-berth-v2: {e}");
+            std::process::exit(2)
+        }
+    };
+    let r = match flags.action {
+        Action::Version => {
+            println!("containerd-shim-berth-v2 {}", service::VERSION);
+            Ok(())
+        }
+        Action::Start => commands::start(&flags),
+        Action::Delete => commands::delete(&flags, &default_runtime()),
+        Action::Serve => serve(&flags),
+    };
+    if let Err(e) = r {
+        eprintln!("containerd-shim-berth-v2: {e:#}");
+        std::process::exit(1)
+    }
+}
+
+/// Send our stderr to containerd's shim log FIFO (`<bundle>/log`) when containerd reads it.
+fn stderr_to_containerd_log() {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("log");
+    if let Ok(f) = f {
+        // SAFETY: dup2 onto stderr of an fd we own.
+        unsafe { libc::dup2(f.as_raw_fd(), 2) };
+    }
+}
+
+fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
+    // Before any thread exists: the signalfd's signals are blocked in every thread.
+    let sigfd = berth_shim::sys::signalfd(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT])
+        .context("signalfd")?;
+    // SAFETY: plain prctl; container processes are reparented to us.
+    berth_shim::sys::cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
+        .context("PR_SET_CHILD_SUBREAPER")?;
+    stderr_to_containerd_log();
+    // SAFETY: fd 3 is the listening socket `start` handed us; we own it from here.
+    let listener = unsafe { OwnedFd::from_raw_fd(3) };
+    let events = events::Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), flags.namespace.clone());
+    let (shim, wake_r) = task::Shim::new(events, flags.namespace.clone()).context("wake pipe")?;
+    let svc = Arc::new(service::Service {
+        shim: shim.clone(),
+        default_runtime: default_runtime(),
+    });
+    let v3 = containerd_shim_protos::create_task(svc.clone());
+    let v2: std::collections::HashMap<_, _> = containerd_shim_protos::create_task(svc)
+        .into_iter()
+        .map(|(k, v)| (k.replacen(TASK_V3, TASK_V2, 1), v))
+        .collect();
+    let mut server = ttrpc::Server::new()
+        .set_thread_count_min(1)
+        .set_thread_count_default(2)
+        .set_thread_count_max(4)
+        .add_listener(listener.as_raw_fd())
+        .context("ttrpc listener")?
+        .register_service(v3)
+        .register_service(v2);
+    server.start().context("starting the ttrpc server")?;
+    task::run(&shim, sigfd, wake_r);
+    if let Some(sock) = &flags.socket {
+        let _ = std::fs::remove_file(sock);
+    }
+    drop(listener);
+    // Let the Shutdown reply reach containerd before the process goes.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    std::process::exit(0)
+}

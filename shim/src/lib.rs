@@ -1,0 +1,17 @@
+//! berth-shim's supervisor core as a library, for other front ends of the same
+//! supervisor (containerd's shim v2 API in `shim/containerd`). The `berth-shim`
+//! binary (main.rs) declares the same modules for itself.
+
+pub mod attach;
+pub mod config;
+pub mod control;
+pub mod event_loop;
+pub mod health;
+pub mod logs;
+pub mod oom;
+pub mod restart;
+pub mod runtime;
+pub mod status;
+pub mod supervisor;
+pub mod sys;
+pub mod time;
