@@ -64,12 +64,18 @@ pub fn start(f: &Flags) -> anyhow::Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: setsid and dup2 are async-signal-safe; fd 3 is the listening socket the
+    // SAFETY: setsid, fcntl and dup2 are async-signal-safe; fd 3 is the listening socket the
     // daemon serves (dup2 leaves it without close-on-exec).
     unsafe {
         cmd.pre_exec(move || {
             libc::setsid();
-            if libc::dup2(lfd, 3) < 0 {
+            // dup2 onto itself keeps close-on-exec: clear it by hand then.
+            let r = if lfd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(lfd, 3)
+            };
+            if r < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -105,13 +111,17 @@ pub fn delete(f: &Flags, default_runtime: &Path) -> anyhow::Result<()> {
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok())
         .unwrap_or(0);
+    // Without a placement file and work directory the shim's own Delete ran: nothing
+    // is left for the runtime.
+    let cleaned = pl.is_none() && !workdir.exists();
     let rt = RtCmd {
         bin: runtime,
         root,
-        log: workdir.join("runtime.log"),
+        log: if workdir.exists() { workdir.join("runtime.log") } else { PathBuf::from("/dev/null") },
         id: f.id.clone(),
     };
-    if let Err(e) = rt.force_delete() {
+    if cleaned {
+    } else if let Err(e) = rt.force_delete() {
         // Nothing to delete is the usual case when the container had exited.
         eprintln!("containerd-shim-berth-v2 delete: {e}");
     }

@@ -70,7 +70,22 @@ fn stderr_to_containerd_log() {
     }
 }
 
+/// The listening socket `start` handed us as fd 3 (checked: anything else there means
+/// we were not started by `start`, and serving it would hang forever).
+fn inherited_listener() -> Option<OwnedFd> {
+    // SAFETY: fstat into a zeroed struct; fd 3 may be closed (then it fails).
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(3, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    // SAFETY: fd 3 is an open socket nobody else in this process owns.
+    Some(unsafe { OwnedFd::from_raw_fd(3) })
+}
+
 fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
+    let listener = inherited_listener().context(
+        "fd 3 is not a listening socket: the shim daemon is started by `containerd-shim-berth-v2 start`",
+    )?;
     // Before any thread exists: the signalfd's signals are blocked in every thread.
     let sigfd = berth_shim::sys::signalfd(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT])
         .context("signalfd")?;
@@ -78,8 +93,6 @@ fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
     berth_shim::sys::cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
         .context("PR_SET_CHILD_SUBREAPER")?;
     stderr_to_containerd_log();
-    // SAFETY: fd 3 is the listening socket `start` handed us; we own it from here.
-    let listener = unsafe { OwnedFd::from_raw_fd(3) };
     let events = events::Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), flags.namespace.clone());
     let (shim, wake_r) = task::Shim::new(events, flags.namespace.clone()).context("wake pipe")?;
     let svc = Arc::new(service::Service {

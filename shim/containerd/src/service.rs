@@ -118,7 +118,9 @@ impl Service {
         }
     }
 
-    fn do_create(&self, req: &api::CreateTaskRequest) -> ttrpc::Result<u32> {
+    /// Runs with the state locked (the caller's guard): the loop must not reap the
+    /// runtime processes this starts.
+    fn do_create(&self, req: &api::CreateTaskRequest) -> ttrpc::Result<Container> {
         if !req.checkpoint.is_empty() || !req.parent_checkpoint.is_empty() {
             return Err(status(
                 Code::UNIMPLEMENTED,
@@ -225,7 +227,6 @@ impl Service {
                 id: req.id.clone(),
             },
         };
-        self.shim.lock().containers.insert(req.id.clone(), c);
         self.shim.events.publish(Event::Create(ev::TaskCreate {
             container_id: req.id.clone(),
             bundle: req.bundle.clone(),
@@ -241,8 +242,7 @@ impl Service {
             pid,
             ..Default::default()
         }));
-        self.shim.wake();
-        Ok(pid)
+        Ok(c)
     }
 }
 
@@ -299,10 +299,15 @@ impl Task for Service {
     }
 
     fn create(&self, _ctx: &TtrpcContext, req: api::CreateTaskRequest) -> ttrpc::Result<api::CreateTaskResponse> {
-        if self.shim.lock().containers.contains_key(&req.id) {
+        let mut st = self.shim.lock();
+        if st.containers.contains_key(&req.id) {
             return Err(status(Code::ALREADY_EXISTS, format!("container {} exists", req.id)));
         }
-        let pid = self.do_create(&req)?;
+        let c = self.do_create(&req)?;
+        let pid = c.init.pid;
+        st.containers.insert(req.id.clone(), c);
+        drop(st);
+        self.shim.wake();
         Ok(api::CreateTaskResponse {
             pid,
             ..Default::default()

@@ -271,6 +271,12 @@ pub fn run(shim: &Shim, sigfd: OwnedFd, wake_r: OwnedFd) {
             match ev {
                 Ev::Signal => {
                     let sigs = sys::read_signals(&sigfd);
+                    let term = [libc::SIGTERM as u32, libc::SIGINT as u32];
+                    if sigs.iter().any(|s| term.contains(s)) && st.containers.is_empty() {
+                        // Nothing to supervise: leave as if told to shut down.
+                        st.shutdown = true;
+                        return;
+                    }
                     if sigs.contains(&(libc::SIGCHLD as u32)) {
                         any_exit = true;
                         if st.containers.is_empty() {

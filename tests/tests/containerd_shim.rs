@@ -1,0 +1,338 @@
+//! containerd-shim-berth-v2 under a real containerd (1.6, Debian's package): berth as a
+//! containerd runtime of its own, `ctr run --runtime io.containerd.berth.v2`, with no
+//! Go shim in between. The scenarios of the drop-in tests (tests/containerd.rs) through
+//! the new shim, plus the shim killed with SIGKILL and the events it publishes.
+//!
+//! containerd finds the shim binary on its PATH: the tests put the directory of the
+//! built binaries (beside berth-runtime) first on PATH before starting the private
+//! containerd of tests/src/engines.rs.
+//!
+//! Needs root, containerd, ctr, umoci, skopeo, busybox-static, and
+//! target/.../release/containerd-shim-berth-v2 (tests/run.sh builds it).
+
+#[path = "../src/engines.rs"]
+mod engines;
+
+use engines::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const IMAGE: &str = "docker.io/library/busybox:latest";
+const RUNTIME: &str = "io.containerd.berth.v2";
+/// Where the shim keeps its supervisors' work directories and the runtime's state.
+const WORK_ROOT: &str = "/run/berth-containerd";
+const RUNTIME_ROOT: &str = "/run/containerd/berth";
+
+fn shim_binary() -> PathBuf {
+    let dir = berth_runtime().parent().expect("runtime dir").to_path_buf();
+    let shim = dir.join("containerd-shim-berth-v2");
+    assert!(
+        shim.is_file(),
+        "{} is missing: cargo build --release -p containerd-shim-berth-v2",
+        shim.display()
+    );
+    shim
+}
+
+fn ctd() -> &'static Containerd {
+    static PATH_SET: OnceLock<()> = OnceLock::new();
+    PATH_SET.get_or_init(|| {
+        let dir = shim_binary().parent().expect("dir").to_path_buf();
+        let path = std::env::var("PATH").unwrap_or_default();
+        // Before the shared containerd starts (it inherits the environment), while no
+        // other thread of this test binary runs commands (they wait on this OnceLock).
+        std::env::set_var("PATH", format!("{}:{path}", dir.display()));
+    });
+    shared()
+}
+
+/// `ctr run --runtime io.containerd.berth.v2 [extra] IMAGE`.
+fn run_args(c: &Containerd, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "run".into(),
+        "--fifo-dir".into(),
+        c.fifo_dir().display().to_string(),
+        "--runtime".into(),
+        RUNTIME.into(),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a.push(IMAGE.into());
+    a
+}
+
+fn with(mut v: Vec<String>, tail: &[&str]) -> Vec<String> {
+    v.extend(tail.iter().map(|s| s.to_string()));
+    v
+}
+
+struct Cleanup<'a>(&'a Containerd, String);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        self.0.remove(&self.1);
+    }
+}
+
+fn run_detached(c: &Containerd, id: &str, script: &str) -> i32 {
+    c.ctr(&with(run_args(c, &["-d"]), &[id, "sh", "-c", script]))
+        .assert_ok();
+    c.wait_status(id, "RUNNING")
+}
+
+/// The pid of the shim serving `id` (written by `start` into the bundle).
+fn shim_pid(c: &Containerd, id: &str) -> i32 {
+    read(c.bundle(id).join("shim.pid"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("shim.pid of {id}: {e}"))
+}
+
+fn runtime_state_dir(c: &Containerd, id: &str) -> PathBuf {
+    Path::new(RUNTIME_ROOT).join(&c.namespace).join(id)
+}
+
+/// The supervisor work directory of container `id` (its status.json names it).
+fn work_dir_of(id: &str) -> Option<PathBuf> {
+    fs::read_dir(WORK_ROOT).ok()?.flatten().map(|e| e.path()).find(|d| {
+        fs::read_to_string(d.join("status.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["id"] == id)
+    })
+}
+
+/// Nothing of container `id` is left: no shim, no runtime state, no work directory,
+/// no mount under its bundle, no process in its cgroup.
+#[track_caller]
+fn assert_no_leaks(c: &Containerd, id: &str, shim: Option<i32>) {
+    let gone = wait_for(Duration::from_secs(10), || {
+        let shim_alive = shim.is_some_and(alive);
+        let state = runtime_state_dir(c, id).exists();
+        let mounts = !mounts_under(&c.bundle(id)).is_empty();
+        let procs = !pids_in_cgroup_tree(&format!("{}/{id}", c.namespace)).is_empty();
+        let work = work_dir_of(id).is_some();
+        (!shim_alive && !state && !mounts && !procs && !work).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "{id} left: shim alive={:?} work dir={:?} runtime state={} mounts={:?} pids={:?}",
+        shim.map(alive),
+        work_dir_of(id),
+        runtime_state_dir(c, id).exists(),
+        mounts_under(&c.bundle(id)),
+        pids_in_cgroup_tree(&format!("{}/{id}", c.namespace))
+    );
+    let shims: Vec<(i32, String)> = processes()
+        .into_iter()
+        .filter(|(_, cmd)| {
+            cmd.contains("containerd-shim-berth-v2") && cmd.contains(&format!("-id {id} "))
+                && cmd.contains(&c.namespace)
+        })
+        .collect();
+    assert!(shims.is_empty(), "shims of {id} still running: {shims:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn run_prints_output_and_returns_exit_code() {
+    let c = ctd();
+    let id = unique_id("sv2-run");
+    let _g = Cleanup(c, id.clone());
+    let o = c.ctr(&with(
+        run_args(c, &["--rm"]),
+        &[&id, "sh", "-c", "echo hi; echo oops >&2; exit 3"],
+    ));
+    o.assert_code(3);
+    assert_eq!(o.stdout.trim(), "hi", "{o}");
+    assert!(o.stderr.contains("oops"), "container stderr not forwarded\n{o}");
+
+    // true exits 0, and the shim is gone with the container.
+    let id_true = unique_id("sv2-true");
+    let _g2 = Cleanup(c, id_true.clone());
+    c.ctr(&with(run_args(c, &["--rm"]), &[&id_true, "true"]))
+        .assert_code(0);
+    assert_no_leaks(c, &id_true, None);
+
+    // stdin is forwarded through containerd's FIFO.
+    let input = scratch().join(format!("stdin-{}", unique()));
+    fs::write(&input, "line-from-stdin\n").unwrap();
+    let id_in = unique_id("sv2-stdin");
+    let _g3 = Cleanup(c, id_in.clone());
+    let mut cmd = c.ctr_command(&with(
+        run_args(c, &["--rm"]),
+        &[&id_in, "sh", "-c", "read x; echo got=$x"],
+    ));
+    cmd.stdin(fs::File::open(&input).unwrap());
+    let o = run(cmd, CTR_TIMEOUT);
+    o.assert_ok();
+    assert_eq!(o.stdout.trim(), "got=line-from-stdin", "{o}");
+    assert!(!c.ctr(&["containers", "ls", "-q"]).stdout.contains(&id));
+    assert_no_leaks(c, &id, None);
+}
+
+#[test]
+fn run_with_a_terminal() {
+    let c = ctd();
+    let id = unique_id("sv2-tty");
+    let _g = Cleanup(c, id.clone());
+    let script = "tty; for i in $(seq 50); do s=$(stty size 2>/dev/null); \
+                  case \"$s\" in [1-9]*) break;; esac; sleep 0.1; done; echo \"size=$s\"; exit 5";
+    let cmd = c.ctr_command(&with(run_args(c, &["--rm", "-t"]), &[&id, "sh", "-c", script]));
+    let o = run_in_pty(cmd, 33, 111, b"", CTR_TIMEOUT);
+    assert_eq!(o.code, Some(5), "{o}");
+    assert!(o.stdout.contains("/dev/pts/"), "no terminal in the container\n{o}");
+    assert!(o.stdout.contains("size=33 111"), "the pty size did not reach the container\n{o}");
+}
+
+#[test]
+fn detached_task_exec_ps_pause_resume_metrics_kill() {
+    let c = ctd();
+    let id = unique_id("sv2-det");
+    let _g = Cleanup(c, id.clone());
+    let pid = run_detached(c, &id, "trap 'exit 7' TERM; while true; do sleep 0.1; done");
+    assert!(alive(pid));
+    let shim = shim_pid(c, &id);
+    assert!(alive(shim));
+
+    // exec: output, exit code, and a terminal exec.
+    let o = c.ctr(&["task", "exec", "--exec-id", "e1", &id, "sh", "-c", "echo in-exec; exit 4"]);
+    o.assert_code(4);
+    assert_eq!(o.stdout.trim(), "in-exec", "{o}");
+    let cmd = c.ctr_command(&["task", "exec", "-t", "--exec-id", "e2", &id, "tty"]);
+    let o = run_in_pty(cmd, 24, 80, b"", CTR_TIMEOUT);
+    assert_eq!(o.code, Some(0), "{o}");
+    assert!(o.stdout.contains("/dev/pts/"), "{o}");
+
+    // ps lists the init and a running exec.
+    let o = c.ctr(&["task", "exec", "-d", "--exec-id", "e3", &id, "sleep", "30"]);
+    o.assert_ok();
+    let ps = c.ctr(&["task", "ps", &id]);
+    ps.assert_ok();
+    let pids: Vec<i32> = ps
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(pids.contains(&pid), "init {pid} not in ps\n{ps}");
+    assert!(pids.len() >= 3, "the exec is not in ps\n{ps}");
+
+    // pause/resume: containerd and the cgroup freezer agree.
+    c.ctr(&["task", "pause", &id]).assert_ok();
+    assert_eq!(c.task(&id).map(|t| t.1), Some("PAUSED".into()));
+    let st = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    assert!(st.lines().any(|l| l.starts_with("State:")), "{st}");
+    c.ctr(&["task", "resume", &id]).assert_ok();
+    assert_eq!(c.task(&id).map(|t| t.1), Some("RUNNING".into()));
+
+    // metrics from the container's cgroup (v1 or v2 types).
+    let m = c.ctr(&["task", "metrics", &id]);
+    m.assert_ok();
+    assert!(
+        m.stdout.contains("memory.usage_in_bytes") || m.stdout.contains("memory.usage"),
+        "{m}"
+    );
+    assert!(m.stdout.contains("pids.current"), "{m}");
+
+    // kill (SIGTERM: the trap's exit code), then delete reports it.
+    c.ctr(&["task", "kill", &id]).assert_ok();
+    c.wait_status(&id, "STOPPED");
+    let o = c.ctr(&["task", "delete", &id]);
+    o.assert_ok();
+    assert!(!alive(pid));
+    c.ctr(&["containers", "rm", &id]).assert_ok();
+    assert_no_leaks(c, &id, Some(shim));
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    let c = ctd();
+    let id = unique_id("sv2-killall");
+    let _g = Cleanup(c, id.clone());
+    let pid = run_detached(c, &id, "sleep 1000 & sleep 1000 & wait");
+    let shim = shim_pid(c, &id);
+    let o = c.ctr(&["task", "kill", "-a", "-s", "SIGKILL", &id]);
+    o.assert_ok();
+    c.wait_status(&id, "STOPPED");
+    assert!(!alive(pid));
+    c.ctr(&["task", "delete", &id]).assert_ok();
+    c.ctr(&["containers", "rm", &id]).assert_ok();
+    assert_no_leaks(c, &id, Some(shim));
+}
+
+#[test]
+fn shim_killed_with_sigkill_is_cleaned_up_by_delete() {
+    let c = ctd();
+    let id = unique_id("sv2-shimkill");
+    let _g = Cleanup(c, id.clone());
+    let pid = run_detached(c, &id, "sleep 1000");
+    let shim = shim_pid(c, &id);
+    // SAFETY: plain kill of the shim we started through containerd.
+    unsafe { libc::kill(shim, libc::SIGKILL) };
+    // containerd notices the dead shim and runs `containerd-shim-berth-v2 delete`,
+    // which removes the container (killing its processes) and unmounts the rootfs.
+    let gone = wait_for(Duration::from_secs(20), || {
+        (!alive(pid) && c.task(&id).is_none()).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "after the shim's SIGKILL: init alive={} task={:?}\n{}",
+        alive(pid),
+        c.task(&id),
+        c.log_tail(20)
+    );
+    c.ctr(&["containers", "rm", &id]).assert_ok();
+    assert_no_leaks(c, &id, Some(shim));
+}
+
+#[test]
+fn events_are_published_to_containerd() {
+    let c = ctd();
+    let id = unique_id("sv2-events");
+    let _g = Cleanup(c, id.clone());
+    run_detached(c, &id, "sleep 1000");
+    c.ctr(&["task", "exec", "--exec-id", "ev1", &id, "true"]).assert_ok();
+    c.ctr(&["task", "pause", &id]).assert_ok();
+    c.ctr(&["task", "resume", &id]).assert_ok();
+    c.ctr(&["task", "kill", "-s", "SIGKILL", &id]).assert_ok();
+    c.wait_status(&id, "STOPPED");
+    c.ctr(&["task", "delete", &id]).assert_ok();
+    // containerd logs each forwarded event (debug level in the test config).
+    let wanted = [
+        "TaskCreate",
+        "TaskStart",
+        "TaskExecAdded",
+        "TaskExecStarted",
+        "TaskPaused",
+        "TaskResumed",
+        "TaskExit",
+        "TaskDelete",
+    ];
+    let found = wait_for(Duration::from_secs(10), || {
+        let log = read(&c.log);
+        let mine: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("event forwarded") && l.contains(&c.namespace))
+            .collect();
+        let missing: Vec<&&str> = wanted
+            .iter()
+            .filter(|w| !mine.iter().any(|l| l.contains(&format!("type=containerd.events.{w}"))))
+            .collect();
+        missing.is_empty().then_some(())
+    });
+    assert!(found.is_some(), "not all task events reached containerd\n{}", c.log_tail(40));
+}
+
+#[test]
+fn checkpoint_is_refused_clearly() {
+    let c = ctd();
+    let id = unique_id("sv2-ckpt");
+    let _g = Cleanup(c, id.clone());
+    run_detached(c, &id, "sleep 1000");
+    let o = c.ctr(&["task", "checkpoint", &id]);
+    assert_ne!(o.code, Some(0), "{o}");
+    assert!(o.stderr.contains("not supported"), "{o}");
+}
