@@ -93,6 +93,10 @@ fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
     berth_shim::sys::cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
         .context("PR_SET_CHILD_SUBREAPER")?;
     stderr_to_containerd_log();
+    // One malloc arena for all threads: the ttrpc workers would otherwise each touch an
+    // arena of their own, most of an idle shim's anonymous memory.
+    // SAFETY: mallopt before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     let events = events::Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), flags.namespace.clone());
     let (shim, wake_r) = task::Shim::new(events, flags.namespace.clone()).context("wake pipe")?;
     let svc = Arc::new(service::Service {
@@ -118,7 +122,6 @@ fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(sock);
     }
     drop(listener);
-    // Let the Shutdown reply reach containerd before the process goes.
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    // containerd takes a Shutdown whose reply is cut short by our exit as done.
     std::process::exit(0)
 }
