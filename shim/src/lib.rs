@@ -1,11 +1,9 @@
 //! berth-shim's supervisor core as a library, for other front ends of the same
 //! supervisor (containerd's shim v2 API in `shim/containerd`). The `berth-shim`
-//! binary (main.rs) declares the same modules for itself.
+//! binary (main.rs) declares the same modules for itself, and its own front end
+//! (attach, control socket, event loop), which is not part of the library.
 
-pub mod attach;
 pub mod config;
-pub mod control;
-pub mod event_loop;
 pub mod health;
 pub mod logs;
 pub mod oom;

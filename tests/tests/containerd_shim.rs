@@ -16,6 +16,7 @@ mod engines;
 use engines::*;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -36,7 +37,9 @@ fn shim_binary() -> PathBuf {
     shim
 }
 
-fn ctd() -> &'static Containerd {
+/// Put the shim's directory first on PATH (once, before any containerd starts: they
+/// inherit the environment).
+fn shim_on_path() {
     static PATH_SET: OnceLock<()> = OnceLock::new();
     PATH_SET.get_or_init(|| {
         let dir = shim_binary().parent().expect("dir").to_path_buf();
@@ -45,7 +48,29 @@ fn ctd() -> &'static Containerd {
         // other thread of this test binary runs commands (they wait on this OnceLock).
         std::env::set_var("PATH", format!("{}:{path}", dir.display()));
     });
-    shared()
+}
+
+/// The shared containerd's namespace, for [`remove_runtime_root`].
+static SHARED_NS: OnceLock<String> = OnceLock::new();
+
+/// At exit, after the harness's teardown (registered later, so run earlier): the
+/// runtime's `--root` for the shared namespace, empty by then.
+extern "C" fn remove_runtime_root() {
+    if let Some(ns) = SHARED_NS.get() {
+        let _ = fs::remove_dir(Path::new(RUNTIME_ROOT).join(ns));
+    }
+}
+
+fn ctd() -> &'static Containerd {
+    static AT_EXIT: OnceLock<()> = OnceLock::new();
+    AT_EXIT.get_or_init(|| {
+        // SAFETY: registering a plain extern "C" function.
+        unsafe { libc::atexit(remove_runtime_root) };
+    });
+    shim_on_path();
+    let c = shared();
+    SHARED_NS.get_or_init(|| c.namespace.clone());
+    c
 }
 
 /// `ctr run --runtime io.containerd.berth.v2 [extra] IMAGE`.
@@ -95,12 +120,16 @@ fn runtime_state_dir(c: &Containerd, id: &str) -> PathBuf {
 
 /// The supervisor work directory of container `id` (its status.json names it).
 fn work_dir_of(id: &str) -> Option<PathBuf> {
-    fs::read_dir(WORK_ROOT).ok()?.flatten().map(|e| e.path()).find(|d| {
-        fs::read_to_string(d.join("status.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|v| v["id"] == id)
-    })
+    fs::read_dir(WORK_ROOT)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|d| {
+            fs::read_to_string(d.join("status.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .is_some_and(|v| v["id"] == id)
+        })
 }
 
 /// Nothing of container `id` is left: no shim, no runtime state, no work directory,
@@ -127,7 +156,8 @@ fn assert_no_leaks(c: &Containerd, id: &str, shim: Option<i32>) {
     let shims: Vec<(i32, String)> = processes()
         .into_iter()
         .filter(|(_, cmd)| {
-            cmd.contains("containerd-shim-berth-v2") && cmd.contains(&format!("-id {id} "))
+            cmd.contains("containerd-shim-berth-v2")
+                && cmd.contains(&format!("-id {id} "))
                 && cmd.contains(&c.namespace)
         })
         .collect();
@@ -147,7 +177,10 @@ fn run_prints_output_and_returns_exit_code() {
     ));
     o.assert_code(3);
     assert_eq!(o.stdout.trim(), "hi", "{o}");
-    assert!(o.stderr.contains("oops"), "container stderr not forwarded\n{o}");
+    assert!(
+        o.stderr.contains("oops"),
+        "container stderr not forwarded\n{o}"
+    );
 
     // true exits 0, and the shim is gone with the container.
     let id_true = unique_id("sv2-true");
@@ -180,11 +213,20 @@ fn run_with_a_terminal() {
     let _g = Cleanup(c, id.clone());
     let script = "tty; for i in $(seq 50); do s=$(stty size 2>/dev/null); \
                   case \"$s\" in [1-9]*) break;; esac; sleep 0.1; done; echo \"size=$s\"; exit 5";
-    let cmd = c.ctr_command(&with(run_args(c, &["--rm", "-t"]), &[&id, "sh", "-c", script]));
+    let cmd = c.ctr_command(&with(
+        run_args(c, &["--rm", "-t"]),
+        &[&id, "sh", "-c", script],
+    ));
     let o = run_in_pty(cmd, 33, 111, b"", CTR_TIMEOUT);
     assert_eq!(o.code, Some(5), "{o}");
-    assert!(o.stdout.contains("/dev/pts/"), "no terminal in the container\n{o}");
-    assert!(o.stdout.contains("size=33 111"), "the pty size did not reach the container\n{o}");
+    assert!(
+        o.stdout.contains("/dev/pts/"),
+        "no terminal in the container\n{o}"
+    );
+    assert!(
+        o.stdout.contains("size=33 111"),
+        "the pty size did not reach the container\n{o}"
+    );
 }
 
 #[test]
@@ -198,7 +240,16 @@ fn detached_task_exec_ps_pause_resume_metrics_kill() {
     assert!(alive(shim));
 
     // exec: output, exit code, and a terminal exec.
-    let o = c.ctr(&["task", "exec", "--exec-id", "e1", &id, "sh", "-c", "echo in-exec; exit 4"]);
+    let o = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        &id,
+        "sh",
+        "-c",
+        "echo in-exec; exit 4",
+    ]);
     o.assert_code(4);
     assert_eq!(o.stdout.trim(), "in-exec", "{o}");
     let cmd = c.ctr_command(&["task", "exec", "-t", "--exec-id", "e2", &id, "tty"]);
@@ -294,7 +345,8 @@ fn events_are_published_to_containerd() {
     let id = unique_id("sv2-events");
     let _g = Cleanup(c, id.clone());
     run_detached(c, &id, "sleep 1000");
-    c.ctr(&["task", "exec", "--exec-id", "ev1", &id, "true"]).assert_ok();
+    c.ctr(&["task", "exec", "--exec-id", "ev1", &id, "true"])
+        .assert_ok();
     c.ctr(&["task", "pause", &id]).assert_ok();
     c.ctr(&["task", "resume", &id]).assert_ok();
     c.ctr(&["task", "kill", "-s", "SIGKILL", &id]).assert_ok();
@@ -319,11 +371,19 @@ fn events_are_published_to_containerd() {
             .collect();
         let missing: Vec<&&str> = wanted
             .iter()
-            .filter(|w| !mine.iter().any(|l| l.contains(&format!("type=containerd.events.{w}"))))
+            .filter(|w| {
+                !mine
+                    .iter()
+                    .any(|l| l.contains(&format!("type=containerd.events.{w}")))
+            })
             .collect();
         missing.is_empty().then_some(())
     });
-    assert!(found.is_some(), "not all task events reached containerd\n{}", c.log_tail(40));
+    assert!(
+        found.is_some(),
+        "not all task events reached containerd\n{}",
+        c.log_tail(40)
+    );
 }
 
 #[test]
@@ -335,4 +395,99 @@ fn checkpoint_is_refused_clearly() {
     let o = c.ctr(&["task", "checkpoint", &id]);
     assert_ne!(o.code, Some(0), "{o}");
     assert!(o.stderr.contains("not supported"), "{o}");
+}
+
+#[test]
+fn cri_pod_through_the_berth_shim() {
+    // The Kubernetes path: containerd's CRI plugin with a runtime handler whose
+    // runtime_type is io.containerd.berth.v2, driven through the CRI gRPC API like the
+    // kubelet does (integration/containerd/ctrpc.py, python3-grpcio): a pod sandbox and
+    // a container in it, ExecSync, stop, removal.
+    shim_on_path();
+    let py = PathBuf::from("/usr/bin/python3");
+    let pause = build_image(
+        "docker.io/library/berth-pause:latest",
+        "sleep 2147483647",
+        "pause",
+    );
+    let c = Containerd::start_with(
+        "cri-sv2",
+        ContainerdOpts {
+            cri_handler: Some("berth-shim".into()),
+            sandbox_image: Some(pause.name.clone()),
+        },
+    );
+    // The harness registers the handler for the runc shim; re-point it at ours (the
+    // runc options do not apply to it) and restart the daemon.
+    c.stop_daemon();
+    let toml = read(&c.config);
+    let mut out = String::new();
+    let mut skip_options = false;
+    for line in toml.lines() {
+        let t = line.trim();
+        if t.starts_with(
+            "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth-shim.options]",
+        ) {
+            skip_options = true;
+            continue;
+        }
+        if skip_options && (t.starts_with("BinaryName") || t.starts_with("Root")) {
+            continue;
+        }
+        skip_options = false;
+        out.push_str(&line.replace("io.containerd.runc.v2", RUNTIME));
+        out.push('\n');
+    }
+    assert!(out.contains(RUNTIME), "{out}");
+    fs::write(&c.config, out).unwrap();
+    c.start_daemon();
+    c.import_into("k8s.io", &busybox_image().docker_archive);
+    c.import_into("k8s.io", &pause.docker_archive);
+
+    let mut cmd = Command::new(py);
+    cmd.arg(workspace().join("integration/containerd/ctrpc.py"))
+        .arg("cri-smoke")
+        .arg("--address")
+        .arg(&c.address)
+        .args(["--handler", "berth-shim", "--image", IMAGE])
+        .args(["--cgroup-parent", &format!("/{}-cri", c.namespace)])
+        .args(["--name", &unique_id("pod")]);
+    let o = run(cmd, Duration::from_secs(180));
+    assert!(
+        o.ok(),
+        "CRI scenario failed\n{o}\n--- containerd log ---\n{}",
+        c.log_tail(30)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| panic!("{e}\n{o}"));
+    assert_eq!(r["pod_state"], "SANDBOX_READY", "{r}");
+    assert_eq!(r["pod_runtime_handler"], "berth-shim", "{r}");
+    assert_eq!(r["container_state"], "CONTAINER_RUNNING", "{r}");
+    assert!(r["container_pid"].as_i64().unwrap_or(0) > 0, "{r}");
+    assert_eq!(r["exec"]["stdout"], "out-3\n", "{r}");
+    assert_eq!(r["exec"]["stderr"], "err\n", "{r}");
+    assert_eq!(r["exec"]["exit_code"], 3, "{r}");
+    assert_eq!(r["stopped_state"], "CONTAINER_EXITED", "{r}");
+    assert_eq!(r["stopped_exit_code"], 143, "{r}");
+    // The pod's shims were ours, and they are gone.
+    // (containerd's runc shim logs through containerd with its runtime name; ours does not)
+    let log = read(&c.log);
+    assert!(
+        !log.contains("runtime=io.containerd.runc.v2"),
+        "a runc shim ran\n{}",
+        c.log_tail(30)
+    );
+    assert!(log.contains("/tasks/exec-started"), "{}", c.log_tail(30));
+    let dir = c.dir.clone();
+    let problems = c.teardown();
+    assert!(problems.is_empty(), "teardown left: {problems:?}");
+    assert!(!dir.exists());
+    let shims: Vec<(i32, String)> = processes()
+        .into_iter()
+        .filter(|(_, cmd)| {
+            cmd.contains("containerd-shim-berth-v2") && cmd.contains(&dir.display().to_string())
+        })
+        .collect();
+    assert!(shims.is_empty(), "shims left: {shims:?}");
+    let _ = fs::remove_dir(Path::new(RUNTIME_ROOT).join("k8s.io"));
 }

@@ -73,7 +73,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Flags, CliError> 
             "namespace" | "address" | "publish-binary" | "id" | "bundle" | "socket" => {
                 let v = match inline {
                     Some(v) => v,
-                    None => it.next().ok_or_else(|| CliError::MissingValue(name.clone()))?,
+                    None => it
+                        .next()
+                        .ok_or_else(|| CliError::MissingValue(name.clone()))?,
                 };
                 match name.as_str() {
                     "namespace" => f.namespace = v,
@@ -127,9 +129,15 @@ mod tests {
 
     #[test]
     fn bad_input() {
-        assert!(matches!(p("-namespace a -id x stop"), Err(CliError::Action(_))));
+        assert!(matches!(
+            p("-namespace a -id x stop"),
+            Err(CliError::Action(_))
+        ));
         assert!(matches!(p("-namespace a -frob"), Err(CliError::Unknown(_))));
         assert!(matches!(p("-namespace"), Err(CliError::MissingValue(_))));
-        assert!(matches!(p("-id x start"), Err(CliError::Required("namespace"))));
+        assert!(matches!(
+            p("-id x start"),
+            Err(CliError::Required("namespace"))
+        ));
     }
 }

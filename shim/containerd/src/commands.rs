@@ -40,8 +40,10 @@ pub fn start(f: &Flags) -> anyhow::Result<()> {
         }
         let _ = std::fs::remove_file(&sock);
     }
-    std::fs::create_dir_all(layout::SOCKET_DIR).with_context(|| format!("creating {}", layout::SOCKET_DIR))?;
-    let listener = UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
+    std::fs::create_dir_all(layout::SOCKET_DIR)
+        .with_context(|| format!("creating {}", layout::SOCKET_DIR))?;
+    let listener =
+        UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
     let lfd = listener.as_raw_fd();
     let exe = std::env::current_exe().context("locating the shim binary")?;
     let mut cmd = Command::new(exe);
@@ -117,7 +119,11 @@ pub fn delete(f: &Flags, default_runtime: &Path) -> anyhow::Result<()> {
     let rt = RtCmd {
         bin: runtime,
         root,
-        log: if workdir.exists() { workdir.join("runtime.log") } else { PathBuf::from("/dev/null") },
+        log: if workdir.exists() {
+            workdir.join("runtime.log")
+        } else {
+            PathBuf::from("/dev/null")
+        },
         id: f.id.clone(),
     };
     if cleaned {
@@ -141,7 +147,11 @@ pub fn delete(f: &Flags, default_runtime: &Path) -> anyhow::Result<()> {
         exited_at: Some(crate::events::now()).into(),
         ..Default::default()
     };
-    let bytes = resp.write_to_bytes().context("encoding the delete response")?;
-    std::io::stdout().write_all(&bytes).context("writing the delete response")?;
+    let bytes = resp
+        .write_to_bytes()
+        .context("encoding the delete response")?;
+    std::io::stdout()
+        .write_all(&bytes)
+        .context("writing the delete response")?;
     Ok(())
 }

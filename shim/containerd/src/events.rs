@@ -117,7 +117,9 @@ impl Publisher {
         match spawned {
             Ok(_) => Publisher { tx: Some(tx) },
             Err(e) => {
-                eprintln!("containerd-shim-berth-v2: no event thread ({e}): events are not published");
+                eprintln!(
+                    "containerd-shim-berth-v2: no event thread ({e}): events are not published"
+                );
                 Publisher { tx: None }
             }
         }

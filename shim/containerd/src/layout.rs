@@ -14,7 +14,10 @@ pub const SOCKET_DIR: &str = "/run/containerd/s";
 pub const PLACEMENT_FILE: &str = "berth-shim.json";
 
 fn hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn workdir(namespace: &str, id: &str) -> PathBuf {
@@ -37,6 +40,11 @@ mod tests {
         let a = workdir("k8s.io", &"x".repeat(64));
         assert!(a.join("console.sock").as_os_str().len() < 100);
         assert_ne!(workdir("a", "b"), workdir("a", "c"));
-        assert!(socket_path("/run/containerd/containerd.sock", "default", "c").as_os_str().len() < 100);
+        assert!(
+            socket_path("/run/containerd/containerd.sock", "default", "c")
+                .as_os_str()
+                .len()
+                < 100
+        );
     }
 }

@@ -97,7 +97,8 @@ fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
     // arena of their own, most of an idle shim's anonymous memory.
     // SAFETY: mallopt before any thread exists.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-    let events = events::Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), flags.namespace.clone());
+    let events =
+        events::Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), flags.namespace.clone());
     let (shim, wake_r) = task::Shim::new(events, flags.namespace.clone()).context("wake pipe")?;
     let svc = Arc::new(service::Service {
         shim: shim.clone(),

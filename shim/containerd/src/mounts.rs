@@ -99,7 +99,11 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), MountError> {
         err,
     };
     // A read-only bind needs a second, remounting call.
-    let first = if flags & libc::MS_BIND != 0 { flags & !libc::MS_RDONLY } else { flags };
+    let first = if flags & libc::MS_BIND != 0 {
+        flags & !libc::MS_RDONLY
+    } else {
+        flags
+    };
     // SAFETY: all pointers are valid NUL-terminated strings for the call's duration.
     let r = unsafe {
         libc::mount(
@@ -107,7 +111,11 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), MountError> {
             tgt.as_ptr(),
             kind.as_ptr(),
             first,
-            if data.is_empty() { std::ptr::null() } else { data_c.as_ptr().cast() },
+            if data.is_empty() {
+                std::ptr::null()
+            } else {
+                data_c.as_ptr().cast()
+            },
         )
     };
     if r != 0 {
@@ -158,7 +166,10 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         let (f, d) = parse_options(&o);
-        assert_eq!(f, libc::MS_RDONLY | libc::MS_BIND | libc::MS_REC | libc::MS_NOSUID);
+        assert_eq!(
+            f,
+            libc::MS_RDONLY | libc::MS_BIND | libc::MS_REC | libc::MS_NOSUID
+        );
         assert_eq!(d, "lowerdir=/a:/b,upperdir=/u");
         let (f, _) = parse_options(&["ro".to_string(), "rw".to_string()]);
         assert_eq!(f, 0);

@@ -9,7 +9,10 @@ use std::process::{Command, Stdio};
 #[derive(Debug, thiserror::Error)]
 pub enum RtError {
     #[error("running {bin}: {source}")]
-    Spawn { bin: PathBuf, source: std::io::Error },
+    Spawn {
+        bin: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{verb}: {msg}")]
     Failed { verb: &'static str, msg: String },
     #[error("{verb}: unexpected output: {msg}")]
@@ -25,7 +28,12 @@ pub struct RtCmd {
 }
 
 impl RtCmd {
-    fn run(&self, verb: &'static str, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, RtError> {
+    fn run(
+        &self,
+        verb: &'static str,
+        args: &[&str],
+        input: Option<&[u8]>,
+    ) -> Result<Vec<u8>, RtError> {
         let mut c = Command::new(&self.bin);
         berth_shim::runtime::unblock_signals_in_child(&mut c);
         c.arg("--root")
@@ -37,7 +45,11 @@ impl RtCmd {
             .arg(verb)
             .args(args)
             .arg(&self.id)
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let spawn = |source| RtError::Spawn {
@@ -83,7 +95,8 @@ impl RtCmd {
 
     /// `update --resources -` with OCI LinuxResources JSON.
     pub fn update(&self, resources_json: &[u8]) -> Result<(), RtError> {
-        self.run("update", &["--resources", "-"], Some(resources_json)).map(drop)
+        self.run("update", &["--resources", "-"], Some(resources_json))
+            .map(drop)
     }
 
     /// `delete --force` (cleanup of a container whose shim is gone).

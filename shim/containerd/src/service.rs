@@ -11,8 +11,8 @@ use berth_shim::sys;
 use berth_shim_protocol::{Config, LogSection, RestartSection};
 use containerd_shim_protos::api;
 use containerd_shim_protos::events::task as ev;
-use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
+use containerd_shim_protos::protobuf::well_known_types::empty::Empty;
 use containerd_shim_protos::protobuf::{Message, MessageField};
 use containerd_shim_protos::shim::oci::{Options, ProcessDetails};
 use containerd_shim_protos::types::task::{ProcessInfo, Status as TaskStatus};
@@ -64,7 +64,9 @@ fn proc_of<'a>(c: &'a mut Container, exec_id: &str) -> ttrpc::Result<&'a mut Pro
 
 /// The runc shim options (`containerd.runc.v1.Options`) the task was given, if any.
 fn runc_options(any: &MessageField<Any>) -> ttrpc::Result<Option<Options>> {
-    let Some(a) = any.as_ref() else { return Ok(None) };
+    let Some(a) = any.as_ref() else {
+        return Ok(None);
+    };
     if a.type_url.is_empty() {
         return Ok(None);
     }
@@ -77,7 +79,10 @@ fn runc_options(any: &MessageField<Any>) -> ttrpc::Result<Option<Options>> {
             (o.no_pivot_root, "NoPivotRoot"),
             (o.no_new_keyring, "NoNewKeyring"),
             (o.io_uid != 0 || o.io_gid != 0, "IoUid/IoGid"),
-            (!o.criu_image_path.is_empty() || !o.criu_work_path.is_empty(), "CriuImagePath/CriuWorkPath"),
+            (
+                !o.criu_image_path.is_empty() || !o.criu_work_path.is_empty(),
+                "CriuImagePath/CriuWorkPath",
+            ),
         ];
         if let Some((_, name)) = unsupported.iter().find(|(set, _)| *set) {
             return Err(status(
@@ -93,7 +98,10 @@ fn runc_options(any: &MessageField<Any>) -> ttrpc::Result<Option<Options>> {
     }
     Err(status(
         Code::INVALID_ARGUMENT,
-        format!("task options of type {:?} are not supported (containerd.runc.v1.Options are)", a.type_url),
+        format!(
+            "task options of type {:?} are not supported (containerd.runc.v1.Options are)",
+            a.type_url
+        ),
     ))
 }
 
@@ -130,8 +138,10 @@ impl Service {
         let opts = runc_options(&req.options)?;
         let pl = self.placement(&req.id, opts.as_ref());
         let bundle = PathBuf::from(&req.bundle);
-        let fail = |what: &str, e: &dyn std::fmt::Display| status(Code::INTERNAL, format!("{what}: {e}"));
-        std::fs::create_dir_all(&pl.workdir).map_err(|e| fail("creating the shim's work directory", &e))?;
+        let fail =
+            |what: &str, e: &dyn std::fmt::Display| status(Code::INTERNAL, format!("{what}: {e}"));
+        std::fs::create_dir_all(&pl.workdir)
+            .map_err(|e| fail("creating the shim's work directory", &e))?;
         let text = serde_json::to_vec(&pl).map_err(|e| fail("placement", &e))?;
         sys::write_atomic(&bundle.join(layout::PLACEMENT_FILE), &text)
             .map_err(|e| fail("writing berth-shim.json", &e))?;
@@ -246,9 +256,15 @@ impl Service {
     }
 }
 
-type Exit = (u32, containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp);
+type Exit = (
+    u32,
+    containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp,
+);
 
-fn state_of<'a>(c: &'a Container, exec_id: &str) -> (TaskStatus, u32, Option<&'a Exit>, &'a StdioPaths) {
+fn state_of<'a>(
+    c: &'a Container,
+    exec_id: &str,
+) -> (TaskStatus, u32, Option<&'a Exit>, &'a StdioPaths) {
     if exec_id.is_empty() {
         let st = match c.sup.status.status.as_str() {
             _ if c.init.exit.is_some() => TaskStatus::STOPPED,
@@ -275,7 +291,11 @@ fn state_of<'a>(c: &'a Container, exec_id: &str) -> (TaskStatus, u32, Option<&'a
 }
 
 impl Task for Service {
-    fn state(&self, _ctx: &TtrpcContext, req: api::StateRequest) -> ttrpc::Result<api::StateResponse> {
+    fn state(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StateRequest,
+    ) -> ttrpc::Result<api::StateResponse> {
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
         if !req.exec_id.is_empty() && !c.execs.contains_key(&req.exec_id) {
@@ -283,7 +303,11 @@ impl Task for Service {
         }
         let (s, pid, exit, paths) = state_of(c, &req.exec_id);
         Ok(api::StateResponse {
-            id: if req.exec_id.is_empty() { req.id.clone() } else { req.exec_id.clone() },
+            id: if req.exec_id.is_empty() {
+                req.id.clone()
+            } else {
+                req.exec_id.clone()
+            },
             bundle: c.bundle.display().to_string(),
             pid,
             status: s.into(),
@@ -298,10 +322,17 @@ impl Task for Service {
         })
     }
 
-    fn create(&self, _ctx: &TtrpcContext, req: api::CreateTaskRequest) -> ttrpc::Result<api::CreateTaskResponse> {
+    fn create(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::CreateTaskRequest,
+    ) -> ttrpc::Result<api::CreateTaskResponse> {
         let mut st = self.shim.lock();
         if st.containers.contains_key(&req.id) {
-            return Err(status(Code::ALREADY_EXISTS, format!("container {} exists", req.id)));
+            return Err(status(
+                Code::ALREADY_EXISTS,
+                format!("container {} exists", req.id),
+            ));
         }
         let c = self.do_create(&req)?;
         let pid = c.init.pid;
@@ -314,14 +345,19 @@ impl Task for Service {
         })
     }
 
-    fn start(&self, _ctx: &TtrpcContext, req: api::StartRequest) -> ttrpc::Result<api::StartResponse> {
+    fn start(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StartRequest,
+    ) -> ttrpc::Result<api::StartResponse> {
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
         let pid = if req.exec_id.is_empty() {
             let pid = c
                 .sup
                 .start()
-                .map_err(|e| status(Code::UNKNOWN, format!("start {}: {e}", req.id)))? as u32;
+                .map_err(|e| status(Code::UNKNOWN, format!("start {}: {e}", req.id)))?
+                as u32;
             self.shim.events.publish(Event::Start(ev::TaskStart {
                 container_id: req.id.clone(),
                 pid,
@@ -335,16 +371,19 @@ impl Task for Service {
             let pid = c
                 .sup
                 .exec_start(&req.exec_id)
-                .map_err(|e| status(Code::UNKNOWN, format!("exec {}: {e}", req.exec_id)))? as u32;
+                .map_err(|e| status(Code::UNKNOWN, format!("exec {}: {e}", req.exec_id)))?
+                as u32;
             if let Some(p) = c.execs.get_mut(&req.exec_id) {
                 p.pid = pid;
             }
-            self.shim.events.publish(Event::ExecStarted(ev::TaskExecStarted {
-                container_id: req.id.clone(),
-                exec_id: req.exec_id.clone(),
-                pid,
-                ..Default::default()
-            }));
+            self.shim
+                .events
+                .publish(Event::ExecStarted(ev::TaskExecStarted {
+                    container_id: req.id.clone(),
+                    exec_id: req.exec_id.clone(),
+                    pid,
+                    ..Default::default()
+                }));
             pid
         };
         drop(st);
@@ -355,13 +394,23 @@ impl Task for Service {
         })
     }
 
-    fn delete(&self, _ctx: &TtrpcContext, req: api::DeleteRequest) -> ttrpc::Result<api::DeleteResponse> {
+    fn delete(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::DeleteRequest,
+    ) -> ttrpc::Result<api::DeleteResponse> {
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
         if !req.exec_id.is_empty() {
-            let p = c.execs.get(&req.exec_id).ok_or_else(|| not_found(&format!("exec {}", req.exec_id)))?;
+            let p = c
+                .execs
+                .get(&req.exec_id)
+                .ok_or_else(|| not_found(&format!("exec {}", req.exec_id)))?;
             if p.pid != 0 && p.exit.is_none() {
-                return Err(status(Code::FAILED_PRECONDITION, format!("exec {} is running", req.exec_id)));
+                return Err(status(
+                    Code::FAILED_PRECONDITION,
+                    format!("exec {} is running", req.exec_id),
+                ));
             }
             let p = c.execs.remove(&req.exec_id).map(|p| (p.pid, p.exit));
             let (pid, exit) = p.unwrap_or((0, None));
@@ -377,7 +426,10 @@ impl Task for Service {
             if c.sup.status.status != "created" {
                 return Err(status(
                     Code::FAILED_PRECONDITION,
-                    format!("container {} is {}: kill it first", req.id, c.sup.status.status),
+                    format!(
+                        "container {} is {}: kill it first",
+                        req.id, c.sup.status.status
+                    ),
                 ));
             }
             // Created, never started: the runtime kills its init; collect the exit.
@@ -423,11 +475,16 @@ impl Task for Service {
     fn pids(&self, _ctx: &TtrpcContext, req: api::PidsRequest) -> ttrpc::Result<api::PidsResponse> {
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
-        let pids = c.rt.ps().map_err(|e| status(Code::UNKNOWN, e.to_string()))?;
+        let pids =
+            c.rt.ps()
+                .map_err(|e| status(Code::UNKNOWN, e.to_string()))?;
         let processes = pids
             .into_iter()
             .map(|pid| {
-                let exec = c.execs.iter().find(|(_, p)| p.pid == pid && p.exit.is_none());
+                let exec = c
+                    .execs
+                    .iter()
+                    .find(|(_, p)| p.pid == pid && p.exit.is_none());
                 let info = exec.and_then(|(sid, _)| {
                     let d = ProcessDetails {
                         exec_id: sid.clone(),
@@ -455,7 +512,8 @@ impl Task for Service {
     fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> ttrpc::Result<Empty> {
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
-        c.rt.pause().map_err(|e| status(Code::UNKNOWN, e.to_string()))?;
+        c.rt.pause()
+            .map_err(|e| status(Code::UNKNOWN, e.to_string()))?;
         c.paused = true;
         self.shim.events.publish(Event::Paused(ev::TaskPaused {
             container_id: req.id.clone(),
@@ -467,7 +525,8 @@ impl Task for Service {
     fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> ttrpc::Result<Empty> {
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
-        c.rt.resume().map_err(|e| status(Code::UNKNOWN, e.to_string()))?;
+        c.rt.resume()
+            .map_err(|e| status(Code::UNKNOWN, e.to_string()))?;
         c.paused = false;
         self.shim.events.publish(Event::Resumed(ev::TaskResumed {
             container_id: req.id.clone(),
@@ -476,7 +535,11 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn checkpoint(&self, _ctx: &TtrpcContext, _req: api::CheckpointTaskRequest) -> ttrpc::Result<Empty> {
+    fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        _req: api::CheckpointTaskRequest,
+    ) -> ttrpc::Result<Empty> {
         Err(status(
             Code::UNIMPLEMENTED,
             "checkpoint is not supported by containerd-shim-berth-v2 (berth-runtime has no checkpoint/restore)",
@@ -508,17 +571,31 @@ impl Task for Service {
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
         if c.execs.contains_key(&req.exec_id) {
-            return Err(status(Code::ALREADY_EXISTS, format!("exec {} exists", req.exec_id)));
+            return Err(status(
+                Code::ALREADY_EXISTS,
+                format!("exec {} exists", req.exec_id),
+            ));
         }
         if c.init.exit.is_some() {
-            return Err(status(Code::FAILED_PRECONDITION, format!("container {} has exited", req.id)));
+            return Err(status(
+                Code::FAILED_PRECONDITION,
+                format!("container {} has exited", req.id),
+            ));
         }
-        let spec = req.spec.as_ref().map(|a| a.value.as_slice()).unwrap_or_default();
+        let spec = req
+            .spec
+            .as_ref()
+            .map(|a| a.value.as_slice())
+            .unwrap_or_default();
         if serde_json::from_slice::<serde_json::Value>(spec).is_err() {
-            return Err(status(Code::INVALID_ARGUMENT, "exec: the process spec is not OCI process JSON"));
+            return Err(status(
+                Code::INVALID_ARGUMENT,
+                "exec: the process spec is not OCI process JSON",
+            ));
         }
         let path = c.workdir.join(format!("exec-{}.json", req.exec_id));
-        std::fs::write(&path, spec).map_err(|e| status(Code::INTERNAL, format!("writing {}: {e}", path.display())))?;
+        std::fs::write(&path, spec)
+            .map_err(|e| status(Code::INTERNAL, format!("writing {}: {e}", path.display())))?;
         let paths = StdioPaths {
             stdin: req.stdin.clone(),
             stdout: req.stdout.clone(),
@@ -531,11 +608,13 @@ impl Task for Service {
             .exec_create(&req.exec_id, &path, req.terminal, !req.stdin.is_empty())
             .map_err(|e| status(Code::INVALID_ARGUMENT, format!("exec {}: {e}", req.exec_id)))?;
         c.execs.insert(req.exec_id.clone(), Proc::new(paths, stdio));
-        self.shim.events.publish(Event::ExecAdded(ev::TaskExecAdded {
-            container_id: req.id.clone(),
-            exec_id: req.exec_id.clone(),
-            ..Default::default()
-        }));
+        self.shim
+            .events
+            .publish(Event::ExecAdded(ev::TaskExecAdded {
+                container_id: req.id.clone(),
+                exec_id: req.exec_id.clone(),
+                ..Default::default()
+            }));
         Ok(Empty::new())
     }
 
@@ -544,7 +623,11 @@ impl Task for Service {
         let c = container(&mut st, &req.id)?;
         let sid = (!req.exec_id.is_empty()).then_some(req.exec_id.as_str());
         c.sup
-            .resize(sid, req.height.min(u16::MAX as u32) as u16, req.width.min(u16::MAX as u32) as u16)
+            .resize(
+                sid,
+                req.height.min(u16::MAX as u32) as u16,
+                req.width.min(u16::MAX as u32) as u16,
+            )
             .map_err(|e| status(Code::FAILED_PRECONDITION, format!("resize: {e}")))?;
         Ok(Empty::new())
     }
@@ -570,11 +653,19 @@ impl Task for Service {
     fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> ttrpc::Result<Empty> {
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
-        let res = req.resources.as_ref().map(|a| a.value.as_slice()).unwrap_or_default();
+        let res = req
+            .resources
+            .as_ref()
+            .map(|a| a.value.as_slice())
+            .unwrap_or_default();
         if serde_json::from_slice::<serde_json::Value>(res).is_err() {
-            return Err(status(Code::INVALID_ARGUMENT, "update: resources are not OCI LinuxResources JSON"));
+            return Err(status(
+                Code::INVALID_ARGUMENT,
+                "update: resources are not OCI LinuxResources JSON",
+            ));
         }
-        c.rt.update(res).map_err(|e| status(Code::UNKNOWN, e.to_string()))?;
+        c.rt.update(res)
+            .map_err(|e| status(Code::UNKNOWN, e.to_string()))?;
         Ok(Empty::new())
     }
 
@@ -594,7 +685,11 @@ impl Task for Service {
         }
     }
 
-    fn stats(&self, _ctx: &TtrpcContext, req: api::StatsRequest) -> ttrpc::Result<api::StatsResponse> {
+    fn stats(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StatsRequest,
+    ) -> ttrpc::Result<api::StatsResponse> {
         let pid = {
             let mut st = self.shim.lock();
             let c = container(&mut st, &req.id)?;
@@ -603,14 +698,19 @@ impl Task for Service {
             }
             c.init.pid
         };
-        let any = stats::collect(pid as i32).map_err(|e| status(Code::UNKNOWN, format!("stats: {e}")))?;
+        let any =
+            stats::collect(pid as i32).map_err(|e| status(Code::UNKNOWN, format!("stats: {e}")))?;
         Ok(api::StatsResponse {
             stats: Some(any).into(),
             ..Default::default()
         })
     }
 
-    fn connect(&self, _ctx: &TtrpcContext, req: api::ConnectRequest) -> ttrpc::Result<api::ConnectResponse> {
+    fn connect(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ConnectRequest,
+    ) -> ttrpc::Result<api::ConnectResponse> {
         let mut st = self.shim.lock();
         let task_pid = container(&mut st, &req.id).map(|c| c.init.pid).unwrap_or(0);
         Ok(api::ConnectResponse {

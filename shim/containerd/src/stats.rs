@@ -74,7 +74,9 @@ fn read_kv(p: &Path) -> HashMap<String, u64> {
 fn pack<M: MessageFull>(m: &M) -> Result<Any, StatsError> {
     Ok(Any {
         type_url: M::descriptor().full_name().to_string(),
-        value: m.write_to_bytes().map_err(|e| StatsError::Encode(e.to_string()))?,
+        value: m
+            .write_to_bytes()
+            .map_err(|e| StatsError::Encode(e.to_string()))?,
         ..Default::default()
     })
 }
@@ -84,14 +86,26 @@ pub fn collect(pid: i32) -> Result<Any, StatsError> {
     match cg.get("memory") {
         Some((h, path)) => {
             let dir = |ctrl: &str| -> Option<PathBuf> {
-                cg.get(ctrl).map(|(h, p)| Path::new(CGROUP_ROOT).join(h).join(p.trim_start_matches('/')))
+                cg.get(ctrl).map(|(h, p)| {
+                    Path::new(CGROUP_ROOT)
+                        .join(h)
+                        .join(p.trim_start_matches('/'))
+                })
             };
-            let mem = Path::new(CGROUP_ROOT).join(h).join(path.trim_start_matches('/'));
-            pack(&v1_metrics(&mem, dir("cpuacct").as_deref(), dir("pids").as_deref()))
+            let mem = Path::new(CGROUP_ROOT)
+                .join(h)
+                .join(path.trim_start_matches('/'));
+            pack(&v1_metrics(
+                &mem,
+                dir("cpuacct").as_deref(),
+                dir("pids").as_deref(),
+            ))
         }
         None => {
             let path = cg.get("").map(|(_, p)| p.clone()).unwrap_or_default();
-            pack(&v2_metrics(&Path::new(CGROUP_ROOT).join(path.trim_start_matches('/'))))
+            pack(&v2_metrics(
+                &Path::new(CGROUP_ROOT).join(path.trim_start_matches('/')),
+            ))
         }
     }
 }
@@ -238,7 +252,13 @@ mod tests {
 
     #[test]
     fn metrics_type_urls() {
-        assert_eq!(pack(&v1::Metrics::new()).unwrap().type_url, "io.containerd.cgroups.v1.Metrics");
-        assert_eq!(pack(&v2::Metrics::new()).unwrap().type_url, "io.containerd.cgroups.v2.Metrics");
+        assert_eq!(
+            pack(&v1::Metrics::new()).unwrap().type_url,
+            "io.containerd.cgroups.v1.Metrics"
+        );
+        assert_eq!(
+            pack(&v2::Metrics::new()).unwrap().type_url,
+            "io.containerd.cgroups.v2.Metrics"
+        );
     }
 }

@@ -100,7 +100,9 @@ impl ProcStdio {
             Some((other, _)) => {
                 return Err(StdioError::Uri {
                     uri: p.stdout.clone(),
-                    why: format!("scheme {other:?} is not supported (fifo paths, binary:// and file:// are)"),
+                    why: format!(
+                        "scheme {other:?} is not supported (fifo paths, binary:// and file:// are)"
+                    ),
                 })
             }
             None if p.stdout.is_empty() => {}
@@ -125,7 +127,9 @@ impl ProcStdio {
                 Ok(n) => data = &data[n..],
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !poll_out(fd.as_raw_fd(), WRITE_WAIT_MS) {
-                        eprintln!("containerd-shim-berth-v2: stdio reader is not reading; output dropped");
+                        eprintln!(
+                            "containerd-shim-berth-v2: stdio reader is not reading; output dropped"
+                        );
                         return;
                     }
                 }
@@ -159,7 +163,10 @@ fn poll_out(fd: i32, ms: i32) -> bool {
 /// ("binary", "//path?query") for "binary://path?query"; None for a plain path.
 fn uri_scheme(s: &str) -> Option<(&str, &str)> {
     let (scheme, rest) = s.split_once(':')?;
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric()) || !rest.starts_with("//") {
+    if scheme.is_empty()
+        || !scheme.chars().all(|c| c.is_ascii_alphanumeric())
+        || !rest.starts_with("//")
+    {
         return None;
     }
     Some((scheme, rest))
@@ -170,7 +177,11 @@ fn uri_scheme(s: &str) -> Option<(&str, &str)> {
 fn uri_path(uri: &str, rest: &str) -> Result<String, StdioError> {
     let rest = rest.trim_start_matches("//");
     let path = rest.split('?').next().unwrap_or("");
-    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
     if path == "/" {
         return Err(StdioError::Uri {
             uri: uri.into(),
@@ -247,7 +258,10 @@ fn start_logger(
     // Ready when the logger closes (or writes to) fd 5; a logger that never says so
     // still gets its output after the wait.
     if !sys::poll_in(ready_r.as_raw_fd(), 10_000) {
-        eprintln!("containerd-shim-berth-v2: logging binary {} did not signal readiness in 10s", bin.display());
+        eprintln!(
+            "containerd-shim-berth-v2: logging binary {} did not signal readiness in 10s",
+            bin.display()
+        );
     }
     sys::set_nonblock(out_w.as_raw_fd());
     sys::set_nonblock(err_w.as_raw_fd());
@@ -261,8 +275,14 @@ mod tests {
     #[test]
     fn uris() {
         assert_eq!(uri_scheme("/run/fifo/x-stdout"), None);
-        assert_eq!(uri_scheme("binary:///usr/bin/log?a=b"), Some(("binary", "///usr/bin/log?a=b")));
-        assert_eq!(uri_path("file:///var/log/x", "///var/log/x").unwrap(), "/var/log/x");
+        assert_eq!(
+            uri_scheme("binary:///usr/bin/log?a=b"),
+            Some(("binary", "///usr/bin/log?a=b"))
+        );
+        assert_eq!(
+            uri_path("file:///var/log/x", "///var/log/x").unwrap(),
+            "/var/log/x"
+        );
         assert!(uri_path("file://", "//").is_err());
         assert_eq!(logger_args("///bin/l?id=1&flag"), ["id", "1", "flag"]);
     }

@@ -145,7 +145,9 @@ impl Observer for Obs<'_> {
     }
 
     fn exec_exited(&mut self, sid: &str, exit_code: i32) {
-        let Some(p) = self.execs.get_mut(sid) else { return };
+        let Some(p) = self.execs.get_mut(sid) else {
+            return;
+        };
         let at = now();
         p.exit = Some((exit_code as u32, at.clone()));
         p.stdio.close_output();
@@ -163,9 +165,17 @@ impl Observer for Obs<'_> {
 
 impl Container {
     /// Run `f` on the supervisor with this container's observer.
-    pub fn with_sup<R>(&mut self, events: &Publisher, f: impl FnOnce(&mut Supervisor, &mut dyn Observer) -> R) -> R {
+    pub fn with_sup<R>(
+        &mut self,
+        events: &Publisher,
+        f: impl FnOnce(&mut Supervisor, &mut dyn Observer) -> R,
+    ) -> R {
         let Container {
-            id, sup, init, execs, ..
+            id,
+            sup,
+            init,
+            execs,
+            ..
         } = self;
         let mut obs = Obs {
             id,
@@ -254,7 +264,11 @@ pub fn run(shim: &Shim, sigfd: OwnedFd, wake_r: OwnedFd) {
             (ids, deadline)
         };
         let timeout = deadline
-            .map(|d| d.saturating_duration_since(Instant::now()).as_millis().min(60_000) as i32)
+            .map(|d| {
+                d.saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(60_000) as i32
+            })
             .unwrap_or(-1);
         // SAFETY: fds is a valid array of pollfd for the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
