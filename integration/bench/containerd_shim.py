@@ -159,8 +159,10 @@ def main():
                          % shim)
     runc = resolve_runtime(args.runtime_a, "A")
     berth_runtime = resolve_runtime(args.runtime_b, "B")
-    # containerd finds runtime v2 shims on its PATH.
-    os.environ["PATH"] = os.path.dirname(shim) + ":" + os.environ.get("PATH", "")
+    # containerd finds runtime v2 shims on its PATH; the shim finds berth-runtime beside
+    # itself, else on that PATH.
+    os.environ["PATH"] = ":".join([os.path.dirname(shim), os.path.dirname(berth_runtime),
+                                   os.environ.get("PATH", "")])
     vs = variants(runc, berth_runtime)
 
     def on_term(signum, _frame):

@@ -5,7 +5,7 @@
 use containerd_shim_protos::events::task as ev;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
-use containerd_shim_protos::protobuf::MessageFull;
+use containerd_shim_protos::protobuf::Message;
 use containerd_shim_protos::shim::event::Envelope;
 use containerd_shim_protos::shim::events::ForwardRequest;
 use containerd_shim_protos::topics;
@@ -26,24 +26,32 @@ pub enum Event {
 
 impl Event {
     fn topic_and_any(&self) -> (&'static str, Option<Any>) {
-        fn pack<M: MessageFull>(m: &M) -> Option<Any> {
-            // containerd resolves events by their full protobuf name (typeurl).
+        // containerd resolves an event by its full protobuf name (typeurl). Spelled out
+        // rather than taken from the message descriptors: reflection would bring the
+        // descriptors of every generated message into the binary (and its RSS).
+        fn pack<M: Message>(name: &str, m: &M) -> Option<Any> {
             Some(Any {
-                type_url: M::descriptor().full_name().to_string(),
+                type_url: format!("containerd.events.{name}"),
                 value: m.write_to_bytes().ok()?,
                 ..Default::default()
             })
         }
         match self {
-            Event::Create(m) => (topics::TASK_CREATE_EVENT_TOPIC, pack(m)),
-            Event::Start(m) => (topics::TASK_START_EVENT_TOPIC, pack(m)),
-            Event::Exit(m) => (topics::TASK_EXIT_EVENT_TOPIC, pack(m)),
-            Event::Oom(m) => (topics::TASK_OOM_EVENT_TOPIC, pack(m)),
-            Event::ExecAdded(m) => (topics::TASK_EXEC_ADDED_EVENT_TOPIC, pack(m)),
-            Event::ExecStarted(m) => (topics::TASK_EXEC_STARTED_EVENT_TOPIC, pack(m)),
-            Event::Paused(m) => (topics::TASK_PAUSED_EVENT_TOPIC, pack(m)),
-            Event::Resumed(m) => (topics::TASK_RESUMED_EVENT_TOPIC, pack(m)),
-            Event::Delete(m) => (topics::TASK_DELETE_EVENT_TOPIC, pack(m)),
+            Event::Create(m) => (topics::TASK_CREATE_EVENT_TOPIC, pack("TaskCreate", m)),
+            Event::Start(m) => (topics::TASK_START_EVENT_TOPIC, pack("TaskStart", m)),
+            Event::Exit(m) => (topics::TASK_EXIT_EVENT_TOPIC, pack("TaskExit", m)),
+            Event::Oom(m) => (topics::TASK_OOM_EVENT_TOPIC, pack("TaskOOM", m)),
+            Event::ExecAdded(m) => (
+                topics::TASK_EXEC_ADDED_EVENT_TOPIC,
+                pack("TaskExecAdded", m),
+            ),
+            Event::ExecStarted(m) => (
+                topics::TASK_EXEC_STARTED_EVENT_TOPIC,
+                pack("TaskExecStarted", m),
+            ),
+            Event::Paused(m) => (topics::TASK_PAUSED_EVENT_TOPIC, pack("TaskPaused", m)),
+            Event::Resumed(m) => (topics::TASK_RESUMED_EVENT_TOPIC, pack("TaskResumed", m)),
+            Event::Delete(m) => (topics::TASK_DELETE_EVENT_TOPIC, pack("TaskDelete", m)),
         }
     }
 }
@@ -129,5 +137,24 @@ impl Publisher {
         if let Some(tx) = &self.tx {
             let _ = tx.send(e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use containerd_shim_protos::protobuf::MessageFull;
+
+    #[test]
+    fn type_urls_are_the_full_protobuf_names() {
+        let e = Event::ExecStarted(ev::TaskExecStarted::default());
+        let (topic, any) = e.topic_and_any();
+        assert_eq!(topic, "/tasks/exec-started");
+        assert_eq!(
+            any.unwrap().type_url,
+            ev::TaskExecStarted::descriptor().full_name()
+        );
+        let (_, any) = Event::Oom(ev::TaskOOM::default()).topic_and_any();
+        assert_eq!(any.unwrap().type_url, ev::TaskOOM::descriptor().full_name());
     }
 }

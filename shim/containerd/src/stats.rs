@@ -5,7 +5,7 @@
 use containerd_shim_protos::cgroups::metrics as v1;
 use containerd_shim_protos::cgroups_v2::metrics as v2;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
-use containerd_shim_protos::protobuf::MessageFull;
+use containerd_shim_protos::protobuf::Message;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -71,9 +71,13 @@ fn read_kv(p: &Path) -> HashMap<String, u64> {
         .collect()
 }
 
-fn pack<M: MessageFull>(m: &M) -> Result<Any, StatsError> {
+/// (The full protobuf names spelled out, see events.rs for why.)
+const V1_METRICS: &str = "io.containerd.cgroups.v1.Metrics";
+const V2_METRICS: &str = "io.containerd.cgroups.v2.Metrics";
+
+fn pack<M: Message>(type_url: &str, m: &M) -> Result<Any, StatsError> {
     Ok(Any {
-        type_url: M::descriptor().full_name().to_string(),
+        type_url: type_url.to_string(),
         value: m
             .write_to_bytes()
             .map_err(|e| StatsError::Encode(e.to_string()))?,
@@ -95,17 +99,17 @@ pub fn collect(pid: i32) -> Result<Any, StatsError> {
             let mem = Path::new(CGROUP_ROOT)
                 .join(h)
                 .join(path.trim_start_matches('/'));
-            pack(&v1_metrics(
-                &mem,
-                dir("cpuacct").as_deref(),
-                dir("pids").as_deref(),
-            ))
+            pack(
+                V1_METRICS,
+                &v1_metrics(&mem, dir("cpuacct").as_deref(), dir("pids").as_deref()),
+            )
         }
         None => {
             let path = cg.get("").map(|(_, p)| p.clone()).unwrap_or_default();
-            pack(&v2_metrics(
-                &Path::new(CGROUP_ROOT).join(path.trim_start_matches('/')),
-            ))
+            pack(
+                V2_METRICS,
+                &v2_metrics(&Path::new(CGROUP_ROOT).join(path.trim_start_matches('/'))),
+            )
         }
     }
 }
@@ -252,13 +256,8 @@ mod tests {
 
     #[test]
     fn metrics_type_urls() {
-        assert_eq!(
-            pack(&v1::Metrics::new()).unwrap().type_url,
-            "io.containerd.cgroups.v1.Metrics"
-        );
-        assert_eq!(
-            pack(&v2::Metrics::new()).unwrap().type_url,
-            "io.containerd.cgroups.v2.Metrics"
-        );
+        use containerd_shim_protos::protobuf::MessageFull;
+        assert_eq!(V1_METRICS, v1::Metrics::descriptor().full_name());
+        assert_eq!(V2_METRICS, v2::Metrics::descriptor().full_name());
     }
 }
