@@ -112,7 +112,7 @@ fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
     let mut server = ttrpc::Server::new()
         .set_thread_count_min(1)
         .set_thread_count_default(2)
-        .set_thread_count_max(4)
+        .set_thread_count_max(3)
         .add_listener(listener.as_raw_fd())
         .context("ttrpc listener")?
         .register_service(v3)

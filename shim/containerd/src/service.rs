@@ -23,6 +23,13 @@ use ttrpc::{Code, TtrpcContext};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Give freed heap back to the kernel after a container or exec is gone: a long-lived
+/// shim would otherwise keep the high-water mark of every exec it served.
+fn trim_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe { libc::malloc_trim(0) };
+}
+
 fn status(code: Code, msg: impl Into<String>) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.into()))
 }
@@ -413,6 +420,8 @@ impl Task for Service {
                 ));
             }
             let p = c.execs.remove(&req.exec_id).map(|p| (p.pid, p.exit));
+            drop(st);
+            trim_heap();
             let (pid, exit) = p.unwrap_or((0, None));
             let (code, at) = exit.unwrap_or((0, now()));
             return Ok(api::DeleteResponse {
@@ -456,6 +465,7 @@ impl Task for Service {
         let _ = std::fs::remove_dir_all(&c.workdir);
         let _ = std::fs::remove_file(c.bundle.join(layout::PLACEMENT_FILE));
         let (code, at) = c.init.exit.clone().unwrap_or((137, now()));
+        let c_pid = c.init.pid;
         self.shim.events.publish(Event::Delete(ev::TaskDelete {
             container_id: req.id.clone(),
             pid: c.init.pid,
@@ -464,8 +474,10 @@ impl Task for Service {
             ..Default::default()
         }));
         self.shim.wake();
+        drop(c);
+        trim_heap();
         Ok(api::DeleteResponse {
-            pid: c.init.pid,
+            pid: c_pid,
             exit_status: code,
             exited_at: Some(at).into(),
             ..Default::default()
