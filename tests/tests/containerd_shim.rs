@@ -491,3 +491,53 @@ fn cri_pod_through_the_berth_shim() {
     assert!(shims.is_empty(), "shims left: {shims:?}");
     let _ = fs::remove_dir(Path::new(RUNTIME_ROOT).join("k8s.io"));
 }
+
+#[test]
+fn log_uris_binary_and_file() {
+    let c = ctd();
+    // containerd's binary logging protocol: the program gets stdout on fd 3 and stderr
+    // on fd 4, and closes fd 5 when ready.
+    let out = scratch().join(format!("logger-{}", unique()));
+    let logger = scratch().join(format!("logger-{}.sh", unique()));
+    write_script(
+        &logger,
+        "#!/bin/sh\nout=\"$1\"\ncat <&3 > \"$out.stdout\" &\ncat <&4 > \"$out.stderr\" &\n\
+         exec 5>&-\necho \"$CONTAINER_ID $CONTAINER_NAMESPACE\" > \"$out.env\"\nwait\n",
+    );
+    let id = unique_id("sv2-binlog");
+    let _g = Cleanup(c, id.clone());
+    let uri = format!("binary://{}?{}", logger.display(), out.display());
+    let o = c.ctr(&with(
+        run_args(c, &["--rm", "--log-uri", &uri]),
+        &[&id, "sh", "-c", "echo out1; echo err1 >&2; exit 2"],
+    ));
+    o.assert_code(2);
+    let file = |ext: &str| {
+        let p = PathBuf::from(format!("{}.{ext}", out.display()));
+        wait_for(Duration::from_secs(10), || {
+            fs::read_to_string(&p).ok().filter(|s| s.ends_with('\n'))
+        })
+        .unwrap_or_else(|| panic!("{} not written by the logger", p.display()))
+    };
+    assert_eq!(file("stdout"), "out1\n");
+    assert_eq!(file("stderr"), "err1\n");
+    assert_eq!(file("env").trim(), format!("{id} {}", c.namespace));
+
+    // file:// appends both streams to one file.
+    let log = scratch().join(format!("file-log-{}.txt", unique()));
+    let id2 = unique_id("sv2-filelog");
+    let _g2 = Cleanup(c, id2.clone());
+    let uri = format!("file://{}", log.display());
+    c.ctr(&with(
+        run_args(c, &["--rm", "--log-uri", &uri]),
+        &[&id2, "sh", "-c", "echo out2; echo err2 >&2"],
+    ))
+    .assert_ok();
+    let text = read(&log);
+    assert!(
+        text.contains("out2\n") && text.contains("err2\n"),
+        "{text:?}"
+    );
+    assert_no_leaks(c, &id, None);
+    assert_no_leaks(c, &id2, None);
+}

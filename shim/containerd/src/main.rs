@@ -15,6 +15,20 @@ mod stdio;
 mod task;
 
 use anyhow::Context;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `-debug` (containerd passes it when its own log level is debug): timings to stderr,
+/// which is containerd's shim log.
+pub static DEBUG: AtomicBool = AtomicBool::new(false);
+
+#[macro_export]
+macro_rules! debug {
+    ($($t:tt)*) => {
+        if $crate::DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("containerd-shim-berth-v2: {}", format_args!($($t)*));
+        }
+    };
+}
 use cli::Action;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -43,6 +57,7 @@ fn main() {
             std::process::exit(2)
         }
     };
+    DEBUG.store(flags.debug, Ordering::Relaxed);
     let r = match flags.action {
         Action::Version => {
             println!("containerd-shim-berth-v2 {}", service::VERSION);

@@ -136,6 +136,7 @@ impl Service {
     /// Runs with the state locked (the caller's guard): the loop must not reap the
     /// runtime processes this starts.
     fn do_create(&self, req: &api::CreateTaskRequest) -> ttrpc::Result<Container> {
+        let t0 = std::time::Instant::now();
         if !req.checkpoint.is_empty() || !req.parent_checkpoint.is_empty() {
             return Err(status(
                 Code::UNIMPLEMENTED,
@@ -219,6 +220,7 @@ impl Service {
                 return Err(fail("supervisor", &e));
             }
         };
+        crate::debug!("create {}: rootfs and stdio ready after {:?}", req.id, t0.elapsed());
         let pid = match sup.launch() {
             Ok(p) => p as u32,
             Err(e) => {
@@ -226,6 +228,7 @@ impl Service {
                 return Err(status(Code::UNKNOWN, format!("create {}: {e}", req.id)));
             }
         };
+        crate::debug!("create {}: runtime create done after {:?}", req.id, t0.elapsed());
         let mut init = Proc::new(paths.clone(), stdio);
         init.pid = pid;
         let c = Container {
