@@ -541,3 +541,33 @@ fn log_uris_binary_and_file() {
     assert_no_leaks(c, &id, None);
     assert_no_leaks(c, &id2, None);
 }
+
+#[test]
+fn oom_kill_is_reported_as_an_event() {
+    let c = ctd();
+    let id = unique_id("sv2-oom");
+    let _g = Cleanup(c, id.clone());
+    let o = c.ctr(&with(
+        run_args(c, &["--rm", "--memory-limit", "20000000"]),
+        &[
+            &id,
+            "sh",
+            "-c",
+            "a=$(head -c 200000000 /dev/zero | tr '\\0' x); echo ${#a}",
+        ],
+    ));
+    assert_ne!(o.code, Some(0), "the memory hog was not killed\n{o}");
+    // Only this test makes the memory controller kill (the log is shared by the tests).
+    let seen = wait_for(Duration::from_secs(10), || {
+        read(&c.log)
+            .lines()
+            .any(|l| {
+                l.contains("event forwarded")
+                    && l.contains(&c.namespace)
+                    && l.contains("type=containerd.events.TaskOOM")
+            })
+            .then_some(())
+    });
+    assert!(seen.is_some(), "no TaskOOM event\n{o}\n{}", c.log_tail(20));
+    assert_no_leaks(c, &id, None);
+}
