@@ -571,3 +571,32 @@ fn oom_kill_is_reported_as_an_event() {
     assert!(seen.is_some(), "no TaskOOM event\n{o}\n{}", c.log_tail(20));
     assert_no_leaks(c, &id, None);
 }
+
+/// The value of a cgroup file of `pid` (v1 file where the controller is on v1).
+fn cgroup_file(pid: i32, controller: &str, v1_file: &str, v2_file: &str) -> String {
+    let dir = cgroup_dir(pid, controller)
+        .unwrap_or_else(|| panic!("no {controller} cgroup for pid {pid}"));
+    let file = if cgroup_v2_only() { v2_file } else { v1_file };
+    read(dir.join(file)).trim().to_string()
+}
+
+#[test]
+fn update_sets_the_cgroup_limits() {
+    // ctr 1.6 has no `task update`: containerd's Tasks.Update through ctrpc.py.
+    let c = ctd();
+    let id = unique_id("sv2-update");
+    let _g = Cleanup(c, id.clone());
+    let pid = run_detached(c, &id, "exec sleep 1000");
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(workspace().join("integration/containerd/ctrpc.py"))
+        .arg("update")
+        .arg("--address")
+        .arg(&c.address)
+        .args(["--namespace", &c.namespace])
+        .args(["--memory-limit", "67108864", "--pids-limit", "77", &id]);
+    run(cmd, Duration::from_secs(60)).assert_ok();
+    let mem = cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max");
+    assert_eq!(mem, "67108864", "memory limit not applied");
+    let pids = cgroup_file(pid, "pids", "pids.max", "pids.max");
+    assert_eq!(pids, "77", "pids limit not applied");
+}
