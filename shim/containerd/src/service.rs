@@ -477,6 +477,8 @@ impl Task for Service {
             ..Default::default()
         }));
         self.shim.wake();
+        // Waiters on this container learn that it is gone.
+        self.shim.exited.notify_all();
         drop(c);
         trim_heap();
         Ok(api::DeleteResponse {
