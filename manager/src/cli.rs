@@ -1,5 +1,13 @@
 //! The command line: global options and the verbs (each verb's own options live
-//! in its file under `commands/`).
+//! in its file under `commands/`), and what several verbs share: the loop over
+//! several containers (`each`), the flags of `run` and `create`
+//! (`container_flags`), and how to reach a registry (`registry_args`).
+
+pub mod container_flags;
+pub mod each;
+pub mod registry_args;
+
+pub use each::for_each_container;
 
 use crate::commands::Command;
 use crate::context::{DEFAULT_ROOT, DEFAULT_STATE};

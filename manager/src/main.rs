@@ -2,6 +2,9 @@
 //! driven through berth-shim and berth-runtime the way containerd drives its
 //! shim and runc.
 
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod archive;
 mod cli;
 mod commands;
@@ -15,6 +18,7 @@ mod shim_client;
 mod snapshot;
 mod spec;
 mod store;
+mod sys;
 mod volume;
 
 use clap::Parser;

@@ -3,10 +3,9 @@
 //! (frames `kind u8, len u32 BE, payload`; a hello first; see docs/shim.md).
 //! The attach client puts a terminal in raw mode and forwards SIGWINCH as resizes.
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,6 +21,9 @@ pub enum ShimError {
     /// The runtime's (or shim's) own message.
     #[error("{0}")]
     Failed(String),
+    /// The runtime could not start the process; `kind` says why (docker's exit code).
+    #[error("{0}")]
+    Start(StartError),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -30,18 +32,29 @@ pub enum ShimError {
     },
 }
 
+impl From<ErrorResponse> for ShimError {
+    /// A shim's error answer: with a start-error kind when the runtime gave one.
+    fn from(e: ErrorResponse) -> ShimError {
+        match e.kind {
+            Some(kind) => ShimError::Start(StartError { kind, msg: e.error }),
+            None => ShimError::Failed(e.error),
+        }
+    }
+}
+
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ShimError {
     let path = path.to_path_buf();
     move |source| ShimError::Io { op, path, source }
 }
 
 use berth_shim_protocol::{
-    decode_exit, decode_header, frame, resize_payload, Hello, EXIT, HEADER_LEN, HELLO, RESIZE,
-    STDERR, STDIN, STDIN_EOF, STDOUT,
+    decode_exit, decode_header, frame, resize_payload, Answer, ErrorResponse, Hello, EXIT,
+    HEADER_LEN, HELLO, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT,
 };
 /// shim.json and the wire types live in the protocol crate.
 pub use berth_shim_protocol::{
-    Config as ShimConfig, HealthSection, LogSection, Request, RestartSection,
+    Ack, Config as ShimConfig, ExecResponse, ExecWaitResponse, HealthSection, LogSection,
+    PidResponse, Request, RestartSection, StartError, StartErrorKind,
 };
 
 /// What the shim reported on start: the container init's pid.
@@ -72,26 +85,23 @@ pub fn spawn(shim: &Path, dir: &Path, cfg: &ShimConfig) -> Result<Started, ShimE
         let _ = BufReader::new(out).read_line(&mut line);
     }
     let _ = child.wait();
-    let v: Value = serde_json::from_str(line.trim()).map_err(|_| {
+    let answer: Answer<PidResponse> = serde_json::from_str(line.trim()).map_err(|_| {
         ShimError::Failed(format!(
             "berth-shim gave no report (see {})",
             dir.join("shim.log").display()
         ))
     })?;
-    if let Some(e) = v.get("error") {
-        return Err(ShimError::Failed(
-            e.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| e.to_string()),
-        ));
+    match answer {
+        Answer::Ok(r) => Ok(Started { pid: r.pid }),
+        Answer::Failed(e) => Err(ShimError::from(e)),
     }
-    Ok(Started {
-        pid: v["pid"].as_i64().unwrap_or(0) as i32,
-    })
 }
 
-/// One control request; `{"error": ...}` answers become `Failed`.
-pub fn request(dir: &Path, req: &impl Serialize) -> Result<Value, ShimError> {
+/// One control request and its typed answer (`T`: `PidResponse` for `start`
+/// and `exec_start`, `ShimStatus` for `stop`, `wait` and `status`,
+/// `ExecResponse`, `ExecWaitResponse`, `Ack` for the rest); an error answer
+/// becomes `Failed`.
+pub fn request<T: DeserializeOwned>(dir: &Path, req: &Request) -> Result<T, ShimError> {
     let path = dir.join("ctl.sock");
     let mut s = UnixStream::connect(&path).map_err(io("connect", &path))?;
     let mut line = serde_json::to_vec(req).map_err(|e| ShimError::Failed(e.to_string()))?;
@@ -107,16 +117,14 @@ pub fn request(dir: &Path, req: &impl Serialize) -> Result<Value, ShimError> {
             path.display()
         )));
     }
-    let v: Value = serde_json::from_str(resp.trim())
-        .map_err(|e| ShimError::Failed(format!("bad answer from the shim: {e}")))?;
-    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
-        return Err(ShimError::Failed(
-            e.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| e.to_string()),
-        ));
+    match serde_json::from_str::<Answer<T>>(resp.trim()) {
+        Ok(Answer::Ok(v)) => Ok(v),
+        Ok(Answer::Failed(e)) => Err(ShimError::from(e)),
+        Err(e) => Err(ShimError::Failed(format!(
+            "bad answer from the shim ({e}): {}",
+            resp.trim()
+        ))),
     }
-    Ok(v)
 }
 
 /// An attach connection (to attach.sock or an exec's socket), hello sent.
@@ -142,41 +150,66 @@ extern "C" fn on_winch(_: libc::c_int) {
 
 /// The terminal size of fd 0 (rows, cols), if it is a terminal.
 pub fn term_size() -> Option<(u16, u16)> {
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which points
+    // at a live, writable `winsize` on our stack; fd 0 is only read.
     let r = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) };
     (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
 pub fn stdin_is_tty() -> bool {
-    unsafe { libc::isatty(0) == 1 }
+    std::io::IsTerminal::is_terminal(&std::io::stdin())
 }
 
 /// Raw mode on stdin while alive (restored on drop).
 pub struct RawMode {
-    saved: Option<libc::termios>,
+    saved: Option<nix::sys::termios::Termios>,
 }
 
 impl RawMode {
     pub fn enable() -> RawMode {
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        if unsafe { libc::tcgetattr(0, &mut t) } != 0 {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        let stdin = std::io::stdin();
+        let Ok(saved) = tcgetattr(stdin.as_fd()) else {
             return RawMode { saved: None };
-        }
-        let saved = t;
-        unsafe { libc::cfmakeraw(&mut t) };
+        };
+        let mut t = saved.clone();
+        cfmakeraw(&mut t);
         // keep output post-processing so "\n" from a non-tty stream still renders
-        t.c_oflag = saved.c_oflag;
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        t.output_flags = saved.output_flags;
+        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &t);
         RawMode { saved: Some(saved) }
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        if let Some(t) = self.saved {
-            unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        if let Some(t) = &self.saved {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin().as_fd(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
         }
     }
+}
+
+/// Route SIGWINCH to `on_winch` (which only sets an atomic flag).
+fn catch_winch() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let act = SigAction::new(
+        SigHandler::Handler(on_winch),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe;
+    // nothing else in berth handles SIGWINCH, so no handler is displaced.
+    let _ = unsafe { sigaction(Signal::SIGWINCH, &act) };
 }
 
 impl Attach {
@@ -216,7 +249,7 @@ impl Attach {
     pub fn pump(self, stdin: bool, tty: bool) -> Result<AttachEnd, ShimError> {
         let _raw = (tty && stdin && stdin_is_tty()).then(RawMode::enable);
         if tty && stdin_is_tty() {
-            unsafe { libc::signal(libc::SIGWINCH, on_winch as *const () as libc::sighandler_t) };
+            catch_winch();
             if let Some((r, c)) = term_size() {
                 self.resize(r, c);
             }
@@ -256,7 +289,7 @@ impl Attach {
                     self.resize(rows, cols);
                 }
             }
-            if tty && r.buffer().is_empty() && !wait_readable(self.sock.as_raw_fd(), 200) {
+            if tty && r.buffer().is_empty() && !wait_readable(&self.sock, 200) {
                 continue;
             }
             let mut hdr = [0u8; HEADER_LEN];
@@ -296,19 +329,66 @@ impl Attach {
     }
 }
 
-fn wait_readable(fd: i32, ms: i32) -> bool {
-    let _ = unsafe { BorrowedFd::borrow_raw(fd) };
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    unsafe { libc::poll(&mut p, 1, ms) > 0 }
+fn wait_readable(fd: &impl AsFd, ms: u16) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::from(ms)).is_ok_and(|n| n > 0)
 }
 
-/// docker's mapping of the runtime's exec errors: 127 for a missing command, 126
-/// for one that cannot be executed; None for other failures (berth's 125).
-pub fn exec_error_code(msg: &str) -> Option<i32> {
+/// docker's exit code for a process the runtime could not start: 127 for a missing
+/// command, 126 for one that cannot be executed; None for other failures (berth's
+/// 125). Read from the error's kind; only an error without one (a runtime that logs
+/// no kind, such as runc, or a shim from before kinds) falls back to its text.
+pub fn exec_error_code<E: ExecErrorSource + ?Sized>(err: &E) -> Option<i32> {
+    match err.start_kind() {
+        Some(StartErrorKind::Other) => None,
+        Some(kind) => Some(kind.exit_code()),
+        None => exec_error_code_from_text(&err.message()),
+    }
+}
+
+/// What `exec_error_code` reads: a shim error (with its kind) or a message.
+pub trait ExecErrorSource {
+    fn start_kind(&self) -> Option<StartErrorKind>;
+    fn message(&self) -> String;
+}
+
+impl ExecErrorSource for ShimError {
+    fn start_kind(&self) -> Option<StartErrorKind> {
+        match self {
+            ShimError::Start(e) => Some(e.kind),
+            _ => None,
+        }
+    }
+
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A bare message has lost its kind: only the text is left to go by.
+impl ExecErrorSource for str {
+    fn start_kind(&self) -> Option<StartErrorKind> {
+        None
+    }
+
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ExecErrorSource for String {
+    fn start_kind(&self) -> Option<StartErrorKind> {
+        None
+    }
+
+    fn message(&self) -> String {
+        self.clone()
+    }
+}
+
+/// runc's messages, for errors that carry no kind.
+fn exec_error_code_from_text(msg: &str) -> Option<i32> {
     let m = msg.to_ascii_lowercase();
     if m.contains("executable file not found")
         || m.contains("no such file or directory")
@@ -340,5 +420,25 @@ mod tests {
             Some(126)
         );
         assert_eq!(exec_error_code("cgroup: no memory controller"), None);
+    }
+
+    #[test]
+    fn exec_codes_from_the_kind_not_the_text() {
+        let answer = |json: &str| -> ShimError {
+            match serde_json::from_str::<Answer<Ack>>(json).unwrap() {
+                Answer::Failed(e) => ShimError::from(e),
+                Answer::Ok(_) => panic!("not an error answer: {json}"),
+            }
+        };
+        let e = answer(r#"{"error": "something unusual", "kind": "not-found"}"#);
+        assert_eq!(e.to_string(), "something unusual");
+        assert_eq!(exec_error_code(&e), Some(127));
+        let e = answer(r#"{"error": "no such file or directory", "kind": "other"}"#);
+        assert_eq!(exec_error_code(&e), None);
+        let e = answer(r#"{"error": "x", "kind": "permission-denied"}"#);
+        assert_eq!(exec_error_code(&e), Some(126));
+        // Without a kind (runc, older shims) the text decides.
+        let e = answer(r#"{"error": "exec: \"/x\": permission denied"}"#);
+        assert_eq!(exec_error_code(&e), Some(126));
     }
 }

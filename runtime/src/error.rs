@@ -81,6 +81,27 @@ pub enum InitErrorKind {
     Other,
 }
 
+impl InitErrorKind {
+    /// The name in the JSON log's `kind` field (engines read it instead of the text).
+    pub fn name(self) -> &'static str {
+        match self {
+            InitErrorKind::NotFound => "not-found",
+            InitErrorKind::PermissionDenied => "permission-denied",
+            InitErrorKind::Other => "other",
+        }
+    }
+}
+
+impl Error {
+    /// Why the container's process could not be started, for the log's `kind`.
+    pub fn init_kind(&self) -> InitErrorKind {
+        match self {
+            Error::Init(ie) => ie.kind,
+            _ => InitErrorKind::Other,
+        }
+    }
+}
+
 impl InitError {
     pub fn other(message: impl Into<String>) -> Self {
         InitError {

@@ -404,9 +404,12 @@ fn spawn_via_intermediate(
                 cfg.namespaces_joined = true;
                 init::child_main(cfg, child)
             }
+            // SAFETY: _exit ends this forked intermediate process at once, without the
+            // parent's atexit handlers or buffered output (which belong to the parent).
             Ok(Some(_)) => unsafe { libc::_exit(0) },
             Err(e) => {
                 let _ = child.send(&ToParent::Failed(e.into()));
+                // SAFETY: as above.
                 unsafe { libc::_exit(1) }
             }
         }

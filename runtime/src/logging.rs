@@ -22,6 +22,23 @@ pub fn silence() {
     SILENCED.store(true, Ordering::Relaxed);
 }
 
+/// The `kind` of the error record being logged by `error_with_kind` (the log
+/// crate's records carry no fields without its `kv` feature).
+static ERROR_KIND: Mutex<Option<&'static str>> = Mutex::new(None);
+
+/// Log `msg` at error level; the JSON line also carries `"kind": kind` (why a
+/// process could not be started: "not-found", "permission-denied", "other"), which
+/// the shim reads instead of matching the message.
+pub fn error_with_kind(kind: &'static str, msg: &str) {
+    if let Ok(mut k) = ERROR_KIND.lock() {
+        *k = Some(kind);
+    }
+    log::error!("{msg}");
+    if let Ok(mut k) = ERROR_KIND.lock() {
+        *k = None;
+    }
+}
+
 struct Logger {
     sink: Mutex<Sink>,
     format: LogFormat,
@@ -59,12 +76,16 @@ impl log::Log for Logger {
         let msg = record.args().to_string();
         let line = match self.format {
             LogFormat::Json => {
-                let mut s = serde_json::json!({
+                let mut v = serde_json::json!({
                     "level": level_name(record.level()),
                     "msg": msg,
                     "time": rfc3339_now(),
-                })
-                .to_string();
+                });
+                let kind = ERROR_KIND.lock().ok().and_then(|k| *k);
+                if let (Some(kind), log::Level::Error) = (kind, record.level()) {
+                    v["kind"] = kind.into();
+                }
+                let mut s = v.to_string();
                 s.push('\n');
                 s
             }

@@ -1,5 +1,8 @@
 //! berth-runtime: an OCI runtime, drop-in compatible with runc.
 
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod bundle;
 mod cgroups;
 mod cli;
@@ -51,12 +54,21 @@ fn main() {
         print_version();
         return;
     };
+    // Commands that start a process log their error's `kind` (why the process could
+    // not start); the others keep runc's {level, msg, time}.
+    let starts_process = matches!(
+        cmd,
+        cli::Command::Create { .. }
+            | cli::Command::Run { .. }
+            | cli::Command::Exec(_)
+            | cli::Command::Start { .. }
+    );
     if matches!(
         cmd,
         cli::Command::Create { .. } | cli::Command::Run { .. } | cli::Command::Exec(_)
     ) {
         if let Err(e) = sys::sealed_exe::ensure_sealed() {
-            fail(g, &e.to_string());
+            fail(g, &e.to_string(), Some(error::InitErrorKind::Other));
         }
     }
     // runc: any failure of `exec` exits 255, so callers can tell it from
@@ -64,19 +76,27 @@ fn main() {
     let is_exec = matches!(cmd, cli::Command::Exec(_));
     match commands::dispatch(g, cmd) {
         Ok(code) => std::process::exit(code),
-        Err(e) if is_exec => {
-            fail_with(g, &format!("exec failed: {e}"), commands::exec::EXEC_FAILED)
-        }
-        Err(e) => fail(g, &e.to_string()),
+        Err(e) if is_exec => fail_with(
+            g,
+            &format!("exec failed: {e}"),
+            Some(e.init_kind()),
+            commands::exec::EXEC_FAILED,
+        ),
+        Err(e) => fail(g, &e.to_string(), starts_process.then(|| e.init_kind())),
     }
 }
 
-fn fail(g: &cli::GlobalOpts, msg: &str) -> ! {
-    fail_with(g, msg, 1)
+fn fail(g: &cli::GlobalOpts, msg: &str, kind: Option<error::InitErrorKind>) -> ! {
+    fail_with(g, msg, kind, 1)
 }
 
-fn fail_with(g: &cli::GlobalOpts, msg: &str, code: i32) -> ! {
-    log::error!("{msg}");
+/// Log the final error (with, for a process that could not start, its
+/// machine-readable kind in the JSON log) and exit.
+fn fail_with(g: &cli::GlobalOpts, msg: &str, kind: Option<error::InitErrorKind>, code: i32) -> ! {
+    match kind {
+        Some(k) => logging::error_with_kind(k.name(), msg),
+        None => log::error!("{msg}"),
+    }
     if logging::logs_to_file(g.log.as_deref()) {
         eprintln!("{msg}");
     }

@@ -2,6 +2,7 @@
 //! frames `kind: u8, len: u32 BE, payload`, a hello first from the client, output
 //! fanned out to every client, stdin from any of them, docker's detach keys.
 
+use crate::error::SupervisorError;
 use crate::logs::Stream;
 pub use berth_shim_protocol::{
     decode_header, decode_resize, frame, Hello, EXIT, HEADER_LEN, HELLO, RESIZE, STDERR, STDIN,
@@ -22,7 +23,7 @@ pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 
 /// docker's detach-key syntax: comma-separated `ctrl-<x>` (x in a-z, @, [, \, ], ^, _)
 /// or single characters.
-pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>, String> {
+pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>, SupervisorError> {
     let s = if s.is_empty() { DEFAULT_DETACH_KEYS } else { s };
     s.split(',')
         .map(|k| {
@@ -39,7 +40,7 @@ pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>, String> {
                 Some([b']']) => Ok(29),
                 Some([b'^']) => Ok(30),
                 Some([b'_']) => Ok(31),
-                _ => Err(format!("invalid detach key {k:?}")),
+                _ => Err(SupervisorError::DetachKey(k.to_string())),
             }
         })
         .collect()
@@ -120,7 +121,7 @@ impl Client {
             pos += HEADER_LEN + len;
             match (kind, &self.hello) {
                 (HELLO, None) => match serde_json::from_slice::<Hello>(payload)
-                    .map_err(|e| e.to_string())
+                    .map_err(SupervisorError::BadHello)
                     .and_then(|h| {
                         let keys = parse_detach_keys(h.detach_keys.as_deref().unwrap_or(""))?;
                         Ok((h, keys))

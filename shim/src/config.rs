@@ -1,5 +1,6 @@
 //! `shim.json`, written by the manager into the shim's directory.
 
+use crate::error::SettingError;
 pub use berth_shim_protocol::{Config, HealthSection};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,7 +51,7 @@ pub struct HealthConfig {
 pub trait ConfigExt: Sized {
     fn load(dir: &Path) -> Result<Self, ConfigError>;
     fn validate(&self, path: &Path) -> Result<(), ConfigError>;
-    fn restart_policy(&self) -> Result<RestartPolicy, String>;
+    fn restart_policy(&self) -> Result<RestartPolicy, SettingError>;
     fn health(&self) -> Option<HealthConfig>;
     fn log_config(&self) -> crate::logs::LogConfig;
 }
@@ -98,9 +99,10 @@ impl ConfigExt for Config {
             return Err(bad("log.max_files", "must be at least 1"));
         }
         self.restart_policy()
-            .map_err(|why| bad("restart.policy", &why))?;
+            .map_err(|why| bad("restart.policy", &why.to_string()))?;
         if let Some(h) = &self.healthcheck {
-            h.resolve().map_err(|why| bad("healthcheck.test", &why))?;
+            h.resolve()
+                .map_err(|why| bad("healthcheck.test", &why.to_string()))?;
         }
         if let Some(h) = &self.exit_hook {
             if h.is_empty() {
@@ -112,7 +114,7 @@ impl ConfigExt for Config {
 
     /// `no` (or empty), `always`, `unless-stopped`, `on-failure` (with
     /// `restart.max_retries`) or `on-failure:N`.
-    fn restart_policy(&self) -> Result<RestartPolicy, String> {
+    fn restart_policy(&self) -> Result<RestartPolicy, SettingError> {
         let p = self.restart.policy.as_str();
         Ok(match p {
             "" | "no" => RestartPolicy::No,
@@ -122,13 +124,9 @@ impl ConfigExt for Config {
             _ => match p.strip_prefix("on-failure:") {
                 Some(n) => RestartPolicy::OnFailure(
                     n.parse()
-                        .map_err(|_| format!("invalid retry count in {p:?}"))?,
+                        .map_err(|_| SettingError::RetryCount(p.to_string()))?,
                 ),
-                None => {
-                    return Err(format!(
-                        "unknown policy {p:?} (no, always, on-failure[:N], unless-stopped)"
-                    ))
-                }
+                None => return Err(SettingError::UnknownPolicy(p.to_string())),
             },
         })
     }
@@ -151,22 +149,18 @@ impl ConfigExt for Config {
 /// Healthcheck settings resolved with docker's defaults.
 pub trait HealthSectionExt {
     /// None for `["NONE"]` (disabled); docker's defaults for zero durations.
-    fn resolve(&self) -> Result<Option<HealthConfig>, String>;
+    fn resolve(&self) -> Result<Option<HealthConfig>, SettingError>;
 }
 
 impl HealthSectionExt for HealthSection {
-    fn resolve(&self) -> Result<Option<HealthConfig>, String> {
+    fn resolve(&self) -> Result<Option<HealthConfig>, SettingError> {
         let argv: Vec<String> = match self.test.first().map(String::as_str) {
             Some("NONE") => return Ok(None),
             Some("CMD") if self.test.len() > 1 => self.test[1..].to_vec(),
             Some("CMD-SHELL") if self.test.len() == 2 => {
                 vec!["/bin/sh".into(), "-c".into(), self.test[1].clone()]
             }
-            _ => {
-                return Err(
-                    "must be [\"CMD\", arg...], [\"CMD-SHELL\", \"command\"] or [\"NONE\"]".into(),
-                )
-            }
+            _ => return Err(SettingError::HealthTest),
         };
         let d = |ns: u64, default_s: u64| {
             if ns == 0 {

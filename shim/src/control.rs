@@ -2,6 +2,7 @@
 //! response line; `wait`, `stop` and `exec_wait` keep the connection until they can
 //! answer.
 
+use crate::error::SupervisorError;
 pub use berth_shim_protocol::Request;
 use serde_json::Value;
 use std::io::{self, Read, Write};
@@ -27,7 +28,7 @@ pub struct Conn {
 impl Conn {
     /// Read; Some(request line result) once a full line (or EOF with data) arrived.
     /// Err(()) when the peer went away without a request.
-    pub fn read_request(&mut self) -> Result<Option<Result<Request, String>>, ()> {
+    pub fn read_request(&mut self) -> Result<Option<Result<Request, SupervisorError>>, ()> {
         let mut buf = [0u8; 4096];
         let mut eof = false;
         loop {
@@ -53,7 +54,7 @@ impl Conn {
             None if eof => return Err(()),
             None => return Ok(None),
         };
-        let req = serde_json::from_slice::<Request>(line).map_err(|e| format!("bad request: {e}"));
+        let req = serde_json::from_slice::<Request>(line).map_err(SupervisorError::BadRequest);
         self.inbuf.clear();
         Ok(Some(req))
     }

@@ -4,6 +4,7 @@
 
 use crate::attach::{Action, Hub, HubToken};
 use crate::control::{Conn, Control, Pending, Request};
+use crate::error::SupervisorError;
 use crate::logs::Stream;
 use crate::status::{Status, StatusExt};
 use crate::supervisor::{Observer, Supervisor, Tok};
@@ -70,8 +71,8 @@ fn valid_sid(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
-fn result_json(r: Result<Value, String>) -> Value {
-    r.unwrap_or_else(|e| json!({ "error": e }))
+fn result_json(r: Result<Value, SupervisorError>) -> Value {
+    r.unwrap_or_else(|e| e.to_json())
 }
 
 impl Front {
@@ -86,7 +87,7 @@ impl Front {
     }
 
     fn handle(&mut self, sup: &mut Supervisor, conn: Conn, req: Request) {
-        let answer = |conn: Conn, v: Result<Value, String>| conn.respond(&result_json(v));
+        let answer = |conn: Conn, v: Result<Value, SupervisorError>| conn.respond(&result_json(v));
         match req {
             Request::Start => answer(conn, sup.start().map(|pid| json!({ "pid": pid }))),
             Request::Kill { signal, all } => answer(conn, sup.kill(signal, all).map(|_| json!({}))),
@@ -114,12 +115,14 @@ impl Front {
             } => {
                 let r = (|| {
                     if !valid_sid(&sid) {
-                        return Err("sid: must be 1-64 characters of [A-Za-z0-9_.-]".to_string());
+                        return Err(SupervisorError::BadSid);
                     }
                     sup.exec_create(&sid, &process, terminal, stdin && !detach)?;
                     let path = self.dir.join(format!("exec-{sid}.sock"));
-                    let hub =
-                        Hub::bind(&path).map_err(|e| format!("binding {}: {e}", path.display()))?;
+                    let hub = Hub::bind(&path).map_err(|source| SupervisorError::Bind {
+                        path: path.clone(),
+                        source,
+                    })?;
                     self.exec_hubs.push((self.next_key, sid.clone(), hub));
                     self.next_key += 1;
                     Ok(json!({ "socket": path }))
@@ -130,7 +133,7 @@ impl Front {
                 answer(conn, sup.exec_start(&sid).map(|pid| json!({ "pid": pid })))
             }
             Request::ExecWait { sid } => match sup.exec_result(&sid) {
-                None => answer(conn, Err(format!("no exec session {sid:?}"))),
+                None => answer(conn, Err(SupervisorError::NoExec(sid))),
                 Some(Some(code)) => conn.respond(&json!({ "exit_code": code })),
                 Some(None) => self.ctl.park(conn, Pending::ExecExit(sid)),
             },
@@ -205,9 +208,7 @@ pub fn run(mut sup: Supervisor, mut front: Front, sigfd: OwnedFd) {
             // round up so a deadline is not polled for in a busy loop
             (left.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32
         });
-        // SAFETY: pfds is a valid array of pollfd.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) };
-        if n < 0 {
+        if sys::poll(&mut pfds, timeout).is_err() {
             continue; // EINTR
         }
         // Signals first: an exit reaped now is seen before its fds' EOFs are handled.
@@ -240,8 +241,9 @@ pub fn run(mut sup: Supervisor, mut front: Front, sigfd: OwnedFd) {
                         match conn.read_request() {
                             Err(()) => {}
                             Ok(_) => {
-                                let p = conn.pending.clone().expect("pending");
-                                front.ctl.park(conn, p);
+                                if let Some(p) = conn.pending.clone() {
+                                    front.ctl.park(conn, p);
+                                }
                             }
                         }
                         continue;
@@ -249,7 +251,7 @@ pub fn run(mut sup: Supervisor, mut front: Front, sigfd: OwnedFd) {
                     match conn.read_request() {
                         Err(()) => {}
                         Ok(None) => front.ctl.conns.push(conn),
-                        Ok(Some(Err(e))) => conn.respond(&json!({ "error": e })),
+                        Ok(Some(Err(e))) => conn.respond(&e.to_json()),
                         Ok(Some(Ok(req))) => front.handle(&mut sup, conn, req),
                     }
                 }
@@ -300,7 +302,7 @@ pub fn run(mut sup: Supervisor, mut front: Front, sigfd: OwnedFd) {
                 _ => json!({"error": format!("exec session {sid:?} did not run")}),
             },
             Some(Ok(_)) => json!({"error": "the container has exited and the shim is exiting"}),
-            Some(Err(e)) => json!({ "error": e }),
+            Some(Err(e)) => e.to_json(),
             None => continue,
         };
         conn.respond(&answer);

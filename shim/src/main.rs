@@ -3,9 +3,13 @@
 //! creates and starts the container, and prints the supervisor's one-line report:
 //! `{"pid":N,"shim_pid":M}` (exit 0) or `{"error":"..."}` (exit 1). See docs/shim.md.
 
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod attach;
 mod config;
 mod control;
+mod error;
 mod event_loop;
 mod health;
 mod logs;
@@ -68,10 +72,10 @@ fn main() {
         .unwrap_or_else(|e| fail(format!("--dir {}: {e}", dir.display())));
     let cfg = config::Config::load(&dir).unwrap_or_else(|e| fail(e));
     let (r, w) = sys::pipe().unwrap_or_else(|e| fail(format!("pipe: {e}")));
-    // SAFETY: single-threaded here; the child continues with the same state.
-    match unsafe { libc::fork() } {
-        -1 => fail(format!("fork: {}", std::io::Error::last_os_error())),
-        0 => {
+    // Single-threaded here, as fork needs.
+    match sys::fork() {
+        Err(e) => fail(format!("fork: {e}")),
+        Ok(None) => {
             drop(r);
             let code = match supervise(cfg, &dir, w) {
                 Ok(()) => 0,
@@ -82,7 +86,7 @@ fn main() {
             };
             std::process::exit(code)
         }
-        _child => {
+        Ok(Some(_child)) => {
             drop(w);
             relay_report(&r, &dir)
         }
@@ -116,24 +120,16 @@ fn relay_report(r: &OwnedFd, dir: &Path) -> ! {
 /// Detach from the caller: own session, subreaper, stdio away from the caller's
 /// terminal and pipes (stderr to DIR/shim.log for diagnostics).
 fn detach(dir: &Path) -> anyhow::Result<()> {
-    // SAFETY: plain syscalls in a single-threaded process.
-    unsafe {
-        libc::setsid();
-        sys::cvt(libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
-            .context("PR_SET_CHILD_SUBREAPER")?;
-    }
+    sys::new_session_and_subreaper().context("PR_SET_CHILD_SUBREAPER")?;
     let null = sys::open_devnull(libc::O_RDWR)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("shim.log"))
         .context("opening shim.log")?;
-    // SAFETY: dup2 onto the standard fds.
-    unsafe {
-        libc::dup2(null.as_raw_fd(), 0);
-        libc::dup2(null.as_raw_fd(), 1);
-        libc::dup2(log.as_raw_fd(), 2);
-    }
+    sys::dup2(&null, 0).context("dup2 stdin")?;
+    sys::dup2(&null, 1).context("dup2 stdout")?;
+    sys::dup2(&log, 2).context("dup2 stderr")?;
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(())
 }
@@ -154,7 +150,7 @@ fn supervise(cfg: config::Config, dir: &Path, report: OwnedFd) -> anyhow::Result
         sys::write_atomic(&dir.join("shim.pid"), format!("{me} {start}\n").as_bytes())
             .context("writing shim.pid")?;
         let front = event_loop::Front::new(dir.to_owned()).context("binding the sockets")?;
-        let sup = supervisor::Supervisor::new(cfg, dir).map_err(anyhow::Error::msg)?;
+        let sup = supervisor::Supervisor::new(cfg, dir)?;
         Ok((sigfd, front, sup))
     })();
     let (sigfd, front, mut sup) = match setup {
@@ -168,10 +164,11 @@ fn supervise(cfg: config::Config, dir: &Path, report: OwnedFd) -> anyhow::Result
     match sup.launch() {
         Ok(pid) => send(serde_json::json!({ "pid": pid, "shim_pid": std::process::id() })),
         Err(e) => {
-            send(serde_json::json!({ "error": e }));
+            // The report carries the start error's kind (docker's 126/127) with its text.
+            send(e.to_json());
             sup.abandon();
             sup.status.status = "exited".into();
-            sup.status.error = Some(e.clone());
+            sup.status.error = Some(e.to_string());
             let _ = sup.status.save(dir);
             drop(front);
             let _ = std::fs::remove_file(dir.join("shim.pid"));

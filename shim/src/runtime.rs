@@ -1,6 +1,7 @@
 //! Typed invocations of the OCI runtime CLI (berth-runtime, or any runc-compatible one).
 
 use crate::sys;
+use berth_shim_protocol::StartErrorKind;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,9 +13,14 @@ pub enum RuntimeError {
         bin: PathBuf,
         source: std::io::Error,
     },
-    /// The runtime's own error message (from its JSON log, else its stderr).
-    #[error("{0}")]
-    Failed(String),
+    /// The runtime's own error message (from its JSON log, else its stderr) and,
+    /// from the JSON log's `kind`, why a process could not be started (None when the
+    /// runtime logs no kind, as runc).
+    #[error("{msg}")]
+    Failed {
+        msg: String,
+        kind: Option<StartErrorKind>,
+    },
 }
 
 /// The container's stdio for `create`/`exec`.
@@ -81,14 +87,17 @@ impl Runtime {
                 stderr.extend_from_slice(&buf[..n]);
             }
         }
-        let msg = self
+        let (msg, kind) = self
             .log_error_since(log_len)
             .or_else(|| {
                 let s = String::from_utf8_lossy(&stderr).trim().to_string();
-                (!s.is_empty()).then_some(s)
+                (!s.is_empty()).then_some((s, None))
             })
-            .unwrap_or_else(|| format!("{} failed: {status}", self.bin.display()));
-        Err(RuntimeError::Failed(msg))
+            .unwrap_or_else(|| {
+                let msg = format!("{} failed: {status}", self.bin.display());
+                (msg, None)
+            });
+        Err(RuntimeError::Failed { msg, kind })
     }
 
     fn spawn_err(&self, source: std::io::Error) -> RuntimeError {
@@ -98,15 +107,20 @@ impl Runtime {
         }
     }
 
-    /// "msg" of the last error-level line the runtime logged after offset `from`.
-    fn log_error_since(&self, from: u64) -> Option<String> {
+    /// "msg" and "kind" of the last error-level line the runtime logged after offset
+    /// `from` (kind None from a runtime that logs none, like runc).
+    fn log_error_since(&self, from: u64) -> Option<(String, Option<StartErrorKind>)> {
         let text = std::fs::read(&self.log).ok()?;
         let text = text.get(from as usize..)?;
         text.split(|&b| b == b'\n')
             .rev()
             .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
             .filter(|v| v["level"] == "error" || v["level"] == "fatal")
-            .find_map(|v| v["msg"].as_str().map(str::to_string))
+            .find_map(|v| {
+                let msg = v["msg"].as_str()?.to_string();
+                let kind = v["kind"].as_str().map(StartErrorKind::from_name);
+                Some((msg, kind))
+            })
     }
 
     /// `create --bundle B --pid-file F [--console-socket S] ID` with the given stdio.

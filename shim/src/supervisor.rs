@@ -5,6 +5,7 @@
 //! plain methods, so another front end (containerd's shim v2 API) can drive it.
 
 use crate::config::{Config, ConfigExt, HealthConfig, RestartPolicy};
+use crate::error::SupervisorError;
 use crate::health::{self, Health, HealthResult};
 use crate::logs::{LineSplitter, LogWriter, Stream};
 use crate::oom::OomProbe;
@@ -210,9 +211,11 @@ fn stream_idx(s: Stream) -> usize {
 }
 
 impl Supervisor {
-    pub fn new(cfg: Config, dir: &Path) -> Result<Supervisor, String> {
-        let log = LogWriter::open(cfg.log_config())
-            .map_err(|e| format!("opening the log {}: {e}", cfg.log.path.display()))?;
+    pub fn new(cfg: Config, dir: &Path) -> Result<Supervisor, SupervisorError> {
+        let log = LogWriter::open(cfg.log_config()).map_err(|source| SupervisorError::Log {
+            path: cfg.log.path.clone(),
+            source,
+        })?;
         let rt = Runtime::new(
             &cfg.runtime,
             &cfg.runtime_root,
@@ -221,7 +224,10 @@ impl Supervisor {
         );
         let policy = cfg
             .restart_policy()
-            .map_err(|e| format!("restart.policy: {e}"))?;
+            .map_err(|source| SupervisorError::Config {
+                what: "restart.policy",
+                source,
+            })?;
         let health_cfg = cfg.health();
         let status = Status {
             id: cfg.id.clone(),
@@ -278,7 +284,7 @@ impl Supervisor {
     }
 
     /// `runtime create` (and `start` if configured); the init's pid.
-    pub fn launch(&mut self) -> Result<i32, String> {
+    pub fn launch(&mut self) -> Result<i32, SupervisorError> {
         self.create()?;
         if self.cfg.start {
             self.start()?;
@@ -288,21 +294,23 @@ impl Supervisor {
 
     /// A unix listener for `--console-socket`, at a fixed path in DIR (create and exec
     /// run one at a time).
-    fn console_listener(&self) -> Result<(UnixListener, PathBuf), String> {
+    fn console_listener(&self) -> Result<(UnixListener, PathBuf), SupervisorError> {
         let path = self.dir.join("console.sock");
         let _ = std::fs::remove_file(&path);
-        let l =
-            UnixListener::bind(&path).map_err(|e| format!("binding {}: {e}", path.display()))?;
+        let l = UnixListener::bind(&path).map_err(|source| SupervisorError::Bind {
+            path: path.clone(),
+            source,
+        })?;
         Ok((l, path))
     }
 
-    fn receive_master(l: &UnixListener, path: &Path) -> Result<OwnedFd, String> {
+    fn receive_master(l: &UnixListener, path: &Path) -> Result<OwnedFd, SupervisorError> {
         let r = (|| {
             if !sys::poll_in(l.as_raw_fd(), 5000) {
-                return Err("the runtime did not send the terminal".to_string());
+                return Err(SupervisorError::NoTerminal);
             }
-            let (conn, _) = l.accept().map_err(|e| e.to_string())?;
-            sys::recv_fd(conn.as_raw_fd()).map_err(|e| e.to_string())
+            let (conn, _) = l.accept().map_err(SupervisorError::ReceiveTerminal)?;
+            sys::recv_fd(conn.as_raw_fd()).map_err(SupervisorError::ReceiveTerminal)
         })();
         let _ = std::fs::remove_file(path);
         let fd = r?;
@@ -310,9 +318,9 @@ impl Supervisor {
         Ok(fd)
     }
 
-    /// Pipes (or /dev/null) for a process: (runtime-side stdio, shim side, stderr reader
-    /// for error messages when the shim side has none).
-    fn make_pipes(stdin: bool) -> io::Result<(Stdio3, ProcIo)> {
+    /// Pipes (or /dev/null) for a process: (runtime-side stdio, shim side, a second
+    /// handle on the stderr reader from which the runtime's error message is read).
+    fn make_pipes(stdin: bool) -> io::Result<(Stdio3, ProcIo, OwnedFd)> {
         let (out_r, out_w) = sys::pipe()?;
         let (err_r, err_w) = sys::pipe()?;
         sys::grow_pipe(&out_r);
@@ -325,6 +333,7 @@ impl Supervisor {
         } else {
             (sys::open_devnull(libc::O_RDONLY)?, None)
         };
+        let err_read = err_r.try_clone()?;
         Ok((
             Stdio3 {
                 stdin: in_r,
@@ -337,13 +346,17 @@ impl Supervisor {
                 master: None,
                 stdin: sink,
             },
+            err_read,
         ))
     }
 
-    fn create(&mut self) -> Result<(), String> {
+    fn create(&mut self) -> Result<(), SupervisorError> {
         let pid_file = self.dir.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
-        let io_err = |e: io::Error| format!("setting up the container's stdio: {e}");
+        let io_err = |source: io::Error| SupervisorError::Stdio {
+            what: "container",
+            source,
+        };
         if self.cfg.terminal {
             let (l, path) = self.console_listener()?;
             let (err_r, err_w) = sys::pipe().map_err(io_err)?;
@@ -357,7 +370,7 @@ impl Supervisor {
                 .create(&self.cfg.bundle, &pid_file, Some(&path), stdio, &err_r);
             if let Err(e) = r {
                 let _ = std::fs::remove_file(&path);
-                return Err(e.to_string());
+                return Err(e.into());
             }
             let master = Self::receive_master(&l, &path)?;
             let sink = master.try_clone().ok().map(Sink::new);
@@ -368,15 +381,13 @@ impl Supervisor {
                 stdin: sink,
             };
         } else {
-            let (stdio, io) = Self::make_pipes(self.cfg.stdin).map_err(io_err)?;
-            let err_r = io.err.as_ref().expect("stderr pipe");
+            let (stdio, io, err_r) = Self::make_pipes(self.cfg.stdin).map_err(io_err)?;
             self.rt
-                .create(&self.cfg.bundle, &pid_file, None, stdio, err_r)
-                .map_err(|e| e.to_string())?;
+                .create(&self.cfg.bundle, &pid_file, None, stdio, &err_r)?;
             self.io = io;
         }
-        self.init_pid = runtime::read_pid_file(&pid_file)
-            .ok_or_else(|| format!("the runtime wrote no pid to {}", pid_file.display()))?;
+        self.init_pid =
+            runtime::read_pid_file(&pid_file).ok_or(SupervisorError::NoPid(pid_file))?;
         self.oom = OomProbe::for_pid(self.init_pid);
         self.status.status = "created".into();
         self.status.pid = self.init_pid;
@@ -388,11 +399,11 @@ impl Supervisor {
     }
 
     /// `runtime start` for a created container.
-    pub fn start(&mut self) -> Result<i32, String> {
+    pub fn start(&mut self) -> Result<i32, SupervisorError> {
         if self.status.status != "created" {
-            return Err(format!("container is {}, not created", self.status.status));
+            return Err(SupervisorError::NotCreated(self.status.status.clone()));
         }
-        self.rt.start().map_err(|e| e.to_string())?;
+        self.rt.start()?;
         self.status.status = "running".into();
         self.status.started_at = Some(rfc3339_nano(now_unix_ns()));
         self.started = Instant::now();
@@ -409,11 +420,11 @@ impl Supervisor {
         let _ = self.rt.delete(true);
     }
 
-    pub fn kill(&mut self, signal: i32, all: bool) -> Result<(), String> {
+    pub fn kill(&mut self, signal: i32, all: bool) -> Result<(), SupervisorError> {
         if !self.is_running() {
-            return Err(format!("container is {}", self.status.status));
+            return Err(SupervisorError::NotRunning(self.status.status.clone()));
         }
-        self.rt.kill(signal, all).map_err(|e| e.to_string())
+        Ok(self.rt.kill(signal, all)?)
     }
 
     /// Stop as the user: no restart afterwards; SIGKILL after `timeout`. True when the
@@ -440,9 +451,9 @@ impl Supervisor {
 
     /// End the shim without waiting for a pending restart (the container is not
     /// running).
-    pub fn shutdown(&mut self) -> Result<(), String> {
+    pub fn shutdown(&mut self) -> Result<(), SupervisorError> {
         if self.is_running() {
-            return Err("container is running".into());
+            return Err(SupervisorError::Running);
         }
         if !self.done {
             self.restart_at = None;
@@ -628,8 +639,7 @@ impl Supervisor {
             self.hook_deadline = None;
             self.hook_pid = 0;
         }
-        if self.probe.as_ref().is_some_and(|p| p.deadline <= now) {
-            let p = self.probe.take().expect("probe");
+        if let Some(p) = self.probe.take_if(|p| p.deadline <= now) {
             sys::kill(p.pid, libc::SIGKILL);
             let timeout = self
                 .health
@@ -662,7 +672,7 @@ impl Supervisor {
                 let _ = self.rt.delete(true);
                 self.io = ProcIo::default();
                 self.init_pid = 0;
-                self.status.error = Some(e);
+                self.status.error = Some(e.to_string());
                 self.status.status = "exited".into();
                 self.save();
                 self.finish();
@@ -678,8 +688,7 @@ impl Supervisor {
                 self.container_exited(code, obs);
             } else if let Some(i) = self.execs.iter().position(|e| e.pid == pid) {
                 self.exec_exited(i, code, obs);
-            } else if self.probe.as_ref().is_some_and(|p| p.pid == pid) {
-                let mut p = self.probe.take().expect("probe");
+            } else if let Some(mut p) = self.probe.take_if(|p| p.pid == pid) {
                 read_capped(&mut p.out, &mut p.output);
                 let out = health::output_text(&p.output);
                 self.record_probe(&p, code, out);
@@ -729,14 +738,20 @@ impl Supervisor {
     /// No more restarts: run the exit hook and let the shim exit.
     fn finish(&mut self) {
         self.done = true;
-        let Some(argv) = self.cfg.exit_hook.clone() else {
+        // shim.json's validation refuses an empty hook; nothing to run if one slips by.
+        let Some((prog, args)) = self
+            .cfg
+            .exit_hook
+            .as_deref()
+            .and_then(<[String]>::split_first)
+        else {
             return;
         };
         let code = self.status.exit_code.unwrap_or(-1);
-        let mut cmd = Command::new(&argv[0]);
+        let mut cmd = Command::new(prog);
         runtime::unblock_signals_in_child(&mut cmd);
         let r = cmd
-            .args(&argv[1..])
+            .args(args)
             .env("BERTH_EXIT_CODE", code.to_string())
             .env("BERTH_CONTAINER_ID", &self.cfg.id)
             .env(
@@ -752,7 +767,7 @@ impl Supervisor {
                 self.hook_pid = child.id() as i32;
                 self.hook_deadline = Some(Instant::now() + HOOK_WAIT);
             }
-            Err(e) => eprintln!("berth-shim: exit hook {}: {e}", argv[0]),
+            Err(e) => eprintln!("berth-shim: exit hook {prog}: {e}"),
         }
     }
 
@@ -764,21 +779,19 @@ impl Supervisor {
         let argv = h.cfg.argv.clone();
         let start_ns = now_unix_ns();
         let start = Instant::now();
-        let r = (|| -> Result<Probe, String> {
+        let r = (|| -> Result<Probe, SupervisorError> {
             let process = self.process_file("health", &argv, false)?;
-            let (r, w) = sys::pipe().map_err(|e| e.to_string())?;
+            let (r, w) = sys::pipe().map_err(SupervisorError::Io)?;
             sys::set_nonblock(r.as_raw_fd());
-            let w2 = w.try_clone().map_err(|e| e.to_string())?;
+            let w2 = w.try_clone().map_err(SupervisorError::Io)?;
             let pid_file = self.dir.join("health.pid");
             let stdio = Stdio3 {
-                stdin: sys::open_devnull(libc::O_RDONLY).map_err(|e| e.to_string())?,
+                stdin: sys::open_devnull(libc::O_RDONLY).map_err(SupervisorError::Io)?,
                 stdout: w,
                 stderr: w2,
             };
-            self.rt
-                .exec(&process, &pid_file, None, stdio, &r)
-                .map_err(|e| e.to_string())?;
-            let pid = runtime::read_pid_file(&pid_file).ok_or("no pid from exec")?;
+            self.rt.exec(&process, &pid_file, None, stdio, &r)?;
+            let pid = runtime::read_pid_file(&pid_file).ok_or(SupervisorError::NoProbePid)?;
             Ok(Probe {
                 pid,
                 out: Some(r),
@@ -799,7 +812,7 @@ impl Supervisor {
                     start,
                     deadline: start,
                 };
-                self.record_probe(&p, -1, e);
+                self.record_probe(&p, -1, e.to_string());
             }
         }
     }
@@ -818,23 +831,32 @@ impl Supervisor {
 
     /// Write a process.json for exec from the bundle's process (env, cwd, user...)
     /// with other args.
-    fn process_file(&self, name: &str, argv: &[String], terminal: bool) -> Result<PathBuf, String> {
+    fn process_file(
+        &self,
+        name: &str,
+        argv: &[String],
+        terminal: bool,
+    ) -> Result<PathBuf, SupervisorError> {
         let path = self.dir.join(format!("{name}-process.json"));
         if path.exists() {
             return Ok(path);
         }
         let text = std::fs::read(self.cfg.bundle.join("config.json"))
-            .map_err(|e| format!("reading the bundle's config.json: {e}"))?;
+            .map_err(SupervisorError::ReadBundle)?;
         let mut v: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| format!("bundle config.json: {e}"))?;
+            serde_json::from_slice(&text).map_err(SupervisorError::ParseBundle)?;
         let mut p = v["process"].take();
         p["args"] = serde_json::json!(argv);
         p["terminal"] = serde_json::json!(terminal);
         if let Some(o) = p.as_object_mut() {
             o.remove("consoleSize");
         }
-        std::fs::write(&path, serde_json::to_vec(&p).unwrap_or_default())
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        std::fs::write(&path, serde_json::to_vec(&p).unwrap_or_default()).map_err(|source| {
+            SupervisorError::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
         Ok(path)
     }
 
@@ -866,7 +888,12 @@ impl Supervisor {
         }
     }
 
-    pub fn resize(&mut self, sid: Option<&str>, rows: u16, cols: u16) -> Result<(), String> {
+    pub fn resize(
+        &mut self,
+        sid: Option<&str>,
+        rows: u16,
+        cols: u16,
+    ) -> Result<(), SupervisorError> {
         let master = match sid {
             None => self.io.master.as_ref(),
             Some(s) => self
@@ -875,7 +902,7 @@ impl Supervisor {
                 .find(|e| e.sid == s)
                 .and_then(|e| e.io.master.as_ref()),
         };
-        let m = master.ok_or("no terminal")?;
+        let m = master.ok_or(SupervisorError::NoTerminalToResize)?;
         sys::set_winsize(m.as_raw_fd(), rows, cols);
         Ok(())
     }
@@ -888,12 +915,12 @@ impl Supervisor {
         process: &Path,
         terminal: bool,
         stdin: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), SupervisorError> {
         if self.status.execs.contains_key(sid) {
-            return Err(format!("exec session {sid:?} exists"));
+            return Err(SupervisorError::ExecExists(sid.to_string()));
         }
         if !process.is_absolute() {
-            return Err("process: must be an absolute path".into());
+            return Err(SupervisorError::ExecProcessPath);
         }
         self.execs.push(ExecProc {
             key: self.next_key,
@@ -911,26 +938,29 @@ impl Supervisor {
         Ok(())
     }
 
-    pub fn exec_start(&mut self, sid: &str) -> Result<i32, String> {
+    pub fn exec_start(&mut self, sid: &str) -> Result<i32, SupervisorError> {
         if self.status.status != "running" {
-            return Err(format!("container is {}", self.status.status));
+            return Err(SupervisorError::NotRunning(self.status.status.clone()));
         }
         let i = self
             .execs
             .iter()
             .position(|e| e.sid == sid)
-            .ok_or_else(|| format!("no exec session {sid:?}"))?;
+            .ok_or_else(|| SupervisorError::NoExec(sid.to_string()))?;
         if self.execs[i].pid != 0 {
-            return Err(format!("exec session {sid:?} already started"));
+            return Err(SupervisorError::ExecStarted(sid.to_string()));
         }
         let pid_file = self.dir.join(format!("exec-{sid}.pid"));
         let _ = std::fs::remove_file(&pid_file);
-        let io_err = |e: io::Error| format!("setting up the exec's stdio: {e}");
+        let io_err = |source: io::Error| SupervisorError::Stdio {
+            what: "exec",
+            source,
+        };
         let (process, terminal, want_stdin) = {
             let e = &self.execs[i];
             (e.process.clone(), e.terminal, e.stdin)
         };
-        let r: Result<ProcIo, String> = if terminal {
+        let r: Result<ProcIo, SupervisorError> = if terminal {
             let (l, path) = self.console_listener()?;
             let (err_r, err_w) = sys::pipe().map_err(io_err)?;
             let stdio = Stdio3 {
@@ -944,7 +974,7 @@ impl Supervisor {
             {
                 Err(e) => {
                     let _ = std::fs::remove_file(&path);
-                    Err(e.to_string())
+                    Err(e.into())
                 }
                 Ok(()) => Self::receive_master(&l, &path).map(|m| ProcIo {
                     stdin: if want_stdin {
@@ -958,15 +988,14 @@ impl Supervisor {
                 }),
             }
         } else {
-            let (stdio, io) = Self::make_pipes(want_stdin).map_err(io_err)?;
-            let err_r = io.err.as_ref().expect("stderr pipe");
+            let (stdio, io, err_r) = Self::make_pipes(want_stdin).map_err(io_err)?;
             self.rt
-                .exec(&process, &pid_file, None, stdio, err_r)
-                .map_err(|e| e.to_string())
+                .exec(&process, &pid_file, None, stdio, &err_r)
+                .map_err(SupervisorError::from)
                 .map(|_| io)
         };
         let io = r?;
-        let pid = runtime::read_pid_file(&pid_file).ok_or("the runtime wrote no exec pid")?;
+        let pid = runtime::read_pid_file(&pid_file).ok_or(SupervisorError::NoExecPid)?;
         let e = &mut self.execs[i];
         e.pid = pid;
         e.io = io;

@@ -128,8 +128,9 @@ pub fn signalfd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
 pub fn read_signals(fd: &OwnedFd) -> Vec<u32> {
     let mut out = Vec::new();
     loop {
-        // SAFETY: zeroed POD struct, read into it.
+        // SAFETY: signalfd_siginfo is plain integers: all-zero is a valid value.
         let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        // SAFETY: reads at most one signalfd_siginfo into `si`, which is that big.
         let n = unsafe {
             libc::read(
                 fd.as_raw_fd(),
@@ -236,4 +237,39 @@ pub fn poll_in(fd: RawFd, timeout_ms: i32) -> bool {
     };
     // SAFETY: one valid pollfd.
     unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 }
+}
+
+/// fork(2): None in the child, Some(child pid) in the parent. Only for a process
+/// that is still single-threaded (the shim before it starts anything).
+pub fn fork() -> io::Result<Option<i32>> {
+    // SAFETY: the shim calls this before any thread exists, so the child's copy of the
+    // process is consistent (no lock held by a thread that is not copied).
+    match cvt(unsafe { libc::fork() })? {
+        0 => Ok(None),
+        pid => Ok(Some(pid)),
+    }
+}
+
+/// A new session (away from the caller's terminal), and the shim as child subreaper:
+/// the container's orphans are reparented to it and reaped.
+pub fn new_session_and_subreaper() -> io::Result<()> {
+    // SAFETY: setsid takes no arguments; its only failure (already a group leader)
+    // leaves the process as it was.
+    unsafe { libc::setsid() };
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag; no memory is passed.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
+}
+
+/// dup2(fd, target): make `target` (a standard fd) refer to `fd`'s file.
+pub fn dup2(fd: &impl AsRawFd, target: RawFd) -> io::Result<()> {
+    // SAFETY: `fd` is open for the call; dup2 replaces `target` atomically, and the
+    // standard fds it is used on are not owned by any Rust object.
+    cvt(unsafe { libc::dup2(fd.as_raw_fd(), target) }).map(drop)
+}
+
+/// poll(2) over `fds`; the number ready (Err on EINTR and other failures).
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid, exclusively borrowed array of that many pollfds.
+    cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })
+        .map(|n| n as usize)
 }

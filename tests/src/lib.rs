@@ -9,6 +9,8 @@
 //! * Tests where runc 1.1.5 legitimately differs from the berth contract are skipped when
 //!   the runtime is runc, unless `BERTH_STRICT=1`.
 //! * `BERTH_KEEP_TMP=1` keeps bundles/roots under /tmp for debugging.
+//! * A skipped test says so through [`skip()`]; under `CI=true` a missing peer that CI
+//!   installs fails the test instead (see `skip.rs`).
 
 pub mod bundle;
 pub mod cgroup;
@@ -21,6 +23,7 @@ pub mod notify;
 pub mod registry;
 pub mod runtime;
 pub mod shim;
+pub mod skip;
 pub mod spec_template;
 pub mod sys;
 pub mod volumes;
@@ -28,6 +31,7 @@ pub mod volumes;
 pub use bundle::{all_caps, cap_mask, host_cap_bounding, Bundle};
 pub use runtime::{assert_no_leaks, json_lines, Io, Output, Runtime};
 pub use serde_json::{json, Value};
+pub use skip::{peer_available, skip, under_ci, Skip};
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -112,7 +116,7 @@ pub fn is_runc() -> bool {
 /// so the test can return early.
 pub fn skip_on_runc(why: &str) -> bool {
     if is_runc() && std::env::var_os("BERTH_STRICT").is_none() {
-        eprintln!("SKIPPED under runc 1.1.5: {why}");
+        skip(Skip::Runc(why));
         true
     } else {
         false

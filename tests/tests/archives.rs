@@ -1,7 +1,7 @@
 //! save/load in docker-archive and OCI layout, interop with skopeo and umoci,
 //! kill -9 during load, corrupt archives.
 
-use berth_tests::images::{docker_archive, file, have, list_dir, tar};
+use berth_tests::images::{docker_archive, file, list_dir, tar};
 use berth_tests::manager::Berth;
 use berth_tests::runtime::Io;
 use std::path::Path;
@@ -106,8 +106,7 @@ fn save_load_round_trips() {
 #[test]
 fn skopeo_and_umoci_interop() {
     berth_tests::init();
-    if !have("skopeo") {
-        eprintln!("SKIPPED: skopeo is not installed");
+    if !berth_tests::peer_available("skopeo") {
         return;
     }
     let b = Berth::new();
@@ -167,7 +166,7 @@ fn skopeo_and_umoci_interop() {
     .assert_ok();
     assert_eq!(id_of(&c, "skopeo/fromoci:v1"), id);
     // umoci unpacks berth's OCI layout.
-    if have("umoci") {
+    if berth_tests::peer_available("umoci") {
         let layout = dir.join("layout");
         std::fs::create_dir_all(&layout).unwrap();
         sh(&format!(

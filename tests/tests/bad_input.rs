@@ -134,6 +134,59 @@ fn missing_executable_path() {
     assert_nothing_left(&t, &id);
 }
 
+/// The JSON log's error line of a failed `create` of `args` (runc's has no kind).
+fn create_error_line(name: &str, args: &[&str]) -> Option<Value> {
+    let mut t = Ctx::new(name);
+    t.bundle.args(args);
+    t.bundle.save();
+    let id = t.id("c");
+    t.rt.track(&id);
+    let log = t.rt.scratch("logs").join("runtime.log");
+    t.rt.cmd()
+        .arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "create", "--bundle"])
+        .arg(t.bundle.path())
+        .arg(&id)
+        .run()
+        .assert_fail();
+    assert_nothing_left(&t, &id);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let line = json_lines(&text)
+        .into_iter()
+        .rev()
+        .find(|v| v["level"] == "error");
+    assert!(line.is_some(), "no error line in the log:\n{text}");
+    line
+}
+
+#[test]
+fn start_errors_carry_their_kind_in_the_json_log() {
+    if skip_on_runc("runc's log lines have no kind") {
+        return;
+    }
+    for (args, kind, text) in [
+        (
+            &["/no/such/binary"][..],
+            "not-found",
+            "no such file or directory",
+        ),
+        (
+            &["definitely-not-installed"][..],
+            "not-found",
+            "executable file not found",
+        ),
+        (&["/"][..], "permission-denied", "permission denied"),
+    ] {
+        let line = create_error_line("kind", args).unwrap_or_default();
+        assert_eq!(line["kind"], kind, "{args:?}: {line}");
+        // The message is the same text as without a kind (engines still read it).
+        let msg = line["msg"].as_str().unwrap_or_default();
+        assert!(msg.contains(text), "{args:?}: {line}");
+        assert!(line["time"].is_string(), "{line}");
+    }
+}
+
 #[test]
 fn bundle_path_does_not_exist() {
     let t = Ctx::new("nobundle");

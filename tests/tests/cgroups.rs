@@ -286,7 +286,7 @@ fn pids_limit_stops_forks() {
 #[test]
 fn blkio_throttles() {
     let Some((major, minor)) = cgroup::some_block_device() else {
-        eprintln!("SKIPPED: no block device on this host");
+        berth_tests::skip(berth_tests::Skip::Host("no block device on this host"));
         return;
     };
     let mut t = Ctx::new("cgblkio");
@@ -368,7 +368,9 @@ fn unlisted_misc_device() -> Option<(&'static str, u32, u32)> {
 #[test]
 fn devices_cgroup_default_rules_and_explicit_allow() {
     let Some((path, major, minor)) = unlisted_misc_device() else {
-        eprintln!("SKIPPED: no kvm or loop-control device on this host");
+        berth_tests::skip(berth_tests::Skip::Host(
+            "no kvm or loop-control device on this host",
+        ));
         return;
     };
     let mut t = Ctx::new("cgdev");
@@ -448,7 +450,9 @@ fn controllers_missing_on_this_host_fail_create() {
     ];
     for (controller, key, value) in cases {
         if cgroup::has_v1_controller(controller) {
-            eprintln!("SKIPPED {controller}: the host has it");
+            berth_tests::skip(berth_tests::Skip::Host(&format!(
+                "{controller}: the host has it"
+            )));
             continue;
         }
         let mut res = json!({});

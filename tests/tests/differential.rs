@@ -54,7 +54,7 @@ fn comparable(r: &Value) -> Value {
 
 fn compare(name: &str, setup: impl Fn(&mut Bundle)) {
     let Some(runc) = reference_runc() else {
-        eprintln!("SKIPPED: runc is not installed");
+        berth_tests::skip(berth_tests::Skip::MissingPeer("runc"));
         return;
     };
     // One bundle, run by both runtimes (each with its own --root).

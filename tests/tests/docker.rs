@@ -1100,11 +1100,11 @@ fn privileged_container() {
     if engine_kit::host_cap_bounding() & all != all {
         // --privileged asks for every capability; a host (or sandbox) that lacks one in
         // its bounding set fails the same way with runc.
-        eprintln!(
-            "SKIPPED: the host's bounding set {:x} lacks capabilities ({all:x}); \
+        berth_tests::skip(berth_tests::Skip::Host(&format!(
+            "the host's bounding set {:x} lacks capabilities ({all:x}); \
              --privileged cannot work here with any runtime",
             engine_kit::host_cap_bounding()
-        );
+        )));
         return;
     }
     let out = d.run(&[

@@ -1,6 +1,6 @@
 //! Image verbs end to end: import, images, tag, rmi, inspect, history, prune.
 
-use berth_tests::images::{have, list_dir};
+use berth_tests::images::list_dir;
 use berth_tests::manager::Berth;
 use berth_tests::runtime::Io;
 
@@ -137,7 +137,7 @@ fn import_compressed_and_stdin() {
     let d = b.run(&["image", "inspect", "plain", "gz"]).json();
     // Same uncompressed content: same diff_id whatever the compression.
     assert_eq!(d[0]["RootFS"]["Layers"], d[1]["RootFS"]["Layers"]);
-    if have("zstd") {
+    if berth_tests::peer_available("zstd") {
         let zst = b.scratch("c").join("rootfs.tar.zst");
         let st = std::process::Command::new("zstd")
             .args(["-q", "-f"])

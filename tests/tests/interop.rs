@@ -153,7 +153,7 @@ fn docker_archive_both_ways_with_a_real_dockerd() {
         "{out}"
     );
     assert_eq!(d.inspect("berth-interop:oci", "{{.Id}}"), gz_id);
-    if engine_kit::which("skopeo").is_some() {
+    if berth_tests::peer_available("skopeo") {
         // skopeo 1.9 ignores DOCKER_HOST for docker-daemon: (it goes to
         // /var/run/docker.sock); the private socket is given explicitly.
         let mut cmd = Command::new("skopeo");

@@ -402,7 +402,7 @@ fn apparmor_profile_fails_clearly_without_apparmor() {
         || std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y")
     {
-        eprintln!("SKIPPED: AppArmor is enabled on this host");
+        berth_tests::skip(berth_tests::Skip::Host("AppArmor is enabled on this host"));
         return;
     }
     let mut t = Ctx::new("apparmor");
@@ -417,7 +417,7 @@ fn apparmor_profile_fails_clearly_without_apparmor() {
 #[test]
 fn selinux_label_fails_clearly_without_selinux() {
     if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
-        eprintln!("SKIPPED: SELinux is enabled on this host");
+        berth_tests::skip(berth_tests::Skip::Host("SELinux is enabled on this host"));
         return;
     }
     let mut t = Ctx::new("selinux");

@@ -23,7 +23,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
     let rec = store.resolve(&args.container)?;
-    let st = container::state(ctx, &rec)?;
+    let st = container::state(ctx, &rec);
     if !st.running || !st.shim_alive {
         bail!("You cannot attach to a stopped container, start it first");
     }
@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     )?;
     match att.pump(stdin, rec.config.tty)? {
         AttachEnd::Exited(code) => {
-            super::start::handle_exited(ctx, &rec.id, None)?;
+            container::on_exit(ctx, &rec.id, Some(st.shim_pid))?;
             Ok(code)
         }
         AttachEnd::Detached => {

@@ -9,7 +9,7 @@
 //! Paths inside the container are resolved with openat2(RESOLVE_IN_ROOT): a symlink in
 //! the container can never lead a read or a write to the host.
 
-use crate::container::{self, ContainerRecord, ContainerStore};
+use crate::container::{self, ContainerRecord, ContainerStore, MountKind};
 use crate::context::Context;
 use crate::volume::tree::{self, ExtractOptions, Scope, TarSource};
 use anyhow::{anyhow, bail, Context as _};
@@ -170,8 +170,8 @@ fn container_scope(
     ctx: &Context,
     rec: &ContainerRecord,
 ) -> anyhow::Result<(Scope, Option<TempRootfs>)> {
-    let st = container::state(ctx, rec)?;
-    if st.pid > 0 && matches!(st.status.as_str(), "running" | "paused" | "restarting") {
+    let st = container::state(ctx, rec);
+    if st.pid > 0 && st.status.is_active() {
         let proc_root = format!("/proc/{}/root", st.pid);
         if let Ok(fd) = nix::fcntl::open(
             proc_root.as_str(),
@@ -208,17 +208,19 @@ impl TempRootfs {
             None::<&str>,
         )
         .context("making mounts private")?;
-        let content = crate::store::ContentStore::open(&ctx.root)?;
-        let images = crate::store::ImageStore::open(&ctx.root)?;
-        let record = images
-            .resolve(&rec.image)
+        let image = container::image::load(ctx, &rec.image)
             .with_context(|| format!("the image of container {}", rec.name))?;
-        let image = crate::image::Image::load(&content, record)?;
         let snaps = crate::snapshot::SnapshotStore::open(&ctx.root)?;
         let dir = rec.dir(ctx);
         let target = rec.rootfs(ctx);
         snaps
-            .mount_rootfs(&image, &dir.join("upper"), &dir.join("work"), &target)
+            .mount_rootfs(
+                &image,
+                &dir.join("upper"),
+                &dir.join("work"),
+                &target,
+                false,
+            )
             .context("mounting the stopped container's rootfs")?;
         let m = TempRootfs { target };
         m.bind_mounts(rec)?;
@@ -232,7 +234,7 @@ impl TempRootfs {
         use nix::mount::{mount, MsFlags};
         let scope = Scope::in_root(&self.target)?;
         for m in &rec.mounts {
-            if !matches!(m.r#type.as_str(), "volume" | "bind") || m.source.is_empty() {
+            if m.r#type == MountKind::Tmpfs || m.source.is_empty() {
                 continue;
             }
             let flags = if Path::new(&m.source).is_dir() {

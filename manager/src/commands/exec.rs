@@ -4,10 +4,11 @@
 
 use crate::container::{self, ContainerStore};
 use crate::context::Context;
-use crate::shim_client::{self, Attach, AttachEnd, Request};
+use crate::shim_client::{
+    self, Attach, AttachEnd, ExecResponse, ExecWaitResponse, PidResponse, Request,
+};
 use crate::spec;
 use anyhow::{bail, Context as _};
-use serde_json::json;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -43,7 +44,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
     let rec = store.resolve(&args.container)?;
-    let st = container::state(ctx, &rec)?;
+    let st = container::state(ctx, &rec);
     if !st.running || st.restarting {
         bail!("Container {} is not running", rec.id);
     }
@@ -60,30 +61,29 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         );
     }
     let cfg_path = rec.bundle(ctx).join("config.json");
-    let spec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&cfg_path).with_context(|| format!("reading {}", cfg_path.display()))?,
-    )?;
-    let mut process = spec["process"].clone();
-    process["args"] = json!(args.command);
-    process["terminal"] = json!(args.tty);
+    let spec = oci_spec::runtime::Spec::load(&cfg_path)
+        .with_context(|| format!("reading {}", cfg_path.display()))?;
+    let mut process = spec
+        .process()
+        .clone()
+        .with_context(|| format!("{} has no process", cfg_path.display()))?;
+    process
+        .set_args(Some(args.command.clone()))
+        .set_terminal(Some(args.tty));
     if let Some(w) = &args.workdir {
-        process["cwd"] = json!(w);
+        process.set_cwd(w.into());
     }
-    let mut env: Vec<String> = process["env"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if let Some(u) = &args.user {
         let rootfs = rec.rootfs(ctx);
         let passwd = spec::user::read_in_root(&rootfs, "etc/passwd")?;
         let group = spec::user::read_in_root(&rootfs, "etc/group")?;
         let user = spec::user::resolve(u, passwd.as_deref(), group.as_deref())?;
-        process["user"] =
-            json!({"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids});
+        let mut u = oci_spec::runtime::User::default();
+        u.set_uid(user.uid)
+            .set_gid(user.gid)
+            .set_additional_gids(Some(user.additional_gids.clone()));
+        process.set_user(u);
         if let Some(h) = env.iter_mut().find(|e| e.starts_with("HOME=")) {
             *h = format!("HOME={}", user.home);
         }
@@ -102,13 +102,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
-    process["env"] = json!(env);
+    process.set_env(Some(env));
     let sid = crate::container::store::new_id()[..16].to_string();
     let shim_dir = rec.shim_dir(ctx);
     let pfile = shim_dir.join(format!("exec-{sid}.json"));
     std::fs::write(&pfile, serde_json::to_vec(&process)?)?;
     let res = (|| -> anyhow::Result<i32> {
-        let v = shim_client::request(
+        let v: ExecResponse = shim_client::request(
             &shim_dir,
             &Request::Exec {
                 sid: sid.clone(),
@@ -119,36 +119,35 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             },
         )?;
         let start = || -> anyhow::Result<Option<i32>> {
-            match shim_client::request(&shim_dir, &Request::ExecStart { sid: sid.clone() }) {
+            match shim_client::request::<PidResponse>(
+                &shim_dir,
+                &Request::ExecStart { sid: sid.clone() },
+            ) {
                 Ok(_) => Ok(None),
-                Err(e) => {
-                    let msg = e.to_string();
-                    match shim_client::exec_error_code(&msg) {
-                        Some(code) => {
-                            eprintln!("berth: {msg}");
-                            Ok(Some(code))
-                        }
-                        None => Err(e.into()),
+                Err(e) => match shim_client::exec_error_code(&e) {
+                    Some(code) => {
+                        eprintln!("berth: {e}");
+                        Ok(Some(code))
                     }
-                }
+                    None => Err(e.into()),
+                },
             }
         };
         if args.detach {
             return Ok(start()?.unwrap_or(0));
         }
-        let sock = v["socket"]
-            .as_str()
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| shim_dir.join(format!("exec-{sid}.sock")));
-        let att = Attach::connect(&sock, args.interactive, args.detach_keys.as_deref())?;
+        let att = Attach::connect(&v.socket, args.interactive, args.detach_keys.as_deref())?;
         if let Some(code) = start()? {
             return Ok(code);
         }
         match att.pump(args.interactive, args.tty)? {
             AttachEnd::Exited(code) => Ok(code),
             AttachEnd::Detached => {
-                let v = shim_client::request(&shim_dir, &Request::ExecWait { sid: sid.clone() });
-                Ok(v.ok().and_then(|v| v["exit_code"].as_i64()).unwrap_or(0) as i32)
+                let v = shim_client::request::<ExecWaitResponse>(
+                    &shim_dir,
+                    &Request::ExecWait { sid: sid.clone() },
+                );
+                Ok(v.map(|v| v.exit_code).unwrap_or(0))
             }
         }
     })();

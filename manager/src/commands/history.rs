@@ -1,8 +1,8 @@
 //! `berth history`: an image's layers, from its config's history.
 
-use super::image::View;
 use crate::context::Context;
 use crate::format::{human_size, since, tabulate_cells, Style, Template};
+use crate::image::view::View;
 use crate::store::{ContentStore, ImageStore};
 use serde_json::json;
 

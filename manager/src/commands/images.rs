@@ -1,9 +1,10 @@
 //! `berth images`: list images.
 
-use super::image::{all_views, go_time, View};
 use crate::context::Context;
+use crate::format::human::go_time;
 use crate::format::{human_size, since, tabulate_cells, Style, Template};
 use crate::image::reference::{familiar, normalize};
+use crate::image::view::{all_views, View};
 use crate::store::images::is_dangling_name;
 use serde_json::json;
 

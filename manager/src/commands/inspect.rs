@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub fn container_json(ctx: &Context, rec: &ContainerRecord) -> anyhow::Result<Value> {
-    let st = container::state(ctx, rec)?;
+    let st = container::state(ctx, rec);
     let dir = rec.dir(ctx);
     let mut state = serde_json::to_value(&st)?;
     if st.health.is_none() {
@@ -106,7 +106,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             }
         }
         if found.is_none() && (kind.is_empty() || kind == "image") {
-            found = super::image::inspect_json(ctx, n)
+            found = crate::image::view::inspect_json(ctx, n)
                 .ok()
                 .or_else(|| image_json(ctx, n));
         }

@@ -1,6 +1,5 @@
 //! `berth internal` (hidden): callbacks from the shim. `exited <id>` is the
-//! shim's exit hook: unmount the rootfs of a container that will not restart
-//! and auto-remove a `--rm` container.
+//! shim's exit hook: the lifecycle's `on_exit`.
 
 use crate::context::Context;
 
@@ -19,9 +18,11 @@ pub enum Internal {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     match args.command {
         Internal::Exited { id } => {
-            // Under the container's lock this re-reads the state: a hook that comes
-            // late, after a new start, finds the container running and does nothing.
-            super::start::handle_exited(ctx, &id, None)?;
+            // The shim runs its exit hook as its child and waits for it: our
+            // parent is the shim that reports the exit. `on_exit` ignores the
+            // report when the container has a newer shim meanwhile.
+            let shim_pid = crate::sys::process::parent_pid();
+            crate::container::on_exit(ctx, &id, Some(shim_pid))?;
             Ok(0)
         }
     }

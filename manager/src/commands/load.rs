@@ -22,7 +22,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         }
         _ => {
             let stdin = std::io::stdin();
-            if unsafe { libc::isatty(0) } == 1 {
+            if std::io::IsTerminal::is_terminal(&stdin) {
                 anyhow::bail!("requested load from stdin, but stdin is empty");
             }
             Box::new(stdin.lock())

@@ -28,23 +28,6 @@ pub struct Args {
     pub registry: Option<String>,
 }
 
-/// `https://host:5000/` -> `host:5000`; none -> `docker.io`.
-pub fn registry_name(arg: Option<&str>) -> String {
-    let r = arg
-        .unwrap_or("docker.io")
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    let r = r
-        .strip_suffix("/v1")
-        .or_else(|| r.strip_suffix("/v2"))
-        .unwrap_or(r);
-    match r {
-        "index.docker.io" | "registry-1.docker.io" | "" => "docker.io".to_string(),
-        r => r.to_string(),
-    }
-}
-
 fn prompt(what: &str, hide: bool) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
@@ -76,7 +59,7 @@ fn prompt(what: &str, hide: bool) -> anyhow::Result<String> {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
-    let registry = registry_name(args.registry.as_deref());
+    let registry = auth::registry_name(args.registry.as_deref());
     let username = match args.username {
         Some(u) => u,
         None => prompt("Username", false)?,

@@ -11,7 +11,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
-    let registry = super::login::registry_name(args.registry.as_deref());
+    let registry = crate::registry::auth::registry_name(args.registry.as_deref());
     if auth::remove(&ctx.root, &registry)? {
         println!("Removing login credentials for {registry}");
     } else if let Some(f) = auth::in_docker_config(&registry) {

@@ -53,7 +53,7 @@ fn parse_time(s: &str) -> anyhow::Result<f64> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
-    let ns = super::create::parse_duration_ns(s).map_err(|_| {
+    let ns = crate::container::options::parse_duration_ns(s).map_err(|_| {
         anyhow!("invalid value for \"since\": {s:?} (RFC3339 or a duration like 10m)")
     })?;
     Ok(now - ns as f64 / 1e9)
@@ -171,7 +171,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     // Follow: poll the current file; a rotation shows as a shorter file.
     let mut buf = Vec::new();
     loop {
-        let st = container::state(ctx, &rec)?;
+        let st = container::state(ctx, &rec);
         let mut progressed = false;
         if let Ok(mut f) = std::fs::File::open(&path) {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);

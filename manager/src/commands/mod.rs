@@ -3,12 +3,10 @@
 
 use crate::context::Context;
 use clap::Subcommand;
-pub use each::for_each_container;
 
 pub mod attach;
 pub mod cp;
 pub mod create;
-mod each;
 pub mod exec;
 pub mod history;
 pub mod image;
@@ -25,7 +23,6 @@ pub mod pause;
 pub mod ps;
 pub mod pull;
 pub mod push;
-mod registry_args;
 pub mod rename;
 pub mod restart;
 pub mod rm;
@@ -66,7 +63,7 @@ pub enum Command {
     /// Show an image's layers
     History(history::Args),
     /// Manage images
-    Image(image::Args),
+    Image(ImageArgs),
     /// Create and start a container
     Run(run::Args),
     /// Create a container
@@ -112,6 +109,41 @@ pub enum Command {
     Internal(internal::Args),
 }
 
+/// `berth image ...`: the image verbs under one group (docker's `image ls` is
+/// `images`, ...), plus the verbs only the group has.
+#[derive(clap::Args, Debug)]
+pub struct ImageArgs {
+    #[command(subcommand)]
+    pub command: ImageCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List images
+    #[command(alias = "list")]
+    Ls(images::Args),
+    /// Show detailed information on images
+    Inspect(image::inspect::Args),
+    /// Show an image's history
+    History(history::Args),
+    /// Remove unused images
+    Prune(image::prune::Args),
+    /// Remove images
+    #[command(alias = "remove")]
+    Rm(rmi::Args),
+    /// Give an image another name
+    Tag(tag::Args),
+    /// Load images from a docker-archive or OCI-layout tar
+    Load(load::Args),
+    /// Save images to a docker-archive or OCI-layout tar
+    Save(save::Args),
+    /// Create an image from a rootfs tarball
+    Import(r#import::Args),
+    /// Extract an image's layers into snapshots now (run does it on demand)
+    #[command(hide = true)]
+    Unpack(image::UnpackArgs),
+}
+
 pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
     match command {
         Command::Pull(args) => pull::run(ctx, args),
@@ -125,7 +157,18 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Rmi(args) => rmi::run(ctx, args),
         Command::Images(args) => images::run(ctx, args),
         Command::History(args) => history::run(ctx, args),
-        Command::Image(args) => image::run(ctx, args),
+        Command::Image(args) => match args.command {
+            ImageCommand::Ls(a) => images::run(ctx, a),
+            ImageCommand::Inspect(a) => image::inspect::run(ctx, a),
+            ImageCommand::History(a) => history::run(ctx, a),
+            ImageCommand::Prune(a) => image::prune::run(ctx, a),
+            ImageCommand::Rm(a) => rmi::run(ctx, a),
+            ImageCommand::Tag(a) => tag::run(ctx, a),
+            ImageCommand::Load(a) => load::run(ctx, a),
+            ImageCommand::Save(a) => save::run(ctx, a),
+            ImageCommand::Import(a) => r#import::run(ctx, a),
+            ImageCommand::Unpack(a) => image::unpack(ctx, a),
+        },
         Command::Run(args) => run::run(ctx, args),
         Command::Create(args) => create::run(ctx, args),
         Command::Start(args) => start::run(ctx, args),

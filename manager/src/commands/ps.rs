@@ -49,7 +49,7 @@ fn matches(rec: &ContainerRecord, st: &ContainerState, filters: &[(String, Strin
             .any(|(_, v)| match *k {
                 "name" => rec.name.contains(v.trim_start_matches('/')),
                 "id" => rec.id.starts_with(v.as_str()),
-                "status" => st.status == *v,
+                "status" => st.status.as_str() == v.as_str(),
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => rec.config.labels.get(lk).is_some_and(|x| x == lv),
                     None => rec.config.labels.contains_key(v.as_str()),
@@ -82,7 +82,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
     let mut rows = Vec::new();
     for rec in store.list()? {
-        let st = container::state(ctx, &rec)?;
+        let st = container::state(ctx, &rec);
         if !all && !st.running {
             continue;
         }
@@ -126,7 +126,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             "Mounts": rec.mounts.iter().map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() }).collect::<Vec<_>>().join(","),
             "Networks": rec.host_config.network_mode,
             "Size": "",
-            "LocalVolumes": rec.mounts.iter().filter(|m| m.r#type == "volume").count().to_string(),
+            "LocalVolumes": rec.mounts.iter().filter(|m| m.r#type == container::MountKind::Volume).count().to_string(),
         })
     };
     match template {

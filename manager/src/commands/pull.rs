@@ -1,6 +1,6 @@
 //! `berth pull`: download an image from a registry.
 
-use super::registry_args::RegistryArgs;
+use crate::cli::registry_args::RegistryArgs;
 use crate::context::Context;
 use crate::registry;
 

@@ -1,6 +1,6 @@
 //! `berth push`: upload an image to a registry.
 
-use super::registry_args::RegistryArgs;
+use crate::cli::registry_args::RegistryArgs;
 use crate::context::Context;
 use crate::registry;
 

@@ -1,6 +1,6 @@
 //! `berth rename`: give a container another (unique) name.
 
-use crate::container::ContainerStore;
+use crate::container::{self, ContainerStore};
 use crate::context::Context;
 
 #[derive(clap::Args, Debug)]
@@ -11,7 +11,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
-    let rec = store.resolve(&args.container)?;
-    store.rename(&rec.id, &args.new_name)?;
+    let c = container::lock_by_name(&store, &args.container)?;
+    container::rename(&c, &args.new_name)?;
     Ok(0)
 }

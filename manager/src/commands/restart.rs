@@ -1,19 +1,38 @@
-//! `berth restart`: stop (if running), then start.
+//! `berth restart`: stop (if running), then start, under one hold of the
+//! container's lock.
 
-use crate::container::ContainerStore;
+use crate::cli::for_each_container;
+use crate::container::{self, stop::timeout_from_secs, ContainerStore, Signal, StartMode};
 use crate::context::Context;
 
-/// `stop`'s flags: the stop half of a restart takes them.
-pub use super::stop::Args;
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Seconds to wait before killing the container
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        allow_hyphen_values = true
+    )]
+    pub time: Option<i64>,
+    /// Signal to send to the container
+    #[arg(short, long)]
+    pub signal: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
-    Ok(super::for_each_container(&args.containers, |c| {
-        let rec = store.resolve(c)?;
-        super::stop::stop_container(ctx, &rec, args.signal.as_deref(), args.time)?;
-        let _lock = store.lock(&rec.id)?;
-        let rec = store.load(&rec.id)?;
-        super::start::start_container(ctx, &rec, None, true)?;
+    Ok(for_each_container(&args.containers, |name| {
+        let signal = args.signal.as_deref().map(Signal::parse).transpose()?;
+        let c = container::lock_by_name(&store, name)?;
+        container::stop(ctx, &c, args.time.map(timeout_from_secs), signal)?;
+        if !store.exists(&c.id) {
+            // a `--rm` container is gone once stopped
+            anyhow::bail!("No such container: {name}");
+        }
+        container::start(ctx, &c, StartMode::Now)?;
         Ok(None)
     }))
 }

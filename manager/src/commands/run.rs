@@ -2,10 +2,10 @@
 //! and return its exit code (docker's: 125 for berth's own errors, 126/127 when
 //! the command cannot be run).
 
-use super::create::{create_container, CreateFlags};
-use super::start::{attach_and_start, handle_exited, start_container, StartFailed};
-use crate::container::{ContainerRecord, ContainerStore};
+use crate::cli::container_flags::CreateFlags;
+use crate::container::{self, ContainerStore, LifecycleError, StartMode};
 use crate::context::Context;
+use crate::shim_client::{Attach, AttachEnd};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,58 +19,56 @@ pub struct Args {
     pub flags: CreateFlags,
 }
 
-/// A failed start: remove a `--rm` container, print the error, docker's code.
-fn start_error(
-    ctx: &Context,
-    store: &ContainerStore,
-    rec: &ContainerRecord,
-    e: anyhow::Error,
-) -> anyhow::Result<i32> {
-    if rec.host_config.auto_remove {
-        let _lock = store.lock(&rec.id)?;
-        super::rm::remove_container(ctx, store, rec, true)?;
-    }
-    match e.downcast_ref::<StartFailed>() {
-        Some(f) if f.code != 125 => {
-            eprintln!("berth: {}", f.msg);
-            Ok(f.code)
+/// A failed start (the library already cleaned up and removed a `--rm`
+/// container): print the error and return docker's code for it.
+fn start_error(e: LifecycleError) -> anyhow::Result<i32> {
+    match e {
+        LifecycleError::StartFailed { code, msg } if code != 125 => {
+            eprintln!("berth: {msg}");
+            Ok(code)
         }
-        _ => Err(e),
+        e => Err(e.into()),
     }
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
-    let (rec, image) = create_container(ctx, &args.flags)?;
+    let (rec, image) = container::create(ctx, args.flags.to_options()?)?;
     let store = ContainerStore::open(ctx)?;
-    let lock = store.lock(&rec.id)?;
+    let c = container::lock(&store, &rec.id)?;
     if args.detach {
-        let r = start_container(ctx, &rec, Some(image), true);
-        drop(lock);
-        return match r {
-            Ok(s) => {
-                debug_assert!(s.pid > 0);
+        return match container::start_with_image(ctx, &c, StartMode::Now, Some(image)) {
+            Ok(started) => {
+                debug_assert!(started.pid > 0);
                 println!("{}", rec.id);
                 Ok(0)
             }
-            Err(e) => start_error(ctx, &store, &rec, e),
+            Err(e) => start_error(e),
         };
     }
-    let r = start_container(ctx, &rec, Some(image), false);
-    drop(lock);
-    if let Err(e) = r {
-        return start_error(ctx, &store, &rec, e);
+    if let Err(e) = container::start_with_image(ctx, &c, StartMode::CreateOnly, Some(image)) {
+        return start_error(e);
     }
-    match attach_and_start(
-        ctx,
-        &rec,
-        args.flags.interactive,
+    let stdin = args.flags.interactive;
+    let att = match Attach::connect(
+        &rec.shim_dir(ctx).join("attach.sock"),
+        stdin,
         args.detach_keys.as_deref(),
     ) {
-        Ok(Some(code)) => {
-            handle_exited(ctx, &rec.id, None)?;
+        Ok(a) => a,
+        Err(e) => return start_error(container::start::abort(ctx, &c, e.to_string())),
+    };
+    if let Err(e) = container::start_created(ctx, &c) {
+        return start_error(e);
+    }
+    let shim_pid = container::state(ctx, &c).shim_pid;
+    // The lock is not held while the container runs: stop, kill and the
+    // shim's exit hook take it.
+    drop(c);
+    match att.pump(stdin, rec.config.tty)? {
+        AttachEnd::Exited(code) => {
+            container::on_exit(ctx, &rec.id, Some(shim_pid))?;
             Ok(code)
         }
-        Ok(None) => Ok(0),
-        Err(e) => start_error(ctx, &store, &rec, e),
+        AttachEnd::Detached => Ok(0),
     }
 }

@@ -78,7 +78,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             res?;
         }
         _ => {
-            if unsafe { libc::isatty(1) } == 1 {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 anyhow::bail!(
                     "cowardly refusing to save to a terminal. Use the -o flag or redirect"
                 );

@@ -179,9 +179,7 @@ fn title(f: &str) -> String {
 }
 
 fn is_running(ctx: &Context, rec: &ContainerRecord) -> bool {
-    container::state(ctx, rec)
-        .map(|s| matches!(s.status.as_str(), "running" | "paused" | "restarting"))
-        .unwrap_or(false)
+    container::state(ctx, rec).status.is_active()
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {

@@ -2,7 +2,7 @@
 //! options (default `-ef`) and keep the header and the rows whose PID belongs to the
 //! container: the processes in the pid namespace of the container's init.
 
-use crate::container::{self, ContainerStore};
+use crate::container::{self, ContainerStore, Status};
 use crate::context::Context;
 use anyhow::{bail, Context as _};
 use std::collections::BTreeSet;
@@ -17,8 +17,8 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let rec = ContainerStore::open(ctx)?.resolve(&args.container)?;
-    let st = container::state(ctx, &rec)?;
-    if st.pid <= 0 || !matches!(st.status.as_str(), "running" | "paused") {
+    let st = container::state(ctx, &rec);
+    if st.pid <= 0 || !matches!(st.status, Status::Running | Status::Paused) {
         bail!("Container {} is not running", rec.id);
     }
     let pids = container_pids(st.pid)?;

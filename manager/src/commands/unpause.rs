@@ -1,5 +1,7 @@
-//! `berth unpause`: thaw a paused container (`berth-runtime resume`).
+//! `berth unpause`: thaw paused containers.
 
+use crate::cli::for_each_container;
+use crate::container::{self, ContainerStore};
 use crate::context::Context;
 
 #[derive(clap::Args, Debug)]
@@ -9,5 +11,10 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
-    super::pause::pause_all(ctx, &args.containers, false)
+    let store = ContainerStore::open(ctx)?;
+    Ok(for_each_container(&args.containers, |name| {
+        let c = container::lock_by_name(&store, name)?;
+        container::unpause(ctx, &c)?;
+        Ok(None)
+    }))
 }

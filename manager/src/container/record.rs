@@ -47,18 +47,165 @@ pub struct Config {
     pub stop_timeout: Option<i64>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+/// docker's restart policy. Stored as docker's JSON object
+/// (`{"Name": "on-failure", "MaximumRetryCount": 3}`), so existing records and
+/// `inspect` keep their shape.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(from = "RestartPolicyJson", into = "RestartPolicyJson")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    Always,
+    /// At most this many restarts (0: no limit).
+    OnFailure(u32),
+    UnlessStopped,
+}
+
+impl RestartPolicy {
+    /// docker's name (`no`, `always`, `on-failure`, `unless-stopped`), as the
+    /// shim's `restart.policy` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::Always => "always",
+            RestartPolicy::OnFailure(_) => "on-failure",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+        }
+    }
+
+    pub fn max_retries(self) -> u32 {
+        match self {
+            RestartPolicy::OnFailure(n) => n,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
-pub struct RestartPolicy {
-    pub name: String,
-    pub maximum_retry_count: i64,
+struct RestartPolicyJson {
+    name: String,
+    maximum_retry_count: i64,
+}
+
+impl From<RestartPolicyJson> for RestartPolicy {
+    fn from(j: RestartPolicyJson) -> RestartPolicy {
+        match j.name.as_str() {
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            "on-failure" => {
+                RestartPolicy::OnFailure(j.maximum_retry_count.clamp(0, u32::MAX as i64) as u32)
+            }
+            // "", "no", and anything an older berth never wrote
+            _ => RestartPolicy::No,
+        }
+    }
+}
+
+impl From<RestartPolicy> for RestartPolicyJson {
+    fn from(p: RestartPolicy) -> RestartPolicyJson {
+        RestartPolicyJson {
+            name: p.name().to_string(),
+            maximum_retry_count: p.max_retries() as i64,
+        }
+    }
+}
+
+/// A mount's kind (docker's `Type`: "bind", "volume", "tmpfs").
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Bind,
+    #[default]
+    Volume,
+    Tmpfs,
+}
+
+impl MountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MountKind::Bind => "bind",
+            MountKind::Volume => "volume",
+            MountKind::Tmpfs => "tmpfs",
+        }
+    }
+}
+
+impl std::fmt::Display for MountKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// docker's `HostConfig.NetworkMode`, stored as its string (`none`, `host`,
+/// `bridge`, `default`, `container:<id>`, or a network's name).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(from = "String", into = "String")]
+pub enum NetworkMode {
+    /// docker's "default" (the bridge); also what an empty string means.
+    #[default]
+    Default,
+    Bridge,
+    None,
+    Host,
+    /// `container:<name or id>`: join that container's network namespace.
+    Container(String),
+    /// A user-defined network.
+    Named(String),
+}
+
+impl NetworkMode {
+    pub fn is_host(&self) -> bool {
+        matches!(self, NetworkMode::Host)
+    }
+}
+
+impl std::str::FromStr for NetworkMode {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<NetworkMode, Self::Err> {
+        Ok(NetworkMode::from(s.to_string()))
+    }
+}
+
+impl From<String> for NetworkMode {
+    fn from(s: String) -> NetworkMode {
+        match s.as_str() {
+            "" | "default" => NetworkMode::Default,
+            "bridge" => NetworkMode::Bridge,
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            _ => match s.strip_prefix("container:") {
+                Some(c) => NetworkMode::Container(c.to_string()),
+                None => NetworkMode::Named(s),
+            },
+        }
+    }
+}
+
+impl From<NetworkMode> for String {
+    fn from(m: NetworkMode) -> String {
+        m.to_string()
+    }
+}
+
+impl std::fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetworkMode::Default => f.write_str("default"),
+            NetworkMode::Bridge => f.write_str("bridge"),
+            NetworkMode::None => f.write_str("none"),
+            NetworkMode::Host => f.write_str("host"),
+            NetworkMode::Container(c) => write!(f, "container:{c}"),
+            NetworkMode::Named(n) => f.write_str(n),
+        }
+    }
 }
 
 /// A `--mount` as given (docker's `HostConfig.Mounts` entry).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct MountSpec {
-    pub r#type: String,
+    pub r#type: MountKind,
     pub source: String,
     pub target: String,
     pub read_only: bool,
@@ -91,7 +238,7 @@ pub struct HostConfig {
     pub restart_policy: RestartPolicy,
     pub init: Option<bool>,
     pub auto_remove: bool,
-    pub network_mode: String,
+    pub network_mode: NetworkMode,
     pub log_config: LogConfig,
 }
 
@@ -111,12 +258,33 @@ impl Default for LogConfig {
     }
 }
 
+/// docker's `NetworkingConfig`: per network, the endpoint's settings.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfig {
+    pub endpoints_config: BTreeMap<String, EndpointSettings>,
+}
+
+impl NetworkingConfig {
+    pub fn is_empty(&self) -> bool {
+        self.endpoints_config.is_empty()
+    }
+}
+
+/// docker's `EndpointSettings` (the part a client sets).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointSettings {
+    pub aliases: Vec<String>,
+    #[serde(rename = "IPv4Address", skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+}
+
 /// A resolved mount (docker's inspect `Mounts` entry).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct MountPoint {
-    /// volume | bind | tmpfs
-    pub r#type: String,
+    pub r#type: MountKind,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     pub source: String,
@@ -155,6 +323,10 @@ pub struct ContainerRecord {
     pub config: Config,
     pub host_config: HostConfig,
     pub mounts: Vec<MountPoint>,
+    /// The networks to join and the endpoint settings in each (for the
+    /// networking hook).
+    #[serde(skip_serializing_if = "NetworkingConfig::is_empty")]
+    pub networking: NetworkingConfig,
     /// `--security-opt seccomp=FILE`: the profile's content, read at create time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<String>,
@@ -205,8 +377,41 @@ impl ContainerRecord {
     pub fn anonymous_volumes(&self) -> Vec<String> {
         self.mounts
             .iter()
-            .filter(|m| m.r#type == "volume" && m.anonymous)
+            .filter(|m| m.r#type == MountKind::Volume && m.anonymous)
             .map(|m| m.name.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_fields_keep_dockers_json() {
+        let old = r#"{"id":"x","host_config":{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3},
+            "NetworkMode":"host","Mounts":[{"Type":"tmpfs","Target":"/t"}]},
+            "mounts":[{"Type":"bind","Source":"/a","Destination":"/b","RW":true}]}"#;
+        let rec: ContainerRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(rec.host_config.restart_policy, RestartPolicy::OnFailure(3));
+        assert_eq!(rec.host_config.network_mode, NetworkMode::Host);
+        assert_eq!(rec.host_config.mounts[0].r#type, MountKind::Tmpfs);
+        assert_eq!(rec.mounts[0].r#type, MountKind::Bind);
+        let v = serde_json::to_value(&rec).unwrap();
+        assert_eq!(v["host_config"]["RestartPolicy"]["Name"], "on-failure");
+        assert_eq!(v["host_config"]["RestartPolicy"]["MaximumRetryCount"], 3);
+        assert_eq!(v["host_config"]["NetworkMode"], "host");
+        assert_eq!(v["mounts"][0]["Type"], "bind");
+        let empty: ContainerRecord = serde_json::from_str(
+            r#"{"host_config":{"RestartPolicy":{"Name":""},"NetworkMode":""}}"#,
+        )
+        .unwrap();
+        assert_eq!(empty.host_config.restart_policy, RestartPolicy::No);
+        assert_eq!(empty.host_config.network_mode, NetworkMode::Default);
+        assert_eq!(
+            NetworkMode::from("container:web".to_string()),
+            NetworkMode::Container("web".into())
+        );
+        assert_eq!(NetworkMode::Named("front".into()).to_string(), "front");
     }
 }

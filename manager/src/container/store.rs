@@ -42,16 +42,25 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
 }
 
-/// 64 random hex digits.
-pub fn new_id() -> String {
-    let mut buf = [0u8; 32];
+/// Fill `buf` from the kernel's random pool (getrandom(2), which blocks only
+/// until the pool is first initialised at boot).
+fn fill_random(buf: &mut [u8]) {
     let mut got = 0;
     while got < buf.len() {
-        let n = unsafe { libc::getrandom(buf[got..].as_mut_ptr().cast(), buf.len() - got, 0) };
+        let rest = &mut buf[got..];
+        // SAFETY: getrandom writes at most `rest.len()` bytes to `rest`, a live,
+        // writable slice that nothing else borrows.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
         if n > 0 {
             got += n as usize;
         }
     }
+}
+
+/// 64 random hex digits.
+pub fn new_id() -> String {
+    let mut buf = [0u8; 32];
+    fill_random(&mut buf);
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -94,6 +94,17 @@ pub fn since(rfc3339: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Go's `time.Time.String()` for an RFC 3339 UTC time: `2024-01-02 03:04:05 +0000 UTC`.
+pub fn go_time(rfc3339: &str) -> String {
+    match crate::store::parse_rfc3339(rfc3339) {
+        Some(t) => {
+            let s = crate::store::rfc3339(t, 0);
+            format!("{} +0000 UTC", s.trim_end_matches('Z').replace('T', " "))
+        }
+        None => rfc3339.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

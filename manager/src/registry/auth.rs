@@ -39,6 +39,24 @@ impl Credentials {
     }
 }
 
+/// The key credentials are stored under, from what `login`/`logout` are given:
+/// `https://host:5000/` -> `host:5000`; none -> `docker.io`.
+pub fn registry_name(arg: Option<&str>) -> String {
+    let r = arg
+        .unwrap_or("docker.io")
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let r = r
+        .strip_suffix("/v1")
+        .or_else(|| r.strip_suffix("/v2"))
+        .unwrap_or(r);
+    match r {
+        "index.docker.io" | "registry-1.docker.io" | "" => "docker.io".to_string(),
+        r => r.to_string(),
+    }
+}
+
 /// berth's own credentials file.
 pub fn berth_auth_file(root: &Path) -> PathBuf {
     root.join("auth.json")

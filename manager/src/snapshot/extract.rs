@@ -11,13 +11,14 @@
 //! One pass: blob -> sha256 (blob digest) -> decompress -> sha256 (diff id) ->
 //! tar entries -> files.
 
-use super::sys;
 use super::SnapshotError;
 use crate::image::media::Compression;
 use crate::store::{Digest, Hasher};
+use crate::sys::fs as sys;
+use nix::fcntl::OFlag;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 /// What extraction learnt about a layer.
@@ -108,7 +109,7 @@ fn extract_inner(
         layer: layer.clone(),
         source,
     };
-    let root = sys::open_path(dest).map_err(|source| SnapshotError::Io {
+    let root = sys::open_dir_path(dest).map_err(|source| SnapshotError::Io {
         op: "open",
         path: dest.to_path_buf(),
         source,
@@ -120,7 +121,7 @@ fn extract_inner(
         dirs: Vec::new(),
         buf: vec![0u8; BUF],
         size: 0,
-        is_root: sys::is_root(),
+        is_root: crate::sys::is_root(),
     };
     {
         let compressed = BufReader::with_capacity(
@@ -247,20 +248,20 @@ impl Extractor {
         }
         let mut cur = self.root.try_clone().map_err(|e| self.fail(entry, e))?;
         for (i, c) in dirs.iter().enumerate() {
-            let next = match sys::open_dir_nofollow(cur.as_raw_fd(), c) {
+            let next = match sys::open_dir_nofollow(cur.as_fd(), *c) {
                 Ok(fd) => fd,
                 Err(e) if errno(&e) == libc::ENOENT && create => {
-                    match sys::mkdirat(cur.as_raw_fd(), c, 0o755) {
+                    match sys::mkdirat(cur.as_fd(), *c, 0o755) {
                         Ok(()) => {}
                         Err(e) if errno(&e) == libc::EEXIST => {}
                         Err(e) => return Err(self.fail(entry, e)),
                     }
-                    sys::open_dir_nofollow(cur.as_raw_fd(), c).map_err(|e| self.fail(entry, e))?
+                    sys::open_dir_nofollow(cur.as_fd(), *c).map_err(|e| self.fail(entry, e))?
                 }
                 Err(e) if matches!(errno(&e), libc::ELOOP | libc::ENOTDIR) => {
                     let so_far = String::from_utf8_lossy(&dirs[..=i].join(&b'/')).into_owned();
-                    let is_link = sys::lstatat(cur.as_raw_fd(), c)
-                        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
+                    let is_link = sys::lstatat(cur.as_fd(), *c)
+                        .map(|st| sys::is_symlink(&st))
                         .unwrap_or(false);
                     return Err(if is_link {
                         self.refuse(
@@ -286,7 +287,7 @@ impl Extractor {
     fn clear(
         &mut self,
         entry: &[u8],
-        dir: RawFd,
+        dir: BorrowedFd<'_>,
         name: &[u8],
         want_dir: bool,
     ) -> Result<bool, SnapshotError> {
@@ -295,20 +296,20 @@ impl Extractor {
             Err(e) if errno(&e) == libc::ENOENT => return Ok(false),
             Err(e) => return Err(self.fail(entry, e)),
         };
-        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        let is_dir = sys::is_dir(&st);
         if is_dir && want_dir {
             return Ok(true);
         }
         if is_dir {
             // std's remove_dir_all does not follow symlinks inside the tree.
-            let mut p = format!("/proc/self/fd/{dir}/").into_bytes();
+            let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
             p.extend_from_slice(name);
             use std::os::unix::ffi::OsStrExt;
             std::fs::remove_dir_all(std::ffi::OsStr::from_bytes(&p))
                 .map_err(|e| self.fail(entry, e))?;
             self.cache = None;
         } else {
-            sys::unlinkat(dir, name, 0).map_err(|e| self.fail(entry, e))?;
+            sys::unlinkat(dir, name).map_err(|e| self.fail(entry, e))?;
         }
         Ok(false)
     }
@@ -347,7 +348,7 @@ impl Extractor {
         if comps.is_empty() {
             // The layer root itself ("./"): only its metadata applies.
             if kind == T::Directory {
-                let root = self.root.as_raw_fd();
+                let root = self.root.as_fd();
                 self.meta(&raw, root, b".", uid, gid, Some(mode), &xattrs, true)?;
                 self.dirs.push((Vec::new(), mtime));
             }
@@ -358,15 +359,15 @@ impl Extractor {
         if let Some(target) = name.strip_prefix(b".wh.") {
             let dir = self.parent(&raw, &comps, true)?;
             if target == b".wh..opq" {
-                sys::setxattr_at(dir.as_raw_fd(), b"", b"trusted.overlay.opaque", b"y")
+                sys::setxattr_at(dir.as_fd(), b"", b"trusted.overlay.opaque", b"y")
                     .map_err(|e| self.fail(&raw, e))?;
             } else if target.starts_with(b".wh.") {
                 // aufs metadata (.wh..wh.plnk etc.): not part of the filesystem.
             } else if target.is_empty() {
                 return Err(self.refuse(&raw, "empty whiteout name"));
             } else {
-                self.clear(&raw, dir.as_raw_fd(), target, false)?;
-                sys::mknodat(dir.as_raw_fd(), target, libc::S_IFCHR, 0)
+                self.clear(&raw, dir.as_fd(), target, false)?;
+                sys::mknodat(dir.as_fd(), target, libc::S_IFCHR, 0)
                     .map_err(|e| self.fail(&raw, e))?;
             }
             return Ok(());
@@ -374,7 +375,7 @@ impl Extractor {
         match kind {
             T::Directory => {
                 let dir = self.parent(&raw, &comps, true)?;
-                let d = dir.as_raw_fd();
+                let d = dir.as_fd();
                 if !self.clear(&raw, d, name, true)? {
                     sys::mkdirat(d, name, 0o700).map_err(|e| self.fail(&raw, e))?;
                 }
@@ -383,12 +384,12 @@ impl Extractor {
             }
             T::Regular | T::Continuous | T::GNUSparse => {
                 let dir = self.parent(&raw, &comps, true)?;
-                let d = dir.as_raw_fd();
+                let d = dir.as_fd();
                 self.clear(&raw, d, name, false)?;
                 let fd = sys::openat(
                     d,
                     name,
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
                     0o600,
                 )
                 .map_err(|err| self.fail(&raw, err))?;
@@ -416,17 +417,17 @@ impl Extractor {
                 for (k, v) in &xattrs {
                     sys::fsetxattr(&fd, k, v).map_err(|err| self.fail(&raw, err))?;
                 }
-                sys::futimens(&fd, mtime).map_err(|err| self.fail(&raw, err))?;
+                sys::set_mtime(&fd, mtime).map_err(|err| self.fail(&raw, err))?;
             }
             T::Symlink => {
                 let target = link.unwrap_or_default();
                 let dir = self.parent(&raw, &comps, true)?;
-                let d = dir.as_raw_fd();
+                let d = dir.as_fd();
                 self.clear(&raw, d, name, false)?;
                 // The target is stored, never followed: any value is safe.
-                sys::symlinkat(&target, d, name).map_err(|err| self.fail(&raw, err))?;
+                sys::symlinkat(target.as_slice(), d, name).map_err(|err| self.fail(&raw, err))?;
                 sys::fchownat(d, name, uid, gid).map_err(|err| self.fail(&raw, err))?;
-                sys::utimensat(d, name, mtime).map_err(|err| self.fail(&raw, err))?;
+                sys::set_mtime_at(d, name, mtime).map_err(|err| self.fail(&raw, err))?;
             }
             T::Link => {
                 let target = link.unwrap_or_default();
@@ -454,12 +455,12 @@ impl Extractor {
                 })?;
                 let tname = *tcomps.last().expect("non-empty");
                 let dir = self.parent(&raw, &comps, true)?;
-                let d = dir.as_raw_fd();
+                let d = dir.as_fd();
                 if tcomps == comps {
                     return Ok(());
                 }
                 self.clear(&raw, d, name, false)?;
-                sys::linkat(tdir.as_raw_fd(), tname, d, name).map_err(|err| {
+                sys::linkat(tdir.as_fd(), tname, d, name).map_err(|err| {
                     if errno(&err) == libc::ENOENT {
                         self.refuse(
                             &raw,
@@ -484,12 +485,12 @@ impl Extractor {
                     return Ok(());
                 }
                 let dir = self.parent(&raw, &comps, true)?;
-                let d = dir.as_raw_fd();
+                let d = dir.as_fd();
                 self.clear(&raw, d, name, false)?;
-                let rdev = libc::makedev(dev.0, dev.1);
+                let rdev = sys::makedev(dev.0, dev.1);
                 sys::mknodat(d, name, fmt | 0o600, rdev).map_err(|err| self.fail(&raw, err))?;
                 self.meta(&raw, d, name, uid, gid, Some(mode), &xattrs, false)?;
-                sys::utimensat(d, name, mtime).map_err(|err| self.fail(&raw, err))?;
+                sys::set_mtime_at(d, name, mtime).map_err(|err| self.fail(&raw, err))?;
             }
             // pax/GNU headers are folded into entries by the tar crate; other
             // kinds carry nothing for the filesystem.
@@ -503,7 +504,7 @@ impl Extractor {
     fn meta(
         &self,
         entry: &[u8],
-        dir: RawFd,
+        dir: BorrowedFd<'_>,
         name: &[u8],
         uid: u32,
         gid: u32,
@@ -526,7 +527,7 @@ impl Extractor {
         let dirs = std::mem::take(&mut self.dirs);
         for (path, mtime) in dirs.iter().rev() {
             if path.is_empty() {
-                sys::utimensat(self.root.as_raw_fd(), b".", *mtime)
+                sys::set_mtime_at(self.root.as_fd(), ".", *mtime)
                     .map_err(|e| self.fail(b".", e))?;
                 continue;
             }
@@ -535,7 +536,7 @@ impl Extractor {
             let Ok(dir) = self.parent(path, &comps, false) else {
                 continue;
             };
-            let _ = sys::utimensat(dir.as_raw_fd(), comps[comps.len() - 1], *mtime);
+            let _ = sys::set_mtime_at(dir.as_fd(), comps[comps.len() - 1], *mtime);
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+    crate::sys::is_root()
 }
 
 /// A tar entry with a raw name (the tar crate's builder refuses hostile ones).
@@ -223,17 +223,8 @@ fn whiteouts_and_opaque_dirs_through_overlay() {
     let wh = std::fs::symlink_metadata(top.join("gone")).unwrap();
     use std::os::unix::fs::FileTypeExt;
     assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
-    let mut v = [0u8; 8];
-    let p = std::ffi::CString::new(top.join("opq").to_str().unwrap()).unwrap();
-    let n = unsafe {
-        libc::getxattr(
-            p.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            v.as_mut_ptr().cast(),
-            v.len(),
-        )
-    };
-    assert_eq!(&v[..n.max(0) as usize], b"y");
+    let v = crate::sys::fs::getxattr(&top.join("opq"), c"trusted.overlay.opaque").unwrap();
+    assert_eq!(v.as_deref(), Some(&b"y"[..]));
     // A manual overlay of the two snapshots.
     let rootfs = dir.join("rootfs");
     let cfg = serde_json::json!({
@@ -268,7 +259,7 @@ fn whiteouts_and_opaque_dirs_through_overlay() {
         vec![top.clone(), snaps.fs(&chains[0])]
     );
     snaps
-        .mount_rootfs(&img, &dir.join("upper"), &dir.join("work"), &rootfs)
+        .mount_rootfs(&img, &dir.join("upper"), &dir.join("work"), &rootfs, false)
         .unwrap();
     let keep = std::fs::read(rootfs.join("keep"));
     let gone = rootfs.join("gone").exists();

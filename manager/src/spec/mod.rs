@@ -7,8 +7,13 @@
 pub mod seccomp;
 pub mod user;
 
-use crate::container::ContainerRecord;
-use serde_json::{json, Value};
+use crate::container::{ContainerRecord, MountKind};
+use oci_spec::runtime::{
+    Capabilities, Capability, Linux, LinuxCapabilities, LinuxCpu, LinuxDevice, LinuxDeviceCgroup,
+    LinuxDeviceType, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids, LinuxResources,
+    Mount, PosixRlimitBuilder, PosixRlimitType, Process, Root, Spec, User,
+};
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -195,8 +200,8 @@ const READONLY_PATHS: &[&str] = &[
 /// runc's `HostDevices`: every char and block device, skipping the
 /// per-container directories pts, shm, fd and mqueue, /dev/console, and
 /// /dev/ptmx, which the runtime makes a link to pts/ptmx).
-pub fn host_devices() -> Vec<Value> {
-    fn walk(dir: &Path, out: &mut Vec<Value>) {
+pub fn host_devices() -> Vec<LinuxDevice> {
+    fn walk(dir: &Path, out: &mut Vec<LinuxDevice>) {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
@@ -221,23 +226,23 @@ pub fn host_devices() -> Vec<Value> {
             if dir == Path::new("/dev") && matches!(name.as_ref(), "console" | "ptmx") {
                 continue;
             }
-            let kind = if ft.is_char_device() {
-                "c"
+            let typ = if ft.is_char_device() {
+                LinuxDeviceType::C
             } else if ft.is_block_device() {
-                "b"
+                LinuxDeviceType::B
             } else {
                 continue;
             };
             let rdev = md.rdev();
-            out.push(json!({
-                "path": path,
-                "type": kind,
-                "major": libc::major(rdev),
-                "minor": libc::minor(rdev),
-                "fileMode": md.mode() & 0o7777,
-                "uid": md.uid(),
-                "gid": md.gid(),
-            }));
+            let mut d = LinuxDevice::default();
+            d.set_path(path)
+                .set_typ(typ)
+                .set_major(libc::major(rdev) as i64)
+                .set_minor(libc::minor(rdev) as i64)
+                .set_file_mode(Some(md.mode() & 0o7777))
+                .set_uid(Some(md.uid()))
+                .set_gid(Some(md.gid()));
+            out.push(d);
         }
     }
     let mut out = Vec::new();
@@ -319,19 +324,36 @@ pub struct Inputs<'a> {
     pub init: Option<&'a Path>,
 }
 
-fn bind_opts(ro: bool) -> Vec<&'static str> {
-    let mut o = vec!["rbind", "rprivate"];
+/// A bind mount of `source` at `destination` (recursive, private).
+fn bind_mount(destination: &str, source: &Path, ro: bool) -> Mount {
+    let mut o = vec!["rbind".to_string(), "rprivate".to_string()];
     if ro {
-        o.push("ro");
+        o.push("ro".into());
     }
-    o
+    mount(destination, "bind", source, &o)
+}
+
+/// A mount entry.
+fn mount(destination: &str, typ: &str, source: impl Into<PathBuf>, options: &[String]) -> Mount {
+    let mut m = Mount::default();
+    m.set_destination(PathBuf::from(destination))
+        .set_typ(Some(typ.to_string()))
+        .set_source(Some(source.into()))
+        .set_options(Some(options.to_vec()));
+    m
+}
+
+/// A kernel filesystem mount (`source` is the filesystem's name).
+fn fs_mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
+    let o: Vec<String> = options.iter().map(|s| s.to_string()).collect();
+    mount(destination, typ, source, &o)
 }
 
 /// The bind-mounted /etc files (hostname, hosts, resolv.conf), as docker makes them.
-fn write_etc_files(inp: &Inputs) -> Result<Vec<Value>, SpecError> {
+fn write_etc_files(inp: &Inputs) -> Result<Vec<Mount>, SpecError> {
     let rec = inp.rec;
     let dir = inp.etc_dir;
-    let host_net = rec.host_config.network_mode == "host";
+    let host_net = rec.host_config.network_mode.is_host();
     let hostname = format!("{}\n", rec.config.hostname);
     let hosts = if host_net {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
@@ -352,12 +374,8 @@ fn write_etc_files(inp: &Inputs) -> Result<Vec<Value>, SpecError> {
     ] {
         let p = dir.join(name);
         std::fs::write(&p, content).map_err(|e| SpecError::io("write", &p, e))?;
-        mounts.push(json!({
-            "destination": format!("/etc/{name}"),
-            "type": "bind",
-            "source": p,
-            "options": bind_opts(rec.host_config.readonly_rootfs && name == "hostname"),
-        }));
+        let ro = rec.host_config.readonly_rootfs && name == "hostname";
+        mounts.push(bind_mount(&format!("/etc/{name}"), &p, ro));
     }
     Ok(mounts)
 }
@@ -401,9 +419,44 @@ pub fn process_env(rec: &ContainerRecord, home: &str) -> Vec<String> {
     env
 }
 
+/// A device cgroup rule.
+fn dev_rule(
+    allow: bool,
+    typ: Option<LinuxDeviceType>,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut d = LinuxDeviceCgroup::default();
+    d.set_allow(allow)
+        .set_typ(typ)
+        .set_major(major)
+        .set_minor(minor)
+        .set_access(Some(access.to_string()));
+    d
+}
+
+fn namespace(typ: LinuxNamespaceType) -> LinuxNamespace {
+    let mut n = LinuxNamespace::default();
+    n.set_typ(typ).set_path(None);
+    n
+}
+
+/// Capability names (`CAP_X`) as oci-spec's set.
+fn cap_set(caps: &[String]) -> Result<Capabilities, SpecError> {
+    caps.iter()
+        .map(|c| {
+            Capability::deserialize(
+                serde::de::value::StrDeserializer::<serde::de::value::Error>::new(c),
+            )
+            .map_err(|_| SpecError::Invalid(format!("unknown capability: {c:?}")))
+        })
+        .collect()
+}
+
 /// Generate config.json (and the /etc files it mounts). Resolves the user in the
 /// mounted rootfs and creates the working directory there.
-pub fn generate(inp: &Inputs) -> Result<Value, SpecError> {
+pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
     let rec = inp.rec;
     let hc = &rec.host_config;
     let passwd = user::read_in_root(inp.rootfs, "etc/passwd")?;
@@ -430,35 +483,71 @@ pub fn generate(inp: &Inputs) -> Result<Value, SpecError> {
     if args.is_empty() {
         return Err(SpecError::Invalid("no command specified".into()));
     }
-    let host_net = hc.network_mode == "host";
+    let host_net = hc.network_mode.is_host();
     let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
+        namespace(LinuxNamespaceType::Pid),
+        namespace(LinuxNamespaceType::Ipc),
+        namespace(LinuxNamespaceType::Uts),
+        namespace(LinuxNamespaceType::Mount),
     ];
     if !host_net {
-        namespaces.push(json!({"type": "network"}));
+        namespaces.push(namespace(LinuxNamespaceType::Network));
     }
-    namespaces.push(json!({"type": "cgroup"}));
+    namespaces.push(namespace(LinuxNamespaceType::Cgroup));
 
-    let sys_ro = !hc.privileged;
+    let sys_opts: &[&str] = if hc.privileged {
+        &["nosuid", "noexec", "nodev"]
+    } else {
+        &["nosuid", "noexec", "nodev", "ro"]
+    };
+    let cgroup_opts: &[&str] = if hc.privileged {
+        &["nosuid", "noexec", "nodev", "relatime"]
+    } else {
+        &["nosuid", "noexec", "nodev", "relatime", "ro"]
+    };
     let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": if sys_ro { vec!["nosuid", "noexec", "nodev", "ro"] } else { vec!["nosuid", "noexec", "nodev"] }}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": if sys_ro { vec!["nosuid", "noexec", "nodev", "relatime", "ro"] } else { vec!["nosuid", "noexec", "nodev", "relatime"] }}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
+        fs_mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        fs_mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        fs_mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        fs_mount("/sys", "sysfs", "sysfs", sys_opts),
+        fs_mount("/sys/fs/cgroup", "cgroup", "cgroup", cgroup_opts),
+        fs_mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        fs_mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
+        ),
     ];
     mounts.extend(write_etc_files(inp)?);
     if let Some(init) = inp.init {
-        mounts.push(json!({"destination": INIT_IN_CONTAINER, "type": "bind", "source": init, "options": ["rbind", "rprivate", "ro"]}));
+        mounts.push(bind_mount(INIT_IN_CONTAINER, init, true));
     }
     for m in &rec.mounts {
-        match m.r#type.as_str() {
-            "tmpfs" => {
+        match m.r#type {
+            MountKind::Tmpfs => {
                 let mut o = vec!["nosuid".to_string(), "nodev".to_string()];
                 if !m.rw {
                     o.push("ro".into());
@@ -469,97 +558,122 @@ pub fn generate(inp: &Inputs) -> Result<Value, SpecError> {
                         .filter(|s| !s.is_empty())
                         .map(str::to_string),
                 );
-                mounts.push(json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": o}));
+                mounts.push(mount(&m.destination, "tmpfs", "tmpfs", &o));
             }
-            _ => mounts.push(json!({
-                "destination": m.destination,
-                "type": "bind",
-                "source": m.source,
-                "options": bind_opts(!m.rw),
-            })),
+            MountKind::Bind | MountKind::Volume => {
+                mounts.push(bind_mount(&m.destination, Path::new(&m.source), !m.rw))
+            }
         }
     }
 
-    let mut resources = json!({});
-    if hc.privileged {
-        resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    let devices = if hc.privileged {
+        vec![dev_rule(true, None, None, None, "rwm")]
     } else {
-        let dev = |t: &str, major: i64, minor: Option<i64>, access: &str| {
-            let mut d = json!({"allow": true, "type": t, "major": major, "access": access});
-            if let Some(m) = minor {
-                d["minor"] = json!(m);
-            }
-            d
-        };
-        resources["devices"] = json!([
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "access": "m"},
-            {"allow": true, "type": "b", "access": "m"},
-            dev("c", 1, Some(3), "rwm"),
-            dev("c", 1, Some(8), "rwm"),
-            dev("c", 1, Some(7), "rwm"),
-            dev("c", 5, Some(0), "rwm"),
-            dev("c", 1, Some(5), "rwm"),
-            dev("c", 1, Some(9), "rwm"),
-            dev("c", 5, Some(1), "rwm"),
-            dev("c", 136, None, "rwm"),
-            dev("c", 5, Some(2), "rwm"),
-            dev("c", 10, Some(200), "rwm"),
-        ]);
-    }
+        use LinuxDeviceType::{B, C};
+        let c = |major: i64, minor: Option<i64>| dev_rule(true, Some(C), Some(major), minor, "rwm");
+        vec![
+            dev_rule(false, None, None, None, "rwm"),
+            dev_rule(true, Some(C), None, None, "m"),
+            dev_rule(true, Some(B), None, None, "m"),
+            c(1, Some(3)),
+            c(1, Some(8)),
+            c(1, Some(7)),
+            c(5, Some(0)),
+            c(1, Some(5)),
+            c(1, Some(9)),
+            c(5, Some(1)),
+            c(136, None),
+            c(5, Some(2)),
+            c(10, Some(200)),
+        ]
+    };
+    let mut resources = LinuxResources::default();
+    resources.set_devices(Some(devices));
     if hc.memory > 0 {
-        resources["memory"] = json!({"limit": hc.memory});
+        let mut m = LinuxMemory::default();
+        m.set_limit(Some(hc.memory));
+        resources.set_memory(Some(m));
     }
     if hc.nano_cpus > 0 {
-        let period = 100_000i64;
-        resources["cpu"] =
-            json!({"quota": hc.nano_cpus * period / 1_000_000_000, "period": period});
+        let period = 100_000u64;
+        let mut c = LinuxCpu::default();
+        c.set_quota(Some(hc.nano_cpus * period as i64 / 1_000_000_000))
+            .set_period(Some(period));
+        resources.set_cpu(Some(c));
     }
     if let Some(p) = hc.pids_limit.filter(|p| *p != 0) {
-        resources["pids"] = json!({"limit": p});
+        let mut pids = LinuxPids::default();
+        pids.set_limit(p);
+        resources.set_pids(Some(pids));
     }
 
-    let mut linux = json!({
-        "namespaces": namespaces,
-        "resources": resources,
-        "cgroupsPath": format!("/berth/{}", rec.id),
-    });
+    let mut linux = Linux::default();
+    linux
+        .set_namespaces(Some(namespaces))
+        .set_resources(Some(resources))
+        .set_cgroups_path(Some(PathBuf::from(format!("/berth/{}", rec.id))));
     if hc.privileged {
         // docker: all the host's devices (the device cgroup allows all above)
-        linux["devices"] = json!(host_devices());
+        linux
+            .set_devices(Some(host_devices()))
+            .set_masked_paths(None)
+            .set_readonly_paths(None);
     } else {
-        linux["maskedPaths"] = json!(MASKED_PATHS);
-        linux["readonlyPaths"] = json!(READONLY_PATHS);
+        let strs = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        linux
+            .set_masked_paths(Some(strs(MASKED_PATHS)))
+            .set_readonly_paths(Some(strs(READONLY_PATHS)));
     }
     let seccomp_unconfined = hc
         .security_opt
         .iter()
         .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined");
     if let (Some(profile), false) = (inp.seccomp_profile, seccomp_unconfined || hc.privileged) {
-        linux["seccomp"] = seccomp::convert(profile, &caps)?;
+        linux.set_seccomp(Some(seccomp::convert(profile, &caps)?));
     }
 
-    let mut process = json!({
-        "terminal": rec.config.tty,
-        "user": {"uid": u.uid, "gid": u.gid},
-        "args": args,
-        "env": process_env(rec, &u.home),
-        "cwd": cwd,
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024u64, "soft": 1024u64}],
-        "noNewPrivileges": no_new_privileges(&hc.security_opt),
-    });
+    let mut user = User::default();
+    user.set_uid(u.uid).set_gid(u.gid);
     if !u.additional_gids.is_empty() {
-        process["user"]["additionalGids"] = json!(u.additional_gids);
+        user.set_additional_gids(Some(u.additional_gids.clone()));
     }
-    Ok(json!({
-        "ociVersion": "1.0.2",
-        "process": process,
-        "root": {"path": "rootfs", "readonly": hc.readonly_rootfs},
-        "hostname": rec.config.hostname,
-        "mounts": mounts,
-        "linux": linux,
-    }))
+    let cap_set = cap_set(&caps)?;
+    let mut capabilities = LinuxCapabilities::default();
+    capabilities
+        .set_bounding(Some(cap_set.clone()))
+        .set_effective(Some(cap_set.clone()))
+        .set_permitted(Some(cap_set))
+        .set_inheritable(None)
+        .set_ambient(None);
+    let nofile = PosixRlimitBuilder::default()
+        .typ(PosixRlimitType::RlimitNofile)
+        .hard(1024u64)
+        .soft(1024u64)
+        .build()
+        .map_err(|e| SpecError::Invalid(e.to_string()))?;
+    let mut process = Process::default();
+    process
+        .set_terminal(Some(rec.config.tty))
+        .set_user(user)
+        .set_args(Some(args))
+        .set_env(Some(process_env(rec, &u.home)))
+        .set_cwd(PathBuf::from(cwd))
+        .set_capabilities(Some(capabilities))
+        .set_rlimits(Some(vec![nofile]))
+        .set_no_new_privileges(Some(no_new_privileges(&hc.security_opt)));
+
+    let mut root = Root::default();
+    root.set_path(PathBuf::from("rootfs"))
+        .set_readonly(Some(hc.readonly_rootfs));
+    let mut spec = Spec::default();
+    spec.set_version("1.0.2".to_string())
+        .set_process(Some(process))
+        .set_root(Some(root))
+        .set_hostname(Some(rec.config.hostname.clone()))
+        .set_mounts(Some(mounts))
+        .set_annotations(None)
+        .set_linux(Some(linux));
+    Ok(spec)
 }
 
 #[cfg(test)]
@@ -616,11 +730,13 @@ mod tests {
             init: None,
         })
         .unwrap();
-        let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();
+        let spec = v;
         assert_eq!(spec.hostname().as_deref(), Some("aaaa"));
         assert!(dir.join("rootfs/work/dir").is_dir());
-        assert!(v["process"]["env"]
-            .as_array()
+        let process = spec.process().as_ref().unwrap();
+        assert!(process
+            .env()
+            .as_ref()
             .unwrap()
             .iter()
             .any(|e| e == "HOME=/root"));

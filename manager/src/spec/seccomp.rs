@@ -1,90 +1,134 @@
 //! docker-format seccomp profiles (`--security-opt seccomp=FILE`) converted to
-//! the OCI `linux.seccomp` shape, as moby's profiles/seccomp does: the native
-//! architecture's archMap entry, and syscall rules filtered by their
-//! includes/excludes (capabilities and architectures).
+//! the OCI `linux.seccomp` (oci-spec's typed `LinuxSeccomp`), as moby's
+//! profiles/seccomp does: the native architecture's archMap entry, and syscall
+//! rules filtered by their includes/excludes (capabilities and architectures).
 
 use super::SpecError;
-use serde_json::{json, Value};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSyscall,
+};
+use serde::Deserialize;
 
 const NATIVE_ARCH: &str = "SCMP_ARCH_X86_64";
 
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// docker's profile format (what berth reads of it).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Profile {
+    default_action: LinuxSeccompAction,
+    #[serde(default)]
+    default_errno_ret: Option<u32>,
+    #[serde(default)]
+    architectures: Vec<String>,
+    #[serde(default)]
+    arch_map: Vec<ArchMap>,
+    #[serde(default)]
+    flags: Option<Vec<LinuxSeccompFilterFlag>>,
+    #[serde(default)]
+    syscalls: Vec<Rule>,
 }
 
-/// Does a rule's includes/excludes filter accept this process?
-fn filter_matches(f: &Value, caps: &[String], arches: &[String], include: bool) -> bool {
-    let fc = strs(&f["caps"]);
-    let fa = strs(&f["arches"]);
-    if include {
-        fc.iter().all(|c| caps.contains(c))
-            && (fa.is_empty() || fa.iter().any(|a| arches.contains(a)))
-    } else {
-        fc.iter().any(|c| caps.contains(c)) || fa.iter().any(|a| arches.contains(a))
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArchMap {
+    architecture: String,
+    #[serde(default)]
+    sub_architectures: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Rule {
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    name: Option<String>,
+    action: LinuxSeccompAction,
+    #[serde(default)]
+    args: Option<Vec<LinuxSeccompArg>>,
+    #[serde(default)]
+    errno_ret: Option<u32>,
+    #[serde(default)]
+    includes: Option<Filter>,
+    #[serde(default)]
+    excludes: Option<Filter>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Filter {
+    caps: Vec<String>,
+    arches: Vec<String>,
+}
+
+impl Filter {
+    /// Does an includes (`include`) or excludes filter accept this process?
+    fn matches(&self, caps: &[String], arches: &[String], include: bool) -> bool {
+        if include {
+            self.caps.iter().all(|c| caps.contains(c))
+                && (self.arches.is_empty() || self.arches.iter().any(|a| arches.contains(a)))
+        } else {
+            self.caps.iter().any(|c| caps.contains(c))
+                || self.arches.iter().any(|a| arches.contains(a))
+        }
     }
 }
 
-pub fn convert(profile: &str, caps: &[String]) -> Result<Value, SpecError> {
-    let p: Value = serde_json::from_str(profile)
-        .map_err(|e| SpecError::Invalid(format!("decoding seccomp profile failed: {e}")))?;
-    let default_action = p["defaultAction"]
-        .as_str()
-        .ok_or_else(|| SpecError::Invalid("seccomp profile: defaultAction is missing".into()))?;
+fn bad(why: String) -> SpecError {
+    SpecError::Invalid(format!("decoding seccomp profile failed: {why}"))
+}
+
+fn arch(name: &str) -> Result<Arch, SpecError> {
+    Arch::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name))
+        .map_err(|_| bad(format!("unknown architecture {name:?}")))
+}
+
+pub fn convert(profile: &str, caps: &[String]) -> Result<LinuxSeccomp, SpecError> {
+    let p: Profile = serde_json::from_str(profile).map_err(|e| bad(e.to_string()))?;
     let mut arches: Vec<String> = Vec::new();
-    if let Some(map) = p["archMap"].as_array() {
-        for m in map {
-            if m["architecture"] == NATIVE_ARCH {
-                arches.push(NATIVE_ARCH.into());
-                arches.extend(strs(&m["subArchitectures"]));
-            }
+    for m in &p.arch_map {
+        if m.architecture == NATIVE_ARCH {
+            arches.push(NATIVE_ARCH.into());
+            arches.extend(m.sub_architectures.iter().cloned());
         }
     }
     if arches.is_empty() {
-        arches = strs(&p["architectures"]);
+        arches = p.architectures.clone();
     }
     let mut rules = Vec::new();
-    for s in p["syscalls"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-        let inc = &s["includes"];
-        if inc.is_object() && !filter_matches(inc, caps, &arches, true) {
+    for s in p.syscalls {
+        if s.includes
+            .as_ref()
+            .is_some_and(|f| !f.matches(caps, &arches, true))
+        {
             continue;
         }
-        let exc = &s["excludes"];
-        if exc.is_object() && filter_matches(exc, caps, &arches, false) {
+        if s.excludes
+            .as_ref()
+            .is_some_and(|f| f.matches(caps, &arches, false))
+        {
             continue;
         }
-        let mut names = strs(&s["names"]);
-        if let Some(n) = s["name"].as_str() {
-            names.push(n.to_string());
-        }
+        let mut names = s.names;
+        names.extend(s.name);
         if names.is_empty() {
             continue;
         }
-        let mut r = json!({ "names": names, "action": s["action"] });
-        if let Some(args) = s["args"].as_array().filter(|a| !a.is_empty()) {
-            r["args"] = Value::Array(args.clone());
-        }
-        if !s["errnoRet"].is_null() {
-            r["errnoRet"] = s["errnoRet"].clone();
-        }
+        let mut r = LinuxSyscall::default();
+        r.set_names(names)
+            .set_action(s.action)
+            .set_args(s.args.filter(|a| !a.is_empty()))
+            .set_errno_ret(s.errno_ret);
         rules.push(r);
     }
-    let mut out = json!({
-        "defaultAction": default_action,
-        "architectures": arches,
-        "syscalls": rules,
-    });
-    if !p["defaultErrnoRet"].is_null() {
-        out["defaultErrnoRet"] = p["defaultErrnoRet"].clone();
-    }
-    if let Some(f) = p["flags"].as_array() {
-        out["flags"] = Value::Array(f.clone());
-    }
+    let mut out = LinuxSeccomp::default();
+    out.set_default_action(p.default_action)
+        .set_default_errno_ret(p.default_errno_ret)
+        .set_architectures(Some(
+            arches.iter().map(|a| arch(a)).collect::<Result<_, _>>()?,
+        ))
+        .set_flags(p.flags)
+        .set_syscalls(Some(rules));
     Ok(out)
 }
 
@@ -100,13 +144,16 @@ mod tests {
                       {"names":["chown"],"action":"SCMP_ACT_ERRNO","excludes":{"caps":["CAP_CHOWN"]}}]}"#;
         let v = convert(p, &["CAP_CHOWN".to_string()]).unwrap();
         assert_eq!(
-            v["architectures"],
-            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])
+            v.architectures().as_deref(),
+            Some(&[Arch::ScmpArchX86_64, Arch::ScmpArchX86][..])
         );
-        let s = v["syscalls"].as_array().unwrap();
+        let s = v.syscalls().as_ref().unwrap();
         assert_eq!(s.len(), 1);
-        assert_eq!(s[0]["names"], json!(["mkdir"]));
-        assert_eq!(s[0]["errnoRet"], 1);
+        assert_eq!(s[0].names(), &["mkdir".to_string()]);
+        assert_eq!(s[0].errno_ret(), Some(1));
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["syscalls"][0]["errnoRet"], 1);
+        assert_eq!(json["defaultAction"], "SCMP_ACT_ALLOW");
         assert!(convert("{}", &[]).is_err());
     }
 }

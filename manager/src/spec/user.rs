@@ -3,72 +3,21 @@
 //! /etc/passwd -> /etc/shadow on the host) resolves inside the rootfs.
 
 use super::SpecError;
-use std::ffi::CString;
+use crate::sys::fs as sys;
+use nix::fcntl::OFlag;
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-const RESOLVE_IN_ROOT: u64 = 0x10;
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-
 fn open_root(rootfs: &Path) -> Result<OwnedFd, SpecError> {
-    let c = CString::new(rootfs.as_os_str().as_encoded_bytes())
-        .map_err(|_| SpecError::Invalid("rootfs path has a NUL byte".into()))?;
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(SpecError::io(
-            "open",
-            rootfs,
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// openat2(root, rel, flags, RESOLVE_IN_ROOT).
-fn openat_in_root(root: &OwnedFd, rel: &str, flags: i32) -> std::io::Result<OwnedFd> {
-    let c = CString::new(rel.trim_start_matches('/')).map_err(std::io::Error::other)?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    sys::open_dir_path(rootfs).map_err(|e| SpecError::io("open", rootfs, e))
 }
 
 /// Read a file of the rootfs; None if it does not exist.
 pub fn read_in_root(rootfs: &Path, rel: &str) -> Result<Option<String>, SpecError> {
     let root = open_root(rootfs)?;
-    match openat_in_root(
-        &root,
-        if rel.is_empty() { "." } else { rel },
-        libc::O_RDONLY,
-    ) {
+    match sys::open_in_root(&root, rel, OFlag::O_RDONLY) {
         Ok(fd) => {
             let mut s = String::new();
             File::from(fd)
@@ -93,28 +42,18 @@ pub fn mkdir_in_root(rootfs: &Path, path: &str, uid: u32, gid: u32) -> Result<()
         } else {
             format!("{cur}/{comp}")
         };
-        if openat_in_root(&root, &cur, libc::O_PATH).is_ok() {
+        if sys::open_in_root(&root, &cur, OFlag::O_PATH).is_ok() {
             continue;
         }
-        let dir = openat_in_root(&root, &parent, libc::O_PATH | libc::O_DIRECTORY)
+        let dir = sys::open_in_root(&root, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
             .map_err(|e| SpecError::io("open", &rootfs.join(&parent), e))?;
-        let name = CString::new(comp).map_err(|_| SpecError::Invalid("NUL in path".into()))?;
-        let r = unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) };
-        if r != 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EEXIST) {
-                return Err(SpecError::io("mkdir", &rootfs.join(&cur), e));
+        match sys::mkdirat(&dir, comp, 0o755) {
+            // Best effort, as docker: a directory that cannot be chowned still works.
+            Ok(()) => {
+                let _ = sys::fchownat(&dir, comp, uid, gid);
             }
-        } else {
-            unsafe {
-                libc::fchownat(
-                    dir.as_raw_fd(),
-                    name.as_ptr(),
-                    uid,
-                    gid,
-                    libc::AT_SYMLINK_NOFOLLOW,
-                )
-            };
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(SpecError::io("mkdir", &rootfs.join(&cur), e)),
         }
     }
     Ok(())

@@ -3,8 +3,8 @@
 //! kernel when the holder dies, so kill -9 never leaves it held.
 
 use super::{IoFailure, StoreError};
+use crate::sys::fs::{flock, Lock};
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// A held flock (released on drop or when the holder dies).
@@ -52,15 +52,13 @@ pub fn lock_file(path: &Path, how: i32) -> Result<File, IoFailure> {
         .write(true)
         .open(path)
         .map_err(IoFailure::at("open", path))?;
-    loop {
-        if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
-            return Ok(file);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(IoFailure::at("flock", path)(e));
-        }
-    }
+    let how = if how & libc::LOCK_SH != 0 {
+        Lock::Shared
+    } else {
+        Lock::Exclusive
+    };
+    flock(&file, how, false).map_err(IoFailure::at("flock", path))?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -73,11 +71,9 @@ mod tests {
         let l = StoreLock::exclusive(&dir).unwrap();
         // A second open file description cannot take it while the first holds it.
         let f = File::open(dir.join("store.lock")).unwrap();
-        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        assert_eq!(r, -1);
+        assert!(flock(&f, Lock::Exclusive, true).is_err());
         drop(l);
-        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        assert_eq!(r, 0);
+        flock(&f, Lock::Exclusive, true).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -111,11 +111,7 @@ pub fn temp_owner(name: &str) -> Option<i32> {
 pub fn temp_is_stale(name: &str) -> bool {
     match temp_owner(name) {
         Some(pid) if pid == std::process::id() as i32 => false,
-        Some(pid) => {
-            // kill(pid, 0): ESRCH means nobody has that pid any more.
-            let r = unsafe { libc::kill(pid, 0) };
-            r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-        }
+        Some(pid) => crate::sys::process::pid_gone(pid),
         None => true,
     }
 }

@@ -323,27 +323,13 @@ impl VolumeStore {
         if is_mountpoint(target) {
             return Ok(target.clone());
         }
-        use nix::mount::{mount, MsFlags};
         let res = match vol.mount_kind() {
             MountKind::Plain => return Ok(target.clone()),
             MountKind::Bind(src) => {
                 let o = vol.options.get("o").map(String::as_str).unwrap_or("");
-                let mut flags = MsFlags::MS_BIND;
-                if o.split(',').any(|x| x == "rbind") {
-                    flags |= MsFlags::MS_REC;
-                }
-                let r = mount(Some(&src), target, None::<&str>, flags, None::<&str>);
-                if r.is_ok() && o.split(',').any(|x| x == "ro") {
-                    mount(
-                        None::<&str>,
-                        target,
-                        None::<&str>,
-                        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                        None::<&str>,
-                    )
-                } else {
-                    r
-                }
+                let rbind = o.split(',').any(|x| x == "rbind");
+                let ro = o.split(',').any(|x| x == "ro");
+                crate::sys::mount::bind(Path::new(&src), target, rbind, ro)
             }
             MountKind::Fs {
                 fstype,
@@ -351,16 +337,10 @@ impl VolumeStore {
                 data,
             } => {
                 let (flags, data) = split_mount_flags(&data);
-                mount(
-                    Some(device.as_str()),
-                    target,
-                    Some(fstype.as_str()),
-                    flags,
-                    Some(data.as_str()),
-                )
+                crate::sys::mount::filesystem(&device, target, &fstype, flags, &data)
             }
         };
-        res.map_err(|e| io_err("mount volume at", target)(e.into()))?;
+        res.map_err(io_err("mount volume at", target))?;
         Ok(target.clone())
     }
 
@@ -370,8 +350,8 @@ impl VolumeStore {
             return Ok(());
         }
         while is_mountpoint(&vol.mountpoint) {
-            nix::mount::umount2(&vol.mountpoint, nix::mount::MntFlags::MNT_DETACH)
-                .map_err(|e| io_err("unmount", &vol.mountpoint)(e.into()))?;
+            crate::sys::mount::detach(&vol.mountpoint)
+                .map_err(io_err("unmount", &vol.mountpoint))?;
         }
         Ok(())
     }

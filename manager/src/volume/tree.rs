@@ -10,13 +10,12 @@
 //! Hand-written on top of the `tar` crate's header handling because no crate extracts
 //! relative to a dirfd with openat2 confinement.
 
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::Mode;
-use std::ffi::{CString, OsStr, OsString};
+use crate::sys::fs::{self as sys, Stat};
+use nix::fcntl::{OFlag, ResolveFlag};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 /// Where paths are resolved: a root directory fd and how to resolve below it.
@@ -28,52 +27,38 @@ pub struct Scope {
 impl Scope {
     /// Paths resolve inside `dir` as if it were `/` (a container's or image's rootfs).
     pub fn in_root(dir: &Path) -> io::Result<Scope> {
-        let fd = nix::fcntl::open(
-            dir,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        Ok(Self::in_root_fd(fd))
+        Ok(Self::in_root_fd(sys::open_dir_path(dir)?))
     }
 
     /// As `in_root`, from an already open directory (e.g. `/proc/<pid>/root`).
     pub fn in_root_fd(fd: OwnedFd) -> Scope {
         Scope {
             root: fd,
-            resolve: ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+            resolve: sys::IN_ROOT,
         }
     }
 
     /// The host: absolute paths, ordinary resolution.
     pub fn host() -> io::Result<Scope> {
-        let fd = nix::fcntl::open(
-            "/",
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
         Ok(Scope {
-            root: fd,
+            root: sys::open_dir_path(Path::new("/"))?,
             resolve: ResolveFlag::empty(),
         })
     }
 
     /// Open `path` (taken relative to the scope's root) with `flags`.
     pub fn open(&self, path: &Path, flags: OFlag) -> io::Result<OwnedFd> {
-        let rel = relative(path);
-        let how = OpenHow::new()
-            .flags(flags | OFlag::O_CLOEXEC)
-            .resolve(self.resolve);
-        Ok(openat2(self.root.as_fd(), rel.as_path(), how)?)
+        sys::openat2(&self.root, relative(path).as_path(), flags, self.resolve)
     }
 
     /// lstat (or stat with `follow`) of `path`; None when it does not exist.
-    pub fn stat(&self, path: &Path, follow: bool) -> io::Result<Option<libc::stat>> {
+    pub fn stat(&self, path: &Path, follow: bool) -> io::Result<Option<Stat>> {
         let mut flags = OFlag::O_PATH;
         if !follow {
             flags |= OFlag::O_NOFOLLOW;
         }
         match self.open(path, flags) {
-            Ok(fd) => fstat(fd.as_raw_fd()).map(Some),
+            Ok(fd) => sys::fstat(&fd).map(Some),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(e),
         }
@@ -96,93 +81,12 @@ fn relative(path: &Path) -> PathBuf {
     out
 }
 
-pub fn is_dir(st: &libc::stat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFDIR
+pub fn is_dir(st: &Stat) -> bool {
+    sys::is_dir(st)
 }
 
-fn fmt(st: &libc::stat) -> u32 {
-    st.st_mode & libc::S_IFMT
-}
-
-fn fstat(fd: RawFd) -> io::Result<libc::stat> {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(st)
-}
-
-fn cstr(p: &OsStr) -> io::Result<CString> {
-    CString::new(p.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn fstatat_nofollow(dir: RawFd, name: &OsStr) -> io::Result<Option<libc::stat>> {
-    let c = cstr(name)?;
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::ENOENT) {
-            return Ok(None);
-        }
-        return Err(e);
-    }
-    Ok(Some(st))
-}
-
-fn openat(dir: RawFd, name: &OsStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
-    let c = cstr(name)?;
-    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_CLOEXEC, mode) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn readlinkat(dir: RawFd, name: &OsStr) -> io::Result<OsString> {
-    let c = cstr(name)?;
-    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
-    let n = unsafe { libc::readlinkat(dir, c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    buf.truncate(n as usize);
-    Ok(OsString::from_vec(buf))
-}
-
-fn check(r: libc::c_int) -> io::Result<()> {
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Re-open an O_PATH fd for reading (through /proc/self/fd, which names this exact file).
-fn reopen(fd: &OwnedFd, flags: i32) -> io::Result<OwnedFd> {
-    let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    openat(libc::AT_FDCWD, OsStr::new(&p), flags, 0)
-}
-
-/// Extended attributes of an open file (empty when unsupported).
-fn xattrs(fd: RawFd) -> Vec<(String, Vec<u8>)> {
-    let mut names = vec![0u8; 4096];
-    let n = unsafe { libc::flistxattr(fd, names.as_mut_ptr().cast(), names.len()) };
-    if n <= 0 {
-        return Vec::new();
-    }
-    names.truncate(n as usize);
-    let mut out = Vec::new();
-    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let Ok(cname) = CString::new(name) else {
-            continue;
-        };
-        let mut val = vec![0u8; 65536];
-        let m = unsafe { libc::fgetxattr(fd, cname.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
-        if m >= 0 {
-            val.truncate(m as usize);
-            out.push((String::from_utf8_lossy(name).into_owned(), val));
-        }
-    }
-    out
+fn fmt(st: &Stat) -> u32 {
+    sys::file_type(st)
 }
 
 /// How `write_tar` names and reads the tree.
@@ -202,20 +106,20 @@ pub fn write_tar<W: Write>(src: &TarSource<'_>, out: W) -> io::Result<()> {
         flags |= OFlag::O_NOFOLLOW;
     }
     let fd = src.scope.open(src.path, flags)?;
-    let st = fstat(fd.as_raw_fd())?;
+    let st = sys::fstat(&fd)?;
     let mut b = tar::Builder::new(out);
     let name = PathBuf::from(src.top_name);
     match fmt(&st) {
         libc::S_IFREG => {
-            let f = reopen(&fd, libc::O_RDONLY)?;
+            let f = sys::reopen(&fd, OFlag::O_RDONLY)?;
             append_file(&mut b, &name, &st, f)?;
         }
         libc::S_IFDIR => {
-            let d = reopen(&fd, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            let d = sys::reopen(&fd, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
             append_dir(&mut b, &name, &st, d)?;
         }
         libc::S_IFLNK => {
-            let target = readlinkat(fd.as_raw_fd(), OsStr::new(""))?;
+            let target = sys::readlinkat(&fd, "")?;
             append_special(&mut b, &name, &st, Some(&target))?;
         }
         _ => append_special(&mut b, &name, &st, None)?,
@@ -223,7 +127,7 @@ pub fn write_tar<W: Write>(src: &TarSource<'_>, out: W) -> io::Result<()> {
     b.into_inner()?.flush()
 }
 
-fn header(st: &libc::stat, ty: tar::EntryType, size: u64) -> tar::Header {
+fn header(st: &Stat, ty: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(ty);
     h.set_mode(st.st_mode & 0o7777);
@@ -234,8 +138,8 @@ fn header(st: &libc::stat, ty: tar::EntryType, size: u64) -> tar::Header {
     h
 }
 
-fn append_xattrs<W: Write>(b: &mut tar::Builder<W>, fd: RawFd) -> io::Result<()> {
-    let xs = xattrs(fd);
+fn append_xattrs<W: Write>(b: &mut tar::Builder<W>, fd: BorrowedFd<'_>) -> io::Result<()> {
+    let xs = sys::xattrs(fd);
     if xs.is_empty() {
         return Ok(());
     }
@@ -253,10 +157,10 @@ fn append_xattrs<W: Write>(b: &mut tar::Builder<W>, fd: RawFd) -> io::Result<()>
 fn append_file<W: Write>(
     b: &mut tar::Builder<W>,
     name: &Path,
-    st: &libc::stat,
+    st: &Stat,
     fd: OwnedFd,
 ) -> io::Result<()> {
-    append_xattrs(b, fd.as_raw_fd())?;
+    append_xattrs(b, fd.as_fd())?;
     let mut h = header(st, tar::EntryType::Regular, st.st_size as u64);
     // The file could change size while read; the header's size is what is written.
     let f = File::from(fd).take(st.st_size as u64);
@@ -285,7 +189,7 @@ impl<R: Read> Read for PadTo<R> {
 fn append_special<W: Write>(
     b: &mut tar::Builder<W>,
     name: &Path,
-    st: &libc::stat,
+    st: &Stat,
     link: Option<&OsStr>,
 ) -> io::Result<()> {
     let ty = match fmt(st) {
@@ -298,8 +202,8 @@ fn append_special<W: Write>(
     };
     let mut h = header(st, ty, 0);
     if matches!(ty, tar::EntryType::Char | tar::EntryType::Block) {
-        h.set_device_major(libc::major(st.st_rdev))?;
-        h.set_device_minor(libc::minor(st.st_rdev))?;
+        h.set_device_major(sys::major(st.st_rdev) as u32)?;
+        h.set_device_minor(sys::minor(st.st_rdev) as u32)?;
     }
     match link {
         Some(target) => b.append_link(&mut h, name, Path::new(target)),
@@ -310,57 +214,47 @@ fn append_special<W: Write>(
 fn append_dir<W: Write>(
     b: &mut tar::Builder<W>,
     name: &Path,
-    st: &libc::stat,
+    st: &Stat,
     dir: OwnedFd,
 ) -> io::Result<()> {
-    append_xattrs(b, dir.as_raw_fd())?;
+    append_xattrs(b, dir.as_fd())?;
     let mut h = header(st, tar::EntryType::Directory, 0);
     b.append_data(&mut h, name, io::empty())?;
-    let dfd = dir.as_raw_fd();
-    let mut children = list_dir(&dir)?;
+    let dfd = dir.as_fd();
+    let mut children = sys::list_dir(&dir)?;
     children.sort();
     for child in children {
-        let Some(cst) = fstatat_nofollow(dfd, &child)? else {
+        let Some(cst) = sys::lstatat_opt(dfd, child.as_os_str())? else {
             continue; // vanished meanwhile
         };
         let cname = name.join(&child);
         match fmt(&cst) {
             libc::S_IFREG => {
-                let f = openat(dfd, &child, libc::O_RDONLY | libc::O_NOFOLLOW, 0)?;
+                let f = sys::openat(
+                    dfd,
+                    child.as_os_str(),
+                    OFlag::O_RDONLY | OFlag::O_NOFOLLOW,
+                    0,
+                )?;
                 append_file(b, &cname, &cst, f)?;
             }
             libc::S_IFDIR => {
-                let d = openat(
+                let d = sys::openat(
                     dfd,
-                    &child,
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    child.as_os_str(),
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
                     0,
                 )?;
                 append_dir(b, &cname, &cst, d)?;
             }
             libc::S_IFLNK => {
-                let target = readlinkat(dfd, &child)?;
+                let target = sys::readlinkat(dfd, child.as_os_str())?;
                 append_special(b, &cname, &cst, Some(&target))?;
             }
             _ => append_special(b, &cname, &cst, None)?,
         }
     }
     Ok(())
-}
-
-/// Names in a directory (without `.` and `..`), read through a duplicate of `dir`.
-fn list_dir(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
-    let dup = dir.try_clone()?;
-    let mut d = nix::dir::Dir::from_fd(dup)?;
-    let mut out = Vec::new();
-    for e in d.iter() {
-        let e = e?;
-        let n = e.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            out.push(OsString::from_vec(n.to_vec()));
-        }
-    }
-    Ok(out)
 }
 
 /// How `extract_tar` writes.
@@ -423,68 +317,63 @@ pub fn extract_tar<R: Read>(
             // The destination directory itself.
             if opts.root_meta && ty.is_dir() {
                 let d = scope.open(dest_dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
-                finish(d.as_raw_fd(), mode, owner, &xattrs)?;
+                finish(d.as_fd(), mode, owner, &xattrs)?;
                 dir_times.push((full, mtime));
             }
             continue;
         };
         let parent = full.parent().unwrap_or(dest_dir).to_path_buf();
         let pfd = scope.open(&parent, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
-        let p = pfd.as_raw_fd();
-        let existing = fstatat_nofollow(p, &name)?;
-        let cname = cstr(&name)?;
+        let p = pfd.as_fd();
+        let name = name.as_os_str();
+        let existing = sys::lstatat_opt(p, name)?;
         let ctx = |err: io::Error| io::Error::new(err.kind(), format!("{}: {err}", full.display()));
         match ty {
             tar::EntryType::Directory => {
                 match existing {
                     Some(st) if is_dir(&st) => {}
                     Some(_) => {
-                        check(unsafe { libc::unlinkat(p, cname.as_ptr(), 0) }).map_err(ctx)?;
-                        check(unsafe { libc::mkdirat(p, cname.as_ptr(), 0o700) }).map_err(ctx)?;
+                        sys::unlinkat(p, name).map_err(ctx)?;
+                        sys::mkdirat(p, name, 0o700).map_err(ctx)?;
                     }
-                    None => {
-                        check(unsafe { libc::mkdirat(p, cname.as_ptr(), 0o700) }).map_err(ctx)?
-                    }
+                    None => sys::mkdirat(p, name, 0o700).map_err(ctx)?,
                 }
-                let d = openat(
+                let d = sys::openat(
                     p,
-                    &name,
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    name,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
                     0,
                 )
                 .map_err(ctx)?;
-                finish(d.as_raw_fd(), mode, owner, &xattrs).map_err(ctx)?;
+                finish(d.as_fd(), mode, owner, &xattrs).map_err(ctx)?;
                 dir_times.push((full.clone(), mtime));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                replace_non_dir(p, &cname, existing.as_ref(), &full)?;
-                let fd = openat(
+                replace_non_dir(p, name, existing.as_ref(), &full)?;
+                let fd = sys::openat(
                     p,
-                    &name,
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW,
+                    name,
+                    OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW,
                     0o600,
                 )
                 .map_err(ctx)?;
                 let mut f = File::from(fd);
                 io::copy(&mut e, &mut f).map_err(ctx)?;
-                finish(f.as_raw_fd(), mode, owner, &xattrs).map_err(ctx)?;
-                set_times(f.as_raw_fd(), None, mtime, 0);
+                finish(f.as_fd(), mode, owner, &xattrs).map_err(ctx)?;
+                // Best effort, as tar: a time that cannot be set leaves the content right.
+                let _ = sys::set_mtime(&f, mtime as i64);
             }
             tar::EntryType::Symlink => {
                 let target = h
                     .link_name()?
                     .ok_or_else(|| io::Error::other("symlink entry without a target"))?
                     .into_owned();
-                replace_non_dir(p, &cname, existing.as_ref(), &full)?;
-                let ct = cstr(target.as_os_str())?;
-                check(unsafe { libc::symlinkat(ct.as_ptr(), p, cname.as_ptr()) }).map_err(ctx)?;
+                replace_non_dir(p, name, existing.as_ref(), &full)?;
+                sys::symlinkat(target.as_path(), p, name).map_err(ctx)?;
                 if let Some((u, g)) = owner {
-                    check(unsafe {
-                        libc::fchownat(p, cname.as_ptr(), u, g, libc::AT_SYMLINK_NOFOLLOW)
-                    })
-                    .map_err(ctx)?;
+                    sys::fchownat(p, name, u, g).map_err(ctx)?;
                 }
-                set_times(p, Some(&cname), mtime, libc::AT_SYMLINK_NOFOLLOW);
+                let _ = sys::set_mtime_at(p, name, mtime as i64);
             }
             tar::EntryType::Link => {
                 let target = h
@@ -492,35 +381,28 @@ pub fn extract_tar<R: Read>(
                     .ok_or_else(|| io::Error::other("hard link entry without a target"))?
                     .into_owned();
                 let tfull = dest_dir.join(relative(&target));
-                let tname = cstr(tfull.file_name().unwrap_or(OsStr::new(".")))?;
+                let tname = tfull.file_name().unwrap_or(OsStr::new("."));
                 let tparent = scope.open(
                     tfull.parent().unwrap_or(dest_dir),
                     OFlag::O_PATH | OFlag::O_DIRECTORY,
                 )?;
-                replace_non_dir(p, &cname, existing.as_ref(), &full)?;
-                check(unsafe {
-                    libc::linkat(tparent.as_raw_fd(), tname.as_ptr(), p, cname.as_ptr(), 0)
-                })
-                .map_err(ctx)?;
+                replace_non_dir(p, name, existing.as_ref(), &full)?;
+                sys::linkat(&tparent, tname, p, name).map_err(ctx)?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                replace_non_dir(p, &cname, existing.as_ref(), &full)?;
+                replace_non_dir(p, name, existing.as_ref(), &full)?;
                 let kind = match ty {
                     tar::EntryType::Char => libc::S_IFCHR,
                     tar::EntryType::Block => libc::S_IFBLK,
                     _ => libc::S_IFIFO,
                 };
-                let dev = libc::makedev(
+                let dev = sys::makedev(
                     h.device_major()?.unwrap_or(0),
                     h.device_minor()?.unwrap_or(0),
                 );
-                check(unsafe { libc::mknodat(p, cname.as_ptr(), kind | mode, dev) })
-                    .map_err(ctx)?;
+                sys::mknodat(p, name, kind | mode, dev).map_err(ctx)?;
                 if let Some((u, g)) = owner {
-                    check(unsafe {
-                        libc::fchownat(p, cname.as_ptr(), u, g, libc::AT_SYMLINK_NOFOLLOW)
-                    })
-                    .map_err(ctx)?;
+                    sys::fchownat(p, name, u, g).map_err(ctx)?;
                 }
             }
             // PAX/GNU metadata entries are consumed by the iterator; others are skipped.
@@ -530,7 +412,7 @@ pub fn extract_tar<R: Read>(
     // Directory times last: creating entries inside changed them.
     for (dir, mtime) in dir_times.into_iter().rev() {
         if let Ok(d) = scope.open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY) {
-            set_times(d.as_raw_fd(), None, mtime, 0);
+            let _ = sys::set_mtime(&d, mtime as i64);
         }
     }
     Ok(())
@@ -539,9 +421,9 @@ pub fn extract_tar<R: Read>(
 /// Make room for a non-directory entry: remove an existing non-directory, refuse to
 /// replace a directory (docker: "cannot overwrite directory with non-directory").
 fn replace_non_dir(
-    dir: RawFd,
-    name: &CString,
-    existing: Option<&libc::stat>,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    existing: Option<&Stat>,
     full: &Path,
 ) -> io::Result<()> {
     match existing {
@@ -550,39 +432,27 @@ fn replace_non_dir(
             "cannot overwrite directory {:?} with non-directory",
             full
         ))),
-        Some(_) => check(unsafe { libc::unlinkat(dir, name.as_ptr(), 0) }),
+        Some(_) => sys::unlinkat(dir, name),
     }
 }
 
 /// Mode, owner and xattrs of a created file or directory (by fd, so never a symlink).
 fn finish(
-    fd: RawFd,
+    fd: BorrowedFd<'_>,
     mode: u32,
     owner: Option<(u32, u32)>,
     xattrs: &[(String, Vec<u8>)],
 ) -> io::Result<()> {
     if let Some((u, g)) = owner {
-        check(unsafe { libc::fchown(fd, u, g) })?;
+        sys::fchown(fd, u, g)?;
     }
     // After chown, which clears setuid/setgid bits.
-    check(unsafe { libc::fchmod(fd, mode) })?;
+    sys::fchmod(fd, mode)?;
     for (k, v) in xattrs {
-        if let Ok(ck) = CString::new(k.as_bytes()) {
-            // Best effort: the target filesystem may not support the namespace.
-            unsafe { libc::fsetxattr(fd, ck.as_ptr(), v.as_ptr().cast(), v.len(), 0) };
-        }
+        // Best effort: the target filesystem may not support the namespace.
+        let _ = sys::fsetxattr(fd, k.as_bytes(), v);
     }
     Ok(())
-}
-
-fn set_times(dir: RawFd, name: Option<&CString>, mtime: u64, flags: i32) {
-    let ts = crate::snapshot::sys::times(mtime as i64);
-    unsafe {
-        match name {
-            Some(n) => libc::utimensat(dir, n.as_ptr(), ts.as_ptr(), flags),
-            None => libc::futimens(dir, ts.as_ptr()),
-        }
-    };
 }
 
 /// Stream `src` into `extract` through a pipe: the archive is written by a second
@@ -597,7 +467,9 @@ pub fn pipe_copy(
     std::thread::scope(|s| {
         let writer = s.spawn(move || write_tar(src, File::from(w)));
         let res = extract_tar(dst, dest_dir, File::from(r), opts);
-        let wres = writer.join().expect("tar writer thread");
+        let wres = writer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the tar writer thread panicked")));
         // A writer error explains a reader error (broken archive), so it comes first;
         // a reader error makes the writer see EPIPE, which is not the interesting one.
         match (wres, res) {

@@ -22,7 +22,6 @@ mod v1;
 mod v2;
 
 use std::collections::HashMap;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -432,9 +431,8 @@ impl Cgroup {
 
     fn signal_each(&self, signal: i32) -> Result<()> {
         for pid in self.pids()? {
-            // SAFETY: kill(2) has no memory-safety preconditions.
-            if unsafe { libc::kill(pid, signal) } != 0 {
-                let e = io::Error::last_os_error();
+            // The raw signal number: 0 and real-time signals have no nix Signal.
+            if let Err(e) = crate::sys::signal::kill_raw(pid, signal) {
                 if e.raw_os_error() != Some(libc::ESRCH) {
                     return Err(CgroupError::Signal {
                         signal,
@@ -469,8 +467,7 @@ impl Cgroup {
             if last_kill.elapsed() >= Duration::from_millis(100) {
                 // Children forked while the first pass ran.
                 for &pid in &pids {
-                    // SAFETY: as above.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let _ = crate::sys::signal::kill_raw(pid, libc::SIGKILL);
                 }
                 if self.is_frozen() {
                     let _ = self.thaw();

@@ -81,8 +81,7 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         return Err(Error::Invalid("cannot exec in a stopped container".into()));
     };
     if !o.detach {
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let _ = nix::sys::prctl::set_child_subreaper(true);
     }
     let (parent, child) = channel::pair().ctx(|| "socketpair")?;
     let restore = ChildrenNs::save()?;

@@ -42,8 +42,7 @@ pub fn run(g: &GlobalOpts, opts: &CreateOpts, id: &str, detach: bool, keep: bool
         .unwrap_or(false);
     if !detach {
         // The init may be a grandchild (intermediate path): reap it here.
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let _ = nix::sys::prctl::set_child_subreaper(true);
     }
     let (console_end, our_end) = if terminal && !detach && opts.console_socket.is_none() {
         let (a, b) = UnixStream::pair().ctx(|| "socketpair for console")?;
@@ -127,8 +126,14 @@ impl Drop for RawMode {
 }
 
 fn copy_winsize(master: BorrowedFd<'_>) {
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: winsize ioctls with a valid struct.
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into `ws` and TIOCSWINSZ reads one from
+    // it; both fds are open (stdin, and `master` borrowed for the call).
     unsafe {
         if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
             libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws);
@@ -197,10 +202,7 @@ pub(crate) fn wait_foreground(pid: i32, master: Option<BorrowedFd<'_>>) -> Resul
         }
         if let Some(m) = master {
             if ready.get(1) == Some(&true) {
-                let mut f = std::mem::ManuallyDrop::new(unsafe {
-                    std::fs::File::from_raw_fd(m.as_raw_fd())
-                });
-                match f.read(&mut buf) {
+                match nix::unistd::read(m, &mut buf) {
                     Ok(n) if n > 0 => {
                         let _ = std::io::stdout().write_all(&buf[..n]);
                         let _ = std::io::stdout().flush();
@@ -212,10 +214,7 @@ pub(crate) fn wait_foreground(pid: i32, master: Option<BorrowedFd<'_>>) -> Resul
                 match std::io::stdin().read(&mut buf) {
                     Ok(0) | Err(_) => stdin_open = false,
                     Ok(n) => {
-                        let mut f = std::mem::ManuallyDrop::new(unsafe {
-                            std::fs::File::from_raw_fd(m.as_raw_fd())
-                        });
-                        let _ = f.write_all(&buf[..n]);
+                        let _ = write_all(m, &buf[..n]);
                     }
                 }
             }
@@ -226,13 +225,12 @@ pub(crate) fn wait_foreground(pid: i32, master: Option<BorrowedFd<'_>>) -> Resul
 /// Copy what the container left in the pty after it exited.
 fn drain(master: Option<BorrowedFd<'_>>, buf: &mut [u8]) {
     let Some(m) = master else { return };
-    let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(m.as_raw_fd()) });
     loop {
         let mut fds = [PollFd::new(m, PollFlags::POLLIN)];
         if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {
             break;
         }
-        match f.read(buf) {
+        match nix::unistd::read(m, buf) {
             Ok(n) if n > 0 => {
                 let _ = std::io::stdout().write_all(&buf[..n]);
             }
@@ -240,4 +238,17 @@ fn drain(master: Option<BorrowedFd<'_>>, buf: &mut [u8]) {
         }
     }
     let _ = std::io::stdout().flush();
+}
+
+/// All of `data` to `fd` (EINTR retried).
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -26,8 +26,7 @@ pub fn child_main(cfg: &mut ExecConfig, chan: Channel) -> ! {
     own.extend(cfg.console.as_ref().map(|c| c.as_raw_fd()));
     own.extend(cfg.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
     crate::sys::fds::close_all_except(cfg.preserve_fds, &own);
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_dumpable(false);
     let prepared = match setup(cfg, &chan) {
         Ok(p) => p,
         Err(e) => {

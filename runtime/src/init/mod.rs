@@ -102,8 +102,7 @@ pub fn child_main(cfg: &mut InitConfig, chan: Channel) -> ! {
     crate::sys::fds::close_all_except(cfg.preserve_fds, &cfg.own_fds(&chan));
     // Nothing in the container may ptrace or open /proc/PID/exe of this
     // process while it still is the runtime binary.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_dumpable(false);
     let prepared = match setup(cfg, &chan) {
         Ok(p) => p,
         Err(e) => {
@@ -457,10 +456,7 @@ pub(crate) fn prepare_process(
     let args = process.args().as_ref().expect("validated");
     let path = process::find_executable(&args[0], &env)?;
     if nnp {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
-            return Err(Errno::last()).ctx(|| "set no_new_privs");
-        }
+        nix::sys::prctl::set_no_new_privs().ctx(|| "set no_new_privs")?;
         if let Some(f) = seccomp.take() {
             notify = f.load()?;
         }
@@ -488,6 +484,7 @@ pub(crate) fn prepare_process(
 fn wait_start_and_exec(cfg: &InitConfig, p: Prepared) -> Result<Infallible> {
     let conn = loop {
         match accept4(cfg.start_listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+            // SAFETY: accept4 just returned this fd; nothing else owns it.
             Ok(fd) => break unsafe { OwnedFd::from_raw_fd(fd) },
             Err(Errno::EINTR) | Err(Errno::ECONNABORTED) => continue,
             Err(e) => return Err(e).ctx(|| "accept start"),

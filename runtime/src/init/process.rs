@@ -190,14 +190,12 @@ pub fn switch_user(process: &Process, in_userns: bool) -> Result<()> {
             "additionalGids cannot be set: setgroups is denied in this user namespace".into(),
         ));
     }
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_keepcaps(true);
     let gid = Gid::from_raw(user.gid());
     setresgid(gid, gid, gid).ctx(|| format!("setgid {}", user.gid()))?;
     let uid = Uid::from_raw(user.uid());
     setresuid(uid, uid, uid).ctx(|| format!("setuid {}", user.uid()))?;
-    // SAFETY: as above.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_keepcaps(false);
     Ok(())
 }
 

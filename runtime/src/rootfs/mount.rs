@@ -220,6 +220,8 @@ fn finish(ctx: &RootfsCtx, dest: &Path, opts: &MountOptions) -> Result<()> {
 }
 
 fn set_attr_recursive(fd: BorrowedFd<'_>, set: u64, clr: u64) -> nix::Result<()> {
+    // SAFETY: mount_attr is plain integers, for which all-zero is valid (and what the
+    // kernel expects in the fields not set here).
     let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
     attr.attr_set = set;
     attr.attr_clr = clr;

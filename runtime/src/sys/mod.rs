@@ -6,3 +6,4 @@ pub mod pidfd;
 pub mod procfs;
 pub mod resolve;
 pub mod sealed_exe;
+pub mod signal;

@@ -2,6 +2,9 @@
 //! docs/shim.md): attach frames, the attach hello, control requests and answers,
 //! `status.json` and `shim.json`.
 
+// Every unsafe block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -139,11 +142,79 @@ pub struct ExecWaitResponse {
     pub exit_code: i32,
 }
 
-/// Any failed request's answer.
+/// Any failed request's answer (also the launch report of a shim that could not
+/// start its container). `kind` is set when the runtime failed to start a process
+/// (`start`, `exec_start`, the launch), so callers need not read the message.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ErrorResponse {
     pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<StartErrorKind>,
 }
+
+/// The answer to `kill`, `resize` and `shutdown`: nothing but success.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq)]
+pub struct Ack {}
+
+/// A control answer as a client reads it: the request's response, or the
+/// error (an object whose `error` is a string).
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum Answer<T> {
+    Failed(ErrorResponse),
+    Ok(T),
+}
+
+/// Why the runtime could not start a container's or exec's process, as the runtime
+/// logged it (the `kind` field of its JSON log's error line).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartErrorKind {
+    /// The executable does not exist.
+    NotFound,
+    /// The executable cannot be executed (permissions, not a program).
+    PermissionDenied,
+    /// Anything else (also any kind this build does not know).
+    #[default]
+    #[serde(other)]
+    Other,
+}
+
+impl StartErrorKind {
+    /// The kind named by a runtime log line's `kind` field (unknown: Other).
+    pub fn from_name(name: &str) -> StartErrorKind {
+        match name {
+            "not-found" => StartErrorKind::NotFound,
+            "permission-denied" => StartErrorKind::PermissionDenied,
+            _ => StartErrorKind::Other,
+        }
+    }
+
+    /// docker's exit code for a process that could not be started: 127 for a
+    /// missing command, 126 for one that cannot be executed, else 125.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            StartErrorKind::NotFound => 127,
+            StartErrorKind::PermissionDenied => 126,
+            StartErrorKind::Other => 125,
+        }
+    }
+}
+
+/// A start failure: the runtime's message and its kind.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct StartError {
+    pub kind: StartErrorKind,
+    pub msg: String,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for StartError {}
 
 /// `status.json` (also the answer to `status`, `wait` and `stop`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -323,6 +394,49 @@ mod tests {
             serde_json::to_string(&r).unwrap(),
             r#"{"op":"exec_wait","sid":"a"}"#
         );
+    }
+
+    #[test]
+    fn answers() {
+        let a: Answer<PidResponse> = serde_json::from_str(r#"{"pid":7}"#).unwrap();
+        assert_eq!(a, Answer::Ok(PidResponse { pid: 7 }));
+        let a: Answer<PidResponse> = serde_json::from_str(r#"{"error":"no"}"#).unwrap();
+        assert_eq!(
+            a,
+            Answer::Failed(ErrorResponse {
+                error: "no".into(),
+                kind: None
+            })
+        );
+        let a: Answer<Status> =
+            serde_json::from_str(r#"{"status":"exited","exit_code":3,"error":null}"#).unwrap();
+        assert!(matches!(a, Answer::Ok(s) if s.exit_code == Some(3)));
+        let a: Answer<Ack> = serde_json::from_str("{}").unwrap();
+        assert_eq!(a, Answer::Ok(Ack {}));
+    }
+
+    #[test]
+    fn start_error_kinds() {
+        let e = ErrorResponse {
+            error: "exec: \"nope\": executable file not found in $PATH".into(),
+            kind: Some(StartErrorKind::NotFound),
+        };
+        let s = serde_json::to_string(&e).unwrap();
+        assert!(s.contains(r#""kind":"not-found""#), "{s}");
+        assert_eq!(serde_json::from_str::<ErrorResponse>(&s).unwrap(), e);
+        // Answers without a kind (older shims) still parse.
+        let old: ErrorResponse = serde_json::from_str(r#"{"error":"x"}"#).unwrap();
+        assert_eq!(old.kind, None);
+        assert!(!serde_json::to_string(&old).unwrap().contains("kind"));
+        // A kind this build does not know is Other, not a parse error.
+        let new: ErrorResponse = serde_json::from_str(r#"{"error":"x","kind":"busy"}"#).unwrap();
+        assert_eq!(new.kind, Some(StartErrorKind::Other));
+        assert_eq!(
+            StartErrorKind::from_name("permission-denied").exit_code(),
+            126
+        );
+        assert_eq!(StartErrorKind::from_name("not-found").exit_code(), 127);
+        assert_eq!(StartErrorKind::from_name("").exit_code(), 125);
     }
 
     #[test]

@@ -1,0 +1,101 @@
+//! `remove`: a container and what it holds (shim, runtime state, hooks'
+//! resources, rootfs, volumes with `volumes`). Lock: the container's, given up
+//! by value (the container is gone after), plus the store's names lock inside
+//! `ContainerStore::remove`.
+
+use super::error::LifecycleError;
+use super::kill::Signal;
+use super::lock::Locked;
+use super::pause::set_paused;
+use super::state::{self, ShimStatus};
+use super::{exit, runtime};
+use crate::context::Context;
+use crate::shim_client::{self, Request};
+use crate::volume::VolumeStore;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RemoveOptions {
+    /// Kill a running container first (docker's `rm -f`).
+    pub force: bool,
+    /// Also remove its anonymous volumes (`rm -v`).
+    pub volumes: bool,
+}
+
+pub fn remove(ctx: &Context, c: Locked, opts: RemoveOptions) -> Result<(), LifecycleError> {
+    let st = state::state(ctx, &c);
+    if st.running {
+        if !opts.force {
+            return Err(LifecycleError::Conflict(format!(
+                "You cannot remove a {} container {}. Stop the container before attempting removal or force remove",
+                st.status, c.id
+            )));
+        }
+        if st.paused {
+            let _ = set_paused(ctx, &c, false);
+        }
+        if st.shim_alive {
+            // the shim must not restart it: stop (user_stopped) with no grace
+            let _ = shim_client::request::<ShimStatus>(
+                &c.shim_dir(ctx),
+                &Request::Stop {
+                    signal: Signal::KILL.number(),
+                    timeout_s: 0,
+                },
+            );
+        } else {
+            let _ = runtime::run(ctx, &["kill", "--all", &c.id, "9"]);
+        }
+        wait_stopped(ctx, &c, Duration::from_secs(10))?;
+    }
+    remove_stopped(ctx, &c, opts.volumes)
+}
+
+fn wait_stopped(ctx: &Context, c: &Locked, timeout: Duration) -> Result<(), LifecycleError> {
+    let end = Instant::now() + timeout;
+    while state::state(ctx, c).running {
+        if Instant::now() >= end {
+            return Err(LifecycleError::Timeout(format!(
+                "container {} did not stop",
+                c.id
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Remove a container that is not running (the caller holds its lock).
+pub(crate) fn remove_stopped(
+    ctx: &Context,
+    c: &Locked,
+    volumes: bool,
+) -> Result<(), LifecycleError> {
+    let st = state::state(ctx, c);
+    if st.shim_alive && st.shim_pid > 0 {
+        // only a finishing shim can be alive here (its container exited)
+        let _ = crate::sys::process::kill(st.shim_pid, libc::SIGKILL);
+    }
+    runtime::delete_force(ctx, &c.id);
+    exit::release(ctx, c)?;
+    let shim_dir = c.shim_dir(ctx);
+    if shim_dir.exists() {
+        let _ = std::fs::remove_dir_all(&shim_dir);
+    }
+    c.store().remove(c)?;
+    if volumes {
+        let anon = c.anonymous_volumes();
+        if !anon.is_empty() {
+            let vs = VolumeStore::open(ctx)?;
+            for name in anon {
+                let users = crate::volume::users(ctx, &name);
+                if let Err(e) = vs.remove(&name, &users) {
+                    // another container mounts it too: docker keeps it, quietly
+                    // for the user of this one, but say why
+                    eprintln!("berth: keeping volume {name}: {e}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! `start`: rootfs, volumes, the typed OCI spec (hooks prepare it), then a
+//! shim, which creates and (with `StartMode::Now`) starts the container and
+//! reports synchronously. Lock: the container's, held by the caller's
+//! `Locked` for the whole call. A failed start gives back everything it took
+//! (hooks released, rootfs and volumes unmounted), leaves the container
+//! `created` with the error as docker does, and removes a `--rm` container.
+
+use super::error::LifecycleError;
+use super::exit;
+use super::hooks::hooks;
+use super::image;
+use super::lock::Locked;
+use super::record::{ContainerRecord, RestartPolicy};
+use super::state::{self, ShimStatus};
+use super::{rootfs, runtime};
+use crate::context::Context;
+use crate::image::Image;
+use crate::shim_client::{
+    self, Ack, HealthSection, LogSection, PidResponse, Request, RestartSection, ShimConfig,
+};
+use crate::spec;
+use std::path::{Path, PathBuf};
+
+/// What the shim reported: the container init's pid.
+pub use crate::shim_client::Started;
+
+/// Whether `start` also starts the container's process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartMode {
+    /// Create and start.
+    Now,
+    /// Only create (the caller attaches to its stdio, then `start_created`).
+    CreateOnly,
+}
+
+/// Start a created or exited container.
+pub fn start(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, LifecycleError> {
+    start_with_image(ctx, c, mode, None)
+}
+
+/// `start` with the container's image already loaded (`run` has it from
+/// `create`; this spares a second read).
+pub fn start_with_image(
+    ctx: &Context,
+    c: &Locked,
+    mode: StartMode,
+    image: Option<Image>,
+) -> Result<Started, LifecycleError> {
+    let st = state::state(ctx, c);
+    if st.running {
+        return Err(LifecycleError::AlreadyRunning(c.name.clone()));
+    }
+    let shim_dir = c.shim_dir(ctx);
+    if shim_dir.exists() {
+        if st.shim_alive && st.shim_pid > 0 {
+            // a finishing shim (running its exit hook): it has nothing left to do
+            let _ = crate::sys::process::kill(st.shim_pid, libc::SIGKILL);
+        }
+        let _ = std::fs::remove_dir_all(&shim_dir);
+    }
+    runtime::delete_force(ctx, &c.id);
+    std::fs::create_dir_all(&shim_dir).map_err(LifecycleError::io("create", &shim_dir))?;
+    let res = (|| {
+        let image = match image {
+            Some(i) => i,
+            None => image::resolve(ctx, &image::ImageSource::Id(c.image.clone()), None)?,
+        };
+        rootfs::mount(ctx, c, &image)?;
+        launch(ctx, c, mode)
+    })();
+    res.map_err(|e| failed(ctx, c, e))
+}
+
+/// Send `start` to a shim that created the container (`StartMode::CreateOnly`).
+pub fn start_created(ctx: &Context, c: &Locked) -> Result<(), LifecycleError> {
+    match shim_client::request::<PidResponse>(&c.shim_dir(ctx), &Request::Start) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let _ = shim_client::request::<Ack>(&c.shim_dir(ctx), &Request::Shutdown);
+            Err(failed(ctx, c, start_error(&e)))
+        }
+    }
+}
+
+/// Give up a container that `StartMode::CreateOnly` made and that will not be
+/// started (the caller could not attach to it): its shim is shut down and
+/// everything is cleaned up as after a failed start. Returns the error.
+pub fn abort(ctx: &Context, c: &Locked, why: String) -> LifecycleError {
+    let _ = shim_client::request::<Ack>(&c.shim_dir(ctx), &Request::Shutdown);
+    failed(
+        ctx,
+        c,
+        LifecycleError::StartFailed {
+            code: 125,
+            msg: why,
+        },
+    )
+}
+
+/// The runtime's or shim's message as a typed start failure with docker's
+/// exit code for it.
+fn start_error(e: &shim_client::ShimError) -> LifecycleError {
+    LifecycleError::StartFailed {
+        code: shim_client::exec_error_code(e).unwrap_or(125),
+        msg: e.to_string(),
+    }
+}
+
+/// After a failed start: give back what it took, record the failure the way
+/// docker shows it (still `created`, with the error and code), and remove a
+/// `--rm` container. Returns the error, as a start failure.
+fn failed(ctx: &Context, c: &Locked, e: LifecycleError) -> LifecycleError {
+    let e = match e {
+        e @ LifecycleError::StartFailed { .. } => e,
+        e => LifecycleError::StartFailed {
+            code: 125,
+            msg: e.to_string(),
+        },
+    };
+    // best effort: the start's own error is the one to report
+    let _ = exit::release(ctx, c);
+    let st = ShimStatus {
+        status: "created".into(),
+        exit_code: Some(e.exit_code()),
+        error: Some(e.to_string()),
+        ..Default::default()
+    };
+    let _ = super::store::write_json(&c.shim_dir(ctx).join("status.json"), &st);
+    if c.host_config.auto_remove {
+        let _ = super::remove::remove_stopped(ctx, c, true);
+    }
+    e
+}
+
+/// Volumes, spec (hooks prepare it), shim.
+fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, LifecycleError> {
+    let mut rec: ContainerRecord = c.record().clone();
+    rootfs::mount_volumes(ctx, &mut rec)?;
+    let init = if rec.host_config.init == Some(true) {
+        Some(spec::find_init()?)
+    } else {
+        None
+    };
+    let rootfs = rec.rootfs(ctx);
+    let dir = rec.dir(ctx);
+    let mut spec = spec::generate(&spec::Inputs {
+        rec: &rec,
+        rootfs: &rootfs,
+        etc_dir: &dir,
+        seccomp_profile: rec.seccomp_profile.as_deref(),
+        init: init.as_deref(),
+    })?;
+    for h in hooks() {
+        h.prepare(ctx, c, &mut spec)
+            .map_err(|source| LifecycleError::Hook {
+                hook: h.name(),
+                source,
+            })?;
+    }
+    let cfg_path = rec.bundle(ctx).join("config.json");
+    let data = serde_json::to_vec(&spec).map_err(|e| LifecycleError::Io {
+        op: "encoding",
+        path: cfg_path.clone(),
+        source: e.into(),
+    })?;
+    std::fs::write(&cfg_path, data).map_err(LifecycleError::io("write", &cfg_path))?;
+    let cfg = shim_config(ctx, &rec, mode);
+    shim_client::spawn(&ctx.shim, &rec.shim_dir(ctx), &cfg).map_err(|e| start_error(&e))
+}
+
+/// shim.json for this container.
+fn shim_config(ctx: &Context, rec: &ContainerRecord, mode: StartMode) -> ShimConfig {
+    let healthcheck = rec
+        .config
+        .healthcheck
+        .as_ref()
+        .filter(|h| !h.test.is_empty() && h.test[0] != "NONE")
+        .map(|h| HealthSection {
+            test: h.test.clone(),
+            interval_ns: h.interval.max(0) as u64,
+            timeout_ns: h.timeout.max(0) as u64,
+            retries: h.retries.max(0) as u32,
+            start_period_ns: h.start_period.max(0) as u64,
+            start_interval_ns: h.start_interval.max(0) as u64,
+        });
+    let rp: RestartPolicy = rec.host_config.restart_policy;
+    ShimConfig {
+        id: rec.id.clone(),
+        bundle: rec.bundle(ctx),
+        runtime: abs(&ctx.runtime),
+        runtime_root: ctx.runtime_root(),
+        terminal: rec.config.tty,
+        stdin: rec.config.open_stdin,
+        log: LogSection {
+            path: rec.log_path(ctx),
+            max_size: 0,
+            max_files: 1,
+        },
+        restart: RestartSection {
+            policy: rp.name().into(),
+            max_retries: rp.max_retries(),
+        },
+        healthcheck,
+        // `berth internal exited <id>`: reaches `on_exit` with the shim's pid
+        // (the hook's parent), so a late hook of an older shim does nothing.
+        exit_hook: Some(vec![
+            abs(&ctx.self_exe()).to_string_lossy().into_owned(),
+            "--root".into(),
+            ctx.root.to_string_lossy().into_owned(),
+            "--state".into(),
+            ctx.state.to_string_lossy().into_owned(),
+            "internal".into(),
+            "exited".into(),
+            rec.id.clone(),
+        ]),
+        start: mode == StartMode::Now,
+    }
+}
+
+/// A binary path as given, made absolute through PATH when bare (the shim runs
+/// with / as its working directory).
+fn abs(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    if p.components().count() == 1 {
+        if let Some(path) = std::env::var_os("PATH") {
+            for d in std::env::split_paths(&path) {
+                let c = d.join(p);
+                if c.is_file() {
+                    return c;
+                }
+            }
+        }
+    }
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
