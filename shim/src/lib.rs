@@ -4,6 +4,7 @@
 //! (attach, control socket, event loop), which is not part of the library.
 
 pub mod config;
+pub mod error;
 pub mod health;
 pub mod logs;
 pub mod oom;

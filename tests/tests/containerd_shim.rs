@@ -118,6 +118,17 @@ fn runtime_state_dir(c: &Containerd, id: &str) -> PathBuf {
     Path::new(RUNTIME_ROOT).join(&c.namespace).join(id)
 }
 
+/// The parent of `pid` (0 when it is gone).
+fn ppid(pid: i32) -> i32 {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            rest.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 /// The supervisor work directory of container `id` (its status.json names it).
 fn work_dir_of(id: &str) -> Option<PathBuf> {
     fs::read_dir(WORK_ROOT)
@@ -511,7 +522,37 @@ fn cri_pod_through_the_berth_shim() {
         .args(["--handler", "berth-shim", "--image", IMAGE])
         .args(["--cgroup-parent", &format!("/{}-cri", c.namespace)])
         .args(["--name", &unique_id("pod")]);
+    // Watch the shim daemons while the pod lives: one serves the whole pod.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        let address = c.address.display().to_string();
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for (pid, cmd) in processes() {
+                    if cmd.contains("containerd-shim-berth-v2")
+                        && cmd.contains(&address)
+                        && cmd.contains("-socket")
+                    {
+                        seen.insert((pid, ppid(pid)));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            seen
+        })
+    };
     let o = run(cmd, Duration::from_secs(180));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    // (a daemon's child between fork and exec of the runtime shows the daemon's command
+    // line: not a daemon of its own)
+    let seen = watcher.join().expect("watcher");
+    let daemons: Vec<i32> = seen
+        .iter()
+        .filter(|(_, parent)| !seen.iter().any(|(p, _)| p == parent))
+        .map(|(p, _)| *p)
+        .collect();
     assert!(
         o.ok(),
         "CRI scenario failed\n{o}\n--- containerd log ---\n{}",
@@ -528,6 +569,11 @@ fn cri_pod_through_the_berth_shim() {
     assert_eq!(r["exec"]["exit_code"], 3, "{r}");
     assert_eq!(r["stopped_state"], "CONTAINER_EXITED", "{r}");
     assert_eq!(r["stopped_exit_code"], 143, "{r}");
+    assert_eq!(
+        daemons.len(),
+        1,
+        "the pod's sandbox and container were not served by one shim: {daemons:?}"
+    );
     // The pod's shims were ours (containerd runs its shims with -debug at this log level,
     // and ours logs each create), and they are gone.
     let log = read(&c.log);

@@ -26,14 +26,18 @@ fn bundle_dir(f: &Flags) -> anyhow::Result<PathBuf> {
 /// `start`: containerd runs this in the bundle and reads the shim's address from stdout.
 pub fn start(f: &Flags) -> anyhow::Result<()> {
     let bundle = bundle_dir(f)?;
-    // One shim per container: a pod's containers each get their own (see
-    // docs/containerd-shim.md on grouping).
-    let group = f.id.clone();
+    // One shim per pod, as containerd's runc shim: the containers of a CRI sandbox share
+    // the sandbox's shim.
+    let group = group_of(&bundle, &f.id);
     let sock = layout::socket_path(&f.address, &f.namespace, &group);
     let address = format!("unix://{}", sock.display());
     if sock.exists() {
-        if UnixStream::connect(&sock).is_ok() {
+        if let Ok(conn) = UnixStream::connect(&sock) {
             // A shim serves this group already.
+            if let Some(pid) = peer_pid(&conn) {
+                std::fs::write(bundle.join("shim.pid"), pid.to_string())
+                    .context("writing shim.pid")?;
+            }
             std::fs::write(bundle.join("address"), &address).context("writing the address file")?;
             print!("{address}");
             return Ok(());
@@ -95,6 +99,40 @@ pub fn start(f: &Flags) -> anyhow::Result<()> {
     print!("{address}");
     let _ = std::io::stdout().flush();
     Ok(())
+}
+
+/// The CRI annotation naming a container's pod sandbox (the sandbox names itself).
+const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+
+/// The shim group of a container: its pod's sandbox id, else its own id.
+fn group_of(bundle: &Path, id: &str) -> String {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["annotations"][SANDBOX_ID].as_str().map(str::to_string))
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| id.to_string())
+}
+
+/// The pid of the process at the other end of a unix socket.
+fn peer_pid(conn: &UnixStream) -> Option<i32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED fills a ucred of the given length.
+    let r = unsafe {
+        libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && cred.pid > 0).then_some(cred.pid)
 }
 
 /// `delete`: the shim is gone (killed, crashed); remove the container it left.

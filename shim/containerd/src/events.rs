@@ -22,6 +22,8 @@ pub enum Event {
     Paused(ev::TaskPaused),
     Resumed(ev::TaskResumed),
     Delete(ev::TaskDelete),
+    /// Not an event: answered once everything sent before it was published.
+    Flush(std::sync::mpsc::SyncSender<()>),
 }
 
 impl Event {
@@ -52,6 +54,7 @@ impl Event {
             Event::Paused(m) => (topics::TASK_PAUSED_EVENT_TOPIC, pack("TaskPaused", m)),
             Event::Resumed(m) => (topics::TASK_RESUMED_EVENT_TOPIC, pack("TaskResumed", m)),
             Event::Delete(m) => (topics::TASK_DELETE_EVENT_TOPIC, pack("TaskDelete", m)),
+            Event::Flush(_) => (topics::TASK_UNKNOWN_TOPIC, None),
         }
     }
 }
@@ -87,6 +90,10 @@ impl Publisher {
                 let url = if addr.contains("://") { addr.clone() } else { format!("unix://{addr}") };
                 let mut client: Option<EventsClient> = None;
                 for e in rx {
+                    if let Event::Flush(ack) = &e {
+                        let _ = ack.send(());
+                        continue;
+                    }
                     let (topic, any) = e.topic_and_any();
                     let Some(any) = any else { continue };
                     let req = ForwardRequest {
@@ -131,6 +138,14 @@ impl Publisher {
                 Publisher { tx: None }
             }
         }
+    }
+
+    /// Wait (at most `timeout`) until the events published so far are sent: the shim
+    /// is about to exit, and containerd still wants the TaskDelete.
+    pub fn flush(&self, timeout: std::time::Duration) {
+        let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
+        self.publish(Event::Flush(ack_tx));
+        let _ = ack_rx.recv_timeout(timeout);
     }
 
     pub fn publish(&self, e: Event) {

@@ -134,6 +134,7 @@ fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
         .register_service(v2);
     server.start().context("starting the ttrpc server")?;
     task::run(&shim, sigfd, wake_r);
+    shim.events.flush(std::time::Duration::from_secs(2));
     if let Some(sock) = &flags.socket {
         let _ = std::fs::remove_file(sock);
     }

@@ -220,7 +220,11 @@ impl Service {
                 return Err(fail("supervisor", &e));
             }
         };
-        crate::debug!("create {}: rootfs and stdio ready after {:?}", req.id, t0.elapsed());
+        crate::debug!(
+            "create {}: rootfs and stdio ready after {:?}",
+            req.id,
+            t0.elapsed()
+        );
         let pid = match sup.launch() {
             Ok(p) => p as u32,
             Err(e) => {
@@ -228,7 +232,11 @@ impl Service {
                 return Err(status(Code::UNKNOWN, format!("create {}: {e}", req.id)));
             }
         };
-        crate::debug!("create {}: runtime create done after {:?}", req.id, t0.elapsed());
+        crate::debug!(
+            "create {}: runtime create done after {:?}",
+            req.id,
+            t0.elapsed()
+        );
         let mut init = Proc::new(paths.clone(), stdio);
         init.pid = pid;
         let c = Container {
@@ -447,8 +455,12 @@ impl Task for Service {
             // Created, never started: the runtime kills its init; collect the exit.
             c.sup.abandon();
             for _ in 0..200 {
-                c.with_sup(&self.shim.events, |s, o| s.on_sigchld(o));
-                if c.init.exit.is_some() {
+                crate::task::reap_children(&mut st, &self.shim.events);
+                let waiting = st
+                    .containers
+                    .get(&req.id)
+                    .is_some_and(|c| c.init.exit.is_none());
+                if !waiting {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));

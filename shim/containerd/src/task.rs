@@ -213,6 +213,19 @@ impl Container {
     }
 }
 
+/// Reap every exited child and hand each exit to the supervisor whose child it was (a
+/// pod's containers share this process and its one reaper; anything else is an orphan
+/// reparented to us, or a logging binary).
+pub fn reap_children(st: &mut State, events: &Publisher) {
+    while let Some((pid, code)) = sys::reap_any() {
+        for c in st.containers.values_mut() {
+            if c.with_sup(events, |s, o| s.on_child_exit(pid, code, o)) {
+                break;
+            }
+        }
+    }
+}
+
 enum Ev {
     Signal,
     Wake,
@@ -293,12 +306,7 @@ pub fn run(shim: &Shim, sigfd: OwnedFd, wake_r: OwnedFd) {
                     }
                     if sigs.contains(&(libc::SIGCHLD as u32)) {
                         any_exit = true;
-                        if st.containers.is_empty() {
-                            while sys::reap_any().is_some() {}
-                        }
-                        for c in st.containers.values_mut() {
-                            c.with_sup(&shim.events, |s, o| s.on_sigchld(o));
-                        }
+                        reap_children(st, &shim.events);
                     }
                 }
                 Ev::Wake => {
