@@ -10,7 +10,11 @@ use containerd_shim_protos::shim::event::Envelope;
 use containerd_shim_protos::shim::events::ForwardRequest;
 use containerd_shim_protos::topics;
 use containerd_shim_protos::EventsClient;
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+/// How long the connection to containerd stays open after the last event.
+const IDLE_DISCONNECT: Duration = Duration::from_secs(1);
 
 pub enum Event {
     Create(ev::TaskCreate),
@@ -89,7 +93,23 @@ impl Publisher {
             .spawn(move || {
                 let url = if addr.contains("://") { addr.clone() } else { format!("unix://{addr}") };
                 let mut client: Option<EventsClient> = None;
-                for e in rx {
+                loop {
+                    // Blocks for good while disconnected: no wake-ups of an idle shim.
+                    let next = if client.is_some() {
+                        rx.recv_timeout(IDLE_DISCONNECT)
+                    } else {
+                        rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                    };
+                    let e = match next {
+                        Ok(e) => e,
+                        // Idle: drop the connection (and the client's two threads) until
+                        // the next event; an idle shim keeps less memory.
+                        Err(RecvTimeoutError::Timeout) => {
+                            client = None;
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
                     if let Event::Flush(ack) = &e {
                         let _ = ack.send(());
                         continue;
