@@ -55,7 +55,15 @@ pub fn collect(root: &Path, _lock: &StoreLock) -> Result<GcStats, StoreError> {
     })?;
     let mut blobs: HashSet<Digest> = HashSet::new();
     let mut chains: HashSet<Digest> = HashSet::new();
-    for rec in images.list()? {
+    // The build cache's images are kept until `builder prune` / `image prune`
+    // drop its entries.
+    let mut records = images.list()?;
+    records.extend(
+        crate::build::cache::entries(root)
+            .iter()
+            .map(|e| e.record()),
+    );
+    for rec in records {
         blobs.insert(rec.manifest.clone());
         blobs.insert(rec.config.clone());
         // An index keeps the manifests it lists that are stored.

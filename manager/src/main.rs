@@ -6,8 +6,10 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod archive;
+mod build;
 mod cli;
 mod commands;
+mod compose;
 mod container;
 mod context;
 mod format;

@@ -5,6 +5,9 @@ use crate::context::Context;
 use clap::Subcommand;
 
 pub mod attach;
+pub mod build;
+pub mod builder;
+pub mod compose;
 pub mod cp;
 pub mod create;
 pub mod exec;
@@ -54,6 +57,10 @@ pub enum Command {
     Save(save::Args),
     /// Create an image from a rootfs tarball
     Import(r#import::Args),
+    /// Build an image from a Dockerfile
+    Build(build::Args),
+    /// Manage the build cache
+    Builder(builder::Args),
     /// Give an image another name
     Tag(tag::Args),
     /// Remove images
@@ -104,6 +111,12 @@ pub enum Command {
     Rename(rename::Args),
     /// Manage volumes
     Volume(volume::Args),
+    /// Define and run multi-container applications (docker compose)
+    Compose(compose::Args),
+    /// Create and start a compose project's containers (berth compose up)
+    Up(compose::UpAlias),
+    /// Stop and remove a compose project's containers (berth compose down)
+    Down(compose::DownAlias),
     /// Callbacks from berth-shim (not for users)
     #[command(hide = true)]
     Internal(internal::Args),
@@ -126,6 +139,8 @@ pub enum ImageCommand {
     Inspect(image::inspect::Args),
     /// Show an image's history
     History(history::Args),
+    /// Build an image from a Dockerfile
+    Build(Box<build::Args>),
     /// Remove unused images
     Prune(image::prune::Args),
     /// Remove images
@@ -153,6 +168,8 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Load(args) => load::run(ctx, args),
         Command::Save(args) => save::run(ctx, args),
         Command::Import(args) => r#import::run(ctx, args),
+        Command::Build(args) => build::run(ctx, args),
+        Command::Builder(args) => builder::run(ctx, args),
         Command::Tag(args) => tag::run(ctx, args),
         Command::Rmi(args) => rmi::run(ctx, args),
         Command::Images(args) => images::run(ctx, args),
@@ -161,6 +178,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
             ImageCommand::Ls(a) => images::run(ctx, a),
             ImageCommand::Inspect(a) => image::inspect::run(ctx, a),
             ImageCommand::History(a) => history::run(ctx, a),
+            ImageCommand::Build(a) => build::run(ctx, *a),
             ImageCommand::Prune(a) => image::prune::run(ctx, a),
             ImageCommand::Rm(a) => rmi::run(ctx, a),
             ImageCommand::Tag(a) => tag::run(ctx, a),
@@ -189,6 +207,9 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Unpause(args) => unpause::run(ctx, args),
         Command::Rename(args) => rename::run(ctx, args),
         Command::Volume(args) => volume::run(ctx, args),
+        Command::Compose(args) => compose::run(ctx, args),
+        Command::Up(args) => compose::up_alias(ctx, args),
+        Command::Down(args) => compose::down_alias(ctx, args),
         Command::Internal(args) => internal::run(ctx, args),
     }
 }

@@ -60,6 +60,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         }
         Ok(())
     })?;
+    // The build cache goes too (its layers are then only kept by images).
+    crate::build::cache::clear(&ctx.root)?;
     let stats = crate::gc::collect(&ctx.root, &lock)?;
     if !untagged.is_empty() || !deleted.is_empty() {
         println!("Deleted Images:");

@@ -1,0 +1,625 @@
+//! `berth compose` end to end on real containers of a locally imported
+//! busybox image: dependency conditions (completed, healthy), real traffic
+//! between services (over the host network until berth's networks land),
+//! convergence, scaling, orphans, failures named, attached up, kill -9 of
+//! `up` then convergence, and nothing left behind.
+
+use berth_tests::manager::Berth;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn berth() -> Berth {
+    berth_tests::init();
+    let b = Berth::new();
+    b.import_busybox("busybox");
+    b
+}
+
+/// A port for this test's web server (tests run in parallel).
+fn port(offset: u16) -> u16 {
+    20000 + (std::process::id() % 2000) as u16 * 10 + offset
+}
+
+fn project(b: &Berth, name: &str, yaml: &str) -> PathBuf {
+    let dir = b.scratch(name);
+    std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+    dir
+}
+
+fn compose(b: &Berth, dir: &Path, args: &[&str]) -> berth_tests::Output {
+    let mut all = vec!["compose"];
+    all.extend_from_slice(args);
+    b.cmd()
+        .cwd(dir)
+        .timeout(Duration::from_secs(120))
+        .args(&all)
+        .run()
+}
+
+fn ps_json(b: &Berth, dir: &Path) -> Vec<berth_tests::Value> {
+    berth_tests::json_lines(
+        &compose(b, dir, &["ps", "-a", "--format", "json"])
+            .assert_ok()
+            .stdout,
+    )
+}
+
+fn ids(b: &Berth, dir: &Path) -> Vec<(String, String)> {
+    ps_json(b, dir)
+        .iter()
+        .map(|v| {
+            (
+                v["Name"].as_str().unwrap().to_string(),
+                v["ID"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// seed (a job that fills a named volume) -> web (httpd over it, healthy
+/// after its first probe) -> client (fetches from web, writes what it got to
+/// a bind mount).
+fn stack(p: u16) -> String {
+    format!(
+        r#"
+services:
+  seed:
+    image: busybox
+    command: ["sh", "-c", "echo seeded-content > /data/index.html"]
+    volumes: [data:/data]
+  web:
+    image: busybox
+    network_mode: host
+    command: ["httpd", "-f", "-p", "127.0.0.1:{p}", "-h", "/data"]
+    volumes: [data:/data]
+    stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:{p}/"]
+      interval: 1s
+      start_interval: 100ms
+      start_period: 5s
+    depends_on:
+      seed:
+        condition: service_completed_successfully
+  client:
+    image: busybox
+    network_mode: host
+    command: ["sh", "-c", "wget -q -O /out/got http://127.0.0.1:{p}/ && trap 'exit 0' TERM; sleep 1000 & wait"]
+    volumes: ["./out:/out"]
+    depends_on:
+      web:
+        condition: service_healthy
+volumes:
+  data:
+"#
+    )
+}
+
+#[test]
+fn up_detached_healthy_chain_then_down() {
+    let b = berth();
+    let dir = project(&b, "chain", &stack(port(0)));
+    let t = Instant::now();
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let took = t.elapsed();
+    // The client fetched the seed's file from the web server.
+    assert!(wait_until(Duration::from_secs(10), || dir
+        .join("out/got")
+        .exists()));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out/got")).unwrap(),
+        "seeded-content\n"
+    );
+    let ps = ps_json(&b, &dir);
+    let by_name = |n: &str| {
+        ps.iter()
+            .find(|v| v["Name"] == n)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(by_name("chain-web-1")["Health"], "healthy", "{ps:?}");
+    assert_eq!(by_name("chain-client-1")["State"], "running");
+    assert_eq!(by_name("chain-seed-1")["State"], "exited");
+    assert_eq!(by_name("chain-seed-1")["ExitCode"], 0);
+    assert_eq!(
+        by_name("chain-web-1")["Labels"]["com.docker.compose.project"],
+        "chain"
+    );
+    assert_eq!(
+        by_name("chain-web-1")["Labels"]["com.docker.compose.container-number"],
+        "1"
+    );
+    eprintln!("up -d to all healthy: {took:?}");
+    // ps without -a shows only the running ones.
+    let running = compose(&b, &dir, &["ps", "--services"])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert_eq!(running, "client\nweb\n");
+    // ps is fast.
+    let t = Instant::now();
+    for _ in 0..5 {
+        compose(&b, &dir, &["ps"]).assert_ok();
+    }
+    eprintln!("ps: {:?} each", t.elapsed() / 5);
+    // The named volume outlives down; down -v removes it.
+    let t = Instant::now();
+    compose(&b, &dir, &["down"]).assert_ok();
+    eprintln!("down: {:?}", t.elapsed());
+    assert!(ps_json(&b, &dir).is_empty());
+    let vols = b.run(&["volume", "ls", "-q"]).assert_ok().stdout.clone();
+    assert!(vols.contains("chain_data"), "{vols}");
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    compose(&b, &dir, &["down", "-v"]).assert_ok();
+    let vols = b.run(&["volume", "ls", "-q"]).assert_ok().stdout.clone();
+    assert!(!vols.contains("chain_data"), "{vols}");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn converge_recreates_only_what_changed() {
+    let b = berth();
+    let yaml = |env: &str| {
+        format!(
+            "services:\n  a:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    environment: [X={env}]\n  b:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n  old:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n"
+        )
+    };
+    let dir = project(&b, "conv", &yaml("1"));
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let before = ids(&b, &dir);
+    assert_eq!(before.len(), 3);
+    // Nothing changed: nothing recreated.
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    assert_eq!(ids(&b, &dir), before);
+    // a changed: only a is recreated; `old` left the file: an orphan, kept
+    // until --remove-orphans.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        yaml("2").replace(
+            "  old:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let out = compose(&b, &dir, &["up", "-d"]);
+    out.assert_ok();
+    assert!(out.stderr.contains("orphan"), "{}", out.stderr);
+    let after = ids(&b, &dir);
+    let id =
+        |v: &[(String, String)], n: &str| v.iter().find(|(x, _)| x == n).map(|(_, i)| i.clone());
+    assert_ne!(id(&after, "conv-a-1"), id(&before, "conv-a-1"));
+    assert_eq!(id(&after, "conv-b-1"), id(&before, "conv-b-1"));
+    assert!(id(&after, "conv-old-1").is_some());
+    compose(&b, &dir, &["up", "-d", "--remove-orphans"]).assert_ok();
+    assert!(id(&ids(&b, &dir), "conv-old-1").is_none());
+    // --force-recreate recreates everything; --scale up and down.
+    compose(&b, &dir, &["up", "-d", "--force-recreate"]).assert_ok();
+    assert_ne!(id(&ids(&b, &dir), "conv-b-1"), id(&after, "conv-b-1"));
+    compose(&b, &dir, &["up", "-d", "--scale", "b=3"]).assert_ok();
+    let names: Vec<String> = ids(&b, &dir).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["conv-a-1", "conv-b-1", "conv-b-2", "conv-b-3"]);
+    compose(&b, &dir, &["up", "-d", "--scale", "b=1"]).assert_ok();
+    assert_eq!(ids(&b, &dir).len(), 2);
+    compose(&b, &dir, &["down"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn failed_dependencies_are_named() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "fail",
+        "services:\n  job:\n    image: busybox\n    command: [sh, -c, 'exit 3']\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    depends_on:\n      job: {condition: service_completed_successfully}\n",
+    );
+    let out = compose(&b, &dir, &["up", "-d"]);
+    out.assert_code(125);
+    assert!(
+        out.stderr
+            .contains("service \"job\" didn't complete successfully: exit 3"),
+        "{}",
+        out.stderr
+    );
+    compose(&b, &dir, &["down"]).assert_ok();
+    let dir = project(
+        &b,
+        "sick",
+        "services:\n  db:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    healthcheck: {test: [CMD, 'false'], interval: 200ms, retries: 1}\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    depends_on:\n      db: {condition: service_healthy}\n",
+    );
+    let out = compose(&b, &dir, &["up", "-d"]);
+    out.assert_code(125);
+    assert!(
+        out.stderr.contains("container sick-db-1 is unhealthy"),
+        "{}",
+        out.stderr
+    );
+    compose(&b, &dir, &["down"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn attached_up_prefixes_and_exit_code() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "att",
+        "services:\n  talker:\n    image: busybox\n    command: [sh, -c, 'echo hello from talker; sleep 0.3; exit 3']\n  idle:\n    image: busybox\n    command: [sleep, '1000']\n",
+    );
+    let out = compose(
+        &b,
+        &dir,
+        &["up", "--exit-code-from", "talker", "--no-color"],
+    );
+    out.assert_code(3);
+    assert!(
+        out.stdout.contains("att-talker-1  | hello from talker"),
+        "{}",
+        out.stdout
+    );
+    // The stack was stopped when talker exited.
+    let ps = ps_json(&b, &dir);
+    assert!(ps.iter().all(|v| v["State"] == "exited"), "{ps:?}");
+    // logs shows the same output afterwards.
+    let logs = compose(&b, &dir, &["logs", "--no-color", "talker"]);
+    assert!(
+        logs.assert_ok()
+            .stdout
+            .contains("att-talker-1  | hello from talker"),
+        "{}",
+        logs.stdout
+    );
+    compose(&b, &dir, &["down"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn lifecycle_verbs() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "verbs",
+        "services:\n  a:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n  b:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    depends_on: [a]\n",
+    );
+    compose(&b, &dir, &["create"]).assert_ok();
+    let state = |b: &Berth| -> Vec<String> {
+        ps_json(b, &dir)
+            .iter()
+            .map(|v| v["State"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(state(&b), vec!["created", "created"]);
+    compose(&b, &dir, &["start"]).assert_ok();
+    assert_eq!(state(&b), vec!["running", "running"]);
+    compose(&b, &dir, &["pause", "a"]).assert_ok();
+    assert_eq!(state(&b), vec!["paused", "running"]);
+    compose(&b, &dir, &["unpause"]).assert_ok();
+    compose(&b, &dir, &["stop", "b"]).assert_ok();
+    assert_eq!(state(&b), vec!["running", "exited"]);
+    compose(&b, &dir, &["restart"]).assert_ok();
+    assert_eq!(state(&b), vec!["running", "running"]);
+    compose(&b, &dir, &["kill"]).assert_ok();
+    assert!(wait_until(Duration::from_secs(5), || state(&b)
+        == vec!["exited", "exited"]));
+    compose(&b, &dir, &["rm", "-f"]).assert_ok();
+    assert!(ps_json(&b, &dir).is_empty());
+    let ls = b.cmd().args(["compose", "ls", "-a"]).run();
+    assert!(!ls.assert_ok().stdout.contains("verbs"), "{}", ls.stdout);
+    b.assert_no_leaks();
+}
+
+#[test]
+fn kill_9_of_up_then_converge_and_down() {
+    let b = berth();
+    // The seed job takes a while, so `up` is waiting on it when killed.
+    let yaml = stack(port(5)).replace("echo seeded-content", "sleep 2; echo seeded-content");
+    let dir = project(&b, "k9", &yaml);
+    let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "up", "-d"]);
+    cmd.current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    child.kill().unwrap();
+    let _ = child.wait();
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    assert!(wait_until(Duration::from_secs(10), || dir
+        .join("out/got")
+        .exists()));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out/got")).unwrap(),
+        "seeded-content\n"
+    );
+    compose(&b, &dir, &["down", "-v"]).assert_ok();
+    assert!(ps_json(&b, &dir).is_empty());
+    b.assert_no_leaks();
+}
+
+#[test]
+fn twenty_independent_services() {
+    let b = berth();
+    let mut yaml = String::from("services:\n");
+    for i in 0..20 {
+        yaml.push_str(&format!(
+            "  s{i}:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n"
+        ));
+    }
+    let dir = project(&b, "twenty", &yaml);
+    let t = Instant::now();
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    eprintln!("20 services up -d: {:?}", t.elapsed());
+    assert_eq!(ps_json(&b, &dir).len(), 20);
+    let t = Instant::now();
+    compose(&b, &dir, &["down"]).assert_ok();
+    eprintln!("20 services down: {:?}", t.elapsed());
+    b.assert_no_leaks();
+}
+
+#[test]
+fn secrets_configs_env_files_exec_and_run() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "files",
+        r#"
+services:
+  app:
+    image: busybox
+    command: [sleep, '1000']
+    stop_signal: SIGKILL
+    env_file: [app.env]
+    environment:
+      OVERRIDDEN: explicit
+      FROM_SHELL:
+    secrets:
+      - pw
+      - {source: token, target: tok, uid: '1000', mode: 0400}
+    configs:
+      - {source: conf, target: /etc/app.conf}
+    working_dir: /tmp
+    labels: {team: blue}
+    tmpfs: [/scratch]
+secrets:
+  pw: {file: ./pw.txt}
+  token: {environment: TOKEN}
+configs:
+  conf: {content: "hello config"}
+"#,
+    );
+    std::fs::write(dir.join("pw.txt"), "s3cret").unwrap();
+    std::fs::write(dir.join("app.env"), "FROM_FILE=file\nOVERRIDDEN=file\n").unwrap();
+    let up = b
+        .cmd()
+        .cwd(&dir)
+        .env("TOKEN", "tk")
+        .env("FROM_SHELL", "shell")
+        .args(["compose", "up", "-d"])
+        .run();
+    up.assert_ok();
+    let exec = |args: &[&str]| {
+        let mut all = vec!["exec", "-T", "app"];
+        all.extend_from_slice(args);
+        compose(&b, &dir, &all)
+    };
+    assert_eq!(
+        exec(&["cat", "/run/secrets/pw"]).assert_ok().stdout,
+        "s3cret"
+    );
+    assert_eq!(exec(&["cat", "/run/secrets/tok"]).assert_ok().stdout, "tk");
+    assert_eq!(
+        exec(&["stat", "-c", "%u %a", "/run/secrets/tok"])
+            .assert_ok()
+            .stdout,
+        "1000 400\n"
+    );
+    assert_eq!(
+        exec(&["cat", "/etc/app.conf"]).assert_ok().stdout,
+        "hello config"
+    );
+    assert_eq!(
+        exec(&["sh", "-c", "echo $FROM_FILE $OVERRIDDEN $FROM_SHELL $(pwd)"])
+            .assert_ok()
+            .stdout,
+        "file explicit shell /tmp\n"
+    );
+    assert!(exec(&["grep", " /scratch ", "/proc/mounts"])
+        .assert_ok()
+        .stdout
+        .contains("tmpfs"));
+    exec(&["sh", "-c", "exit 7"]).assert_code(7);
+    // A one-off container: the service's settings, the command's overrides.
+    std::fs::write(dir.join(".env"), "TOKEN=from-dotenv\n").unwrap();
+    let run = compose(
+        &b,
+        &dir,
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "-e",
+            "EXTRA=x",
+            "app",
+            "sh",
+            "-c",
+            "echo $EXTRA $FROM_FILE; cat /etc/app.conf /run/secrets/tok",
+        ],
+    );
+    assert_eq!(run.assert_ok().stdout, "x file\nhello configfrom-dotenv");
+    compose(
+        &b,
+        &dir,
+        &["run", "--rm", "-T", "app", "sh", "-c", "exit 4"],
+    )
+    .assert_code(4);
+    // --rm left no one-off container behind.
+    let all = b
+        .run(&["ps", "-a", "--format", "{{.Names}}"])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert_eq!(all.trim(), "files-app-1", "{all}");
+    compose(&b, &dir, &["down"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn ctrl_c_stops_the_attached_stack() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "intr",
+        "services:\n  a:\n    image: busybox\n    command: [sh, -c, 'echo started; trap \"echo bye; exit 0\" TERM; sleep 1000 & wait']\n  b:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    depends_on: [a]\n",
+    );
+    let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "up", "--no-color"]);
+    cmd.current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let child = cmd.spawn().unwrap();
+    let running = || {
+        let ps = ps_json(&b, &dir);
+        ps.len() == 2 && ps.iter().all(|v| v["State"] == "running")
+    };
+    assert!(wait_until(Duration::from_secs(10), running));
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("intr-a-1  | started"), "{text}");
+    assert!(text.contains("intr-a-1  | bye"), "{text}");
+    let ps = ps_json(&b, &dir);
+    assert!(ps.iter().all(|v| v["State"] == "exited"), "{ps:?}");
+    // berth down: the short form.
+    b.cmd().cwd(&dir).args(["down"]).run().assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn inspection_verbs() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "look",
+        "services:\n  talk:\n    image: busybox\n    network_mode: host\n    command: [sh, -c, 'echo line1; echo line2; exec sleep 1000']\n    stop_signal: SIGKILL\n  short:\n    image: busybox\n    command: [sh, -c, 'sleep 0.5; exit 5']\n",
+    );
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let logs = |args: &[&str]| {
+        let mut all = vec!["logs", "--no-color"];
+        all.extend_from_slice(args);
+        compose(&b, &dir, &all).assert_ok().stdout.clone()
+    };
+    assert!(wait_until(Duration::from_secs(5), || logs(&["talk"]).contains("line2")));
+    assert_eq!(
+        logs(&["talk"]),
+        "look-talk-1  | line1\nlook-talk-1  | line2\n"
+    );
+    assert_eq!(logs(&["--tail", "1", "talk"]), "look-talk-1  | line2\n");
+    assert_eq!(logs(&["--no-log-prefix", "talk"]), "line1\nline2\n");
+    // wait: the exit code of the one that stops.
+    let w = compose(&b, &dir, &["wait", "short"]);
+    w.assert_code(5);
+    assert_eq!(w.stdout, "5\n");
+    let top = compose(&b, &dir, &["top", "talk"])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(
+        top.contains("look-talk-1") && top.contains("sleep 1000"),
+        "{top}"
+    );
+    let images = compose(&b, &dir, &["images"]).assert_ok().stdout.clone();
+    assert!(
+        images.contains("look-talk-1") && images.contains("busybox"),
+        "{images}"
+    );
+    let ls = b
+        .cmd()
+        .args(["compose", "ls"])
+        .run()
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(ls.contains("look") && ls.contains("running(1)"), "{ls}");
+    assert_eq!(
+        compose(&b, &dir, &["port", "talk", "8080"])
+            .assert_ok()
+            .stdout,
+        "0.0.0.0:8080\n"
+    );
+    assert!(compose(&b, &dir, &["version"])
+        .assert_ok()
+        .stdout
+        .starts_with("berth compose version"));
+    // events: a stop shows as a die event.
+    let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "events", "--json"]);
+    cmd.current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut ev = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    compose(&b, &dir, &["stop", "talk"]).assert_ok();
+    std::thread::sleep(Duration::from_millis(400));
+    ev.kill().unwrap();
+    let out = ev.wait_with_output().unwrap();
+    let lines = berth_tests::json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        lines.iter().any(|e| e["action"] == "die"
+            && e["service"] == "talk"
+            && e["attributes"]["name"] == "look-talk-1"),
+        "{lines:?}"
+    );
+    compose(&b, &dir, &["down"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn services_that_build() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "bld",
+        "services:\n  app:\n    build:\n      context: ./app\n      args: {WHAT: built-by-compose}\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n",
+    );
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        "FROM busybox\nARG WHAT\nRUN echo $WHAT > /what\n",
+    )
+    .unwrap();
+    // up builds the missing image, named project-service.
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let what = compose(&b, &dir, &["exec", "-T", "app", "cat", "/what"]);
+    assert_eq!(what.assert_ok().stdout, "built-by-compose\n");
+    let ps = ps_json(&b, &dir);
+    assert_eq!(
+        ps[0]["Image"].as_str().map(|i| i.contains("bld-app")),
+        Some(true),
+        "{ps:?}"
+    );
+    // A changed Dockerfile, rebuilt: the container is recreated on the new image.
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        "FROM busybox\nARG WHAT\nRUN echo $WHAT again > /what\n",
+    )
+    .unwrap();
+    compose(&b, &dir, &["build"]).assert_ok();
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let what = compose(&b, &dir, &["exec", "-T", "app", "cat", "/what"]);
+    assert_eq!(what.assert_ok().stdout, "built-by-compose again\n");
+    compose(&b, &dir, &["down"]).assert_ok();
+    b.assert_no_leaks();
+}
