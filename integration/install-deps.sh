@@ -14,6 +14,7 @@ packages=(
   docker.io podman conmon                     # drop-in tests under dockerd and podman
   docker-registry apache2-utils openssl zstd  # registry tests: a local registry, htpasswd, TLS
   tini                                        # `berth run --init` (tini-static)
+  nftables iptables iperf3                    # networking: published ports, docker interop, benchmarks
   buildah                                     # berth build compared with buildah bud
 )
 missing=()

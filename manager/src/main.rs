@@ -15,6 +15,7 @@ mod context;
 mod format;
 mod gc;
 mod image;
+mod network;
 mod registry;
 mod shim_client;
 mod snapshot;

@@ -5,9 +5,7 @@ use crate::container::options::{
     parse_duration_ns, parse_labels, parse_mount, parse_restart, parse_size, parse_tmpfs,
     read_env_file, resolve_env,
 };
-use crate::container::{
-    Config, CreateOptions, HealthConfig, HostConfig, ImageSource, NetworkMode, PullPolicy,
-};
+use crate::container::{Config, CreateOptions, HealthConfig, HostConfig, ImageSource, PullPolicy};
 use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
 
@@ -109,9 +107,42 @@ pub struct CreateFlags {
     /// Timeout (in seconds) to stop a container
     #[arg(long, allow_hyphen_values = true)]
     pub stop_timeout: Option<i64>,
-    /// Network mode: none (default) or host
-    #[arg(long, alias = "net", default_value = "none")]
-    pub network: String,
+    /// Connect to a network: bridge (default), host, none, container:NAME, or a user network (repeat for several)
+    #[arg(long, alias = "net")]
+    pub network: Vec<String>,
+    /// Publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random host ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104) on the first network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long)]
+    pub mac_address: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip, ip may be host-gateway)
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long)]
+    pub link: Vec<String>,
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -208,8 +239,20 @@ impl CreateFlags {
             labels: parse_labels(&self.label),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
+            exposed_ports: crate::network::request::parse_expose(&self.expose)?,
+            mac_address: self.mac_address.clone().unwrap_or_default(),
             ..Default::default()
         };
+        let net = crate::network::request::parse(&crate::network::request::NetFlags {
+            networks: self.network.clone(),
+            ip: self.ip.clone(),
+            mac_address: self.mac_address.clone(),
+            aliases: self.network_alias.clone(),
+            publish: self.publish.clone(),
+            publish_all: self.publish_all,
+            links: self.link.clone(),
+            add_hosts: self.add_host.clone(),
+        })?;
         let host_config = HostConfig {
             binds: self.volume.clone(),
             mounts: self
@@ -229,14 +272,22 @@ impl CreateFlags {
             restart_policy: parse_restart(&self.restart)?,
             init: self.init.then_some(true),
             auto_remove: self.rm,
-            network_mode: NetworkMode::from(self.network.clone()),
+            network_mode: net.network_mode,
             log_config: Default::default(),
+            port_bindings: net.port_bindings,
+            publish_all_ports: self.publish_all,
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            extra_hosts: self.add_host.clone(),
+            links: self.link.clone(),
         };
         let mut opts = CreateOptions::new(ImageSource::Ref(self.image.clone(), pull));
         opts.name = self.name.clone();
         opts.platform = self.platform.clone();
         opts.config = config;
         opts.host_config = host_config;
+        opts.networking = net.networking;
         Ok(opts)
     }
 }

@@ -60,7 +60,7 @@ pub fn container_json(ctx: &Context, rec: &ContainerRecord) -> anyhow::Result<Va
         },
         "Mounts": rec.mounts,
         "Config": rec.config,
-        "NetworkSettings": {"Networks": {rec.host_config.network_mode.clone(): {}}},
+        "NetworkSettings": crate::network::network_settings(ctx, rec, st.running),
     }))
 }
 

@@ -22,7 +22,9 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod network;
 pub mod pause;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
@@ -111,6 +113,10 @@ pub enum Command {
     Rename(rename::Args),
     /// Manage volumes
     Volume(volume::Args),
+    /// Manage networks
+    Network(network::Args),
+    /// List port mappings or a specific mapping for the container
+    Port(port::Args),
     /// Define and run multi-container applications (docker compose)
     Compose(compose::Args),
     /// Create and start a compose project's containers (berth compose up)
@@ -207,6 +213,8 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Unpause(args) => unpause::run(ctx, args),
         Command::Rename(args) => rename::run(ctx, args),
         Command::Volume(args) => volume::run(ctx, args),
+        Command::Network(args) => network::run(ctx, args),
+        Command::Port(args) => port::run(ctx, args),
         Command::Compose(args) => compose::run(ctx, args),
         Command::Up(args) => compose::up_alias(ctx, args),
         Command::Down(args) => compose::down_alias(ctx, args),

@@ -121,7 +121,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             "RunningFor": crate::format::since(&rec.created),
             "Status": container::human_status(st),
             "State": st.status,
-            "Ports": "",
+            "Ports": crate::network::ports_column(ctx, rec, st.running),
             "Labels": labels,
             "Mounts": rec.mounts.iter().map(|m| if m.name.is_empty() { m.source.clone() } else { m.name.clone() }).collect::<Vec<_>>().join(","),
             "Networks": rec.host_config.network_mode,
@@ -158,12 +158,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             for (rec, st) in &rows {
                 let r = row_json(rec, st);
                 lines.push(format!(
-                    "{}\t{}\t{}\t{}\t{}\t\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     r["ID"].as_str().unwrap_or(""),
                     r["Image"].as_str().unwrap_or(""),
                     r["Command"].as_str().unwrap_or(""),
                     r["RunningFor"].as_str().unwrap_or(""),
                     r["Status"].as_str().unwrap_or(""),
+                    r["Ports"].as_str().unwrap_or(""),
                     r["Names"].as_str().unwrap_or(""),
                 ));
             }

@@ -13,5 +13,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
     let c = container::lock_by_name(&store, &args.container)?;
     container::rename(&c, &args.new_name)?;
+    // peers on its user networks resolve it by its new name
+    crate::network::refresh_names(ctx, &c.record().id)?;
     Ok(0)
 }

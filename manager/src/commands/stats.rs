@@ -40,6 +40,8 @@ struct Sample {
     read: u64,
     write: u64,
     pids: u64,
+    /// Bytes received and sent by the container's interfaces.
+    net: (u64, u64),
 }
 
 fn sample(ctx: &Context, rec: &ContainerRecord) -> Option<Sample> {
@@ -57,7 +59,10 @@ fn sample(ctx: &Context, rec: &ContainerRecord) -> Option<Sample> {
     let v: Value = text
         .lines()
         .find_map(|l| serde_json::from_str::<Value>(l).ok())?;
-    Some(parse_sample(&v["data"]))
+    let mut s = parse_sample(&v["data"]);
+    let pid = crate::container::state(ctx, rec).pid;
+    s.net = crate::network::stats_bytes(ctx, rec, pid).unwrap_or((0, 0));
+    Some(s)
 }
 
 fn parse_sample(d: &Value) -> Sample {
@@ -84,6 +89,7 @@ fn parse_sample(d: &Value) -> Sample {
         read,
         write,
         pids: n(&d["pids"]["current"]),
+        net: (0, 0),
     }
 }
 
@@ -106,6 +112,9 @@ fn row(rec: &ContainerRecord, prev: Option<&Sample>, cur: Option<&Sample>, trunc
     } else {
         rec.id.clone()
     };
+    let net = cur
+        .map(|c| format!("{} / {}", human_size(c.net.0), human_size(c.net.1)))
+        .unwrap_or_else(|| "0B / 0B".into());
     let (cpu, mem_usage, mem_perc, block, pids) = match cur {
         Some(c) => {
             let cpu = match prev {
@@ -156,7 +165,7 @@ fn row(rec: &ContainerRecord, prev: Option<&Sample>, cur: Option<&Sample>, trunc
         "CPUPerc": cpu,
         "MemUsage": mem_usage,
         "MemPerc": mem_perc,
-        "NetIO": "0B / 0B",
+        "NetIO": net,
         "BlockIO": block,
         "PIDs": pids,
     })

@@ -9,8 +9,7 @@ use super::image;
 use super::kill::Signal;
 use super::options::{merge_env, CreateOptions};
 use super::record::{
-    Config, ContainerRecord, HealthConfig, HostConfig, MountKind, MountPoint, NetworkMode,
-    RestartPolicy,
+    Config, ContainerRecord, HealthConfig, HostConfig, MountKind, MountPoint, RestartPolicy,
 };
 use super::store::{new_id, ContainerStore};
 use crate::context::Context;
@@ -26,6 +25,7 @@ use std::path::Path;
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 struct ImageDefaults {
+    exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
     env: Option<Vec<String>>,
     entrypoint: Option<Vec<String>>,
     cmd: Option<Vec<String>>,
@@ -44,15 +44,6 @@ fn invalid(msg: impl Into<String>) -> LifecycleError {
 /// Check what can be checked before anything is pulled or made.
 fn validate(opts: &CreateOptions) -> Result<(), LifecycleError> {
     let hc = &opts.host_config;
-    match &hc.network_mode {
-        NetworkMode::None | NetworkMode::Host => {}
-        _ => {
-            return Err(LifecycleError::Unsupported(
-                "networking (bridge, -p, user networks) is not supported yet; use --network host or none"
-                    .into(),
-            ))
-        }
-    }
     spec::validate_security_opts(&hc.security_opt)?;
     if hc.memory != 0 && hc.memory < 6 << 20 {
         return Err(invalid("Minimum memory limit allowed is 6MB"));
@@ -258,6 +249,9 @@ pub fn create(
     opts: CreateOptions,
 ) -> Result<(ContainerRecord, Image), LifecycleError> {
     validate(&opts)?;
+    // the networks named exist, the addresses and ports parse
+    crate::network::request::check(ctx, &opts.host_config, &opts.networking)
+        .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
     let seccomp_profile = seccomp_profile(&opts)?;
     let image = image::resolve(ctx, &opts.image, opts.platform.as_deref())?;
     let mut mounts = resolve_mounts(&opts.host_config)?;
@@ -358,6 +352,16 @@ pub fn create(
         labels,
         stop_signal: user.stop_signal.or(ic.stop_signal),
         stop_timeout: user.stop_timeout,
+        // the image's EXPOSE, `--expose` and the published ports
+        exposed_ports: {
+            let mut e = ic.exposed_ports.unwrap_or_default();
+            e.extend(user.exposed_ports);
+            for k in host_config.port_bindings.keys() {
+                e.entry(k.clone()).or_insert_with(|| serde_json::json!({}));
+            }
+            e
+        },
+        mac_address: user.mac_address,
     };
     // Volumes: named ones are created when missing, anonymous ones get a name now.
     let mut vstore = None;

@@ -25,7 +25,7 @@ pub trait Hook {
 }
 
 /// The registry of hooks, in the order `prepare` runs (`release` runs in
-/// reverse). Empty for now: networking adds its hook here.
+/// reverse).
 pub fn hooks() -> Vec<Box<dyn Hook>> {
-    Vec::new()
+    vec![Box::new(crate::network::hook::NetworkHook)]
 }

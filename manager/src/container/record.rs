@@ -45,6 +45,11 @@ pub struct Config {
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// "80/tcp" -> {} (the image's EXPOSE and `--expose`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub mac_address: String,
 }
 
 /// docker's restart policy. Stored as docker's JSON object
@@ -240,6 +245,18 @@ pub struct HostConfig {
     pub auto_remove: bool,
     pub network_mode: NetworkMode,
     pub log_config: LogConfig,
+    /// `-p`: "80/tcp" -> host bindings.
+    pub port_bindings: crate::network::model::PortMap,
+    /// `-P`: publish every exposed port on a random host port.
+    pub publish_all_ports: bool,
+    #[serde(rename = "Dns")]
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--add-host NAME:IP` (IP may be `host-gateway`).
+    pub extra_hosts: Vec<String>,
+    /// `--link NAME:ALIAS`.
+    pub links: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -278,6 +295,9 @@ pub struct EndpointSettings {
     pub aliases: Vec<String>,
     #[serde(rename = "IPv4Address", skip_serializing_if = "Option::is_none")]
     pub ipv4_address: Option<String>,
+    /// `--mac-address` on this network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
 }
 
 /// A resolved mount (docker's inspect `Mounts` entry).

@@ -149,6 +149,10 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
         }
         Ok(())
     };
+    if cfg.plan.creates(LinuxNamespaceType::Network) {
+        // A new network namespace without a path: bring lo up, as runc does.
+        crate::sys::loopback::loopback_up().ctx(|| "bring the loopback interface up")?;
+    }
     nix::unistd::setsid().ctx(|| "setsid")?;
     if !cfg.no_new_keyring {
         join_session_keyring(&cfg.state.id)?;

@@ -2,6 +2,7 @@
 
 pub mod clone;
 pub mod fds;
+pub mod loopback;
 pub mod pidfd;
 pub mod procfs;
 pub mod resolve;

@@ -11,7 +11,7 @@
 //!
 //! Subcommands (argv[1]): report, stat, write, read, mkdir, sysctl, exit, sleep,
 //! kill-self, echo, ls-fds, wait-signal, clock, exe-attack, alloc, fork, syscall-mkdir,
-//! open.
+//! open, udp-echo.
 //! Run without arguments for usage.
 
 use serde_json::{json, Map, Value};
@@ -42,7 +42,9 @@ commands:
   fork N [SECS]          fork N children that sleep SECS (default 30, die with the
                          parent); JSON {forked, errno} (errno of the first failed fork)
   syscall-mkdir PATH MODE  raw mkdir(2) with octal MODE; JSON {ok, errno, error}
-  open PATH [r|w|rw]     open(2) PATH (default r) and close it; JSON {ok, errno, error}";
+  open PATH [r|w|rw]     open(2) PATH (default r) and close it; JSON {ok, errno, error}
+  udp-echo PORT          answer every UDP datagram on 0.0.0.0:PORT with \"echo:\" + it
+                         and the sender's address (busybox's nc has no UDP)";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -82,6 +84,7 @@ fn main() {
         }
         "kill-self" => kill_self(arg(rest, 0, "kill-self SIGNAL")),
         "echo" => println!("{}", rest.join(" ")),
+        "udp-echo" => udp_echo(arg(rest, 0, "udp-echo PORT")),
         "ls-fds" => print_json(&Value::Object(list_fds())),
         "wait-signal" => wait_signal(),
         "clock" => print_json(&json!({
@@ -724,5 +727,23 @@ fn open_close(path: &str, flags: i32) -> Value {
     } else {
         unsafe { libc::close(fd) };
         json!({"ok": true})
+    }
+}
+
+/// A UDP echo server: replies "echo:<data> from <peer>" to each datagram.
+fn udp_echo(port: &str) {
+    let sock = match std::net::UdpSocket::bind(format!("0.0.0.0:{port}")) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("udp-echo: bind {port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut buf = [0u8; 2048];
+    loop {
+        if let Ok((n, peer)) = sock.recv_from(&mut buf) {
+            let msg = format!("echo:{} from {peer}", String::from_utf8_lossy(&buf[..n]));
+            let _ = sock.send_to(msg.as_bytes(), peer);
+        }
     }
 }

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""berth networking benchmarks (issue 11), interleaved in one run:
+
+  run     `berth run --rm --network NET IMAGE true` vs the same with `--network none`
+          (goal: at most 10 ms more)
+  iperf3  TCP throughput to a container's iperf3 through a published port on
+          127.0.0.1 vs directly to the container's address (goal: >= 0.95x;
+          docker's userland proxy gets ~0.72x)
+  scale   `berth run -d` and a name lookup with 1 vs 100 containers on one
+          network (goal: as fast with 100)
+
+The busybox image is built locally (integration/containerd/build-busybox-image.sh);
+iperf3 runs inside the container from the host's /usr and /lib, bind-mounted read
+only. Everything started is removed at the end. Python 3 standard library only;
+run as root; needs nft and iperf3 (integration/install-deps.sh).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+from benchlib import BenchError, log, stats  # noqa: E402
+
+REPO = benchlib.REPO
+REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")
+BUILD_IMAGE = os.path.join(REPO, "integration", "containerd", "build-busybox-image.sh")
+IMAGE = "docker.io/library/busybox:latest"
+
+
+def berth_cmd(env, *args, check=True):
+    p = subprocess.run([os.path.join(REL, "berth")] + list(args), env=env,
+                       capture_output=True, text=True, timeout=120)
+    if check and p.returncode != 0:
+        raise BenchError("berth %s: %s" % (" ".join(args), p.stderr.strip()))
+    return p.stdout.strip()
+
+
+def timed(env, *args):
+    t0 = time.monotonic()
+    berth_cmd(env, *args)
+    return time.monotonic() - t0
+
+
+def iperf(addr, port, seconds):
+    p = subprocess.run(["iperf3", "-c", addr, "-p", str(port), "-t", str(seconds), "-J"],
+                       capture_output=True, text=True, timeout=seconds + 30)
+    if p.returncode != 0:
+        raise BenchError("iperf3 to %s:%d: %s" % (addr, port, p.stderr.strip() or p.stdout[-300:]))
+    return json.loads(p.stdout)["end"]["sum_received"]["bits_per_second"]
+
+
+def main():
+    ap = benchlib.argument_parser(__doc__.splitlines()[0], warmup=3)
+    ap.add_argument("--scale", type=int, default=100, help="containers on one network")
+    ap.add_argument("--iperf-seconds", type=int, default=5)
+    args = benchlib.parse_args(ap)
+    if os.geteuid() != 0:
+        raise SystemExit("network.py: run as root")
+    work = tempfile.mkdtemp(prefix="berth-bench-net-", dir=args.tmpdir)
+    env = dict(os.environ, BERTH_ROOT=os.path.join(work, "root"),
+               BERTH_STATE=os.path.join(work, "state"),
+               BERTH_RUNTIME_BIN=os.path.join(REL, "berth-runtime"),
+               BERTH_SHIM_BIN=os.path.join(REL, "berth-shim"))
+    rc = 0
+    out = {}
+    try:
+        archive = os.path.join(work, "busybox-docker.tar")
+        subprocess.run([BUILD_IMAGE, "--docker-archive", archive, "--name", IMAGE],
+                       check=True, stdout=subprocess.DEVNULL, timeout=120)
+        berth_cmd(env, "load", "-i", archive)
+        berth_cmd(env, "network", "create", "benchnet")
+        # 1. run --rm on a user network vs --network none
+        samples = {"none": [], "benchnet": []}
+        for i in range(args.warmup + args.iterations):
+            for net in samples:
+                dt = timed(env, "run", "--rm", "--network", net, IMAGE, "true")
+                if i >= args.warmup:
+                    samples[net].append(dt)
+        res = {k: stats(v) for k, v in samples.items()}
+        out["run"] = res
+        print("%-40s %10s %10s" % ("operation", "median ms", "p90 ms"))
+        for k, s in res.items():
+            print("%-40s %10.1f %10.1f" % ("run --rm --network " + k, s["median"] * 1e3,
+                                           s["p90"] * 1e3))
+        extra = (res["benchnet"]["median"] - res["none"]["median"]) * 1e3
+        print("user network costs %.1f ms more than none (goal <= 10 ms)" % extra)
+        # 2. iperf3 through a published port on 127.0.0.1 vs direct
+        if shutil.which("iperf3"):
+            mounts = []
+            for d in ("/usr", "/lib", "/lib64"):
+                if os.path.isdir(d):
+                    mounts += ["-v", "%s:%s:ro" % (d, d)]
+            port = 45201
+            # iperf3 makes its stream buffers in /tmp
+            berth_cmd(env, "run", "-d", "--name", "iperf", "-p", "127.0.0.1:%d:5201" % port,
+                      "--tmpfs", "/tmp", *mounts, IMAGE, "/usr/bin/iperf3", "-s")
+            ip = berth_cmd(env, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "iperf")
+            time.sleep(0.5)
+            direct, published = [], []
+            for _ in range(max(1, min(args.iterations, 3))):
+                direct.append(iperf(ip, 5201, args.iperf_seconds))
+                published.append(iperf("127.0.0.1", port, args.iperf_seconds))
+            d, p = stats(direct)["median"], stats(published)["median"]
+            out["iperf3"] = {"direct_bps": d, "published_bps": p, "ratio": p / d}
+            print("iperf3 direct %.2f Gbit/s, via 127.0.0.1:%d %.2f Gbit/s: ratio %.2f "
+                  "(goal >= 0.95)" % (d / 1e9, port, p / 1e9, p / d))
+            berth_cmd(env, "rm", "-f", "iperf")
+        else:
+            log("iperf3 not installed: skipping the throughput benchmark")
+        # 3. run -d and a lookup with 1 vs N containers on one network
+        def one_round(tag):
+            t_run = timed(env, "run", "-d", "--name", "probe-" + tag, "--network", "benchnet",
+                          IMAGE, "sleep", "600")
+            t0 = time.monotonic()
+            berth_cmd(env, "exec", "probe-" + tag, "ping", "-c", "1", "-W", "1", "c0")
+            t_res = time.monotonic() - t0
+            berth_cmd(env, "rm", "-f", "probe-" + tag)
+            return t_run, t_res
+        berth_cmd(env, "run", "-d", "--name", "c0", "--network", "benchnet", IMAGE, "sleep", "600")
+        small = [one_round("a%d" % i) for i in range(args.iterations)]
+        for i in range(1, args.scale):
+            berth_cmd(env, "run", "-d", "--name", "c%d" % i, "--network", "benchnet", IMAGE,
+                      "sleep", "600")
+        big = [one_round("b%d" % i) for i in range(args.iterations)]
+        for label, rows in (("1", small), (str(args.scale), big)):
+            r = stats([x[0] for x in rows])
+            q = stats([x[1] for x in rows])
+            out["scale_" + label] = {"run": r, "lookup": q}
+            print("%-40s %10.1f %10.1f" % ("run -d with %s on the network" % label,
+                                           r["median"] * 1e3, r["p90"] * 1e3))
+            print("%-40s %10.1f %10.1f" % ("exec ping NAME with %s" % label,
+                                           q["median"] * 1e3, q["p90"] * 1e3))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=2)
+    except (BenchError, subprocess.SubprocessError) as e:
+        log("error: %s" % e)
+        rc = 1
+    finally:
+        ids = berth_cmd(env, "ps", "-a", "-q", "--no-trunc", check=False)
+        for cid in ids.split():
+            berth_cmd(env, "rm", "-f", cid, check=False)
+        berth_cmd(env, "network", "prune", "-f", check=False)
+        subprocess.run(["umount", "-R", "-l", work], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+//! The bridge driver: a Linux bridge per network (made on the first endpoint,
+//! removed after the last), the gateway address on it, and per endpoint a veth
+//! pair whose peer is created directly inside the container's namespace,
+//! where it gets its address, MAC and (for the first network) the default
+//! route. All through netlink.
+
+use super::Driver;
+use crate::network::model::{Endpoint, Network};
+use crate::network::netlink::Netlink;
+use crate::network::{netns, NetworkError};
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+pub struct Bridge;
+
+fn bridge_name(net: &Network) -> Result<&str, NetworkError> {
+    net.bridge_name()
+        .ok_or_else(|| NetworkError::Invalid(format!("network {} has no bridge name", net.name)))
+}
+
+/// Set a per-interface IPv4 sysctl (e.g. route_localnet so 127.0.0.1 can be
+/// forwarded to the bridge, as docker does for docker0).
+fn conf(ifname: &str, key: &str, value: &str) {
+    let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{ifname}/{key}"), value);
+}
+
+impl Bridge {
+    fn ensure(&self, nl: &mut Netlink, net: &Network) -> Result<u32, NetworkError> {
+        let br = bridge_name(net)?;
+        let (subnet, gw, _) = net
+            .subnet4()
+            .ok_or_else(|| NetworkError::Invalid(format!("network {} has no subnet", net.name)))?;
+        let idx = nl.ensure_bridge(br, net.mtu())?;
+        nl.add_address(idx, IpAddr::V4(gw), subnet.prefix)?;
+        conf(br, "route_localnet", "1");
+        // Forwarding between the bridge and the world (docker turns it on too).
+        let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
+        Ok(idx)
+    }
+}
+
+impl Driver for Bridge {
+    fn attach(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        ns: &Path,
+        default_route: bool,
+    ) -> Result<(), NetworkError> {
+        let mut nl = Netlink::open()?;
+        let br = self.ensure(&mut nl, net)?;
+        let mac = crate::network::ipam::parse_mac(&ep.mac_address)?;
+        let nsfile = File::open(ns).map_err(crate::store::IoFailure::at("open", ns))?;
+        nl.create_veth(
+            &ep.host_veth,
+            &ep.ifname,
+            nsfile.as_fd(),
+            net.mtu(),
+            Some(mac),
+        )?;
+        let host = nl
+            .link_index(&ep.host_veth)?
+            .ok_or_else(|| NetworkError::Invalid(format!("veth {} vanished", ep.host_veth)))?;
+        nl.set_master_up(host, br)?;
+        let addr: Ipv4Addr = ep
+            .ipv4
+            .parse()
+            .map_err(|_| NetworkError::Invalid(format!("bad address {}", ep.ipv4)))?;
+        let gw: Option<Ipv4Addr> = if default_route && !net.internal {
+            ep.gateway.parse().ok()
+        } else {
+            None
+        };
+        let (ifname, prefix) = (ep.ifname.clone(), ep.prefix);
+        netns::enter(ns, move || -> Result<(), NetworkError> {
+            let mut nl = Netlink::open()?;
+            let idx = nl.link_index(&ifname)?.ok_or_else(|| {
+                NetworkError::Invalid(format!("{ifname} missing in the namespace"))
+            })?;
+            nl.add_address(idx, IpAddr::V4(addr), prefix)?;
+            nl.set_up(idx)?;
+            if let Some(gw) = gw {
+                nl.add_default_route(gw)?;
+            }
+            Ok(())
+        })??;
+        Ok(())
+    }
+
+    fn detach(&self, _net: &Network, ep: &Endpoint) -> Result<(), NetworkError> {
+        // Deleting one end of a veth pair deletes both.
+        let mut nl = Netlink::open()?;
+        nl.delete_link(&ep.host_veth)?;
+        Ok(())
+    }
+
+    fn setup(&self, net: &Network) -> Result<(), NetworkError> {
+        let mut nl = Netlink::open()?;
+        self.ensure(&mut nl, net)?;
+        Ok(())
+    }
+
+    fn cleanup(&self, net: &Network) -> Result<(), NetworkError> {
+        let mut nl = Netlink::open()?;
+        nl.delete_link(bridge_name(net)?)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,676 @@
+//! Endpoints: a container's addresses on its networks. `prepare` (before the
+//! shim starts) makes the pinned namespace, allocates and wires an endpoint
+//! per network, programs the firewall and writes the /etc files; `release`
+//! (every exit) undoes it; `connect`/`disconnect` change a running container;
+//! `repair` drops what a killed container or berth left behind.
+
+use super::driver;
+use super::firewall::{self, BridgeRules, Forward, RuleSet};
+use super::model::{Endpoint, Network, PortMap, PublishedPort};
+use super::names::files::{self, HostEntry};
+use super::store::{self, NetworkStore};
+use super::{ipam, links, netns, ports, Mode, NetworkError};
+use crate::container::{self, ContainerRecord, ContainerStore, EndpointSettings, NetworkMode};
+use crate::context::Context;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// Which network namespace the container uses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NsChoice {
+    /// The host's (`--network host`).
+    Host,
+    /// A new one made by the runtime (`--network none`: only lo, up).
+    New,
+    /// Join this one (a berth pin, or another container's).
+    Path(PathBuf),
+}
+
+/// What `prepare` did, for the spec.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub ns: NsChoice,
+    /// Extra environment (legacy links' variables).
+    pub env: Vec<String>,
+}
+
+/// Whether a container holds its endpoints: it runs, or a berth command holds
+/// its lock (it is being started or stopped right now).
+fn live(ctx: &Context, cs: &ContainerStore, id: &str) -> bool {
+    let Ok(rec) = cs.load(id) else {
+        return false;
+    };
+    if container::state(ctx, &rec).running {
+        return true;
+    }
+    lock_is_held(&ctx.root.join("containers").join(".locks").join(id))
+}
+
+/// Whether someone holds the flock on `path` (a missing file: nobody). Our
+/// probe's own lock, if it gets one, goes with the file at return.
+fn lock_is_held(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    // SAFETY: flock on an fd owned by `f`, alive for the call; LOCK_NB never
+    // blocks. A refusal means another open file description holds the lock.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    r != 0
+}
+
+/// Drop endpoints and pins of containers that no longer hold them (kill -9,
+/// a crashed berth), bridges with no endpoint left. The caller holds the lock.
+pub(super) fn repair_locked(ctx: &Context, st: &NetworkStore) -> Result<Vec<String>, NetworkError> {
+    let cs = ContainerStore::open(ctx)?;
+    let mut touched = Vec::new();
+    for n in st.list()? {
+        let eps = st.endpoints(&n.id)?;
+        let mut left = eps.len();
+        for ep in eps {
+            if !live(ctx, &cs, &ep.container_id) {
+                if let Ok(d) = driver::for_network(&n) {
+                    d.detach(&n, &ep)?;
+                }
+                st.remove_endpoint(&n.id, &ep.container_id)?;
+                left -= 1;
+                if !touched.contains(&n.id) {
+                    touched.push(n.id.clone());
+                }
+            }
+        }
+        if left == 0 && driver::on_demand(&n) {
+            if let Ok(d) = driver::for_network(&n) {
+                d.cleanup(&n)?;
+            }
+        }
+    }
+    for id in netns::list(&ctx.state) {
+        if !live(ctx, &cs, &id) {
+            netns::remove(&ctx.state, &id)?;
+        }
+    }
+    netns::cleanup_dir(&ctx.state);
+    ipam::sweep_orphans(&ctx.root);
+    Ok(touched)
+}
+
+/// Make the firewall match the stored state.
+pub(super) fn sync_firewall(ctx: &Context, st: &NetworkStore) -> Result<(), NetworkError> {
+    sync_firewall_with(ctx, st, false)
+}
+
+/// `force`: apply even when the rules are the ones applied last (a repair
+/// after someone else flushed the ruleset).
+pub(super) fn sync_firewall_with(
+    ctx: &Context,
+    st: &NetworkStore,
+    force: bool,
+) -> Result<(), NetworkError> {
+    let mut rules = RuleSet::default();
+    for n in st.list()? {
+        let eps = st.endpoints(&n.id)?;
+        if n.driver != "bridge" || (eps.is_empty() && driver::on_demand(&n)) {
+            continue;
+        }
+        let (Some(br), Some((subnet, _, _))) = (n.bridge_name(), n.subnet4()) else {
+            continue;
+        };
+        rules.bridges.push(BridgeRules {
+            bridge: br.to_string(),
+            subnet: subnet.to_string(),
+            internal: n.internal,
+        });
+        if n.internal {
+            continue;
+        }
+        for ep in &eps {
+            let Ok(ip) = ep.ipv4.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            for p in &ep.ports {
+                rules.forwards.push(Forward {
+                    proto: p.proto.clone(),
+                    host_ip: if p.host_ip == "0.0.0.0" {
+                        String::new()
+                    } else {
+                        p.host_ip.clone()
+                    },
+                    host_port: p.host_port,
+                    container_ip: ip,
+                    container_port: p.container_port,
+                });
+            }
+        }
+    }
+    // Spawning nft costs tens of milliseconds: skip it when the wanted rules
+    // are the ones applied last (recorded after a successful apply).
+    let table = super::table_name(ctx);
+    let applied = st.applied_rules_path();
+    let key = format!("{table}\n{rules:?}");
+    if !force && std::fs::read_to_string(&applied).is_ok_and(|k| k == key) {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&applied);
+    firewall::apply(&table, &rules)?;
+    let _ = crate::store::replace_file(&applied, key.as_bytes(), false);
+    Ok(())
+}
+
+/// The ports a container publishes: `-p`, plus its exposed ports with `-P`.
+fn wanted_ports(rec: &ContainerRecord) -> PortMap {
+    let mut map = rec.host_config.port_bindings.clone();
+    if rec.host_config.publish_all_ports {
+        for k in rec.config.exposed_ports.keys() {
+            map.entry(k.clone()).or_insert_with(|| {
+                vec![super::model::PortBinding {
+                    host_ip: String::new(),
+                    host_port: String::new(),
+                }]
+            });
+        }
+    }
+    map.retain(|_, v| !v.is_empty());
+    map
+}
+
+/// Every port published by this root's endpoints.
+fn taken_ports(st: &NetworkStore) -> Result<Vec<PublishedPort>, NetworkError> {
+    let mut out = Vec::new();
+    for n in st.list()? {
+        for ep in st.endpoints(&n.id)? {
+            out.extend(ep.ports);
+        }
+    }
+    Ok(out)
+}
+
+fn resolve_networks(st: &NetworkStore, names: &[String]) -> Result<Vec<Network>, NetworkError> {
+    let mut out = Vec::new();
+    for name in names {
+        let n = st.get(name)?;
+        if n.driver != "bridge" {
+            return Err(NetworkError::Invalid(format!(
+                "container cannot be connected to network {} together with other networks (driver {})",
+                n.name, n.driver
+            )));
+        }
+        out.push(n);
+    }
+    Ok(out)
+}
+
+fn endpoint_config(rec: &ContainerRecord, net: &Network) -> EndpointSettings {
+    rec.networking
+        .endpoints_config
+        .get(&net.name)
+        .or_else(|| rec.networking.endpoints_config.get(&net.id))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Allocate and wire one endpoint (the caller holds the lock).
+#[allow(clippy::too_many_arguments)]
+fn attach_one(
+    _ctx: &Context,
+    st: &NetworkStore,
+    rec: &ContainerRecord,
+    net: &Network,
+    cfg: &EndpointSettings,
+    index: usize,
+    ns: &Path,
+    ports_wanted: &PortMap,
+) -> Result<Endpoint, NetworkError> {
+    if st.endpoint(&net.id, &rec.id)?.is_some() {
+        return Err(NetworkError::Invalid(format!(
+            "endpoint with name {} already exists in network {}",
+            rec.name, net.name
+        )));
+    }
+    let held = st.endpoints(&net.id)?;
+    let want = match cfg.ipv4_address.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => Some(
+            a.parse::<Ipv4Addr>()
+                .map_err(|_| NetworkError::Invalid(format!("invalid IPv4 address {a:?}")))?,
+        ),
+    };
+    if want.is_some() && net.is_predefined() {
+        return Err(NetworkError::Invalid(
+            "user specified IP address is supported on user defined networks only".into(),
+        ));
+    }
+    let (ip, prefix, gw) = ipam::allocate(net, &held, want)?;
+    let mac_str = if let Some(m) = cfg.mac_address.as_ref().filter(|m| !m.is_empty()) {
+        m.clone()
+    } else if index == 0 && !rec.config.mac_address.is_empty() {
+        rec.config.mac_address.clone()
+    } else {
+        ipam::fmt_mac(&ipam::mac_for(ip))
+    };
+    ipam::parse_mac(&mac_str)?;
+    let published = if index == 0 && !net.internal && !ports_wanted.is_empty() {
+        ports::allocate(ports_wanted, &taken_ports(st)?)?
+    } else {
+        Vec::new()
+    };
+    let ep = Endpoint {
+        container_id: rec.id.clone(),
+        container_name: rec.name.clone(),
+        network_id: net.id.clone(),
+        endpoint_id: crate::container::store::new_id(),
+        ipv4: ip.to_string(),
+        prefix,
+        gateway: gw.to_string(),
+        mac_address: mac_str,
+        host_veth: format!("veth{}{}", &rec.id[..8.min(rec.id.len())], index),
+        ifname: format!("eth{index}"),
+        aliases: cfg.aliases.clone(),
+        ports: published,
+    };
+    // Recorded before the interfaces exist: a crash in between leaves a record
+    // that repair uses to remove them.
+    st.save_endpoint(&ep)?;
+    let d = driver::for_network(net)?;
+    if let Err(e) = d.attach(net, &ep, ns, index == 0) {
+        let _ = d.detach(net, &ep);
+        let _ = st.remove_endpoint(&net.id, &rec.id);
+        return Err(e);
+    }
+    Ok(ep)
+}
+
+/// Detach every endpoint of container `id` (the caller holds the lock);
+/// returns the networks it left.
+fn detach_all(st: &NetworkStore, id: &str) -> Result<Vec<String>, NetworkError> {
+    let mut touched = Vec::new();
+    for n in st.list()? {
+        if let Some(ep) = st.endpoint(&n.id, id)? {
+            if let Ok(d) = driver::for_network(&n) {
+                d.detach(&n, &ep)?;
+            }
+            st.remove_endpoint(&n.id, id)?;
+            if driver::on_demand(&n) && st.endpoints(&n.id)?.is_empty() {
+                if let Ok(d) = driver::for_network(&n) {
+                    d.cleanup(&n)?;
+                }
+            }
+            touched.push(n.id.clone());
+        }
+    }
+    Ok(touched)
+}
+
+/// Before the shim starts (the caller holds the container's lock): the
+/// container's namespace choice, its endpoints and port rules, its /etc
+/// files (written into `etc_dir`, which the spec bind-mounts).
+pub fn prepare(
+    ctx: &Context,
+    rec: &ContainerRecord,
+    etc_dir: &Path,
+) -> Result<Prepared, NetworkError> {
+    let cs = ContainerStore::open(ctx)?;
+    let mode = super::mode(rec);
+    let _l = store::lock()?;
+    let st = NetworkStore::open(ctx)?;
+    let touched = repair_locked(ctx, &st)?;
+    super::ensure_predefined(ctx, &st)?;
+    let ns = match &mode {
+        Mode::Host => NsChoice::Host,
+        Mode::None => NsChoice::New,
+        Mode::Container(other) => {
+            let o = cs.resolve(other)?;
+            let s = container::state(ctx, &o);
+            if !s.running || s.pid <= 0 {
+                return Err(NetworkError::Invalid(format!(
+                    "cannot join network namespace of a non running container: {}",
+                    o.name
+                )));
+            }
+            let pin = netns::path(&ctx.state, &o.id);
+            if pin.exists() {
+                NsChoice::Path(pin)
+            } else {
+                NsChoice::Path(PathBuf::from(format!("/proc/{}/ns/net", s.pid)))
+            }
+        }
+        Mode::Networks(names) => {
+            let nets = resolve_networks(&st, names)?;
+            let pin = netns::create(&ctx.state, &rec.id)?;
+            let wanted = wanted_ports(rec);
+            let mut done: Vec<String> = Vec::new();
+            for (i, n) in nets.iter().enumerate() {
+                let cfg = endpoint_config(rec, n);
+                match attach_one(ctx, &st, rec, n, &cfg, i, &pin, &wanted) {
+                    Ok(_) => done.push(n.id.clone()),
+                    Err(e) => {
+                        let _ = detach_all(&st, &rec.id);
+                        let _ = netns::remove(&ctx.state, &rec.id);
+                        let _ = sync_firewall(ctx, &st);
+                        return Err(e);
+                    }
+                }
+            }
+            if let Err(e) = sync_firewall(ctx, &st) {
+                let _ = detach_all(&st, &rec.id);
+                let _ = netns::remove(&ctx.state, &rec.id);
+                let _ = sync_firewall(ctx, &st);
+                return Err(e);
+            }
+            let mut all = touched.clone();
+            all.extend(done);
+            refresh_locked(ctx, &st, &all);
+            NsChoice::Path(pin)
+        }
+    };
+    if !matches!(mode, Mode::Networks(_)) && !touched.is_empty() {
+        let _ = sync_firewall(ctx, &st);
+        refresh_locked(ctx, &st, &touched);
+    }
+    let env = links::env(ctx, &cs, &st, rec)?;
+    write_etc(ctx, &cs, &st, rec, etc_dir, &mode)?;
+    Ok(Prepared { ns, env })
+}
+
+/// After the container exited (or a failed start): give everything back.
+/// Idempotent.
+pub fn release(ctx: &Context, id: &str) -> Result<(), NetworkError> {
+    let _l = store::lock()?;
+    let st = NetworkStore::open(ctx)?;
+    let mut touched = detach_all(&st, id)?;
+    netns::remove(&ctx.state, id)?;
+    touched.extend(repair_locked(ctx, &st)?);
+    sync_firewall(ctx, &st)?;
+    refresh_locked(ctx, &st, &touched);
+    Ok(())
+}
+
+/// `network connect` (the caller holds the container's lock). A running
+/// container is wired now; every container keeps it in its record.
+pub fn connect(
+    ctx: &Context,
+    rec: &mut ContainerRecord,
+    key: &str,
+    cfg: EndpointSettings,
+) -> Result<(), NetworkError> {
+    let cs = ContainerStore::open(ctx)?;
+    let _l = store::lock()?;
+    let st = NetworkStore::open(ctx)?;
+    super::ensure_predefined(ctx, &st)?;
+    let n = st.get(key)?;
+    let mode = super::mode(rec);
+    match &mode {
+        Mode::Networks(names) if names.iter().any(|x| *x == n.name || *x == n.id) => {
+            return Err(NetworkError::Invalid(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, n.name
+            )))
+        }
+        Mode::Networks(_) => {}
+        _ => {
+            return Err(NetworkError::Invalid(format!(
+                "container {} is in network mode {}: it cannot be connected to other networks",
+                rec.name, rec.host_config.network_mode
+            )))
+        }
+    }
+    if n.driver != "bridge" {
+        return Err(NetworkError::Invalid(format!(
+            "container cannot be disconnected from host network or connected to host network ({})",
+            n.name
+        )));
+    }
+    let running = container::state(ctx, rec).running;
+    let pin = netns::path(&ctx.state, &rec.id);
+    if running && pin.exists() {
+        let index = st
+            .list()?
+            .iter()
+            .filter(|x| st.endpoint(&x.id, &rec.id).ok().flatten().is_some())
+            .count();
+        // interface names must stay unique when one in the middle was removed
+        let index = (index..64)
+            .find(|i| {
+                !st.list()
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|x| st.endpoint(&x.id, &rec.id).ok().flatten())
+                    .any(|e| e.ifname == format!("eth{i}"))
+            })
+            .unwrap_or(index);
+        attach_one(ctx, &st, rec, &n, &cfg, index.max(1), &pin, &PortMap::new())?;
+        sync_firewall(ctx, &st)?;
+    }
+    rec.networking.endpoints_config.insert(n.name.clone(), cfg);
+    if rec.host_config.network_mode == NetworkMode::Default {
+        rec.host_config.network_mode = NetworkMode::Bridge;
+    }
+    cs.save(rec)?;
+    refresh_locked(ctx, &st, std::slice::from_ref(&n.id));
+    Ok(())
+}
+
+/// `network disconnect` (the caller holds the container's lock).
+pub fn disconnect(ctx: &Context, rec: &mut ContainerRecord, key: &str) -> Result<(), NetworkError> {
+    let cs = ContainerStore::open(ctx)?;
+    let _l = store::lock()?;
+    let st = NetworkStore::open(ctx)?;
+    let n = st.get(key)?;
+    let names = match super::mode(rec) {
+        Mode::Networks(names) => names,
+        _ => {
+            return Err(NetworkError::Invalid(format!(
+                "container {} is not connected to network {}",
+                rec.name, n.name
+            )))
+        }
+    };
+    if !names.iter().any(|x| *x == n.name || *x == n.id) {
+        return Err(NetworkError::Invalid(format!(
+            "container {} is not connected to network {}",
+            rec.name, n.name
+        )));
+    }
+    if let Some(ep) = st.endpoint(&n.id, &rec.id)? {
+        let d = driver::for_network(&n)?;
+        d.detach(&n, &ep)?;
+        st.remove_endpoint(&n.id, &rec.id)?;
+        if driver::on_demand(&n) && st.endpoints(&n.id)?.is_empty() {
+            d.cleanup(&n)?;
+        }
+        sync_firewall(ctx, &st)?;
+    }
+    rec.networking.endpoints_config.remove(&n.name);
+    rec.networking.endpoints_config.remove(&n.id);
+    let first = &names[0];
+    if *first == n.name || *first == n.id {
+        // the next network becomes the primary one; none left: no network
+        rec.host_config.network_mode = NetworkMode::from(
+            names
+                .iter()
+                .find(|x| **x != n.name && **x != n.id)
+                .cloned()
+                .unwrap_or_else(|| "none".into()),
+        );
+    }
+    cs.save(rec)?;
+    refresh_locked(ctx, &st, std::slice::from_ref(&n.id));
+    // its own hosts file loses the peers of that network
+    write_etc(ctx, &cs, &st, rec, &rec.dir(ctx), &super::mode(rec))?;
+    Ok(())
+}
+
+/// Rewrite /etc/hosts of every running container on the networks `ids`.
+fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
+    let Ok(cs) = ContainerStore::open(ctx) else {
+        return;
+    };
+    let mut cache = PeerCache::new();
+    for id in ids {
+        cache.insert(id.clone(), st.endpoints(id).unwrap_or_default());
+    }
+    let mut seen = BTreeSet::new();
+    for id in ids {
+        for ep in &cache[id] {
+            if !seen.insert(ep.container_id.clone()) {
+                continue;
+            }
+            if let Ok(rec) = cs.load(&ep.container_id) {
+                let _ = write_hosts(&cs, st, &rec, &rec.dir(ctx), &super::mode(&rec), &cache);
+            }
+        }
+    }
+}
+
+/// Refresh the hosts files of a container's peers (after a rename).
+pub fn refresh_names(ctx: &Context, id: &str) -> Result<(), NetworkError> {
+    let _l = store::lock()?;
+    let st = NetworkStore::open(ctx)?;
+    let name = ContainerStore::open(ctx)?.load(id)?.name;
+    for n in st.list()? {
+        if let Some(mut ep) = st.endpoint(&n.id, id)? {
+            if ep.container_name != name {
+                ep.container_name = name.clone();
+                st.save_endpoint(&ep)?;
+            }
+        }
+    }
+    let ids: Vec<String> = st
+        .list()?
+        .into_iter()
+        .filter(|n| st.endpoint(&n.id, id).ok().flatten().is_some())
+        .map(|n| n.id)
+        .collect();
+    refresh_locked(ctx, &st, &ids);
+    Ok(())
+}
+
+/// The container's endpoints, with their networks.
+pub(super) fn endpoints_of(st: &NetworkStore, id: &str) -> Vec<(Network, Endpoint)> {
+    st.list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| {
+            let ep = st.endpoint(&n.id, id).ok().flatten()?;
+            Some((n, ep))
+        })
+        .collect()
+}
+
+/// Endpoints by network, read once for a refresh of many hosts files.
+type PeerCache = BTreeMap<String, Vec<Endpoint>>;
+
+fn write_hosts(
+    cs: &ContainerStore,
+    st: &NetworkStore,
+    rec: &ContainerRecord,
+    dir: &Path,
+    mode: &Mode,
+    cache: &PeerCache,
+) -> Result<(), NetworkError> {
+    let mine = endpoints_of(st, &rec.id);
+    let hostname = rec.config.hostname.clone();
+    let own: Vec<HostEntry> = match mode {
+        Mode::Networks(_) => mine
+            .iter()
+            .map(|(_, ep)| HostEntry {
+                ip: ep.ipv4.clone(),
+                names: vec![hostname.clone()],
+            })
+            .collect(),
+        Mode::Host => Vec::new(),
+        _ => Vec::new(),
+    };
+    let mut peers = Vec::new();
+    for (n, _) in mine.iter().filter(|(n, _)| !n.is_predefined()) {
+        let read;
+        let eps = match cache.get(&n.id) {
+            Some(e) => e,
+            None => {
+                read = st.endpoints(&n.id)?;
+                &read
+            }
+        };
+        for ep in eps {
+            if ep.container_id == rec.id {
+                continue;
+            }
+            // the endpoint keeps the container's current name (a rename
+            // updates it), so peers need no record reads
+            let mut names = vec![ep.container_name.clone()];
+            for a in &ep.aliases {
+                if !names.contains(a) {
+                    names.push(a.clone());
+                }
+            }
+            peers.push(HostEntry {
+                ip: ep.ipv4.clone(),
+                names,
+            });
+        }
+    }
+    let gateway = mine.first().map(|(_, ep)| ep.gateway.clone()).or_else(|| {
+        st.get("bridge")
+            .ok()
+            .and_then(|b| b.subnet4().map(|s| s.1.to_string()))
+    });
+    let mut extra = Vec::new();
+    for h in &rec.host_config.extra_hosts {
+        let (name, ip) = h
+            .split_once(':')
+            .or_else(|| h.split_once('='))
+            .ok_or_else(|| {
+                NetworkError::Invalid(format!("invalid --add-host {h:?}: expected NAME:IP"))
+            })?;
+        let ip = if ip == "host-gateway" {
+            gateway.clone().ok_or_else(|| {
+                NetworkError::Invalid("--add-host host-gateway: no gateway address".into())
+            })?
+        } else {
+            ip.to_string()
+        };
+        extra.push(HostEntry {
+            ip,
+            names: vec![name.to_string()],
+        });
+    }
+    let link_entries = links::hosts(cs, st, rec)?;
+    let text = if matches!(mode, Mode::Host) {
+        let mut t = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        for e in extra.iter().chain(&link_entries) {
+            t.push_str(&format!("{}\t{}\n", e.ip, e.names.join(" ")));
+        }
+        t
+    } else {
+        files::hosts(&own, &link_entries, &extra, &peers)
+    };
+    let p = dir.join("hosts");
+    files::write_in_place(&p, &text).map_err(crate::store::IoFailure::at("write", &p))?;
+    Ok(())
+}
+
+fn write_etc(
+    _ctx: &Context,
+    cs: &ContainerStore,
+    st: &NetworkStore,
+    rec: &ContainerRecord,
+    dir: &Path,
+    mode: &Mode,
+) -> Result<(), NetworkError> {
+    write_hosts(cs, st, rec, dir, mode, &PeerCache::new())?;
+    let hc = &rec.host_config;
+    let host = files::host_resolv_conf();
+    let text = if matches!(mode, Mode::Host)
+        && hc.dns.is_empty()
+        && hc.dns_search.is_empty()
+        && hc.dns_options.is_empty()
+    {
+        host
+    } else {
+        files::resolv_conf(&host, &hc.dns, &hc.dns_search, &hc.dns_options)
+    };
+    let p = dir.join("resolv.conf");
+    files::write_in_place(&p, &text).map_err(crate::store::IoFailure::at("write", &p))?;
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! The nftables backend: berth's own table (`ip <table>`), written as one nft
+//! script and applied by `nft -f -` in a single transaction (the table is
+//! deleted and re-made atomically, so readers never see half of it).
+
+use super::{Forward, RuleSet};
+use crate::network::NetworkError;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+pub fn available() -> bool {
+    nft_bin().is_some()
+}
+
+fn nft_bin() -> Option<&'static str> {
+    ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', ""))
+}
+
+fn dnat_rule(f: &Forward) -> String {
+    let daddr = if f.host_ip.is_empty() {
+        String::new()
+    } else {
+        format!("ip daddr {} ", f.host_ip)
+    };
+    format!(
+        "{daddr}{proto} dport {hp} dnat to {ip}:{cp}",
+        proto = f.proto,
+        hp = f.host_port,
+        ip = f.container_ip,
+        cp = f.container_port
+    )
+}
+
+/// The nft script making table `table` hold exactly `rules`.
+pub fn script(table: &str, rules: &RuleSet) -> String {
+    let mut s = String::new();
+    // `table` then `delete table`: deleting a missing table is an error, and
+    // declaring it first makes it exist.
+    s.push_str(&format!("table ip {table}\ndelete table ip {table}\n"));
+    if rules.bridges.is_empty() {
+        return s;
+    }
+    s.push_str(&format!("table ip {table} {{\n"));
+    // Published ports: for packets addressed to the host (any of its
+    // addresses, 127.0.0.1 included via the output hook).
+    s.push_str("  chain publish {\n");
+    for f in rules
+        .forwards
+        .iter()
+        .filter(|f| f.host_ip.parse::<std::net::Ipv6Addr>().is_err())
+    {
+        s.push_str(&format!("    {}\n", dnat_rule(f)));
+    }
+    s.push_str("  }\n");
+    s.push_str(
+        "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump publish\n  }\n",
+    );
+    s.push_str(
+        "  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump publish\n  }\n",
+    );
+    s.push_str(
+        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
+    );
+    for b in &rules.bridges {
+        let br = quote(&b.bridge);
+        // 127.0.0.1:port -> container: the source must be one the container
+        // can answer.
+        s.push_str(&format!(
+            "    oifname {br} ip saddr 127.0.0.0/8 masquerade\n"
+        ));
+        // hairpin: a container reaching a published port of its own network
+        // through the host's address.
+        s.push_str(&format!(
+            "    oifname {br} ip saddr {} ct status dnat masquerade\n",
+            b.subnet
+        ));
+        if !b.internal {
+            s.push_str(&format!(
+                "    ip saddr {} oifname != {br} masquerade\n",
+                b.subnet
+            ));
+        }
+    }
+    s.push_str("  }\n");
+    s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
+    let all: Vec<String> = rules.bridges.iter().map(|b| quote(&b.bridge)).collect();
+    for b in &rules.bridges {
+        let br = quote(&b.bridge);
+        if b.internal {
+            s.push_str(&format!("    iifname {br} oifname != {br} drop\n"));
+            s.push_str(&format!("    oifname {br} iifname != {br} drop\n"));
+        }
+    }
+    // Published ports are reachable from other networks (through the host's
+    // address); anything else between two berth bridges is not.
+    s.push_str("    ct status dnat accept\n");
+    for b in &rules.bridges {
+        let br = quote(&b.bridge);
+        let others: Vec<&String> = all.iter().filter(|o| **o != br).collect();
+        if !others.is_empty() {
+            let set = others
+                .iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            s.push_str(&format!("    iifname {br} oifname {{ {set} }} drop\n"));
+        }
+    }
+    s.push_str("  }\n}\n");
+    s
+}
+
+pub fn apply(table: &str, rules: &RuleSet) -> Result<(), NetworkError> {
+    let bin = nft_bin().ok_or_else(|| NetworkError::Firewall("nft is not installed".into()))?;
+    let text = script(table, rules);
+    let mut child = Command::new(bin)
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| NetworkError::Firewall(format!("running {bin}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| NetworkError::Firewall(format!("writing to nft: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetworkError::Firewall(format!("waiting for nft: {e}")))?;
+    if !out.status.success() {
+        return Err(NetworkError::Firewall(format!(
+            "nft refused berth's rules: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::BridgeRules;
+    use super::*;
+
+    #[test]
+    fn script_shape() {
+        let rules = RuleSet {
+            bridges: vec![
+                BridgeRules {
+                    bridge: "br-a".into(),
+                    subnet: "172.18.0.0/16".into(),
+                    internal: false,
+                },
+                BridgeRules {
+                    bridge: "br-b".into(),
+                    subnet: "172.19.0.0/16".into(),
+                    internal: true,
+                },
+            ],
+            forwards: vec![Forward {
+                proto: "tcp".into(),
+                host_ip: "127.0.0.1".into(),
+                host_port: 8080,
+                container_ip: "172.18.0.2".parse().unwrap(),
+                container_port: 80,
+            }],
+        };
+        let s = script("berth", &rules);
+        assert!(
+            s.contains("ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.18.0.2:80"),
+            "{s}"
+        );
+        assert!(
+            s.contains("ip saddr 172.18.0.0/16 oifname != \"br-a\" masquerade"),
+            "{s}"
+        );
+        assert!(
+            !s.contains("ip saddr 172.19.0.0/16 oifname != \"br-b\" masquerade"),
+            "{s}"
+        );
+        assert!(
+            s.contains("iifname \"br-b\" oifname != \"br-b\" drop"),
+            "{s}"
+        );
+        assert!(
+            s.contains("iifname \"br-a\" oifname { \"br-b\" } drop"),
+            "{s}"
+        );
+        let empty = script("berth", &RuleSet::default());
+        assert_eq!(empty, "table ip berth\ndelete table ip berth\n");
+    }
+}

@@ -1,0 +1,270 @@
+//! Address management: a subnet for a new network (docker's default pools,
+//! skipping subnets of other networks, of every berth root on the host, and of
+//! the host's routes), and an address for an endpoint (the lowest free one in
+//! the network's range; never one another endpoint holds: allocation happens
+//! under the host-wide network lock and is recorded before it is used).
+//!
+//! Subnets are claimed host-wide in `/run/berth-subnets/<subnet>` (content:
+//! the owning root and network id) so that two berth roots never pick the
+//! same one; a claim whose network no longer exists is stale and ignored.
+
+use super::model::{Endpoint, Network, Subnet};
+use super::NetworkError;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+const CLAIMS: &str = "/run/berth-subnets";
+
+/// docker's default address pools: 172.17-31.0.0/16, then 192.168.0-240.0/20.
+fn pool() -> impl Iterator<Item = Subnet> {
+    let a = (17u8..=31).map(|b| Subnet {
+        addr: Ipv4Addr::new(172, b, 0, 0),
+        prefix: 16,
+    });
+    let b = (0u8..=240).step_by(16).map(|c| Subnet {
+        addr: Ipv4Addr::new(192, 168, c, 0),
+        prefix: 20,
+    });
+    a.chain(b)
+}
+
+fn claim_path(s: &Subnet) -> PathBuf {
+    Path::new(CLAIMS).join(format!("{}_{}", s.addr, s.prefix))
+}
+
+/// Live claims of other roots' networks.
+fn claimed(root: &Path) -> Vec<Subnet> {
+    let Ok(rd) = std::fs::read_dir(CLAIMS) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().replace('_', "/");
+        let Ok(s) = Subnet::parse(&name) else {
+            continue;
+        };
+        let content = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let mut lines = content.lines();
+        let (Some(owner), Some(id)) = (lines.next(), lines.next()) else {
+            continue;
+        };
+        if Path::new(owner) == root {
+            continue; // this root's networks are checked from its store
+        }
+        if Path::new(owner)
+            .join("networks")
+            .join(id)
+            .join("network.json")
+            .is_file()
+        {
+            out.push(s);
+            continue;
+        }
+        if !Path::new(owner).exists() {
+            // The whole root is gone (deleted while containers ran, e.g. a
+            // test's temporary root): its bridge and table go with it.
+            if let (Some(bridge), Some(table)) = (lines.next(), lines.next()) {
+                if let Ok(mut nl) = super::netlink::Netlink::open() {
+                    let _ = nl.delete_link(bridge);
+                }
+                let _ = super::firewall::apply(table, &Default::default());
+            }
+        }
+        let _ = std::fs::remove_file(e.path());
+    }
+    out
+}
+
+/// Sweep what deleted roots left (see `claimed`).
+pub fn sweep_orphans(root: &Path) {
+    let _ = claimed(root);
+}
+
+/// Claim `s` for network `net_id` of `root`, naming its bridge and the
+/// root's firewall table (for the sweep of a deleted root).
+pub fn claim(
+    root: &Path,
+    s: &Subnet,
+    net_id: &str,
+    bridge: &str,
+    table: &str,
+) -> Result<(), NetworkError> {
+    std::fs::create_dir_all(CLAIMS)
+        .map_err(crate::store::IoFailure::at("create", Path::new(CLAIMS)))?;
+    let p = claim_path(s);
+    let data = format!("{}\n{net_id}\n{bridge}\n{table}\n", root.display());
+    crate::store::replace_file(&p, data.as_bytes(), false)?;
+    Ok(())
+}
+
+pub fn unclaim(root: &Path, s: &Subnet) {
+    let p = claim_path(s);
+    if let Ok(c) = std::fs::read_to_string(&p) {
+        if c.lines().next().map(Path::new) == Some(root) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The subnets in use: this root's networks, other roots' claims, host routes
+/// that are not a berth bridge of this root.
+pub fn used_subnets(root: &Path, nets: &[Network], routes: &[(Ipv4Addr, u8)]) -> Vec<Subnet> {
+    let mut used: Vec<Subnet> = nets
+        .iter()
+        .filter_map(|n| n.subnet4().map(|s| s.0))
+        .collect();
+    used.extend(claimed(root));
+    used.extend(routes.iter().map(|(a, p)| Subnet {
+        addr: Ipv4Addr::from(u32::from(*a) & super::model::mask(*p)),
+        prefix: *p,
+    }));
+    used
+}
+
+/// A free subnet from the default pools.
+pub fn pick_subnet(used: &[Subnet]) -> Result<Subnet, NetworkError> {
+    pool()
+        .find(|s| !used.iter().any(|u| u.overlaps(s)))
+        .ok_or(NetworkError::PoolExhausted)
+}
+
+/// The address for a new endpoint: `want` when given (inside the subnet, not
+/// the network, broadcast or gateway address, not held), else the lowest free
+/// one in the range (the subnet when no `--ip-range`).
+pub fn allocate(
+    net: &Network,
+    held: &[Endpoint],
+    want: Option<Ipv4Addr>,
+) -> Result<(Ipv4Addr, u8, Ipv4Addr), NetworkError> {
+    let (subnet, gw, range) = net
+        .subnet4()
+        .ok_or_else(|| NetworkError::Invalid(format!("network {} has no IPv4 subnet", net.name)))?;
+    let taken = |a: u32| {
+        a == u32::from(gw)
+            || a == subnet.first()
+            || a == subnet.last()
+            || held
+                .iter()
+                .any(|e| e.ipv4.parse::<Ipv4Addr>().ok().map(u32::from) == Some(a))
+    };
+    if let Some(w) = want {
+        if !subnet.contains(w) {
+            return Err(NetworkError::Invalid(format!(
+                "no configured subnet or ip-range contain the IP address {w}"
+            )));
+        }
+        if taken(u32::from(w)) {
+            return Err(NetworkError::Invalid(format!(
+                "Address already in use: {w} on network {}",
+                net.name
+            )));
+        }
+        return Ok((w, subnet.prefix, gw));
+    }
+    let r = range.unwrap_or(subnet);
+    (r.first().max(subnet.first())..=r.last().min(subnet.last()))
+        .find(|a| !taken(*a))
+        .map(|a| (Ipv4Addr::from(a), subnet.prefix, gw))
+        .ok_or_else(|| {
+            NetworkError::Invalid(format!(
+                "no available IPv4 addresses on network {}",
+                net.name
+            ))
+        })
+}
+
+/// docker's MAC for an address: 02:42 then the four bytes of the address.
+pub fn mac_for(a: Ipv4Addr) -> [u8; 6] {
+    let o = a.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+pub fn parse_mac(s: &str) -> Result<[u8; 6], NetworkError> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let bad = || NetworkError::Invalid(format!("invalid MAC address {s:?}"));
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 6];
+    for (o, p) in out.iter_mut().zip(parts) {
+        *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if out[0] & 1 == 1 {
+        return Err(NetworkError::Invalid(format!(
+            "invalid MAC address {s:?}: a multicast address"
+        )));
+    }
+    Ok(out)
+}
+
+pub fn fmt_mac(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(subnet: &str, gw: &str, range: &str) -> Network {
+        let mut n = Network {
+            name: "t".into(),
+            ..Default::default()
+        };
+        n.ipam.config.push(super::super::model::IpamConfig {
+            subnet: subnet.into(),
+            gateway: gw.into(),
+            ip_range: range.into(),
+        });
+        n
+    }
+
+    fn ep(ip: &str) -> Endpoint {
+        Endpoint {
+            ipv4: ip.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lowest_free_never_twice() {
+        let n = net("10.9.0.0/29", "10.9.0.1", "");
+        let mut held = Vec::new();
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            let (a, p, gw) = allocate(&n, &held, None).unwrap();
+            assert_eq!((p, gw), (29, "10.9.0.1".parse().unwrap()));
+            held.push(ep(&a.to_string()));
+            got.push(a.to_string());
+        }
+        assert_eq!(
+            got,
+            ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]
+        );
+        assert!(allocate(&n, &held, None).is_err(), "the subnet is full");
+        held.remove(1);
+        assert_eq!(allocate(&n, &held, None).unwrap().0.to_string(), "10.9.0.3");
+    }
+
+    #[test]
+    fn requested_and_ranges() {
+        let n = net("10.9.0.0/24", "10.9.0.1", "10.9.0.128/25");
+        assert_eq!(allocate(&n, &[], None).unwrap().0.to_string(), "10.9.0.128");
+        let e = allocate(&n, &[], Some("10.8.0.5".parse().unwrap())).unwrap_err();
+        assert!(e.to_string().contains("10.8.0.5"), "{e}");
+        let e = allocate(&n, &[ep("10.9.0.7")], Some("10.9.0.7".parse().unwrap())).unwrap_err();
+        assert!(e.to_string().contains("already in use"), "{e}");
+        assert!(allocate(&n, &[], Some("10.9.0.1".parse().unwrap())).is_err());
+    }
+
+    #[test]
+    fn pools_skip_used() {
+        let used = [
+            Subnet::parse("172.17.0.0/16").unwrap(),
+            Subnet::parse("172.18.5.0/24").unwrap(),
+        ];
+        assert_eq!(pick_subnet(&used).unwrap().to_string(), "172.19.0.0/16");
+    }
+}

@@ -1,0 +1,200 @@
+//! Pinned network namespaces: `<state>/netns/<container id>`, an nsfs bind
+//! mount made before the container starts, so config.json joins it by path,
+//! restarts by the shim keep it (and the address), and tear-down does not
+//! depend on the container's process.
+//!
+//! The directory is a shared bind mount of itself (as iproute2 does for
+//! /run/netns), so an unmount propagates to mount namespaces that copied it.
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error("network namespace {path}: {op}: {source}")]
+    Sys {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("network namespace: the helper thread panicked")]
+    Thread,
+}
+
+fn sys(op: &'static str, path: &Path) -> impl FnOnce(nix::errno::Errno) -> NetnsError {
+    let path = path.to_path_buf();
+    move |e| NetnsError::Sys {
+        op,
+        path,
+        source: std::io::Error::from(e),
+    }
+}
+
+fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> NetnsError {
+    let path = path.to_path_buf();
+    move |source| NetnsError::Sys { op, path, source }
+}
+
+/// `<state>/netns`.
+pub fn dir(state: &Path) -> PathBuf {
+    state.join("netns")
+}
+
+/// The pin of container `id`.
+pub fn path(state: &Path, id: &str) -> PathBuf {
+    dir(state).join(id)
+}
+
+/// Whether `p` is a mount point (its device differs from its parent's, or it
+/// is listed in mountinfo for bind mounts on the same fs).
+fn is_mountpoint(p: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = p.to_string_lossy();
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|mp| mp == want)
+}
+
+/// Make `<state>/netns` a shared mount point (once).
+fn ensure_dir(state: &Path) -> Result<PathBuf, NetnsError> {
+    let d = dir(state);
+    std::fs::create_dir_all(&d).map_err(io("create", &d))?;
+    let d = std::fs::canonicalize(&d).map_err(io("resolve", &d))?;
+    if !is_mountpoint(&d) {
+        mount(
+            Some(&d),
+            &d,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys("bind mount", &d))?;
+        // private first: a shared peer group with the parent mount would send
+        // our pins everywhere the parent propagates to.
+        for (flag, op) in [
+            (MsFlags::MS_PRIVATE, "make private"),
+            (MsFlags::MS_SHARED, "make shared"),
+        ] {
+            mount(None::<&str>, &d, None::<&str>, flag, None::<&str>).map_err(sys(op, &d))?;
+        }
+    }
+    Ok(d)
+}
+
+/// Create and pin a new network namespace for `id` with `lo` up; the pin is
+/// kept when it already exists (a restart). Returns its path.
+pub fn create(state: &Path, id: &str) -> Result<PathBuf, NetnsError> {
+    let d = ensure_dir(state)?;
+    let p = d.join(id);
+    if is_mountpoint(&p) {
+        return Ok(p);
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(io("create", &p))?;
+    let target = p.clone();
+    // unshare(CLONE_NEWNET) changes only the calling thread: do it in a
+    // short-lived thread so the manager's other threads stay in the host's.
+    let r = std::thread::spawn(move || -> Result<(), NetnsError> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(sys("unshare", &target))?;
+        let me = PathBuf::from("/proc/thread-self/ns/net");
+        mount(
+            Some(&me),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys("pin", &target))?;
+        loopback_up(&target)
+    })
+    .join()
+    .map_err(|_| NetnsError::Thread)?;
+    if let Err(e) = r {
+        let _ = remove(state, id);
+        return Err(e);
+    }
+    Ok(p)
+}
+
+fn loopback_up(p: &Path) -> Result<(), NetnsError> {
+    let mut nl = super::netlink::Netlink::open().map_err(|e| NetnsError::Sys {
+        op: "netlink",
+        path: p.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let lo = nl.link_index("lo").ok().flatten().unwrap_or(1);
+    nl.set_up(lo).map_err(|e| NetnsError::Sys {
+        op: "bring lo up",
+        path: p.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+/// Unpin and remove container `id`'s namespace; missing is fine.
+pub fn remove(state: &Path, id: &str) -> Result<(), NetnsError> {
+    let p = path(state, id);
+    if !p.exists() {
+        return Ok(());
+    }
+    match umount2(&p, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(sys("unpin", &p)(e)),
+    }
+    match std::fs::remove_file(&p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("remove", &p)(e)),
+    }
+}
+
+/// Unmount `<state>/netns` when no pin is left in it (no mount of berth's
+/// outlives its last container).
+pub fn cleanup_dir(state: &Path) {
+    let d = dir(state);
+    if !list(state).is_empty() {
+        return;
+    }
+    let Ok(d) = std::fs::canonicalize(&d) else {
+        return;
+    };
+    if is_mountpoint(&d) {
+        let _ = umount2(&d, MntFlags::MNT_DETACH);
+    }
+    let _ = std::fs::remove_dir(&d);
+}
+
+/// The pinned namespaces (container ids) under `<state>/netns`.
+pub fn list(state: &Path) -> Vec<String> {
+    std::fs::read_dir(dir(state))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Run `f` in a thread that joined the network namespace at `ns` (a pin or
+/// /proc/PID/ns/net); sockets it opens stay in that namespace.
+pub fn enter<T: Send + 'static>(
+    ns: &Path,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, NetnsError> {
+    let file = File::open(ns).map_err(io("open", ns))?;
+    let p = ns.to_path_buf();
+    std::thread::spawn(move || -> Result<T, NetnsError> {
+        setns(file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(sys("setns", &p))?;
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| NetnsError::Thread)?
+}

@@ -1,0 +1,364 @@
+//! Network records: the predefined `bridge`, `host` and `none`, and user
+//! bridge networks (create, remove, prune), validated as docker does.
+
+use super::model::{Ipam, IpamConfig, Network, Subnet, OPT_BRIDGE_NAME, OPT_MTU};
+use super::store::{self, NetworkStore};
+use super::{ipam, netlink::Netlink, NetworkError};
+use crate::container::ContainerStore;
+use crate::context::Context;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// What `network create` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub name: String,
+    pub driver: String,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+    pub internal: bool,
+    pub ipv6: bool,
+    pub attachable: bool,
+    pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+fn host_routes() -> Vec<(Ipv4Addr, u8)> {
+    Netlink::open()
+        .and_then(|mut n| n.ipv4_routes())
+        .unwrap_or_default()
+}
+
+/// The default bridge's address (docker's `bip`): `BERTH_BIP`, else `bip` in
+/// `<root>/daemon.json`, else a free pool subnet.
+fn configured_bip(ctx: &Context) -> Result<Option<(Subnet, Ipv4Addr)>, NetworkError> {
+    let from_env = std::env::var("BERTH_BIP").ok().filter(|s| !s.is_empty());
+    let from_file = || -> Option<String> {
+        let d = std::fs::read(ctx.root.join("daemon.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&d).ok()?;
+        v["bip"].as_str().map(str::to_string)
+    };
+    let Some(bip) = from_env.or_else(from_file) else {
+        return Ok(None);
+    };
+    let s = Subnet::parse(&bip).map_err(|e| NetworkError::Invalid(format!("bip: {e}")))?;
+    let gw: Ipv4Addr = bip
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| NetworkError::Invalid(format!("bip {bip:?}: bad address")))?;
+    Ok(Some((s, gw)))
+}
+
+fn first_host(s: &Subnet) -> Ipv4Addr {
+    Ipv4Addr::from(s.first() + 1)
+}
+
+/// Make the predefined networks when missing (the caller holds the lock).
+pub fn ensure_predefined(ctx: &Context, st: &NetworkStore) -> Result<(), NetworkError> {
+    let have = st.list()?;
+    for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
+        if have.iter().any(|n| n.name == name) {
+            continue;
+        }
+        let mut n = Network {
+            name: name.into(),
+            id: crate::container::store::new_id(),
+            created: crate::store::now_rfc3339(),
+            scope: "local".into(),
+            driver: driver.into(),
+            ipam: Ipam {
+                driver: "default".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        if name == "bridge" {
+            let (subnet, gw) = match configured_bip(ctx)? {
+                Some(x) => x,
+                None => {
+                    let used = ipam::used_subnets(&ctx.root, &have, &host_routes());
+                    let s = ipam::pick_subnet(&used)?;
+                    (s, first_host(&s))
+                }
+            };
+            n.ipam.config.push(IpamConfig {
+                subnet: subnet.to_string(),
+                gateway: gw.to_string(),
+                ip_range: String::new(),
+            });
+            n.options
+                .insert(OPT_BRIDGE_NAME.into(), super::default_bridge_name(ctx));
+            n.options.insert(
+                "com.docker.network.bridge.default_bridge".into(),
+                "true".into(),
+            );
+            ipam::claim(
+                &ctx.root,
+                &subnet,
+                &n.id,
+                &super::default_bridge_name(ctx),
+                &super::table_name(ctx),
+            )?;
+        }
+        st.save(&n)?;
+    }
+    Ok(())
+}
+
+/// Create a user network.
+pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError> {
+    if !crate::container::store::valid_name(&req.name) {
+        return Err(NetworkError::Invalid(format!(
+            "invalid network name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+            req.name
+        )));
+    }
+    let driver = if req.driver.is_empty() {
+        "bridge"
+    } else {
+        req.driver.as_str()
+    };
+    if driver != "bridge" {
+        return Err(NetworkError::Invalid(format!(
+            "network driver {driver:?} is not supported by berth (only bridge)"
+        )));
+    }
+    if req.ipv6 {
+        return Err(NetworkError::Invalid(
+            "--ipv6: IPv6 networks are not supported by berth yet".into(),
+        ));
+    }
+    let mut options = BTreeMap::new();
+    for (k, v) in &req.options {
+        match k.as_str() {
+            "mtu" | OPT_MTU => {
+                let m: u32 = v
+                    .parse()
+                    .ok()
+                    .filter(|m| (68..=65535).contains(m))
+                    .ok_or_else(|| NetworkError::Invalid(format!("invalid MTU {v:?}")))?;
+                options.insert(OPT_MTU.to_string(), m.to_string());
+            }
+            OPT_BRIDGE_NAME => {
+                if v.is_empty() || v.len() > 15 {
+                    return Err(NetworkError::Invalid(format!("invalid bridge name {v:?}")));
+                }
+                options.insert(k.clone(), v.clone());
+            }
+            other => {
+                return Err(NetworkError::Invalid(format!(
+                    "network option {other:?} is not supported (mtu, {OPT_MTU}, {OPT_BRIDGE_NAME})"
+                )))
+            }
+        }
+    }
+    let _l = store::lock()?;
+    let st = NetworkStore::open(ctx)?;
+    ensure_predefined(ctx, &st)?;
+    let all = st.list()?;
+    if all.iter().any(|n| n.name == req.name) {
+        return Err(NetworkError::Exists(req.name));
+    }
+    let used = ipam::used_subnets(&ctx.root, &all, &host_routes());
+    let subnet = match &req.subnet {
+        Some(s) => {
+            let sub = Subnet::parse(s).map_err(NetworkError::Invalid)?;
+            if let Some(o) = used.iter().find(|u| u.overlaps(&sub)) {
+                return Err(NetworkError::Invalid(format!(
+                    "invalid pool request: Pool overlaps with other one on this address space ({sub} overlaps {o})"
+                )));
+            }
+            sub
+        }
+        None => {
+            if req.gateway.is_some() || req.ip_range.is_some() {
+                return Err(NetworkError::Invalid(
+                    "--gateway and --ip-range need --subnet".into(),
+                ));
+            }
+            ipam::pick_subnet(&used)?
+        }
+    };
+    if subnet.prefix > 30 {
+        return Err(NetworkError::Invalid(format!(
+            "subnet {subnet} is too small for a gateway and a container"
+        )));
+    }
+    let gateway = match &req.gateway {
+        Some(g) => {
+            let gw: Ipv4Addr = g
+                .parse()
+                .map_err(|_| NetworkError::Invalid(format!("invalid gateway {g:?}")))?;
+            if !subnet.contains(gw)
+                || u32::from(gw) == subnet.first()
+                || u32::from(gw) == subnet.last()
+            {
+                return Err(NetworkError::Invalid(format!(
+                    "no matching subnet for gateway {gw}: it is not a host address of {subnet}"
+                )));
+            }
+            gw
+        }
+        None => first_host(&subnet),
+    };
+    let ip_range = match &req.ip_range {
+        Some(r) => {
+            let rs = Subnet::parse(r).map_err(NetworkError::Invalid)?;
+            if rs.first() < subnet.first() || rs.last() > subnet.last() {
+                return Err(NetworkError::Invalid(format!(
+                    "the ip-range {rs} is not inside the subnet {subnet}"
+                )));
+            }
+            rs.to_string()
+        }
+        None => String::new(),
+    };
+    let id = crate::container::store::new_id();
+    options
+        .entry(OPT_BRIDGE_NAME.to_string())
+        .or_insert_with(|| format!("br-{}", &id[..12]));
+    let bridge = options[OPT_BRIDGE_NAME].clone();
+    if all.iter().any(|n| n.bridge_name() == Some(bridge.as_str())) {
+        return Err(NetworkError::Invalid(format!(
+            "bridge name {bridge} is already used by another network"
+        )));
+    }
+    let n = Network {
+        name: req.name,
+        id,
+        created: crate::store::now_rfc3339(),
+        scope: "local".into(),
+        driver: "bridge".into(),
+        enable_ipv6: false,
+        ipam: Ipam {
+            driver: "default".into(),
+            options: BTreeMap::new(),
+            config: vec![IpamConfig {
+                subnet: subnet.to_string(),
+                gateway: gateway.to_string(),
+                ip_range,
+            }],
+        },
+        internal: req.internal,
+        attachable: req.attachable,
+        ingress: false,
+        options,
+        labels: req.labels,
+    };
+    ipam::claim(&ctx.root, &subnet, &n.id, &bridge, &super::table_name(ctx))?;
+    if let Err(e) = st.save(&n) {
+        ipam::unclaim(&ctx.root, &subnet);
+        return Err(e);
+    }
+    // the bridge and its rules exist as long as the network (docker's way)
+    let made = super::driver::for_network(&n)
+        .and_then(|d| d.setup(&n))
+        .and_then(|_| super::endpoint::sync_firewall(ctx, &st));
+    if let Err(e) = made {
+        if let Ok(d) = super::driver::for_network(&n) {
+            let _ = d.cleanup(&n);
+        }
+        let _ = st.remove(&n.id);
+        ipam::unclaim(&ctx.root, &subnet);
+        let _ = super::endpoint::sync_firewall(ctx, &st);
+        return Err(e);
+    }
+    Ok(n)
+}
+
+/// Containers whose record names network `n` (running or not).
+pub fn in_use_by(ctx: &Context, n: &Network) -> Result<Vec<String>, NetworkError> {
+    let cs = ContainerStore::open(ctx)?;
+    let mut out = Vec::new();
+    for rec in cs.list()? {
+        let uses = match super::mode(&rec) {
+            super::Mode::Networks(nets) => nets.iter().any(|x| *x == n.name || *x == n.id),
+            super::Mode::Host => n.name == "host",
+            super::Mode::None => n.name == "none",
+            super::Mode::Container(_) => false,
+        };
+        if uses {
+            out.push(rec.name.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Remove a user network that no running container is attached to.
+pub fn remove(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
+    let _l = store::lock()?;
+    let st = NetworkStore::open(ctx)?;
+    super::endpoint::repair_locked(ctx, &st)?;
+    let n = st.get(key)?;
+    if n.is_predefined() {
+        return Err(NetworkError::Invalid(format!(
+            "{} is a pre-defined network and cannot be removed",
+            n.name
+        )));
+    }
+    let eps = st.endpoints(&n.id)?;
+    if !eps.is_empty() {
+        let names: Vec<String> = eps.iter().map(|e| e.container_name.clone()).collect();
+        return Err(NetworkError::InUse {
+            name: n.name.clone(),
+            id: n.id.clone(),
+            containers: names.join(", "),
+        });
+    }
+    if let Ok(d) = super::driver::for_network(&n) {
+        d.cleanup(&n)?;
+    }
+    st.remove(&n.id)?;
+    if let Some((s, _, _)) = n.subnet4() {
+        ipam::unclaim(&ctx.root, &s);
+    }
+    super::endpoint::sync_firewall(ctx, &st)?;
+    Ok(n)
+}
+
+/// Remove user networks no container uses (docker's `network prune`); also
+/// repairs what crashes left. Returns the removed networks' names.
+pub fn prune(ctx: &Context, keep: impl Fn(&Network) -> bool) -> Result<Vec<String>, NetworkError> {
+    let candidates: Vec<Network> = {
+        let _l = store::lock()?;
+        let st = NetworkStore::open(ctx)?;
+        super::endpoint::repair_locked(ctx, &st)?;
+        super::endpoint::sync_firewall_with(ctx, &st, true)?;
+        st.list()?
+    };
+    let mut out = Vec::new();
+    for n in candidates {
+        if n.is_predefined() || keep(&n) || !in_use_by(ctx, &n)?.is_empty() {
+            continue;
+        }
+        match remove(ctx, &n.id) {
+            Ok(_) => out.push(n.name),
+            Err(NetworkError::InUse { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Every network (the predefined ones made when missing), after a repair.
+pub fn list(ctx: &Context) -> Result<Vec<Network>, NetworkError> {
+    let _l = store::lock()?;
+    let st = NetworkStore::open(ctx)?;
+    ensure_predefined(ctx, &st)?;
+    let touched = super::endpoint::repair_locked(ctx, &st)?;
+    if !touched.is_empty() {
+        super::endpoint::sync_firewall(ctx, &st)?;
+    }
+    st.list()
+}
+
+/// One network by name, id or id prefix.
+pub fn get(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
+    list(ctx)?
+        .into_iter()
+        .find(|n| n.name == key || n.id == key)
+        .map(Ok)
+        .unwrap_or_else(|| NetworkStore::open(ctx)?.get(key))
+}

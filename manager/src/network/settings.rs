@@ -1,0 +1,209 @@
+//! What shows networks, in docker's shapes: `inspect`'s NetworkSettings,
+//! `network inspect`, `ps`'s PORTS column, `port`, `stats`' NET I/O.
+
+use super::endpoint::endpoints_of;
+use super::model::{Network, PortMap};
+use super::store::NetworkStore;
+use crate::container::{ContainerRecord, ContainerStore};
+use crate::context::Context;
+use serde_json::{json, Map, Value};
+
+/// The published ports of a running container: (container "80/tcp", host ip,
+/// host port).
+pub fn published(ctx: &Context, rec: &ContainerRecord) -> Vec<(String, String, u16)> {
+    let Ok(st) = NetworkStore::open(ctx) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (_, ep) in endpoints_of(&st, &rec.id) {
+        for p in ep.ports {
+            let ip = if p.host_ip.is_empty() {
+                "0.0.0.0".to_string()
+            } else {
+                p.host_ip
+            };
+            out.push((format!("{}/{}", p.container_port, p.proto), ip, p.host_port));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// docker's `Ports` map: every exposed or published port -> its bindings
+/// (null when exposed only).
+fn ports_map(ctx: &Context, rec: &ContainerRecord, running: bool) -> Value {
+    let mut m = Map::new();
+    if !running {
+        return Value::Object(m);
+    }
+    for k in rec
+        .config
+        .exposed_ports
+        .keys()
+        .chain(rec.host_config.port_bindings.keys())
+    {
+        m.insert(k.clone(), Value::Null);
+    }
+    let mut pm: PortMap = PortMap::new();
+    for (k, ip, port) in published(ctx, rec) {
+        pm.entry(k).or_default().push(super::model::PortBinding {
+            host_ip: ip,
+            host_port: port.to_string(),
+        });
+    }
+    for (k, v) in pm {
+        m.insert(k, serde_json::to_value(v).unwrap_or(Value::Null));
+    }
+    Value::Object(m)
+}
+
+/// `ps`'s PORTS: "0.0.0.0:8080->80/tcp, 443/tcp".
+pub fn ports_column(ctx: &Context, rec: &ContainerRecord, running: bool) -> String {
+    if !running {
+        return String::new();
+    }
+    let pubd = published(ctx, rec);
+    let mut parts: Vec<String> = pubd
+        .iter()
+        .map(|(k, ip, port)| format!("{ip}:{port}->{k}"))
+        .collect();
+    for k in rec.config.exposed_ports.keys() {
+        if !pubd.iter().any(|(pk, _, _)| pk == k) {
+            parts.push(k.clone());
+        }
+    }
+    parts.join(", ")
+}
+
+/// `inspect`'s NetworkSettings.
+pub fn network_settings(ctx: &Context, rec: &ContainerRecord, running: bool) -> Value {
+    let st = NetworkStore::open(ctx).ok();
+    let eps = match (&st, running) {
+        (Some(st), true) => endpoints_of(st, &rec.id),
+        _ => Vec::new(),
+    };
+    let mut networks = Map::new();
+    let names: Vec<String> = match super::mode(rec) {
+        super::Mode::Networks(n) => n,
+        super::Mode::Host => vec!["host".into()],
+        super::Mode::None => vec!["none".into()],
+        super::Mode::Container(_) => Vec::new(),
+    };
+    for name in &names {
+        let net = st.as_ref().and_then(|s| s.find(name).ok().flatten());
+        let ep = net.as_ref().and_then(|n| {
+            eps.iter()
+                .find(|(en, _)| en.id == n.id)
+                .map(|(_, e)| e.clone())
+        });
+        let cfg = rec.networking.endpoints_config.get(name);
+        let ipam = cfg
+            .and_then(|c| c.ipv4_address.clone())
+            .map(|a| json!({"IPv4Address": a}));
+        let key = net.as_ref().map(|n| n.name.clone()).unwrap_or(name.clone());
+        let mut dns_names = Vec::new();
+        if net.as_ref().is_some_and(|n| !n.is_predefined()) {
+            dns_names.push(rec.name.clone());
+            dns_names.push(rec.short_id().to_string());
+            if let Some(c) = cfg {
+                dns_names.extend(c.aliases.iter().cloned());
+            }
+        }
+        networks.insert(
+            key,
+            json!({
+                "IPAMConfig": ipam,
+                "Links": if name == "bridge" && !rec.host_config.links.is_empty() { json!(rec.host_config.links) } else { Value::Null },
+                "Aliases": cfg.map(|c| c.aliases.clone()).filter(|a| !a.is_empty()),
+                "MacAddress": ep.as_ref().map(|e| e.mac_address.clone()).unwrap_or_default(),
+                "NetworkID": net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
+                "EndpointID": ep.as_ref().map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+                "Gateway": ep.as_ref().map(|e| e.gateway.clone()).unwrap_or_default(),
+                "IPAddress": ep.as_ref().map(|e| e.ipv4.clone()).unwrap_or_default(),
+                "IPPrefixLen": ep.as_ref().map(|e| e.prefix).unwrap_or(0),
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DriverOpts": Value::Null,
+                "DNSNames": if dns_names.is_empty() { Value::Null } else { json!(dns_names) },
+            }),
+        );
+    }
+    // docker fills the top-level fields from the default bridge only
+    let def = eps.iter().find(|(n, _)| n.name == "bridge").map(|(_, e)| e);
+    let pin = super::netns::path(&ctx.state, &rec.id);
+    json!({
+        "Bridge": "",
+        "SandboxID": if running && pin.exists() { rec.id.clone() } else { String::new() },
+        "SandboxKey": if running && pin.exists() { pin.to_string_lossy().into_owned() } else { String::new() },
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports_map(ctx, rec, running),
+        "SecondaryIPAddresses": Value::Null,
+        "SecondaryIPv6Addresses": Value::Null,
+        "EndpointID": def.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "Gateway": def.map(|e| e.gateway.clone()).unwrap_or_default(),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": def.map(|e| e.ipv4.clone()).unwrap_or_default(),
+        "IPPrefixLen": def.map(|e| e.prefix).unwrap_or(0),
+        "IPv6Gateway": "",
+        "MacAddress": def.map(|e| e.mac_address.clone()).unwrap_or_default(),
+        "Networks": networks,
+    })
+}
+
+/// `network inspect`: docker's shape with the attached containers.
+pub fn network_inspect(ctx: &Context, n: &Network) -> Value {
+    let mut v = serde_json::to_value(n).unwrap_or(Value::Null);
+    let mut containers = Map::new();
+    if let (Ok(st), Ok(cs)) = (NetworkStore::open(ctx), ContainerStore::open(ctx)) {
+        for ep in st.endpoints(&n.id).unwrap_or_default() {
+            let name = cs
+                .load(&ep.container_id)
+                .map(|r| r.name)
+                .unwrap_or(ep.container_name.clone());
+            containers.insert(
+                ep.container_id.clone(),
+                json!({
+                    "Name": name,
+                    "EndpointID": ep.endpoint_id,
+                    "MacAddress": ep.mac_address,
+                    "IPv4Address": format!("{}/{}", ep.ipv4, ep.prefix),
+                    "IPv6Address": "",
+                }),
+            );
+        }
+    }
+    v["Containers"] = Value::Object(containers);
+    v["ConfigFrom"] = json!({"Network": ""});
+    v["ConfigOnly"] = json!(false);
+    v
+}
+
+/// NET I/O of a running container: bytes received and sent by its interfaces
+/// (lo excluded), read in its network namespace.
+pub fn stats_bytes(ctx: &Context, rec: &ContainerRecord, pid: i32) -> Option<(u64, u64)> {
+    let pin = super::netns::path(&ctx.state, &rec.id);
+    let ns = if pin.exists() {
+        pin
+    } else if pid > 0 {
+        std::path::PathBuf::from(format!("/proc/{pid}/ns/net"))
+    } else {
+        return None;
+    };
+    let links = super::netns::enter(&ns, || {
+        super::netlink::Netlink::open().and_then(|mut nl| nl.link_stats())
+    })
+    .ok()?
+    .ok()?;
+    let (mut rx, mut tx) = (0, 0);
+    for (name, s) in links {
+        if name != "lo" {
+            rx += s.rx_bytes;
+            tx += s.tx_bytes;
+        }
+    }
+    Some((rx, tx))
+}
