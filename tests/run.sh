@@ -7,7 +7,7 @@
 #   BERTH_RUNTIME=/usr/bin/runc tests/run.sh   # run the suite against runc instead
 #
 # Steps:
-#   1. cargo build --release -p berth -p berth-shim -p berth-runtime
+#   1. cargo build --release -p berth -p berth-shim -p berth-runtime -p containerd-shim-berth-v2
 #   2. the static checker run inside test containers:
 #      RUSTFLAGS="-C target-feature=+crt-static" \
 #        cargo build --release -p berth-checker --target x86_64-unknown-linux-gnu
@@ -53,7 +53,7 @@ for a in "$@"; do
 done
 
 echo "==> building berth, berth-shim and berth-runtime"
-cargo build --release -p berth -p berth-shim -p berth-runtime
+cargo build --release -p berth -p berth-shim -p berth-runtime -p containerd-shim-berth-v2
 
 echo "==> building the static checker"
 RUSTFLAGS="-C target-feature=+crt-static" \

@@ -684,20 +684,30 @@ impl Supervisor {
 
     pub fn on_sigchld(&mut self, obs: &mut dyn Observer) {
         while let Some((pid, code)) = sys::reap_any() {
-            if pid == self.init_pid && pid > 0 {
-                self.container_exited(code, obs);
-            } else if let Some(i) = self.execs.iter().position(|e| e.pid == pid) {
-                self.exec_exited(i, code, obs);
-            } else if let Some(mut p) = self.probe.take_if(|p| p.pid == pid) {
-                read_capped(&mut p.out, &mut p.output);
-                let out = health::output_text(&p.output);
-                self.record_probe(&p, code, out);
-            } else if pid == self.hook_pid {
-                self.hook_pid = 0;
-                self.hook_deadline = None;
-            }
-            // anything else: a reparented orphan, now reaped
+            // anything not ours: a reparented orphan, now reaped
+            self.on_child_exit(pid, code, obs);
         }
+    }
+
+    /// One reaped child's exit, for a front end that reaps for several supervisors in
+    /// one process (containerd's shim serves all containers of a pod). False when `pid`
+    /// is none of this supervisor's children.
+    pub fn on_child_exit(&mut self, pid: i32, code: i32, obs: &mut dyn Observer) -> bool {
+        if pid == self.init_pid && pid > 0 {
+            self.container_exited(code, obs);
+        } else if let Some(i) = self.execs.iter().position(|e| e.pid == pid) {
+            self.exec_exited(i, code, obs);
+        } else if let Some(mut p) = self.probe.take_if(|p| p.pid == pid) {
+            read_capped(&mut p.out, &mut p.output);
+            let out = health::output_text(&p.output);
+            self.record_probe(&p, code, out);
+        } else if pid == self.hook_pid && pid > 0 {
+            self.hook_pid = 0;
+            self.hook_deadline = None;
+        } else {
+            return false;
+        }
+        true
     }
 
     fn container_exited(&mut self, code: i32, obs: &mut dyn Observer) {

@@ -1,0 +1,195 @@
+//! The shim binary's two short-lived commands: `start` (start or find the shim
+//! serving this container, print its address) and `delete` (clean up after a shim
+//! that is gone).
+
+use crate::cli::Flags;
+use crate::layout;
+use crate::rtcmd::RtCmd;
+use crate::service::read_placement;
+use anyhow::Context;
+use containerd_shim_protos::api::DeleteResponse;
+use containerd_shim_protos::protobuf::Message;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn bundle_dir(f: &Flags) -> anyhow::Result<PathBuf> {
+    match &f.bundle {
+        Some(b) => Ok(b.clone()),
+        None => std::env::current_dir().context("the bundle (working directory)"),
+    }
+}
+
+/// `start`: containerd runs this in the bundle and reads the shim's address from stdout.
+pub fn start(f: &Flags) -> anyhow::Result<()> {
+    let bundle = bundle_dir(f)?;
+    // One shim per pod, as containerd's runc shim: the containers of a CRI sandbox share
+    // the sandbox's shim.
+    let group = group_of(&bundle, &f.id);
+    let sock = layout::socket_path(&f.address, &f.namespace, &group);
+    let address = format!("unix://{}", sock.display());
+    if sock.exists() {
+        if let Ok(conn) = UnixStream::connect(&sock) {
+            // A shim serves this group already.
+            if let Some(pid) = peer_pid(&conn) {
+                std::fs::write(bundle.join("shim.pid"), pid.to_string())
+                    .context("writing shim.pid")?;
+            }
+            std::fs::write(bundle.join("address"), &address).context("writing the address file")?;
+            print!("{address}");
+            return Ok(());
+        }
+        let _ = std::fs::remove_file(&sock);
+    }
+    std::fs::create_dir_all(layout::SOCKET_DIR)
+        .with_context(|| format!("creating {}", layout::SOCKET_DIR))?;
+    let listener =
+        UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
+    let lfd = listener.as_raw_fd();
+    let exe = std::env::current_exe().context("locating the shim binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("-namespace")
+        .arg(&f.namespace)
+        .arg("-id")
+        .arg(&f.id)
+        .arg("-address")
+        .arg(&f.address)
+        .arg("-socket")
+        .arg(&sock);
+    if !f.publish_binary.is_empty() {
+        cmd.arg("-publish-binary").arg(&f.publish_binary);
+    }
+    if f.debug {
+        cmd.arg("-debug");
+    }
+    // containerd waits for this process's stdout to close: the daemon gets none of it.
+    cmd.current_dir(&bundle)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid, fcntl and dup2 are async-signal-safe; fd 3 is the listening socket the
+    // daemon serves (dup2 leaves it without close-on-exec).
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            // dup2 onto itself keeps close-on-exec: clear it by hand then.
+            let r = if lfd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(lfd, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_file(&sock);
+            return Err(e).context("starting the shim daemon");
+        }
+    };
+    std::fs::write(bundle.join("shim.pid"), child.id().to_string()).context("writing shim.pid")?;
+    std::fs::write(bundle.join("address"), &address).context("writing the address file")?;
+    print!("{address}");
+    let _ = std::io::stdout().flush();
+    Ok(())
+}
+
+/// The CRI annotation naming a container's pod sandbox (the sandbox names itself).
+const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+
+/// The shim group of a container: its pod's sandbox id, else its own id.
+fn group_of(bundle: &Path, id: &str) -> String {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["annotations"][SANDBOX_ID].as_str().map(str::to_string))
+        .filter(|g| !g.is_empty())
+        .unwrap_or_else(|| id.to_string())
+}
+
+/// The pid of the process at the other end of a unix socket.
+fn peer_pid(conn: &UnixStream) -> Option<i32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED fills a ucred of the given length.
+    let r = unsafe {
+        libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && cred.pid > 0).then_some(cred.pid)
+}
+
+/// `delete`: the shim is gone (killed, crashed); remove the container it left.
+pub fn delete(f: &Flags, default_runtime: &Path) -> anyhow::Result<()> {
+    let bundle = bundle_dir(f)?;
+    let pl = read_placement(&bundle);
+    let (runtime, root, workdir) = match &pl {
+        Some(p) => (p.runtime.clone(), p.root.clone(), p.workdir.clone()),
+        None => (
+            default_runtime.to_owned(),
+            Path::new(layout::RUNTIME_ROOT).join(&f.namespace),
+            layout::workdir(&f.namespace, &f.id),
+        ),
+    };
+    let pid = std::fs::read_to_string(workdir.join("init.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    // Without a placement file and work directory the shim's own Delete ran: nothing
+    // is left for the runtime.
+    let cleaned = pl.is_none() && !workdir.exists();
+    let rt = RtCmd {
+        bin: runtime,
+        root,
+        log: if workdir.exists() {
+            workdir.join("runtime.log")
+        } else {
+            PathBuf::from("/dev/null")
+        },
+        id: f.id.clone(),
+    };
+    if cleaned {
+    } else if let Err(e) = rt.force_delete() {
+        // Nothing to delete is the usual case when the container had exited.
+        eprintln!("containerd-shim-berth-v2 delete: {e}");
+    }
+    crate::mounts::unmount_all(&bundle.join("rootfs"));
+    let _ = std::fs::remove_dir_all(&workdir);
+    let _ = std::fs::remove_file(bundle.join(layout::PLACEMENT_FILE));
+    if let Ok(a) = std::fs::read_to_string(bundle.join("address")) {
+        if let Some(p) = a.trim().strip_prefix("unix://") {
+            if Path::new(p).starts_with(layout::SOCKET_DIR) && UnixStream::connect(p).is_err() {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    let resp = DeleteResponse {
+        pid,
+        exit_status: 128 + libc::SIGKILL as u32,
+        exited_at: Some(crate::events::now()).into(),
+        ..Default::default()
+    };
+    let bytes = resp
+        .write_to_bytes()
+        .context("encoding the delete response")?;
+    std::io::stdout()
+        .write_all(&bytes)
+        .context("writing the delete response")?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! containerd-shim-berth-v2: berth as a containerd runtime (`io.containerd.berth.v2`).
+//! containerd runs `start` to get a shim's address, speaks the shim v2 Task API to it
+//! over ttrpc, and runs `delete` when a shim died. Each container is driven by
+//! berth-shim's supervisor, which runs berth-runtime. See docs/containerd-shim.md.
+
+mod cli;
+mod commands;
+mod events;
+mod layout;
+mod mounts;
+mod rtcmd;
+mod service;
+mod stats;
+mod stdio;
+mod task;
+
+use anyhow::Context;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `-debug` (containerd passes it when its own log level is debug): timings to stderr,
+/// which is containerd's shim log.
+pub static DEBUG: AtomicBool = AtomicBool::new(false);
+
+#[macro_export]
+macro_rules! debug {
+    ($($t:tt)*) => {
+        if $crate::DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("containerd-shim-berth-v2: {}", format_args!($($t)*));
+        }
+    };
+}
+use cli::Action;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The Task service's ttrpc names: containerd 1.6/1.7 call `containerd.task.v2.Task`,
+/// containerd 2 `containerd.task.v3.Task`; the messages are the same.
+const TASK_V3: &str = "/containerd.task.v3.Task/";
+const TASK_V2: &str = "/containerd.task.v2.Task/";
+
+/// berth-runtime beside this binary, else from PATH.
+fn default_runtime() -> PathBuf {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("berth-runtime")))
+        .filter(|p| p.exists());
+    beside.unwrap_or_else(|| PathBuf::from("berth-runtime"))
+}
+
+fn main() {
+    let flags = match cli::parse(std::env::args().skip(1)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("containerd-shim-berth-v2: {e}");
+            std::process::exit(2)
+        }
+    };
+    DEBUG.store(flags.debug, Ordering::Relaxed);
+    let r = match flags.action {
+        Action::Version => {
+            println!("containerd-shim-berth-v2 {}", service::VERSION);
+            Ok(())
+        }
+        Action::Start => commands::start(&flags),
+        Action::Delete => commands::delete(&flags, &default_runtime()),
+        Action::Serve => serve(&flags),
+    };
+    if let Err(e) = r {
+        eprintln!("containerd-shim-berth-v2: {e:#}");
+        std::process::exit(1)
+    }
+}
+
+/// Send our stderr to containerd's shim log FIFO (`<bundle>/log`) when containerd reads it.
+fn stderr_to_containerd_log() {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("log");
+    if let Ok(f) = f {
+        // SAFETY: dup2 onto stderr of an fd we own.
+        unsafe { libc::dup2(f.as_raw_fd(), 2) };
+    }
+}
+
+/// The listening socket `start` handed us as fd 3 (checked: anything else there means
+/// we were not started by `start`, and serving it would hang forever).
+fn inherited_listener() -> Option<OwnedFd> {
+    // SAFETY: fstat into a zeroed struct; fd 3 may be closed (then it fails).
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(3, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    // SAFETY: fd 3 is an open socket nobody else in this process owns.
+    Some(unsafe { OwnedFd::from_raw_fd(3) })
+}
+
+fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
+    let listener = inherited_listener().context(
+        "fd 3 is not a listening socket: the shim daemon is started by `containerd-shim-berth-v2 start`",
+    )?;
+    // Before any thread exists: the signalfd's signals are blocked in every thread.
+    let sigfd = berth_shim::sys::signalfd(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT])
+        .context("signalfd")?;
+    // SAFETY: plain prctl; container processes are reparented to us.
+    berth_shim::sys::cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
+        .context("PR_SET_CHILD_SUBREAPER")?;
+    stderr_to_containerd_log();
+    // One malloc arena for all threads: the ttrpc workers would otherwise each touch an
+    // arena of their own, most of an idle shim's anonymous memory.
+    // SAFETY: mallopt before any thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    let events =
+        events::Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), flags.namespace.clone());
+    let (shim, wake_r) = task::Shim::new(events, flags.namespace.clone()).context("wake pipe")?;
+    let svc = Arc::new(service::Service {
+        shim: shim.clone(),
+        default_runtime: default_runtime(),
+    });
+    let v3 = containerd_shim_protos::create_task(svc.clone());
+    let v2: std::collections::HashMap<_, _> = containerd_shim_protos::create_task(svc)
+        .into_iter()
+        .map(|(k, v)| (k.replacen(TASK_V3, TASK_V2, 1), v))
+        .collect();
+    let mut server = ttrpc::Server::new()
+        .set_thread_count_min(1)
+        .set_thread_count_default(2)
+        .set_thread_count_max(3)
+        .add_listener(listener.as_raw_fd())
+        .context("ttrpc listener")?
+        .register_service(v3)
+        .register_service(v2);
+    server.start().context("starting the ttrpc server")?;
+    task::run(&shim, sigfd, wake_r);
+    shim.events.flush(std::time::Duration::from_secs(2));
+    if let Some(sock) = &flags.socket {
+        let _ = std::fs::remove_file(sock);
+    }
+    drop(listener);
+    // containerd takes a Shutdown whose reply is cut short by our exit as done.
+    std::process::exit(0)
+}
