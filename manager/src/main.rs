@@ -11,6 +11,8 @@ mod commands;
 mod container;
 mod context;
 mod format;
+#[cfg(test)]
+mod fuzz;
 mod gc;
 mod image;
 mod registry;
