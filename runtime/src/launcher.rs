@@ -167,7 +167,7 @@ pub fn launch(
         plan: &plan,
         console,
         start_listener,
-        state_dir,
+        state_dir: Some(state_dir),
         preserve_fds: listen_fds + opts.preserve_fds,
         extra_env,
         state: state.clone(),

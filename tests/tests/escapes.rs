@@ -57,7 +57,8 @@ fn cve_2024_21626_cwd_through_a_leaked_fd_at_exec() {
     t.rt.run_detached(&id, &t.bundle);
     for n in 3..=12 {
         let cwd = format!("/proc/self/fd/{n}");
-        let o = t.rt.exec(&["exec", "--cwd", &cwd, &id, "/checker", "report"]);
+        let o =
+            t.rt.exec(&["exec", "--cwd", &cwd, &id, "/checker", "report"]);
         if o.ok() {
             let r = o.json_line();
             assert!(
@@ -81,7 +82,10 @@ fn created_init_holds_no_host_file() {
     t.rt.create(&id, &t.bundle).assert_ok();
     let pid = t.rt.state_json(&id)["pid"].as_i64().unwrap();
     let mut bad = Vec::new();
-    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
         let n: i32 = e.file_name().to_string_lossy().parse().unwrap();
         let target = std::fs::read_link(e.path()).unwrap_or_default();
         let target = target.to_string_lossy().into_owned();
@@ -106,14 +110,15 @@ fn created_init_holds_no_host_file() {
 /// CVE-2025-31133: the image's /dev/null is a symlink (here to a file of the
 /// rootfs, standing for /proc/sys/kernel/core_pattern). Masking must not bind the
 /// symlink's target over the masked paths: the container either does not start or
-/// /proc/kcore reads empty.
+/// /proc/timer_list and /proc/keys read empty.
 #[test]
 fn cve_2025_31133_dev_null_symlink_is_not_used_for_masking() {
     let mut t = Ctx::new("devnull");
     t.bundle.remove_mount("/dev");
     t.bundle.write_file("/secret", "SECRET-CONTENT\n", 0o644);
     t.bundle.symlink("/secret", "dev/null");
-    t.bundle.args(&["/bin/sh", "-c", "cat /proc/kcore; echo END"]);
+    t.bundle
+        .args(&["/bin/sh", "-c", "cat /proc/timer_list /proc/keys; echo END"]);
     let id = t.id("c");
     let o = t.rt.run(&id, &t.bundle);
     assert!(
@@ -160,7 +165,8 @@ fn cve_2021_30465_mount_target_symlink_swap_race() {
     t.bundle.mkdir("/m");
     t.bundle.symlink(host.to_str().unwrap(), "swap");
     t.bundle.add_mount("/m", "tmpfs", "tmpfs", &["nosuid"]);
-    t.bundle.args(&["/bin/sh", "-c", "touch /m/from-container 2>/dev/null; true"]);
+    t.bundle
+        .args(&["/bin/sh", "-c", "touch /m/from-container 2>/dev/null; true"]);
     let (m, swap) = (t.bundle.rootfs_path("m"), t.bundle.rootfs_path("swap"));
     let stop = Arc::new(AtomicBool::new(false));
     let racer = {
@@ -181,18 +187,30 @@ fn cve_2021_30465_mount_target_symlink_swap_race() {
         let _ = t.rt.run(&id, &t.bundle);
         let _ = t.rt.delete_force(&id);
         let on_host = sys::mounts_under(&host);
-        assert!(on_host.is_empty(), "a mount landed on the host: {on_host:?}");
-        assert!(!host.join("from-container").exists(), "the container wrote to the host");
+        assert!(
+            on_host.is_empty(),
+            "a mount landed on the host: {on_host:?}"
+        );
+        assert!(
+            !host.join("from-container").exists(),
+            "the container wrote to the host"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     let swaps = racer.join().unwrap();
     eprintln!("{swaps} exchanges raced 15 creates");
     assert!(swaps > 0);
     // leave the rootfs as it was made (the bundle's cleanup expects a directory at m)
-    if std::fs::symlink_metadata(&m).map(|md| md.file_type().is_symlink()).unwrap_or(false) {
+    if std::fs::symlink_metadata(&m)
+        .map(|md| md.file_type().is_symlink())
+        .unwrap_or(false)
+    {
         exchange(&m, &swap);
     }
-    assert_eq!(std::fs::read_to_string(host.join("host-file")).unwrap(), "host");
+    assert_eq!(
+        std::fs::read_to_string(host.join("host-file")).unwrap(),
+        "host"
+    );
     t.assert_no_leaks();
 }
 

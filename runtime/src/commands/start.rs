@@ -33,6 +33,13 @@ pub fn run(g: &GlobalOpts, id: &str) -> Result<()> {
             "cannot start container {id}: init is not waiting for start: {e}"
         ))
     })?;
+    // From here on the container counts as running. The init does not keep the
+    // state directory open to do this itself (CVE-2024-21626), so `start` does.
+    let _ = nix::unistd::unlinkat(
+        c.dir_fd(),
+        START_SOCKET,
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
     // The init closes the connection by exec (close-on-exec) on success,
     // or writes why it failed.
     let mut reply = Vec::new();

@@ -24,7 +24,6 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use self::channel::{Channel, ToChild, ToParent};
 use self::namespaces::NsPlan;
 use crate::container::state::{ContainerState, Status};
-use crate::container::store::START_SOCKET;
 use crate::error::{Error, InitError, InitErrorKind, Result, SysContext};
 use crate::hooks::{self, HookKind};
 use crate::rootfs;
@@ -39,7 +38,10 @@ pub struct InitConfig<'a> {
     pub plan: &'a NsPlan,
     pub console: Option<OwnedFd>,
     pub start_listener: OwnedFd,
-    pub state_dir: OwnedFd,
+    /// The container's state directory, for set-up only: closed before the init
+    /// waits for `start` (CVE-2024-21626: a created init holding it would let
+    /// `exec --cwd /proc/1/fd/N` reach the host's filesystem).
+    pub state_dir: Option<OwnedFd>,
     /// fds 3..3+preserve stay open in the container (LISTEN_FDS included).
     pub preserve_fds: u32,
     pub extra_env: Vec<String>,
@@ -60,11 +62,8 @@ impl InitConfig<'_> {
 
     /// The fds the init itself still needs.
     pub fn own_fds(&self, chan: &Channel) -> Vec<std::os::fd::RawFd> {
-        let mut v = vec![
-            chan.as_fd().as_raw_fd(),
-            self.start_listener.as_raw_fd(),
-            self.state_dir.as_raw_fd(),
-        ];
+        let mut v = vec![chan.as_fd().as_raw_fd(), self.start_listener.as_raw_fd()];
+        v.extend(self.state_dir.as_ref().map(|d| d.as_raw_fd()));
         v.extend(self.console.as_ref().map(|c| c.as_raw_fd()));
         v.extend(self.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
         v
@@ -111,6 +110,7 @@ pub fn child_main(cfg: &mut InitConfig, chan: Channel) -> ! {
         }
     };
     drop(chan);
+    drop(cfg.state_dir.take());
     match wait_start_and_exec(cfg, prepared) {
         Ok(never) => match never {},
         Err(_) => exit(1),
@@ -502,12 +502,7 @@ fn wait_start_and_exec(cfg: &InitConfig, p: Prepared) -> Result<Infallible> {
         report(e.into());
         exit(1);
     }
-    // From here on the container counts as running.
-    let _ = nix::unistd::unlinkat(
-        cfg.state_dir.as_fd(),
-        START_SOCKET,
-        nix::unistd::UnlinkatFlags::NoRemoveDir,
-    );
+    // `start` unlinked start.sock once connected: the container counts as running.
     let e = p.exec();
     let kind = e.kind;
     report(e);

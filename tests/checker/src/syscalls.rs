@@ -19,7 +19,7 @@ fn special() -> Vec<(&'static str, i64, [u64; 6])> {
     const NEWNS: u64 = 0x0002_0000;
     const NEWUSER: u64 = 0x1000_0000;
     const NEWNET: u64 = 0x4000_0000;
-    let nr = |n: libc::c_long| n as i64;
+    let nr = |n: libc::c_long| -> i64 { n };
     vec![
         (
             "clone:SIGCHLD",
@@ -88,7 +88,7 @@ fn special() -> Vec<(&'static str, i64, [u64; 6])> {
         (
             "chroot:/",
             nr(libc::SYS_chroot),
-            [b"/\0".as_ptr() as u64, 0, 0, 0, 0, 0],
+            [c"/".as_ptr() as u64, 0, 0, 0, 0, 0],
         ),
         ("ptrace:TRACEME", nr(libc::SYS_ptrace), [0, 0, 0, 0, 0, 0]),
     ]
