@@ -91,7 +91,7 @@ fn default_seccomp_matches_docker() {
     );
     // The probe itself works: under docker's profile mount is refused with EPERM and
     // clone without namespace flags is allowed.
-    let mount = (libc::SYS_mount as i64).to_string();
+    let mount = libc::SYS_mount.to_string();
     assert_eq!(theirs[&mount], "errno:1", "{theirs:?}");
     assert_eq!(theirs["clone:SIGCHLD"], "ok");
     // What moby changed in its default profile after 20.10 (berth follows today's

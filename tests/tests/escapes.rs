@@ -220,7 +220,7 @@ fn cve_2021_30465_mount_target_symlink_swap_race() {
 #[test]
 fn proc_and_sys_must_be_real_directories() {
     for which in ["proc", "sys"] {
-        let mut t = Ctx::new(&format!("{which}link"));
+        let t = Ctx::new(&format!("{which}link"));
         let host = t.rt.scratch(&format!("{which}-target"));
         std::fs::create_dir_all(&host).unwrap();
         let _ = std::fs::remove_dir(t.bundle.rootfs_path(which));
