@@ -278,3 +278,57 @@ fn cve_2016_9962_exec_fds_not_visible_to_the_container() {
     t.rt.delete(&id).assert_ok();
     t.assert_no_leaks();
 }
+
+/// CVE-2025-52565: /dev/console in the rootfs is a symlink (here to a file of the
+/// rootfs, standing for a procfs file). The terminal must not be bound through it:
+/// either `create` refuses, or nothing is mounted on the symlink's target.
+#[test]
+fn cve_2025_52565_dev_console_symlink_is_not_followed() {
+    let mut t = Ctx::new("console");
+    t.bundle.remove_mount("/dev");
+    t.bundle.write_file("/target", "TARGET\n", 0o644);
+    t.bundle.symlink("/target", "dev/console");
+    t.bundle.terminal(true);
+    t.bundle.checker(&["sleep", "10"]);
+    let sock = berth_tests::console::ConsoleSocket::bind(&t.rt.scratch("sock").join("c.sock"));
+    let id = t.id("c");
+    let sock_path = sock.path().to_str().unwrap().to_string();
+    let o =
+        t.rt.create_with(&id, &t.bundle, &["--console-socket", &sock_path]);
+    if o.ok() {
+        let pid = t.rt.state_json(&id)["pid"].as_i64().unwrap();
+        let mi = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        assert!(
+            !mi.lines()
+                .any(|l| l.split_whitespace().nth(4) == Some("/target")),
+            "the terminal was bound through the /dev/console symlink:\n{mi}"
+        );
+        t.rt.delete_force(&id).assert_ok();
+    } else {
+        assert!(o.stderr.contains("/dev/console"), "{o}");
+    }
+    t.assert_no_leaks();
+}
+
+/// CVE-2019-5736 through `exec`: the exec'd process is /proc/self/exe (the runtime
+/// while it joins). The runtime binary on the host stays unchanged.
+#[test]
+fn cve_2019_5736_exec_of_proc_self_exe_cannot_modify_runtime() {
+    use std::os::unix::fs::MetadataExt;
+    let mut t = Ctx::new("execexe");
+    let bin = runtime_bin();
+    let fp = |p: &Path| {
+        let md = std::fs::metadata(p).unwrap();
+        (md.ino(), md.mtime(), sys::fingerprint(p))
+    };
+    let before = fp(&bin);
+    t.bundle.checker(&["sleep", "30"]);
+    let id = t.id("c");
+    t.rt.run_detached(&id, &t.bundle);
+    let _ = t.rt.exec(&["exec", &id, "/proc/self/exe"]);
+    let _ =
+        t.rt.exec(&["exec", &id, "/bin/sh", "-c", "echo x > /proc/self/exe"]);
+    assert_eq!(fp(&bin), before, "the runtime binary changed");
+    t.rt.delete_force(&id).assert_ok();
+    t.assert_no_leaks();
+}
