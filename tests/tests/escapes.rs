@@ -332,3 +332,24 @@ fn cve_2019_5736_exec_of_proc_self_exe_cannot_modify_runtime() {
     t.rt.delete_force(&id).assert_ok();
     t.assert_no_leaks();
 }
+
+/// CVE-2025-52881: a sysctl's path under /proc/sys is covered by a bind mount of
+/// another file (here a host file, standing for core_pattern). The runtime's write
+/// of the sysctl must not land in that file.
+#[test]
+fn cve_2025_52881_sysctl_write_not_redirected() {
+    let mut t = Ctx::new("sysctl");
+    let victim = t.rt.scratch("victim").join("core_pattern");
+    std::fs::write(&victim, "original\n").unwrap();
+    t.bundle
+        .add_bind("/proc/sys/kernel/domainname", &victim, &["rbind"])
+        .set_linux("sysctl", json!({"kernel.domainname": "redirected"}));
+    let id = t.id("c");
+    let o = t.rt.run(&id, &t.bundle);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "original\n",
+        "the sysctl write went to the file mounted over it: {o}"
+    );
+    t.assert_no_leaks();
+}
