@@ -665,4 +665,35 @@ mod tests {
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["defaultErrnoRet"], 1);
     }
+
+    #[test]
+    fn which_policy_a_container_gets() {
+        use super::super::{seccomp_mode, SeccompMode};
+        let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(seccomp_mode(false, &[]), SeccompMode::Default);
+        assert_eq!(
+            seccomp_mode(false, &o(&["no-new-privileges"])),
+            SeccompMode::Default
+        );
+        assert_eq!(
+            seccomp_mode(false, &o(&["seccomp=unconfined"])),
+            SeccompMode::Unconfined
+        );
+        assert_eq!(
+            seccomp_mode(false, &o(&["seccomp:unconfined"])),
+            SeccompMode::Unconfined
+        );
+        assert_eq!(
+            seccomp_mode(false, &o(&["seccomp=/p.json"])),
+            SeccompMode::Custom
+        );
+        assert_eq!(
+            seccomp_mode(true, &o(&["seccomp=/p.json"])),
+            SeccompMode::Unconfined
+        );
+        assert_eq!(SeccompMode::Default.name(), "builtin");
+        assert!(super::super::security_options()
+            .iter()
+            .any(|o| o == "name=seccomp,profile=builtin"));
+    }
 }
