@@ -353,3 +353,45 @@ fn cve_2025_52881_sysctl_write_not_redirected() {
     );
     t.assert_no_leaks();
 }
+
+/// `berth cp` into and out of a running container whose process keeps swapping the
+/// destination directory with a symlink to a host directory: nothing is written to
+/// the host directory and nothing of it is read.
+#[test]
+fn cp_against_a_symlink_swap_race() {
+    berth_tests::init();
+    let b = berth_tests::manager::Berth::new();
+    b.import_busybox("busybox");
+    let host = b.scratch("cp-host-target");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("host-secret"), "HOST").unwrap();
+    let src = b.scratch("cp-src").join("payload");
+    std::fs::write(&src, "payload").unwrap();
+    let script = format!(
+        "mkdir -p /d; echo inside >/d/host-secret; end=$(( $(date +%s) + 20 )); \
+         while [ $(date +%s) -lt $end ]; do mv /d /d.real; ln -s {} /d; rm /d; mv /d.real /d; done",
+        host.display()
+    );
+    b.run(&[
+        "run", "-d", "--name", "swapper", "busybox", "sh", "-c", &script,
+    ])
+    .assert_ok();
+    let out_dir = b.scratch("cp-out");
+    for i in 0..25 {
+        let _ = b.run(&["cp", &src.to_string_lossy(), &format!("swapper:/d/p{i}")]);
+        let dst = out_dir.join(format!("o{i}"));
+        let _ = b.run(&["cp", "swapper:/d/host-secret", &dst.to_string_lossy()]);
+        if let Ok(got) = std::fs::read_to_string(&dst) {
+            assert_ne!(got, "HOST", "cp read the host's file through the symlink");
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&host)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["host-secret"], "cp wrote into the host directory");
+    b.run(&["rm", "-f", "swapper"]).assert_ok();
+    b.assert_no_leaks();
+}
