@@ -109,6 +109,25 @@ fn crash_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-crashes")
 }
 
+thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Silence the panic message of the fuzzing thread only (a caught panic is
+/// reported once, with its input); other tests running meanwhile keep theirs.
+fn quiet_panics_in_this_thread(on: bool) {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                default(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(on));
+}
+
 /// Run `f` on the seeds, then on mutations of them, for the time budget.
 pub fn run(target: &str, mut seeds: Vec<Vec<u8>>, f: impl Fn(&[u8])) -> u64 {
     if let Ok(rd) = std::fs::read_dir(corpus_dir(target)) {
@@ -125,9 +144,7 @@ pub fn run(target: &str, mut seeds: Vec<Vec<u8>>, f: impl Fn(&[u8])) -> u64 {
     let end = Instant::now() + budget();
     let mut runs = 0u64;
     let mut i = 0usize;
-    // Quiet the default hook: a caught panic is reported once, below.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    quiet_panics_in_this_thread(true);
     let mut crash = None;
     while crash.is_none() && (i < seeds.len() || Instant::now() < end) {
         let input = if i < seeds.len() {
@@ -148,7 +165,7 @@ pub fn run(target: &str, mut seeds: Vec<Vec<u8>>, f: impl Fn(&[u8])) -> u64 {
             crash = Some((input, msg));
         }
     }
-    std::panic::set_hook(hook);
+    quiet_panics_in_this_thread(false);
     if let Some((input, msg)) = crash {
         let dir = crash_dir();
         let _ = std::fs::create_dir_all(&dir);
@@ -423,6 +440,15 @@ mod targets {
             let _ = berth_shim_protocol::decode_exit(input);
             let _ = serde_json::from_slice::<berth_shim_protocol::Request>(input);
             let _ = serde_json::from_slice::<berth_shim_protocol::Hello>(input);
+        });
+    }
+
+    /// The harness itself: a target that panics is reported as a crash.
+    #[test]
+    #[should_panic(expected = "crashed")]
+    fn a_panicking_target_is_a_crash() {
+        run("selftest", vec![b"boom".to_vec()], |input| {
+            assert!(input != b"boom", "found it");
         });
     }
 
