@@ -13,6 +13,8 @@ mod compose;
 mod container;
 mod context;
 mod format;
+#[cfg(test)]
+mod fuzz;
 mod gc;
 mod image;
 mod network;

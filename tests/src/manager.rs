@@ -153,7 +153,12 @@ impl Berth {
         }
         let rt_root = self.state().join("runtime");
         if let Ok(rd) = std::fs::read_dir(&rt_root) {
-            let left: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
+            // `@seccomp` is the runtime's cache of compiled filters, not a container.
+            let left: Vec<_> = rd
+                .flatten()
+                .map(|e| e.file_name())
+                .filter(|n| !n.to_string_lossy().starts_with('@'))
+                .collect();
             assert!(left.is_empty(), "runtime state left: {left:?}");
         }
     }

@@ -159,9 +159,12 @@ fn resolve_mounts(hc: &HostConfig) -> Result<Vec<MountPoint>, LifecycleError> {
             mp.anonymous = true;
         } else if src.starts_with('/') {
             mp.r#type = MountKind::Bind;
-            // docker's -v creates a missing host directory
-            std::fs::create_dir_all(src)
-                .map_err(LifecycleError::io("creating bind source", Path::new(src)))?;
+            // docker's -v creates a missing host directory (an existing file
+            // is bound as it is)
+            if !Path::new(src).exists() {
+                std::fs::create_dir_all(src)
+                    .map_err(LifecycleError::io("creating bind source", Path::new(src)))?;
+            }
             mp.source = src.to_string();
             mp.propagation = "rprivate".into();
         } else {

@@ -4,6 +4,7 @@
 //! capabilities, masked and read-only paths, the standard mounts, rlimits and a
 //! cgroup per container.
 
+pub mod default_seccomp;
 pub mod seccomp;
 pub mod user;
 
@@ -271,6 +272,67 @@ pub fn find_init() -> Result<PathBuf, SpecError> {
                     .into(),
             )
         })
+}
+
+/// Which seccomp policy a container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeccompMode {
+    /// berth's default policy ([`default_seccomp`]), docker's equivalent.
+    Default,
+    /// `--security-opt seccomp=FILE`.
+    Custom,
+    /// `--privileged` or `--security-opt seccomp=unconfined`: no filter.
+    Unconfined,
+}
+
+impl SeccompMode {
+    /// The name `berth info` and `inspect` show.
+    pub fn name(self) -> &'static str {
+        match self {
+            SeccompMode::Default => "builtin",
+            SeccompMode::Custom => "custom",
+            SeccompMode::Unconfined => "unconfined",
+        }
+    }
+}
+
+/// The seccomp policy for these flags: unconfined for `--privileged` and
+/// `seccomp=unconfined`, the named profile for `seccomp=FILE`, else the default.
+pub fn seccomp_mode(privileged: bool, security_opt: &[String]) -> SeccompMode {
+    let mut mode = SeccompMode::Default;
+    for o in security_opt {
+        if let Some(v) = o
+            .strip_prefix("seccomp=")
+            .or_else(|| o.strip_prefix("seccomp:"))
+        {
+            mode = if v == "unconfined" {
+                SeccompMode::Unconfined
+            } else {
+                SeccompMode::Custom
+            };
+        }
+    }
+    if privileged {
+        SeccompMode::Unconfined
+    } else {
+        mode
+    }
+}
+
+/// docker info's `SecurityOptions` for this host: the default seccomp policy is
+/// named when the kernel can filter system calls (`Seccomp:` in /proc/self/status).
+// Read by `berth info` (added on another branch).
+#[allow(dead_code)]
+pub fn security_options() -> Vec<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mut out = Vec::new();
+    if status.lines().any(|l| l.starts_with("Seccomp:")) {
+        out.push(format!(
+            "name=seccomp,profile={}",
+            SeccompMode::Default.name()
+        ));
+    }
+    out
 }
 
 /// Whether `--security-opt` asks for no-new-privileges.
@@ -624,12 +686,19 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
             .set_masked_paths(Some(strs(MASKED_PATHS)))
             .set_readonly_paths(Some(strs(READONLY_PATHS)));
     }
-    let seccomp_unconfined = hc
-        .security_opt
-        .iter()
-        .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined");
-    if let (Some(profile), false) = (inp.seccomp_profile, seccomp_unconfined || hc.privileged) {
-        linux.set_seccomp(Some(seccomp::convert(profile, &caps)?));
+    match seccomp_mode(hc.privileged, &hc.security_opt) {
+        SeccompMode::Unconfined => {}
+        SeccompMode::Default => {
+            linux.set_seccomp(Some(default_seccomp::profile(&caps)));
+        }
+        SeccompMode::Custom => {
+            if let Some(profile) = inp.seccomp_profile {
+                linux.set_seccomp(Some(seccomp::convert(profile, &caps)?));
+            } else {
+                // A record from before the default profile: confine it anyway.
+                linux.set_seccomp(Some(default_seccomp::profile(&caps)));
+            }
+        }
     }
 
     let mut user = User::default();

@@ -74,16 +74,43 @@ pub fn open_pty(rows: u16, cols: u16) -> Result<Pty> {
 }
 
 /// Bind the slave over /dev/console, make it stdio and the controlling tty.
+///
+/// /dev/console is opened inside the root without following a symlink and
+/// must be a file or a device, and the bind goes from the slave fd to that
+/// fd: CVE-2025-52565, where /dev/console made a symlink (by the image or a
+/// racing process) redirected the bind onto a procfs file such as
+/// /proc/sys/kernel/core_pattern before the masks were applied.
 pub fn attach_slave(pty: &Pty) -> Result<()> {
-    match mount(
-        Some(pty.name.as_str()),
-        "/dev/console",
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
+    let root = open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "open /")?;
+    let target = match crate::sys::resolve::open_in_root(
+        root.as_fd(),
+        std::path::Path::new("/dev/console"),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW,
     ) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => return Err(e).ctx(|| "bind pty to /dev/console"),
+        Ok(fd) => Some(fd),
+        Err(Errno::ENOENT) => None,
+        Err(e) => return Err(e).ctx(|| "open /dev/console"),
+    };
+    if let Some(target) = target {
+        let st = nix::sys::stat::fstat(target.as_fd()).ctx(|| "stat /dev/console")?;
+        let kind = st.st_mode & libc::S_IFMT;
+        if kind != libc::S_IFREG && kind != libc::S_IFCHR {
+            return Err(Errno::EPERM)
+                .ctx(|| "/dev/console is not a file or a device (a symlink?): refusing to bind the terminal over it");
+        }
+        mount(
+            Some(crate::sys::resolve::fd_path(pty.slave.as_fd()).as_str()),
+            crate::sys::resolve::fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx(|| "bind pty to /dev/console")?;
     }
     make_stdio(pty)
 }

@@ -2,13 +2,14 @@
 //! root, and sysctls. Paths here are inside the container, whose root is
 //! now "/", so resolution cannot leave it.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
+use nix::fcntl::{open, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{fstat, major, minor, Mode};
+use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
 
 use super::mount::remount_bind;
 use crate::error::{Result, SysContext};
@@ -45,8 +46,9 @@ pub fn mask(path: &str) -> Result<()> {
             None::<&str>,
         )
     } else {
+        let null = dev_null(r.as_fd())?;
         mount(
-            Some("/dev/null"),
+            Some(fd_path(null.as_fd()).as_str()),
             target.as_str(),
             None::<&str>,
             MsFlags::MS_BIND,
@@ -54,6 +56,29 @@ pub fn mask(path: &str) -> Result<()> {
         )
     }
     .ctx(|| format!("mask {path}"))
+}
+
+/// The container's /dev/null, opened without following a symlink and checked
+/// to be the null device (1:3). CVE-2025-31133: if an image (or a process
+/// racing in a shared rootfs) made /dev/null a symlink to, say,
+/// /proc/sys/kernel/core_pattern, binding "/dev/null" over a masked path would
+/// expose that file writable in the container instead of hiding anything.
+fn dev_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let fd = open_in_root(
+        root,
+        Path::new("/dev/null"),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW,
+    )
+    .ctx(|| "open /dev/null to mask paths with")?;
+    let st = fstat(fd.as_fd()).ctx(|| "stat /dev/null")?;
+    let rdev = st.st_rdev;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || major(rdev) != 1 || minor(rdev) != 3 {
+        return Err(Errno::EPERM).ctx(|| {
+            "/dev/null in the container is not the null device (a symlink or another file): \
+             refusing to mask paths with it"
+        });
+    }
+    Ok(fd)
 }
 
 /// Make a path read-only with a bind mount of itself.
@@ -88,7 +113,42 @@ pub fn readonly_root() -> Result<()> {
     remount_bind(r.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty()).ctx(|| "remount / read-only")
 }
 
+/// Write a sysctl through the container's procfs. The file is opened beneath
+/// /proc (checked to be a procfs) without crossing a mount or following a
+/// symlink: CVE-2025-52881, where a process sharing the container's mounts
+/// bind-mounts another procfs file (core_pattern, sysrq-trigger) over the
+/// sysctl's path so that the runtime's write lands there.
 pub fn sysctl(key: &str, value: &str) -> Result<()> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    std::fs::write(&path, value).ctx(|| format!("set sysctl {key}={value:?}"))
+    let what = || format!("set sysctl {key}={value:?}");
+    let proc_root = open(
+        "/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(what)?;
+    let fs = fstatfs(proc_root.as_fd()).ctx(what)?;
+    if fs.filesystem_type() != PROC_SUPER_MAGIC {
+        return Err(Errno::EXDEV).ctx(|| format!("{}: /proc is not a procfs", what()));
+    }
+    let rel = format!("sys/{}", key.replace('.', "/"));
+    let how = OpenHow::new()
+        .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .resolve(
+            ResolveFlag::RESOLVE_BENEATH
+                | ResolveFlag::RESOLVE_NO_XDEV
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
+    let fd = loop {
+        match openat2(proc_root.as_fd(), rel.as_str(), how) {
+            Err(Errno::EAGAIN | Errno::EINTR) => continue,
+            Err(Errno::EXDEV) => {
+                return Err(Errno::EXDEV)
+                    .ctx(|| format!("{}: /proc/{rel} is covered by another mount", what()))
+            }
+            r => break r.ctx(what)?,
+        }
+    };
+    let mut f = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut f, value.as_bytes()).ctx(what)
 }

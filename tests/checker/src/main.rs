@@ -11,8 +11,10 @@
 //!
 //! Subcommands (argv[1]): report, stat, write, read, mkdir, sysctl, exit, sleep,
 //! kill-self, echo, ls-fds, wait-signal, clock, exe-attack, alloc, fork, syscall-mkdir,
-//! open, udp-echo.
+//! open, udp-echo, syscalls.
 //! Run without arguments for usage.
+
+mod syscalls;
 
 use serde_json::{json, Map, Value};
 use std::ffi::{CStr, CString};
@@ -44,7 +46,9 @@ commands:
   syscall-mkdir PATH MODE  raw mkdir(2) with octal MODE; JSON {ok, errno, error}
   open PATH [r|w|rw]     open(2) PATH (default r) and close it; JSON {ok, errno, error}
   udp-echo PORT          answer every UDP datagram on 0.0.0.0:PORT with \"echo:\" + it
-                         and the sender's address (busybox's nc has no UDP)";
+                         and the sender's address (busybox's nc has no UDP)
+  syscalls               try every system call number (each in a child, arguments -1) and
+                         a few with meaningful arguments; JSON {call: ok|errno:N|signal:N|...}";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -125,6 +129,7 @@ fn main() {
             };
             print_json(&open_close(path, flags))
         }
+        "syscalls" => print_json(&syscalls::all()),
         "-h" | "--help" | "help" => println!("{USAGE}"),
         other => fail_usage(&format!("unknown command {other:?}")),
     }
