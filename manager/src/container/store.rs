@@ -135,6 +135,16 @@ impl ContainerStore {
         flock(&locks.join(id), libc::LOCK_EX)
     }
 
+    /// Unlink the lock file of a container that does not exist (its lock held).
+    pub fn forget_lock(&self, id: &str) {
+        let _ = std::fs::remove_file(self.dir.join(".locks").join(id));
+    }
+
+    /// How many lock files the store holds (one per container at most).
+    pub fn lock_files(&self) -> usize {
+        std::fs::read_dir(self.dir.join(".locks")).map_or(0, |d| d.count())
+    }
+
     pub fn exists(&self, id: &str) -> bool {
         self.dir(id).join("container.json").is_file()
     }
