@@ -3,6 +3,7 @@
 //! several containers (`each`), the flags of `run` and `create`
 //! (`container_flags`), and how to reach a registry (`registry_args`).
 
+pub mod argv;
 pub mod container_flags;
 pub mod each;
 pub mod registry_args;

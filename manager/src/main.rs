@@ -19,6 +19,7 @@ mod snapshot;
 mod spec;
 mod store;
 mod sys;
+mod system;
 mod volume;
 
 use clap::Parser;
@@ -29,13 +30,17 @@ use std::process::ExitCode;
 const EXIT_BERTH_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let argv = cli::argv::normalize(
+        &<cli::Cli as clap::CommandFactory>::command(),
+        std::env::args_os().collect(),
+    );
+    let cli = match cli::Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         // Help and version are not errors; a bad flag or argument is one of
         // berth's errors (125, as docker), not clap's usual 2.
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            let _ = e.print();
+            eprintln!("berth: {}", cli::argv::short_error(&e));
             return ExitCode::from(EXIT_BERTH_ERROR);
         }
     };

@@ -141,6 +141,7 @@ impl ContainerStore {
     }
 
     /// How many lock files the store holds (one per container at most).
+    #[cfg(test)]
     pub fn lock_files(&self) -> usize {
         std::fs::read_dir(self.dir.join(".locks")).map_or(0, |d| d.count())
     }

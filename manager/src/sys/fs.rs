@@ -339,7 +339,6 @@ pub fn fsetxattr(fd: impl AsFd, key: &[u8], value: &[u8]) -> io::Result<()> {
 }
 
 /// The value of xattr `key` of the file at `path` (followed), None when unset.
-#[cfg(test)]
 pub fn getxattr(path: &Path, key: &std::ffi::CStr) -> io::Result<Option<Vec<u8>>> {
     use std::os::unix::ffi::OsStrExt;
     let p = cstring(path.as_os_str().as_bytes())?;
