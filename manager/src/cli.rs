@@ -7,6 +7,7 @@ pub mod argv;
 pub mod container_flags;
 pub mod each;
 pub mod registry_args;
+pub mod run_flags;
 
 pub use each::for_each_container;
 

@@ -35,6 +35,20 @@ impl Context {
         self.state.join("runtime")
     }
 
+    /// The cgroup containers are made under unless `--cgroup-parent` says
+    /// otherwise: `/berth` for the default store; a private `--root` gets its
+    /// own (`/berth-<8 hex digits of the root's path hash>`) so two stores'
+    /// containers never share a parent.
+    pub fn cgroup_parent(&self) -> String {
+        if self.root == Path::new(DEFAULT_ROOT) {
+            return "/berth".into();
+        }
+        let mut h = crate::store::Hasher::new();
+        h.update(self.root.as_os_str().as_encoded_bytes());
+        let d = h.finish();
+        format!("/berth-{}", &d.hex()[..8])
+    }
+
     /// The `berth` binary itself (for exit hooks the shim runs).
     pub fn self_exe(&self) -> PathBuf {
         std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth"))

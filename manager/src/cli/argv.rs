@@ -164,6 +164,12 @@ mod tests {
     }
 
     #[test]
+    fn the_command_line_is_consistent() {
+        // clap's own checks: no flag defined twice (the run flags are many).
+        crate::cli::Cli::command().debug_assert();
+    }
+
+    #[test]
     fn boolean_values() {
         assert_eq!(
             norm("berth run --privileged=true --rm=false -i=true -t=false img sh --x=true"),

@@ -121,6 +121,9 @@ pub struct CreateFlags {
     /// Platform to pull when the image is pulled (os/arch[/variant])
     #[arg(long)]
     pub platform: Option<String>,
+    // The everyday branch's flags: the rest of docker's `run` flags.
+    #[command(flatten)]
+    pub more: super::run_flags::RunFlags,
     /// The image
     pub image: String,
     /// The command and its arguments
@@ -205,12 +208,20 @@ impl CreateFlags {
                     vec![e.clone()]
                 }
             }),
-            labels: parse_labels(&self.label),
+            labels: parse_labels(
+                &self
+                    .more
+                    .file_labels()?
+                    .into_iter()
+                    .chain(self.label.iter().cloned())
+                    .collect::<Vec<_>>(),
+            ),
+            domainname: self.more.domainname.clone().unwrap_or_default(),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             ..Default::default()
         };
-        let host_config = HostConfig {
+        let mut host_config = HostConfig {
             binds: self.volume.clone(),
             mounts: self
                 .mount
@@ -231,7 +242,9 @@ impl CreateFlags {
             auto_remove: self.rm,
             network_mode: NetworkMode::from(self.network.clone()),
             log_config: Default::default(),
+            ..Default::default()
         };
+        self.more.apply(&mut host_config)?;
         let mut opts = CreateOptions::new(ImageSource::Ref(self.image.clone(), pull));
         opts.name = self.name.clone();
         opts.platform = self.platform.clone();

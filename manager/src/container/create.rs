@@ -253,6 +253,43 @@ fn resolve_mounts(hc: &HostConfig) -> Result<Vec<MountPoint>, LifecycleError> {
 
 /// Create the container (record, directories, volumes). Returns the record
 /// and the loaded image (so a `run` that starts it does not read it again).
+/// `--volumes-from CONTAINER[:ro|rw]`: that container's bind and volume
+/// mounts at the same places (read-only with `:ro`; else as it has them),
+/// unless this container mounts something there itself. The volumes stay the
+/// other container's: they are never this one's anonymous volumes.
+fn volumes_from(
+    ctx: &Context,
+    from: &[String],
+    mounts: &mut Vec<MountPoint>,
+) -> Result<(), LifecycleError> {
+    if from.is_empty() {
+        return Ok(());
+    }
+    let store = ContainerStore::open(ctx)?;
+    for spec in from {
+        let (name, mode) = match spec.rsplit_once(':') {
+            Some((n, m)) if matches!(m, "ro" | "rw") => (n, Some(m)),
+            _ => (spec.as_str(), None),
+        };
+        let src = store.resolve(name)?;
+        for m in src.mounts.iter().filter(|m| m.r#type != MountKind::Tmpfs) {
+            if mounts.iter().any(|x| x.destination == m.destination) {
+                continue;
+            }
+            let mut m = m.clone();
+            m.anonymous = false;
+            match mode {
+                Some("ro") => m.rw = false,
+                Some(_) => m.rw = true,
+                None => {}
+            }
+            m.mode = if m.rw { String::new() } else { "ro".into() };
+            mounts.push(m);
+        }
+    }
+    Ok(())
+}
+
 pub fn create(
     ctx: &Context,
     opts: CreateOptions,
@@ -261,6 +298,7 @@ pub fn create(
     let seccomp_profile = seccomp_profile(&opts)?;
     let image = image::resolve(ctx, &opts.image, opts.platform.as_deref())?;
     let mut mounts = resolve_mounts(&opts.host_config)?;
+    volumes_from(ctx, &opts.host_config.volumes_from, &mut mounts)?;
     let ic = ImageDefaults::deserialize(&image.config_json["config"]).unwrap_or_default();
 
     let mut id = new_id();

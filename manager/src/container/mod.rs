@@ -48,8 +48,8 @@ pub use lock::{lock, lock_by_name, Locked};
 pub use options::CreateOptions;
 pub use pause::{pause, unpause};
 pub use record::{
-    Config, ContainerRecord, EndpointSettings, HealthConfig, HostConfig, MountKind, MountPoint,
-    MountSpec, NetworkMode, NetworkingConfig, RestartPolicy,
+    Config, ContainerRecord, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, MountKind,
+    MountPoint, MountSpec, NetworkMode, NetworkingConfig, RestartPolicy, Ulimit,
 };
 pub use remove::{remove, RemoveOptions};
 pub use rename::rename;

@@ -4,6 +4,7 @@
 //! capabilities, masked and read-only paths, the standard mounts, rlimits and a
 //! cgroup per container.
 
+pub mod resources;
 pub mod seccomp;
 pub mod user;
 
@@ -673,6 +674,7 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         .set_mounts(Some(mounts))
         .set_annotations(None)
         .set_linux(Some(linux));
+    resources::apply(rec, inp.rootfs, &mut spec)?;
     Ok(spec)
 }
 
