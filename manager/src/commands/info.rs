@@ -45,10 +45,11 @@ fn human(v: &Value) -> String {
         s("Driver")
     ));
     o.push_str(&format!(
-        " Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n",
+        " Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n Cgroup Parent: {}\n",
         s("LoggingDriver"),
         s("CgroupDriver"),
-        s("CgroupVersion")
+        s("CgroupVersion"),
+        s("CgroupParent")
     ));
     o.push_str(&format!(
         " Default Runtime: {}\n Runtime: {}\n Shim: {}\n",

@@ -41,6 +41,7 @@ pub mod system;
 pub mod tag;
 pub mod top;
 pub mod unpause;
+pub mod update;
 pub mod version;
 pub mod volume;
 pub mod wait;
@@ -117,6 +118,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Export a container's filesystem as a tar archive
     Export(export::Args),
+    /// Update configuration of one or more containers
+    Update(update::Args),
     /// Display system-wide information
     Info(info::Args),
     /// Show the berth version information
@@ -219,6 +222,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Commit(args) => commit::run(ctx, args),
         Command::Diff(args) => diff::run(ctx, args),
         Command::Export(args) => export::run(ctx, args),
+        Command::Update(args) => update::run(ctx, args),
         Command::Info(args) => info::run(ctx, args),
         Command::Version(args) => version::run(ctx, args),
         Command::Container(args) => dispatch_container(ctx, args.command),
@@ -287,6 +291,8 @@ pub enum ContainerCommand {
     Diff(diff::Args),
     /// Export a container's filesystem as a tar archive
     Export(export::Args),
+    /// Update configuration of one or more containers
+    Update(update::Args),
     /// Remove all stopped containers
     Prune(container::prune::Args),
 }
@@ -315,6 +321,7 @@ fn dispatch_container(ctx: &Context, command: ContainerCommand) -> anyhow::Resul
         ContainerCommand::Commit(a) => commit::run(ctx, a),
         ContainerCommand::Diff(a) => diff::run(ctx, a),
         ContainerCommand::Export(a) => export::run(ctx, a),
+        ContainerCommand::Update(a) => update::run(ctx, a),
         ContainerCommand::Prune(a) => container::prune::run(ctx, a),
     }
 }

@@ -36,6 +36,7 @@ pub mod start;
 pub mod state;
 pub mod stop;
 pub mod store;
+pub mod update;
 pub mod wait;
 
 pub use create::create;

@@ -80,15 +80,14 @@ pub fn info(ctx: &Context) -> Result<Value, SystemError> {
     };
     let cgroup2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let mut warnings = Vec::new();
-    if !cgroup2 {
-        warnings
-            .push("WARNING: cgroup v1: berth limits containers through cgroup v2 only".to_string());
-    }
-    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-        || !read_trim("/sys/fs/cgroup/cgroup.subtree_control")
+    let memory = if cgroup2 {
+        read_trim("/sys/fs/cgroup/cgroup.subtree_control")
             .unwrap_or_default()
             .contains("memory")
-    {
+    } else {
+        std::path::Path::new("/sys/fs/cgroup/memory").is_dir()
+    };
+    if !memory {
         warnings.push("WARNING: No memory limit support".to_string());
     }
     if read_trim("/proc/sys/net/ipv4/ip_forward").as_deref() == Some("0") {
@@ -106,6 +105,7 @@ pub fn info(ctx: &Context) -> Result<Value, SystemError> {
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": if cgroup2 { "2" } else { "1" },
+        "CgroupParent": ctx.cgroup_parent(),
         "KernelVersion": field(|u| u.release()),
         "OperatingSystem": os_name(),
         "OSType": "linux",
