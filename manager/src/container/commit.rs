@@ -114,6 +114,8 @@ fn committed_config(
     if let Some(a) = &opts.author {
         cfg["author"] = json!(a);
     }
+    // docker keeps the message as the image's comment too (`inspect`'s Comment).
+    cfg["comment"] = json!(opts.message.clone().unwrap_or_default());
     if !cfg["rootfs"]["diff_ids"].is_array() {
         cfg["rootfs"] = json!({"type": "layers", "diff_ids": []});
     }

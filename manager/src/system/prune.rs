@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum FilterError {
     #[error("invalid filter {0:?}: expected key=value")]
     Format(String),
-    #[error("invalid filter '{0}' (prune takes until, label and label!)")]
+    #[error("invalid filter '{0}' (prune takes until, label, label! and dangling)")]
     Key(String),
     #[error("invalid filter until={0:?}: not a timestamp or a duration")]
     Until(String),
@@ -26,6 +26,8 @@ pub struct PruneFilter {
     until: Option<i64>,
     label: Vec<(String, Option<String>)>,
     not_label: Vec<(String, Option<String>)>,
+    /// Images: `dangling=false` prunes unused tagged images too (as `-a`).
+    pub dangling: Option<bool>,
 }
 
 fn now() -> i64 {
@@ -72,6 +74,13 @@ impl PruneFilter {
                 }
                 "label" => f.label.push(kv(v)),
                 "label!" => f.not_label.push(kv(v)),
+                "dangling" => {
+                    f.dangling = Some(match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(FilterError::Format(s.clone())),
+                    })
+                }
                 _ => return Err(FilterError::Key(k.into())),
             }
         }
@@ -138,6 +147,7 @@ pub fn prune_containers(ctx: &Context, f: &PruneFilter) -> Result<Pruned, System
 /// passes (on the image's labels and creation time), then what nothing
 /// references.
 pub fn prune_images(ctx: &Context, all: bool, f: &PruneFilter) -> Result<Pruned, SystemError> {
+    let all = all || f.dangling == Some(false);
     let lock = StoreLock::exclusive(&ctx.root)?;
     let images = ImageStore::open(&ctx.root)?;
     let used = crate::gc::used_image_ids(&ctx.root);
@@ -191,7 +201,9 @@ mod tests {
         assert!(!f.matches("2022-01-01T00:00:00Z", &BTreeMap::new()));
         let f = PruneFilter::parse(&["until=1h".into()]).unwrap();
         assert!(f.matches("2020-01-01T00:00:00Z", &BTreeMap::new()));
-        assert!(PruneFilter::parse(&["dangling=true".into()]).is_err());
+        assert!(PruneFilter::parse(&["dangling=maybe".into()]).is_err());
+        assert!(PruneFilter::parse(&["dangling=false".into()]).unwrap().dangling == Some(false));
+        assert!(PruneFilter::parse(&["name=x".into()]).is_err());
         assert!(PruneFilter::parse(&["until=soon".into()]).is_err());
     }
 }
