@@ -10,6 +10,7 @@ mod cli;
 mod commands;
 mod container;
 mod context;
+mod events;
 mod format;
 mod gc;
 mod image;

@@ -10,6 +10,7 @@ pub mod container;
 pub mod cp;
 pub mod create;
 pub mod diff;
+pub mod events;
 pub mod exec;
 pub mod export;
 pub mod history;
@@ -120,6 +121,8 @@ pub enum Command {
     Export(export::Args),
     /// Update configuration of one or more containers
     Update(update::Args),
+    /// Get real time events from the event log
+    Events(events::Args),
     /// Display system-wide information
     Info(info::Args),
     /// Show the berth version information
@@ -223,6 +226,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Diff(args) => diff::run(ctx, args),
         Command::Export(args) => export::run(ctx, args),
         Command::Update(args) => update::run(ctx, args),
+        Command::Events(args) => events::run(ctx, args),
         Command::Info(args) => info::run(ctx, args),
         Command::Version(args) => version::run(ctx, args),
         Command::Container(args) => dispatch_container(ctx, args.command),
@@ -230,6 +234,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
             SystemCommand::Info(a) => info::run(ctx, a),
             SystemCommand::Df(a) => system::df::run(ctx, a),
             SystemCommand::Prune(a) => system::prune::run(ctx, a),
+            SystemCommand::Events(a) => events::run(ctx, a),
         },
         Command::Internal(args) => internal::run(ctx, args),
     }
@@ -341,4 +346,6 @@ pub enum SystemCommand {
     Df(system::df::Args),
     /// Remove unused data
     Prune(system::prune::Args),
+    /// Get real time events from the event log
+    Events(events::Args),
 }

@@ -74,7 +74,23 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             Ok(out)
         });
         match res {
-            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Ok(lines) => {
+                for l in &lines {
+                    println!("{l}");
+                    let (action, what) = match l.split_once(": ") {
+                        Some(("Untagged", n)) => ("untag", n),
+                        Some(("Deleted", d)) => ("delete", d),
+                        _ => continue,
+                    };
+                    crate::events::record(
+                        &ctx.root,
+                        "image",
+                        action,
+                        what,
+                        &[("name", what.to_string())],
+                    );
+                }
+            }
             Err(e) => errors.push(e.to_string()),
         }
     }

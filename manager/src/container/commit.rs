@@ -215,6 +215,16 @@ pub fn commit(ctx: &Context, c: &Locked, opts: &CommitOptions) -> Result<ImageRe
         created,
     };
     crate::archive::store_record(&ctx.root, record.clone())?;
+    let name = crate::image::reference::familiar(&record.name);
+    crate::events::container(
+        ctx,
+        c,
+        "commit",
+        &[
+            ("comment", opts.message.clone().unwrap_or_default()),
+            ("imageName", name),
+        ],
+    );
     Ok(record)
 }
 

@@ -446,6 +446,7 @@ pub fn create(
         }
         return Err(e.into());
     }
+    crate::events::container(ctx, &rec, "create", &[]);
     Ok((rec, image))
 }
 

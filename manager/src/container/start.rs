@@ -68,13 +68,19 @@ pub fn start_with_image(
         rootfs::mount(ctx, c, &image)?;
         launch(ctx, c, mode)
     })();
+    if res.is_ok() && matches!(mode, StartMode::Now) {
+        crate::events::container(ctx, c, "start", &[]);
+    }
     res.map_err(|e| failed(ctx, c, e))
 }
 
 /// Send `start` to a shim that created the container (`StartMode::CreateOnly`).
 pub fn start_created(ctx: &Context, c: &Locked) -> Result<(), LifecycleError> {
     match shim_client::request::<PidResponse>(&c.shim_dir(ctx), &Request::Start) {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            crate::events::container(ctx, c, "start", &[]);
+            Ok(())
+        }
         Err(e) => {
             let _ = shim_client::request::<Ack>(&c.shim_dir(ctx), &Request::Shutdown);
             Err(failed(ctx, c, start_error(&e)))

@@ -113,6 +113,11 @@ impl ContainerStore {
         Ok(ContainerStore { dir })
     }
 
+    /// The store's root (`<root>` of `<root>/containers`).
+    pub fn root(&self) -> std::path::PathBuf {
+        self.dir.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
     /// `<root>/containers/<id>`.
     pub fn dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)

@@ -147,5 +147,6 @@ pub fn update(ctx: &Context, c: &Locked, o: &UpdateOptions) -> Result<Vec<String
         }
     }
     c.store().save(&rec)?;
+    crate::events::container(ctx, &rec, "update", &[]);
     Ok(warnings)
 }

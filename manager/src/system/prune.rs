@@ -202,7 +202,12 @@ mod tests {
         let f = PruneFilter::parse(&["until=1h".into()]).unwrap();
         assert!(f.matches("2020-01-01T00:00:00Z", &BTreeMap::new()));
         assert!(PruneFilter::parse(&["dangling=maybe".into()]).is_err());
-        assert!(PruneFilter::parse(&["dangling=false".into()]).unwrap().dangling == Some(false));
+        assert!(
+            PruneFilter::parse(&["dangling=false".into()])
+                .unwrap()
+                .dangling
+                == Some(false)
+        );
         assert!(PruneFilter::parse(&["name=x".into()]).is_err());
         assert!(PruneFilter::parse(&["until=soon".into()]).is_err());
     }
