@@ -512,3 +512,80 @@ fn run_flags_work_or_say_they_are_not_supported() {
     b.run(&["rm", "-f", "-v", "vsrc", "nolog", "rot"]).assert_ok();
     b.assert_no_leaks();
 }
+
+fn actions(b: &Berth, since: &str, name: &str) -> Vec<String> {
+    let until = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
+    );
+    let out = b.cmd()
+        .args(&[
+            "events", "--since", since, "--until", &until, "--filter",
+            &format!("container={name}"), "--format", "{{.Action}}",
+        ])
+        .timeout(Duration::from_secs(10))
+        .run();
+    out.assert_ok();
+    out.stdout.lines().map(String::from).collect()
+}
+
+#[test]
+fn events_are_recorded_and_read_back_without_a_daemon() {
+    let b = berth();
+    let t0 = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 1
+    );
+    b.run(&["run", "-d", "--name", "ev1", "bb", "sleep", "100"]).assert_ok();
+    b.run(&["pause", "ev1"]).assert_ok();
+    b.run(&["unpause", "ev1"]).assert_ok();
+    b.run(&["stop", "-t", "1", "ev1"]).assert_ok();
+    b.run(&["rm", "ev1"]).assert_ok();
+    assert_eq!(
+        actions(&b, &t0, "ev1"),
+        ["create", "start", "pause", "unpause", "die", "stop", "destroy"]
+    );
+    // A --rm container that exits by itself: the shim's exit hook reports it.
+    b.run(&["run", "-d", "--rm", "--name", "ev2", "bb", "sh", "-c", "exit 3"]).assert_ok();
+    assert!(wait_until(Duration::from_secs(10), || actions(&b, &t0, "ev2").len() == 4));
+    assert_eq!(actions(&b, &t0, "ev2"), ["create", "start", "die", "destroy"]);
+    // Its exit code, in docker's attribute and line format.
+    let out = b.run(&["events", "--since", &t0, "--until", "0s", "--filter", "event=die", "--filter", "container=ev2"]);
+    let line = out.assert_ok().stdout.trim().to_string();
+    assert!(line.contains(" container die "), "{line}");
+    assert!(line.contains("exitCode=3") && line.contains("name=ev2") && line.contains("image=bb"), "{line}");
+    // Image and volume events; the JSON form.
+    b.run(&["tag", "bb", "bb-ev"]).assert_ok();
+    b.run(&["volume", "create", "vol-ev"]).assert_ok();
+    b.run(&["volume", "rm", "vol-ev"]).assert_ok();
+    let out = b.run(&["events", "--since", &t0, "--until", "0s", "--filter", "type=volume", "--format", "json"]);
+    let evs: Vec<serde_json::Value> = out.assert_ok().stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let got: Vec<(&str, &str)> = evs.iter().map(|e| (e["Action"].as_str().unwrap(), e["Actor"]["ID"].as_str().unwrap())).collect();
+    assert_eq!(got, [("create", "vol-ev"), ("destroy", "vol-ev")]);
+    let out = b.run(&["system", "events", "--since", &t0, "--until", "0s", "--filter", "type=image", "--format", "{{.Action}} {{.Actor.Attributes.name}}"]);
+    assert_eq!(out.assert_ok().stdout, "tag bb-ev:latest\n");
+    // Without --until it follows the log: a new event shows up.
+    let mut follow = std::process::Command::new(berth_tests::manager::berth_bin());
+    follow
+        .args(["--root", &b.root().to_string_lossy(), "events", "--format", "{{.Action}}", "--filter", "container=ev3"])
+        .env("BERTH_STATE", b.state())
+        .stdout(std::process::Stdio::piped());
+    let mut child = follow.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    b.run(&["create", "--name", "ev3", "bb", "true"]).assert_ok();
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "create\n");
+    b.run(&["rm", "ev3"]).assert_ok();
+    let out = b.run(&["events", "--filter", "bogus=1", "--until", "0s"]);
+    assert!(out.stderr.contains("invalid filter 'bogus'"), "{out}");
+}

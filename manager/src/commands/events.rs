@@ -31,6 +31,13 @@ fn nanos(flag: &str, s: &str) -> anyhow::Result<i128> {
     if let Ok(f) = s.parse::<f64>() {
         return Ok((f * 1e9) as i128);
     }
+    // A duration (`10m`): that long before now, to the nanosecond.
+    if let Ok(ns) = crate::container::options::parse_duration_ns(s) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        return Ok(now - ns as i128);
+    }
     parse_time(s)
         .map(|t| t as i128 * 1_000_000_000)
         .ok_or_else(|| anyhow!("--{flag} {s:?}: not a timestamp, date or duration"))
