@@ -589,3 +589,24 @@ fn events_are_recorded_and_read_back_without_a_daemon() {
     let out = b.run(&["events", "--filter", "bogus=1", "--until", "0s"]);
     assert!(out.stderr.contains("invalid filter 'bogus'"), "{out}");
 }
+
+#[test]
+fn search_lists_a_registry_catalog() {
+    let b = berth();
+    let reg = berth_tests::registry::Registry::plain();
+    for repo in ["team/web", "team/webapp", "other/db"] {
+        let target = format!("{}/{repo}:1", reg.host());
+        b.run(&["tag", "bb", &target]).assert_ok();
+        b.cmd().args(&["push", &target]).timeout(Duration::from_secs(60)).run().assert_ok();
+    }
+    let host = reg.host();
+    let out = b.run(&["search", "--format", "{{.Name}}", &format!("{host}/web")]);
+    assert_eq!(out.assert_ok().stdout, format!("{host}/team/web\n{host}/team/webapp\n"));
+    let out = b.run(&["search", "--limit", "1", &format!("{host}/WEB")]);
+    let text = out.assert_ok().stdout.clone();
+    assert!(text.starts_with("NAME") && text.contains("team/web") && !text.contains("webapp"), "{text}");
+    // Docker Hub's search API is not a registry's: a clear error.
+    let out = b.run(&["search", "busybox"]);
+    out.assert_code(125);
+    assert!(out.stderr.contains("name the registry"), "{out}");
+}

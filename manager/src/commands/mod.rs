@@ -35,6 +35,7 @@ pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod search;
 pub mod start;
 pub mod stats;
 pub mod stop;
@@ -123,6 +124,8 @@ pub enum Command {
     Update(update::Args),
     /// Get real time events from the event log
     Events(events::Args),
+    /// Search a registry's catalog for images
+    Search(search::Args),
     /// Display system-wide information
     Info(info::Args),
     /// Show the berth version information
@@ -227,6 +230,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Export(args) => export::run(ctx, args),
         Command::Update(args) => update::run(ctx, args),
         Command::Events(args) => events::run(ctx, args),
+        Command::Search(args) => search::run(ctx, args),
         Command::Info(args) => info::run(ctx, args),
         Command::Version(args) => version::run(ctx, args),
         Command::Container(args) => dispatch_container(ctx, args.command),
