@@ -264,7 +264,7 @@ mod tests {
             0,
         )
         .unwrap();
-        let got: Vec<String> = changes(&upper, &[lower.clone()])
+        let got: Vec<String> = changes(&upper, std::slice::from_ref(&lower))
             .unwrap()
             .iter()
             .map(|c| format!("{} {}", c.kind.letter(), c.path))

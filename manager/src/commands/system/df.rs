@@ -18,7 +18,7 @@ fn summary(kind: &str, rows: &[Usage], reclaimable: impl Fn(&Usage) -> bool) -> 
     let total: u64 = rows.iter().map(|u| u.size).sum();
     let active = rows.iter().filter(|u| u.users > 0).count();
     let rec: u64 = rows.iter().filter(|u| reclaimable(u)).map(|u| u.size).sum();
-    let pct = if total > 0 { rec * 100 / total } else { 0 };
+    let pct = (rec * 100).checked_div(total).unwrap_or(0);
     format!(
         "{kind}\t{}\t{active}\t{}\t{} ({pct}%)",
         rows.len(),
