@@ -610,3 +610,51 @@ fn search_lists_a_registry_catalog() {
     out.assert_code(125);
     assert!(out.stderr.contains("name the registry"), "{out}");
 }
+
+/// Kill every process of the store's containers and their shims with SIGKILL,
+/// unmount their root filesystems and empty the state dir: what a reboot does.
+fn simulate_reboot(b: &Berth) {
+    let ids: Vec<String> = b.run(&["ps", "-aq", "--no-trunc"]).stdout.split_whitespace().map(String::from).collect();
+    for id in &ids {
+        let status = b.state().join("containers").join(id).join("status.json");
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for key in ["shim_pid", "pid"] {
+                if let Some(p) = v[key].as_i64().filter(|p| *p > 0) {
+                    unsafe { libc::kill(p as i32, libc::SIGKILL) };
+                }
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for id in &ids {
+        let rootfs = b.root().join("containers").join(id).join("rootfs");
+        let _ = std::process::Command::new("umount").arg(&rootfs).status();
+    }
+    for e in std::fs::read_dir(b.state()).unwrap().flatten() {
+        let _ = std::fs::remove_dir_all(e.path());
+    }
+}
+
+#[test]
+fn boot_restarts_what_the_restart_policy_brings_back() {
+    let b = berth();
+    b.run(&["run", "-d", "--restart", "always", "--name", "always", "bb", "sleep", "100"]).assert_ok();
+    b.run(&["run", "-d", "--restart", "unless-stopped", "--name", "unless", "bb", "sleep", "100"]).assert_ok();
+    b.run(&["run", "-d", "--restart", "unless-stopped", "--name", "stopped", "bb", "sleep", "100"]).assert_ok();
+    b.run(&["run", "-d", "--name", "norestart", "bb", "sleep", "100"]).assert_ok();
+    b.run(&["stop", "-t", "1", "stopped"]).assert_ok();
+    simulate_reboot(&b);
+    let running = b.run(&["ps", "--format", "{{.Names}}"]).stdout;
+    assert!(running.trim().is_empty(), "still running after the simulated reboot: {running}");
+    let out = b.run(&["system", "boot"]);
+    assert_eq!(sorted_lines(&out.assert_ok().stdout), ["always", "unless"]);
+    let running = b.run(&["ps", "--format", "{{.Names}}"]).stdout;
+    assert_eq!(sorted_lines(&running), ["always", "unless"]);
+    let out = b.run(&["exec", "always", "echo", "back"]);
+    assert_eq!(out.assert_ok().stdout, "back\n");
+    // A second boot has nothing to do.
+    assert_eq!(b.run(&["system", "boot"]).assert_ok().stdout, "");
+    b.run(&["rm", "-f", "always", "unless", "stopped", "norestart"]).assert_ok();
+    b.assert_no_leaks();
+}

@@ -239,6 +239,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
             SystemCommand::Df(a) => system::df::run(ctx, a),
             SystemCommand::Prune(a) => system::prune::run(ctx, a),
             SystemCommand::Events(a) => events::run(ctx, a),
+            SystemCommand::Boot(a) => system::boot::run(ctx, a),
         },
         Command::Internal(args) => internal::run(ctx, args),
     }
@@ -352,4 +353,6 @@ pub enum SystemCommand {
     Prune(system::prune::Args),
     /// Get real time events from the event log
     Events(events::Args),
+    /// Start the containers a restart policy brings back after a reboot (run by the boot unit)
+    Boot(system::boot::Args),
 }

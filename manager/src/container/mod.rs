@@ -17,6 +17,7 @@
 // compose, build and networking next): not every item has a user yet.
 #![allow(unused_imports)]
 
+pub mod boot;
 pub mod commit;
 pub mod create;
 pub mod error;
