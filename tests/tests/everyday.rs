@@ -628,7 +628,7 @@ fn simulate_reboot(b: &Berth) {
     }
     std::thread::sleep(Duration::from_millis(300));
     for id in &ids {
-        let rootfs = b.root().join("containers").join(id).join("rootfs");
+        let rootfs = b.root().join("containers").join(id).join("bundle/rootfs");
         let _ = std::process::Command::new("umount").arg(&rootfs).status();
     }
     for e in std::fs::read_dir(b.state()).unwrap().flatten() {
