@@ -615,12 +615,17 @@ fn search_lists_a_registry_catalog() {
 /// unmount their root filesystems and empty the state dir: what a reboot does.
 fn simulate_reboot(b: &Berth) {
     let ids: Vec<String> = b.run(&["ps", "-aq", "--no-trunc"]).stdout.split_whitespace().map(String::from).collect();
-    for id in &ids {
-        let status = b.state().join("containers").join(id).join("status.json");
-        if let Ok(text) = std::fs::read_to_string(&status) {
+    // The shims' dirs (named by the id, or its first 16 digits under a long state path).
+    for e in std::fs::read_dir(b.state().join("containers")).into_iter().flatten().flatten() {
+        if let Ok(text) = std::fs::read_to_string(e.path().join("status.json")) {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            // Only live containers' pids (an exited one's may belong to someone else now).
+            if v["status"] != "running" {
+                continue;
+            }
             for key in ["shim_pid", "pid"] {
                 if let Some(p) = v[key].as_i64().filter(|p| *p > 0) {
+                    // SAFETY: kill(2) with a pid and a signal number; no memory is involved.
                     unsafe { libc::kill(p as i32, libc::SIGKILL) };
                 }
             }
