@@ -8,6 +8,7 @@
 mod archive;
 mod cli;
 mod commands;
+mod config;
 mod container;
 mod context;
 mod events;
@@ -45,7 +46,27 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BERTH_ERROR);
         }
     };
-    let ctx = context::Context::new(cli.root.clone(), cli.state.clone());
+    let explicit = cli.config.as_os_str() != config::DEFAULT_CONFIG;
+    let settings = match config::Settings::load(&cli.config, explicit) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berth: config: {e}");
+            return ExitCode::from(EXIT_BERTH_ERROR);
+        }
+    };
+    // Flags and environment win over the file, the file over the defaults.
+    let root = cli
+        .root
+        .clone()
+        .or_else(|| settings.data_root.clone())
+        .unwrap_or_else(|| context::DEFAULT_ROOT.into());
+    let state = cli
+        .state
+        .clone()
+        .or_else(|| settings.exec_root.clone())
+        .unwrap_or_else(|| context::DEFAULT_STATE.into());
+    let mut ctx = context::Context::new(root, state);
+    ctx.settings = settings;
     match commands::dispatch(&ctx, cli.command) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {

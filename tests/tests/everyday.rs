@@ -663,3 +663,54 @@ fn boot_restarts_what_the_restart_policy_brings_back() {
     b.run(&["rm", "-f", "always", "unless", "stopped", "norestart"]).assert_ok();
     b.assert_no_leaks();
 }
+
+#[test]
+fn config_file_sets_defaults_and_names_bad_keys() {
+    let b = berth();
+    let dir = b.scratch("config");
+    let cfg = dir.join("config.json");
+    let own_parent = format!("berth-cfg-parent-{}", std::process::id());
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"log-driver": "json-file", "log-opts": {{"max-size": "2m", "max-file": "2"}},
+                "default-ulimits": {{"nofile": {{"Name": "nofile", "Soft": 321, "Hard": 654}}}},
+                "cgroup-parent": "/{own_parent}"}}"#
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_string_lossy().to_string();
+    let out = b.run(&["--config", &c, "run", "--rm", "bb", "sh", "-c", "ulimit -n; ulimit -Hn"]);
+    assert_eq!(out.assert_ok().stdout, "321\n654\n");
+    // A flag wins over the file.
+    let out = b.run(&["--config", &c, "run", "--rm", "--ulimit", "nofile=100:200", "bb", "sh", "-c", "ulimit -n"]);
+    assert_eq!(out.assert_ok().stdout, "100\n");
+    b.run(&["--config", &c, "run", "-d", "--name", "cfg", "bb", "sleep", "100"]).assert_ok();
+    assert_eq!(
+        inspect(&b, "cfg", "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}}"),
+        "json-file 2m"
+    );
+    let pid = inspect(&b, "cfg", "{{.State.Pid}}");
+    let id = inspect(&b, "cfg", "{{.Id}}");
+    assert_eq!(cgroup_of(&pid), format!("/{own_parent}/{id}"));
+    b.run(&["rm", "-f", "cfg"]).assert_ok();
+    for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(e.path().join(&own_parent));
+    }
+    // Bad keys are named, with the file.
+    for (text, needle) in [
+        (r#"{"data-rot": "/x"}"#, "unknown field `data-rot`"),
+        (r#"{"log-driver": "syslog"}"#, "key \"log-driver\""),
+        (r#"{"registry-mirrors": ["https://m"]}"#, "key \"registry-mirrors\""),
+        (r#"{"default-ulimits": {"nofile": {"Name": "nofile", "Soft": 9, "Hard": 1}}}"#, "key \"default-ulimits\""),
+        ("{not json", "config.json"),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let out = b.run(&["--config", &c, "ps"]);
+        out.assert_code(125);
+        assert!(out.stderr.contains(needle) && out.stderr.contains(&c), "{text}: {out}");
+    }
+    let out = b.run(&["--config", "/nonexistent/berth.json", "ps"]);
+    out.assert_code(125);
+    b.assert_no_leaks();
+}

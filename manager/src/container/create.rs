@@ -253,6 +253,39 @@ fn resolve_mounts(hc: &HostConfig) -> Result<Vec<MountPoint>, LifecycleError> {
 
 /// Create the container (record, directories, volumes). Returns the record
 /// and the loaded image (so a `run` that starts it does not read it again).
+/// The config file's defaults for what the caller left unset: the log
+/// driver and options, ulimits (by name), the seccomp profile.
+fn config_defaults(ctx: &Context, opts: &mut CreateOptions) -> Result<(), LifecycleError> {
+    let s = &ctx.settings;
+    let hc = &mut opts.host_config;
+    let default_log = hc.log_config == super::record::LogConfig::default();
+    if default_log && (s.log_driver.is_some() || !s.log_opts.is_empty()) {
+        hc.log_config = super::record::LogConfig {
+            r#type: s.log_driver.clone().unwrap_or_else(|| "json-file".into()),
+            config: s.log_opts.clone(),
+        };
+    }
+    for u in s.default_ulimits.values() {
+        if !hc.ulimits.iter().any(|x| x.name == u.name) {
+            hc.ulimits.push(super::record::Ulimit {
+                name: u.name.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            });
+        }
+    }
+    let seccomp_given = hc
+        .security_opt
+        .iter()
+        .any(|o| o.starts_with("seccomp=") || o.starts_with("seccomp:"));
+    if let (Some(p), None, false) = (&s.seccomp_profile, &opts.seccomp_profile, seccomp_given) {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| invalid(format!("config seccomp-profile ({}): {e}", p.display())))?;
+        opts.seccomp_profile = Some(text);
+    }
+    Ok(())
+}
+
 /// `--volumes-from CONTAINER[:ro|rw]`: that container's bind and volume
 /// mounts at the same places (read-only with `:ro`; else as it has them),
 /// unless this container mounts something there itself. The volumes stay the
@@ -295,6 +328,8 @@ pub fn create(
     opts: CreateOptions,
 ) -> Result<(ContainerRecord, Image), LifecycleError> {
     validate(&opts)?;
+    let mut opts = opts;
+    config_defaults(ctx, &mut opts)?;
     let seccomp_profile = seccomp_profile(&opts)?;
     let image = image::resolve(ctx, &opts.image, opts.platform.as_deref())?;
     let mut mounts = resolve_mounts(&opts.host_config)?;

@@ -26,7 +26,8 @@ pub fn search(
              (berth search HOST[:PORT]/TERM): Docker Hub's search API is not supported"
         )));
     };
-    let insecure = tls::insecure_list(&opts.insecure_registries);
+    let mut insecure = tls::insecure_list(&opts.insecure_registries);
+    insecure.extend(ctx.settings.insecure_registries.iter().cloned());
     let client = Client::connect(
         registry,
         "",
