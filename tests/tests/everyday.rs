@@ -165,8 +165,8 @@ fn rm_runs_leave_no_lock_files() {
         lock_files(&b)
     );
     // A kept container keeps its lock file until it is removed.
-    b.run(&["run", "--name", "k", "bb", "true"]).assert_ok();
-    b.run(&["rm", "k"]).assert_ok();
+    b.run(&["run", "--name", "kept", "bb", "true"]).assert_ok();
+    b.run(&["rm", "kept"]).assert_ok();
     assert_eq!(lock_files(&b), Vec::<String>::new());
 }
 
@@ -324,11 +324,11 @@ fn commit_of_100_mb_is_twice_as_fast_as_dockers() {
 #[test]
 fn update_running_and_stopped_containers() {
     let b = berth();
-    b.run(&["run", "-d", "--name", "u", "--memory", "64m", "bb", "sleep", "100"])
+    b.run(&["run", "-d", "--name", "upd", "--memory", "64m", "bb", "sleep", "100"])
         .assert_ok();
-    let pid = inspect(&b, "u", "{{.State.Pid}}");
+    let pid = inspect(&b, "upd", "{{.State.Pid}}");
     b.run(&[
-        "update", "--memory", "96m", "--cpus", "0.5", "--pids-limit", "50", "--restart", "on-failure:2", "u",
+        "update", "--memory", "96m", "--cpus", "0.5", "--pids-limit", "50", "--restart", "on-failure:2", "upd",
     ])
     .assert_ok();
     assert_eq!(cgroup_file(&pid, "memory", "memory.limit_in_bytes", "memory.max"), (96u64 << 20).to_string());
@@ -336,21 +336,21 @@ fn update_running_and_stopped_containers() {
     let cpu = cgroup_file(&pid, "cpu", "cpu.cfs_quota_us", "cpu.max");
     assert!(cpu == "50000" || cpu == "50000 100000", "{cpu}");
     assert_eq!(
-        inspect(&b, "u", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}"),
+        inspect(&b, "upd", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}"),
         format!("{} 50 on-failure", 96u64 << 20)
     );
     // Stopped: the record now, the cgroup at the next start.
-    b.run(&["stop", "-t", "1", "u"]).assert_ok();
-    b.run(&["update", "--memory", "80m", "u"]).assert_ok();
-    b.run(&["start", "u"]).assert_ok();
-    let pid = inspect(&b, "u", "{{.State.Pid}}");
+    b.run(&["stop", "-t", "1", "upd"]).assert_ok();
+    b.run(&["update", "--memory", "80m", "upd"]).assert_ok();
+    b.run(&["start", "upd"]).assert_ok();
+    let pid = inspect(&b, "upd", "{{.State.Pid}}");
     assert_eq!(cgroup_file(&pid, "memory", "memory.limit_in_bytes", "memory.max"), (80u64 << 20).to_string());
     // A --rm container cannot get a restart policy (docker's rule).
-    b.run(&["run", "-d", "--rm", "--name", "r", "bb", "sleep", "100"]).assert_ok();
-    let out = b.run(&["update", "--restart", "always", "r"]);
+    b.run(&["run", "-d", "--rm", "--name", "rmd", "bb", "sleep", "100"]).assert_ok();
+    let out = b.run(&["update", "--restart", "always", "rmd"]);
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("AutoRemove"), "{out}");
-    b.run(&["rm", "-f", "u", "r"]).assert_ok();
+    b.run(&["rm", "-f", "upd", "rmd"]).assert_ok();
     b.assert_no_leaks();
 }
 
@@ -686,10 +686,9 @@ fn config_file_sets_defaults_and_names_bad_keys() {
     let out = b.run(&["--config", &c, "run", "--rm", "--ulimit", "nofile=100:200", "bb", "sh", "-c", "ulimit -n"]);
     assert_eq!(out.assert_ok().stdout, "100\n");
     b.run(&["--config", &c, "run", "-d", "--name", "cfg", "bb", "sleep", "100"]).assert_ok();
-    assert_eq!(
-        inspect(&b, "cfg", "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}}"),
-        "json-file 2m"
-    );
+    let v = b.run(&["inspect", "cfg"]).assert_ok().json();
+    assert_eq!(v[0]["HostConfig"]["LogConfig"]["Type"], "json-file");
+    assert_eq!(v[0]["HostConfig"]["LogConfig"]["Config"]["max-size"], "2m");
     let pid = inspect(&b, "cfg", "{{.State.Pid}}");
     let id = inspect(&b, "cfg", "{{.Id}}");
     assert_eq!(cgroup_of(&pid), format!("/{own_parent}/{id}"));

@@ -41,7 +41,7 @@ pub fn search(
     )?;
     let want = want.to_ascii_lowercase();
     let mut found: Vec<String> = client
-        .catalog(10_000)?
+        .catalog(1000)?
         .into_iter()
         .filter(|r| r.to_ascii_lowercase().contains(&want))
         .collect();
