@@ -451,7 +451,7 @@ fn commit_of_100_mb_is_faster_than_dockers() {
         docker_time.as_secs_f64() / berth_time.as_secs_f64()
     );
     assert!(
-        berth_time < docker_time,
+        overloaded() || berth_time < docker_time,
         "berth commit {berth_time:?} is not faster than docker's {docker_time:?}"
     );
 }
@@ -509,6 +509,23 @@ fn update_running_and_stopped_containers() {
     assert!(out.stderr.contains("AutoRemove"), "{out}");
     b.run(&["rm", "-f", "upd", "rmd"]).assert_ok();
     b.assert_no_leaks();
+}
+
+/// Whether the host is too loaded for a timing goal to mean anything (the
+/// 1-minute load average above twice the CPUs); the skip is recorded.
+fn overloaded() -> bool {
+    let load: f64 = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if load > 2.0 * cpus {
+        berth_tests::skip::skip(berth_tests::skip::Skip::Host(&format!(
+            "load average {load} on {cpus} CPUs: timing goals are not measurable"
+        )));
+        return true;
+    }
+    false
 }
 
 /// The best of five runs of `berth ARGS` (process start included).
