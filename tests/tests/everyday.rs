@@ -1008,6 +1008,17 @@ fn simulate_reboot(b: &Berth) {
         }
     }
     std::thread::sleep(Duration::from_millis(300));
+    // A reboot also empties the cgroup tree: the killed containers' cgroups go.
+    let parent = b
+        .run(&["info", "--format", "{{.CgroupParent}}"])
+        .stdout
+        .trim()
+        .to_string();
+    for id in &ids {
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let _ = std::fs::remove_dir(h.path().join(parent.trim_start_matches('/')).join(id));
+        }
+    }
     for id in &ids {
         let rootfs = b.root().join("containers").join(id).join("bundle/rootfs");
         let _ = std::process::Command::new("umount").arg(&rootfs).status();
