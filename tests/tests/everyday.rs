@@ -1170,3 +1170,42 @@ fn config_file_sets_defaults_and_names_bad_keys() {
     out.assert_code(125);
     b.assert_no_leaks();
 }
+
+#[test]
+fn completion_scripts_for_bash_zsh_and_fish() {
+    let b = Berth::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = b.run(&["completion", shell]);
+        let script = out.assert_ok().stdout.clone();
+        for word in [
+            "commit",
+            "container",
+            "system",
+            "--volumes-from",
+            "--cgroup-parent",
+        ] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    // bash accepts it and completes `berth con` to `container`.
+    let script = b.run(&["completion", "bash"]).stdout;
+    let path = b.scratch("completion").join("berth.bash");
+    std::fs::write(&path, script).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && COMP_WORDS=(berth con) COMP_CWORD=1 COMP_LINE='berth con' COMP_POINT=9 && _berth berth con berth && echo \"${{COMPREPLY[@]}}\"",
+            path.display()
+        ))
+        .output()
+        .unwrap();
+    let words = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        words.split_whitespace().any(|w| w == "container"),
+        "{words} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = b.run(&["completion", "tcsh"]);
+    out.assert_code(125);
+    assert!(out.stderr.contains("bash, zsh and fish"), "{out}");
+}

@@ -6,6 +6,7 @@ use clap::Subcommand;
 
 pub mod attach;
 pub mod commit;
+pub mod completion;
 pub mod container;
 pub mod cp;
 pub mod create;
@@ -126,6 +127,8 @@ pub enum Command {
     Events(events::Args),
     /// Search a registry's catalog for images
     Search(search::Args),
+    /// Print a shell completion script (bash, zsh, fish)
+    Completion(completion::Args),
     /// Display system-wide information
     Info(info::Args),
     /// Show the berth version information
@@ -231,6 +234,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Update(args) => update::run(ctx, args),
         Command::Events(args) => events::run(ctx, args),
         Command::Search(args) => search::run(ctx, args),
+        Command::Completion(args) => completion::run(ctx, args),
         Command::Info(args) => info::run(ctx, args),
         Command::Version(args) => version::run(ctx, args),
         Command::Container(args) => dispatch_container(ctx, args.command),
