@@ -1181,8 +1181,8 @@ fn completion_scripts_for_bash_zsh_and_fish() {
             "commit",
             "container",
             "system",
-            "--volumes-from",
-            "--cgroup-parent",
+            "volumes-from",
+            "cgroup-parent",
         ] {
             assert!(script.contains(word), "{shell}: no {word}");
         }
