@@ -3,14 +3,15 @@
 //! several containers (`each`), the flags of `run` and `create`
 //! (`container_flags`), and how to reach a registry (`registry_args`).
 
+pub mod argv;
 pub mod container_flags;
 pub mod each;
 pub mod registry_args;
+pub mod run_flags;
 
 pub use each::for_each_container;
 
 use crate::commands::Command;
-use crate::context::{DEFAULT_ROOT, DEFAULT_STATE};
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -23,11 +24,16 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// Persistent store: images, snapshots, container records, logs, volumes
-    #[arg(long, global = true, env = "BERTH_ROOT", default_value = DEFAULT_ROOT)]
-    pub root: PathBuf,
+    /// [default: the config file's data-root, else /var/lib/berth]
+    #[arg(long, global = true, env = "BERTH_ROOT")]
+    pub root: Option<PathBuf>,
     /// Runtime state: shim directories and the runtime's state (tmpfs)
-    #[arg(long, global = true, env = "BERTH_STATE", default_value = DEFAULT_STATE)]
-    pub state: PathBuf,
+    /// [default: the config file's exec-root, else /run/berth]
+    #[arg(long, global = true, env = "BERTH_STATE")]
+    pub state: Option<PathBuf>,
+    /// The configuration file (docker's daemon.json keys)
+    #[arg(long, global = true, env = "BERTH_CONFIG", default_value = crate::config::DEFAULT_CONFIG)]
+    pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -18,6 +18,8 @@ pub struct Context {
     pub runtime: PathBuf,
     /// The per-container supervisor (`BERTH_SHIM_BIN`, else `berth-shim` next to `berth`).
     pub shim: PathBuf,
+    /// The configuration file's settings (defaults when there is none).
+    pub settings: crate::config::Settings,
 }
 
 impl Context {
@@ -25,6 +27,7 @@ impl Context {
         Context {
             runtime: helper_binary("BERTH_RUNTIME_BIN", "berth-runtime"),
             shim: helper_binary("BERTH_SHIM_BIN", "berth-shim"),
+            settings: Default::default(),
             root,
             state,
         }
@@ -33,6 +36,23 @@ impl Context {
     /// `--root` for berth-runtime: under the runtime state, never shared with runc's.
     pub fn runtime_root(&self) -> PathBuf {
         self.state.join("runtime")
+    }
+
+    /// The cgroup containers are made under unless `--cgroup-parent` says
+    /// otherwise: the config file's `cgroup-parent`, else `/berth` for the default store; a private `--root` gets its
+    /// own (`/berth-<8 hex digits of the root's path hash>`) so two stores'
+    /// containers never share a parent.
+    pub fn cgroup_parent(&self) -> String {
+        if let Some(p) = &self.settings.cgroup_parent {
+            return p.clone();
+        }
+        if self.root == Path::new(DEFAULT_ROOT) {
+            return "/berth".into();
+        }
+        let mut h = crate::store::Hasher::new();
+        h.update(self.root.as_os_str().as_encoded_bytes());
+        let d = h.finish();
+        format!("/berth-{}", &d.hex()[..8])
     }
 
     /// The `berth` binary itself (for exit hooks the shim runs).

@@ -19,7 +19,13 @@ pub struct GcStats {
 /// Image ids (config digests) used by containers: `containers/<id>/container.json`
 /// with an `image` field. Read defensively: unreadable records are skipped.
 pub fn used_image_ids(root: &Path) -> HashSet<Digest> {
-    let mut out = HashSet::new();
+    image_users(root).into_keys().collect()
+}
+
+/// Image ids used by containers, each with one container using it (the id
+/// docker's conflict message names).
+pub fn image_users(root: &Path) -> std::collections::HashMap<Digest, String> {
+    let mut out = std::collections::HashMap::new();
     let Ok(rd) = std::fs::read_dir(root.join("containers")) else {
         return out;
     };
@@ -37,7 +43,7 @@ pub fn used_image_ids(root: &Path) -> HashSet<Digest> {
                 format!("sha256:{id}")
             };
             if let Ok(d) = full.parse() {
-                out.insert(d);
+                out.insert(d, e.file_name().to_string_lossy().into_owned());
             }
         }
     }

@@ -10,8 +10,10 @@ mod build;
 mod cli;
 mod commands;
 mod compose;
+mod config;
 mod container;
 mod context;
+mod events;
 mod format;
 #[cfg(test)]
 mod fuzz;
@@ -24,6 +26,7 @@ mod snapshot;
 mod spec;
 mod store;
 mod sys;
+mod system;
 mod volume;
 
 use clap::Parser;
@@ -34,17 +37,41 @@ use std::process::ExitCode;
 const EXIT_BERTH_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let argv = cli::argv::normalize(
+        &<cli::Cli as clap::CommandFactory>::command(),
+        std::env::args_os().collect(),
+    );
+    let cli = match cli::Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         // Help and version are not errors; a bad flag or argument is one of
         // berth's errors (125, as docker), not clap's usual 2.
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            let _ = e.print();
+            eprintln!("berth: {}", cli::argv::short_error(&e));
             return ExitCode::from(EXIT_BERTH_ERROR);
         }
     };
-    let ctx = context::Context::new(cli.root.clone(), cli.state.clone());
+    let explicit = cli.config.as_os_str() != config::DEFAULT_CONFIG;
+    let settings = match config::Settings::load(&cli.config, explicit) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berth: config: {e}");
+            return ExitCode::from(EXIT_BERTH_ERROR);
+        }
+    };
+    // Flags and environment win over the file, the file over the defaults.
+    let root = cli
+        .root
+        .clone()
+        .or_else(|| settings.data_root.clone())
+        .unwrap_or_else(|| context::DEFAULT_ROOT.into());
+    let state = cli
+        .state
+        .clone()
+        .or_else(|| settings.exec_root.clone())
+        .unwrap_or_else(|| context::DEFAULT_STATE.into());
+    let mut ctx = context::Context::new(root, state);
+    ctx.settings = settings;
     match commands::dispatch(&ctx, cli.command) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {

@@ -167,6 +167,17 @@ impl Berth {
 impl Drop for Berth {
     fn drop(&mut self) {
         self.cleanup();
+        // A private store's containers live under their own cgroup parent
+        // (`/berth-<8 hex of sha256(root)>`), left empty once they are gone.
+        let parent = format!(
+            "berth-{}",
+            &crate::images::sha256_hex(self.root().as_os_str().as_encoded_bytes())[..8]
+        );
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in rd.flatten() {
+                let _ = std::fs::remove_dir(e.path().join(&parent));
+            }
+        }
         for dir in [
             self.rt.root().to_path_buf(),
             self.state.path().to_path_buf(),

@@ -152,6 +152,9 @@ pub struct CreateFlags {
     /// Platform to pull when the image is pulled (os/arch[/variant])
     #[arg(long)]
     pub platform: Option<String>,
+    // The everyday branch's flags: the rest of docker's `run` flags.
+    #[command(flatten)]
+    pub more: super::run_flags::RunFlags,
     /// The image
     pub image: String,
     /// The command and its arguments
@@ -236,7 +239,15 @@ impl CreateFlags {
                     vec![e.clone()]
                 }
             }),
-            labels: parse_labels(&self.label),
+            labels: parse_labels(
+                &self
+                    .more
+                    .file_labels()?
+                    .into_iter()
+                    .chain(self.label.iter().cloned())
+                    .collect::<Vec<_>>(),
+            ),
+            domainname: self.more.domainname.clone().unwrap_or_default(),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             exposed_ports: crate::network::request::parse_expose(&self.expose)?,
@@ -253,7 +264,7 @@ impl CreateFlags {
             links: self.link.clone(),
             add_hosts: self.add_host.clone(),
         })?;
-        let host_config = HostConfig {
+        let mut host_config = HostConfig {
             binds: self.volume.clone(),
             mounts: self
                 .mount
@@ -281,7 +292,9 @@ impl CreateFlags {
             dns_options: self.dns_option.clone(),
             extra_hosts: self.add_host.clone(),
             links: self.link.clone(),
+            ..Default::default()
         };
+        self.more.apply(&mut host_config)?;
         let mut opts = CreateOptions::new(ImageSource::Ref(self.image.clone(), pull));
         opts.name = self.name.clone();
         opts.platform = self.platform.clone();

@@ -13,6 +13,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let (rec, _) = container::create(ctx, args.flags.to_options()?)?;
+    args.flags.more.write_cidfile(&rec.id)?;
     println!("{}", rec.id);
     Ok(0)
 }

@@ -125,6 +125,9 @@ impl Printer {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
     let rec = store.resolve(&args.container)?;
+    if rec.host_config.log_config.r#type == "none" {
+        anyhow::bail!("configured logging driver does not support reading");
+    }
     let tail: Option<usize> = match args.tail.as_str() {
         "all" | "-1" => None,
         n => Some(

@@ -7,14 +7,21 @@ use clap::Subcommand;
 pub mod attach;
 pub mod build;
 pub mod builder;
+pub mod commit;
+pub mod completion;
 pub mod compose;
+pub mod container;
 pub mod cp;
 pub mod create;
+pub mod diff;
+pub mod events;
 pub mod exec;
+pub mod export;
 pub mod history;
 pub mod image;
 pub mod images;
 pub mod r#import;
+pub mod info;
 pub mod inspect;
 pub mod internal;
 pub mod kill;
@@ -34,12 +41,16 @@ pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod search;
 pub mod start;
 pub mod stats;
 pub mod stop;
+pub mod system;
 pub mod tag;
 pub mod top;
 pub mod unpause;
+pub mod update;
+pub mod version;
 pub mod volume;
 pub mod wait;
 
@@ -123,6 +134,28 @@ pub enum Command {
     Up(compose::UpAlias),
     /// Stop and remove a compose project's containers (berth compose down)
     Down(compose::DownAlias),
+    /// Create a new image from a container's changes
+    Commit(commit::Args),
+    /// Inspect changes to files on a container's filesystem
+    Diff(diff::Args),
+    /// Export a container's filesystem as a tar archive
+    Export(export::Args),
+    /// Update configuration of one or more containers
+    Update(update::Args),
+    /// Get real time events from the event log
+    Events(events::Args),
+    /// Search a registry's catalog for images
+    Search(search::Args),
+    /// Print a shell completion script (bash, zsh, fish)
+    Completion(completion::Args),
+    /// Display system-wide information
+    Info(info::Args),
+    /// Show the berth version information
+    Version(version::Args),
+    /// Manage containers
+    Container(ContainerArgs),
+    /// Manage berth
+    System(SystemArgs),
     /// Callbacks from berth-shim (not for users)
     #[command(hide = true)]
     Internal(internal::Args),
@@ -160,6 +193,10 @@ pub enum ImageCommand {
     Save(save::Args),
     /// Create an image from a rootfs tarball
     Import(r#import::Args),
+    /// Download an image from a registry
+    Pull(pull::Args),
+    /// Upload an image to a registry
+    Push(push::Args),
     /// Extract an image's layers into snapshots now (run does it on demand)
     #[command(hide = true)]
     Unpack(image::UnpackArgs),
@@ -191,6 +228,8 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
             ImageCommand::Load(a) => load::run(ctx, a),
             ImageCommand::Save(a) => save::run(ctx, a),
             ImageCommand::Import(a) => r#import::run(ctx, a),
+            ImageCommand::Pull(a) => pull::run(ctx, a),
+            ImageCommand::Push(a) => push::run(ctx, a),
             ImageCommand::Unpack(a) => image::unpack(ctx, a),
         },
         Command::Run(args) => run::run(ctx, args),
@@ -218,6 +257,135 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
         Command::Compose(args) => compose::run(ctx, args),
         Command::Up(args) => compose::up_alias(ctx, args),
         Command::Down(args) => compose::down_alias(ctx, args),
+        Command::Commit(args) => commit::run(ctx, args),
+        Command::Diff(args) => diff::run(ctx, args),
+        Command::Export(args) => export::run(ctx, args),
+        Command::Update(args) => update::run(ctx, args),
+        Command::Events(args) => events::run(ctx, args),
+        Command::Search(args) => search::run(ctx, args),
+        Command::Completion(args) => completion::run(ctx, args),
+        Command::Info(args) => info::run(ctx, args),
+        Command::Version(args) => version::run(ctx, args),
+        Command::Container(args) => dispatch_container(ctx, args.command),
+        Command::System(args) => match args.command {
+            SystemCommand::Info(a) => info::run(ctx, a),
+            SystemCommand::Df(a) => system::df::run(ctx, a),
+            SystemCommand::Prune(a) => system::prune::run(ctx, a),
+            SystemCommand::Events(a) => events::run(ctx, a),
+            SystemCommand::Boot(a) => system::boot::run(ctx, a),
+        },
         Command::Internal(args) => internal::run(ctx, args),
     }
+}
+
+/// `berth container ...`: docker's management-command forms of the container
+/// verbs (same flags, same code), plus `prune`.
+#[derive(clap::Args, Debug)]
+pub struct ContainerArgs {
+    #[command(subcommand)]
+    pub command: ContainerCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// List containers
+    #[command(aliases = ["ps", "list"])]
+    Ls(ps::Args),
+    /// Create and start a container
+    Run(run::Args),
+    /// Create a container
+    Create(create::Args),
+    /// Start containers
+    Start(start::Args),
+    /// Stop containers
+    Stop(stop::Args),
+    /// Restart containers
+    Restart(restart::Args),
+    /// Send a signal to containers
+    Kill(kill::Args),
+    /// Remove containers
+    #[command(alias = "remove")]
+    Rm(rm::Args),
+    /// Show a container's logs
+    Logs(logs::Args),
+    /// Run a command in a running container
+    Exec(exec::Args),
+    /// Attach to a running container's stdio
+    Attach(attach::Args),
+    /// Show detailed information on containers
+    Inspect(inspect::Args),
+    /// Wait for containers to stop and print their exit codes
+    Wait(wait::Args),
+    /// Show a container's processes
+    Top(top::Args),
+    /// Show containers' resource usage
+    Stats(stats::Args),
+    /// Copy files between a container and the host
+    Cp(cp::Args),
+    /// Pause containers
+    Pause(pause::Args),
+    /// Resume paused containers
+    Unpause(unpause::Args),
+    /// Rename a container
+    Rename(rename::Args),
+    /// Create a new image from a container's changes
+    Commit(commit::Args),
+    /// Inspect changes to files on a container's filesystem
+    Diff(diff::Args),
+    /// Export a container's filesystem as a tar archive
+    Export(export::Args),
+    /// Update configuration of one or more containers
+    Update(update::Args),
+    /// Remove all stopped containers
+    Prune(container::prune::Args),
+}
+
+fn dispatch_container(ctx: &Context, command: ContainerCommand) -> anyhow::Result<i32> {
+    match command {
+        ContainerCommand::Ls(a) => ps::run(ctx, a),
+        ContainerCommand::Run(a) => run::run(ctx, a),
+        ContainerCommand::Create(a) => create::run(ctx, a),
+        ContainerCommand::Start(a) => start::run(ctx, a),
+        ContainerCommand::Stop(a) => stop::run(ctx, a),
+        ContainerCommand::Restart(a) => restart::run(ctx, a),
+        ContainerCommand::Kill(a) => kill::run(ctx, a),
+        ContainerCommand::Rm(a) => rm::run(ctx, a),
+        ContainerCommand::Logs(a) => logs::run(ctx, a),
+        ContainerCommand::Exec(a) => exec::run(ctx, a),
+        ContainerCommand::Attach(a) => attach::run(ctx, a),
+        ContainerCommand::Inspect(a) => inspect::run(ctx, a),
+        ContainerCommand::Wait(a) => wait::run(ctx, a),
+        ContainerCommand::Top(a) => top::run(ctx, a),
+        ContainerCommand::Stats(a) => stats::run(ctx, a),
+        ContainerCommand::Cp(a) => cp::run(ctx, a),
+        ContainerCommand::Pause(a) => pause::run(ctx, a),
+        ContainerCommand::Unpause(a) => unpause::run(ctx, a),
+        ContainerCommand::Rename(a) => rename::run(ctx, a),
+        ContainerCommand::Commit(a) => commit::run(ctx, a),
+        ContainerCommand::Diff(a) => diff::run(ctx, a),
+        ContainerCommand::Export(a) => export::run(ctx, a),
+        ContainerCommand::Update(a) => update::run(ctx, a),
+        ContainerCommand::Prune(a) => container::prune::run(ctx, a),
+    }
+}
+
+/// `berth system ...`.
+#[derive(clap::Args, Debug)]
+pub struct SystemArgs {
+    #[command(subcommand)]
+    pub command: SystemCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Display system-wide information
+    Info(info::Args),
+    /// Show disk usage
+    Df(system::df::Args),
+    /// Remove unused data
+    Prune(system::prune::Args),
+    /// Get real time events from the event log
+    Events(events::Args),
+    /// Start the containers a restart policy brings back after a reboot (run by the boot unit)
+    Boot(system::boot::Args),
 }

@@ -24,6 +24,15 @@ pub struct Args {
     /// Filter output based on conditions provided (name=, status=, label=, id=)
     #[arg(short, long)]
     pub filter: Vec<String>,
+    /// Show the latest created container (includes all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Show the n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", allow_hyphen_values = true)]
+    pub last: Option<i64>,
+    /// Display total file sizes (not supported)
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 fn command_of(rec: &ContainerRecord, trunc: bool) -> String {
@@ -60,6 +69,18 @@ fn matches(rec: &ContainerRecord, st: &ContainerState, filters: &[(String, Strin
     })
 }
 
+/// An RFC 3339 time as (seconds, nanoseconds), to order containers by
+/// creation (the strings do not sort: their fractions' trailing zeros are cut).
+fn created_key(t: &str) -> (i64, u32) {
+    let secs = crate::store::parse_rfc3339(t).unwrap_or(0);
+    let nanos = t
+        .split_once('.')
+        .map(|(_, f)| format!("{:0<9}", f.trim_end_matches('Z')))
+        .and_then(|f| f.get(..9)?.parse().ok())
+        .unwrap_or(0);
+    (secs, nanos)
+}
+
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let mut filters = Vec::new();
     for f in &args.filter {
@@ -71,7 +92,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         }
         filters.push((k.to_string(), v.to_string()));
     }
-    let all = args.all || filters.iter().any(|(k, _)| k == "status");
+    if args.size {
+        bail!("ps: --size is not supported");
+    }
+    // docker: -l is -n 1; a negative -n is no limit; either lists all states.
+    let last = match (args.latest, args.last) {
+        (true, _) => Some(1),
+        (false, Some(n)) if n >= 0 => Some(n as usize),
+        _ => None,
+    };
+    let all = args.all || last.is_some() || filters.iter().any(|(k, _)| k == "status");
     let template = args
         .format
         .as_deref()
@@ -90,6 +120,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             continue;
         }
         rows.push((rec, st));
+    }
+    // Newest first, as docker lists them.
+    rows.sort_by_key(|r| std::cmp::Reverse(created_key(&r.0.created)));
+    if let Some(n) = last {
+        rows.truncate(n);
     }
     let mut out = String::new();
     if args.quiet {

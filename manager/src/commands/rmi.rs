@@ -21,7 +21,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let lock = StoreLock::exclusive(&ctx.root)?;
     let images = ImageStore::open(&ctx.root)?;
-    let used = crate::gc::used_image_ids(&ctx.root);
+    let used = crate::gc::image_users(&ctx.root);
     let mut errors = Vec::new();
     for arg in &args.images {
         let res = images.update(|all| {
@@ -43,14 +43,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
                 same.clone()
             };
             let remaining = same.len() - to_remove.len();
-            if remaining == 0 && used.contains(&rec.config) && !args.force {
-                return Err(crate::store::StoreError::Corrupt {
-                    path: Default::default(),
-                    why: format!(
-                        "conflict: unable to remove repository reference {arg:?} (must force) - a container is using its referenced image {}",
+            if remaining == 0 && !args.force {
+                if let Some(user) = used.get(&rec.config) {
+                    return Err(crate::store::StoreError::Conflict(format!(
+                        "conflict: unable to remove repository reference {arg:?} (must force) - container {} is using its referenced image {}",
+                        &user[..user.len().min(12)],
                         rec.config.short()
-                    ),
-                });
+                    )));
+                }
             }
             let mut idx = to_remove;
             idx.sort_unstable_by(|a, b| b.cmp(a));
@@ -61,7 +61,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
                 }
             }
             if remaining == 0 {
-                if used.contains(&rec.config) {
+                if used.contains_key(&rec.config) {
                     // Forced: the container keeps its image, now nameless.
                     all.push(crate::store::ImageRecord {
                         name: dangling_name(&rec.config),
@@ -74,7 +74,23 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             Ok(out)
         });
         match res {
-            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Ok(lines) => {
+                for l in &lines {
+                    println!("{l}");
+                    let (action, what) = match l.split_once(": ") {
+                        Some(("Untagged", n)) => ("untag", n),
+                        Some(("Deleted", d)) => ("delete", d),
+                        _ => continue,
+                    };
+                    crate::events::record(
+                        &ctx.root,
+                        "image",
+                        action,
+                        what,
+                        &[("name", what.to_string())],
+                    );
+                }
+            }
             Err(e) => errors.push(e.to_string()),
         }
     }

@@ -33,6 +33,7 @@ fn start_error(e: LifecycleError) -> anyhow::Result<i32> {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let (rec, image) = container::create(ctx, args.flags.to_options()?)?;
+    args.flags.more.write_cidfile(&rec.id)?;
     let store = ContainerStore::open(ctx)?;
     let c = container::lock(&store, &rec.id)?;
     if args.detach {

@@ -24,10 +24,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             args.target
         );
     }
+    let id = src.config.to_string();
+    let familiar = crate::image::reference::familiar(&name);
     images.put(ImageRecord {
         name,
         created: now_rfc3339(),
         ..src
     })?;
+    crate::events::record(&ctx.root, "image", "tag", &id, &[("name", familiar)]);
     Ok(0)
 }

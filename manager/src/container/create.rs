@@ -247,17 +247,90 @@ fn resolve_mounts(hc: &HostConfig) -> Result<Vec<MountPoint>, LifecycleError> {
 
 /// Create the container (record, directories, volumes). Returns the record
 /// and the loaded image (so a `run` that starts it does not read it again).
+/// The config file's defaults for what the caller left unset: the log
+/// driver and options, ulimits (by name), the seccomp profile.
+fn config_defaults(ctx: &Context, opts: &mut CreateOptions) -> Result<(), LifecycleError> {
+    let s = &ctx.settings;
+    let hc = &mut opts.host_config;
+    let default_log = hc.log_config == super::record::LogConfig::default();
+    if default_log && (s.log_driver.is_some() || !s.log_opts.is_empty()) {
+        hc.log_config = super::record::LogConfig {
+            r#type: s.log_driver.clone().unwrap_or_else(|| "json-file".into()),
+            config: s.log_opts.clone(),
+        };
+    }
+    for u in s.default_ulimits.values() {
+        if !hc.ulimits.iter().any(|x| x.name == u.name) {
+            hc.ulimits.push(super::record::Ulimit {
+                name: u.name.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            });
+        }
+    }
+    let seccomp_given = hc
+        .security_opt
+        .iter()
+        .any(|o| o.starts_with("seccomp=") || o.starts_with("seccomp:"));
+    if let (Some(p), None, false) = (&s.seccomp_profile, &opts.seccomp_profile, seccomp_given) {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| invalid(format!("config seccomp-profile ({}): {e}", p.display())))?;
+        opts.seccomp_profile = Some(text);
+    }
+    Ok(())
+}
+
+/// `--volumes-from CONTAINER[:ro|rw]`: that container's bind and volume
+/// mounts at the same places (read-only with `:ro`; else as it has them),
+/// unless this container mounts something there itself. The volumes stay the
+/// other container's: they are never this one's anonymous volumes.
+fn volumes_from(
+    ctx: &Context,
+    from: &[String],
+    mounts: &mut Vec<MountPoint>,
+) -> Result<(), LifecycleError> {
+    if from.is_empty() {
+        return Ok(());
+    }
+    let store = ContainerStore::open(ctx)?;
+    for spec in from {
+        let (name, mode) = match spec.rsplit_once(':') {
+            Some((n, m)) if matches!(m, "ro" | "rw") => (n, Some(m)),
+            _ => (spec.as_str(), None),
+        };
+        let src = store.resolve(name)?;
+        for m in src.mounts.iter().filter(|m| m.r#type != MountKind::Tmpfs) {
+            if mounts.iter().any(|x| x.destination == m.destination) {
+                continue;
+            }
+            let mut m = m.clone();
+            m.anonymous = false;
+            match mode {
+                Some("ro") => m.rw = false,
+                Some(_) => m.rw = true,
+                None => {}
+            }
+            m.mode = if m.rw { String::new() } else { "ro".into() };
+            mounts.push(m);
+        }
+    }
+    Ok(())
+}
+
 pub fn create(
     ctx: &Context,
     opts: CreateOptions,
 ) -> Result<(ContainerRecord, Image), LifecycleError> {
     validate(&opts)?;
+    let mut opts = opts;
+    config_defaults(ctx, &mut opts)?;
     // the networks named exist, the addresses and ports parse
     crate::network::request::check(ctx, &opts.host_config, &opts.networking)
         .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
     let seccomp_profile = seccomp_profile(&opts)?;
     let image = image::resolve(ctx, &opts.image, opts.platform.as_deref())?;
     let mut mounts = resolve_mounts(&opts.host_config)?;
+    volumes_from(ctx, &opts.host_config.volumes_from, &mut mounts)?;
     let ic = ImageDefaults::deserialize(&image.config_json["config"]).unwrap_or_default();
 
     let mut id = new_id();
@@ -415,6 +488,7 @@ pub fn create(
         }
         return Err(e.into());
     }
+    crate::events::container(ctx, &rec, "create", &[]);
     Ok((rec, image))
 }
 

@@ -6,7 +6,7 @@
 use super::error::LifecycleError;
 use super::hooks::hooks;
 use super::lock::{self, Locked};
-use super::state::{self, read_shim_status};
+use super::state::{self, read_shim_status, ShimStatus};
 use super::store::{write_json, ContainerStore};
 use super::{remove, rootfs};
 use crate::context::Context;
@@ -45,7 +45,18 @@ pub fn on_exit_locked(
     }
     release(ctx, c)?;
     if let Some(s) = live {
-        let _ = write_json(&c.dir(ctx).join("last-status.json"), &s);
+        // One `die` per exit: on_exit runs more than once for one (stop, then
+        // the shim's exit hook); the exit already kept is not reported again.
+        let last = c.dir(ctx).join("last-status.json");
+        let kept: Option<ShimStatus> = std::fs::read(&last)
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok());
+        let seen = kept.is_some_and(|k| k.shim_pid == s.shim_pid && k.finished_at == s.finished_at);
+        if !seen && s.status != "created" {
+            let code = s.exit_code.unwrap_or(0).to_string();
+            crate::events::container(ctx, c, "die", &[("exitCode", code)]);
+        }
+        let _ = write_json(&last, &s);
     }
     if c.host_config.auto_remove {
         remove::remove_stopped(ctx, c, true)?;

@@ -115,6 +115,7 @@ pub fn kill(ctx: &Context, c: &Locked, signal: Signal) -> Result<(), LifecycleEr
     } else {
         runtime::run(ctx, &["kill", &c.id, &signal.number().to_string()])?;
     }
+    crate::events::container(ctx, c, "kill", &[("signal", signal.number().to_string())]);
     Ok(())
 }
 

@@ -19,7 +19,19 @@ pub struct Locked<'a> {
 /// berth holds it.
 pub fn lock<'a>(store: &'a ContainerStore, id: &str) -> Result<Locked<'a>, LifecycleError> {
     let lock = store.lock(id)?;
-    let rec = store.load(id)?;
+    let rec = match store.load(id) {
+        Ok(rec) => rec,
+        Err(e) => {
+            // Taking the lock created its file: a container that is gone (an
+            // exit hook or a foreground run arriving after a `--rm` removal)
+            // must not leave one behind for ever. Unlinking under the lock is
+            // safe: whoever waits on the old file finds the record gone too.
+            if matches!(e, super::ContainerError::NotFound(_)) {
+                store.forget_lock(id);
+            }
+            return Err(e.into());
+        }
+    };
     Ok(Locked {
         store,
         rec,
@@ -50,5 +62,36 @@ impl std::ops::Deref for Locked<'_> {
     type Target = ContainerRecord;
     fn deref(&self) -> &ContainerRecord {
         &self.rec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Context;
+
+    /// A lock taken on a container removed meanwhile (the exit hook after a
+    /// `--rm` removal) leaves no lock file behind.
+    #[test]
+    fn no_lock_file_outlives_its_container() {
+        let root = std::env::temp_dir().join(format!("berth-locks-{}", std::process::id()));
+        let ctx = Context::new(root.clone(), root.join("state"));
+        let s = ContainerStore::open(&ctx).unwrap();
+        for i in 0..3 {
+            let mut r = ContainerRecord {
+                name: format!("c{i}"),
+                ..Default::default()
+            };
+            s.create(&mut r, |_| Ok(())).unwrap();
+            let c = lock(&s, &r.id).unwrap();
+            assert_eq!(s.lock_files(), 1);
+            s.remove(c.record()).unwrap();
+            drop(c);
+            assert_eq!(s.lock_files(), 0);
+            // The late exit hook.
+            assert!(lock(&s, &r.id).is_err());
+            assert_eq!(s.lock_files(), 0, "lock file left after a late lock");
+        }
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -17,6 +17,8 @@
 // compose, build and networking next): not every item has a user yet.
 #![allow(unused_imports)]
 
+pub mod boot;
+pub mod commit;
 pub mod create;
 pub mod error;
 pub mod exit;
@@ -35,6 +37,7 @@ pub mod start;
 pub mod state;
 pub mod stop;
 pub mod store;
+pub mod update;
 pub mod wait;
 
 pub use create::create;
@@ -47,8 +50,8 @@ pub use lock::{lock, lock_by_name, Locked};
 pub use options::CreateOptions;
 pub use pause::{pause, unpause};
 pub use record::{
-    Config, ContainerRecord, EndpointSettings, HealthConfig, HostConfig, MountKind, MountPoint,
-    MountSpec, NetworkMode, NetworkingConfig, RestartPolicy,
+    Config, ContainerRecord, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, MountKind,
+    MountPoint, MountSpec, NetworkMode, NetworkingConfig, RestartPolicy, Ulimit,
 };
 pub use remove::{remove, RemoveOptions};
 pub use rename::rename;

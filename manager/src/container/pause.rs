@@ -22,7 +22,9 @@ pub fn pause(ctx: &Context, c: &Locked) -> Result<(), LifecycleError> {
             c.id
         )));
     }
-    set_paused(ctx, c, true)
+    set_paused(ctx, c, true)?;
+    crate::events::container(ctx, c, "pause", &[]);
+    Ok(())
 }
 
 pub fn unpause(ctx: &Context, c: &Locked) -> Result<(), LifecycleError> {
@@ -39,7 +41,9 @@ pub fn unpause(ctx: &Context, c: &Locked) -> Result<(), LifecycleError> {
             c.id
         )));
     }
-    set_paused(ctx, c, false)
+    set_paused(ctx, c, false)?;
+    crate::events::container(ctx, c, "unpause", &[]);
+    Ok(())
 }
 
 /// Pause or resume through the runtime; the shim does not track the freezer,

@@ -257,6 +257,46 @@ pub struct HostConfig {
     pub extra_hosts: Vec<String>,
     /// `--link NAME:ALIAS`.
     pub links: Vec<String>,
+    // docker's resource and process options of `run` (the everyday branch).
+    /// The cgroup the container's cgroup is made under (empty: the store's,
+    /// `Context::cgroup_parent`).
+    pub cgroup_parent: String,
+    pub memory_reservation: i64,
+    /// Memory plus swap (-1: unlimited swap; 0: docker's default, twice `memory`).
+    pub memory_swap: i64,
+    pub cpu_shares: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub blkio_weight: u16,
+    pub oom_kill_disable: Option<bool>,
+    pub oom_score_adj: i64,
+    pub shm_size: i64,
+    pub sysctls: BTreeMap<String, String>,
+    pub ulimits: Vec<Ulimit>,
+    pub devices: Vec<DeviceMapping>,
+    pub group_add: Vec<String>,
+    pub userns_mode: String,
+    pub volumes_from: Vec<String>,
+}
+
+/// docker's `--ulimit NAME=SOFT[:HARD]`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// docker's `--device HOST[:CONTAINER[:PERMISSIONS]]`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    pub cgroup_permissions: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -83,6 +83,7 @@ pub(crate) fn remove_stopped(
         let _ = std::fs::remove_dir_all(&shim_dir);
     }
     c.store().remove(c)?;
+    crate::events::container(ctx, c, "destroy", &[]);
     if volumes {
         let anon = c.anonymous_volumes();
         if !anon.is_empty() {

@@ -6,5 +6,10 @@ use super::error::LifecycleError;
 use super::lock::Locked;
 
 pub fn rename(c: &Locked, new_name: &str) -> Result<(), LifecycleError> {
-    Ok(c.store().rename(&c.id, new_name)?)
+    c.store().rename(&c.id, new_name)?;
+    let mut rec = c.record().clone();
+    rec.name = new_name.to_string();
+    let old = ("oldName", format!("/{}", c.name));
+    crate::events::container_at(&c.store().root(), &rec, "rename", &[old]);
+    Ok(())
 }

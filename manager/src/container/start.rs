@@ -68,13 +68,19 @@ pub fn start_with_image(
         rootfs::mount(ctx, c, &image)?;
         launch(ctx, c, mode)
     })();
+    if res.is_ok() && matches!(mode, StartMode::Now) {
+        crate::events::container(ctx, c, "start", &[]);
+    }
     res.map_err(|e| failed(ctx, c, e))
 }
 
 /// Send `start` to a shim that created the container (`StartMode::CreateOnly`).
 pub fn start_created(ctx: &Context, c: &Locked) -> Result<(), LifecycleError> {
     match shim_client::request::<PidResponse>(&c.shim_dir(ctx), &Request::Start) {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            crate::events::container(ctx, c, "start", &[]);
+            Ok(())
+        }
         Err(e) => {
             let _ = shim_client::request::<Ack>(&c.shim_dir(ctx), &Request::Shutdown);
             Err(failed(ctx, c, start_error(&e)))
@@ -136,6 +142,9 @@ fn failed(ctx: &Context, c: &Locked, e: LifecycleError) -> LifecycleError {
 fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, LifecycleError> {
     let mut rec: ContainerRecord = c.record().clone();
     rootfs::mount_volumes(ctx, &mut rec)?;
+    if rec.host_config.cgroup_parent.is_empty() {
+        rec.host_config.cgroup_parent = ctx.cgroup_parent();
+    }
     let init = if rec.host_config.init == Some(true) {
         Some(spec::find_init()?)
     } else {
@@ -168,6 +177,30 @@ fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, Lifecyc
     shim_client::spawn(&ctx.shim, &rec.shim_dir(ctx), &cfg).map_err(|e| start_error(&e))
 }
 
+/// Where the shim writes the container's output, from `--log-driver` and
+/// `--log-opt`: json-file and local rotate at `max-size` keeping `max-file`
+/// files (local: docker's defaults 20m x 5); none writes nowhere.
+fn log_section(ctx: &Context, rec: &ContainerRecord) -> LogSection {
+    let lc = &rec.host_config.log_config;
+    let opt = |k: &str| lc.config.get(k).map(String::as_str);
+    let local = lc.r#type == "local";
+    let max_size = opt("max-size")
+        .and_then(|s| crate::container::options::parse_size(s).ok())
+        .unwrap_or(if local { 20 << 20 } else { 0 });
+    let max_files = opt("max-file")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if local { 5 } else { 1 });
+    LogSection {
+        path: if lc.r#type == "none" {
+            "/dev/null".into()
+        } else {
+            rec.log_path(ctx)
+        },
+        max_size,
+        max_files,
+    }
+}
+
 /// shim.json for this container.
 fn shim_config(ctx: &Context, rec: &ContainerRecord, mode: StartMode) -> ShimConfig {
     let healthcheck = rec
@@ -191,11 +224,7 @@ fn shim_config(ctx: &Context, rec: &ContainerRecord, mode: StartMode) -> ShimCon
         runtime_root: ctx.runtime_root(),
         terminal: rec.config.tty,
         stdin: rec.config.open_stdin,
-        log: LogSection {
-            path: rec.log_path(ctx),
-            max_size: 0,
-            max_files: 1,
-        },
+        log: log_section(ctx, rec),
         restart: RestartSection {
             policy: rp.name().into(),
             max_retries: rp.max_retries(),

@@ -73,7 +73,9 @@ pub fn stop(
         s.shim_pid = 0;
         write_json(&c.shim_dir(ctx).join("status.json"), &s)?;
     }
-    on_exit_locked(ctx, c, None)
+    let res = on_exit_locked(ctx, c, None);
+    crate::events::container(ctx, c, "stop", &[]);
+    res
 }
 
 /// Wait until the init pid is gone (shim-less containers).

@@ -113,6 +113,11 @@ impl ContainerStore {
         Ok(ContainerStore { dir })
     }
 
+    /// The store's root (`<root>` of `<root>/containers`).
+    pub fn root(&self) -> std::path::PathBuf {
+        self.dir.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
     /// `<root>/containers/<id>`.
     pub fn dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
@@ -133,6 +138,17 @@ impl ContainerStore {
         let locks = self.dir.join(".locks");
         std::fs::create_dir_all(&locks).map_err(io("create", &locks))?;
         flock(&locks.join(id), libc::LOCK_EX)
+    }
+
+    /// Unlink the lock file of a container that does not exist (its lock held).
+    pub fn forget_lock(&self, id: &str) {
+        let _ = std::fs::remove_file(self.dir.join(".locks").join(id));
+    }
+
+    /// How many lock files the store holds (one per container at most).
+    #[cfg(test)]
+    pub fn lock_files(&self) -> usize {
+        std::fs::read_dir(self.dir.join(".locks")).map_or(0, |d| d.count())
     }
 
     pub fn exists(&self, id: &str) -> bool {

@@ -22,6 +22,8 @@ const MAX_MANIFEST: u64 = 8 << 20;
 pub enum Access {
     Pull,
     Push,
+    /// The registry's `_catalog` (`berth search`).
+    Catalog,
 }
 
 pub struct ConnectOptions<'a> {
@@ -207,6 +209,7 @@ impl Client {
         let actions = match self.access {
             Access::Pull => "pull",
             Access::Push => "pull,push",
+            Access::Catalog => return "registry:catalog:*".into(),
         };
         format!("repository:{}:{actions}", self.repository)
     }
@@ -233,7 +236,7 @@ impl Client {
     fn token(&self, realm: &str, service: Option<&str>) -> Result<String, RegistryError> {
         let mut rb = self.agent.get(realm);
         // `berth login` asks for a token without a repository scope, as docker does.
-        if !self.repository.is_empty() {
+        if !self.repository.is_empty() || matches!(self.access, Access::Catalog) {
             rb = rb.query("scope", self.scope());
         }
         if let Some(s) = service {
@@ -261,6 +264,37 @@ impl Client {
             .ok_or_else(|| {
                 RegistryError::Protocol(format!("no token in the response from {realm}"))
             })
+    }
+
+    /// `GET /v2/_catalog?n=N`: the repositories the registry lists (for
+    /// `search`); a registry without the API answers 404.
+    pub fn catalog(&self, n: usize) -> Result<Vec<String>, RegistryError> {
+        let url = format!("{}/v2/_catalog?n={n}", self.base);
+        let mut resp = self.send(&url, |auth| {
+            let mut rb = self.agent.get(&url);
+            if let Some(a) = auth {
+                rb = rb.header("Authorization", a);
+            }
+            rb.call()
+        })?;
+        let body = read_small(&mut resp);
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound(format!(
+                "{} has no catalog API (GET /v2/_catalog answered 404): it cannot be searched",
+                self.registry
+            )));
+        }
+        if !resp.status().is_success() {
+            return Err(http_error(&url, resp.status(), &body));
+        }
+        #[derive(serde::Deserialize)]
+        struct Catalog {
+            #[serde(default)]
+            repositories: Vec<String>,
+        }
+        let c: Catalog = serde_json::from_str(&body)
+            .map_err(|e| RegistryError::Protocol(format!("{url}: not a catalog: {e}")))?;
+        Ok(c.repositories)
     }
 
     fn url(&self, kind: &str, reference: &str) -> String {

@@ -16,6 +16,7 @@ pub mod progress;
 mod pull;
 mod push;
 pub mod reference;
+pub mod search;
 pub mod tls;
 
 pub use client::{Access, Client, ConnectOptions};

@@ -24,7 +24,8 @@ pub(super) fn connect(
     access: Access,
     opts: &Options,
 ) -> Result<Client, RegistryError> {
-    let insecure = tls::insecure_list(&opts.insecure_registries);
+    let mut insecure = tls::insecure_list(&opts.insecure_registries);
+    insecure.extend(ctx.settings.insecure_registries.iter().cloned());
     Client::connect(
         &r.registry,
         &r.repository,

@@ -3,6 +3,7 @@
 //! them. A snapshot is extracted into a temporary directory and renamed into
 //! place, so a kill -9 never leaves a half snapshot under a real name.
 
+pub mod diff;
 pub mod extract;
 
 use crate::image::{chain_ids, Image, ImageError};

@@ -5,6 +5,7 @@
 //! cgroup per container.
 
 pub mod default_seccomp;
+pub mod resources;
 pub mod seccomp;
 pub mod user;
 
@@ -321,8 +322,6 @@ pub fn seccomp_mode(privileged: bool, security_opt: &[String]) -> SeccompMode {
 
 /// docker info's `SecurityOptions` for this host: the default seccomp policy is
 /// named when the kernel can filter system calls (`Seccomp:` in /proc/self/status).
-// Read by `berth info` (added on another branch).
-#[allow(dead_code)]
 pub fn security_options() -> Vec<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let mut out = Vec::new();
@@ -742,6 +741,7 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         .set_mounts(Some(mounts))
         .set_annotations(None)
         .set_linux(Some(linux));
+    resources::apply(rec, inp.rootfs, &mut spec)?;
     Ok(spec)
 }
 

@@ -161,6 +161,7 @@ impl ContentStore {
             file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
             hasher: Hasher::new(),
             size: 0,
+            kicked: 0,
         })
     }
 
@@ -286,7 +287,13 @@ pub struct TempBlob {
     file: Option<std::io::BufWriter<File>>,
     hasher: Hasher,
     size: u64,
+    /// Bytes already handed to writeback (`WRITEBACK_STEP` at a time).
+    kicked: u64,
 }
+
+/// A large blob's pages are sent to the disk every this many bytes while it
+/// is written, so its final fsync overlaps the writing instead of following it.
+const WRITEBACK_STEP: u64 = 8 << 20;
 
 impl TempBlob {
     /// fsync and move into place; returns the digest and size.
@@ -318,9 +325,17 @@ impl Drop for TempBlob {
 
 impl Write for TempBlob {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.as_mut().expect("not yet committed").write(buf)?;
+        let f = self.file.as_mut().expect("not yet committed");
+        let n = f.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        if self.size - self.kicked >= WRITEBACK_STEP {
+            f.flush()?;
+            // Best effort: only a head start for the fsync in `commit`.
+            let _ =
+                crate::sys::fs::start_writeback(f.get_ref(), self.kicked, self.size - self.kicked);
+            self.kicked = self.size;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {

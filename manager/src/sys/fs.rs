@@ -339,7 +339,6 @@ pub fn fsetxattr(fd: impl AsFd, key: &[u8], value: &[u8]) -> io::Result<()> {
 }
 
 /// The value of xattr `key` of the file at `path` (followed), None when unset.
-#[cfg(test)]
 pub fn getxattr(path: &Path, key: &std::ffi::CStr) -> io::Result<Option<Vec<u8>>> {
     use std::os::unix::ffi::OsStrExt;
     let p = cstring(path.as_os_str().as_bytes())?;
@@ -415,4 +414,21 @@ pub fn flock(fd: impl AsFd, how: Lock, nonblock: bool) -> io::Result<()> {
             return Err(e);
         }
     }
+}
+
+/// Start writing back `len` bytes of `fd` from `offset` without waiting
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`), so a later fsync finds most of
+/// a large file already on its way to the disk. nix has no wrapper for it.
+pub fn start_writeback(fd: impl AsFd, offset: u64, len: u64) -> io::Result<()> {
+    // SAFETY: sync_file_range takes a descriptor borrowed live for the call and
+    // plain integers; it touches no memory of this process.
+    let r = unsafe {
+        libc::sync_file_range(
+            fd.as_fd().as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+    check(r as libc::ssize_t).map(drop)
 }

@@ -1,11 +1,10 @@
 //! `berth image prune`: remove dangling images (`-a`: every image no
-//! container uses), then the blobs and snapshots nothing references.
+//! container uses) that pass the filters (`until=`, `label=`, `label!=`),
+//! then the blobs and snapshots nothing references.
 
 use crate::context::Context;
 use crate::format::human_size;
-use crate::store::images::is_dangling_name;
-use crate::store::{ImageStore, StoreLock};
-use std::collections::BTreeSet;
+use crate::system::prune::{prune_images, PruneFilter};
 use std::io::BufRead;
 
 #[derive(clap::Args, Debug)]
@@ -16,15 +15,13 @@ pub struct Args {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
-    /// Filters (`until=`, `label=`): not supported yet, an error
+    /// Provide filter values (e.g. 'until=<timestamp>', 'label=k=v', 'label!=k')
     #[arg(long)]
     pub filter: Vec<String>,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
-    if let Some(f) = args.filter.first() {
-        anyhow::bail!("image prune --filter {f:?}: filters are not supported yet");
-    }
+    let f = PruneFilter::parse(&args.filter)?;
     if !args.force {
         let what = if args.all {
             "all images without at least one container associated to them"
@@ -38,41 +35,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             return Ok(0);
         }
     }
-    let lock = StoreLock::exclusive(&ctx.root)?;
-    let images = ImageStore::open(&ctx.root)?;
-    let used = crate::gc::used_image_ids(&ctx.root);
-    let mut untagged = Vec::new();
-    let mut deleted = BTreeSet::new();
-    images.update(|all| {
-        all.retain(|r| {
-            let remove = !used.contains(&r.config) && (args.all || is_dangling_name(&r.name));
-            if remove {
-                if !is_dangling_name(&r.name) {
-                    untagged.push(crate::image::reference::familiar(&r.name));
-                }
-                deleted.insert(r.config.clone());
-            }
-            !remove
-        });
-        // An id that still has a record is not deleted.
-        for r in all.iter() {
-            deleted.remove(&r.config);
-        }
-        Ok(())
-    })?;
     // The build cache goes too (its layers are then only kept by images).
     crate::build::cache::clear(&ctx.root)?;
-    let stats = crate::gc::collect(&ctx.root, &lock)?;
-    if !untagged.is_empty() || !deleted.is_empty() {
+    let p = prune_images(ctx, args.all, &f)?;
+    if !p.untagged.is_empty() || !p.deleted.is_empty() {
         println!("Deleted Images:");
-        for u in &untagged {
+        for u in &p.untagged {
             println!("untagged: {u}");
         }
-        for d in &deleted {
+        for d in &p.deleted {
             println!("deleted: {d}");
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(stats.bytes));
+    println!("Total reclaimed space: {}", human_size(p.bytes));
     Ok(0)
 }

@@ -1,0 +1,3 @@
+//! `berth container ...`: the verbs only the container group has.
+
+pub mod prune;

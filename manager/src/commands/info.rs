@@ -1,0 +1,84 @@
+//! `berth info` (`system info`): the host, the stores and their counts.
+
+use crate::context::Context;
+use crate::format::{human_size, Style, Template};
+use anyhow::anyhow;
+use serde_json::Value;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Format the output using a Go template (`json` for the whole object)
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
+    let v = crate::system::info(ctx)?;
+    match args.format.as_deref() {
+        Some("json") => println!("{v}"),
+        Some(f) => {
+            let t = Template::parse(f, Style::Go).map_err(|e| anyhow!(e))?;
+            println!("{}", t.render(&v).map_err(|e| anyhow!(e))?);
+        }
+        None => print!("{}", human(&v)),
+    }
+    Ok(0)
+}
+
+fn human(v: &Value) -> String {
+    let s = |k: &str| match &v[k] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut o = String::new();
+    o.push_str(&format!(
+        "Server:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n",
+        s("Containers"),
+        s("ContainersRunning"),
+        s("ContainersPaused"),
+        s("ContainersStopped"),
+        s("Images")
+    ));
+    o.push_str(&format!(
+        " Server Version: {}\n Storage Driver: {}\n",
+        s("ServerVersion"),
+        s("Driver")
+    ));
+    o.push_str(&format!(
+        " Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n Cgroup Parent: {}\n",
+        s("LoggingDriver"),
+        s("CgroupDriver"),
+        s("CgroupVersion"),
+        s("CgroupParent")
+    ));
+    o.push_str(&format!(
+        " Default Runtime: {}\n Runtime: {}\n Shim: {}\n",
+        s("DefaultRuntime"),
+        v["Runtimes"]["berth-runtime"]["path"]
+            .as_str()
+            .unwrap_or(""),
+        s("Shim")
+    ));
+    o.push_str(&format!(
+        " Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n",
+        s("KernelVersion"),
+        s("OperatingSystem"),
+        s("OSType"),
+        s("Architecture")
+    ));
+    o.push_str(&format!(
+        " CPUs: {}\n Total Memory: {}\n Name: {}\n",
+        s("NCPU"),
+        human_size(v["MemTotal"].as_u64().unwrap_or(0)),
+        s("Name")
+    ));
+    o.push_str(&format!(
+        " Berth Root Dir: {}\n Berth State Dir: {}\n",
+        s("DockerRootDir"),
+        s("StateDir")
+    ));
+    for w in v["Warnings"].as_array().into_iter().flatten() {
+        o.push_str(&format!("{}\n", w.as_str().unwrap_or("")));
+    }
+    o
+}
