@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job: install what is needed, build berth, and run containers with
 # the berth manager on an image built locally from busybox-static (no
-# registry on the internet is needed): import, run, volumes, logs, exec,
-# healthchecks, save/load, and a push/pull round trip through a registry on
-# 127.0.0.1. The demo uses a private store under /tmp and removes it at the
+# registry on the internet is needed): import, run, then a compose
+# application (an image built from a Dockerfile, two services on a network,
+# a named volume, a published port queried from here) brought up with
+# `berth up` and torn down with `berth down`; save/load, and a push/pull round
+# trip through a registry on 127.0.0.1. The demo uses a private store under /tmp and removes it at the
 # end; nothing is left in /var/lib/berth.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,8 +22,10 @@ export PATH="$bin:$PATH"
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 export BERTH_ROOT="$work/root" BERTH_STATE="$work/state"
 registry_pid=
+app_up=
 cleanup() {
   set +e
+  [ -n "$app_up" ] && (cd "$here/demo-app" && berth down -v -t 1 >/dev/null 2>&1)
   for c in $(berth ps -aq 2>/dev/null); do berth rm -f -v "$c" >/dev/null 2>&1; done
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
   rm -rf "$work"
@@ -48,21 +52,33 @@ say berth images
 say berth run --rm --hostname berth-demo demo/busybox:1.0 \
   sh -c 'echo "hello from $(hostname), pid $$ in its own pid namespace"; id; ps'
 
-say berth volume create demo-data
-say berth run -d --name counter -v demo-data:/data --memory 64m \
-  --health-cmd 'test -s /data/count' --health-interval 1s \
-  demo/busybox:1.0 sh -c 'trap "echo stopping; exit 0" TERM
-    i=0; while true; do i=$((i+1)); echo $i >/data/count; echo "tick $i"; sleep 0.5; done'
-sleep 2.5
-say berth ps
-say berth logs --tail 3 counter
-say berth exec counter sh -c 'echo "count is $(cat /data/count)"; cat /data/README'
-say berth inspect -f '{{.State.Status}} {{.State.Health.Status}} {{.HostConfig.Memory}}' counter
-say berth stop -t 5 counter
-say berth inspect -f 'exit code {{.State.ExitCode}}' counter
-say berth logs --tail 1 counter
-say berth rm -v counter
-say berth volume rm demo-data
+# The demo application (integration/demo-app): a web front end built from its
+# Dockerfile, an api service it asks by name over the project's network, a named
+# volume, and a port published on 127.0.0.1 that this script queries.
+app="$here/demo-app"
+DEMO_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export DEMO_PORT
+cd "$app"
+app_up=1
+say berth up -d --wait
+say berth compose ps
+fetch() { python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().strip())' "$1"; }
+say fetch "http://127.0.0.1:$DEMO_PORT/cgi-bin/hello"
+answer=$(fetch "http://127.0.0.1:$DEMO_PORT/cgi-bin/hello")
+echo "$answer"
+case "$answer" in
+  "visit 2 "*"the api service says: hello from the api service"*) ;;
+  *) echo "demo: unexpected answer from the web service: $answer" >&2; exit 1 ;;
+esac
+say berth compose exec web cat /data/visits
+say berth compose logs --tail 2 api
+say berth images
+say berth down -v
+app_up=
+cd "$top"
+left=$(berth ps -aq | wc -l)
+echo "containers left after down: $left"
+[ "$left" -eq 0 ] || { echo "demo: down left containers behind" >&2; exit 1; }
 
 # Archives: save, remove, load back.
 say berth save -o "$work/busybox.tar" demo/busybox:1.0

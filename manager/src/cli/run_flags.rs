@@ -105,8 +105,6 @@ pub struct RunFlags {
     #[arg(long, hide = true)]
     pub device_write_iops: Vec<String>,
     #[arg(long, hide = true)]
-    pub expose: Vec<String>,
-    #[arg(long, hide = true)]
     pub ipc: Option<String>,
     #[arg(long, hide = true)]
     pub pid: Option<String>,
@@ -215,7 +213,7 @@ impl RunFlags {
         if self.gpus.is_some() {
             bail!("--gpus is not supported: berth has no GPU device support (pass device nodes with --device)");
         }
-        let set: [(&str, bool); 24] = [
+        let set: [(&str, bool); 23] = [
             (
                 "--blkio-weight-device",
                 !self.blkio_weight_device.is_empty(),
@@ -231,7 +229,6 @@ impl RunFlags {
             ("--device-read-iops", !self.device_read_iops.is_empty()),
             ("--device-write-bps", !self.device_write_bps.is_empty()),
             ("--device-write-iops", !self.device_write_iops.is_empty()),
-            ("--expose", !self.expose.is_empty()),
             ("--ipc", self.ipc.as_deref().is_some_and(|m| m != "private")),
             ("--pid", self.pid.is_some()),
             ("--uts", self.uts.is_some()),

@@ -34,23 +34,24 @@ pub mod up;
 pub mod version;
 pub mod wait;
 
-/// docker compose's global flags (before or after the command).
+/// docker compose's project flags, given before the command (`berth compose -f x.yml up`;
+/// after it, `-f`/`-p` belong to the command: `rm -f`, `run -p`).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ProjectFlags {
     /// Compose configuration files
-    #[arg(short = 'f', long = "file", global = true)]
+    #[arg(short = 'f', long = "file")]
     pub file: Vec<PathBuf>,
     /// Project name
-    #[arg(short = 'p', long = "project-name", global = true)]
+    #[arg(short = 'p', long = "project-name")]
     pub project_name: Option<String>,
     /// Alternate working directory (default: the first file's directory)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub project_directory: Option<PathBuf>,
     /// Alternate environment files
-    #[arg(long = "env-file", global = true)]
+    #[arg(long = "env-file")]
     pub env_file: Vec<PathBuf>,
     /// Profiles to enable
-    #[arg(long = "profile", global = true)]
+    #[arg(long = "profile")]
     pub profile: Vec<String>,
 }
 
