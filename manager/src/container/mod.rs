@@ -9,7 +9,8 @@
 //! - `start` (rootfs, volumes, the typed OCI spec, hooks' `prepare`, the
 //!   shim), `start_created`, `stop`, `kill`, `pause`/`unpause`, `rename`,
 //!   `remove`;
-//! - `wait` (no lock: it only reads);
+//! - `wait` (no lock: it only reads); `exec` (a process in a running
+//!   container, through the shim's exec sessions);
 //! - `on_exit`: the one place a stopped container gives back what `start`
 //!   took (hooks' `release`, rootfs, volumes; `--rm` removal).
 
@@ -17,8 +18,10 @@
 // compose, build and networking next): not every item has a user yet.
 #![allow(unused_imports)]
 
+pub mod copy;
 pub mod create;
 pub mod error;
+pub mod exec;
 pub mod exit;
 pub mod hooks;
 pub mod image;
@@ -39,6 +42,7 @@ pub mod wait;
 
 pub use create::create;
 pub use error::{HookError, LifecycleError};
+pub use exec::{exec, ExecOptions};
 pub use exit::{on_exit, on_exit_locked};
 pub use hooks::{hooks, Hook};
 pub use image::{ImageSource, PullPolicy};

@@ -3,7 +3,7 @@
 
 use super::record::ContainerRecord;
 use crate::context::Context;
-use crate::sys::process::pid_alive;
+use crate::sys::process::pid_running;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -125,7 +125,8 @@ pub fn state(ctx: &Context, rec: &ContainerRecord) -> ContainerState {
             ),
         },
     };
-    let shim_alive = from_shim && pid_alive(st.shim_pid);
+    // A zombie (killed, not yet reaped by its parent) counts as gone.
+    let shim_alive = from_shim && pid_running(st.shim_pid);
     let mut out = ContainerState {
         status: Status::from_shim(&st.status),
         pid: st.pid,
@@ -141,7 +142,7 @@ pub fn state(ctx: &Context, rec: &ContainerRecord) -> ContainerState {
         ..Default::default()
     };
     if out.status.is_active() && !shim_alive {
-        if pid_alive(st.pid) {
+        if pid_running(st.pid) {
             // The shim died (kill -9) but the init lives on: still running,
             // unsupervised; stop/kill/rm go through the runtime directly.
             out.status = Status::Running;
@@ -199,5 +200,50 @@ pub fn human_status(st: &ContainerState) -> String {
         Status::Exited => format!("Exited ({})", st.exit_code),
         Status::Created => "Created".into(),
         Status::Dead => "Dead".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A killed container whose init (and shim) are zombies not yet reaped:
+    /// exited, not running.
+    #[test]
+    fn a_zombie_init_is_not_running() {
+        let Ok(mut child) = std::process::Command::new("true").spawn() else {
+            return;
+        };
+        let pid = child.id() as i32;
+        let tmp = std::env::temp_dir().join(format!("berth-state-{}", std::process::id()));
+        let ctx = Context::new(tmp.join("root"), tmp.join("state"));
+        let rec = ContainerRecord {
+            id: "a".repeat(64),
+            ..Default::default()
+        };
+        let dir = rec.shim_dir(&ctx);
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = ShimStatus {
+            status: "running".into(),
+            pid,
+            shim_pid: pid,
+            ..Default::default()
+        };
+        std::fs::write(dir.join("status.json"), serde_json::to_vec(&st).unwrap()).unwrap();
+        // Wait for the exit, without reaping: the child stays a zombie.
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z"))
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let out = state(&ctx, &rec);
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&tmp);
+        assert_eq!(out.status, Status::Exited);
+        assert!(!out.running && !out.shim_alive);
+        assert_eq!(out.pid, 0);
     }
 }
