@@ -140,13 +140,8 @@ pub fn run(ctx: &Context, project: &Project, service: &str, o: &RunOptions) -> R
 
 #[derive(Clone, Debug, Default)]
 pub struct ExecOptions {
-    pub command: Vec<String>,
-    pub env: Vec<String>,
-    pub user: Option<String>,
-    pub workdir: Option<String>,
-    pub tty: bool,
-    pub interactive: bool,
-    pub detach: bool,
+    /// What to run, as `berth exec` takes it.
+    pub exec: container::ExecOptions,
     /// Replica number (`--index`, default 1).
     pub index: u32,
 }
@@ -170,15 +165,5 @@ pub fn exec(ctx: &Context, project_name: &str, service: &str, o: &ExecOptions) -
             m.rec.name
         )));
     }
-    let opts = container::ExecOptions {
-        command: o.command.clone(),
-        env: o.env.clone(),
-        user: o.user.clone(),
-        workdir: o.workdir.clone(),
-        tty: o.tty,
-        interactive: o.interactive,
-        detach: o.detach,
-        detach_keys: None,
-    };
-    Ok(container::exec(ctx, &m.rec, &opts)?)
+    Ok(container::exec(ctx, &m.rec, &o.exec)?)
 }

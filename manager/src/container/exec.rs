@@ -59,12 +59,7 @@ pub fn exec(ctx: &Context, rec: &ContainerRecord, o: &ExecOptions) -> Result<i32
     let sid = super::store::new_id()[..16].to_string();
     let shim_dir = rec.shim_dir(ctx);
     let pfile = shim_dir.join(format!("exec-{sid}.json"));
-    let body = serde_json::to_vec(&process).map_err(|e| LifecycleError::Io {
-        op: "encoding",
-        path: pfile.clone(),
-        source: e.into(),
-    })?;
-    std::fs::write(&pfile, body).map_err(LifecycleError::io("write", &pfile))?;
+    super::write_json_file(&pfile, &process)?;
     let res = session(&shim_dir, &sid, &pfile, o);
     let _ = std::fs::remove_file(&pfile);
     res

@@ -62,7 +62,21 @@ pub use stop::stop;
 pub use store::ContainerStore;
 pub use wait::{wait, WaitCondition};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// `v` as compact JSON in the file `path` (a config.json, an exec's process),
+/// written in place: its reader is started after.
+pub(crate) fn write_json_file<T: serde::Serialize>(
+    path: &Path,
+    v: &T,
+) -> Result<(), LifecycleError> {
+    let data = serde_json::to_vec(v).map_err(|e| LifecycleError::Io {
+        op: "encoding",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    std::fs::write(path, data).map_err(LifecycleError::io("write", path))
+}
 
 /// Errors of the container store.
 #[derive(Debug, thiserror::Error)]

@@ -140,18 +140,8 @@ fn resolve_in(all: &[ImageRecord], arg: &str) -> Result<ImageRecord, StoreError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::images::tests::rec;
     use std::collections::HashSet;
-
-    fn rec(name: &str, cfg: &[u8]) -> ImageRecord {
-        ImageRecord {
-            name: normalize(name).unwrap(),
-            manifest: Digest::sha256(name.as_bytes()),
-            manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-            manifest_size: 10,
-            config: Digest::sha256(cfg),
-            created: crate::store::now_rfc3339(),
-        }
-    }
 
     #[test]
     fn untag_then_delete() {
