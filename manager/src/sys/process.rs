@@ -37,6 +37,14 @@ fn stat_state(stat: &str) -> Option<char> {
     rest.trim_start().chars().next()
 }
 
+/// Field 22 of /proc/PID/stat: the process's start time in clock ticks since
+/// boot (with the pid, it names one process: pids are reused).
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// Whether no process has this pid any more (ESRCH). Unlike `!pid_alive`, any
 /// other failure counts as "maybe alive": callers use it to decide that what a
 /// process left behind is garbage.
@@ -79,6 +87,8 @@ mod tests {
         assert!(kill(me, 0).is_ok());
         assert!(parent_pid() > 0);
         assert!(pid_running(me));
+        assert!(start_time(me).is_some_and(|t| t > 0));
+        assert_eq!(start_time(me), start_time(me));
     }
 
     #[test]
