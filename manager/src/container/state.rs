@@ -234,6 +234,20 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
+    /// A scratch root and state dir, and a record (id: 64 × `c`) whose shim
+    /// directory exists: (scratch dir, context, record, shim dir).
+    fn fixture(tag: &str, c: char) -> (PathBuf, Context, ContainerRecord, PathBuf) {
+        let tmp = std::env::temp_dir().join(format!("berth-{tag}-{}", std::process::id()));
+        let ctx = Context::new(tmp.join("root"), tmp.join("state"));
+        let rec = ContainerRecord {
+            id: c.to_string().repeat(64),
+            ..Default::default()
+        };
+        let dir = rec.shim_dir(&ctx);
+        std::fs::create_dir_all(&dir).unwrap();
+        (tmp, ctx, rec, dir)
+    }
+
     /// A killed container whose init (and shim) are zombies not yet reaped:
     /// exited, not running.
     #[test]
@@ -242,14 +256,7 @@ mod tests {
             return;
         };
         let pid = child.id() as i32;
-        let tmp = std::env::temp_dir().join(format!("berth-state-{}", std::process::id()));
-        let ctx = Context::new(tmp.join("root"), tmp.join("state"));
-        let rec = ContainerRecord {
-            id: "a".repeat(64),
-            ..Default::default()
-        };
-        let dir = rec.shim_dir(&ctx);
-        std::fs::create_dir_all(&dir).unwrap();
+        let (tmp, ctx, rec, dir) = fixture("state", 'a');
         let st = ShimStatus {
             status: "running".into(),
             pid,
@@ -277,14 +284,7 @@ mod tests {
     /// container) is alive: rm must wait for it rather than orphan it.
     #[test]
     fn a_launching_shim_is_alive() {
-        let tmp = std::env::temp_dir().join(format!("berth-launch-{}", std::process::id()));
-        let ctx = Context::new(tmp.join("root"), tmp.join("state"));
-        let rec = ContainerRecord {
-            id: "b".repeat(64),
-            ..Default::default()
-        };
-        let dir = rec.shim_dir(&ctx);
-        std::fs::create_dir_all(&dir).unwrap();
+        let (tmp, ctx, rec, dir) = fixture("launch", 'b');
         let me = std::process::id() as i32;
         let start = start_time(me).unwrap();
         std::fs::write(dir.join("shim.pid"), format!("{me} {start}\n")).unwrap();
