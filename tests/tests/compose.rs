@@ -623,3 +623,51 @@ fn services_that_build() {
     compose(&b, &dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
+
+#[test]
+fn cp_and_down_rmi() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "rmi",
+        "services:\n  app:\n    build:\n      context: ./app\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n  web:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n",
+    );
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        "FROM busybox\nRUN echo built > /what\n",
+    )
+    .unwrap();
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    // compose cp: host to a service's container and back.
+    let hello = dir.join("hello.txt");
+    std::fs::write(&hello, "hi\n").unwrap();
+    let hello = hello.to_string_lossy().into_owned();
+    compose(&b, &dir, &["cp", &hello, "app:/tmp/hello.txt"]).assert_ok();
+    let got = compose(&b, &dir, &["exec", "-T", "app", "cat", "/tmp/hello.txt"]);
+    assert_eq!(got.assert_ok().stdout, "hi\n");
+    let out = dir.join("what.txt").to_string_lossy().into_owned();
+    compose(&b, &dir, &["cp", "app:/what", &out]).assert_ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "built\n");
+    let bad = compose(&b, &dir, &["cp", "--index", "2", "app:/what", &out]);
+    assert!(!bad.ok() && bad.stderr.contains("index 2"), "{bad}");
+    let repos = |b: &Berth| b.run(&["images", "--format", "{{.Repository}}"]).stdout;
+    assert!(repos(&b).contains("rmi-app"), "{}", repos(&b));
+    // --rmi local: the image built for `app`, not `web`'s busybox.
+    compose(&b, &dir, &["down", "--rmi", "local"]).assert_ok();
+    let left = repos(&b);
+    assert!(
+        !left.contains("rmi-app") && left.contains("busybox"),
+        "{left}"
+    );
+    // --rmi all: every service's image.
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    assert!(repos(&b).contains("rmi-app"));
+    compose(&b, &dir, &["down", "--rmi", "all"]).assert_ok();
+    let left = repos(&b);
+    assert!(
+        !left.contains("rmi-app") && !left.contains("busybox"),
+        "{left}"
+    );
+    b.assert_no_leaks();
+}

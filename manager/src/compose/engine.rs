@@ -674,17 +674,12 @@ pub fn down(
     if opts.remove_orphans {
         all.extend(orphans);
     }
-    let images: BTreeSet<(String, String, bool)> = all
-        .iter()
-        .map(|m| {
-            (
-                m.rec.image.clone(),
-                m.rec.image_name.clone(),
-                m.label(planner::LABEL_IMAGE)
-                    .is_some_and(|i| i == format!("{name}-{}", m.service)),
-            )
-        })
-        .collect();
+    // Named before the containers go (their labels say which images are theirs).
+    let images = opts
+        .rmi
+        .as_deref()
+        .map(|r| images_to_remove(r == "all", name, project, &all))
+        .unwrap_or_default();
     let store = open_store(ctx)?;
     in_groups(stop_groups(&all), |m| {
         progress("⠿", &format!("Container {}", m.rec.name), "Stopping");
@@ -716,18 +711,16 @@ pub fn down(
             }
         }
     }
-    if let Some(r) = &opts.rmi {
-        // Only images built for the project are "local"; berth builds none
-        // yet, so `local` has nothing to remove.
-        let wanted: Vec<&(String, String, bool)> = images
-            .iter()
-            .filter(|(_, _, built)| r == "all" || *built)
-            .collect();
-        if !wanted.is_empty() {
-            return Err(ComposeError::Invalid(
-                "down --rmi: removing images from compose is not available yet (use berth rmi)"
-                    .into(),
-            ));
+    for n in &images {
+        match crate::image::remove::remove(&ctx.root, std::slice::from_ref(n), false) {
+            Ok(o) => match o.results.into_iter().next().map(|(_, r)| r) {
+                Some(Ok(_)) => progress("✔", &format!("Image {n}"), "Removed"),
+                // Never pulled or built, or already removed: nothing to do.
+                Some(Err(crate::store::StoreError::ImageNotFound(_))) | None => {}
+                // Another container (of another project) still uses it.
+                Some(Err(e)) => eprintln!("WARN[0000] image {n}: {e}"),
+            },
+            Err(e) => return Err(ComposeError::Container(e.to_string())),
         }
     }
     let dir = create::project_dir(ctx, name);
@@ -735,6 +728,37 @@ pub fn down(
         std::fs::remove_dir_all(&dir).map_err(|e| ComposeError::io(&dir, e))?;
     }
     Ok(())
+}
+
+/// The images `down --rmi` removes, docker compose's way: `local` those built
+/// for services that give no `image:` name (`project-service`), `all` every
+/// service's image; from the compose file when there is one, and from the
+/// containers' labels (which also covers `down` without the files).
+fn images_to_remove(
+    all_images: bool,
+    name: &str,
+    project: Option<&Project>,
+    members: &[Member],
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Some(p) = project {
+        for (sname, svc) in &p.services {
+            if all_images || svc.image.is_none() {
+                out.insert(p.image_of(sname, svc));
+            }
+        }
+    }
+    for m in members {
+        let image = m
+            .label(planner::LABEL_IMAGE)
+            .map(str::to_string)
+            .unwrap_or_else(|| m.rec.image_name.clone());
+        let built_default = image == format!("{name}-{}", m.service);
+        if !image.is_empty() && (all_images || built_default) {
+            out.insert(image);
+        }
+    }
+    out
 }
 
 /// The project's containers of `services` (all when empty), one-off

@@ -3,17 +3,15 @@
 //! foreground; and a process in a running container through the shim's exec
 //! sessions.
 //
-// The exec session protocol steps follow the `berth exec` verb's (which keeps
-// them in the verb); both speak the shim protocol through `shim_client`.
+// The exec session itself is the container library's (`container::exec`),
+// shared with the `berth exec` verb.
 
 use crate::compose::create::{self, Replica};
 use crate::compose::error::{ComposeError, Result};
 use crate::compose::model::Project;
 use crate::container::{self, ContainerStore, LifecycleError, StartMode};
 use crate::context::Context;
-use crate::shim_client::{
-    self, Attach, AttachEnd, ExecResponse, ExecWaitResponse, PidResponse, Request,
-};
+use crate::shim_client::{Attach, AttachEnd};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default)]
@@ -142,13 +140,8 @@ pub fn run(ctx: &Context, project: &Project, service: &str, o: &RunOptions) -> R
 
 #[derive(Clone, Debug, Default)]
 pub struct ExecOptions {
-    pub command: Vec<String>,
-    pub env: Vec<String>,
-    pub user: Option<String>,
-    pub workdir: Option<String>,
-    pub tty: bool,
-    pub interactive: bool,
-    pub detach: bool,
+    /// What to run, as `berth exec` takes it.
+    pub exec: container::ExecOptions,
     /// Replica number (`--index`, default 1).
     pub index: u32,
 }
@@ -165,111 +158,12 @@ pub fn exec(ctx: &Context, project_name: &str, service: &str, o: &ExecOptions) -
                 o.index
             ))
         })?;
-    let rec = &m.rec;
-    let st = container::state(ctx, rec);
+    let st = container::state(ctx, &m.rec);
     if !st.running || st.restarting || st.paused || !st.shim_alive {
         return Err(ComposeError::Invalid(format!(
             "container {} is not running",
-            rec.name
+            m.rec.name
         )));
     }
-    let err = |e: &dyn std::fmt::Display| ComposeError::Container(e.to_string());
-    let cfg_path = rec.bundle(ctx).join("config.json");
-    let spec = oci_spec::runtime::Spec::load(&cfg_path).map_err(|e| err(&e))?;
-    let mut process = spec
-        .process()
-        .clone()
-        .ok_or_else(|| ComposeError::Container(format!("{} has no process", cfg_path.display())))?;
-    process
-        .set_args(Some(o.command.clone()))
-        .set_terminal(Some(o.tty));
-    if let Some(w) = &o.workdir {
-        process.set_cwd(w.into());
-    }
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    if let Some(u) = &o.user {
-        let rootfs = rec.rootfs(ctx);
-        let passwd = crate::spec::user::read_in_root(&rootfs, "etc/passwd").map_err(|e| err(&e))?;
-        let group = crate::spec::user::read_in_root(&rootfs, "etc/group").map_err(|e| err(&e))?;
-        let user = crate::spec::user::resolve(u, passwd.as_deref(), group.as_deref())
-            .map_err(|e| err(&e))?;
-        let mut ou = oci_spec::runtime::User::default();
-        ou.set_uid(user.uid)
-            .set_gid(user.gid)
-            .set_additional_gids(Some(user.additional_gids.clone()));
-        process.set_user(ou);
-        if let Some(h) = env.iter_mut().find(|e| e.starts_with("HOME=")) {
-            *h = format!("HOME={}", user.home);
-        }
-    }
-    for e in &o.env {
-        let (k, v) = match e.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => match std::env::var(e) {
-                Ok(v) => (e.clone(), v),
-                Err(_) => continue,
-            },
-        };
-        env.retain(|x| x.split('=').next() != Some(k.as_str()));
-        env.push(format!("{k}={v}"));
-    }
-    if o.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-        env.push("TERM=xterm".into());
-    }
-    process.set_env(Some(env));
-    let sid = crate::container::store::new_id()[..16].to_string();
-    let shim_dir = rec.shim_dir(ctx);
-    let pfile = shim_dir.join(format!("exec-{sid}.json"));
-    let body = serde_json::to_vec(&process).map_err(|e| err(&e))?;
-    std::fs::write(&pfile, body).map_err(|e| ComposeError::io(&pfile, e))?;
-    let res = (|| -> Result<i32> {
-        let v: ExecResponse = shim_client::request(
-            &shim_dir,
-            &Request::Exec {
-                sid: sid.clone(),
-                process: pfile.clone(),
-                terminal: o.tty,
-                stdin: o.interactive,
-                detach: o.detach,
-            },
-        )
-        .map_err(|e| err(&e))?;
-        let start = || -> Result<Option<i32>> {
-            match shim_client::request::<PidResponse>(
-                &shim_dir,
-                &Request::ExecStart { sid: sid.clone() },
-            ) {
-                Ok(_) => Ok(None),
-                Err(e) => {
-                    let msg = e.to_string();
-                    match shim_client::exec_error_code(&msg) {
-                        Some(code) => {
-                            eprintln!("berth: {msg}");
-                            Ok(Some(code))
-                        }
-                        None => Err(err(&e)),
-                    }
-                }
-            }
-        };
-        if o.detach {
-            return Ok(start()?.unwrap_or(0));
-        }
-        let att = Attach::connect(&v.socket, o.interactive, None).map_err(|e| err(&e))?;
-        if let Some(code) = start()? {
-            return Ok(code);
-        }
-        match att.pump(o.interactive, o.tty).map_err(|e| err(&e))? {
-            AttachEnd::Exited(code) => Ok(code),
-            AttachEnd::Detached => {
-                let v = shim_client::request::<ExecWaitResponse>(
-                    &shim_dir,
-                    &Request::ExecWait { sid: sid.clone() },
-                );
-                Ok(v.map(|v| v.exit_code).unwrap_or(0))
-            }
-        }
-    })();
-    let _ = std::fs::remove_file(&pfile);
-    res
+    Ok(container::exec(ctx, &m.rec, &o.exec)?)
 }

@@ -9,7 +9,8 @@
 //! - `start` (rootfs, volumes, the typed OCI spec, hooks' `prepare`, the
 //!   shim), `start_created`, `stop`, `kill`, `pause`/`unpause`, `rename`,
 //!   `remove`;
-//! - `wait` (no lock: it only reads);
+//! - `wait` (no lock: it only reads); `exec` (a process in a running
+//!   container, through the shim's exec sessions);
 //! - `on_exit`: the one place a stopped container gives back what `start`
 //!   took (hooks' `release`, rootfs, volumes; `--rm` removal).
 
@@ -19,8 +20,10 @@
 
 pub mod boot;
 pub mod commit;
+pub mod copy;
 pub mod create;
 pub mod error;
+pub mod exec;
 pub mod exit;
 pub mod hooks;
 pub mod image;
@@ -42,6 +45,7 @@ pub mod wait;
 
 pub use create::create;
 pub use error::{HookError, LifecycleError};
+pub use exec::{exec, ExecOptions};
 pub use exit::{on_exit, on_exit_locked};
 pub use hooks::{hooks, Hook};
 pub use image::{ImageSource, PullPolicy};
@@ -61,7 +65,21 @@ pub use stop::stop;
 pub use store::ContainerStore;
 pub use wait::{wait, WaitCondition};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// `v` as compact JSON in the file `path` (a config.json, an exec's process),
+/// written in place: its reader is started after.
+pub(crate) fn write_json_file<T: serde::Serialize>(
+    path: &Path,
+    v: &T,
+) -> Result<(), LifecycleError> {
+    let data = serde_json::to_vec(v).map_err(|e| LifecycleError::Io {
+        op: "encoding",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    std::fs::write(path, data).map_err(LifecycleError::io("write", path))
+}
 
 /// Errors of the container store.
 #[derive(Debug, thiserror::Error)]

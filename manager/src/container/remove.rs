@@ -23,6 +23,12 @@ pub struct RemoveOptions {
 }
 
 pub fn remove(ctx: &Context, c: Locked, opts: RemoveOptions) -> Result<(), LifecycleError> {
+    // A client killed while its shim was creating the container (berth run
+    // under kill -9) left the shim running `berth-runtime create`: let the
+    // launch end (it is short), then stop or remove what it made. Removing
+    // the bundle and killing the shim under a running create would leave the
+    // runtime's container and the shim orphaned.
+    wait_launched(ctx, &c, Duration::from_secs(30));
     let st = state::state(ctx, &c);
     if st.running {
         if !opts.force {
@@ -49,6 +55,14 @@ pub fn remove(ctx: &Context, c: Locked, opts: RemoveOptions) -> Result<(), Lifec
         wait_stopped(ctx, &c, Duration::from_secs(10))?;
     }
     remove_stopped(ctx, &c, opts.volumes)
+}
+
+/// Wait (up to `timeout`) while a shim is still launching the container.
+fn wait_launched(ctx: &Context, c: &Locked, timeout: Duration) {
+    let end = Instant::now() + timeout;
+    while state::launching_shim(ctx, c).is_some() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn wait_stopped(ctx: &Context, c: &Locked, timeout: Duration) -> Result<(), LifecycleError> {

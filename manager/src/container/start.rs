@@ -167,12 +167,7 @@ fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, Lifecyc
             })?;
     }
     let cfg_path = rec.bundle(ctx).join("config.json");
-    let data = serde_json::to_vec(&spec).map_err(|e| LifecycleError::Io {
-        op: "encoding",
-        path: cfg_path.clone(),
-        source: e.into(),
-    })?;
-    std::fs::write(&cfg_path, data).map_err(LifecycleError::io("write", &cfg_path))?;
+    super::write_json_file(&cfg_path, &spec)?;
     let cfg = shim_config(ctx, &rec, mode);
     shim_client::spawn(&ctx.shim, &rec.shim_dir(ctx), &cfg).map_err(|e| start_error(&e))
 }

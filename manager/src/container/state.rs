@@ -3,7 +3,7 @@
 
 use super::record::ContainerRecord;
 use crate::context::Context;
-use crate::sys::process::pid_alive;
+use crate::sys::process::{pid_running, start_time};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -108,6 +108,22 @@ pub fn paused_marker(ctx: &Context, rec: &ContainerRecord) -> PathBuf {
     rec.shim_dir(ctx).join("paused")
 }
 
+/// The pid of a shim that is still launching the container: it wrote
+/// `shim.pid` ("PID STARTTIME") before anything else, and writes status.json
+/// only once `berth-runtime create` returns. The start time guards against a
+/// reused pid.
+pub fn launching_shim(ctx: &Context, rec: &ContainerRecord) -> Option<i32> {
+    let dir = rec.shim_dir(ctx);
+    if dir.join("status.json").exists() {
+        return None;
+    }
+    let text = std::fs::read_to_string(dir.join("shim.pid")).ok()?;
+    let mut it = text.split_whitespace();
+    let pid: i32 = it.next()?.parse().ok()?;
+    let start: u64 = it.next()?.parse().ok()?;
+    (pid_running(pid) && start_time(pid) == Some(start)).then_some(pid)
+}
+
 /// The live state: the shim's status.json; when the shim is gone, what it left
 /// (its last status) corrected by whether the container's init still lives.
 pub fn state(ctx: &Context, rec: &ContainerRecord) -> ContainerState {
@@ -125,7 +141,18 @@ pub fn state(ctx: &Context, rec: &ContainerRecord) -> ContainerState {
             ),
         },
     };
-    let shim_alive = from_shim && pid_alive(st.shim_pid);
+    // A zombie (killed, not yet reaped by its parent) counts as gone.
+    let mut shim_alive = from_shim && pid_running(st.shim_pid);
+    let mut st = st;
+    if !from_shim {
+        // A shim still creating the container (no status.json yet) is alive:
+        // removing the container must wait for it, not leave it orphaned.
+        if let Some(pid) = launching_shim(ctx, rec) {
+            st.status = "created".into();
+            st.shim_pid = pid;
+            shim_alive = true;
+        }
+    }
     let mut out = ContainerState {
         status: Status::from_shim(&st.status),
         pid: st.pid,
@@ -141,7 +168,7 @@ pub fn state(ctx: &Context, rec: &ContainerRecord) -> ContainerState {
         ..Default::default()
     };
     if out.status.is_active() && !shim_alive {
-        if pid_alive(st.pid) {
+        if pid_running(st.pid) {
             // The shim died (kill -9) but the init lives on: still running,
             // unsupervised; stop/kill/rm go through the runtime directly.
             out.status = Status::Running;
@@ -199,5 +226,76 @@ pub fn human_status(st: &ContainerState) -> String {
         Status::Exited => format!("Exited ({})", st.exit_code),
         Status::Created => "Created".into(),
         Status::Dead => "Dead".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A scratch root and state dir, and a record (id: 64 × `c`) whose shim
+    /// directory exists: (scratch dir, context, record, shim dir).
+    fn fixture(tag: &str, c: char) -> (PathBuf, Context, ContainerRecord, PathBuf) {
+        let tmp = std::env::temp_dir().join(format!("berth-{tag}-{}", std::process::id()));
+        let ctx = Context::new(tmp.join("root"), tmp.join("state"));
+        let rec = ContainerRecord {
+            id: c.to_string().repeat(64),
+            ..Default::default()
+        };
+        let dir = rec.shim_dir(&ctx);
+        std::fs::create_dir_all(&dir).unwrap();
+        (tmp, ctx, rec, dir)
+    }
+
+    /// A killed container whose init (and shim) are zombies not yet reaped:
+    /// exited, not running.
+    #[test]
+    fn a_zombie_init_is_not_running() {
+        let Ok(mut child) = std::process::Command::new("true").spawn() else {
+            return;
+        };
+        let pid = child.id() as i32;
+        let (tmp, ctx, rec, dir) = fixture("state", 'a');
+        let st = ShimStatus {
+            status: "running".into(),
+            pid,
+            shim_pid: pid,
+            ..Default::default()
+        };
+        std::fs::write(dir.join("status.json"), serde_json::to_vec(&st).unwrap()).unwrap();
+        // Wait for the exit, without reaping: the child stays a zombie.
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z"))
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let out = state(&ctx, &rec);
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&tmp);
+        assert_eq!(out.status, Status::Exited);
+        assert!(!out.running && !out.shim_alive);
+        assert_eq!(out.pid, 0);
+    }
+
+    /// A shim that wrote shim.pid but no status.json yet (still creating the
+    /// container) is alive: rm must wait for it rather than orphan it.
+    #[test]
+    fn a_launching_shim_is_alive() {
+        let (tmp, ctx, rec, dir) = fixture("launch", 'b');
+        let me = std::process::id() as i32;
+        let start = start_time(me).unwrap();
+        std::fs::write(dir.join("shim.pid"), format!("{me} {start}\n")).unwrap();
+        let out = state(&ctx, &rec);
+        assert_eq!(launching_shim(&ctx, &rec), Some(me));
+        // another process's start time: a reused pid, not the shim
+        std::fs::write(dir.join("shim.pid"), format!("{me} {}\n", start + 1)).unwrap();
+        let reused = launching_shim(&ctx, &rec);
+        let _ = std::fs::remove_dir_all(&tmp);
+        assert!(out.shim_alive && out.shim_pid == me, "{out:?}");
+        assert_eq!(out.status, Status::Created);
+        assert_eq!(reused, None);
     }
 }

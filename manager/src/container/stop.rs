@@ -13,7 +13,7 @@ use super::state::{self, read_shim_status, ShimStatus};
 use super::store::write_json;
 use crate::context::Context;
 use crate::shim_client::{self, Request};
-use crate::sys::process::pid_alive;
+use crate::sys::process::pid_running;
 use std::time::{Duration, Instant};
 
 /// docker's default grace period.
@@ -78,10 +78,10 @@ pub fn stop(
     res
 }
 
-/// Wait until the init pid is gone (shim-less containers).
+/// Wait until the init pid is gone or a zombie (shim-less containers).
 fn wait_pid_gone(pid: i32, timeout: Duration) -> bool {
     let end = Instant::now() + timeout;
-    while pid_alive(pid) {
+    while pid_running(pid) {
         if Instant::now() >= end {
             return false;
         }

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod media;
 pub mod reference;
+pub mod remove;
 pub mod view;
 
 use crate::store::{ContentStore, Digest, ImageRecord, StoreError};

@@ -184,10 +184,11 @@ pub fn is_dangling_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rec(name: &str, cfg: &[u8]) -> ImageRecord {
+    /// A record named `name` of the image whose config is `cfg`.
+    pub(crate) fn rec(name: &str, cfg: &[u8]) -> ImageRecord {
         ImageRecord {
             name: normalize(name).unwrap(),
             manifest: Digest::sha256(name.as_bytes()),

@@ -16,6 +16,35 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// Whether `pid` is a live process that still runs: alive and not a zombie
+/// (state `Z`) or dying (`X`) in /proc/PID/stat. A killed container's init
+/// stays a zombie until its parent reaps it, and must not count as running
+/// meanwhile. When the stat file cannot be read the signal check decides.
+pub fn pid_running(pid: i32) -> bool {
+    if !pid_alive(pid) {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(stat_state(&stat), Some('Z' | 'X' | 'x')),
+        Err(_) => true,
+    }
+}
+
+/// The state letter of a /proc/PID/stat line: the first field after the
+/// command name, which is in parentheses and may itself hold `)` and spaces.
+fn stat_state(stat: &str) -> Option<char> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.trim_start().chars().next()
+}
+
+/// Field 22 of /proc/PID/stat: the process's start time in clock ticks since
+/// boot (with the pid, it names one process: pids are reused).
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// Whether no process has this pid any more (ESRCH). Unlike `!pid_alive`, any
 /// other failure counts as "maybe alive": callers use it to decide that what a
 /// process left behind is garbage.
@@ -57,5 +86,31 @@ mod tests {
         assert!(!pid_alive(-1));
         assert!(kill(me, 0).is_ok());
         assert!(parent_pid() > 0);
+        assert!(pid_running(me));
+        assert!(start_time(me).is_some_and(|t| t > 0));
+        assert_eq!(start_time(me), start_time(me));
+    }
+
+    #[test]
+    fn stat_state_after_the_command_name() {
+        assert_eq!(stat_state("42 (sleep) S 1 42 42 0"), Some('S'));
+        assert_eq!(stat_state("42 (a) b) Z 1 42"), Some('Z'));
+        assert_eq!(stat_state("42 (x"), None);
+    }
+
+    #[test]
+    fn a_zombie_is_not_running() {
+        let child = std::process::Command::new("true").spawn();
+        let Ok(mut child) = child else { return };
+        let pid = child.id() as i32;
+        // Not reaped yet: it stays a zombie once it has exited.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pid_running(pid) && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(pid_alive(pid), "the unreaped child still has its pid");
+        assert!(!pid_running(pid), "a zombie counts as not running");
+        let _ = child.wait();
+        assert!(!pid_alive(pid));
     }
 }

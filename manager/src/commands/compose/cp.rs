@@ -1,6 +1,7 @@
 //! `berth compose cp`: copy files between a service's container and the host.
 
 use super::ProjectFlags;
+use crate::container::copy::{self, CopyOptions, Endpoint};
 use crate::context::Context;
 use anyhow::bail;
 
@@ -21,18 +22,31 @@ pub struct Args {
 
 pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
     let name = super::project_name(flags)?;
-    // SERVICE:PATH names the service's replica; berth cp does the copy once
-    // the copy code moves from its verb into a library.
-    let service_of = |s: &str| s.split_once(':').map(|(a, _)| a.to_string());
-    let svc = service_of(&args.source).or_else(|| service_of(&args.destination));
-    let Some(svc) = svc else {
-        bail!("cp: one of SOURCE and DESTINATION must be SERVICE:PATH");
+    let src = copy::parse_endpoint(&args.source);
+    let dst = copy::parse_endpoint(&args.destination);
+    // SERVICE:PATH names the service's replica `--index`; the copy is the
+    // container library's, as for `berth cp`.
+    let svc = match (&src, &dst) {
+        (Endpoint::Container(..), Endpoint::Container(..)) => {
+            bail!("copying between services is not supported")
+        }
+        (Endpoint::Container(s, _), _) | (_, Endpoint::Container(s, _)) => s.clone(),
+        _ => bail!("cp: one of SOURCE and DESTINATION must be SERVICE:PATH"),
     };
     let members = crate::compose::engine::select(ctx, &name, std::slice::from_ref(&svc))?;
-    let c = members
-        .iter()
-        .find(|m| m.number == args.index)
-        .map(|m| m.rec.name.clone())
-        .unwrap_or_else(|| format!("{name}-{svc}-{}", args.index));
-    bail!("berth compose cp is not supported yet: run `berth cp` with the container's name ({c})")
+    let Some(m) = members.iter().find(|m| m.number == args.index) else {
+        bail!("service {svc:?} has no container with index {}", args.index);
+    };
+    let in_container = |e: Endpoint| match e {
+        Endpoint::Container(_, p) => Endpoint::Container(m.rec.name.clone(), p),
+        e => e,
+    };
+    let opts = CopyOptions {
+        archive: args.archive,
+        follow_link: args.follow_link,
+        src: args.source.clone(),
+        dest: args.destination.clone(),
+    };
+    copy::copy(ctx, &in_container(src), &in_container(dst), &opts)?;
+    Ok(0)
 }

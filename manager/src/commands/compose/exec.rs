@@ -2,6 +2,7 @@
 
 use super::ProjectFlags;
 use crate::compose::oneoff::{self, ExecOptions};
+use crate::container;
 use crate::context::Context;
 
 #[derive(clap::Args, Debug)]
@@ -36,13 +37,16 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
     let name = super::project_name(flags)?;
     let term = std::io::IsTerminal::is_terminal(&std::io::stdin());
     let opts = ExecOptions {
-        command: args.command,
-        env: args.env,
-        user: args.user,
-        workdir: args.workdir,
-        tty: !args.no_tty && !args.detach && term,
-        interactive: !args.detach,
-        detach: args.detach,
+        exec: container::ExecOptions {
+            command: args.command,
+            env: args.env,
+            user: args.user,
+            workdir: args.workdir,
+            tty: !args.no_tty && !args.detach && term,
+            interactive: !args.detach,
+            detach: args.detach,
+            detach_keys: None,
+        },
         index: args.index,
     };
     Ok(oneoff::exec(ctx, &name, &args.service, &opts)?)
