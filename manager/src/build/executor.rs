@@ -1315,7 +1315,7 @@ impl<'a> Executor<'a> {
             }
             if is_add && (s.contains("://") || s.starts_with("git@")) {
                 return Err(BuildError::Unsupported(format!(
-                    "ADD of a URL ({s}, line {}): berth build has no network access; download it into the context and ADD the file",
+                    "ADD of a URL ({s}, line {}): berth build does not download URLs; download it into the context and ADD the file",
                     ins.pos.line
                 )));
             }
