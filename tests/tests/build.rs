@@ -594,7 +594,7 @@ fn run_steps_use_the_default_bridge_and_user_networks() {
     assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "web's IP {ip:?}");
     let df = format!(
         "FROM busybox\n\
-         RUN wget -T 5 -qO- http://{ip}:80/ > /got\n\
+         RUN wget -qO- http://{ip}:80/ > /got\n\
          RUN grep -c : /proc/net/dev > /ifaces-default && grep -w gw /etc/hosts | cut -f1 > /gw\n\
          RUN --network=none grep -c : /proc/net/dev > /ifaces-none\n\
          CMD cat /got /ifaces-default /gw /ifaces-none\n"
@@ -628,7 +628,7 @@ fn run_steps_use_the_default_bridge_and_user_networks() {
     ])
     .assert_ok();
     let ip2 = inspect_c(&b, "web2", "{{.NetworkSettings.Networks.bnet.IPAddress}}");
-    let df2 = format!("FROM busybox\nRUN wget -T 5 -qO- http://{ip2}:80/ > /got\nCMD cat /got\n");
+    let df2 = format!("FROM busybox\nRUN wget -qO- http://{ip2}:80/ > /got\nCMD cat /got\n");
     let ctx2 = context(&b, "user-run", &[("Dockerfile", &df2)]);
     build(&b, &ctx2, &["-t", "netrun2", "--network", "bnet"]).assert_ok();
     assert_eq!(
