@@ -554,3 +554,101 @@ fn more_instruction_forms() {
     assert!(!h.stdout.contains("proxy:3128"), "{h}");
     b.assert_no_leaks();
 }
+
+fn inspect_c(b: &Berth, c: &str, fmt: &str) -> String {
+    b.run(&["inspect", "-f", fmt, c])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// berth's FNV tag of a root (bridge `bb<tag>`, table `berth_<tag>`).
+fn root_tag(b: &Berth) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for c in b.root().as_os_str().as_encoded_bytes() {
+        h ^= *c as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:08x}", h as u32)
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(cmd).args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// RUN steps are on the default bridge as docker's are (they reach another
+/// container on it; `host-gateway` is the bridge's gateway); `--network none`
+/// has only lo; a user network by name; nothing is left afterwards.
+#[test]
+fn run_steps_use_the_default_bridge_and_user_networks() {
+    let b = berth();
+    let tag = root_tag(&b);
+    let script =
+        "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www";
+    b.run(&["run", "-d", "--name", "web", "busybox", "sh", "-c", script])
+        .assert_ok();
+    let ip = inspect_c(&b, "web", "{{.NetworkSettings.IPAddress}}");
+    let gw = inspect_c(&b, "web", "{{.NetworkSettings.Gateway}}");
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "web's IP {ip:?}");
+    let df = format!(
+        "FROM busybox\n\
+         RUN wget -qO- http://{ip}:80/ > /got\n\
+         RUN grep -c : /proc/net/dev > /ifaces-default && grep -w gw /etc/hosts | cut -f1 > /gw\n\
+         RUN --network=none grep -c : /proc/net/dev > /ifaces-none\n\
+         CMD cat /got /ifaces-default /gw /ifaces-none\n"
+    );
+    let ctx = context(&b, "bridge-run", &[("Dockerfile", &df)]);
+    let out = build(&b, &ctx, &["-t", "netrun", "--add-host", "gw:host-gateway"]);
+    out.assert_ok();
+    // Only web's veth is on the bridge: the RUN steps' endpoints are gone.
+    let members = sh(
+        "ip",
+        &["-br", "link", "show", "master", &format!("bb{tag}")],
+    );
+    assert_eq!(members.lines().count(), 1, "bridge members:\n{members}");
+    assert_eq!(
+        run_out(&b, &["--network", "none", "netrun"]),
+        format!("hello-from-web\n2\n{gw}\n1\n")
+    );
+    // A user network by name: the RUN reaches a container on it.
+    b.run(&["network", "create", "bnet"]).assert_ok();
+    b.run(&[
+        "run",
+        "-d",
+        "--name",
+        "web2",
+        "--network",
+        "bnet",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ])
+    .assert_ok();
+    let ip2 = inspect_c(&b, "web2", "{{.NetworkSettings.Networks.bnet.IPAddress}}");
+    let df2 = format!("FROM busybox\nRUN wget -qO- http://{ip2}:80/ > /got\nCMD cat /got\n");
+    let ctx2 = context(&b, "user-run", &[("Dockerfile", &df2)]);
+    build(&b, &ctx2, &["-t", "netrun2", "--network", "bnet"]).assert_ok();
+    assert_eq!(
+        run_out(&b, &["--network", "none", "netrun2"]),
+        "hello-from-web\n"
+    );
+    // A network that does not exist is named.
+    build(&b, &ctx2, &["--network", "nosuchnet"]).assert_fail_with("nosuchnet");
+    b.cleanup();
+    b.run(&["network", "rm", "bnet"]).assert_ok();
+    let l = sh("ip", &["-br", "link"]);
+    assert!(
+        !l.contains(&format!("bb{tag}")),
+        "default bridge left:\n{l}"
+    );
+    let t = sh("nft", &["list", "tables"]);
+    assert!(!t.contains(&format!("berth_{tag}")), "nft table left:\n{t}");
+    let pins: Vec<_> = std::fs::read_dir(b.state().join("netns"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(pins.is_empty(), "pinned namespaces left: {pins:?}");
+    b.assert_no_leaks();
+}

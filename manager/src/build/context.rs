@@ -81,8 +81,7 @@ fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Remove what killed builds left: mounts, runtime containers of RUN steps
-/// (their id is in a `container-id` file), directories.
+/// Remove what killed builds left: RUN steps' containers, directories.
 pub fn clean_stale(ctx: &Context) {
     super::runner::remove_stale_containers(ctx);
     let base = ctx.root.join("build/tmp");
@@ -95,9 +94,6 @@ pub fn clean_stale(ctx: &Context) {
             continue;
         }
         let dir = e.path();
-        if let Ok(id) = std::fs::read_to_string(dir.join("container-id")) {
-            super::runner::delete_container(ctx, id.trim());
-        }
         remove_dir_safely(&dir);
     }
 }

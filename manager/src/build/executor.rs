@@ -7,7 +7,7 @@ use super::dockerfile::expand::{Lexer, Vars};
 use super::dockerfile::{self, split_words, Dockerfile, Instruction};
 use super::ignore::{clean, glob, has_wildcards};
 use super::layer::{scratch_config, LayerWriter, Meta, State};
-use super::runner::{check_network, Network, RunSpec, StepRunner};
+use super::runner::{check_network, check_network_exists, RunSpec, StepRunner};
 use super::stage::{self, Plan};
 use super::{BuildError, BuildOptions, Progress};
 use crate::container::record::MountKind;
@@ -849,8 +849,13 @@ impl<'a> Executor<'a> {
             }
         }
         let network = match ins.flag("network").or(self.opts.network.as_deref()) {
-            Some(n) => check_network(n).map_err(|e| step_err(ins, e.to_string()))?,
-            None => Network::None,
+            Some(n) => {
+                let mode = check_network(n).map_err(|e| step_err(ins, e.to_string()))?;
+                check_network_exists(self.ctx, &mode).map_err(|e| step_err(ins, e.to_string()))?;
+                mode
+            }
+            // docker's default for RUN: the default bridge.
+            None => crate::container::NetworkMode::Default,
         };
         let vars = self.vars(run);
         let args: Vec<String> = match ins.exec_form() {
@@ -928,16 +933,15 @@ impl<'a> Executor<'a> {
             workdir: cfg["WorkingDir"].as_str().unwrap_or("").to_string(),
             network,
             mounts,
-            add_hosts: self
+            extra_hosts: self
                 .opts
                 .add_hosts
                 .iter()
-                .map(|h| {
-                    h.split_once(':')
-                        .map(|(a, b)| (a.to_string(), b.to_string()))
-                        .ok_or_else(|| {
-                            BuildError::Invalid(format!("invalid --add-host {h:?}: use NAME:IP"))
-                        })
+                .map(|h| match h.split_once(':') {
+                    Some((n, ip)) if !n.is_empty() && !ip.is_empty() => Ok(h.clone()),
+                    _ => Err(BuildError::Invalid(format!(
+                        "invalid --add-host {h:?}: use NAME:IP (IP may be host-gateway)"
+                    ))),
                 })
                 .collect::<Result<_, _>>()?,
             ulimits: self
@@ -946,7 +950,7 @@ impl<'a> Executor<'a> {
                 .iter()
                 .map(|u| parse_ulimit(u))
                 .collect::<Result<_, _>>()?,
-            shm_size: self.opts.shm_size,
+            shm_size: self.opts.shm_size.unwrap_or(0),
         };
         let img = run.state.image(&self.content)?;
         // Mount points the runtime creates for this run only are not the image's:
@@ -1311,7 +1315,7 @@ impl<'a> Executor<'a> {
             }
             if is_add && (s.contains("://") || s.starts_with("git@")) {
                 return Err(BuildError::Unsupported(format!(
-                    "ADD of a URL ({s}, line {}): berth build has no network access; download it into the context and ADD the file",
+                    "ADD of a URL ({s}, line {}): berth build does not download URLs; download it into the context and ADD the file",
                     ins.pos.line
                 )));
             }
@@ -2048,25 +2052,27 @@ fn expose_ports(p: &str) -> Result<Vec<String>, String> {
 }
 
 /// `--ulimit nofile=1024:2048`.
-fn parse_ulimit(u: &str) -> Result<(String, u64, u64), BuildError> {
+fn parse_ulimit(u: &str) -> Result<crate::container::Ulimit, BuildError> {
     let bad = || BuildError::Invalid(format!("invalid --ulimit {u:?}: use NAME=SOFT[:HARD]"));
     let (name, vals) = u.split_once('=').ok_or_else(bad)?;
+    crate::spec::resources::rlimit_type(name)
+        .map_err(|e| BuildError::Invalid(format!("invalid --ulimit {u:?}: {e}")))?;
     let (soft, hard) = match vals.split_once(':') {
         Some((s, h)) => (s, h),
         None => (vals, vals),
     };
-    let parse = |s: &str| -> Result<u64, BuildError> {
+    let parse = |s: &str| -> Result<i64, BuildError> {
         if s == "-1" || s == "unlimited" {
-            Ok(u64::MAX)
+            Ok(-1)
         } else {
             s.parse().map_err(|_| bad())
         }
     };
-    Ok((
-        format!("RLIMIT_{}", name.to_ascii_uppercase()),
-        parse(soft)?,
-        parse(hard)?,
-    ))
+    Ok(crate::container::Ulimit {
+        name: name.to_string(),
+        soft: parse(soft)?,
+        hard: parse(hard)?,
+    })
 }
 
 /// Go durations (`30s`, `1m30s`, `500ms`) in nanoseconds.
@@ -2114,10 +2120,11 @@ mod tests {
         assert_eq!(expose_ports("8000-8001").unwrap().len(), 2);
         assert!(expose_ports("x").is_err());
         assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
-        assert_eq!(
-            parse_ulimit("nofile=10:20").unwrap(),
-            ("RLIMIT_NOFILE".into(), 10, 20)
-        );
+        let u = parse_ulimit("nofile=10:20").unwrap();
+        assert_eq!((u.name.as_str(), u.soft, u.hard), ("nofile", 10, 20));
+        assert_eq!(parse_ulimit("nproc=unlimited").unwrap().hard, -1);
+        assert!(parse_ulimit("bogus=1").is_err());
+        assert!(parse_ulimit("nofile").is_err());
     }
 
     #[test]

@@ -250,21 +250,14 @@ pub fn build_with(
         }
     }
     if let Some(n) = &opts.network {
-        runner::check_network(n)?;
+        runner::check_network_exists(ctx, &runner::check_network(n)?)?;
     }
     context::clean_stale(ctx);
     let bctx = context::BuildContext::open(ctx, &opts.context, &opts.dockerfile)?;
     let df = dockerfile::parse(&bctx.dockerfile)?;
-    // RUN steps go through the container lifecycle library; the few RUN
-    // settings its CreateOptions cannot express yet use berth-runtime directly.
-    let lifecycle = runner::LifecycleRunner::new(ctx);
-    let direct = runner::RuntimeRunner::new(ctx);
-    let runner: &dyn runner::StepRunner = if runner::LifecycleRunner::supports(opts) {
-        &lifecycle
-    } else {
-        &direct
-    };
-    let exec = executor::Executor::new(ctx, opts, &bctx, &df, progress, runner)?;
+    // RUN steps go through the container lifecycle library.
+    let runner = runner::LifecycleRunner::new(ctx);
+    let exec = executor::Executor::new(ctx, opts, &bctx, &df, progress, &runner)?;
     let id = exec.run()?;
     if let Some(p) = &opts.iidfile {
         std::fs::write(p, id.as_str()).map_err(BuildError::io("write", p))?;
