@@ -412,16 +412,12 @@ pub fn up(
     // Fail early on what cannot be made (before touching anything).
     for (service, _) in &plan.services {
         let s = &project.services[service];
-        crate::compose::networks::apply(
-            project,
-            service,
-            s,
-            &mut container::CreateOptions::new(container::ImageSource::Id(String::new())),
-        )?;
+        let mut o = container::CreateOptions::new(container::ImageSource::Id(String::new()));
+        o.name = Some(planner::container_name(&project.name, service, s, 1));
+        crate::compose::networks::apply(project, service, s, &mut o)?;
     }
-    if let Some(n) = crate::compose::networks::notice(project) {
-        eprintln!("WARN[0000] {n}");
-    }
+    let services: Vec<String> = plan.services.iter().map(|(n, _)| n.clone()).collect();
+    crate::compose::networks::ensure(ctx, project, &services)?;
     ensure_volumes(ctx, project)?;
     let store = open_store(ctx)?;
     if !plan.orphans.is_empty() {
@@ -730,6 +726,7 @@ pub fn down(
             ));
         }
     }
+    crate::compose::networks::remove_all(ctx, name)?;
     let dir = create::project_dir(ctx, name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| ComposeError::io(&dir, e))?;
