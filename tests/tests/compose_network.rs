@@ -76,6 +76,9 @@ fn fetch(b: &Berth, dir: &Path, service: &str, url: &str) -> Option<String> {
             "exec", "-T", service, "wget", "-q", "-T", "3", "-O", "-", url,
         ],
     );
+    if out.code != Some(0) {
+        eprintln!("fetch {url} from {service}: {:?} {}", out.code, out.stderr);
+    }
     (out.code == Some(0)).then(|| out.stdout.trim().to_string())
 }
 

@@ -335,6 +335,20 @@ fn up_service(run: &UpRun, service: &str, actions: &[Action]) -> Result<Vec<Stri
                 eprintln!("WARN[0000] optional dependency {dep:?} of {service:?}: {e}");
             }
         }
+        // `links` and `network_mode: service:x` need their service started.
+        for dep in svc.dependencies() {
+            if !svc.depends_on.contains_key(&dep) {
+                wait_condition(
+                    ctx,
+                    &store,
+                    board,
+                    service,
+                    &dep,
+                    "service_started",
+                    deadline,
+                )?;
+            }
+        }
     }
     let start = !flags.no_start;
     let mut names = Vec::new();
