@@ -67,13 +67,14 @@ fn http_get(addr: &str, port: u16) -> Option<String> {
     buf.split("\r\n\r\n").nth(1).map(str::to_string)
 }
 
-/// `wget` from inside a service's container: the body, or None.
+/// `wget` from inside a service's container: the body, or None (busybox
+/// wget's own `-T` crashes, so `timeout` bounds it).
 fn fetch(b: &Berth, dir: &Path, service: &str, url: &str) -> Option<String> {
     let out = compose(
         b,
         dir,
         &[
-            "exec", "-T", service, "wget", "-q", "-T", "3", "-O", "-", url,
+            "exec", "-T", service, "timeout", "3", "wget", "-q", "-O", "-", url,
         ],
     );
     if out.code != Some(0) {
