@@ -335,16 +335,11 @@ networks:
     );
     // ui is not on back: db's name does not resolve and its address does not answer.
     assert_eq!(fetch(&b, &dir, "ui", "http://db/"), None);
-    let db_ip = b
-        .run(&[
-            "inspect",
-            "-f",
-            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-            "iso-db-1",
-        ])
-        .assert_ok()
-        .stdout
-        .trim()
+    let v: serde_json::Value =
+        serde_json::from_str(&b.run(&["inspect", "iso-db-1"]).assert_ok().stdout).unwrap();
+    let db_ip = v[0]["NetworkSettings"]["Networks"]["iso_back"]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
         .to_string();
     assert!(!db_ip.is_empty());
     assert_eq!(fetch(&b, &dir, "ui", &format!("http://{db_ip}/")), None);
