@@ -1,6 +1,6 @@
 //! `berth compose` end to end on real containers of a locally imported
 //! busybox image: dependency conditions (completed, healthy), real traffic
-//! between services (over the host network until berth's networks land),
+//! between services (by service name over the project network),
 //! convergence, scaling, orphans, failures named, attached up, kill -9 of
 //! `up` then convergence, and nothing left behind.
 
@@ -81,8 +81,7 @@ services:
     volumes: [data:/data]
   web:
     image: busybox
-    network_mode: host
-    command: ["httpd", "-f", "-p", "127.0.0.1:{p}", "-h", "/data"]
+    command: ["httpd", "-f", "-p", "{p}", "-h", "/data"]
     volumes: [data:/data]
     stop_signal: SIGKILL
     healthcheck:
@@ -95,8 +94,7 @@ services:
         condition: service_completed_successfully
   client:
     image: busybox
-    network_mode: host
-    command: ["sh", "-c", "wget -q -O /out/got http://127.0.0.1:{p}/ && trap 'exit 0' TERM; sleep 1000 & wait"]
+    command: ["sh", "-c", "wget -q -O /out/got http://web:{p}/ && trap 'exit 0' TERM; sleep 1000 & wait"]
     volumes: ["./out:/out"]
     depends_on:
       web:

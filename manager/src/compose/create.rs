@@ -96,9 +96,6 @@ pub fn labels(
 /// Fails on the keys the container library has no option for.
 fn check_supported(service: &str, s: &Service) -> Result<()> {
     let set: &[(&str, bool)] = &[
-        ("dns", !s.dns.is_empty()),
-        ("dns_search", !s.dns_search.is_empty()),
-        ("extra_hosts", !s.extra_hosts.is_empty()),
         ("sysctls", !s.sysctls.is_empty()),
         ("ulimits", !s.ulimits.is_empty()),
         ("shm_size", s.shm_size.is_some()),
@@ -108,8 +105,6 @@ fn check_supported(service: &str, s: &Service) -> Result<()> {
         ("cpu_shares", s.cpu_shares.is_some()),
         ("mem_reservation", s.mem_reservation.is_some()),
         ("annotations", !s.annotations.is_empty()),
-        ("links", !s.links.is_empty()),
-        ("external_links", !s.external_links.is_empty()),
         ("volumes_from", !s.volumes_from.is_empty()),
         (
             "deploy.resources.reservations",
@@ -419,9 +414,8 @@ pub fn options(
         }
     }
     hc.network_mode = match s.network_mode.as_deref() {
-        // The project's default network: until berth's networking lands, the
-        // container's own network namespace (loopback only); see networks.rs.
-        None => NetworkMode::None,
+        // The project's networks: set by networks::apply.
+        None => NetworkMode::Default,
         Some("host") => NetworkMode::Host,
         Some("none") => NetworkMode::None,
         Some("bridge") => NetworkMode::Bridge,
@@ -554,20 +548,26 @@ mod tests {
             err("a"),
             "services.a.sysctls: berth's container library cannot apply this key yet"
         );
-        assert!(
-            err("b").starts_with("services.b.ports: needs berth's networking"),
-            "{}",
-            err("b")
+        // Ports and named networks go to the network library's fields.
+        let b = opts_for(&p, &dir, "b").unwrap();
+        assert_eq!(b.host_config.port_bindings["80/tcp"][0].host_port, "80");
+        assert_eq!(
+            b.host_config.network_mode,
+            NetworkMode::Named(format!("{}_default", p.name))
+        );
+        assert_eq!(
+            b.networking.endpoints_config[&format!("{}_default", p.name)].aliases,
+            vec!["b".to_string(), format!("{}-b-2", p.name)]
         );
         // A service that builds runs its built image, never pulled.
         let c = opts_for(&p, &dir, "c").unwrap();
         assert!(
             matches!(c.image, ImageSource::Ref(ref r, PullPolicy::Never) if *r == format!("{}-c", p.name))
         );
-        assert!(
-            err("d").starts_with("services.d.networks.back: needs berth's networking"),
-            "{}",
-            err("d")
+        let d = opts_for(&p, &dir, "d").unwrap();
+        assert_eq!(
+            d.host_config.network_mode,
+            NetworkMode::Named(format!("{}_back", p.name))
         );
         // `restart` wins over deploy.restart_policy.
         assert_eq!(

@@ -335,6 +335,20 @@ fn up_service(run: &UpRun, service: &str, actions: &[Action]) -> Result<Vec<Stri
                 eprintln!("WARN[0000] optional dependency {dep:?} of {service:?}: {e}");
             }
         }
+        // `links` and `network_mode: service:x` need their service started.
+        for dep in svc.dependencies() {
+            if !svc.depends_on.contains_key(&dep) {
+                wait_condition(
+                    ctx,
+                    &store,
+                    board,
+                    service,
+                    &dep,
+                    "service_started",
+                    deadline,
+                )?;
+            }
+        }
     }
     let start = !flags.no_start;
     let mut names = Vec::new();
@@ -412,16 +426,12 @@ pub fn up(
     // Fail early on what cannot be made (before touching anything).
     for (service, _) in &plan.services {
         let s = &project.services[service];
-        crate::compose::networks::apply(
-            project,
-            service,
-            s,
-            &mut container::CreateOptions::new(container::ImageSource::Id(String::new())),
-        )?;
+        let mut o = container::CreateOptions::new(container::ImageSource::Id(String::new()));
+        o.name = Some(planner::container_name(&project.name, service, s, 1));
+        crate::compose::networks::apply(project, service, s, &mut o)?;
     }
-    if let Some(n) = crate::compose::networks::notice(project) {
-        eprintln!("WARN[0000] {n}");
-    }
+    let services: Vec<String> = plan.services.iter().map(|(n, _)| n.clone()).collect();
+    crate::compose::networks::ensure(ctx, project, &services)?;
     ensure_volumes(ctx, project)?;
     let store = open_store(ctx)?;
     if !plan.orphans.is_empty() {
@@ -723,6 +733,7 @@ pub fn down(
             Err(e) => return Err(ComposeError::Container(e.to_string())),
         }
     }
+    crate::compose::networks::remove_all(ctx, name)?;
     let dir = create::project_dir(ctx, name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| ComposeError::io(&dir, e))?;

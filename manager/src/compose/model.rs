@@ -466,6 +466,9 @@ impl Service {
         {
             deps.push(s.to_string());
         }
+        for l in &self.links {
+            deps.push(l.split(':').next().unwrap_or(l).to_string());
+        }
         for v in &self.volumes_from {
             if !v.starts_with("container:") {
                 let s = v.split(':').next().unwrap_or(v);

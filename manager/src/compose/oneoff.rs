@@ -28,6 +28,10 @@ pub struct RunOptions {
     pub tty: bool,
     pub interactive: bool,
     pub labels: Vec<String>,
+    /// `--service-ports`: keep the service's `ports:`.
+    pub service_ports: bool,
+    /// `-p`: ports to publish (docker's `-p` syntax).
+    pub publish: Vec<String>,
 }
 
 fn start_code(e: LifecycleError) -> Result<i32> {
@@ -49,7 +53,9 @@ pub fn run(ctx: &Context, project: &Project, service: &str, o: &RunOptions) -> R
             .get_mut(service)
             .ok_or_else(|| ComposeError::Invalid(format!("no such service: {service}")))?;
         // A one-off container publishes no ports unless asked (docker's).
-        s.ports.clear();
+        if !o.service_ports {
+            s.ports.clear();
+        }
         if !o.command.is_empty() {
             s.command = Some(o.command.clone());
         }
@@ -96,7 +102,9 @@ pub fn run(ctx: &Context, project: &Project, service: &str, o: &RunOptions) -> R
         oneoff: Some(name.clone()),
         peers: &peers,
     };
+    crate::compose::networks::ensure(ctx, &p, &[service.to_string()])?;
     let mut opts = create::options(ctx, &rep, &project.environment)?;
+    crate::compose::networks::oneoff(&mut opts, service, &o.publish)?;
     for v in &o.volumes {
         opts.host_config.binds.push(v.clone());
     }

@@ -16,7 +16,7 @@ pub struct Args {
     pub private_port: u16,
 }
 
-pub fn run(_ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
+pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
     let project = super::load(flags, std::slice::from_ref(&args.service))?;
     let svc = &project.services[&args.service];
     if svc.network_mode.as_deref() == Some("host") {
@@ -24,10 +24,26 @@ pub fn run(_ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i
         println!("0.0.0.0:{}", args.private_port);
         return Ok(0);
     }
-    bail!(
-        "no port {}/{} published for {}: berth publishes ports through its networking, which is not available yet",
-        args.private_port,
-        args.protocol,
-        args.service
-    )
+    let members =
+        crate::compose::engine::select(ctx, &project.name, std::slice::from_ref(&args.service))?;
+    let Some(m) = members.iter().find(|m| m.number == args.index) else {
+        bail!(
+            "service \"{}\" is not running container #{}",
+            args.service,
+            args.index
+        );
+    };
+    let want = format!("{}/{}", args.private_port, args.protocol);
+    let found: Vec<String> = crate::network::published(ctx, &m.rec)
+        .into_iter()
+        .filter(|(cp, _, _)| *cp == want)
+        .map(|(_, ip, hp)| format!("{ip}:{hp}"))
+        .collect();
+    match found.first() {
+        Some(f) => {
+            println!("{f}");
+            Ok(0)
+        }
+        None => bail!("no port {want} for container {}", m.rec.name),
+    }
 }

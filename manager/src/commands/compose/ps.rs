@@ -86,7 +86,7 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
                     m.service.clone(),
                     crate::format::human::since(&m.rec.created),
                     m.status.clone(),
-                    String::new(),
+                    crate::network::ports_column(ctx, &m.rec, m.running),
                 ]);
             }
             print!("{}", crate::format::table::tabulate_cells(&rows));
@@ -106,7 +106,18 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
                     "Status": m.status,
                     "Health": m.health.clone().unwrap_or_default(),
                     "ExitCode": m.exit_code,
-                    "Publishers": [],
+                    "Publishers": crate::network::published(ctx, &m.rec)
+                        .into_iter()
+                        .map(|(cp, ip, hp)| {
+                            let (port, proto) = cp.split_once('/').unwrap_or((cp.as_str(), "tcp"));
+                            serde_json::json!({
+                                "URL": ip,
+                                "TargetPort": port.parse::<u16>().unwrap_or(0),
+                                "PublishedPort": hp,
+                                "Protocol": proto,
+                            })
+                        })
+                        .collect::<Vec<_>>(),
                     "Labels": m.rec.config.labels,
                 });
                 println!("{v}");

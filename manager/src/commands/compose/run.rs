@@ -5,7 +5,6 @@ use crate::compose::engine::{self, UpFlags};
 use crate::compose::oneoff::{self, RunOptions};
 use crate::compose::planner::{self, UpOptions};
 use crate::context::Context;
-use anyhow::bail;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -57,9 +56,6 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i32> {
-    if !args.publish.is_empty() || args.service_ports {
-        bail!("run --publish/--service-ports: publishing ports needs berth's networking, which is not available yet");
-    }
     let project = super::load(flags, std::slice::from_ref(&args.service))?;
     if !args.no_deps {
         let mut deps: Vec<String> =
@@ -95,6 +91,8 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
         tty: !args.no_tty && !args.detach && interactive_tty,
         interactive: (args.interactive || interactive_tty) && !args.detach,
         labels: args.label,
+        service_ports: args.service_ports,
+        publish: args.publish,
     };
     Ok(oneoff::run(ctx, &project, &args.service, &opts)?)
 }
