@@ -1,6 +1,7 @@
 //! `berth logs`: read the container's json-file log (and its rotated files, the
 //! oldest first): stdout lines to stdout, stderr lines to stderr.
 
+use crate::container::logs::{self, parse_line, LogEntry};
 use crate::container::{self, ContainerStore};
 use crate::context::Context;
 use anyhow::{anyhow, bail};
@@ -28,53 +29,13 @@ pub struct Args {
     pub container: String,
 }
 
-/// RFC 3339, Unix seconds, or a duration before now (10m, 1h30m).
+/// `--since`/`--until` with this verb's error wording.
 fn parse_time(s: &str) -> anyhow::Result<f64> {
-    if let Some(t) = crate::store::parse_rfc3339(s) {
-        let frac = s
-            .split_once('.')
-            .map(|(_, r)| r.trim_end_matches(|c: char| !c.is_ascii_digit()))
-            .map(|d| {
-                format!(
-                    "0.{}",
-                    d.chars()
-                        .take_while(char::is_ascii_digit)
-                        .collect::<String>()
-                )
-            })
-            .and_then(|d| d.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        return Ok(t as f64 + frac);
-    }
-    if let Ok(n) = s.parse::<f64>() {
-        return Ok(n);
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let ns = crate::container::options::parse_duration_ns(s).map_err(|_| {
-        anyhow!("invalid value for \"since\": {s:?} (RFC3339 or a duration like 10m)")
-    })?;
-    Ok(now - ns as f64 / 1e9)
+    logs::parse_since(s)
+        .map_err(|_| anyhow!("invalid value for \"since\": {s:?} (RFC3339 or a duration like 10m)"))
 }
 
-struct Entry {
-    stderr: bool,
-    time: String,
-    log: String,
-}
-
-fn parse_line(line: &str) -> Option<Entry> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    Some(Entry {
-        stderr: v["stream"] == "stderr",
-        time: v["time"].as_str().unwrap_or("").to_string(),
-        log: v["log"].as_str().unwrap_or("").to_string(),
-    })
-}
-
-fn entry_secs(e: &Entry) -> f64 {
+fn entry_secs(e: &LogEntry) -> f64 {
     parse_time(&e.time).unwrap_or(0.0)
 }
 
@@ -100,7 +61,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn print(&self, e: &Entry) {
+    fn print(&self, e: &LogEntry) {
         if self.since.is_some() || self.until.is_some() {
             let t = entry_secs(e);
             if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t > u) {

@@ -2,6 +2,7 @@
 //! reader thread per container, each line prefixed with the container's
 //! name in its colour (`web-1  | ...`).
 
+use crate::container::logs::{parse_line, time_secs, LogEntry};
 use crate::container::ContainerRecord;
 use crate::context::Context;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -74,54 +75,6 @@ impl Printer {
     }
 }
 
-struct Entry {
-    stderr: bool,
-    time: String,
-    log: String,
-}
-
-fn parse_line(line: &str) -> Option<Entry> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    Some(Entry {
-        stderr: v["stream"] == "stderr",
-        time: v["time"].as_str().unwrap_or("").to_string(),
-        log: v["log"].as_str().unwrap_or("").to_string(),
-    })
-}
-
-/// RFC 3339 to Unix seconds (with the fraction).
-pub fn time_secs(s: &str) -> Option<f64> {
-    let whole = crate::store::parse_rfc3339(s)? as f64;
-    let frac = s
-        .split_once('.')
-        .map(|(_, r)| {
-            r.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-        })
-        .and_then(|d| format!("0.{d}").parse::<f64>().ok())
-        .unwrap_or(0.0);
-    Some(whole + frac)
-}
-
-/// `--since`/`--until`: RFC 3339, Unix seconds, or a duration before now.
-pub fn parse_since(s: &str) -> Result<f64, String> {
-    if let Some(t) = time_secs(s) {
-        return Ok(t);
-    }
-    if let Ok(n) = s.parse::<f64>() {
-        return Ok(n);
-    }
-    let d = crate::compose::units::parse_duration(s).map_err(|_| {
-        format!("invalid time {s:?} (RFC 3339, Unix seconds or a duration like 10m)")
-    })?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
-    Ok(now - d.as_secs_f64())
-}
-
 fn log_files(path: &Path) -> Vec<PathBuf> {
     let mut rotated = Vec::new();
     for i in 1.. {
@@ -136,7 +89,7 @@ fn log_files(path: &Path) -> Vec<PathBuf> {
     rotated
 }
 
-fn show(p: &Printer, name: &str, idx: usize, opts: &LogOptions, e: &Entry) {
+fn show(p: &Printer, name: &str, idx: usize, opts: &LogOptions, e: &LogEntry) {
     if opts.since.is_some() || opts.until.is_some() {
         let t = time_secs(&e.time).unwrap_or(0.0);
         if opts.since.is_some_and(|s| t < s) || opts.until.is_some_and(|u| t > u) {

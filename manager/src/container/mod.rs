@@ -29,6 +29,7 @@ pub mod hooks;
 pub mod image;
 pub mod kill;
 pub mod lock;
+pub mod logs;
 pub mod options;
 pub mod pause;
 pub mod record;

@@ -3,6 +3,7 @@
 use super::ProjectFlags;
 use crate::compose::logs::{self, LogOptions};
 use crate::compose::observe;
+use crate::container::logs::InvalidTime;
 use crate::context::Context;
 use anyhow::anyhow;
 use std::sync::atomic::AtomicBool;
@@ -50,18 +51,8 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
         follow: args.follow,
         tail,
         timestamps: args.timestamps,
-        since: args
-            .since
-            .as_deref()
-            .map(logs::parse_since)
-            .transpose()
-            .map_err(|e| anyhow!(e))?,
-        until: args
-            .until
-            .as_deref()
-            .map(logs::parse_since)
-            .transpose()
-            .map_err(|e| anyhow!(e))?,
+        since: args.since.as_deref().map(parse_since).transpose()?,
+        until: args.until.as_deref().map(parse_since).transpose()?,
         color: !args.no_color
             && std::io::IsTerminal::is_terminal(&std::io::stdout())
             && std::env::var_os("NO_COLOR").is_none(),
@@ -76,4 +67,11 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
         .collect();
     logs::stream(ctx, members, &opts, Arc::new(AtomicBool::new(false)));
     Ok(0)
+}
+
+/// `--since`/`--until` with compose's error wording.
+fn parse_since(s: &str) -> anyhow::Result<f64> {
+    crate::container::logs::parse_since(s).map_err(|InvalidTime(s)| {
+        anyhow!("invalid time {s:?} (RFC 3339, Unix seconds or a duration like 10m)")
+    })
 }
