@@ -314,7 +314,11 @@ pub fn prepare(
     let mode = super::mode(rec);
     let _l = store::lock()?;
     let st = NetworkStore::open(ctx)?;
-    let touched = repair_locked(ctx, &st)?;
+    let mut touched = repair_locked(ctx, &st)?;
+    // The container is being started under its lock, so endpoints it still
+    // holds are left from a run whose release never came (a reboot, or kill -9
+    // of the shim and berth together): give them back before attaching again.
+    touched.extend(detach_all(&st, &rec.id)?);
     super::ensure_predefined(ctx, &st)?;
     let ns = match &mode {
         Mode::Host => NsChoice::Host,
