@@ -339,51 +339,11 @@ fn wait_readable(fd: &impl AsFd, ms: u16) -> bool {
 /// command, 126 for one that cannot be executed; None for other failures (berth's
 /// 125). Read from the error's kind; only an error without one (a runtime that logs
 /// no kind, such as runc, or a shim from before kinds) falls back to its text.
-pub fn exec_error_code<E: ExecErrorSource + ?Sized>(err: &E) -> Option<i32> {
-    match err.start_kind() {
-        Some(StartErrorKind::Other) => None,
-        Some(kind) => Some(kind.exit_code()),
-        None => exec_error_code_from_text(&err.message()),
-    }
-}
-
-/// What `exec_error_code` reads: a shim error (with its kind) or a message.
-pub trait ExecErrorSource {
-    fn start_kind(&self) -> Option<StartErrorKind>;
-    fn message(&self) -> String;
-}
-
-impl ExecErrorSource for ShimError {
-    fn start_kind(&self) -> Option<StartErrorKind> {
-        match self {
-            ShimError::Start(e) => Some(e.kind),
-            _ => None,
-        }
-    }
-
-    fn message(&self) -> String {
-        self.to_string()
-    }
-}
-
-/// A bare message has lost its kind: only the text is left to go by.
-impl ExecErrorSource for str {
-    fn start_kind(&self) -> Option<StartErrorKind> {
-        None
-    }
-
-    fn message(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl ExecErrorSource for String {
-    fn start_kind(&self) -> Option<StartErrorKind> {
-        None
-    }
-
-    fn message(&self) -> String {
-        self.clone()
+pub fn exec_error_code(err: &ShimError) -> Option<i32> {
+    match err {
+        ShimError::Start(e) if e.kind == StartErrorKind::Other => None,
+        ShimError::Start(e) => Some(e.kind.exit_code()),
+        other => exec_error_code_from_text(&other.to_string()),
     }
 }
 
@@ -411,15 +371,14 @@ mod tests {
 
     #[test]
     fn exec_codes() {
+        // Errors without a kind (runc, older shims): the text decides.
+        let text = |m: &str| exec_error_code(&ShimError::Failed(m.into()));
         assert_eq!(
-            exec_error_code("exec failed: exec: \"nope\": executable file not found in $PATH"),
+            text("exec failed: exec: \"nope\": executable file not found in $PATH"),
             Some(127)
         );
-        assert_eq!(
-            exec_error_code("exec: \"/etc\": permission denied"),
-            Some(126)
-        );
-        assert_eq!(exec_error_code("cgroup: no memory controller"), None);
+        assert_eq!(text("exec: \"/etc\": permission denied"), Some(126));
+        assert_eq!(text("cgroup: no memory controller"), None);
     }
 
     #[test]
