@@ -7,6 +7,7 @@
 use super::BuildError;
 use crate::image::media;
 use crate::image::Image;
+use crate::snapshot::diff::{is_opaque, is_whiteout};
 use crate::store::content::TempBlob;
 use crate::store::{ContentStore, Digest, ImageRecord};
 use serde_json::{json, Value};
@@ -294,30 +295,6 @@ impl LayerWriter {
         let (d, size) = blob.commit()?;
         Ok(Some((d, size)))
     }
-}
-
-/// Whether an overlay upper entry is a whiteout (char device 0:0).
-pub fn is_whiteout(md: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    md.file_type().is_char_device() && md.rdev() == 0
-}
-
-/// Whether an overlay upper directory is opaque.
-pub fn is_opaque(path: &Path) -> bool {
-    let mut buf = [0u8; 4];
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    // SAFETY: `c` is a valid NUL-terminated path and `buf` a writable buffer of the given length.
-    let n = unsafe {
-        libc::lgetxattr(
-            c.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    n == 1 && buf[0] == b'y'
 }
 
 /// Write an overlay upper directory (a RUN step's changes) as a layer:

@@ -47,11 +47,13 @@ pub struct Change {
     pub path: String,
 }
 
-fn is_whiteout(md: &std::fs::Metadata) -> bool {
+/// Whether an overlay upper entry is a whiteout (a 0:0 character device).
+pub(crate) fn is_whiteout(md: &std::fs::Metadata) -> bool {
     md.file_type().is_char_device() && md.rdev() == 0
 }
 
-fn is_opaque(path: &Path) -> bool {
+/// Whether an overlay upper directory is opaque (`trusted.overlay.opaque=y`).
+pub(crate) fn is_opaque(path: &Path) -> bool {
     let key = c"trusted.overlay.opaque";
     matches!(crate::sys::fs::getxattr(path, key), Ok(Some(v)) if v == b"y")
 }

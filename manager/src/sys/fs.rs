@@ -338,14 +338,16 @@ pub fn fsetxattr(fd: impl AsFd, key: &[u8], value: &[u8]) -> io::Result<()> {
     check(r as libc::ssize_t).map(drop)
 }
 
-/// The value of xattr `key` of the file at `path` (followed), None when unset.
+/// The value of xattr `key` of the file at `path` (a symlink itself, never its
+/// target: lgetxattr), None when unset.
 pub fn getxattr(path: &Path, key: &std::ffi::CStr) -> io::Result<Option<Vec<u8>>> {
     use std::os::unix::ffi::OsStrExt;
     let p = cstring(path.as_os_str().as_bytes())?;
     let mut val = vec![0u8; 65536];
     // SAFETY: `p` and `key` are NUL-terminated; `val` is a writable buffer of exactly
     // `val.len()` bytes, which bounds what the kernel writes.
-    let r = unsafe { libc::getxattr(p.as_ptr(), key.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
+    let r =
+        unsafe { libc::lgetxattr(p.as_ptr(), key.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
     match check(r) {
         Ok(n) => {
             val.truncate(n);
