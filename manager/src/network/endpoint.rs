@@ -14,7 +14,6 @@ use crate::container::{self, ContainerRecord, ContainerStore, EndpointSettings, 
 use crate::context::Context;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Which network namespace the container uses.
@@ -54,10 +53,8 @@ fn lock_is_held(path: &Path) -> bool {
     let Ok(f) = std::fs::File::open(path) else {
         return false;
     };
-    // SAFETY: flock on an fd owned by `f`, alive for the call; LOCK_NB never
-    // blocks. A refusal means another open file description holds the lock.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    r != 0
+    // Non-blocking: a refusal means another open file description holds it.
+    crate::sys::fs::flock(&f, crate::sys::fs::Lock::Exclusive, true).is_err()
 }
 
 /// Drop endpoints and pins of containers that no longer hold them (kill -9,
