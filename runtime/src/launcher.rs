@@ -183,6 +183,7 @@ pub fn launch(
         namespaces_joined: false,
         seccomp,
         no_new_keyring: opts.no_new_keyring,
+        join_cgroup: None,
     };
     // Saved before the cgroup exists, so that `delete` can find the cgroup
     // of a create that was killed half-way.
@@ -352,18 +353,28 @@ fn spawn(
         // cgroup, so that cgroup becomes the namespace's root.
         let flags =
             plan.new.bits() as u64 & !(libc::CLONE_NEWTIME as u64 | libc::CLONE_NEWCGROUP as u64);
-        let forked = clone::clone3(flags);
-        if !matches!(forked, Ok(Forked::Child)) {
+        // A new user namespace needs its id maps before the init runs
+        // anything, and from inside it the init could not write to the
+        // host's cgroup files: the parent moves it then. Otherwise the init
+        // moves itself (no global cgroup lock, see Cgroup::join_self).
+        let userns = plan.creates(LinuxNamespaceType::User);
+        let unified = cgroup.open_unified();
+        let forked = clone::clone3_into(flags, unified.as_ref().map(|f| f.as_fd()));
+        drop(unified);
+        if !matches!(forked, Ok((Forked::Child, _))) {
             restore.restore()?;
         }
         match forked {
-            Ok(Forked::Child) => {
+            Ok((Forked::Child, in_unified)) => {
                 drop(parent);
                 // SAFETY: closing our copy of the parent's lock fd.
                 unsafe { libc::close(lock_fd) };
+                if !userns {
+                    cfg.join_cgroup = Some(init::SelfJoin { in_unified });
+                }
                 init::child_main(cfg, child)
             }
-            Ok(Forked::Parent { pid, pidfd }) => {
+            Ok((Forked::Parent { pid, pidfd }, in_unified)) => {
                 drop(child);
                 let pidfd = PidFd::from_owned(pidfd);
                 let s = Spawned {
@@ -371,12 +382,8 @@ fn spawn(
                     pidfd,
                     chan: parent,
                 };
-                // A new user namespace needs its id maps before the init
-                // runs anything. Otherwise the init starts on its mounts at
-                // once and the cgroup migration (milliseconds on cgroup v1)
-                // overlaps with them; the init waits for `CgroupJoined`
-                // before it forks or unshares its cgroup namespace.
-                let userns = plan.creates(LinuxNamespaceType::User);
+                // The init waits for `CgroupJoined` before it forks or
+                // unshares its cgroup namespace.
                 let fail = |e: Error| {
                     let _ = s.pidfd.kill();
                     let _ = waitpid(Pid::from_raw(pid), None);
@@ -388,8 +395,10 @@ fn spawn(
                     }
                 }
                 s.chan.send(&ToChild::Hello { pid }).map_err(chan_err)?;
-                if let Err(e) = cgroup.add_pid(pid) {
-                    return Err(fail(e.into()));
+                if userns {
+                    if let Err(e) = cgroup.add_pid_placed(pid, in_unified) {
+                        return Err(fail(e.into()));
+                    }
                 }
                 s.chan.send(&ToChild::CgroupJoined).map_err(chan_err)?;
                 return Ok(s);

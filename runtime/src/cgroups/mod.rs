@@ -22,9 +22,12 @@ mod v1;
 mod v2;
 
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
@@ -242,7 +245,13 @@ impl Cgroup {
 
     /// Move a process in (write to cgroup.procs in every hierarchy).
     pub fn add_pid(&self, pid: i32) -> Result<()> {
-        self.add_pid_at(pid, |_| "")
+        self.add_pid_at(pid, false, |_| "")
+    }
+
+    /// As [`Cgroup::add_pid`], for a process clone3 may already have
+    /// started in the cgroup2 directory (`in_unified`).
+    pub fn add_pid_placed(&self, pid: i32, in_unified: bool) -> Result<()> {
+        self.add_pid_at(pid, in_unified, |_| "")
     }
 
     /// `exec --cgroup`: move a process into existing sub-cgroups of the
@@ -277,7 +286,7 @@ impl Cgroup {
                 }
             }
         }
-        self.add_pid_at(pid, |h| {
+        self.add_pid_at(pid, false, |h| {
             h.controllers
                 .iter()
                 .find_map(|c| by_controller.get(c.as_str()))
@@ -286,15 +295,60 @@ impl Cgroup {
         })
     }
 
-    fn add_pid_at<'s>(&self, pid: i32, sub: impl Fn(&Hierarchy) -> &'s str) -> Result<()> {
+    fn add_pid_at<'s>(
+        &self,
+        pid: i32,
+        in_unified: bool,
+        sub: impl Fn(&Hierarchy) -> &'s str,
+    ) -> Result<()> {
         for h in &self.hierarchies {
             match fsutil::write_pid(&path::join(&h.path, sub(h)), pid) {
                 Err(e) if h.is_auxiliary() => log::warn!("{e}"),
                 r => r?,
             }
         }
-        if let Some(u) = &self.unified {
+        if let (Some(u), false) = (&self.unified, in_unified) {
             match fsutil::write_pid(&path::join(&u.path, sub(u)), pid) {
+                Err(e) if self.mode == CgroupMode::Hybrid => log::warn!("cgroup2 (hybrid): {e}"),
+                r => r?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The cgroup2 directory (pure v2, or the hybrid host's process-tracking
+    /// mirror), opened for clone3's CLONE_INTO_CGROUP: a child started there
+    /// needs no migration, whose write lock waits for an RCU grace period
+    /// (milliseconds, the largest part of `create` when measured).
+    pub fn open_unified(&self) -> Option<OwnedFd> {
+        let u = self.unified.as_ref()?;
+        nix::fcntl::open(
+            &u.path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+    }
+
+    /// Move the calling process into every v1 hierarchy, and into cgroup2
+    /// unless it was started there (`in_unified`). The caller must be
+    /// single-threaded (a fresh clone) and still see the host's cgroup mounts
+    /// with the privileges to write there (no new user namespace yet).
+    ///
+    /// On v1 a thread that writes "0" to `tasks` moves itself without the
+    /// global threadgroup lock a write to `cgroup.procs` takes (the kernel
+    /// skips it for the current thread); for a single-threaded process that
+    /// thread is the whole process. cgroup2 has no such path (cgroup.threads
+    /// only works inside a threaded subtree), so it gets cgroup.procs.
+    pub fn join_self(&self, in_unified: bool) -> Result<()> {
+        for h in &self.hierarchies {
+            match fsutil::write(&h.path, "tasks", "0") {
+                Err(e) if h.is_auxiliary() => log::warn!("{e}"),
+                r => r?,
+            }
+        }
+        if let (Some(u), false) = (&self.unified, in_unified) {
+            match fsutil::write(&u.path, "cgroup.procs", "0") {
                 Err(e) if self.mode == CgroupMode::Hybrid => log::warn!("cgroup2 (hybrid): {e}"),
                 r => r?,
             }

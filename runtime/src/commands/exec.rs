@@ -17,6 +17,7 @@ use crate::error::{Error, Result, SysContext};
 use crate::init::channel::{self, ToChild, ToParent};
 use crate::init::exec::{self as exec_child, ExecConfig};
 use crate::init::namespaces::{self, ChildrenNs, Join, NsPlan};
+use crate::init::SelfJoin;
 use crate::sys::clone::{self, Forked};
 use crate::sys::pidfd::PidFd;
 
@@ -89,12 +90,18 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
     crate::init::sched::apply_initial_affinity(&process)?;
     let restore = ChildrenNs::save()?;
     plan.join(|t| matches!(t, LinuxNamespaceType::Pid | LinuxNamespaceType::Time))?;
-    let forked = clone::clone3(0);
-    if !matches!(forked, Ok(Forked::Child)) {
+    // Into the container's own cgroup (not `--cgroup` sub-cgroups) the
+    // process is started by clone3 (cgroup2) and moves itself (v1), which
+    // spares the global cgroup lock a migration by the parent waits for.
+    let self_join = state.cgroup.as_ref().filter(|_| o.cgroup.is_empty());
+    let unified = self_join.and_then(|cg| cg.open_unified());
+    let forked = clone::clone3_into(0, unified.as_ref().map(|f| f.as_fd()));
+    drop(unified);
+    if !matches!(forked, Ok((Forked::Child, _))) {
         restore.restore()?;
     }
     let (pid, pidfd) = match forked.ctx(|| "clone3")? {
-        Forked::Child => {
+        (Forked::Child, in_unified) => {
             drop(parent);
             let mut cfg = ExecConfig {
                 process: &process,
@@ -102,10 +109,11 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
                 console,
                 preserve_fds: o.preserve_fds,
                 seccomp,
+                join_cgroup: self_join.map(|cg| (cg, SelfJoin { in_unified })),
             };
             exec_child::child_main(&mut cfg, child)
         }
-        Forked::Parent { pid, pidfd } => (pid, PidFd::from_owned(pidfd)),
+        (Forked::Parent { pid, pidfd }, _) => (pid, PidFd::from_owned(pidfd)),
     };
     drop(child);
     drop(console);
@@ -116,13 +124,8 @@ pub fn run(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
     };
     // Into the container's cgroup (or the sub-cgroups asked for) before it
     // runs anything.
-    if let Some(cg) = &state.cgroup {
-        let r = if o.cgroup.is_empty() {
-            cg.add_pid(pid)
-        } else {
-            cg.add_pid_sub(pid, &o.cgroup)
-        };
-        r.map_err(|e| fail(e.into()))?;
+    if let (Some(cg), None) = (&state.cgroup, self_join) {
+        cg.add_pid_sub(pid, &o.cgroup).map_err(|e| fail(e.into()))?;
     }
     log::debug!("exec in {}: process pid {pid}", o.id);
     parent

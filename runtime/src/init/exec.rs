@@ -18,6 +18,9 @@ pub struct ExecConfig<'a> {
     pub preserve_fds: u32,
     /// The container's seccomp profile applies to exec'd processes too.
     pub seccomp: Option<crate::seccomp::Filter>,
+    /// The process moves itself into the container's cgroup (see
+    /// [`crate::cgroups::Cgroup::join_self`]); otherwise the parent moves it.
+    pub join_cgroup: Option<(&'a crate::cgroups::Cgroup, super::SelfJoin)>,
 }
 
 pub fn child_main(cfg: &mut ExecConfig, chan: Channel) -> ! {
@@ -27,7 +30,11 @@ pub fn child_main(cfg: &mut ExecConfig, chan: Channel) -> ! {
     own.extend(cfg.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
     crate::sys::fds::close_all_except(cfg.preserve_fds, &own);
     let _ = nix::sys::prctl::set_dumpable(false);
-    let prepared = match setup(cfg, &chan) {
+    let joined = match cfg.join_cgroup {
+        Some((cg, j)) => cg.join_self(j.in_unified).map_err(Error::from),
+        None => Ok(()),
+    };
+    let prepared = match joined.and_then(|()| setup(cfg, &chan)) {
         Ok(p) => p,
         Err(e) => {
             let _ = chan.send(&ToParent::Failed(e.into()));

@@ -50,6 +50,16 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// `--no-new-keyring`: keep the caller's session keyring.
     pub no_new_keyring: bool,
+    /// Set in the child when it moves itself into its cgroup (see
+    /// [`crate::cgroups::Cgroup::join_self`]); otherwise the parent does.
+    pub join_cgroup: Option<SelfJoin>,
+}
+
+/// The init (or an exec'd process) moves itself into the container's v1
+/// hierarchies; `in_unified`: clone3 already started it in the cgroup2 one.
+#[derive(Clone, Copy)]
+pub struct SelfJoin {
+    pub in_unified: bool,
 }
 
 impl InitConfig<'_> {
@@ -108,7 +118,11 @@ pub fn child_main(cfg: &mut InitConfig, chan: Channel) -> ! {
     // Nothing in the container may ptrace or open /proc/PID/exe of this
     // process while it still is the runtime binary.
     let _ = nix::sys::prctl::set_dumpable(false);
-    let prepared = match setup(cfg, &chan) {
+    let joined = match (cfg.join_cgroup, &cfg.state.cgroup) {
+        (Some(j), Some(cg)) => cg.join_self(j.in_unified).map_err(Error::from),
+        _ => Ok(()),
+    };
+    let prepared = match joined.and_then(|()| setup(cfg, &chan)) {
         Ok(p) => p,
         Err(e) => {
             let _ = chan.send(&ToParent::Failed(e.into()));

@@ -2,9 +2,12 @@
 //! pidfd in one syscall. The runtime is single-threaded when it calls this,
 //! so the child may keep running Rust code.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
+
+/// linux/sched.h (not in the libc crate for every target).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 #[repr(C)]
 #[derive(Default)]
@@ -27,8 +30,9 @@ pub enum Forked {
     Child,
 }
 
-/// clone3 with `flags` (CLONE_NEW* bits) and CLONE_PIDFD.
-pub fn clone3(flags: u64) -> nix::Result<Forked> {
+/// clone3 with `flags` (CLONE_NEW* bits) and CLONE_PIDFD, and with
+/// CLONE_INTO_CGROUP when `cgroup` (a cgroup2 directory) is given.
+pub fn clone3(flags: u64, cgroup: Option<BorrowedFd>) -> nix::Result<Forked> {
     let mut pidfd: i32 = -1;
     let mut args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
@@ -36,6 +40,10 @@ pub fn clone3(flags: u64) -> nix::Result<Forked> {
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
     // SAFETY: args is a valid clone_args; no stack is given, so the child
     // continues on a copy of the parent's stack like fork(2).
     let r = unsafe {
@@ -54,6 +62,20 @@ pub fn clone3(flags: u64) -> nix::Result<Forked> {
             pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
         }),
     }
+}
+
+/// clone3 into the cgroup2 directory `cgroup` if given; where the kernel
+/// refuses that (a cgroup2 directory it cannot start processes in, or a
+/// kernel older than 5.7), a plain clone3. Tells which one it was.
+pub fn clone3_into(flags: u64, cgroup: Option<BorrowedFd>) -> nix::Result<(Forked, bool)> {
+    if cgroup.is_some() {
+        match clone3(flags, cgroup) {
+            Ok(f) => return Ok((f, true)),
+            Err(Errno::ENOSYS) => return Err(Errno::ENOSYS),
+            Err(e) => log::debug!("clone3 with CLONE_INTO_CGROUP: {e}; without it"),
+        }
+    }
+    clone3(flags, None).map(|f| (f, false))
 }
 
 /// Plain fork(2); the child must not return into the caller's flow.
