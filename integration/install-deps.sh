@@ -8,6 +8,7 @@ packages=(
   build-essential pkg-config libseccomp-dev   # building (static libseccomp)
   busybox-static                              # rootfs of demo and test images
   runc                                        # differential tests, benchmarks
+  crun                                        # runtime benchmark peer (pure cgroup v2 hosts only)
   time                                        # GNU time: peak RSS in benchmarks
   iproute2 util-linux procps python3          # tests and benchmark scripts
   containerd umoci skopeo python3-grpcio      # drop-in tests under containerd (and CRI)

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Latency / memory benchmark: compare two OCI runtimes (runc CLI compatible).
 
-Runtime A (default: runc) and runtime B (default: berth-runtime) are measured
-interleaved in the same run (A, B, A, B, ...), each with its own private
-`--root`, on identical minimal busybox bundles. See README.md next to this file.
+Runtime A (default: runc) and runtime B (default: berth-runtime), and C
+(default: crun, when it is installed and works on this host) are measured
+interleaved in the same run (A, B, C, A, B, C, ...), each with its own private
+`--root`, on identical minimal busybox bundles. The /bin/true cycle is also
+measured separately (each runtime's cycles back to back, without another
+runtime's create and delete in between), so that a figure cannot depend on
+what the harness runs between two cycles. See README.md next to this file.
 
 Python 3 standard library only. Must run as root.
 """
@@ -49,7 +53,10 @@ OPS = [
     ("events", "events --stats"),
     ("kill", "kill KILL"),
     ("delete", "delete (stopped)"),
+    ("cycle_create", "create in the cycle"),
     ("cycle", "cycle /bin/true"),
+    ("sep_create", "create in the cycle, separate"),
+    ("sep_cycle", "cycle /bin/true, separate"),
 ]
 
 # `runc spec` output of runc 1.1.5 (ociVersion 1.0.2-dev), embedded so that
@@ -297,6 +304,26 @@ class Runtime:
         self.live.discard(cid)
         return dt
 
+    def cycle(self, cid):
+        """create -> start -> poll state until stopped -> delete of the
+        /bin/true bundle; return (seconds of create, of all, #polls)."""
+        t0 = time.perf_counter()
+        dt_create, _ = self.create(cid, self.bundle_true)
+        self.run("start", cid)
+        polls = self.wait_stopped(cid, pause=0)
+        self.delete(cid)
+        dt = time.perf_counter() - t0
+        reap()
+        return dt_create, dt, polls
+
+    def separate(self, n, record):
+        """`n` cycles back to back (the "separate" rows)."""
+        for i in range(n):
+            c, t, _ = self.cycle("%sc%d" % (self.id_prefix, i))
+            if record:
+                self.samples["sep_create"].append(c)
+                self.samples["sep_cycle"].append(t)
+
     # -- one benchmark iteration -----------------------------------------
 
     def iteration(self, i, record):
@@ -330,14 +357,8 @@ class Runtime:
         s["delete"] = self.delete(cid)
 
         # 6: full cycle of /bin/true, timed as one unit.
-        cid = "%st%d" % (self.id_prefix, i)
-        t0 = time.perf_counter()
-        self.create(cid, self.bundle_true)
-        self.run("start", cid)
-        polls = self.wait_stopped(cid, pause=0)
-        self.delete(cid)
-        s["cycle"] = time.perf_counter() - t0
-        reap()
+        s["cycle_create"], s["cycle"], polls = self.cycle(
+            "%st%d" % (self.id_prefix, i))
 
         # Peak RSS of create, measured apart from the timings: under GNU
         # time, whose own small fork is what ru_maxrss starts from (a fork
@@ -514,7 +535,12 @@ def fmt_ms(v):
     return "%.2f" % (v * 1000.0)
 
 
-def report(a, b, args):
+def report(rts, args):
+    """One table: per runtime its median and p90, then B's median over A's
+    (and over C's when C ran)."""
+    a, b = rts[0], rts[1]
+    others = [rt for rt in rts if rt is not b]
+
     def ms(samples):
         st = stats(samples)
         d = {"n": st.pop("n")}
@@ -524,46 +550,57 @@ def report(a, b, args):
 
     results = {}
     for key, name in OPS:
-        ra, rb = ms(a.samples[key]), ms(b.samples[key])
-        results[key] = {"name": name, "a": ra, "b": rb,
-                        "ratio_median_b_over_a": rb["median_ms"] / ra["median_ms"]}
+        r = {"name": name}
+        for rt in rts:
+            r[rt.key] = ms(rt.samples[key])
+        for o in others:
+            r["ratio_median_b_over_" + o.key] = \
+                r["b"]["median_ms"] / r[o.key]["median_ms"]
+        results[key] = r
     rss = {}
-    for rt in (a, b):
+    for rt in rts:
         rss[rt.key] = {"median_kib": statistics.median(rt.rss),
                        "max_kib": max(rt.rss), "samples_kib": rt.rss}
-    rss["ratio_median_b_over_a"] = rss["b"]["median_kib"] / rss["a"]["median_kib"]
+    for o in others:
+        rss["ratio_median_b_over_" + o.key] = \
+            rss["b"]["median_kib"] / rss[o.key]["median_kib"]
 
-    la, lb = a.label, b.label
     w = max(len(n) for _, n in OPS + [("", "peak RSS of create [KiB]")])
-    c = max(10, len(la) + 4, len(lb) + 4)
+    c = max([10] + [len(rt.label) + 4 for rt in rts])
+    ratio_heads = ["B/" + o.key.upper() for o in others]
 
-    def row(name, va, pa, vb, pb, ratio):
-        return "%-*s  %*s %*s  %*s %*s  %6s" % (
-            w, name, c, va, c, pa, c, vb, c, pb, ratio)
+    def row(name, cells, ratios):
+        return "%-*s  %s  %s" % (
+            w, name, " ".join("%*s" % (c, x) for x in cells),
+            " ".join("%6s" % r for r in ratios))
 
-    head = row("operation [ms]", la + " med", la + " p90",
-               lb + " med", lb + " p90", "B/A")
+    heads = []
+    for rt in rts:
+        heads += [rt.label + " med", rt.label + " p90"]
+    head = row("operation [ms]", heads, ratio_heads)
     lines = [head, "-" * len(head)]
     for key, name in OPS:
         r = results[key]
-        lines.append(row(name, "%.2f" % r["a"]["median_ms"],
-                         "%.2f" % r["a"]["p90_ms"],
-                         "%.2f" % r["b"]["median_ms"],
-                         "%.2f" % r["b"]["p90_ms"],
-                         "%.2f" % r["ratio_median_b_over_a"]))
+        cells = []
+        for rt in rts:
+            cells += ["%.2f" % r[rt.key]["median_ms"], "%.2f" % r[rt.key]["p90_ms"]]
+        lines.append(row(name, cells, ["%.2f" % r["ratio_median_b_over_" + o.key]
+                                       for o in others]))
     lines.append("-" * len(head))
-    lines.append(row("peak RSS of create [KiB]", la + " med", la + " max",
-                     lb + " med", lb + " max", "B/A"))
-    lines.append(row("", "%d" % rss["a"]["median_kib"],
-                     "%d" % rss["a"]["max_kib"], "%d" % rss["b"]["median_kib"],
-                     "%d" % rss["b"]["max_kib"],
-                     "%.2f" % rss["ratio_median_b_over_a"]))
-    lines.append("(state polls per /bin/true cycle, median: %s %g, %s %g)" % (
-        la, statistics.median(a.cycle_polls), lb,
-        statistics.median(b.cycle_polls)))
+    heads = []
+    for rt in rts:
+        heads += [rt.label + " med", rt.label + " max"]
+    lines.append(row("peak RSS of create [KiB]", heads, ratio_heads))
+    cells = []
+    for rt in rts:
+        cells += ["%d" % rss[rt.key]["median_kib"], "%d" % rss[rt.key]["max_kib"]]
+    lines.append(row("", cells, ["%.2f" % rss["ratio_median_b_over_" + o.key]
+                                 for o in others]))
+    lines.append("(state polls per /bin/true cycle, median: %s)" % ", ".join(
+        "%s %g" % (rt.label, statistics.median(rt.cycle_polls)) for rt in rts))
     print("\n".join(lines))
 
-    for rt in (a, b):
+    for rt in rts:
         for wmsg in rt.warnings[:5]:
             print("warning [%s]: %s" % (rt.label, wmsg))
         if len(rt.warnings) > 5:
@@ -573,25 +610,49 @@ def report(a, b, args):
         doc = {
             "iterations": args.iterations,
             "warmup": args.warmup,
-            "order": "interleaved A,B per iteration",
+            "separate_cycles": args.separate,
+            "order": "interleaved %s per iteration; then each runtime's "
+                     "separate cycles back to back" % ",".join(
+                         rt.key.upper() for rt in rts),
             "kernel": platform.release(),
             "runtimes": {rt.key: {"label": rt.label, "path": rt.path,
-                                  "version": rt.version} for rt in (a, b)},
+                                  "version": rt.version} for rt in rts},
             "results": results,
             "create_peak_rss": rss,
-            "cycle_state_polls": {a.key: a.cycle_polls, b.key: b.cycle_polls},
-            "warnings": {a.key: a.warnings, b.key: b.warnings},
+            "cycle_state_polls": {rt.key: rt.cycle_polls for rt in rts},
+            "warnings": {rt.key: rt.warnings for rt in rts},
         }
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=2)
         print("results written to %s" % args.json)
 
 
+def probe(rt):
+    """None if `rt` can run the cycle here, else its error (crun 1.8 refuses
+    hybrid cgroup hosts, for one)."""
+    try:
+        rt.cycle(rt.id_prefix + "probe")
+        return None
+    except BenchError as e:
+        return str(e)
+
+
 def parse_args():
     ap = argument_parser(
-        "Interleaved latency/RSS benchmark of two OCI runtimes (runc-compatible CLI).",
+        "Interleaved latency/RSS benchmark of OCI runtimes (runc-compatible CLI).",
         warmup=2)
-    return benchlib.parse_args(ap)
+    ap.add_argument("--runtime-c", default="crun",
+                    help="a third runtime, name or path, measured when it "
+                         "works on this host; 'none' to leave it out "
+                         "(default: crun)")
+    ap.add_argument("--label-c", help="label for C (default: binary name)")
+    ap.add_argument("--separate", type=int, default=None, metavar="N",
+                    help="cycles per runtime in the separate phase "
+                         "(default: --iterations)")
+    args = benchlib.parse_args(ap)
+    if args.separate is None:
+        args.separate = args.iterations
+    return args
 
 
 def main():
@@ -634,13 +695,32 @@ def main():
         runtimes.append(b)
         log("A = %-12s %s  (%s)" % (a.label, a.path, a.version))
         log("B = %-12s %s  (%s)" % (b.label, b.path, b.version))
-        log("kernel %s; %d iterations + %d warm-up, interleaved A,B; workdir %s"
-            % (platform.release(), args.iterations, args.warmup, workdir))
+        path_c, why = None, None
+        if args.runtime_c != "none":
+            try:
+                path_c = resolve_runtime(args.runtime_c, "C")
+            except BenchError as e:
+                log("C left out: %s" % e)
+        if path_c:
+            c = Runtime("c", args.label_c or os.path.basename(path_c), path_c,
+                        workdir, id_prefix)
+            runtimes.append(c)
+            why = probe(c)
+            if why:
+                log("C = %s left out, it cannot run the cycle here: %s" % (c.label, why))
+                c.force_delete_all()
+            else:
+                log("C = %-12s %s  (%s)" % (c.label, c.path, c.version))
+        measured = [a, b] + (runtimes[2:] if path_c and not why else [])
+        log("kernel %s; %d iterations + %d warm-up, interleaved %s, then %d "
+            "separate cycles each; workdir %s"
+            % (platform.release(), args.iterations, args.warmup,
+               ",".join(rt.key.upper() for rt in measured), args.separate, workdir))
         t_start = time.monotonic()
         total = args.warmup + args.iterations
         for i in range(total):
             record = i >= args.warmup
-            for rt in (a, b):
+            for rt in measured:
                 rt.iteration(i, record)
             if sys.stderr.isatty():
                 print("\r  iteration %d/%d%s" % (
@@ -648,8 +728,13 @@ def main():
                     end="", file=sys.stderr, flush=True)
         if sys.stderr.isatty():
             print(file=sys.stderr)
+        # Separate: each runtime's cycles back to back (one unmeasured
+        # warm-up cycle first), runtimes one after the other.
+        for rt in measured:
+            rt.separate(1, False)
+            rt.separate(args.separate, True)
         log("done in %.1fs" % (time.monotonic() - t_start))
-        report(a, b, args)
+        report(measured, args)
     except KeyboardInterrupt:
         log("\ninterrupted, cleaning up")
         rc = 130

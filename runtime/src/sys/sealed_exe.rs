@@ -2,13 +2,16 @@
 //! the runtime, so until it execs, /proc/PID/exe is the runtime binary; a
 //! container that makes the kernel exec /proc/self/exe could then reopen
 //! the host binary for writing. Verbs that enter a container therefore run
-//! from a sealed memfd copy: writing to it fails whatever a container does.
-//! The copy costs one sendfile of the binary and one exec.
+//! from a read-only view of the binary: a detached overlayfs mount without
+//! an upper layer (no copy; the page cache of the binary is shared; the
+//! mount goes away with the last process that runs from it), or where the
+//! kernel refuses that, a sealed memfd copy (one sendfile of the binary).
+//! Writing to either fails whatever a container does. Both cost one exec.
 
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
 use nix::errno::Errno;
@@ -25,13 +28,35 @@ fn is_sealed(f: &File) -> bool {
     }
 }
 
-/// Re-exec from a sealed copy unless already running from one.
+/// Overlayfs without an upper layer is read-only in its superblock: no
+/// remount or other mount of it can make the file writable.
+fn is_readonly_overlay(f: &File) -> bool {
+    const OVERLAYFS_SUPER_MAGIC: libc::c_long = 0x794c_7630;
+    match nix::sys::statfs::fstatfs(f) {
+        Ok(s) => {
+            s.filesystem_type().0 as libc::c_long == OVERLAYFS_SUPER_MAGIC
+                && nix::sys::statvfs::fstatvfs(f)
+                    .is_ok_and(|v| v.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Re-exec from a read-only view or a sealed copy unless already running
+/// from one.
 pub fn ensure_sealed() -> Result<()> {
     let exe = File::open("/proc/self/exe").ctx(|| "open /proc/self/exe")?;
-    if is_sealed(&exe) {
+    if is_sealed(&exe) || is_readonly_overlay(&exe) {
         return Ok(());
     }
-    let dst = match sealed_copy(&exe, true) {
+    let dst = match readonly_view(&exe) {
+        Ok(f) => Ok(f),
+        Err(e) => {
+            log::debug!("read-only overlay view of the runtime binary: {e}; copying it");
+            Err(e)
+        }
+    };
+    let dst = match dst.or_else(|_| sealed_copy(&exe, true)) {
         // The kernel refuses F_SEAL_WRITE (EBUSY) while pages of the memfd
         // are still referenced elsewhere; an in-kernel copy (splice) can
         // leave such references behind for a while under load. A copy
@@ -58,6 +83,121 @@ pub fn ensure_sealed() -> Result<()> {
         ctx: "exec sealed copy of the runtime binary".into(),
         source: err,
     })
+}
+
+/// `exe` opened through a detached read-only overlayfs mount of its
+/// directory (the second, empty layer is a detached tmpfs: overlayfs wants
+/// two lower layers when it has no upper one).
+fn readonly_view(exe: &File) -> Result<File> {
+    let path = std::fs::read_link("/proc/self/exe").ctx(|| "readlink /proc/self/exe")?;
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(Error::Invalid(format!(
+            "runtime binary path {}",
+            path.display()
+        )));
+    };
+    let dir = nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open {}", dir.display()))?;
+    let empty = mount_fs("tmpfs", &[])?;
+    let lower = format!(
+        "/proc/self/fd/{}:/proc/self/fd/{}",
+        dir.as_raw_fd(),
+        empty.as_raw_fd()
+    );
+    let mnt = mount_fs("overlay", &[("lowerdir", lower.as_str())])?;
+    drop(empty);
+    let f = File::from(
+        nix::fcntl::openat(
+            &mnt,
+            name,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ctx(|| "open the runtime binary in its overlay view")?,
+    );
+    // The path may have been replaced since we started: run only the same
+    // content (the overlay shows the lower file's size and mtime).
+    let (a, b) = (
+        exe.metadata().ctx(|| "stat /proc/self/exe")?,
+        f.metadata().ctx(|| "stat the overlay view")?,
+    );
+    use std::os::unix::fs::MetadataExt;
+    if a.size() != b.size() || a.mtime() != b.mtime() || a.mtime_nsec() != b.mtime_nsec() {
+        return Err(Error::Invalid("the runtime binary changed on disk".into()));
+    }
+    Ok(f)
+}
+
+/// A detached mount (fsopen/fsconfig/fsmount) of `fstype` with string
+/// options, read-only, nosuid, nodev; the new mount API has no wrapper in
+/// nix or libc, hence the raw syscalls.
+fn mount_fs(fstype: &str, opts: &[(&str, &str)]) -> Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: libc::c_uint = 1;
+    const MOUNT_ATTR_NOSUID: libc::c_uint = 2;
+    const MOUNT_ATTR_NODEV: libc::c_uint = 4;
+    let cstr =
+        |s: &str| CString::new(s).map_err(|_| Error::Invalid(format!("NUL in mount option {s:?}")));
+    let ty = cstr(fstype)?;
+    // SAFETY: NUL-terminated name, integer flags; the result is checked.
+    let ctx = unsafe { libc::syscall(libc::SYS_fsopen, ty.as_ptr(), FSOPEN_CLOEXEC) };
+    if ctx < 0 {
+        return Err(Errno::last()).ctx(|| format!("fsopen {fstype}"));
+    }
+    // SAFETY: a fresh fd from the kernel, owned from here on.
+    let ctx = unsafe { OwnedFd::from_raw_fd(ctx as i32) };
+    for (k, v) in opts {
+        let (ck, cv) = (cstr(k)?, cstr(v)?);
+        // SAFETY: valid fd, NUL-terminated key and value.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                ctx.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                ck.as_ptr(),
+                cv.as_ptr(),
+                0,
+            )
+        };
+        if r < 0 {
+            return Err(Errno::last()).ctx(|| format!("fsconfig {fstype} {k}"));
+        }
+    }
+    // SAFETY: valid fd, no key or value for this command.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_char>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last()).ctx(|| format!("create {fstype} superblock"));
+    }
+    // SAFETY: valid fs context fd, integer flags.
+    let m = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            ctx.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        )
+    };
+    if m < 0 {
+        return Err(Errno::last()).ctx(|| format!("fsmount {fstype}"));
+    }
+    // SAFETY: a fresh fd from the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(m as i32) })
 }
 
 /// A sealed memfd copy of `exe`, copied in the kernel (`std::io::copy` uses
