@@ -592,12 +592,7 @@ fn drive(
     if let Some(p) = &opts.pidfd_socket {
         send_pidfd(p, &s.pidfd)?;
     }
-    s.chan.send(&ToChild::Proceed).map_err(chan_err)?;
-    match s.chan.recv::<ToParent>().map_err(chan_err)? {
-        ToParent::Detached => Ok(()),
-        ToParent::Failed(e) => Err(Error::Init(e)),
-        other => Err(Error::Invalid(format!("unexpected message {other:?}"))),
-    }
+    s.chan.send(&ToChild::Proceed).map_err(chan_err)
 }
 
 /// The seccomp agent at listenerPath gets the notify fd with the state.

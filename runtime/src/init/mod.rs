@@ -287,7 +287,6 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
             )))
         }
     }
-    chan.send(&ToParent::Detached).map_err(chan_err)?;
     Ok(prepared)
 }
 
