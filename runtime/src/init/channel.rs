@@ -44,8 +44,9 @@ pub enum ToChild {
     },
     /// To the intermediate: the user namespace's id maps are written.
     IdMapsWritten,
-    /// The init is in its cgroup (the parent migrates it while the init sets
-    /// up its mounts: on cgroup v1 the first migration costs milliseconds).
+    /// The init is in its cgroup: with a new user namespace the parent
+    /// moves it while the init sets up its mounts; otherwise the init moved
+    /// itself before reading hello and this only keeps the order.
     CgroupJoined,
     RuntimeHooksDone,
     /// The seccomp agent has the listener.
