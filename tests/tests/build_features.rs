@@ -138,8 +138,7 @@ fn tty_progress_updates_steps_in_place() {
     // ... and ends as one line with its elapsed time (the RUN takes 2.7 s).
     let run_line = out
         .split(['\n', '\r'])
-        .filter(|l| l.contains("] RUN for i"))
-        .last()
+        .rfind(|l| l.contains("] RUN for i"))
         .unwrap_or_else(|| panic!("no RUN line: {out}"))
         .to_string();
     let secs: f64 = run_line
@@ -149,7 +148,7 @@ fn tty_progress_updates_steps_in_place() {
         .and_then(|t| t.strip_suffix('s'))
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("no time on {run_line:?}"));
-    assert!(secs >= 2.5 && secs < 60.0, "{run_line:?}");
+    assert!((2.5..60.0).contains(&secs), "{run_line:?}");
     // Not the plain lines.
     assert!(!out.contains("#3 out-line-1"), "{out}");
     // auto on a terminal is the tty display; auto into a pipe is plain lines.
@@ -385,5 +384,133 @@ fn prune_splits_the_build_cache_as_docker() {
     out.assert_ok();
     assert_eq!(cache_entries(&b), 0, "{out}");
     assert!(out.stdout.contains("Deleted build cache objects"), "{out}");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn compose_build_long_form() {
+    let b = berth();
+    let dir = context(
+        &b,
+        "cbuild",
+        &[
+            ("tok.txt", "file-secret\n"),
+            (".env", "SECRET_VAR=from-dotenv\n"),
+            (
+                "compose.yaml",
+                "services:\n  app:\n    image: cbuilt\n    build:\n      context: .\n      target: final\n      dockerfile_inline: |\n        FROM busybox AS final\n        RUN --mount=type=secret,id=tok cat /run/secrets/tok > /tok\n        RUN --mount=type=secret,id=envsec,required=true cat /run/secrets/envsec > /envsec\n        CMD cat /tok /envsec\n      secrets:\n        - tok\n        - source: fromenv\n          target: envsec\nsecrets:\n  tok:\n    file: ./tok.txt\n  fromenv:\n    environment: SECRET_VAR\n",
+            ),
+        ],
+    );
+    let out = b.cmd().cwd(&dir).args(["compose", "build"]).run();
+    out.assert_ok();
+    assert_eq!(run_out(&b, &["cbuilt"]), "file-secret\nfrom-dotenv\n");
+    // Not in the image's history, nor in its layers but where RUN put it.
+    let h = b.run(&["history", "--no-trunc", "cbuilt"]);
+    assert!(!h.stdout.contains("from-dotenv"), "{h}");
+    // An undefined secret, or both dockerfile forms, are named.
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    image: cbuilt\n    build:\n      context: .\n      dockerfile_inline: \"FROM busybox\\n\"\n      secrets: [nosuch]\n",
+    )
+    .unwrap();
+    let out = b.cmd().cwd(&dir).args(["compose", "build"]).run();
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains("nosuch"), "{out}");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    build:\n      context: .\n      dockerfile: Dockerfile\n      dockerfile_inline: \"FROM busybox\\n\"\n",
+    )
+    .unwrap();
+    let out = b.cmd().cwd(&dir).args(["compose", "build"]).run();
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains("mutually exclusive"), "{out}");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn dockerfile_on_stdin_with_a_context_dir() {
+    let b = berth();
+    let ctx = context(&b, "stdindf", &[("in-ctx.txt", "from the context\n")]);
+    let c = ctx.to_string_lossy().into_owned();
+    let df = b.scratch("df").join("Dockerfile");
+    std::fs::write(&df, "FROM busybox\nCOPY in-ctx.txt /x\nCMD cat /x\n").unwrap();
+    b.cmd()
+        .args([
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "stdindf",
+            "-f",
+            "-",
+            &c,
+        ])
+        .stdin(berth_tests::runtime::Io::Fd(
+            std::fs::File::open(&df).unwrap().into(),
+        ))
+        .run()
+        .assert_ok();
+    assert_eq!(run_out(&b, &["stdindf"]), "from the context\n");
+    b.assert_no_leaks();
+}
+
+/// Start `berth build` and kill -9 it after `after`.
+fn kill_build_after(b: &Berth, ctx: &Path, after: Duration) {
+    let mut child = std::process::Command::new(berth_tests::manager::berth_bin())
+        .arg("--root")
+        .arg(b.root())
+        .env("BERTH_STATE", b.state())
+        .env("BERTH_RUNTIME_BIN", berth_tests::runtime_bin())
+        .env("BERTH_SHIM_BIN", berth_tests::manager::shim_bin())
+        .args(["build", "--no-cache", "-t", "killed"])
+        .arg(ctx)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let _ = child.kill();
+    child.wait().unwrap();
+}
+
+#[test]
+fn kill_9_at_every_step_then_the_next_build_and_prune_clean_up() {
+    let b = berth();
+    let ctx = context(
+        &b,
+        "killsteps",
+        &[
+            ("big.bin", &"k".repeat(40 << 20)),
+            ("small.txt", "s\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY big.bin /big\nRUN sleep 0.6 && echo r1 > /r1\nCOPY small.txt /small\nRUN --mount=type=cache,target=/c sleep 0.6 && cp /small /c/ && echo r2 > /r2\nWORKDIR /w\nCMD cat /r1 /r2\n",
+            ),
+        ],
+    );
+    // The kill lands in FROM, the COPY of 40 MiB, the RUNs, the layer writes,
+    // the commits: wherever, the next build works and nothing stays behind.
+    for ms in [50, 150, 300, 500, 800, 1100, 1400, 1800, 2300, 2800] {
+        kill_build_after(&b, &ctx, Duration::from_millis(ms));
+        let out = build(&b, &ctx, &["-t", "whole"]);
+        out.assert_ok();
+        assert_eq!(
+            run_out(&b, &["whole"]),
+            "r1\nr2\n",
+            "after a kill at {ms} ms"
+        );
+        b.assert_no_leaks();
+    }
+    b.run(&["builder", "prune", "-a", "-f"]).assert_ok();
+    let tmp = b.root().join("build/tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left under build/tmp: {left:?}");
+    assert_eq!(cache_entries(&b), 0);
+    b.run(&["rmi", "whole"]).assert_ok();
+    b.run(&["image", "prune", "-a", "-f"]).assert_ok();
     b.assert_no_leaks();
 }

@@ -1170,13 +1170,17 @@ impl<'a> Executor<'a> {
                     // An optional secret that is not given: nothing is mounted (as BuildKit).
                     return Ok(None);
                 };
-                let src = match (&sec.src, &sec.env) {
+                let value = match (&sec.content, &sec.env) {
+                    (Some(c), _) => Some(c.clone()),
+                    (None, Some(var)) => Some(std::env::var(var).unwrap_or_default()),
+                    (None, None) => None,
+                };
+                let src = match (&sec.src, value) {
                     (Some(p), _) => p.clone(),
-                    (None, Some(var)) => {
+                    (None, Some(value)) => {
                         let t = TmpDir::new(self.ctx, "secret")?;
                         let p = t.path.join("secret");
-                        std::fs::write(&p, std::env::var(var).unwrap_or_default())
-                            .map_err(BuildError::io("write", &p))?;
+                        std::fs::write(&p, value).map_err(BuildError::io("write", &p))?;
                         holds.push(View {
                             root: p.clone(),
                             _tmp: t,
@@ -2107,7 +2111,7 @@ fn stage_refs(
                 }
             }
         }
-        out.extend(ins.from_refs().iter().map(|r| exp(r, &vars)));
+        out.extend(ins.source_refs().iter().map(|r| exp(r, &vars)));
     }
     out
 }

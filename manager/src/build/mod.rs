@@ -110,7 +110,6 @@ pub enum DockerfileSource {
     /// `-f -`.
     Stdin,
     /// The text itself (library callers such as compose's inline `dockerfile_inline`).
-    #[allow(dead_code)]
     Text(String),
 }
 
@@ -120,6 +119,9 @@ pub struct Secret {
     pub id: String,
     pub src: Option<PathBuf>,
     pub env: Option<String>,
+    /// The value itself (compose's `environment:` read from the project's
+    /// variables, or `content:`).
+    pub content: Option<String>,
 }
 
 /// How progress is shown.

@@ -80,7 +80,7 @@ pub fn split(df: &Dockerfile) -> Result<Plan, ParseError> {
         }
         match stages.last_mut() {
             Some(s) => {
-                s.refs.extend(ins.from_refs());
+                s.refs.extend(ins.source_refs());
                 s.instructions.push(ins.clone())
             }
             None if ins.keyword == "ARG" => meta_args.push(ins.clone()),

@@ -64,6 +64,7 @@ fn parse_secret(s: &str) -> anyhow::Result<Secret> {
         id: String::new(),
         src: None,
         env: None,
+        content: None,
     };
     for part in s.split(',') {
         let (k, v) = part

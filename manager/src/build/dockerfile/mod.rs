@@ -90,7 +90,7 @@ impl Instruction {
 
     /// The other stages or images this instruction reads from, as written:
     /// COPY/ADD `--from`, RUN `--mount=...,from=`.
-    pub fn from_refs(&self) -> Vec<String> {
+    pub fn source_refs(&self) -> Vec<String> {
         let mut refs: Vec<String> = Vec::new();
         if matches!(self.keyword.as_str(), "COPY" | "ADD") {
             refs.extend(self.flag_values("from").iter().map(|v| v.to_string()));
