@@ -506,3 +506,58 @@ fn kill_9_at_every_step_then_the_next_build_and_prune_clean_up() {
     b.run(&["image", "prune", "-a", "-f"]).assert_ok();
     b.assert_no_leaks();
 }
+
+#[test]
+fn image_build_alias_and_compose_up_build() {
+    let b = berth();
+    let ctx = context(
+        &b,
+        "alias",
+        &[("Dockerfile", "FROM busybox\nLABEL via=image-build\n")],
+    );
+    let c = ctx.to_string_lossy().into_owned();
+    let out = b.run(&["image", "build", "-q", "-t", "alias", &c]);
+    out.assert_ok();
+    let id = out.stdout.trim().to_string();
+    assert!(id.starts_with("sha256:"), "{out}");
+    let ins = b.run(&["image", "inspect", "-f", "{{.Id}}", "alias"]);
+    assert_eq!(ins.assert_ok().stdout.trim(), id);
+    // compose: `build:` in its string form, `up --build` rebuilds a changed Dockerfile.
+    let dir = context(
+        &b,
+        "upbuild",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  app:\n    build: ./app\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n",
+            ),
+            ("app/Dockerfile", "FROM busybox\nRUN echo one > /what\n"),
+        ],
+    );
+    let compose = |args: &[&str]| {
+        let mut all = vec!["compose"];
+        all.extend_from_slice(args);
+        b.cmd()
+            .cwd(&dir)
+            .timeout(Duration::from_secs(120))
+            .args(&all)
+            .run()
+    };
+    compose(&["up", "-d"]).assert_ok();
+    let what = compose(&["exec", "-T", "app", "cat", "/what"]);
+    assert_eq!(what.assert_ok().stdout, "one\n");
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        "FROM busybox\nRUN echo two > /what\n",
+    )
+    .unwrap();
+    // Without --build the stored image is used; with it, rebuilt and recreated.
+    compose(&["up", "-d"]).assert_ok();
+    let what = compose(&["exec", "-T", "app", "cat", "/what"]);
+    assert_eq!(what.assert_ok().stdout, "one\n");
+    compose(&["up", "-d", "--build"]).assert_ok();
+    let what = compose(&["exec", "-T", "app", "cat", "/what"]);
+    assert_eq!(what.assert_ok().stdout, "two\n");
+    compose(&["down"]).assert_ok();
+    b.assert_no_leaks();
+}
