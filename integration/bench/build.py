@@ -139,7 +139,7 @@ def main():
                            stderr=subprocess.DEVNULL)
             subprocess.run(bh + ["rmi", "-af"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-        subprocess.run([berth, "builder", "prune", "-f"], env=benv,
+        subprocess.run([berth, "builder", "prune", "-a", "-f"], env=benv,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         dockerbench.umount_under(work)
         shutil.rmtree(work, ignore_errors=True)

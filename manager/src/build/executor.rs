@@ -99,7 +99,7 @@ impl<'a> Executor<'a> {
         progress: &'a Progress,
         runner: &'a dyn StepRunner,
     ) -> Result<Executor<'a>, BuildError> {
-        let plan = stage::split(df)?;
+        let mut plan = stage::split(df)?;
         let mut build_args = HashMap::new();
         for (k, v) in &opts.build_args {
             let v = match v {
@@ -127,6 +127,12 @@ impl<'a> Executor<'a> {
                     meta.insert(name, v);
                 }
             }
+        }
+        // Stage names given through ARGs (`FROM ${BASE}`, `COPY --from=${STAGE}`)
+        // count as dependencies: the graph is pruned after expansion.
+        for i in 0..plan.stages.len() {
+            let refs = stage_refs(&plan.stages[i], &lexer, &meta, &build_args);
+            plan.set_refs(i, refs);
         }
         let multi = plan
             .needed(
@@ -286,11 +292,48 @@ impl<'a> Executor<'a> {
                 format!("base name ({}) should not be blank", st.base),
             ));
         }
-        let mut triggers = Vec::new();
         let total = st.instructions.len() + 1;
         let n = self.next_step();
         self.progress
-            .line(&format!("#{n} [{label}1/{total}] FROM {base}"));
+            .step(n, &format!("[{label}1/{total}] FROM {base}"));
+        let (state, triggers) = self.tracked(n, || self.base_state(i, &base))?;
+        let mut run = StageRun {
+            index: i,
+            label,
+            state,
+            args: Vec::new(),
+            cmd_set: false,
+        };
+        for t in &triggers {
+            let parsed = dockerfile::parse(&format!("# escape={}\n{t}\n", self.escape))?;
+            for mut ins in parsed.instructions {
+                ins.pos = from.pos;
+                let n = self.next_step();
+                self.progress
+                    .step(n, &format!("[{}ONBUILD] {}", run.label, ins.text()));
+                self.tracked(n, || self.step(&mut run, &ins, n))?;
+            }
+        }
+        for (k, ins) in st.instructions.iter().enumerate() {
+            let n = self.next_step();
+            self.progress.step(
+                n,
+                &format!("[{}{}/{total}] {}", run.label, k + 2, ins.text()),
+            );
+            self.tracked(n, || self.step(&mut run, ins, n))?;
+        }
+        self.results
+            .lock()
+            .map_err(|_| BuildError::Invalid("poisoned".into()))?
+            .insert(i, run.state);
+        Ok(())
+    }
+
+    /// The state a stage starts from (scratch, an earlier stage, an image)
+    /// and the image's ONBUILD triggers.
+    fn base_state(&self, i: usize, base: &str) -> Result<(State, Vec<String>), BuildError> {
+        let from = &self.plan.stages[i].from;
+        let mut triggers = Vec::new();
         let state = if base.eq_ignore_ascii_case("scratch") {
             let mut s = State {
                 config: scratch_config(),
@@ -303,10 +346,10 @@ impl<'a> Executor<'a> {
             s.commit(&self.content)?;
             self.keep(&cache::key(&["scratch"]), &s)?;
             s
-        } else if let Some(d) = self.plan.lookup(&base, i) {
+        } else if let Some(d) = self.plan.lookup(base, i) {
             self.result_of(d)?
         } else {
-            let mut s = self.image_state(&base).map_err(|e| match e {
+            let mut s = self.image_state(base).map_err(|e| match e {
                 BuildError::Pull { .. } | BuildError::Invalid(_) => step_err(from, e.to_string()),
                 e => e,
             })?;
@@ -326,38 +369,25 @@ impl<'a> Executor<'a> {
             }
             s
         };
-        let mut run = StageRun {
-            index: i,
-            label,
-            state,
-            args: Vec::new(),
-            cmd_set: false,
-        };
-        for t in &triggers {
-            let parsed = dockerfile::parse(&format!("# escape={}\n{t}\n", self.escape))?;
-            for mut ins in parsed.instructions {
-                ins.pos = from.pos;
-                let n = self.next_step();
-                self.progress
-                    .line(&format!("#{n} [{}ONBUILD] {}", run.label, ins.text()));
-                self.step(&mut run, &ins, n)?;
+        Ok((state, triggers))
+    }
+
+    /// Run step `n`, telling the progress how it ended.
+    fn tracked<T>(
+        &self,
+        n: usize,
+        f: impl FnOnce() -> Result<T, BuildError>,
+    ) -> Result<T, BuildError> {
+        match f() {
+            Ok(v) => {
+                self.progress.done(n);
+                Ok(v)
+            }
+            Err(e) => {
+                self.progress.failed(n);
+                Err(e)
             }
         }
-        for (k, ins) in st.instructions.iter().enumerate() {
-            let n = self.next_step();
-            self.progress.line(&format!(
-                "#{n} [{}{}/{total}] {}",
-                run.label,
-                k + 2,
-                ins.text()
-            ));
-            self.step(&mut run, ins, n)?;
-        }
-        self.results
-            .lock()
-            .map_err(|_| BuildError::Invalid("poisoned".into()))?
-            .insert(i, run.state);
-        Ok(())
     }
 
     fn result_of(&self, stage: usize) -> Result<State, BuildError> {
@@ -693,7 +723,7 @@ impl<'a> Executor<'a> {
         }
         let key = cache::key(&[run.state.id.as_str(), &created_by, &self.args_key(run)]);
         if let Some(s) = self.cached(&key) {
-            self.progress.line(&format!("#{n} CACHED"));
+            self.progress.cached(n);
             run.state = s;
             return Ok(());
         }
@@ -714,6 +744,7 @@ impl<'a> Executor<'a> {
                     uid: 0,
                     gid: 0,
                     now,
+                    link: false,
                 };
                 out.parents(&format!("{}/x", resolved.trim_end_matches('/')))?;
                 drop(view);
@@ -904,7 +935,7 @@ impl<'a> Executor<'a> {
             &format!("{network:?}"),
         ]);
         if let Some(s) = self.cached(&key) {
-            self.progress.line(&format!("#{n} CACHED"));
+            self.progress.cached(n);
             run.state = s;
             return Ok(());
         }
@@ -983,10 +1014,9 @@ impl<'a> Executor<'a> {
         }
         drop(scope);
         drop(view);
-        let label = format!("#{n}");
         let outcome = self
             .runner
-            .run(&img, &spec, &mut |d| self.progress.output(&label, d))?;
+            .run(&img, &spec, &mut |d| self.progress.output(n, d))?;
         if outcome.code != 0 {
             return Err(BuildError::RunFailed {
                 pos: ins.pos,
@@ -1011,8 +1041,23 @@ impl<'a> Executor<'a> {
         created_by: &str,
         key: &Digest,
     ) -> Result<(), BuildError> {
+        let layer = {
+            let _l = StoreLock::shared(&self.ctx.root)?;
+            w.finish()?
+        };
+        self.add_layer(run, layer, created_by, key)
+    }
+
+    /// A step's result: the state with its layer (if any) on top, its snapshot
+    /// unpacked, committed and kept under `key`.
+    fn add_layer(
+        &self,
+        run: &mut StageRun,
+        layer: Option<(Digest, u64)>,
+        created_by: &str,
+        key: &Digest,
+    ) -> Result<(), BuildError> {
         let _l = StoreLock::shared(&self.ctx.root)?;
-        let layer = w.finish()?;
         let mut next = run.state.clone();
         if let Some((d, _)) = &layer {
             let mut ids = next.diff_ids();
@@ -1125,13 +1170,17 @@ impl<'a> Executor<'a> {
                     // An optional secret that is not given: nothing is mounted (as BuildKit).
                     return Ok(None);
                 };
-                let src = match (&sec.src, &sec.env) {
+                let value = match (&sec.content, &sec.env) {
+                    (Some(c), _) => Some(c.clone()),
+                    (None, Some(var)) => Some(std::env::var(var).unwrap_or_default()),
+                    (None, None) => None,
+                };
+                let src = match (&sec.src, value) {
                     (Some(p), _) => p.clone(),
-                    (None, Some(var)) => {
+                    (None, Some(value)) => {
                         let t = TmpDir::new(self.ctx, "secret")?;
                         let p = t.path.join("secret");
-                        std::fs::write(&p, std::env::var(var).unwrap_or_default())
-                            .map_err(BuildError::io("write", &p))?;
+                        std::fs::write(&p, value).map_err(BuildError::io("write", &p))?;
                         holds.push(View {
                             root: p.clone(),
                             _tmp: t,
@@ -1404,20 +1453,65 @@ impl<'a> Executor<'a> {
             digest.as_str(),
         ]);
         if let Some(s) = self.cached(&key) {
-            self.progress.line(&format!("#{n} CACHED"));
+            self.progress.cached(n);
             run.state = s;
             return Ok(());
         }
-        let view = self.view(&run.state)?;
+        // `--link` (BuildKit's): the layer is made without looking at the layers
+        // below (no symlink in them followed, missing parents made fresh), so its
+        // own cache entry leaves the parent out and a changed earlier step
+        // reuses it.
+        let link = match ins.flag("link") {
+            None => false,
+            // A bare `--link` reads as "".
+            Some("" | "true") => true,
+            Some("false") => false,
+            Some(v) => {
+                return Err(step_err(
+                    ins,
+                    format!("invalid --link={v:?}: use true or false"),
+                ))
+            }
+        };
+        let parent_view = self.view(&run.state)?;
         let (uid, gid) = match ins.flag("chown") {
             Some(c) => {
                 let c = self
                     .lexer
                     .word(c, &vars)
                     .map_err(|e| step_err(ins, e.to_string()))?;
-                chown_ids(&view.root, &c).map_err(|m| step_err(ins, m))?
+                chown_ids(&parent_view.root, &c).map_err(|m| step_err(ins, m))?
             }
             None => (0, 0),
+        };
+        let link_key = link.then(|| {
+            cache::key(&[
+                "link",
+                &created_by,
+                &self.args_key(run),
+                digest.as_str(),
+                &format!("{uid}:{gid}"),
+            ])
+        });
+        if let Some(lk) = &link_key {
+            if let Some(alone) = self.cached(lk) {
+                let diff = alone.diff_ids().last().cloned();
+                let size = alone.layers.last().and_then(|l| l["size"].as_u64());
+                if let (Some(d), Some(size)) = (diff, size) {
+                    drop(parent_view);
+                    self.progress.cached(n);
+                    return self.add_layer(run, Some((d, size)), &created_by, &key);
+                }
+            }
+        }
+        let view = if link {
+            drop(parent_view);
+            let tmp = TmpDir::new(self.ctx, "link")?;
+            let root = tmp.path.join("empty");
+            std::fs::create_dir(&root).map_err(BuildError::io("create", &root))?;
+            View { _tmp: tmp, root }
+        } else {
+            parent_view
         };
         let wd = run.state.cfg_ref()["WorkingDir"]
             .as_str()
@@ -1447,6 +1541,7 @@ impl<'a> Executor<'a> {
             uid,
             gid,
             now,
+            link,
         };
         let err_io = |p: &Path| {
             let p = p.to_path_buf();
@@ -1540,7 +1635,29 @@ impl<'a> Executor<'a> {
         }
         drop(src_view);
         drop(view);
-        self.finish_layer(run, w, &created_by, &key)
+        match link_key {
+            Some(lk) => {
+                let layer = {
+                    let _l = StoreLock::shared(&self.ctx.root)?;
+                    let layer = w.finish()?;
+                    // The layer alone on scratch is its cache entry (and what
+                    // keeps its blob from gc).
+                    let mut alone = State {
+                        config: scratch_config(),
+                        layers: Vec::new(),
+                        id: Digest::sha256(b""),
+                        manifest: Digest::sha256(b""),
+                        manifest_size: 0,
+                    };
+                    alone.add_step(&created_by, layer.clone());
+                    alone.commit(&self.content)?;
+                    self.keep(&lk, &alone)?;
+                    layer
+                };
+                self.add_layer(run, layer, &created_by, &key)
+            }
+            None => self.finish_layer(run, w, &created_by, &key),
+        }
     }
 }
 
@@ -1602,6 +1719,8 @@ struct Out<'w> {
     uid: u64,
     gid: u64,
     now: u64,
+    /// `COPY --link`: missing parents are root's, as BuildKit makes them.
+    link: bool,
 }
 
 impl Out<'_> {
@@ -1619,6 +1738,12 @@ impl Out<'_> {
             let host = self.view_root.join(cur.trim_start_matches('/'));
             let m = match std::fs::symlink_metadata(&host) {
                 Ok(md) if md.is_dir() => Meta::of(&md),
+                _ if self.link => Meta {
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    mtime: self.now,
+                },
                 _ => Meta {
                     mode: 0o755,
                     uid: self.uid,
@@ -1950,6 +2075,45 @@ fn env_list(cfg: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The names a stage refers to, ARGs expanded as its steps will expand them:
+/// FROM with the global ARGs, `--from`s with the ARGs the stage declared before
+/// them (a global one only when re-declared, as docker). A name that does not
+/// expand is kept as written: its step reports the error.
+fn stage_refs(
+    st: &stage::Stage,
+    lexer: &Lexer,
+    meta: &Vars,
+    build_args: &HashMap<String, String>,
+) -> Vec<String> {
+    let exp = |w: &str, vars: &Vars| lexer.word(w, vars).unwrap_or_else(|_| w.to_string());
+    let mut out = vec![exp(&st.base, meta)];
+    let mut vars = Vars::new();
+    for ins in &st.instructions {
+        if ins.keyword == "ARG" {
+            let Ok(list) = parse_arg(ins, lexer, &vars) else {
+                continue;
+            };
+            for (name, default) in list {
+                let v = build_args
+                    .get(&name)
+                    .cloned()
+                    .or(default)
+                    .or_else(|| meta.get(&name).cloned());
+                match v {
+                    Some(v) => {
+                        vars.insert(name, v);
+                    }
+                    None => {
+                        vars.remove(&name);
+                    }
+                }
+            }
+        }
+        out.extend(ins.source_refs().iter().map(|r| exp(r, &vars)));
+    }
+    out
 }
 
 /// ARG's `name[=default]` words.

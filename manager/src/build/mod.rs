@@ -16,16 +16,16 @@ pub mod dockerfile;
 pub mod executor;
 pub mod ignore;
 pub mod layer;
+pub mod progress;
 pub mod runner;
 pub mod stage;
 
 use crate::context::Context;
 use crate::store::Digest;
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 pub use dockerfile::{ParseError, Pos};
+pub use progress::Progress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -110,7 +110,6 @@ pub enum DockerfileSource {
     /// `-f -`.
     Stdin,
     /// The text itself (library callers such as compose's inline `dockerfile_inline`).
-    #[allow(dead_code)]
     Text(String),
 }
 
@@ -120,6 +119,9 @@ pub struct Secret {
     pub id: String,
     pub src: Option<PathBuf>,
     pub env: Option<String>,
+    /// The value itself (compose's `environment:` read from the project's
+    /// variables, or `content:`).
+    pub content: Option<String>,
 }
 
 /// How progress is shown.
@@ -186,50 +188,24 @@ impl Default for BuildOptions {
 /// The image id of a build (its config digest).
 pub type ImageId = Digest;
 
-/// Build progress, written line by line (stderr for the CLI; a sink when quiet).
-pub struct Progress {
-    out: Mutex<Box<dyn Write + Send>>,
-    quiet: bool,
-}
-
-impl Progress {
-    pub fn new(out: Box<dyn Write + Send>, quiet: bool) -> Progress {
-        Progress {
-            out: Mutex::new(out),
-            quiet,
-        }
-    }
-
-    pub fn stderr(quiet: bool) -> Progress {
-        Progress::new(Box::new(std::io::stderr()), quiet)
-    }
-
-    pub fn line(&self, s: &str) {
-        if self.quiet {
-            return;
-        }
-        if let Ok(mut o) = self.out.lock() {
-            let _ = writeln!(o, "{s}");
-        }
-    }
-
-    /// Raw output of a RUN step.
-    pub fn output(&self, prefix: &str, data: &[u8]) {
-        if self.quiet {
-            return;
-        }
-        if let Ok(mut o) = self.out.lock() {
-            for l in String::from_utf8_lossy(data).lines() {
-                let _ = writeln!(o, "{prefix} {l}");
-            }
-        }
-    }
-}
-
-/// Build an image. Progress goes to stderr (nothing when `opts.quiet`).
+/// Build an image. Progress goes to stderr as `opts.progress` says (nothing
+/// when `opts.quiet`).
 pub fn build(ctx: &Context, opts: BuildOptions) -> Result<ImageId, BuildError> {
-    let progress = Progress::stderr(opts.quiet);
-    build_with(ctx, &opts, &progress)
+    check_progress(opts.progress)?;
+    let progress = Progress::stderr(opts.progress, opts.quiet);
+    let r = build_with(ctx, &opts, &progress);
+    progress.finish();
+    r
+}
+
+fn check_progress(mode: ProgressMode) -> Result<(), BuildError> {
+    use std::io::IsTerminal;
+    if mode == ProgressMode::Tty && !std::io::stderr().is_terminal() {
+        return Err(BuildError::Invalid(
+            "--progress tty needs a terminal on stderr (use plain or auto)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// As [`build`], with the caller's progress sink.
@@ -241,14 +217,7 @@ pub fn build_with(
     if let Some(p) = &opts.platform {
         check_platform(p)?;
     }
-    if opts.progress == ProgressMode::Tty {
-        use std::io::IsTerminal;
-        if !std::io::stderr().is_terminal() {
-            return Err(BuildError::Invalid(
-                "--progress tty needs a terminal on stderr (use plain or auto)".into(),
-            ));
-        }
-    }
+    check_progress(opts.progress)?;
     if let Some(n) = &opts.network {
         runner::check_network_exists(ctx, &runner::check_network(n)?)?;
     }
@@ -286,9 +255,22 @@ pub fn check_platform(p: &str) -> Result<(), BuildError> {
     }
 }
 
-/// `builder prune`: drop the build cache (and leftovers of killed builds); the
-/// blobs and snapshots only it kept are then removed by the store's gc.
-pub fn prune(ctx: &Context) -> Result<usize, BuildError> {
+/// `builder prune`: drop the build cache entries `opts` selects (and the
+/// leftovers of killed builds; with no filter, the `RUN --mount=type=cache`
+/// directories too); the blobs and snapshots only they kept are then removed
+/// by the store's gc. Returns how many objects went.
+pub fn prune(ctx: &Context, opts: &cache::PruneOptions) -> Result<usize, BuildError> {
     context::clean_stale(ctx);
-    Ok(cache::clear(&ctx.root)?)
+    let mut n = cache::prune(&ctx.root, opts)?;
+    if opts.until.is_none() && opts.keep_storage.is_none() {
+        let mounts = ctx.root.join("build/mounts/cache");
+        if let Ok(rd) = std::fs::read_dir(&mounts) {
+            for e in rd.flatten() {
+                let p = e.path();
+                crate::store::remove_tree(&p).map_err(BuildError::io("remove", &p))?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
 }

@@ -14,6 +14,10 @@ pub struct Stage {
     /// The image as written (before ARG expansion).
     pub base: String,
     pub instructions: Vec<Instruction>,
+    /// The names this stage's FROM (first) and its `--from`s refer to, ARGs
+    /// expanded once the executor knows their values ([`Plan::set_refs`]);
+    /// as written until then.
+    pub refs: Vec<String>,
 }
 
 impl Stage {
@@ -68,13 +72,17 @@ pub fn split(df: &Dockerfile) -> Result<Plan, ParseError> {
                 index: stages.len(),
                 name,
                 from: ins.clone(),
+                refs: vec![base.clone()],
                 base,
                 instructions: Vec::new(),
             });
             continue;
         }
         match stages.last_mut() {
-            Some(s) => s.instructions.push(ins.clone()),
+            Some(s) => {
+                s.refs.extend(ins.source_refs());
+                s.instructions.push(ins.clone())
+            }
             None if ins.keyword == "ARG" => meta_args.push(ins.clone()),
             None => {
                 return Err(err(
@@ -126,35 +134,19 @@ impl Plan {
         }
     }
 
-    /// Stages a stage refers to (by the raw words; ARG-expanded names are
-    /// resolved when the step runs and must be among these or images).
+    /// The names stage `i` refers to, after ARG expansion: its base, then its `--from`s.
+    pub fn set_refs(&mut self, i: usize, refs: Vec<String>) {
+        self.stages[i].refs = refs;
+    }
+
+    /// Stages a stage refers to (FROM <stage>, COPY --from, RUN --mount from=),
+    /// by its names with ARGs expanded; other names are images.
     pub fn deps(&self, i: usize) -> BTreeSet<usize> {
-        let s = &self.stages[i];
-        let mut out = BTreeSet::new();
-        if let Some(d) = self.lookup(&s.base, i) {
-            out.insert(d);
-        }
-        for ins in &s.instructions {
-            let mut refs: Vec<String> = Vec::new();
-            if matches!(ins.keyword.as_str(), "COPY" | "ADD") {
-                refs.extend(ins.flag_values("from").iter().map(|v| v.to_string()));
-            }
-            if ins.keyword == "RUN" {
-                for m in ins.flag_values("mount") {
-                    for kv in m.split(',') {
-                        if let Some(v) = kv.strip_prefix("from=") {
-                            refs.push(v.to_string());
-                        }
-                    }
-                }
-            }
-            for r in refs {
-                if let Some(d) = self.lookup(&r, i) {
-                    out.insert(d);
-                }
-            }
-        }
-        out
+        self.stages[i]
+            .refs
+            .iter()
+            .filter_map(|r| self.lookup(r, i))
+            .collect()
     }
 
     /// Every stage the target needs, in index order (stages it does not need are skipped).

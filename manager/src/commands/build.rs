@@ -28,7 +28,7 @@ pub struct Args {
     /// Set metadata for an image
     #[arg(long)]
     pub label: Vec<String>,
-    /// Networking mode for the RUN instructions (none, default = none, host)
+    /// Networking mode for the RUN instructions (default: the default bridge; none, host, a network name)
     #[arg(long)]
     pub network: Option<String>,
     /// Set platform (this host's only: linux/amd64)
@@ -40,7 +40,7 @@ pub struct Args {
     /// Write the image ID to the file
     #[arg(long)]
     pub iidfile: Option<PathBuf>,
-    /// Type of progress output (auto, plain, tty): berth prints plain lines for all
+    /// Type of progress output (auto, plain, tty): auto is tty on a terminal, plain otherwise
     #[arg(long, default_value = "auto")]
     pub progress: String,
     /// Secret to expose to the build (id=mysecret,src=/local/secret or env=VAR)
@@ -64,6 +64,7 @@ fn parse_secret(s: &str) -> anyhow::Result<Secret> {
         id: String::new(),
         src: None,
         env: None,
+        content: None,
     };
     for part in s.split(',') {
         let (k, v) = part

@@ -1,5 +1,6 @@
 //! Building services' images through berth's build library: the service's
-//! `build:` (context, dockerfile, target, args, labels) becomes the library's
+//! `build:` (context, dockerfile or dockerfile_inline, target, args, labels,
+//! secrets) becomes the library's
 //! `BuildOptions`, the image named as docker compose names it (`image:`, else
 //! `project-service`).
 
@@ -59,11 +60,45 @@ pub fn build_service(
         )));
     }
     let dir = PathBuf::from(&b.context);
-    let dockerfile = match &b.dockerfile {
-        Some(d) if PathBuf::from(d).is_absolute() => DockerfileSource::Path(PathBuf::from(d)),
-        Some(d) => DockerfileSource::Path(dir.join(d)),
-        None => DockerfileSource::Default,
+    let dockerfile = match (&b.dockerfile, &b.dockerfile_inline) {
+        (Some(_), Some(_)) => {
+            return Err(ComposeError::Invalid(format!(
+                "services.{service}.build: dockerfile and dockerfile_inline are mutually exclusive"
+            )))
+        }
+        (None, Some(text)) => DockerfileSource::Text(text.clone()),
+        (Some(d), None) if PathBuf::from(d).is_absolute() => {
+            DockerfileSource::Path(PathBuf::from(d))
+        }
+        (Some(d), None) => DockerfileSource::Path(dir.join(d)),
+        (None, None) => DockerfileSource::Default,
     };
+    let mut secrets = Vec::new();
+    for r in &b.secrets {
+        let obj = project.secrets.get(&r.source).ok_or_else(|| {
+            ComposeError::Invalid(format!(
+                "services.{service}.build.secrets: secret {:?} is not defined in the top-level secrets",
+                r.source
+            ))
+        })?;
+        let content = match (&obj.environment, &obj.content) {
+            (Some(var), _) => Some(project.environment.get(var).cloned().unwrap_or_default()),
+            (None, Some(c)) => Some(c.clone()),
+            (None, None) => None,
+        };
+        if obj.file.is_none() && content.is_none() {
+            return Err(ComposeError::Invalid(format!(
+                "secrets.{}: a build secret needs file, environment or content",
+                r.source
+            )));
+        }
+        secrets.push(lib::Secret {
+            id: r.target.clone().unwrap_or_else(|| r.source.clone()),
+            src: obj.file.as_ref().map(PathBuf::from),
+            env: None,
+            content,
+        });
+    }
     let mut args: Vec<(String, Option<String>)> =
         b.args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for a in &flags.build_args {
@@ -89,6 +124,7 @@ pub fn build_service(
             .collect(),
         platform: s.platform.clone(),
         quiet: flags.quiet,
+        secrets,
         ..BuildOptions::default()
     };
     progress("⠿", &format!("Service {service}"), "Building");

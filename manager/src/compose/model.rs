@@ -169,6 +169,12 @@ pub struct Build {
     pub args: BTreeMap<String, Option<String>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The Dockerfile's text itself (instead of `dockerfile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile_inline: Option<String>,
+    /// Top-level secrets given to `RUN --mount=type=secret` (id: target, else source).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<FileRef>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -62,6 +62,11 @@ fn kv(v: &str) -> (String, Option<String>) {
 }
 
 impl PruneFilter {
+    /// `until=` as seconds since the epoch (build cache prune goes by it too).
+    pub fn until(&self) -> Option<i64> {
+        self.until
+    }
+
     pub fn parse(filters: &[String]) -> Result<PruneFilter, FilterError> {
         let mut f = PruneFilter::default();
         for s in filters {

@@ -88,6 +88,25 @@ impl Instruction {
             .collect()
     }
 
+    /// The other stages or images this instruction reads from, as written:
+    /// COPY/ADD `--from`, RUN `--mount=...,from=`.
+    pub fn source_refs(&self) -> Vec<String> {
+        let mut refs: Vec<String> = Vec::new();
+        if matches!(self.keyword.as_str(), "COPY" | "ADD") {
+            refs.extend(self.flag_values("from").iter().map(|v| v.to_string()));
+        }
+        if self.keyword == "RUN" {
+            for m in self.flag_values("mount") {
+                for kv in m.split(',') {
+                    if let Some(v) = kv.trim().strip_prefix("from=") {
+                        refs.push(v.to_string());
+                    }
+                }
+            }
+        }
+        refs
+    }
+
     pub fn flag(&self, name: &str) -> Option<&str> {
         self.flag_values(name).last().copied()
     }

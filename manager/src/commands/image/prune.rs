@@ -35,8 +35,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             return Ok(0);
         }
     }
-    // The build cache goes too (its layers are then only kept by images).
-    crate::build::cache::clear(&ctx.root)?;
+    // As docker's: the build cache stays (`builder prune` / `system prune` take it).
     let p = prune_images(ctx, args.all, &f)?;
     if !p.untagged.is_empty() || !p.deleted.is_empty() {
         println!("Deleted Images:");

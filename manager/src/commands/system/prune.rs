@@ -1,5 +1,5 @@
-//! `berth system prune`: stopped containers, dangling (`-a`: unused) images,
-//! with `--volumes` unused anonymous volumes.
+//! `berth system prune`: stopped containers, dangling (`-a`: unused) images
+//! and build cache, with `--volumes` unused anonymous volumes.
 
 use crate::context::Context;
 use crate::format::human_size;
@@ -37,6 +37,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             "  - all images without at least one container associated to them"
         } else {
             "  - all dangling images"
+        });
+        what.push(if args.all {
+            "  - all build cache"
+        } else {
+            "  - all dangling build cache"
         });
         print!(
             "WARNING! This will remove:\n{}\n\nAre you sure you want to continue? [y/N] ",
@@ -76,6 +81,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             println!();
         }
     }
+    // The build cache before the images: the images' gc then takes its layers.
+    let cache = crate::build::prune(
+        ctx,
+        &crate::build::cache::PruneOptions {
+            all: args.all,
+            until: f.until(),
+            keep_storage: None,
+        },
+    )?;
     let i = prune_images(ctx, args.all, &f)?;
     if !i.untagged.is_empty() || !i.deleted.is_empty() {
         println!("Deleted Images:");
@@ -84,6 +98,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         println!();
     }
     total += i.bytes;
+    if cache > 0 {
+        println!("Deleted build cache objects: {cache}");
+        println!();
+    }
     println!("Total reclaimed space: {}", human_size(total));
     Ok(0)
 }

@@ -180,6 +180,9 @@ fn build(v: &mut Node, base: &Path) {
             *a = list_or_map(a, k == "args");
         }
     }
+    if let Some(s) = v.get_mut("secrets") {
+        *s = file_refs(s);
+    }
 }
 
 fn extra_hosts(v: &Node) -> Node {
