@@ -99,10 +99,25 @@ pub fn normalize(root: &Command, args: Vec<OsString>) -> Vec<OsString> {
             continue;
         }
         out.push(arg);
+        // docker stops reading its own flags at the image of `run`/`create`
+        // (and the container of `exec`): `run --entrypoint sh img -c x` and
+        // `run mysql --character-set-server=utf8mb4` give `-c` and the flag to
+        // the container. clap would still match a known flag there, so a `--`
+        // marks where the container's command line starts.
+        if starts_command_line(cmd) && it.len() > 0 {
+            out.push("--".into());
+        }
         break;
     }
     out.extend(it);
     out
+}
+
+/// Whether the verb's first positional is followed by a container's command
+/// line (a trailing positional that is not the first one).
+fn starts_command_line(cmd: &Command) -> bool {
+    let mut positionals = cmd.get_positionals();
+    positionals.next().is_some() && positionals.any(|a| a.is_trailing_var_arg_set())
 }
 
 fn find<'a>(cmd: &'a Command, globals: &[&'a Arg], pred: impl Fn(&Arg) -> bool) -> Option<&'a Arg> {
@@ -179,6 +194,7 @@ mod tests {
                 "--privileged",
                 "-i",
                 "img",
+                "--",
                 "sh",
                 "--x=true"
             ]
@@ -195,9 +211,21 @@ mod tests {
                 "A=1",
                 "-itd",
                 "img",
+                "--",
                 "--rm=true"
             ]
         );
+        // After the image, flags are the container's, even berth's own.
+        assert_eq!(
+            norm("berth run --entrypoint sh img -c x"),
+            ["berth", "run", "--entrypoint", "sh", "img", "--", "-c", "x"]
+        );
+        assert_eq!(
+            norm("berth exec -it c ls -l"),
+            ["berth", "exec", "-it", "c", "--", "ls", "-l"]
+        );
+        // Verbs without a command line are left alone (docker's `rm a -f`).
+        assert_eq!(norm("berth rm a -f"), ["berth", "rm", "a", "-f"]);
         // Under a management command, and after `--` nothing changes.
         assert_eq!(
             norm("berth container run --init=true -- img --init=true"),
