@@ -134,3 +134,165 @@ fn fields_not_applied_yet_are_refused_by_name() {
         .assert_fail_with("linux.personality.flags");
     t.assert_no_leaks();
 }
+
+fn ip(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ip_ok(args: &[&str]) {
+    let o = ip(args);
+    assert!(o.status.success(), "ip {args:?}: {o:?}");
+}
+
+fn host_has_link(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+/// `ip -o addr show DEV` in the network namespace of `pid`.
+fn addrs_in(pid: i32, dev: &str) -> String {
+    let o = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-n",
+            "ip",
+            "-o",
+            "addr",
+            "show",
+            dev,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+/// Removes the test's links and namespace whatever the outcome.
+struct NetGuard(Vec<String>, Option<String>);
+
+impl Drop for NetGuard {
+    fn drop(&mut self) {
+        for l in &self.0 {
+            if host_has_link(l) {
+                let _ = ip(&["link", "del", l]);
+            }
+        }
+        if let Some(ns) = &self.1 {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+/// A host link moves into the container's own namespace under its new name,
+/// keeps its permanent global address and is up there; the kernel destroys
+/// a virtual one (and its veth peer) with the namespace at delete.
+#[test]
+fn net_device_moves_in_renamed_with_its_address() {
+    if skip_on_runc("runc 1.1.5 has no linux.netDevices") {
+        return;
+    }
+    let host = format!("btd{}", std::process::id() % 100000);
+    let peer = format!("{host}p");
+    let _g = NetGuard(vec![host.clone(), peer.clone()], None);
+    // A veth end (this kernel has no dummy links); the peer stays outside.
+    ip_ok(&["link", "add", &host, "type", "veth", "peer", "name", &peer]);
+    ip_ok(&["addr", "add", "10.251.7.2/24", "dev", &host]);
+    let (t, id, pid) = sleeper("netdev", |b| {
+        b.add_namespace("network", None);
+        b.config["linux"]["netDevices"] = json!({ (host.clone()): {"name": "ctr7"} });
+    });
+    assert!(!host_has_link(&host), "{host} still on the host");
+    let a = addrs_in(pid, "ctr7");
+    assert!(a.contains("10.251.7.2/24"), "{a}");
+    let link = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-n",
+            "ip",
+            "-o",
+            "link",
+            "show",
+            "ctr7",
+        ])
+        .output()
+        .unwrap();
+    let link = String::from_utf8_lossy(&link.stdout);
+    assert!(link.contains(",UP"), "{link}");
+    t.rt.delete_force(&id).assert_ok();
+    // The namespace is gone: so is the veth pair.
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        !host_has_link(&peer)
+    });
+    assert!(gone, "{peer} outlived the container's namespace");
+    t.assert_no_leaks();
+}
+
+/// In a namespace joined by path (which outlives the container), delete
+/// gives the device back to the host under its own name with its address.
+#[test]
+fn net_device_goes_back_on_delete_from_a_joined_namespace() {
+    if skip_on_runc("runc 1.1.5 has no linux.netDevices") {
+        return;
+    }
+    let n = std::process::id() % 100000;
+    let host = format!("bte{n}");
+    let ns = format!("berth-t-netdev-{n}");
+    let peer = format!("{host}p");
+    let _g = NetGuard(vec![host.clone(), peer.clone()], Some(ns.clone()));
+    ip_ok(&["netns", "add", &ns]);
+    ip_ok(&["link", "add", &host, "type", "veth", "peer", "name", &peer]);
+    ip_ok(&["addr", "add", "10.251.8.2/24", "dev", &host]);
+    let path = format!("/run/netns/{ns}");
+    let (t, id, pid) = sleeper("netdev-back", |b| {
+        b.add_namespace("network", Some(&path));
+        b.config["linux"]["netDevices"] = json!({ (host.clone()): {} });
+    });
+    assert!(!host_has_link(&host));
+    assert!(addrs_in(pid, &host).contains("10.251.8.2/24"));
+    t.rt.delete_force(&id).assert_ok();
+    assert!(host_has_link(&host), "{host} did not come back");
+    let o = ip(&["-o", "addr", "show", &host]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("10.251.8.2/24"),
+        "{o:?}"
+    );
+    t.assert_no_leaks();
+}
+
+/// A missing host device fails create naming it, leaving nothing behind;
+/// netDevices without a network namespace and intelRdt without resctrl are
+/// refused by name.
+#[test]
+fn net_device_and_intel_rdt_errors_name_the_cause() {
+    if skip_on_runc("runc 1.1.5 has no linux.netDevices") {
+        return;
+    }
+    let mut t = Ctx::new("netdev-err");
+    t.bundle.args(&["/bin/true"]);
+    t.bundle.add_namespace("network", None);
+    t.bundle.config["linux"]["netDevices"] = json!({"btnosuchdev0": {}});
+    let id = t.id("missing");
+    t.rt.create(&id, &t.bundle)
+        .assert_fail_with("interface btnosuchdev0");
+    t.bundle.remove_namespace("network");
+    let id = t.id("nons");
+    t.rt.create(&id, &t.bundle)
+        .assert_fail_with("netDevices requires a network namespace");
+    t.bundle.config["linux"]
+        .as_object_mut()
+        .unwrap()
+        .remove("netDevices");
+    t.bundle.config["linux"]["intelRdt"] = json!({"closID": "x", "l3CacheSchema": "L3:0=f"});
+    let id = t.id("rdt");
+    if std::path::Path::new("/sys/fs/resctrl/info").exists() {
+        t.rt.create(&id, &t.bundle)
+            .assert_fail_with("linux.intelRdt");
+    } else {
+        t.rt.create(&id, &t.bundle).assert_fail_with("resctrl");
+    }
+    t.assert_no_leaks();
+}
