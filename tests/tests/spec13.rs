@@ -4,6 +4,7 @@
 //! answer), and personality flags (the spec defines none) refused by name.
 //! runc 1.1.5 predates them all.
 
+use berth_tests::cgroup::{cgroup_dir_of, read_file};
 use berth_tests::*;
 
 /// A detached `sleep` with `edit` applied to the config; returns (ctx, id, pid).
@@ -294,5 +295,142 @@ fn net_device_and_intel_rdt_errors_name_the_cause() {
     } else {
         t.rt.create(&id, &t.bundle).assert_fail_with("resctrl");
     }
+    t.assert_no_leaks();
+}
+
+/// The per-mount options field of `dest` in the mountinfo of `pid`.
+fn mount_opts(pid: i32, dest: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    text.lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .filter(|f| f.len() > 5 && f[4] == dest)
+        .map(|f| f[5].to_string())
+        .next_back()
+        .unwrap_or_else(|| panic!("{dest} not mounted in {pid}:\n{text}"))
+}
+
+/// Unmounts the test's host tmpfs whatever the outcome.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// `rro`, `rnosuid`, `rnodev`, `rnoexec` and `rnosymfollow` reach the
+/// submounts of an rbind (mount_setattr with AT_RECURSIVE), where `ro` and
+/// friends stop at the top mount.
+#[test]
+fn recursive_mount_attributes_reach_submounts() {
+    if skip_on_runc("runc 1.1.5 has no recursive mount attributes") {
+        return;
+    }
+    let mut t = Ctx::new("rattr");
+    let src = t.bundle.join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(src.join("sub"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _u = Unmount(src.join("sub"));
+    t.bundle.args(&["/bin/sleep", "30"]);
+    t.bundle.add_bind(
+        "/rec",
+        &src,
+        &[
+            "rbind",
+            "rro",
+            "rnosuid",
+            "rnodev",
+            "rnoexec",
+            "rnosymfollow",
+        ],
+    );
+    t.bundle.add_bind("/top", &src, &["rbind", "ro", "nosuid"]);
+    let id = t.id("c");
+    t.rt.run_detached(&id, &t.bundle);
+    let pid = t.rt.state_json(&id)["pid"].as_i64().unwrap() as i32;
+    for dest in ["/rec", "/rec/sub"] {
+        let o = mount_opts(pid, dest);
+        for want in ["ro", "nosuid", "nodev", "noexec", "nosymfollow"] {
+            assert!(o.split(',').any(|x| x == want), "{dest}: {o} lacks {want}");
+        }
+    }
+    assert!(mount_opts(pid, "/top").starts_with("ro,nosuid"));
+    let sub = mount_opts(pid, "/top/sub");
+    assert!(sub.starts_with("rw") && !sub.contains("nosuid"), "{sub}");
+    t.rt.delete_force(&id).assert_ok();
+    drop(_u);
+    t.assert_no_leaks();
+}
+
+/// `cpu.burst` and `cpu.idle` are written (runc 1.1.5 has neither); on a
+/// kernel without them create fails naming the feature.
+#[test]
+fn cpu_burst_and_idle_are_applied() {
+    if skip_on_runc("runc 1.1.5 has no cpu.burst or cpu.idle") {
+        return;
+    }
+    let mut t = Ctx::new("burst");
+    t.bundle.args(&["/bin/sleep", "30"]);
+    t.bundle.config["linux"]["resources"]["cpu"] =
+        json!({"quota": 50000, "period": 100000, "burst": 20000, "idle": 1});
+    let id = t.id("c");
+    let have = std::path::Path::new("/sys/fs/cgroup/cpu/cpu.cfs_burst_us").exists()
+        || std::path::Path::new("/sys/fs/cgroup/cpu.max.burst").exists();
+    if !have {
+        t.rt.create(&id, &t.bundle).assert_fail_with("cpu.burst");
+        t.assert_no_leaks();
+        return;
+    }
+    t.rt.run_detached(&id, &t.bundle);
+    let pid = t.rt.state_json(&id)["pid"].as_i64().unwrap() as i32;
+    let dir = cgroup_dir_of(pid, "cpu");
+    let burst = if dir.join("cpu.cfs_burst_us").exists() {
+        read_file(&dir, "cpu.cfs_burst_us")
+    } else {
+        read_file(&dir, "cpu.max.burst")
+    };
+    assert_eq!(burst.trim(), "20000");
+    assert_eq!(read_file(&dir, "cpu.idle").trim(), "1");
+    t.rt.delete_force(&id).assert_ok();
+    t.assert_no_leaks();
+}
+
+/// `memory.checkBeforeUpdate` refuses an update to a limit at or below the
+/// current usage and leaves the old limit; without it the kernel decides.
+#[test]
+fn memory_check_before_update_refuses_limits_below_usage() {
+    if skip_on_runc("runc 1.1.5 has no memory.checkBeforeUpdate") {
+        return;
+    }
+    let mut t = Ctx::new("checkbefore");
+    t.bundle.args(&["/bin/sleep", "30"]);
+    t.bundle.config["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
+    let id = t.id("c");
+    t.rt.run_detached(&id, &t.bundle);
+    let pid = t.rt.state_json(&id)["pid"].as_i64().unwrap() as i32;
+    let dir = cgroup_dir_of(pid, "memory");
+    let limit_file = if dir.join("memory.limit_in_bytes").exists() {
+        "memory.limit_in_bytes"
+    } else {
+        "memory.max"
+    };
+    let r = t.bundle.join("res.json");
+    std::fs::write(
+        &r,
+        r#"{"memory": {"limit": 4096, "checkBeforeUpdate": true}}"#,
+    )
+    .unwrap();
+    t.rt.exec(&["update", "-r", r.to_str().unwrap(), &id])
+        .assert_fail_with("rejecting memory limit 4096");
+    assert_eq!(
+        read_file(&dir, limit_file).trim(),
+        (64u64 << 20).to_string()
+    );
+    t.rt.delete_force(&id).assert_ok();
     t.assert_no_leaks();
 }
