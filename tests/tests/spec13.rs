@@ -6,6 +6,7 @@
 
 use berth_tests::cgroup::{cgroup_dir_of, read_file};
 use berth_tests::*;
+use std::os::fd::AsRawFd;
 
 /// A detached `sleep` with `edit` applied to the config; returns (ctx, id, pid).
 fn sleeper(name: &str, edit: impl Fn(&mut Bundle)) -> (Ctx, String, i32) {
@@ -432,5 +433,43 @@ fn memory_check_before_update_refuses_limits_below_usage() {
         (64u64 << 20).to_string()
     );
     t.rt.delete_force(&id).assert_ok();
+    t.assert_no_leaks();
+}
+
+/// runc 1.2's `create --pidfd-socket`: the socket receives a pidfd of the
+/// container's init, which outlives `create` and can signal it.
+#[test]
+fn create_pidfd_socket_receives_the_init_pidfd() {
+    if skip_on_runc("runc 1.1.5 has no --pidfd-socket") {
+        return;
+    }
+    let mut t = Ctx::new("pidfdsock");
+    t.bundle.args(&["/bin/sleep", "30"]);
+    let sock_path = t.bundle.join("pidfd.sock");
+    let sock = berth_tests::console::ConsoleSocket::bind(&sock_path);
+    let id = t.id("c");
+    t.rt.create_with(
+        &id,
+        &t.bundle,
+        &["--pidfd-socket", sock_path.to_str().unwrap()],
+    )
+    .assert_ok();
+    let got = sock.receive(std::time::Duration::from_secs(10));
+    assert_eq!(got.fds.len(), 1, "one fd");
+    let fd = got.fds[0].as_raw_fd();
+    let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+    assert_eq!(link.to_string_lossy(), "anon_inode:[pidfd]");
+    let pid = t.rt.state_json(&id)["pid"].as_i64().unwrap();
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
+    assert!(
+        info.lines()
+            .any(|l| l.split_whitespace().eq(["Pid:", &pid.to_string()])),
+        "{info}"
+    );
+    // SAFETY: a pidfd we own, signal number, no info, no flags.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd, libc::SIGKILL, 0, 0) };
+    assert_eq!(r, 0, "pidfd_send_signal");
+    t.rt.wait_status(&id, "stopped", std::time::Duration::from_secs(10));
+    t.rt.delete(&id).assert_ok();
     t.assert_no_leaks();
 }
