@@ -307,6 +307,12 @@ pub fn move_in(pid: i32, devices: &HashMap<String, LinuxNetDevice>) -> Result<()
     // Sorted, so that a failure names the same device every time.
     let mut list: Vec<_> = devices.iter().collect();
     list.sort_by(|a, b| a.0.cmp(b.0));
+    // All must exist before any moves: a missing one then changes nothing.
+    for (host, _) in &list {
+        if host_nl.link_index(host)?.is_none() {
+            return Err(NetDevError::NotFound(host.to_string()));
+        }
+    }
     for (host, dev) in list {
         let name = dev.name().as_deref().unwrap_or(host);
         move_one(&mut host_nl, &ns, host, name)?;
