@@ -175,6 +175,23 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
         {
             return Err("timeOffsets require a new time namespace".into());
         }
+        if let Some(devs) = l.net_devices().as_ref().filter(|d| !d.is_empty()) {
+            // runc: devices can only go into a namespace of the container's own.
+            if !has(LinuxNamespaceType::Network) {
+                return Err(
+                    "netDevices requires a network namespace of the container's own (linux.namespaces has no network)".into(),
+                );
+            }
+            crate::netdev::validate(devs).map_err(|e| e.to_string())?;
+        }
+        if l.intel_rdt().is_some() && !std::path::Path::new("/sys/fs/resctrl/info").exists() {
+            return Err(
+                "linux.intelRdt requires the kernel's resctrl filesystem (Intel RDT / AMD QoS), which is not mounted at /sys/fs/resctrl on this host".into(),
+            );
+        }
+        if l.intel_rdt().is_some() {
+            return Err("linux.intelRdt is not implemented by this build of berth-runtime".into());
+        }
         for key in l
             .sysctl()
             .as_ref()

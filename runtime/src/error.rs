@@ -47,6 +47,8 @@ pub enum Error {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("seccomp: {0}")]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    NetDev(#[from] crate::netdev::NetDevError),
     #[error("{ctx}: {source}")]
     Sys {
         ctx: String,

@@ -551,6 +551,15 @@ fn drive(
         let (msg, mut fds) = s.chan.recv_with_fds::<ToParent>().map_err(chan_err)?;
         match msg {
             ToParent::RunRuntimeHooks => {
+                if let Some(devs) = bundle
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.net_devices().as_ref())
+                    .filter(|d| !d.is_empty())
+                {
+                    crate::netdev::move_in(s.pid, devs)?;
+                }
                 // The conformance suite expects prestart (deprecated) to see
                 // "created"; createRuntime runs during create: "creating".
                 hooks::run_all(

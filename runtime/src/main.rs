@@ -14,6 +14,7 @@ mod hooks;
 mod init;
 mod launcher;
 mod logging;
+mod netdev;
 mod rootfs;
 mod seccomp;
 mod sys;

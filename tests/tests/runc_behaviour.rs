@@ -522,3 +522,58 @@ fn failed_execve_error_text() {
         assert_no_leaks(rt, &b);
     }
 }
+
+/// CLI: `update --l3-cache-schema` / `--mem-bw-schema` on a container without an
+/// Intel RDT group fail with runc's texts (engines match on them).
+#[test]
+fn update_rdt_schemas_fail_with_runcs_text() {
+    if Path::new("/sys/fs/resctrl/info").exists() {
+        berth_tests::skip(berth_tests::Skip::Host("resctrl is mounted"));
+        return;
+    }
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-rdt");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-rdt-{}", uid());
+        rt.run_detached(&id, &b);
+        let o = rt.exec(&["update", "--l3-cache-schema", "L3:0=f", &id]);
+        assert!(!o.ok(), "{name}: {o:?}");
+        assert!(
+            o.stderr
+                .contains("Intel RDT/CAT: l3 cache schema is not enabled"),
+            "{name}: {o:?}"
+        );
+        let o = rt.exec(&["update", "--mem-bw-schema", "MB:0=70", &id]);
+        assert!(!o.ok(), "{name}: {o:?}");
+        assert!(
+            o.stderr
+                .contains("Intel RDT/MBA: memory bandwidth schema is not enabled"),
+            "{name}: {o:?}"
+        );
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// CLI: `delete --force` of a paused container kills it (frozen tasks die only
+/// once thawed) and removes it and its cgroup; without --force it is refused.
+#[test]
+fn delete_force_removes_a_paused_container() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-pausedel");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-pausedel-{}", uid());
+        rt.run_detached(&id, &b);
+        rt.exec(&["pause", &id]).assert_ok();
+        assert_eq!(rt.state_json(&id)["status"], "paused", "{name}");
+        assert!(!rt.delete(&id).ok(), "{name}: delete of a paused container");
+        rt.delete_force(&id).assert_ok();
+        assert!(
+            !rt.state(&id).ok(),
+            "{name}: still listed after delete --force"
+        );
+        assert_no_leaks(rt, &b);
+    }
+}

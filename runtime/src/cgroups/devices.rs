@@ -197,11 +197,24 @@ pub(crate) fn rules_from_spec(devices: Option<&Vec<LinuxDeviceCgroup>>) -> Resul
 type Meta = (i64, i64, DeviceType);
 
 /// The state of a v1 devices cgroup: a default behaviour plus exceptions.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Emulator {
     pub default_allow: bool,
     pub rules: BTreeMap<Meta, u8>,
+    /// The exceptions in the order they were first added: the kernel lists
+    /// devices.list in that order, and the spec says the rules apply in the
+    /// listed order, which is what a reader of devices.list checks.
+    pub order: Vec<Meta>,
 }
+
+/// Equal when they allow the same accesses, whatever the order.
+impl PartialEq for Emulator {
+    fn eq(&self, other: &Self) -> bool {
+        self.default_allow == other.default_allow && self.rules == other.rules
+    }
+}
+
+impl Eq for Emulator {}
 
 impl Emulator {
     pub fn from_rules(rules: &[DeviceRule]) -> Result<Self> {
@@ -259,7 +272,7 @@ impl Emulator {
             // "a" resets the cgroup to allow-all or deny-all.
             *self = Emulator {
                 default_allow: r.allow,
-                rules: BTreeMap::new(),
+                ..Emulator::default()
             };
             return Ok(());
         }
@@ -267,6 +280,9 @@ impl Emulator {
         if r.allow == self.default_allow {
             self.remove(meta, r.access)
         } else {
+            if !self.rules.contains_key(&meta) {
+                self.order.push(meta);
+            }
             *self.rules.entry(meta).or_insert(0) |= r.access;
             Ok(())
         }
@@ -297,6 +313,7 @@ impl Emulator {
             *p &= !access;
             if *p == 0 {
                 self.rules.remove(&meta);
+                self.order.retain(|m| *m != meta);
             }
         }
         Ok(())
@@ -331,7 +348,8 @@ impl Emulator {
                 });
             }
         }
-        for (&(major, minor, typ), &perms) in &target.rules {
+        for &(major, minor, typ) in &target.order {
+            let perms = target.rules.get(&(major, minor, typ)).copied().unwrap_or(0);
             let gained = perms & !old.get(&(major, minor, typ)).copied().unwrap_or(0);
             if gained != 0 {
                 out.push(DeviceRule {

@@ -478,18 +478,18 @@ fn device_transitions() {
         strings(&t),
         vec![
             "deny a *:* rwm",
-            "allow b *:* m",
             "allow c *:* m",
+            "allow b *:* m",
             "allow c 1:3 rwm",
-            "allow c 1:5 rwm",
-            "allow c 1:7 rwm",
             "allow c 1:8 rwm",
-            "allow c 1:9 rwm",
+            "allow c 1:7 rwm",
             "allow c 5:0 rwm",
+            "allow c 1:5 rwm",
+            "allow c 1:9 rwm",
             "allow c 5:1 rwm",
+            "allow c 136:* rwm",
             "allow c 5:2 rwm",
             "allow c 10:200 rwm",
-            "allow c 136:* rwm",
         ]
     );
     // What the kernel then lists is exactly the target: nothing to write.
@@ -508,6 +508,44 @@ fn device_transitions() {
         strings(&now.transition(&updated)),
         vec!["deny c 1:7 w", "deny c 5:1 rwm", "allow c 4:1 rw"]
     );
+}
+
+#[test]
+fn device_rules_written_in_the_listed_order() {
+    // devices.list shows exceptions in the order they were added, and
+    // readers (the runtime-tools suite) check the spec's order there.
+    let spec = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+        {"allow": true, "type": "b", "major": 8, "minor": 20, "access": "rw"},
+        {"allow": true, "type": "b", "major": 10, "minor": 200, "access": "r"},
+        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "r"},
+    ]);
+    let target = Emulator::from_rules(
+        &rules_from_spec(Some(&serde_json::from_value(spec).unwrap())).unwrap(),
+    )
+    .unwrap();
+    let t = Emulator::from_list("a *:* rwm\n")
+        .unwrap()
+        .transition(&target);
+    assert_eq!(
+        strings(&t[..5]),
+        vec![
+            "deny a *:* rwm",
+            "allow c 10:229 rwm",
+            "allow b 8:20 rw",
+            "allow b 10:200 r",
+            "allow c *:* m",
+        ]
+    );
+    // A rule taken away and given again moves to the end, as in the kernel.
+    let listed: String = t[1..].iter().map(|r| r.cgroup_string() + "\n").collect();
+    let mut e = Emulator::from_list(&listed).unwrap();
+    e.apply(&rule(false, DeviceType::Block, 8, 20, ACC_READ | ACC_WRITE))
+        .unwrap();
+    e.apply(&rule(true, DeviceType::Block, 8, 20, ACC_READ))
+        .unwrap();
+    assert_eq!(e.order.last(), Some(&(8, 20, DeviceType::Block)));
 }
 
 #[test]

@@ -332,8 +332,11 @@ fn set_cpu(dir: &Path, c: &Cpu) -> Result<()> {
     if let Some(b) = c.burst {
         if exists(&dir.join("cpu.cfs_burst_us")) {
             burst = write_or_defer(dir, "cpu.cfs_burst_us", b.to_string(), c.quota.is_some())?;
-        } else {
-            log::warn!("cpu.burst ignored: this kernel has no cpu.cfs_burst_us");
+        } else if b != 0 {
+            // Zero is the kernel's default: nothing to apply.
+            return Err(CgroupError::Unsupported(
+                "linux.resources.cpu.burst: this kernel has no CFS burst (cpu.cfs_burst_us, Linux 5.14 with CONFIG_CFS_BANDWIDTH)".into(),
+            ));
         }
     }
     if let Some(q) = c.quota {

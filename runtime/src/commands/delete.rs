@@ -48,6 +48,7 @@ pub fn run(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
             })
         }
     }
+    give_back_net_devices(&store, id);
     if let Some(cg) = &state.cgroup {
         // Processes that outlived the init (no pid namespace of its own)
         // go with the container.
@@ -73,4 +74,36 @@ fn kill_and_wait(state: &crate::container::ContainerState) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// linux.netDevices moved into a network namespace that outlives the
+/// container (joined by path) go back to the host; with a namespace of the
+/// container's own the kernel already returned (or destroyed) them when the
+/// init died. Best effort, as the rest of delete's clean-up after the kill.
+fn give_back_net_devices(store: &Store, id: &str) {
+    let Ok(spec) = store.read_config(id) else {
+        return;
+    };
+    let Some(linux) = spec.linux().as_ref() else {
+        return;
+    };
+    let Some(devs) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) else {
+        return;
+    };
+    let path = linux.namespaces().iter().flatten().find_map(|n| {
+        (n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+            .then(|| n.path().clone())
+            .flatten()
+    });
+    let Some(path) = path else {
+        return;
+    };
+    match std::fs::File::open(&path) {
+        Ok(f) => {
+            if let Err(e) = crate::netdev::move_out(&f.into(), devs) {
+                log::warn!("delete {id}: {e}");
+            }
+        }
+        Err(e) => log::warn!("delete {id}: netDevices: open {}: {e}", path.display()),
+    }
 }

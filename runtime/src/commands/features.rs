@@ -113,7 +113,15 @@ pub fn document() -> serde_json::Value {
             },
             "apparmor": {"enabled": lsm::apparmor_enabled()},
             "selinux": {"enabled": lsm::selinux_enabled()},
+            // Refused with an error naming resctrl (see bundle.rs).
             "intelRdt": {"enabled": false},
+            "netDevices": {"enabled": true},
+            // Every mode and flag init::sched::apply_memory_policy maps.
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_PREFERRED", "MPOL_BIND", "MPOL_INTERLEAVE",
+                          "MPOL_LOCAL", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"],
+            },
             // containerd enables user-namespaced pods only with idmap mounts,
             // which this build does not implement.
             "mountExtensions": {"idmap": {"enabled": false}},

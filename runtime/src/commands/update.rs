@@ -32,10 +32,16 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
 }
 
 fn merge(mut r: LinuxResources, o: &UpdateOpts) -> Result<LinuxResources> {
-    if o.l3_cache_schema.is_some() || o.mem_bw_schema.is_some() {
-        return Err(Error::Unsupported(
-            "Intel RDT",
-            "--l3-cache-schema and --mem-bw-schema need Intel RDT (resctrl), which this runtime does not manage".into(),
+    // runc's wording (the container has no RDT group: linux.intelRdt is
+    // refused at create), which engines match on.
+    if o.l3_cache_schema.is_some() {
+        return Err(Error::Invalid(
+            "Intel RDT/CAT: l3 cache schema is not enabled".into(),
+        ));
+    }
+    if o.mem_bw_schema.is_some() {
+        return Err(Error::Invalid(
+            "Intel RDT/MBA: memory bandwidth schema is not enabled".into(),
         ));
     }
     if o.memory.is_some()

@@ -208,7 +208,14 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
     join_cgroup()?;
     let hooks = spec.hooks().as_ref();
     let has = |k: HookKind| hooks.is_some_and(|h| !k.select(h).is_empty());
-    if has(HookKind::Prestart) || has(HookKind::CreateRuntime) {
+    let net_devices = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.net_devices().as_ref())
+        .is_some_and(|d| !d.is_empty());
+    // The parent moves linux.netDevices in at this point too (before the
+    // hooks, so that a prestart hook sees them in the namespace).
+    if net_devices || has(HookKind::Prestart) || has(HookKind::CreateRuntime) {
         chan.send(&ToParent::RunRuntimeHooks).map_err(chan_err)?;
         match recv(chan)? {
             ToChild::RuntimeHooksDone => {}

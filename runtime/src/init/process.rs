@@ -223,7 +223,14 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
         // SAFETY: NUL-terminated path.
         if unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) } < 0
         {
-            return Err(Errno::last());
+            return match Errno::last() {
+                // glibc makes this faccessat2, which a seccomp profile that
+                // predates it (5.8) answers with EPERM, and emulates it only
+                // on ENOSYS: then any x bit will do and execve decides.
+                Errno::EPERM | Errno::ENOSYS if st.st_mode & 0o111 != 0 => Ok(()),
+                Errno::EPERM | Errno::ENOSYS => Err(Errno::EACCES),
+                e => Err(e),
+            };
         }
         Ok(())
     };
