@@ -547,12 +547,29 @@ fn info_version_and_df_are_fast_with_100_containers() {
         b.run(&["create", "--name", &format!("c{i}"), "bb", "true"])
             .assert_ok();
     }
+    // 49 more images (one small file each): 50 in all, the issue's goal.
+    let small = b.scratch("small");
+    for i in 1..50 {
+        std::fs::write(small.join("f"), format!("image {i}\n")).unwrap();
+        let tar = b.scratch("small-tars").join(format!("{i}.tar"));
+        let st = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&small)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        b.run(&["import", &tar.to_string_lossy(), &format!("small{i}")])
+            .assert_ok();
+    }
     let info = b.run(&[
         "info",
         "--format",
         "{{.Containers}} {{.ContainersStopped}} {{.Images}}",
     ]);
-    assert_eq!(info.assert_ok().stdout.trim(), "100 100 1");
+    assert_eq!(info.assert_ok().stdout.trim(), "100 100 50");
     let version = b.run(&["version", "--format", "{{.Client.Version}}"]);
     assert!(!version.assert_ok().stdout.trim().is_empty());
     let v = b.run(&["version", "--format", "json"]).assert_ok().json();
@@ -572,7 +589,7 @@ fn info_version_and_df_are_fast_with_100_containers() {
     );
     assert!(
         text.lines()
-            .any(|l| l.starts_with("Images") && l.split_whitespace().nth(1) == Some("1")),
+            .any(|l| l.starts_with("Images") && l.split_whitespace().nth(1) == Some("50")),
         "{text}"
     );
     let dfv = b.run(&["system", "df", "-v"]);
@@ -826,13 +843,14 @@ fn actions(b: &Berth, since: &str, name: &str) -> Vec<String> {
 #[test]
 fn events_are_recorded_and_read_back_without_a_daemon() {
     let b = berth();
+    // The setup's import is in the second before t0 (whole seconds).
+    std::thread::sleep(Duration::from_millis(1100));
     let t0 = format!(
         "{}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs()
-            - 1
     );
     b.run(&["run", "-d", "--name", "ev1", "bb", "sleep", "100"])
         .assert_ok();
@@ -1149,7 +1167,7 @@ fn config_file_sets_defaults_and_names_bad_keys() {
         (r#"{"data-rot": "/x"}"#, "unknown field `data-rot`"),
         (r#"{"log-driver": "syslog"}"#, "key \"log-driver\""),
         (
-            r#"{"registry-mirrors": ["https://m"]}"#,
+            r#"{"registry-mirrors": ["https://m/v2"]}"#,
             "key \"registry-mirrors\"",
         ),
         (
@@ -1449,10 +1467,62 @@ fn completion_offers_names_from_the_store() {
     assert!(bash_complete(&b, &script, &["logs", "--ta"]).contains(&"--tail".to_string()));
     let out = b.run(&["__complete", "bogus"]);
     assert_ne!(out.code, Some(0));
+    // fish completes the same names (`complete -C` runs its completion);
+    // zsh's script at least parses (zsh -n).
+    let dir = b.scratch("completion");
     for shell in ["zsh", "fish"] {
         let s = b.run(&["completion", shell]).assert_ok().stdout.clone();
         assert!(s.contains("__complete"), "{shell}");
+        let path = dir.join(format!("berth.{shell}"));
+        std::fs::write(&path, s).unwrap();
+        let out = std::process::Command::new(shell)
+            .arg("-n")
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("{shell}: {e} (integration/install-deps.sh installs it)"));
+        assert!(
+            out.status.success(),
+            "{shell} -n: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
+    let bin_dir = berth_tests::manager::berth_bin()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let fish = |line: &str| -> Vec<String> {
+        let out = std::process::Command::new("fish")
+            .arg("-c")
+            .arg(format!(
+                "source {}; complete -C '{line}'",
+                dir.join("berth.fish").display()
+            ))
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin_dir.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("BERTH_STATE", b.state())
+            .output()
+            .unwrap();
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let root = b.root().to_string_lossy().into_owned();
+    assert_eq!(
+        fish(&format!("berth --root {root} logs ")),
+        ["idle1", "web1"]
+    );
+    assert_eq!(fish(&format!("berth --root {root} exec ")), ["web1"]);
+    assert_eq!(fish(&format!("berth --root {root} volume rm ")), ["data1"]);
+    assert!(fish(&format!("berth --root {root} con")).contains(&"container".to_string()));
     b.run(&["rm", "-f", "web1", "idle1"]).assert_ok();
     b.assert_no_leaks();
 }
@@ -1750,5 +1820,50 @@ fn image_volume_and_network_events_as_dockers() {
         out.assert_ok().stdout,
         "create\nconnect\ndisconnect\ndestroy\n"
     );
+    b.assert_no_leaks();
+}
+
+#[test]
+fn config_file_sets_the_default_bridge_address_and_mtu() {
+    let b = berth();
+    let cfg = b.scratch("bridge-config").join("config.json");
+    std::fs::write(&cfg, r#"{"bip": "10.213.77.1/24", "mtu": 1400}"#).unwrap();
+    let c = cfg.to_string_lossy().into_owned();
+    let out = b.run(&[
+        "--config",
+        &c,
+        "run",
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; cat /sys/class/net/eth0/mtu",
+    ]);
+    let text = out.assert_ok().stdout.clone();
+    assert!(text.contains(" inet 10.213.77."), "{text}");
+    assert!(text.lines().last() == Some("1400"), "{text}");
+    let subnet = b.run(&[
+        "--config",
+        &c,
+        "network",
+        "inspect",
+        "-f",
+        "{{json .IPAM.Config}}",
+        "bridge",
+    ]);
+    let text = subnet.assert_ok().stdout.clone();
+    assert!(
+        text.contains("\"Subnet\":\"10.213.77.0/24\"")
+            && text.contains("\"Gateway\":\"10.213.77.1\""),
+        "{text}"
+    );
+    for (bad, key) in [
+        (r#"{"bip": "10.213.77.1"}"#, "bip"),
+        (r#"{"mtu": 10}"#, "mtu"),
+    ] {
+        std::fs::write(&cfg, bad).unwrap();
+        let out = b.run(&["--config", &c, "info"]);
+        assert!(out.stderr.contains(&format!("key \"{key}\"")), "{out}");
+    }
     b.assert_no_leaks();
 }

@@ -245,10 +245,11 @@ function __berth_kind
     test -n "$spec"; or return 1
     set -l kinds (string split ' ' -- $spec)
     set -l n (count $kinds)
+    # (string replace fails when there was nothing to replace)
     if test $npos -lt $n
-        string replace '...' '' -- $kinds[(math $npos + 1)]
+        string replace '...' '' -- $kinds[(math $npos + 1)]; or true
     else if string match -q -- '*...' $kinds[-1]
-        string replace '...' '' -- $kinds[-1]
+        string replace '...' '' -- $kinds[-1]; or true
     else
         return 1
     end
