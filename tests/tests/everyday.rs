@@ -181,6 +181,10 @@ fn management_commands_map_to_the_short_forms() {
     );
     let out = b.run(&["container", "exec", "m1", "echo", "in"]);
     assert_eq!(out.assert_ok().stdout, "in\n");
+    assert_eq!(
+        b.run(&["container", "port", "m1"]).assert_ok().stdout,
+        b.run(&["port", "m1"]).stdout
+    );
     b.run(&["container", "stop", "-t", "1", "m1"]).assert_ok();
     b.run(&["container", "rm", "m1"]).assert_ok();
     let images = b.run(&["image", "ls", "--format", "{{.Repository}}"]);

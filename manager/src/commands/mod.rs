@@ -341,6 +341,8 @@ pub enum ContainerCommand {
     Export(export::Args),
     /// Update configuration of one or more containers
     Update(update::Args),
+    /// List port mappings of a container
+    Port(port::Args),
     /// Remove all stopped containers
     Prune(container::prune::Args),
 }
@@ -369,6 +371,7 @@ fn dispatch_container(ctx: &Context, command: ContainerCommand) -> anyhow::Resul
         ContainerCommand::Commit(a) => commit::run(ctx, a),
         ContainerCommand::Diff(a) => diff::run(ctx, a),
         ContainerCommand::Export(a) => export::run(ctx, a),
+        ContainerCommand::Port(a) => port::run(ctx, a),
         ContainerCommand::Update(a) => update::run(ctx, a),
         ContainerCommand::Prune(a) => container::prune::run(ctx, a),
     }
