@@ -142,6 +142,12 @@ def main():
         ids = p.stdout.decode().split()
         if ids:
             subprocess.run(b + ["rm", "-f"] + ids, env=env, capture_output=True)
+        # The private store's cgroup parent (/berth-<hash of the root>), now empty.
+        p = subprocess.run(b + ["info", "--format", "{{.CgroupParent}}"], env=env,
+                           capture_output=True, text=True)
+        parent = p.stdout.strip().strip("/")
+        if p.returncode == 0 and parent.startswith("berth-"):
+            dockerbench.remove_cgroups(parent, problems)
         d.cleanup(problems)
         dockerbench.remove_cgroups(cg, problems)
         for m in reversed(dockerbench.mounts_under(work)):
