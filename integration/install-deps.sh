@@ -17,6 +17,7 @@ packages=(
   tini                                        # `berth run --init` (tini-static)
   nftables iptables iperf3                    # networking: published ports, docker interop, benchmarks
   buildah                                     # berth build compared with buildah bud
+  zsh fish                                    # berth completion zsh|fish: the scripts are checked by the shells
 )
 missing=()
 for p in "${packages[@]}"; do

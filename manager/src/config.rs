@@ -6,10 +6,16 @@
 //! ```json
 //! { "data-root": "/var/lib/berth", "exec-root": "/run/berth",
 //!   "insecure-registries": ["reg.local:5000"],
+//!   "registry-mirrors": ["https://mirror.local"],
 //!   "log-driver": "local", "log-opts": {"max-size": "10m", "max-file": "3"},
 //!   "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 4096}},
 //!   "seccomp-profile": "/etc/berth/seccomp.json", "cgroup-parent": "/berth" }
 //! ```
+//!
+//! `registry-mirrors` is docker's list of Docker Hub mirrors; berth also takes
+//! an object of mirrors per registry (like containerd's hosts.toml), e.g.
+//! `{"docker.io": ["https://m1"], "reg.local:5000": ["http://127.0.0.1:5001"]}`.
+//! A pull tries the mirrors in order and then the registry itself.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -48,14 +54,54 @@ pub struct UlimitEntry {
     pub hard: i64,
 }
 
+/// A registry mirror: where to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mirror {
+    /// `host[:port]`
+    pub host: String,
+    /// `http://` (plain HTTP, as the user asked) rather than `https://`.
+    pub plain_http: bool,
+}
+
+impl Mirror {
+    /// `https://host[:port][/]` or `http://...`; no path, query or user.
+    fn parse(url: &str) -> Result<Mirror, String> {
+        let (plain_http, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (false, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (true, r)
+        } else {
+            return Err(format!("{url:?}: a mirror is an http:// or https:// URL"));
+        };
+        let host = rest.strip_suffix('/').unwrap_or(rest);
+        if host.is_empty()
+            || host.contains(['/', '?', '#', '@', ' '])
+            || host.starts_with(':')
+            || host.ends_with(':')
+        {
+            return Err(format!(
+                "{url:?}: a mirror is scheme://host[:port], without a path"
+            ));
+        }
+        Ok(Mirror {
+            host: host.to_string(),
+            plain_http,
+        })
+    }
+}
+
 /// The file's keys (docker's daemon.json names).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
     pub data_root: Option<PathBuf>,
     pub exec_root: Option<PathBuf>,
-    #[serde(default)]
-    pub registry_mirrors: Vec<String>,
+    /// As written (a list or an object); `mirrors` is what it means.
+    #[serde(default, rename = "registry-mirrors")]
+    registry_mirrors_raw: Option<serde_json::Value>,
+    /// Registry (as images name it: `docker.io`, `host:port`) -> its mirrors.
+    #[serde(skip)]
+    pub mirrors: BTreeMap<String, Vec<Mirror>>,
     #[serde(default)]
     pub insecure_registries: Vec<String>,
     pub bip: Option<String>,
@@ -88,8 +134,63 @@ impl Settings {
             path: path.to_path_buf(),
             source,
         })?;
+        let mut s = s;
+        s.mirrors = s.parse_mirrors(path)?;
         s.validate(path)?;
         Ok(s)
+    }
+
+    /// The mirrors of `registry` (`docker.io`, `host:port`), in order.
+    pub fn mirrors_of(&self, registry: &str) -> &[Mirror] {
+        self.mirrors.get(registry).map_or(&[], Vec::as_slice)
+    }
+
+    /// `registry-mirrors`: docker's list (Docker Hub's mirrors) or berth's
+    /// object of lists per registry.
+    fn parse_mirrors(&self, path: &Path) -> Result<BTreeMap<String, Vec<Mirror>>, ConfigError> {
+        use serde_json::Value;
+        let bad = |why: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: "registry-mirrors".into(),
+            why,
+        };
+        let list = |v: &Value, what: &str| -> Result<Vec<Mirror>, ConfigError> {
+            let arr = v
+                .as_array()
+                .ok_or_else(|| bad(format!("{what}: a list of URLs")))?;
+            arr.iter()
+                .map(|u| {
+                    u.as_str()
+                        .ok_or_else(|| bad(format!("{what}: {u} is not a string")))
+                        .and_then(|u| Mirror::parse(u).map_err(|e| bad(format!("{what}: {e}"))))
+                })
+                .collect()
+        };
+        let mut out = BTreeMap::new();
+        match &self.registry_mirrors_raw {
+            None | Some(Value::Null) => {}
+            Some(v @ Value::Array(_)) => {
+                out.insert("docker.io".to_string(), list(v, "docker.io")?);
+            }
+            Some(Value::Object(m)) => {
+                for (reg, v) in m {
+                    if reg.is_empty() || reg.contains(['/', ' ']) {
+                        return Err(bad(format!("{reg:?}: not a registry host[:port]")));
+                    }
+                    let reg = match reg.as_str() {
+                        "index.docker.io" | "registry-1.docker.io" => "docker.io",
+                        r => r,
+                    };
+                    out.insert(reg.to_string(), list(v, reg)?);
+                }
+            }
+            Some(_) => {
+                return Err(bad(
+                    "a list of Docker Hub mirrors, or an object of lists per registry".into(),
+                ))
+            }
+        }
+        Ok(out)
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
@@ -107,18 +208,25 @@ impl Settings {
             }
         }
         // Keys whose feature is not in this build: refused, never ignored.
-        if !self.registry_mirrors.is_empty() {
-            return Err(bad(
-                "registry-mirrors",
-                "registry mirrors are not supported yet".into(),
-            ));
+        // The default bridge's address and MTU: used when the store's
+        // `bridge` network is made (its first use), as docker's at start.
+        if let Some(b) = &self.bip {
+            crate::network::model::Subnet::parse(b).map_err(|e| bad("bip", e))?;
+            let host_ok = b
+                .split_once('/')
+                .and_then(|(a, _)| a.parse::<std::net::Ipv4Addr>().ok())
+                .is_some();
+            if !host_ok {
+                return Err(bad(
+                    "bip",
+                    format!("{b:?}: an IPv4 address/prefix, e.g. 172.30.0.1/16"),
+                ));
+            }
         }
-        if self.bip.is_some() || self.mtu.is_some() {
-            let key = if self.bip.is_some() { "bip" } else { "mtu" };
-            return Err(bad(
-                key,
-                "the default bridge is not configurable in this build (networking)".into(),
-            ));
+        if let Some(m) = self.mtu {
+            if !(68..=65535).contains(&m) {
+                return Err(bad("mtu", format!("{m}: between 68 and 65535")));
+            }
         }
         if let Some(d) = &self.log_driver {
             if !matches!(d.as_str(), "json-file" | "local" | "none") {
@@ -202,8 +310,12 @@ mod tests {
         assert!(e.contains("unknown field `data-rot`"), "{e}");
         let e = load(r#"{"log-driver": "syslog"}"#).unwrap_err().to_string();
         assert!(e.contains("key \"log-driver\""), "{e}");
-        let e = load(r#"{"mtu": 1400}"#).unwrap_err().to_string();
+        let e = load(r#"{"mtu": 20}"#).unwrap_err().to_string();
         assert!(e.contains("\"mtu\""), "{e}");
+        let e = load(r#"{"bip": "10.0.0.1"}"#).unwrap_err().to_string();
+        assert!(e.contains("\"bip\""), "{e}");
+        let s = load(r#"{"bip": "10.77.0.1/24", "mtu": 1400}"#).unwrap();
+        assert_eq!(s.mtu, Some(1400));
         let e =
             load(r#"{"default-ulimits": {"nofile": {"Name": "nofile", "Soft": 30, "Hard": 20}}}"#)
                 .unwrap_err()
@@ -212,6 +324,33 @@ mod tests {
         let e = load(r#"{"data-root": 3}"#).unwrap_err().to_string();
         assert!(e.contains("invalid type"), "{e}");
         assert!(Settings::load(Path::new("/nonexistent/berth.json"), false).is_ok());
+        let s = load(r#"{"registry-mirrors": ["https://m1/", "http://127.0.0.1:5001"]}"#).unwrap();
+        assert_eq!(
+            s.mirrors_of("docker.io"),
+            [
+                Mirror {
+                    host: "m1".into(),
+                    plain_http: false
+                },
+                Mirror {
+                    host: "127.0.0.1:5001".into(),
+                    plain_http: true
+                }
+            ]
+        );
+        let s = load(r#"{"registry-mirrors": {"r:5000": ["http://m2:5001"]}}"#).unwrap();
+        assert_eq!(s.mirrors_of("r:5000").len(), 1);
+        assert!(s.mirrors_of("docker.io").is_empty());
+        for bad in [
+            r#"{"registry-mirrors": ["ftp://m"]}"#,
+            r#"{"registry-mirrors": ["https://m/path"]}"#,
+            r#"{"registry-mirrors": [3]}"#,
+            r#"{"registry-mirrors": "https://m"}"#,
+            r#"{"registry-mirrors": {"a/b": []}}"#,
+        ] {
+            let e = load(bad).unwrap_err().to_string();
+            assert!(e.contains("key \"registry-mirrors\""), "{bad}: {e}");
+        }
         assert!(Settings::load(Path::new("/nonexistent/berth.json"), true).is_err());
     }
 }

@@ -57,7 +57,20 @@ impl Context {
 
     /// The `berth` binary itself (for exit hooks the shim runs).
     pub fn self_exe(&self) -> PathBuf {
-        std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth"))
+        std::env::current_exe()
+            .map(|p| installed_path(&p))
+            .unwrap_or_else(|_| PathBuf::from("berth"))
+    }
+}
+
+/// The path a running binary was installed at: when a package upgrade
+/// replaced it (new file renamed over it), /proc/self/exe reads
+/// "PATH (deleted)"; the new binary at PATH is the one to run from now on.
+fn installed_path(exe: &Path) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    match exe.as_os_str().as_bytes().strip_suffix(b" (deleted)") {
+        Some(p) => PathBuf::from(std::ffi::OsStr::from_bytes(p)),
+        None => exe.to_path_buf(),
     }
 }
 
@@ -69,7 +82,7 @@ fn helper_binary(env: &str, name: &str) -> PathBuf {
     }
     std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .and_then(|exe| installed_path(&exe).parent().map(Path::to_path_buf))
         .map(|dir| dir.join(name))
         .filter(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from(name))

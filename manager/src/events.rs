@@ -52,6 +52,27 @@ pub fn record(root: &Path, typ: &str, action: &str, id: &str, attrs: &[(&str, St
         .and_then(|mut f| f.write_all(line.as_bytes()));
 }
 
+/// An image's event as docker records it: the Actor is the image id (or the
+/// reference for pull and push), `name` the reference it was named by.
+pub fn image(root: &Path, action: &str, id: &str, name: &str) {
+    record(root, "image", action, id, &[("name", name.to_string())]);
+}
+
+/// A network's event: the Actor is the network id; `name`, `type` (its
+/// driver) and, for connect and disconnect, the `container`'s id.
+pub fn network(
+    root: &Path,
+    action: &str,
+    net: &crate::network::model::Network,
+    container: Option<&str>,
+) {
+    let mut attrs = vec![("name", net.name.clone()), ("type", net.driver.clone())];
+    if let Some(c) = container {
+        attrs.insert(0, ("container", c.to_string()));
+    }
+    record(root, "network", action, &net.id, &attrs);
+}
+
 /// A container's event with docker's attributes (name, image, labels).
 pub fn container(
     ctx: &crate::context::Context,

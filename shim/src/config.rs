@@ -115,20 +115,7 @@ impl ConfigExt for Config {
     /// `no` (or empty), `always`, `unless-stopped`, `on-failure` (with
     /// `restart.max_retries`) or `on-failure:N`.
     fn restart_policy(&self) -> Result<RestartPolicy, SettingError> {
-        let p = self.restart.policy.as_str();
-        Ok(match p {
-            "" | "no" => RestartPolicy::No,
-            "always" => RestartPolicy::Always,
-            "unless-stopped" => RestartPolicy::UnlessStopped,
-            "on-failure" => RestartPolicy::OnFailure(self.restart.max_retries),
-            _ => match p.strip_prefix("on-failure:") {
-                Some(n) => RestartPolicy::OnFailure(
-                    n.parse()
-                        .map_err(|_| SettingError::RetryCount(p.to_string()))?,
-                ),
-                None => return Err(SettingError::UnknownPolicy(p.to_string())),
-            },
-        })
+        crate::restart::parse(&self.restart.policy, self.restart.max_retries)
     }
 
     fn health(&self) -> Option<HealthConfig> {

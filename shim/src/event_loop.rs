@@ -142,6 +142,14 @@ impl Front {
                 sup.resize(sid.as_deref(), rows, cols).map(|_| json!({})),
             ),
             Request::Shutdown => answer(conn, sup.shutdown().map(|_| json!({}))),
+            Request::SetRestart {
+                policy,
+                max_retries,
+            } => answer(
+                conn,
+                sup.set_restart_policy(&policy, max_retries)
+                    .map(|_| json!({})),
+            ),
         }
     }
 

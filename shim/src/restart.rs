@@ -1,12 +1,32 @@
 //! Restart policy decisions and docker's backoff.
 
 use crate::config::RestartPolicy;
+use crate::error::SettingError;
 use std::time::Duration;
 
 const FIRST: Duration = Duration::from_millis(100);
 const CAP: Duration = Duration::from_secs(60);
 /// A container that ran at least this long resets the backoff (docker).
 const RESET_AFTER: Duration = Duration::from_secs(10);
+
+/// `no` (or empty), `always`, `unless-stopped`, `on-failure` (with
+/// `max_retries`) or `on-failure:N`: shim.json's policy, and the policy of a
+/// `set_restart` request (`berth update --restart` on a running container).
+pub fn parse(policy: &str, max_retries: u32) -> Result<RestartPolicy, SettingError> {
+    Ok(match policy {
+        "" | "no" => RestartPolicy::No,
+        "always" => RestartPolicy::Always,
+        "unless-stopped" => RestartPolicy::UnlessStopped,
+        "on-failure" => RestartPolicy::OnFailure(max_retries),
+        _ => match policy.strip_prefix("on-failure:") {
+            Some(n) => RestartPolicy::OnFailure(
+                n.parse()
+                    .map_err(|_| SettingError::RetryCount(policy.to_string()))?,
+            ),
+            None => return Err(SettingError::UnknownPolicy(policy.to_string())),
+        },
+    })
+}
 
 /// Whether a container that exited with `exit_code` is restarted.
 pub fn should_restart(
@@ -49,6 +69,19 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_policies() {
+        assert_eq!(parse("", 0).unwrap(), RestartPolicy::No);
+        assert_eq!(parse("always", 0).unwrap(), RestartPolicy::Always);
+        assert_eq!(parse("on-failure", 3).unwrap(), RestartPolicy::OnFailure(3));
+        assert_eq!(
+            parse("on-failure:2", 0).unwrap(),
+            RestartPolicy::OnFailure(2)
+        );
+        assert!(parse("on-failure:x", 0).is_err());
+        assert!(parse("sometimes", 0).is_err());
+    }
 
     #[test]
     fn policies() {

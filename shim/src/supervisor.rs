@@ -464,6 +464,22 @@ impl Supervisor {
         Ok(())
     }
 
+    /// A new restart policy for the running container (`berth update
+    /// --restart`), decided on at its next exit. The restart count and the
+    /// backoff carry on, as docker's do.
+    pub fn set_restart_policy(
+        &mut self,
+        policy: &str,
+        max_retries: u32,
+    ) -> Result<(), SupervisorError> {
+        self.policy =
+            restart::parse(policy, max_retries).map_err(|source| SupervisorError::Config {
+                what: "restart policy",
+                source,
+            })?;
+        Ok(())
+    }
+
     // ---- poll integration
 
     pub fn poll_fds(&self, out: &mut Vec<(i32, i16, Tok)>) {

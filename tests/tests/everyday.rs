@@ -181,6 +181,10 @@ fn management_commands_map_to_the_short_forms() {
     );
     let out = b.run(&["container", "exec", "m1", "echo", "in"]);
     assert_eq!(out.assert_ok().stdout, "in\n");
+    assert_eq!(
+        b.run(&["container", "port", "m1"]).assert_ok().stdout,
+        b.run(&["port", "m1"]).stdout
+    );
     b.run(&["container", "stop", "-t", "1", "m1"]).assert_ok();
     b.run(&["container", "rm", "m1"]).assert_ok();
     let images = b.run(&["image", "ls", "--format", "{{.Repository}}"]);
@@ -547,12 +551,29 @@ fn info_version_and_df_are_fast_with_100_containers() {
         b.run(&["create", "--name", &format!("c{i}"), "bb", "true"])
             .assert_ok();
     }
+    // 49 more images (one small file each): 50 in all, the issue's goal.
+    let small = b.scratch("small");
+    for i in 1..50 {
+        std::fs::write(small.join("f"), format!("image {i}\n")).unwrap();
+        let tar = b.scratch("small-tars").join(format!("{i}.tar"));
+        let st = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&small)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        b.run(&["import", &tar.to_string_lossy(), &format!("small{i}")])
+            .assert_ok();
+    }
     let info = b.run(&[
         "info",
         "--format",
         "{{.Containers}} {{.ContainersStopped}} {{.Images}}",
     ]);
-    assert_eq!(info.assert_ok().stdout.trim(), "100 100 1");
+    assert_eq!(info.assert_ok().stdout.trim(), "100 100 50");
     let version = b.run(&["version", "--format", "{{.Client.Version}}"]);
     assert!(!version.assert_ok().stdout.trim().is_empty());
     let v = b.run(&["version", "--format", "json"]).assert_ok().json();
@@ -572,7 +593,7 @@ fn info_version_and_df_are_fast_with_100_containers() {
     );
     assert!(
         text.lines()
-            .any(|l| l.starts_with("Images") && l.split_whitespace().nth(1) == Some("1")),
+            .any(|l| l.starts_with("Images") && l.split_whitespace().nth(1) == Some("50")),
         "{text}"
     );
     let dfv = b.run(&["system", "df", "-v"]);
@@ -580,8 +601,10 @@ fn info_version_and_df_are_fast_with_100_containers() {
     for args in [&["info"][..], &["version"], &["system", "df"]] {
         let t = best_of_five(&b, args);
         eprintln!("berth {args:?}: {t:?}");
+        // Their CPU time is a few ms; on a saturated host the wall time is
+        // the scheduler's (the skip is recorded).
         assert!(
-            t < Duration::from_millis(20),
+            t < Duration::from_millis(20) || overloaded(),
             "berth {args:?} took {t:?} (goal: 20 ms)"
         );
     }
@@ -826,13 +849,14 @@ fn actions(b: &Berth, since: &str, name: &str) -> Vec<String> {
 #[test]
 fn events_are_recorded_and_read_back_without_a_daemon() {
     let b = berth();
+    // The setup's import is in the second before t0 (whole seconds).
+    std::thread::sleep(Duration::from_millis(1100));
     let t0 = format!(
         "{}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs()
-            - 1
     );
     b.run(&["run", "-d", "--name", "ev1", "bb", "sleep", "100"])
         .assert_ok();
@@ -1149,7 +1173,7 @@ fn config_file_sets_defaults_and_names_bad_keys() {
         (r#"{"data-rot": "/x"}"#, "unknown field `data-rot`"),
         (r#"{"log-driver": "syslog"}"#, "key \"log-driver\""),
         (
-            r#"{"registry-mirrors": ["https://m"]}"#,
+            r#"{"registry-mirrors": ["https://m/v2"]}"#,
             "key \"registry-mirrors\"",
         ),
         (
@@ -1208,4 +1232,644 @@ fn completion_scripts_for_bash_zsh_and_fish() {
     let out = b.run(&["completion", "tcsh"]);
     out.assert_code(125);
     assert!(out.stderr.contains("bash, zsh and fish"), "{out}");
+}
+
+/// Install `src` at `dst` the way a package manager upgrades a binary: the new
+/// file is written beside it and renamed over it (the running programs keep
+/// the old inode). A marker appended to the ELF makes it a different file.
+fn install_binary(src: &Path, dst: &Path, marker: &str) {
+    let tmp = dst.with_extension("dpkg-new");
+    let mut bytes = std::fs::read(src).unwrap();
+    bytes.extend_from_slice(marker.as_bytes());
+    std::fs::write(&tmp, &bytes).unwrap();
+    sys_chmod_exec(&tmp);
+    std::fs::rename(&tmp, dst).unwrap();
+}
+
+fn sys_chmod_exec(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn ino(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().ino()
+}
+
+#[test]
+fn live_containers_survive_an_upgrade_of_the_binaries() {
+    let mut b = berth();
+    // berth installed as a package: the three binaries side by side, the
+    // manager finding its shim and runtime beside itself (no env overrides).
+    let bin = b.scratch("usr-bin");
+    let built = [
+        ("berth", berth_tests::manager::berth_bin()),
+        ("berth-shim", berth_tests::manager::shim_bin()),
+        ("berth-runtime", berth_tests::runtime_bin()),
+    ];
+    for (name, src) in &built {
+        install_binary(src, &bin.join(name), "\nberth-old\n");
+    }
+    b.rt.bin = bin.join("berth");
+    let installed = |b: &Berth, args: &[&str]| {
+        b.cmd()
+            .env("BERTH_SHIM_BIN", "")
+            .env("BERTH_RUNTIME_BIN", "")
+            .args(args)
+            .run()
+    };
+    installed(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "up1",
+            "bb",
+            "sh",
+            "-c",
+            "echo started; sleep 1000",
+        ],
+    )
+    .assert_ok();
+    installed(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--restart",
+            "always",
+            "--name",
+            "up2",
+            "bb",
+            "sleep",
+            "1000",
+        ],
+    )
+    .assert_ok();
+    installed(&b, &["run", "-d", "--name", "up3", "bb", "sleep", "1000"]).assert_ok();
+    let shim_pids: Vec<String> = ["up1", "up2", "up3"]
+        .iter()
+        .map(|c| {
+            let id = inspect(&b, c, "{{.Id}}");
+            // The shim's dir: the id, or its first 16 digits under a long state path.
+            let dir = [&id[..], &id[..16]]
+                .iter()
+                .map(|n| b.state().join("containers").join(n))
+                .find(|d| d.join("status.json").exists())
+                .unwrap_or_else(|| panic!("no shim dir for {c}"));
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(dir.join("status.json")).unwrap())
+                    .unwrap();
+            v["shim_pid"].as_i64().unwrap().to_string()
+        })
+        .collect();
+
+    // The upgrade: new files renamed over the installed ones.
+    let before: Vec<u64> = built.iter().map(|(n, _)| ino(&bin.join(n))).collect();
+    for (name, src) in &built {
+        install_binary(src, &bin.join(name), "\nberth-new\n");
+    }
+    for ((name, _), old) in built.iter().zip(before) {
+        assert_ne!(ino(&bin.join(name)), old, "{name} was not replaced");
+    }
+    // The shims still run the old program, now deleted from the file system.
+    for pid in &shim_pids {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        assert!(
+            exe.to_string_lossy().ends_with("(deleted)"),
+            "shim {pid} runs {}",
+            exe.display()
+        );
+    }
+
+    // The new binaries manage the containers the old ones started.
+    let ps = installed(&b, &["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(
+        sorted_lines(&ps.assert_ok().stdout),
+        ["up1 running", "up2 running", "up3 running"]
+    );
+    let logs = installed(&b, &["logs", "up1"]);
+    assert_eq!(logs.assert_ok().stdout, "started\n");
+    let out = installed(&b, &["exec", "up1", "echo", "after"]);
+    assert_eq!(out.assert_ok().stdout, "after\n");
+    // The old shim still supervises: its restart policy brings up2 back.
+    let pid = inspect(&b, "up2", "{{.State.Pid}}");
+    // SAFETY: kill(2) of the container's init by pid; no memory is involved.
+    unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let p = inspect(&b, "up2", "{{.State.Pid}} {{.State.Running}}");
+            p != format!("{pid} true") && p.ends_with("true") && !p.starts_with("0 ")
+        }),
+        "up2 was not restarted by its shim"
+    );
+    assert_eq!(inspect(&b, "up2", "{{.RestartCount}}"), "1");
+    installed(&b, &["stop", "-t", "1", "up1"]).assert_ok();
+    assert_eq!(inspect(&b, "up1", "{{.State.Status}}"), "exited");
+    installed(&b, &["restart", "-t", "1", "up3"]).assert_ok();
+    assert_eq!(inspect(&b, "up3", "{{.State.Status}}"), "running");
+    // up3's new shim is the new binary.
+    let out = installed(&b, &["exec", "up3", "true"]);
+    out.assert_ok();
+    installed(&b, &["rm", "-f", "up1", "up2", "up3"]).assert_ok();
+    for pid in &shim_pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")),
+            "shim {pid} outlived its container"
+        );
+    }
+    b.assert_no_leaks();
+}
+
+/// What the generated bash completion offers for `words` (the cursor on the
+/// last word), run in bash with COMP_WORDS and the arguments as bash gives
+/// them to a `complete -F` function.
+fn bash_complete(b: &Berth, script: &Path, words: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = vec![berth_tests::manager::berth_bin()
+        .to_string_lossy()
+        .into_owned()];
+    all.extend([
+        "--root".to_string(),
+        b.root().to_string_lossy().into_owned(),
+    ]);
+    all.extend(words.iter().map(|w| w.to_string()));
+    let quoted: Vec<String> = all.iter().map(|w| format!("'{w}'")).collect();
+    let line = all.join(" ");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && COMP_WORDS=({}) COMP_CWORD={} COMP_LINE='{line}' COMP_POINT={} && _berth_complete \"${{COMP_WORDS[0]}}\" \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\" && printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            quoted.join(" "),
+            all.len() - 1,
+            line.len(),
+        ))
+        .env("BERTH_STATE", b.state())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn completion_offers_names_from_the_store() {
+    let b = berth();
+    b.run(&["run", "-d", "--name", "web1", "bb", "sleep", "100"])
+        .assert_ok();
+    b.run(&["create", "--name", "idle1", "bb", "true"])
+        .assert_ok();
+    b.run(&["tag", "bb", "other:v2"]).assert_ok();
+    b.run(&["volume", "create", "data1"]).assert_ok();
+    let script = b.scratch("completion").join("berth.bash");
+    std::fs::write(&script, &b.run(&["completion", "bash"]).assert_ok().stdout).unwrap();
+
+    assert_eq!(bash_complete(&b, &script, &["logs", ""]), ["idle1", "web1"]);
+    assert_eq!(bash_complete(&b, &script, &["rm", "-f", "we"]), ["web1"]);
+    assert_eq!(
+        bash_complete(&b, &script, &["container", "rm", "idle1", ""]),
+        ["idle1", "web1"]
+    );
+    // Only running containers for exec and stop, stopped ones for start.
+    assert_eq!(bash_complete(&b, &script, &["exec", ""]), ["web1"]);
+    assert_eq!(
+        bash_complete(&b, &script, &["stop", "-t", "1", ""]),
+        ["web1"]
+    );
+    assert_eq!(bash_complete(&b, &script, &["start", ""]), ["idle1"]);
+    // exec's second word is the command: no names.
+    assert!(!bash_complete(&b, &script, &["exec", "web1", ""])
+        .iter()
+        .any(|w| w == "web1"));
+    // Images for run's first positional; `--name`'s value is not one.
+    assert_eq!(
+        bash_complete(&b, &script, &["run", "--rm", "--name", "x", "o"]),
+        ["other", "other:v2"]
+    );
+    assert!(!bash_complete(&b, &script, &["run", "--name", ""]).contains(&"bb".to_string()));
+    assert_eq!(
+        bash_complete(&b, &script, &["image", "rm", "b"]),
+        ["bb", "bb:latest"]
+    );
+    assert_eq!(bash_complete(&b, &script, &["volume", "rm", ""]), ["data1"]);
+    assert_eq!(
+        bash_complete(&b, &script, &["network", "inspect", ""]),
+        ["bridge", "host", "none"]
+    );
+    // Verbs and flags still come from clap's part.
+    assert!(bash_complete(&b, &script, &["con"]).contains(&"container".to_string()));
+    assert!(bash_complete(&b, &script, &["logs", "--ta"]).contains(&"--tail".to_string()));
+    let out = b.run(&["__complete", "bogus"]);
+    assert_ne!(out.code, Some(0));
+    // fish completes the same names (`complete -C` runs its completion);
+    // zsh's script at least parses (zsh -n).
+    let dir = b.scratch("completion");
+    for shell in ["zsh", "fish"] {
+        let s = b.run(&["completion", shell]).assert_ok().stdout.clone();
+        assert!(s.contains("__complete"), "{shell}");
+        let path = dir.join(format!("berth.{shell}"));
+        std::fs::write(&path, s).unwrap();
+        let out = std::process::Command::new(shell)
+            .arg("-n")
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("{shell}: {e} (integration/install-deps.sh installs it)"));
+        assert!(
+            out.status.success(),
+            "{shell} -n: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let bin_dir = berth_tests::manager::berth_bin()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let fish = |line: &str| -> Vec<String> {
+        let out = std::process::Command::new("fish")
+            .arg("-c")
+            .arg(format!(
+                "source {}; complete -C '{line}'",
+                dir.join("berth.fish").display()
+            ))
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin_dir.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("BERTH_STATE", b.state())
+            .output()
+            .unwrap();
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let root = b.root().to_string_lossy().into_owned();
+    assert_eq!(
+        fish(&format!("berth --root {root} logs ")),
+        ["idle1", "web1"]
+    );
+    assert_eq!(fish(&format!("berth --root {root} exec ")), ["web1"]);
+    assert_eq!(fish(&format!("berth --root {root} volume rm ")), ["data1"]);
+    assert!(fish(&format!("berth --root {root} con")).contains(&"container".to_string()));
+    b.run(&["rm", "-f", "web1", "idle1"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn update_restart_reaches_the_running_shim() {
+    let b = berth();
+    b.run(&["run", "-d", "--name", "ur", "bb", "sleep", "1000"])
+        .assert_ok();
+    let out = b.run(&["update", "--restart", "always", "ur"]);
+    out.assert_ok();
+    assert!(!out.stderr.contains("next start"), "{out}");
+    let pid = inspect(&b, "ur", "{{.State.Pid}}");
+    // SAFETY: kill(2) of the container's init by pid; no memory is involved.
+    unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let s = inspect(&b, "ur", "{{.State.Pid}} {{.State.Running}}");
+            s.ends_with(" true") && !s.starts_with(&format!("{pid} ")) && !s.starts_with("0 ")
+        }),
+        "the container did not come back: {}",
+        inspect(&b, "ur", "{{json .State}}")
+    );
+    assert_eq!(inspect(&b, "ur", "{{.RestartCount}}"), "1");
+    // And back to no: the next kill is the end.
+    b.run(&["update", "--restart", "no", "ur"]).assert_ok();
+    let pid = inspect(&b, "ur", "{{.State.Pid}}");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
+    assert!(wait_until(Duration::from_secs(10), || inspect(
+        &b,
+        "ur",
+        "{{.State.Status}}"
+    ) == "exited"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inspect(&b, "ur", "{{.State.Status}}"), "exited");
+    assert_eq!(inspect(&b, "ur", "{{.RestartCount}}"), "1");
+    // docker's rule holds for a running --rm container.
+    b.run(&["run", "-d", "--rm", "--name", "urm", "bb", "sleep", "100"])
+        .assert_ok();
+    let out = b.run(&["update", "--restart", "always", "urm"]);
+    assert!(out.stderr.contains("AutoRemove"), "{out}");
+    b.run(&["rm", "-f", "ur", "urm"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+/// GETs of `repo`'s manifest `reference` a registry answered, with their status.
+fn manifest_gets(reg: &berth_tests::registry::Registry, repo: &str, reference: &str) -> Vec<u16> {
+    reg.access_lines()
+        .iter()
+        .filter(|l| l.contains(&format!("\"GET /v2/{repo}/manifests/{reference} ")))
+        .filter_map(|l| {
+            l.split("HTTP/1.1\" ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+#[test]
+fn registry_mirrors_are_used_on_pull_with_fallback() {
+    let b = berth();
+    let origin = berth_tests::registry::Registry::plain();
+    let mirror = berth_tests::registry::Registry::plain();
+    let (o, m) = (origin.host(), mirror.host());
+    // `team/app:m` only on the mirror, `team/app:o` only on the origin.
+    for target in [
+        format!("{m}/team/app:m"),
+        format!("{o}/team/app:o"),
+        format!("{m}/library/hubimg:1"),
+    ] {
+        b.run(&["tag", "bb", &target]).assert_ok();
+        b.cmd()
+            .args(["push", &target])
+            .timeout(Duration::from_secs(60))
+            .run()
+            .assert_ok();
+        b.run(&["rmi", &target]).assert_ok();
+    }
+    let cfg = b.scratch("mirrors").join("config.json");
+    // A mirror that is down (nothing listens on port 1), then the one that works.
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"registry-mirrors": {{"{o}": ["http://127.0.0.1:1", "http://{m}/"],
+                                      "docker.io": ["http://{m}"]}}}}"#
+        ),
+    )
+    .unwrap();
+    let c = cfg.to_string_lossy().to_string();
+    let pull = |args: &[&str]| {
+        let mut all = vec!["--config", &c[..], "pull"];
+        all.extend_from_slice(args);
+        b.cmd().args(&all).timeout(Duration::from_secs(60)).run()
+    };
+    // Without the file the origin does not have it.
+    b.cmd()
+        .args(["pull", &format!("{o}/team/app:m")])
+        .timeout(Duration::from_secs(60))
+        .run()
+        .assert_code(125);
+    // From the mirror, past the dead one; named after the origin.
+    pull(&[&format!("{o}/team/app:m")]).assert_ok();
+    assert_eq!(manifest_gets(&mirror, "team/app", "m"), [200]);
+    let out = b.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(out.stdout.contains(&format!("{o}/team/app:m")), "{out}");
+    // The mirror lacks it: the registry itself.
+    pull(&[&format!("{o}/team/app:o")]).assert_ok();
+    assert_eq!(manifest_gets(&mirror, "team/app", "o"), [404]);
+    assert_eq!(manifest_gets(&origin, "team/app", "o"), [200]);
+    let out = b.run(&[
+        "--config",
+        &c,
+        "run",
+        "--rm",
+        &format!("{o}/team/app:o"),
+        "echo",
+        "ran",
+    ]);
+    assert_eq!(out.assert_ok().stdout, "ran\n");
+    // docker's form for Docker Hub's mirrors: `hubimg` is docker.io/library/hubimg.
+    pull(&["hubimg:1"]).assert_ok();
+    assert_eq!(manifest_gets(&mirror, "library/hubimg", "1"), [200]);
+    assert!(b.run(&["images", "-q", "hubimg:1"]).stdout.trim().len() >= 12);
+    // info shows them.
+    let out = b.run(&[
+        "--config",
+        &c,
+        "info",
+        "--format",
+        "{{json .RegistryConfig.Mirrors}}",
+    ]);
+    assert_eq!(out.assert_ok().stdout.trim(), format!("[\"http://{m}/\"]"));
+    let out = b.run(&["--config", &c, "info"]);
+    assert!(out.stdout.contains(" Registry Mirrors:\n"), "{out}");
+    // A bad mirror names the key.
+    std::fs::write(&cfg, r#"{"registry-mirrors": ["ftp://x"]}"#).unwrap();
+    let out = b.run(&["--config", &c, "info"]);
+    assert!(out.stderr.contains("\"registry-mirrors\""), "{out}");
+    b.assert_no_leaks();
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `Type Action` of the events of `types` since `t0`, in order (berth or docker).
+fn type_actions(stdout: &str, types: &[&str]) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| types.contains(&e["Type"].as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Type"].as_str().unwrap_or(""),
+                e["Action"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn image_volume_and_network_events_as_dockers() {
+    let b = berth();
+    let d = docker::Docker::start();
+    let reg = berth_tests::registry::Registry::plain();
+    let r = reg.host();
+    let u = std::process::id();
+    let (src, tagged, imp) = (
+        format!("evsrc{u}:1"),
+        format!("evtag{u}:1"),
+        format!("evimp{u}:1"),
+    );
+    let pushed = format!("{r}/evpush{u}:1");
+    let dir = b.scratch("ev-images");
+    let tar = dir.join("src.tar").to_string_lossy().into_owned();
+    let tar2 = dir.join("again.tar");
+    let rootfs = b.busybox_rootfs_tar().to_string_lossy().into_owned();
+    b.run(&["tag", "bb", &src]).assert_ok();
+    b.run(&["save", "-o", &tar, &src]).assert_ok();
+    b.run(&["rmi", &src]).assert_ok();
+    // Those were before t0 (whole seconds).
+    std::thread::sleep(Duration::from_millis(1100));
+    let steps: Vec<Vec<String>> = vec![
+        vec!["load".into(), "-i".into(), tar.clone()],
+        vec!["tag".into(), src.clone(), tagged.clone()],
+        vec!["rmi".into(), tagged.clone()],
+        vec!["import".into(), rootfs.clone(), imp.clone()],
+        vec!["rmi".into(), imp.clone()],
+        vec!["tag".into(), src.clone(), pushed.clone()],
+        vec!["push".into(), pushed.clone()],
+        vec!["rmi".into(), pushed.clone()],
+        vec!["pull".into(), pushed.clone()],
+        vec![
+            "save".into(),
+            "-o".into(),
+            tar2.to_string_lossy().into_owned(),
+            src.clone(),
+        ],
+        vec!["volume".into(), "create".into(), format!("evvol{u}")],
+        vec!["volume".into(), "rm".into(), format!("evvol{u}")],
+    ];
+    let t0 = now_secs().to_string();
+    for s in &steps {
+        let a: Vec<&str> = s.iter().map(String::as_str).collect();
+        b.cmd()
+            .args(&a)
+            .timeout(Duration::from_secs(60))
+            .run()
+            .assert_ok();
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    let until = now_secs().to_string();
+    let ours = b.run(&[
+        "events", "--since", &t0, "--until", &until, "--format", "json",
+    ]);
+    let ours = type_actions(&ours.assert_ok().stdout, &["image", "volume"]);
+
+    let dt0 = (now_secs() - 1).to_string();
+    for s in &steps {
+        let a: Vec<&str> = s.iter().map(String::as_str).collect();
+        d.docker_timeout(&a, Duration::from_secs(60)).assert_ok();
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    let duntil = now_secs().to_string();
+    let theirs = d.docker(&[
+        "events",
+        "--since",
+        &dt0,
+        "--until",
+        &duntil,
+        "--format",
+        "{{json .}}",
+    ]);
+    let theirs = type_actions(&theirs.assert_ok().stdout, &["image", "volume"]);
+    eprintln!("berth:  {ours:?}\ndocker: {theirs:?}");
+    assert_eq!(ours, theirs);
+
+    // Networks (the private dockerd runs with --bridge=none; docker's shape:
+    // create, connect and disconnect with the container's id, destroy).
+    let net = format!("evnet{u}");
+    let t1 = (now_secs() - 1).to_string();
+    b.run(&["network", "create", &net]).assert_ok();
+    b.run(&["run", "-d", "--name", "evc", "bb", "sleep", "100"])
+        .assert_ok();
+    let cid = inspect(&b, "evc", "{{.Id}}");
+    b.run(&["network", "connect", &net, "evc"]).assert_ok();
+    b.run(&["network", "disconnect", &net, "evc"]).assert_ok();
+    b.run(&["rm", "-f", "evc"]).assert_ok();
+    b.run(&["network", "rm", &net]).assert_ok();
+    std::thread::sleep(Duration::from_millis(1100));
+    let until = now_secs().to_string();
+    let out = b.run(&[
+        "events",
+        "--since",
+        &t1,
+        "--until",
+        &until,
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.container}} {{.Actor.Attributes.type}}",
+    ]);
+    let lines: Vec<String> = out.assert_ok().stdout.lines().map(String::from).collect();
+    assert_eq!(
+        lines,
+        [
+            format!("create {net} <no value> bridge"),
+            format!("connect bridge {cid} bridge"),
+            format!("connect {net} {cid} bridge"),
+            format!("disconnect {net} {cid} bridge"),
+            format!("disconnect bridge {cid} bridge"),
+            format!("destroy {net} <no value> bridge"),
+        ]
+    );
+    let out = b.run(&[
+        "events",
+        "--since",
+        &t1,
+        "--until",
+        &until,
+        "--filter",
+        &format!("network={net}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(
+        out.assert_ok().stdout,
+        "create\nconnect\ndisconnect\ndestroy\n"
+    );
+    b.assert_no_leaks();
+}
+
+#[test]
+fn config_file_sets_the_default_bridge_address_and_mtu() {
+    let b = berth();
+    let cfg = b.scratch("bridge-config").join("config.json");
+    std::fs::write(&cfg, r#"{"bip": "10.213.77.1/24", "mtu": 1400}"#).unwrap();
+    let c = cfg.to_string_lossy().into_owned();
+    let out = b.run(&[
+        "--config",
+        &c,
+        "run",
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; cat /sys/class/net/eth0/mtu",
+    ]);
+    let text = out.assert_ok().stdout.clone();
+    assert!(text.contains(" inet 10.213.77."), "{text}");
+    assert!(text.lines().last() == Some("1400"), "{text}");
+    let subnet = b.run(&[
+        "--config",
+        &c,
+        "network",
+        "inspect",
+        "-f",
+        "{{json .IPAM.Config}}",
+        "bridge",
+    ]);
+    let text = subnet.assert_ok().stdout.clone();
+    assert!(
+        text.contains("\"Subnet\":\"10.213.77.0/24\"")
+            && text.contains("\"Gateway\":\"10.213.77.1\""),
+        "{text}"
+    );
+    for (bad, key) in [
+        (r#"{"bip": "10.213.77.1"}"#, "bip"),
+        (r#"{"mtu": 10}"#, "mtu"),
+    ] {
+        std::fs::write(&cfg, bad).unwrap();
+        let out = b.run(&["--config", &c, "info"]);
+        assert!(out.stderr.contains(&format!("key \"{key}\"")), "{out}");
+    }
+    b.assert_no_leaks();
 }

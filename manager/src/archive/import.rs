@@ -47,6 +47,7 @@ pub fn import_rootfs(
     opts: &ImportOptions,
 ) -> Result<ImageRecord, ArchiveError> {
     let name = name.map(normalize).transpose()?;
+    let named = name.is_some();
     // Shared: other writers may run alongside; gc (exclusive) may not.
     let _lock = crate::store::StoreLock::shared(root)?;
     let content = ContentStore::open(root)?;
@@ -135,5 +136,12 @@ pub fn import_rootfs(
         created,
     };
     crate::archive::store_record(root, record.clone())?;
+    // docker's: the name is a tag event, then the import (named by the id).
+    let id = record.config.as_str();
+    if named {
+        let familiar = crate::image::reference::familiar(&record.name);
+        crate::events::image(root, "tag", id, &familiar);
+    }
+    crate::events::image(root, "import", id, id);
     Ok(record)
 }

@@ -111,6 +111,12 @@ pub fn load(root: &Path, input: impl Read) -> Result<Vec<Loaded>, ArchiveError> 
                 ..l.record.clone()
             })?;
         }
+        let name = l
+            .names
+            .first()
+            .map(|n| crate::image::reference::familiar(n))
+            .unwrap_or_else(|| l.record.config.to_string());
+        crate::events::image(root, "load", l.record.config.as_str(), &name);
     }
     Ok(images)
 }

@@ -77,6 +77,41 @@ fn human(v: &Value) -> String {
         s("DockerRootDir"),
         s("StateDir")
     ));
+    // docker's registry lines: insecure registries, then the mirrors.
+    let list = |key: &str| -> Vec<String> {
+        v["RegistryConfig"][key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect()
+    };
+    let insecure = list("InsecureRegistries");
+    if !insecure.is_empty() {
+        o.push_str(
+            " Insecure Registries:
+",
+        );
+        for r in insecure {
+            o.push_str(&format!(
+                "  {r}
+"
+            ));
+        }
+    }
+    let mirrors = list("Mirrors");
+    if !mirrors.is_empty() {
+        o.push_str(
+            " Registry Mirrors:
+",
+        );
+        for m in mirrors {
+            o.push_str(&format!(
+                "  {m}
+"
+            ));
+        }
+    }
     for w in v["Warnings"].as_array().into_iter().flatten() {
         o.push_str(&format!("{}\n", w.as_str().unwrap_or("")));
     }

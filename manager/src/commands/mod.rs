@@ -8,6 +8,7 @@ pub mod attach;
 pub mod build;
 pub mod builder;
 pub mod commit;
+pub mod complete_names;
 pub mod completion;
 pub mod compose;
 pub mod container;
@@ -159,6 +160,9 @@ pub enum Command {
     /// Callbacks from berth-shim (not for users)
     #[command(hide = true)]
     Internal(internal::Args),
+    /// Names for the completion scripts (not for users)
+    #[command(name = "__complete", hide = true)]
+    CompleteNames(complete_names::Args),
 }
 
 /// `berth image ...`: the image verbs under one group (docker's `image ls` is
@@ -275,6 +279,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
             SystemCommand::Boot(a) => system::boot::run(ctx, a),
         },
         Command::Internal(args) => internal::run(ctx, args),
+        Command::CompleteNames(args) => complete_names::run(ctx, args),
     }
 }
 
@@ -336,6 +341,8 @@ pub enum ContainerCommand {
     Export(export::Args),
     /// Update configuration of one or more containers
     Update(update::Args),
+    /// List port mappings of a container
+    Port(port::Args),
     /// Remove all stopped containers
     Prune(container::prune::Args),
 }
@@ -364,6 +371,7 @@ fn dispatch_container(ctx: &Context, command: ContainerCommand) -> anyhow::Resul
         ContainerCommand::Commit(a) => commit::run(ctx, a),
         ContainerCommand::Diff(a) => diff::run(ctx, a),
         ContainerCommand::Export(a) => export::run(ctx, a),
+        ContainerCommand::Port(a) => port::run(ctx, a),
         ContainerCommand::Update(a) => update::run(ctx, a),
         ContainerCommand::Prune(a) => container::prune::run(ctx, a),
     }

@@ -22,7 +22,5 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let opts = args.registry.options(args.platform, args.quiet);
     let record = registry::pull(ctx, &args.name, &opts)?;
     println!("{}", record.name);
-    let name = crate::image::reference::familiar(&record.name);
-    crate::events::record(&ctx.root, "image", "pull", &name, &[("name", name.clone())]);
     Ok(0)
 }

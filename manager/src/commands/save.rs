@@ -94,5 +94,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             w.flush()?;
         }
     }
+    for it in &items {
+        let name = it
+            .names
+            .first()
+            .map(|n| crate::image::reference::familiar(n))
+            .unwrap_or_else(|| it.record.config.to_string());
+        crate::events::image(&ctx.root, "save", it.record.config.as_str(), &name);
+    }
     Ok(0)
 }

@@ -1,13 +1,15 @@
 //! `update`: change a container's restart policy and resource limits. The
 //! record always (a stopped container gets them at its next start, as the
 //! spec is generated at each start); a running one's cgroup now, through
-//! `berth-runtime update`. Lock: the container's.
+//! `berth-runtime update`, and its shim's restart policy through a
+//! `set_restart` request. Lock: the container's.
 
 use super::error::LifecycleError;
 use super::lock::Locked;
 use super::record::RestartPolicy;
 use super::{runtime, state};
 use crate::context::Context;
+use crate::shim_client::{self, Ack, Request};
 
 /// What to change (None: keep).
 #[derive(Debug, Default, Clone)]
@@ -137,11 +139,19 @@ pub fn update(ctx: &Context, c: &Locked, o: &UpdateOptions) -> Result<Vec<String
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
             runtime::run(ctx, &argv)?;
         }
-        if o.restart.is_some() {
-            // The running shim was given the policy at start; it is berth's
-            // supervisor, not a daemon that rereads the record.
+    }
+    // The live shim supervises the container with the policy it was started
+    // with: tell it the new one (also while it waits to restart it).
+    if let (Some(r), true) = (o.restart, st.shim_alive) {
+        let req = Request::SetRestart {
+            policy: r.name().into(),
+            max_retries: r.max_retries(),
+        };
+        if let Err(e) = shim_client::request::<Ack>(&c.shim_dir(ctx), &req) {
+            // A shim started by an older berth (before an upgrade) does not
+            // know the request: the record has it for the next start.
             warnings.push(format!(
-                "{}: the new restart policy applies from the container's next start",
+                "{}: the running shim did not take the new restart policy ({e}); it applies from the container's next start",
                 rec.name
             ));
         }

@@ -344,7 +344,11 @@ pub fn prepare(
             for (i, n) in nets.iter().enumerate() {
                 let cfg = endpoint_config(rec, n);
                 match attach_one(ctx, &st, rec, n, &cfg, i, &pin, &wanted) {
-                    Ok(_) => done.push(n.id.clone()),
+                    Ok(_) => {
+                        // docker's event of every start on a network.
+                        crate::events::network(&ctx.root, "connect", n, Some(&rec.id));
+                        done.push(n.id.clone())
+                    }
                     Err(e) => {
                         let _ = detach_all(&st, &rec.id);
                         let _ = netns::remove(&ctx.state, &rec.id);
@@ -380,6 +384,11 @@ pub fn release(ctx: &Context, id: &str) -> Result<(), NetworkError> {
     let _l = store::lock()?;
     let st = NetworkStore::open(ctx)?;
     let mut touched = detach_all(&st, id)?;
+    for nid in &touched {
+        if let Ok(n) = st.get(nid) {
+            crate::events::network(&ctx.root, "disconnect", &n, Some(id));
+        }
+    }
     netns::remove(&ctx.state, id)?;
     touched.extend(repair_locked(ctx, &st)?);
     sync_firewall(ctx, &st)?;
@@ -449,6 +458,7 @@ pub fn connect(
     }
     cs.save(rec)?;
     refresh_locked(ctx, &st, std::slice::from_ref(&n.id));
+    crate::events::network(&ctx.root, "connect", &n, Some(&rec.id));
     Ok(())
 }
 
@@ -499,6 +509,7 @@ pub fn disconnect(ctx: &Context, rec: &mut ContainerRecord, key: &str) -> Result
     refresh_locked(ctx, &st, std::slice::from_ref(&n.id));
     // its own hosts file loses the peers of that network
     write_etc(ctx, &cs, &st, rec, &rec.dir(ctx), &super::mode(rec))?;
+    crate::events::network(&ctx.root, "disconnect", &n, Some(&rec.id));
     Ok(())
 }
 

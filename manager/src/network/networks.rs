@@ -39,7 +39,10 @@ fn configured_bip(ctx: &Context) -> Result<Option<(Subnet, Ipv4Addr)>, NetworkEr
         let v: serde_json::Value = serde_json::from_slice(&d).ok()?;
         v["bip"].as_str().map(str::to_string)
     };
-    let Some(bip) = from_env.or_else(from_file) else {
+    let Some(bip) = from_env
+        .or_else(|| ctx.settings.bip.clone())
+        .or_else(from_file)
+    else {
         return Ok(None);
     };
     let s = Subnet::parse(&bip).map_err(|e| NetworkError::Invalid(format!("bip: {e}")))?;
@@ -94,6 +97,10 @@ pub fn ensure_predefined(ctx: &Context, st: &NetworkStore) -> Result<(), Network
                 "com.docker.network.bridge.default_bridge".into(),
                 "true".into(),
             );
+            // The config file's `mtu` (docker's daemon.json key).
+            if let Some(mtu) = ctx.settings.mtu {
+                n.options.insert(OPT_MTU.into(), mtu.to_string());
+            }
             ipam::claim(
                 &ctx.root,
                 &subnet,
@@ -265,6 +272,7 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
         let _ = super::endpoint::sync_firewall(ctx, &st);
         return Err(e);
     }
+    crate::events::network(&ctx.root, "create", &n, None);
     Ok(n)
 }
 
@@ -315,6 +323,7 @@ pub fn remove(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
         ipam::unclaim(&ctx.root, &s);
     }
     super::endpoint::sync_firewall(ctx, &st)?;
+    crate::events::network(&ctx.root, "destroy", &n, None);
     Ok(n)
 }
 

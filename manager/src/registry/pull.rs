@@ -39,6 +39,47 @@ pub(super) fn connect(
     )
 }
 
+/// A client for the first of `r`'s mirrors (the config file's
+/// `registry-mirrors`, in order) and then `r`'s registry itself that serves
+/// the manifest, with that manifest: a mirror that is down, refuses or lacks
+/// the image is passed over, as docker does.
+fn first_serving(
+    ctx: &Context,
+    r: &RepoRef,
+    opts: &Options,
+) -> Result<(Client, Fetched), RegistryError> {
+    let mut insecure = tls::insecure_list(&opts.insecure_registries);
+    insecure.extend(ctx.settings.insecure_registries.iter().cloned());
+    for m in ctx.settings.mirrors_of(&r.registry) {
+        let mut insecure = insecure.clone();
+        if m.plain_http {
+            // The user wrote http:// for this mirror.
+            insecure.push(m.host.clone());
+        }
+        let tried = Client::connect(
+            &m.host,
+            &r.repository,
+            Access::Pull,
+            &ConnectOptions {
+                root: &ctx.root,
+                insecure: &insecure,
+                plain_http: m.plain_http,
+                credentials: None,
+            },
+        )
+        .and_then(|c| {
+            let top = c.get_manifest(&r.manifest_ref())?;
+            Ok((c, top))
+        });
+        if let Ok(found) = tried {
+            return Ok(found);
+        }
+    }
+    let client = connect(ctx, r, Access::Pull, opts)?;
+    let top = client.get_manifest(&r.manifest_ref())?;
+    Ok((client, top))
+}
+
 /// Pull `reference` and return its image record (printing docker's messages to
 /// `opts.out`).
 pub fn pull(ctx: &Context, reference: &str, opts: &Options) -> Result<ImageRecord, RegistryError> {
@@ -47,7 +88,7 @@ pub fn pull(ctx: &Context, reference: &str, opts: &Options) -> Result<ImageRecor
         Some(p) => Platform::parse(p)?,
         None => Platform::host(),
     };
-    let client = connect(ctx, &r, Access::Pull, opts)?;
+    let (client, top) = first_serving(ctx, &r, opts)?;
     let content = ContentStore::open(&ctx.root)?;
     let mut progress = Progress::new(opts.out);
     let label = r
@@ -59,7 +100,6 @@ pub fn pull(ctx: &Context, reference: &str, opts: &Options) -> Result<ImageRecor
     progress.line(&format!("{label}: Pulling from {}", r.familiar_repo()));
 
     // The named manifest: an index (then the platform's manifest) or a manifest.
-    let top = client.get_manifest(&r.manifest_ref())?;
     let top_digest = verify_manifest(&top, r.digest.as_ref(), &r.manifest_ref())?;
     let (kind, top_type) = manifest::classify(&top.content_type, &top.bytes)?;
     let (fetched, media_type, manifest_digest) = match kind {
@@ -166,6 +206,8 @@ pub fn pull(ctx: &Context, reference: &str, opts: &Options) -> Result<ImageRecor
     }
     progress.done();
     progress.line(&format!("Digest: {top_digest}"));
+    let familiar = r.familiar();
+    crate::events::image(&ctx.root, "pull", &familiar, &familiar);
     if up_to_date {
         progress.line(&format!("Status: Image is up to date for {}", r.familiar()));
         return Ok(previous.unwrap_or(record));

@@ -68,6 +68,8 @@ pub fn push(ctx: &Context, name: &str, opts: &Options) -> Result<Digest, Registr
         record.manifest,
         bytes.len()
     ));
+    let familiar = r.familiar();
+    crate::events::image(&ctx.root, "push", &familiar, &familiar);
     Ok(record.manifest)
 }
 

@@ -160,6 +160,9 @@ fn header(ty: tar::EntryType, md: &std::fs::Metadata, size: u64) -> tar::Header 
     h
 }
 
+/// The read size for a file's data in a layer.
+const COPY_BUF: usize = 1 << 20;
+
 /// Write `upper` as an uncompressed OCI layer into the content store; returns
 /// its digest (= its diff_id) and size.
 pub fn write_layer(content: &ContentStore, upper: &Path) -> Result<(Digest, u64), DiffError> {
@@ -219,6 +222,10 @@ fn append_dir<W: io::Write>(
             }
             let f = std::fs::File::open(&p).map_err(read_err(&p))?;
             let mut h = header(tar::EntryType::Regular, &md, md.len());
+            // io::copy moves a BufReader's own buffer: 1 MiB reads and
+            // writes (that pass the blob's BufWriter without a copy) instead
+            // of 8 KiB ones, for the large files a commit is mostly made of.
+            let f = io::BufReader::with_capacity(COPY_BUF.min(md.len().max(1) as usize), f);
             tar.append_data(&mut h, &rel, f).map_err(w)?;
         } else {
             let ty = if ft.is_char_device() {

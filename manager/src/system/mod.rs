@@ -122,9 +122,43 @@ pub fn info(ctx: &Context) -> Result<Value, SystemError> {
         "Runtimes": {"berth-runtime": {"path": ctx.runtime}},
         "Shim": ctx.shim,
         "SecurityOptions": security_options,
-        "RegistryConfig": {"IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}}},
+        "RegistryConfig": registry_config(ctx),
         "Warnings": warnings,
     }))
+}
+
+/// docker's `RegistryConfig`: the insecure registries and each registry's
+/// mirrors from the config file (Docker Hub's also as `Mirrors`).
+fn registry_config(ctx: &Context) -> serde_json::Value {
+    let url = |m: &crate::config::Mirror| {
+        format!(
+            "{}://{}/",
+            if m.plain_http { "http" } else { "https" },
+            m.host
+        )
+    };
+    let mut index = serde_json::Map::new();
+    index.insert(
+        "docker.io".into(),
+        json!({"Name": "docker.io", "Official": true, "Secure": true,
+               "Mirrors": ctx.settings.mirrors_of("docker.io").iter().map(url).collect::<Vec<_>>()}),
+    );
+    for (reg, ms) in &ctx.settings.mirrors {
+        if reg != "docker.io" {
+            index.insert(
+                reg.clone(),
+                json!({"Name": reg, "Official": false,
+                       "Secure": !ctx.settings.insecure_registries.contains(reg),
+                       "Mirrors": ms.iter().map(url).collect::<Vec<_>>()}),
+            );
+        }
+    }
+    json!({
+        "IndexConfigs": index,
+        "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+        "Mirrors": ctx.settings.mirrors_of("docker.io").iter().map(url).collect::<Vec<_>>(),
+        "InsecureRegistries": ctx.settings.insecure_registries,
+    })
 }
 
 /// One row of `df`'s detail.

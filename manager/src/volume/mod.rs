@@ -250,7 +250,21 @@ impl VolumeStore {
             seeded: false,
         };
         self.save(&vol)?;
+        self.event("create", &vol);
         Ok(vol)
+    }
+
+    /// docker's volume event in the store's event log (`berth events`).
+    fn event(&self, action: &str, vol: &Volume) {
+        if let Some(root) = self.dir.parent() {
+            crate::events::record(
+                root,
+                "volume",
+                action,
+                &vol.name,
+                &[("driver", vol.driver.clone())],
+            );
+        }
     }
 
     /// Write volume.json atomically (temp file + fsync + rename).
@@ -311,7 +325,9 @@ impl VolumeStore {
         }
         self.unmount(&vol)?;
         let dir = self.vol_dir(name);
-        std::fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))
+        std::fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))?;
+        self.event("destroy", &vol);
+        Ok(())
     }
 
     /// Make the volume's content available at its mount point and return the host path

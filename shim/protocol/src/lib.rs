@@ -122,6 +122,13 @@ pub enum Request {
         cols: u16,
     },
     Shutdown,
+    /// Change the restart policy of the running container (`berth update
+    /// --restart`): the shim applies it at the container's next exit.
+    SetRestart {
+        policy: String,
+        #[serde(default)]
+        max_retries: u32,
+    },
 }
 
 /// The answer to `start` and `exec_start` (and the shim's launch report).

@@ -32,12 +32,5 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         false,
     )?;
     println!("{}", vol.name);
-    crate::events::record(
-        &ctx.root,
-        "volume",
-        "create",
-        &vol.name,
-        &[("driver", vol.driver.clone())],
-    );
     Ok(0)
 }

@@ -18,10 +18,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     for name in &args.names {
         // A volume in use stays even with -f, as in docker.
         match store.remove(name, &users(ctx, name)) {
-            Ok(()) => {
-                println!("{name}");
-                crate::events::record(&ctx.root, "volume", "destroy", name, &[]);
-            }
+            Ok(()) => println!("{name}"),
             Err(VolumeError::NotFound(_)) if args.force => {}
             Err(e) => {
                 eprintln!("berth: {e}");
