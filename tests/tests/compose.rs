@@ -669,3 +669,61 @@ fn cp_and_down_rmi() {
     );
     b.assert_no_leaks();
 }
+
+/// pid, ipc, devices, sysctls, ulimits, shm_size and volumes_from reach the
+/// containers (through the container library's options, as `berth run`'s flags).
+#[test]
+fn namespaces_devices_limits_and_volumes_from() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "nsdev",
+        "services:\n  hostns:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    pid: host\n    ipc: host\n  own:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    ipc: shareable\n    devices: ['/dev/null:/dev/nul2:rw']\n    sysctls: {net.core.somaxconn: '1024'}\n    ulimits: {nofile: {soft: 100, hard: 200}}\n    shm_size: 1m\n    volumes: [data:/data]\n  reader:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    volumes_from: ['own:ro']\n  joiner:\n    image: busybox\n    command: [sleep, '1000']\n    pid: 'service:own'\nvolumes:\n  data:\n",
+    );
+    // Joining another container's pid namespace is refused by name, before anything runs.
+    let out = compose(&b, &dir, &["up", "-d", "joiner"]);
+    assert_ne!(out.code, Some(0));
+    assert!(
+        out.stderr.contains("services.joiner.pid: \"service:own\": joining another container's pid namespace is not supported"),
+        "{}",
+        out.stderr
+    );
+    compose(&b, &dir, &["up", "-d", "hostns", "own", "reader"]).assert_ok();
+    let exec = |svc: &str, cmd: &str| -> String {
+        let o = compose(&b, &dir, &["exec", "-T", svc, "sh", "-c", cmd]);
+        o.assert_ok();
+        o.stdout.trim().to_string()
+    };
+    let host_ns = |ns: &str| {
+        std::fs::read_link(format!("/proc/self/ns/{ns}"))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    // pid: host and ipc: host share the host's namespaces; the other service has its own.
+    assert_eq!(exec("hostns", "readlink /proc/self/ns/pid"), host_ns("pid"));
+    assert_eq!(exec("hostns", "readlink /proc/self/ns/ipc"), host_ns("ipc"));
+    assert_ne!(exec("own", "readlink /proc/self/ns/pid"), host_ns("pid"));
+    assert_ne!(exec("own", "readlink /proc/self/ns/ipc"), host_ns("ipc"));
+    assert_eq!(exec("own", "cat /proc/1/comm"), "sleep");
+    // The device node is the host's /dev/null (1:3), usable.
+    assert_eq!(exec("own", "stat -c %t:%T /dev/nul2"), "1:3");
+    assert_eq!(exec("own", "echo x > /dev/nul2 && echo written"), "written");
+    assert_eq!(exec("own", "cat /proc/sys/net/core/somaxconn"), "1024");
+    assert_eq!(exec("own", "ulimit -n; ulimit -Hn"), "100\n200");
+    assert_eq!(
+        exec("own", "df -k /dev/shm | tail -1 | awk '{print $2}'"),
+        "1024"
+    );
+    // volumes_from: the other service's named volume, read-only here.
+    exec("own", "echo shared > /data/f");
+    assert_eq!(exec("reader", "cat /data/f"), "shared");
+    let o = compose(
+        &b,
+        &dir,
+        &["exec", "-T", "reader", "sh", "-c", "echo x > /data/g"],
+    );
+    assert_ne!(o.code, Some(0), "volumes_from ':ro' must be read-only");
+    compose(&b, &dir, &["down", "-v"]).assert_ok();
+    b.assert_no_leaks();
+}

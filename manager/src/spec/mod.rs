@@ -545,12 +545,17 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         return Err(SpecError::Invalid("no command specified".into()));
     }
     let host_net = hc.network_mode.is_host();
-    let mut namespaces = vec![
-        namespace(LinuxNamespaceType::Pid),
-        namespace(LinuxNamespaceType::Ipc),
-        namespace(LinuxNamespaceType::Uts),
-        namespace(LinuxNamespaceType::Mount),
-    ];
+    let host_pid = hc.pid_mode == "host";
+    let host_ipc = hc.ipc_mode == "host";
+    let mut namespaces = Vec::new();
+    if !host_pid {
+        namespaces.push(namespace(LinuxNamespaceType::Pid));
+    }
+    if !host_ipc {
+        namespaces.push(namespace(LinuxNamespaceType::Ipc));
+    }
+    namespaces.push(namespace(LinuxNamespaceType::Uts));
+    namespaces.push(namespace(LinuxNamespaceType::Mount));
     if !host_net {
         namespaces.push(namespace(LinuxNamespaceType::Network));
     }
@@ -595,13 +600,18 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         ),
-        fs_mount(
+    ];
+    // Sharing the host's IPC namespace shares its /dev/shm too (docker's rule).
+    if host_ipc {
+        mounts.push(bind_mount("/dev/shm", Path::new("/dev/shm"), false));
+    } else {
+        mounts.push(fs_mount(
             "/dev/shm",
             "tmpfs",
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
-        ),
-    ];
+        ));
+    }
     mounts.extend(write_etc_files(inp)?);
     if let Some(init) = inp.init {
         mounts.push(bind_mount(INIT_IN_CONTAINER, init, true));
