@@ -884,6 +884,33 @@ services:
         "{}",
         later.stdout
     );
+    // logs -t: docker's RFC 3339 timestamp before each line.
+    let stamped = compose(&b, &dir, &["logs", "--no-color", "-t", "dep"]);
+    let line = stamped
+        .assert_ok()
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let stamp = line
+        .strip_suffix(" dep-line")
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or("");
+    assert!(
+        stamp.starts_with("20") && stamp.contains('T') && stamp.ends_with('Z'),
+        "{line}"
+    );
+    // run -v: a bind mount of the host.
+    let host = b.scratch("runvol");
+    std::fs::write(host.join("f"), "from host\n").unwrap();
+    let bind = format!("{}:/mnt", host.display());
+    let r = compose(
+        &b,
+        &dir,
+        &["run", "--rm", "-T", "-v", &bind, "app", "cat", "/mnt/f"],
+    );
+    assert_eq!(r.assert_ok().stdout, "from host\n");
     // run --entrypoint; run --service-ports publishes the service's ports.
     let r = compose(
         &b,
@@ -996,5 +1023,44 @@ services:
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("--no-build"), "{}", out.stderr);
     compose(&b, &dir, &["down", "-v", "--remove-orphans"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+/// `compose build`, `push` to a local registry, `pull` back after the image was
+/// removed, and the pulled image runs.
+#[test]
+fn push_and_pull_through_a_registry() {
+    let b = berth();
+    let reg = berth_tests::registry::Registry::plain();
+    let img = format!("{}/compose/app:1", reg.host());
+    let dir = project(
+        &b,
+        "pp",
+        &format!(
+            "services:\n  app:\n    image: {img}\n    build: ./ctx\n    command: [cat, /what]\n"
+        ),
+    );
+    std::fs::create_dir_all(dir.join("ctx")).unwrap();
+    std::fs::write(
+        dir.join("ctx/Dockerfile"),
+        "FROM busybox\nRUN echo pushed > /what\n",
+    )
+    .unwrap();
+    compose(&b, &dir, &["build"]).assert_ok();
+    assert!(reg.get_manifest("compose/app", "1").is_none());
+    compose(&b, &dir, &["push"]).assert_ok();
+    assert!(reg.get_manifest("compose/app", "1").is_some());
+    b.run(&["rmi", &img]).assert_ok();
+    let listed = |b: &Berth| {
+        b.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .stdout
+            .clone()
+    };
+    assert!(!listed(&b).contains(&img), "{}", listed(&b));
+    compose(&b, &dir, &["pull"]).assert_ok();
+    assert!(listed(&b).contains(&img), "{}", listed(&b));
+    let out = compose(&b, &dir, &["run", "--rm", "-T", "--no-deps", "app"]);
+    assert_eq!(out.assert_ok().stdout, "pushed\n");
+    compose(&b, &dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }

@@ -95,15 +95,20 @@ pub fn labels(
 
 /// Fails on the keys the container library has no option for.
 fn check_supported(service: &str, s: &Service) -> Result<()> {
+    let reservations = s
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.as_ref())
+        .and_then(|r| r.reservations.as_ref());
     let set: &[(&str, bool)] = &[
         ("annotations", !s.annotations.is_empty()),
         (
             "deploy.resources.reservations.cpus",
-            s.deploy
-                .as_ref()
-                .and_then(|d| d.resources.as_ref())
-                .and_then(|r| r.reservations.as_ref())
-                .is_some_and(|r| r.cpus.is_some() || r.pids.is_some()),
+            reservations.is_some_and(|r| r.cpus.is_some()),
+        ),
+        (
+            "deploy.resources.reservations.pids",
+            reservations.is_some_and(|r| r.pids.is_some()),
         ),
     ];
     for (key, present) in set {
