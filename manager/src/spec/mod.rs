@@ -821,4 +821,54 @@ mod tests {
             .any(|e| e == "HOME=/root"));
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn host_pid_and_ipc_drop_those_namespaces() {
+        let dir = std::env::temp_dir().join(format!("berth-spec-ns-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
+        let mut rec = ContainerRecord {
+            id: "b".repeat(64),
+            path: "sh".into(),
+            ..Default::default()
+        };
+        let kinds = |rec: &ContainerRecord| {
+            let spec = generate(&Inputs {
+                rec,
+                rootfs: &dir.join("rootfs"),
+                etc_dir: &dir,
+                seccomp_profile: None,
+                init: None,
+            })
+            .unwrap();
+            let linux = spec.linux().as_ref().unwrap();
+            let ns: Vec<LinuxNamespaceType> = linux
+                .namespaces()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|n| n.typ())
+                .collect();
+            let shm = spec
+                .mounts()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|m| m.destination() == Path::new("/dev/shm"))
+                .map(|m| (m.typ().clone(), m.source().clone()))
+                .unwrap();
+            (ns, shm)
+        };
+        let (ns, shm) = kinds(&rec);
+        assert!(ns.contains(&LinuxNamespaceType::Pid) && ns.contains(&LinuxNamespaceType::Ipc));
+        assert_eq!(shm.0.as_deref(), Some("tmpfs"));
+        rec.host_config.pid_mode = "host".into();
+        rec.host_config.ipc_mode = "host".into();
+        let (ns, shm) = kinds(&rec);
+        assert!(!ns.contains(&LinuxNamespaceType::Pid) && !ns.contains(&LinuxNamespaceType::Ipc));
+        assert!(ns.contains(&LinuxNamespaceType::Mount) && ns.contains(&LinuxNamespaceType::Uts));
+        // The host's /dev/shm, bound.
+        assert_eq!(shm.1.as_deref(), Some(Path::new("/dev/shm")));
+        assert_ne!(shm.0.as_deref(), Some("tmpfs"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
