@@ -112,10 +112,11 @@ fn up_detached_healthy_chain_then_down() {
     let t = Instant::now();
     compose(&b, &dir, &["up", "-d"]).assert_ok();
     let took = t.elapsed();
-    // The client fetched the seed's file from the web server.
-    assert!(wait_until(Duration::from_secs(10), || dir
-        .join("out/got")
-        .exists()));
+    // The client fetched the seed's file from the web server (wget makes the
+    // file before it writes to it: wait for the content).
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(dir.join("out/got")).is_ok_and(|s| s.ends_with('\n'))
+    }));
     assert_eq!(
         std::fs::read_to_string(dir.join("out/got")).unwrap(),
         "seeded-content\n"

@@ -390,9 +390,10 @@ fn run_stack(b: &Berth, e: &Engine, hp: u16) -> Seen {
         t(time_of(&seed["State"]["FinishedAt"])) <= t(time_of(&web["State"]["StartedAt"])),
         !first_healthy.is_empty() && t(first_healthy) <= t(time_of(&client["State"]["StartedAt"])),
     );
-    assert!(wait_until(Duration::from_secs(10), || dir
-        .join("out/got")
-        .exists()));
+    // wget makes the file before it writes to it: wait for the content.
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(dir.join("out/got")).is_ok_and(|s| s.ends_with('\n'))
+    }));
     let client_got = std::fs::read_to_string(dir.join("out/got")).unwrap_or_default();
     let exec = |svc: &str, cmd: &str| -> String {
         let r = e.compose(&dir, &["exec", "-T", svc, "sh", "-c", cmd]);
