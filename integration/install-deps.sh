@@ -18,6 +18,7 @@ packages=(
   nftables iptables iperf3                    # networking: published ports, docker interop, benchmarks
   buildah                                     # berth build compared with buildah bud
   zsh fish                                    # berth completion zsh|fish: the scripts are checked by the shells
+  podman-compose                              # berth compose compared (benchmark)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -26,6 +27,11 @@ done
 if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# docker compose v2 (Debian 12's docker-compose is the old 1.29): Debian 13's package,
+# unpacked where tests/tests/compose_docker.rs and integration/bench/compose.py look.
+if [ ! -x /opt/docker-compose-v2/usr/bin/docker-compose ]; then
+  "$(dirname "${BASH_SOURCE[0]}")/compose/fetch-docker-compose.sh" /opt/docker-compose-v2
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo (Rust toolchain) is required: install it with rustup or Debian's cargo package" >&2

@@ -88,6 +88,13 @@ fn dockerd_major(dockerd: &Path) -> u32 {
 impl Docker {
     /// Start a private dockerd (and its containerd) and load the busybox image.
     pub fn start() -> Docker {
+        Docker::start_with(&[])
+    }
+
+    /// [`Docker::start`] with dockerd flags (`--name=value`) replacing the defaults of
+    /// the same name (compose_docker.rs: `--userland-proxy=true`, so that published
+    /// ports answer on the host without iptables rules).
+    pub fn start_with(overrides: &[&str]) -> Docker {
         let dockerd = find_tool(&["/usr/sbin/dockerd", "/usr/bin/dockerd", "dockerd"]);
         // Prefer the CLI of Debian's docker.io (same API version as its daemon).
         let cli = find_tool(&["/usr/bin/docker", "docker"]);
@@ -150,6 +157,12 @@ impl Docker {
             "--ip-masq=false".into(),
             "--userland-proxy=false".into(),
         ];
+        let flag = |a: &str| a.split('=').next().unwrap_or(a).to_string();
+        let mut args: Vec<String> = args
+            .into_iter()
+            .filter(|a| !overrides.iter().any(|o| flag(o) == flag(a)))
+            .collect();
+        args.extend(overrides.iter().map(|o| o.to_string()));
         let quoted: Vec<String> = args.iter().map(|a| sh_quote(a)).collect();
         let engine_sh = format!(
             "{DOCKER_SH}\nengine_start() {{\n  ( exec {} </dev/null >>\"$DIR/dockerd.log\" 2>&1 ) &\n}}\n",

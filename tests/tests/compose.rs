@@ -112,10 +112,11 @@ fn up_detached_healthy_chain_then_down() {
     let t = Instant::now();
     compose(&b, &dir, &["up", "-d"]).assert_ok();
     let took = t.elapsed();
-    // The client fetched the seed's file from the web server.
-    assert!(wait_until(Duration::from_secs(10), || dir
-        .join("out/got")
-        .exists()));
+    // The client fetched the seed's file from the web server (wget makes the
+    // file before it writes to it: wait for the content).
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(dir.join("out/got")).is_ok_and(|s| s.ends_with('\n'))
+    }));
     assert_eq!(
         std::fs::read_to_string(dir.join("out/got")).unwrap(),
         "seeded-content\n"
@@ -667,5 +668,400 @@ fn cp_and_down_rmi() {
         !left.contains("rmi-app") && !left.contains("busybox"),
         "{left}"
     );
+    b.assert_no_leaks();
+}
+
+/// pid, ipc, devices, sysctls, ulimits, shm_size and volumes_from reach the
+/// containers (through the container library's options, as `berth run`'s flags).
+#[test]
+fn namespaces_devices_limits_and_volumes_from() {
+    let b = berth();
+    let dir = project(
+        &b,
+        "nsdev",
+        "services:\n  hostns:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    pid: host\n    ipc: host\n  own:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    ipc: shareable\n    devices: ['/dev/null:/dev/nul2:rw']\n    sysctls: {net.core.somaxconn: '1024'}\n    ulimits: {nofile: {soft: 100, hard: 200}}\n    shm_size: 1m\n    volumes: [data:/data]\n  reader:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    volumes_from: ['own:ro']\n  joiner:\n    image: busybox\n    command: [sleep, '1000']\n    pid: 'service:own'\nvolumes:\n  data:\n",
+    );
+    // Joining another container's pid namespace is refused by name, before anything runs.
+    let out = compose(&b, &dir, &["up", "-d", "joiner"]);
+    assert_ne!(out.code, Some(0));
+    assert!(
+        out.stderr.contains("services.joiner.pid: \"service:own\": joining another container's pid namespace is not supported"),
+        "{}",
+        out.stderr
+    );
+    compose(&b, &dir, &["up", "-d", "hostns", "own", "reader"]).assert_ok();
+    let exec = |svc: &str, cmd: &str| -> String {
+        let o = compose(&b, &dir, &["exec", "-T", svc, "sh", "-c", cmd]);
+        o.assert_ok();
+        o.stdout.trim().to_string()
+    };
+    let host_ns = |ns: &str| {
+        std::fs::read_link(format!("/proc/self/ns/{ns}"))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    // pid: host and ipc: host share the host's namespaces; the other service has its own.
+    assert_eq!(exec("hostns", "readlink /proc/self/ns/pid"), host_ns("pid"));
+    assert_eq!(exec("hostns", "readlink /proc/self/ns/ipc"), host_ns("ipc"));
+    assert_ne!(exec("own", "readlink /proc/self/ns/pid"), host_ns("pid"));
+    assert_ne!(exec("own", "readlink /proc/self/ns/ipc"), host_ns("ipc"));
+    assert_eq!(exec("own", "cat /proc/1/comm"), "sleep");
+    // The device node is the host's /dev/null (1:3), usable.
+    assert_eq!(exec("own", "stat -c %t:%T /dev/nul2"), "1:3");
+    assert_eq!(exec("own", "echo x > /dev/nul2 && echo written"), "written");
+    assert_eq!(exec("own", "cat /proc/sys/net/core/somaxconn"), "1024");
+    assert_eq!(exec("own", "ulimit -n; ulimit -Hn"), "100\n200");
+    assert_eq!(
+        exec("own", "df -k /dev/shm | tail -1 | awk '{print $2}'"),
+        "1024"
+    );
+    // volumes_from: the other service's named volume, read-only here.
+    exec("own", "echo shared > /data/f");
+    assert_eq!(exec("reader", "cat /data/f"), "shared");
+    let o = compose(
+        &b,
+        &dir,
+        &["exec", "-T", "reader", "sh", "-c", "echo x > /data/g"],
+    );
+    assert_ne!(o.code, Some(0), "volumes_from ':ro' must be read-only");
+    compose(&b, &dir, &["down", "-v"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+/// The lifecycle's keys compose passes through (container_name, domainname,
+/// dns_search, cap_drop, security_opt, pids_limit, cpu_shares, mem_reservation,
+/// tty, stdin_open, pull_policy) seen inside the container, and up/exec/run/logs
+/// flags: --no-deps, --no-recreate, --abort-on-container-exit, --wait-timeout,
+/// --no-build, --pull, --project-directory, exec -u -w, run --entrypoint and
+/// --service-ports, logs --since.
+#[test]
+fn keys_and_flags_of_the_lifecycle() {
+    let b = berth();
+    let hp = port(7);
+    let yaml = |extra_env: &str| {
+        format!(
+            r#"
+services:
+  app:
+    image: busybox
+    container_name: custom-app
+    command: [sleep, '1000']
+    stop_signal: SIGKILL
+    hostname: apphost
+    domainname: example.org
+    dns_search: [search.example]
+    cap_drop: [CHOWN]
+    security_opt: ['no-new-privileges:true']
+    pids_limit: 50
+    cpu_shares: 512
+    mem_reservation: 32m
+    tty: true
+    stdin_open: true
+    pull_policy: never
+    environment: [E={extra_env}]
+    depends_on: [dep]
+  dep:
+    image: busybox
+    command: [sh, -c, 'echo dep-line; exec sleep 1000']
+    stop_signal: SIGKILL
+  web:
+    image: busybox
+    command: [httpd, -f, -p, '8000', -h, /etc]
+    stop_signal: SIGKILL
+    ports: ['{hp}:8000']
+    profiles: [web]
+  job:
+    image: busybox
+    command: [sh, -c, 'sleep 0.5; exit 0']
+    profiles: [jobs]
+  sick:
+    image: busybox
+    command: [sleep, '1000']
+    stop_signal: SIGKILL
+    healthcheck: {{test: [CMD, 'false'], interval: 200ms, retries: 1000}}
+    profiles: [sick]
+  missing:
+    image: nosuch/image:1
+    profiles: [missing]
+  built:
+    build: ./ctx
+    profiles: [built]
+"#
+        )
+    };
+    let dir = project(&b, "keys", &yaml("1"));
+    // --no-deps: only app.
+    compose(&b, &dir, &["up", "-d", "--no-deps", "app"]).assert_ok();
+    let names: Vec<String> = ps_json(&b, &dir)
+        .iter()
+        .map(|v| v["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["custom-app"]);
+    let exec = |args: &[&str]| -> String {
+        let mut all = vec!["exec", "-T"];
+        all.extend_from_slice(args);
+        let o = compose(&b, &dir, &all);
+        o.assert_ok();
+        o.stdout.trim().to_string()
+    };
+    let sh = |cmd: &str| exec(&["app", "sh", "-c", cmd]);
+    assert_eq!(
+        sh("hostname; cat /proc/sys/kernel/domainname"),
+        "apphost\nexample.org"
+    );
+    assert!(sh("cat /etc/resolv.conf").contains("search.example"));
+    let cap_eff = sh("grep CapEff /proc/self/status | cut -f2");
+    let caps = u64::from_str_radix(&cap_eff, 16).unwrap();
+    assert_eq!(caps & 1, 0, "CAP_CHOWN dropped: {cap_eff}");
+    assert_ne!(caps & (1 << 5), 0, "CAP_KILL kept: {cap_eff}");
+    assert_eq!(sh("grep NoNewPrivs /proc/self/status | cut -f2"), "1");
+    // cgroup v1 (the controllers' own hierarchies) or v2, whichever the host has.
+    let v1 = sh("[ -d /sys/fs/cgroup/pids ] && echo v1 || echo v2") == "v1";
+    if v1 {
+        assert_eq!(sh("cat /sys/fs/cgroup/pids/pids.max"), "50");
+        assert_eq!(
+            sh("cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes"),
+            (32u64 << 20).to_string()
+        );
+        assert_eq!(sh("cat /sys/fs/cgroup/cpu/cpu.shares"), "512");
+    } else {
+        assert_eq!(sh("cat /sys/fs/cgroup/pids.max"), "50");
+        assert_eq!(
+            sh("cat /sys/fs/cgroup/memory.low"),
+            (32u64 << 20).to_string()
+        );
+        // The OCI conversion of 512 shares: 1 + (512-2)*9999/262142.
+        assert_eq!(sh("cat /sys/fs/cgroup/cpu.weight"), "20");
+    }
+    let cfg = b.run(&["inspect", "custom-app"]).assert_ok().json()[0]["Config"].clone();
+    assert_eq!(
+        (cfg["Tty"].as_bool(), cfg["OpenStdin"].as_bool()),
+        (Some(true), Some(true))
+    );
+    // exec -u -w.
+    assert_eq!(
+        exec(&["-u", "1000", "-w", "/tmp", "app", "sh", "-c", "id -u; pwd"]),
+        "1000\n/tmp"
+    );
+    // --no-recreate keeps the container although its configuration changed.
+    let id = |b: &Berth| ids(b, &dir)[0].1.clone();
+    let before = id(&b);
+    std::fs::write(dir.join("compose.yaml"), yaml("2")).unwrap();
+    compose(&b, &dir, &["up", "-d", "--no-deps", "--no-recreate", "app"]).assert_ok();
+    assert_eq!(id(&b), before);
+    // Without it, the change recreates; dep starts now (no --no-deps).
+    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    assert_eq!(ps_json(&b, &dir).len(), 2);
+    assert_ne!(
+        ids(&b, &dir)
+            .iter()
+            .find(|(n, _)| n == "custom-app")
+            .unwrap()
+            .1,
+        before
+    );
+    // logs --since: nothing after a time in the future, the line without.
+    assert!(wait_until(Duration::from_secs(5), || compose(
+        &b,
+        &dir,
+        &["logs", "--no-color", "dep"]
+    )
+    .stdout
+    .contains("dep-line")));
+    let later = compose(
+        &b,
+        &dir,
+        &[
+            "logs",
+            "--no-color",
+            "--since",
+            "2099-01-01T00:00:00Z",
+            "dep",
+        ],
+    );
+    assert!(
+        !later.assert_ok().stdout.contains("dep-line"),
+        "{}",
+        later.stdout
+    );
+    // logs -t: docker's RFC 3339 timestamp before each line.
+    let stamped = compose(&b, &dir, &["logs", "--no-color", "-t", "dep"]);
+    let line = stamped
+        .assert_ok()
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let stamp = line
+        .strip_suffix(" dep-line")
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or("");
+    assert!(
+        stamp.starts_with("20") && stamp.contains('T') && stamp.ends_with('Z'),
+        "{line}"
+    );
+    // run -v: a bind mount of the host.
+    let host = b.scratch("runvol");
+    std::fs::write(host.join("f"), "from host\n").unwrap();
+    let bind = format!("{}:/mnt", host.display());
+    let r = compose(
+        &b,
+        &dir,
+        &["run", "--rm", "-T", "-v", &bind, "app", "cat", "/mnt/f"],
+    );
+    assert_eq!(r.assert_ok().stdout, "from host\n");
+    // run --entrypoint; run --service-ports publishes the service's ports.
+    let r = compose(
+        &b,
+        &dir,
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "--entrypoint",
+            "echo",
+            "app",
+            "from-run",
+        ],
+    );
+    assert_eq!(r.assert_ok().stdout.trim(), "from-run");
+    compose(
+        &b,
+        &dir,
+        &[
+            "--profile",
+            "web",
+            "run",
+            "-d",
+            "--service-ports",
+            "--name",
+            "keys-web-run",
+            "web",
+        ],
+    )
+    .assert_ok();
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", hp)).is_ok()
+    }));
+    b.run(&["rm", "-f", "keys-web-run"]).assert_ok();
+    // --project-directory from elsewhere.
+    let elsewhere = b.scratch("elsewhere");
+    let out = compose(
+        &b,
+        &elsewhere,
+        &[
+            "--project-directory",
+            dir.to_str().unwrap(),
+            "ps",
+            "--services",
+        ],
+    );
+    assert_eq!(out.assert_ok().stdout, "app\ndep\n");
+    // --abort-on-container-exit: job ends, the stack stops, job's code.
+    let out = compose(
+        &b,
+        &dir,
+        &[
+            "--profile",
+            "jobs",
+            "up",
+            "--abort-on-container-exit",
+            "--no-color",
+            "job",
+            "dep",
+        ],
+    );
+    out.assert_code(0);
+    let dep_state: Vec<String> = ps_json(&b, &dir)
+        .iter()
+        .filter(|v| v["Service"] == "dep")
+        .map(|v| v["State"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(dep_state, vec!["exited"]);
+    // --wait-timeout: never healthy fails in about that time, naming the service.
+    let t = Instant::now();
+    let out = compose(
+        &b,
+        &dir,
+        &[
+            "--profile",
+            "sick",
+            "up",
+            "-d",
+            "--wait",
+            "--wait-timeout",
+            "2",
+            "sick",
+        ],
+    );
+    assert_ne!(out.code, Some(0));
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    assert!(out.stderr.contains("sick"), "{}", out.stderr);
+    // --pull never / pull_policy: a missing image is an error naming it; --no-build
+    // with an image never built likewise.
+    let out = compose(
+        &b,
+        &dir,
+        &[
+            "--profile",
+            "missing",
+            "up",
+            "-d",
+            "--pull",
+            "never",
+            "missing",
+        ],
+    );
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("nosuch/image"), "{}", out.stderr);
+    let out = compose(
+        &b,
+        &dir,
+        &["--profile", "built", "up", "-d", "--no-build", "built"],
+    );
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("--no-build"), "{}", out.stderr);
+    compose(&b, &dir, &["down", "-v", "--remove-orphans"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+/// `compose build`, `push` to a local registry, `pull` back after the image was
+/// removed, and the pulled image runs.
+#[test]
+fn push_and_pull_through_a_registry() {
+    let b = berth();
+    let reg = berth_tests::registry::Registry::plain();
+    let img = format!("{}/compose/app:1", reg.host());
+    let dir = project(
+        &b,
+        "pp",
+        &format!(
+            "services:\n  app:\n    image: {img}\n    build: ./ctx\n    command: [cat, /what]\n"
+        ),
+    );
+    std::fs::create_dir_all(dir.join("ctx")).unwrap();
+    std::fs::write(
+        dir.join("ctx/Dockerfile"),
+        "FROM busybox\nRUN echo pushed > /what\n",
+    )
+    .unwrap();
+    compose(&b, &dir, &["build"]).assert_ok();
+    assert!(reg.get_manifest("compose/app", "1").is_none());
+    compose(&b, &dir, &["push"]).assert_ok();
+    assert!(reg.get_manifest("compose/app", "1").is_some());
+    b.run(&["rmi", &img]).assert_ok();
+    let listed = |b: &Berth| {
+        b.run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .stdout
+            .clone()
+    };
+    assert!(!listed(&b).contains(&img), "{}", listed(&b));
+    compose(&b, &dir, &["pull"]).assert_ok();
+    assert!(listed(&b).contains(&img), "{}", listed(&b));
+    let out = compose(&b, &dir, &["run", "--rm", "-T", "--no-deps", "app"]);
+    assert_eq!(out.assert_ok().stdout, "pushed\n");
+    compose(&b, &dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }

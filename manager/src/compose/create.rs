@@ -95,24 +95,20 @@ pub fn labels(
 
 /// Fails on the keys the container library has no option for.
 fn check_supported(service: &str, s: &Service) -> Result<()> {
+    let reservations = s
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.as_ref())
+        .and_then(|r| r.reservations.as_ref());
     let set: &[(&str, bool)] = &[
-        ("sysctls", !s.sysctls.is_empty()),
-        ("ulimits", !s.ulimits.is_empty()),
-        ("shm_size", s.shm_size.is_some()),
-        ("devices", !s.devices.is_empty()),
-        ("ipc", s.ipc.is_some()),
-        ("pid", s.pid.is_some()),
-        ("cpu_shares", s.cpu_shares.is_some()),
-        ("mem_reservation", s.mem_reservation.is_some()),
         ("annotations", !s.annotations.is_empty()),
-        ("volumes_from", !s.volumes_from.is_empty()),
         (
-            "deploy.resources.reservations",
-            s.deploy
-                .as_ref()
-                .and_then(|d| d.resources.as_ref())
-                .and_then(|r| r.reservations.as_ref())
-                .is_some(),
+            "deploy.resources.reservations.cpus",
+            reservations.is_some_and(|r| r.cpus.is_some()),
+        ),
+        (
+            "deploy.resources.reservations.pids",
+            reservations.is_some_and(|r| r.pids.is_some()),
         ),
     ];
     for (key, present) in set {
@@ -121,6 +117,52 @@ fn check_supported(service: &str, s: &Service) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `pid` / `ipc`: the container's own namespace (empty) or the host's; joining
+/// another container's (`service:x`, `container:x`) is refused by name.
+fn namespace_mode(service: &str, key: &str, v: &Option<String>) -> Result<String> {
+    match v.as_deref() {
+        None | Some("") | Some("private") => Ok(String::new()),
+        Some("shareable") if key == "ipc" => Ok(String::new()),
+        Some("host") => Ok("host".into()),
+        Some(m) if m.starts_with("service:") || m.starts_with("container:") => {
+            Err(ComposeError::Invalid(format!(
+                "services.{service}.{key}: {m:?}: joining another container's {key} namespace is not supported by berth (host or private are)"
+            )))
+        }
+        Some(m) => Err(ComposeError::Invalid(format!(
+            "services.{service}.{key}: invalid {m:?} (host{})",
+            if key == "ipc" { ", private or shareable" } else { "" }
+        ))),
+    }
+}
+
+/// `volumes_from`: `service:x` (that service's first container), `container:x`
+/// or a bare service name, each with an optional `:ro`/`:rw`.
+fn volumes_from(rep: &Replica, service: &str, list: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for v in list {
+        let (body, mode) = match v.rsplit_once(':') {
+            Some((b, m)) if matches!(m, "ro" | "rw") => (b, Some(m)),
+            _ => (v.as_str(), None),
+        };
+        let name = if let Some(c) = body.strip_prefix("container:") {
+            c.to_string()
+        } else {
+            let svc = body.strip_prefix("service:").unwrap_or(body);
+            rep.peers.get(svc).cloned().ok_or_else(|| {
+                ComposeError::Invalid(format!(
+                    "services.{service}.volumes_from: service {svc:?} has no container"
+                ))
+            })?
+        };
+        out.push(match mode {
+            Some(m) => format!("{name}:{m}"),
+            None => name,
+        });
+    }
+    Ok(out)
 }
 
 fn restart_policy(service: &str, s: &Service) -> Result<RestartPolicy> {
@@ -288,6 +330,58 @@ pub fn options(
         .map(|c| (c * 1e9) as i64)
         .unwrap_or(0);
     hc.pids_limit = s.pids_limit.or_else(|| limits.and_then(|l| l.pids));
+    hc.memory_reservation = s
+        .mem_reservation
+        .or_else(|| {
+            s.deploy
+                .as_ref()
+                .and_then(|d| d.resources.as_ref())
+                .and_then(|r| r.reservations.as_ref())
+                .and_then(|r| r.memory)
+        })
+        .unwrap_or(0);
+    hc.cpu_shares = s.cpu_shares.unwrap_or(0);
+    hc.shm_size = s.shm_size.unwrap_or(0);
+    hc.pid_mode = namespace_mode(service, "pid", &s.pid)?;
+    hc.ipc_mode = namespace_mode(service, "ipc", &s.ipc)?;
+    let host_net = s.network_mode.as_deref() == Some("host");
+    for (k, v) in &s.sysctls {
+        crate::spec::resources::check_sysctl(k, host_net)
+            .map_err(|e| ComposeError::Invalid(format!("services.{service}.sysctls.{k}: {e}")))?;
+        hc.sysctls.insert(k.clone(), v.clone());
+    }
+    for (name, u) in &s.ulimits {
+        crate::spec::resources::rlimit_type(name).map_err(|e| {
+            ComposeError::Invalid(format!("services.{service}.ulimits.{name}: {e}"))
+        })?;
+        if u.hard >= 0 && (u.soft > u.hard || u.soft < 0) {
+            return Err(ComposeError::Invalid(format!(
+                "services.{service}.ulimits.{name}: soft limit {} is above the hard limit {}",
+                u.soft, u.hard
+            )));
+        }
+        hc.ulimits.push(crate::container::record::Ulimit {
+            name: name.clone(),
+            soft: u.soft,
+            hard: u.hard,
+        });
+    }
+    for (i, d) in s.devices.iter().enumerate() {
+        let perms_ok =
+            !d.permissions.is_empty() && d.permissions.chars().all(|c| "rwm".contains(c));
+        if !d.source.starts_with('/') || !d.target.starts_with('/') || !perms_ok {
+            return Err(ComposeError::Invalid(format!(
+                "services.{service}.devices[{i}]: invalid device {}:{}:{} (absolute paths and permissions of r, w, m)",
+                d.source, d.target, d.permissions
+            )));
+        }
+        hc.devices.push(crate::container::record::DeviceMapping {
+            path_on_host: d.source.clone(),
+            path_in_container: d.target.clone(),
+            cgroup_permissions: d.permissions.clone(),
+        });
+    }
+    hc.volumes_from = volumes_from(rep, service, &s.volumes_from)?;
     hc.readonly_rootfs = s.read_only;
     hc.cap_add = s.cap_add.clone();
     hc.cap_drop = s.cap_drop.clone();
@@ -541,12 +635,12 @@ mod tests {
     #[test]
     fn what_cannot_be_applied_is_named() {
         let (p, dir) = project(
-            "services:\n  a: {image: x, sysctls: {net.core.somaxconn: '1024'}}\n  b: {image: x, ports: ['80:80']}\n  c: {build: .}\n  d: {image: x, networks: [back]}\n  e: {image: x, restart: always, deploy: {restart_policy: {condition: on-failure}}}\nnetworks:\n  back: {}\n",
+            "services:\n  a: {image: x, annotations: {k: v}}\n  b: {image: x, ports: ['80:80']}\n  c: {build: .}\n  d: {image: x, networks: [back]}\n  e: {image: x, restart: always, deploy: {restart_policy: {condition: on-failure}}}\nnetworks:\n  back: {}\n",
         );
         let err = |s: &str| opts_for(&p, &dir, s).unwrap_err().to_string();
         assert_eq!(
             err("a"),
-            "services.a.sysctls: berth's container library cannot apply this key yet"
+            "services.a.annotations: berth's container library cannot apply this key yet"
         );
         // Ports and named networks go to the network library's fields.
         let b = opts_for(&p, &dir, "b").unwrap();
@@ -573,6 +667,82 @@ mod tests {
         assert_eq!(
             opts_for(&p, &dir, "e").unwrap().host_config.restart_policy,
             RestartPolicy::Always
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn namespaces_devices_and_resources_reach_the_host_config() {
+        let (p, dir) = project(
+            "name: p\nservices:\n  a:\n    image: x\n    pid: host\n    ipc: host\n    devices: ['/dev/null:/dev/nul2:rw', {source: /dev/zero, target: /dev/zero, permissions: r}]\n    sysctls: {net.core.somaxconn: '1024'}\n    ulimits: {nofile: {soft: 100, hard: 200}, nproc: 50}\n    shm_size: 1m\n    cpu_shares: 512\n    mem_reservation: 32m\n    volumes_from: [b, 'container:other:ro']\n  b: {image: x, ipc: shareable}\n  c: {image: x, pid: 'service:a'}\n  d: {image: x, ipc: bogus}\n  e: {image: x, devices: ['/dev/null:/dev/x:rwz']}\n",
+        );
+        let mut peers = BTreeMap::new();
+        peers.insert("b".to_string(), "p-b-1".to_string());
+        let ctx = Context::new(dir.join("root"), dir.join("state"));
+        let rep = |service| Replica {
+            project: &p,
+            service,
+            number: 1,
+            oneoff: None,
+            peers: &peers,
+        };
+        let a = options(&ctx, &rep("a"), &BTreeMap::new()).unwrap();
+        let hc = &a.host_config;
+        assert_eq!(
+            (hc.pid_mode.as_str(), hc.ipc_mode.as_str()),
+            ("host", "host")
+        );
+        let devs: Vec<_> = hc
+            .devices
+            .iter()
+            .map(|d| {
+                (
+                    d.path_on_host.as_str(),
+                    d.path_in_container.as_str(),
+                    d.cgroup_permissions.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            devs,
+            vec![
+                ("/dev/null", "/dev/nul2", "rw"),
+                ("/dev/zero", "/dev/zero", "r")
+            ]
+        );
+        assert_eq!(hc.sysctls["net.core.somaxconn"], "1024");
+        let mut u: Vec<_> = hc
+            .ulimits
+            .iter()
+            .map(|u| (u.name.as_str(), u.soft, u.hard))
+            .collect();
+        u.sort();
+        assert_eq!(u, vec![("nofile", 100, 200), ("nproc", 50, 50)]);
+        assert_eq!(
+            (hc.shm_size, hc.cpu_shares, hc.memory_reservation),
+            (1 << 20, 512, 32 << 20)
+        );
+        assert_eq!(
+            hc.volumes_from,
+            vec!["p-b-1".to_string(), "other:ro".to_string()]
+        );
+        let b = options(&ctx, &rep("b"), &BTreeMap::new()).unwrap();
+        assert_eq!(b.host_config.ipc_mode, "");
+        let err = |s| {
+            options(&ctx, &rep(s), &BTreeMap::new())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("c").contains("services.c.pid: \"service:a\": joining another container's pid namespace is not supported"), "{}", err("c"));
+        assert!(
+            err("d").contains("services.d.ipc: invalid \"bogus\""),
+            "{}",
+            err("d")
+        );
+        assert!(
+            err("e").contains("services.e.devices[0]: invalid device /dev/null:/dev/x:rwz"),
+            "{}",
+            err("e")
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -244,13 +244,18 @@ fn wait_condition(
     }
 }
 
-/// The running container names of services a service shares namespaces
-/// with (`network_mode: service:x`).
+/// The container names of services a service shares namespaces with
+/// (`network_mode: service:x`) or takes volumes from (`volumes_from`): a
+/// running one first, else any (a stopped data container still has volumes).
 fn peers(ctx: &Context, project: &Project) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    for m in observe::members(ctx, &project.name)? {
-        if m.running && !m.oneoff {
-            out.entry(m.service.clone()).or_insert(m.rec.name.clone());
+    let members = observe::members(ctx, &project.name)?;
+    for m in members.iter().filter(|m| !m.oneoff) {
+        if m.running {
+            out.insert(m.service.clone(), m.rec.name.clone());
+        } else {
+            out.entry(m.service.clone())
+                .or_insert_with(|| m.rec.name.clone());
         }
     }
     Ok(out)
@@ -266,14 +271,15 @@ struct UpRun<'a> {
     deadline: Option<Instant>,
 }
 
+/// Creates (and with `start`, starts) one replica; its name and id.
 fn create_replica(
     run: &UpRun,
     store: &ContainerStore,
     service: &str,
     number: u32,
-) -> Result<String> {
+    start: bool,
+) -> Result<(String, String)> {
     let (ctx, project, env) = (run.ctx, run.project, run.env);
-    let start = !run.flags.no_start;
     let pull = run.flags.pull.as_deref();
     let peers = peers(ctx, project)?;
     let rep = Replica {
@@ -308,7 +314,7 @@ fn create_replica(
         container::start_with_image(ctx, &l, StartMode::Now, Some(image))?;
         progress("✔", &format!("Container {name}"), "Started");
     }
-    Ok(name)
+    Ok((name, rec.id))
 }
 
 /// One service's part of `up`.
@@ -323,6 +329,35 @@ fn up_service(run: &UpRun, service: &str, actions: &[Action]) -> Result<Vec<Stri
             progress("⠿", &format!("Container {name}"), "Removing");
             stop_remove(ctx, &store, id, flags.timeout, false)?;
             progress("✔", &format!("Container {name}"), "Removed");
+        }
+    }
+    // docker compose creates a service's containers before it waits for the
+    // dependencies (a failed one leaves them `created`); a service that joins or
+    // reads another's container (network_mode service:, volumes_from, links)
+    // needs that container first, so it waits before creating.
+    let early = !svc
+        .network_mode
+        .as_deref()
+        .is_some_and(|m| m.starts_with("service:"))
+        && svc.volumes_from.is_empty()
+        && svc.links.is_empty();
+    let mut made: BTreeMap<usize, (String, String)> = BTreeMap::new();
+    if early {
+        for (i, a) in actions.iter().enumerate() {
+            match a {
+                Action::Create { number, .. } => {
+                    made.insert(i, create_replica(run, &store, service, *number, false)?);
+                }
+                Action::Recreate {
+                    id, number, name, ..
+                } => {
+                    progress("⠿", &format!("Container {name}"), "Recreate");
+                    stop_remove(ctx, &store, id, flags.timeout, false)?;
+                    progress("✔", &format!("Container {name}"), "Recreated");
+                    made.insert(i, create_replica(run, &store, service, *number, false)?);
+                }
+                _ => {}
+            }
         }
     }
     if !flags.no_start {
@@ -352,7 +387,15 @@ fn up_service(run: &UpRun, service: &str, actions: &[Action]) -> Result<Vec<Stri
     }
     let start = !flags.no_start;
     let mut names = Vec::new();
-    for a in actions {
+    for (i, a) in actions.iter().enumerate() {
+        if let Some((name, id)) = made.remove(&i) {
+            if start {
+                start_id(ctx, &store, &id)?;
+                progress("✔", &format!("Container {name}"), "Started");
+            }
+            names.push(name);
+            continue;
+        }
         match a {
             Action::Keep { name, .. } => {
                 progress("✔", &format!("Container {name}"), "Running");
@@ -375,7 +418,7 @@ fn up_service(run: &UpRun, service: &str, actions: &[Action]) -> Result<Vec<Stri
                 names.push(name.clone());
             }
             Action::Create { number, .. } => {
-                names.push(create_replica(run, &store, service, *number)?);
+                names.push(create_replica(run, &store, service, *number, start)?.0);
             }
             Action::Recreate {
                 id, number, name, ..
@@ -383,7 +426,7 @@ fn up_service(run: &UpRun, service: &str, actions: &[Action]) -> Result<Vec<Stri
                 progress("⠿", &format!("Container {name}"), "Recreate");
                 stop_remove(ctx, &store, id, flags.timeout, false)?;
                 progress("✔", &format!("Container {name}"), "Recreated");
-                names.push(create_replica(run, &store, service, *number)?);
+                names.push(create_replica(run, &store, service, *number, start)?.0);
             }
             Action::Remove { .. } => {}
         }

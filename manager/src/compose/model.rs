@@ -477,6 +477,7 @@ impl Service {
         }
         for v in &self.volumes_from {
             if !v.starts_with("container:") {
+                let v = v.strip_prefix("service:").unwrap_or(v);
                 let s = v.split(':').next().unwrap_or(v);
                 deps.push(s.to_string());
             }

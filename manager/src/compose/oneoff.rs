@@ -78,9 +78,9 @@ pub fn run(ctx: &Context, project: &Project, service: &str, o: &RunOptions) -> R
         if let Some(w) = &o.workdir {
             s.working_dir = Some(w.clone());
         }
-        if o.tty {
-            s.tty = true;
-        }
+        // As docker compose's `run`: the terminal (and -T) decide, not the
+        // service's `tty:` (a `run -T` of a tty service prints plain lines).
+        s.tty = o.tty;
         s.stdin_open = o.interactive;
         s.restart = None;
         s.container_name = None;

@@ -279,6 +279,11 @@ pub struct HostConfig {
     pub group_add: Vec<String>,
     pub userns_mode: String,
     pub volumes_from: Vec<String>,
+    /// `pid: host` (compose): share the host's pid namespace; empty: the container's own.
+    pub pid_mode: String,
+    /// `ipc: host` (compose): share the host's IPC namespace and /dev/shm; empty,
+    /// `private` or `shareable`: the container's own.
+    pub ipc_mode: String,
 }
 
 /// docker's `--ulimit NAME=SOFT[:HARD]`.

@@ -545,12 +545,17 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         return Err(SpecError::Invalid("no command specified".into()));
     }
     let host_net = hc.network_mode.is_host();
-    let mut namespaces = vec![
-        namespace(LinuxNamespaceType::Pid),
-        namespace(LinuxNamespaceType::Ipc),
-        namespace(LinuxNamespaceType::Uts),
-        namespace(LinuxNamespaceType::Mount),
-    ];
+    let host_pid = hc.pid_mode == "host";
+    let host_ipc = hc.ipc_mode == "host";
+    let mut namespaces = Vec::new();
+    if !host_pid {
+        namespaces.push(namespace(LinuxNamespaceType::Pid));
+    }
+    if !host_ipc {
+        namespaces.push(namespace(LinuxNamespaceType::Ipc));
+    }
+    namespaces.push(namespace(LinuxNamespaceType::Uts));
+    namespaces.push(namespace(LinuxNamespaceType::Mount));
     if !host_net {
         namespaces.push(namespace(LinuxNamespaceType::Network));
     }
@@ -595,13 +600,18 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         ),
-        fs_mount(
+    ];
+    // Sharing the host's IPC namespace shares its /dev/shm too (docker's rule).
+    if host_ipc {
+        mounts.push(bind_mount("/dev/shm", Path::new("/dev/shm"), false));
+    } else {
+        mounts.push(fs_mount(
             "/dev/shm",
             "tmpfs",
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
-        ),
-    ];
+        ));
+    }
     mounts.extend(write_etc_files(inp)?);
     if let Some(init) = inp.init {
         mounts.push(bind_mount(INIT_IN_CONTAINER, init, true));
@@ -809,6 +819,56 @@ mod tests {
             .unwrap()
             .iter()
             .any(|e| e == "HOME=/root"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn host_pid_and_ipc_drop_those_namespaces() {
+        let dir = std::env::temp_dir().join(format!("berth-spec-ns-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
+        let mut rec = ContainerRecord {
+            id: "b".repeat(64),
+            path: "sh".into(),
+            ..Default::default()
+        };
+        let kinds = |rec: &ContainerRecord| {
+            let spec = generate(&Inputs {
+                rec,
+                rootfs: &dir.join("rootfs"),
+                etc_dir: &dir,
+                seccomp_profile: None,
+                init: None,
+            })
+            .unwrap();
+            let linux = spec.linux().as_ref().unwrap();
+            let ns: Vec<LinuxNamespaceType> = linux
+                .namespaces()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|n| n.typ())
+                .collect();
+            let shm = spec
+                .mounts()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|m| m.destination() == Path::new("/dev/shm"))
+                .map(|m| (m.typ().clone(), m.source().clone()))
+                .unwrap();
+            (ns, shm)
+        };
+        let (ns, shm) = kinds(&rec);
+        assert!(ns.contains(&LinuxNamespaceType::Pid) && ns.contains(&LinuxNamespaceType::Ipc));
+        assert_eq!(shm.0.as_deref(), Some("tmpfs"));
+        rec.host_config.pid_mode = "host".into();
+        rec.host_config.ipc_mode = "host".into();
+        let (ns, shm) = kinds(&rec);
+        assert!(!ns.contains(&LinuxNamespaceType::Pid) && !ns.contains(&LinuxNamespaceType::Ipc));
+        assert!(ns.contains(&LinuxNamespaceType::Mount) && ns.contains(&LinuxNamespaceType::Uts));
+        // The host's /dev/shm, bound.
+        assert_eq!(shm.1.as_deref(), Some(Path::new("/dev/shm")));
+        assert_ne!(shm.0.as_deref(), Some("tmpfs"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -114,7 +114,8 @@ pub fn apply(rec: &ContainerRecord, rootfs: &Path, spec: &mut Spec) -> Result<()
     if hc.shm_size > 0 {
         if let Some(mounts) = spec.mounts_mut() {
             for m in mounts.iter_mut() {
-                if m.destination() == Path::new("/dev/shm") {
+                // Not the host's /dev/shm that `ipc: host` binds.
+                if m.destination() == Path::new("/dev/shm") && m.typ().as_deref() == Some("tmpfs") {
                     let mut o = m.options().clone().unwrap_or_default();
                     o.retain(|x| !x.starts_with("size="));
                     o.push(format!("size={}", hc.shm_size));

@@ -37,12 +37,8 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
         }
         return Ok(0);
     }
-    let split = |r: &str| -> (String, String) {
-        match r.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
-            Some((repo, tag)) => (repo.to_string(), tag.to_string()),
-            None => (r.to_string(), "latest".to_string()),
-        }
-    };
+    // docker's familiar form: `demo/busybox` and `1.0`, not `docker.io/demo/busybox`.
+    let split = |r: &str| crate::image::reference::display_parts(r);
     match args.format.as_str() {
         "table" => {
             let mut rows = vec![["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID"]

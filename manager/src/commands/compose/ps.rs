@@ -81,7 +81,7 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
             for m in &members {
                 rows.push(vec![
                     m.rec.name.clone(),
-                    m.rec.image_name.clone(),
+                    image(m),
                     command(m),
                     m.service.clone(),
                     crate::format::human::since(&m.rec.created),
@@ -97,7 +97,7 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
                 let v = serde_json::json!({
                     "ID": m.rec.id,
                     "Name": m.rec.name,
-                    "Image": m.rec.image_name,
+                    "Image": image(m),
                     "Command": command(m).trim_matches('"'),
                     "Project": name,
                     "Service": m.service,
@@ -126,4 +126,14 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
         f => bail!("unsupported --format {f:?} (table or json)"),
     }
     Ok(0)
+}
+
+/// The image as the compose file names it (`demo/busybox:1.0`, docker's
+/// Config.Image), else the stored name in docker's familiar form.
+fn image(m: &crate::compose::observe::Member) -> String {
+    if m.rec.config.image.is_empty() {
+        crate::image::reference::familiar(&m.rec.image_name)
+    } else {
+        m.rec.config.image.clone()
+    }
 }
