@@ -50,6 +50,8 @@ pub struct InitConfig<'a> {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// `--no-new-keyring`: keep the caller's session keyring.
     pub no_new_keyring: bool,
+    /// Idmapped mounts made by `create`, attached by the init.
+    pub idmapped: Vec<rootfs::idmap::Idmapped>,
 }
 
 impl InitConfig<'_> {
@@ -62,6 +64,7 @@ impl InitConfig<'_> {
         let mut v = vec![chan.as_fd().as_raw_fd(), self.start_listener.as_raw_fd()];
         v.extend(self.console.as_ref().map(|c| c.as_raw_fd()));
         v.extend(self.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
+        v.extend(self.idmapped.iter().map(|i| i.fd.as_raw_fd()));
         v
     }
 }
@@ -188,6 +191,7 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
             cfg.in_userns(),
             cfg.plan.creates(LinuxNamespaceType::Cgroup),
             terminal,
+            &cfg.idmapped,
             &mut join_cgroup,
         )?;
     }
