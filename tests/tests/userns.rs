@@ -3,6 +3,8 @@
 //! (annotation `org.berth.rootfs.idmap`), checked through ownership as the
 //! container and the host see it. runc 1.1.5 predates idmapped mounts.
 
+use berth_tests::manager::Berth;
+use berth_tests::runtime::Cmd;
 use berth_tests::*;
 use std::os::unix::fs::MetadataExt;
 
@@ -140,4 +142,158 @@ fn idmap_refusals_name_the_mount() {
     t.rt.run(&id, &t.bundle)
         .assert_fail_with("org.berth.rootfs.idmap");
     t.assert_no_leaks();
+}
+
+// ---- berth: the config file's userns-remap ----
+
+const REMAP: u32 = 300000;
+
+/// A manager whose config file remaps to REMAP (subordinate id files of the
+/// test's own, through BERTH_SUBUID/BERTH_SUBGID); returns (berth, --config).
+fn remapped(name: &str) -> (Berth, String) {
+    berth_tests::init();
+    let b = Berth::new();
+    b.import_busybox("bb");
+    let dir = b.scratch(name);
+    std::fs::write(dir.join("subuid"), format!("berthtest:{REMAP}:65536\n")).unwrap();
+    std::fs::write(dir.join("subgid"), format!("berthtest:{REMAP}:65536\n")).unwrap();
+    let cfg = dir.join("config.json");
+    std::fs::write(&cfg, r#"{"userns-remap": "berthtest"}"#).unwrap();
+    (b, cfg.to_string_lossy().into_owned())
+}
+
+fn remap_cmd<'a>(b: &'a Berth, name: &str) -> Cmd<'a> {
+    let dir = b.scratch(name);
+    b.cmd()
+        .env("BERTH_SUBUID", &dir.join("subuid").to_string_lossy())
+        .env("BERTH_SUBGID", &dir.join("subgid").to_string_lossy())
+}
+
+#[test]
+fn userns_remap_maps_root_and_keeps_rootfs_and_volumes_usable() {
+    if skip_on_runc("the manager's remap needs the runtime's idmapped rootfs") {
+        return;
+    }
+    let (b, cfg) = remapped("remap");
+    let hb = b.scratch("hostbind");
+    sys::set_mode(&hb, 0o777);
+    let secret = b.scratch("secret");
+    std::fs::write(secret.join("s"), "host root only").unwrap();
+    sys::set_mode(&secret.join("s"), 0o600);
+    let script = "cat /proc/self/uid_map; stat -c 'bb %u' /bin/busybox; \
+                  touch /etc/by-root && echo rootfs-ok; \
+                  echo hi > /vol/x && cat /vol/x && echo vol-ok; \
+                  touch /hb/by-root && echo bind-ok; \
+                  cat /secret/s || echo secret-refused; \
+                  mknod /tmp/sda b 8 0 2>/dev/null && echo mknod-ok || echo mknod-refused";
+    let hbv = format!("{}:/hb", hb.display());
+    let sv = format!("{}:/secret", secret.display());
+    let out = remap_cmd(&b, "remap")
+        .args([
+            "--config",
+            &cfg,
+            "run",
+            "--name",
+            "remapped",
+            "-v",
+            &hbv,
+            "-v",
+            &sv,
+            "-v",
+            "remapvol:/vol",
+            "bb",
+            "sh",
+            "-c",
+            script,
+        ])
+        .run();
+    let o = &out.assert_ok().stdout;
+    let norm: String = o.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(norm.starts_with(&format!("0 {REMAP} 65536")), "{o}");
+    // The image's root-owned files are the container root's (idmapped rootfs).
+    assert!(o.contains("bb 0\n"), "{o}");
+    assert!(o.contains("rootfs-ok\n"), "{o}");
+    assert!(o.contains("hi\nvol-ok\n"), "{o}");
+    assert!(o.contains("bind-ok\n"), "{o}");
+    // What the container's root creates in a host bind is the mapped uid's.
+    assert_eq!(owner(&hb.join("by-root")), (REMAP, REMAP));
+    // It is not host root: a host root file stays closed, no block device.
+    assert!(o.contains("secret-refused\n"), "{o}");
+    assert!(!o.contains("host root only"), "{o}");
+    assert!(o.contains("mknod-refused\n"), "{o}");
+    // The running process is the mapped uid on the host.
+    remap_cmd(&b, "remap")
+        .args([
+            "--config", &cfg, "run", "-d", "--name", "remapd", "bb", "sleep", "100",
+        ])
+        .run()
+        .assert_ok();
+    let pid = b
+        .run(&["inspect", "-f", "{{.State.Pid}}", "remapd"])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert_eq!(
+        uid.split_whitespace().nth(1),
+        Some(REMAP.to_string().as_str()),
+        "{uid}"
+    );
+    // --userns=host opts out: host root again.
+    let out = remap_cmd(&b, "remap")
+        .args([
+            "--config",
+            &cfg,
+            "run",
+            "--rm",
+            "--userns",
+            "host",
+            "-v",
+            &sv,
+            "bb",
+            "cat",
+            "/secret/s",
+        ])
+        .run();
+    assert_eq!(out.assert_ok().stdout, "host root only");
+    b.run(&["rm", "-f", "remapped", "remapd"]).assert_ok();
+    b.run(&["volume", "rm", "remapvol"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn userns_remap_refusals() {
+    let (b, cfg) = remapped("remap-bad");
+    let out = remap_cmd(&b, "remap-bad")
+        .args([
+            "--config",
+            &cfg,
+            "run",
+            "--rm",
+            "--privileged",
+            "bb",
+            "true",
+        ])
+        .run();
+    out.assert_code(125);
+    assert!(out.stderr.contains("--userns=host"), "{out}");
+    // No range for the user: the file and the user are named.
+    let dir = b.scratch("remap-bad");
+    std::fs::write(dir.join("subuid"), "someoneelse:100000:65536\n").unwrap();
+    let out = remap_cmd(&b, "remap-bad")
+        .args(["--config", &cfg, "run", "--rm", "bb", "true"])
+        .run();
+    out.assert_code(125);
+    assert!(
+        out.stderr.contains("berthtest") && out.stderr.contains("subuid"),
+        "{out}"
+    );
+    // A malformed setting is the config file's error.
+    std::fs::write(&cfg, r#"{"userns-remap": "a b"}"#).unwrap();
+    let out = b.run(&["--config", &cfg, "ps"]);
+    out.assert_code(125);
+    assert!(out.stderr.contains("userns-remap"), "{out}");
+    b.assert_no_leaks();
 }

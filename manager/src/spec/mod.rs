@@ -8,6 +8,7 @@ pub mod default_seccomp;
 pub mod resources;
 pub mod seccomp;
 pub mod user;
+pub mod userns;
 
 use crate::container::{ContainerRecord, MountKind};
 use oci_spec::runtime::{
@@ -555,6 +556,22 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         namespaces.push(namespace(LinuxNamespaceType::Network));
     }
     namespaces.push(namespace(LinuxNamespaceType::Cgroup));
+    let remap = rec.userns_remap;
+    if remap.is_some() {
+        namespaces.push(namespace(LinuxNamespaceType::User));
+        userns::allow_traversal(inp.rootfs)?;
+    }
+    // What berth itself binds in (its /etc files, the init, volumes) is
+    // idmapped under a remap, so that the container's root owns it as host
+    // root does; a host bind is not (see `userns`).
+    let ours = |mut m: Mount| {
+        if remap.is_some() {
+            let mut o = m.options().clone().unwrap_or_default();
+            o.push("idmap".into());
+            m.set_options(Some(o));
+        }
+        m
+    };
 
     let sys_opts: &[&str] = if hc.privileged {
         &["nosuid", "noexec", "nodev"]
@@ -602,9 +619,9 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
             &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
         ),
     ];
-    mounts.extend(write_etc_files(inp)?);
+    mounts.extend(write_etc_files(inp)?.into_iter().map(ours));
     if let Some(init) = inp.init {
-        mounts.push(bind_mount(INIT_IN_CONTAINER, init, true));
+        mounts.push(ours(bind_mount(INIT_IN_CONTAINER, init, true)));
     }
     for m in &rec.mounts {
         match m.r#type {
@@ -621,9 +638,12 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
                 );
                 mounts.push(mount(&m.destination, "tmpfs", "tmpfs", &o));
             }
-            MountKind::Bind | MountKind::Volume => {
-                mounts.push(bind_mount(&m.destination, Path::new(&m.source), !m.rw))
-            }
+            MountKind::Bind => mounts.push(bind_mount(&m.destination, Path::new(&m.source), !m.rw)),
+            MountKind::Volume => mounts.push(ours(bind_mount(
+                &m.destination,
+                Path::new(&m.source),
+                !m.rw,
+            ))),
         }
     }
 
@@ -673,6 +693,20 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         .set_namespaces(Some(namespaces))
         .set_resources(Some(resources))
         .set_cgroups_path(Some(PathBuf::from(format!("/berth/{}", rec.id))));
+    if let Some(r) = remap {
+        let map = |host: u32| {
+            oci_spec::runtime::LinuxIdMappingBuilder::default()
+                .container_id(0u32)
+                .host_id(host)
+                .size(r.size)
+                .build()
+                .map(|m| vec![m])
+                .map_err(|e| SpecError::Invalid(e.to_string()))
+        };
+        linux
+            .set_uid_mappings(Some(map(r.uid)?))
+            .set_gid_mappings(Some(map(r.gid)?));
+    }
     if hc.privileged {
         // docker: all the host's devices (the device cgroup allows all above)
         linux
@@ -739,7 +773,14 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         .set_root(Some(root))
         .set_hostname(Some(rec.config.hostname.clone()))
         .set_mounts(Some(mounts))
-        .set_annotations(None)
+        .set_annotations(remap.map(|_| {
+            [(
+                userns::ROOTFS_IDMAP_ANNOTATION.to_string(),
+                "true".to_string(),
+            )]
+            .into_iter()
+            .collect()
+        }))
         .set_linux(Some(linux));
     resources::apply(rec, inp.rootfs, &mut spec)?;
     Ok(spec)

@@ -129,12 +129,24 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path) -> Result<Vec<Idmapped
                  linux.uidMappings and linux.gidMappings"
             ))
         })?;
-        let ns = ns_for(uid, gid)?;
-        let fd = clone_tree(rootfs, true)
-            .ctx(|| format!("open_tree of the rootfs {}", rootfs.display()))?;
-        // SAFETY: ns is an open fd owned by `userns`, alive for this call.
-        set_idmap(fd.as_fd(), unsafe { BorrowedFd::borrow_raw(ns) }, true)
-            .map_err(|e| idmap_error(e, "the rootfs", rootfs))?;
+        let fd = match overlay_at(rootfs)? {
+            // overlayfs cannot be idmapped itself, its layers can: a new
+            // overlay of the same layers, each idmapped.
+            Some(layers) => {
+                let ns = ns_for(with_mounter(&uid), with_mounter(&gid))?;
+                // SAFETY: ns is an open fd owned by `userns`, alive for this call.
+                idmapped_overlay(&layers, unsafe { BorrowedFd::borrow_raw(ns) })?
+            }
+            None => {
+                let ns = ns_for(uid, gid)?;
+                let fd = clone_tree(rootfs, true)
+                    .ctx(|| format!("open_tree of the rootfs {}", rootfs.display()))?;
+                // SAFETY: as above.
+                set_idmap(fd.as_fd(), unsafe { BorrowedFd::borrow_raw(ns) }, true)
+                    .map_err(|e| idmap_error(e, "the rootfs", rootfs))?;
+                fd
+            }
+        };
         out.push(Idmapped {
             target: Target::Rootfs,
             fd,
@@ -169,6 +181,256 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path) -> Result<Vec<Idmapped
         });
     }
     Ok(out)
+}
+
+/// The layers of the overlay mounted at `path`, from mountinfo.
+#[derive(Debug, PartialEq)]
+struct OverlayLayers {
+    lower: Vec<PathBuf>,
+    upper: PathBuf,
+    work: PathBuf,
+    volatile: bool,
+}
+
+fn overlay_at(path: &Path) -> Result<Option<OverlayLayers>> {
+    let path = std::fs::canonicalize(path).ctx(|| format!("resolve {}", path.display()))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read mountinfo")?;
+    // The last mount at the path is the one seen there.
+    let line = info.lines().rev().find(|l| {
+        l.split(' ')
+            .nth(4)
+            .is_some_and(|mp| Path::new(&super::unescape(mp)) == path)
+    });
+    Ok(line.and_then(parse_overlay_line))
+}
+
+/// One mountinfo line's overlay layers (None: another filesystem, or no
+/// upper layer).
+fn parse_overlay_line(line: &str) -> Option<OverlayLayers> {
+    let (_, post) = line.split_once(" - ")?;
+    let mut f = post.split(' ');
+    if f.next()? != "overlay" {
+        return None;
+    }
+    let opts = f.nth(1)?;
+    let mut l = OverlayLayers {
+        lower: Vec::new(),
+        upper: PathBuf::new(),
+        work: PathBuf::new(),
+        volatile: false,
+    };
+    for o in split_unescaped(opts, ',') {
+        let (k, v) = o.split_once('=').unwrap_or((o.as_str(), ""));
+        let unesc =
+            |v: &str| PathBuf::from(super::unescape(&v.replace("\\:", ":").replace("\\,", ",")));
+        match k {
+            "lowerdir" => l
+                .lower
+                .extend(split_unescaped(v, ':').iter().map(|p| unesc(p))),
+            "lowerdir+" => l.lower.push(unesc(v)),
+            "upperdir" => l.upper = unesc(v),
+            "workdir" => l.work = unesc(v),
+            "volatile" => l.volatile = true,
+            _ => {}
+        }
+    }
+    (!l.lower.is_empty() && !l.upper.as_os_str().is_empty()).then_some(l)
+}
+
+/// Split at `sep` where it is not escaped by a backslash (escapes are kept).
+fn split_unescaped(s: &str, sep: char) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut esc = false;
+    for c in s.chars() {
+        if c == sep && !esc {
+            out.push(String::new());
+            continue;
+        }
+        esc = c == '\\' && !esc;
+        if let Some(last) = out.last_mut() {
+            last.push(c);
+        }
+    }
+    out
+}
+
+/// The container's mappings plus one for the overlay's mounter (host root,
+/// which `create` is): overlayfs makes its work directories and copies up
+/// with the mounter's credentials, which an idmapped upper layer must be able
+/// to map. Host root maps to the first id above the container's ranges, so it
+/// never owns anything the container sees as its own.
+fn with_mounter(maps: &[LinuxIdMapping]) -> Vec<LinuxIdMapping> {
+    let mut v = maps.to_vec();
+    if maps.iter().any(|m| m.host_id() == 0) {
+        return v;
+    }
+    let above = maps
+        .iter()
+        .map(|m| m.container_id().saturating_add(m.size()))
+        .max()
+        .unwrap_or(0);
+    if let Ok(m) = oci_spec::runtime::LinuxIdMappingBuilder::default()
+        .container_id(above)
+        .host_id(0u32)
+        .size(1u32)
+        .build()
+    {
+        v.push(m);
+    }
+    v
+}
+
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_SET_FD: libc::c_uint = 5;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+
+/// A detached overlay of `layers`, each layer an idmapped mount (`ns`).
+fn idmapped_overlay(layers: &OverlayLayers, ns: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let idmapped = |p: &Path| -> Result<OwnedFd> {
+        let fd = clone_tree(p, false).ctx(|| format!("open_tree of the layer {}", p.display()))?;
+        set_idmap(fd.as_fd(), ns, false).map_err(|e| idmap_error(e, "an overlay layer", p))?;
+        Ok(fd)
+    };
+    // upperdir and workdir must be on one mount: their common parent's.
+    let parent = layers
+        .upper
+        .parent()
+        .filter(|p| Some(*p) == layers.work.parent());
+    let (Some(parent), Some(up), Some(wk)) =
+        (parent, layers.upper.file_name(), layers.work.file_name())
+    else {
+        return Err(Error::Unsupported(
+            "an idmapped rootfs whose overlay upperdir and workdir are not siblings",
+            format!("{} and {}", layers.upper.display(), layers.work.display()),
+        ));
+    };
+    let lowers = layers
+        .lower
+        .iter()
+        .map(|p| idmapped(p))
+        .collect::<Result<Vec<_>>>()?;
+    let top = idmapped(parent)?;
+    let sub = |name: &std::ffi::OsStr| {
+        nix::fcntl::openat(
+            top.as_fd(),
+            name,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| {
+            format!(
+                "open {} in the idmapped {}",
+                name.to_string_lossy(),
+                parent.display()
+            )
+        })
+    };
+    let (upper, work) = (sub(up)?, sub(wk)?);
+    let fs = FsContext::open("overlay").ctx(|| "fsopen overlay")?;
+    for l in &lowers {
+        fs.set_fd("lowerdir+", l.as_fd())?;
+    }
+    fs.set_fd("upperdir", upper.as_fd())?;
+    fs.set_fd("workdir", work.as_fd())?;
+    // The manager's own overlay of the same upper layer stays mounted on
+    // the host; `index` would refuse a second user of it.
+    fs.set_string("index", "off")?;
+    if layers.volatile {
+        fs.set_flag("volatile")?;
+    }
+    fs.create()?;
+    fs.mount()
+}
+
+/// A filesystem context (fsopen), with the kernel's own message on failure.
+struct FsContext(OwnedFd);
+
+impl FsContext {
+    fn open(fstype: &str) -> nix::Result<FsContext> {
+        let c = std::ffi::CString::new(fstype).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: a valid C string and flags; the result is a new fd or -1.
+        let r = unsafe { libc::syscall(libc::SYS_fsopen, c.as_ptr(), FSOPEN_CLOEXEC) };
+        if r < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: fsopen returned a fresh fd that nothing else owns.
+        Ok(FsContext(unsafe { OwnedFd::from_raw_fd(r as i32) }))
+    }
+
+    fn config(
+        &self,
+        cmd: libc::c_uint,
+        key: Option<&str>,
+        value: Option<&str>,
+        aux: i32,
+    ) -> Result<()> {
+        let k = key
+            .map(std::ffi::CString::new)
+            .transpose()
+            .map_err(|_| Error::Invalid("NUL in an overlay option".into()))?;
+        let v = value
+            .map(std::ffi::CString::new)
+            .transpose()
+            .map_err(|_| Error::Invalid("NUL in an overlay option".into()))?;
+        // SAFETY: a valid fd, C strings (or NULL) that outlive the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                self.0.as_raw_fd(),
+                cmd,
+                k.as_ref().map_or(std::ptr::null(), |k| k.as_ptr()),
+                v.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
+                aux,
+            )
+        };
+        if r < 0 {
+            let e = Errno::last();
+            return Err(Error::Sys {
+                ctx: format!(
+                    "overlay of the idmapped rootfs: {}{}",
+                    key.unwrap_or("create"),
+                    self.kernel_message()
+                ),
+                source: e,
+            });
+        }
+        Ok(())
+    }
+
+    fn set_fd(&self, key: &str, fd: BorrowedFd<'_>) -> Result<()> {
+        self.config(FSCONFIG_SET_FD, Some(key), None, fd.as_raw_fd())
+    }
+    fn set_string(&self, key: &str, value: &str) -> Result<()> {
+        self.config(FSCONFIG_SET_STRING, Some(key), Some(value), 0)
+    }
+    fn set_flag(&self, key: &str) -> Result<()> {
+        self.config(FSCONFIG_SET_FLAG, Some(key), None, 0)
+    }
+    fn create(&self) -> Result<()> {
+        self.config(FSCONFIG_CMD_CREATE, None, None, 0)
+    }
+
+    fn mount(&self) -> Result<OwnedFd> {
+        // SAFETY: a valid fs context fd; the result is a new fd or -1.
+        let r = unsafe { libc::syscall(libc::SYS_fsmount, self.0.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+        if r < 0 {
+            return Err(Errno::last()).ctx(|| "fsmount of the idmapped rootfs overlay");
+        }
+        // SAFETY: fsmount returned a fresh fd that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+    }
+
+    /// The kernel's messages about this context (`e overlayfs: ...`).
+    fn kernel_message(&self) -> String {
+        let mut buf = [0u8; 512];
+        match nix::unistd::read(&self.0, &mut buf) {
+            Ok(n) if n > 0 => format!(" ({})", String::from_utf8_lossy(&buf[..n]).trim()),
+            _ => String::new(),
+        }
+    }
 }
 
 fn idmap_error(e: Errno, what: &str, src: &Path) -> Error {
@@ -319,6 +581,37 @@ mod tests {
         let ((u, g), rec) = mount_mappings(&s, &m[1]).unwrap().unwrap();
         assert_eq!((u[0].host_id(), g[0].host_id(), rec), (5, 6, true));
         assert!(mount_mappings(&s, &m[2]).unwrap().is_none());
+    }
+
+    #[test]
+    fn overlay_layers_from_mountinfo() {
+        let l = parse_overlay_line(
+            "36 35 0:40 / /b/rootfs rw,relatime - overlay overlay \
+             rw,lowerdir=/s/a\\:x:/s/b,upperdir=/c/upper,workdir=/c/work,volatile",
+        )
+        .unwrap();
+        assert_eq!(
+            l,
+            OverlayLayers {
+                lower: vec!["/s/a:x".into(), "/s/b".into()],
+                upper: "/c/upper".into(),
+                work: "/c/work".into(),
+                volatile: true,
+            }
+        );
+        assert!(parse_overlay_line("36 35 8:1 / /b rw - ext4 /dev/vda rw").is_none());
+    }
+
+    #[test]
+    fn the_mounter_gets_an_id_above_the_container_ranges() {
+        let m: Vec<LinuxIdMapping> =
+            serde_json::from_str(r#"[{"containerID":0,"hostID":100000,"size":65536}]"#).unwrap();
+        let v = with_mounter(&m);
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            (v[1].container_id(), v[1].host_id(), v[1].size()),
+            (65536, 0, 1)
+        );
     }
 
     #[test]
