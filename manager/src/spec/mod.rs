@@ -178,6 +178,9 @@ pub fn capabilities(
     Ok(caps)
 }
 
+/// docker's (moby's oci/defaults.go): /sys/devices/virtual/powercap holds
+/// RAPL energy counters (CVE-2020-8694, PLATYPUS), masked since docker 20.10.
+/// A path the host does not have is skipped by the runtime.
 const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
@@ -189,6 +192,7 @@ const MASKED_PATHS: &[&str] = &[
     "/proc/sched_debug",
     "/proc/scsi",
     "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 ];
 
 const READONLY_PATHS: &[&str] = &[
@@ -798,6 +802,37 @@ mod tests {
         let c = capabilities(false, &["SYS_ADMIN".into()], &["ALL".into()]).unwrap();
         assert_eq!(c, vec!["CAP_SYS_ADMIN"]);
         assert!(capabilities(false, &["BOGUS".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn masked_and_readonly_paths_are_dockers() {
+        // moby's oci/defaults.go, in its order.
+        assert_eq!(
+            MASKED_PATHS,
+            [
+                "/proc/asound",
+                "/proc/acpi",
+                "/proc/kcore",
+                "/proc/keys",
+                "/proc/latency_stats",
+                "/proc/timer_list",
+                "/proc/timer_stats",
+                "/proc/sched_debug",
+                "/proc/scsi",
+                "/sys/firmware",
+                "/sys/devices/virtual/powercap",
+            ]
+        );
+        assert_eq!(
+            READONLY_PATHS,
+            [
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger"
+            ]
+        );
     }
 
     #[test]
