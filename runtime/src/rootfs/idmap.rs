@@ -55,7 +55,7 @@ pub struct Idmapped {
 /// Mappings without an `idmap` option still mean an idmapped mount (older
 /// spec versions had no option); the option without mappings takes the
 /// container's own user namespace mappings.
-fn mount_mappings(spec: &Spec, m: &Mount) -> Result<Option<(Mappings, bool)>> {
+pub(crate) fn mount_mappings(spec: &Spec, m: &Mount) -> Result<Option<(Mappings, bool)>> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let uid = m.uid_mappings().clone().filter(|v| !v.is_empty());
     let gid = m.gid_mappings().clone().filter(|v| !v.is_empty());
