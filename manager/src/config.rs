@@ -113,6 +113,9 @@ pub struct Settings {
     pub default_ulimits: BTreeMap<String, UlimitEntry>,
     pub seccomp_profile: Option<PathBuf>,
     pub cgroup_parent: Option<String>,
+    /// `USER[:GROUP]` or `default`: containers run in a user namespace
+    /// mapped to USER's subordinate ids (see `spec::userns`).
+    pub userns_remap: Option<String>,
 }
 
 impl Settings {
@@ -270,6 +273,10 @@ impl Settings {
                 .map_err(|e| bad("seccomp-profile", format!("{}: {e}", p.display())))?;
             crate::spec::seccomp::convert(&text, &[])
                 .map_err(|e| bad("seccomp-profile", e.to_string()))?;
+        }
+        if let Some(v) = &self.userns_remap {
+            crate::spec::userns::parse_setting(v)
+                .map_err(|e| bad("userns-remap", e.to_string()))?;
         }
         if let Some(c) = &self.cgroup_parent {
             if c.is_empty() || c.contains("..") {

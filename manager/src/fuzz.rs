@@ -1,186 +1,16 @@
-//! Fuzzing of the manager's parsers of untrusted input, on the stable toolchain.
-//!
-//! Each target is a function of one byte string (cargo-fuzz's `fuzz_target!` shape)
-//! called with inputs mutated from a seed corpus (built-in seeds plus the files in
-//! `manager/fuzz/corpus/<target>/`) by a small deterministic mutator: bit flips, byte
-//! sets to interesting values, insertions, deletions, duplications and splices of two
-//! inputs. A panic is a crash: the input is saved under `target/fuzz-crashes/` and the
-//! test fails naming the file; each crash found becomes a unit test in `regressions`.
-//!
-//! Time per target: `BERTH_FUZZ_SECS` (default 1 second, so `cargo test` stays quick;
-//! `.ci/run` gives each target more). Why not cargo-fuzz/libFuzzer: it needs nightly
-//! (sanitizer flags); cargo-afl needs afl++'s compiler wrapper. This harness has no
-//! coverage feedback, so its seeds carry the structure (hostile tar layers, archives,
-//! manifests) and mutation explores around them.
+//! Fuzzing of the manager's parsers of untrusted input (layers, archives,
+//! manifests, image config changes, compose files, Dockerfiles, the shim's
+//! protocol) through the shared stable-toolchain harness (the `berth-fuzz`
+//! crate: seeds + mutation, crashes saved and failing the test). The seeds
+//! carry the structure (hostile tar layers, archives, manifests...).
 
 use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// xorshift64*: deterministic per target, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
-
-const INTERESTING: &[u8] = &[
-    0, 1, 0x7f, 0x80, 0xff, b'/', b'.', b'0', b'"', b'{', b'}', b'\\',
-];
-
-fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
-    let mut v = input.to_vec();
-    for _ in 0..=rng.below(4) {
-        let len = v.len();
-        match rng.below(7) {
-            0 if len > 0 => {
-                let i = rng.below(len);
-                v[i] ^= 1 << rng.below(8);
-            }
-            1 if len > 0 => {
-                let i = rng.below(len);
-                v[i] = INTERESTING[rng.below(INTERESTING.len())];
-            }
-            2 => {
-                let i = rng.below(len + 1);
-                let n = 1 + rng.below(16);
-                let b = rng.next() as u8;
-                v.splice(i..i, std::iter::repeat_n(b, n));
-            }
-            3 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(64));
-                v.drain(i..i + n);
-            }
-            4 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(64));
-                let chunk: Vec<u8> = v[i..i + n].to_vec();
-                let j = rng.below(len + 1);
-                v.splice(j..j, chunk);
-            }
-            5 if !other.is_empty() => {
-                let cut = rng.below(len + 1);
-                let from = rng.below(other.len());
-                v.truncate(cut);
-                v.extend_from_slice(&other[from..]);
-            }
-            _ if len > 0 => {
-                // an ASCII digit run (sizes, octal tar fields)
-                let i = rng.below(len);
-                v[i] = b'0' + rng.below(10) as u8;
-            }
-            _ => v.push(rng.next() as u8),
-        }
-    }
-    v
-}
-
-fn budget() -> Duration {
-    let secs = std::env::var("BERTH_FUZZ_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(1.0);
-    Duration::from_secs_f64(secs)
-}
-
-fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target)
-}
-
-fn crash_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-crashes")
-}
-
-thread_local! {
-    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Silence the panic message of the fuzzing thread only (a caught panic is
-/// reported once, with its input); other tests running meanwhile keep theirs.
-fn quiet_panics_in_this_thread(on: bool) {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !QUIET.with(|q| q.get()) {
-                default(info);
-            }
-        }));
-    });
-    QUIET.with(|q| q.set(on));
-}
-
-/// Run `f` on the seeds, then on mutations of them, for the time budget.
-pub fn run(target: &str, mut seeds: Vec<Vec<u8>>, f: impl Fn(&[u8])) -> u64 {
-    if let Ok(rd) = std::fs::read_dir(corpus_dir(target)) {
-        let mut files: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-        files.sort();
-        for p in files {
-            if let Ok(b) = std::fs::read(&p) {
-                seeds.push(b);
-            }
-        }
-    }
-    assert!(!seeds.is_empty(), "{target}: no seeds");
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ target.len() as u64);
-    let end = Instant::now() + budget();
-    let mut runs = 0u64;
-    let mut i = 0usize;
-    quiet_panics_in_this_thread(true);
-    let mut crash = None;
-    while crash.is_none() && (i < seeds.len() || Instant::now() < end) {
-        let input = if i < seeds.len() {
-            seeds[i].clone()
-        } else {
-            let a = &seeds[rng.below(seeds.len())];
-            let b = &seeds[rng.below(seeds.len())];
-            mutate(&mut rng, a, b)
-        };
-        i += 1;
-        runs += 1;
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(&input))) {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            crash = Some((input, msg));
-        }
-    }
-    quiet_panics_in_this_thread(false);
-    if let Some((input, msg)) = crash {
-        let dir = crash_dir();
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join(format!(
-            "{target}-{}",
-            crate::store::Digest::sha256(&input).short()
-        ));
-        let _ = std::fs::File::create(&path).and_then(|mut f| f.write_all(&input));
-        panic!(
-            "fuzz target {target} crashed ({msg}) on the input saved as {}",
-            path.display()
-        );
-    }
-    eprintln!("fuzz {target}: {runs} runs, no crash");
-    runs
+/// Run a manager target (corpus under `manager/fuzz/corpus/`).
+pub fn run(target: &str, seeds: Vec<Vec<u8>>, f: impl Fn(&[u8])) -> u64 {
+    berth_fuzz::run(target, Path::new(env!("CARGO_MANIFEST_DIR")), seeds, f)
 }
 
 /// A fresh scratch directory under the test's temp dir.
@@ -443,12 +273,43 @@ mod targets {
         });
     }
 
-    /// The harness itself: a target that panics is reported as a crash.
     #[test]
-    #[should_panic(expected = "crashed")]
-    fn a_panicking_target_is_a_crash() {
-        run("selftest", vec![b"boom".to_vec()], |input| {
-            assert!(input != b"boom", "found it");
+    fn fuzz_compose() {
+        let seeds: Vec<Vec<u8>> = [
+            "services:\n  web:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo ${A:-x}\"]\n    ports: [\"8080:80/tcp\", \"127.0.0.1::53/udp\"]\n    depends_on:\n      db: {condition: service_healthy}\n  db:\n    image: x\n    healthcheck: {test: [\"CMD\", \"true\"], interval: 1s}\n",
+            "x-base: &b {image: busybox, environment: {A: \"1\"}}\nservices:\n  a: {<<: *b, volumes: [\"data:/d:ro\", \"./h:/h\"]}\n  b:\n    extends: a\n    profiles: [p]\nvolumes: {data: {}}\nnetworks: {n: {ipam: {config: [{subnet: 10.9.0.0/24}]}}}\n",
+            "services:\n  a:\n    build: {context: ., args: [X=1]}\n    deploy: {resources: {limits: {memory: 64m, cpus: \"0.5\"}}}\n    ulimits: {nofile: {soft: 1, hard: 2}}\n    env_file: [../../etc/passwd]\n",
+            "services: {a: {image: \"${X:?need X}\", command: $$HOME, labels: [a=b], tmpfs: /t}}\n",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        let dir = scratch("compose");
+        run("compose", seeds, |input| {
+            let text = String::from_utf8_lossy(input);
+            let _ = crate::compose::loader::load_str(&text, &dir, &[("A", "1")]);
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn fuzz_dockerfile() {
+        let seeds: Vec<Vec<u8>> = [
+            "# syntax=docker/dockerfile:1\n# escape=`\nARG BASE=busybox\nFROM ${BASE} AS b\nRUN echo a \\\n  b\nCOPY --from=b --chown=1:1 /a /b\n",
+            "FROM scratch\nRUN <<EOF bash\necho hi\nEOF\nCOPY <<-X /f\n\tdata\nX\n",
+            "FROM busybox\nENV A=1 B=\"2 3\"\nLABEL \"k\"=\"v\"\nEXPOSE 80/tcp\nHEALTHCHECK --interval=1s CMD true\nONBUILD RUN x\nSHELL [\"/bin/sh\", \"-c\"]\nUSER 1:1\nWORKDIR /w\nVOLUME [\"/v\"]\nENTRYPOINT [\"sh\"]\nCMD [\"-c\", \"true\"]\n",
+            "FROM a\nADD --chmod=755 http://x/y /z\nARG X\nRUN --mount=type=cache,target=/c echo $X ${X:-d} ${X:+e}\n",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        run("dockerfile", seeds, |input| {
+            let text = String::from_utf8_lossy(input);
+            let _ = crate::build::dockerfile::parse(&text);
+            let _ = crate::build::dockerfile::exec_form(&text);
+            let _ = crate::build::dockerfile::heredoc_markers(&text);
+            let _ = crate::build::dockerfile::split_words(&text, '\\');
+            let _ = crate::build::dockerfile::split_words(&text, '`');
         });
     }
 

@@ -156,6 +156,13 @@ pub fn launch(
     // `start` (the CVE-2024-21626 class); `start` unlinks the socket.
     drop(state_dir);
     let (listen_fds, extra_env) = listen_fds();
+    // Made here, on the host (see rootfs::idmap); detached until the init
+    // attaches them, released with `cfg`.
+    let idmapped = if plan.has_mount_ns() {
+        crate::rootfs::idmap::prepare(spec, &bundle.rootfs, &bundle.dir)?
+    } else {
+        Vec::new()
+    };
     let state = ContainerState {
         oci_version: spec.version().clone(),
         id: container.id.clone(),
@@ -184,6 +191,7 @@ pub fn launch(
         seccomp,
         no_new_keyring: opts.no_new_keyring,
         join_cgroup: None,
+        idmapped,
     };
     // Saved before the cgroup exists, so that `delete` can find the cgroup
     // of a create that was killed half-way.

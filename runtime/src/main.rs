@@ -9,6 +9,8 @@ mod cli;
 mod commands;
 mod container;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod help;
 mod hooks;
 mod init;

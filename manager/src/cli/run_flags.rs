@@ -269,7 +269,7 @@ impl RunFlags {
             .as_deref()
             .filter(|m| !m.is_empty() && *m != "host")
         {
-            bail!("--userns={m} is not supported: berth runs containers in the host's user namespace (--userns=host)");
+            bail!("--userns={m} is not supported: only --userns=host (which opts out of the config file's userns-remap)");
         }
         Ok(())
     }

@@ -395,6 +395,9 @@ pub struct ContainerRecord {
     /// `--security-opt seccomp=FILE`: the profile's content, read at create time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<String>,
+    /// The config file's `userns-remap`, resolved at create time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userns_remap: Option<crate::spec::userns::Remap>,
 }
 
 impl ContainerRecord {

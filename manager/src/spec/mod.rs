@@ -8,6 +8,7 @@ pub mod default_seccomp;
 pub mod resources;
 pub mod seccomp;
 pub mod user;
+pub mod userns;
 
 use crate::container::{ContainerRecord, MountKind};
 use oci_spec::runtime::{
@@ -177,6 +178,9 @@ pub fn capabilities(
     Ok(caps)
 }
 
+/// docker's (moby's oci/defaults.go): /sys/devices/virtual/powercap holds
+/// RAPL energy counters (CVE-2020-8694, PLATYPUS), masked since docker 20.10.
+/// A path the host does not have is skipped by the runtime.
 const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
@@ -188,6 +192,7 @@ const MASKED_PATHS: &[&str] = &[
     "/proc/sched_debug",
     "/proc/scsi",
     "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 ];
 
 const READONLY_PATHS: &[&str] = &[
@@ -560,6 +565,22 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         namespaces.push(namespace(LinuxNamespaceType::Network));
     }
     namespaces.push(namespace(LinuxNamespaceType::Cgroup));
+    let remap = rec.userns_remap;
+    if remap.is_some() {
+        namespaces.push(namespace(LinuxNamespaceType::User));
+        userns::allow_traversal(inp.rootfs)?;
+    }
+    // What berth itself binds in (its /etc files, the init, volumes) is
+    // idmapped under a remap, so that the container's root owns it as host
+    // root does; a host bind is not (see `userns`).
+    let ours = |mut m: Mount| {
+        if remap.is_some() {
+            let mut o = m.options().clone().unwrap_or_default();
+            o.push("idmap".into());
+            m.set_options(Some(o));
+        }
+        m
+    };
 
     let sys_opts: &[&str] = if hc.privileged {
         &["nosuid", "noexec", "nodev"]
@@ -612,9 +633,9 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
             &["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"],
         ));
     }
-    mounts.extend(write_etc_files(inp)?);
+    mounts.extend(write_etc_files(inp)?.into_iter().map(ours));
     if let Some(init) = inp.init {
-        mounts.push(bind_mount(INIT_IN_CONTAINER, init, true));
+        mounts.push(ours(bind_mount(INIT_IN_CONTAINER, init, true)));
     }
     for m in &rec.mounts {
         match m.r#type {
@@ -631,9 +652,12 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
                 );
                 mounts.push(mount(&m.destination, "tmpfs", "tmpfs", &o));
             }
-            MountKind::Bind | MountKind::Volume => {
-                mounts.push(bind_mount(&m.destination, Path::new(&m.source), !m.rw))
-            }
+            MountKind::Bind => mounts.push(bind_mount(&m.destination, Path::new(&m.source), !m.rw)),
+            MountKind::Volume => mounts.push(ours(bind_mount(
+                &m.destination,
+                Path::new(&m.source),
+                !m.rw,
+            ))),
         }
     }
 
@@ -683,6 +707,20 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         .set_namespaces(Some(namespaces))
         .set_resources(Some(resources))
         .set_cgroups_path(Some(PathBuf::from(format!("/berth/{}", rec.id))));
+    if let Some(r) = remap {
+        let map = |host: u32| {
+            oci_spec::runtime::LinuxIdMappingBuilder::default()
+                .container_id(0u32)
+                .host_id(host)
+                .size(r.size)
+                .build()
+                .map(|m| vec![m])
+                .map_err(|e| SpecError::Invalid(e.to_string()))
+        };
+        linux
+            .set_uid_mappings(Some(map(r.uid)?))
+            .set_gid_mappings(Some(map(r.gid)?));
+    }
     if hc.privileged {
         // docker: all the host's devices (the device cgroup allows all above)
         linux
@@ -749,7 +787,14 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         .set_root(Some(root))
         .set_hostname(Some(rec.config.hostname.clone()))
         .set_mounts(Some(mounts))
-        .set_annotations(None)
+        .set_annotations(remap.map(|_| {
+            [(
+                userns::ROOTFS_IDMAP_ANNOTATION.to_string(),
+                "true".to_string(),
+            )]
+            .into_iter()
+            .collect()
+        }))
         .set_linux(Some(linux));
     resources::apply(rec, inp.rootfs, &mut spec)?;
     Ok(spec)
@@ -767,6 +812,37 @@ mod tests {
         let c = capabilities(false, &["SYS_ADMIN".into()], &["ALL".into()]).unwrap();
         assert_eq!(c, vec!["CAP_SYS_ADMIN"]);
         assert!(capabilities(false, &["BOGUS".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn masked_and_readonly_paths_are_dockers() {
+        // moby's oci/defaults.go, in its order.
+        assert_eq!(
+            MASKED_PATHS,
+            [
+                "/proc/asound",
+                "/proc/acpi",
+                "/proc/kcore",
+                "/proc/keys",
+                "/proc/latency_stats",
+                "/proc/timer_list",
+                "/proc/timer_stats",
+                "/proc/sched_debug",
+                "/proc/scsi",
+                "/sys/firmware",
+                "/sys/devices/virtual/powercap",
+            ]
+        );
+        assert_eq!(
+            READONLY_PATHS,
+            [
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger"
+            ]
+        );
     }
 
     #[test]

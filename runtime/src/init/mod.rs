@@ -53,6 +53,8 @@ pub struct InitConfig<'a> {
     /// Set in the child when it moves itself into its cgroup (see
     /// [`crate::cgroups::Cgroup::join_self`]); otherwise the parent does.
     pub join_cgroup: Option<SelfJoin>,
+    /// Idmapped mounts made by `create`, attached by the init.
+    pub idmapped: Vec<rootfs::idmap::Idmapped>,
 }
 
 /// The init (or an exec'd process) moves itself into the container's v1
@@ -72,6 +74,7 @@ impl InitConfig<'_> {
         let mut v = vec![chan.as_fd().as_raw_fd(), self.start_listener.as_raw_fd()];
         v.extend(self.console.as_ref().map(|c| c.as_raw_fd()));
         v.extend(self.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
+        v.extend(self.idmapped.iter().map(|i| i.fd.as_raw_fd()));
         v
     }
 }
@@ -202,6 +205,7 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
             cfg.in_userns(),
             cfg.plan.creates(LinuxNamespaceType::Cgroup),
             terminal,
+            &cfg.idmapped,
             &mut join_cgroup,
         )?;
     }

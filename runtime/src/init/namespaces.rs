@@ -147,7 +147,7 @@ pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     write_map(pid, "gid_map", &gid)
 }
 
-fn write_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+pub(crate) fn write_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     if maps.is_empty() {
         return Ok(());
     }

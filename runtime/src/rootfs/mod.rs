@@ -4,6 +4,7 @@
 pub mod cgroup;
 pub mod devices;
 pub mod finalize;
+pub mod idmap;
 pub mod mount;
 pub mod options;
 pub mod pivot;
@@ -54,6 +55,9 @@ pub fn propagation_flags(p: &str) -> Result<MsFlags> {
 /// Everything up to (not including) the root switch. `before_cgroup_mount`
 /// runs before each mount of a cgroup filesystem (the init must be in its
 /// cgroup and cgroup namespace by then).
+// The init's set-up state, passed as it is; a struct for it would only move
+// the same fields.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare(
     spec: &Spec,
     rootfs: &Path,
@@ -61,8 +65,15 @@ pub fn prepare(
     in_userns: bool,
     new_cgroupns: bool,
     terminal: bool,
+    idmapped: &[idmap::Idmapped],
     before_cgroup_mount: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
+    let tree_for = |t: idmap::Target| {
+        idmapped
+            .iter()
+            .find(|i| i.target == t)
+            .map(|i| i.fd.as_fd())
+    };
     let linux = spec.linux().as_ref();
     let prop = match root_propagation(spec)? {
         // An unbindable / could not be bound as the new root: it is applied
@@ -73,14 +84,27 @@ pub fn prepare(
     };
     mount2(None::<&str>, "/", None::<&str>, prop, None::<&str>).ctx(|| "set propagation of /")?;
     make_parent_mount_private(rootfs)?;
-    mount2(
-        Some(rootfs),
-        rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx(|| format!("bind mount rootfs {}", rootfs.display()))?;
+    if let Some(tree) = tree_for(idmap::Target::Rootfs) {
+        // The idmapped copy of the rootfs (made by `create`) goes where the
+        // plain self-bind would.
+        let at = open(
+            rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("open rootfs {}", rootfs.display()))?;
+        idmap::attach(tree, at.as_fd())
+            .ctx(|| format!("attach the idmapped rootfs on {}", rootfs.display()))?;
+    } else {
+        mount2(
+            Some(rootfs),
+            rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| format!("bind mount rootfs {}", rootfs.display()))?;
+    }
     let root_fd = open(
         rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -97,11 +121,11 @@ pub fn prepare(
             .filter(|l| !l.is_empty() && crate::init::lsm::selinux_enabled()),
     };
     let mounts = spec.mounts().clone().unwrap_or_default();
-    for m in &mounts {
+    for (i, m) in mounts.iter().enumerate() {
         if matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")) {
             before_cgroup_mount()?;
         }
-        mount::mount_entry(&ctx, m)?;
+        mount::mount_entry(&ctx, m, tree_for(idmap::Target::Mount(i)))?;
     }
     let dev_is_bind = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")

@@ -16,15 +16,20 @@ use super::RootfsCtx;
 use crate::error::{Error, Result, SysContext};
 use crate::sys::resolve::{fd_path, mkdir_all_in_root, open_in_root, Leaf};
 
-pub fn mount_entry(ctx: &RootfsCtx, m: &Mount) -> Result<()> {
+/// `idmapped`: the entry's idmapped tree, made by `create` (see `idmap`).
+pub fn mount_entry(ctx: &RootfsCtx, m: &Mount, idmapped: Option<BorrowedFd<'_>>) -> Result<()> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    if let Some(tree) = idmapped {
+        return idmapped_entry(ctx, m, tree, &opts);
+    }
     if opts.idmap {
-        return Err(Error::Unsupported(
-            "idmapped mounts",
-            format!("mount {} asks for idmap", dest.display()),
-        ));
+        // `create` makes a tree for every idmapped entry it accepts.
+        return Err(Error::Invalid(format!(
+            "mount {} asks for idmap but no idmapped mount was prepared for it",
+            dest.display()
+        )));
     }
     if typ == "bind" || opts.bind() {
         return bind_entry(ctx, m, &opts);
@@ -129,6 +134,28 @@ fn bind_entry(ctx: &RootfsCtx, m: &Mount, opts: &MountOptions) -> Result<()> {
     bind_from(ctx, &src, m.destination(), opts)
 }
 
+/// Attach an idmapped bind (a detached tree made by `create`) at its
+/// destination, then apply flags as for any bind.
+fn idmapped_entry(
+    ctx: &RootfsCtx,
+    m: &Mount,
+    tree: BorrowedFd<'_>,
+    opts: &MountOptions,
+) -> Result<()> {
+    let dest = m.destination();
+    let st = nix::sys::stat::fstat(tree).ctx(|| format!("stat the tree for {}", dest.display()))?;
+    let leaf = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        Leaf::Dir
+    } else {
+        Leaf::File
+    };
+    let target = mkdir_all_in_root(ctx.root(), dest, leaf)
+        .ctx(|| format!("create mount point {}", dest.display()))?;
+    super::idmap::attach(tree, target.as_fd())
+        .ctx(|| format!("attach the idmapped mount on {}", dest.display()))?;
+    after_bind(ctx, dest, opts)
+}
+
 /// Bind `src` (a host path) onto `dest` in the rootfs, then apply flags.
 pub fn bind_from(ctx: &RootfsCtx, src: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
     let meta = std::fs::metadata(src).ctx(|| format!("bind mount source {}", src.display()))?;
@@ -144,6 +171,11 @@ pub fn bind_from(ctx: &RootfsCtx, src: &Path, dest: &Path, opts: &MountOptions) 
         None::<&str>,
     )
     .ctx(|| format!("bind mount {} on {}", src.display(), dest.display()))?;
+    after_bind(ctx, dest, opts)
+}
+
+/// The flags of a bind (a remount), then propagation and attributes.
+fn after_bind(ctx: &RootfsCtx, dest: &Path, opts: &MountOptions) -> Result<()> {
     let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
         let top = open_in_root(ctx.root(), dest, OFlag::O_PATH)

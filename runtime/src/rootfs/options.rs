@@ -14,6 +14,8 @@ pub struct MountOptions {
     pub attr_set: u64,
     pub attr_clr: u64,
     pub idmap: bool,
+    /// `ridmap`: the idmap applies to the submounts of a recursive bind too.
+    pub idmap_recursive: bool,
 }
 
 impl Default for MountOptions {
@@ -26,6 +28,7 @@ impl Default for MountOptions {
             attr_set: 0,
             attr_clr: 0,
             idmap: false,
+            idmap_recursive: false,
         }
     }
 }
@@ -131,7 +134,11 @@ pub fn parse(options: &[String]) -> MountOptions {
                 o.attr_set |= MOUNT_ATTR_STRICTATIME;
             }
             "ratime" | "rnorelatime" | "rnostrictatime" => o.attr_clr |= MOUNT_ATTR__ATIME,
-            "idmap" | "ridmap" => o.idmap = true,
+            "idmap" => o.idmap = true,
+            "ridmap" => {
+                o.idmap = true;
+                o.idmap_recursive = true;
+            }
             // crun's copy-up hint; the runtime has nothing to do for it.
             "tmpcopyup" => {}
             other => o.data.push(other.to_string()),
