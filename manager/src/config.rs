@@ -8,7 +8,8 @@
 //!   "insecure-registries": ["reg.local:5000"],
 //!   "log-driver": "local", "log-opts": {"max-size": "10m", "max-file": "3"},
 //!   "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 4096}},
-//!   "seccomp-profile": "/etc/berth/seccomp.json", "cgroup-parent": "/berth" }
+//!   "seccomp-profile": "/etc/berth/seccomp.json", "cgroup-parent": "/berth",
+//!   "dns": ["10.0.0.2"] }
 //! ```
 
 use serde::Deserialize;
@@ -59,6 +60,9 @@ pub struct Settings {
     #[serde(default)]
     pub insecure_registries: Vec<String>,
     pub bip: Option<String>,
+    /// Upstream resolvers of the networks' DNS responders (dockerd's `dns`).
+    #[serde(default)]
+    pub dns: Vec<String>,
     pub mtu: Option<u32>,
     pub log_driver: Option<String>,
     #[serde(default)]
@@ -119,6 +123,14 @@ impl Settings {
                 key,
                 "the default bridge is not configurable in this build (networking)".into(),
             ));
+        }
+        for d in &self.dns {
+            // dockerd's key takes addresses; berth also takes ADDRESS:PORT
+            let ok =
+                d.parse::<std::net::IpAddr>().is_ok() || d.parse::<std::net::SocketAddr>().is_ok();
+            if !ok {
+                return Err(bad("dns", format!("{d:?} is not an IP address")));
+            }
         }
         if let Some(d) = &self.log_driver {
             if !matches!(d.as_str(), "json-file" | "local" | "none") {

@@ -8,11 +8,12 @@ use super::driver;
 use super::firewall::{self, BridgeRules, Forward, RuleSet};
 use super::model::{Endpoint, Network, PortMap, PublishedPort};
 use super::names::files::{self, HostEntry};
+use super::names::responder;
 use super::store::{self, NetworkStore};
 use super::{ipam, links, netns, ports, Mode, NetworkError};
 use crate::container::{self, ContainerRecord, ContainerStore, EndpointSettings, NetworkMode};
 use crate::context::Context;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -265,6 +266,7 @@ fn attach_one(
         ifname: format!("eth{index}"),
         aliases: cfg.aliases.clone(),
         ports: published,
+        dns: rec.host_config.dns.clone(),
     };
     // Recorded before the interfaces exist: a crash in between leaves a record
     // that repair uses to remove them.
@@ -353,7 +355,11 @@ pub fn prepare(
                     }
                 }
             }
-            if let Err(e) = sync_firewall(ctx, &st) {
+            // the firewall, then each user network's DNS responder (started
+            // when none runs, e.g. after a kill -9 of the last one)
+            let wired = sync_firewall(ctx, &st)
+                .and_then(|_| nets.iter().try_for_each(|n| responder::ensure(ctx, n)));
+            if let Err(e) = wired {
                 let _ = detach_all(&st, &rec.id);
                 let _ = netns::remove(&ctx.state, &rec.id);
                 let _ = sync_firewall(ctx, &st);
@@ -442,6 +448,7 @@ pub fn connect(
             .unwrap_or(index);
         attach_one(ctx, &st, rec, &n, &cfg, index.max(1), &pin, &PortMap::new())?;
         sync_firewall(ctx, &st)?;
+        responder::ensure(ctx, &n)?;
     }
     rec.networking.endpoints_config.insert(n.name.clone(), cfg);
     if rec.host_config.network_mode == NetworkMode::Default {
@@ -449,6 +456,10 @@ pub fn connect(
     }
     cs.save(rec)?;
     refresh_locked(ctx, &st, std::slice::from_ref(&n.id));
+    if running {
+        // its resolv.conf gains the network's responder
+        write_etc(ctx, &cs, &st, rec, &rec.dir(ctx), &super::mode(rec))?;
+    }
     Ok(())
 }
 
@@ -497,28 +508,43 @@ pub fn disconnect(ctx: &Context, rec: &mut ContainerRecord, key: &str) -> Result
     }
     cs.save(rec)?;
     refresh_locked(ctx, &st, std::slice::from_ref(&n.id));
-    // its own hosts file loses the peers of that network
+    // its resolv.conf loses that network's responder
     write_etc(ctx, &cs, &st, rec, &rec.dir(ctx), &super::mode(rec))?;
     Ok(())
 }
 
-/// Rewrite /etc/hosts of every running container on the networks `ids`.
+/// Rewrite /etc/hosts of the running containers on the default bridge among
+/// the networks `ids`: their `--link` entries follow the linked container's
+/// address, as in docker. A user network's names are its DNS responder's
+/// (which reloads by itself): no peer's file is touched, so a start costs
+/// the same with 1 or 100 containers on the network.
 fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
+    let bridge: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            st.find(id)
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.is_predefined())
+        })
+        .cloned()
+        .collect();
+    if bridge.is_empty() {
+        return;
+    }
     let Ok(cs) = ContainerStore::open(ctx) else {
         return;
     };
-    let mut cache = PeerCache::new();
-    for id in ids {
-        cache.insert(id.clone(), st.endpoints(id).unwrap_or_default());
-    }
     let mut seen = BTreeSet::new();
-    for id in ids {
-        for ep in &cache[id] {
+    for id in &bridge {
+        for ep in st.endpoints(id).unwrap_or_default() {
             if !seen.insert(ep.container_id.clone()) {
                 continue;
             }
             if let Ok(rec) = cs.load(&ep.container_id) {
-                let _ = write_hosts(&cs, st, &rec, &rec.dir(ctx), &super::mode(&rec), &cache);
+                if !rec.host_config.links.is_empty() {
+                    let _ = write_hosts(&cs, st, &rec, &rec.dir(ctx), &super::mode(&rec));
+                }
             }
         }
     }
@@ -559,16 +585,14 @@ pub(super) fn endpoints_of(st: &NetworkStore, id: &str) -> Vec<(Network, Endpoin
         .collect()
 }
 
-/// Endpoints by network, read once for a refresh of many hosts files.
-type PeerCache = BTreeMap<String, Vec<Endpoint>>;
-
+/// The container's own /etc/hosts: itself, `--add-host`, `--link` (peers
+/// on a user network are found through the network's DNS responder).
 fn write_hosts(
     cs: &ContainerStore,
     st: &NetworkStore,
     rec: &ContainerRecord,
     dir: &Path,
     mode: &Mode,
-    cache: &PeerCache,
 ) -> Result<(), NetworkError> {
     let mine = endpoints_of(st, &rec.id);
     let hostname = rec.config.hostname.clone();
@@ -580,37 +604,8 @@ fn write_hosts(
                 names: vec![hostname.clone()],
             })
             .collect(),
-        Mode::Host => Vec::new(),
         _ => Vec::new(),
     };
-    let mut peers = Vec::new();
-    for (n, _) in mine.iter().filter(|(n, _)| !n.is_predefined()) {
-        let read;
-        let eps = match cache.get(&n.id) {
-            Some(e) => e,
-            None => {
-                read = st.endpoints(&n.id)?;
-                &read
-            }
-        };
-        for ep in eps {
-            if ep.container_id == rec.id {
-                continue;
-            }
-            // the endpoint keeps the container's current name (a rename
-            // updates it), so peers need no record reads
-            let mut names = vec![ep.container_name.clone()];
-            for a in &ep.aliases {
-                if !names.contains(a) {
-                    names.push(a.clone());
-                }
-            }
-            peers.push(HostEntry {
-                ip: ep.ipv4.clone(),
-                names,
-            });
-        }
-    }
     let gateway = mine.first().map(|(_, ep)| ep.gateway.clone()).or_else(|| {
         st.get("bridge")
             .ok()
@@ -644,7 +639,7 @@ fn write_hosts(
         }
         t
     } else {
-        files::hosts(&own, &link_entries, &extra, &peers)
+        files::hosts(&own, &link_entries, &extra)
     };
     let p = dir.join("hosts");
     files::write_in_place(&p, &text).map_err(crate::store::IoFailure::at("write", &p))?;
@@ -659,10 +654,22 @@ fn write_etc(
     dir: &Path,
     mode: &Mode,
 ) -> Result<(), NetworkError> {
-    write_hosts(cs, st, rec, dir, mode, &PeerCache::new())?;
+    write_hosts(cs, st, rec, dir, mode)?;
     let hc = &rec.host_config;
     let host = files::host_resolv_conf();
-    let text = if matches!(mode, Mode::Host)
+    // On user networks: their responders (at the gateways), which answer
+    // the network's names and forward the rest to `--dns` or the host's.
+    let responders: Vec<String> = match mode {
+        Mode::Networks(_) => endpoints_of(st, &rec.id)
+            .into_iter()
+            .filter(|(n, _)| responder::wanted(n))
+            .map(|(_, ep)| ep.gateway)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let text = if !responders.is_empty() {
+        files::resolv_conf(&host, &responders, &hc.dns_search, &hc.dns_options)
+    } else if matches!(mode, Mode::Host)
         && hc.dns.is_empty()
         && hc.dns_search.is_empty()
         && hc.dns_options.is_empty()

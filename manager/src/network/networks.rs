@@ -307,6 +307,7 @@ pub fn remove(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
             containers: names.join(", "),
         });
     }
+    super::names::responder::stop(ctx, &n.id);
     if let Ok(d) = super::driver::for_network(&n) {
         d.cleanup(&n)?;
     }

@@ -69,6 +69,11 @@ impl NetworkStore {
         self.dir.join(".firewall-applied")
     }
 
+    /// `<root>/networks/<id>` (what the network's DNS responder watches).
+    pub fn network_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
     fn net_file(&self, id: &str) -> PathBuf {
         self.dir.join(id).join("network.json")
     }
