@@ -60,11 +60,19 @@ fn lock_is_held(path: &Path) -> bool {
 
 /// Drop endpoints and pins of containers that no longer hold them (kill -9,
 /// a crashed berth), bridges with no endpoint left. The caller holds the lock.
-pub(super) fn repair_locked(ctx: &Context, st: &NetworkStore) -> Result<Vec<String>, NetworkError> {
+/// `thorough` (`network ls`/`prune`/`rm`) also removes an on-demand bridge of
+/// a network that was empty already (a crash between the last endpoint's
+/// record and its bridge); starts and exits skip that netlink round trip.
+pub(super) fn repair_locked(
+    ctx: &Context,
+    st: &NetworkStore,
+    thorough: bool,
+) -> Result<Vec<String>, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
     let mut touched = Vec::new();
     for n in st.list()? {
         let eps = st.endpoints(&n.id)?;
+        let eps_empty = eps.is_empty();
         let mut left = eps.len();
         for ep in eps {
             if !live(ctx, &cs, &ep.container_id) {
@@ -78,7 +86,10 @@ pub(super) fn repair_locked(ctx: &Context, st: &NetworkStore) -> Result<Vec<Stri
                 }
             }
         }
-        if left == 0 && driver::on_demand(&n) {
+        // An on-demand bridge goes with its last endpoint: only when this
+        // scan removed that one (an empty network's bridge went already, and
+        // asking the kernel on every command costs a netlink round trip).
+        if left == 0 && (thorough || !eps_empty) && driver::on_demand(&n) {
             if let Ok(d) = driver::for_network(&n) {
                 d.cleanup(&n)?;
             }
@@ -313,7 +324,7 @@ pub fn prepare(
     let mode = super::mode(rec);
     let _l = store::lock()?;
     let st = NetworkStore::open(ctx)?;
-    let mut touched = repair_locked(ctx, &st)?;
+    let mut touched = repair_locked(ctx, &st, false)?;
     // The container is being started under its lock, so endpoints it still
     // holds are left from a run whose release never came (a reboot, or kill -9
     // of the shim and berth together): give them back before attaching again.
@@ -387,7 +398,7 @@ pub fn release(ctx: &Context, id: &str) -> Result<(), NetworkError> {
     let st = NetworkStore::open(ctx)?;
     let mut touched = detach_all(&st, id)?;
     netns::remove(&ctx.state, id)?;
-    touched.extend(repair_locked(ctx, &st)?);
+    touched.extend(repair_locked(ctx, &st, false)?);
     sync_firewall(ctx, &st)?;
     refresh_locked(ctx, &st, &touched);
     Ok(())

@@ -290,7 +290,7 @@ pub fn in_use_by(ctx: &Context, n: &Network) -> Result<Vec<String>, NetworkError
 pub fn remove(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
     let _l = store::lock()?;
     let st = NetworkStore::open(ctx)?;
-    super::endpoint::repair_locked(ctx, &st)?;
+    super::endpoint::repair_locked(ctx, &st, true)?;
     let n = st.get(key)?;
     if n.is_predefined() {
         return Err(NetworkError::Invalid(format!(
@@ -325,7 +325,7 @@ pub fn prune(ctx: &Context, keep: impl Fn(&Network) -> bool) -> Result<Vec<Strin
     let candidates: Vec<Network> = {
         let _l = store::lock()?;
         let st = NetworkStore::open(ctx)?;
-        super::endpoint::repair_locked(ctx, &st)?;
+        super::endpoint::repair_locked(ctx, &st, true)?;
         super::endpoint::sync_firewall_with(ctx, &st, true)?;
         st.list()?
     };
@@ -348,7 +348,7 @@ pub fn list(ctx: &Context) -> Result<Vec<Network>, NetworkError> {
     let _l = store::lock()?;
     let st = NetworkStore::open(ctx)?;
     ensure_predefined(ctx, &st)?;
-    let touched = super::endpoint::repair_locked(ctx, &st)?;
+    let touched = super::endpoint::repair_locked(ctx, &st, true)?;
     if !touched.is_empty() {
         super::endpoint::sync_firewall(ctx, &st)?;
     }

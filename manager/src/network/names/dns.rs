@@ -97,6 +97,8 @@ struct Table {
     ptr: HashMap<Ipv4Addr, String>,
     /// Per-client upstreams (a container's `--dns`).
     dns_of: HashMap<Ipv4Addr, Vec<SocketAddr>>,
+    /// The container behind each address.
+    container: HashMap<Ipv4Addr, String>,
     endpoints: usize,
 }
 
@@ -121,6 +123,7 @@ impl Table {
                 }
             }
             t.ptr.insert(ip, ep.container_name.clone());
+            t.container.insert(ip, ep.container_id.clone());
             let ups: Vec<SocketAddr> = ep.dns.iter().filter_map(|d| upstream_addr(d)).collect();
             if !ups.is_empty() {
                 t.dns_of.insert(ip, ups);
@@ -416,7 +419,15 @@ impl Server {
             r.metadata.response_code = ResponseCode::FormErr;
             return Outcome::Reply(r);
         };
-        if let Some(answers) = self.local(q) {
+        let mut answers = self.local(q, None);
+        if answers.is_none() {
+            // a container on several networks resolves the names of all of
+            // them (as with docker) through the first one's responder
+            if let Some(t) = client4.and_then(|a| self.client_networks(a)) {
+                answers = self.local(q, Some(&t));
+            }
+        }
+        if let Some(answers) = answers {
             r.metadata.authoritative = true;
             r.add_answers(answers);
             return Outcome::Reply(r);
@@ -431,8 +442,32 @@ impl Server {
         Outcome::Forward(ups)
     }
 
-    /// The answers for a name of this network (None: not ours).
-    fn local(&mut self, q: &Query) -> Option<Vec<Record>> {
+    /// The names of the client's other networks (None: it has none). Read on
+    /// a miss only (misses are rare: outside names), never cached, so it is
+    /// never stale: one stat per network of the root, and the endpoints of
+    /// the networks the client is on.
+    fn client_networks(&self, client: Ipv4Addr) -> Option<Table> {
+        let cid = self.table.container.get(&client)?;
+        let nets = self.cfg.net_dir.parent()?;
+        let mine = self.cfg.net_dir.file_name()?;
+        let mut eps = Vec::new();
+        for e in std::fs::read_dir(nets).ok()?.flatten() {
+            let name = e.file_name();
+            if name == mine || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let dir = e.path().join("endpoints");
+            if dir.join(format!("{cid}.json")).exists() {
+                eps.extend(read_endpoints(&dir));
+            }
+        }
+        (!eps.is_empty()).then(|| Table::build(&eps))
+    }
+
+    /// The answers for a name of this network, or of `other` (None: not
+    /// ours).
+    fn local(&mut self, q: &Query, other: Option<&Table>) -> Option<Vec<Record>> {
+        let table = other.unwrap_or(&self.table);
         let name = q.name().to_lowercase().to_ascii();
         let key = name.trim_end_matches('.');
         if q.query_type() == RecordType::PTR {
@@ -443,7 +478,7 @@ impl Server {
             if net.prefix_len() != 32 {
                 return None;
             }
-            let target = self.table.ptr.get(&ip)?;
+            let target = table.ptr.get(&ip)?;
             let target = Name::from_ascii(format!("{target}.")).ok()?;
             return Some(vec![Record::from_rdata(
                 q.name().clone(),
@@ -451,7 +486,7 @@ impl Server {
                 RData::PTR(PTR(target)),
             )]);
         }
-        let ips = self.table.names.get(key)?;
+        let ips = table.names.get(key)?;
         if q.query_type() != RecordType::A {
             // ours, but only IPv4 addresses: an empty NOERROR, not a forward
             // (an upstream would say NXDOMAIN and the client might believe it)

@@ -186,6 +186,7 @@ pub fn forget_self(ctx: &Context, net_id: &str) {
 /// the network is empty or gone.
 pub fn run(ctx: &Context, net_id: &str, ups: &[String]) -> Result<(), NetworkError> {
     use std::io::Write;
+    process::close_inherited_fds();
     let st = crate::network::store::NetworkStore::open(ctx)?;
     let n = st.get(net_id)?;
     let (subnet, gw, _) = n
