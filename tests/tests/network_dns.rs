@@ -225,7 +225,8 @@ fn name_scenarios(e: Engine, run: &[&str], net: &str, p: &str) {
     let (ok, out) = e(&["network", "connect", net, &other]);
     assert!(ok, "{out}");
     let other_ip = ip_of(e, &other, net);
-    assert_eq!(lookup(e, &peer, &other), [other_ip], "after connect");
+    let (_, out) = e(&["exec", &peer, "nslookup", &other]);
+    assert_eq!(answers(&out), [other_ip], "after connect: {out}");
     assert_eq!(
         lookup(e, &other, &peer).len(),
         1,
@@ -276,7 +277,7 @@ fn short_id_ptr_files_and_no_names_on_the_default_bridge() {
             "run",
             "-d",
             "--name",
-            "a",
+            "ha",
             "--network",
             "files",
             "--add-host",
@@ -296,7 +297,7 @@ fn short_id_ptr_files_and_no_names_on_the_default_bridge() {
             "run",
             "-d",
             "--name",
-            "c",
+            "hc",
             "--network",
             "files",
             "busybox",
@@ -305,28 +306,25 @@ fn short_id_ptr_files_and_no_names_on_the_default_bridge() {
         ],
     )
     .assert_ok();
-    let ip = ip_of(&e, "a", "files");
-    assert_eq!(lookup(&e, "c", &id[..12]), [ip.clone()], "short id");
+    let ip = ip_of(&e, "ha", "files");
+    assert_eq!(lookup(&e, "hc", &id[..12]), [ip.clone()], "short id");
     // PTR: the address back to the name
-    let (_, out) = e(&["exec", "c", "nslookup", &ip]);
-    assert!(out.contains("name = a"), "PTR of {ip}: {out}");
+    let (_, out) = e(&["exec", "hc", "nslookup", &ip]);
+    assert!(out.contains("name = ha"), "PTR of {ip}: {out}");
     // the container's files: the responder in resolv.conf; its own hosts
     // file holds itself and --add-host, not its peers
     let gw = gateway(&b, "files");
-    let resolv = bt(&b, &["exec", "a", "cat", "/etc/resolv.conf"])
+    let resolv = bt(&b, &["exec", "ha", "cat", "/etc/resolv.conf"])
         .assert_ok()
         .stdout
         .clone();
     assert!(resolv.contains(&format!("nameserver {gw}\n")), "{resolv}");
-    let hosts = bt(&b, &["exec", "a", "cat", "/etc/hosts"])
+    let hosts = bt(&b, &["exec", "ha", "cat", "/etc/hosts"])
         .assert_ok()
         .stdout
         .clone();
     assert!(hosts.contains("10.1.2.3\textra"), "{hosts}");
-    assert!(
-        !hosts.contains("\tc\n") && !hosts.contains(" c\n"),
-        "peer in hosts: {hosts}"
-    );
+    assert!(!hosts.contains("hc"), "peer in hosts: {hosts}");
     // the default bridge: no names (docker's behaviour), no responder
     bt(
         &b,
@@ -347,7 +345,7 @@ fn short_id_ptr_files_and_no_names_on_the_default_bridge() {
         .stdout
         .clone();
     assert!(!resolv.contains(&gw), "{resolv}");
-    bt(&b, &["rm", "-f", "a", "c", "d1", "d2"]).assert_ok();
+    bt(&b, &["rm", "-f", "ha", "hc", "d1", "d2"]).assert_ok();
     bt(&b, &["network", "rm", "files"]).assert_ok();
 }
 

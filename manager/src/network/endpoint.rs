@@ -323,6 +323,11 @@ pub fn prepare(
     let cs = ContainerStore::open(ctx)?;
     let mode = super::mode(rec);
     let _l = store::lock()?;
+    // the namespace is made while the records are read and repaired
+    let pin_job = match mode {
+        Mode::Networks(_) => Some(netns::create_in_background(&ctx.state, &rec.id)?),
+        _ => None,
+    };
     let st = NetworkStore::open(ctx)?;
     let mut touched = repair_locked(ctx, &st, false)?;
     // The container is being started under its lock, so endpoints it still
@@ -351,7 +356,10 @@ pub fn prepare(
         }
         Mode::Networks(names) => {
             let nets = resolve_networks(&st, names)?;
-            let pin = netns::create(&ctx.state, &rec.id)?;
+            let pin = match pin_job {
+                Some(job) => job.wait()?,
+                None => netns::create(&ctx.state, &rec.id)?,
+            };
             let wanted = wanted_ports(rec);
             let mut done: Vec<String> = Vec::new();
             for (i, n) in nets.iter().enumerate() {
