@@ -163,7 +163,10 @@ fn gateway(b: &Berth, net: &str) -> String {
 
 /// The name scenarios both engines must pass alike. `run` is the engine's
 /// `run` prefix (docker's needs `--runtime berth`).
-fn name_scenarios(e: Engine, run: &[&str], net: &str, p: &str) {
+/// `second` is the `network create` arguments of the scenario's second
+/// network (docker needs an explicit subnet: it does not avoid the subnets
+/// of berth's bridges made meanwhile by the tests running beside it).
+fn name_scenarios(e: Engine, run: &[&str], net: &str, p: &str, second: &[&str]) {
     let n = |s: &str| format!("{p}{s}");
     let (web, peer, other, r1, r2) = (n("web"), n("peer"), n("other"), n("r1"), n("r2"));
     let start = |name: &str, extra: &[&str]| {
@@ -215,7 +218,10 @@ fn name_scenarios(e: Engine, run: &[&str], net: &str, p: &str) {
     );
     // connect and disconnect of a running container (from a second network)
     let net2 = n("second");
-    let (ok, out) = e(&["network", "create", &net2]);
+    let mut create = vec!["network", "create"];
+    create.extend_from_slice(second);
+    create.push(&net2);
+    let (ok, out) = e(&create);
     assert!(ok, "{out}");
     start(&other, &["--network", &net2]);
     assert!(
@@ -262,7 +268,7 @@ fn names_aliases_replicas_and_changes() {
     let b = berth();
     bt(&b, &["network", "create", "names"]).assert_ok();
     let e = berth_engine(&b);
-    name_scenarios(&e, &["run"], "names", "");
+    name_scenarios(&e, &["run"], "names", "", &[]);
     bt(&b, &["network", "rm", "names"]).assert_ok();
 }
 
@@ -537,11 +543,22 @@ fn docker_answers_the_same_names() {
     berth_tests::init();
     let d = docker::shared();
     let net = format!("bdns{}", std::process::id());
-    d.docker(&["network", "create", &net]).assert_ok();
+    // subnets outside berth's pools (172.17-31/16, 192.168/20), so that a
+    // berth network made meanwhile by another test never shares one
+    let x = std::process::id() % 200;
+    let (s1, s2) = (format!("10.213.{x}.0/24"), format!("10.214.{x}.0/24"));
+    d.docker(&["network", "create", "--subnet", &s1, &net])
+        .assert_ok();
     let e = |args: &[&str]| {
         let o = d.docker(args);
         (o.ok(), format!("{}\n{}", o.stdout, o.stderr))
     };
-    name_scenarios(&e, &["run", "--runtime", "berth"], &net, "dk");
+    name_scenarios(
+        &e,
+        &["run", "--runtime", "berth"],
+        &net,
+        "dk",
+        &["--subnet", &s2],
+    );
     let _ = d.docker(&["network", "rm", &net]);
 }
