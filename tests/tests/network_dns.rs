@@ -181,8 +181,16 @@ fn name_scenarios(e: Engine, run: &[&str], net: &str, p: &str, second: &[&str]) 
     start(&peer, &["--network", net]);
     let web_ip = ip_of(e, &web, net);
     // by name, by alias
-    assert_eq!(lookup(e, &peer, &web), [web_ip.clone()], "by name");
-    assert_eq!(lookup(e, &peer, &n("www")), [web_ip.clone()], "by alias");
+    assert_eq!(
+        lookup(e, &peer, &web),
+        std::slice::from_ref(&web_ip),
+        "by name"
+    );
+    assert_eq!(
+        lookup(e, &peer, &n("www")),
+        std::slice::from_ref(&web_ip),
+        "by alias"
+    );
     // replicas under one alias: every address, in rotating order
     start(&r1, &["--network", net, "--network-alias", &n("svc")]);
     start(&r2, &["--network", net, "--network-alias", &n("svc")]);
@@ -206,7 +214,11 @@ fn name_scenarios(e: Engine, run: &[&str], net: &str, p: &str, second: &[&str]) 
     // a rename: the new name answers, the old one no longer
     let (ok, out) = e(&["rename", &web, &n("site")]);
     assert!(ok, "{out}");
-    assert_eq!(lookup(e, &peer, &n("site")), [web_ip.clone()], "renamed");
+    assert_eq!(
+        lookup(e, &peer, &n("site")),
+        std::slice::from_ref(&web_ip),
+        "renamed"
+    );
     assert!(lookup(e, &peer, &web).is_empty(), "old name after rename");
     // stop: gone from the answers
     let (ok, out) = e(&["stop", "-t", "0", &n("site")]);
@@ -313,7 +325,11 @@ fn short_id_ptr_files_and_no_names_on_the_default_bridge() {
     )
     .assert_ok();
     let ip = ip_of(&e, "ha", "files");
-    assert_eq!(lookup(&e, "hc", &id[..12]), [ip.clone()], "short id");
+    assert_eq!(
+        lookup(&e, "hc", &id[..12]),
+        std::slice::from_ref(&ip),
+        "short id"
+    );
     // PTR: the address back to the name
     let (_, out) = e(&["exec", "hc", "nslookup", &ip]);
     assert!(out.contains("name = ha"), "PTR of {ip}: {out}");
