@@ -105,6 +105,14 @@ fn bt(b: &Berth, args: &[&str]) -> berth_tests::Output {
         .run()
 }
 
+/// `network create` arguments for a subnet outside every engine's default
+/// pools (`block` picks one per network): other engines on this host (a
+/// dockerd, podman) do not avoid berth's subnets, so a network they make
+/// meanwhile on the same default subnet would take its traffic.
+fn subnet(block: u8) -> String {
+    format!("--subnet=10.{block}.{}.0/24", std::process::id() % 200)
+}
+
 fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + timeout;
     while Instant::now() < end {
@@ -244,7 +252,15 @@ fn name_scenarios(e: Engine, run: &[&str], net: &str, p: &str, second: &[&str]) 
     assert!(ok, "{out}");
     let other_ip = ip_of(e, &other, net);
     let (_, out) = e(&["exec", &peer, "nslookup", &other]);
-    assert_eq!(answers(&out), [other_ip], "after connect: {out}");
+    if answers(&out) != [other_ip.clone()] {
+        // what the responder and the peer's route looked like
+        let (_, diag) = e(&["exec", &peer, "sh", "-c", "cat /etc/resolv.conf; ip route; ip neigh; ping -c1 -W1 $(awk '/nameserver/{print $2; exit}' /etc/resolv.conf)"]);
+        let (_, again) = e(&["exec", &peer, "nslookup", &other]);
+        panic!(
+            "after connect: {out}\n--- diag ---\n{diag}\n--- again ---\n{again}\n--- host ---\n{}",
+            diag_host()
+        );
+    }
     assert_eq!(
         lookup(e, &other, &peer).len(),
         1,
@@ -257,6 +273,35 @@ fn name_scenarios(e: Engine, run: &[&str], net: &str, p: &str, second: &[&str]) 
         let _ = e(&["rm", "-f", c]);
     }
     let _ = e(&["network", "rm", &net2]);
+}
+
+/// The host's responders and routes (a failure's context).
+fn diag_host() -> String {
+    let out = |c: &str, a: &[&str]| {
+        std::process::Command::new(c)
+            .args(a)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "{}\n{}\n{}",
+        out(
+            "sh",
+            &[
+                "-c",
+                "ps -eo pid,stat,args | grep 'internal dns' | grep -v grep"
+            ]
+        ),
+        out("ip", &["-4", "route"]),
+        out(
+            "sh",
+            &[
+                "-c",
+                "for f in /tmp/berth-e2e-*/dns/*.log; do echo $f; tail -5 $f; done 2>/dev/null"
+            ]
+        )
+    )
 }
 
 /// The image name an engine's `run` prefix implies.
@@ -278,16 +323,16 @@ fn berth_engine(b: &Berth) -> impl Fn(&[&str]) -> (bool, String) + '_ {
 #[test]
 fn names_aliases_replicas_and_changes() {
     let b = berth();
-    bt(&b, &["network", "create", "names"]).assert_ok();
+    bt(&b, &["network", "create", &subnet(215), "names"]).assert_ok();
     let e = berth_engine(&b);
-    name_scenarios(&e, &["run"], "names", "", &[]);
+    name_scenarios(&e, &["run"], "names", "", &[&subnet(216)]);
     bt(&b, &["network", "rm", "names"]).assert_ok();
 }
 
 #[test]
 fn short_id_ptr_files_and_no_names_on_the_default_bridge() {
     let b = berth();
-    bt(&b, &["network", "create", "files"]).assert_ok();
+    bt(&b, &["network", "create", &subnet(217), "files"]).assert_ok();
     let e = berth_engine(&b);
     let id = bt(
         &b,
@@ -375,8 +420,8 @@ fn short_id_ptr_files_and_no_names_on_the_default_bridge() {
 fn other_names_go_upstream_and_networks_are_isolated() {
     let b = berth();
     let e = berth_engine(&b);
-    bt(&b, &["network", "create", "left"]).assert_ok();
-    bt(&b, &["network", "create", "right"]).assert_ok();
+    bt(&b, &["network", "create", &subnet(218), "left"]).assert_ok();
+    bt(&b, &["network", "create", &subnet(219), "right"]).assert_ok();
     bt(
         &b,
         &[
@@ -482,7 +527,7 @@ fn alive(pid: i32) -> bool {
 fn responder_on_demand_repaired_after_kill_9_and_gone_after_last_and_rm() {
     let b = berth();
     let e = berth_engine(&b);
-    bt(&b, &["network", "create", "life"]).assert_ok();
+    bt(&b, &["network", "create", &subnet(220), "life"]).assert_ok();
     assert_eq!(
         responder_pid(&b, "life"),
         None,
