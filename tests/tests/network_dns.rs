@@ -285,7 +285,7 @@ fn diag_host() -> String {
             .unwrap_or_default()
     };
     format!(
-        "{}\n{}\n{}",
+        "{}\n{}",
         out(
             "sh",
             &[
@@ -294,13 +294,6 @@ fn diag_host() -> String {
             ]
         ),
         out("ip", &["-4", "route"]),
-        out(
-            "sh",
-            &[
-                "-c",
-                "for f in /tmp/berth-e2e-*/dns/*.log; do echo $f; tail -5 $f; done 2>/dev/null"
-            ]
-        )
     )
 }
 
