@@ -9,7 +9,8 @@
 //!   "registry-mirrors": ["https://mirror.local"],
 //!   "log-driver": "local", "log-opts": {"max-size": "10m", "max-file": "3"},
 //!   "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 4096}},
-//!   "seccomp-profile": "/etc/berth/seccomp.json", "cgroup-parent": "/berth" }
+//!   "seccomp-profile": "/etc/berth/seccomp.json", "cgroup-parent": "/berth",
+//!   "dns": ["10.0.0.2"] }
 //! ```
 //!
 //! `registry-mirrors` is docker's list of Docker Hub mirrors; berth also takes
@@ -105,6 +106,9 @@ pub struct Settings {
     #[serde(default)]
     pub insecure_registries: Vec<String>,
     pub bip: Option<String>,
+    /// Upstream resolvers of the networks' DNS responders (dockerd's `dns`).
+    #[serde(default)]
+    pub dns: Vec<String>,
     pub mtu: Option<u32>,
     pub log_driver: Option<String>,
     #[serde(default)]
@@ -229,6 +233,14 @@ impl Settings {
         if let Some(m) = self.mtu {
             if !(68..=65535).contains(&m) {
                 return Err(bad("mtu", format!("{m}: between 68 and 65535")));
+            }
+        }
+        for d in &self.dns {
+            // dockerd's key takes addresses; berth also takes ADDRESS:PORT
+            let ok =
+                d.parse::<std::net::IpAddr>().is_ok() || d.parse::<std::net::SocketAddr>().is_ok();
+            if !ok {
+                return Err(bad("dns", format!("{d:?} is not an IP address")));
             }
         }
         if let Some(d) = &self.log_driver {

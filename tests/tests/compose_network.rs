@@ -226,16 +226,19 @@ services:
         fetch(&b, &dir, "db", "http://web/").as_deref(),
         Some("web-ok")
     );
-    // Both replicas are listed under the service name.
-    let hosts = compose(&b, &dir, &["exec", "-T", "web", "cat", "/etc/hosts"])
+    // Both replicas answer under the service name (the network's DNS
+    // responder, round robin).
+    let answer = compose(&b, &dir, &["exec", "-T", "web", "nslookup", "db"])
         .assert_ok()
         .stdout
         .clone();
-    let db_lines = hosts
-        .lines()
-        .filter(|l| l.split_whitespace().any(|w| w == "db"))
+    let db_addrs = answer
+        .split("\n\n")
+        .skip(1)
+        .flat_map(|b| b.lines())
+        .filter(|l| l.starts_with("Address:"))
         .count();
-    assert_eq!(db_lines, 2, "{hosts}");
+    assert_eq!(db_addrs, 2, "{answer}");
     // The published port from the host, and what port/ps show.
     assert!(wait_until(Duration::from_secs(5), || http_get(
         "127.0.0.1",

@@ -13,6 +13,13 @@ pub struct Args {
 pub enum Internal {
     /// The container exited for good (the shim's exit hook)
     Exited { id: String },
+    /// Serve a user network's names (its DNS responder; started by berth)
+    Dns {
+        network: String,
+        /// An upstream resolver for other names (IP or IP:PORT)
+        #[arg(long = "upstream")]
+        upstreams: Vec<String>,
+    },
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
@@ -24,6 +31,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             let shim_pid = crate::sys::process::parent_pid();
             crate::container::on_exit(ctx, &id, Some(shim_pid))?;
             Ok(0)
+        }
+        Internal::Dns { network, upstreams } => {
+            match crate::network::names::responder::run(ctx, &network, &upstreams) {
+                Ok(()) => Ok(0),
+                Err(e) => {
+                    // before "ready", stdout is what the starting berth reads
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stdout(), "error: {e}");
+                    eprintln!("berth internal dns {network}: {e}");
+                    Ok(1)
+                }
+            }
         }
     }
 }

@@ -8,11 +8,12 @@ use super::driver;
 use super::firewall::{self, BridgeRules, Forward, RuleSet};
 use super::model::{Endpoint, Network, PortMap, PublishedPort};
 use super::names::files::{self, HostEntry};
+use super::names::responder;
 use super::store::{self, NetworkStore};
 use super::{ipam, links, netns, ports, Mode, NetworkError};
 use crate::container::{self, ContainerRecord, ContainerStore, EndpointSettings, NetworkMode};
 use crate::context::Context;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,9 @@ pub struct Prepared {
 /// Whether a container holds its endpoints: it runs, or a berth command holds
 /// its lock (it is being started or stopped right now).
 fn live(ctx: &Context, cs: &ContainerStore, id: &str) -> bool {
+    if shim_alive(ctx, id) {
+        return true;
+    }
     let Ok(rec) = cs.load(id) else {
         return false;
     };
@@ -45,6 +49,32 @@ fn live(ctx: &Context, cs: &ContainerStore, id: &str) -> bool {
         return true;
     }
     lock_is_held(&ctx.root.join("containers").join(".locks").join(id))
+}
+
+/// The fast path of `live`, run for every endpoint by every start and exit:
+/// the container's shim runs (its `shim.pid`, "PID STARTTIME", written for
+/// the shim's whole life, names a live process). Two small reads instead of
+/// parsing the container's record and status, so a start costs about the
+/// same with 1 or 100 containers on the network.
+fn shim_alive(ctx: &Context, id: &str) -> bool {
+    use crate::sys::process::{pid_running, start_time};
+    let base = ctx.state.join("containers");
+    // the shim's directory is the full id, or its first 16 characters when
+    // the full path would make its sockets' names too long (record.rs)
+    [base.join(id), base.join(&id[..id.len().min(16)])]
+        .iter()
+        .any(|d| {
+            let Ok(text) = std::fs::read_to_string(d.join("shim.pid")) else {
+                return false;
+            };
+            let mut it = text.split_whitespace();
+            let pid = it.next().and_then(|p| p.parse::<i32>().ok());
+            let start = it.next().and_then(|s| s.parse::<u64>().ok());
+            match (pid, start) {
+                (Some(pid), Some(start)) => pid_running(pid) && start_time(pid) == Some(start),
+                _ => false,
+            }
+        })
 }
 
 /// Whether someone holds the flock on `path` (a missing file: nobody). Our
@@ -59,11 +89,19 @@ fn lock_is_held(path: &Path) -> bool {
 
 /// Drop endpoints and pins of containers that no longer hold them (kill -9,
 /// a crashed berth), bridges with no endpoint left. The caller holds the lock.
-pub(super) fn repair_locked(ctx: &Context, st: &NetworkStore) -> Result<Vec<String>, NetworkError> {
+/// `thorough` (`network ls`/`prune`/`rm`) also removes an on-demand bridge of
+/// a network that was empty already (a crash between the last endpoint's
+/// record and its bridge); starts and exits skip that netlink round trip.
+pub(super) fn repair_locked(
+    ctx: &Context,
+    st: &NetworkStore,
+    thorough: bool,
+) -> Result<Vec<String>, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
     let mut touched = Vec::new();
     for n in st.list()? {
         let eps = st.endpoints(&n.id)?;
+        let eps_empty = eps.is_empty();
         let mut left = eps.len();
         for ep in eps {
             if !live(ctx, &cs, &ep.container_id) {
@@ -77,7 +115,10 @@ pub(super) fn repair_locked(ctx: &Context, st: &NetworkStore) -> Result<Vec<Stri
                 }
             }
         }
-        if left == 0 && driver::on_demand(&n) {
+        // An on-demand bridge goes with its last endpoint: only when this
+        // scan removed that one (an empty network's bridge went already, and
+        // asking the kernel on every command costs a netlink round trip).
+        if left == 0 && (thorough || !eps_empty) && driver::on_demand(&n) {
             if let Ok(d) = driver::for_network(&n) {
                 d.cleanup(&n)?;
             }
@@ -265,6 +306,7 @@ fn attach_one(
         ifname: format!("eth{index}"),
         aliases: cfg.aliases.clone(),
         ports: published,
+        dns: rec.host_config.dns.clone(),
     };
     // Recorded before the interfaces exist: a crash in between leaves a record
     // that repair uses to remove them.
@@ -310,8 +352,13 @@ pub fn prepare(
     let cs = ContainerStore::open(ctx)?;
     let mode = super::mode(rec);
     let _l = store::lock()?;
+    // the namespace is made while the records are read and repaired
+    let pin_job = match mode {
+        Mode::Networks(_) => Some(netns::create_in_background(&ctx.state, &rec.id)?),
+        _ => None,
+    };
     let st = NetworkStore::open(ctx)?;
-    let mut touched = repair_locked(ctx, &st)?;
+    let mut touched = repair_locked(ctx, &st, false)?;
     // The container is being started under its lock, so endpoints it still
     // holds are left from a run whose release never came (a reboot, or kill -9
     // of the shim and berth together): give them back before attaching again.
@@ -338,7 +385,10 @@ pub fn prepare(
         }
         Mode::Networks(names) => {
             let nets = resolve_networks(&st, names)?;
-            let pin = netns::create(&ctx.state, &rec.id)?;
+            let pin = match pin_job {
+                Some(job) => job.wait()?,
+                None => netns::create(&ctx.state, &rec.id)?,
+            };
             let wanted = wanted_ports(rec);
             let mut done: Vec<String> = Vec::new();
             for (i, n) in nets.iter().enumerate() {
@@ -357,7 +407,11 @@ pub fn prepare(
                     }
                 }
             }
-            if let Err(e) = sync_firewall(ctx, &st) {
+            // the firewall, then each user network's DNS responder (started
+            // when none runs, e.g. after a kill -9 of the last one)
+            let wired = sync_firewall(ctx, &st)
+                .and_then(|_| nets.iter().try_for_each(|n| responder::ensure(ctx, n)));
+            if let Err(e) = wired {
                 let _ = detach_all(&st, &rec.id);
                 let _ = netns::remove(&ctx.state, &rec.id);
                 let _ = sync_firewall(ctx, &st);
@@ -390,7 +444,7 @@ pub fn release(ctx: &Context, id: &str) -> Result<(), NetworkError> {
         }
     }
     netns::remove(&ctx.state, id)?;
-    touched.extend(repair_locked(ctx, &st)?);
+    touched.extend(repair_locked(ctx, &st, false)?);
     sync_firewall(ctx, &st)?;
     refresh_locked(ctx, &st, &touched);
     Ok(())
@@ -451,6 +505,7 @@ pub fn connect(
             .unwrap_or(index);
         attach_one(ctx, &st, rec, &n, &cfg, index.max(1), &pin, &PortMap::new())?;
         sync_firewall(ctx, &st)?;
+        responder::ensure(ctx, &n)?;
     }
     rec.networking.endpoints_config.insert(n.name.clone(), cfg);
     if rec.host_config.network_mode == NetworkMode::Default {
@@ -458,6 +513,10 @@ pub fn connect(
     }
     cs.save(rec)?;
     refresh_locked(ctx, &st, std::slice::from_ref(&n.id));
+    if running {
+        // its resolv.conf gains the network's responder
+        write_etc(ctx, &cs, &st, rec, &rec.dir(ctx), &super::mode(rec))?;
+    }
     crate::events::network(&ctx.root, "connect", &n, Some(&rec.id));
     Ok(())
 }
@@ -507,29 +566,44 @@ pub fn disconnect(ctx: &Context, rec: &mut ContainerRecord, key: &str) -> Result
     }
     cs.save(rec)?;
     refresh_locked(ctx, &st, std::slice::from_ref(&n.id));
-    // its own hosts file loses the peers of that network
+    // its resolv.conf loses that network's responder
     write_etc(ctx, &cs, &st, rec, &rec.dir(ctx), &super::mode(rec))?;
     crate::events::network(&ctx.root, "disconnect", &n, Some(&rec.id));
     Ok(())
 }
 
-/// Rewrite /etc/hosts of every running container on the networks `ids`.
+/// Rewrite /etc/hosts of the running containers on the default bridge among
+/// the networks `ids`: their `--link` entries follow the linked container's
+/// address, as in docker. A user network's names are its DNS responder's
+/// (which reloads by itself): no peer's file is touched, so a start costs
+/// the same with 1 or 100 containers on the network.
 fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
+    let bridge: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            st.find(id)
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.is_predefined())
+        })
+        .cloned()
+        .collect();
+    if bridge.is_empty() {
+        return;
+    }
     let Ok(cs) = ContainerStore::open(ctx) else {
         return;
     };
-    let mut cache = PeerCache::new();
-    for id in ids {
-        cache.insert(id.clone(), st.endpoints(id).unwrap_or_default());
-    }
     let mut seen = BTreeSet::new();
-    for id in ids {
-        for ep in &cache[id] {
+    for id in &bridge {
+        for ep in st.endpoints(id).unwrap_or_default() {
             if !seen.insert(ep.container_id.clone()) {
                 continue;
             }
             if let Ok(rec) = cs.load(&ep.container_id) {
-                let _ = write_hosts(&cs, st, &rec, &rec.dir(ctx), &super::mode(&rec), &cache);
+                if !rec.host_config.links.is_empty() {
+                    let _ = write_hosts(&cs, st, &rec, &rec.dir(ctx), &super::mode(&rec));
+                }
             }
         }
     }
@@ -570,16 +644,14 @@ pub(super) fn endpoints_of(st: &NetworkStore, id: &str) -> Vec<(Network, Endpoin
         .collect()
 }
 
-/// Endpoints by network, read once for a refresh of many hosts files.
-type PeerCache = BTreeMap<String, Vec<Endpoint>>;
-
+/// The container's own /etc/hosts: itself, `--add-host`, `--link` (peers
+/// on a user network are found through the network's DNS responder).
 fn write_hosts(
     cs: &ContainerStore,
     st: &NetworkStore,
     rec: &ContainerRecord,
     dir: &Path,
     mode: &Mode,
-    cache: &PeerCache,
 ) -> Result<(), NetworkError> {
     let mine = endpoints_of(st, &rec.id);
     let hostname = rec.config.hostname.clone();
@@ -591,37 +663,8 @@ fn write_hosts(
                 names: vec![hostname.clone()],
             })
             .collect(),
-        Mode::Host => Vec::new(),
         _ => Vec::new(),
     };
-    let mut peers = Vec::new();
-    for (n, _) in mine.iter().filter(|(n, _)| !n.is_predefined()) {
-        let read;
-        let eps = match cache.get(&n.id) {
-            Some(e) => e,
-            None => {
-                read = st.endpoints(&n.id)?;
-                &read
-            }
-        };
-        for ep in eps {
-            if ep.container_id == rec.id {
-                continue;
-            }
-            // the endpoint keeps the container's current name (a rename
-            // updates it), so peers need no record reads
-            let mut names = vec![ep.container_name.clone()];
-            for a in &ep.aliases {
-                if !names.contains(a) {
-                    names.push(a.clone());
-                }
-            }
-            peers.push(HostEntry {
-                ip: ep.ipv4.clone(),
-                names,
-            });
-        }
-    }
     let gateway = mine.first().map(|(_, ep)| ep.gateway.clone()).or_else(|| {
         st.get("bridge")
             .ok()
@@ -655,7 +698,7 @@ fn write_hosts(
         }
         t
     } else {
-        files::hosts(&own, &link_entries, &extra, &peers)
+        files::hosts(&own, &link_entries, &extra)
     };
     let p = dir.join("hosts");
     files::write_in_place(&p, &text).map_err(crate::store::IoFailure::at("write", &p))?;
@@ -670,10 +713,22 @@ fn write_etc(
     dir: &Path,
     mode: &Mode,
 ) -> Result<(), NetworkError> {
-    write_hosts(cs, st, rec, dir, mode, &PeerCache::new())?;
+    write_hosts(cs, st, rec, dir, mode)?;
     let hc = &rec.host_config;
     let host = files::host_resolv_conf();
-    let text = if matches!(mode, Mode::Host)
+    // On user networks: their responders (at the gateways), which answer
+    // the network's names and forward the rest to `--dns` or the host's.
+    let responders: Vec<String> = match mode {
+        Mode::Networks(_) => endpoints_of(st, &rec.id)
+            .into_iter()
+            .filter(|(n, _)| responder::wanted(n))
+            .map(|(_, ep)| ep.gateway)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let text = if !responders.is_empty() {
+        files::resolv_conf(&host, &responders, &hc.dns_search, &hc.dns_options)
+    } else if matches!(mode, Mode::Host)
         && hc.dns.is_empty()
         && hc.dns_search.is_empty()
         && hc.dns_options.is_empty()

@@ -58,6 +58,8 @@ pub enum NetworkError {
     Netns(#[from] netns::NetnsError),
     #[error("firewall: {0}")]
     Firewall(String),
+    #[error("dns: {0}")]
+    Dns(String),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,

@@ -169,6 +169,10 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     /// Port rules (published on this endpoint's address).
     pub ports: Vec<PublishedPort>,
+    /// The container's `--dns` servers: the network's responder forwards
+    /// this container's other names to them instead of the host's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
 }
 
 /// One forwarded port: host (ip, port) -> container port, proto tcp|udp|sctp.

@@ -175,8 +175,17 @@ impl Netlink {
         Ok(out)
     }
 
-    /// A bridge `name` (kept when it already exists), up.
-    pub fn ensure_bridge(&mut self, name: &str, mtu: Option<u32>) -> Result<u32, NetlinkError> {
+    /// A bridge `name` (kept when it already exists), up, with MAC address
+    /// `mac`. A bridge without an address of its own takes the lowest of
+    /// its ports' and changes it as ports come and go: the containers'
+    /// ARP entries for the gateway (where the DNS responder listens) would
+    /// then point at a container's veth until they expire.
+    pub fn ensure_bridge(
+        &mut self,
+        name: &str,
+        mtu: Option<u32>,
+        mac: [u8; 6],
+    ) -> Result<u32, NetlinkError> {
         if self.link_index(name)?.is_none() {
             let mut msg = LinkMessage::default();
             msg.attributes.push(LinkAttribute::IfName(name.into()));
@@ -201,7 +210,16 @@ impl Netlink {
             what: format!("create bridge {name}"),
             why: "the bridge is missing after its creation".into(),
         })?;
-        self.set_up(idx)?;
+        let mut msg = LinkMessage::default();
+        msg.header.index = idx;
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        self.request(
+            &format!("set bridge {name} up"),
+            RouteNetlinkMessage::SetLink(msg),
+            NLM_F_ACK,
+        )?;
         Ok(idx)
     }
 

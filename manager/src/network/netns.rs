@@ -89,10 +89,59 @@ fn ensure_dir(state: &Path) -> Result<PathBuf, NetnsError> {
 /// Create and pin a new network namespace for `id` with `lo` up; the pin is
 /// kept when it already exists (a restart). Returns its path.
 pub fn create(state: &Path, id: &str) -> Result<PathBuf, NetnsError> {
+    create_in_background(state, id)?.wait()
+}
+
+/// A namespace being made in the background (`create_in_background`).
+/// Dropped without `wait`, it waits and removes the pin: an error path of
+/// the caller leaves nothing behind.
+pub struct PinJob {
+    handle: Option<std::thread::JoinHandle<Result<(), NetnsError>>>,
+    path: PathBuf,
+    state: PathBuf,
+    id: String,
+}
+
+impl PinJob {
+    /// The pin, once made.
+    pub fn wait(mut self) -> Result<PathBuf, NetnsError> {
+        let Some(h) = self.handle.take() else {
+            return Ok(self.path.clone());
+        };
+        let r = h.join().map_err(|_| NetnsError::Thread).and_then(|r| r);
+        if let Err(e) = r {
+            let _ = remove(&self.state, &self.id);
+            return Err(e);
+        }
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for PinJob {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+            let _ = remove(&self.state, &self.id);
+        }
+    }
+}
+
+/// Start making `id`'s pinned namespace: the directory and the pin file now
+/// (the caller holds the network lock, so no other berth's cleanup of an
+/// empty `<state>/netns` can race them), the namespace itself in a thread:
+/// unshare(CLONE_NEWNET) waits on the kernel (RCU grace periods) for
+/// milliseconds, time the caller spends on its records meanwhile.
+pub fn create_in_background(state: &Path, id: &str) -> Result<PinJob, NetnsError> {
     let d = ensure_dir(state)?;
     let p = d.join(id);
+    let mut job = PinJob {
+        handle: None,
+        path: p.clone(),
+        state: state.to_path_buf(),
+        id: id.to_string(),
+    };
     if is_mountpoint(&p) {
-        return Ok(p);
+        return Ok(job);
     }
     std::fs::OpenOptions::new()
         .create(true)
@@ -100,29 +149,16 @@ pub fn create(state: &Path, id: &str) -> Result<PathBuf, NetnsError> {
         .write(true)
         .open(&p)
         .map_err(io("create", &p))?;
-    let target = p.clone();
     // unshare(CLONE_NEWNET) changes only the calling thread: do it in a
     // short-lived thread so the manager's other threads stay in the host's.
-    let r = std::thread::spawn(move || -> Result<(), NetnsError> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(sys("unshare", &target))?;
+    job.handle = Some(std::thread::spawn(move || -> Result<(), NetnsError> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(sys("unshare", &p))?;
         let me = PathBuf::from("/proc/thread-self/ns/net");
-        mount(
-            Some(&me),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(sys("pin", &target))?;
-        loopback_up(&target)
-    })
-    .join()
-    .map_err(|_| NetnsError::Thread)?;
-    if let Err(e) = r {
-        let _ = remove(state, id);
-        return Err(e);
-    }
-    Ok(p)
+        mount(Some(&me), &p, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(sys("pin", &p))?;
+        loopback_up(&p)
+    }));
+    Ok(job)
 }
 
 fn loopback_up(p: &Path) -> Result<(), NetnsError> {

@@ -298,7 +298,7 @@ pub fn in_use_by(ctx: &Context, n: &Network) -> Result<Vec<String>, NetworkError
 pub fn remove(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
     let _l = store::lock()?;
     let st = NetworkStore::open(ctx)?;
-    super::endpoint::repair_locked(ctx, &st)?;
+    super::endpoint::repair_locked(ctx, &st, true)?;
     let n = st.get(key)?;
     if n.is_predefined() {
         return Err(NetworkError::Invalid(format!(
@@ -315,6 +315,7 @@ pub fn remove(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
             containers: names.join(", "),
         });
     }
+    super::names::responder::stop(ctx, &n.id);
     if let Ok(d) = super::driver::for_network(&n) {
         d.cleanup(&n)?;
     }
@@ -333,7 +334,7 @@ pub fn prune(ctx: &Context, keep: impl Fn(&Network) -> bool) -> Result<Vec<Strin
     let candidates: Vec<Network> = {
         let _l = store::lock()?;
         let st = NetworkStore::open(ctx)?;
-        super::endpoint::repair_locked(ctx, &st)?;
+        super::endpoint::repair_locked(ctx, &st, true)?;
         super::endpoint::sync_firewall_with(ctx, &st, true)?;
         st.list()?
     };
@@ -356,7 +357,7 @@ pub fn list(ctx: &Context) -> Result<Vec<Network>, NetworkError> {
     let _l = store::lock()?;
     let st = NetworkStore::open(ctx)?;
     ensure_predefined(ctx, &st)?;
-    let touched = super::endpoint::repair_locked(ctx, &st)?;
+    let touched = super::endpoint::repair_locked(ctx, &st, true)?;
     if !touched.is_empty() {
         super::endpoint::sync_firewall(ctx, &st)?;
     }

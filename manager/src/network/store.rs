@@ -12,6 +12,8 @@ use super::model::{Endpoint, Network};
 use super::NetworkError;
 use crate::context::Context;
 use crate::store::{lock_file, replace_file, IoFailure};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -31,6 +33,11 @@ pub fn lock() -> Result<NetLock, NetworkError> {
 
 pub struct NetworkStore {
     dir: PathBuf,
+    /// Endpoints by network as read (and then written) through this store: a
+    /// start reads them for the repair scan, IPAM and the firewall; one read
+    /// of the files serves all three. A store lives for one operation under
+    /// the network lock, so nobody else changes them meanwhile.
+    cache: RefCell<HashMap<String, Vec<Endpoint>>>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Option<T>, NetworkError> {
@@ -61,12 +68,20 @@ impl NetworkStore {
     pub fn open(ctx: &Context) -> Result<NetworkStore, NetworkError> {
         let dir = ctx.root.join("networks");
         std::fs::create_dir_all(&dir).map_err(IoFailure::at("create", &dir))?;
-        Ok(NetworkStore { dir })
+        Ok(NetworkStore {
+            dir,
+            cache: RefCell::default(),
+        })
     }
 
     /// The rules last applied to the firewall (see `endpoint::sync_firewall`).
     pub fn applied_rules_path(&self) -> PathBuf {
         self.dir.join(".firewall-applied")
+    }
+
+    /// `<root>/networks/<id>` (what the network's DNS responder watches).
+    pub fn network_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
     }
 
     fn net_file(&self, id: &str) -> PathBuf {
@@ -118,6 +133,7 @@ impl NetworkStore {
     }
 
     pub fn remove(&self, id: &str) -> Result<(), NetworkError> {
+        self.cache.borrow_mut().remove(id);
         let d = self.dir.join(id);
         match std::fs::remove_dir_all(&d) {
             Ok(()) => Ok(()),
@@ -127,6 +143,15 @@ impl NetworkStore {
     }
 
     pub fn endpoints(&self, net: &str) -> Result<Vec<Endpoint>, NetworkError> {
+        if let Some(eps) = self.cache.borrow().get(net) {
+            return Ok(eps.clone());
+        }
+        let eps = self.read_endpoints(net)?;
+        self.cache.borrow_mut().insert(net.to_string(), eps.clone());
+        Ok(eps)
+    }
+
+    fn read_endpoints(&self, net: &str) -> Result<Vec<Endpoint>, NetworkError> {
         let d = self.ep_dir(net);
         let rd = match std::fs::read_dir(&d) {
             Ok(rd) => rd,
@@ -148,6 +173,9 @@ impl NetworkStore {
     }
 
     pub fn endpoint(&self, net: &str, container: &str) -> Result<Option<Endpoint>, NetworkError> {
+        if let Some(eps) = self.cache.borrow().get(net) {
+            return Ok(eps.iter().find(|e| e.container_id == container).cloned());
+        }
         read_json(&self.ep_dir(net).join(format!("{container}.json")))
     }
 
@@ -157,10 +185,19 @@ impl NetworkStore {
                 .ep_dir(&ep.network_id)
                 .join(format!("{}.json", ep.container_id)),
             ep,
-        )
+        )?;
+        if let Some(eps) = self.cache.borrow_mut().get_mut(&ep.network_id) {
+            eps.retain(|e| e.container_id != ep.container_id);
+            eps.push(ep.clone());
+            eps.sort_by(|a, b| a.container_name.cmp(&b.container_name));
+        }
+        Ok(())
     }
 
     pub fn remove_endpoint(&self, net: &str, container: &str) -> Result<(), NetworkError> {
+        if let Some(eps) = self.cache.borrow_mut().get_mut(net) {
+            eps.retain(|e| e.container_id != container);
+        }
         let p = self.ep_dir(net).join(format!("{container}.json"));
         match std::fs::remove_file(&p) {
             Ok(()) => Ok(()),

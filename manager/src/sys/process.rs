@@ -68,6 +68,17 @@ pub fn kill(pid: i32, sig: i32) -> std::io::Result<()> {
     }
 }
 
+/// Close every descriptor above stderr: a long-lived helper (a network's
+/// DNS responder) must not keep what it inherited by accident from whoever
+/// started it (a pipe someone waits on for EOF, a lock). Call it first
+/// thing, before the process opens anything of its own.
+pub fn close_inherited_fds() {
+    // SAFETY: close_range(2) closes descriptors only; at the start of the
+    // process no Rust object owns a descriptor above 2, so none is left
+    // dangling. An old kernel without it (ENOSYS) leaves them open.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+}
+
 /// Our parent's pid.
 pub fn parent_pid() -> i32 {
     nix::unistd::getppid().as_raw()

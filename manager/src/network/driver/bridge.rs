@@ -32,7 +32,8 @@ impl Bridge {
         let (subnet, gw, _) = net
             .subnet4()
             .ok_or_else(|| NetworkError::Invalid(format!("network {} has no subnet", net.name)))?;
-        let idx = nl.ensure_bridge(br, net.mtu())?;
+        // docker's 02:42 + the gateway's address: stable, never a container's
+        let idx = nl.ensure_bridge(br, net.mtu(), crate::network::ipam::mac_for(gw))?;
         nl.add_address(idx, IpAddr::V4(gw), subnet.prefix)?;
         conf(br, "route_localnet", "1");
         // Forwarding between the bridge and the world (docker turns it on too).

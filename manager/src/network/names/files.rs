@@ -91,18 +91,13 @@ pub struct HostEntry {
     pub names: Vec<String>,
 }
 
-pub fn hosts(
-    own: &[HostEntry],
-    links: &[HostEntry],
-    extra: &[HostEntry],
-    peers: &[HostEntry],
-) -> String {
+pub fn hosts(own: &[HostEntry], links: &[HostEntry], extra: &[HostEntry]) -> String {
     let mut out = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
          ff02::2\tip6-allrouters\n",
     );
-    for e in extra.iter().chain(links).chain(own).chain(peers) {
+    for e in extra.iter().chain(links).chain(own) {
         if e.names.is_empty() {
             continue;
         }
@@ -163,7 +158,6 @@ mod tests {
                 ip: "10.1.1.1".into(),
                 names: vec!["x".into()],
             }],
-            &[],
         );
         assert!(h.contains("172.18.0.2\tabc\n"));
         assert!(h.contains("172.17.0.3\tdbapp db\n"));

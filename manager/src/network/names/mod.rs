@@ -1,7 +1,9 @@
 //! Names: each container's /etc/hosts, /etc/hostname and /etc/resolv.conf
-//! (files in its record directory, bind-mounted by the spec). On a user
-//! network a container's /etc/hosts also lists its peers (name, aliases) and
-//! is rewritten in place whenever a peer comes, goes or is renamed: name
-//! resolution without a server process (docs/networking.md says why).
+//! (files in its record directory, bind-mounted by the spec), and on a user
+//! network the network's DNS responder (`dns.rs`, started and stopped by
+//! `responder.rs`): containers find each other by name through it, not
+//! through peers' hosts files (docs/networking.md says why).
 
+pub mod dns;
 pub mod files;
+pub mod responder;

@@ -1,0 +1,681 @@
+//! The per-network DNS responder (`berth internal dns NETWORK`), like
+//! podman's aardvark-dns: one small process per user network, listening on
+//! the network's gateway address, port 53, UDP and TCP. It answers A for the
+//! names of the network's endpoints (container name, `--network-alias`es,
+//! short id; several endpoints under one name in rotating order), PTR for
+//! their addresses, an empty NOERROR for other types of those names, and
+//! forwards every other question to the upstream resolvers (the container's
+//! `--dns`, else the ones it was started with).
+//!
+//! One thread, one `poll` loop: the questions are tiny and local answers are
+//! a table lookup; forwarded UDP questions are relayed without waiting (a
+//! table of pending ids), so a slow upstream holds up nobody. TCP (rare:
+//! truncated answers) is served inline with short timeouts.
+//!
+//! The names come from the network store's endpoint files, reloaded when
+//! their directory changes: starting, stopping, renaming, connecting and
+//! disconnecting a container all rewrite or remove an endpoint file, so
+//! answers follow without a restart or a signal. The responder exits by
+//! itself (under the network lock) once its network has no endpoint or no
+//! longer exists, so a berth killed before it could stop it leaks nothing.
+
+use crate::network::model::{Endpoint, Subnet};
+use crate::network::store::HOST_LOCK;
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Answers may change at any time (a container stops): clients should not
+/// keep them long.
+const TTL: u32 = 5;
+/// How long one upstream gets before the next one is asked.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(2500);
+/// How often the loop wakes to expire questions and check its network.
+const TICK: Duration = Duration::from_millis(250);
+/// How long the network stays empty before the responder exits: a `run
+/// --rm` right after another one finds it still running.
+const LINGER: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("{op} {addr}: {source}")]
+    Socket {
+        op: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("poll: {0}")]
+    Poll(nix::Error),
+}
+
+/// What the responder serves.
+pub struct Config {
+    /// `<root>/networks/<id>`: network.json and endpoints/.
+    pub net_dir: PathBuf,
+    pub subnet: Subnet,
+    pub address: Ipv4Addr,
+    pub upstreams: Vec<SocketAddr>,
+}
+
+/// Bound sockets, ready to serve (binding first lets the caller report a
+/// failure before it tells its parent that it is ready).
+pub struct Bound {
+    udp: UdpSocket,
+    tcp: TcpListener,
+    out: UdpSocket,
+}
+
+pub fn bind(cfg: &Config) -> Result<Bound, DnsError> {
+    let addr = SocketAddr::new(IpAddr::V4(cfg.address), 53);
+    let sock = |op, source| DnsError::Socket { op, addr, source };
+    let udp = UdpSocket::bind(addr).map_err(|e| sock("bind udp", e))?;
+    let tcp = TcpListener::bind(addr).map_err(|e| sock("bind tcp", e))?;
+    let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+    let out = UdpSocket::bind(any).map_err(|e| DnsError::Socket {
+        op: "bind",
+        addr: any,
+        source: e,
+    })?;
+    for (s, what) in [(&udp, "udp"), (&out, "upstream")] {
+        s.set_nonblocking(true).map_err(|e| sock(what, e))?;
+    }
+    tcp.set_nonblocking(true).map_err(|e| sock("tcp", e))?;
+    Ok(Bound { udp, tcp, out })
+}
+
+/// The names of a network's endpoints.
+#[derive(Default, Debug)]
+struct Table {
+    names: HashMap<String, Vec<Ipv4Addr>>,
+    ptr: HashMap<Ipv4Addr, String>,
+    /// Per-client upstreams (a container's `--dns`).
+    dns_of: HashMap<Ipv4Addr, Vec<SocketAddr>>,
+    /// The container behind each address.
+    container: HashMap<Ipv4Addr, String>,
+    endpoints: usize,
+}
+
+impl Table {
+    fn build(eps: &[Endpoint]) -> Table {
+        let mut t = Table {
+            endpoints: eps.len(),
+            ..Table::default()
+        };
+        for ep in eps {
+            let Ok(ip) = ep.ipv4.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            let short: String = ep.container_id.chars().take(12).collect();
+            let names = std::iter::once(&ep.container_name)
+                .chain(&ep.aliases)
+                .chain(std::iter::once(&short));
+            for n in names.filter(|n| !n.is_empty()) {
+                let ips = t.names.entry(n.to_ascii_lowercase()).or_default();
+                if !ips.contains(&ip) {
+                    ips.push(ip);
+                }
+            }
+            t.ptr.insert(ip, ep.container_name.clone());
+            t.container.insert(ip, ep.container_id.clone());
+            let ups: Vec<SocketAddr> = ep.dns.iter().filter_map(|d| upstream_addr(d)).collect();
+            if !ups.is_empty() {
+                t.dns_of.insert(ip, ups);
+            }
+        }
+        t
+    }
+}
+
+/// `IP` or `IP:PORT` (an upstream; port 53 when not given).
+pub fn upstream_addr(s: &str) -> Option<SocketAddr> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    let ip = s.split('%').next()?.parse::<IpAddr>().ok()?;
+    Some(SocketAddr::new(ip, 53))
+}
+
+/// A forwarded UDP question waiting for its answer.
+struct Pending {
+    client: SocketAddr,
+    id: u16,
+    query: Vec<u8>,
+    upstreams: Vec<SocketAddr>,
+    tried: usize,
+    deadline: Instant,
+}
+
+enum Outcome {
+    Reply(Message),
+    Forward(Vec<SocketAddr>),
+}
+
+struct Server {
+    cfg: Config,
+    table: Table,
+    loaded: Option<SystemTime>,
+    rotation: HashMap<String, usize>,
+    pending: HashMap<u16, Pending>,
+    next_id: u16,
+    empty_since: Option<Instant>,
+}
+
+/// Serve until the network has had no endpoint for a while or is gone.
+/// Returns the network lock, held: the caller forgets the responder's
+/// record under it (its sockets are closed by then), so a berth command
+/// starting a container either sees this responder alive or starts another.
+pub fn serve(cfg: Config, b: Bound) -> Result<std::fs::File, DnsError> {
+    // Forwarded ids are not the clients' (two clients may use the same one);
+    // start somewhere unpredictable.
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id();
+    let mut s = Server {
+        cfg,
+        table: Table::default(),
+        loaded: None,
+        rotation: HashMap::new(),
+        pending: HashMap::new(),
+        next_id: seed as u16,
+        empty_since: None,
+    };
+    s.reload(true);
+    let mut last_check = Instant::now();
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let (udp_ready, tcp_ready, out_ready) = {
+            let mut fds = [
+                PollFd::new(b.udp.as_fd(), PollFlags::POLLIN),
+                PollFd::new(b.tcp.as_fd(), PollFlags::POLLIN),
+                PollFd::new(b.out.as_fd(), PollFlags::POLLIN),
+            ];
+            let timeout =
+                PollTimeout::try_from(TICK.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(DnsError::Poll(e)),
+            }
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            (ready(&fds[0]), ready(&fds[1]), ready(&fds[2]))
+        };
+        if udp_ready {
+            while let Ok((n, client)) = b.udp.recv_from(&mut buf) {
+                s.on_udp(&b, &buf[..n], client);
+            }
+        }
+        if out_ready {
+            while let Ok((n, from)) = b.out.recv_from(&mut buf) {
+                s.on_upstream(&b, &mut buf[..n], from);
+            }
+        }
+        if tcp_ready {
+            while let Ok((conn, client)) = b.tcp.accept() {
+                s.on_tcp(conn, client);
+            }
+        }
+        s.expire(&b);
+        if last_check.elapsed() >= TICK {
+            last_check = Instant::now();
+            s.reload(false);
+            if let Some(lock) = s.finished() {
+                drop(b);
+                return Ok(lock);
+            }
+        }
+    }
+}
+
+impl Server {
+    fn ep_dir(&self) -> PathBuf {
+        self.cfg.net_dir.join("endpoints")
+    }
+
+    /// Reload the table when the endpoint directory changed. A change within
+    /// the same clock tick as the last load would not move the mtime, so a
+    /// directory changed in the last two seconds is always re-read.
+    fn reload(&mut self, force: bool) {
+        let mtime = std::fs::metadata(self.ep_dir())
+            .and_then(|m| m.modified())
+            .ok();
+        let recent = mtime
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_none_or(|age| age < Duration::from_secs(2));
+        if !force && !recent && mtime == self.loaded {
+            return;
+        }
+        self.loaded = mtime;
+        self.table = Table::build(&read_endpoints(&self.ep_dir()));
+    }
+
+    /// No endpoint left (or the network is gone): exit, under the network
+    /// lock so that a container being attached right now is seen first.
+    fn finished(&mut self) -> Option<std::fs::File> {
+        let gone = !self.cfg.net_dir.join("network.json").exists();
+        if !gone && self.table.endpoints > 0 {
+            self.empty_since = None;
+            return None;
+        }
+        let since = *self.empty_since.get_or_insert_with(Instant::now);
+        if !gone && since.elapsed() < LINGER {
+            return None;
+        }
+        let f = std::fs::File::open(HOST_LOCK).ok()?;
+        if crate::sys::fs::flock(&f, crate::sys::fs::Lock::Exclusive, true).is_err() {
+            return None; // someone is changing networks: look again later
+        }
+        self.reload(true);
+        let done = !self.cfg.net_dir.join("network.json").exists() || self.table.endpoints == 0;
+        done.then_some(f)
+    }
+
+    fn on_udp(&mut self, b: &Bound, data: &[u8], client: SocketAddr) {
+        let Ok(msg) = Message::from_vec(data) else {
+            return; // not DNS: no answer, as a resolver would do
+        };
+        self.reload(false);
+        match self.decide(&msg, client.ip()) {
+            Outcome::Reply(r) => {
+                let limit = msg.edns.as_ref().map_or(512, |e| e.max_payload().max(512));
+                if let Some(bytes) = encode_fitting(r, limit as usize) {
+                    let _ = b.udp.send_to(&bytes, client);
+                }
+            }
+            Outcome::Forward(ups) => {
+                let id = self.fresh_id();
+                let mut q = data.to_vec();
+                q[..2].copy_from_slice(&id.to_be_bytes());
+                let p = Pending {
+                    client,
+                    id: msg.metadata.id,
+                    query: q,
+                    upstreams: ups,
+                    tried: 0,
+                    deadline: Instant::now() + UPSTREAM_TIMEOUT,
+                };
+                let _ = b.out.send_to(&p.query, p.upstreams[0]);
+                self.pending.insert(id, p);
+            }
+        }
+    }
+
+    fn on_upstream(&mut self, b: &Bound, data: &mut [u8], from: SocketAddr) {
+        if data.len() < 12 {
+            return;
+        }
+        let id = u16::from_be_bytes([data[0], data[1]]);
+        let matches = self
+            .pending
+            .get(&id)
+            .is_some_and(|p| p.upstreams.get(p.tried) == Some(&from));
+        if !matches {
+            return; // late, or not from the upstream we asked
+        }
+        if let Some(p) = self.pending.remove(&id) {
+            data[..2].copy_from_slice(&p.id.to_be_bytes());
+            let _ = b.udp.send_to(data, p.client);
+        }
+    }
+
+    /// Ask the next upstream, or tell the client SERVFAIL.
+    fn expire(&mut self, b: &Bound) {
+        let now = Instant::now();
+        let late: Vec<u16> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            let Some(mut p) = self.pending.remove(&id) else {
+                continue;
+            };
+            p.tried += 1;
+            if let Some(up) = p.upstreams.get(p.tried) {
+                let _ = b.out.send_to(&p.query, *up);
+                p.deadline = now + UPSTREAM_TIMEOUT;
+                self.pending.insert(id, p);
+            } else if let Some(bytes) = servfail(&p.query, p.id) {
+                let _ = b.udp.send_to(&bytes, p.client);
+            }
+        }
+    }
+
+    fn fresh_id(&mut self) -> u16 {
+        // xorshift: cheap, and never repeats an id still pending
+        loop {
+            let mut x = self.next_id.max(1);
+            x ^= x << 7;
+            x ^= x >> 9;
+            x ^= x << 8;
+            self.next_id = x;
+            if !self.pending.contains_key(&x) {
+                return x;
+            }
+        }
+    }
+
+    /// One TCP connection: one question, answered inline.
+    fn on_tcp(&mut self, mut conn: TcpStream, client: SocketAddr) {
+        let t = Some(Duration::from_secs(2));
+        if conn.set_nonblocking(false).is_err()
+            || conn.set_read_timeout(t).is_err()
+            || conn.set_write_timeout(t).is_err()
+        {
+            return;
+        }
+        let Some(data) = read_framed(&mut conn) else {
+            return;
+        };
+        let Ok(msg) = Message::from_vec(&data) else {
+            return;
+        };
+        self.reload(false);
+        let reply = match self.decide(&msg, client.ip()) {
+            Outcome::Reply(r) => encode_fitting(r, 65535),
+            Outcome::Forward(ups) => ups
+                .iter()
+                .find_map(|up| forward_tcp(*up, &data))
+                .or_else(|| servfail(&data, msg.metadata.id)),
+        };
+        if let Some(r) = reply {
+            let mut framed = (r.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(&r);
+            let _ = conn.write_all(&framed);
+        }
+    }
+
+    /// Answer from the table, or forward.
+    fn decide(&mut self, msg: &Message, client: IpAddr) -> Outcome {
+        let mut r = Message::response(msg.metadata.id, msg.metadata.op_code);
+        r.metadata.recursion_desired = msg.metadata.recursion_desired;
+        r.metadata.recursion_available = true;
+        r.add_queries(msg.queries.iter().cloned());
+        let client4 = match client {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(a) => a.to_ipv4_mapped(),
+        };
+        // Only the network's own clients (and the host through the gateway):
+        // the gateway address must not make an open resolver.
+        if !client4.is_some_and(|a| self.cfg.subnet.contains(a)) {
+            r.metadata.response_code = ResponseCode::Refused;
+            return Outcome::Reply(r);
+        }
+        if msg.metadata.message_type != MessageType::Query || msg.metadata.op_code != OpCode::Query
+        {
+            r.metadata.response_code = ResponseCode::NotImp;
+            return Outcome::Reply(r);
+        }
+        let [q] = msg.queries.as_slice() else {
+            r.metadata.response_code = ResponseCode::FormErr;
+            return Outcome::Reply(r);
+        };
+        let mut answers = self.local(q, None);
+        if answers.is_none() {
+            // a container on several networks resolves the names of all of
+            // them (as with docker) through the first one's responder
+            if let Some(t) = client4.and_then(|a| self.client_networks(a)) {
+                answers = self.local(q, Some(&t));
+            }
+        }
+        if let Some(answers) = answers {
+            r.metadata.authoritative = true;
+            r.add_answers(answers);
+            return Outcome::Reply(r);
+        }
+        let ups = client4
+            .and_then(|a| self.table.dns_of.get(&a).cloned())
+            .unwrap_or_else(|| self.cfg.upstreams.clone());
+        if ups.is_empty() {
+            r.metadata.response_code = ResponseCode::ServFail;
+            return Outcome::Reply(r);
+        }
+        Outcome::Forward(ups)
+    }
+
+    /// The names of the client's other networks (None: it has none). Read on
+    /// a miss only (misses are rare: outside names), never cached, so it is
+    /// never stale: one stat per network of the root, and the endpoints of
+    /// the networks the client is on.
+    fn client_networks(&self, client: Ipv4Addr) -> Option<Table> {
+        let cid = self.table.container.get(&client)?;
+        let nets = self.cfg.net_dir.parent()?;
+        let mine = self.cfg.net_dir.file_name()?;
+        let mut eps = Vec::new();
+        for e in std::fs::read_dir(nets).ok()?.flatten() {
+            let name = e.file_name();
+            if name == mine || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let dir = e.path().join("endpoints");
+            if dir.join(format!("{cid}.json")).exists() {
+                eps.extend(read_endpoints(&dir));
+            }
+        }
+        (!eps.is_empty()).then(|| Table::build(&eps))
+    }
+
+    /// The answers for a name of this network, or of `other` (None: not
+    /// ours).
+    fn local(&mut self, q: &Query, other: Option<&Table>) -> Option<Vec<Record>> {
+        let table = other.unwrap_or(&self.table);
+        let name = q.name().to_lowercase().to_ascii();
+        let key = name.trim_end_matches('.');
+        if q.query_type() == RecordType::PTR {
+            let net = q.name().parse_arpa_name().ok()?;
+            let IpAddr::V4(ip) = net.addr() else {
+                return None;
+            };
+            if net.prefix_len() != 32 {
+                return None;
+            }
+            let target = table.ptr.get(&ip)?;
+            let target = Name::from_ascii(format!("{target}.")).ok()?;
+            return Some(vec![Record::from_rdata(
+                q.name().clone(),
+                TTL,
+                RData::PTR(PTR(target)),
+            )]);
+        }
+        let ips = table.names.get(key)?;
+        if q.query_type() != RecordType::A {
+            // ours, but only IPv4 addresses: an empty NOERROR, not a forward
+            // (an upstream would say NXDOMAIN and the client might believe it)
+            return Some(Vec::new());
+        }
+        // Round robin: each question starts one further along the list.
+        let turn = self.rotation.entry(key.to_string()).or_insert(0);
+        let start = *turn % ips.len();
+        *turn = turn.wrapping_add(1);
+        Some(
+            ips.iter()
+                .cycle()
+                .skip(start)
+                .take(ips.len())
+                .map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::A(A(*ip))))
+                .collect(),
+        )
+    }
+}
+
+fn read_endpoints(dir: &Path) -> Vec<Endpoint> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Endpoint> = rd
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.ends_with(".json") && !n.starts_with('.')
+        })
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect();
+    // a stable order (the order in which the first question sees replicas)
+    out.sort_by(|a, b| a.container_name.cmp(&b.container_name));
+    out
+}
+
+/// The encoded reply; answers dropped and TC set until it fits `limit`
+/// (the client then asks again over TCP).
+fn encode_fitting(mut r: Message, limit: usize) -> Option<Vec<u8>> {
+    loop {
+        let bytes = r.to_vec().ok()?;
+        if bytes.len() <= limit || r.answers.is_empty() {
+            return Some(bytes);
+        }
+        r.metadata.truncation = true;
+        let keep = r.answers.len() / 2;
+        r.answers.truncate(keep);
+    }
+}
+
+fn servfail(query: &[u8], id: u16) -> Option<Vec<u8>> {
+    let q = Message::from_vec(query).ok()?;
+    let mut r = Message::error_msg(id, q.metadata.op_code, ResponseCode::ServFail);
+    r.metadata.recursion_desired = q.metadata.recursion_desired;
+    r.metadata.recursion_available = true;
+    r.add_queries(q.queries);
+    r.to_vec().ok()
+}
+
+fn read_framed(conn: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len).ok()?;
+    let mut data = vec![0u8; u16::from_be_bytes(len) as usize];
+    conn.read_exact(&mut data).ok()?;
+    (data.len() >= 12).then_some(data)
+}
+
+fn forward_tcp(up: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
+    let t = Duration::from_secs(2);
+    let mut c = TcpStream::connect_timeout(&up, t).ok()?;
+    c.set_read_timeout(Some(t)).ok()?;
+    c.set_write_timeout(Some(t)).ok()?;
+    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(query);
+    c.write_all(&framed).ok()?;
+    read_framed(&mut c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(name: &str, id: &str, ip: &str, aliases: &[&str]) -> Endpoint {
+        Endpoint {
+            container_id: id.into(),
+            container_name: name.into(),
+            ipv4: ip.into(),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            ..Endpoint::default()
+        }
+    }
+
+    fn server(eps: &[Endpoint]) -> Server {
+        Server {
+            cfg: Config {
+                net_dir: PathBuf::from("/nonexistent"),
+                subnet: Subnet::parse("10.9.0.0/24").unwrap(),
+                address: Ipv4Addr::new(10, 9, 0, 1),
+                upstreams: vec![upstream_addr("127.0.0.53").unwrap()],
+            },
+            table: Table::build(eps),
+            loaded: None,
+            rotation: HashMap::new(),
+            pending: HashMap::new(),
+            next_id: 7,
+            empty_since: None,
+        }
+    }
+
+    fn ask(s: &mut Server, name: &str, t: RecordType, from: &str) -> Outcome {
+        let mut m = Message::query();
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        s.decide(&m, from.parse().unwrap())
+    }
+
+    fn a_answers(o: Outcome) -> Vec<Ipv4Addr> {
+        match o {
+            Outcome::Reply(r) => r
+                .answers
+                .iter()
+                .filter_map(|r| match r.data {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect(),
+            Outcome::Forward(_) => panic!("forwarded"),
+        }
+    }
+
+    #[test]
+    fn names_aliases_short_ids_round_robin() {
+        let eps = [
+            ep("web-1", "aaaaaaaaaaaaffff", "10.9.0.2", &["web"]),
+            ep("web-2", "bbbbbbbbbbbbffff", "10.9.0.3", &["web"]),
+        ];
+        let mut s = server(&eps);
+        let c = "10.9.0.9";
+        assert_eq!(
+            a_answers(ask(&mut s, "WEB-1.", RecordType::A, c)),
+            [Ipv4Addr::new(10, 9, 0, 2)]
+        );
+        assert_eq!(
+            a_answers(ask(&mut s, "bbbbbbbbbbbb", RecordType::A, c)),
+            [Ipv4Addr::new(10, 9, 0, 3)]
+        );
+        let first = a_answers(ask(&mut s, "web", RecordType::A, c));
+        let second = a_answers(ask(&mut s, "web", RecordType::A, c));
+        assert_eq!(first.len(), 2);
+        assert_ne!(first[0], second[0], "replicas rotate");
+        assert!(a_answers(ask(&mut s, "web", RecordType::AAAA, c)).is_empty());
+        assert!(matches!(
+            ask(&mut s, "example.org", RecordType::A, c),
+            Outcome::Forward(_)
+        ));
+        match ask(&mut s, "web", RecordType::A, "192.168.7.7") {
+            Outcome::Reply(r) => assert_eq!(r.metadata.response_code, ResponseCode::Refused),
+            Outcome::Forward(_) => panic!("an outside client was served"),
+        }
+        match ask(&mut s, "3.0.9.10.in-addr.arpa.", RecordType::PTR, c) {
+            Outcome::Reply(r) => match &r.answers[0].data {
+                RData::PTR(p) => assert_eq!(p.0.to_ascii(), "web-2."),
+                other => panic!("{other:?}"),
+            },
+            Outcome::Forward(_) => panic!("forwarded"),
+        }
+    }
+
+    #[test]
+    fn big_answers_truncate() {
+        let eps: Vec<Endpoint> = (2..120)
+            .map(|i| {
+                ep(
+                    &format!("r{i}"),
+                    &format!("{i:016}"),
+                    &format!("10.9.0.{i}"),
+                    &["svc"],
+                )
+            })
+            .collect();
+        let mut s = server(&eps);
+        let Outcome::Reply(r) = ask(&mut s, "svc", RecordType::A, "10.9.0.2") else {
+            panic!("forwarded");
+        };
+        assert_eq!(r.answers.len(), 118);
+        let b = encode_fitting(r, 512).unwrap();
+        assert!(b.len() <= 512);
+        let m = Message::from_vec(&b).unwrap();
+        assert!(m.metadata.truncation);
+    }
+}
