@@ -67,6 +67,8 @@ pub struct Settings {
     pub default_ulimits: BTreeMap<String, UlimitEntry>,
     pub seccomp_profile: Option<PathBuf>,
     pub cgroup_parent: Option<String>,
+    /// nftables | iptables (default: nftables where it works).
+    pub firewall_backend: Option<String>,
 }
 
 impl Settings {
@@ -167,6 +169,9 @@ impl Settings {
             if c.is_empty() || c.contains("..") {
                 return Err(bad("cgroup-parent", format!("{c:?}: not a cgroup path")));
             }
+        }
+        if let Some(b) = &self.firewall_backend {
+            crate::network::firewall::Backend::parse(b).map_err(|e| bad("firewall-backend", e))?;
         }
         Ok(())
     }
