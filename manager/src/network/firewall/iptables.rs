@@ -202,9 +202,10 @@ pub fn remove_all(table: &str) {
 
 fn remove(bin: &str, table: &str) {
     let cs = chains(table);
-    // skip the spawns when this flavour holds none of berth's chains
+    // skip the spawns when this flavour holds none of berth's chains (a
+    // listing that fails, e.g. over another tool's chain, proves nothing)
     let ours = |t: &str| {
-        run(bin, &["-t", t, "-S"]).is_some_and(|l| {
+        run(bin, &["-t", t, "-S"]).is_none_or(|l| {
             cs.iter()
                 .any(|c| c.0 == t && l.contains(&format!("-N {}", c.1)))
         })

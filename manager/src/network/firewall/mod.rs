@@ -143,7 +143,13 @@ pub fn apply(
     }
     // dockerd's FORWARD policy DROP in iptables' own table would still drop
     // nftables-accepted traffic: let it through there too when that chain
-    // exists (harmless under the iptables backend, whose chain accepts).
-    docker_user::docker_user_sync(table, &rules.bridges);
+    // exists. Not under the iptables backend: DOCKER-USER comes first in
+    // FORWARD, its accepts would bypass the isolation in berth's chain (which
+    // accepts what the DROP policy would drop by itself).
+    let through_docker_user: &[BridgeRules] = match backend {
+        Backend::Nftables => &rules.bridges,
+        Backend::Iptables => &[],
+    };
+    docker_user::docker_user_sync(table, through_docker_user);
     Ok(())
 }
