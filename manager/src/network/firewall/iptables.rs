@@ -188,14 +188,11 @@ pub fn apply(table: &str, rules: &RuleSet, nf_tables: bool) -> Result<(), Networ
     Ok(())
 }
 
-/// Delete berth's chains of `table` and the jumps to them (each flavour of
-/// iptables present: a host may have switched).
+/// Delete berth's chains of `table` and the jumps to them, from the
+/// iptables flavour this host's backend uses (only that one: listing the
+/// legacy flavour's tables would load its kernel modules and make them).
 pub fn remove_all(table: &str) {
-    for bin in [iptables_bin(true), iptables_bin(false)]
-        .into_iter()
-        .flatten()
-        .collect::<std::collections::BTreeSet<_>>()
-    {
+    if let Some(bin) = iptables_bin(super::nf_tables_usable()) {
         remove(bin, table);
     }
 }
