@@ -120,6 +120,8 @@ pub struct Settings {
     /// `USER[:GROUP]` or `default`: containers run in a user namespace
     /// mapped to USER's subordinate ids (see `spec::userns`).
     pub userns_remap: Option<String>,
+    /// nftables | iptables (default: nftables where it works).
+    pub firewall_backend: Option<String>,
 }
 
 impl Settings {
@@ -294,6 +296,9 @@ impl Settings {
             if c.is_empty() || c.contains("..") {
                 return Err(bad("cgroup-parent", format!("{c:?}: not a cgroup path")));
             }
+        }
+        if let Some(b) = &self.firewall_backend {
+            crate::network::firewall::Backend::parse(b).map_err(|e| bad("firewall-backend", e))?;
         }
         Ok(())
     }

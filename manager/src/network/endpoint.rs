@@ -186,12 +186,19 @@ pub(super) fn sync_firewall_with(
     // are the ones applied last (recorded after a successful apply).
     let table = super::table_name(ctx);
     let applied = st.applied_rules_path();
-    let key = format!("{table}\n{rules:?}");
+    let forced = ctx
+        .settings
+        .firewall_backend
+        .as_deref()
+        .map(firewall::Backend::parse);
+    let forced = forced.transpose().map_err(NetworkError::Firewall)?;
+    let key = format!("{table}\n{forced:?}\n{rules:?}");
     if !force && std::fs::read_to_string(&applied).is_ok_and(|k| k == key) {
         return Ok(());
     }
     let _ = std::fs::remove_file(&applied);
-    firewall::apply(&table, &rules)?;
+    let record = applied.with_file_name(".firewall-backend");
+    firewall::apply(&table, &rules, forced, &record)?;
     let _ = crate::store::replace_file(&applied, key.as_bytes(), false);
     Ok(())
 }

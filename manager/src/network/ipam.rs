@@ -67,7 +67,7 @@ fn claimed(root: &Path) -> Vec<Subnet> {
                 if let Ok(mut nl) = super::netlink::Netlink::open() {
                     let _ = nl.delete_link(bridge);
                 }
-                let _ = super::firewall::apply(table, &Default::default());
+                super::firewall::remove(table);
             }
         }
         let _ = std::fs::remove_file(e.path());

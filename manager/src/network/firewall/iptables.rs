@@ -1,24 +1,33 @@
-//! iptables: only where dockerd's rules are. docker sets the FORWARD policy of
-//! iptables' own `filter` table to DROP; with nftables a berth table's accept
-//! does not override another table's drop in the same hook. So for every berth
-//! bridge in use, `DOCKER-USER` (docker's chain for the user's rules, jumped
-//! to first from FORWARD) gets accept rules for traffic from and to it; rules
-//! for bridges no longer in use are removed. Without DOCKER-USER (no dockerd)
-//! nothing is done.
+//! The iptables backend, for hosts without nftables (no `nft` binary or no
+//! nf_tables in the kernel), or when the configuration file says
+//! `"firewall-backend": "iptables"`. The rules are the nftables backend's,
+//! in chains of berth's own (`<table>-pre`, `-out`, `-post`, `-pub` in `nat`,
+//! `<table>-fwd` in `filter`), each jumped to from its built-in chain.
 //!
-//! Rules carry a comment naming berth and the root's table, so a sync
-//! recognises (and removes) only its own.
+//! A sync rewrites the chains with one `iptables-restore --noflush` (atomic
+//! per table: declaring a chain flushes it), then makes sure each jump is
+//! there; a removal deletes the jumps, then flushes and deletes the chains.
 
-use super::BridgeRules;
+use super::{Forward, RuleSet};
+use crate::network::NetworkError;
+use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn iptables_bin() -> Option<&'static str> {
-    ["/usr/sbin/iptables", "/sbin/iptables"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
+/// The iptables binary: the system's choice where nf_tables works (the one
+/// dockerd uses too), else the legacy (x_tables) one, which needs no nf_tables.
+pub fn iptables_bin(nf_tables: bool) -> Option<&'static str> {
+    let legacy = ["/usr/sbin/iptables-legacy", "/sbin/iptables-legacy"];
+    let system = ["/usr/sbin/iptables", "/sbin/iptables"];
+    let order: Vec<&'static str> = if nf_tables {
+        system.into_iter().chain(legacy).collect()
+    } else {
+        legacy.into_iter().chain(system).collect()
+    };
+    order.into_iter().find(|p| std::path::Path::new(p).exists())
 }
 
-fn run(bin: &str, args: &[&str]) -> Option<String> {
+/// Run `bin -w 5 args`; its stdout when it succeeded.
+pub fn run(bin: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(bin)
         .args(["-w", "5"])
         .args(args)
@@ -31,61 +40,242 @@ fn run(bin: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Make DOCKER-USER accept exactly the traffic of `bridges` (best effort: a
-/// host without dockerd has no such chain).
-pub fn docker_user_sync(table: &str, bridges: &[BridgeRules]) {
-    // one mark per berth root: a sync removes only its own root's rules
-    let mark = format!("berth:{table}");
-    let mark = mark.as_str();
-    let Some(bin) = iptables_bin() else {
-        return;
+/// berth's chains of `table`: (iptables table, chain, built-in chain jumping
+/// to it; None for a chain only jumped to from berth's own).
+fn chains(table: &str) -> [(&'static str, String, Option<&'static str>); 5] {
+    [
+        ("nat", format!("{table}-pre"), Some("PREROUTING")),
+        ("nat", format!("{table}-out"), Some("OUTPUT")),
+        ("nat", format!("{table}-post"), Some("POSTROUTING")),
+        ("nat", format!("{table}-pub"), None),
+        ("filter", format!("{table}-fwd"), Some("FORWARD")),
+    ]
+}
+
+fn dnat_rule(chain: &str, f: &Forward) -> String {
+    let daddr = if f.host_ip.is_empty() {
+        String::new()
+    } else {
+        format!("-d {}/32 ", f.host_ip)
     };
-    let Some(listing) = run(bin, &["-S", "DOCKER-USER"]) else {
-        return;
-    };
-    let mut want: Vec<Vec<String>> = Vec::new();
-    for b in bridges {
-        for dir in ["-i", "-o"] {
-            want.push(
-                [
-                    dir,
-                    &b.bridge,
-                    "-m",
-                    "comment",
-                    "--comment",
-                    mark,
-                    "-j",
-                    "ACCEPT",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            );
+    format!(
+        "-A {chain} {daddr}-p {proto} -m {proto} --dport {hp} -j DNAT --to-destination {ip}:{cp}",
+        proto = f.proto,
+        hp = f.host_port,
+        ip = f.container_ip,
+        cp = f.container_port
+    )
+}
+
+/// The `iptables-restore --noflush` input making berth's chains of `table`
+/// hold exactly `rules` (the nftables backend's rules, chain for chain).
+pub fn restore_script(table: &str, rules: &RuleSet) -> String {
+    let [pre, out, post, publ, fwd] = chains(table).map(|c| c.1);
+    let mut s = String::from("*nat\n");
+    for c in [&pre, &out, &post, &publ] {
+        s.push_str(&format!(":{c} - [0:0]\n"));
+    }
+    for f in rules
+        .forwards
+        .iter()
+        .filter(|f| f.host_ip.parse::<std::net::Ipv6Addr>().is_err())
+    {
+        s.push_str(&dnat_rule(&publ, f));
+        s.push('\n');
+    }
+    // packets addressed to one of the host's addresses (127.0.0.1 included
+    // through OUTPUT; the bridges have route_localnet)
+    s.push_str(&format!(
+        "-A {pre} -m addrtype --dst-type LOCAL -j {publ}\n"
+    ));
+    s.push_str(&format!(
+        "-A {out} -m addrtype --dst-type LOCAL -j {publ}\n"
+    ));
+    for b in &rules.bridges {
+        let br = &b.bridge;
+        s.push_str(&format!("-A {post} -o {br} -s 127.0.0.0/8 -j MASQUERADE\n"));
+        // hairpin through the host's address
+        s.push_str(&format!(
+            "-A {post} -o {br} -s {} -m conntrack --ctstate DNAT -j MASQUERADE\n",
+            b.subnet
+        ));
+        if !b.internal {
+            s.push_str(&format!(
+                "-A {post} -s {} ! -o {br} -j MASQUERADE\n",
+                b.subnet
+            ));
         }
     }
-    // remove ours that are no longer wanted
-    for line in listing.lines().filter(|l| l.contains(mark)) {
-        let Some(rule) = line.strip_prefix("-A DOCKER-USER ") else {
+    s.push_str("COMMIT\n*filter\n");
+    s.push_str(&format!(":{fwd} - [0:0]\n"));
+    for b in rules.bridges.iter().filter(|b| b.internal) {
+        let br = &b.bridge;
+        s.push_str(&format!("-A {fwd} -i {br} ! -o {br} -j DROP\n"));
+        s.push_str(&format!("-A {fwd} -o {br} ! -i {br} -j DROP\n"));
+    }
+    // published ports are reachable from other networks; nothing else
+    // between two berth bridges is
+    s.push_str(&format!("-A {fwd} -m conntrack --ctstate DNAT -j ACCEPT\n"));
+    for b in &rules.bridges {
+        for o in rules.bridges.iter().filter(|o| o.bridge != b.bridge) {
+            s.push_str(&format!(
+                "-A {fwd} -i {} -o {} -j DROP\n",
+                b.bridge, o.bridge
+            ));
+        }
+    }
+    // The rest of a berth bridge's traffic is accepted here: a FORWARD policy
+    // of DROP (dockerd's) would drop it otherwise.
+    for b in &rules.bridges {
+        s.push_str(&format!("-A {fwd} -i {} -j ACCEPT\n", b.bridge));
+        s.push_str(&format!("-A {fwd} -o {} -j ACCEPT\n", b.bridge));
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
+/// Make berth's chains of `table` hold `rules` (removing them when there
+/// are no bridges). `nf_tables`: whether the kernel has nf_tables (picks
+/// the iptables flavour).
+pub fn apply(table: &str, rules: &RuleSet, nf_tables: bool) -> Result<(), NetworkError> {
+    let Some(bin) = iptables_bin(nf_tables) else {
+        if rules.bridges.is_empty() {
+            return Ok(());
+        }
+        return Err(NetworkError::Firewall(
+            "neither nft nor iptables is installed; berth's bridge networks need one \
+             (use --network host or none without them)"
+                .into(),
+        ));
+    };
+    if rules.bridges.is_empty() {
+        remove(bin, table);
+        return Ok(());
+    }
+    let restore = format!("{bin}-restore");
+    let text = restore_script(table, rules);
+    let mut child = Command::new(&restore)
+        .args(["-w", "5", "--noflush"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| NetworkError::Firewall(format!("running {restore}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| NetworkError::Firewall(format!("writing to {restore}: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetworkError::Firewall(format!("waiting for {restore}: {e}")))?;
+    if !out.status.success() {
+        return Err(NetworkError::Firewall(format!(
+            "{restore} refused berth's rules: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    for (t, chain, from) in chains(table) {
+        let Some(from) = from else { continue };
+        if run(bin, &["-t", t, "-C", from, "-j", &chain]).is_none()
+            && run(bin, &["-t", t, "-I", from, "1", "-j", &chain]).is_none()
+        {
+            return Err(NetworkError::Firewall(format!(
+                "{bin} could not add the jump from {t} {from} to {chain}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Delete berth's chains of `table` and the jumps to them, from the
+/// iptables flavour this host's backend uses (only that one: listing the
+/// legacy flavour's tables would load its kernel modules and make them).
+pub fn remove_all(table: &str) {
+    if let Some(bin) = iptables_bin(super::nf_tables_usable()) {
+        remove(bin, table);
+    }
+}
+
+fn remove(bin: &str, table: &str) {
+    let cs = chains(table);
+    // skip the spawns when this flavour holds none of berth's chains (a
+    // listing that fails, e.g. over another tool's chain, proves nothing)
+    let ours = |t: &str| {
+        run(bin, &["-t", t, "-S"]).is_none_or(|l| {
+            cs.iter()
+                .any(|c| c.0 == t && l.contains(&format!("-N {}", c.1)))
+        })
+    };
+    let (nat, filter) = (ours("nat"), ours("filter"));
+    let held = |t: &str| if t == "nat" { nat } else { filter };
+    for (t, chain, from) in &cs {
+        if !held(t) {
             continue;
-        };
-        let args: Vec<String> = rule
-            .split_whitespace()
-            .map(|s| s.trim_matches('"').to_string())
-            .collect();
-        if !want.contains(&args) {
-            let mut del = vec!["-D".to_string(), "DOCKER-USER".to_string()];
-            del.extend(args);
-            let del: Vec<&str> = del.iter().map(String::as_str).collect();
-            let _ = run(bin, &del);
+        }
+        if let Some(from) = from {
+            // a jump may be there more than once (two racing syncs)
+            for _ in 0..8 {
+                if run(bin, &["-t", t, "-D", from, "-j", chain]).is_none() {
+                    break;
+                }
+            }
         }
     }
-    for w in &want {
-        let mut check = vec!["-C", "DOCKER-USER"];
-        check.extend(w.iter().map(String::as_str));
-        if run(bin, &check).is_none() {
-            let mut ins = vec!["-I", "DOCKER-USER"];
-            ins.extend(w.iter().map(String::as_str));
-            let _ = run(bin, &ins);
+    for (t, chain, _) in &cs {
+        if held(t) {
+            let _ = run(bin, &["-t", t, "-F", chain]);
         }
+    }
+    for (t, chain, _) in &cs {
+        if held(t) {
+            let _ = run(bin, &["-t", t, "-X", chain]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::BridgeRules;
+    use super::*;
+
+    #[test]
+    fn restore_script_shape() {
+        let rules = RuleSet {
+            bridges: vec![
+                BridgeRules {
+                    bridge: "br-a".into(),
+                    subnet: "172.18.0.0/16".into(),
+                    internal: false,
+                },
+                BridgeRules {
+                    bridge: "br-b".into(),
+                    subnet: "172.19.0.0/16".into(),
+                    internal: true,
+                },
+            ],
+            forwards: vec![Forward {
+                proto: "tcp".into(),
+                host_ip: String::new(),
+                host_port: 8080,
+                container_ip: "172.18.0.2".parse().unwrap(),
+                container_port: 80,
+            }],
+        };
+        let s = restore_script("berth", &rules);
+        for want in [
+            ":berth-pub - [0:0]",
+            "-A berth-pub -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.18.0.2:80",
+            "-A berth-post -s 172.18.0.0/16 ! -o br-a -j MASQUERADE",
+            "-A berth-fwd -i br-b ! -o br-b -j DROP",
+            "-A berth-fwd -i br-a -o br-b -j DROP",
+            "-A berth-fwd -o br-a -j ACCEPT",
+        ] {
+            assert!(s.contains(want), "{want:?} missing:\n{s}");
+        }
+        assert!(!s.contains("-s 172.19.0.0/16 ! -o br-b"), "{s}");
+        // isolation comes before the accepts
+        assert!(s.find("-i br-a -o br-b -j DROP") < s.find("-i br-a -j ACCEPT"));
+        assert_eq!(s.matches("COMMIT").count(), 2);
     }
 }

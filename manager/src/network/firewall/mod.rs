@@ -6,12 +6,51 @@
 //! endpoints' published ports): every change rewrites berth's whole table in
 //! one atomic nft transaction. So a crash never leaves half a rule set, and
 //! the next berth command's sync repairs whatever a crash left.
+//!
+//! Two backends write the same rules: nftables (a table of berth's own) and,
+//! where nft or the kernel's nf_tables is missing, iptables (chains of
+//! berth's own jumped to from the built-in ones). The configuration file's
+//! `firewall-backend` forces one.
 
+pub mod docker_user;
 pub mod iptables;
 pub mod nftables;
 
 use super::NetworkError;
 use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// A firewall backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Nftables,
+    Iptables,
+}
+
+impl Backend {
+    /// The configuration file's spelling (`firewall-backend`).
+    pub fn parse(s: &str) -> Result<Backend, String> {
+        match s {
+            "nftables" => Ok(Backend::Nftables),
+            "iptables" => Ok(Backend::Iptables),
+            _ => Err(format!("{s:?}: berth has nftables and iptables")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Nftables => "nftables",
+            Backend::Iptables => "iptables",
+        }
+    }
+}
+
+/// Whether nftables works here: the nft binary and nf_tables in the kernel
+/// (loaded, built in, or loadable: `nft list tables` loads it).
+pub fn nf_tables_usable() -> bool {
+    nftables::available()
+        && (Path::new("/sys/module/nf_tables").exists() || nftables::list_tables_works())
+}
 
 /// A bridge in use and its policy.
 #[derive(Debug, Clone)]
@@ -39,22 +78,78 @@ pub struct RuleSet {
     pub forwards: Vec<Forward>,
 }
 
-/// Apply `rules` as berth's table `table` (deleting it when there is nothing
-/// to apply). nft where it exists; without nft a clear error.
-pub fn apply(table: &str, rules: &RuleSet) -> Result<(), NetworkError> {
-    if !nftables::available() {
-        if rules.bridges.is_empty() {
-            return Ok(());
-        }
-        return Err(NetworkError::Firewall(
-            "nft (the nftables package) is not installed; berth's bridge networks need it \
-             (use --network host or none without it)"
-                .into(),
-        ));
+/// Remove berth's rules of `table` from both backends (the sweep of a
+/// deleted root).
+pub fn remove(table: &str) {
+    remove_from(table, None);
+}
+
+/// Remove `table`'s rules from `backend` (both when unknown).
+fn remove_from(table: &str, backend: Option<Backend>) {
+    if backend != Some(Backend::Iptables) && nftables::available() {
+        let _ = nftables::apply(table, &RuleSet::default());
     }
-    nftables::apply(table, rules)?;
+    if backend != Some(Backend::Nftables) {
+        iptables::remove_all(table);
+    }
+    docker_user::docker_user_sync(table, &[]);
+}
+
+/// Apply `rules` as berth's rules `table`. The backend: the forced one; else
+/// the one that last held this root's rules (recorded in `record`, so a
+/// process without the configuration, like the shim's exit hook, keeps it);
+/// else nftables where it works, iptables elsewhere. After a switch the other
+/// backend's rules go. No bridges: the rules are removed.
+pub fn apply(
+    table: &str,
+    rules: &RuleSet,
+    forced: Option<Backend>,
+    record: &Path,
+) -> Result<(), NetworkError> {
+    let prev = std::fs::read_to_string(record)
+        .ok()
+        .and_then(|s| Backend::parse(s.trim()).ok());
+    if rules.bridges.is_empty() {
+        remove_from(table, prev);
+        return Ok(());
+    }
+    let backend = forced.or(prev).unwrap_or_else(|| {
+        if nf_tables_usable() {
+            Backend::Nftables
+        } else {
+            Backend::Iptables
+        }
+    });
+    match backend {
+        Backend::Nftables => {
+            if !nftables::available() {
+                return Err(NetworkError::Firewall(
+                    "nft (the nftables package) is not installed; berth's nftables backend \
+                     needs it (firewall-backend: iptables works without it)"
+                        .into(),
+                ));
+            }
+            nftables::apply(table, rules)?;
+        }
+        Backend::Iptables => iptables::apply(table, rules, nf_tables_usable())?,
+    }
+    if prev != Some(backend) {
+        let other = match backend {
+            Backend::Nftables => Backend::Iptables,
+            Backend::Iptables => Backend::Nftables,
+        };
+        remove_from(table, Some(other));
+        crate::store::replace_file(record, backend.name().as_bytes(), false)?;
+    }
     // dockerd's FORWARD policy DROP in iptables' own table would still drop
-    // our traffic: let it through there too when that chain exists.
-    iptables::docker_user_sync(table, &rules.bridges);
+    // nftables-accepted traffic: let it through there too when that chain
+    // exists. Not under the iptables backend: DOCKER-USER comes first in
+    // FORWARD, its accepts would bypass the isolation in berth's chain (which
+    // accepts what the DROP policy would drop by itself).
+    let through_docker_user: &[BridgeRules] = match backend {
+        Backend::Nftables => &rules.bridges,
+        Backend::Iptables => &[],
+    };
+    docker_user::docker_user_sync(table, through_docker_user);
     Ok(())
 }

@@ -11,6 +11,19 @@ pub fn available() -> bool {
     nft_bin().is_some()
 }
 
+/// `nft list tables` succeeds (and so loads nf_tables when it is a module).
+pub fn list_tables_works() -> bool {
+    nft_bin().is_some_and(|b| {
+        Command::new(b)
+            .args(["list", "tables"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
 fn nft_bin() -> Option<&'static str> {
     ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
         .into_iter()
