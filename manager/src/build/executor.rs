@@ -261,11 +261,11 @@ impl<'a> Executor<'a> {
                 .map_err(|_| BuildError::Invalid("poisoned".into()))?;
             let records = inline_cache::records(&chain, &keys);
             drop(keys);
-            let pre = state.id.clone();
             inline_cache::attach(&mut state, &records);
+            // No cache entry of its own: the image record keeps it, and it is
+            // made again from the last step's state alone.
             let _l = StoreLock::shared(&self.ctx.root)?;
             state.commit(&self.content)?;
-            self.keep(&cache::key(&["inline-cache", pre.as_str()]), &state)?;
         }
         let images = ImageStore::open(&self.ctx.root)?;
         {

@@ -41,6 +41,10 @@ pub struct StepRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Records {
     pub steps: Vec<StepRecord>,
+    /// The image's id before the records went in (the last step's result):
+    /// `builder prune` keeps that step's entry as the image's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<Digest>,
 }
 
 fn history_of(config: &Value) -> &[Value] {
@@ -102,15 +106,24 @@ pub fn records(chain: &[State], keys: &HashMap<Digest, Digest>) -> Records {
         .windows(2)
         .filter_map(|w| record(keys.get(&w[1].id)?, &w[0], &w[1]))
         .collect();
-    Records { steps }
+    Records { steps, last: None }
 }
 
-/// The image's config with the records in it.
+/// The `last` an image config's records name.
+pub fn last_of(config: &Value) -> Option<Digest> {
+    config.get(CONFIG_KEY)?.get("last")?.as_str()?.parse().ok()
+}
+
+/// The image's config with the records in it (and its id before them).
 pub fn attach(state: &mut State, records: &Records) {
+    let records = Records {
+        steps: records.steps.clone(),
+        last: Some(state.id.clone()),
+    };
     if let Some(m) = state.config.as_object_mut() {
         m.insert(
             CONFIG_KEY.into(),
-            serde_json::to_value(records).unwrap_or(Value::Null),
+            serde_json::to_value(&records).unwrap_or(Value::Null),
         );
     }
 }
@@ -348,6 +361,7 @@ mod tests {
         assert_eq!(recs.steps.len(), 2);
         let mut img = s2.clone();
         attach(&mut img, &recs);
+        assert_eq!(last_of(&img.config), Some(s2.id.clone()));
         let offers = offers(img);
         let r1 = rebuild(&offers[&k1], &base).expect("first step rebuilt");
         assert_eq!(r1.id, s1.id);
