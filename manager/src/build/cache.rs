@@ -108,7 +108,8 @@ pub fn clear(root: &Path) -> Result<usize, crate::store::StoreError> {
 #[derive(Debug, Clone, Default)]
 pub struct PruneOptions {
     /// Every entry (`-a`); otherwise only the dangling ones: those whose
-    /// result is not a stored image (the steps before a build's last).
+    /// result is not a stored image nor the last step of one (the steps
+    /// before a build's last).
     pub all: bool,
     /// Only entries last used before this time (Unix seconds; `--filter until=`).
     pub until: Option<i64>,
@@ -160,6 +161,15 @@ pub fn prune(root: &Path, opts: &PruneOptions) -> Result<usize, crate::store::St
     let mut image_ids: HashSet<Digest> = HashSet::new();
     for rec in images.list()? {
         image_layers.extend(layers_of(&content, &rec.manifest).into_iter().map(|l| l.0));
+        // A built image is its last step's result plus the inline cache records.
+        if let Some(last) = content
+            .read(&rec.config)
+            .ok()
+            .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
+            .and_then(|v| super::inline_cache::last_of(&v))
+        {
+            image_ids.insert(last);
+        }
         image_ids.insert(rec.config);
     }
     let mut found: Vec<Found> = Vec::new();

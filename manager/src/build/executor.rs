@@ -6,6 +6,7 @@ use super::context::{BuildContext, TmpDir};
 use super::dockerfile::expand::{Lexer, Vars};
 use super::dockerfile::{self, split_words, Dockerfile, Instruction};
 use super::ignore::{clean, glob, has_wildcards};
+use super::inline_cache::{self, Offer};
 use super::layer::{scratch_config, LayerWriter, Meta, State};
 use super::runner::{check_network, check_network_exists, RunSpec, StepRunner};
 use super::stage::{self, Plan};
@@ -67,6 +68,12 @@ pub struct Executor<'a> {
     meta: Vars,
     used_args: Mutex<HashSet<String>>,
     results: Mutex<HashMap<usize, State>>,
+    /// Each built stage's chain of states, its base first (the inline cache's steps).
+    chains: Mutex<HashMap<usize, Vec<State>>>,
+    /// The key each state of this build was made (or found) under.
+    keys: Mutex<HashMap<Digest, Digest>>,
+    /// Steps the `--cache-from` images offer, by key.
+    offers: HashMap<Digest, Offer>,
     step_no: std::sync::atomic::AtomicUsize,
     multi: bool,
 }
@@ -80,6 +87,17 @@ struct StageRun {
     args: Vec<(String, Option<String>)>,
     /// CMD set in this stage (ENTRYPOINT then keeps it).
     cmd_set: bool,
+    /// The states so far, the base first.
+    chain: Vec<State>,
+}
+
+impl StageRun {
+    /// After a step: its state joins the chain (when it made a new one).
+    fn extend_chain(&mut self) {
+        if self.chain.last().map(|s| &s.id) != Some(&self.state.id) {
+            self.chain.push(self.state.clone());
+        }
+    }
 }
 
 fn step_err(ins: &Instruction, msg: impl Into<String>) -> BuildError {
@@ -141,6 +159,7 @@ impl<'a> Executor<'a> {
             )
             .len()
             > 1;
+        let offers = inline_cache::import(ctx, opts, progress);
         Ok(Executor {
             ctx,
             opts,
@@ -156,6 +175,9 @@ impl<'a> Executor<'a> {
             meta,
             used_args: Mutex::new(used),
             results: Mutex::new(HashMap::new()),
+            chains: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+            offers,
             step_no: std::sync::atomic::AtomicUsize::new(1),
             multi,
         })
@@ -211,6 +233,12 @@ impl<'a> Executor<'a> {
             .map_err(|_| BuildError::Invalid("poisoned".into()))?
             .remove(&target)
             .ok_or_else(|| BuildError::Invalid("the target stage has no result".into()))?;
+        let chain = self
+            .chains
+            .lock()
+            .map_err(|_| BuildError::Invalid("poisoned".into()))?
+            .remove(&target)
+            .unwrap_or_default();
         if !self.opts.labels.is_empty() {
             let cfg = state.cfg();
             let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
@@ -222,7 +250,22 @@ impl<'a> Executor<'a> {
             }
             let _l = StoreLock::shared(&self.ctx.root)?;
             state.commit(&self.content)?;
+            // Made from the parent alone (no timestamp): no inline cache record needed.
             self.keep(&cache::key(&["labels", state.id.as_str()]), &state)?;
+        }
+        // The inline cache: the steps' keys go into the image (always: see docs/build.md).
+        {
+            let keys = self
+                .keys
+                .lock()
+                .map_err(|_| BuildError::Invalid("poisoned".into()))?;
+            let records = inline_cache::records(&chain, &keys);
+            drop(keys);
+            inline_cache::attach(&mut state, &records);
+            // No cache entry of its own: the image record keeps it, and it is
+            // made again from the last step's state alone.
+            let _l = StoreLock::shared(&self.ctx.root)?;
+            state.commit(&self.content)?;
         }
         let images = ImageStore::open(&self.ctx.root)?;
         {
@@ -244,7 +287,12 @@ impl<'a> Executor<'a> {
         let unused: Vec<&String> = self
             .build_args
             .keys()
-            .filter(|k| !used.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .filter(|k| {
+                !used.contains(*k)
+                    && !PROXY_ARGS.contains(&k.as_str())
+                    // docker's switch for the inline cache, which berth always writes.
+                    && k.as_str() != "BUILDKIT_INLINE_CACHE"
+            })
             .collect();
         if !unused.is_empty() {
             let mut u: Vec<_> = unused.into_iter().cloned().collect();
@@ -297,12 +345,24 @@ impl<'a> Executor<'a> {
         self.progress
             .step(n, &format!("[{label}1/{total}] FROM {base}"));
         let (state, triggers) = self.tracked(n, || self.base_state(i, &base))?;
+        // A stage built on an earlier one continues its chain.
+        let chain = match self.plan.lookup(&base, i) {
+            Some(d) if !base.eq_ignore_ascii_case("scratch") => self
+                .chains
+                .lock()
+                .map_err(|_| BuildError::Invalid("poisoned".into()))?
+                .get(&d)
+                .cloned()
+                .unwrap_or_else(|| vec![state.clone()]),
+            _ => vec![state.clone()],
+        };
         let mut run = StageRun {
             index: i,
             label,
             state,
             args: Vec::new(),
             cmd_set: false,
+            chain,
         };
         for t in &triggers {
             let parsed = dockerfile::parse(&format!("# escape={}\n{t}\n", self.escape))?;
@@ -312,6 +372,7 @@ impl<'a> Executor<'a> {
                 self.progress
                     .step(n, &format!("[{}ONBUILD] {}", run.label, ins.text()));
                 self.tracked(n, || self.step(&mut run, &ins, n))?;
+                run.extend_chain();
             }
         }
         for (k, ins) in st.instructions.iter().enumerate() {
@@ -321,7 +382,12 @@ impl<'a> Executor<'a> {
                 &format!("[{}{}/{total}] {}", run.label, k + 2, ins.text()),
             );
             self.tracked(n, || self.step(&mut run, ins, n))?;
+            run.extend_chain();
         }
+        self.chains
+            .lock()
+            .map_err(|_| BuildError::Invalid("poisoned".into()))?
+            .insert(i, run.chain);
         self.results
             .lock()
             .map_err(|_| BuildError::Invalid("poisoned".into()))?
@@ -444,13 +510,60 @@ impl<'a> Executor<'a> {
                 manifest_size: s.manifest_size,
             },
         )?;
+        self.note_key(key, s);
         Ok(())
+    }
+
+    /// Remember which key made `s` (for the inline cache's records).
+    fn note_key(&self, key: &Digest, s: &State) {
+        if let Ok(mut k) = self.keys.lock() {
+            k.insert(s.id.clone(), key.clone());
+        }
+    }
+
+    /// The step `key` on `parent`: the local cache, else what a `--cache-from`
+    /// image offers (rebuilt on `parent`, then kept as a local entry).
+    fn cached_on(&self, key: &Digest, parent: &State) -> Result<Option<State>, BuildError> {
+        if let Some(s) = self.cached(key) {
+            return Ok(Some(s));
+        }
+        if self.opts.no_cache {
+            return Ok(None);
+        }
+        let Some(offer) = self.offers.get(key) else {
+            return Ok(None);
+        };
+        let Some(mut s) = inline_cache::rebuild(offer, parent) else {
+            return Ok(None);
+        };
+        if !s.layers.iter().all(|l| {
+            l["digest"]
+                .as_str()
+                .and_then(|d| d.parse::<Digest>().ok())
+                .is_some_and(|d| self.content.contains(&d))
+        }) {
+            return Ok(None);
+        }
+        let want = s.id.clone();
+        let _l = StoreLock::shared(&self.ctx.root)?;
+        s.commit(&self.content)?;
+        if s.id != want {
+            return Ok(None);
+        }
+        self.keep(key, &s)?;
+        Ok(Some(s))
     }
 
     fn cached(&self, key: &Digest) -> Option<State> {
         if self.opts.no_cache {
             return None;
         }
+        let s = self.cached_local(key)?;
+        self.note_key(key, &s);
+        Some(s)
+    }
+
+    fn cached_local(&self, key: &Digest) -> Option<State> {
         let e = cache::get(&self.ctx.root, &self.content, key)?;
         let img = crate::image::Image::load(&self.content, e.record()).ok()?;
         // Every layer must still be there (gc may have taken a pruned entry's).
@@ -722,7 +835,7 @@ impl<'a> Executor<'a> {
             other => return Err(step_err(ins, format!("unknown instruction: {other}"))),
         }
         let key = cache::key(&[run.state.id.as_str(), &created_by, &self.args_key(run)]);
-        if let Some(s) = self.cached(&key) {
+        if let Some(s) = self.cached_on(&key, &run.state)? {
             self.progress.cached(n);
             run.state = s;
             return Ok(());
@@ -934,7 +1047,7 @@ impl<'a> Executor<'a> {
             &mount_key,
             &format!("{network:?}"),
         ]);
-        if let Some(s) = self.cached(&key) {
+        if let Some(s) = self.cached_on(&key, &run.state)? {
             self.progress.cached(n);
             run.state = s;
             return Ok(());
@@ -1452,7 +1565,7 @@ impl<'a> Executor<'a> {
             &self.args_key(run),
             digest.as_str(),
         ]);
-        if let Some(s) = self.cached(&key) {
+        if let Some(s) = self.cached_on(&key, &run.state)? {
             self.progress.cached(n);
             run.state = s;
             return Ok(());

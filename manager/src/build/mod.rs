@@ -15,6 +15,7 @@ pub mod context;
 pub mod dockerfile;
 pub mod executor;
 pub mod ignore;
+pub mod inline_cache;
 pub mod layer;
 pub mod progress;
 pub mod runner;
@@ -159,6 +160,8 @@ pub struct BuildOptions {
     pub ulimits: Vec<String>,
     /// /dev/shm size of RUN steps, in bytes.
     pub shm_size: Option<i64>,
+    /// Images whose inline cache the build may reuse (`--cache-from`).
+    pub cache_from: Vec<String>,
 }
 
 impl Default for BuildOptions {
@@ -181,6 +184,7 @@ impl Default for BuildOptions {
             add_hosts: Vec::new(),
             ulimits: Vec::new(),
             shm_size: None,
+            cache_from: Vec::new(),
         }
     }
 }

@@ -55,6 +55,9 @@ pub struct Args {
     /// Size of /dev/shm (e.g. 64m)
     #[arg(long)]
     pub shm_size: Option<String>,
+    /// Images to consider as cache sources (IMAGE or type=registry,ref=IMAGE)
+    #[arg(long)]
+    pub cache_from: Vec<String>,
     /// The context: a directory, a tar file, or - (a tar or a Dockerfile on standard input)
     pub path: String,
 }
@@ -152,6 +155,11 @@ pub fn options(args: &Args) -> anyhow::Result<BuildOptions> {
         add_hosts: args.add_host.clone(),
         ulimits: args.ulimit.clone(),
         shm_size,
+        cache_from: args
+            .cache_from
+            .iter()
+            .map(|c| build::inline_cache::parse_source(c).map_err(|e| anyhow!("--cache-from: {e}")))
+            .collect::<Result<_, _>>()?,
     })
 }
 

@@ -1,6 +1,6 @@
 //! Building services' images through berth's build library: the service's
 //! `build:` (context, dockerfile or dockerfile_inline, target, args, labels,
-//! secrets) becomes the library's
+//! secrets, cache_from) becomes the library's
 //! `BuildOptions`, the image named as docker compose names it (`image:`, else
 //! `project-service`).
 
@@ -109,6 +109,12 @@ pub fn build_service(
         args.retain(|(x, _)| *x != k);
         args.push((k, v));
     }
+    let cache_from = b
+        .cache_from
+        .iter()
+        .map(|c| lib::inline_cache::parse_source(c))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| ComposeError::Invalid(format!("services.{service}.build.cache_from: {e}")))?;
     let opts = BuildOptions {
         context: ContextSource::Dir(dir),
         dockerfile,
@@ -125,6 +131,7 @@ pub fn build_service(
         platform: s.platform.clone(),
         quiet: flags.quiet,
         secrets,
+        cache_from,
         ..BuildOptions::default()
     };
     progress("⠿", &format!("Service {service}"), "Building");

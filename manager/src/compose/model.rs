@@ -175,6 +175,9 @@ pub struct Build {
     /// Top-level secrets given to `RUN --mount=type=secret` (id: target, else source).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<FileRef>,
+    /// Images whose inline build cache the build may reuse.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cache_from: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -106,7 +106,7 @@ static BUILD: &[F] = &[
     F("args", Ty::ListOrMap, Y),
     F("labels", Ty::ListOrMap, Y),
     F("dockerfile_inline", Ty::Str, Y),
-    F("cache_from", Ty::List(&Ty::Str), N),
+    F("cache_from", Ty::List(&Ty::Str), Y),
     F("cache_to", Ty::List(&Ty::Str), N),
     F("additional_contexts", Ty::ListOrMap, N),
     F("entitlements", Ty::List(&Ty::Str), N),
