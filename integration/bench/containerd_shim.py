@@ -99,7 +99,7 @@ def pod_memory(ctd, v):
         for cid in ids:
             ctd.ctr("run", "-d", "--fifo-dir", ctd.fifo_dir, *v["args"], "--annotation",
                     "%s=%s" % (SANDBOX_ID, pod), IMAGE, cid, "sleep", "100000")
-        time.sleep(0.5)
+        time.sleep(2.0)  # idle, as above
         shims = {shim_of(ctd, cid) for cid in ids}
         if len(shims) != 1:
             raise BenchError("%s: the pod's %d containers are served by %d shims"
@@ -134,7 +134,9 @@ def run_bench(ctd, vs, iterations, warmup):
                   end="", file=sys.stderr, flush=True)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    time.sleep(0.5)  # let the idle shims settle after the execs
+    # Idle: berth-v2 closes its events connection (and that client's two threads) after
+    # 1 s without events; the execs above just published some.
+    time.sleep(2.0)
     memory = {v["key"]: shim_memory(ctd, v["idle_id"]) for v in vs}
     for v in vs:
         ctd.remove(v["idle_id"])
