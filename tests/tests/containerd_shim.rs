@@ -548,7 +548,8 @@ fn cri_pod_through_the_berth_shim() {
     // (a daemon's child between fork and exec of the runtime shows the daemon's command
     // line: not a daemon of its own)
     let seen = watcher.join().expect("watcher");
-    let daemons: Vec<i32> = seen
+    // (a daemon is seen with two parents: `start`, then after `start` exits its new one)
+    let daemons: std::collections::BTreeSet<i32> = seen
         .iter()
         .filter(|(_, parent)| !seen.iter().any(|(p, _)| p == parent))
         .map(|(p, _)| *p)
