@@ -15,8 +15,11 @@ and the resident memory (VmRSS and Pss from /proc/PID/smaps_rollup) of each vari
 shim while it serves one idle container. Prints medians, p90 and the ratios to
 runc-v2/runc. Everything it started is removed at the end, also after an error.
 
+Then the resident memory of the one shim serving a pod of 10 idle containers (grouped
+by the CRI sandbox id annotation, as containerd's CRI sets it).
+
 Goals (issue 16): run --rm with berth-v2 <= 0.5x runc-v2/runc; the idle berth-v2 shim
-<= 2 MiB resident.
+<= 2 MiB resident, <= 3 MiB serving a pod of 10.
 
 Python 3 standard library only. Must run as root. Needs containerd, ctr,
 containerd-shim-runc-v2, runc, umoci, skopeo, busybox-static, and the release build
@@ -54,14 +57,22 @@ def variants(runc, berth_runtime):
     ]
 
 
-def shim_memory(ctd, cid):
-    """(VmRSS KiB, Pss KiB) of the shim serving `cid`: the parent of its init (each
-    shim is its containers' subreaper)."""
+def shim_of(ctd, cid):
+    """The pid of the shim serving `cid`: the parent of its init (each shim is its
+    containers' subreaper)."""
     _, p = ctd.ctr("task", "ls")
     init = next(int(line.split()[1]) for line in p.stdout.decode().splitlines()[1:]
                 if line.split()[0] == cid)
     with open("/proc/%d/stat" % init) as f:
-        pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def shim_memory(ctd, cid):
+    """(VmRSS KiB, Pss KiB) of the shim serving `cid`."""
+    return proc_memory(shim_of(ctd, cid))
+
+
+def proc_memory(pid):
     rss = pss = 0
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -72,6 +83,31 @@ def shim_memory(ctd, cid):
             if line.startswith("Pss:"):
                 pss = int(line.split()[1])
     return rss, pss
+
+
+POD_SIZE = 10
+SANDBOX_ID = "io.kubernetes.cri.sandbox-id"
+
+
+def pod_memory(ctd, v):
+    """(VmRSS KiB, Pss KiB) of the one shim serving a pod of POD_SIZE idle containers:
+    containers annotated with the same sandbox id share a shim (in both shims), the
+    first naming itself as the CRI sandbox does. Also checks that they do share one."""
+    pod = "bench-pod-%s-%d" % (v["key"], os.getpid())
+    ids = ["%s-%d" % (pod, i) if i else pod for i in range(POD_SIZE)]
+    try:
+        for cid in ids:
+            ctd.ctr("run", "-d", "--fifo-dir", ctd.fifo_dir, *v["args"], "--annotation",
+                    "%s=%s" % (SANDBOX_ID, pod), IMAGE, cid, "sleep", "100000")
+        time.sleep(2.0)  # idle, as above
+        shims = {shim_of(ctd, cid) for cid in ids}
+        if len(shims) != 1:
+            raise BenchError("%s: the pod's %d containers are served by %d shims"
+                             % (v["label"], POD_SIZE, len(shims)))
+        return proc_memory(shims.pop())
+    finally:
+        for cid in reversed(ids):
+            ctd.remove(cid)
 
 
 def run_bench(ctd, vs, iterations, warmup):
@@ -98,14 +134,18 @@ def run_bench(ctd, vs, iterations, warmup):
                   end="", file=sys.stderr, flush=True)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    time.sleep(0.5)  # let the idle shims settle after the execs
+    # Idle: berth-v2 closes its events connection (and that client's two threads) after
+    # 1 s without events; the execs above just published some.
+    time.sleep(2.0)
     memory = {v["key"]: shim_memory(ctd, v["idle_id"]) for v in vs}
     for v in vs:
         ctd.remove(v["idle_id"])
-    return samples, memory
+    # The runc shim serves a pod the same way whichever runtime it runs: two variants.
+    pod = {v["key"]: pod_memory(ctd, v) for v in vs if v["key"] != "runc_berth"}
+    return samples, memory, pod
 
 
-def report(vs, samples, memory, args):
+def report(vs, samples, memory, pod, args):
     base = vs[0]["key"]
     results = {}
     lines = ["%-26s %s" % ("operation [ms]", "  ".join("%22s" % (v["label"] + " med/p90")
@@ -127,6 +167,8 @@ def report(vs, samples, memory, args):
             for v in vs)))
     lines.append("%-26s %s" % ("idle shim RSS/PSS [KiB]", "  ".join(
         "%22s" % ("%d/%d" % memory[v["key"]]) for v in vs)))
+    lines.append("%-26s %s" % ("pod of %d: shim RSS/PSS" % POD_SIZE, "  ".join(
+        "%22s" % ("%d/%d" % pod[v["key"]] if v["key"] in pod else "-") for v in vs)))
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as f:
@@ -138,7 +180,10 @@ def report(vs, samples, memory, args):
                        "variants": {v["key"]: v["label"] for v in vs},
                        "results": results,
                        "idle_shim_kib": {k: {"rss": m[0], "pss": m[1]}
-                                         for k, m in memory.items()}}, f, indent=2)
+                                         for k, m in memory.items()},
+                       "pod_of_%d_shim_kib" % POD_SIZE: {k: {"rss": m[0], "pss": m[1]}
+                                                         for k, m in pod.items()}},
+                      f, indent=2)
         print("results written to %s" % args.json)
 
 
@@ -184,9 +229,9 @@ def main():
                               text=True).stdout.split()[2], platform.release(),
                args.iterations, args.warmup, ",".join(v["label"] for v in vs)))
         t0 = time.monotonic()
-        samples, memory = run_bench(ctd, vs, args.iterations, args.warmup)
+        samples, memory, pod = run_bench(ctd, vs, args.iterations, args.warmup)
         log("done in %.1fs" % (time.monotonic() - t0))
-        report(vs, samples, memory, args)
+        report(vs, samples, memory, pod, args)
     except KeyboardInterrupt:
         log("\ninterrupted, cleaning up")
         rc = 130

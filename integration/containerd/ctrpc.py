@@ -16,9 +16,10 @@ api.proto), so no generated code and no protoc are needed.
            [--cgroup-parent /PATH] [--name NAME]
       One pod through the CRI RuntimeService, the way the kubelet drives it:
       Version, RunPodSandbox (host network, runtime_handler NAME), PodSandboxStatus,
-      CreateContainer, StartContainer, ContainerStatus, ExecSync (exit code 3 and
-      output), StopContainer, ContainerStatus (exited), RemoveContainer,
-      StopPodSandbox, RemovePodSandbox. Prints one JSON object with what it saw and
+      two containers "main" and "side" (CreateContainer, StartContainer,
+      ContainerStatus), ExecSync in each (in main exit code 3 and output),
+      StopContainer main, ContainerStatus (exited), RemoveContainer main (side still
+      running), StopPodSandbox (side exited), RemovePodSandbox. Prints one JSON object with what it saw and
       exits 0, or prints the failing step on stderr and exits 1. Cleans up the pod
       even when a step fails.
 """
@@ -257,24 +258,43 @@ def cmd_cri_smoke(args):
         seen["pod_pid"] = pod_info.get("pid")
         seen["pod_runtime_options"] = pod_info.get("runtimeOptions")
 
-        cmeta = f_msg(1, f_str(1, "main"))
-        image = f_msg(2, f_str(1, args.image))
-        command = b"".join(f_str(3, a) for a in ["/bin/sh", "-c", "echo started; exec sleep 1000"])
-        ccfg = cmeta + image + command
-        try:
-            r = client.call(RS + "CreateContainer",
-                            f_str(1, pod_id) + f_bytes(2, ccfg) + f_bytes(3, cfg), timeout=60)
-        except grpc.RpcError as e:
-            fail("CreateContainer", e)
-        cid = d_str(r, 1)
+        def start_container(name):
+            cmeta = f_msg(1, f_str(1, name))
+            image = f_msg(2, f_str(1, args.image))
+            command = b"".join(f_str(3, a) for a in
+                               ["/bin/sh", "-c", "echo started; exec sleep 1000"])
+            ccfg = cmeta + image + command
+            try:
+                r = client.call(RS + "CreateContainer",
+                                f_str(1, pod_id) + f_bytes(2, ccfg) + f_bytes(3, cfg),
+                                timeout=60)
+            except grpc.RpcError as e:
+                fail("CreateContainer %s" % name, e)
+            cid = d_str(r, 1)
+            try:
+                client.call(RS + "StartContainer", f_str(1, cid), timeout=60)
+            except grpc.RpcError as e:
+                fail("StartContainer %s" % name, e)
+            return cid
+
+        # Two containers in the pod: "main" is exec'd into, stopped and removed; "side"
+        # runs on until the pod is stopped.
+        cid = start_container("main")
         seen["container_id"] = cid
-        try:
-            client.call(RS + "StartContainer", f_str(1, cid), timeout=60)
-        except grpc.RpcError as e:
-            fail("StartContainer", e)
         cs = container_status(client, cid)
         seen["container_state"] = cs["state"]
         seen["container_pid"] = (cs["info"] or {}).get("pid")
+        side = start_container("side")
+        cs = container_status(client, side)
+        seen["side_id"] = side
+        seen["side_state"] = cs["state"]
+        seen["side_pid"] = (cs["info"] or {}).get("pid")
+        try:
+            r = client.call(RS + "ExecSync", f_str(1, side) + b"".join(
+                f_str(2, a) for a in ["/bin/sh", "-c", "echo side"]) + f_int(3, 20))
+        except grpc.RpcError as e:
+            fail("ExecSync side", e)
+        seen["side_exec"] = {"stdout": d_str(r, 1), "exit_code": d_int(r, 3)}
 
         try:
             r = client.call(RS + "ExecSync",
@@ -298,6 +318,12 @@ def cmd_cri_smoke(args):
             client.call(RS + "RemoveContainer", f_str(1, cid), timeout=60)
         except grpc.RpcError as e:
             fail("RemoveContainer", e)
+        seen["side_state_after_main_removed"] = container_status(client, side)["state"]
+        try:
+            client.call(RS + "StopPodSandbox", f_str(1, pod_id), timeout=60)
+        except grpc.RpcError as e:
+            fail("StopPodSandbox", e)
+        seen["side_state_after_pod_stopped"] = container_status(client, side)["state"]
     finally:
         if pod_id:
             for step in ("StopPodSandbox", "RemovePodSandbox"):
@@ -323,7 +349,7 @@ def main():
     u.add_argument("--cpu-quota", type=int)
     u.add_argument("--cpu-period", type=int)
     u.add_argument("id")
-    c = sub.add_parser("cri-smoke", help="one pod through the CRI API")
+    c = sub.add_parser("cri-smoke", help="one pod of two containers through the CRI API")
     c.add_argument("--address", required=True)
     c.add_argument("--handler", required=True)
     c.add_argument("--image", required=True)

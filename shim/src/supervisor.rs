@@ -201,6 +201,10 @@ pub struct Supervisor {
     hook_pid: i32,
     hook_deadline: Option<Instant>,
     done: bool,
+    /// The owner runs `runtime delete` itself after an exit (containerd's shim overlaps
+    /// it with containerd's Wait/Delete round trips); else it runs before the exit is
+    /// reported.
+    defer_delete: bool,
 }
 
 fn stream_idx(s: Stream) -> usize {
@@ -259,6 +263,7 @@ impl Supervisor {
             hook_pid: 0,
             hook_deadline: None,
             done: false,
+            defer_delete: false,
         })
     }
 
@@ -726,6 +731,15 @@ impl Supervisor {
         true
     }
 
+    /// Leave `runtime delete` after the container's exit to the owner (no restart
+    /// policy may be set then: a restart needs the old container deleted first).
+    // Used through the library by containerd-shim-berth-v2; berth-shim's binary, which
+    // compiles this module too, never defers.
+    #[allow(dead_code)]
+    pub fn defer_runtime_delete(&mut self) {
+        self.defer_delete = true;
+    }
+
     fn container_exited(&mut self, code: i32, obs: &mut dyn Observer) {
         self.drain_container(obs);
         let oom = self.oom.take().is_some_and(|o| o.killed());
@@ -740,7 +754,12 @@ impl Supervisor {
         self.status.oom_killed = oom;
         self.save();
         self.health = None;
-        if let Err(e) = self.rt.delete(false) {
+        let deleted = if self.defer_delete {
+            Ok(())
+        } else {
+            self.rt.delete(false)
+        };
+        if let Err(e) = deleted {
             eprintln!("berth-shim: delete: {e}; retrying with --force");
             let _ = self.rt.delete(true);
         }

@@ -472,7 +472,7 @@ fn cri_pod_through_the_berth_shim() {
     // The Kubernetes path: containerd's CRI plugin with a runtime handler whose
     // runtime_type is io.containerd.berth.v2, driven through the CRI gRPC API like the
     // kubelet does (integration/containerd/ctrpc.py, python3-grpcio): a pod sandbox and
-    // a container in it, ExecSync, stop, removal.
+    // two containers in it, ExecSync, stop, removal of one, then of the pod.
     shim_on_path();
     let py = PathBuf::from("/usr/bin/python3");
     let pause = build_image(
@@ -548,7 +548,8 @@ fn cri_pod_through_the_berth_shim() {
     // (a daemon's child between fork and exec of the runtime shows the daemon's command
     // line: not a daemon of its own)
     let seen = watcher.join().expect("watcher");
-    let daemons: Vec<i32> = seen
+    // (a daemon is seen with two parents: `start`, then after `start` exits its new one)
+    let daemons: std::collections::BTreeSet<i32> = seen
         .iter()
         .filter(|(_, parent)| !seen.iter().any(|(p, _)| p == parent))
         .map(|(p, _)| *p)
@@ -569,10 +570,27 @@ fn cri_pod_through_the_berth_shim() {
     assert_eq!(r["exec"]["exit_code"], 3, "{r}");
     assert_eq!(r["stopped_state"], "CONTAINER_EXITED", "{r}");
     assert_eq!(r["stopped_exit_code"], 143, "{r}");
+    // The pod's second container: its own process, exec works, it outlives the first
+    // one's removal and stops with the pod.
+    assert_eq!(r["side_state"], "CONTAINER_RUNNING", "{r}");
+    let side_pid = r["side_pid"].as_i64().unwrap_or(0);
+    assert!(
+        side_pid > 0 && Some(side_pid) != r["container_pid"].as_i64(),
+        "{r}"
+    );
+    assert_eq!(r["side_exec"]["stdout"], "side\n", "{r}");
+    assert_eq!(r["side_exec"]["exit_code"], 0, "{r}");
+    assert_eq!(
+        r["side_state_after_main_removed"], "CONTAINER_RUNNING",
+        "{r}"
+    );
+    assert_eq!(r["side_state_after_pod_stopped"], "CONTAINER_EXITED", "{r}");
+    assert_eq!(r["StopPodSandbox"], "ok", "{r}");
+    assert_eq!(r["RemovePodSandbox"], "ok", "{r}");
     assert_eq!(
         daemons.len(),
         1,
-        "the pod's sandbox and container were not served by one shim: {daemons:?}"
+        "the pod's sandbox and two containers were not served by one shim: {daemons:?}"
     );
     // The pod's shims were ours (containerd runs its shims with -debug at this log level,
     // and ours logs each create), and they are gone.
@@ -698,4 +716,78 @@ fn update_sets_the_cgroup_limits() {
     assert_eq!(mem, "67108864", "memory limit not applied");
     let pids = cgroup_file(pid, "pids", "pids.max", "pids.max");
     assert_eq!(pids, "77", "pids limit not applied");
+}
+
+#[test]
+fn containerd_restarted_while_tasks_run() {
+    // containerd restarts (an upgrade, a crash): the shims and their tasks live on, and
+    // the new containerd finds each shim again through the bundle's address file and
+    // drives it: state, exec, kill, delete. A private containerd: the shared one must
+    // not go away under the other tests.
+    shim_on_path();
+    let c = Containerd::start("sv2-restart");
+    c.import(busybox_image());
+    let a = unique_id("sv2-ra");
+    let b = unique_id("sv2-rb");
+    let pa = run_detached(&c, &a, "trap 'exit 5' TERM; while true; do sleep 0.1; done");
+    let pb = run_detached(&c, &b, "exec sleep 1000");
+    let (sa, sb) = (shim_pid(&c, &a), shim_pid(&c, &b));
+    assert_ne!(sa, sb, "two containers outside a pod share a shim");
+    let before = c.daemon_pid();
+
+    c.stop_daemon();
+    assert!(c.daemon_pid().is_none());
+    for (what, pid) in [
+        ("task a", pa),
+        ("task b", pb),
+        ("shim a", sa),
+        ("shim b", sb),
+    ] {
+        assert!(alive(pid), "{what} ({pid}) died with containerd");
+    }
+    c.start_daemon();
+    assert_ne!(c.daemon_pid(), before);
+
+    // The restarted containerd reconnected to both shims (no cleanup of dead shims).
+    let tasks = c.tasks();
+    for (id, pid) in [(&a, pa), (&b, pb)] {
+        assert!(
+            tasks
+                .iter()
+                .any(|(t, p, s)| t == id && *p == pid && s == "RUNNING"),
+            "{id} (pid {pid}) not RUNNING after the restart: {tasks:?}\n{}",
+            c.log_tail(30)
+        );
+    }
+    // exec through the reconnected shim: output and exit code.
+    let o = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "after",
+        &a,
+        "sh",
+        "-c",
+        "echo after-restart; exit 2",
+    ]);
+    o.assert_code(2);
+    assert_eq!(o.stdout.trim(), "after-restart", "{o}");
+    // kill: the trap's exit code reaches the new containerd, then delete.
+    c.ctr(&["task", "kill", &a]).assert_ok();
+    c.wait_status(&a, "STOPPED");
+    c.ctr(&["task", "delete", &a]).assert_ok();
+    assert!(!alive(pa));
+    c.ctr(&["task", "kill", "-s", "SIGKILL", &b]).assert_ok();
+    c.wait_status(&b, "STOPPED");
+    c.ctr(&["task", "delete", &b]).assert_ok();
+    assert!(!alive(pb));
+    for id in [&a, &b] {
+        c.ctr(&["containers", "rm", id]).assert_ok();
+    }
+    assert_no_leaks(&c, &a, Some(sa));
+    assert_no_leaks(&c, &b, Some(sb));
+    let ns_root = Path::new(RUNTIME_ROOT).join(&c.namespace);
+    let problems = c.teardown();
+    assert!(problems.is_empty(), "teardown left: {problems:?}");
+    let _ = fs::remove_dir(ns_root);
 }

@@ -65,6 +65,14 @@ pub fn start(f: &Flags) -> anyhow::Result<()> {
     if f.debug {
         cmd.arg("-debug");
     }
+    // glibc keeps the stacks of exited threads for reuse, with the pages they touched:
+    // ttrpc starts and ends a worker around each blocking `Wait`, so an idle shim would
+    // keep the stacks of every exec it served resident. No cache: they are unmapped.
+    let tunables = match std::env::var("GLIBC_TUNABLES") {
+        Ok(t) if !t.is_empty() => format!("{t}:{STACK_CACHE_OFF}"),
+        _ => STACK_CACHE_OFF.to_string(),
+    };
+    cmd.env("GLIBC_TUNABLES", tunables);
     // containerd waits for this process's stdout to close: the daemon gets none of it.
     cmd.current_dir(&bundle)
         .stdin(Stdio::null())
@@ -100,6 +108,9 @@ pub fn start(f: &Flags) -> anyhow::Result<()> {
     let _ = std::io::stdout().flush();
     Ok(())
 }
+
+/// glibc's tunable for its cache of thread stacks (bytes).
+const STACK_CACHE_OFF: &str = "glibc.pthread.stack_cache_size=0";
 
 /// The CRI annotation naming a container's pod sandbox (the sandbox names itself).
 const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";

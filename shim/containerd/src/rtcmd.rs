@@ -99,6 +99,31 @@ impl RtCmd {
             .map(drop)
     }
 
+    /// Start `delete` of an exited container without waiting: the shim's reaper
+    /// collects its exit (so must no one else). Returns the child's pid.
+    pub fn spawn_delete(&self) -> Result<u32, RtError> {
+        let mut c = Command::new(&self.bin);
+        berth_shim::runtime::unblock_signals_in_child(&mut c);
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(&self.log)
+            .arg("--log-format")
+            .arg("json")
+            .arg("delete")
+            .arg(&self.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Dropping the Child neither waits nor kills.
+        c.spawn()
+            .map(|ch| ch.id())
+            .map_err(|source| RtError::Spawn {
+                bin: self.bin.clone(),
+                source,
+            })
+    }
+
     /// `delete --force` (cleanup of a container whose shim is gone).
     pub fn force_delete(&self) -> Result<(), RtError> {
         self.run("delete", &["--force"], None).map(drop)

@@ -4,7 +4,7 @@ use crate::events::{now, Event};
 use crate::mounts::{self, Mount};
 use crate::rtcmd::RtCmd;
 use crate::stdio::{ProcStdio, StdioPaths};
-use crate::task::{Container, Proc, Shim, State};
+use crate::task::{Cleanup, Container, Proc, Shim, State};
 use crate::{layout, stats};
 use berth_shim::supervisor::Supervisor;
 use berth_shim::sys;
@@ -220,6 +220,8 @@ impl Service {
                 return Err(fail("supervisor", &e));
             }
         };
+        // `runtime delete` after the exit: the loop starts it once Wait has its answer.
+        sup.defer_runtime_delete();
         crate::debug!(
             "create {}: rootfs and stdio ready after {:?}",
             req.id,
@@ -254,6 +256,7 @@ impl Service {
                 log: pl.workdir.join("runtime.log"),
                 id: req.id.clone(),
             },
+            cleanup: Cleanup::NotDue,
         };
         self.shim.events.publish(Event::Create(ev::TaskCreate {
             container_id: req.id.clone(),
@@ -454,6 +457,7 @@ impl Task for Service {
             }
             // Created, never started: the runtime kills its init; collect the exit.
             c.sup.abandon();
+            c.cleanup = crate::task::Cleanup::Done(true);
             for _ in 0..200 {
                 crate::task::reap_children(&mut st, &self.shim.events);
                 let waiting = st
@@ -464,6 +468,20 @@ impl Task for Service {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        // The loop's cleanup after the exit (task::Cleanup) must be over.
+        loop {
+            let c = container(&mut st, &req.id)?;
+            match c.cleanup {
+                Cleanup::Due | Cleanup::Deleting(_) => st = self.shim.wait_exit(st),
+                Cleanup::Done(true) => break,
+                Cleanup::NotDue | Cleanup::Done(false) => {
+                    if let Err(e) = c.rt.force_delete() {
+                        crate::debug!("delete {}: {e}", req.id);
+                    }
+                    break;
+                }
             }
         }
         let Some(mut c) = st.containers.remove(&req.id) else {

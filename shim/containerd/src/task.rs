@@ -43,6 +43,21 @@ impl Proc {
     }
 }
 
+/// The cleanup after the init's exit (`runtime delete`, the rootfs unmount), which the
+/// loop starts as soon as the exit is reported and `Delete` waits for: it overlaps with
+/// containerd's Wait reply, State and Delete calls instead of preceding them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    /// The init has not exited.
+    NotDue,
+    /// Exited; the loop starts the cleanup after waking the waiters.
+    Due,
+    /// `runtime delete` runs as this child (the rootfs is unmounted meanwhile).
+    Deleting(u32),
+    /// Done; false when `runtime delete` failed (Delete retries with --force).
+    Done(bool),
+}
+
 pub struct Container {
     pub id: String,
     pub bundle: PathBuf,
@@ -55,6 +70,7 @@ pub struct Container {
     pub execs: BTreeMap<String, Proc>,
     pub paused: bool,
     pub rt: RtCmd,
+    pub cleanup: Cleanup,
 }
 
 #[derive(Default)]
@@ -219,8 +235,50 @@ impl Container {
 pub fn reap_children(st: &mut State, events: &Publisher) {
     while let Some((pid, code)) = sys::reap_any() {
         for c in st.containers.values_mut() {
-            if c.with_sup(events, |s, o| s.on_child_exit(pid, code, o)) {
+            if c.cleanup == Cleanup::Deleting(pid as u32) {
+                c.cleanup = Cleanup::Done(code == 0);
                 break;
+            }
+            if c.with_sup(events, |s, o| s.on_child_exit(pid, code, o)) {
+                if c.init.exit.is_some() && c.cleanup == Cleanup::NotDue {
+                    c.cleanup = Cleanup::Due;
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// Start the cleanup of every container whose init exited (see `Cleanup`). Runs
+/// without the state lock held: the waiters woken by the exit are not kept waiting
+/// for a fork and an unmount.
+fn start_cleanups(shim: &Shim) {
+    let due: Vec<(String, RtCmd, Option<PathBuf>)> = {
+        let st = shim.lock();
+        st.containers
+            .values()
+            .filter(|c| c.cleanup == Cleanup::Due)
+            .map(|c| (c.id.clone(), c.rt.clone(), c.rootfs.clone()))
+            .collect()
+    };
+    for (id, rt, rootfs) in due {
+        // Spawned here, reaped by this loop (under the lock) on a later round: the
+        // pid is recorded before the loop can see its exit.
+        let child = rt.spawn_delete();
+        if let Err(e) = &child {
+            eprintln!("containerd-shim-berth-v2: delete {id}: {e}");
+        }
+        if let Some(r) = &rootfs {
+            crate::mounts::unmount_all(r);
+        }
+        let mut st = shim.lock();
+        if let Some(c) = st.containers.get_mut(&id) {
+            c.cleanup = match child {
+                Ok(pid) => Cleanup::Deleting(pid),
+                Err(_) => Cleanup::Done(false),
+            };
+            if rootfs.is_some() {
+                c.rootfs = None;
             }
         }
     }
@@ -288,8 +346,8 @@ pub fn run(shim: &Shim, sigfd: OwnedFd, wake_r: OwnedFd) {
         if n < 0 {
             continue;
         }
-        let mut st = shim.lock();
-        let st = &mut *st;
+        let mut guard = shim.lock();
+        let st = &mut *guard;
         let mut any_exit = false;
         for (p, ev) in fds.iter().zip(evs.iter()) {
             if p.revents == 0 {
@@ -342,6 +400,12 @@ pub fn run(shim: &Shim, sigfd: OwnedFd, wake_r: OwnedFd) {
             }
         }
         if any_exit {
+            shim.exited.notify_all();
+        }
+        drop(guard);
+        if any_exit {
+            start_cleanups(shim);
+            // Delete may wait for a failed spawn's Done.
             shim.exited.notify_all();
         }
     }
