@@ -108,7 +108,12 @@ impl Census {
         let state = b.state();
         let mut c = Census::default();
         for dir in [root, state] {
-            for m in crate::sys::mounts_under(dir) {
+            // a filesystem mounted as the store itself (a test's small tmpfs) is
+            // the test's, not berth's
+            for m in crate::sys::mounts_under(dir)
+                .into_iter()
+                .filter(|m| Path::new(&m.mount_point) != dir)
+            {
                 c.mounts.push(format!("{} ({})", m.mount_point, m.fs_type));
             }
         }
@@ -163,9 +168,12 @@ impl Census {
                 c.runtime_state.push(id);
             }
         }
+        let ids = names(&cdir);
         for id in names(&state.join("containers")) {
-            if !cdir.join(&id).is_dir() {
-                c.runtime_state.push(format!("shim dir {id}"));
+            // named by the id, or its first 16 digits under a long state path
+            if !ids.iter().any(|i| i.len() == 64 && i.starts_with(&id)) {
+                let files = names(&state.join("containers").join(&id));
+                c.runtime_state.push(format!("shim dir {id} {files:?}"));
             }
         }
         for n in names(&state.join("netns")) {

@@ -125,7 +125,7 @@ fn wait_exited(b: &Berth, name: &str, t: Duration) {
     }
 }
 
-/// The shim of container `name` (its pid from inspect's view of the shim).
+/// Whether the shim of container `name` is alive.
 fn shim_alive(b: &Berth, name: &str) -> bool {
     let id = b
         .run(&["inspect", "-f", "{{.Id}}", name])
@@ -139,7 +139,8 @@ fn shim_alive(b: &Berth, name: &str) -> bool {
         .any(|p| {
             std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
                 let c = String::from_utf8_lossy(&c);
-                c.contains("berth-shim") && c.contains(&id)
+                // the shim's dir is named by the id or, under a long state path, its first 16
+                c.contains("berth-shim") && c.contains(&id[..16])
             })
         })
 }

@@ -127,6 +127,11 @@ impl ContainerStore {
         self.dir.join(".names")
     }
 
+    /// Remove the temp directories of creates and removals whose berth died.
+    pub fn clean(&self) {
+        crate::store::clean_temps(&self.dir);
+    }
+
     /// The lock serialising name changes (create, rename, remove).
     pub fn names_lock(&self) -> Result<Lock, ContainerError> {
         flock(&self.dir.join(".names.lock"), libc::LOCK_EX)
