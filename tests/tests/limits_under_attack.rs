@@ -345,3 +345,39 @@ fn hanging_healthcheck_times_out() {
     assert!(t.elapsed() < Duration::from_secs(10));
     assert_clean(&b, "hanging healthcheck");
 }
+
+/// A container's processes get SIGPIPE's default action (as under runc): the
+/// writer of a pipe whose reader is gone dies, so `yes | head` ends. (The Rust
+/// runtime ignores SIGPIPE, and an ignored signal survives execve: before the
+/// runtime reset it, `yes` spun on EPIPE for ever.)
+#[test]
+fn sigpipe_has_its_default_action() {
+    let b = berth();
+    let t = Instant::now();
+    let out = b
+        .cmd()
+        .args([
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "yes | head -n 2; grep SigIgn /proc/self/status",
+        ])
+        .timeout(Duration::from_secs(30))
+        .run();
+    out.assert_ok();
+    assert!(t.elapsed() < Duration::from_secs(20), "yes | head hung");
+    let ign = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("no SigIgn line: {out}"));
+    assert_eq!(
+        ign & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored: {out}"
+    );
+    assert_clean(&b, "sigpipe");
+}
