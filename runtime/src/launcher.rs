@@ -203,6 +203,7 @@ pub fn launch(
     }
     let existed = cgroup.exists();
     cgroup.create()?;
+    crate::sys::fault::crash_point("runtime:cgroup-created");
     if cgroup.is_effectively_frozen() {
         // The init would freeze on joining and create would never return.
         // A cgroup that was there before is not ours to remove.
@@ -599,7 +600,9 @@ fn drive(
     state.init_start_time = procfs::stat(s.pid)
         .ok_or_else(|| Error::Invalid("container init exited during set-up".into()))?
         .start_time;
+    crate::sys::fault::crash_point("runtime:init-ready");
     container.save(state.clone())?;
+    crate::sys::fault::crash_point("runtime:state-saved");
     if let Some(fd) = &notify_fd {
         send_seccomp_fd(&bundle.spec, &state, Status::Created, state.pid, fd)?;
     }

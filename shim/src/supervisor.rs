@@ -393,6 +393,7 @@ impl Supervisor {
         }
         self.init_pid =
             runtime::read_pid_file(&pid_file).ok_or(SupervisorError::NoPid(pid_file))?;
+        sys::crash_point("shim:created");
         self.oom = OomProbe::for_pid(self.init_pid);
         self.status.status = "created".into();
         self.status.pid = self.init_pid;
@@ -409,6 +410,7 @@ impl Supervisor {
             return Err(SupervisorError::NotCreated(self.status.status.clone()));
         }
         self.rt.start()?;
+        sys::crash_point("shim:started");
         self.status.status = "running".into();
         self.status.started_at = Some(rfc3339_nano(now_unix_ns()));
         self.started = Instant::now();
@@ -752,6 +754,7 @@ impl Supervisor {
         self.status.exit_code = Some(code);
         self.status.finished_at = Some(rfc3339_nano(now_unix_ns()));
         self.status.oom_killed = oom;
+        sys::crash_point("shim:exit-seen");
         self.save();
         self.health = None;
         let deleted = if self.defer_delete {

@@ -13,6 +13,7 @@
 //!   installs fails the test instead (see `skip.rs`).
 
 pub mod bundle;
+pub mod census;
 pub mod cgroup;
 pub mod console;
 pub mod containers;

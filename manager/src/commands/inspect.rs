@@ -101,8 +101,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     for n in &args.names {
         let mut found = None;
         if kind.is_empty() || kind == "container" {
-            if let Ok(rec) = store.resolve(n) {
-                found = Some(container_json(ctx, &rec)?);
+            match store.resolve(n) {
+                Ok(rec) => found = Some(container_json(ctx, &rec)?),
+                // a container that is there but unreadable: say which file
+                Err(e @ crate::container::ContainerError::Corrupt { .. }) => {
+                    eprintln!("Error: {e}");
+                    failed = true;
+                    continue;
+                }
+                Err(_) => {}
             }
         }
         if found.is_none() && (kind.is_empty() || kind == "image") {

@@ -25,8 +25,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         volumes: args.volumes,
     };
     Ok(for_each_container(&args.containers, |name| {
-        let c = container::lock_by_name(&store, name)?;
-        container::remove(ctx, c, opts)?;
+        container::remove::remove_by_name(ctx, &store, name, opts)?;
         Ok(None)
     }))
 }

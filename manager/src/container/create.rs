@@ -520,6 +520,7 @@ pub fn create(
         }
         return Err(e.into());
     }
+    crate::sys::fault::crash_point("create:record-written");
     crate::events::container(ctx, &rec, "create", &[]);
     Ok((rec, image))
 }

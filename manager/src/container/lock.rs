@@ -32,6 +32,24 @@ pub fn lock<'a>(store: &'a ContainerStore, id: &str) -> Result<Locked<'a>, Lifec
             return Err(e.into());
         }
     };
+    crate::sys::fault::crash_point("container-locked");
+    Ok(Locked {
+        store,
+        rec,
+        _lock: lock,
+    })
+}
+
+/// Lock container `id` whose record cannot be read (corrupt), with a stand-in
+/// record that knows only its id and name: enough for `remove`, whose
+/// resources (shim, runtime state, hooks' and rootfs) are all found by id.
+pub fn lock_broken<'a>(store: &'a ContainerStore, id: &str) -> Result<Locked<'a>, LifecycleError> {
+    let lock = store.lock(id)?;
+    let rec = ContainerRecord {
+        id: id.to_string(),
+        name: store.name_of(id).unwrap_or_default(),
+        ..Default::default()
+    };
     Ok(Locked {
         store,
         rec,

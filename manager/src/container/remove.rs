@@ -12,6 +12,7 @@ use super::{exit, runtime};
 use crate::context::Context;
 use crate::shim_client::{self, Request};
 use crate::volume::VolumeStore;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -57,6 +58,41 @@ pub fn remove(ctx: &Context, c: Locked, opts: RemoveOptions) -> Result<(), Lifec
     remove_stopped(ctx, &c, opts.volumes)
 }
 
+/// `rm` of a name, id or id prefix. With `force`, a container whose record is
+/// corrupt is removed too (with a stand-in record: see `lock_broken`); without
+/// it, the error names the broken file.
+pub fn remove_by_name(
+    ctx: &Context,
+    store: &super::ContainerStore,
+    name: &str,
+    opts: RemoveOptions,
+) -> Result<(), LifecycleError> {
+    match super::lock::lock_by_name(store, name) {
+        Ok(c) => remove(ctx, c, opts),
+        Err(LifecycleError::Store(super::ContainerError::Corrupt { path, why })) if opts.force => {
+            let id = path
+                .parent()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            eprintln!(
+                "berth: removing container {id}, whose record is unreadable ({}: {why})",
+                path.display()
+            );
+            let c = super::lock::lock_broken(store, &id)?;
+            remove(
+                ctx,
+                c,
+                RemoveOptions {
+                    force: true,
+                    volumes: false,
+                },
+            )
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Wait (up to `timeout`) while a shim is still launching the container.
 fn wait_launched(ctx: &Context, c: &Locked, timeout: Duration) {
     let end = Instant::now() + timeout;
@@ -91,12 +127,15 @@ pub(crate) fn remove_stopped(
         let _ = crate::sys::process::kill(st.shim_pid, libc::SIGKILL);
     }
     runtime::delete_force(ctx, &c.id);
+    crate::sys::fault::crash_point("rm:runtime-deleted");
     exit::release(ctx, c)?;
+    crate::sys::fault::crash_point("rm:released");
     let shim_dir = c.shim_dir(ctx);
     if shim_dir.exists() {
         let _ = std::fs::remove_dir_all(&shim_dir);
     }
     c.store().remove(c)?;
+    crate::sys::fault::crash_point("rm:record-removed");
     crate::events::container(ctx, c, "destroy", &[]);
     if volumes {
         let anon = c.anonymous_volumes();

@@ -66,7 +66,10 @@ pub fn start_with_image(
             None => image::resolve(ctx, &image::ImageSource::Id(c.image.clone()), None)?,
         };
         rootfs::mount(ctx, c, &image)?;
-        launch(ctx, c, mode)
+        crate::sys::fault::crash_point("start:rootfs-mounted");
+        let started = launch(ctx, c, mode)?;
+        crate::sys::fault::crash_point("start:shim-spawned");
+        Ok(started)
     })();
     if res.is_ok() && matches!(mode, StartMode::Now) {
         crate::events::container(ctx, c, "start", &[]);
@@ -168,6 +171,7 @@ fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, Lifecyc
     }
     let cfg_path = rec.bundle(ctx).join("config.json");
     super::write_json_file(&cfg_path, &spec)?;
+    crate::sys::fault::crash_point("start:bundle-written");
     let cfg = shim_config(ctx, &rec, mode);
     shim_client::spawn(&ctx.shim, &rec.shim_dir(ctx), &cfg).map_err(|e| start_error(&e))
 }

@@ -73,6 +73,7 @@ pub fn stop(
         s.shim_pid = 0;
         write_json(&c.shim_dir(ctx).join("status.json"), &s)?;
     }
+    crate::sys::fault::crash_point("stop:exited");
     let res = on_exit_locked(ctx, c, None);
     crate::events::container(ctx, c, "stop", &[]);
     res

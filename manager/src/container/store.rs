@@ -127,6 +127,11 @@ impl ContainerStore {
         self.dir.join(".names")
     }
 
+    /// Remove the temp directories of creates and removals whose berth died.
+    pub fn clean(&self) {
+        crate::store::clean_temps(&self.dir);
+    }
+
     /// The lock serialising name changes (create, rename, remove).
     pub fn names_lock(&self) -> Result<Lock, ContainerError> {
         flock(&self.dir.join(".names.lock"), libc::LOCK_EX)
@@ -175,6 +180,15 @@ impl ContainerStore {
     pub fn save(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
         let path = self.dir(&rec.id).join("container.json");
         write_json(&path, rec)
+    }
+
+    /// The name linked to container `id` (a stand-in for what a record that
+    /// cannot be read would say).
+    pub fn name_of(&self, id: &str) -> Option<String> {
+        let rd = std::fs::read_dir(self.names_dir()).ok()?;
+        rd.flatten()
+            .find(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.as_os_str() == id))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
     }
 
     /// The container a name points at (a link to a missing container is stale).
@@ -236,6 +250,13 @@ impl ContainerStore {
                 Ok(r) => out.push(r),
                 // Removed meanwhile, or a directory whose record never got written.
                 Err(ContainerError::NotFound(_)) => {}
+                // One unreadable record must not hide (or block the management
+                // of) all the others: name it and go on; `rm -f` removes it.
+                Err(e @ ContainerError::Corrupt { .. }) => {
+                    eprintln!(
+                        "berth: skipping container {id}: {e} (remove it with `berth rm -f {id}`)"
+                    );
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -280,6 +301,7 @@ impl ContainerStore {
             write_json(&tmp.join("container.json"), rec)?;
             fill(&tmp)?;
             self.link_name(&rec.name, &rec.id)?;
+            crate::sys::fault::crash_point("create:name-linked");
             let dst = self.dir(&rec.id);
             std::fs::rename(&tmp, &dst).map_err(io("rename", &dst))?;
             Ok(())

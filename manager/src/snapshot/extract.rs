@@ -142,9 +142,12 @@ fn extract_inner(
             },
         );
         let mut ar = tar::Archive::new(hashed);
-        for entry in ar.entries().map_err(read_err)? {
+        for (i, entry) in ar.entries().map_err(read_err)?.enumerate() {
             let entry = entry.map_err(read_err)?;
             ex.entry(entry)?;
+            if i == 8 {
+                crate::sys::fault::crash_point("layer:mid-extract");
+            }
         }
         // Whatever follows the end-of-archive blocks is part of the diff id.
         let mut rest = ar.into_inner();

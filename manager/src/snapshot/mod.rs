@@ -216,6 +216,7 @@ impl SnapshotStore {
             let mp = tmp.join("meta.json");
             std::fs::write(&mp, serde_json::to_vec(&meta).expect("serializable"))
                 .map_err(io_err("write", &mp))?;
+            crate::sys::fault::crash_point("layer:extracted");
             let to = self.dir(chain);
             match std::fs::rename(&tmp, &to) {
                 Ok(()) => Ok(()),

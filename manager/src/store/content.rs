@@ -190,6 +190,7 @@ impl ContentStore {
     }
 
     fn install(&self, from: &Path, d: &Digest) -> Result<(), StoreError> {
+        crate::sys::fault::crash_point("blob:before-install");
         let to = self.blob_path(d);
         std::fs::rename(from, &to).map_err(StoreError::io("rename", &to))?;
         sync_dir(&self.blobs);

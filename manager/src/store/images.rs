@@ -57,6 +57,7 @@ impl ImageStore {
     fn save(&self, mut f: ImagesFile) -> Result<(), StoreError> {
         f.images.sort_by(|a, b| a.name.cmp(&b.name));
         let data = serde_json::to_vec_pretty(&f).expect("serializable");
+        crate::sys::fault::crash_point("image-index");
         atomic_write(&self.path, &data)
     }
 

@@ -118,6 +118,8 @@ pub struct Pruned {
 /// Remove every stopped container the filter passes.
 pub fn prune_containers(ctx: &Context, f: &PruneFilter) -> Result<Pruned, SystemError> {
     let store = ContainerStore::open(ctx)?;
+    // what a create killed half-way left (its temp directory)
+    store.clean();
     let mut out = Pruned::default();
     for rec in store.list()? {
         if !f.matches(&rec.created, &rec.config.labels) {

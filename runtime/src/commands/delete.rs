@@ -55,6 +55,7 @@ pub fn run(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
         cg.kill_all(libc::SIGKILL)?;
         cg.destroy()?;
     }
+    crate::sys::fault::crash_point("runtime:delete-cgroup-gone");
     hooks::run_all_warn(
         state.hooks.as_ref(),
         HookKind::Poststop,

@@ -89,6 +89,7 @@ pub(crate) struct Prepared {
 impl Prepared {
     /// execve; returns only on failure.
     pub(crate) fn exec(&self) -> InitError {
+        crate::sys::signal::default_sigpipe();
         let err = nix::unistd::execve(&self.exec_path, &self.argv, &self.envp).unwrap_err();
         let kind = match err {
             Errno::ENOENT => InitErrorKind::NotFound,

@@ -11,3 +11,15 @@ pub fn kill_raw(pid: i32, sig: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Give SIGPIPE back its default action. The Rust runtime ignores it in every
+/// Rust program (so writes to a closed pipe return EPIPE), and an ignored
+/// signal stays ignored across execve: without this a container's `yes | head`
+/// would never end, since `yes` would loop on EPIPE instead of dying as it
+/// does under runc.
+pub fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: installing SIG_DFL runs no handler code of ours, so nothing
+    // about async-signal safety applies; the previous handler is not used.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}

@@ -1,0 +1,260 @@
+//! The leak census: everything one test's berth (its `--root` and state dir) can
+//! leave on the host, counted from the host's side (not from what berth says), so
+//! that fault, load and limit tests can assert that nothing remains after an
+//! operation, a kill -9 or a full disk.
+//!
+//! Counted: mounts under the root and state dir; cgroups under the root's cgroup
+//! parent (`berth-<8 hex>` in every hierarchy); live processes that carry this
+//! state dir in their environment (berth, shims, exit hooks) or sit in one of those
+//! cgroups (containers); container lock files without their container; half-made
+//! temp entries (`.tmp-...`) in the stores; runtime state and shim directories
+//! without their container; pinned network namespaces; veths of this root's
+//! containers, its default bridge and its nftables table.
+
+use crate::manager::Berth;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What one berth has on the host right now.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Census {
+    pub mounts: Vec<String>,
+    pub cgroups: Vec<String>,
+    pub processes: Vec<String>,
+    pub orphan_locks: Vec<String>,
+    pub temps: Vec<String>,
+    pub runtime_state: Vec<String>,
+    pub netns: Vec<String>,
+    pub veths: Vec<String>,
+    pub bridges: Vec<String>,
+    pub nft_tables: Vec<String>,
+}
+
+/// The FNV tag berth gives a non-default root (bridge `bb<tag>`, table `berth_<tag>`).
+pub fn root_tag(root: &Path) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for c in root.as_os_str().as_encoded_bytes() {
+        h ^= *c as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:08x}", h as u32)
+}
+
+/// The cgroup parent of a private root's containers (`berth-<8 hex of sha256(root)>`).
+pub fn cgroup_parent(root: &Path) -> String {
+    format!(
+        "berth-{}",
+        &crate::images::sha256_hex(root.as_os_str().as_encoded_bytes())[..8]
+    )
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every directory below `dir` (not `dir` itself), depth first.
+fn subdirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.push(e.path());
+            subdirs(&e.path(), out);
+        }
+    }
+}
+
+/// The live (non-zombie) pids listed in a cgroup directory's procs files.
+fn cgroup_pids(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .filter(|p| crate::sys::proc_stat(*p).is_some_and(|(s, _)| s != 'Z'))
+        .collect()
+}
+
+fn cmdline(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn command_out(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+impl Census {
+    /// Count what `b` has on the host now.
+    pub fn take(b: &Berth) -> Census {
+        let root = b.root();
+        let state = b.state();
+        let mut c = Census::default();
+        for dir in [root, state] {
+            // a filesystem mounted as the store itself (a test's small tmpfs) is
+            // the test's, not berth's
+            for m in crate::sys::mounts_under(dir)
+                .into_iter()
+                .filter(|m| Path::new(&m.mount_point) != dir)
+            {
+                c.mounts.push(format!("{} ({})", m.mount_point, m.fs_type));
+            }
+        }
+        // cgroups: the root's parent in each hierarchy, with whatever is below it.
+        let parent = cgroup_parent(root);
+        let mut pids: BTreeSet<i32> = BTreeSet::new();
+        for h in names(Path::new("/sys/fs/cgroup")) {
+            let p = Path::new("/sys/fs/cgroup").join(&h).join(&parent);
+            let mut dirs = Vec::new();
+            subdirs(&p, &mut dirs);
+            for d in dirs {
+                pids.extend(cgroup_pids(&d));
+                c.cgroups.push(d.display().to_string());
+            }
+            pids.extend(cgroup_pids(&p));
+        }
+        // processes: berth, shims and hooks inherit BERTH_STATE from the harness.
+        let marker = format!("BERTH_STATE={}", state.display());
+        pids.extend(crate::sys::pids_with_env(&marker));
+        for p in pids {
+            if crate::sys::proc_stat(p).is_some_and(|(s, _)| s != 'Z') {
+                c.processes.push(format!("{p} {}", cmdline(p)));
+            }
+        }
+        // lock files whose container is gone
+        let cdir = root.join("containers");
+        for id in names(&cdir.join(".locks")) {
+            if !cdir.join(&id).join("container.json").is_file() {
+                c.orphan_locks.push(id);
+            }
+        }
+        // half-made entries of every store (container dirs, snapshots, blobs, volumes)
+        let mut stack = vec![(root.to_path_buf(), 0)];
+        while let Some((d, depth)) = stack.pop() {
+            for n in names(&d) {
+                let p = d.join(&n);
+                if n.starts_with(".tmp-") || n.ends_with(".tmp") {
+                    c.temps.push(p.display().to_string());
+                } else if depth < 3
+                    && n != "fs"
+                    && n != "rootfs"
+                    && n != "_data"
+                    && std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir())
+                {
+                    stack.push((p, depth + 1));
+                }
+            }
+        }
+        // the runtime's state and the shims' dirs for containers that do not exist
+        for id in names(&state.join("runtime")) {
+            if !id.starts_with('@') && !cdir.join(&id).is_dir() {
+                c.runtime_state.push(id);
+            }
+        }
+        let ids = names(&cdir);
+        for id in names(&state.join("containers")) {
+            // named by the id, or its first 16 digits under a long state path
+            if !ids.iter().any(|i| i.len() == 64 && i.starts_with(&id)) {
+                let files = names(&state.join("containers").join(&id));
+                c.runtime_state.push(format!("shim dir {id} {files:?}"));
+            }
+        }
+        for n in names(&state.join("netns")) {
+            if !cdir.join(&n).is_dir() {
+                c.netns.push(n);
+            }
+        }
+        // links: veths of containers that no longer exist, the default bridge
+        // once no container is left, and the nft table likewise.
+        let live: Vec<String> = names(&cdir).into_iter().filter(|n| n.len() == 64).collect();
+        let tag = root_tag(root);
+        let bridge = format!("bb{tag}");
+        let links = command_out("ip", &["-o", "link", "show"]);
+        for l in links.lines() {
+            let Some(name) = l.split(':').nth(1).map(|s| s.trim()) else {
+                continue;
+            };
+            let name = name.split('@').next().unwrap_or(name);
+            if name.starts_with("veth")
+                && l.contains(&format!("master {bridge} "))
+                && !live
+                    .iter()
+                    .any(|id| name.starts_with(&format!("veth{}", &id[..8])))
+            {
+                c.veths.push(name.to_string());
+            }
+            if name == bridge && live.is_empty() {
+                c.bridges.push(name.to_string());
+            }
+        }
+        let table = format!("berth_{tag}");
+        if live.is_empty() {
+            for t in command_out("nft", &["list", "tables"]).lines() {
+                if t.split_whitespace().last() == Some(table.as_str()) {
+                    c.nft_tables.push(t.to_string());
+                }
+            }
+        }
+        c
+    }
+
+    /// What is left, one line per kind; empty when nothing is.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (what, v) in [
+            ("mounts", &self.mounts),
+            ("cgroups", &self.cgroups),
+            ("processes", &self.processes),
+            ("orphan lock files", &self.orphan_locks),
+            ("half-made temp entries", &self.temps),
+            ("runtime state without a container", &self.runtime_state),
+            ("pinned netns without a container", &self.netns),
+            ("veths without a container", &self.veths),
+            ("bridges with no container left", &self.bridges),
+            ("nft tables with no container left", &self.nft_tables),
+        ] {
+            if !v.is_empty() {
+                out.push(format!("{what}: {v:?}"));
+            }
+        }
+        out
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.problems().is_empty()
+    }
+}
+
+/// Assert that `b` left nothing on the host (see [`Census`]); `ctx` names the
+/// scenario in the failure. Waits up to 10 s for exit hooks still finishing.
+#[track_caller]
+pub fn assert_clean(b: &Berth, ctx: &str) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let c = Census::take(b);
+        if c.is_clean() {
+            return;
+        }
+        if std::time::Instant::now() >= end {
+            panic!("{ctx}: leaks:\n  {}", c.problems().join("\n  "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
