@@ -679,15 +679,7 @@ fn namespaces_devices_limits_and_volumes_from() {
     let dir = project(
         &b,
         "nsdev",
-        "services:\n  hostns:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    pid: host\n    ipc: host\n  own:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    ipc: shareable\n    devices: ['/dev/null:/dev/nul2:rw']\n    sysctls: {net.core.somaxconn: '1024'}\n    ulimits: {nofile: {soft: 100, hard: 200}}\n    shm_size: 1m\n    volumes: [data:/data]\n  reader:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    volumes_from: ['own:ro']\n  joiner:\n    image: busybox\n    command: [sleep, '1000']\n    pid: 'service:own'\nvolumes:\n  data:\n",
-    );
-    // Joining another container's pid namespace is refused by name, before anything runs.
-    let out = compose(&b, &dir, &["up", "-d", "joiner"]);
-    assert_ne!(out.code, Some(0));
-    assert!(
-        out.stderr.contains("services.joiner.pid: \"service:own\": joining another container's pid namespace is not supported"),
-        "{}",
-        out.stderr
+        "services:\n  hostns:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    pid: host\n    ipc: host\n  own:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    ipc: shareable\n    devices: ['/dev/null:/dev/nul2:rw']\n    sysctls: {net.core.somaxconn: '1024'}\n    ulimits: {nofile: {soft: 100, hard: 200}}\n    shm_size: 1m\n    volumes: [data:/data]\n  reader:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    volumes_from: ['own:ro']\nvolumes:\n  data:\n",
     );
     compose(&b, &dir, &["up", "-d", "hostns", "own", "reader"]).assert_ok();
     let exec = |svc: &str, cmd: &str| -> String {

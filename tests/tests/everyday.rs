@@ -798,8 +798,8 @@ fn run_flags_work_or_say_they_are_not_supported() {
     // Refusals name the flag.
     for (flag, args) in [
         ("--gpus", &["--gpus", "all"][..]),
-        ("--pid", &["--pid", "host"]),
-        ("--ipc", &["--ipc", "host"]),
+        ("--pid", &["--pid", "bogus"]),
+        ("--ipc", &["--ipc", "bogus"]),
         ("--userns", &["--userns", "remap"]),
         ("--device-read-bps", &["--device-read-bps", "/dev/sda:1mb"]),
         ("--storage-opt", &["--storage-opt", "size=1G"]),

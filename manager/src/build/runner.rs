@@ -174,6 +174,7 @@ impl StepRunner for LifecycleRunner<'_> {
                 target: m.destination.clone(),
                 read_only: !m.rw,
                 tmpfs_options: None,
+                volume_options: None,
             });
         }
         let (rec, img) = c::create(self.ctx, opts).map_err(lc)?;

@@ -229,8 +229,18 @@ impl RunFlags {
             ("--device-read-iops", !self.device_read_iops.is_empty()),
             ("--device-write-bps", !self.device_write_bps.is_empty()),
             ("--device-write-iops", !self.device_write_iops.is_empty()),
-            ("--ipc", self.ipc.as_deref().is_some_and(|m| m != "private")),
-            ("--pid", self.pid.is_some()),
+            (
+                "--ipc (only host, private, shareable, container:NAME)",
+                self.ipc
+                    .as_deref()
+                    .is_some_and(|m| ns_mode(m, true).is_none()),
+            ),
+            (
+                "--pid (only host, container:NAME)",
+                self.pid
+                    .as_deref()
+                    .is_some_and(|m| ns_mode(m, false).is_none()),
+            ),
             ("--uts", self.uts.is_some()),
             (
                 "--isolation",
@@ -327,6 +337,16 @@ impl RunFlags {
             );
         }
         hc.shm_size = size("shm-size", &self.shm_size)?;
+        hc.pid_mode = self
+            .pid
+            .as_deref()
+            .and_then(|m| ns_mode(m, false))
+            .unwrap_or_default();
+        hc.ipc_mode = self
+            .ipc
+            .as_deref()
+            .and_then(|m| ns_mode(m, true))
+            .unwrap_or_default();
         for s in &self.sysctl {
             let (k, v) = s.split_once('=').ok_or_else(|| {
                 anyhow!("invalid argument {s:?} for --sysctl: expected KEY=VALUE")
@@ -392,6 +412,18 @@ impl RunFlags {
     }
 }
 
+/// `--pid`/`--ipc` as the host config keeps them (empty: the container's own);
+/// None for a mode berth does not take.
+fn ns_mode(m: &str, ipc: bool) -> Option<String> {
+    match m {
+        "" => Some(String::new()),
+        "private" | "shareable" if ipc => Some(String::new()),
+        "host" => Some("host".into()),
+        m if m.strip_prefix("container:").is_some_and(|c| !c.is_empty()) => Some(m.into()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,10 +451,20 @@ mod tests {
         };
         assert!(f.apply(&mut hc).unwrap_err().to_string().contains("--gpus"));
         let f = RunFlags {
-            pid: Some("host".into()),
+            pid: Some("private".into()),
             ..Default::default()
         };
         assert!(f.apply(&mut hc).unwrap_err().to_string().contains("--pid"));
+        let f = RunFlags {
+            pid: Some("container:db".into()),
+            ipc: Some("host".into()),
+            ..Default::default()
+        };
+        f.apply(&mut hc).unwrap();
+        assert_eq!(
+            (hc.pid_mode.as_str(), hc.ipc_mode.as_str()),
+            ("container:db", "host")
+        );
         let f = RunFlags {
             sysctl: vec!["kernel.panic=1".into()],
             ..Default::default()

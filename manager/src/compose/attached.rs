@@ -45,8 +45,14 @@ fn catch_signals() -> Result<Arc<AtomicU8>> {
     Ok(count)
 }
 
+/// How often attached `up` looks for new replicas of its services (a
+/// concurrent `compose up --scale` or `compose scale`).
+const DISCOVER_EVERY: u32 = 10;
+
 /// Follows the containers (by service) until they all stop or the user
-/// interrupts; returns compose's exit code.
+/// interrupts; returns compose's exit code. Containers that restart keep their
+/// stream (the same log file), and replicas of the attached services that
+/// appear meanwhile get one of their own, as docker compose v2 does.
 pub fn run(
     ctx: &Context,
     project_name: &str,
@@ -71,22 +77,44 @@ pub fn run(
         until: None,
         color: opts.color,
         prefix: opts.prefix,
+        until_stopped: true,
     };
-    let names: Vec<String> = members.iter().map(|(_, n, _)| n.clone()).collect();
-    let printer = logs::Printer::new(&names, &lopts);
+    let initial: Vec<String> = members.iter().map(|(_, n, _)| n.clone()).collect();
+    let printer = logs::Printer::new(&initial, &lopts);
     let stop = Arc::new(AtomicBool::new(false));
     let mut code = 0;
     let mut interrupted = false;
     std::thread::scope(|s| {
+        let lopts = &lopts;
+        let follow = |idx: usize, name: String, rec: container::ContainerRecord| {
+            let (p, stop) = (printer.clone(), stop.clone());
+            s.spawn(move || logs::tail_one(ctx, &rec, &name, idx, lopts, &p, &stop));
+        };
         for (idx, (_, name, rec)) in members.iter().enumerate() {
-            let (p, stop, lopts) = (printer.clone(), stop.clone(), &lopts);
-            s.spawn(move || logs::tail_one(ctx, rec, name, idx, lopts, &p, &stop));
+            follow(idx, name.clone(), rec.clone());
         }
         let mut reported: BTreeMap<String, bool> = BTreeMap::new();
+        let mut tick = 0u32;
         loop {
             if signals.load(Ordering::SeqCst) > 0 {
                 interrupted = true;
                 break;
+            }
+            tick += 1;
+            if tick.is_multiple_of(DISCOVER_EVERY) {
+                // A failed look is retried at the next round.
+                if let Ok(found) = observe::members(ctx, project_name) {
+                    for m in found {
+                        if m.oneoff
+                            || !containers.contains_key(&m.service)
+                            || members.iter().any(|(_, n, _)| *n == m.rec.name)
+                        {
+                            continue;
+                        }
+                        follow(members.len(), m.rec.name.clone(), m.rec.clone());
+                        members.push((m.service, m.rec.name.clone(), m.rec));
+                    }
+                }
             }
             let mut any_active = false;
             let mut abort = false;
@@ -127,10 +155,11 @@ pub fn run(
             } else {
                 opts.timeout
             };
+            let names: Vec<&String> = members.iter().map(|(_, n, _)| n).collect();
             let result = observe::members(ctx, project_name).and_then(|m| {
                 let mine: Vec<_> = m
                     .into_iter()
-                    .filter(|x| names.contains(&x.rec.name))
+                    .filter(|x| names.contains(&&x.rec.name))
                     .collect();
                 // A second Ctrl-C while stopping kills what is left.
                 let sig = signals.clone();

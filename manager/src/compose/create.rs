@@ -9,7 +9,7 @@ use crate::compose::{networks, planner, units};
 use crate::container::record::TmpfsOptions;
 use crate::container::{
     CreateOptions, HealthConfig, ImageSource, MountKind, MountSpec, NetworkMode, PullPolicy,
-    RestartPolicy,
+    RestartPolicy, VolumeOptions,
 };
 use crate::context::Context;
 use std::collections::BTreeMap;
@@ -101,7 +101,6 @@ fn check_supported(service: &str, s: &Service) -> Result<()> {
         .and_then(|d| d.resources.as_ref())
         .and_then(|r| r.reservations.as_ref());
     let set: &[(&str, bool)] = &[
-        ("annotations", !s.annotations.is_empty()),
         (
             "deploy.resources.reservations.cpus",
             reservations.is_some_and(|r| r.cpus.is_some()),
@@ -119,27 +118,34 @@ fn check_supported(service: &str, s: &Service) -> Result<()> {
     Ok(())
 }
 
-/// `pid` / `ipc`: the container's own namespace (empty) or the host's; joining
-/// another container's (`service:x`, `container:x`) is refused by name.
-fn namespace_mode(service: &str, key: &str, v: &Option<String>) -> Result<String> {
+/// `pid` / `ipc`: the container's own namespace (empty), the host's, or
+/// another container's (`container:NAME`; `service:x` is x's running replica).
+fn namespace_mode(rep: &Replica, service: &str, key: &str, v: &Option<String>) -> Result<String> {
     match v.as_deref() {
         None | Some("") | Some("private") => Ok(String::new()),
         Some("shareable") if key == "ipc" => Ok(String::new()),
         Some("host") => Ok("host".into()),
-        Some(m) if m.starts_with("service:") || m.starts_with("container:") => {
-            Err(ComposeError::Invalid(format!(
-                "services.{service}.{key}: {m:?}: joining another container's {key} namespace is not supported by berth (host or private are)"
-            )))
+        Some(m) => {
+            match (m.strip_prefix("service:"), m.strip_prefix("container:")) {
+                (Some(svc), _) => rep
+                    .peers
+                    .get(svc)
+                    .map(|c| format!("container:{c}"))
+                    .ok_or_else(|| {
+                        ComposeError::Invalid(format!(
+                            "services.{service}.{key}: service {svc:?} has no container"
+                        ))
+                    }),
+                (None, Some(c)) if !c.is_empty() => Ok(m.to_string()),
+                _ => Err(ComposeError::Invalid(format!(
+                "services.{service}.{key}: invalid {m:?} (host, service:NAME, container:NAME{})",
+                if key == "ipc" { ", private or shareable" } else { "" }
+            ))),
+            }
         }
-        Some(m) => Err(ComposeError::Invalid(format!(
-            "services.{service}.{key}: invalid {m:?} (host{})",
-            if key == "ipc" { ", private or shareable" } else { "" }
-        ))),
     }
 }
 
-/// `volumes_from`: `service:x` (that service's first container), `container:x`
-/// or a bare service name, each with an optional `:ro`/`:rw`.
 fn volumes_from(rep: &Replica, service: &str, list: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for v in list {
@@ -342,8 +348,9 @@ pub fn options(
         .unwrap_or(0);
     hc.cpu_shares = s.cpu_shares.unwrap_or(0);
     hc.shm_size = s.shm_size.unwrap_or(0);
-    hc.pid_mode = namespace_mode(service, "pid", &s.pid)?;
-    hc.ipc_mode = namespace_mode(service, "ipc", &s.ipc)?;
+    hc.annotations = s.annotations.clone();
+    hc.pid_mode = namespace_mode(rep, service, "pid", &s.pid)?;
+    hc.ipc_mode = namespace_mode(rep, service, "ipc", &s.ipc)?;
     let host_net = s.network_mode.as_deref() == Some("host");
     for (k, v) in &s.sysctls {
         crate::spec::resources::check_sysctl(k, host_net)
@@ -425,15 +432,10 @@ pub fn options(
                     target: m.target.clone(),
                     read_only: m.read_only,
                     tmpfs_options: None,
+                    volume_options: None,
                 });
             }
             "volume" => {
-                if m.volume
-                    .as_ref()
-                    .is_some_and(|v| v.nocopy || v.subpath.is_some())
-                {
-                    return Err(unsupported(service, "volumes.volume (nocopy, subpath)"));
-                }
                 let source = match &m.source {
                     Some(v) => project
                         .volumes
@@ -446,7 +448,11 @@ pub fn options(
                         })?,
                     None => String::new(),
                 };
-                if source.is_empty() {
+                let volume_options = m.volume.as_ref().map(|v| VolumeOptions {
+                    no_copy: v.nocopy,
+                    subpath: v.subpath.clone().unwrap_or_default(),
+                });
+                if source.is_empty() && volume_options.is_none() {
                     // Anonymous: docker's `-v /path`.
                     hc.binds.push(m.target.clone());
                 } else {
@@ -456,6 +462,7 @@ pub fn options(
                         target: m.target.clone(),
                         read_only: m.read_only,
                         tmpfs_options: None,
+                        volume_options,
                     });
                 }
             }
@@ -470,6 +477,7 @@ pub fn options(
                         size_bytes: t.and_then(|t| t.size).unwrap_or(0),
                         mode: t.and_then(|t| t.mode).unwrap_or(0),
                     }),
+                    volume_options: None,
                 });
             }
             other => {
@@ -504,6 +512,7 @@ pub fn options(
                 target,
                 read_only: true,
                 tmpfs_options: None,
+                volume_options: None,
             });
         }
     }
@@ -635,13 +644,16 @@ mod tests {
     #[test]
     fn what_cannot_be_applied_is_named() {
         let (p, dir) = project(
-            "services:\n  a: {image: x, annotations: {k: v}}\n  b: {image: x, ports: ['80:80']}\n  c: {build: .}\n  d: {image: x, networks: [back]}\n  e: {image: x, restart: always, deploy: {restart_policy: {condition: on-failure}}}\nnetworks:\n  back: {}\n",
+            "services:\n  a: {image: x, annotations: {k: v}}\n  b: {image: x, ports: ['80:80']}\n  c: {build: .}\n  d: {image: x, networks: [back]}\n  e: {image: x, restart: always, deploy: {restart_policy: {condition: on-failure}}}\n  f: {image: x, deploy: {resources: {reservations: {cpus: '0.5'}}}}\nnetworks:\n  back: {}\n",
         );
         let err = |s: &str| opts_for(&p, &dir, s).unwrap_err().to_string();
         assert_eq!(
-            err("a"),
-            "services.a.annotations: berth's container library cannot apply this key yet"
+            err("f"),
+            "services.f.deploy.resources.reservations.cpus: berth's container library cannot apply this key yet"
         );
+        // Annotations go to the spec through the host config.
+        let a = opts_for(&p, &dir, "a").unwrap();
+        assert_eq!(a.host_config.annotations["k"], "v");
         // Ports and named networks go to the network library's fields.
         let b = opts_for(&p, &dir, "b").unwrap();
         assert_eq!(b.host_config.port_bindings["80/tcp"][0].host_port, "80");
@@ -674,7 +686,7 @@ mod tests {
     #[test]
     fn namespaces_devices_and_resources_reach_the_host_config() {
         let (p, dir) = project(
-            "name: p\nservices:\n  a:\n    image: x\n    pid: host\n    ipc: host\n    devices: ['/dev/null:/dev/nul2:rw', {source: /dev/zero, target: /dev/zero, permissions: r}]\n    sysctls: {net.core.somaxconn: '1024'}\n    ulimits: {nofile: {soft: 100, hard: 200}, nproc: 50}\n    shm_size: 1m\n    cpu_shares: 512\n    mem_reservation: 32m\n    volumes_from: [b, 'container:other:ro']\n  b: {image: x, ipc: shareable}\n  c: {image: x, pid: 'service:a'}\n  d: {image: x, ipc: bogus}\n  e: {image: x, devices: ['/dev/null:/dev/x:rwz']}\n",
+            "name: p\nservices:\n  a:\n    image: x\n    pid: host\n    ipc: host\n    devices: ['/dev/null:/dev/nul2:rw', {source: /dev/zero, target: /dev/zero, permissions: r}]\n    sysctls: {net.core.somaxconn: '1024'}\n    ulimits: {nofile: {soft: 100, hard: 200}, nproc: 50}\n    shm_size: 1m\n    cpu_shares: 512\n    mem_reservation: 32m\n    volumes_from: [b, 'container:other:ro']\n  b: {image: x, ipc: shareable}\n  c: {image: x, pid: 'service:b', ipc: 'container:other'}\n  d: {image: x, ipc: bogus}\n  e: {image: x, devices: ['/dev/null:/dev/x:rwz']}\n",
         );
         let mut peers = BTreeMap::new();
         peers.insert("b".to_string(), "p-b-1".to_string());
@@ -733,7 +745,15 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        assert!(err("c").contains("services.c.pid: \"service:a\": joining another container's pid namespace is not supported"), "{}", err("c"));
+        // Joining another container's namespaces: service:x is its replica.
+        let c = options(&ctx, &rep("c"), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            (
+                c.host_config.pid_mode.as_str(),
+                c.host_config.ipc_mode.as_str()
+            ),
+            ("container:p-b-1", "container:other")
+        );
         assert!(
             err("d").contains("services.d.ipc: invalid \"bogus\""),
             "{}",

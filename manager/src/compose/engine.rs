@@ -245,7 +245,7 @@ fn wait_condition(
 }
 
 /// The container names of services a service shares namespaces with
-/// (`network_mode: service:x`) or takes volumes from (`volumes_from`): a
+/// (`network_mode`/`pid`/`ipc: service:x`) or takes volumes from (`volumes_from`): a
 /// running one first, else any (a stopped data container still has volumes).
 fn peers(ctx: &Context, project: &Project) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
@@ -333,12 +333,11 @@ fn up_service(run: &UpRun, service: &str, actions: &[Action]) -> Result<Vec<Stri
     }
     // docker compose creates a service's containers before it waits for the
     // dependencies (a failed one leaves them `created`); a service that joins or
-    // reads another's container (network_mode service:, volumes_from, links)
+    // reads another's container (network_mode/pid/ipc service:, volumes_from, links)
     // needs that container first, so it waits before creating.
-    let early = !svc
-        .network_mode
-        .as_deref()
-        .is_some_and(|m| m.starts_with("service:"))
+    let early = ![&svc.network_mode, &svc.pid, &svc.ipc]
+        .iter()
+        .any(|m| m.as_deref().is_some_and(|m| m.starts_with("service:")))
         && svc.volumes_from.is_empty()
         && svc.links.is_empty();
     let mut made: BTreeMap<usize, (String, String)> = BTreeMap::new();

@@ -23,6 +23,9 @@ pub struct LogOptions {
     pub color: bool,
     /// Print the `name | ` prefix.
     pub prefix: bool,
+    /// With `follow`: keep following after the container stops, until `stop`
+    /// is set (attached `up`: a restarted container writes to the same log).
+    pub until_stopped: bool,
 }
 
 /// docker compose's palette, one per container in turn.
@@ -153,7 +156,7 @@ pub fn tail_one(
     }
     let mut buf = Vec::new();
     loop {
-        let alive = crate::compose::observe::running(ctx, rec);
+        let alive = opts.until_stopped || crate::compose::observe::running(ctx, rec);
         let mut progressed = false;
         if let Ok(mut f) = std::fs::File::open(&path) {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);

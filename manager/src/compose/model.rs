@@ -465,15 +465,13 @@ impl Service {
     }
 
     /// The services this one must wait for (`depends_on`, plus the service a
-    /// `network_mode: service:x` or `volumes_from: x` names).
+    /// `network_mode`/`pid`/`ipc: service:x` or `volumes_from: x` names).
     pub fn dependencies(&self) -> Vec<String> {
         let mut deps: Vec<String> = self.depends_on.keys().cloned().collect();
-        if let Some(s) = self
-            .network_mode
-            .as_deref()
-            .and_then(|m| m.strip_prefix("service:"))
-        {
-            deps.push(s.to_string());
+        for m in [&self.network_mode, &self.pid, &self.ipc] {
+            if let Some(s) = m.as_deref().and_then(|m| m.strip_prefix("service:")) {
+                deps.push(s.to_string());
+            }
         }
         for l in &self.links {
             deps.push(l.split(':').next().unwrap_or(l).to_string());

@@ -37,6 +37,25 @@ struct ImageDefaults {
     healthcheck: Option<HealthConfig>,
 }
 
+/// A volume's `subpath` stays inside the volume by its words: relative, no
+/// `..` (symlinks are refused when it is resolved, at start).
+fn check_subpath(sub: &str) -> Result<(), LifecycleError> {
+    let p = Path::new(sub);
+    if p.is_absolute()
+        || p.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+    {
+        return Err(invalid(format!(
+            "invalid mount config for type \"volume\": subpath {sub:?} must be a relative path inside the volume (no \"..\")"
+        )));
+    }
+    Ok(())
+}
+
 fn invalid(msg: impl Into<String>) -> LifecycleError {
     LifecycleError::Invalid(msg.into())
 }
@@ -196,6 +215,13 @@ fn resolve_mounts(hc: &HostConfig) -> Result<Vec<MountPoint>, LifecycleError> {
                     mp.anonymous = true;
                 } else {
                     mp.name = spec.source.clone();
+                }
+                if let Some(o) = &spec.volume_options {
+                    mp.no_copy = o.no_copy;
+                    if !o.subpath.is_empty() {
+                        check_subpath(&o.subpath)?;
+                        mp.subpath = o.subpath.clone();
+                    }
                 }
             }
             MountKind::Tmpfs => {

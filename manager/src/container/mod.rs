@@ -56,7 +56,7 @@ pub use options::CreateOptions;
 pub use pause::{pause, unpause};
 pub use record::{
     Config, ContainerRecord, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, MountKind,
-    MountPoint, MountSpec, NetworkMode, NetworkingConfig, RestartPolicy, Ulimit,
+    MountPoint, MountSpec, NetworkMode, NetworkingConfig, RestartPolicy, Ulimit, VolumeOptions,
 };
 pub use remove::{remove, RemoveOptions};
 pub use rename::rename;

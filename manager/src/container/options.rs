@@ -153,7 +153,17 @@ pub fn parse_mount(m: &str) -> Result<MountSpec, LifecycleError> {
                     .get_or_insert_with(TmpfsOptions::default)
                     .mode = mode;
             }
-            "bind-propagation" | "volume-nocopy" | "consistency" => {}
+            "volume-nocopy" => {
+                spec.volume_options
+                    .get_or_insert_with(Default::default)
+                    .no_copy = parse_bool(v);
+            }
+            "volume-subpath" => {
+                spec.volume_options
+                    .get_or_insert_with(Default::default)
+                    .subpath = v.to_string();
+            }
+            "bind-propagation" | "consistency" => {}
             _ => return Err(invalid(format!("invalid field {k:?} in --mount {m:?}"))),
         }
     }

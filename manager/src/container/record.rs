@@ -216,6 +216,19 @@ pub struct MountSpec {
     pub read_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<TmpfsOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<VolumeOptions>,
+}
+
+/// docker's `Mount.VolumeOptions` (the part berth supports).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    /// Do not seed the volume from the image's content at the target.
+    pub no_copy: bool,
+    /// Mount only this directory of the volume (relative, must exist).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -284,6 +297,8 @@ pub struct HostConfig {
     /// `ipc: host` (compose): share the host's IPC namespace and /dev/shm; empty,
     /// `private` or `shareable`: the container's own.
     pub ipc_mode: String,
+    /// `--annotation` / compose's `annotations`: OCI annotations on the spec.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// docker's `--ulimit NAME=SOFT[:HARD]`.
@@ -366,6 +381,12 @@ pub struct MountPoint {
     /// An anonymous volume (removed by `rm -v`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub anonymous: bool,
+    /// A volume that is not seeded from the image (`volume-nocopy`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
+    /// Only this directory of the volume is mounted (relative to its root).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 /// `<root>/containers/<id>/container.json`.

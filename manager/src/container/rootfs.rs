@@ -59,12 +59,50 @@ pub fn mount_volumes(ctx: &Context, rec: &mut ContainerRecord) -> Result<(), Lif
             let _lock = vs.lock()?;
             vs.mount(&vol)?
         };
-        if !vol.seeded {
+        // docker seeds neither a `nocopy` volume nor one mounted by subpath
+        // (the image's content belongs at the volume's root).
+        if !vol.seeded && !m.no_copy && m.subpath.is_empty() {
             vs.seed_from(&vol, &rootfs, &m.destination)?;
         }
+        let src = if m.subpath.is_empty() {
+            src
+        } else {
+            subpath_in(&src, &m.name, &m.subpath)?
+        };
         m.source = src.to_string_lossy().into_owned();
     }
     Ok(())
+}
+
+/// `root/sub`, an existing directory reached without a symlink: a link in
+/// the volume (which containers write) could otherwise point the mount
+/// anywhere on the host. docker creates nothing, neither does berth.
+fn subpath_in(
+    root: &std::path::Path,
+    volume: &str,
+    sub: &str,
+) -> Result<std::path::PathBuf, LifecycleError> {
+    let bad =
+        |why: &str| LifecycleError::Invalid(format!("volume {volume:?}: subpath {sub:?} {why}"));
+    let mut p = root.to_path_buf();
+    for c in std::path::Path::new(sub).components() {
+        match c {
+            std::path::Component::Normal(n) => p.push(n),
+            std::path::Component::CurDir => continue,
+            _ => return Err(bad("must be a relative path inside the volume")),
+        }
+        match std::fs::symlink_metadata(&p) {
+            Ok(md) if md.file_type().is_symlink() => {
+                return Err(bad("goes through a symbolic link"))
+            }
+            Ok(_) => {}
+            Err(_) => return Err(bad("does not exist in the volume")),
+        }
+    }
+    if !p.is_dir() {
+        return Err(bad("is not a directory"));
+    }
+    Ok(p)
 }
 
 /// Unmount this container's local-driver volumes (tmpfs, bind, filesystem

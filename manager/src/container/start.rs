@@ -162,6 +162,7 @@ fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, Lifecyc
         seccomp_profile: rec.seccomp_profile.as_deref(),
         init: init.as_deref(),
     })?;
+    join_namespaces(ctx, &rec, &mut spec)?;
     for h in hooks() {
         h.prepare(ctx, c, &mut spec)
             .map_err(|source| LifecycleError::Hook {
@@ -174,6 +175,59 @@ fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, Lifecyc
     crate::sys::fault::crash_point("start:bundle-written");
     let cfg = shim_config(ctx, &rec, mode);
     shim_client::spawn(&ctx.shim, &rec.shim_dir(ctx), &cfg).map_err(|e| start_error(&e))
+}
+
+/// `pid`/`ipc` `container:NAME`: the spec's namespace joins that running
+/// container's (by /proc/PID/ns path, read now: the other container must run);
+/// a joined IPC namespace shares its /dev/shm too, as docker's does.
+fn join_namespaces(
+    ctx: &Context,
+    rec: &ContainerRecord,
+    spec: &mut oci_spec::runtime::Spec,
+) -> Result<(), LifecycleError> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    let hc = &rec.host_config;
+    let wanted = [(T::Pid, "pid", &hc.pid_mode), (T::Ipc, "ipc", &hc.ipc_mode)];
+    if !wanted.iter().any(|(_, _, m)| m.starts_with("container:")) {
+        return Ok(());
+    }
+    let store = super::ContainerStore::open(ctx)?;
+    for (typ, key, mode) in wanted {
+        let Some(other) = mode.strip_prefix("container:") else {
+            continue;
+        };
+        let o = store.resolve(other)?;
+        let st = super::state(ctx, &o);
+        if o.id == rec.id || !st.running || st.pid <= 0 {
+            return Err(LifecycleError::Invalid(format!(
+                "cannot join the {key} namespace of {other:?}: it is not a running container"
+            )));
+        }
+        let path = PathBuf::from(format!("/proc/{}/ns/{key}", st.pid));
+        if let Some(linux) = spec.linux_mut() {
+            let mut nss = linux.namespaces().clone().unwrap_or_default();
+            nss.retain(|n| n.typ() != typ);
+            let mut ns = oci_spec::runtime::LinuxNamespace::default();
+            ns.set_typ(typ).set_path(Some(path));
+            nss.push(ns);
+            linux.set_namespaces(Some(nss));
+        }
+        if typ == T::Ipc {
+            // Through the other container's root (a /proc magic link), so the
+            // bind is of its /dev/shm whatever its mount namespace holds.
+            let shm = PathBuf::from(format!("/proc/{}/root/dev/shm", st.pid));
+            let mut mounts = spec.mounts().clone().unwrap_or_default();
+            mounts.retain(|m| m.destination() != Path::new("/dev/shm"));
+            let mut m = oci_spec::runtime::Mount::default();
+            m.set_destination(PathBuf::from("/dev/shm"))
+                .set_typ(Some("bind".into()))
+                .set_source(Some(shm))
+                .set_options(Some(vec!["rbind".into(), "rprivate".into()]));
+            mounts.push(m);
+            spec.set_mounts(Some(mounts));
+        }
+    }
+    Ok(())
 }
 
 /// Where the shim writes the container's output, from `--log-driver` and

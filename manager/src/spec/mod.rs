@@ -787,17 +787,27 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         .set_root(Some(root))
         .set_hostname(Some(rec.config.hostname.clone()))
         .set_mounts(Some(mounts))
-        .set_annotations(remap.map(|_| {
-            [(
-                userns::ROOTFS_IDMAP_ANNOTATION.to_string(),
-                "true".to_string(),
-            )]
-            .into_iter()
-            .collect()
-        }))
+        .set_annotations(annotations(hc, remap.is_some()))
         .set_linux(Some(linux));
     resources::apply(rec, inp.rootfs, &mut spec)?;
     Ok(spec)
+}
+
+/// The user's annotations, plus the runtime's for an idmapped rootfs (which
+/// the user cannot override: it must say what the mounts really are).
+fn annotations(
+    hc: &crate::container::HostConfig,
+    idmapped_rootfs: bool,
+) -> Option<std::collections::HashMap<String, String>> {
+    let mut a: std::collections::HashMap<String, String> = hc
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if idmapped_rootfs {
+        a.insert(userns::ROOTFS_IDMAP_ANNOTATION.to_string(), "true".into());
+    }
+    (!a.is_empty()).then_some(a)
 }
 
 #[cfg(test)]

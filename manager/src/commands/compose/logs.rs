@@ -57,6 +57,7 @@ pub fn run(ctx: &Context, flags: &ProjectFlags, args: Args) -> anyhow::Result<i3
             && std::io::IsTerminal::is_terminal(&std::io::stdout())
             && std::env::var_os("NO_COLOR").is_none(),
         prefix: !args.no_log_prefix,
+        until_stopped: false,
     };
     let members: Vec<(String, crate::container::ContainerRecord)> = observe::members(ctx, &name)?
         .into_iter()

@@ -768,6 +768,17 @@ impl Loader {
                     ));
                 }
             }
+            for (key, m) in [("pid", &s.pid), ("ipc", &s.ipc)] {
+                if let Some(other) = m.as_deref().and_then(|m| m.strip_prefix("service:")) {
+                    if !project.services.contains_key(other) {
+                        return Err(ComposeError::at(
+                            &at(sname, key),
+                            &format!("services.{sname}.{key}"),
+                            format!("undefined service {other:?}"),
+                        ));
+                    }
+                }
+            }
             for n in s.networks.keys() {
                 if !project.networks.contains_key(n) {
                     return Err(ComposeError::at(
