@@ -178,8 +178,10 @@ fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, Lifecyc
 }
 
 /// `pid`/`ipc` `container:NAME`: the spec's namespace joins that running
-/// container's (by /proc/PID/ns path, read now: the other container must run);
-/// a joined IPC namespace shares its /dev/shm too, as docker's does.
+/// container's (by /proc/PID/ns path, read now: the other container must run).
+/// /dev/shm stays the container's own: docker shares it through a tmpfs it
+/// keeps on the host, which berth does not make (a bind of the other
+/// container's, from its mount namespace, is refused by the kernel).
 fn join_namespaces(
     ctx: &Context,
     rec: &ContainerRecord,
@@ -211,20 +213,6 @@ fn join_namespaces(
             ns.set_typ(typ).set_path(Some(path));
             nss.push(ns);
             linux.set_namespaces(Some(nss));
-        }
-        if typ == T::Ipc {
-            // Through the other container's root (a /proc magic link), so the
-            // bind is of its /dev/shm whatever its mount namespace holds.
-            let shm = PathBuf::from(format!("/proc/{}/root/dev/shm", st.pid));
-            let mut mounts = spec.mounts().clone().unwrap_or_default();
-            mounts.retain(|m| m.destination() != Path::new("/dev/shm"));
-            let mut m = oci_spec::runtime::Mount::default();
-            m.set_destination(PathBuf::from("/dev/shm"))
-                .set_typ(Some("bind".into()))
-                .set_source(Some(shm))
-                .set_options(Some(vec!["rbind".into(), "rprivate".into()]));
-            mounts.push(m);
-            spec.set_mounts(Some(mounts));
         }
     }
     Ok(())
