@@ -556,6 +556,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn subpaths_stay_inside() {
+        for ok in ["a", "a/b", "./a"] {
+            assert!(check_subpath(ok).is_ok(), "{ok}");
+        }
+        for bad in ["/a", "../a", "a/../../b", "a/.."] {
+            assert!(check_subpath(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn health_merge() {
         let img = HealthConfig {
             test: vec!["CMD".into(), "true".into()],

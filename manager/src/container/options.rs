@@ -283,5 +283,11 @@ mod tests {
             ("/t".into(), "size=1m".into())
         );
         assert!(parse_tmpfs("t").is_err());
+        let v = parse_mount("type=volume,source=v,target=/v,volume-nocopy,volume-subpath=a/b")
+            .unwrap()
+            .volume_options
+            .unwrap();
+        assert!(v.no_copy);
+        assert_eq!(v.subpath, "a/b");
     }
 }
