@@ -7,7 +7,11 @@ use super::store::ContainerStore;
 use crate::context::Context;
 use crate::image::Image;
 use crate::snapshot::{SnapshotError, SnapshotStore};
+use crate::sys::{fs, mount};
 use crate::volume::{is_mountpoint, VolumeStore};
+use nix::fcntl::{OFlag, ResolveFlag};
+use std::os::fd::AsRawFd;
+use std::path::{Component, Path, PathBuf};
 
 /// Mount the container's root filesystem (idempotent). A `--rm` container's
 /// layer is thrown away at its exit, so it is mounted `volatile`.
@@ -36,6 +40,7 @@ pub fn mount(ctx: &Context, rec: &ContainerRecord, image: &Image) -> Result<(), 
 /// container that no other container needs any more.
 pub fn unmount(ctx: &Context, rec: &ContainerRecord) -> Result<(), LifecycleError> {
     SnapshotStore::unmount_rootfs(&rec.rootfs(ctx))?;
+    unstage_subpaths(&rec.dir(ctx));
     release_volumes(ctx, rec)
 }
 
@@ -47,11 +52,14 @@ pub fn mount_volumes(ctx: &Context, rec: &mut ContainerRecord) -> Result<(), Lif
         return Ok(());
     }
     let rootfs = rec.rootfs(ctx);
+    let staging = rec.dir(ctx).join(SUBPATHS);
+    unstage_subpaths(&rec.dir(ctx));
     let vs = VolumeStore::open(ctx)?;
-    for m in rec
+    for (i, m) in rec
         .mounts
         .iter_mut()
         .filter(|m| m.r#type == MountKind::Volume)
+        .enumerate()
     {
         let vol = vs.require(&m.name)?;
         // under the store's lock: see `release_volumes`
@@ -67,42 +75,69 @@ pub fn mount_volumes(ctx: &Context, rec: &mut ContainerRecord) -> Result<(), Lif
         let src = if m.subpath.is_empty() {
             src
         } else {
-            subpath_in(&src, &m.name, &m.subpath)?
+            stage_subpath(&src, &m.name, &m.subpath, &staging.join(i.to_string()))?
         };
         m.source = src.to_string_lossy().into_owned();
     }
     Ok(())
 }
 
-/// `root/sub`, an existing directory reached without a symlink: a link in
-/// the volume (which containers write) could otherwise point the mount
-/// anywhere on the host. docker creates nothing, neither does berth.
-fn subpath_in(
-    root: &std::path::Path,
+/// Where a container's volume subpaths are staged: `<container dir>/subpaths/N`.
+const SUBPATHS: &str = "subpaths";
+
+/// Bind `root/sub`, an existing directory reached without a symlink, at
+/// `stage` and return `stage` for the runtime to bind. Containers write
+/// volumes, so a component checked by path could be swapped for a link to
+/// anywhere on the host before the runtime mounts it: the directory is opened
+/// once (openat2 beneath the volume, no symlinks) and bound through that fd,
+/// so the mount is of what was checked. docker creates nothing, neither does
+/// berth.
+fn stage_subpath(
+    root: &Path,
     volume: &str,
     sub: &str,
-) -> Result<std::path::PathBuf, LifecycleError> {
+    stage: &Path,
+) -> Result<PathBuf, LifecycleError> {
     let bad =
         |why: &str| LifecycleError::Invalid(format!("volume {volume:?}: subpath {sub:?} {why}"));
-    let mut p = root.to_path_buf();
-    for c in std::path::Path::new(sub).components() {
-        match c {
-            std::path::Component::Normal(n) => p.push(n),
-            std::path::Component::CurDir => continue,
-            _ => return Err(bad("must be a relative path inside the volume")),
-        }
-        match std::fs::symlink_metadata(&p) {
-            Ok(md) if md.file_type().is_symlink() => {
-                return Err(bad("goes through a symbolic link"))
-            }
-            Ok(_) => {}
-            Err(_) => return Err(bad("does not exist in the volume")),
-        }
+    if !Path::new(sub)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(bad("must be a relative path inside the volume"));
     }
-    if !p.is_dir() {
-        return Err(bad("is not a directory"));
+    let root_fd = fs::open_dir_path(root).map_err(LifecycleError::io("open", root))?;
+    let resolve = ResolveFlag::RESOLVE_BENEATH
+        | ResolveFlag::RESOLVE_NO_SYMLINKS
+        | ResolveFlag::RESOLVE_NO_MAGICLINKS;
+    let dir = match fs::openat2(&root_fd, sub, OFlag::O_PATH | OFlag::O_DIRECTORY, resolve) {
+        Ok(fd) => fd,
+        Err(e) => {
+            return Err(match e.raw_os_error() {
+                Some(libc::ELOOP) => bad("goes through a symbolic link"),
+                Some(libc::ENOENT) => bad("does not exist in the volume"),
+                Some(libc::ENOTDIR) => bad("is not a directory"),
+                _ => bad(&format!("cannot be opened: {e}")),
+            })
+        }
+    };
+    std::fs::create_dir_all(stage).map_err(LifecycleError::io("create", stage))?;
+    let via = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    mount::bind(&via, stage, false, false).map_err(LifecycleError::io("mount", stage))?;
+    Ok(stage.to_path_buf())
+}
+
+/// Unmount and remove the staged subpaths of a container (see `stage_subpath`).
+fn unstage_subpaths(container_dir: &Path) {
+    let dir = container_dir.join(SUBPATHS);
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let _ = mount::unmount(&e.path());
+        let _ = std::fs::remove_dir(e.path());
     }
-    Ok(p)
+    let _ = std::fs::remove_dir(&dir);
 }
 
 /// Unmount this container's local-driver volumes (tmpfs, bind, filesystem
