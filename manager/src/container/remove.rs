@@ -130,10 +130,7 @@ pub(crate) fn remove_stopped(
     crate::sys::fault::crash_point("rm:runtime-deleted");
     exit::release(ctx, c)?;
     crate::sys::fault::crash_point("rm:released");
-    let shim_dir = c.shim_dir(ctx);
-    if shim_dir.exists() {
-        let _ = std::fs::remove_dir_all(&shim_dir);
-    }
+    remove_shim_dir(&c.shim_dir(ctx));
     c.store().remove(c)?;
     crate::sys::fault::crash_point("rm:record-removed");
     crate::events::container(ctx, c, "destroy", &[]);
@@ -152,4 +149,50 @@ pub(crate) fn remove_stopped(
         }
     }
     Ok(())
+}
+
+/// Remove a shim's directory. A `berth-runtime create` orphaned by a killed
+/// shim can still be writing its log there while the tree is removed (the
+/// directory then is not empty when its turn comes): try again, briefly.
+pub(crate) fn remove_shim_dir(dir: &Path) {
+    for _ in 0..10 {
+        if !dir.exists() || std::fs::remove_dir_all(dir).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Remove the shim directories (`<state>/containers/<id>`) that no container
+/// record owns any more and no live shim uses: what a kill -9 between the
+/// removal of a container's record and of its directory left (`system prune`,
+/// `container prune`). Each is checked under the container's lock, so a
+/// container being created or removed at the same time is left alone.
+pub fn sweep_orphan_shim_dirs(ctx: &Context, store: &super::store::ContainerStore) {
+    let base = ctx.state.join("containers");
+    let Ok(rd) = std::fs::read_dir(&base) else {
+        return;
+    };
+    let ids = store.ids().unwrap_or_default();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // a directory is named by the full id, or its first 16 characters
+        if name.starts_with('.') || ids.iter().any(|id| id.starts_with(&name)) {
+            continue;
+        }
+        let Ok(_lock) = store.lock(&name) else {
+            continue;
+        };
+        if store
+            .ids()
+            .unwrap_or_default()
+            .iter()
+            .any(|id| id.starts_with(&name))
+            || state::live_shim_pid(&e.path()).is_some()
+        {
+            continue;
+        }
+        remove_shim_dir(&e.path());
+        store.forget_lock(&name);
+    }
 }

@@ -56,7 +56,7 @@ pub fn start_with_image(
             // a finishing shim (running its exit hook): it has nothing left to do
             let _ = crate::sys::process::kill(st.shim_pid, libc::SIGKILL);
         }
-        let _ = std::fs::remove_dir_all(&shim_dir);
+        super::remove::remove_shim_dir(&shim_dir);
     }
     runtime::delete_force(ctx, &c.id);
     std::fs::create_dir_all(&shim_dir).map_err(LifecycleError::io("create", &shim_dir))?;

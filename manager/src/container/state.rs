@@ -5,7 +5,7 @@ use super::record::ContainerRecord;
 use crate::context::Context;
 use crate::sys::process::{pid_running, start_time};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The shim's `status.json`.
 pub use berth_shim_protocol::Status as ShimStatus;
@@ -117,6 +117,13 @@ pub fn launching_shim(ctx: &Context, rec: &ContainerRecord) -> Option<i32> {
     if dir.join("status.json").exists() {
         return None;
     }
+    live_shim_pid(&dir)
+}
+
+/// The pid of the shim whose `shim.pid` ("PID STARTTIME", written for the
+/// shim's whole life) is in `dir`, if that process still lives (the start
+/// time guards against a reused pid).
+pub fn live_shim_pid(dir: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(dir.join("shim.pid")).ok()?;
     let mut it = text.split_whitespace();
     let pid: i32 = it.next()?.parse().ok()?;

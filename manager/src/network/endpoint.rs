@@ -57,24 +57,12 @@ fn live(ctx: &Context, cs: &ContainerStore, id: &str) -> bool {
 /// parsing the container's record and status, so a start costs about the
 /// same with 1 or 100 containers on the network.
 fn shim_alive(ctx: &Context, id: &str) -> bool {
-    use crate::sys::process::{pid_running, start_time};
     let base = ctx.state.join("containers");
     // the shim's directory is the full id, or its first 16 characters when
     // the full path would make its sockets' names too long (record.rs)
     [base.join(id), base.join(&id[..id.len().min(16)])]
         .iter()
-        .any(|d| {
-            let Ok(text) = std::fs::read_to_string(d.join("shim.pid")) else {
-                return false;
-            };
-            let mut it = text.split_whitespace();
-            let pid = it.next().and_then(|p| p.parse::<i32>().ok());
-            let start = it.next().and_then(|s| s.parse::<u64>().ok());
-            match (pid, start) {
-                (Some(pid), Some(start)) => pid_running(pid) && start_time(pid) == Some(start),
-                _ => false,
-            }
-        })
+        .any(|d| crate::container::state::live_shim_pid(d).is_some())
 }
 
 /// Whether someone holds the flock on `path` (a missing file: nobody). Our

@@ -120,6 +120,8 @@ pub fn prune_containers(ctx: &Context, f: &PruneFilter) -> Result<Pruned, System
     let store = ContainerStore::open(ctx)?;
     // what a create killed half-way left (its temp directory)
     store.clean();
+    // and shim directories whose container record is gone
+    container::remove::sweep_orphan_shim_dirs(ctx, &store);
     let mut out = Pruned::default();
     for rec in store.list()? {
         if !f.matches(&rec.created, &rec.config.labels) {
