@@ -655,8 +655,15 @@ impl Supervisor {
             self.restart(obs);
         }
         if self.stop_deadline.is_some_and(|t| t <= now) {
-            self.stop_deadline = None;
+            // SIGKILL through the runtime, and to the init directly (our child,
+            // so its pid cannot be reused before we reap it): a runtime kill can
+            // fail (its state left half-made by a killed command), and a stop
+            // that never ends hangs its caller. Again each second until the exit.
             let _ = self.rt.kill(libc::SIGKILL, true);
+            if self.init_pid > 0 {
+                sys::kill(self.init_pid, libc::SIGKILL);
+            }
+            self.stop_deadline = Some(now + Duration::from_secs(1));
         }
         if self.hook_deadline.is_some_and(|t| t <= now) {
             self.hook_deadline = None;
