@@ -274,26 +274,6 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
         .map(|n| n as usize)
 }
 
-/// Named crash points, a test hook for fault injection (the manager's
-/// `sys::fault` has the same hook; docs/faults.md lists every point):
-/// `BERTH_CRASH_AT=<point>[,<point>...]` makes the shim SIGKILL itself at a
-/// point named `shim:<step>`. Read once; unset, a point costs one load of an
-/// initialised `OnceLock`.
-pub fn crash_point(point: &str) {
-    static POINTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let points = POINTS.get_or_init(|| {
-        std::env::var("BERTH_CRASH_AT")
-            .map(|v| {
-                v.split(',')
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    });
-    if points.iter().any(|p| p == point) {
-        // SIGKILL cannot be caught: the process ends here, as under kill -9.
-        // SAFETY: raise takes a signal number only and touches no memory.
-        unsafe { libc::raise(libc::SIGKILL) };
-    }
-}
+/// Named crash points for fault-injection tests (`BERTH_CRASH_AT`, points
+/// named `shim:<step>`): the hook the manager and the runtime share too.
+pub use berth_fault::crash_point;
