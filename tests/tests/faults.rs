@@ -329,10 +329,20 @@ fn random_kills_leave_nothing_behind() {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        let _ = child.wait();
         let ctx = format!(
             "round {round}: {verb} with {victim} killed after {delay:?} (killed: {killed})"
         );
+        // a command whose helper was killed must still end (a stop once
+        // waited for ever for a SIGKILL that a killed runtime never sent)
+        let end = Instant::now() + Duration::from_secs(60);
+        while !matches!(child.try_wait(), Ok(Some(_))) {
+            if Instant::now() >= end {
+                sigkill(child.id() as i32);
+                let _ = child.wait();
+                panic!("{ctx}: berth {args:?} did not end within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         // the next command answers
         let ps = b
             .cmd()
