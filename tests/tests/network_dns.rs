@@ -618,3 +618,63 @@ fn docker_answers_the_same_names() {
     );
     let _ = d.docker(&["network", "rm", &net]);
 }
+
+/// A root deleted while its network's responder still runs (a test's
+/// temporary root, say): another root may take the same subnet at once, and
+/// its responder must get the gateway address the old one is letting go.
+#[test]
+fn a_subnet_reused_after_its_root_was_deleted_gets_a_responder() {
+    let old = berth();
+    let net = subnet(221);
+    bt(&old, &["network", "create", &net, "gone"]).assert_ok();
+    bt(
+        &old,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "o1",
+            "--network",
+            "gone",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    )
+    .assert_ok();
+    let old_pid = responder_pid(&old, "gone").expect("a responder on the old network");
+    bt(&old, &["rm", "-f", "o1"]).assert_ok();
+    // The old responder lingers for its network; the root goes under it.
+    std::fs::remove_dir_all(old.root()).unwrap();
+    let new = berth();
+    let e = berth_engine(&new);
+    bt(&new, &["network", "create", &net, "again"]).assert_ok();
+    for n in ["n1", "n2"] {
+        bt(
+            &new,
+            &[
+                "run",
+                "-d",
+                "--name",
+                n,
+                "--network",
+                "again",
+                "busybox",
+                "sleep",
+                "300",
+            ],
+        )
+        .assert_ok();
+    }
+    assert_eq!(
+        lookup(&e, "n2", "n1").len(),
+        1,
+        "names on the reused subnet"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(old_pid)),
+        "the deleted root's responder {old_pid} still runs"
+    );
+    bt(&new, &["rm", "-f", "n1", "n2"]).assert_ok();
+    bt(&new, &["network", "rm", "again"]).assert_ok();
+}

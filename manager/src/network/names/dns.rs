@@ -72,11 +72,28 @@ pub struct Bound {
     out: UdpSocket,
 }
 
+/// How long a bind waits for the address to be let go: a subnet is reused
+/// as soon as its network is gone, while the old network's responder may
+/// still be on its way out (it looks every `TICK`).
+const BIND_PATIENCE: Duration = Duration::from_secs(3);
+
 pub fn bind(cfg: &Config) -> Result<Bound, DnsError> {
     let addr = SocketAddr::new(IpAddr::V4(cfg.address), 53);
     let sock = |op, source| DnsError::Socket { op, addr, source };
-    let udp = UdpSocket::bind(addr).map_err(|e| sock("bind udp", e))?;
-    let tcp = TcpListener::bind(addr).map_err(|e| sock("bind tcp", e))?;
+    let until = Instant::now() + BIND_PATIENCE;
+    let (udp, tcp) = loop {
+        let tried = UdpSocket::bind(addr)
+            .map_err(|e| sock("bind udp", e))
+            .and_then(|u| Ok((u, TcpListener::bind(addr).map_err(|e| sock("bind tcp", e))?)));
+        match tried {
+            Err(DnsError::Socket { source, .. })
+                if source.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < until =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other?,
+        }
+    };
     let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
     let out = UdpSocket::bind(any).map_err(|e| DnsError::Socket {
         op: "bind",
@@ -168,10 +185,10 @@ struct Server {
 }
 
 /// Serve until the network has had no endpoint for a while or is gone.
-/// Returns the network lock, held: the caller forgets the responder's
+/// Returns the network lock, held (none when the network is gone): the caller forgets the responder's
 /// record under it (its sockets are closed by then), so a berth command
 /// starting a container either sees this responder alive or starts another.
-pub fn serve(cfg: Config, b: Bound) -> Result<std::fs::File, DnsError> {
+pub fn serve(cfg: Config, b: Bound) -> Result<Option<std::fs::File>, DnsError> {
     // Forwarded ids are not the clients' (two clients may use the same one);
     // start somewhere unpredictable.
     let seed = SystemTime::now()
@@ -258,15 +275,21 @@ impl Server {
     }
 
     /// No endpoint left (or the network is gone): exit, under the network
-    /// lock so that a container being attached right now is seen first.
-    fn finished(&mut self) -> Option<std::fs::File> {
+    /// lock so that a container being attached right now is seen first. A
+    /// network that is gone needs no lock (nothing can attach to it), and
+    /// must not wait for it: whoever holds it may be reusing the subnet and
+    /// waiting for this responder's address.
+    fn finished(&mut self) -> Option<Option<std::fs::File>> {
         let gone = !self.cfg.net_dir.join("network.json").exists();
-        if !gone && self.table.endpoints > 0 {
+        if gone {
+            return Some(None);
+        }
+        if self.table.endpoints > 0 {
             self.empty_since = None;
             return None;
         }
         let since = *self.empty_since.get_or_insert_with(Instant::now);
-        if !gone && since.elapsed() < LINGER {
+        if since.elapsed() < LINGER {
             return None;
         }
         let f = std::fs::File::open(HOST_LOCK).ok()?;
@@ -275,7 +298,7 @@ impl Server {
         }
         self.reload(true);
         let done = !self.cfg.net_dir.join("network.json").exists() || self.table.endpoints == 0;
-        done.then_some(f)
+        done.then_some(Some(f))
     }
 
     fn on_udp(&mut self, b: &Bound, data: &[u8], client: SocketAddr) {
