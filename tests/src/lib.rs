@@ -43,6 +43,18 @@ static INIT: Once = Once::new();
 
 /// Process-wide setup: become a child subreaper so that detached container inits are
 /// reparented to the test process (and can be reaped by pid).
+/// Poll `f` every 50 ms until it holds or `timeout` passes; whether it held.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
 pub fn init() {
     INIT.call_once(|| {
         let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };

@@ -50,6 +50,15 @@ impl Default for Berth {
 }
 
 impl Berth {
+    /// A private store with busybox imported as `image` (most end-to-end
+    /// tests start so).
+    pub fn with_busybox(image: &str) -> Berth {
+        crate::init();
+        let b = Berth::new();
+        b.import_busybox(image);
+        b
+    }
+
     pub fn new() -> Berth {
         Berth {
             rt: Runtime::with_bin(berth_bin()),
@@ -82,6 +91,24 @@ impl Berth {
             .env("BERTH_STATE", &self.state.path().to_string_lossy())
             .env("BERTH_RUNTIME_BIN", &crate::runtime_bin().to_string_lossy())
             .env("BERTH_SHIM_BIN", &shim_bin().to_string_lossy())
+    }
+
+    /// A compose project directory `name` holding `yaml` as compose.yaml.
+    pub fn project(&self, name: &str, yaml: &str) -> PathBuf {
+        let dir = self.scratch(name);
+        std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+        dir
+    }
+
+    /// `berth compose ARGS` in the project directory `dir`.
+    #[track_caller]
+    pub fn compose(&self, dir: &Path, args: &[&str]) -> crate::Output {
+        self.cmd()
+            .cwd(dir)
+            .timeout(Duration::from_secs(120))
+            .arg("compose")
+            .args(args)
+            .run()
     }
 
     #[track_caller]

@@ -6,13 +6,6 @@ use berth_tests::runtime::Io;
 use berth_tests::Value;
 use std::path::{Path, PathBuf};
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
 /// A context directory with these files.
 fn context(b: &Berth, name: &str, files: &[(&str, &str)]) -> PathBuf {
     let dir = b.scratch(name);
@@ -49,7 +42,7 @@ fn run_out(b: &Berth, args: &[&str]) -> String {
 
 #[test]
 fn tutorial_dockerfiles() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     // A tarball ADD extracts.
     let tdir = b.scratch("tarsrc");
     std::fs::create_dir_all(tdir.join("pkg")).unwrap();
@@ -122,7 +115,7 @@ fn tutorial_dockerfiles() {
 
 #[test]
 fn cache_hits_and_misses() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "cache",
@@ -184,7 +177,7 @@ fn cache_hits_and_misses() {
 
 #[test]
 fn multi_stage_and_copy_forms() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "multi",
@@ -217,7 +210,7 @@ fn multi_stage_and_copy_forms() {
 
 #[test]
 fn dockerignore_and_contexts() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "ign",
@@ -287,7 +280,7 @@ fn dockerignore_and_contexts() {
 
 #[test]
 fn bad_input_is_named() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let cases: &[(&str, &str)] = &[
         (
             "FROM busybox\n  BOGUS x\n",
@@ -321,7 +314,7 @@ fn bad_input_is_named() {
 
 #[test]
 fn run_mounts_secrets_and_metadata() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let secret = b.scratch("sec").join("token");
     std::fs::write(&secret, "s3cret").unwrap();
     let ctx = context(
@@ -389,7 +382,7 @@ fn run_mounts_secrets_and_metadata() {
 
 #[test]
 fn killed_build_leaves_nothing_prune_does_not_clean() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "kill",
@@ -440,7 +433,7 @@ fn killed_build_leaves_nothing_prune_does_not_clean() {
 
 #[test]
 fn run_hosts_ulimits_shm() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "hostopts",
@@ -470,7 +463,7 @@ fn run_hosts_ulimits_shm() {
 
 #[test]
 fn from_pulls_a_missing_image_as_run_does() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let reg = berth_tests::registry::Registry::plain();
     let name = format!("{}/base/bb:1", reg.host());
     b.run(&["tag", "busybox", &name]).assert_ok();
@@ -487,7 +480,7 @@ fn from_pulls_a_missing_image_as_run_does() {
 
 #[test]
 fn independent_stages_build_in_parallel() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "par",
@@ -509,7 +502,7 @@ fn independent_stages_build_in_parallel() {
 
 #[test]
 fn more_instruction_forms() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "forms",
@@ -583,7 +576,7 @@ fn sh(cmd: &str, args: &[&str]) -> String {
 /// has only lo; a user network by name; nothing is left afterwards.
 #[test]
 fn run_steps_use_the_default_bridge_and_user_networks() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let tag = root_tag(&b);
     let script =
         "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www";

@@ -12,13 +12,6 @@ const DOCKERFILE: &str = "FROM busybox\nENV A=1\nWORKDIR /app\nCOPY a.txt /app/\
 const STEPS: usize = 7;
 // The RUN steps print ran-1 and ran-2 (not in their text, which progress shows).
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
 fn context(b: &Berth, name: &str) -> PathBuf {
     let dir = b.scratch(name);
     std::fs::write(dir.join("Dockerfile"), DOCKERFILE).unwrap();
@@ -88,7 +81,7 @@ fn pushed(b: &Berth, reg: &Registry) -> (String, Value) {
 
 #[test]
 fn cache_from_a_pushed_image_reuses_every_step() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let reg = Registry::plain();
     let (name, img) = pushed(&b, &reg);
     let ctx = b.scratch("ctx");
@@ -145,7 +138,7 @@ fn cache_from_a_pushed_image_reuses_every_step() {
 
 #[test]
 fn compose_cache_from_reuses_the_pushed_image() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let reg = Registry::plain();
     let (name, img) = pushed(&b, &reg);
     let dir = b.scratch("ctx");
@@ -179,7 +172,7 @@ fn compose_cache_from_reuses_the_pushed_image() {
 
 #[test]
 fn sources_without_metadata_or_missing_give_no_hits() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let reg = Registry::plain();
     let ctx = context(&b, "ctx");
     // busybox was imported, not built: it carries no cache keys.

@@ -11,13 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
 fn context(b: &Berth, name: &str, files: &[(&str, &str)]) -> PathBuf {
     let dir = b.scratch(name);
     for (p, content) in files {
@@ -112,7 +105,7 @@ fn cursor_ups(s: &str) -> usize {
 
 #[test]
 fn tty_progress_updates_steps_in_place() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "tty",
@@ -186,7 +179,7 @@ fn tty_progress_updates_steps_in_place() {
 
 #[test]
 fn stages_named_through_args_are_built() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "argstages",
@@ -219,7 +212,7 @@ fn stages_named_through_args_are_built() {
 
 #[test]
 fn copy_link_layers_do_not_depend_on_the_layers_below() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "link",
@@ -291,7 +284,7 @@ fn cache_entries(b: &Berth) -> usize {
 
 #[test]
 fn prune_splits_the_build_cache_as_docker() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let df = "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nRUN --mount=type=cache,target=/cache echo x > /cache/x\nCMD cat /b.txt\n";
     let ctx = context(&b, "prune", &[("a.txt", "a\n"), ("Dockerfile", df)]);
     build(&b, &ctx, &["-t", "p"]).assert_ok();
@@ -380,7 +373,7 @@ fn prune_splits_the_build_cache_as_docker() {
 
 #[test]
 fn compose_build_long_form() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let dir = context(
         &b,
         "cbuild",
@@ -422,7 +415,7 @@ fn compose_build_long_form() {
 
 #[test]
 fn dockerfile_on_stdin_with_a_context_dir() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(&b, "stdindf", &[("in-ctx.txt", "from the context\n")]);
     let c = ctx.to_string_lossy().into_owned();
     let df = b.scratch("df").join("Dockerfile");
@@ -469,7 +462,7 @@ fn kill_build_after(b: &Berth, ctx: &Path, after: Duration) {
 
 #[test]
 fn kill_9_at_every_step_then_the_next_build_and_prune_clean_up() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "killsteps",
@@ -509,7 +502,7 @@ fn kill_9_at_every_step_then_the_next_build_and_prune_clean_up() {
 
 #[test]
 fn image_build_alias_and_compose_up_build() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let ctx = context(
         &b,
         "alias",

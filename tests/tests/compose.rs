@@ -5,41 +5,18 @@
 //! `up` then convergence, and nothing left behind.
 
 use berth_tests::manager::Berth;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
 
 /// A port for this test's web server (tests run in parallel).
 fn port(offset: u16) -> u16 {
     20000 + (std::process::id() % 2000) as u16 * 10 + offset
 }
 
-fn project(b: &Berth, name: &str, yaml: &str) -> PathBuf {
-    let dir = b.scratch(name);
-    std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-    dir
-}
-
-fn compose(b: &Berth, dir: &Path, args: &[&str]) -> berth_tests::Output {
-    let mut all = vec!["compose"];
-    all.extend_from_slice(args);
-    b.cmd()
-        .cwd(dir)
-        .timeout(Duration::from_secs(120))
-        .args(&all)
-        .run()
-}
-
 fn ps_json(b: &Berth, dir: &Path) -> Vec<berth_tests::Value> {
     berth_tests::json_lines(
-        &compose(b, dir, &["ps", "-a", "--format", "json"])
+        &b.compose(dir, &["ps", "-a", "--format", "json"])
             .assert_ok()
             .stdout,
     )
@@ -55,17 +32,6 @@ fn ids(b: &Berth, dir: &Path) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// seed (a job that fills a named volume) -> web (httpd over it, healthy
@@ -107,14 +73,14 @@ volumes:
 
 #[test]
 fn up_detached_healthy_chain_then_down() {
-    let b = berth();
-    let dir = project(&b, "chain", &stack(port(0)));
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("chain", &stack(port(0)));
     let t = Instant::now();
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     let took = t.elapsed();
     // The client fetched the seed's file from the web server (wget makes the
     // file before it writes to it: wait for the content).
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || {
         std::fs::read_to_string(dir.join("out/got")).is_ok_and(|s| s.ends_with('\n'))
     }));
     assert_eq!(
@@ -142,7 +108,8 @@ fn up_detached_healthy_chain_then_down() {
     );
     eprintln!("up -d to all healthy: {took:?}");
     // ps without -a shows only the running ones.
-    let running = compose(&b, &dir, &["ps", "--services"])
+    let running = b
+        .compose(&dir, &["ps", "--services"])
         .assert_ok()
         .stdout
         .clone();
@@ -150,18 +117,18 @@ fn up_detached_healthy_chain_then_down() {
     // ps is fast.
     let t = Instant::now();
     for _ in 0..5 {
-        compose(&b, &dir, &["ps"]).assert_ok();
+        b.compose(&dir, &["ps"]).assert_ok();
     }
     eprintln!("ps: {:?} each", t.elapsed() / 5);
     // The named volume outlives down; down -v removes it.
     let t = Instant::now();
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     eprintln!("down: {:?}", t.elapsed());
     assert!(ps_json(&b, &dir).is_empty());
     let vols = b.run(&["volume", "ls", "-q"]).assert_ok().stdout.clone();
     assert!(vols.contains("chain_data"), "{vols}");
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
-    compose(&b, &dir, &["down", "-v"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["down", "-v"]).assert_ok();
     let vols = b.run(&["volume", "ls", "-q"]).assert_ok().stdout.clone();
     assert!(!vols.contains("chain_data"), "{vols}");
     b.assert_no_leaks();
@@ -169,18 +136,18 @@ fn up_detached_healthy_chain_then_down() {
 
 #[test]
 fn converge_recreates_only_what_changed() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let yaml = |env: &str| {
         format!(
             "services:\n  a:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    environment: [X={env}]\n  b:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n  old:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n"
         )
     };
-    let dir = project(&b, "conv", &yaml("1"));
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let dir = b.project("conv", &yaml("1"));
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     let before = ids(&b, &dir);
     assert_eq!(before.len(), 3);
     // Nothing changed: nothing recreated.
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     assert_eq!(ids(&b, &dir), before);
     // a changed: only a is recreated; `old` left the file: an orphan, kept
     // until --remove-orphans.
@@ -192,7 +159,7 @@ fn converge_recreates_only_what_changed() {
         ),
     )
     .unwrap();
-    let out = compose(&b, &dir, &["up", "-d"]);
+    let out = b.compose(&dir, &["up", "-d"]);
     out.assert_ok();
     assert!(out.stderr.contains("orphan"), "{}", out.stderr);
     let after = ids(&b, &dir);
@@ -201,29 +168,29 @@ fn converge_recreates_only_what_changed() {
     assert_ne!(id(&after, "conv-a-1"), id(&before, "conv-a-1"));
     assert_eq!(id(&after, "conv-b-1"), id(&before, "conv-b-1"));
     assert!(id(&after, "conv-old-1").is_some());
-    compose(&b, &dir, &["up", "-d", "--remove-orphans"]).assert_ok();
+    b.compose(&dir, &["up", "-d", "--remove-orphans"])
+        .assert_ok();
     assert!(id(&ids(&b, &dir), "conv-old-1").is_none());
     // --force-recreate recreates everything; --scale up and down.
-    compose(&b, &dir, &["up", "-d", "--force-recreate"]).assert_ok();
+    b.compose(&dir, &["up", "-d", "--force-recreate"])
+        .assert_ok();
     assert_ne!(id(&ids(&b, &dir), "conv-b-1"), id(&after, "conv-b-1"));
-    compose(&b, &dir, &["up", "-d", "--scale", "b=3"]).assert_ok();
+    b.compose(&dir, &["up", "-d", "--scale", "b=3"]).assert_ok();
     let names: Vec<String> = ids(&b, &dir).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, vec!["conv-a-1", "conv-b-1", "conv-b-2", "conv-b-3"]);
-    compose(&b, &dir, &["up", "-d", "--scale", "b=1"]).assert_ok();
+    b.compose(&dir, &["up", "-d", "--scale", "b=1"]).assert_ok();
     assert_eq!(ids(&b, &dir).len(), 2);
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
 
 #[test]
 fn failed_dependencies_are_named() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "fail",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("fail",
         "services:\n  job:\n    image: busybox\n    command: [sh, -c, 'exit 3']\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    depends_on:\n      job: {condition: service_completed_successfully}\n",
     );
-    let out = compose(&b, &dir, &["up", "-d"]);
+    let out = b.compose(&dir, &["up", "-d"]);
     out.assert_code(125);
     assert!(
         out.stderr
@@ -231,36 +198,28 @@ fn failed_dependencies_are_named() {
         "{}",
         out.stderr
     );
-    compose(&b, &dir, &["down"]).assert_ok();
-    let dir = project(
-        &b,
-        "sick",
+    b.compose(&dir, &["down"]).assert_ok();
+    let dir = b.project("sick",
         "services:\n  db:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    healthcheck: {test: [CMD, 'false'], interval: 200ms, retries: 1}\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    depends_on:\n      db: {condition: service_healthy}\n",
     );
-    let out = compose(&b, &dir, &["up", "-d"]);
+    let out = b.compose(&dir, &["up", "-d"]);
     out.assert_code(125);
     assert!(
         out.stderr.contains("container sick-db-1 is unhealthy"),
         "{}",
         out.stderr
     );
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
 
 #[test]
 fn attached_up_prefixes_and_exit_code() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "att",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("att",
         "services:\n  talker:\n    image: busybox\n    command: [sh, -c, 'echo hello from talker; sleep 0.3; exit 3']\n  idle:\n    image: busybox\n    command: [sleep, '1000']\n",
     );
-    let out = compose(
-        &b,
-        &dir,
-        &["up", "--exit-code-from", "talker", "--no-color"],
-    );
+    let out = b.compose(&dir, &["up", "--exit-code-from", "talker", "--no-color"]);
     out.assert_code(3);
     assert!(
         out.stdout.contains("att-talker-1  | hello from talker"),
@@ -271,7 +230,7 @@ fn attached_up_prefixes_and_exit_code() {
     let ps = ps_json(&b, &dir);
     assert!(ps.iter().all(|v| v["State"] == "exited"), "{ps:?}");
     // logs shows the same output afterwards.
-    let logs = compose(&b, &dir, &["logs", "--no-color", "talker"]);
+    let logs = b.compose(&dir, &["logs", "--no-color", "talker"]);
     assert!(
         logs.assert_ok()
             .stdout
@@ -279,19 +238,17 @@ fn attached_up_prefixes_and_exit_code() {
         "{}",
         logs.stdout
     );
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
 
 #[test]
 fn lifecycle_verbs() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "verbs",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("verbs",
         "services:\n  a:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n  b:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    depends_on: [a]\n",
     );
-    compose(&b, &dir, &["create"]).assert_ok();
+    b.compose(&dir, &["create"]).assert_ok();
     let state = |b: &Berth| -> Vec<String> {
         ps_json(b, &dir)
             .iter()
@@ -299,19 +256,22 @@ fn lifecycle_verbs() {
             .collect()
     };
     assert_eq!(state(&b), vec!["created", "created"]);
-    compose(&b, &dir, &["start"]).assert_ok();
+    b.compose(&dir, &["start"]).assert_ok();
     assert_eq!(state(&b), vec!["running", "running"]);
-    compose(&b, &dir, &["pause", "a"]).assert_ok();
+    b.compose(&dir, &["pause", "a"]).assert_ok();
     assert_eq!(state(&b), vec!["paused", "running"]);
-    compose(&b, &dir, &["unpause"]).assert_ok();
-    compose(&b, &dir, &["stop", "b"]).assert_ok();
+    b.compose(&dir, &["unpause"]).assert_ok();
+    b.compose(&dir, &["stop", "b"]).assert_ok();
     assert_eq!(state(&b), vec!["running", "exited"]);
-    compose(&b, &dir, &["restart"]).assert_ok();
+    b.compose(&dir, &["restart"]).assert_ok();
     assert_eq!(state(&b), vec!["running", "running"]);
-    compose(&b, &dir, &["kill"]).assert_ok();
-    assert!(wait_until(Duration::from_secs(5), || state(&b)
-        == vec!["exited", "exited"]));
-    compose(&b, &dir, &["rm", "-f"]).assert_ok();
+    b.compose(&dir, &["kill"]).assert_ok();
+    assert!(berth_tests::wait_until(Duration::from_secs(5), || state(
+        &b
+    ) == vec![
+        "exited", "exited"
+    ]));
+    b.compose(&dir, &["rm", "-f"]).assert_ok();
     assert!(ps_json(&b, &dir).is_empty());
     let ls = b.cmd().args(["compose", "ls", "-a"]).run();
     assert!(!ls.assert_ok().stdout.contains("verbs"), "{}", ls.stdout);
@@ -320,10 +280,10 @@ fn lifecycle_verbs() {
 
 #[test]
 fn kill_9_of_up_then_converge_and_down() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     // The seed job takes a while, so `up` is waiting on it when killed.
     let yaml = stack(port(5)).replace("echo seeded-content", "sleep 2; echo seeded-content");
-    let dir = project(&b, "k9", &yaml);
+    let dir = b.project("k9", &yaml);
     let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "up", "-d"]);
     cmd.current_dir(&dir)
         .stdout(Stdio::null())
@@ -332,44 +292,43 @@ fn kill_9_of_up_then_converge_and_down() {
     std::thread::sleep(Duration::from_millis(700));
     child.kill().unwrap();
     let _ = child.wait();
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
-    assert!(wait_until(Duration::from_secs(10), || dir
+    b.compose(&dir, &["up", "-d"]).assert_ok();
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || dir
         .join("out/got")
         .exists()));
     assert_eq!(
         std::fs::read_to_string(dir.join("out/got")).unwrap(),
         "seeded-content\n"
     );
-    compose(&b, &dir, &["down", "-v"]).assert_ok();
+    b.compose(&dir, &["down", "-v"]).assert_ok();
     assert!(ps_json(&b, &dir).is_empty());
     b.assert_no_leaks();
 }
 
 #[test]
 fn twenty_independent_services() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let mut yaml = String::from("services:\n");
     for i in 0..20 {
         yaml.push_str(&format!(
             "  s{i}:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n"
         ));
     }
-    let dir = project(&b, "twenty", &yaml);
+    let dir = b.project("twenty", &yaml);
     let t = Instant::now();
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     eprintln!("20 services up -d: {:?}", t.elapsed());
     assert_eq!(ps_json(&b, &dir).len(), 20);
     let t = Instant::now();
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     eprintln!("20 services down: {:?}", t.elapsed());
     b.assert_no_leaks();
 }
 
 #[test]
 fn secrets_configs_env_files_exec_and_run() {
-    let b = berth();
-    let dir = project(
-        &b,
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project(
         "files",
         r#"
 services:
@@ -409,7 +368,7 @@ configs:
     let exec = |args: &[&str]| {
         let mut all = vec!["exec", "-T", "app"];
         all.extend_from_slice(args);
-        compose(&b, &dir, &all)
+        b.compose(&dir, &all)
     };
     assert_eq!(
         exec(&["cat", "/run/secrets/pw"]).assert_ok().stdout,
@@ -439,8 +398,7 @@ configs:
     exec(&["sh", "-c", "exit 7"]).assert_code(7);
     // A one-off container: the service's settings, the command's overrides.
     std::fs::write(dir.join(".env"), "TOKEN=from-dotenv\n").unwrap();
-    let run = compose(
-        &b,
+    let run = b.compose(
         &dir,
         &[
             "run",
@@ -455,12 +413,8 @@ configs:
         ],
     );
     assert_eq!(run.assert_ok().stdout, "x file\nhello configfrom-dotenv");
-    compose(
-        &b,
-        &dir,
-        &["run", "--rm", "-T", "app", "sh", "-c", "exit 4"],
-    )
-    .assert_code(4);
+    b.compose(&dir, &["run", "--rm", "-T", "app", "sh", "-c", "exit 4"])
+        .assert_code(4);
     // --rm left no one-off container behind.
     let all = b
         .run(&["ps", "-a", "--format", "{{.Names}}"])
@@ -468,16 +422,14 @@ configs:
         .stdout
         .clone();
     assert_eq!(all.trim(), "files-app-1", "{all}");
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
 
 #[test]
 fn ctrl_c_stops_the_attached_stack() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "intr",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("intr",
         "services:\n  a:\n    image: busybox\n    command: [sh, -c, 'echo started; trap \"echo bye; exit 0\" TERM; sleep 1000 & wait']\n  b:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    depends_on: [a]\n",
     );
     let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "up", "--no-color"]);
@@ -489,7 +441,7 @@ fn ctrl_c_stops_the_attached_stack() {
         let ps = ps_json(&b, &dir);
         ps.len() == 2 && ps.iter().all(|v| v["State"] == "running")
     };
-    assert!(wait_until(Duration::from_secs(10), running));
+    assert!(berth_tests::wait_until(Duration::from_secs(10), running));
     std::thread::sleep(Duration::from_millis(200));
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -509,19 +461,20 @@ fn ctrl_c_stops_the_attached_stack() {
 
 #[test]
 fn inspection_verbs() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "look",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("look",
         "services:\n  talk:\n    image: busybox\n    network_mode: host\n    command: [sh, -c, 'echo line1; echo line2; exec sleep 1000']\n    stop_signal: SIGKILL\n  short:\n    image: busybox\n    command: [sh, -c, 'sleep 0.5; exit 5']\n",
     );
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     let logs = |args: &[&str]| {
         let mut all = vec!["logs", "--no-color"];
         all.extend_from_slice(args);
-        compose(&b, &dir, &all).assert_ok().stdout.clone()
+        b.compose(&dir, &all).assert_ok().stdout.clone()
     };
-    assert!(wait_until(Duration::from_secs(5), || logs(&["talk"]).contains("line2")));
+    assert!(berth_tests::wait_until(Duration::from_secs(5), || logs(&[
+        "talk"
+    ])
+    .contains("line2")));
     assert_eq!(
         logs(&["talk"]),
         "look-talk-1  | line1\nlook-talk-1  | line2\n"
@@ -529,18 +482,15 @@ fn inspection_verbs() {
     assert_eq!(logs(&["--tail", "1", "talk"]), "look-talk-1  | line2\n");
     assert_eq!(logs(&["--no-log-prefix", "talk"]), "line1\nline2\n");
     // wait: the exit code of the one that stops.
-    let w = compose(&b, &dir, &["wait", "short"]);
+    let w = b.compose(&dir, &["wait", "short"]);
     w.assert_code(5);
     assert_eq!(w.stdout, "5\n");
-    let top = compose(&b, &dir, &["top", "talk"])
-        .assert_ok()
-        .stdout
-        .clone();
+    let top = b.compose(&dir, &["top", "talk"]).assert_ok().stdout.clone();
     assert!(
         top.contains("look-talk-1") && top.contains("sleep 1000"),
         "{top}"
     );
-    let images = compose(&b, &dir, &["images"]).assert_ok().stdout.clone();
+    let images = b.compose(&dir, &["images"]).assert_ok().stdout.clone();
     assert!(
         images.contains("look-talk-1") && images.contains("busybox"),
         "{images}"
@@ -554,12 +504,13 @@ fn inspection_verbs() {
         .clone();
     assert!(ls.contains("look") && ls.contains("running(1)"), "{ls}");
     assert_eq!(
-        compose(&b, &dir, &["port", "talk", "8080"])
+        b.compose(&dir, &["port", "talk", "8080"])
             .assert_ok()
             .stdout,
         "0.0.0.0:8080\n"
     );
-    assert!(compose(&b, &dir, &["version"])
+    assert!(b
+        .compose(&dir, &["version"])
         .assert_ok()
         .stdout
         .starts_with("berth compose version"));
@@ -570,7 +521,7 @@ fn inspection_verbs() {
         .stderr(Stdio::null());
     let mut ev = cmd.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    compose(&b, &dir, &["stop", "talk"]).assert_ok();
+    b.compose(&dir, &["stop", "talk"]).assert_ok();
     std::thread::sleep(Duration::from_millis(400));
     ev.kill().unwrap();
     let out = ev.wait_with_output().unwrap();
@@ -581,16 +532,14 @@ fn inspection_verbs() {
             && e["attributes"]["name"] == "look-talk-1"),
         "{lines:?}"
     );
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
 
 #[test]
 fn services_that_build() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "bld",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("bld",
         "services:\n  app:\n    build:\n      context: ./app\n      args: {WHAT: built-by-compose}\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n",
     );
     std::fs::create_dir_all(dir.join("app")).unwrap();
@@ -600,8 +549,8 @@ fn services_that_build() {
     )
     .unwrap();
     // up builds the missing image, named project-service.
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
-    let what = compose(&b, &dir, &["exec", "-T", "app", "cat", "/what"]);
+    b.compose(&dir, &["up", "-d"]).assert_ok();
+    let what = b.compose(&dir, &["exec", "-T", "app", "cat", "/what"]);
     assert_eq!(what.assert_ok().stdout, "built-by-compose\n");
     let ps = ps_json(&b, &dir);
     assert_eq!(
@@ -615,20 +564,18 @@ fn services_that_build() {
         "FROM busybox\nARG WHAT\nRUN echo $WHAT again > /what\n",
     )
     .unwrap();
-    compose(&b, &dir, &["build"]).assert_ok();
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
-    let what = compose(&b, &dir, &["exec", "-T", "app", "cat", "/what"]);
+    b.compose(&dir, &["build"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
+    let what = b.compose(&dir, &["exec", "-T", "app", "cat", "/what"]);
     assert_eq!(what.assert_ok().stdout, "built-by-compose again\n");
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
 
 #[test]
 fn cp_and_down_rmi() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "rmi",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("rmi",
         "services:\n  app:\n    build:\n      context: ./app\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n  web:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n",
     );
     std::fs::create_dir_all(dir.join("app")).unwrap();
@@ -637,32 +584,33 @@ fn cp_and_down_rmi() {
         "FROM busybox\nRUN echo built > /what\n",
     )
     .unwrap();
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     // compose cp: host to a service's container and back.
     let hello = dir.join("hello.txt");
     std::fs::write(&hello, "hi\n").unwrap();
     let hello = hello.to_string_lossy().into_owned();
-    compose(&b, &dir, &["cp", &hello, "app:/tmp/hello.txt"]).assert_ok();
-    let got = compose(&b, &dir, &["exec", "-T", "app", "cat", "/tmp/hello.txt"]);
+    b.compose(&dir, &["cp", &hello, "app:/tmp/hello.txt"])
+        .assert_ok();
+    let got = b.compose(&dir, &["exec", "-T", "app", "cat", "/tmp/hello.txt"]);
     assert_eq!(got.assert_ok().stdout, "hi\n");
     let out = dir.join("what.txt").to_string_lossy().into_owned();
-    compose(&b, &dir, &["cp", "app:/what", &out]).assert_ok();
+    b.compose(&dir, &["cp", "app:/what", &out]).assert_ok();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "built\n");
-    let bad = compose(&b, &dir, &["cp", "--index", "2", "app:/what", &out]);
+    let bad = b.compose(&dir, &["cp", "--index", "2", "app:/what", &out]);
     assert!(!bad.ok() && bad.stderr.contains("index 2"), "{bad}");
     let repos = |b: &Berth| b.run(&["images", "--format", "{{.Repository}}"]).stdout;
     assert!(repos(&b).contains("rmi-app"), "{}", repos(&b));
     // --rmi local: the image built for `app`, not `web`'s busybox.
-    compose(&b, &dir, &["down", "--rmi", "local"]).assert_ok();
+    b.compose(&dir, &["down", "--rmi", "local"]).assert_ok();
     let left = repos(&b);
     assert!(
         !left.contains("rmi-app") && left.contains("busybox"),
         "{left}"
     );
     // --rmi all: every service's image.
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     assert!(repos(&b).contains("rmi-app"));
-    compose(&b, &dir, &["down", "--rmi", "all"]).assert_ok();
+    b.compose(&dir, &["down", "--rmi", "all"]).assert_ok();
     let left = repos(&b);
     assert!(
         !left.contains("rmi-app") && !left.contains("busybox"),
@@ -675,15 +623,14 @@ fn cp_and_down_rmi() {
 /// containers (through the container library's options, as `berth run`'s flags).
 #[test]
 fn namespaces_devices_limits_and_volumes_from() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "nsdev",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("nsdev",
         "services:\n  hostns:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    pid: host\n    ipc: host\n  own:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    ipc: shareable\n    devices: ['/dev/null:/dev/nul2:rw']\n    sysctls: {net.core.somaxconn: '1024'}\n    ulimits: {nofile: {soft: 100, hard: 200}}\n    shm_size: 1m\n    volumes: [data:/data]\n  reader:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    volumes_from: ['own:ro']\nvolumes:\n  data:\n",
     );
-    compose(&b, &dir, &["up", "-d", "hostns", "own", "reader"]).assert_ok();
+    b.compose(&dir, &["up", "-d", "hostns", "own", "reader"])
+        .assert_ok();
     let exec = |svc: &str, cmd: &str| -> String {
-        let o = compose(&b, &dir, &["exec", "-T", svc, "sh", "-c", cmd]);
+        let o = b.compose(&dir, &["exec", "-T", svc, "sh", "-c", cmd]);
         o.assert_ok();
         o.stdout.trim().to_string()
     };
@@ -711,13 +658,12 @@ fn namespaces_devices_limits_and_volumes_from() {
     // volumes_from: the other service's named volume, read-only here.
     exec("own", "echo shared > /data/f");
     assert_eq!(exec("reader", "cat /data/f"), "shared");
-    let o = compose(
-        &b,
+    let o = b.compose(
         &dir,
         &["exec", "-T", "reader", "sh", "-c", "echo x > /data/g"],
     );
     assert_ne!(o.code, Some(0), "volumes_from ':ro' must be read-only");
-    compose(&b, &dir, &["down", "-v"]).assert_ok();
+    b.compose(&dir, &["down", "-v"]).assert_ok();
     b.assert_no_leaks();
 }
 
@@ -729,7 +675,7 @@ fn namespaces_devices_limits_and_volumes_from() {
 /// --service-ports, logs --since.
 #[test]
 fn keys_and_flags_of_the_lifecycle() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let hp = port(7);
     let yaml = |extra_env: &str| {
         format!(
@@ -782,9 +728,10 @@ services:
 "#
         )
     };
-    let dir = project(&b, "keys", &yaml("1"));
+    let dir = b.project("keys", &yaml("1"));
     // --no-deps: only app.
-    compose(&b, &dir, &["up", "-d", "--no-deps", "app"]).assert_ok();
+    b.compose(&dir, &["up", "-d", "--no-deps", "app"])
+        .assert_ok();
     let names: Vec<String> = ps_json(&b, &dir)
         .iter()
         .map(|v| v["Name"].as_str().unwrap().to_string())
@@ -793,7 +740,7 @@ services:
     let exec = |args: &[&str]| -> String {
         let mut all = vec!["exec", "-T"];
         all.extend_from_slice(args);
-        let o = compose(&b, &dir, &all);
+        let o = b.compose(&dir, &all);
         o.assert_ok();
         o.stdout.trim().to_string()
     };
@@ -840,10 +787,11 @@ services:
     let id = |b: &Berth| ids(b, &dir)[0].1.clone();
     let before = id(&b);
     std::fs::write(dir.join("compose.yaml"), yaml("2")).unwrap();
-    compose(&b, &dir, &["up", "-d", "--no-deps", "--no-recreate", "app"]).assert_ok();
+    b.compose(&dir, &["up", "-d", "--no-deps", "--no-recreate", "app"])
+        .assert_ok();
     assert_eq!(id(&b), before);
     // Without it, the change recreates; dep starts now (no --no-deps).
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     assert_eq!(ps_json(&b, &dir).len(), 2);
     assert_ne!(
         ids(&b, &dir)
@@ -854,15 +802,11 @@ services:
         before
     );
     // logs --since: nothing after a time in the future, the line without.
-    assert!(wait_until(Duration::from_secs(5), || compose(
-        &b,
-        &dir,
-        &["logs", "--no-color", "dep"]
-    )
-    .stdout
-    .contains("dep-line")));
-    let later = compose(
-        &b,
+    assert!(berth_tests::wait_until(Duration::from_secs(5), || b
+        .compose(&dir, &["logs", "--no-color", "dep"])
+        .stdout
+        .contains("dep-line")));
+    let later = b.compose(
         &dir,
         &[
             "logs",
@@ -878,7 +822,7 @@ services:
         later.stdout
     );
     // logs -t: docker's RFC 3339 timestamp before each line.
-    let stamped = compose(&b, &dir, &["logs", "--no-color", "-t", "dep"]);
+    let stamped = b.compose(&dir, &["logs", "--no-color", "-t", "dep"]);
     let line = stamped
         .assert_ok()
         .stdout
@@ -898,15 +842,13 @@ services:
     let host = b.scratch("runvol");
     std::fs::write(host.join("f"), "from host\n").unwrap();
     let bind = format!("{}:/mnt", host.display());
-    let r = compose(
-        &b,
+    let r = b.compose(
         &dir,
         &["run", "--rm", "-T", "-v", &bind, "app", "cat", "/mnt/f"],
     );
     assert_eq!(r.assert_ok().stdout, "from host\n");
     // run --entrypoint; run --service-ports publishes the service's ports.
-    let r = compose(
-        &b,
+    let r = b.compose(
         &dir,
         &[
             "run",
@@ -919,8 +861,7 @@ services:
         ],
     );
     assert_eq!(r.assert_ok().stdout.trim(), "from-run");
-    compose(
-        &b,
+    b.compose(
         &dir,
         &[
             "--profile",
@@ -934,14 +875,13 @@ services:
         ],
     )
     .assert_ok();
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", hp)).is_ok()
     }));
     b.run(&["rm", "-f", "keys-web-run"]).assert_ok();
     // --project-directory from elsewhere.
     let elsewhere = b.scratch("elsewhere");
-    let out = compose(
-        &b,
+    let out = b.compose(
         &elsewhere,
         &[
             "--project-directory",
@@ -952,8 +892,7 @@ services:
     );
     assert_eq!(out.assert_ok().stdout, "app\ndep\n");
     // --abort-on-container-exit: job ends, the stack stops, job's code.
-    let out = compose(
-        &b,
+    let out = b.compose(
         &dir,
         &[
             "--profile",
@@ -974,8 +913,7 @@ services:
     assert_eq!(dep_state, vec!["exited"]);
     // --wait-timeout: never healthy fails in about that time, naming the service.
     let t = Instant::now();
-    let out = compose(
-        &b,
+    let out = b.compose(
         &dir,
         &[
             "--profile",
@@ -993,8 +931,7 @@ services:
     assert!(out.stderr.contains("sick"), "{}", out.stderr);
     // --pull never / pull_policy: a missing image is an error naming it; --no-build
     // with an image never built likewise.
-    let out = compose(
-        &b,
+    let out = b.compose(
         &dir,
         &[
             "--profile",
@@ -1008,14 +945,14 @@ services:
     );
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("nosuch/image"), "{}", out.stderr);
-    let out = compose(
-        &b,
+    let out = b.compose(
         &dir,
         &["--profile", "built", "up", "-d", "--no-build", "built"],
     );
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("--no-build"), "{}", out.stderr);
-    compose(&b, &dir, &["down", "-v", "--remove-orphans"]).assert_ok();
+    b.compose(&dir, &["down", "-v", "--remove-orphans"])
+        .assert_ok();
     b.assert_no_leaks();
 }
 
@@ -1023,11 +960,10 @@ services:
 /// removed, and the pulled image runs.
 #[test]
 fn push_and_pull_through_a_registry() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let reg = berth_tests::registry::Registry::plain();
     let img = format!("{}/compose/app:1", reg.host());
-    let dir = project(
-        &b,
+    let dir = b.project(
         "pp",
         &format!(
             "services:\n  app:\n    image: {img}\n    build: ./ctx\n    command: [cat, /what]\n"
@@ -1039,9 +975,9 @@ fn push_and_pull_through_a_registry() {
         "FROM busybox\nRUN echo pushed > /what\n",
     )
     .unwrap();
-    compose(&b, &dir, &["build"]).assert_ok();
+    b.compose(&dir, &["build"]).assert_ok();
     assert!(reg.get_manifest("compose/app", "1").is_none());
-    compose(&b, &dir, &["push"]).assert_ok();
+    b.compose(&dir, &["push"]).assert_ok();
     assert!(reg.get_manifest("compose/app", "1").is_some());
     b.run(&["rmi", &img]).assert_ok();
     let listed = |b: &Berth| {
@@ -1050,10 +986,10 @@ fn push_and_pull_through_a_registry() {
             .clone()
     };
     assert!(!listed(&b).contains(&img), "{}", listed(&b));
-    compose(&b, &dir, &["pull"]).assert_ok();
+    b.compose(&dir, &["pull"]).assert_ok();
     assert!(listed(&b).contains(&img), "{}", listed(&b));
-    let out = compose(&b, &dir, &["run", "--rm", "-T", "--no-deps", "app"]);
+    let out = b.compose(&dir, &["run", "--rm", "-T", "--no-deps", "app"]);
     assert_eq!(out.assert_ok().stdout, "pushed\n");
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }

@@ -5,44 +5,9 @@
 
 use berth_tests::manager::Berth;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
-fn project(b: &Berth, name: &str, yaml: &str) -> PathBuf {
-    let dir = b.scratch(name);
-    std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-    dir
-}
-
-fn compose(b: &Berth, dir: &Path, args: &[&str]) -> berth_tests::Output {
-    let mut all = vec!["compose"];
-    all.extend_from_slice(args);
-    b.cmd()
-        .cwd(dir)
-        .timeout(Duration::from_secs(120))
-        .args(&all)
-        .run()
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+use std::time::Duration;
 
 /// Lines of `NAME  | TEXT` whose container name is `name` (any padding).
 fn lines_of<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
@@ -56,10 +21,8 @@ fn lines_of<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
 
 #[test]
 fn attached_up_follows_restarts_and_new_replicas() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "attm",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("attm",
         "services:\n  flap:\n    image: busybox\n    command: [sh, -c, 'echo flap-run; sleep 0.3; exit 1']\n    restart: on-failure:3\n  web:\n    image: busybox\n    command: [sh, -c, 'echo web-started; trap \"exit 0\" TERM; sleep 1000 & wait']\n",
     );
     let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "up", "--no-color"]);
@@ -81,7 +44,7 @@ fn attached_up_follows_restarts_and_new_replicas() {
     };
     let text = || out.lock().unwrap().clone();
     // The restarted container keeps its stream: one line per run (1 + 3 retries).
-    let all_runs = wait_until(Duration::from_secs(30), || {
+    let all_runs = berth_tests::wait_until(Duration::from_secs(30), || {
         lines_of(&text(), "attm-flap-1")
             .iter()
             .filter(|l| **l == "flap-run")
@@ -90,13 +53,9 @@ fn attached_up_follows_restarts_and_new_replicas() {
     });
     assert!(all_runs, "{}", text());
     // Replicas added by a concurrent `up -d --scale` get their own streams.
-    compose(
-        &b,
-        &dir,
-        &["up", "-d", "--no-deps", "--scale", "web=3", "web"],
-    )
-    .assert_ok();
-    let replicas = wait_until(Duration::from_secs(20), || {
+    b.compose(&dir, &["up", "-d", "--no-deps", "--scale", "web=3", "web"])
+        .assert_ok();
+    let replicas = berth_tests::wait_until(Duration::from_secs(20), || {
         let t = text();
         ["attm-web-1", "attm-web-2", "attm-web-3"]
             .iter()
@@ -109,19 +68,17 @@ fn attached_up_follows_restarts_and_new_replicas() {
     reader.join().unwrap();
     assert_eq!(status.code(), Some(130), "{}", text());
     // The stop reached the new replicas too.
-    let ps = compose(&b, &dir, &["ps", "-q"]);
+    let ps = b.compose(&dir, &["ps", "-q"]);
     assert_eq!(ps.assert_ok().stdout.trim(), "", "{}", ps.stdout);
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
 
 #[test]
 fn volume_nocopy_and_subpath() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     berth_tests::volumes::import_seed_image(&b, "seedimg");
-    let dir = project(
-        &b,
-        "volx",
+    let dir = b.project("volx",
         r#"
 services:
   prep:
@@ -170,9 +127,10 @@ volumes:
   three: {}
 "#,
     );
-    compose(&b, &dir, &["up", "-d", "nocopy", "copied", "sub"]).assert_ok();
+    b.compose(&dir, &["up", "-d", "nocopy", "copied", "sub"])
+        .assert_ok();
     let exec = |svc: &str, cmd: &str| {
-        let o = compose(&b, &dir, &["exec", "-T", svc, "sh", "-c", cmd]);
+        let o = b.compose(&dir, &["exec", "-T", svc, "sh", "-c", cmd]);
         (o.code, o.stdout.trim().to_string())
     };
     // nocopy: the volume is not seeded from the image's /data; the control is.
@@ -198,29 +156,27 @@ volumes:
         ("missing", "\"nothing/here\" does not exist"),
         ("a_file", "\"file\" is not a directory"),
     ] {
-        let o = compose(&b, &dir, &["up", "-d", "--no-deps", svc]);
+        let o = b.compose(&dir, &["up", "-d", "--no-deps", svc]);
         assert_ne!(o.code, Some(0), "{svc}: {o}");
         assert!(o.stderr.contains("subpath"), "{svc}: {o}");
         assert!(o.stderr.contains(why), "{svc}: {o}");
     }
     let three = berth_tests::volumes::volume_data(&b, "volx_three");
     assert!(!three.join("nothing").exists());
-    compose(&b, &dir, &["down", "-v"]).assert_ok();
+    b.compose(&dir, &["down", "-v"]).assert_ok();
     b.assert_no_leaks();
 }
 
 #[test]
 fn pid_and_ipc_join_another_container() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "nsj",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("nsj",
         "services:\n  own:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    ipc: shareable\n  joiner:\n    image: busybox\n    command: [sleep, '1001']\n    stop_signal: SIGKILL\n    pid: 'service:own'\n    ipc: 'service:own'\n  ghost:\n    image: busybox\n    command: ['true']\n    pid: 'container:no-such-container'\n",
     );
     // `joiner` alone still brings up `own` first (the dependency is implicit).
-    compose(&b, &dir, &["up", "-d", "joiner"]).assert_ok();
+    b.compose(&dir, &["up", "-d", "joiner"]).assert_ok();
     let exec = |svc: &str, cmd: &str| -> String {
-        let o = compose(&b, &dir, &["exec", "-T", svc, "sh", "-c", cmd]);
+        let o = b.compose(&dir, &["exec", "-T", svc, "sh", "-c", cmd]);
         o.assert_ok();
         o.stdout.trim().to_string()
     };
@@ -242,7 +198,7 @@ fn pid_and_ipc_join_another_container() {
     exec("own", "echo shm-own > /dev/shm/x");
     assert_eq!(exec("joiner", "ls -A /dev/shm"), "");
     // A container that is not there is named.
-    let o = compose(&b, &dir, &["up", "-d", "ghost"]);
+    let o = b.compose(&dir, &["up", "-d", "ghost"]);
     assert_ne!(o.code, Some(0), "{o}");
     assert!(o.stderr.contains("no-such-container"), "{o}");
     // berth run --pid/--ipc container:NAME do the same.
@@ -262,19 +218,17 @@ fn pid_and_ipc_join_another_container() {
         out.assert_ok().stdout.trim(),
         format!("{own_pid}\n{}", exec("own", "readlink /proc/self/ns/ipc"))
     );
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
 
 #[test]
 fn annotations_reach_the_spec() {
-    let b = berth();
-    let dir = project(
-        &b,
-        "annot",
+    let b = Berth::with_busybox("busybox");
+    let dir = b.project("annot",
         "services:\n  a:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    annotations:\n      org.example.team: blue\n      org.example.tier: '2'\n  l:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    annotations: ['org.example.list=yes']\n",
     );
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     let inspect = |name: &str| {
         let o = b.run(&[
             "inspect",
@@ -307,12 +261,12 @@ fn annotations_reach_the_spec() {
         .unwrap()
         .replace("blue", "green");
     std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     let after = b
         .run(&["inspect", "--format", "{{.Id}}", "annot-a-1"])
         .stdout;
     assert_ne!(before, after);
     assert_eq!(inspect("annot-a-1")["org.example.team"], "green");
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }

@@ -7,43 +7,9 @@
 use berth_tests::manager::Berth;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
-fn project(b: &Berth, name: &str, yaml: &str) -> PathBuf {
-    let dir = b.scratch(name);
-    std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
-    dir
-}
-
-fn compose(b: &Berth, dir: &Path, args: &[&str]) -> berth_tests::Output {
-    let mut all = vec!["compose"];
-    all.extend_from_slice(args);
-    b.cmd()
-        .cwd(dir)
-        .timeout(Duration::from_secs(120))
-        .args(&all)
-        .run()
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
+use std::time::Duration;
 
 fn free_port() -> u16 {
     TcpListener::bind("0.0.0.0:0")
@@ -70,8 +36,7 @@ fn http_get(addr: &str, port: u16) -> Option<String> {
 /// `wget` from inside a service's container: the body, or None (busybox
 /// wget's own `-T` crashes, so `timeout` bounds it).
 fn fetch(b: &Berth, dir: &Path, service: &str, url: &str) -> Option<String> {
-    let out = compose(
-        b,
+    let out = b.compose(
         dir,
         &[
             "exec", "-T", service, "timeout", "3", "wget", "-q", "-O", "-", url,
@@ -150,7 +115,7 @@ fn assert_down_clean(b: &Berth, project: &str, net_ids: &[String], cids: &[Strin
 }
 
 fn container_ids(b: &Berth, dir: &Path) -> Vec<String> {
-    compose(b, dir, &["ps", "-a", "-q"])
+    b.compose(dir, &["ps", "-a", "-q"])
         .assert_ok()
         .stdout
         .split_whitespace()
@@ -160,7 +125,7 @@ fn container_ids(b: &Berth, dir: &Path) -> Vec<String> {
 
 #[test]
 fn web_and_db_by_name_alias_and_published_port() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let p = free_port();
     let yaml = format!(
         r#"
@@ -183,8 +148,8 @@ services:
         db = server("db-ok", 3306),
         web = server("web-ok", 80),
     );
-    let dir = project(&b, "shop", &yaml);
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let dir = b.project("shop", &yaml);
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     // The project network, with docker compose's labels.
     let labels = b
         .run(&[
@@ -206,7 +171,7 @@ services:
         "{labels}"
     );
     // By service name, by alias, by container name.
-    assert!(wait_until(Duration::from_secs(10), || fetch(
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || fetch(
         &b,
         &dir,
         "web",
@@ -228,7 +193,8 @@ services:
     );
     // Both replicas answer under the service name (the network's DNS
     // responder, round robin).
-    let answer = compose(&b, &dir, &["exec", "-T", "web", "nslookup", "db"])
+    let answer = b
+        .compose(&dir, &["exec", "-T", "web", "nslookup", "db"])
         .assert_ok()
         .stdout
         .clone();
@@ -240,32 +206,31 @@ services:
         .count();
     assert_eq!(db_addrs, 2, "{answer}");
     // The published port from the host, and what port/ps show.
-    assert!(wait_until(Duration::from_secs(5), || http_get(
-        "127.0.0.1",
-        p
-    )
-    .as_deref()
-        == Some("web-ok\n")));
-    let port = compose(&b, &dir, &["port", "web", "80"])
+    assert!(berth_tests::wait_until(
+        Duration::from_secs(5),
+        || http_get("127.0.0.1", p).as_deref() == Some("web-ok\n")
+    ));
+    let port = b
+        .compose(&dir, &["port", "web", "80"])
         .assert_ok()
         .stdout
         .clone();
     assert_eq!(port.trim(), format!("127.0.0.1:{p}"));
-    let ps = compose(&b, &dir, &["ps"]).assert_ok().stdout.clone();
+    let ps = b.compose(&dir, &["ps"]).assert_ok().stdout.clone();
     assert!(ps.contains(&format!("127.0.0.1:{p}->80/tcp")), "{ps}");
     // up again keeps everything (network unchanged).
     let before = container_ids(&b, &dir);
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     assert_eq!(container_ids(&b, &dir), before);
     let nets = network_ids(&b, &["shop_default"]);
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     assert!(http_get("127.0.0.1", p).is_none());
     assert_down_clean(&b, "shop", &nets, &before);
 }
 
 #[test]
 fn two_networks_isolation_links_and_service_network_mode() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     // A subnet unlikely to be used by another test running now.
     let x = 100 + (std::process::id() % 100);
     let yaml = format!(
@@ -308,11 +273,11 @@ networks:
         api = server("api-ok", 80),
         db = server("db-ok", 80),
     );
-    let dir = project(&b, "iso", &yaml);
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let dir = b.project("iso", &yaml);
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     // api reaches db over back; ui reaches api over front, by name, link
     // alias, its fixed address and an extra_hosts name.
-    assert!(wait_until(Duration::from_secs(10), || fetch(
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || fetch(
         &b,
         &dir,
         "api",
@@ -359,13 +324,13 @@ networks:
     assert!(labels.contains("\"tier\":\"back\""), "{labels}");
     let cids = container_ids(&b, &dir);
     let nets = network_ids(&b, &["iso_front", "iso_back"]);
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     assert_down_clean(&b, "iso", &nets, &cids);
 }
 
 #[test]
 fn external_network_kept_changed_network_refused_while_used() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&["network", "create", "shared"]).assert_ok();
     b.run(&[
         "run",
@@ -384,21 +349,21 @@ fn external_network_kept_changed_network_refused_while_used() {
             "services:\n  a:\n    image: busybox\n    command: [sleep, '1000']\n    stop_signal: SIGKILL\n    networks: [shared, own]\nnetworks:\n  shared: {{external: true}}\n  own: {{internal: {internal}}}\n"
         )
     };
-    let dir = project(&b, "ext", &yaml(false));
-    compose(&b, &dir, &["up", "-d"]).assert_ok();
+    let dir = b.project("ext", &yaml(false));
+    b.compose(&dir, &["up", "-d"]).assert_ok();
     // The outsider reaches the service over the external network.
     let out = b.run(&["exec", "outsider", "ping", "-c", "1", "-W", "2", "ext-a-1"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     // A changed network while its container runs: a clear error.
     std::fs::write(dir.join("compose.yaml"), yaml(true)).unwrap();
-    let out = compose(&b, &dir, &["up", "-d"]);
+    let out = b.compose(&dir, &["up", "-d"]);
     assert_ne!(out.code, Some(0));
     assert!(
         out.stderr.contains("ext_own") && out.stderr.contains("changed configuration"),
         "{}",
         out.stderr
     );
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     // The external network stays; the project's own went.
     let nets = b
         .run(&["network", "ls", "--format", "{{.Name}}"])
@@ -410,13 +375,13 @@ fn external_network_kept_changed_network_refused_while_used() {
     // Missing external network: an error naming it.
     b.run(&["rm", "-f", "outsider"]).assert_ok();
     b.run(&["network", "rm", "shared"]).assert_ok();
-    let out = compose(&b, &dir, &["up", "-d"]);
+    let out = b.compose(&dir, &["up", "-d"]);
     assert_ne!(out.code, Some(0));
     assert!(
         out.stderr.contains("shared") && out.stderr.contains("external"),
         "{}",
         out.stderr
     );
-    compose(&b, &dir, &["down"]).assert_ok();
+    b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }

@@ -17,13 +17,6 @@ use engine_kit::IMAGE;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
 fn checker_volume() -> String {
     format!("{}:/checker:ro", berth_tests::checker_bin().display())
 }
@@ -79,7 +72,7 @@ fn outcomes(v: &Value) -> BTreeMap<String, String> {
 /// under docker's default profile.
 #[test]
 fn default_seccomp_matches_docker() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let theirs = outcomes(&json_of(&docker_run(&[IMAGE, "/checker", "syscalls"])));
     let ours = outcomes(&json_of(&berth_run(
         &b,
@@ -155,7 +148,7 @@ fn status_of(b: &Berth, flags: &[&str]) -> (String, String) {
 /// no-new-privileges is off by default (as docker) and on when asked.
 #[test]
 fn seccomp_on_by_default_and_lifted_on_request() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     assert_eq!(status_of(&b, &[]), ("2".into(), "0".into()));
     assert_eq!(
         status_of(&b, &["--security-opt", "seccomp=unconfined"]).0,
@@ -213,7 +206,7 @@ fn proc_sys_mounts(mountinfo: &str) -> BTreeMap<String, String> {
 /// read-only in a berth container the same way (berth may mask more).
 #[test]
 fn proc_and_sys_masked_as_docker() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let theirs = proc_sys_mounts(&docker_run(&[IMAGE, "cat", "/proc/self/mountinfo"]));
     let ours = proc_sys_mounts(&berth_run(&b, &["busybox", "cat", "/proc/self/mountinfo"]));
     assert!(!theirs.is_empty(), "docker masks nothing?");

@@ -7,13 +7,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("bb");
-    b
-}
-
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -43,7 +36,7 @@ fn wait_for_dir(b: &Berth, c: &str, dir: &str) {
 
 #[test]
 fn cp_both_directions_running() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let c = run_detached(
         &b,
         &[
@@ -159,7 +152,7 @@ fn cp_both_directions_running() {
 
 #[test]
 fn cp_never_leaves_the_container_root() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let tag = format!(
         "berth-escape-{}-{}",
         std::process::id(),
@@ -224,7 +217,7 @@ fn cp_never_leaves_the_container_root() {
 
 #[test]
 fn cp_stopped_container() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let out = b.run(&[
         "run",
         "--name",
@@ -257,7 +250,7 @@ fn cp_stopped_container() {
 
 #[test]
 fn top_lists_only_the_containers_processes() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let c1 = run_detached(
         &b,
         &["--name", "t1", "bb", "sh", "-c", "sleep 1001 & sleep 1002"],
@@ -292,7 +285,7 @@ fn top_lists_only_the_containers_processes() {
 
 #[test]
 fn stats_no_stream() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let c = run_detached(
         &b,
         &[

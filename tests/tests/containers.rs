@@ -6,24 +6,6 @@ use berth_tests::containers::*;
 use berth_tests::manager::Berth;
 use std::time::{Duration, Instant};
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 fn inspect(b: &Berth, c: &str, fmt: &str) -> String {
     b.run(&["inspect", "-f", fmt, c])
         .assert_ok()
@@ -34,7 +16,7 @@ fn inspect(b: &Berth, c: &str, fmt: &str) -> String {
 
 #[test]
 fn run_exit_codes_and_rm() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let out = b.run(&["run", "--rm", "busybox", "echo", "hello"]);
     out.assert_ok();
     assert_eq!(out.stdout, "hello\n");
@@ -61,7 +43,7 @@ fn run_exit_codes_and_rm() {
 
 #[test]
 fn env_workdir_user_hostname() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let envf = b.scratch("env").join("list");
     std::fs::write(&envf, "# comment\nFROMFILE=yes\nA=file\n").unwrap();
     let out = b.run(&[
@@ -109,7 +91,7 @@ fn env_workdir_user_hostname() {
 
 #[test]
 fn mounts_volumes_tmpfs_readonly() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let host = b.scratch("bind");
     std::fs::write(host.join("in"), "from host").unwrap();
     let h = host.to_string_lossy().to_string();
@@ -212,7 +194,7 @@ fn mounts_volumes_tmpfs_readonly() {
 
 #[test]
 fn limits_and_capabilities() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let out = b.run(&["run", "--rm", "--memory", "64m", "--pids-limit", "42", "busybox", "sh", "-c",
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"]);
     out.assert_ok();
@@ -252,7 +234,7 @@ fn limits_and_capabilities() {
 
 #[test]
 fn detached_logs_ps_inspect_stop() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let id = b
         .run(&[
             "run",
@@ -271,7 +253,7 @@ fn detached_logs_ps_inspect_stop() {
         .trim()
         .to_string();
     assert_eq!(id.len(), 64);
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
         let l = b.run(&["logs", "web"]);
         l.stdout.contains("out") && l.stderr.contains("err")
     }));
@@ -352,7 +334,7 @@ fn detached_logs_ps_inspect_stop() {
 
 #[test]
 fn stop_timeout_signal_and_kill() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     // ignores TERM: stop -t 1 kills it after a second
     b.run(&[
         "run",
@@ -419,7 +401,7 @@ fn stop_timeout_signal_and_kill() {
 
 #[test]
 fn restart_policy_and_health() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&[
         "run",
         "-d",
@@ -434,7 +416,7 @@ fn restart_policy_and_health() {
     ])
     .assert_ok();
     assert!(
-        wait_until(Duration::from_secs(15), || {
+        berth_tests::wait_until(Duration::from_secs(15), || {
             inspect(&b, "flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
         }),
         "{}",
@@ -457,25 +439,23 @@ fn restart_policy_and_health() {
         "touch /tmp/ok; sleep 100",
     ])
     .assert_ok();
-    assert!(wait_until(Duration::from_secs(10), || inspect(
-        &b,
-        "doc",
-        "{{.State.Health.Status}}"
-    ) == "healthy"));
+    assert!(berth_tests::wait_until(
+        Duration::from_secs(10),
+        || inspect(&b, "doc", "{{.State.Health.Status}}") == "healthy"
+    ));
     assert!(b.run(&["ps"]).stdout.contains("(healthy)"));
     b.run(&["exec", "doc", "rm", "/tmp/ok"]).assert_ok();
-    assert!(wait_until(Duration::from_secs(10), || inspect(
-        &b,
-        "doc",
-        "{{.State.Health.Status}}"
-    ) == "unhealthy"));
+    assert!(berth_tests::wait_until(
+        Duration::from_secs(10),
+        || inspect(&b, "doc", "{{.State.Health.Status}}") == "unhealthy"
+    ));
     b.run(&["rm", "-f", "flaky", "doc"]).assert_ok();
     b.assert_no_leaks();
 }
 
 #[test]
 fn exec_pause_rename_wait() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&[
         "run", "-d", "--name", "box", "-e", "X=1", "busybox", "sleep", "100",
     ])
@@ -502,7 +482,7 @@ fn exec_pause_rename_wait() {
     out.assert_ok();
     b.run(&["exec", "-d", "box", "touch", "/tmp/detached"])
         .assert_ok();
-    assert!(wait_until(Duration::from_secs(5), || b
+    assert!(berth_tests::wait_until(Duration::from_secs(5), || b
         .run(&["exec", "box", "test", "-e", "/tmp/detached"])
         .ok()));
     // pause / unpause
@@ -542,7 +522,7 @@ fn exec_pause_rename_wait() {
 
 #[test]
 fn names_are_unique_under_concurrency() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let outs: Vec<_> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
             .map(|_| s.spawn(|| b.run(&["create", "--name", "same", "busybox", "true"])))
@@ -560,13 +540,13 @@ fn names_are_unique_under_concurrency() {
 
 #[test]
 fn kill9_of_berth_run_is_repaired() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let mut child = berth_command(&b, &["run", "--name", "orphan", "busybox", "sleep", "100"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_until(Duration::from_secs(10), || b
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || b
         .run(&["ps", "-q"])
         .stdout
         .trim()
@@ -596,7 +576,7 @@ fn kill9_of_berth_run_is_repaired() {
 
 #[test]
 fn tty_run_and_attach_detach() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let (m, s) = openpty();
     let mut child = spawn_on_pty(
         berth_command(
@@ -658,7 +638,7 @@ fn mounted(path: &std::path::Path) -> bool {
 
 #[test]
 fn driver_volumes_unmounted_when_unused() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&[
         "volume",
         "create",
@@ -703,7 +683,7 @@ fn driver_volumes_unmounted_when_unused() {
     // the container exits on its own: the shim's exit hook releases the volume
     b.run(&["kill", "v2"]).assert_ok();
     assert!(
-        wait_until(Duration::from_secs(10), || !mounted(&data)),
+        berth_tests::wait_until(Duration::from_secs(10), || !mounted(&data)),
         "tmpfs volume still mounted after its last container exited"
     );
     // started again (mounted again, tmpfs is empty), then removed with rm -f
@@ -718,7 +698,7 @@ fn driver_volumes_unmounted_when_unused() {
 
 #[test]
 fn privileged_devices_and_capabilities() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let host_bnd = std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
@@ -759,7 +739,7 @@ fn privileged_devices_and_capabilities() {
 
 #[test]
 fn init_is_pid1_reaps_and_propagates() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let out = b.run(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm"]);
     out.assert_ok();
     let pid1 = out
@@ -811,7 +791,7 @@ fn init_is_pid1_reaps_and_propagates() {
 /// still listed, and a second `rm -f` finishes the job with nothing left.
 #[test]
 fn kill9_of_berth_rm_is_repaired() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     for delay in [0u64, 2, 5, 10, 20] {
         b.run(&[
             "run", "-d", "--name", "victim", "-v", "/anon", "busybox", "sleep", "100",

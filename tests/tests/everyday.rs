@@ -15,13 +15,6 @@ use berth_tests::manager::Berth;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("bb");
-    b
-}
-
 fn inspect(b: &Berth, c: &str, fmt: &str) -> String {
     b.run(&["inspect", "-f", fmt, c])
         .assert_ok()
@@ -38,17 +31,6 @@ fn lock_files(b: &Berth) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// The cgroup (v2 or the memory hierarchy of v1) of a process, as the host sees it.
@@ -89,7 +71,7 @@ fn cgroup_file(pid: &str, ctrl: &str, v1: &str, v2: &str) -> String {
 
 #[test]
 fn docker_flag_forms() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     // Boolean flags with values, as the tutorials write them.
     b.run(&["run", "--rm", "--privileged=true", "bb", "true"])
         .assert_ok();
@@ -155,7 +137,7 @@ fn docker_flag_forms() {
 
 #[test]
 fn management_commands_map_to_the_short_forms() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     b.run(&[
         "container",
         "run",
@@ -202,7 +184,7 @@ fn management_commands_map_to_the_short_forms() {
 
 #[test]
 fn rm_runs_leave_no_lock_files() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     for _ in 0..4 {
         b.run(&["run", "--rm", "bb", "true"]).assert_ok();
     }
@@ -214,13 +196,13 @@ fn rm_runs_leave_no_lock_files() {
         .stdout
         .trim()
         .to_string();
-    assert!(wait_until(Duration::from_secs(10), || b
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || b
         .run(&["ps", "-aq"])
         .stdout
         .trim()
         .is_empty()));
     assert!(
-        wait_until(Duration::from_secs(5), || lock_files(&b).is_empty()),
+        berth_tests::wait_until(Duration::from_secs(5), || lock_files(&b).is_empty()),
         "lock file of {id} left: {:?}",
         lock_files(&b)
     );
@@ -232,7 +214,7 @@ fn rm_runs_leave_no_lock_files() {
 
 #[test]
 fn rmi_of_an_image_in_use_is_a_conflict() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     b.run(&["create", "--name", "user", "bb", "true"])
         .assert_ok();
     let id = inspect(&b, "user", "{{.Id}}");
@@ -251,7 +233,7 @@ fn rmi_of_an_image_in_use_is_a_conflict() {
 
 #[test]
 fn cgroup_parent_follows_the_store() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let info = b.run(&["info", "--format", "{{.CgroupParent}}"]);
     let parent = info.assert_ok().stdout.trim().to_string();
     assert!(
@@ -299,7 +281,7 @@ const CHANGES: &str = "mkdir -p /new/dir && echo hello > /new/dir/f && echo more
 #[test]
 fn diff_commit_export_compared_with_docker() {
     let d = docker::shared();
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     b.run(&["run", "--name", "ch", "bb", "sh", "-c", CHANGES])
         .assert_ok();
     let diff = b.run(&["diff", "ch"]);
@@ -422,7 +404,7 @@ fn diff_commit_export_compared_with_docker() {
 #[test]
 fn commit_of_100_mb_is_faster_than_dockers() {
     let d = docker::shared();
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let script = "for i in 1 2 3 4 5 6 7 8 9 10; do dd if=/dev/urandom of=/big$i bs=1M count=10 2>/dev/null; done";
     b.run(&["run", "--name", "big", "bb", "sh", "-c", script])
         .assert_ok();
@@ -462,7 +444,7 @@ fn commit_of_100_mb_is_faster_than_dockers() {
 
 #[test]
 fn update_running_and_stopped_containers() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     b.run(&[
         "run", "-d", "--name", "upd", "--memory", "64m", "bb", "sleep", "100",
     ])
@@ -546,7 +528,7 @@ fn best_of_five(b: &Berth, args: &[&str]) -> Duration {
 
 #[test]
 fn info_version_and_df_are_fast_with_100_containers() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     for i in 0..100 {
         b.run(&["create", "--name", &format!("c{i}"), "bb", "true"])
             .assert_ok();
@@ -615,7 +597,7 @@ fn info_version_and_df_are_fast_with_100_containers() {
 
 #[test]
 fn ps_latest_and_last_n() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     for n in ["first", "second", "third"] {
         b.run(&["create", "--name", n, "bb", "true"]).assert_ok();
     }
@@ -637,7 +619,7 @@ fn ps_latest_and_last_n() {
 
 #[test]
 fn prune_verbs_and_filters() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     b.run(&["run", "-d", "--name", "alive", "bb", "sleep", "100"])
         .assert_ok();
     b.run(&[
@@ -694,7 +676,7 @@ fn prune_verbs_and_filters() {
 
 #[test]
 fn run_flags_work_or_say_they_are_not_supported() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let out = b.run(&[
         "run", "--rm", "--ulimit", "nofile=123:456", "--sysctl", "kernel.shmmax=1234567",
         "--shm-size", "2m", "--group-add", "44", "--domainname", "example.org",
@@ -848,7 +830,7 @@ fn actions(b: &Berth, since: &str, name: &str) -> Vec<String> {
 
 #[test]
 fn events_are_recorded_and_read_back_without_a_daemon() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     // The setup's import is in the second before t0 (whole seconds).
     std::thread::sleep(Duration::from_millis(1100));
     let t0 = format!(
@@ -873,11 +855,10 @@ fn events_are_recorded_and_read_back_without_a_daemon() {
         "run", "-d", "--rm", "--name", "ev2", "bb", "sh", "-c", "exit 3",
     ])
     .assert_ok();
-    assert!(wait_until(Duration::from_secs(10), || actions(
-        &b, &t0, "ev2"
-    )
-    .len()
-        == 4));
+    assert!(berth_tests::wait_until(
+        Duration::from_secs(10),
+        || actions(&b, &t0, "ev2").len() == 4
+    ));
     assert_eq!(
         actions(&b, &t0, "ev2"),
         ["create", "start", "die", "destroy"]
@@ -973,7 +954,7 @@ fn events_are_recorded_and_read_back_without_a_daemon() {
 
 #[test]
 fn search_lists_a_registry_catalog() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let reg = berth_tests::registry::Registry::plain();
     for repo in ["team/web", "team/webapp", "other/db"] {
         let target = format!("{}/{repo}:1", reg.host());
@@ -1054,7 +1035,7 @@ fn simulate_reboot(b: &Berth) {
 
 #[test]
 fn boot_restarts_what_the_restart_policy_brings_back() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     b.run(&[
         "run",
         "-d",
@@ -1115,7 +1096,7 @@ fn boot_restarts_what_the_restart_policy_brings_back() {
 
 #[test]
 fn config_file_sets_defaults_and_names_bad_keys() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let dir = b.scratch("config");
     let cfg = dir.join("config.json");
     let own_parent = format!("berth-cfg-parent-{}", std::process::id());
@@ -1258,7 +1239,7 @@ fn ino(p: &Path) -> u64 {
 
 #[test]
 fn live_containers_survive_an_upgrade_of_the_binaries() {
-    let mut b = berth();
+    let mut b = Berth::with_busybox("bb");
     // berth installed as a package: the three binaries side by side, the
     // manager finding its shim and runtime beside itself (no env overrides).
     let bin = b.scratch("usr-bin");
@@ -1358,7 +1339,7 @@ fn live_containers_survive_an_upgrade_of_the_binaries() {
     // SAFETY: kill(2) of the container's init by pid; no memory is involved.
     unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
     assert!(
-        wait_until(Duration::from_secs(10), || {
+        berth_tests::wait_until(Duration::from_secs(10), || {
             let p = inspect(&b, "up2", "{{.State.Pid}} {{.State.Running}}");
             p != format!("{pid} true") && p.ends_with("true") && !p.starts_with("0 ")
         }),
@@ -1426,7 +1407,7 @@ fn bash_complete(b: &Berth, script: &Path, words: &[&str]) -> Vec<String> {
 
 #[test]
 fn completion_offers_names_from_the_store() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     b.run(&["run", "-d", "--name", "web1", "bb", "sleep", "100"])
         .assert_ok();
     b.run(&["create", "--name", "idle1", "bb", "true"])
@@ -1535,7 +1516,7 @@ fn completion_offers_names_from_the_store() {
 
 #[test]
 fn update_restart_reaches_the_running_shim() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     b.run(&["run", "-d", "--name", "ur", "bb", "sleep", "1000"])
         .assert_ok();
     let out = b.run(&["update", "--restart", "always", "ur"]);
@@ -1545,7 +1526,7 @@ fn update_restart_reaches_the_running_shim() {
     // SAFETY: kill(2) of the container's init by pid; no memory is involved.
     unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
     assert!(
-        wait_until(Duration::from_secs(10), || {
+        berth_tests::wait_until(Duration::from_secs(10), || {
             let s = inspect(&b, "ur", "{{.State.Pid}} {{.State.Running}}");
             s.ends_with(" true") && !s.starts_with(&format!("{pid} ")) && !s.starts_with("0 ")
         }),
@@ -1558,11 +1539,10 @@ fn update_restart_reaches_the_running_shim() {
     let pid = inspect(&b, "ur", "{{.State.Pid}}");
     // SAFETY: as above.
     unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
-    assert!(wait_until(Duration::from_secs(10), || inspect(
-        &b,
-        "ur",
-        "{{.State.Status}}"
-    ) == "exited"));
+    assert!(berth_tests::wait_until(
+        Duration::from_secs(10),
+        || inspect(&b, "ur", "{{.State.Status}}") == "exited"
+    ));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(inspect(&b, "ur", "{{.State.Status}}"), "exited");
     assert_eq!(inspect(&b, "ur", "{{.RestartCount}}"), "1");
@@ -1593,7 +1573,7 @@ fn manifest_gets(reg: &berth_tests::registry::Registry, repo: &str, reference: &
 
 #[test]
 fn registry_mirrors_are_used_on_pull_with_fallback() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let origin = berth_tests::registry::Registry::plain();
     let mirror = berth_tests::registry::Registry::plain();
     let (o, m) = (origin.host(), mirror.host());
@@ -1699,7 +1679,7 @@ fn type_actions(stdout: &str, types: &[&str]) -> Vec<String> {
 
 #[test]
 fn image_volume_and_network_events_as_dockers() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let d = docker::Docker::start();
     let reg = berth_tests::registry::Registry::plain();
     let r = reg.host();
@@ -1831,7 +1811,7 @@ fn image_volume_and_network_events_as_dockers() {
 
 #[test]
 fn config_file_sets_the_default_bridge_address_and_mtu() {
-    let b = berth();
+    let b = Berth::with_busybox("bb");
     let cfg = b.scratch("bridge-config").join("config.json");
     std::fs::write(&cfg, r#"{"bip": "10.213.77.1/24", "mtu": 1400}"#).unwrap();
     let c = cfg.to_string_lossy().into_owned();

@@ -14,13 +14,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
 /// `berth ARGS` with `BERTH_CRASH_AT=point` (also inherited by the shim and
 /// the runtime it starts).
 fn crash(b: &Berth, point: &str, args: &[&str]) -> Output {
@@ -84,7 +77,7 @@ fn recover_and_check(b: &Berth, name: &str, ctx: &str) {
 /// nothing behind.
 #[test]
 fn run_killed_at_every_step() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let points = [
         "create:name-linked",
         "create:record-written",
@@ -153,7 +146,7 @@ fn run_killed_at_every_step() {
 /// survive every one.
 #[test]
 fn stop_and_rm_killed_at_every_step() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let script =
         "[ -e /data/f ] || echo first > /data/f; i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done; \
                   echo LAST; trap 'exit 0' TERM; sleep 1000 & wait";
@@ -284,7 +277,7 @@ fn sigkill(pid: i32) {
 /// and of every berth-shim and berth-runtime of this store while they run.
 #[test]
 fn random_kills_leave_nothing_behind() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let mut rng = Rng::new();
     for round in 0..24 {
         let name = format!("r{round}");
@@ -361,7 +354,7 @@ fn random_kills_leave_nothing_behind() {
 /// loaded before (acknowledged) is never lost.
 #[test]
 fn load_and_commit_killed_at_every_step() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let archive = b.scratch("arch").join("bb.tar");
     b.run(&["tag", "busybox", "keep:1"]).assert_ok();
     b.run(&["save", "-o", &archive.to_string_lossy(), "busybox"])
@@ -449,7 +442,7 @@ fn load_and_commit_killed_at_every_step() {
 /// broken one.
 #[test]
 fn corrupt_record_is_named_and_removable() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&["create", "--name", "good", "busybox", "true"])
         .assert_ok();
     for (i, garbage) in [&b"{\"id\": \"trunc"[..], &b"\x00\xffgarbage"[..]]
@@ -689,7 +682,7 @@ fn compose(b: &Berth, dir: &Path, point: &str, args: &[&str]) -> Output {
 /// or build finishes the job, and prune leaves nothing.
 #[test]
 fn compose_and_build_killed_at_their_steps() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let dir = b.scratch("proj");
     std::fs::write(
         dir.join("compose.yaml"),
@@ -774,7 +767,7 @@ fn compose_and_build_killed_at_their_steps() {
 #[test]
 fn pull_killed_and_into_a_full_store() {
     use berth_tests::registry::Registry;
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let reg = Registry::plain();
     let name = format!("{}/app:1", reg.host());
     b.run(&["tag", "busybox", &name]).assert_ok();

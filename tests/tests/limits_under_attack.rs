@@ -10,13 +10,6 @@ use berth_tests::manager::Berth;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
 fn checker_volume() -> String {
     format!("{}:/checker:ro", berth_tests::checker_bin().display())
 }
@@ -24,7 +17,7 @@ fn checker_volume() -> String {
 /// A fork bomb stops at the pids limit with EAGAIN, and the container goes away.
 #[test]
 fn fork_bomb_stops_at_pids_limit() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let vol = checker_volume();
     let out = b.run(&[
         "run",
@@ -62,7 +55,7 @@ fn fork_bomb_stops_at_pids_limit() {
 /// the host's processes. (These machines have no swap, so the limit is the RAM.)
 #[test]
 fn memory_hog_is_killed_at_the_limit() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let vol = checker_volume();
     let out = b.run(&[
         "run", "--rm", "--memory", "32m", "-v", &vol, "busybox", "/checker", "alloc", "256",
@@ -76,7 +69,7 @@ fn memory_hog_is_killed_at_the_limit() {
 /// there to its last line, and `logs` answers.
 #[test]
 fn log_flood_is_recorded_to_the_last_line() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&[
         "run",
         "-d",
@@ -150,7 +143,7 @@ fn shim_alive(b: &Berth, name: &str) -> bool {
 /// and the newest lines, to the last, are there.
 #[test]
 fn log_flood_is_held_by_rotation() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&[
         "run",
         "-d",
@@ -218,7 +211,7 @@ fn log_flood_is_held_by_rotation() {
 /// its exit code is recorded, and its shim notices nothing amiss.
 #[test]
 fn container_closing_its_stdio() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&[
         "run",
         "-d",
@@ -247,7 +240,7 @@ fn container_closing_its_stdio() {
 /// nor fails when the container exits with the input unread.
 #[test]
 fn container_never_reading_stdin() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let input = b.scratch("in").join("big");
     std::fs::write(&input, vec![b'y'; 16 << 20]).unwrap();
     let t = Instant::now();
@@ -297,7 +290,7 @@ fn container_never_reading_stdin() {
 /// work at once.
 #[test]
 fn hanging_healthcheck_times_out() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&[
         "run",
         "-d",
@@ -352,7 +345,7 @@ fn hanging_healthcheck_times_out() {
 /// runtime reset it, `yes` spun on EPIPE for ever.)
 #[test]
 fn sigpipe_has_its_default_action() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let t = Instant::now();
     let out = b
         .cmd()

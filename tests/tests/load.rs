@@ -10,13 +10,6 @@ use berth_tests::census::assert_clean;
 use berth_tests::manager::Berth;
 use std::time::{Duration, Instant};
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
 fn median(v: &[Duration]) -> Duration {
     let mut s = v.to_vec();
     s.sort();
@@ -36,7 +29,7 @@ fn timed(b: &Berth, args: &[&str]) -> Duration {
 #[test]
 fn sequential_run_rm_stays_flat_and_leaks_nothing() {
     const N: usize = 150;
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let fds = open_fds();
     // one long-lived container that `logs` and `inspect` are timed on
     b.run(&[
@@ -101,7 +94,7 @@ fn sequential_run_rm_stays_flat_and_leaks_nothing() {
 #[test]
 fn concurrent_run_rm_all_succeed_and_leak_nothing() {
     const N: usize = 30;
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let t = Instant::now();
     let results: Vec<(usize, Result<Duration, String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..N)
