@@ -8,6 +8,7 @@ pub mod container_flags;
 pub mod each;
 pub mod registry_args;
 pub mod run_flags;
+pub mod stop_flags;
 
 pub use each::for_each_container;
 

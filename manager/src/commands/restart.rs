@@ -2,22 +2,14 @@
 //! container's lock.
 
 use crate::cli::for_each_container;
-use crate::container::{self, stop::timeout_from_secs, ContainerStore, Signal, StartMode};
+use crate::cli::stop_flags::StopFlags;
+use crate::container::{self, ContainerStore, StartMode};
 use crate::context::Context;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Seconds to wait before killing the container
-    #[arg(
-        short = 't',
-        long = "time",
-        alias = "timeout",
-        allow_hyphen_values = true
-    )]
-    pub time: Option<i64>,
-    /// Signal to send to the container
-    #[arg(short, long)]
-    pub signal: Option<String>,
+    #[command(flatten)]
+    pub stop: StopFlags,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -25,9 +17,9 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     let store = ContainerStore::open(ctx)?;
     Ok(for_each_container(&args.containers, |name| {
-        let signal = args.signal.as_deref().map(Signal::parse).transpose()?;
+        let (timeout, signal) = args.stop.resolve()?;
         let c = container::lock_by_name(&store, name)?;
-        container::stop(ctx, &c, args.time.map(timeout_from_secs), signal)?;
+        container::stop(ctx, &c, timeout, signal)?;
         if !store.exists(&c.id) {
             // a `--rm` container is gone once stopped
             anyhow::bail!("No such container: {name}");
