@@ -695,10 +695,16 @@ fn write_hosts(
     let mine = endpoints_of(st, &rec.id);
     let hostname = rec.config.hostname.clone();
     let own: Vec<HostEntry> = match mode {
+        // docker writes a line per address: the v4 one, then the v6 one on
+        // a network with IPv6
         Mode::Networks(_) => mine
             .iter()
-            .map(|(_, ep)| HostEntry {
-                ip: ep.ipv4.clone(),
+            .flat_map(|(_, ep)| {
+                std::iter::once(ep.ipv4.clone())
+                    .chain((!ep.ipv6.is_empty()).then(|| ep.ipv6.clone()))
+            })
+            .map(|ip| HostEntry {
+                ip,
                 names: vec![hostname.clone()],
             })
             .collect(),

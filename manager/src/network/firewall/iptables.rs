@@ -142,8 +142,8 @@ pub fn ip6tables_bin(nf_tables: bool) -> Option<String> {
 }
 
 /// The `ip6tables-restore --noflush` input: the IPv6 part of `rules` in
-/// the same chains (in ip6tables' tables). Published ports on ::1 work as
-/// in the nftables backend (masqueraded to the bridge's address).
+/// the same chains (in ip6tables' tables). ::1 is left alone, as in the
+/// nftables backend (IPv6 cannot route a DNATed ::1 connection's answers).
 pub fn restore_script6(table: &str, rules: &RuleSet) -> String {
     let [pre, out, post, publ, fwd] = chains(table).map(|c| c.1);
     let mut s = String::from("*nat\n");
@@ -161,6 +161,7 @@ pub fn restore_script6(table: &str, rules: &RuleSet) -> String {
     s.push_str(&format!(
         "-A {pre} -m addrtype --dst-type LOCAL -j {publ}\n"
     ));
+    s.push_str(&format!("-A {out} -d ::1/128 -j RETURN\n"));
     s.push_str(&format!(
         "-A {out} -m addrtype --dst-type LOCAL -j {publ}\n"
     ));
@@ -170,7 +171,6 @@ pub fn restore_script6(table: &str, rules: &RuleSet) -> String {
             .bridges
             .iter()
             .any(|x| x.bridge == b.bridge && x.internal);
-        s.push_str(&format!("-A {post} -o {br} -s ::1/128 -j MASQUERADE\n"));
         s.push_str(&format!(
             "-A {post} -o {br} -s {} -m conntrack --ctstate DNAT -j MASQUERADE\n",
             b.subnet
@@ -453,7 +453,7 @@ mod tests {
         let s6 = restore_script6("berth", &r6);
         for want in [
             "-A berth-pub -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd10:a::2]:80",
-            "-A berth-post -o br-a -s ::1/128 -j MASQUERADE",
+            "-A berth-out -d ::1/128 -j RETURN",
             "-A berth-post -s fd10:a::/64 ! -o br-a -j MASQUERADE",
             "-A berth-fwd -i br-b ! -o br-b -j DROP",
             "-A berth-fwd -i br-a -o br-b -j DROP",

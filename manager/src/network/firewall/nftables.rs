@@ -65,12 +65,13 @@ fn dnat_rule6(f: &Forward6) -> String {
 }
 
 /// The IPv6 part: berth's `ip6 <table>`, the same chains as the IPv4 table.
-/// Published ports answer on the host's v6 addresses and on ::1: IPv6 has no
-/// route_localnet, but a packet from ::1 that the output hook DNATs to a
-/// container is routed out of the bridge, where the postrouting masquerade
-/// gives it the bridge's address before it leaves (the container could not
-/// answer ::1, and the kernel drops a loopback source arriving on a
-/// non-loopback interface).
+/// Published ports answer on the host's v6 addresses, not on ::1: IPv6 has
+/// no route_localnet, the kernel routes ::1 strictly to `lo`, so the
+/// container's answer to a DNATed (and masqueraded) ::1 connection, turned
+/// back to ::1 by conntrack when it arrives on the bridge, finds no route
+/// and is dropped (the client would hang). ::1 is left alone instead: the
+/// client gets a refusal at once and falls back to 127.0.0.1 (docker
+/// answers on [::1] through its userland proxy; see docs/networking.md).
 fn script6(table: &str, rules: &RuleSet) -> String {
     let mut s = format!("table ip6 {table}\ndelete table ip6 {table}\n");
     if rules.bridges6.is_empty() {
@@ -90,7 +91,7 @@ fn script6(table: &str, rules: &RuleSet) -> String {
         "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump publish\n  }\n",
     );
     s.push_str(
-        "  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump publish\n  }\n",
+        "  chain output {\n    type nat hook output priority -100; policy accept;\n    ip6 daddr ::1 return\n    fib daddr type local jump publish\n  }\n",
     );
     s.push_str(
         "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
@@ -101,7 +102,6 @@ fn script6(table: &str, rules: &RuleSet) -> String {
             .bridges
             .iter()
             .any(|x| x.bridge == b.bridge && x.internal);
-        s.push_str(&format!("    oifname {br} ip6 saddr ::1 masquerade\n"));
         s.push_str(&format!(
             "    oifname {br} ip6 saddr {} ct status dnat masquerade\n",
             b.subnet
@@ -363,7 +363,7 @@ mod tests {
             "table ip6 berth {",
             "tcp dport 8080 dnat to [fd10:a::2]:80",
             "ip6 saddr fd10:a::/64 oifname != \"br-a\" masquerade",
-            "oifname \"br-a\" ip6 saddr ::1 masquerade",
+            "ip6 daddr ::1 return",
             "iifname \"br-b\" oifname != \"br-b\" drop",
             "iifname \"br-a\" oifname { \"br-b\" } drop",
         ] {
