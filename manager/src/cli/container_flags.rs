@@ -122,6 +122,9 @@ pub struct CreateFlags {
     /// IPv4 address (e.g., 172.30.100.104) on the first network
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33) on the first network
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
     #[arg(long)]
     pub mac_address: Option<String>,
@@ -257,6 +260,7 @@ impl CreateFlags {
         let net = crate::network::request::parse(&crate::network::request::NetFlags {
             networks: self.network.clone(),
             ip: self.ip.clone(),
+            ip6: self.ip6.clone(),
             mac_address: self.mac_address.clone(),
             aliases: self.network_alias.clone(),
             publish: self.publish.clone(),

@@ -355,6 +355,9 @@ pub struct EndpointSettings {
     pub aliases: Vec<String>,
     #[serde(rename = "IPv4Address", skip_serializing_if = "Option::is_none")]
     pub ipv4_address: Option<String>,
+    /// `--ip6` on this network.
+    #[serde(rename = "IPv6Address", skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
     /// `--mac-address` on this network.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,

@@ -5,7 +5,7 @@
 //! `repair` drops what a killed container or berth left behind.
 
 use super::driver;
-use super::firewall::{self, BridgeRules, Forward, RuleSet};
+use super::firewall::{self, Bridge6, BridgeRules, Forward, Forward6, RuleSet};
 use super::model::{Endpoint, Network, PortMap, PublishedPort};
 use super::names::files::{self, HostEntry};
 use super::names::responder;
@@ -148,8 +148,36 @@ pub(super) fn sync_firewall_with(
             subnet: subnet.to_string(),
             internal: n.internal,
         });
+        if let Some((s6, _, _)) = n.subnet6() {
+            rules.bridges6.push(Bridge6 {
+                bridge: br.to_string(),
+                subnet: s6.to_string(),
+            });
+        }
         if n.internal {
             continue;
+        }
+        // The IPv6 forwards: every port published on all addresses, or on a
+        // v6 one, goes to the container's v6 address too (docker publishes
+        // `-p 8080:80` on [::] as well).
+        for ep in &eps {
+            let Ok(ip6) = ep.ipv6.parse::<std::net::Ipv6Addr>() else {
+                continue;
+            };
+            for p in &ep.ports {
+                let host_ip = match p.host_ip.as_str() {
+                    "" | "::" => String::new(),
+                    h if h.parse::<std::net::Ipv6Addr>().is_ok() => h.to_string(),
+                    _ => continue,
+                };
+                rules.forwards6.push(Forward6 {
+                    proto: p.proto.clone(),
+                    host_ip,
+                    host_port: p.host_port,
+                    container_ip: ip6,
+                    container_port: p.container_port,
+                });
+            }
         }
         for ep in &eps {
             let Ok(ip) = ep.ipv4.parse::<Ipv4Addr>() else {
@@ -274,7 +302,20 @@ fn attach_one(
             "user specified IP address is supported on user defined networks only".into(),
         ));
     }
+    let want6 = match cfg.ipv6_address.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => Some(
+            a.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| NetworkError::Invalid(format!("invalid IPv6 address {a:?}")))?,
+        ),
+    };
+    if want6.is_some() && net.is_predefined() {
+        return Err(NetworkError::Invalid(
+            "user specified IP address is supported on user defined networks only".into(),
+        ));
+    }
     let (ip, prefix, gw) = ipam::allocate(net, &held, want)?;
+    let v6 = ipam::allocate6(net, &held, want6)?;
     let mac_str = if let Some(m) = cfg.mac_address.as_ref().filter(|m| !m.is_empty()) {
         m.clone()
     } else if index == 0 && !rec.config.mac_address.is_empty() {
@@ -297,6 +338,9 @@ fn attach_one(
         prefix,
         gateway: gw.to_string(),
         mac_address: mac_str,
+        ipv6: v6.map(|x| x.0.to_string()).unwrap_or_default(),
+        prefix6: v6.map(|x| x.1).unwrap_or(0),
+        gateway6: v6.map(|x| x.2.to_string()).unwrap_or_default(),
         host_veth: format!("veth{}{}", &rec.id[..8.min(rec.id.len())], index),
         ifname: format!("eth{index}"),
         aliases: cfg.aliases.clone(),
@@ -651,10 +695,16 @@ fn write_hosts(
     let mine = endpoints_of(st, &rec.id);
     let hostname = rec.config.hostname.clone();
     let own: Vec<HostEntry> = match mode {
+        // docker writes a line per address: the v4 one, then the v6 one on
+        // a network with IPv6
         Mode::Networks(_) => mine
             .iter()
-            .map(|(_, ep)| HostEntry {
-                ip: ep.ipv4.clone(),
+            .flat_map(|(_, ep)| {
+                std::iter::once(ep.ipv4.clone())
+                    .chain((!ep.ipv6.is_empty()).then(|| ep.ipv6.clone()))
+            })
+            .map(|ip| HostEntry {
+                ip,
                 names: vec![hostname.clone()],
             })
             .collect(),

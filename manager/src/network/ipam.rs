@@ -8,9 +8,9 @@
 //! the owning root and network id) so that two berth roots never pick the
 //! same one; a claim whose network no longer exists is stale and ignored.
 
-use super::model::{Endpoint, Network, Subnet};
+use super::model::{Endpoint, Network, Subnet, Subnet6};
 use super::NetworkError;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 const CLAIMS: &str = "/run/berth-subnets";
@@ -173,6 +173,70 @@ pub fn allocate(
         })
 }
 
+/// The IPv6 address for a new endpoint on a network with `--ipv6`: `want`
+/// when given (inside the subnet, not the subnet's own (anycast) address nor
+/// the gateway, not held), else the lowest free one in the range (the subnet
+/// when no v6 `--ip-range`). None when the network has no v6 subnet.
+pub fn allocate6(
+    net: &Network,
+    held: &[Endpoint],
+    want: Option<Ipv6Addr>,
+) -> Result<Option<(Ipv6Addr, u8, Ipv6Addr)>, NetworkError> {
+    let Some((subnet, gw, range)) = net.subnet6() else {
+        if let Some(w) = want {
+            return Err(NetworkError::Invalid(format!(
+                "--ip6 {w}: network {} has no IPv6 subnet (create it with --ipv6 and a v6 --subnet)",
+                net.name
+            )));
+        }
+        return Ok(None);
+    };
+    let held: Vec<u128> = held
+        .iter()
+        .filter_map(|e| e.ipv6.parse::<Ipv6Addr>().ok().map(u128::from))
+        .collect();
+    let taken = |a: u128| a == u128::from(gw) || a == subnet.first() || held.contains(&a);
+    if let Some(w) = want {
+        if !subnet.contains(w) {
+            return Err(NetworkError::Invalid(format!(
+                "no configured subnet or ip-range contain the IP address {w}"
+            )));
+        }
+        if taken(u128::from(w)) {
+            return Err(NetworkError::Invalid(format!(
+                "Address already in use: {w} on network {}",
+                net.name
+            )));
+        }
+        return Ok(Some((w, subnet.prefix, gw)));
+    }
+    let r = range.unwrap_or(subnet);
+    let (lo, hi) = (r.first().max(subnet.first()), r.last().min(subnet.last()));
+    // At most held+2 candidates are taken, so the search ends quickly even in
+    // a /64.
+    let mut a = lo;
+    loop {
+        if !taken(a) {
+            return Ok(Some((Ipv6Addr::from(a), subnet.prefix, gw)));
+        }
+        if a >= hi {
+            return Err(NetworkError::Invalid(format!(
+                "no available IPv6 addresses on network {}",
+                net.name
+            )));
+        }
+        a += 1;
+    }
+}
+
+/// Other networks' v6 subnets that overlap `s` (this root's; v6 subnets are
+/// given by the user, never picked from a pool).
+pub fn overlapping6(nets: &[Network], s: &Subnet6) -> Option<Subnet6> {
+    nets.iter()
+        .filter_map(|n| n.subnet6().map(|x| x.0))
+        .find(|o| o.overlaps(s))
+}
+
 /// docker's MAC for an address: 02:42 then the four bytes of the address.
 pub fn mac_for(a: Ipv4Addr) -> [u8; 6] {
     let o = a.octets();
@@ -257,6 +321,55 @@ mod tests {
         let e = allocate(&n, &[ep("10.9.0.7")], Some("10.9.0.7".parse().unwrap())).unwrap_err();
         assert!(e.to_string().contains("already in use"), "{e}");
         assert!(allocate(&n, &[], Some("10.9.0.1".parse().unwrap())).is_err());
+    }
+
+    fn net6(v6: &str, gw6: &str, range6: &str) -> Network {
+        let mut n = net("10.9.0.0/24", "10.9.0.1", "");
+        n.enable_ipv6 = true;
+        n.ipam.config.push(super::super::model::IpamConfig {
+            subnet: v6.into(),
+            gateway: gw6.into(),
+            ip_range: range6.into(),
+        });
+        n
+    }
+
+    #[test]
+    fn v6_lowest_free_never_twice() {
+        let n = net6("fd10:1::/64", "fd10:1::1", "");
+        let mut held = Vec::new();
+        for want in ["fd10:1::2", "fd10:1::3", "fd10:1::4"] {
+            let (a, p, gw) = allocate6(&n, &held, None).unwrap().unwrap();
+            assert_eq!((a.to_string().as_str(), p), (want, 64));
+            assert_eq!(gw.to_string(), "fd10:1::1");
+            held.push(Endpoint {
+                ipv6: a.to_string(),
+                ..Default::default()
+            });
+        }
+        held.remove(1);
+        let a = allocate6(&n, &held, None).unwrap().unwrap().0;
+        assert_eq!(a.to_string(), "fd10:1::3");
+        let e = allocate6(&n, &held, Some("fd10:1::2".parse().unwrap())).unwrap_err();
+        assert!(e.to_string().contains("already in use"), "{e}");
+        let e = allocate6(&n, &held, Some("fd10:2::2".parse().unwrap())).unwrap_err();
+        assert!(e.to_string().contains("fd10:2::2"), "{e}");
+        assert!(allocate6(&net("10.9.0.0/24", "10.9.0.1", ""), &[], None)
+            .unwrap()
+            .is_none());
+        let r = net6("fd10:1::/64", "fd10:1::1", "fd10:1::100/120");
+        let a = allocate6(&r, &[], None).unwrap().unwrap().0;
+        assert_eq!(a.to_string(), "fd10:1::100");
+        let tiny = net6("fd10:1::/126", "fd10:1::1", "");
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let a = allocate6(&tiny, &held, None).unwrap().unwrap().0;
+            held.push(Endpoint {
+                ipv6: a.to_string(),
+                ..Default::default()
+            });
+        }
+        assert!(allocate6(&tiny, &held, None).is_err(), "the subnet is full");
     }
 
     #[test]

@@ -23,7 +23,9 @@ mod settings;
 pub mod store;
 
 pub use endpoint::{connect, disconnect, prepare, refresh_names, release, NsChoice};
-pub use networks::{create, ensure_predefined, get, in_use_by, list, prune, remove, CreateRequest};
+pub use networks::{
+    create, ensure_predefined, get, in_use_by, list, prune, remove, split_families, CreateRequest,
+};
 pub use settings::{network_inspect, network_settings, ports_column, published, stats_bytes};
 
 use crate::container::{ContainerRecord, NetworkMode, NetworkingConfig};

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One subnet of a network (docker's IPAM.Config entry).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -78,6 +78,23 @@ impl Network {
             Some((s, gw, range))
         })
     }
+
+    /// The IPv6 subnet (with `--ipv6`), parsed: subnet, gateway, range.
+    pub fn subnet6(&self) -> Option<(Subnet6, Ipv6Addr, Option<Subnet6>)> {
+        if !self.enable_ipv6 {
+            return None;
+        }
+        self.ipam.config.iter().find_map(|c| {
+            let s = Subnet6::parse(&c.subnet).ok()?;
+            let gw = c.gateway.parse().ok()?;
+            let range = if c.ip_range.is_empty() {
+                None
+            } else {
+                Subnet6::parse(&c.ip_range).ok()
+            };
+            Some((s, gw, range))
+        })
+    }
 }
 
 /// An IPv4 subnet `a.b.c.d/n` (the address masked).
@@ -129,6 +146,63 @@ impl std::fmt::Display for Subnet {
     }
 }
 
+/// An IPv6 subnet `a:b::/n` (the address masked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subnet6 {
+    pub addr: Ipv6Addr,
+    pub prefix: u8,
+}
+
+impl Subnet6 {
+    pub fn parse(s: &str) -> Result<Subnet6, String> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("invalid subnet {s:?}: expected ADDRESS/PREFIX"))?;
+        let addr: Ipv6Addr = a
+            .parse()
+            .map_err(|_| format!("invalid subnet {s:?}: {a:?} is not an IPv6 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| *p <= 128)
+            .ok_or_else(|| format!("invalid subnet {s:?}: bad prefix length {p:?}"))?;
+        Ok(Subnet6 {
+            addr: Ipv6Addr::from(u128::from(addr) & mask6(prefix)),
+            prefix,
+        })
+    }
+
+    pub fn first(&self) -> u128 {
+        u128::from(self.addr)
+    }
+
+    pub fn last(&self) -> u128 {
+        self.first() | !mask6(self.prefix)
+    }
+
+    pub fn contains(&self, a: Ipv6Addr) -> bool {
+        u128::from(a) & mask6(self.prefix) == self.first()
+    }
+
+    pub fn overlaps(&self, o: &Subnet6) -> bool {
+        self.first() <= o.last() && o.first() <= self.last()
+    }
+}
+
+impl std::fmt::Display for Subnet6 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+pub fn mask6(prefix: u8) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix as u32)
+    }
+}
+
 pub fn mask(prefix: u8) -> u32 {
     if prefix == 0 {
         0
@@ -162,6 +236,14 @@ pub struct Endpoint {
     pub prefix: u8,
     pub gateway: String,
     pub mac_address: String,
+    /// The IPv6 address on a network with `--ipv6` (empty otherwise), its
+    /// prefix length and the network's v6 gateway.
+    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
+    pub ipv6: String,
+    #[serde(rename = "IPv6Prefix", skip_serializing_if = "is_zero")]
+    pub prefix6: u8,
+    #[serde(rename = "IPv6Gateway", skip_serializing_if = "String::is_empty")]
+    pub gateway6: String,
     /// The host end of the veth pair.
     pub host_veth: String,
     /// The interface name inside the container.
@@ -173,6 +255,10 @@ pub struct Endpoint {
     /// this container's other names to them instead of the host's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 /// One forwarded port: host (ip, port) -> container port, proto tcp|udp|sctp.

@@ -8,7 +8,7 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -17,7 +17,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 #[derive(Debug, thiserror::Error)]
@@ -306,7 +306,9 @@ impl Netlink {
         }
     }
 
-    /// Add `addr/prefix` to interface `index` (already present is fine).
+    /// Add `addr/prefix` to interface `index` (already present is fine). An
+    /// IPv6 address is added `nodad`: usable at once (no seconds of
+    /// duplicate address detection; IPAM guarantees it is unique).
     pub fn add_address(
         &mut self,
         index: u32,
@@ -326,6 +328,9 @@ impl Netlink {
             let bits = u32::from(v4) | (u32::MAX.checked_shr(prefix as u32).unwrap_or(0));
             msg.attributes
                 .push(AddressAttribute::Broadcast(Ipv4Addr::from(bits)));
+        } else {
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
         }
         match self.request(
             &format!("add address {addr}/{prefix}"),
@@ -348,6 +353,27 @@ impl Netlink {
         msg.header.kind = RouteType::Unicast;
         msg.attributes
             .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        match self.request(
+            &format!("add default route via {gateway}"),
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The default IPv6 route through `gateway`.
+    pub fn add_default_route6(&mut self, gateway: Ipv6Addr) -> Result<(), NetlinkError> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
         match self.request(
             &format!("add default route via {gateway}"),
             RouteNetlinkMessage::NewRoute(msg),

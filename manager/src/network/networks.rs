@@ -1,13 +1,13 @@
 //! Network records: the predefined `bridge`, `host` and `none`, and user
 //! bridge networks (create, remove, prune), validated as docker does.
 
-use super::model::{Ipam, IpamConfig, Network, Subnet, OPT_BRIDGE_NAME, OPT_MTU};
+use super::model::{Ipam, IpamConfig, Network, Subnet, Subnet6, OPT_BRIDGE_NAME, OPT_MTU};
 use super::store::{self, NetworkStore};
 use super::{ipam, netlink::Netlink, NetworkError};
 use crate::container::ContainerStore;
 use crate::context::Context;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// What `network create` asks for.
 #[derive(Debug, Clone, Default)]
@@ -19,6 +19,10 @@ pub struct CreateRequest {
     pub ip_range: Option<String>,
     pub internal: bool,
     pub ipv6: bool,
+    /// The IPv6 subnet, gateway and range (with `ipv6`).
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
+    pub ip_range6: Option<String>,
     pub attachable: bool,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
@@ -132,11 +136,7 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
             "network driver {driver:?} is not supported by berth (only bridge)"
         )));
     }
-    if req.ipv6 {
-        return Err(NetworkError::Invalid(
-            "--ipv6: IPv6 networks are not supported by berth yet".into(),
-        ));
-    }
+    let v6 = ipv6_config(&req)?;
     let mut options = BTreeMap::new();
     for (k, v) in &req.options {
         match k.as_str() {
@@ -222,6 +222,13 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
         }
         None => String::new(),
     };
+    if let Some((s6, _)) = &v6 {
+        if let Some(o) = ipam::overlapping6(&all, s6) {
+            return Err(NetworkError::Invalid(format!(
+                "invalid pool request: Pool overlaps with other one on this address space ({s6} overlaps {o})"
+            )));
+        }
+    }
     let id = crate::container::store::new_id();
     options
         .entry(OPT_BRIDGE_NAME.to_string())
@@ -238,15 +245,17 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
         created: crate::store::now_rfc3339(),
         scope: "local".into(),
         driver: "bridge".into(),
-        enable_ipv6: false,
+        enable_ipv6: v6.is_some(),
         ipam: Ipam {
             driver: "default".into(),
             options: BTreeMap::new(),
-            config: vec![IpamConfig {
+            config: std::iter::once(IpamConfig {
                 subnet: subnet.to_string(),
                 gateway: gateway.to_string(),
                 ip_range,
-            }],
+            })
+            .chain(v6.map(|(_, c)| c))
+            .collect(),
         },
         internal: req.internal,
         attachable: req.attachable,
@@ -274,6 +283,108 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
     }
     crate::events::network(&ctx.root, "create", &n, None);
     Ok(n)
+}
+
+/// Several `--subnet` (`--gateway`, `--ip-range`) as docker pairs them: by
+/// address family, one of each at most (berth's networks have one IPv4 and
+/// optionally one IPv6 subnet). Returns (v4, v6).
+pub fn split_families(
+    flag: &str,
+    values: &[String],
+) -> Result<(Option<String>, Option<String>), NetworkError> {
+    let (mut v4, mut v6) = (None, None);
+    for v in values {
+        let slot = if v.contains(':') { &mut v6 } else { &mut v4 };
+        if let Some(prev) = slot.replace(v.clone()) {
+            return Err(NetworkError::Invalid(format!(
+                "{flag} {prev} and {flag} {v}: berth supports one IPv4 and one IPv6 {} per network",
+                flag.trim_start_matches('-')
+            )));
+        }
+    }
+    Ok((v4, v6))
+}
+
+/// Whether the host has IPv6: `/proc/sys/net/ipv6` exists (the kernel has
+/// it) and it is not disabled for every interface.
+pub fn host_has_ipv6() -> Result<(), String> {
+    if !std::path::Path::new("/proc/sys/net/ipv6").exists() {
+        return Err("--ipv6: this host has no IPv6 (/proc/sys/net/ipv6 is absent: the kernel was built or booted without it)".into());
+    }
+    let disabled = std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1");
+    if disabled {
+        return Err(
+            "--ipv6: IPv6 is disabled on this host (net.ipv6.conf.all.disable_ipv6 = 1)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The v6 part of a `network create --ipv6`: the subnet and its IPAM entry,
+/// checked as docker 20.10 checks it (a v6 subnet without `--ipv6` is
+/// refused; `--ipv6` without a v6 subnet too: docker's default pools have
+/// no v6 pool).
+fn ipv6_config(req: &CreateRequest) -> Result<Option<(Subnet6, IpamConfig)>, NetworkError> {
+    if !req.ipv6 {
+        if let Some(s) = &req.subnet6 {
+            return Err(NetworkError::Invalid(format!(
+                "--subnet {s}: an IPv6 subnet needs --ipv6"
+            )));
+        }
+        if req.gateway6.is_some() || req.ip_range6.is_some() {
+            return Err(NetworkError::Invalid(
+                "an IPv6 --gateway or --ip-range needs --ipv6 and an IPv6 --subnet".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    host_has_ipv6().map_err(NetworkError::Invalid)?;
+    let Some(s) = &req.subnet6 else {
+        return Err(NetworkError::Invalid(
+            "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network (--ipv6 needs an IPv6 --subnet)".into(),
+        ));
+    };
+    let sub = Subnet6::parse(s).map_err(NetworkError::Invalid)?;
+    if sub.prefix > 126 {
+        return Err(NetworkError::Invalid(format!(
+            "subnet {sub} is too small for a gateway and a container"
+        )));
+    }
+    let gateway = match &req.gateway6 {
+        Some(g) => {
+            let gw: Ipv6Addr = g
+                .parse()
+                .map_err(|_| NetworkError::Invalid(format!("invalid gateway {g:?}")))?;
+            if !sub.contains(gw) || u128::from(gw) == sub.first() {
+                return Err(NetworkError::Invalid(format!(
+                    "no matching subnet for gateway {gw}: it is not a host address of {sub}"
+                )));
+            }
+            gw
+        }
+        None => Ipv6Addr::from(sub.first() + 1),
+    };
+    let ip_range = match &req.ip_range6 {
+        Some(r) => {
+            let rs = Subnet6::parse(r).map_err(NetworkError::Invalid)?;
+            if rs.first() < sub.first() || rs.last() > sub.last() {
+                return Err(NetworkError::Invalid(format!(
+                    "the ip-range {rs} is not inside the subnet {sub}"
+                )));
+            }
+            rs.to_string()
+        }
+        None => String::new(),
+    };
+    Ok(Some((
+        sub,
+        IpamConfig {
+            subnet: sub.to_string(),
+            gateway: gateway.to_string(),
+            ip_range,
+        },
+    )))
 }
 
 /// Containers whose record names network `n` (running or not).

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 pub struct NetFlags {
     pub networks: Vec<String>,
     pub ip: Option<String>,
+    /// `--ip6` on the first network.
+    pub ip6: Option<String>,
     pub mac_address: Option<String>,
     pub aliases: Vec<String>,
     pub publish: Vec<String>,
@@ -81,6 +83,10 @@ pub fn parse(f: &NetFlags) -> Result<NetRequest, NetworkError> {
         ip.parse::<std::net::Ipv4Addr>()
             .map_err(|_| NetworkError::Invalid(format!("invalid IPv4 address: {ip}")))?;
     }
+    if let Some(ip) = &f.ip6 {
+        ip.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| NetworkError::Invalid(format!("invalid IPv6 address: {ip}")))?;
+    }
     let first = match f.networks.first().map(String::as_str) {
         None | Some("default") => "bridge".to_string(),
         Some(n) => n.to_string(),
@@ -101,9 +107,9 @@ pub fn parse(f: &NetFlags) -> Result<NetRequest, NetworkError> {
                 )));
             }
         }
-        if f.ip.is_some() || !f.aliases.is_empty() || f.mac_address.is_some() {
+        if f.ip.is_some() || f.ip6.is_some() || !f.aliases.is_empty() || f.mac_address.is_some() {
             return Err(NetworkError::Invalid(format!(
-                "conflicting options: --ip, --network-alias and --mac-address need a bridge network, not {first}"
+                "conflicting options: --ip, --ip6, --network-alias and --mac-address need a bridge network, not {first}"
             )));
         }
         if !f.links.is_empty() {
@@ -144,7 +150,7 @@ pub fn parse(f: &NetFlags) -> Result<NetRequest, NetworkError> {
     for (i, name) in names.iter().enumerate() {
         let mut cfg = EndpointSettings::default();
         if i == 0 {
-            if f.ip.is_some() && name == "bridge" {
+            if (f.ip.is_some() || f.ip6.is_some()) && name == "bridge" {
                 return Err(NetworkError::Invalid(
                     "user specified IP address is supported on user defined networks only".into(),
                 ));
@@ -156,6 +162,7 @@ pub fn parse(f: &NetFlags) -> Result<NetRequest, NetworkError> {
                 ));
             }
             cfg.ipv4_address = f.ip.clone();
+            cfg.ipv6_address = f.ip6.clone();
             cfg.aliases = f.aliases.clone();
             cfg.mac_address = f.mac_address.clone();
         }

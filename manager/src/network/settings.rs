@@ -17,12 +17,18 @@ pub fn published(ctx: &Context, rec: &ContainerRecord) -> Vec<(String, String, u
     let mut out = Vec::new();
     for (_, ep) in endpoints_of(&st, &rec.id) {
         for p in ep.ports {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            // on every address: IPv4's, and IPv6's too when the container
+            // has a v6 address (docker shows both, `:::8080`)
+            if p.host_ip.is_empty() && !ep.ipv6.is_empty() {
+                out.push((key.clone(), "::".to_string(), p.host_port));
+            }
             let ip = if p.host_ip.is_empty() {
                 "0.0.0.0".to_string()
             } else {
                 p.host_ip
             };
-            out.push((format!("{}/{}", p.container_port, p.proto), ip, p.host_port));
+            out.push((key, ip, p.host_port));
         }
     }
     out.sort();
@@ -98,8 +104,17 @@ pub fn network_settings(ctx: &Context, rec: &ContainerRecord, running: bool) -> 
         });
         let cfg = rec.networking.endpoints_config.get(name);
         let ipam = cfg
-            .and_then(|c| c.ipv4_address.clone())
-            .map(|a| json!({"IPv4Address": a}));
+            .filter(|c| c.ipv4_address.is_some() || c.ipv6_address.is_some())
+            .map(|c| {
+                let mut m = Map::new();
+                if let Some(a) = &c.ipv4_address {
+                    m.insert("IPv4Address".into(), json!(a));
+                }
+                if let Some(a) = &c.ipv6_address {
+                    m.insert("IPv6Address".into(), json!(a));
+                }
+                Value::Object(m)
+            });
         let key = net.as_ref().map(|n| n.name.clone()).unwrap_or(name.clone());
         let mut dns_names = Vec::new();
         if net.as_ref().is_some_and(|n| !n.is_predefined()) {
@@ -121,9 +136,9 @@ pub fn network_settings(ctx: &Context, rec: &ContainerRecord, running: bool) -> 
                 "Gateway": ep.as_ref().map(|e| e.gateway.clone()).unwrap_or_default(),
                 "IPAddress": ep.as_ref().map(|e| e.ipv4.clone()).unwrap_or_default(),
                 "IPPrefixLen": ep.as_ref().map(|e| e.prefix).unwrap_or(0),
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": ep.as_ref().map(|e| e.gateway6.clone()).unwrap_or_default(),
+                "GlobalIPv6Address": ep.as_ref().map(|e| e.ipv6.clone()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": ep.as_ref().map(|e| e.prefix6).unwrap_or(0),
                 "DriverOpts": Value::Null,
                 "DNSNames": if dns_names.is_empty() { Value::Null } else { json!(dns_names) },
             }),
@@ -144,11 +159,11 @@ pub fn network_settings(ctx: &Context, rec: &ContainerRecord, running: bool) -> 
         "SecondaryIPv6Addresses": Value::Null,
         "EndpointID": def.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
         "Gateway": def.map(|e| e.gateway.clone()).unwrap_or_default(),
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "GlobalIPv6Address": def.map(|e| e.ipv6.clone()).unwrap_or_default(),
+        "GlobalIPv6PrefixLen": def.map(|e| e.prefix6).unwrap_or(0),
         "IPAddress": def.map(|e| e.ipv4.clone()).unwrap_or_default(),
         "IPPrefixLen": def.map(|e| e.prefix).unwrap_or(0),
-        "IPv6Gateway": "",
+        "IPv6Gateway": def.map(|e| e.gateway6.clone()).unwrap_or_default(),
         "MacAddress": def.map(|e| e.mac_address.clone()).unwrap_or_default(),
         "Networks": networks,
     })
@@ -171,7 +186,7 @@ pub fn network_inspect(ctx: &Context, n: &Network) -> Value {
                     "EndpointID": ep.endpoint_id,
                     "MacAddress": ep.mac_address,
                     "IPv4Address": format!("{}/{}", ep.ipv4, ep.prefix),
-                    "IPv6Address": "",
+                    "IPv6Address": if ep.ipv6.is_empty() { String::new() } else { format!("{}/{}", ep.ipv6, ep.prefix6) },
                 }),
             );
         }

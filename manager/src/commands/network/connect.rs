@@ -11,6 +11,9 @@ pub struct Args {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Add network-scoped alias for the container
     #[arg(long)]
     pub alias: Vec<String>,
@@ -23,6 +26,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     if let Some(ip) = &args.ip {
         ip.parse::<std::net::Ipv4Addr>()
             .map_err(|_| anyhow::anyhow!("invalid IPv4 address: {ip}"))?;
+    }
+    if let Some(ip) = &args.ip6 {
+        ip.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| anyhow::anyhow!("invalid IPv6 address: {ip}"))?;
     }
     let store = ContainerStore::open(ctx)?;
     let rec = store.resolve(&args.container)?;
@@ -41,6 +48,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
         EndpointSettings {
             aliases,
             ipv4_address: args.ip,
+            ipv6_address: args.ip6,
             mac_address: None,
         },
     )?;

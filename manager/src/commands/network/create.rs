@@ -9,15 +9,16 @@ pub struct Args {
     /// Driver to manage the Network (bridge)
     #[arg(short = 'd', long, default_value = "bridge")]
     pub driver: String,
-    /// Subnet in CIDR format that represents a network segment
+    /// Subnet in CIDR format that represents a network segment (one IPv4
+    /// and, with --ipv6, one IPv6)
     #[arg(long)]
-    pub subnet: Option<String>,
-    /// IPv4 Gateway for the master subnet
+    pub subnet: Vec<String>,
+    /// IPv4 or IPv6 Gateway for the master subnet
     #[arg(long)]
-    pub gateway: Option<String>,
+    pub gateway: Vec<String>,
     /// Allocate container ip from a sub-range
     #[arg(long)]
-    pub ip_range: Option<String>,
+    pub ip_range: Vec<String>,
     /// Restrict external access to the network
     #[arg(long)]
     pub internal: bool,
@@ -36,14 +37,20 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
+    let (subnet, subnet6) = crate::network::split_families("--subnet", &args.subnet)?;
+    let (gateway, gateway6) = crate::network::split_families("--gateway", &args.gateway)?;
+    let (ip_range, ip_range6) = crate::network::split_families("--ip-range", &args.ip_range)?;
     let n = crate::network::create(
         ctx,
         CreateRequest {
             name: args.name,
             driver: args.driver,
-            subnet: args.subnet,
-            gateway: args.gateway,
-            ip_range: args.ip_range,
+            subnet,
+            gateway,
+            ip_range,
+            subnet6,
+            gateway6,
+            ip_range6,
             internal: args.internal,
             ipv6: args.ipv6,
             attachable: args.attachable,

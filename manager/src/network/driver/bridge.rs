@@ -9,7 +9,7 @@ use crate::network::model::{Endpoint, Network};
 use crate::network::netlink::Netlink;
 use crate::network::{netns, NetworkError};
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -38,6 +38,16 @@ impl Bridge {
         conf(br, "route_localnet", "1");
         // Forwarding between the bridge and the world (docker turns it on too).
         let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
+        if let Some((s6, gw6, _)) = net.subnet6() {
+            // A bridge made by a kernel or an earlier run with IPv6 off for
+            // it would refuse the address.
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{br}/disable_ipv6"), "0");
+            nl.add_address(idx, IpAddr::V6(gw6), s6.prefix)?;
+            // As docker's bridge driver does for an IPv6 network (a host that
+            // takes its own route from router advertisements would need
+            // accept_ra=2 on that interface then; docker documents the same).
+            let _ = std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+        }
         Ok(idx)
     }
 }
@@ -74,6 +84,12 @@ impl Driver for Bridge {
         } else {
             None
         };
+        let v6: Option<(Ipv6Addr, u8)> = ep.ipv6.parse().ok().map(|a| (a, ep.prefix6));
+        let gw6: Option<Ipv6Addr> = if default_route && !net.internal {
+            ep.gateway6.parse().ok()
+        } else {
+            None
+        };
         let (ifname, prefix) = (ep.ifname.clone(), ep.prefix);
         netns::enter(ns, move || -> Result<(), NetworkError> {
             let mut nl = Netlink::open()?;
@@ -84,6 +100,16 @@ impl Driver for Bridge {
             nl.set_up(idx)?;
             if let Some(gw) = gw {
                 nl.add_default_route(gw)?;
+            }
+            if let Some((a6, p6)) = v6 {
+                let _ = std::fs::write(
+                    format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
+                    "0",
+                );
+                nl.add_address(idx, IpAddr::V6(a6), p6)?;
+                if let Some(gw6) = gw6 {
+                    nl.add_default_route6(gw6)?;
+                }
             }
             Ok(())
         })??;

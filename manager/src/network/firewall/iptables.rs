@@ -8,7 +8,7 @@
 //! per table: declaring a chain flushes it), then makes sure each jump is
 //! there; a removal deletes the jumps, then flushes and deletes the chains.
 
-use super::{Forward, RuleSet};
+use super::{Forward, Forward6, RuleSet};
 use crate::network::NetworkError;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -132,6 +132,166 @@ pub fn restore_script(table: &str, rules: &RuleSet) -> String {
     }
     s.push_str("COMMIT\n");
     s
+}
+
+/// The ip6tables binary of the same flavour as `iptables_bin`.
+pub fn ip6tables_bin(nf_tables: bool) -> Option<String> {
+    let v4 = iptables_bin(nf_tables)?;
+    let v6 = v4.replace("iptables", "ip6tables");
+    std::path::Path::new(&v6).exists().then_some(v6)
+}
+
+/// The `ip6tables-restore --noflush` input: the IPv6 part of `rules` in
+/// the same chains (in ip6tables' tables). ::1 is left alone, as in the
+/// nftables backend (IPv6 cannot route a DNATed ::1 connection's answers).
+pub fn restore_script6(table: &str, rules: &RuleSet) -> String {
+    let [pre, out, post, publ, fwd] = chains(table).map(|c| c.1);
+    let mut s = String::from("*nat\n");
+    for c in [&pre, &out, &post, &publ] {
+        s.push_str(&format!(":{c} - [0:0]\n"));
+    }
+    for f in rules
+        .forwards6
+        .iter()
+        .filter(|f| f.host_ip.is_empty() || f.host_ip.parse::<std::net::Ipv6Addr>().is_ok())
+    {
+        s.push_str(&dnat_rule6(&publ, f));
+        s.push('\n');
+    }
+    s.push_str(&format!(
+        "-A {pre} -m addrtype --dst-type LOCAL -j {publ}\n"
+    ));
+    s.push_str(&format!("-A {out} -d ::1/128 -j RETURN\n"));
+    s.push_str(&format!(
+        "-A {out} -m addrtype --dst-type LOCAL -j {publ}\n"
+    ));
+    for b in &rules.bridges6 {
+        let br = &b.bridge;
+        let internal = rules
+            .bridges
+            .iter()
+            .any(|x| x.bridge == b.bridge && x.internal);
+        s.push_str(&format!(
+            "-A {post} -o {br} -s {} -m conntrack --ctstate DNAT -j MASQUERADE\n",
+            b.subnet
+        ));
+        if !internal {
+            s.push_str(&format!(
+                "-A {post} -s {} ! -o {br} -j MASQUERADE\n",
+                b.subnet
+            ));
+        }
+    }
+    s.push_str("COMMIT\n*filter\n");
+    s.push_str(&format!(":{fwd} - [0:0]\n"));
+    for b in rules.bridges.iter().filter(|b| b.internal) {
+        let br = &b.bridge;
+        s.push_str(&format!("-A {fwd} -i {br} ! -o {br} -j DROP\n"));
+        s.push_str(&format!("-A {fwd} -o {br} ! -i {br} -j DROP\n"));
+    }
+    s.push_str(&format!("-A {fwd} -m conntrack --ctstate DNAT -j ACCEPT\n"));
+    for b in &rules.bridges {
+        for o in rules.bridges.iter().filter(|o| o.bridge != b.bridge) {
+            s.push_str(&format!(
+                "-A {fwd} -i {} -o {} -j DROP\n",
+                b.bridge, o.bridge
+            ));
+        }
+    }
+    for b in &rules.bridges {
+        s.push_str(&format!("-A {fwd} -i {} -j ACCEPT\n", b.bridge));
+        s.push_str(&format!("-A {fwd} -o {} -j ACCEPT\n", b.bridge));
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
+fn dnat_rule6(chain: &str, f: &Forward6) -> String {
+    let daddr = if f.host_ip.is_empty() {
+        String::new()
+    } else {
+        format!("-d {}/128 ", f.host_ip)
+    };
+    format!(
+        "-A {chain} {daddr}-p {proto} -m {proto} --dport {hp} -j DNAT --to-destination [{ip}]:{cp}",
+        proto = f.proto,
+        hp = f.host_port,
+        ip = f.container_ip,
+        cp = f.container_port
+    )
+}
+
+/// The IPv6 part under the iptables backend: ip6tables chains when a
+/// network has IPv6; removed when none has (only when `marker` says they
+/// were made, so a v4-only host pays no ip6tables spawns).
+pub fn apply6(
+    table: &str,
+    rules: &RuleSet,
+    nf_tables: bool,
+    marker: &std::path::Path,
+) -> Result<(), NetworkError> {
+    if rules.bridges6.is_empty() {
+        if marker.exists() {
+            if let Some(bin) = ip6tables_bin(nf_tables) {
+                remove(&bin, table);
+            }
+            let _ = std::fs::remove_file(marker);
+        }
+        return Ok(());
+    }
+    let bin = ip6tables_bin(nf_tables).ok_or_else(|| {
+        NetworkError::Firewall(
+            "ip6tables is not installed; berth's iptables backend needs it for --ipv6 networks"
+                .into(),
+        )
+    })?;
+    let _ = std::fs::write(marker, b"ip6tables");
+    restore_and_jump(&bin, table, &restore_script6(table, rules))
+}
+
+/// Remove berth's ip6tables chains of `table` (the sweep of a root).
+pub fn remove_all6(table: &str) {
+    if let Some(bin) = ip6tables_bin(super::nf_tables_usable()) {
+        remove(&bin, table);
+    }
+}
+
+/// Feed `text` to `<bin>-restore --noflush`, then make sure each built-in
+/// chain jumps to berth's.
+fn restore_and_jump(bin: &str, table: &str, text: &str) -> Result<(), NetworkError> {
+    let restore = format!("{bin}-restore");
+    let mut child = Command::new(&restore)
+        .args(["-w", "5", "--noflush"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| NetworkError::Firewall(format!("running {restore}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| NetworkError::Firewall(format!("writing to {restore}: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetworkError::Firewall(format!("waiting for {restore}: {e}")))?;
+    if !out.status.success() {
+        return Err(NetworkError::Firewall(format!(
+            "{restore} refused berth's rules: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    for (t, chain, from) in chains(table) {
+        let Some(from) = from else { continue };
+        if run(bin, &["-t", t, "-C", from, "-j", &chain]).is_none()
+            && run(bin, &["-t", t, "-I", from, "1", "-j", &chain]).is_none()
+        {
+            return Err(NetworkError::Firewall(format!(
+                "{bin} could not add the jump from {t} {from} to {chain}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Make berth's chains of `table` hold `rules` (removing them when there
@@ -261,6 +421,7 @@ mod tests {
                 container_ip: "172.18.0.2".parse().unwrap(),
                 container_port: 80,
             }],
+            ..Default::default()
         };
         let s = restore_script("berth", &rules);
         for want in [
@@ -277,5 +438,27 @@ mod tests {
         // isolation comes before the accepts
         assert!(s.find("-i br-a -o br-b -j DROP") < s.find("-i br-a -j ACCEPT"));
         assert_eq!(s.matches("COMMIT").count(), 2);
+        let mut r6 = rules.clone();
+        r6.bridges6.push(super::super::Bridge6 {
+            bridge: "br-a".into(),
+            subnet: "fd10:a::/64".into(),
+        });
+        r6.forwards6.push(Forward6 {
+            proto: "tcp".into(),
+            host_ip: String::new(),
+            host_port: 8080,
+            container_ip: "fd10:a::2".parse().unwrap(),
+            container_port: 80,
+        });
+        let s6 = restore_script6("berth", &r6);
+        for want in [
+            "-A berth-pub -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd10:a::2]:80",
+            "-A berth-out -d ::1/128 -j RETURN",
+            "-A berth-post -s fd10:a::/64 ! -o br-a -j MASQUERADE",
+            "-A berth-fwd -i br-b ! -o br-b -j DROP",
+            "-A berth-fwd -i br-a -o br-b -j DROP",
+        ] {
+            assert!(s6.contains(want), "{want:?} missing:\n{s6}");
+        }
     }
 }

@@ -17,7 +17,7 @@ pub mod iptables;
 pub mod nftables;
 
 use super::NetworkError;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 /// A firewall backend.
@@ -71,11 +71,35 @@ pub struct Forward {
     pub container_port: u16,
 }
 
+/// A bridge of a network with `--ipv6` and its v6 subnet (its policy is
+/// its `BridgeRules` entry's).
+#[derive(Debug, Clone)]
+pub struct Bridge6 {
+    pub bridge: String,
+    pub subnet: String,
+}
+
+/// One port forwarded to a container's IPv6 address.
+#[derive(Debug, Clone)]
+pub struct Forward6 {
+    pub proto: String,
+    /// Empty: every host address (::1 included).
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_ip: Ipv6Addr,
+    pub container_port: u16,
+}
+
 /// The whole wanted rule set of one berth root.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     pub bridges: Vec<BridgeRules>,
     pub forwards: Vec<Forward>,
+    /// The IPv6 part: bridges with a v6 subnet and ports forwarded to v6
+    /// addresses. Isolation and `--internal` over v6 cover every bridge in
+    /// `bridges`.
+    pub bridges6: Vec<Bridge6>,
+    pub forwards6: Vec<Forward6>,
 }
 
 /// Remove berth's rules of `table` from both backends (the sweep of a
@@ -91,6 +115,7 @@ fn remove_from(table: &str, backend: Option<Backend>) {
     }
     if backend != Some(Backend::Nftables) {
         iptables::remove_all(table);
+        iptables::remove_all6(table);
     }
     docker_user::docker_user_sync(table, &[]);
 }
@@ -131,7 +156,15 @@ pub fn apply(
             }
             nftables::apply(table, rules)?;
         }
-        Backend::Iptables => iptables::apply(table, rules, nf_tables_usable())?,
+        Backend::Iptables => {
+            iptables::apply(table, rules, nf_tables_usable())?;
+            iptables::apply6(
+                table,
+                rules,
+                nf_tables_usable(),
+                &record.with_extension("v6"),
+            )?
+        }
     }
     if prev != Some(backend) {
         let other = match backend {

@@ -1,9 +1,10 @@
 //! The per-network DNS responder (`berth internal dns NETWORK`), like
 //! podman's aardvark-dns: one small process per user network, listening on
-//! the network's gateway address, port 53, UDP and TCP. It answers A for the
-//! names of the network's endpoints (container name, `--network-alias`es,
-//! short id; several endpoints under one name in rotating order), PTR for
-//! their addresses, an empty NOERROR for other types of those names, and
+//! the network's gateway address, port 53, UDP and TCP. It answers A (and
+//! AAAA on a network with `--ipv6`) for the names of the network's endpoints
+//! (container name, `--network-alias`es, short id; several endpoints under
+//! one name in rotating order), PTR for their addresses (in-addr.arpa and
+//! ip6.arpa), an empty NOERROR for other types of those names, and
 //! forwards every other question to the upstream resolvers (the container's
 //! `--dns`, else the ones it was started with).
 //!
@@ -22,12 +23,12 @@
 use crate::network::model::{Endpoint, Subnet};
 use crate::network::store::HOST_LOCK;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -112,6 +113,10 @@ pub fn bind(cfg: &Config) -> Result<Bound, DnsError> {
 struct Table {
     names: HashMap<String, Vec<Ipv4Addr>>,
     ptr: HashMap<Ipv4Addr, String>,
+    /// The IPv6 addresses of the same names (endpoints on a network with
+    /// `--ipv6`), and their reverse names.
+    names6: HashMap<String, Vec<Ipv6Addr>>,
+    ptr6: HashMap<Ipv6Addr, String>,
     /// Per-client upstreams (a container's `--dns`).
     dns_of: HashMap<Ipv4Addr, Vec<SocketAddr>>,
     /// The container behind each address.
@@ -140,6 +145,19 @@ impl Table {
                 }
             }
             t.ptr.insert(ip, ep.container_name.clone());
+            if let Ok(ip6) = ep.ipv6.parse::<Ipv6Addr>() {
+                let short: String = ep.container_id.chars().take(12).collect();
+                let names = std::iter::once(&ep.container_name)
+                    .chain(&ep.aliases)
+                    .chain(std::iter::once(&short));
+                for n in names.filter(|n| !n.is_empty()) {
+                    let ips = t.names6.entry(n.to_ascii_lowercase()).or_default();
+                    if !ips.contains(&ip6) {
+                        ips.push(ip6);
+                    }
+                }
+                t.ptr6.insert(ip6, ep.container_name.clone());
+            }
             t.container.insert(ip, ep.container_id.clone());
             let ups: Vec<SocketAddr> = ep.dns.iter().filter_map(|d| upstream_addr(d)).collect();
             if !ups.is_empty() {
@@ -495,13 +513,11 @@ impl Server {
         let key = name.trim_end_matches('.');
         if q.query_type() == RecordType::PTR {
             let net = q.name().parse_arpa_name().ok()?;
-            let IpAddr::V4(ip) = net.addr() else {
-                return None;
+            let target = match net.addr() {
+                IpAddr::V4(ip) if net.prefix_len() == 32 => table.ptr.get(&ip)?,
+                IpAddr::V6(ip) if net.prefix_len() == 128 => table.ptr6.get(&ip)?,
+                _ => return None,
             };
-            if net.prefix_len() != 32 {
-                return None;
-            }
-            let target = table.ptr.get(&ip)?;
             let target = Name::from_ascii(format!("{target}.")).ok()?;
             return Some(vec![Record::from_rdata(
                 q.name().clone(),
@@ -510,8 +526,25 @@ impl Server {
             )]);
         }
         let ips = table.names.get(key)?;
+        if q.query_type() == RecordType::AAAA {
+            let Some(ips6) = table.names6.get(key).filter(|v| !v.is_empty()) else {
+                // ours, but no IPv6 address: an empty NOERROR
+                return Some(Vec::new());
+            };
+            let turn = self.rotation.entry(format!("{key}/6")).or_insert(0);
+            let start = *turn % ips6.len();
+            *turn = turn.wrapping_add(1);
+            return Some(
+                ips6.iter()
+                    .cycle()
+                    .skip(start)
+                    .take(ips6.len())
+                    .map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::AAAA(AAAA(*ip))))
+                    .collect(),
+            );
+        }
         if q.query_type() != RecordType::A {
-            // ours, but only IPv4 addresses: an empty NOERROR, not a forward
+            // ours, but not an address type: an empty NOERROR, not a forward
             // (an upstream would say NXDOMAIN and the client might believe it)
             return Some(Vec::new());
         }
@@ -673,6 +706,44 @@ mod tests {
         match ask(&mut s, "3.0.9.10.in-addr.arpa.", RecordType::PTR, c) {
             Outcome::Reply(r) => match &r.answers[0].data {
                 RData::PTR(p) => assert_eq!(p.0.to_ascii(), "web-2."),
+                other => panic!("{other:?}"),
+            },
+            Outcome::Forward(_) => panic!("forwarded"),
+        }
+    }
+
+    #[test]
+    fn aaaa_and_ip6_arpa() {
+        let mut a = ep("web-1", "aaaaaaaaaaaaffff", "10.9.0.2", &["web"]);
+        a.ipv6 = "fd10:9::2".into();
+        let b = ep("v4only", "bbbbbbbbbbbbffff", "10.9.0.3", &[]);
+        let mut s = server(&[a, b]);
+        let c = "10.9.0.9";
+        let aaaa = |o: Outcome| -> Vec<Ipv6Addr> {
+            match o {
+                Outcome::Reply(r) => r
+                    .answers
+                    .iter()
+                    .filter_map(|r| match r.data {
+                        RData::AAAA(a) => Some(a.0),
+                        _ => None,
+                    })
+                    .collect(),
+                Outcome::Forward(_) => panic!("forwarded"),
+            }
+        };
+        let want: Ipv6Addr = "fd10:9::2".parse().unwrap();
+        assert_eq!(aaaa(ask(&mut s, "web-1", RecordType::AAAA, c)), [want]);
+        assert_eq!(aaaa(ask(&mut s, "web", RecordType::AAAA, c)), [want]);
+        assert_eq!(
+            a_answers(ask(&mut s, "web", RecordType::A, c)),
+            [Ipv4Addr::new(10, 9, 0, 2)]
+        );
+        assert!(aaaa(ask(&mut s, "v4only", RecordType::AAAA, c)).is_empty());
+        let arpa = "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.9.0.0.0.0.1.d.f.ip6.arpa.";
+        match ask(&mut s, arpa, RecordType::PTR, c) {
+            Outcome::Reply(r) => match &r.answers[0].data {
+                RData::PTR(p) => assert_eq!(p.0.to_ascii(), "web-1."),
                 other => panic!("{other:?}"),
             },
             Outcome::Forward(_) => panic!("forwarded"),

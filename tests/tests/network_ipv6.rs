@@ -1,0 +1,708 @@
+//! IPv6 (dual-stack) networks end to end, with real traffic: `network create
+//! --ipv6` with a v4 and a v6 subnet, containers reaching each other over v6
+//! by address and by name (AAAA from the network's DNS responder), a
+//! published port over the host's v6 address, outbound v6 masqueraded,
+//! isolation and `--internal` over v6, what inspect shows, bad input, and no
+//! leak (addresses, rules) after rm and after kill -9 of a container. The
+//! last test runs the same scenarios against a private dockerd 20.10 and
+//! compares.
+//!
+//! Each test uses its own v6 subnets (tests of a file run in parallel).
+
+#[path = "../src/docker.rs"]
+mod docker;
+#[path = "../src/engine_kit.rs"]
+mod engine_kit;
+
+use berth_tests::manager::Berth;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn berth() -> Berth {
+    berth_tests::init();
+    let b = Berth::new();
+    b.import_busybox("busybox");
+    b
+}
+
+/// Whether this host has IPv6 (else the tests say so and pass).
+fn host_has_ipv6() -> bool {
+    std::path::Path::new("/proc/sys/net/ipv6").exists()
+        && std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+            .is_ok_and(|v| v.trim() == "0")
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("[::]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The host's first global IPv6 address not on a bridge (fd00::2 here).
+fn host_addr6() -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-6", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .filter(|l| !l.contains(" br-") && !l.contains(" bb") && !l.contains("veth"))
+        .find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let i = w.iter().position(|x| *x == "inet6")?;
+            Some(w[i + 1].split('/').next()?.to_string())
+        })
+}
+
+/// GET / from [addr]:port, the body (None when unreachable).
+fn http_get(addr: &str, port: u16, timeout: Duration) -> Option<String> {
+    let sa: std::net::SocketAddr = format!("[{addr}]:{port}").parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&sa, timeout).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split("\r\n\r\n").nth(1).map(str::to_string)
+}
+
+fn web_script(body: &str) -> String {
+    format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www")
+}
+
+fn inspect(b: &Berth, c: &str, fmt: &str) -> String {
+    b.run(&["inspect", "-f", fmt, c])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+fn cmd_out(prog: &str, args: &[&str]) -> String {
+    Command::new(prog)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// berth's FNV tag of a root (bridge `bb<tag>`, table `berth_<tag>`).
+fn root_tag(b: &Berth) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for c in b.root().as_os_str().as_encoded_bytes() {
+        h ^= *c as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:08x}", h as u32)
+}
+
+/// Neither a v6 address of `subnet_prefix` on the host, nor berth's ip6
+/// table of this root, nor a veth of `ids`.
+#[track_caller]
+fn assert_v6_clean(b: &Berth, subnet_prefix: &str, ids: &[String]) {
+    let addrs = cmd_out("ip", &["-6", "-o", "addr"]);
+    assert!(
+        !addrs.contains(subnet_prefix),
+        "a {subnet_prefix} address is left on the host:\n{addrs}"
+    );
+    let tables = cmd_out("nft", &["list", "tables"]);
+    let tag = root_tag(b);
+    assert!(
+        !tables.contains(&format!("ip6 berth_{tag}")),
+        "berth's ip6 table is left:\n{tables}"
+    );
+    let links = cmd_out("ip", &["-br", "link"]);
+    for id in ids {
+        assert!(
+            !links.contains(&format!("veth{}", &id[..8])),
+            "veth of {id} left:\n{links}"
+        );
+    }
+}
+
+#[test]
+fn dual_stack_traffic_names_ports_and_inspect() {
+    if !host_has_ipv6() {
+        eprintln!("SKIP: this host has no IPv6");
+        return;
+    }
+    let b = berth();
+    b.run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.61.0.0/24",
+        "--subnet",
+        "fd61:1::/64",
+        "--gateway",
+        "fd61:1::fe",
+        "--ip-range",
+        "fd61:1::100/120",
+        "n6",
+    ])
+    .assert_ok();
+    // network inspect: both subnets, EnableIPv6
+    let v: serde_json::Value =
+        serde_json::from_str(&b.run(&["network", "inspect", "n6"]).assert_ok().stdout).unwrap();
+    assert_eq!(v[0]["EnableIPv6"], serde_json::json!(true));
+    let cfg = v[0]["IPAM"]["Config"].as_array().unwrap().clone();
+    assert_eq!(cfg.len(), 2, "{cfg:?}");
+    assert_eq!(cfg[0]["Subnet"], "10.61.0.0/24");
+    assert_eq!(cfg[1]["Subnet"], "fd61:1::/64");
+    assert_eq!(cfg[1]["Gateway"], "fd61:1::fe");
+    assert_eq!(cfg[1]["IPRange"], "fd61:1::100/120");
+
+    let port = free_port();
+    let web = b
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "web6",
+            "--network",
+            "n6",
+            "-p",
+            &format!("{port}:80"),
+            "busybox",
+            "sh",
+            "-c",
+            &web_script("hello-v6"),
+        ])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    // the first address of the range, then a fixed one with --ip6
+    assert_eq!(
+        inspect(
+            &b,
+            "web6",
+            "{{.NetworkSettings.Networks.n6.GlobalIPv6Address}}"
+        ),
+        "fd61:1::100"
+    );
+    assert_eq!(
+        inspect(
+            &b,
+            "web6",
+            "{{.NetworkSettings.Networks.n6.GlobalIPv6PrefixLen}}"
+        ),
+        "64"
+    );
+    assert_eq!(
+        inspect(&b, "web6", "{{.NetworkSettings.Networks.n6.IPv6Gateway}}"),
+        "fd61:1::fe"
+    );
+    // inside: the address (usable at once: nodad), the default v6 route
+    let addr = b.run(&["exec", "web6", "ip", "-6", "addr", "show", "eth0"]);
+    assert!(addr.stdout.contains("fd61:1::100/64"), "{}", addr.stdout);
+    let line = addr
+        .stdout
+        .lines()
+        .find(|l| l.contains("fd61:1::100/64"))
+        .unwrap_or_default();
+    assert!(!line.contains("tentative"), "not usable at once: {line}");
+    let route = b
+        .run(&["exec", "web6", "ip", "-6", "route"])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(route.contains("default via fd61:1::fe"), "{route}");
+    // /etc/hosts: the v4 line, then the v6 one (as docker writes it)
+    let hosts = b
+        .run(&["exec", "web6", "cat", "/etc/hosts"])
+        .assert_ok()
+        .stdout
+        .clone();
+    let short = &web[..12];
+    assert!(hosts.contains(&format!("fd61:1::100\t{short}")), "{hosts}");
+    assert!(hosts.contains(&format!("\t{short}\n")), "{hosts}");
+
+    // a second container with --ip6 reaches it by v6 address and by name
+    let out = b
+        .run(&[
+            "run",
+            "--rm",
+            "--name",
+            "cli6",
+            "--network",
+            "n6",
+            "--ip6",
+            "fd61:1::1:7",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -6 addr show eth0; wget -qO- -T 5 'http://[fd61:1::100]/'; \
+             nslookup -type=AAAA web6; ping6 -c1 -W3 web6; \
+             nslookup fd61:1::1:7",
+        ])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(out.contains("fd61:1::1:7/64"), "--ip6 not applied:\n{out}");
+    assert!(out.contains("hello-v6"), "no v6 traffic by address:\n{out}");
+    assert!(
+        out.contains("Address: fd61:1::100"),
+        "no AAAA for web6:\n{out}"
+    );
+    assert!(out.contains("1 packets received"), "ping6 by name:\n{out}");
+    assert!(
+        out.contains("cli6"),
+        "no PTR (ip6.arpa) for its own address:\n{out}"
+    );
+
+    // the published port over the host's v6 address
+    if let Some(h6) = host_addr6() {
+        assert!(
+            wait_until(Duration::from_secs(5), || http_get(
+                &h6,
+                port,
+                Duration::from_secs(2)
+            )
+            .is_some()),
+            "no answer on [{h6}]:{port}"
+        );
+        assert_eq!(
+            http_get(&h6, port, Duration::from_secs(2)).unwrap().trim(),
+            "hello-v6"
+        );
+    }
+    // ::1 is not forwarded (see docs/networking.md): a refusal at once, not a hang
+    let t0 = Instant::now();
+    assert!(http_get("::1", port, Duration::from_secs(3)).is_none());
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "[::1]:{port} hung instead of refusing ({:?})",
+        t0.elapsed()
+    );
+    // ps and port show the v6 binding as docker does
+    let ps = b.run(&["ps"]).assert_ok().stdout.clone();
+    assert!(ps.contains(&format!(":::{port}->80/tcp")), "{ps}");
+    let p = b.run(&["port", "web6"]).assert_ok().stdout.clone();
+    assert!(p.contains(&format!("80/tcp -> :::{port}")), "{p}");
+    // network inspect: the container's IPv6Address
+    let v: serde_json::Value =
+        serde_json::from_str(&b.run(&["network", "inspect", "n6"]).assert_ok().stdout).unwrap();
+    assert_eq!(
+        v[0]["Containers"][&web]["IPv6Address"],
+        serde_json::json!("fd61:1::100/64")
+    );
+
+    // a taken v6 address is refused, and nothing is left of that attempt
+    b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "n6",
+        "--ip6",
+        "fd61:1::100",
+        "busybox",
+        "true",
+    ])
+    .assert_fail_with("already in use");
+
+    b.run(&["rm", "-f", "web6"]).assert_ok();
+    b.run(&["network", "rm", "n6"]).assert_ok();
+    assert_v6_clean(&b, "fd61:1:", &[web]);
+    b.assert_no_leaks();
+}
+
+#[test]
+fn v6_isolation_internal_masquerade_and_kill9() {
+    if !host_has_ipv6() {
+        eprintln!("SKIP: this host has no IPv6");
+        return;
+    }
+    let b = berth();
+    for (name, v4, v6, extra) in [
+        ("a6", "10.62.1.0/24", "fd62:1::/64", None),
+        ("b6", "10.62.2.0/24", "fd62:2::/64", None),
+        ("i6", "10.62.3.0/24", "fd62:3::/64", Some("--internal")),
+    ] {
+        let mut args = vec![
+            "network", "create", "--ipv6", "--subnet", v4, "--subnet", v6,
+        ];
+        if let Some(e) = extra {
+            args.push(e);
+        }
+        args.push(name);
+        b.run(&args).assert_ok();
+    }
+    let a = b
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "sa",
+            "--network",
+            "a6",
+            "busybox",
+            "sh",
+            "-c",
+            &web_script("in-a"),
+        ])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    let i = b
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "si",
+            "--network",
+            "i6",
+            "busybox",
+            "sh",
+            "-c",
+            &web_script("in-i"),
+        ])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    let a6 = inspect(
+        &b,
+        "sa",
+        "{{.NetworkSettings.Networks.a6.GlobalIPv6Address}}",
+    );
+    assert_eq!(a6, "fd62:1::2");
+    let i6 = inspect(
+        &b,
+        "si",
+        "{{.NetworkSettings.Networks.i6.GlobalIPv6Address}}",
+    );
+    // same network: reachable; another network: not (v6 as v4)
+    let same = b
+        .run(&[
+            "run",
+            "--rm",
+            "--network",
+            "a6",
+            "busybox",
+            "wget",
+            "-qO-",
+            "-T",
+            "3",
+            &format!("http://[{a6}]/"),
+        ])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(same.contains("in-a"), "{same}");
+    let other = b.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "b6",
+        "busybox",
+        "wget",
+        "-qO-",
+        "-T",
+        "3",
+        &format!("http://[{a6}]/"),
+    ]);
+    assert!(
+        !other.ok() && !other.stdout.contains("in-a"),
+        "a container on b6 reached a6 over v6:\n{other}"
+    );
+    // internal: no way out over v6 (not even to the host's v6 address), and
+    // no default v6 route
+    let route = b
+        .run(&["exec", "si", "ip", "-6", "route"])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(
+        !route.contains("default"),
+        "an internal network has a v6 default route:\n{route}"
+    );
+    if let Some(h6) = host_addr6() {
+        let out = b.run(&["exec", "si", "ping6", "-c1", "-W2", &h6]);
+        assert!(!out.ok(), "an internal container reached {h6}:\n{out}");
+        // a non-internal one does (through its gateway)
+        let out = b.run(&["exec", "sa", "ping6", "-c1", "-W3", &h6]);
+        assert!(out.ok(), "a6 cannot reach the host's {h6}:\n{out}");
+    }
+    // and nobody from another network reaches the internal one
+    let out = b.run(&[
+        "exec",
+        "sa",
+        "wget",
+        "-qO-",
+        "-T",
+        "3",
+        &format!("http://[{i6}]/"),
+    ]);
+    assert!(
+        !out.stdout.contains("in-i"),
+        "a6 reached the internal i6:\n{out}"
+    );
+    // outbound v6 is masqueraded: the rule names the subnet (traffic beyond
+    // the host needs a v6 router, which this machine's fd00::1 is not)
+    let tag = root_tag(&b);
+    let table = cmd_out("nft", &["list", "table", "ip6", &format!("berth_{tag}")]);
+    assert!(
+        table.contains("ip6 saddr fd62:1::/64 oifname != "),
+        "{table}"
+    );
+    assert!(
+        !table.contains("ip6 saddr fd62:3::/64 oifname != "),
+        "{table}"
+    );
+
+    // kill -9 of a container: its v6 address goes back to the pool
+    let pid = inspect(&b, "sa", "{{.State.Pid}}");
+    assert!(Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        wait_until(Duration::from_secs(10), || inspect(
+            &b,
+            "sa",
+            "{{.State.Running}}"
+        ) == "false"),
+        "sa still running after kill -9"
+    );
+    let again = b
+        .run(&[
+            "run",
+            "--rm",
+            "--network",
+            "a6",
+            "busybox",
+            "ip",
+            "-6",
+            "addr",
+            "show",
+            "eth0",
+        ])
+        .assert_ok()
+        .stdout
+        .clone();
+    assert!(
+        again.contains("fd62:1::2/64"),
+        "the killed container's address was not released:\n{again}"
+    );
+
+    b.cleanup();
+    for n in ["a6", "b6", "i6"] {
+        b.run(&["network", "rm", n]).assert_ok();
+    }
+    assert_v6_clean(&b, "fd62:", &[a, i]);
+    b.assert_no_leaks();
+}
+
+#[test]
+fn v6_bad_input() {
+    if !host_has_ipv6() {
+        eprintln!("SKIP: this host has no IPv6");
+        return;
+    }
+    let b = berth();
+    // docker 20.10's words: its default pools have no v6 pool
+    b.run(&["network", "create", "--ipv6", "nosub"])
+        .assert_fail_with("non-overlapping IPv6 address pool");
+    b.run(&["network", "create", "--subnet", "fd63:1::/64", "nov6"])
+        .assert_fail_with("needs --ipv6");
+    b.run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd63:1::/64",
+        "--subnet",
+        "fd63:2::/64",
+        "two",
+    ])
+    .assert_fail_with("one IPv4 and one IPv6");
+    b.run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd63:1::/64",
+        "--gateway",
+        "fd63:9::1",
+        "gw",
+    ])
+    .assert_fail_with("fd63:9::1");
+    b.run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd63:1::/64",
+        "--ip-range",
+        "fd63:2::/120",
+        "rg",
+    ])
+    .assert_fail_with("not inside the subnet");
+    b.run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd63:1::/64",
+        "ok6",
+    ])
+    .assert_ok();
+    b.run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd63:1:0:0::/80",
+        "over",
+    ])
+    .assert_fail_with("overlaps");
+    b.run(&[
+        "run",
+        "--rm",
+        "--ip6",
+        "nonsense",
+        "--network",
+        "ok6",
+        "busybox",
+        "true",
+    ])
+    .assert_fail_with("invalid IPv6 address");
+    b.run(&[
+        "run",
+        "--rm",
+        "--ip6",
+        "fd63:9::5",
+        "--network",
+        "ok6",
+        "busybox",
+        "true",
+    ])
+    .assert_fail_with("fd63:9::5");
+    b.run(&["run", "--rm", "--ip6", "fd63:1::5", "busybox", "true"])
+        .assert_fail_with("user defined networks only");
+    b.run(&["network", "create", "v4only"]).assert_ok();
+    b.run(&[
+        "run",
+        "--rm",
+        "--ip6",
+        "fd63:1::5",
+        "--network",
+        "v4only",
+        "busybox",
+        "true",
+    ])
+    .assert_fail_with("no IPv6 subnet");
+    for n in ["ok6", "v4only"] {
+        b.run(&["network", "rm", n]).assert_ok();
+    }
+    b.assert_no_leaks();
+}
+
+/// The same scenarios against a private dockerd 20.10 (docker-proxy for the
+/// published port; the harness's dockerd writes no host iptables rules, so
+/// isolation is not compared here): what both do alike, side by side.
+#[test]
+fn same_as_docker() {
+    if !host_has_ipv6() {
+        eprintln!("SKIP: this host has no IPv6");
+        return;
+    }
+    let b = berth();
+    let d = docker::Docker::start_with(&["--userland-proxy=true"]);
+    d.docker(&["tag", engine_kit::IMAGE, "busybox"]).assert_ok();
+
+    // --ipv6 without a v6 subnet: both refuse it with the same words
+    let de = d.docker(&["network", "create", "--ipv6", "nosub"]);
+    let be = b.run(&["network", "create", "--ipv6", "nosub"]);
+    assert!(!de.ok() && !be.ok(), "docker:\n{de}\nberth:\n{be}");
+    let words = "could not find an available, non-overlapping IPv6 address pool";
+    assert!(de.stderr.contains(words), "docker said:\n{de}");
+    assert!(be.stderr.contains(words), "berth said:\n{be}");
+
+    let results: Vec<(String, String, String, String, String)> = [
+        ("docker", "fd64:d::/64", "10.64.13.0/24"),
+        ("berth", "fd64:b::/64", "10.64.11.0/24"),
+    ]
+    .iter()
+    .map(|(engine, v6, v4)| {
+        let run = |args: &[&str]| -> (bool, String) {
+            if *engine == "docker" {
+                let o = d.docker(args);
+                (o.ok(), format!("{}{}", o.stdout, o.stderr))
+            } else {
+                let o = b.run(args);
+                (o.ok(), format!("{}{}", o.stdout, o.stderr))
+            }
+        };
+        let (ok, out) = run(&["network", "create", "--ipv6", "--subnet", v4, "--subnet", v6, "dn6"]);
+        assert!(ok, "{engine}: {out}");
+        let port = free_port();
+        let (ok, out) = run(&[
+            "run", "-d", "--name", "dweb", "--network", "dn6", "-p", &format!("{port}:80"),
+            "busybox", "sh", "-c", &web_script("v6-web"),
+        ]);
+        assert!(ok, "{engine}: {out}");
+        let (_, ip6) = run(&["inspect", "-f", "{{.NetworkSettings.Networks.dn6.GlobalIPv6Address}}/{{.NetworkSettings.Networks.dn6.GlobalIPv6PrefixLen}} gw={{.NetworkSettings.Networks.dn6.IPv6Gateway}}", "dweb"]);
+        let (ok, by_name) = run(&[
+            "run", "--rm", "--network", "dn6", "busybox", "sh", "-c",
+            "ping6 -c1 -W3 dweb >/dev/null && echo ping6-by-name-ok; \
+             wget -qO- -T 5 \"http://[$(nslookup -type=AAAA dweb | sed -n 's/^Address: \\(.*:.*\\)/\\1/p' | tail -1)]/\"",
+        ]);
+        assert!(ok, "{engine}: {by_name}");
+        let (_, hosts) = run(&["exec", "dweb", "sh", "-c", "grep -c : /etc/hosts; tail -2 /etc/hosts | cut -f1 | tr -d '0-9a-f.' "]);
+        let via_host = host_addr6()
+            .and_then(|h| {
+                wait_until(Duration::from_secs(5), || http_get(&h, port, Duration::from_secs(2)).is_some());
+                http_get(&h, port, Duration::from_secs(2))
+            })
+            .unwrap_or_default();
+        run(&["rm", "-f", "dweb"]);
+        run(&["network", "rm", "dn6"]);
+        let shape = |s: &str| {
+            // the address itself differs (other subnets); keep its shape
+            s.trim()
+                .replace(v6.trim_end_matches(":/64"), "PFX")
+        };
+        (
+            engine.to_string(),
+            shape(&ip6),
+            by_name.trim().to_string(),
+            hosts.trim().to_string(),
+            via_host.trim().to_string(),
+        )
+    })
+    .collect();
+    let (dk, bt) = (&results[0], &results[1]);
+    eprintln!("docker: {dk:?}\nberth:  {bt:?}");
+    assert_eq!(
+        dk.1.replace("PFX", ""),
+        bt.1.replace("PFX", ""),
+        "inspect's v6 fields"
+    );
+    assert_eq!(dk.2, bt.2, "v6 traffic by name");
+    assert!(
+        bt.2.contains("ping6-by-name-ok") && bt.2.contains("v6-web"),
+        "{bt:?}"
+    );
+    assert_eq!(dk.3, bt.3, "/etc/hosts's v6 lines");
+    assert_eq!(dk.4, bt.4, "the published port over the host's v6 address");
+    b.assert_no_leaks();
+}
