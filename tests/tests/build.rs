@@ -595,11 +595,16 @@ fn run_steps_use_the_default_bridge_and_user_networks() {
     let ctx = context(&b, "bridge-run", &[("Dockerfile", &df)]);
     let out = build(&b, &ctx, &["-t", "netrun", "--add-host", "gw:host-gateway"]);
     out.assert_ok();
-    // Only web's veth is on the bridge: the RUN steps' endpoints are gone.
-    let members = sh(
-        "ip",
-        &["-br", "link", "show", "master", &format!("bb{tag}")],
-    );
+    // Only web's veth is on the bridge: the RUN steps' endpoints are gone
+    // (their veths with their namespaces, freed by the kernel's worker
+    // moments after each step).
+    let bridge = format!("bb{tag}");
+    let members = || sh("ip", &["-br", "link", "show", "master", &bridge]);
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while members().lines().count() > 1 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let members = members();
     assert_eq!(members.lines().count(), 1, "bridge members:\n{members}");
     assert_eq!(
         run_out(&b, &["--network", "none", "netrun"]),

@@ -86,6 +86,19 @@ fn assert_down_clean(b: &Berth, project: &str, net_ids: &[String], cids: &[Strin
         !nets.lines().any(|n| n.starts_with(&format!("{project}_"))),
         "networks left: {nets}"
     );
+    // a veth goes with its container's namespace, freed by the kernel's
+    // worker moments after the container's removal
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < end {
+        let l = cmd_out("ip", &["-br", "link"]);
+        if cids
+            .iter()
+            .all(|id| !l.contains(&format!("veth{}", &id[..8])))
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let links = cmd_out("ip", &["-br", "link"]);
     for id in net_ids {
         assert!(

@@ -133,6 +133,13 @@ fn root_tag(b: &Berth) -> String {
 fn assert_net_clean(b: &Berth, ids: &[String]) {
     b.cleanup();
     let tag = root_tag(b);
+    // a veth goes with its container's namespace, which the kernel frees
+    // in a worker of its own moments after the container's removal
+    let gone = |l: &str| {
+        ids.iter()
+            .all(|id| !l.contains(&format!("veth{}", &id[..8])))
+    };
+    wait_until(Duration::from_secs(5), || gone(&links()));
     let l = links();
     for id in ids {
         assert!(

@@ -242,6 +242,14 @@ fn published_ports_and_isolation_under_iptables() {
         !nft.contains(&format!("berth_{tag}")),
         "an nft table:\n{nft}"
     );
+    // a veth goes with its container's namespace, freed by the kernel's
+    // worker moments after the container's removal
+    wait_until(Duration::from_secs(5), || {
+        let l = sh("ip", &["-br", "link"]);
+        [&web, &other]
+            .iter()
+            .all(|id| !l.contains(&format!("veth{}", &id[..8])))
+    });
     let l = sh("ip", &["-br", "link"]);
     for id in [&web, &other] {
         assert!(!l.contains(&format!("veth{}", &id[..8])), "veth left:\n{l}");

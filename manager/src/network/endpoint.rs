@@ -362,11 +362,19 @@ fn attach_one(
 /// Detach every endpoint of container `id` (the caller holds the lock);
 /// returns the networks it left.
 fn detach_all(st: &NetworkStore, id: &str) -> Result<Vec<String>, NetworkError> {
+    detach_all_with(st, id, true)
+}
+
+/// `detach_all`; `links`: delete the interfaces too (false: they go with
+/// the container's namespace, see `netns::dies_with_pin`).
+fn detach_all_with(st: &NetworkStore, id: &str, links: bool) -> Result<Vec<String>, NetworkError> {
     let mut touched = Vec::new();
     for n in st.list()? {
         if let Some(ep) = st.endpoint(&n.id, id)? {
-            if let Ok(d) = driver::for_network(&n) {
-                d.detach(&n, &ep)?;
+            if links {
+                if let Ok(d) = driver::for_network(&n) {
+                    d.detach(&n, &ep)?;
+                }
             }
             st.remove_endpoint(&n.id, id)?;
             if driver::on_demand(&n) && st.endpoints(&n.id)?.is_empty() {
@@ -476,7 +484,10 @@ pub fn prepare(
 pub fn release(ctx: &Context, id: &str) -> Result<(), NetworkError> {
     let _l = store::lock()?;
     let st = NetworkStore::open(ctx)?;
-    let mut touched = detach_all(&st, id)?;
+    // When the namespace dies as it is unpinned below, the kernel deletes
+    // the veths with it, off this path (`run --rm` waits for this).
+    let links_go = netns::dies_with_pin(&ctx.state, id);
+    let mut touched = detach_all_with(&st, id, !links_go)?;
     for nid in &touched {
         if let Ok(n) = st.get(nid) {
             crate::events::network(&ctx.root, "disconnect", &n, Some(id));

@@ -63,11 +63,12 @@ pub(super) fn hosts(
         let Ok((t, ep)) = target(cs, st, rec, name) else {
             continue; // checked by `env` at start; a gone target drops out
         };
-        let mut names = vec![alias.to_string()];
+        // docker's order: the alias, the target's short id (its hostname),
+        // then its name
+        let mut names = vec![alias.to_string(), t.short_id().to_string()];
         if t.name != alias {
             names.push(t.name.clone());
         }
-        names.push(t.short_id().to_string());
         out.push(HostEntry { ip: ep.ipv4, names });
     }
     Ok(out)

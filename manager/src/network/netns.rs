@@ -192,6 +192,38 @@ pub fn remove(state: &Path, id: &str) -> Result<(), NetnsError> {
     }
 }
 
+/// Whether unpinning container `id`'s namespace frees it: no process is in
+/// it (the container's have exited and no `--network container:` peer
+/// joined it). The kernel then deletes its interfaces -- a veth with both
+/// ends -- as it frees the namespace, in its own worker: the caller need not
+/// delete them itself, which costs a synchronize_net (5-20 ms) each.
+/// Unsure (no pin, an unreadable /proc): false.
+pub fn dies_with_pin(state: &Path, id: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // the pin is a bind mount of the namespace's nsfs file: same inode
+    let Ok(pin) = std::fs::metadata(path(state, id)) else {
+        return false;
+    };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if let Ok(m) = std::fs::metadata(format!("/proc/{pid}/ns/net")) {
+            if m.ino() == pin.ino() && m.dev() == pin.dev() {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// Unmount `<state>/netns` when no pin is left in it (no mount of berth's
 /// outlives its last container).
 pub fn cleanup_dir(state: &Path) {

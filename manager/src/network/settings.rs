@@ -69,16 +69,157 @@ pub fn ports_column(ctx: &Context, rec: &ContainerRecord, running: bool) -> Stri
         return String::new();
     }
     let pubd = published(ctx, rec);
-    let mut parts: Vec<String> = pubd
-        .iter()
-        .map(|(k, ip, port)| format!("{ip}:{port}->{k}"))
-        .collect();
-    for k in rec.config.exposed_ports.keys() {
-        if !pubd.iter().any(|(pk, _, _)| pk == k) {
-            parts.push(k.clone());
+    let mut ports: Vec<ListedPort> = Vec::new();
+    for (k, ip, port) in &pubd {
+        if let Some((private, proto)) = split_port_key(k) {
+            ports.push(ListedPort {
+                private,
+                proto,
+                ip: ip.clone(),
+                public: *port,
+            });
         }
     }
-    parts.join(", ")
+    for k in rec.config.exposed_ports.keys() {
+        if pubd.iter().any(|(pk, _, _)| pk == k) {
+            continue;
+        }
+        if let Some((private, proto)) = split_port_key(k) {
+            ports.push(ListedPort {
+                private,
+                proto,
+                ip: String::new(),
+                public: 0,
+            });
+        }
+    }
+    displayable_ports(ports)
+}
+
+/// "80/tcp" -> (80, "tcp").
+fn split_port_key(k: &str) -> Option<(u16, String)> {
+    let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+    Some((port.parse().ok()?, proto.to_string()))
+}
+
+/// One row of docker's container list `Ports` (ip empty: exposed only).
+#[derive(Debug, Clone)]
+struct ListedPort {
+    private: u16,
+    proto: String,
+    ip: String,
+    public: u16,
+}
+
+/// The PORTS text as docker's CLI makes it: ports sorted by container port,
+/// then host address, then host port; a host port other than its container
+/// port listed on its own ("0.0.0.0:8080->80/tcp", after the rest); runs of
+/// consecutive ports published on the same numbers, or only exposed, folded
+/// into ranges ("0.0.0.0:7000-7001->7000-7001/tcp", "80-81/tcp").
+fn displayable_ports(mut ports: Vec<ListedPort>) -> String {
+    ports.sort_by(|a, b| {
+        (a.private, &a.ip, a.public, &a.proto).cmp(&(b.private, &b.ip, b.public, &b.proto))
+    });
+    // (group key: "proto" or "ip/proto", first, last), in creation order
+    let mut groups: Vec<(String, u16, u16)> = Vec::new();
+    let mut result = Vec::new();
+    let mut mappings = Vec::new();
+    for p in &ports {
+        let key = if p.ip.is_empty() {
+            p.proto.clone()
+        } else if p.public != p.private {
+            mappings.push(format!(
+                "{}->{}/{}",
+                host_port(&p.ip, p.public),
+                p.private,
+                p.proto
+            ));
+            continue;
+        } else {
+            format!("{}/{}", p.ip, p.proto)
+        };
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            None => groups.push((key, p.private, p.private)),
+            Some(g) if p.private == g.2.wrapping_add(1) => g.2 = p.private,
+            Some(g) => {
+                result.push(port_group(&g.0, g.1, g.2));
+                *g = (key, p.private, p.private);
+            }
+        }
+    }
+    result.extend(groups.iter().map(|(k, a, b)| port_group(k, *a, *b)));
+    result.extend(mappings);
+    result.join(", ")
+}
+
+fn host_port(ip: &str, port: u16) -> String {
+    host_port_range(ip, &port.to_string())
+}
+
+fn port_group(key: &str, first: u16, last: u16) -> String {
+    let range = if first == last {
+        first.to_string()
+    } else {
+        format!("{first}-{last}")
+    };
+    match key.rsplit_once('/') {
+        Some((ip, proto)) => format!("{}->{range}/{proto}", host_port_range(ip, &range)),
+        None => format!("{range}/{key}"),
+    }
+}
+
+/// "IP:PORTS", with brackets for an IPv6 address.
+fn host_port_range(ip: &str, range: &str) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{range}")
+    } else {
+        format!("{ip}:{range}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(private: u16, proto: &str, ip: &str, public: u16) -> ListedPort {
+        ListedPort {
+            private,
+            proto: proto.into(),
+            ip: ip.into(),
+            public,
+        }
+    }
+
+    #[test]
+    fn ports_column_in_dockers_order_and_ranges() {
+        // docker 20.10's text for -p H1:80 -p 127.0.0.1:H2:80 -p 80
+        // -p R-R+1:7000-7001 (IPv4 rows)
+        let got = displayable_ports(vec![
+            p(7000, "tcp", "0.0.0.0", 26186),
+            p(7001, "tcp", "0.0.0.0", 26187),
+            p(80, "tcp", "127.0.0.1", 26185),
+            p(80, "tcp", "0.0.0.0", 32768),
+            p(80, "tcp", "0.0.0.0", 26184),
+        ]);
+        assert_eq!(
+            got,
+            "0.0.0.0:26184->80/tcp, 0.0.0.0:32768->80/tcp, 127.0.0.1:26185->80/tcp, \
+             0.0.0.0:26186->7000/tcp, 0.0.0.0:26187->7001/tcp"
+        );
+        // same numbers fold into ranges; exposed-only ports too
+        let got = displayable_ports(vec![
+            p(8001, "tcp", "0.0.0.0", 8001),
+            p(8000, "tcp", "0.0.0.0", 8000),
+            p(443, "tcp", "", 0),
+            p(444, "tcp", "", 0),
+            p(53, "udp", "", 0),
+            p(9000, "tcp", "0.0.0.0", 9100),
+        ]);
+        assert_eq!(
+            got,
+            "53/udp, 443-444/tcp, 0.0.0.0:8000-8001->8000-8001/tcp, 0.0.0.0:9100->9000/tcp"
+        );
+    }
 }
 
 /// `inspect`'s NetworkSettings.

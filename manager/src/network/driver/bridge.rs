@@ -64,13 +64,25 @@ impl Driver for Bridge {
         let br = self.ensure(&mut nl, net)?;
         let mac = crate::network::ipam::parse_mac(&ep.mac_address)?;
         let nsfile = File::open(ns).map_err(crate::store::IoFailure::at("open", ns))?;
-        nl.create_veth(
-            &ep.host_veth,
-            &ep.ifname,
-            nsfile.as_fd(),
-            net.mtu(),
-            Some(mac),
-        )?;
+        let create = |nl: &mut Netlink| {
+            nl.create_veth(
+                &ep.host_veth,
+                &ep.ifname,
+                nsfile.as_fd(),
+                net.mtu(),
+                Some(mac),
+            )
+        };
+        if let Err(e) = create(&mut nl) {
+            if e.errno() != Some(libc::EEXIST) {
+                return Err(e.into());
+            }
+            // This container's veth from its last run, still going with that
+            // run's namespace (the kernel deletes it as it frees the
+            // namespace, see `netns::dies_with_pin`): replace it now.
+            nl.delete_link(&ep.host_veth)?;
+            create(&mut nl)?;
+        }
         let host = nl
             .link_index(&ep.host_veth)?
             .ok_or_else(|| NetworkError::Invalid(format!("veth {} vanished", ep.host_veth)))?;
