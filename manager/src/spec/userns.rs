@@ -402,7 +402,7 @@ pub fn find_range(text: &str, file: &str, who: &str) -> Result<(u32, u32), SpecE
 
 fn no_range(file: &str, who: &str) -> SpecError {
     SpecError::Invalid(format!(
-        "userns-remap: no subordinate id range for {who:?} in {file} \
+        "no subordinate id range for {who:?} in {file} \
          (add a line \"{who}:START:COUNT\", e.g. \"{who}:100000:65536\")"
     ))
 }
@@ -455,8 +455,11 @@ pub fn find_ranges(text: &str, file: &str, who: &str) -> Result<Vec<(u64, u64)>,
 pub fn resolve(setting: &str, subuid: &Path, subgid: &Path) -> Result<Remap, SpecError> {
     let (user, group) = parse_setting(setting)?;
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| SpecError::io("read", p, e));
-    let (uid, usize_) = find_range(&read(subuid)?, &subuid.display().to_string(), &user)?;
-    let (gid, gsize) = find_range(&read(subgid)?, &subgid.display().to_string(), &group)?;
+    let ctx = |e: SpecError| SpecError::Invalid(format!("userns-remap: {e}"));
+    let (uid, usize_) =
+        find_range(&read(subuid)?, &subuid.display().to_string(), &user).map_err(ctx)?;
+    let (gid, gsize) =
+        find_range(&read(subgid)?, &subgid.display().to_string(), &group).map_err(ctx)?;
     Ok(Remap {
         uid,
         gid,
