@@ -23,6 +23,8 @@ enum Answer {
     /// 200 and bytes forever (no length; the server stops when the client goes).
     Endless,
     Redirect(String),
+    /// 401 with this `WWW-Authenticate` header.
+    Challenge(String),
 }
 
 fn ok(content_type: &str, body: &[u8]) -> Answer {
@@ -51,15 +53,40 @@ fn serve(route: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> String
 }
 
 fn handle(s: TcpStream, route: &dyn Fn(&str, &str) -> Answer) -> std::io::Result<()> {
+    handle_h(s, &|m, p, _| route(m, p))
+}
+
+/// A server on `ip` answering `route(method, path, request headers)`.
+fn serve_on(
+    ip: &str,
+    route: impl Fn(&str, &str, &str) -> Answer + Send + Sync + 'static,
+) -> String {
+    let l = TcpListener::bind(format!("{ip}:0")).unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let route = std::sync::Arc::new(route);
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let route = route.clone();
+            std::thread::spawn(move || {
+                let _ = handle_h(s, &*route);
+            });
+        }
+    });
+    addr
+}
+
+fn handle_h(s: TcpStream, route: &dyn Fn(&str, &str, &str) -> Answer) -> std::io::Result<()> {
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut r = BufReader::new(s.try_clone()?);
     let mut first = String::new();
     r.read_line(&mut first)?;
+    let mut headers = String::new();
     loop {
         let mut h = String::new();
         if r.read_line(&mut h)? == 0 || h == "\r\n" {
             break;
         }
+        headers.push_str(&h);
     }
     let mut f = first.split_whitespace();
     let (method, path) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
@@ -69,7 +96,7 @@ fn handle(s: TcpStream, route: &dyn Fn(&str, &str) -> Answer) -> std::io::Result
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
         );
     }
-    match route(method, path) {
+    match route(method, path, &headers) {
         Answer::Body {
             status,
             content_type,
@@ -97,6 +124,12 @@ fn handle(s: TcpStream, route: &dyn Fn(&str, &str) -> Answer) -> std::io::Result
         Answer::Redirect(to) => {
             let head = format!(
                 "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            w.write_all(head.as_bytes())?;
+        }
+        Answer::Challenge(c) => {
+            let head = format!(
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {c}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
             );
             w.write_all(head.as_bytes())?;
         }
@@ -393,4 +426,175 @@ fn a_redirect_to_another_host_serving_other_bytes_is_refused() {
     });
     let b = berth();
     expect_failure(&b, &format!("{addr}/fake/img:v1"), &["digest"], &verified);
+}
+
+// ---- authentication: where the credentials go ----
+
+/// The `Authorization` header of a request's headers, if any.
+fn authorization(headers: &str) -> Option<String> {
+    headers.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("authorization")
+            .then(|| v.trim().to_string())
+    })
+}
+
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>;
+
+/// A registry on 127.0.0.1 that wants a bearer token from `realm`, and sends
+/// its layer blob to `blob_url` (a redirect); it records what it was sent.
+fn bearer_registry(realm: String, blob_url: String, seen: Seen) -> String {
+    let (config, layer, manifest) = image();
+    let (c, l) = (sha(&config), sha(&layer));
+    serve_on("127.0.0.1", move |_, path, headers| {
+        let auth = authorization(headers);
+        seen.lock().unwrap().push((path.to_string(), auth.clone()));
+        if auth.as_deref() != Some("Bearer tok-123") {
+            return Answer::Challenge(format!("Bearer realm=\"{realm}\",service=\"fake\""));
+        }
+        if path.contains("/manifests/") {
+            ok(OCI_MANIFEST, &manifest)
+        } else if path.ends_with(&c) {
+            ok("application/octet-stream", &config)
+        } else if path.ends_with(&l) {
+            Answer::Redirect(blob_url.clone())
+        } else {
+            ok("text/plain", b"")
+        }
+    })
+}
+
+fn login(b: &Berth, addr: &str) {
+    b.cmd()
+        .env(
+            "DOCKER_CONFIG",
+            &b.scratch("no-docker-config").to_string_lossy(),
+        )
+        .args(["login", "-u", "u", "-p", "p4ss", addr])
+        .timeout(Duration::from_secs(60))
+        .run()
+        .assert_ok();
+}
+
+/// The realm is another host (as Docker Hub's): the login's basic
+/// credentials go to it (docker sends them there too) and to no one else;
+/// the token goes to the registry only; the blob redirect to a third host
+/// gets neither.
+#[test]
+fn credentials_go_to_the_realm_and_the_token_to_the_registry_never_to_a_redirect() {
+    let (_, layer, _) = image();
+    let basic = "Basic dTpwNHNz"; // base64("u:p4ss")
+    let token_seen: Seen = Default::default();
+    let blob_seen: Seen = Default::default();
+    let reg_seen: Seen = Default::default();
+    let ts = token_seen.clone();
+    let token_host = serve_on("127.0.0.2", move |_, path, headers| {
+        let auth = authorization(headers);
+        ts.lock().unwrap().push((path.to_string(), auth.clone()));
+        if auth.as_deref() == Some(basic) {
+            ok("application/json", br#"{"token":"tok-123"}"#)
+        } else {
+            Answer::Body {
+                status: 401,
+                content_type: "application/json".into(),
+                body: b"{}".to_vec(),
+            }
+        }
+    });
+    let bs = blob_seen.clone();
+    let blob_host = serve_on("127.0.0.3", move |_, path, headers| {
+        bs.lock()
+            .unwrap()
+            .push((path.to_string(), authorization(headers)));
+        ok("application/octet-stream", &layer)
+    });
+    let addr = bearer_registry(
+        format!("http://{token_host}/token"),
+        format!("http://{blob_host}/storage/blob"),
+        reg_seen.clone(),
+    );
+    let b = berth();
+    login(&b, &addr);
+    let out = pull(&b, &format!("{addr}/fake/img:v1"));
+    out.assert_ok();
+    let blobs = blob_seen.lock().unwrap().clone();
+    assert!(!blobs.is_empty(), "the blob host was never asked");
+    assert!(
+        blobs.iter().all(|(_, a)| a.is_none()),
+        "the redirect target got credentials: {blobs:?}"
+    );
+    let tokens = token_seen.lock().unwrap().clone();
+    assert!(
+        tokens.iter().all(|(_, a)| a.as_deref() == Some(basic)),
+        "{tokens:?}"
+    );
+    let reg = reg_seen.lock().unwrap().clone();
+    assert!(
+        reg.iter()
+            .all(|(_, a)| a.is_none() || a.as_deref() == Some("Bearer tok-123")),
+        "the registry got something other than its token: {reg:?}"
+    );
+    assert!(reg
+        .iter()
+        .any(|(_, a)| a.as_deref() == Some("Bearer tok-123")));
+}
+
+/// A realm over plain HTTP on a host that is neither loopback nor an
+/// insecure registry: the credentials are not sent there, by name.
+#[test]
+fn a_plain_http_realm_elsewhere_gets_no_credentials() {
+    let seen: Seen = Default::default();
+    // 192.0.2.1 (TEST-NET-1): never reached, the refusal comes first
+    let addr = bearer_registry(
+        "http://192.0.2.1/token".into(),
+        "http://127.0.0.1:1/none".into(),
+        seen,
+    );
+    let b = berth();
+    let out = b
+        .cmd()
+        .env(
+            "DOCKER_CONFIG",
+            &b.scratch("no-docker-config").to_string_lossy(),
+        )
+        .args(["login", "-u", "u", "-p", "p4ss", &addr])
+        .timeout(Duration::from_secs(60))
+        .run();
+    // login's GET /v2/ is answered 200 without a challenge by the fake: store
+    // the credentials, then the pull meets the realm
+    out.assert_ok();
+    expect_failure(
+        &b,
+        &format!("{addr}/fake/img:v1"),
+        &["refusing to send credentials to the token realm http://192.0.2.1/token over plain HTTP"],
+        &[],
+    );
+}
+
+/// A token endpoint answering garbage, or a body without end: refused by name.
+#[test]
+fn a_garbage_or_endless_token_answer_is_refused() {
+    for (garbage, needle) in [(true, "is not JSON"), (false, "is over 1024 KiB")] {
+        let token_host = serve_on("127.0.0.2", move |_, _, _| {
+            if garbage {
+                ok("text/html", b"<html>no token here</html>")
+            } else {
+                Answer::Endless
+            }
+        });
+        let addr = bearer_registry(
+            format!("http://{token_host}/token"),
+            "http://127.0.0.1:1/none".into(),
+            Default::default(),
+        );
+        let b = berth();
+        expect_failure(
+            &b,
+            &format!("{addr}/fake/img:v1"),
+            &[&format!(
+                "the token response from http://{token_host}/token {needle}"
+            )],
+            &[],
+        );
+    }
 }

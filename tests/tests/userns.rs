@@ -297,3 +297,420 @@ fn userns_remap_refusals() {
     assert!(out.stderr.contains("userns-remap"), "{out}");
     b.assert_no_leaks();
 }
+
+// ---- berth: --userns=auto ----
+
+const POOL: u32 = 400000;
+
+/// A manager whose `berth` pool user holds POOL..POOL+3072 (no config remap).
+fn auto_pool(name: &str) -> Berth {
+    berth_tests::init();
+    let b = Berth::new();
+    b.import_busybox("bb");
+    let dir = b.scratch(name);
+    std::fs::write(
+        dir.join("subuid"),
+        format!("other:1000:5\nberth:{POOL}:3072\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("subgid"), format!("berth:{POOL}:3072\n")).unwrap();
+    b
+}
+
+/// The `(container, host, size)` lines of a uid_map/gid_map text.
+fn map_lines(text: &str) -> Vec<(u32, u32, u32)> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<u32> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (f.len() == 3).then(|| (f[0], f[1], f[2]))
+        })
+        .collect()
+}
+
+#[test]
+fn userns_auto_gives_each_container_its_own_range() {
+    if skip_on_runc("--userns=auto needs the runtime's idmapped rootfs") {
+        return;
+    }
+    let b = auto_pool("auto");
+    let run = |args: &[&str]| remap_cmd(&b, "auto").args(args).run();
+    let maps = "cat /proc/self/uid_map; echo -; cat /proc/self/gid_map; \
+                stat -c 'bb %u' /bin/busybox; touch /etc/x && echo rootfs-ok";
+    // busybox's highest id is berthuser's 1000: podman's minimum, 1024
+    let out = run(&[
+        "run",
+        "--name",
+        "a1",
+        "--userns=auto",
+        "bb",
+        "sh",
+        "-c",
+        maps,
+    ]);
+    let o = &out.assert_ok().stdout;
+    let (u, g) = o.split_once("-\n").unwrap();
+    assert_eq!(map_lines(u), vec![(0, POOL, 1024)], "{o}");
+    assert_eq!(map_lines(g), vec![(0, POOL, 1024)], "{o}");
+    assert!(o.contains("bb 0\n") && o.contains("rootfs-ok\n"), "{o}");
+    // a stopped container keeps its range: the next one starts after it
+    let out = run(&[
+        "run",
+        "--name",
+        "a2",
+        "--userns=auto",
+        "bb",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(
+        map_lines(&out.assert_ok().stdout),
+        vec![(0, POOL + 1024, 1024)]
+    );
+    let out = run(&[
+        "create",
+        "--name",
+        "a3",
+        "--userns",
+        "auto:size=1024",
+        "bb",
+        "true",
+    ]);
+    out.assert_ok();
+    // the pool (3072) is used up: refused, saying so
+    let out = run(&["run", "--rm", "--userns=auto", "bb", "true"]);
+    out.assert_code(125);
+    assert!(out.stderr.contains("no free run of 1024"), "{out}");
+    // inspect says what was asked
+    let out = b.run(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", "a1", "a3"]);
+    assert_eq!(out.assert_ok().stdout, "auto\nauto:size=1024\n");
+    // rm gives the range back: the hole is reused
+    b.run(&["rm", "a2"]).assert_ok();
+    let out = run(&[
+        "run",
+        "--rm",
+        "--userns=auto",
+        "bb",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(
+        map_lines(&out.assert_ok().stdout),
+        vec![(0, POOL + 1024, 1024)]
+    );
+    b.run(&["rm", "-f", "a1", "a3"]).assert_ok();
+    // a forced mapping: container 0 is host 5000, the rest from the pool
+    let out = run(&[
+        "run",
+        "--rm",
+        "--userns=auto:size=1024,uidmapping=0:5000:1",
+        "bb",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; echo -; cat /proc/self/gid_map",
+    ]);
+    let o = &out.assert_ok().stdout;
+    let (u, g) = o.split_once("-\n").unwrap();
+    assert_eq!(map_lines(u), vec![(0, 5000, 1), (1, POOL, 1023)], "{o}");
+    assert_eq!(map_lines(g), vec![(0, POOL, 1024)], "{o}");
+    // concurrent creates never share a range (the allocation lock)
+    let outs: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    remap_cmd(&b, "auto")
+                        .args([
+                            "run",
+                            "--rm",
+                            "--userns=auto",
+                            "bb",
+                            "cat",
+                            "/proc/self/uid_map",
+                        ])
+                        .run()
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap().assert_ok().stdout.clone())
+            .collect()
+    });
+    let mut starts: Vec<u32> = outs.iter().map(|o| map_lines(o)[0].1).collect();
+    starts.sort_unstable();
+    assert_eq!(starts, vec![POOL, POOL + 1024, POOL + 2048], "{outs:?}");
+    // the size follows the image's highest id (a file owned by 2999)
+    b.run(&[
+        "run",
+        "--name",
+        "mk",
+        "bb",
+        "sh",
+        "-c",
+        "touch /big && chown 2999:2999 /big",
+    ])
+    .assert_ok();
+    b.run(&["commit", "mk", "big"]).assert_ok();
+    b.run(&["rm", "mk"]).assert_ok();
+    let out = run(&[
+        "run",
+        "--rm",
+        "--userns=auto",
+        "big",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; stat -c 'big %u:%g' /big",
+    ]);
+    let o = &out.assert_ok().stdout;
+    assert_eq!(map_lines(o), vec![(0, POOL, 3000)], "{o}");
+    assert!(o.contains("big 2999:2999\n"), "{o}");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn userns_modes_refused_by_name() {
+    let b = auto_pool("auto-bad");
+    for (mode, says) in [
+        ("keep-id", "keep-id is not supported"),
+        ("nomap", "nomap is not supported"),
+        ("auto:size=x", "not a number"),
+        ("auto:bogus=1", "unknown option"),
+        ("sideways", "unknown user namespace mode"),
+    ] {
+        let arg = format!("--userns={mode}");
+        for verb in ["run", "create"] {
+            let out = b.run(&[verb, "--rm", &arg, "bb", "true"]);
+            out.assert_code(125);
+            assert!(out.stderr.contains(says), "{mode}: {out}");
+        }
+    }
+    // as docker's remap: not with the host's devices or network
+    let out = remap_cmd(&b, "auto-bad")
+        .args(["run", "--rm", "--userns=auto", "--privileged", "bb", "true"])
+        .run();
+    out.assert_code(125);
+    assert!(out.stderr.contains("--userns=auto"), "{out}");
+    // no pool line for berth: the file and the user are named
+    let dir = b.scratch("auto-bad");
+    std::fs::write(dir.join("subuid"), "someoneelse:100000:65536\n").unwrap();
+    let out = remap_cmd(&b, "auto-bad")
+        .args(["run", "--rm", "--userns=auto", "bb", "true"])
+        .run();
+    out.assert_code(125);
+    assert!(
+        out.stderr.contains("\"berth\"") && out.stderr.contains("subuid"),
+        "{out}"
+    );
+    b.assert_no_leaks();
+}
+
+#[test]
+fn userns_auto_pool_is_the_remap_user_past_its_shared_range_and_info_says_userns() {
+    if skip_on_runc("--userns=auto needs the runtime's idmapped rootfs") {
+        return;
+    }
+    let (b, cfg) = remapped("auto-remap");
+    let dir = b.scratch("auto-remap");
+    std::fs::write(
+        dir.join("subuid"),
+        format!("berthtest:{REMAP}:65536\nberthtest:{POOL}:2048\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("subgid"),
+        format!("berthtest:{REMAP}:65536\nberthtest:{POOL}:2048\n"),
+    )
+    .unwrap();
+    let out = remap_cmd(&b, "auto-remap")
+        .args([
+            "--config",
+            &cfg,
+            "run",
+            "--rm",
+            "--userns=auto",
+            "bb",
+            "cat",
+            "/proc/self/uid_map",
+        ])
+        .run();
+    assert_eq!(map_lines(&out.assert_ok().stdout), vec![(0, POOL, 1024)]);
+    // info: docker's name=userns under a remap, none without
+    let out = b.run(&["--config", &cfg, "info", "--format", "{{.SecurityOptions}}"]);
+    assert!(out.assert_ok().stdout.contains("name=userns"), "{out}");
+    let out = b.run(&["--config", &cfg, "info"]);
+    assert!(out.assert_ok().stdout.contains("\n  userns\n"), "{out}");
+    let out = b.run(&["info", "--format", "{{.SecurityOptions}}"]);
+    assert!(!out.assert_ok().stdout.contains("userns"), "{out}");
+    assert!(out.stdout.contains("name=cgroupns"), "{out}");
+    b.assert_no_leaks();
+}
+
+#[test]
+fn compose_userns_mode() {
+    if skip_on_runc("--userns=auto needs the runtime's idmapped rootfs") {
+        return;
+    }
+    let b = auto_pool("auto-compose");
+    let dir = b.scratch("auto-compose-proj");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  a:\n    image: bb\n    userns_mode: auto\n    command: [\"cat\", \"/proc/self/uid_map\"]\n",
+    )
+    .unwrap();
+    let cmd = |args: &[&str]| {
+        let mut all = vec!["compose"];
+        all.extend_from_slice(args);
+        remap_cmd(&b, "auto-compose").cwd(&dir).args(&all).run()
+    };
+    cmd(&["up"]).assert_ok();
+    let out = cmd(&["logs", "--no-log-prefix", "a"]);
+    assert_eq!(
+        map_lines(&out.assert_ok().stdout),
+        vec![(0, POOL, 1024)],
+        "{out}"
+    );
+    cmd(&["down"]).assert_ok();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  a:\n    image: bb\n    userns_mode: keep-id\n",
+    )
+    .unwrap();
+    let out = cmd(&["up"]);
+    assert_ne!(out.code, Some(0), "{out}");
+    cmd(&["down"]).assert_ok();
+    assert!(
+        out.stderr.contains("services.a.userns_mode") && out.stderr.contains("keep-id"),
+        "{out}"
+    );
+    b.assert_no_leaks();
+}
+
+// ---- cp, commit and seeded volumes under a remap ----
+
+/// cp into and out of a remapped container (running and stopped), commit
+/// and a seeded volume: owners are the container's ids inside, as docker
+/// gives them outside, and an image committed from it runs the same
+/// without a remap.
+fn cp_commit_volumes(b: &Berth, dir: &str, pre: &[&str], run_args: &[&str], host_root: (u32, u32)) {
+    let cmd = |args: &[&str]| {
+        let mut all: Vec<&str> = pre.to_vec();
+        all.extend_from_slice(args);
+        remap_cmd(b, dir).args(&all).run()
+    };
+    let mut args = vec!["run", "-d", "--name", "cpc", "-v", "seeded:/etc"];
+    args.extend_from_slice(run_args);
+    args.extend_from_slice(&["bb", "sleep", "1000"]);
+    cmd(&args).assert_ok();
+    let pid = b
+        .run(&["inspect", "-f", "{{.State.Pid}}", "cpc"])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = st.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert_eq!(
+        uid.split_whitespace().nth(1),
+        Some(host_root.0.to_string().as_str())
+    );
+    let host = b.scratch("cp-host");
+    std::fs::write(host.join("in"), "from the host").unwrap();
+    sys::chown(&host.join("in"), 123, 123);
+    let src = host.join("in").to_string_lossy().into_owned();
+    // into a running container: the container's root owns it (docker), and
+    // the container's root can write it; -a keeps the archive's ids
+    cmd(&["cp", &src, "cpc:/in-running"]).assert_ok();
+    cmd(&["cp", "-a", &src, "cpc:/in-archive"]).assert_ok();
+    let out = cmd(&[
+        "exec",
+        "cpc",
+        "sh",
+        "-c",
+        "stat -c '%n %u:%g' /in-running /in-archive; echo more >> /in-running && echo write-ok; \
+         echo made > /made; touch /owned && chown 7:8 /owned; \
+         stat -c 'etc %u:%g' /etc/passwd; echo v > /etc/new && echo vol-ok",
+    ]);
+    let o = &out.assert_ok().stdout;
+    assert!(o.contains("/in-running 0:0\n"), "{o}");
+    assert!(o.contains("/in-archive 123:123\n"), "{o}");
+    assert!(o.contains("write-ok\n"), "{o}");
+    // the seeded volume keeps the image's owners and is the container root's
+    assert!(o.contains("etc 0:0\n") && o.contains("vol-ok\n"), "{o}");
+    // out of a running container: the caller's (root) without -a, the
+    // container's ids (not the host's shifted ones) with -a
+    let out_plain = host.join("made").to_string_lossy().into_owned();
+    let out_arch = host.join("owned").to_string_lossy().into_owned();
+    cmd(&["cp", "cpc:/made", &out_plain]).assert_ok();
+    cmd(&["cp", "-a", "cpc:/owned", &out_arch]).assert_ok();
+    assert_eq!(owner(&host.join("made")), (0, 0));
+    assert_eq!(
+        std::fs::read_to_string(host.join("made")).unwrap(),
+        "made\n"
+    );
+    assert_eq!(owner(&host.join("owned")), (7, 8));
+    // a tar stream out carries the container's ids
+    let out = cmd(&["cp", "cpc:/owned", "-"]);
+    // (the first header's octal uid and gid fields, at 108 and 116)
+    let h = out.assert_ok().stdout.as_bytes();
+    let field = |at: usize| {
+        let t = String::from_utf8_lossy(&h[at..at + 8]);
+        u32::from_str_radix(t.trim_matches(|c: char| c == '\0' || c == ' '), 8).unwrap()
+    };
+    assert_eq!((field(108), field(116)), (7, 8));
+    // stopped: the same
+    cmd(&["stop", "-t", "1", "cpc"]).assert_ok();
+    cmd(&["cp", &src, "cpc:/in-stopped"]).assert_ok();
+    let out_s = host.join("owned-stopped").to_string_lossy().into_owned();
+    cmd(&["cp", "-a", "cpc:/owned", &out_s]).assert_ok();
+    assert_eq!(owner(&host.join("owned-stopped")), (7, 8));
+    cmd(&["start", "cpc"]).assert_ok();
+    let out = cmd(&[
+        "exec",
+        "cpc",
+        "sh",
+        "-c",
+        "stat -c '%n %u:%g' /in-stopped; echo x >> /in-stopped && echo write-ok",
+    ]);
+    let o = &out.assert_ok().stdout;
+    assert!(o.contains("/in-stopped 0:0\nwrite-ok\n"), "{o}");
+    // commit stores the container's ids: the image runs the same unmapped
+    cmd(&["commit", "cpc", "committed"]).assert_ok();
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--userns=host",
+        "committed",
+        "stat",
+        "-c",
+        "%n %u:%g",
+        "/made",
+        "/owned",
+        "/in-running",
+    ]);
+    assert_eq!(
+        out.assert_ok().stdout,
+        "/made 0:0\n/owned 7:8\n/in-running 0:0\n"
+    );
+    b.run(&["rm", "-f", "cpc"]).assert_ok();
+    b.run(&["volume", "rm", "seeded"]).assert_ok();
+    b.assert_no_leaks();
+}
+
+#[test]
+fn cp_commit_and_volumes_under_the_config_remap() {
+    if skip_on_runc("the manager's remap needs the runtime's idmapped rootfs") {
+        return;
+    }
+    let (b, cfg) = remapped("cp-remap");
+    cp_commit_volumes(&b, "cp-remap", &["--config", &cfg], &[], (REMAP, REMAP));
+}
+
+#[test]
+fn cp_commit_and_volumes_under_userns_auto() {
+    if skip_on_runc("--userns=auto needs the runtime's idmapped rootfs") {
+        return;
+    }
+    let b = auto_pool("cp-auto");
+    cp_commit_volumes(&b, "cp-auto", &[], &["--userns=auto"], (POOL, POOL));
+}

@@ -58,7 +58,8 @@ pub struct RunFlags {
     /// Add additional groups to join
     #[arg(long)]
     pub group_add: Vec<String>,
-    /// User namespace to use (only 'host': berth does not remap users)
+    /// User namespace: host (opts out of the config's userns-remap) or
+    /// auto[:size=N,uidmapping=C:H:N,gidmapping=C:H:N] (a range of its own)
     #[arg(long)]
     pub userns: Option<String>,
     /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
@@ -274,12 +275,8 @@ impl RunFlags {
         if let Some((flag, _)) = set.iter().find(|(_, on)| *on) {
             bail!("{flag} is not supported by berth");
         }
-        if let Some(m) = self
-            .userns
-            .as_deref()
-            .filter(|m| !m.is_empty() && *m != "host")
-        {
-            bail!("--userns={m} is not supported: only --userns=host (which opts out of the config file's userns-remap)");
+        if let Some(m) = self.userns.as_deref() {
+            crate::spec::userns::parse_mode(m)?;
         }
         Ok(())
     }

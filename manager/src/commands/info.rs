@@ -77,6 +77,25 @@ fn human(v: &Value) -> String {
         s("DockerRootDir"),
         s("StateDir")
     ));
+    // docker's lines: each option's name, then its key=value pairs
+    let opts = v["SecurityOptions"].as_array().cloned().unwrap_or_default();
+    if !opts.is_empty() {
+        o.push_str(" Security Options:\n");
+        for opt in opts.iter().filter_map(|x| x.as_str()) {
+            for (i, kv) in opt.split(',').enumerate() {
+                let (k, val) = kv.split_once('=').unwrap_or((kv, ""));
+                if i == 0 && k == "name" {
+                    o.push_str(&format!("  {val}\n"));
+                } else {
+                    let mut k = k.to_string();
+                    if let Some(c) = k.get_mut(0..1) {
+                        c.make_ascii_uppercase();
+                    }
+                    o.push_str(&format!("   {k}: {val}\n"));
+                }
+            }
+        }
+    }
     // docker's registry lines: insecure registries, then the mirrors.
     let list = |key: &str| -> Vec<String> {
         v["RegistryConfig"][key]

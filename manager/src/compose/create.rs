@@ -351,6 +351,11 @@ pub fn options(
     hc.annotations = s.annotations.clone();
     hc.pid_mode = namespace_mode(rep, service, "pid", &s.pid)?;
     hc.ipc_mode = namespace_mode(rep, service, "ipc", &s.ipc)?;
+    if let Some(m) = &s.userns_mode {
+        crate::spec::userns::parse_mode(m)
+            .map_err(|e| ComposeError::Invalid(format!("services.{service}.userns_mode: {e}")))?;
+        hc.userns_mode = m.clone();
+    }
     let host_net = s.network_mode.as_deref() == Some("host");
     for (k, v) in &s.sysctls {
         crate::spec::resources::check_sysctl(k, host_net)

@@ -149,6 +149,9 @@ pub struct Service {
     pub ulimits: BTreeMap<String, Ulimit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// `host` or `auto[:...]` (see `spec::userns`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Mount>,
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -250,6 +250,7 @@ pub static SERVICE: &[F] = &[
         Y,
     ),
     F("pid", Ty::Str, Y),
+    F("userns_mode", Ty::Str, Y),
     F("pids_limit", Ty::Int, Y),
     F("platform", Ty::Str, Y),
     F("ports", Ty::List(&Ty::OneOf(&[Ty::Str, Ty::Obj(PORT)])), Y),
@@ -317,7 +318,6 @@ pub static SERVICE: &[F] = &[
     F("runtime", Ty::Str, N),
     F("storage_opt", Ty::Any, N),
     F("use_api_socket", Ty::Bool, N),
-    F("userns_mode", Ty::Str, N),
     F("uts", Ty::Str, N),
     F("volume_driver", Ty::Str, N),
 ];

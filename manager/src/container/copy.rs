@@ -123,17 +123,20 @@ pub fn copy(
             // Container (or host) to stdout.
             let info = source_info(&s, &src_path, args.follow_link, &args.src)?;
             let top = if info.contents_only { "." } else { &info.base };
-            let out = std::io::stdout().lock();
-            tree::write_tar(
-                &TarSource {
-                    scope: &s.scope,
-                    path: Path::new(&src_path),
-                    follow: args.follow_link,
-                    top_name: top,
-                },
-                out,
-            )
-            .with_context(|| format!("archiving {}", args.src))?;
+            let child = in_userns(&s, &[], || {
+                tree::write_tar(
+                    &TarSource {
+                        scope: &s.scope,
+                        path: Path::new(&src_path),
+                        follow: args.follow_link,
+                        top_name: top,
+                    },
+                    std::io::stdout().lock(),
+                )
+            })
+            .and_then(wait_child)
+            .with_context(|| format!("archiving {}", args.src));
+            child?;
         }
         (None, Some(d)) => {
             // A tar stream on stdin into an existing directory.
@@ -142,12 +145,15 @@ pub fn copy(
                 Some(_) => invalid!("destination \"{}\" must be a directory", args.dest),
                 None => invalid!("Could not find the file {dst_path} in container {}", d.name),
             }
-            tree::extract_tar(
-                &d.scope,
-                Path::new(&dst_path),
-                std::io::stdin().lock(),
-                opts,
-            )
+            in_userns(&d, &[], || {
+                tree::extract_tar(
+                    &d.scope,
+                    Path::new(&dst_path),
+                    std::io::stdin().lock(),
+                    opts,
+                )
+            })
+            .and_then(wait_child)
             .with_context(|| format!("extracting into {}", args.dest))?;
         }
         (Some(s), Some(d)) => copy_between(&s, &src_path, &d, &dst_path, args, opts)?,
@@ -161,6 +167,10 @@ struct Side {
     scope: Scope,
     name: String,
     _mount: Option<TempRootfs>,
+    /// A running container with its own user namespace: its root (an
+    /// idmapped mount) is written and read as the container's root, from a
+    /// child in that namespace (see `in_userns`).
+    userns: Option<std::os::fd::OwnedFd>,
 }
 
 fn side(ctx: &Context, e: &Endpoint, raw: &str) -> Result<(Option<Side>, String)> {
@@ -181,6 +191,7 @@ fn side(ctx: &Context, e: &Endpoint, raw: &str) -> Result<(Option<Side>, String)
                     scope,
                     name: "the host".into(),
                     _mount: None,
+                    userns: None,
                 }),
                 abs,
             ))
@@ -188,7 +199,7 @@ fn side(ctx: &Context, e: &Endpoint, raw: &str) -> Result<(Option<Side>, String)
         Endpoint::Container(c, p) => {
             let store = ContainerStore::open(ctx)?;
             let rec = store.resolve(c)?;
-            let (scope, mount) = container_scope(ctx, &rec)?;
+            let (scope, mount, userns) = container_scope(ctx, &rec)?;
             let path = if p.is_empty() {
                 invalid!("invalid path: empty container path in {raw:?}")
             } else if p.starts_with('/') {
@@ -202,6 +213,7 @@ fn side(ctx: &Context, e: &Endpoint, raw: &str) -> Result<(Option<Side>, String)
                     scope,
                     name: c.clone(),
                     _mount: mount,
+                    userns,
                 }),
                 path,
             ))
@@ -210,8 +222,13 @@ fn side(ctx: &Context, e: &Endpoint, raw: &str) -> Result<(Option<Side>, String)
 }
 
 /// The container's root: `/proc/<pid>/root` of a running (or paused) container, else
-/// its rootfs overlay (mounted here when it is not).
-fn container_scope(ctx: &Context, rec: &ContainerRecord) -> Result<(Scope, Option<TempRootfs>)> {
+/// its rootfs overlay (mounted here when it is not). A running container with a user
+/// namespace of its own also gives that namespace: its root is an idmapped mount, where
+/// host root can create nothing and sees the host's shifted ids. A stopped one's
+/// overlay is not idmapped: there the files have the container's ids already.
+type ContainerScope = (Scope, Option<TempRootfs>, Option<std::os::fd::OwnedFd>);
+
+fn container_scope(ctx: &Context, rec: &ContainerRecord) -> Result<ContainerScope> {
     let st = super::state(ctx, rec);
     if st.pid > 0 && st.status.is_active() {
         let proc_root = format!("/proc/{}/root", st.pid);
@@ -220,15 +237,47 @@ fn container_scope(ctx: &Context, rec: &ContainerRecord) -> Result<(Scope, Optio
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         ) {
-            return Ok((Scope::in_root_fd(fd), None));
+            let userns = match rec.userns_remap {
+                Some(_) => {
+                    let p = format!("/proc/{}/ns/user", st.pid);
+                    Some(
+                        nix::fcntl::open(
+                            p.as_str(),
+                            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                            nix::sys::stat::Mode::empty(),
+                        )
+                        .with_context(|| format!("opening {p}"))?,
+                    )
+                }
+                None => None,
+            };
+            return Ok((Scope::in_root_fd(fd), None, userns));
         }
     }
     let rootfs = rec.rootfs(ctx);
     if crate::volume::is_mountpoint(&rootfs) {
-        return Ok((Scope::in_root(&rootfs)?, None));
+        return Ok((Scope::in_root(&rootfs)?, None, None));
     }
     let m = TempRootfs::mount(ctx, rec)?;
-    Ok((Scope::in_root(&m.target)?, Some(m)))
+    Ok((Scope::in_root(&m.target)?, Some(m), None))
+}
+
+/// Run `f` as the root of `side`'s user namespace when it has one (in a child
+/// process; `close` are pipe ends the child must not hold), else here.
+fn in_userns(
+    side: &Side,
+    close: &[std::os::fd::RawFd],
+    f: impl FnOnce() -> std::io::Result<()>,
+) -> std::io::Result<Option<crate::sys::process::UsernsChild>> {
+    use std::os::fd::AsFd;
+    match &side.userns {
+        Some(ns) => crate::sys::process::spawn_in_userns(ns.as_fd(), close, f).map(Some),
+        None => f().map(|()| None),
+    }
+}
+
+fn wait_child(c: Option<crate::sys::process::UsernsChild>) -> std::io::Result<()> {
+    c.map_or(Ok(()), |c| c.wait())
 }
 
 /// A stopped container's rootfs overlay, mounted in a private mount namespace of this
@@ -395,18 +444,46 @@ fn copy_between(
     d.scope
         .open(&dest_dir, OFlag::O_PATH | OFlag::O_DIRECTORY)
         .with_context(|| format!("{}: not a directory", dest_dir.display()))?;
-    tree::pipe_copy(
-        &TarSource {
-            scope: &s.scope,
-            path: Path::new(src_path),
-            follow: args.follow_link,
-            top_name: &top,
-        },
-        &d.scope,
-        &dest_dir,
-        opts,
-    )
-    .with_context(|| format!("copying {} to {}", args.src, args.dest))
+    let src = TarSource {
+        scope: &s.scope,
+        path: Path::new(src_path),
+        follow: args.follow_link,
+        top_name: &top,
+    };
+    if s.userns.is_none() && d.userns.is_none() {
+        return tree::pipe_copy(&src, &d.scope, &dest_dir, opts)
+            .with_context(|| format!("copying {} to {}", args.src, args.dest));
+    }
+    // One side is a user namespace's: that side's half runs in a child as
+    // the container's root, the archive going through a pipe.
+    userns_pipe_copy(s, &src, d, &dest_dir, opts)
+        .with_context(|| format!("copying {} to {}", args.src, args.dest))
+}
+
+fn userns_pipe_copy(
+    s: &Side,
+    src: &TarSource<'_>,
+    d: &Side,
+    dest_dir: &Path,
+    opts: ExtractOptions,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (r, w) = nix::unistd::pipe()?;
+    let (rfd, wfd) = (r.as_raw_fd(), w.as_raw_fd());
+    if s.userns.is_some() {
+        let child = in_userns(s, &[rfd], || tree::write_tar(src, std::fs::File::from(w)))?;
+        let res = tree::extract_tar(&d.scope, dest_dir, std::fs::File::from(r), opts);
+        // the writer's error explains a broken archive: it comes first
+        let wres = wait_child(child);
+        wres.and(res)
+    } else {
+        let child = in_userns(d, &[wfd], || {
+            tree::extract_tar(&d.scope, dest_dir, std::fs::File::from(r), opts)
+        })?;
+        let res = tree::write_tar(src, std::fs::File::from(w));
+        let cres = wait_child(child);
+        cres.and(res)
+    }
 }
 
 fn parent_of(p: &Path) -> PathBuf {

@@ -306,36 +306,6 @@ fn config_defaults(ctx: &Context, opts: &mut CreateOptions) -> Result<(), Lifecy
     Ok(())
 }
 
-/// The config file's `userns-remap` for this container: none with
-/// `--userns=host`; as docker, not with `--privileged` or the host's network.
-fn userns_remap(
-    ctx: &Context,
-    opts: &CreateOptions,
-) -> Result<Option<crate::spec::userns::Remap>, LifecycleError> {
-    use crate::spec::userns;
-    let hc = &opts.host_config;
-    let Some(v) = &ctx.settings.userns_remap else {
-        return Ok(None);
-    };
-    if hc.userns_mode == "host" {
-        return Ok(None);
-    }
-    if hc.privileged {
-        return Err(invalid(
-            "--privileged cannot be used with userns-remap (config file): add --userns=host",
-        ));
-    }
-    if hc.network_mode.is_host() {
-        return Err(invalid(
-            "--network=host cannot be used with userns-remap (config file): add --userns=host",
-        ));
-    }
-    let (subuid, subgid) = userns::subid_files();
-    userns::resolve(v, &subuid, &subgid)
-        .map(Some)
-        .map_err(|e| invalid(e.to_string()))
-}
-
 /// `--volumes-from CONTAINER[:ro|rw]`: that container's bind and volume
 /// mounts at the same places (read-only with `:ro`; else as it has them),
 /// unless this container mounts something there itself. The volumes stay the
@@ -384,7 +354,7 @@ pub fn create(
     crate::network::request::check(ctx, &opts.host_config, &opts.networking)
         .map_err(|e| LifecycleError::Invalid(e.to_string()))?;
     let seccomp_profile = seccomp_profile(&opts)?;
-    let userns_remap = userns_remap(ctx, &opts)?;
+    let userns_mode = super::userns::mode(ctx, &opts.host_config)?;
     let image = image::resolve(ctx, &opts.image, opts.platform.as_deref())?;
     let mut mounts = resolve_mounts(&opts.host_config)?;
     volumes_from(ctx, &opts.host_config.volumes_from, &mut mounts)?;
@@ -526,8 +496,21 @@ pub fn create(
         networking,
         mounts,
         seccomp_profile,
-        userns_remap,
+        userns_remap: None,
     };
+    // an auto range is held from here until the record is in the store
+    let (userns_remap, _userns_lock) = match super::userns::remap(ctx, &userns_mode, &image) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(vs) = &vstore {
+                for name in rec.anonymous_volumes() {
+                    let _ = vs.remove(&name, &[]);
+                }
+            }
+            return Err(e);
+        }
+    };
+    rec.userns_remap = userns_remap;
     let store = ContainerStore::open(ctx)?;
     let res = store.create(&mut rec, |dir| {
         let p = dir.join("bundle/rootfs");

@@ -42,6 +42,7 @@ pub mod state;
 pub mod stop;
 pub mod store;
 pub mod update;
+pub mod userns;
 pub mod wait;
 
 pub use create::create;

@@ -23,7 +23,10 @@ pub fn mount(ctx: &Context, rec: &ContainerRecord, image: &Image) -> Result<(), 
     let snaps = SnapshotStore::open(&ctx.root)?;
     let dir = rec.dir(ctx);
     let (upper, work) = (dir.join("upper"), dir.join("work"));
-    let volatile = rec.host_config.auto_remove;
+    // Not under a user namespace: the runtime mounts a second (idmapped)
+    // overlay on the same upper and work dirs, and overlayfs refuses any
+    // mount over a work dir a volatile mount has marked (EINVAL).
+    let volatile = rec.host_config.auto_remove && rec.userns_remap.is_none();
     match snaps.mount_rootfs(image, &upper, &work, &rootfs, volatile) {
         Err(SnapshotError::NotUnpacked { .. }) => {
             let content =

@@ -46,6 +46,9 @@ pub struct Client {
     access: Access,
     /// The `Authorization` header value currently in use.
     header: Mutex<Option<String>>,
+    /// The registries the user marked insecure (a token realm on one of
+    /// them may be plain HTTP).
+    insecure: Vec<String>,
 }
 
 /// A manifest as fetched: its bytes and the media type the registry declared.
@@ -95,6 +98,7 @@ impl Client {
             creds,
             access,
             header: Mutex::new(None),
+            insecure: opts.insecure.to_vec(),
         };
         if opts.plain_http {
             client.base = format!("http://{host}");
@@ -234,6 +238,29 @@ impl Client {
     }
 
     fn token(&self, realm: &str, service: Option<&str>) -> Result<String, RegistryError> {
+        // The realm may be another host (Docker Hub's is): the credentials go
+        // there, as docker sends them, but never in clear over the network.
+        // A blob redirect never gets them: ureq drops Authorization on any
+        // redirect (its default `RedirectAuthHeaders::Never`).
+        let (scheme, host) = realm_host(realm).ok_or_else(|| {
+            RegistryError::Protocol(format!(
+                "{}: the token realm {realm:?} is not an http(s) URL",
+                self.registry
+            ))
+        })?;
+        if scheme == "http" && !tls::plain_http_allowed(host, &self.insecure) {
+            if self.creds.is_some() {
+                return Err(RegistryError::Protocol(format!(
+                    "{}: refusing to send credentials to the token realm {realm} over plain HTTP \
+                     (a non-loopback host that is not an insecure registry)",
+                    self.registry
+                )));
+            }
+            eprintln!(
+                "berth: warning: {}: asking the token realm {realm} over plain HTTP",
+                self.registry
+            );
+        }
         let mut rb = self.agent.get(realm);
         // `berth login` asks for a token without a repository scope, as docker does.
         if !self.repository.is_empty() || matches!(self.access, Access::Catalog) {
@@ -250,12 +277,27 @@ impl Client {
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(self.unauthorized());
         }
-        let body = read_small(&mut resp);
         if !status.is_success() {
+            let body = read_small(&mut resp);
             return Err(http_error(realm, status, &body));
         }
-        let v: serde_json::Value = serde_json::from_str(&body)
-            .map_err(|e| RegistryError::Protocol(format!("token response from {realm}: {e}")))?;
+        // A token answer is small: a bigger (or endless) one is refused
+        // before it is read whole.
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_TOKEN_RESPONSE)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => RegistryError::Protocol(format!(
+                    "the token response from {realm} is over {} KiB: refused",
+                    MAX_TOKEN_RESPONSE >> 10
+                )),
+                e => transport(realm, e),
+            })?;
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            RegistryError::Protocol(format!("the token response from {realm} is not JSON: {e}"))
+        })?;
         v.get("token")
             .or_else(|| v.get("access_token"))
             .and_then(|t| t.as_str())
@@ -492,6 +534,22 @@ impl Client {
     }
 }
 
+/// The most a token endpoint may answer (docker's tokens are a few KiB).
+const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
+
+/// The scheme and `host[:port]` of an http(s) URL.
+fn realm_host(url: &str) -> Option<(&'static str, &str)> {
+    let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
+        ("https", r)
+    } else {
+        ("http", url.strip_prefix("http://")?)
+    };
+    let host = rest.split(['/', '?', '#']).next()?;
+    // userinfo@ would hide the real host
+    let host = host.rsplit('@').next()?;
+    (!host.is_empty()).then_some((scheme, host))
+}
+
 fn read_small(resp: &mut Response<Body>) -> String {
     resp.body_mut()
         .with_config()
@@ -603,6 +661,20 @@ mod tests {
                 credentials: creds,
             },
         )
+    }
+
+    #[test]
+    fn realm_hosts() {
+        assert_eq!(
+            realm_host("https://auth.docker.io/token?x=1"),
+            Some(("https", "auth.docker.io"))
+        );
+        assert_eq!(
+            realm_host("http://u:p@10.0.0.1:5000/t"),
+            Some(("http", "10.0.0.1:5000"))
+        );
+        assert_eq!(realm_host("ftp://x/t"), None);
+        assert_eq!(realm_host("http:///t"), None);
     }
 
     #[test]

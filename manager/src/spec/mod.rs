@@ -565,7 +565,7 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         namespaces.push(namespace(LinuxNamespaceType::Network));
     }
     namespaces.push(namespace(LinuxNamespaceType::Cgroup));
-    let remap = rec.userns_remap;
+    let remap = rec.userns_remap.as_ref();
     if remap.is_some() {
         namespaces.push(namespace(LinuxNamespaceType::User));
         userns::allow_traversal(inp.rootfs)?;
@@ -708,18 +708,21 @@ pub fn generate(inp: &Inputs) -> Result<Spec, SpecError> {
         .set_resources(Some(resources))
         .set_cgroups_path(Some(PathBuf::from(format!("/berth/{}", rec.id))));
     if let Some(r) = remap {
-        let map = |host: u32| {
-            oci_spec::runtime::LinuxIdMappingBuilder::default()
-                .container_id(0u32)
-                .host_id(host)
-                .size(r.size)
-                .build()
-                .map(|m| vec![m])
-                .map_err(|e| SpecError::Invalid(e.to_string()))
+        let map = |maps: Vec<userns::IdMap>| {
+            maps.into_iter()
+                .map(|m| {
+                    oci_spec::runtime::LinuxIdMappingBuilder::default()
+                        .container_id(m.container)
+                        .host_id(m.host)
+                        .size(m.size)
+                        .build()
+                        .map_err(|e| SpecError::Invalid(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()
         };
         linux
-            .set_uid_mappings(Some(map(r.uid)?))
-            .set_gid_mappings(Some(map(r.gid)?));
+            .set_uid_mappings(Some(map(r.uid_mappings())?))
+            .set_gid_mappings(Some(map(r.gid_mappings())?));
     }
     if hc.privileged {
         // docker: all the host's devices (the device cgroup allows all above)

@@ -125,3 +125,82 @@ mod tests {
         assert!(!pid_alive(pid));
     }
 }
+
+/// A child process running a closure as another user namespace's root.
+pub struct UsernsChild {
+    pid: Pid,
+    err: std::fs::File,
+}
+
+/// Fork; the child joins the user namespace `userns` as its root (uid and
+/// gid 0 there, no supplementary groups), closes `close` (the ends of pipes
+/// that only the parent may hold), runs `f` and exits 0, or writes `f`'s
+/// error to the parent and exits 1. The caller must have a single thread
+/// (`setns` of a user namespace refuses a threaded process, and only the
+/// forking thread survives a fork).
+pub fn spawn_in_userns(
+    userns: std::os::fd::BorrowedFd<'_>,
+    close: &[std::os::fd::RawFd],
+    f: impl FnOnce() -> std::io::Result<()>,
+) -> std::io::Result<UsernsChild> {
+    use std::io::Write;
+    let (r, w) = nix::unistd::pipe()?;
+    // SAFETY: the caller has a single thread (documented above), so the child
+    // is a full copy of the process and may allocate and run Rust code.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            for fd in close {
+                let _ = nix::unistd::close(*fd);
+            }
+            let res = (|| -> std::io::Result<()> {
+                nix::sched::setns(userns, nix::sched::CloneFlags::CLONE_NEWUSER)?;
+                nix::unistd::setgroups(&[])?;
+                let root_g = nix::unistd::Gid::from_raw(0);
+                let root_u = nix::unistd::Uid::from_raw(0);
+                nix::unistd::setresgid(root_g, root_g, root_g)?;
+                nix::unistd::setresuid(root_u, root_u, root_u)?;
+                f()
+            })();
+            let code = match res {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = std::fs::File::from(w).write_all(e.to_string().as_bytes());
+                    1
+                }
+            };
+            // SAFETY: _exit ends the child without running the parent's
+            // atexit handlers or flushing its copies of buffers twice.
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(w);
+            Ok(UsernsChild {
+                pid: child,
+                err: std::fs::File::from(r),
+            })
+        }
+    }
+}
+
+impl UsernsChild {
+    /// Wait for the child: its error, if it reported one.
+    pub fn wait(mut self) -> std::io::Result<()> {
+        use std::io::Read;
+        let mut msg = String::new();
+        let _ = self.err.read_to_string(&mut msg);
+        loop {
+            match nix::sys::wait::waitpid(self.pid, None) {
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => return Ok(()),
+                Ok(st) => {
+                    if msg.is_empty() {
+                        msg = format!("the copying process ended: {st:?}");
+                    }
+                    return Err(std::io::Error::other(msg));
+                }
+            }
+        }
+    }
+}

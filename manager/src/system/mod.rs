@@ -56,6 +56,10 @@ fn mem_total() -> u64 {
 /// docker's `info` object (the fields berth has an answer for).
 pub fn info(ctx: &Context) -> Result<Value, SystemError> {
     let mut security_options = crate::spec::security_options();
+    // docker's order: userns (a daemon-wide remap is on), then cgroupns
+    if ctx.settings.userns_remap.is_some() {
+        security_options.push("name=userns".to_string());
+    }
     security_options.push("name=cgroupns".to_string());
     let store = ContainerStore::open(ctx)?;
     let (mut running, mut paused, mut stopped) = (0, 0, 0);
