@@ -19,6 +19,7 @@ packages=(
   buildah                                     # berth build compared with buildah bud
   zsh fish                                    # berth completion zsh|fish: the scripts are checked by the shells
   podman-compose                              # berth compose compared (benchmark)
+  systemd dbus                                # --systemd-cgroup tests: systemd as PID 1 of private namespaces, its bus
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -201,16 +201,21 @@ pub fn launch(
     if cgroup.is_effectively_frozen() {
         return Err(frozen_err());
     }
-    let existed = cgroup.exists();
-    cgroup.create()?;
-    crate::sys::fault::crash_point("runtime:cgroup-created");
-    if cgroup.is_effectively_frozen() {
-        // The init would freeze on joining and create would never return.
-        // A cgroup that was there before is not ours to remove.
-        if !existed {
-            let _ = cgroup.destroy();
+    // The systemd driver needs the init's pid for the unit: its cgroup is
+    // made and configured once the init exists (see `spawn`).
+    let systemd = cgroup.systemd_unit().is_some();
+    if !systemd {
+        let existed = cgroup.exists();
+        cgroup.create()?;
+        crate::sys::fault::crash_point("runtime:cgroup-created");
+        if cgroup.is_effectively_frozen() {
+            // The init would freeze on joining and create would never return.
+            // A cgroup that was there before is not ours to remove.
+            if !existed {
+                let _ = cgroup.destroy();
+            }
+            return Err(frozen_err());
         }
-        return Err(frozen_err());
     }
     log::debug!(
         "create {}: cgroup {}",
@@ -227,13 +232,28 @@ pub fn launch(
         }
         e
     };
-    if let Err(e) = apply_resources(&cgroup, spec) {
-        return Err(cleanup_cgroup(e));
+    if !systemd {
+        if let Err(e) = apply_resources(&cgroup, spec) {
+            return Err(cleanup_cgroup(e));
+        }
     }
+    // systemd: the unit first (holding the pid), then cgroupfs for the
+    // directories and limits systemd does not handle, as runc does.
+    let place_systemd = |pid: i32| -> Result<()> {
+        let r = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        cgroup.start_unit(pid, &r)?;
+        cgroup.create()?;
+        apply_resources(&cgroup, spec)
+    };
+    let late: Option<&dyn Fn(i32) -> Result<()>> = systemd.then_some(&place_systemd);
     let lock_fd = container.dir_fd().as_raw_fd();
     let (parent, child) = channel::pair().ctx(|| "socketpair")?;
     let mut spawned =
-        spawn(&mut cfg, &plan, parent, child, lock_fd, &cgroup).map_err(cleanup_cgroup)?;
+        spawn(&mut cfg, &plan, parent, child, lock_fd, &cgroup, late).map_err(cleanup_cgroup)?;
     log::debug!("create {}: init pid {}", container.id, spawned.pid);
     // The child has its copies; ours must not keep the listener alive.
     drop(cfg);
@@ -343,6 +363,7 @@ fn spawn(
     child: Channel,
     lock_fd: i32,
     cgroup: &Cgroup,
+    late: Option<&dyn Fn(i32) -> Result<()>>,
 ) -> Result<Spawned> {
     // The init starts on its initial CPUs (inherited from us) until it is in
     // the container's cgroup.
@@ -367,7 +388,13 @@ fn spawn(
         // host's cgroup files: the parent moves it then. Otherwise the init
         // moves itself (no global cgroup lock, see Cgroup::join_self).
         let userns = plan.creates(LinuxNamespaceType::User);
-        let unified = cgroup.open_unified();
+        // `late` (the systemd driver) makes the cgroup once the init exists.
+        let parent_places = userns || late.is_some();
+        let unified = if late.is_some() {
+            None
+        } else {
+            cgroup.open_unified()
+        };
         let forked = clone::clone3_into(flags, unified.as_ref().map(|f| f.as_fd()));
         drop(unified);
         if !matches!(forked, Ok((Forked::Child, _))) {
@@ -378,7 +405,7 @@ fn spawn(
                 drop(parent);
                 // SAFETY: closing our copy of the parent's lock fd.
                 unsafe { libc::close(lock_fd) };
-                if !userns {
+                if !parent_places {
                     cfg.join_cgroup = Some(init::SelfJoin { in_unified });
                 }
                 init::child_main(cfg, child)
@@ -404,7 +431,12 @@ fn spawn(
                     }
                 }
                 s.chan.send(&ToChild::Hello { pid }).map_err(chan_err)?;
-                if userns {
+                if let Some(late) = late {
+                    if let Err(e) = late(pid) {
+                        return Err(fail(e));
+                    }
+                }
+                if parent_places {
                     if let Err(e) = cgroup.add_pid_placed(pid, in_unified) {
                         return Err(fail(e.into()));
                     }
@@ -416,7 +448,7 @@ fn spawn(
             Err(e) => return Err(e).ctx(|| "clone3"),
         }
     }
-    spawn_via_intermediate(cfg, plan, parent, child, lock_fd, cgroup)
+    spawn_via_intermediate(cfg, plan, parent, child, lock_fd, cgroup, late)
 }
 
 /// Joined user namespace, or a new one owning joined namespaces: an
@@ -429,6 +461,7 @@ fn spawn_via_intermediate(
     child: Channel,
     lock_fd: i32,
     cgroup: &Cgroup,
+    late: Option<&dyn Fn(i32) -> Result<()>>,
 ) -> Result<Spawned> {
     let mid = clone::fork().ctx(|| "fork")?;
     let Some(mid) = mid else {
@@ -456,10 +489,13 @@ fn spawn_via_intermediate(
         let _ = waitpid(Pid::from_raw(mid), None);
     };
     // The intermediate (and so the init it forks) joins the cgroup first.
-    if let Err(e) = cgroup.add_pid(mid) {
+    let placed = late
+        .map_or(Ok(()), |f| f(mid))
+        .and_then(|()| cgroup.add_pid(mid).map_err(Error::from));
+    if let Err(e) = placed {
         let _ = nix::sys::signal::kill(Pid::from_raw(mid), nix::sys::signal::SIGKILL);
         reap_mid();
-        return Err(e.into());
+        return Err(e);
     }
     parent
         .send(&ToChild::Hello { pid: mid })

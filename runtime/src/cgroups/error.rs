@@ -17,6 +17,18 @@ pub enum CgroupError {
     #[error("systemd cgroup driver requested but systemd is not running (no /run/systemd/system)")]
     SystemdUnavailable,
 
+    #[error("systemd cgroup driver: cannot reach systemd ({0})")]
+    SystemdUnreachable(String),
+
+    /// A systemd call failed: the unit and systemd's own error (which names
+    /// the property it refused).
+    #[error("systemd {op} of {unit}: {msg}")]
+    Systemd {
+        op: String,
+        unit: String,
+        msg: String,
+    },
+
     #[error("invalid cgroup configuration: {0}")]
     Invalid(String),
 

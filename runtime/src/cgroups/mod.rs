@@ -16,6 +16,7 @@ mod host;
 mod path;
 mod resources;
 pub mod stats;
+mod systemd;
 #[cfg(test)]
 mod tests;
 mod v1;
@@ -75,6 +76,17 @@ pub struct Cgroup {
     /// which tracks the processes (and offers cgroup.kill).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unified: Option<Hierarchy>,
+    /// The systemd driver's unit; kept in the state file so that `update`
+    /// and `delete` talk to systemd whatever flags they are given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    systemd: Option<SystemdScope>,
+}
+
+/// A container's transient unit and the slice it is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SystemdScope {
+    pub unit: String,
+    pub slice: String,
 }
 
 enum Freezer<'a> {
@@ -85,19 +97,17 @@ enum Freezer<'a> {
 impl Cgroup {
     /// Resolve paths (no side effects). `systemd` selects the systemd driver.
     pub fn resolve(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<Cgroup> {
+        let mut scope = None;
         let inner = if systemd {
             let unit = path::SystemdUnit::parse(cgroups_path, id)?;
             if !host::systemd_running() {
                 return Err(CgroupError::SystemdUnavailable);
             }
-            let p = unit.cgroup_path()?;
-            // There is no D-Bus client here: the unit's cgroup is managed
-            // directly, without a transient unit.
-            log::warn!(
-                "systemd cgroup driver: managing {} as /{p} through cgroupfs (no transient unit is created)",
-                unit.unit_name()
-            );
-            Inner::Absolute(p)
+            scope = Some(SystemdScope {
+                unit: unit.unit_name(),
+                slice: unit.slice.clone(),
+            });
+            Inner::Absolute(unit.cgroup_path()?)
         } else {
             path::inner_from(cgroups_path, id)?
         };
@@ -106,7 +116,47 @@ impl Cgroup {
             Inner::Relative(_) => Some(host::own_cgroups()?),
             Inner::Absolute(_) => None,
         };
-        Ok(path::place(layout, &inner, own.as_ref()))
+        let mut cg = path::place(layout, &inner, own.as_ref());
+        cg.systemd = scope;
+        Ok(cg)
+    }
+
+    /// The systemd unit, when the systemd driver manages this cgroup.
+    pub fn systemd_unit(&self) -> Option<&str> {
+        self.systemd.as_ref().map(|s| s.unit.as_str())
+    }
+
+    /// systemd driver: start the transient unit holding `pid` with the
+    /// resources systemd knows, and wait until systemd has made it. The
+    /// cgroupfs part ([`Cgroup::create`], [`Cgroup::apply`]) comes after,
+    /// so that what systemd writes when it realises the unit does not
+    /// override it. Without the driver: nothing.
+    pub fn start_unit(&self, pid: i32, r: &LinuxResources) -> Result<()> {
+        let Some(s) = &self.systemd else {
+            return Ok(());
+        };
+        let res = Res::from_spec(r)?;
+        let props = systemd::unit_properties(&s.unit, &s.slice, pid, self.mode, &res);
+        systemd::Systemd::connect()?.start_unit(&s.unit, props)
+    }
+
+    /// systemd driver: SetUnitProperties with the resources systemd knows
+    /// (`update`, before [`Cgroup::apply`] writes them all through cgroupfs).
+    pub fn set_unit_properties(&self, r: &LinuxResources) -> Result<()> {
+        let Some(s) = &self.systemd else {
+            return Ok(());
+        };
+        let res = Res::from_spec(r)?;
+        let props = systemd::resource_properties(self.mode, &res);
+        systemd::Systemd::connect()?.set_properties(&s.unit, props)
+    }
+
+    /// systemd driver: stop (and reset) the unit. Without it: nothing.
+    pub fn stop_unit(&self) -> Result<()> {
+        let Some(s) = &self.systemd else {
+            return Ok(());
+        };
+        systemd::Systemd::connect()?.stop_unit(&s.unit)
     }
 
     #[cfg(test)]
@@ -559,7 +609,9 @@ impl Cgroup {
     /// briefly). Missing directories are fine; ancestors are left alone.
     pub fn destroy(&self) -> Result<()> {
         self.refuse_root("remove")?;
-        let mut first = None;
+        // systemd removes the directories of the hierarchies it manages;
+        // the others (v1 cpuset, freezer...) are ours.
+        let mut first = self.stop_unit().err();
         for d in self.dirs() {
             if let Err(e) = fsutil::remove_tree(d) {
                 first.get_or_insert(e);
@@ -603,4 +655,9 @@ pub fn process_dirs(
         .collect();
     let unified = layout.unified.as_ref().and_then(|m| at(m, ""));
     Ok((layout.mode, v1, unified))
+}
+
+/// Whether the systemd driver can reach systemd here (`features`).
+pub fn systemd_reachable() -> bool {
+    systemd::reachable()
 }

@@ -144,6 +144,7 @@ pub(crate) fn place(
         mode: layout.mode,
         hierarchies,
         unified,
+        systemd: None,
     }
 }
 

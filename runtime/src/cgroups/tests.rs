@@ -1348,6 +1348,7 @@ fn host_v2_on_the_cgroup2_mount() {
             mountpoint: u.mountpoint.clone(),
             path: u.mountpoint.join(&name),
         }),
+        systemd: None,
     };
     let mut g = Guard::new(&cg);
     let before = read(&u.mountpoint, "cgroup.subtree_control");
@@ -1507,6 +1508,7 @@ fn refuses_root_cgroups() {
             path: p("/sys/fs/cgroup/memory/"),
         }],
         unified: None,
+        systemd: None,
     };
     for e in [
         cg.kill_all(libc::SIGKILL).unwrap_err(),

@@ -98,8 +98,10 @@ pub fn document() -> serde_json::Value {
             "cgroup": {
                 "v1": v1,
                 "v2": v2,
-                // The systemd driver needs a running systemd to talk to.
-                "systemd": host.systemd_running,
+                // True only when the driver reaches systemd (a D-Bus
+                // connection is tried only where /run/systemd/system says
+                // systemd runs). No user-manager driver: systemdUser false.
+                "systemd": host.systemd_running && cgroups::systemd_reachable(),
                 "systemdUser": false,
                 "rdma": host.controllers.iter().any(|c| c == "rdma"),
             },

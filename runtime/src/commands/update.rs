@@ -161,6 +161,9 @@ pub fn run(g: &GlobalOpts, o: &UpdateOpts) -> Result<()> {
         }
         None => merge(current, o)?,
     };
+    // systemd driver: the unit's properties first, so that systemd does
+    // not later restore old values; then everything through cgroupfs.
+    cg.set_unit_properties(&wanted)?;
     crate::launcher::apply_resources_value(cg, wanted.clone())?;
     if let Some(l) = spec.linux_mut() {
         l.set_resources(Some(wanted));
