@@ -430,7 +430,9 @@ fn spawn(
                         return Err(fail(e));
                     }
                 }
-                s.chan.send(&ToChild::Hello { pid }).map_err(chan_err)?;
+                if !send_to_init(&s.chan, &ToChild::Hello { pid })? {
+                    return Ok(s);
+                }
                 if let Some(late) = late {
                     if let Err(e) = late(pid) {
                         return Err(fail(e));
@@ -441,7 +443,7 @@ fn spawn(
                         return Err(fail(e.into()));
                     }
                 }
-                s.chan.send(&ToChild::CgroupJoined).map_err(chan_err)?;
+                send_to_init(&s.chan, &ToChild::CgroupJoined)?;
                 return Ok(s);
             }
             Err(nix::errno::Errno::ENOSYS) => {}
@@ -513,9 +515,10 @@ fn spawn_via_intermediate(
             Ok(ToParent::InitForked { pid }) => {
                 reap_mid();
                 let pidfd = PidFd::open(pid).ctx(|| "pidfd_open init")?;
-                parent.send(&ToChild::Hello { pid }).map_err(chan_err)?;
                 // Joined with the intermediate already.
-                parent.send(&ToChild::CgroupJoined).map_err(chan_err)?;
+                if send_to_init(&parent, &ToChild::Hello { pid })? {
+                    send_to_init(&parent, &ToChild::CgroupJoined)?;
+                }
                 return Ok(Spawned {
                     pid,
                     pidfd,
@@ -578,6 +581,18 @@ fn chan_err(e: channel::ChannelError) -> Error {
     match e {
         channel::ChannelError::Closed => Error::InitDied,
         e => Error::Invalid(e.to_string()),
+    }
+}
+
+/// Send to an init that may already have failed: an init that finds an error early
+/// (a rootfs whose /proc is a symlink) reports it and exits before it reads this, and
+/// its report, not "exited", is what the caller must see. Ok(false): the init is gone;
+/// `drive` then reads its report (or EOF) from the channel.
+fn send_to_init(chan: &channel::Channel, msg: &ToChild) -> Result<bool> {
+    match chan.send(msg) {
+        Ok(()) => Ok(true),
+        Err(channel::ChannelError::Closed) => Ok(false),
+        Err(e) => Err(chan_err(e)),
     }
 }
 
@@ -665,8 +680,9 @@ pub(crate) fn send_seccomp_fd(
     };
     let meta = s.and_then(|s| s.listener_metadata().as_deref());
     let json = crate::seccomp::process_state_json(pid, meta, &state.output(status, ""))?;
-    crate::seccomp::send_notify_fd(path, fd.as_fd(), &json)?;
-    Ok(())
+    // runc's words around the agent's error, which engines show as they are.
+    crate::seccomp::send_notify_fd(path, fd.as_fd(), &json)
+        .map_err(|e| Error::Invalid(format!("unable to start container process: {e}")))
 }
 
 pub(crate) fn send_pidfd(path: &Path, pidfd: &PidFd) -> Result<()> {

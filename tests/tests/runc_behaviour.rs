@@ -577,3 +577,446 @@ fn delete_force_removes_a_paused_container() {
         assert_no_leaks(rt, &b);
     }
 }
+
+/// Mounts: a rootfs whose /proc is a symlink (or a file) is refused before anything is
+/// mounted there, in runc's words; the init's own report, not "exited", reaches the
+/// caller (it fails before the runtime's first message to it).
+#[test]
+fn proc_on_a_symlink_or_file_is_refused() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        for kind in ["symlink", "file"] {
+            let mut b = Bundle::new("rb-procsym");
+            b.args(&["/bin/true"]);
+            std::fs::remove_dir(b.rootfs_path("proc")).unwrap();
+            if kind == "symlink" {
+                b.symlink("/tmp", "proc");
+            } else {
+                b.write_file("proc", "", 0o644);
+            }
+            let o = rt.run(&format!("rb-procsym-{}", uid()), &b);
+            assert!(!o.ok(), "{name}: {kind}: {o:?}");
+            assert!(
+                o.stderr.contains(
+                    "error mounting \\\"proc\\\" to rootfs at \\\"/proc\\\": filesystem \\\"proc\\\" must be mounted on ordinary directory"
+                ),
+                "{name}: {kind}: {o:?}"
+            );
+            assert_no_leaks(rt, &b);
+        }
+    }
+}
+
+/// Mounts: a bind whose destination is a dangling symlink, or passes through one, is
+/// mounted where the link points inside the rootfs (created there), never on the host.
+#[test]
+fn bind_through_dangling_symlinks_stays_in_the_rootfs() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-dangling");
+        let src = b.join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("f"), "hello\n").unwrap();
+        let host_target = format!("/rb-dangling-{}", uid());
+        b.symlink(&host_target, "mnt");
+        b.symlink(&format!("{host_target}-x/y"), "a");
+        b.add_bind("/mnt", &src, &["bind"]);
+        b.add_bind("/a/b", &src, &["bind"]);
+        let o = run_sh(rt, &mut b, "cat /mnt/f /a/b/f");
+        o.assert_ok();
+        assert_eq!(o.stdout, "hello\nhello\n", "{name}: {o:?}");
+        assert!(
+            b.rootfs_path(&host_target[1..]).is_dir()
+                && b.rootfs_path(&format!("{}-x/y/b", &host_target[1..]))
+                    .is_dir(),
+            "{name}: the link targets were not made inside the rootfs"
+        );
+        assert!(
+            !Path::new(&host_target).exists() && !Path::new(&format!("{host_target}-x")).exists(),
+            "{name}: a mount point was made on the host"
+        );
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Mounts: a read-only /dev (tmpfs with `ro`) still gets its nodes and the mounts
+/// under it, and is read-only for the process (runc remounts it at the end).
+#[test]
+fn readonly_dev_mount_is_filled_then_read_only() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-rodev");
+        for m in b.config["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+        let o = run_sh(
+            rt,
+            &mut b,
+            "grep ' /dev tmpfs ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; \
+             grep -c ' /dev/pts devpts ' /proc/mounts; echo x > /dev/null && echo null-ok; \
+             touch /dev/new 2>/dev/null || echo ro",
+        );
+        o.assert_ok();
+        assert_eq!(o.stdout, "ro\n1\nnull-ok\nro\n", "{name}: {o:?}");
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// A tmpfs mounted with `noatime` for a test, unmounted on drop.
+struct NoatimeTmpfs(PathBuf);
+
+impl NoatimeTmpfs {
+    fn new(dir: PathBuf) -> NoatimeTmpfs {
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "noatime,size=1m", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mount a noatime tmpfs on {}", dir.display());
+        NoatimeTmpfs(dir)
+    }
+}
+
+impl Drop for NoatimeTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Mounts: `relatime` on a bind of a `noatime` source gives relatime (the option names
+/// the atime mode; the source's is not carried over as it is for nosuid or nodev).
+#[test]
+fn relatime_bind_over_noatime_source() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-atime");
+        let src = NoatimeTmpfs::new(b.join("noatime"));
+        b.add_bind("/mnt", &src.0, &["bind", "relatime"]);
+        b.add_bind("/keep", &src.0, &["bind"]);
+        let o = run_sh(
+            rt,
+            &mut b,
+            "grep -E ' /(mnt|keep) ' /proc/mounts | cut -d' ' -f2,4",
+        );
+        o.assert_ok();
+        let opts = |dest: &str| {
+            o.stdout
+                .lines()
+                .find(|l| l.starts_with(dest))
+                .map(|l| {
+                    l.split(' ')
+                        .nth(1)
+                        .unwrap_or("")
+                        .split(',')
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        assert!(
+            opts("/mnt ").iter().any(|o| o == "relatime")
+                && !opts("/mnt ").iter().any(|o| o == "noatime"),
+            "{name}: {o:?}"
+        );
+        assert!(
+            opts("/keep ").iter().any(|o| o == "noatime"),
+            "{name}: {o:?}"
+        );
+        drop(src);
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// cgroups: `unified` resources on a cgroup v1 (or hybrid) host fail with runc's
+/// "invalid configuration" (the v2 hierarchy of a hybrid host has no controllers).
+#[test]
+fn unified_on_cgroup_v1_is_an_invalid_configuration() {
+    if !cgroup::has_v1_controller("pids") {
+        berth_tests::skip(berth_tests::Skip::Host("no cgroup v1 pids controller"));
+        return;
+    }
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-unified");
+        b.args(&["/bin/true"]);
+        b.config["linux"]["resources"]["unified"] = json!({"pids.max": "10"});
+        let o = rt.run(&format!("rb-unified-{}", uid()), &b);
+        assert!(!o.ok(), "{name}: {o:?}");
+        assert!(
+            o.stderr
+                .contains("invalid configuration: cannot use unified on cgroup v1"),
+            "{name}: {o:?}"
+        );
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// cgroups: `update --memory -1` after a memory+swap limit lifts both (v1's memsw may
+/// not stay below the memory limit, so the stored swap limit is not re-applied).
+#[test]
+fn update_memory_unlimited_after_a_swap_limit() {
+    if !cgroup::has_memsw() {
+        berth_tests::skip(berth_tests::Skip::Host("no v1 swap accounting"));
+        return;
+    }
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-memsw");
+        b.args(&["/bin/sleep", "30"]);
+        b.config["linux"]["resources"]["memory"] = json!({"limit": 100 << 20, "swap": 200 << 20});
+        let id = format!("rb-memsw-{}", uid());
+        rt.run_detached(&id, &b);
+        let pid = pid_of(rt, &id);
+        let dir = cgroup::cgroup_dir_of(pid, "memory");
+        rt.exec(&["update", "--memory", "-1", &id]).assert_ok();
+        let unlimited = |f: &str| {
+            cgroup::read_file(&dir, f)
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0)
+                > 1 << 60
+        };
+        assert!(
+            unlimited("memory.limit_in_bytes") && unlimited("memory.memsw.limit_in_bytes"),
+            "{name}: {} {}",
+            cgroup::read_file(&dir, "memory.limit_in_bytes"),
+            cgroup::read_file(&dir, "memory.memsw.limit_in_bytes")
+        );
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Errors: a listenerPath nobody listens on fails create with runc's words, which
+/// engines show as they are.
+#[test]
+fn missing_seccomp_agent_error_text() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-agent");
+        b.args(&["/bin/true"]);
+        let sock = b.join("no-agent.sock");
+        b.config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock,
+            "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+        let o = rt.run(&format!("rb-agent-{}", uid()), &b);
+        assert!(!o.ok(), "{name}: {o:?}");
+        let want = format!(
+            "unable to start container process: failed to connect with seccomp agent specified in the seccomp profile: dial unix {}: connect: no such file or directory",
+            sock.display()
+        );
+        assert!(o.stderr.contains(&want), "{name}: {o:?}");
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// cgroups: on every host layout an exec'd process is in the container's cgroup in
+/// every hierarchy, the v2 line (`0::`) included, as /proc/self/cgroup shows it.
+#[test]
+fn exec_sees_the_containers_cgroup_in_every_hierarchy() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-execcg");
+        b.args(&["/bin/sleep", "30"]).remove_namespace("cgroup");
+        let rel = format!("rb-execcg-{}", uid());
+        let _guard = cgroup::CgroupDirsGuard::new(&[&rel]);
+        b.config["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
+        let id = format!("rb-execcg-{}", uid());
+        rt.run_detached(&id, &b);
+        let init = std::fs::read_to_string(format!("/proc/{}/cgroup", pid_of(rt, &id))).unwrap();
+        let o = rt.exec(&["exec", &id, "cat", "/proc/self/cgroup"]);
+        o.assert_ok();
+        assert_eq!(o.stdout, init, "{name}: exec and init differ");
+        for l in o.stdout.lines() {
+            assert!(
+                l.ends_with(&format!("/{rel}")),
+                "{name}: {l} in\n{}",
+                o.stdout
+            );
+        }
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Output: `list --format json` of no containers prints runc's (Go's) `null`.
+#[test]
+fn list_json_of_no_containers_is_null() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let o = rt.exec(&["list", "--format", "json"]);
+        o.assert_ok();
+        assert_eq!(o.stdout, "null\n", "{name}");
+    }
+}
+
+/// Config: a namespace type listed twice is refused before anything is made.
+#[test]
+fn namespace_listed_twice_is_refused() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-nstwice");
+        b.args(&["/bin/true"]);
+        b.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "pid"}));
+        let o = rt.run(&format!("rb-nstwice-{}", uid()), &b);
+        assert!(!o.ok(), "{name}: {o:?}");
+        assert!(
+            o.stderr.contains("pid")
+                && (o.stderr.contains("duplicated") || o.stderr.contains("twice")),
+            "{name}: {o:?}"
+        );
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Config: a device rule with an access letter other than r, w, m ("rwa") is refused
+/// with the index and the value. Kept over runc 1.1.5, which accepts any letters and
+/// silently drops the unknown ones, so the rule means something other than written;
+/// only the runtime under test is run.
+#[test]
+fn device_rule_with_unknown_access_letter_is_refused() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new("rb-rwa");
+    b.args(&["/bin/true"]);
+    b.config["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwa"}
+    ]);
+    let o = rt.run(&format!("rb-rwa-{}", uid()), &b);
+    assert!(!o.ok(), "{o:?}");
+    assert!(
+        o.stderr.contains("linux.resources.devices[1]") && o.stderr.contains("\\\"rwa\\\""),
+        "{o:?}"
+    );
+    assert_no_leaks(&rt, &b);
+}
+
+/// Processes of a container in the host's pid namespace, found in its cgroup.
+fn cgroup_procs(rel: &str) -> Vec<i32> {
+    cgroup::hierarchies()
+        .iter()
+        .flat_map(|h| cgroup::procs(&h.mount_point.join(rel)))
+        .collect()
+}
+
+/// cgroups: `delete` of a container in the host's pid namespace whose init is gone
+/// kills what is left in its cgroup (nothing else would) and removes the cgroup.
+#[test]
+fn delete_host_pid_container_kills_the_rest_of_its_cgroup() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-hostpid");
+        b.args(&["/bin/sh", "-c", "sleep 100 & sleep 100 & exec sleep 1000"])
+            .remove_namespace("pid");
+        let rel = format!("rb-hostpid-{}", uid());
+        let _guard = cgroup::CgroupDirsGuard::new(&[&rel]);
+        b.config["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
+        let id = format!("rb-hostpid-{}", uid());
+        rt.run_detached(&id, &b);
+        let pid = pid_of(rt, &id);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut rest = Vec::new();
+        while std::time::Instant::now() < deadline {
+            rest = cgroup_procs(&rel);
+            rest.sort();
+            rest.dedup();
+            if rest.len() >= 3 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(rest.len() >= 3, "{name}: {rest:?}");
+        rest.retain(|p| *p != pid);
+        // SAFETY: kill(2) with a pid and a signal number touches no memory.
+        assert_eq!(
+            unsafe { libc::kill(pid, libc::SIGKILL) },
+            0,
+            "{name}: kill {pid}"
+        );
+        rt.wait_status(&id, "stopped", Duration::from_secs(10));
+        rt.delete(&id).assert_ok();
+        for p in &rest {
+            assert!(
+                !Path::new(&format!("/proc/{p}")).exists()
+                    || std::fs::read_to_string(format!("/proc/{p}/stat"))
+                        .is_ok_and(|s| s.contains(") Z ")),
+                "{name}: pid {p} of the cgroup still runs after delete"
+            );
+        }
+        assert!(cgroup_procs(&rel).is_empty(), "{name}");
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// cgroups: `delete --force` kills processes in sub-cgroups of the container's cgroup
+/// and removes the sub-cgroups with it (v1: in every hierarchy).
+#[test]
+fn delete_force_with_sub_cgroups() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-subcg");
+        b.args(&["/bin/sleep", "1000"]);
+        let rel = format!("rb-subcg-{}", uid());
+        let sub = format!("{rel}/sub");
+        let _guard = cgroup::CgroupDirsGuard::new(&[&rel, &sub]);
+        b.config["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
+        let id = format!("rb-subcg-{}", uid());
+        rt.run_detached(&id, &b);
+        rt.exec(&["exec", "-d", &id, "/bin/sleep", "999"])
+            .assert_ok();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let pid = pid_of(rt, &id);
+        let other = loop {
+            let mut procs = cgroup_procs(&rel);
+            procs.retain(|p| *p != pid);
+            if let Some(p) = procs.first() {
+                break *p;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: no exec'd process"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // The exec'd process is reparented to this test (the subreaper): its zombie
+        // must be reaped for the pid namespace's init to finish exiting.
+        rt.track_pid(other);
+        let mut moved = 0;
+        for h in cgroup::hierarchies() {
+            let d = h.mount_point.join(&sub);
+            if h.mount_point.join(&rel).is_dir() && std::fs::create_dir(&d).is_ok() {
+                // cpuset (and a v2 with controllers) may refuse an unconfigured child.
+                if std::fs::write(d.join("cgroup.procs"), other.to_string()).is_ok() {
+                    moved += 1;
+                }
+            }
+        }
+        assert!(
+            moved > 0,
+            "{name}: could not move {other} into a sub-cgroup"
+        );
+        rt.delete_force(&id).assert_ok();
+        assert!(
+            !Path::new(&format!("/proc/{other}")).exists()
+                || std::fs::read_to_string(format!("/proc/{other}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")),
+            "{name}: the sub-cgroup's process survived"
+        );
+        for h in cgroup::hierarchies() {
+            assert!(
+                !h.mount_point.join(&rel).exists(),
+                "{name}: {} left",
+                h.mount_point.join(&rel).display()
+            );
+        }
+        assert_no_leaks(rt, &b);
+    }
+}

@@ -46,6 +46,11 @@ pub enum CgroupError {
     #[error("unified resource {key:?} can't be set: {reason}")]
     Unified { key: String, reason: String },
 
+    /// runc's words lead ("invalid configuration: cannot use unified on cgroup v1");
+    /// the rest says why this host's v2 hierarchy cannot take the key either.
+    #[error("invalid configuration: cannot use unified on cgroup v1: unified resource {key:?} can't be set: {reason}")]
+    UnifiedOnV1 { key: String, reason: String },
+
     #[error("unable to set memory limit to {limit} (current usage: {usage}, peak usage: {peak})")]
     MemoryBelowUsage { limit: i64, usage: u64, peak: u64 },
 

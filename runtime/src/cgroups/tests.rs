@@ -1159,7 +1159,8 @@ fn host_errors_and_validation_before_writes() {
         .apply(&res(json!({"unified": {"foo.bar": "1"}})))
         .unwrap_err();
     assert!(
-        matches!(&e, CgroupError::Unified { key, .. } if key == "foo.bar"),
+        matches!(&e, CgroupError::Unified { key, .. } | CgroupError::UnifiedOnV1 { key, .. }
+            if key == "foo.bar"),
         "{e}"
     );
     // The kernel's own refusals name the file and the value.

@@ -42,7 +42,7 @@ fn unified_targets(cg: &Cgroup, res: &Res) -> Result<Vec<(PathBuf, String, Strin
     let u = match (&cg.unified, cg.mode) {
         (Some(u), CgroupMode::Hybrid) => u,
         _ => {
-            return Err(CgroupError::Unified {
+            return Err(CgroupError::UnifiedOnV1 {
                 key: res.unified[0].0.clone(),
                 reason: "cgroup v2 is not mounted on this host (cgroup v1 only)".into(),
             })
@@ -56,7 +56,7 @@ fn unified_targets(cg: &Cgroup, res: &Res) -> Result<Vec<(PathBuf, String, Strin
         // at write time.
         if !exists(&u.path.join(k)) && !root_controllers.split_whitespace().any(|c| c == controller)
         {
-            return Err(CgroupError::Unified {
+            return Err(CgroupError::UnifiedOnV1 {
                 key: k.clone(),
                 reason: format!(
                     "it is not available in the cgroup v2 hierarchy of this hybrid host ({})",

@@ -28,7 +28,12 @@ pub fn run(g: &GlobalOpts, format: &str, quiet: bool) -> Result<()> {
     match format {
         "json" => {
             let v: Vec<_> = rows.iter().map(|(s, st, o)| s.output(*st, o)).collect();
-            let line = serde_json::to_string(&v).map_err(|e| Error::Invalid(e.to_string()))?;
+            // runc prints Go's nil slice, `null`, for no containers; tools compare it.
+            let line = if v.is_empty() {
+                "null".to_string()
+            } else {
+                serde_json::to_string(&v).map_err(|e| Error::Invalid(e.to_string()))?
+            };
             writeln!(out, "{line}").ctx(|| "write")
         }
         "table" => {

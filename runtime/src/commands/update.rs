@@ -52,7 +52,13 @@ fn merge(mut r: LinuxResources, o: &UpdateOpts) -> Result<LinuxResources> {
     {
         let mut m: LinuxMemory = r.memory().unwrap_or_default();
         if let Some(v) = &o.memory {
-            m.set_limit(Some(parse_bytes(v)?));
+            let limit = parse_bytes(v)?;
+            m.set_limit(Some(limit));
+            // runc: `--memory -1` alone lifts the swap limit too (v1's memsw may not stay
+            // below the memory limit); the stored swap limit must not be re-applied.
+            if limit == -1 && o.memory_swap.is_none() {
+                m.set_swap(None);
+            }
         }
         if let Some(v) = &o.memory_reservation {
             m.set_reservation(Some(parse_bytes(v)?));

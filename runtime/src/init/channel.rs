@@ -130,7 +130,10 @@ impl Channel {
             let msg = match r {
                 Ok(m) => m,
                 Err(Errno::EINTR) => continue,
-                Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
+                // A peer that exits with our messages unread leaves ECONNRESET, which
+                // a seqpacket socket reports (once) before the messages still queued for
+                // us: the init's report of why it failed. Read on; EOF follows them.
+                Err(Errno::ECONNRESET) => continue,
                 Err(e) => return Err(e.into()),
             };
             let mut fds = Vec::new();

@@ -120,7 +120,10 @@ pub fn prepare(
             .and_then(|l| l.mount_label().clone())
             .filter(|l| !l.is_empty() && crate::init::lsm::selinux_enabled()),
     };
-    let mounts = spec.mounts().clone().unwrap_or_default();
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    // A read-only /dev is mounted writable and made read-only once the mounts under it,
+    // the device nodes and their symlinks exist (runc does the same).
+    let dev_ro = readonly_dev_deferred(&mut mounts);
     for (i, m) in mounts.iter().enumerate() {
         if matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")) {
             before_cgroup_mount()?;
@@ -158,7 +161,34 @@ pub fn prepare(
         mkdir_all_in_root(ctx.root(), p.cwd(), Leaf::Dir)
             .ctx(|| format!("create cwd {}", p.cwd().display()))?;
     }
+    if dev_ro {
+        let dev = crate::sys::resolve::open_in_root(ctx.root(), Path::new("/dev"), OFlag::O_PATH)
+            .ctx(|| "reopen /dev")?;
+        mount::remount_bind(dev.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty())
+            .ctx(|| "remount /dev read-only")?;
+    }
     Ok(())
+}
+
+/// Drops `ro` from a (non-bind) /dev mount entry and says whether it was there.
+fn readonly_dev_deferred(mounts: &mut [oci_spec::runtime::Mount]) -> bool {
+    let Some(m) = mounts
+        .iter_mut()
+        .rev()
+        .find(|m| m.destination() == Path::new("/dev"))
+    else {
+        return false;
+    };
+    let Some(opts) = m.options().clone() else {
+        return false;
+    };
+    let bind =
+        m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind" || o == "rbind");
+    if bind || !opts.iter().any(|o| o == "ro") {
+        return false;
+    }
+    m.set_options(Some(opts.into_iter().filter(|o| o != "ro").collect()));
+    true
 }
 
 fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {

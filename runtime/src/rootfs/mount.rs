@@ -36,7 +36,7 @@ pub fn mount_entry(ctx: &RootfsCtx, m: &Mount, idmapped: Option<BorrowedFd<'_>>)
     }
     match typ {
         "cgroup" | "cgroup2" => return super::cgroup::mount_cgroup(ctx, dest, &opts),
-        "proc" | "sysfs" => refuse_symlink(ctx, dest)?,
+        "proc" | "sysfs" => refuse_symlink(ctx, dest, typ)?,
         _ => {}
     }
     let target = mkdir_all_in_root(ctx.root(), dest, Leaf::Dir)
@@ -93,23 +93,18 @@ pub fn mount_entry(ctx: &RootfsCtx, m: &Mount, idmapped: Option<BorrowedFd<'_>>)
     finish(ctx, dest, &opts)
 }
 
-/// Refuse /proc and /sys destinations that are symlinks: they must be real
-/// directories, or the container could redirect them.
-fn refuse_symlink(ctx: &RootfsCtx, dest: &Path) -> Result<()> {
+/// Refuse /proc and /sys destinations that are symlinks or not directories: they must
+/// be real directories, or the container could redirect them. runc's words.
+fn refuse_symlink(ctx: &RootfsCtx, dest: &Path, typ: &str) -> Result<()> {
     match open_in_root(ctx.root(), dest, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
         Ok(fd) => {
             let st =
                 nix::sys::stat::fstat(fd.as_fd()).ctx(|| format!("stat {}", dest.display()))?;
-            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-                return Err(Error::Invalid(format!(
-                    "mount destination {} is a symlink; it must be a real directory",
-                    dest.display()
-                )));
-            }
             if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
                 return Err(Error::Invalid(format!(
-                    "mount destination {} is not a directory",
-                    dest.display()
+                    "error mounting {typ:?} to rootfs at {:?}: filesystem {typ:?} must be \
+                     mounted on ordinary directory",
+                    dest.display().to_string()
                 )));
             }
             Ok(())
@@ -204,6 +199,13 @@ pub fn remount_bind(fd: BorrowedFd<'_>, flags: MsFlags, cleared: MsFlags) -> nix
             locked |= ms;
         }
     }
+    // An atime mode the options name (`relatime` over a `noatime` source) replaces the
+    // source's, as with runc; only a user namespace, where it is locked, keeps it.
+    let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
+    let source_atime = locked & (atime | MsFlags::MS_NODIRATIME);
+    if flags.intersects(atime) {
+        locked &= !atime;
+    }
     let path = fd_path(fd);
     let attempt = |f: MsFlags| {
         mount(
@@ -217,11 +219,16 @@ pub fn remount_bind(fd: BorrowedFd<'_>, flags: MsFlags, cleared: MsFlags) -> nix
     match attempt(flags | locked) {
         Err(Errno::EPERM) => {
             // Inside a user namespace every flag of the source is locked.
-            let mut all = locked;
+            let mut all = locked | source_atime;
             if current.contains(FsFlags::ST_RDONLY) {
                 all |= MsFlags::MS_RDONLY;
             }
-            attempt(flags | all)
+            let f = if flags.intersects(atime) {
+                flags & !atime
+            } else {
+                flags
+            };
+            attempt(f | all)
         }
         r => r,
     }

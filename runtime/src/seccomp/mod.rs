@@ -88,7 +88,15 @@ pub enum SeccompError {
         source: std::io::Error,
         hint: &'static str,
     },
-    #[error("send notify fd to agent at {path}: {source}")]
+    /// runc's words for a missing agent ("failed to connect with seccomp agent specified
+    /// in the seccomp profile: dial unix PATH: connect: ..."), which engines show users.
+    #[error("failed to connect with seccomp agent specified in the seccomp profile: dial unix {}: connect: {}", path.display(), crate::sys::go_error_text(source))]
+    ConnectAgent {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("send notify fd to seccomp agent at {}: {}", path.display(), crate::sys::go_error_text(source))]
     SendNotify {
         path: std::path::PathBuf,
         #[source]

@@ -51,7 +51,10 @@ pub fn send_notify_fd(
             "empty process state",
         )));
     }
-    let sock = UnixStream::connect(listener_path).map_err(fail)?;
+    let sock = UnixStream::connect(listener_path).map_err(|source| SeccompError::ConnectAgent {
+        path: listener_path.to_path_buf(),
+        source,
+    })?;
     let fds = [fd.as_raw_fd()];
     // MSG_NOSIGNAL: an agent that hung up is an error, not a SIGPIPE.
     let sent = loop {

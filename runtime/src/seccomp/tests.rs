@@ -831,7 +831,15 @@ fn send_notify_fd_sends_one_fd_and_the_payload() {
     assert!(!no_meta.contains("metadata"));
     // A missing agent is an error, not a hang.
     let e = send_notify_fd(&dir.join("none.sock"), r.as_fd(), &payload).unwrap_err();
-    assert!(matches!(e, SeccompError::SendNotify { .. }));
+    assert!(matches!(e, SeccompError::ConnectAgent { .. }));
+    assert!(
+        e.to_string().starts_with(
+            "failed to connect with seccomp agent specified in the seccomp profile: dial unix "
+        ) && e
+            .to_string()
+            .ends_with(": connect: no such file or directory"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -39,23 +39,48 @@ pub enum Leaf {
 
 /// Open `path` inside `root` as O_PATH, creating missing directories (and
 /// the last component as `leaf`). Each component is created with *at()
-/// calls relative to an fd that was itself resolved inside the root.
+/// calls relative to an fd that was itself resolved inside the root. A
+/// dangling symlink on the way is followed inside the root and its target
+/// created (runc does the same: a bind onto `/mnt -> /target` mounts on
+/// the rootfs' /target).
 pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Result<OwnedFd> {
+    let mut path = path.to_path_buf();
+    // Linux's limit on symlinks in one lookup.
+    for _ in 0..40 {
+        match mkdir_all_step(root, &path, leaf)? {
+            Step::Done(fd) => return Ok(fd),
+            Step::Follow(next) => path = next,
+        }
+    }
+    Err(Errno::ELOOP)
+}
+
+enum Step {
+    Done(OwnedFd),
+    /// The path with its first dangling symlink replaced by the link's target.
+    Follow(std::path::PathBuf),
+}
+
+fn mkdir_all_step(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Result<Step> {
     match open_in_root(root, path, OFlag::O_PATH) {
-        Ok(fd) => return Ok(fd),
+        Ok(fd) => return Ok(Step::Done(fd)),
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
     }
+    // `..` stays a component: the kernel resolves it (inside the root) on
+    // the way, after any symlink before it, which a lexical walk would not.
     let comps: Vec<&std::ffi::OsStr> = path
         .components()
         .filter_map(|c| match c {
             Component::Normal(n) => Some(n),
+            Component::ParentDir => Some(std::ffi::OsStr::new("..")),
             _ => None,
         })
         .collect();
     let mut cur = open_in_root(root, Path::new("/"), OFlag::O_PATH | OFlag::O_DIRECTORY)?;
     let mut walked = std::path::PathBuf::from("/");
     for (i, name) in comps.iter().enumerate() {
+        let parent = walked.clone();
         walked.push(name);
         let last = i + 1 == comps.len();
         match open_in_root(root, &walked, OFlag::O_PATH) {
@@ -66,9 +91,22 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(e),
         }
+        // A dangling symlink: resolution says ENOENT, creation would say
+        // EEXIST. Continue from its target, which open_in_root resolves
+        // inside the root whether it is absolute or relative.
+        match nix::fcntl::readlinkat(cur.as_fd(), *name) {
+            Ok(target) => {
+                let mut next = parent.join(target);
+                for rest in &comps[i + 1..] {
+                    next.push(rest);
+                }
+                return Ok(Step::Follow(next));
+            }
+            Err(Errno::EINVAL | Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
         // The path does not exist: create the component under its resolved
-        // parent. A dangling symlink here means ENOENT from resolution but
-        // EEXIST from creation; it is refused rather than followed.
+        // parent.
         if last && leaf == Leaf::File {
             let fd = nix::fcntl::openat(
                 cur.as_fd(),
@@ -92,11 +130,46 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::
         }
         cur = open_in_root(root, &walked, OFlag::O_PATH)?;
     }
-    Ok(cur)
+    Ok(Step::Done(cur))
 }
 
 /// The /proc/self/fd path of an fd, for syscalls (mount(2)) that take paths:
 /// it names exactly the inode the fd holds, whatever happens to the path.
 pub fn fd_path(fd: BorrowedFd<'_>) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("berth-resolve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn dangling_symlinks_are_followed_inside_the_root() {
+        let base = tmp("dangling");
+        let root = base.join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink("/target", root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../rel-target/x", root.join("rel")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        let fd =
+            nix::fcntl::open(&root, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        mkdir_all_in_root(fd.as_fd(), Path::new("/abs/sub"), Leaf::Dir).unwrap();
+        assert!(root.join("target/sub").is_dir());
+        mkdir_all_in_root(fd.as_fd(), Path::new("/rel"), Leaf::File).unwrap();
+        // `..` of the root is the root: the relative target stays inside.
+        assert!(root.join("rel-target/x").is_file());
+        assert!(!base.join("rel-target").exists());
+        assert_eq!(
+            mkdir_all_in_root(fd.as_fd(), Path::new("/loop/x"), Leaf::Dir).unwrap_err(),
+            Errno::ELOOP
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }
