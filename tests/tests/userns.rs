@@ -714,3 +714,54 @@ fn cp_commit_and_volumes_under_userns_auto() {
     let b = auto_pool("cp-auto");
     cp_commit_volumes(&b, "cp-auto", &[], &["--userns=auto"], (POOL, POOL));
 }
+
+/// kill -9 of a create at each of its steps: before the record is in place
+/// nothing holds a range (the next container gets the pool's start); after,
+/// the container holds it until `rm`.
+#[test]
+fn userns_auto_allocation_survives_kill_9() {
+    if skip_on_runc("--userns=auto needs the runtime's idmapped rootfs") {
+        return;
+    }
+    let b = auto_pool("auto-crash");
+    let first = |b: &Berth| {
+        let out = remap_cmd(b, "auto-crash")
+            .args([
+                "run",
+                "--rm",
+                "--userns=auto",
+                "bb",
+                "cat",
+                "/proc/self/uid_map",
+            ])
+            .run();
+        map_lines(&out.assert_ok().stdout)[0].1
+    };
+    for point in ["create:userns-allocated", "create:name-linked"] {
+        let out = remap_cmd(&b, "auto-crash")
+            .env("BERTH_CRASH_AT", point)
+            .args(["create", "--name", "killed", "--userns=auto", "bb", "true"])
+            .run();
+        assert_eq!(out.signal, Some(9), "{point}: not killed there: {out}");
+        assert_eq!(
+            first(&b),
+            POOL,
+            "{point}: a range is held by a create that died"
+        );
+        let ps = b.run(&["ps", "-a", "-q"]);
+        assert_eq!(ps.assert_ok().stdout.trim(), "", "{point}");
+    }
+    let out = remap_cmd(&b, "auto-crash")
+        .env("BERTH_CRASH_AT", "create:record-written")
+        .args(["create", "--name", "made", "--userns=auto", "bb", "true"])
+        .run();
+    assert_eq!(out.signal, Some(9), "{out}");
+    assert_eq!(
+        first(&b),
+        POOL + 1024,
+        "the created container's range was handed out again"
+    );
+    b.run(&["rm", "made"]).assert_ok();
+    assert_eq!(first(&b), POOL);
+    b.assert_no_leaks();
+}

@@ -473,9 +473,12 @@ fn userns_pipe_copy(
     if s.userns.is_some() {
         let child = in_userns(s, &[rfd], || tree::write_tar(src, std::fs::File::from(w)))?;
         let res = tree::extract_tar(&d.scope, dest_dir, std::fs::File::from(r), opts);
-        // the writer's error explains a broken archive: it comes first
-        let wres = wait_child(child);
-        wres.and(res)
+        // the writer's error explains a broken archive: it comes first,
+        // unless it is the EPIPE of a reader that stopped on its own error
+        match (wait_child(child), res) {
+            (Err(we), Err(re)) if we.to_string().contains("Broken pipe") => Err(re),
+            (wres, res) => wres.and(res),
+        }
     } else {
         let child = in_userns(d, &[wfd], || {
             tree::extract_tar(&d.scope, dest_dir, std::fs::File::from(r), opts)

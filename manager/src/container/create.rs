@@ -511,6 +511,7 @@ pub fn create(
         }
     };
     rec.userns_remap = userns_remap;
+    crate::sys::fault::crash_point("create:userns-allocated");
     let store = ContainerStore::open(ctx)?;
     let res = store.create(&mut rec, |dir| {
         let p = dir.join("bundle/rootfs");

@@ -31,6 +31,9 @@ pub const ROOTFS_IDMAP_ANNOTATION: &str = "org.berth.rootfs.idmap";
 /// minimum): enough for the usual system users (nobody at 65534 aside).
 pub const AUTO_MIN_SIZE: u32 = 1024;
 
+/// A host id range, `[start, end)` (u64: an end may be 2^32).
+pub type Span = (u64, u64);
+
 /// One line of a uid or gid map: container ids `container..container+size`
 /// are host ids `host..host+size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,8 +318,8 @@ fn auto_maps(
 pub fn allocate(
     opts: &AutoOptions,
     size: u32,
-    pool: (&[(u64, u64)], &[(u64, u64)]),
-    used: (&[(u64, u64)], &[(u64, u64)]),
+    pool: (&[Span], &[Span]),
+    used: (&[Span], &[Span]),
 ) -> Result<Remap, SpecError> {
     let (uid, usize_, uid_map) = auto_maps("uid", size, &opts.uid_maps, pool.0, used.0)?;
     let (gid, gsize, gid_map) = auto_maps("gid", size, &opts.gid_maps, pool.1, used.1)?;
@@ -330,7 +333,7 @@ pub fn allocate(
 }
 
 /// The host ranges (`[start, end)`) a container's maps hold: uids, gids.
-pub fn held(r: &Remap) -> (Vec<(u64, u64)>, Vec<(u64, u64)>) {
+pub fn held(r: &Remap) -> (Vec<Span>, Vec<Span>) {
     (
         r.uid_mappings().iter().map(IdMap::host_range).collect(),
         r.gid_mappings().iter().map(IdMap::host_range).collect(),

@@ -84,48 +84,6 @@ pub fn parent_pid() -> i32 {
     nix::unistd::getppid().as_raw()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alive_and_gone() {
-        let me = std::process::id() as i32;
-        assert!(pid_alive(me));
-        assert!(!pid_gone(me));
-        assert!(!pid_alive(0));
-        assert!(!pid_alive(-1));
-        assert!(kill(me, 0).is_ok());
-        assert!(parent_pid() > 0);
-        assert!(pid_running(me));
-        assert!(start_time(me).is_some_and(|t| t > 0));
-        assert_eq!(start_time(me), start_time(me));
-    }
-
-    #[test]
-    fn stat_state_after_the_command_name() {
-        assert_eq!(stat_state("42 (sleep) S 1 42 42 0"), Some('S'));
-        assert_eq!(stat_state("42 (a) b) Z 1 42"), Some('Z'));
-        assert_eq!(stat_state("42 (x"), None);
-    }
-
-    #[test]
-    fn a_zombie_is_not_running() {
-        let child = std::process::Command::new("true").spawn();
-        let Ok(mut child) = child else { return };
-        let pid = child.id() as i32;
-        // Not reaped yet: it stays a zombie once it has exited.
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while pid_running(pid) && std::time::Instant::now() < end {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        assert!(pid_alive(pid), "the unreaped child still has its pid");
-        assert!(!pid_running(pid), "a zombie counts as not running");
-        let _ = child.wait();
-        assert!(!pid_alive(pid));
-    }
-}
-
 /// A child process running a closure as another user namespace's root.
 pub struct UsernsChild {
     pid: Pid,
@@ -202,5 +160,47 @@ impl UsernsChild {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alive_and_gone() {
+        let me = std::process::id() as i32;
+        assert!(pid_alive(me));
+        assert!(!pid_gone(me));
+        assert!(!pid_alive(0));
+        assert!(!pid_alive(-1));
+        assert!(kill(me, 0).is_ok());
+        assert!(parent_pid() > 0);
+        assert!(pid_running(me));
+        assert!(start_time(me).is_some_and(|t| t > 0));
+        assert_eq!(start_time(me), start_time(me));
+    }
+
+    #[test]
+    fn stat_state_after_the_command_name() {
+        assert_eq!(stat_state("42 (sleep) S 1 42 42 0"), Some('S'));
+        assert_eq!(stat_state("42 (a) b) Z 1 42"), Some('Z'));
+        assert_eq!(stat_state("42 (x"), None);
+    }
+
+    #[test]
+    fn a_zombie_is_not_running() {
+        let child = std::process::Command::new("true").spawn();
+        let Ok(mut child) = child else { return };
+        let pid = child.id() as i32;
+        // Not reaped yet: it stays a zombie once it has exited.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pid_running(pid) && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(pid_alive(pid), "the unreaped child still has its pid");
+        assert!(!pid_running(pid), "a zombie counts as not running");
+        let _ = child.wait();
+        assert!(!pid_alive(pid));
     }
 }

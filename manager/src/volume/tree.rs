@@ -473,6 +473,8 @@ pub fn pipe_copy(
         // A writer error explains a reader error (broken archive), so it comes first;
         // a reader error makes the writer see EPIPE, which is not the interesting one.
         match (wres, res) {
+            // EPIPE: the reader stopped first; its error is the reason
+            (Err(we), Err(re)) if we.kind() == io::ErrorKind::BrokenPipe => Err(re),
             (Err(we), Err(_)) => Err(we),
             (_, Err(re)) => Err(re),
             (Err(we), Ok(())) => Err(we),
