@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -57,6 +58,13 @@ OPS = [
     ("cycle", "cycle /bin/true"),
     ("sep_create", "create in the cycle, separate"),
     ("sep_cycle", "cycle /bin/true, separate"),
+    # CPU time (user + sys) of the processes an operation ran, from the
+    # rusage of reaped children: what the runtime itself costs, without the
+    # run-queue waits that dominate wall time on a loaded host.
+    ("cpu_create", "CPU: create process"),
+    ("cpu_exec", "CPU: exec /bin/true, all processes"),
+    ("cpu_cycle", "CPU: cycle, all processes"),
+    ("cpu_sep_cycle", "CPU: cycle, all processes, separate"),
 ]
 
 # `runc spec` output of runc 1.1.5 (ociVersion 1.0.2-dev), embedded so that
@@ -155,6 +163,13 @@ def reap():
         n += 1
 
 
+def children_cpu():
+    """User + sys seconds of every child reaped so far (and of what those
+    children reaped themselves)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def child_pids():
     me = os.getpid()
     pids = []
@@ -189,6 +204,7 @@ class Runtime:
         self.live = set()          # container ids that may exist
         self.samples = {k: [] for k, _ in OPS}
         self.rss = []              # KiB, one per timed create
+        self.create_cpu = None     # user + sys seconds of the last create
         self.cycle_polls = []
         self.warnings = []
 
@@ -229,6 +245,7 @@ class Runtime:
             p.wait()
             raise
         dt = time.perf_counter() - t0
+        self.create_cpu = ru.ru_utime + ru.ru_stime
         p.returncode = os.waitstatus_to_exitcode(status)
         if p.returncode != 0:
             raise BenchError("[%s] `%s` failed (exit %d): %s" % (
@@ -306,7 +323,11 @@ class Runtime:
 
     def cycle(self, cid):
         """create -> start -> poll state until stopped -> delete of the
-        /bin/true bundle; return (seconds of create, of all, #polls)."""
+        /bin/true bundle; return (seconds of create, of all, #polls, CPU
+        seconds of every process the cycle ran: the runtime's invocations,
+        their helpers and the container's init, all reaped by the end)."""
+        reap()
+        cpu0 = children_cpu()
         t0 = time.perf_counter()
         dt_create, _ = self.create(cid, self.bundle_true)
         self.run("start", cid)
@@ -314,15 +335,16 @@ class Runtime:
         self.delete(cid)
         dt = time.perf_counter() - t0
         reap()
-        return dt_create, dt, polls
+        return dt_create, dt, polls, children_cpu() - cpu0
 
     def separate(self, n, record):
         """`n` cycles back to back (the "separate" rows)."""
         for i in range(n):
-            c, t, _ = self.cycle("%sc%d" % (self.id_prefix, i))
+            c, t, _, cpu = self.cycle("%sc%d" % (self.id_prefix, i))
             if record:
                 self.samples["sep_create"].append(c)
                 self.samples["sep_cycle"].append(t)
+                self.samples["cpu_sep_cycle"].append(cpu)
 
     # -- one benchmark iteration -----------------------------------------
 
@@ -331,6 +353,7 @@ class Runtime:
         # 1-5: lifecycle of the long-running sleep container.
         cid = "%ss%d" % (self.id_prefix, i)
         s["create"], _ = self.create(cid, self.bundle_sleep)
+        s["cpu_create"] = self.create_cpu
         s["start"], _ = self.run("start", cid)
         s["state"], doc = self.state(cid)
         st = doc["status"]
@@ -338,8 +361,11 @@ class Runtime:
             self.warnings.append("iteration %d: state after start was %r, "
                                  "expected 'running'" % (i, st))
         # exec (foreground): exits with /bin/true's status, checked to be 0.
+        reap()
+        cpu0 = children_cpu()
         s["exec"], _ = self.run("exec", cid, "/bin/true")
         reap()
+        s["cpu_exec"] = children_cpu() - cpu0
         limit = PIDS_LIMITS[i % 2]
         s["update"], _ = self.run("update", "--pids-limit", str(limit), cid)
         got = pids_max(doc.get("pid"))          # not timed
@@ -357,7 +383,7 @@ class Runtime:
         s["delete"] = self.delete(cid)
 
         # 6: full cycle of /bin/true, timed as one unit.
-        s["cycle_create"], s["cycle"], polls = self.cycle(
+        s["cycle_create"], s["cycle"], polls, s["cpu_cycle"] = self.cycle(
             "%st%d" % (self.id_prefix, i))
 
         # Peak RSS of create, measured apart from the timings: under GNU
