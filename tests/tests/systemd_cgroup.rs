@@ -523,6 +523,8 @@ fn systemd_refusal_is_named_and_leaves_nothing() {
     b.save();
     let o = rt.run(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
     assert_eq!(o.code, Some(1), "{o}");
+    eprintln!("create's error: {:?}", o.stderr.trim());
+    assert!(!o.stderr.contains("level=warning"), "{o}");
     let unit = format!("bad@x-{id}.scope");
     assert!(o.stderr.contains("StartTransientUnit"), "{o}");
     assert!(o.stderr.contains(&unit), "{o}");

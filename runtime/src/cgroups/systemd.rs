@@ -59,6 +59,16 @@ fn error_name(e: &zbus::Error) -> Option<&str> {
     }
 }
 
+/// StopUnit/ResetFailedUnit of a unit that is not there: unknown, or a name
+/// systemd refuses (InvalidArgs: the mode is fixed, so only the name can be
+/// invalid), which no unit can have (a create whose start was refused).
+fn no_such_unit(e: &zbus::Error) -> bool {
+    matches!(
+        error_name(e),
+        Some("org.freedesktop.systemd1.NoSuchUnit" | "org.freedesktop.DBus.Error.InvalidArgs")
+    )
+}
+
 impl Systemd {
     /// Connect to systemd through the system bus (as runc does first).
     pub fn connect() -> Result<Systemd> {
@@ -183,12 +193,12 @@ impl Systemd {
                     Err(e) => return Err(e),
                 }
             }
-            Err(e) if error_name(&e) == Some("org.freedesktop.systemd1.NoSuchUnit") => {}
+            Err(e) if no_such_unit(&e) => {}
             Err(e) => return Err(dbus_err(op, unit, e)),
         }
         match self.manager("ResetFailedUnit", &(unit,)) {
             Ok(_) => Ok(()),
-            Err(e) if error_name(&e) == Some("org.freedesktop.systemd1.NoSuchUnit") => Ok(()),
+            Err(e) if no_such_unit(&e) => Ok(()),
             Err(e) => Err(dbus_err("ResetFailedUnit", unit, e)),
         }
     }
