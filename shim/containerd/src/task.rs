@@ -139,6 +139,7 @@ impl Observer for Obs<'_> {
     }
 
     fn container_exited(&mut self, status: &Status) {
+        crate::debug!("{}: init exit reaped", self.id);
         let code = status.exit_code.unwrap_or(255) as u32;
         let at = now();
         self.init.exit = Some((code, at.clone()));
@@ -236,6 +237,7 @@ pub fn reap_children(st: &mut State, events: &Publisher) {
     while let Some((pid, code)) = sys::reap_any() {
         for c in st.containers.values_mut() {
             if c.cleanup == Cleanup::Deleting(pid as u32) {
+                crate::debug!("{}: runtime delete exited", c.id);
                 c.cleanup = Cleanup::Done(code == 0);
                 break;
             }
@@ -264,7 +266,9 @@ fn start_cleanups(shim: &Shim) {
     for (id, rt, rootfs) in due {
         // Spawned here, reaped by this loop (under the lock) on a later round: the
         // pid is recorded before the loop can see its exit.
+        crate::debug!("{id}: spawning runtime delete");
         let child = rt.spawn_delete();
+        crate::debug!("{id}: runtime delete spawned");
         if let Err(e) = &child {
             eprintln!("containerd-shim-berth-v2: delete {id}: {e}");
         }
