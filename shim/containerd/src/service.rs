@@ -264,6 +264,7 @@ impl Service {
                 id: req.id.clone(),
             },
             cleanup: Cleanup::NotDue,
+            removing_workdir: false,
         };
         self.shim.events.publish(Event::Create(ev::TaskCreate {
             container_id: req.id.clone(),
@@ -487,8 +488,12 @@ impl Task for Service {
             let c = container(&mut st, &req.id)?;
             match c.cleanup {
                 Cleanup::Due | Cleanup::Deleting(_) => st = self.shim.wait_exit(st),
+                _ if c.removing_workdir => st = self.shim.wait_exit(st),
                 Cleanup::Done(true) => break,
                 Cleanup::NotDue | Cleanup::Done(false) => {
+                    // The runtime logs into the work directory, which the exit's
+                    // cleanup may have removed.
+                    let _ = std::fs::create_dir_all(&c.workdir);
                     if let Err(e) = c.rt.force_delete() {
                         crate::debug!("delete {}: {e}", req.id);
                     }
