@@ -9,12 +9,13 @@ is cut into milestones (ms after ctr's exec): ctr's start-up, containerd's snaps
 container steps (its debug log), the shim's `start`, the shim daemon, the runtime's
 create, start and delete, the container's init, the unmount, the shim's exit and
 containerd's `delete` of the shim, ctr's exit. Prints each milestone's median per
-variant; `--timeline` prints every event of the last run of each variant.
+variant; `--timeline` prints every event of every run.
 
 Python 3 standard library only. Must run as root; needs perf besides what
 containerd_shim.py needs.
 """
 
+import calendar
 import os
 import re
 import shutil
@@ -150,10 +151,45 @@ def phases(evs, ctr_pid, ctd_pid, log_lines, t_real_off, wall):
         if t0 <= t <= t_end:
             msg = re.search(r'msg="([^"]*)"', text)
             msg = msg.group(1) if msg else text[:80]
+            msg = re.sub(r"trace-\w+-\d+", "ID", msg).replace("containerd-shim-berth-v2", "shim")
             timeline.append((t, 0, "containerd: " + msg))
             mark("containerd: " + msg, t)
     timeline.sort()
     return ms, [((t - t0) * 1000, pid, what) for t, pid, what in timeline]
+
+
+# Phases of a run: (name, from milestone, to milestone); the first milestone of each
+# list that the run has counts (runc's create exits as itself, berth-runtime's create
+# as its sealed re-exec).
+PHASES = [
+    ("ctr start-up", ["ctr"], ["ctr connects"]),
+    ("containerd: snapshot, container, task request", ["ctr connects"], ["shim start"]),
+    ("shim `start` command", ["shim start"], ["shim start exits"]),
+    ("shim daemon up, Create to runtime fork", ["shim start exits"],
+     ["runtime create forked"]),
+    ("runtime create", ["runtime create forked"],
+     ["runtime create re-exec exits", "runtime create exits"]),
+    ("Create reply to Start (containerd, ctr)",
+     ["runtime create re-exec exits", "runtime create exits"], ["runtime start forked"]),
+    ("runtime start", ["runtime start forked"], ["runtime start exits"]),
+    ("init exit to shim exit (Wait, Delete, Shutdown)", ["init exits"],
+     ["shim daemon exits"]),
+    ("shim exit to its `delete` command's exit", ["shim daemon exits"],
+     ["shim delete exits"]),
+    ("`delete` command to ctr's exit (snapshot removal)", ["shim delete exits"],
+     ["ctr exits"]),
+    ("total (ctr's exec to exit)", ["ctr"], ["ctr exits"]),
+]
+
+
+def phase_ms(ms):
+    out = {}
+    for name, a, b in PHASES:
+        ta = next((ms[k] for k in a if k in ms), None)
+        tb = next((ms[k] for k in b if k in ms), None)
+        if ta is not None and tb is not None:
+            out[name] = tb - ta
+    return out
 
 
 def read_log(path):
@@ -163,11 +199,12 @@ def read_log(path):
             m = LOG_TIME.match(line)
             if not m:
                 continue
-            ts = m.group(1)
-            # 2026-12-07T03:14:08.854019643Z
-            base, frac = ts.rstrip("Z").split(".")
-            secs = time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) - time.timezone
-            out.append((secs + float("0." + frac), line.strip()))
+            # 2026-12-07T03:14:08.854019643Z (UTC)
+            t = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?", m.group(1))
+            if not t:
+                continue
+            secs = calendar.timegm(time.strptime(t.group(1), "%Y-%m-%dT%H:%M:%S"))
+            out.append((secs + float("0." + (t.group(2) or "0")), line.strip()))
     return out
 
 
@@ -175,7 +212,7 @@ def main():
     ap = benchlib.argument_parser("milestones of `ctr run --rm` per shim (perf)", warmup=1)
     ap.add_argument("--shim-dir", default=RELEASE)
     ap.add_argument("--timeline", action="store_true",
-                    help="print the events of the last run of each variant")
+                    help="print the events of every run")
     ap.add_argument("--only", metavar="KEYS",
                     help="comma-separated variants to run (runc,runc_berth,berth)")
     args = benchlib.parse_args(ap)
@@ -234,13 +271,16 @@ def main():
         logs = read_log(ctd.log_path)
         off = time.time() - time.monotonic()
         table = {v["key"]: {} for v in vs}
+        phases_table = {v["key"]: {} for v in vs}
         last = {}
         for key, pid, dt in runs:
             ms, tl = phases(evs, pid, ctd.proc.pid, logs, off, dt)
             ms["(wall time of ctr, measured)"] = dt * 1000
             for k, val in ms.items():
                 table[key].setdefault(k, []).append(val)
-            last[key] = tl
+            for k, val in phase_ms(ms).items():
+                phases_table[key].setdefault(k, []).append(val)
+            last.setdefault(key, []).append(tl)
         ref = table[vs[-1]["key"]]
         keys = sorted({k for d in table.values() for k in d},
                       key=lambda k: statistics.median(ref.get(k, table[vs[0]["key"]].get(k, [1e9]))))
@@ -252,11 +292,20 @@ def main():
                 xs = table[v["key"]].get(k)
                 row.append("%15s" % ("%.1f" % statistics.median(xs) if xs else "-"))
             print("%-44s %s" % (k[:44], "".join(row)))
+        print("\n%-50s %s" % ("phase, ms (median of the runs' own phases)",
+                              "".join("%15s" % v["label"] for v in vs)))
+        for name, _, _ in PHASES:
+            row = []
+            for v in vs:
+                xs = phases_table[v["key"]].get(name)
+                row.append("%15s" % ("%.1f" % statistics.median(xs) if xs else "-"))
+            print("%-50s %s" % (name[:50], "".join(row)))
         if args.timeline:
             for v in vs:
-                print("\n== %s" % v["label"])
-                for t, pid, what in last[v["key"]]:
-                    print("%8.1f %7s %s" % (t, pid or "", what[:150]))
+                for n, tl in enumerate(last[v["key"]]):
+                    print("\n== %s, run %d" % (v["label"], n + 1))
+                    for t, pid, what in tl:
+                        print("%8.1f %7s %s" % (t, pid or "", what[:150]))
     except KeyboardInterrupt:
         rc = 130
     except (BenchError, subprocess.SubprocessError, OSError) as e:

@@ -205,6 +205,8 @@ pub struct Supervisor {
     /// it with containerd's Wait/Delete round trips); else it runs before the exit is
     /// reported.
     defer_delete: bool,
+    /// Write `status.json` at each state change (berth's `ps` and `inspect` read it).
+    status_file: bool,
 }
 
 fn stream_idx(s: Stream) -> usize {
@@ -264,10 +266,14 @@ impl Supervisor {
             hook_deadline: None,
             done: false,
             defer_delete: false,
+            status_file: true,
         })
     }
 
     fn save(&mut self) {
+        if !self.status_file {
+            return;
+        }
         if let Some(h) = &self.health {
             self.status.health = Some(h.state.clone());
         }
@@ -747,6 +753,14 @@ impl Supervisor {
     #[allow(dead_code)]
     pub fn defer_runtime_delete(&mut self) {
         self.defer_delete = true;
+    }
+
+    /// No `status.json`: an owner that keeps the state itself (containerd-shim-berth-v2)
+    /// spares the create, start and exit paths a file write and rename each.
+    // Used through the library by containerd-shim-berth-v2 only, as above.
+    #[allow(dead_code)]
+    pub fn no_status_file(&mut self) {
+        self.status_file = false;
     }
 
     fn container_exited(&mut self, code: i32, obs: &mut dyn Observer) {

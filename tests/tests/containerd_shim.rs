@@ -15,8 +15,9 @@ mod engines;
 
 use engines::*;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -129,18 +130,24 @@ fn ppid(pid: i32) -> i32 {
         .unwrap_or(0)
 }
 
-/// The supervisor work directory of container `id` (its status.json names it).
-fn work_dir_of(id: &str) -> Option<PathBuf> {
-    fs::read_dir(WORK_ROOT)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .find(|d| {
-            fs::read_to_string(d.join("status.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .is_some_and(|v| v["id"] == id)
-        })
+/// The supervisor work directory of container `id` if it exists: WORK_ROOT/ the first 24
+/// hex digits of sha256("<namespace>/<id>") (the shim's layout::workdir).
+fn work_dir_of(c: &Containerd, id: &str) -> Option<PathBuf> {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{}/{id}", c.namespace).as_bytes())
+        .expect("writing to sha256sum");
+    let out = child.wait_with_output().expect("sha256sum");
+    let hex = String::from_utf8_lossy(&out.stdout);
+    let d = Path::new(WORK_ROOT).join(hex.get(..24).expect("a sha256 in hex"));
+    d.exists().then_some(d)
 }
 
 /// Nothing of container `id` is left: no shim, no runtime state, no work directory,
@@ -152,14 +159,14 @@ fn assert_no_leaks(c: &Containerd, id: &str, shim: Option<i32>) {
         let state = runtime_state_dir(c, id).exists();
         let mounts = !mounts_under(&c.bundle(id)).is_empty();
         let procs = !pids_in_cgroup_tree(&format!("{}/{id}", c.namespace)).is_empty();
-        let work = work_dir_of(id).is_some();
+        let work = work_dir_of(c, id).is_some();
         (!shim_alive && !state && !mounts && !procs && !work).then_some(())
     });
     assert!(
         gone.is_some(),
         "{id} left: shim alive={:?} work dir={:?} runtime state={} mounts={:?} pids={:?}",
         shim.map(alive),
-        work_dir_of(id),
+        work_dir_of(c, id),
         runtime_state_dir(c, id).exists(),
         mounts_under(&c.bundle(id)),
         pids_in_cgroup_tree(&format!("{}/{id}", c.namespace))

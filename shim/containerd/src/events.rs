@@ -140,7 +140,10 @@ impl Publisher {
                         }
                         let Some(c) = &client else { break };
                         match c.forward(ttrpc::context::with_timeout(5_000_000_000), &req) {
-                            Ok(_) => break,
+                            Ok(_) => {
+                                crate::debug!("published {topic}");
+                                break;
+                            }
                             Err(err) => {
                                 eprintln!("containerd-shim-berth-v2: publishing {topic}: {err}");
                                 client = None;

@@ -18,14 +18,20 @@ use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `-debug` (containerd passes it when its own log level is debug): timings to stderr,
-/// which is containerd's shim log.
+/// which is containerd's shim log; stamped in containerd's own log format so that a
+/// run's shim lines and containerd's lines can be put on one time line
+/// (integration/bench/containerd_shim_trace.py).
 pub static DEBUG: AtomicBool = AtomicBool::new(false);
 
 #[macro_export]
 macro_rules! debug {
     ($($t:tt)*) => {
         if $crate::DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
-            eprintln!("containerd-shim-berth-v2: {}", format_args!($($t)*));
+            eprintln!(
+                "time=\"{}\" level=debug msg=\"containerd-shim-berth-v2: {}\"",
+                berth_shim::time::rfc3339_nano(berth_shim::time::now_unix_ns()),
+                format_args!($($t)*)
+            );
         }
     };
 }
@@ -134,11 +140,13 @@ fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
         .register_service(v2);
     server.start().context("starting the ttrpc server")?;
     task::run(&shim, sigfd, wake_r);
+    debug!("shutting down");
     shim.events.flush(std::time::Duration::from_secs(2));
     if let Some(sock) = &flags.socket {
         let _ = std::fs::remove_file(sock);
     }
     drop(listener);
+    debug!("exiting");
     // containerd takes a Shutdown whose reply is cut short by our exit as done.
     std::process::exit(0)
 }

@@ -100,14 +100,16 @@ impl RtCmd {
     }
 
     /// Start `delete` of an exited container without waiting: the shim's reaper
-    /// collects its exit (so must no one else). Returns the child's pid.
+    /// collects its exit (so must no one else). Returns the child's pid. It logs
+    /// nowhere: the work directory holding the log is removed meanwhile, and a failure
+    /// is retried with `--force`, whose error is reported.
     pub fn spawn_delete(&self) -> Result<u32, RtError> {
         let mut c = Command::new(&self.bin);
         berth_shim::runtime::unblock_signals_in_child(&mut c);
         c.arg("--root")
             .arg(&self.root)
             .arg("--log")
-            .arg(&self.log)
+            .arg("/dev/null")
             .arg("--log-format")
             .arg("json")
             .arg("delete")

@@ -40,7 +40,7 @@ fn not_found(what: &str) -> ttrpc::Error {
 
 /// Where the runtime binary and its state are for one container (also written to
 /// `<bundle>/berth-shim.json` so that `delete` can clean up after a dead shim).
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Placement {
     pub runtime: PathBuf,
     pub root: PathBuf,
@@ -150,9 +150,13 @@ impl Service {
             |what: &str, e: &dyn std::fmt::Display| status(Code::INTERNAL, format!("{what}: {e}"));
         std::fs::create_dir_all(&pl.workdir)
             .map_err(|e| fail("creating the shim's work directory", &e))?;
-        let text = serde_json::to_vec(&pl).map_err(|e| fail("placement", &e))?;
-        sys::write_atomic(&bundle.join(layout::PLACEMENT_FILE), &text)
-            .map_err(|e| fail("writing berth-shim.json", &e))?;
+        // Only where `delete` (after a dead shim) could not derive it: a file write and
+        // rename fewer on the Create path, an unlink fewer on Delete's.
+        if pl != self.placement(&req.id, None) {
+            let text = serde_json::to_vec(&pl).map_err(|e| fail("placement", &e))?;
+            sys::write_atomic(&bundle.join(layout::PLACEMENT_FILE), &text)
+                .map_err(|e| fail("writing berth-shim.json", &e))?;
+        }
 
         let rootfs = bundle.join("rootfs");
         let mut mounted = None;
@@ -222,6 +226,9 @@ impl Service {
         };
         // `runtime delete` after the exit: the loop starts it once Wait has its answer.
         sup.defer_runtime_delete();
+        // The state is the shim's (and containerd's): no status.json written at each
+        // state change, on the path of the Create, Start and Wait replies.
+        sup.no_status_file();
         crate::debug!(
             "create {}: rootfs and stdio ready after {:?}",
             req.id,
@@ -257,6 +264,7 @@ impl Service {
                 id: req.id.clone(),
             },
             cleanup: Cleanup::NotDue,
+            removing_workdir: false,
         };
         self.shim.events.publish(Event::Create(ev::TaskCreate {
             container_id: req.id.clone(),
@@ -317,6 +325,7 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::StateRequest,
     ) -> ttrpc::Result<api::StateResponse> {
+        crate::debug!("State {} {}: request", req.id, req.exec_id);
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
         if !req.exec_id.is_empty() && !c.execs.contains_key(&req.exec_id) {
@@ -348,6 +357,7 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::CreateTaskRequest,
     ) -> ttrpc::Result<api::CreateTaskResponse> {
+        crate::debug!("Create {}: request", req.id);
         let mut st = self.shim.lock();
         if st.containers.contains_key(&req.id) {
             return Err(status(
@@ -371,6 +381,7 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::StartRequest,
     ) -> ttrpc::Result<api::StartResponse> {
+        crate::debug!("Start {} {}: request", req.id, req.exec_id);
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
         let pid = if req.exec_id.is_empty() {
@@ -420,6 +431,7 @@ impl Task for Service {
         _ctx: &TtrpcContext,
         req: api::DeleteRequest,
     ) -> ttrpc::Result<api::DeleteResponse> {
+        crate::debug!("Delete {} {}: request", req.id, req.exec_id);
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
         if !req.exec_id.is_empty() {
@@ -471,12 +483,17 @@ impl Task for Service {
             }
         }
         // The loop's cleanup after the exit (task::Cleanup) must be over.
+        crate::debug!("Delete {}: waiting for the cleanup", req.id);
         loop {
             let c = container(&mut st, &req.id)?;
             match c.cleanup {
                 Cleanup::Due | Cleanup::Deleting(_) => st = self.shim.wait_exit(st),
+                _ if c.removing_workdir => st = self.shim.wait_exit(st),
                 Cleanup::Done(true) => break,
                 Cleanup::NotDue | Cleanup::Done(false) => {
+                    // The runtime logs into the work directory, which the exit's
+                    // cleanup may have removed.
+                    let _ = std::fs::create_dir_all(&c.workdir);
                     if let Err(e) = c.rt.force_delete() {
                         crate::debug!("delete {}: {e}", req.id);
                     }
@@ -484,19 +501,24 @@ impl Task for Service {
                 }
             }
         }
+        crate::debug!("Delete {}: cleanup done", req.id);
         let Some(mut c) = st.containers.remove(&req.id) else {
             return Err(not_found(&req.id));
         };
         drop(st);
+        crate::debug!("Delete {}: unlocked", req.id);
         c.init.stdio.close_output();
         for p in c.execs.values_mut() {
             p.stdio.close_output();
         }
+        crate::debug!("Delete {}: output closed", req.id);
         if let Some(r) = &c.rootfs {
             mounts::unmount_all(r);
         }
         let _ = std::fs::remove_dir_all(&c.workdir);
+        crate::debug!("Delete {}: workdir removed", req.id);
         let _ = std::fs::remove_file(c.bundle.join(layout::PLACEMENT_FILE));
+        crate::debug!("Delete {}: files removed", req.id);
         let (code, at) = c.init.exit.clone().unwrap_or((137, now()));
         let c_pid = c.init.pid;
         self.shim.events.publish(Event::Delete(ev::TaskDelete {
@@ -507,6 +529,7 @@ impl Task for Service {
             ..Default::default()
         }));
         self.shim.wake();
+        crate::debug!("Delete {}: reply", req.id);
         // Waiters on this container learn that it is gone.
         self.shim.exited.notify_all();
         drop(c);
@@ -594,6 +617,7 @@ impl Task for Service {
     }
 
     fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> ttrpc::Result<Empty> {
+        crate::debug!("Kill {} {}: request", req.id, req.exec_id);
         let mut st = self.shim.lock();
         let c = container(&mut st, &req.id)?;
         let signal = req.signal as i32;
@@ -717,11 +741,13 @@ impl Task for Service {
     }
 
     fn wait(&self, _ctx: &TtrpcContext, req: api::WaitRequest) -> ttrpc::Result<api::WaitResponse> {
+        crate::debug!("Wait {} {}: request", req.id, req.exec_id);
         let mut st = self.shim.lock();
         loop {
             let c = container(&mut st, &req.id)?;
             let p = proc_of(c, &req.exec_id)?;
             if let Some((code, at)) = &p.exit {
+                crate::debug!("Wait {} {}: reply", req.id, req.exec_id);
                 return Ok(api::WaitResponse {
                     exit_status: *code,
                     exited_at: Some(at.clone()).into(),
@@ -769,6 +795,7 @@ impl Task for Service {
     }
 
     fn shutdown(&self, _ctx: &TtrpcContext, req: api::ShutdownRequest) -> ttrpc::Result<Empty> {
+        crate::debug!("Shutdown {} {}: request", req.id, "");
         let mut st = self.shim.lock();
         if !st.containers.is_empty() && !req.now {
             return Ok(Empty::new());

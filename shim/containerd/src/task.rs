@@ -71,6 +71,9 @@ pub struct Container {
     pub paused: bool,
     pub rt: RtCmd,
     pub cleanup: Cleanup,
+    /// The work directory is being removed by a thread the exit's cleanup started
+    /// (Delete waits for it).
+    pub removing_workdir: bool,
 }
 
 #[derive(Default)]
@@ -139,6 +142,7 @@ impl Observer for Obs<'_> {
     }
 
     fn container_exited(&mut self, status: &Status) {
+        crate::debug!("{}: init exit reaped", self.id);
         let code = status.exit_code.unwrap_or(255) as u32;
         let at = now();
         self.init.exit = Some((code, at.clone()));
@@ -236,6 +240,7 @@ pub fn reap_children(st: &mut State, events: &Publisher) {
     while let Some((pid, code)) = sys::reap_any() {
         for c in st.containers.values_mut() {
             if c.cleanup == Cleanup::Deleting(pid as u32) {
+                crate::debug!("{}: runtime delete exited", c.id);
                 c.cleanup = Cleanup::Done(code == 0);
                 break;
             }
@@ -252,24 +257,58 @@ pub fn reap_children(st: &mut State, events: &Publisher) {
 /// Start the cleanup of every container whose init exited (see `Cleanup`). Runs
 /// without the state lock held: the waiters woken by the exit are not kept waiting
 /// for a fork and an unmount.
-fn start_cleanups(shim: &Shim) {
-    let due: Vec<(String, RtCmd, Option<PathBuf>)> = {
-        let st = shim.lock();
+fn start_cleanups(shim: &Arc<Shim>) {
+    let due: Vec<(String, RtCmd, Option<PathBuf>, PathBuf)> = {
+        let mut st = shim.lock();
         st.containers
-            .values()
+            .values_mut()
             .filter(|c| c.cleanup == Cleanup::Due)
-            .map(|c| (c.id.clone(), c.rt.clone(), c.rootfs.clone()))
+            .map(|c| {
+                c.removing_workdir = true;
+                (
+                    c.id.clone(),
+                    c.rt.clone(),
+                    c.rootfs.clone(),
+                    c.workdir.clone(),
+                )
+            })
             .collect()
     };
-    for (id, rt, rootfs) in due {
+    for (id, rt, rootfs, workdir) in due {
         // Spawned here, reaped by this loop (under the lock) on a later round: the
         // pid is recorded before the loop can see its exit.
+        crate::debug!("{id}: spawning runtime delete");
         let child = rt.spawn_delete();
+        crate::debug!("{id}: runtime delete spawned");
         if let Err(e) = &child {
             eprintln!("containerd-shim-berth-v2: delete {id}: {e}");
         }
+        // The work directory (pid files, the runtime's log: that delete logs nowhere)
+        // goes on a thread of its own, beside the unmount below: both take milliseconds
+        // where /run or the snapshots are on a busy disk, and Delete waits for both.
+        let remove = {
+            let (shim, id, workdir) = (shim.clone(), id.clone(), workdir.clone());
+            std::thread::Builder::new()
+                .name("rm-workdir".into())
+                .stack_size(64 << 10)
+                .spawn(move || {
+                    let _ = std::fs::remove_dir_all(&workdir);
+                    crate::debug!("{id}: work directory removed");
+                    if let Some(c) = shim.lock().containers.get_mut(&id) {
+                        c.removing_workdir = false;
+                    }
+                    shim.exited.notify_all();
+                })
+        };
+        if remove.is_err() {
+            // No thread: Delete removes it.
+            if let Some(c) = shim.lock().containers.get_mut(&id) {
+                c.removing_workdir = false;
+            }
+        }
         if let Some(r) = &rootfs {
             crate::mounts::unmount_all(r);
+            crate::debug!("{id}: rootfs unmounted");
         }
         let mut st = shim.lock();
         if let Some(c) = st.containers.get_mut(&id) {
@@ -292,7 +331,7 @@ enum Ev {
 }
 
 /// The event loop; returns when the shim is told to shut down.
-pub fn run(shim: &Shim, sigfd: OwnedFd, wake_r: OwnedFd) {
+pub fn run(shim: &Arc<Shim>, sigfd: OwnedFd, wake_r: OwnedFd) {
     let mut fds: Vec<libc::pollfd> = Vec::new();
     let mut evs: Vec<Ev> = Vec::new();
     let mut sup_fds = Vec::new();
