@@ -1020,3 +1020,91 @@ fn delete_force_with_sub_cgroups() {
         assert_no_leaks(rt, &b);
     }
 }
+
+/// Errors: an unknown signal name is "unknown signal", and pausing a paused container
+/// says "container not running" (runc's words; the container is left as it was).
+#[test]
+fn unknown_signal_and_pause_twice_in_runcs_words() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-words");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-words-{}", uid());
+        rt.run_detached(&id, &b);
+        let o = rt.kill(&id, "FOO");
+        assert!(!o.ok(), "{name}: {o:?}");
+        assert!(o.stderr.contains("unknown signal"), "{name}: {o:?}");
+        assert_eq!(rt.status(&id), "running", "{name}");
+        rt.exec(&["pause", &id]).assert_ok();
+        let o = rt.exec(&["pause", &id]);
+        assert!(!o.ok(), "{name}: {o:?}");
+        assert!(o.stderr.contains("container not running"), "{name}: {o:?}");
+        assert_eq!(rt.status(&id), "paused", "{name}");
+        rt.exec(&["resume", &id]).assert_ok();
+        let o = rt.exec(&["resume", &id]);
+        assert!(o.stderr.contains("container not paused"), "{name}: {o:?}");
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// The fds above stdio that `pid` holds and that name a file or directory (not a
+/// socket, pipe or anonymous inode): each a way to the host's filesystem.
+fn file_fds_above_stdio(pid: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let n: i32 = e.file_name().to_string_lossy().parse().unwrap_or(-1);
+        let target = std::fs::read_link(e.path()).unwrap_or_default();
+        let t = target.to_string_lossy();
+        if n > 2 && t.starts_with('/') {
+            out.push(format!("{n} -> {t}"));
+        }
+    }
+    out
+}
+
+/// Security (CVE-2024-21626 class), every stage: the created init, the running
+/// process and an exec'd process hold no fd above stdio that names a file or a
+/// directory. Kept over runc 1.1.5, whose created init holds its state directory's
+/// exec.fifo; only the runtime under test is run.
+#[test]
+fn no_file_fds_at_any_stage() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new("rb-allfds");
+    b.args(&["/bin/sleep", "30"]);
+    let id = format!("rb-allfds-{}", uid());
+    rt.create(&id, &b).assert_ok();
+    let pid = pid_of(&rt, &id);
+    assert_eq!(
+        file_fds_above_stdio(pid),
+        Vec::<String>::new(),
+        "created init"
+    );
+    rt.start(&id).assert_ok();
+    rt.wait_status(&id, "running", Duration::from_secs(10));
+    assert_eq!(
+        file_fds_above_stdio(pid),
+        Vec::<String>::new(),
+        "running init"
+    );
+    let o = rt.exec(&[
+        "exec",
+        &id,
+        "/bin/sh",
+        "-c",
+        "for f in /proc/self/fd/*; do n=${f##*/}; [ $n -gt 2 ] && readlink $f; done; true",
+    ]);
+    o.assert_ok();
+    // The shell's own glob directory fd is the only one it may see.
+    let leaked: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('/') && !l.starts_with("/proc/"))
+        .collect();
+    assert!(leaked.is_empty(), "exec'd process: {leaked:?}");
+    rt.delete_force(&id).assert_ok();
+    assert_no_leaks(&rt, &b);
+}
