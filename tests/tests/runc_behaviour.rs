@@ -1108,3 +1108,27 @@ fn no_file_fds_at_any_stage() {
     rt.delete_force(&id).assert_ok();
     assert_no_leaks(&rt, &b);
 }
+
+/// Mounts: a read-only tmpfs with a later mount below it: the mount point is made
+/// while the tmpfs is still writable, and the tmpfs is read-only for the process.
+#[test]
+fn readonly_tmpfs_with_a_mount_below_it() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-rotmpfs");
+        let src = b.join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("f"), "below\n").unwrap();
+        b.add_mount("/mnt", "tmpfs", "tmpfs", &["ro", "nosuid"]);
+        b.add_bind("/mnt/sub", &src, &["bind"]);
+        let o = run_sh(
+            rt,
+            &mut b,
+            "cat /mnt/sub/f; grep ' /mnt tmpfs ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; \
+             touch /mnt/new 2>/dev/null || echo ro",
+        );
+        o.assert_ok();
+        assert_eq!(o.stdout, "below\nro\nro\n", "{name}: {o:?}");
+        assert_no_leaks(rt, &b);
+    }
+}
