@@ -1132,3 +1132,36 @@ fn readonly_tmpfs_with_a_mount_below_it() {
         assert_no_leaks(rt, &b);
     }
 }
+
+/// Errors of `exec` in runc's words and exit code 255: a missing cwd (engines match
+/// the lowercase "no such file or directory" in it), a relative --cwd; an unknown
+/// --cap is skipped with a warning, as runc does.
+#[test]
+fn exec_cwd_and_cap_errors_in_runcs_words() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-execerr");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-execerr-{}", uid());
+        rt.run_detached(&id, &b);
+        let o = rt.exec(&["exec", "--cwd", "/no/such/dir", &id, "/bin/true"]);
+        o.assert_code(255);
+        assert!(
+            o.stderr.contains(
+                "chdir to cwd (\\\"/no/such/dir\\\") set in config.json failed: no such file or directory"
+            ),
+            "{name}: {o:?}"
+        );
+        let o = rt.exec(&["exec", "--cwd", "rel", &id, "/bin/true"]);
+        o.assert_code(255);
+        assert!(
+            o.stderr.contains("Cwd must be an absolute path"),
+            "{name}: {o:?}"
+        );
+        let o = rt.exec(&["exec", "--cap", "CAP_BERTH_NONE", &id, "/bin/true"]);
+        o.assert_ok();
+        assert!(o.stderr.contains("CAP_BERTH_NONE"), "{name}: {o:?}");
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
