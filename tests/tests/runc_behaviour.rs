@@ -1165,3 +1165,38 @@ fn exec_cwd_and_cap_errors_in_runcs_words() {
         assert_no_leaks(rt, &b);
     }
 }
+
+/// CLI: `spec` and `spec --rootless` write runc's document, tab-indented as runc's,
+/// with no null values. Differences kept: ociVersion (the spec version implemented)
+/// and a cgroup namespace (runc 1.2's default too).
+#[test]
+fn spec_writes_runcs_document() {
+    let Some(rts) = both() else { return };
+    let mut docs = Vec::new();
+    for (name, rt) in &rts {
+        for rootless in [false, true] {
+            let dir = rt.scratch(&format!("spec-{rootless}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut c = rt.cmd().no_root().args(["spec", "--bundle"]).arg(&dir);
+            if rootless {
+                c = c.arg("--rootless");
+            }
+            c.run().assert_ok();
+            let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+            assert!(text.starts_with("{\n\t\""), "{name}: not tab-indented");
+            assert!(!text.contains("null"), "{name}: {text}");
+            let mut v: Value = serde_json::from_str(&text).unwrap();
+            v.as_object_mut().unwrap().remove("ociVersion");
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|n| n["type"] != "cgroup");
+            docs.push((rootless, v));
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+    if docs.len() == 4 {
+        assert_eq!(docs[0].1, docs[2].1, "spec differs from runc's");
+        assert_eq!(docs[1].1, docs[3].1, "spec --rootless differs from runc's");
+    }
+}
