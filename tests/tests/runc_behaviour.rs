@@ -3,6 +3,7 @@
 //! both must have. A runc that differs fails the test too, so the expectation is checked
 //! against the reference, not only written down.
 
+use berth_tests::console::{read_master_until, ConsoleSocket};
 use berth_tests::*;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -1198,5 +1199,35 @@ fn spec_writes_runcs_document() {
     if docs.len() == 4 {
         assert_eq!(docs[0].1, docs[2].1, "spec differs from runc's");
         assert_eq!(docs[1].1, docs[3].1, "spec --rootless differs from runc's");
+    }
+}
+
+/// Terminal: the container's pty belongs to the process's uid (group tty, 5, as the
+/// devpts `gid=5` option gives it), not to root, so that it can reopen its terminal.
+#[test]
+fn pty_is_owned_by_the_process_uid() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-ptyown");
+        b.terminal(true).user(1000, 1000, &[]).args(&[
+            "/bin/sh",
+            "-c",
+            "echo \"owner=$(stat -c %u:%g $(readlink /proc/self/fd/0))\"",
+        ]);
+        let sock = ConsoleSocket::bind(&rt.scratch("ptyown").join("c.sock"));
+        let id = format!("rb-ptyown-{}", uid());
+        let path = sock.path().to_str().unwrap().to_string();
+        rt.create_with(&id, &b, &["--console-socket", &path])
+            .assert_ok();
+        let got = sock.receive(Duration::from_secs(10));
+        rt.start(&id).assert_ok();
+        let out = read_master_until(&got.fds[0], Duration::from_secs(10), |b| {
+            String::from_utf8_lossy(b).contains('\n')
+        });
+        let out = String::from_utf8_lossy(&out).into_owned();
+        assert!(out.contains("owner=1000:5"), "{name}: {out:?}");
+        rt.wait_status(&id, "stopped", Duration::from_secs(10));
+        rt.delete(&id).assert_ok();
+        assert_no_leaks(rt, &b);
     }
 }
