@@ -1231,3 +1231,16 @@ fn pty_is_owned_by_the_process_uid() {
         assert_no_leaks(rt, &b);
     }
 }
+
+/// CLI: without a command the runtime prints its global help (exit 0), as runc.
+#[test]
+fn no_command_prints_the_global_help() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let o = rt.cmd().no_root().run();
+        o.assert_ok();
+        for section in ["USAGE:", "COMMANDS:", "GLOBAL OPTIONS:"] {
+            assert!(o.stdout.contains(section), "{name}: {}", o.stdout);
+        }
+    }
+}
