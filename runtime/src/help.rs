@@ -134,7 +134,7 @@ fn render_command(h: &Help) -> String {
     out
 }
 
-fn render_global() -> String {
+pub fn render_global() -> String {
     let mut out = String::from(
         "NAME:\n   berth-runtime - Open Container Initiative runtime\n\n\
 berth-runtime runs containers from OCI bundles (a config.json and a root\n\

@@ -54,7 +54,8 @@ fn main() {
         return;
     }
     let Some(cmd) = cli.command else {
-        print_version();
+        // No command: the global help, as runc prints it.
+        print!("{}", help::render_global());
         return;
     };
     // Commands that start a process log their error's `kind` (why the process could

@@ -3,6 +3,7 @@
 //! both must have. A runc that differs fails the test too, so the expectation is checked
 //! against the reference, not only written down.
 
+use berth_tests::console::{read_master_until, ConsoleSocket};
 use berth_tests::*;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -1018,5 +1019,228 @@ fn delete_force_with_sub_cgroups() {
             );
         }
         assert_no_leaks(rt, &b);
+    }
+}
+
+/// Errors: an unknown signal name is "unknown signal", and pausing a paused container
+/// says "container not running" (runc's words; the container is left as it was).
+#[test]
+fn unknown_signal_and_pause_twice_in_runcs_words() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-words");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-words-{}", uid());
+        rt.run_detached(&id, &b);
+        let o = rt.kill(&id, "FOO");
+        assert!(!o.ok(), "{name}: {o:?}");
+        assert!(o.stderr.contains("unknown signal"), "{name}: {o:?}");
+        assert_eq!(rt.status(&id), "running", "{name}");
+        rt.exec(&["pause", &id]).assert_ok();
+        let o = rt.exec(&["pause", &id]);
+        assert!(!o.ok(), "{name}: {o:?}");
+        assert!(o.stderr.contains("container not running"), "{name}: {o:?}");
+        assert_eq!(rt.status(&id), "paused", "{name}");
+        rt.exec(&["resume", &id]).assert_ok();
+        let o = rt.exec(&["resume", &id]);
+        assert!(o.stderr.contains("container not paused"), "{name}: {o:?}");
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// The fds above stdio that `pid` holds and that name a file or directory (not a
+/// socket, pipe or anonymous inode): each a way to the host's filesystem.
+fn file_fds_above_stdio(pid: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let n: i32 = e.file_name().to_string_lossy().parse().unwrap_or(-1);
+        let target = std::fs::read_link(e.path()).unwrap_or_default();
+        let t = target.to_string_lossy();
+        if n > 2 && t.starts_with('/') {
+            out.push(format!("{n} -> {t}"));
+        }
+    }
+    out
+}
+
+/// Security (CVE-2024-21626 class), every stage: the created init, the running
+/// process and an exec'd process hold no fd above stdio that names a file or a
+/// directory. Kept over runc 1.1.5, whose created init holds its state directory's
+/// exec.fifo; only the runtime under test is run.
+#[test]
+fn no_file_fds_at_any_stage() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new("rb-allfds");
+    b.args(&["/bin/sleep", "30"]);
+    let id = format!("rb-allfds-{}", uid());
+    rt.create(&id, &b).assert_ok();
+    let pid = pid_of(&rt, &id);
+    assert_eq!(
+        file_fds_above_stdio(pid),
+        Vec::<String>::new(),
+        "created init"
+    );
+    rt.start(&id).assert_ok();
+    rt.wait_status(&id, "running", Duration::from_secs(10));
+    assert_eq!(
+        file_fds_above_stdio(pid),
+        Vec::<String>::new(),
+        "running init"
+    );
+    let o = rt.exec(&[
+        "exec",
+        &id,
+        "/bin/sh",
+        "-c",
+        "for f in /proc/self/fd/*; do n=${f##*/}; [ $n -gt 2 ] && readlink $f; done; true",
+    ]);
+    o.assert_ok();
+    // The shell's own glob directory fd is the only one it may see.
+    let leaked: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('/') && !l.starts_with("/proc/"))
+        .collect();
+    assert!(leaked.is_empty(), "exec'd process: {leaked:?}");
+    rt.delete_force(&id).assert_ok();
+    assert_no_leaks(&rt, &b);
+}
+
+/// Mounts: a read-only tmpfs with a later mount below it: the mount point is made
+/// while the tmpfs is still writable, and the tmpfs is read-only for the process.
+#[test]
+fn readonly_tmpfs_with_a_mount_below_it() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-rotmpfs");
+        let src = b.join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("f"), "below\n").unwrap();
+        b.add_mount("/mnt", "tmpfs", "tmpfs", &["ro", "nosuid"]);
+        b.add_bind("/mnt/sub", &src, &["bind"]);
+        let o = run_sh(
+            rt,
+            &mut b,
+            "cat /mnt/sub/f; grep ' /mnt tmpfs ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; \
+             touch /mnt/new 2>/dev/null || echo ro",
+        );
+        o.assert_ok();
+        assert_eq!(o.stdout, "below\nro\nro\n", "{name}: {o:?}");
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Errors of `exec` in runc's words and exit code 255: a missing cwd (engines match
+/// the lowercase "no such file or directory" in it), a relative --cwd; an unknown
+/// --cap is skipped with a warning, as runc does.
+#[test]
+fn exec_cwd_and_cap_errors_in_runcs_words() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-execerr");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-execerr-{}", uid());
+        rt.run_detached(&id, &b);
+        let o = rt.exec(&["exec", "--cwd", "/no/such/dir", &id, "/bin/true"]);
+        o.assert_code(255);
+        assert!(
+            o.stderr.contains(
+                "chdir to cwd (\\\"/no/such/dir\\\") set in config.json failed: no such file or directory"
+            ),
+            "{name}: {o:?}"
+        );
+        let o = rt.exec(&["exec", "--cwd", "rel", &id, "/bin/true"]);
+        o.assert_code(255);
+        assert!(
+            o.stderr.contains("Cwd must be an absolute path"),
+            "{name}: {o:?}"
+        );
+        let o = rt.exec(&["exec", "--cap", "CAP_BERTH_NONE", &id, "/bin/true"]);
+        o.assert_ok();
+        assert!(o.stderr.contains("CAP_BERTH_NONE"), "{name}: {o:?}");
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// CLI: `spec` and `spec --rootless` write runc's document, tab-indented as runc's,
+/// with no null values. Differences kept: ociVersion (the spec version implemented)
+/// and a cgroup namespace (runc 1.2's default too).
+#[test]
+fn spec_writes_runcs_document() {
+    let Some(rts) = both() else { return };
+    let mut docs = Vec::new();
+    for (name, rt) in &rts {
+        for rootless in [false, true] {
+            let dir = rt.scratch(&format!("spec-{rootless}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut c = rt.cmd().no_root().args(["spec", "--bundle"]).arg(&dir);
+            if rootless {
+                c = c.arg("--rootless");
+            }
+            c.run().assert_ok();
+            let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+            assert!(text.starts_with("{\n\t\""), "{name}: not tab-indented");
+            assert!(!text.contains("null"), "{name}: {text}");
+            let mut v: Value = serde_json::from_str(&text).unwrap();
+            v.as_object_mut().unwrap().remove("ociVersion");
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|n| n["type"] != "cgroup");
+            docs.push((rootless, v));
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+    if docs.len() == 4 {
+        assert_eq!(docs[0].1, docs[2].1, "spec differs from runc's");
+        assert_eq!(docs[1].1, docs[3].1, "spec --rootless differs from runc's");
+    }
+}
+
+/// Terminal: the container's pty belongs to the process's uid (group tty, 5, as the
+/// devpts `gid=5` option gives it), not to root, so that it can reopen its terminal.
+#[test]
+fn pty_is_owned_by_the_process_uid() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-ptyown");
+        b.terminal(true).user(1000, 1000, &[]).args(&[
+            "/bin/sh",
+            "-c",
+            "echo \"owner=$(stat -c %u:%g $(readlink /proc/self/fd/0))\"",
+        ]);
+        let sock = ConsoleSocket::bind(&rt.scratch("ptyown").join("c.sock"));
+        let id = format!("rb-ptyown-{}", uid());
+        let path = sock.path().to_str().unwrap().to_string();
+        rt.create_with(&id, &b, &["--console-socket", &path])
+            .assert_ok();
+        let got = sock.receive(Duration::from_secs(10));
+        rt.start(&id).assert_ok();
+        let out = read_master_until(&got.fds[0], Duration::from_secs(10), |b| {
+            String::from_utf8_lossy(b).contains('\n')
+        });
+        let out = String::from_utf8_lossy(&out).into_owned();
+        assert!(out.contains("owner=1000:5"), "{name}: {out:?}");
+        rt.wait_status(&id, "stopped", Duration::from_secs(10));
+        rt.delete(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// CLI: without a command the runtime prints its global help (exit 0), as runc.
+#[test]
+fn no_command_prints_the_global_help() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let o = rt.cmd().no_root().run();
+        o.assert_ok();
+        for section in ["USAGE:", "COMMANDS:", "GLOBAL OPTIONS:"] {
+            assert!(o.stdout.contains(section), "{name}: {}", o.stdout);
+        }
     }
 }

@@ -264,6 +264,13 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
     p.set_args(Some(o.command.clone()));
     p.set_terminal(Some(o.tty));
     if let Some(cwd) = &o.cwd {
+        if !cwd.is_absolute() {
+            // runc's words.
+            return Err(Error::Invalid(format!(
+                "--cwd {:?}: Cwd must be an absolute path",
+                cwd.display().to_string()
+            )));
+        }
         p.set_cwd(cwd.clone());
     }
     let mut env = p.env().clone().unwrap_or_default();
@@ -310,9 +317,14 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
             } else {
                 format!("CAP_{}", c.to_ascii_uppercase())
             };
-            let cap: Capability =
-                serde_json::from_value(serde_json::Value::String(name.clone()))
-                    .map_err(|_| Error::Invalid(format!("unknown capability {c:?}")))?;
+            // An unknown name is skipped with a warning, as in process.capabilities and
+            // as runc does: engines may name capabilities newer than this build.
+            let Ok(cap) =
+                serde_json::from_value::<Capability>(serde_json::Value::String(name.clone()))
+            else {
+                log::warn!("ignoring unknown or unavailable capabilities: [{name}]");
+                continue;
+            };
             let add = |s: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = s.clone().unwrap_or_default();
                 s.insert(cap);

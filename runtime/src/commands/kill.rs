@@ -11,13 +11,13 @@ use crate::sys::procfs;
 
 /// `9`, `KILL`, `SIGKILL`, `kill`: numeric or named, with or without SIG.
 /// `0` probes, as kill(2) and runc: nothing is sent, but a container that is
-/// gone is "not running".
+/// gone is "not running". Anything else is an "unknown signal" (runc's words).
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
         if (0..=64).contains(&n) {
             return Ok(n);
         }
-        return Err(Error::Invalid(format!("invalid signal {s:?}")));
+        return Err(Error::Invalid(format!("unknown signal {s:?}")));
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") {
@@ -38,7 +38,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     }
     Signal::from_str(&name)
         .map(|s| s as i32)
-        .map_err(|_| Error::Invalid(format!("invalid signal {s:?}")))
+        .map_err(|_| Error::Invalid(format!("unknown signal {s:?}")))
 }
 
 pub fn run(g: &GlobalOpts, id: &str, signal: &str, all: bool) -> Result<()> {

@@ -15,7 +15,9 @@ pub fn run(g: &GlobalOpts, id: &str, pause: bool) -> Result<()> {
     match (pause, status) {
         (true, Status::Running | Status::Created) => cg.freeze().map_err(Error::from),
         (false, Status::Paused) => cg.thaw().map_err(Error::from),
-        (true, Status::Paused) => Err(Error::Invalid("container already paused".into())),
+        (true, Status::Paused) => Err(Error::Invalid(
+            "container not running: already paused".into(),
+        )),
         (false, _) => Err(Error::Invalid("container not paused".into())),
         (true, _) => Err(Error::NotRunning),
     }

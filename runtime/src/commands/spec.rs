@@ -87,7 +87,8 @@ pub fn make_rootless(spec: &mut Value) {
                             "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
                 continue;
             }
-            if let Some(opts) = m["options"].as_array_mut() {
+            // get_mut: indexing would add `"options": null` to /proc.
+            if let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) {
                 opts.retain(|o| {
                     let s = o.as_str().unwrap_or("");
                     !s.starts_with("gid=") && !s.starts_with("uid=")
@@ -109,13 +110,20 @@ pub fn run(bundle: &Path, rootless: bool) -> Result<()> {
     if rootless {
         make_rootless(&mut spec);
     }
-    let data = serde_json::to_string_pretty(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
+    // Tab-indented, as runc writes it.
+    let mut data = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    serde::Serialize::serialize(
+        &spec,
+        &mut serde_json::Serializer::with_formatter(&mut data, fmt),
+    )
+    .map_err(|e| Error::Invalid(e.to_string()))?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&path)
         .ctx(|| format!("create {}", path.display()))?;
-    f.write_all(data.as_bytes())
+    f.write_all(&data)
         .ctx(|| format!("write {}", path.display()))
 }
 
@@ -137,6 +145,12 @@ mod tests {
         assert!(ns.iter().any(|n| n["type"] == "user"));
         assert!(!ns.iter().any(|n| n["type"] == "network"));
         assert_eq!(s["linux"]["uidMappings"][0]["size"], 1);
+        assert!(
+            !s["mounts"].as_array().unwrap().iter().any(|m| m
+                .as_object()
+                .is_some_and(|o| o.values().any(Value::is_null))),
+            "{s}"
+        );
         let _: oci_spec::runtime::Spec = serde_json::from_value(s).unwrap();
     }
 }

@@ -529,7 +529,14 @@ pub(crate) fn prepare_process(
     let chdir_early = nix::unistd::chdir(cwd);
     match chdir_early {
         Ok(()) | Err(Errno::EACCES) | Err(Errno::EPERM) => {}
-        Err(e) => return Err(e).ctx(|| format!("chdir to cwd {}", cwd.display())),
+        // runc's words; engines match "no such file or directory" in them.
+        Err(e) => {
+            return Err(Error::Invalid(format!(
+                "chdir to cwd ({:?}) set in config.json failed: {}",
+                cwd.display().to_string(),
+                crate::sys::go_error_text(&e.into())
+            )))
+        }
     }
     process::fix_stdio_owner(process.user().uid())?;
     process::switch_user(process, in_userns)?;

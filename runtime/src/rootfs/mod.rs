@@ -121,9 +121,9 @@ pub fn prepare(
             .filter(|l| !l.is_empty() && crate::init::lsm::selinux_enabled()),
     };
     let mut mounts = spec.mounts().clone().unwrap_or_default();
-    // A read-only /dev is mounted writable and made read-only once the mounts under it,
-    // the device nodes and their symlinks exist (runc does the same).
-    let dev_ro = readonly_dev_deferred(&mut mounts);
+    // A read-only tmpfs or /dev is mounted writable and made read-only once the mounts
+    // under it (and for /dev the device nodes and their symlinks) exist, as runc does.
+    let deferred_ro = readonly_deferred(&mut mounts);
     for (i, m) in mounts.iter().enumerate() {
         if matches!(m.typ().as_deref(), Some("cgroup") | Some("cgroup2")) {
             before_cgroup_mount()?;
@@ -161,34 +161,33 @@ pub fn prepare(
         mkdir_all_in_root(ctx.root(), p.cwd(), Leaf::Dir)
             .ctx(|| format!("create cwd {}", p.cwd().display()))?;
     }
-    if dev_ro {
-        let dev = crate::sys::resolve::open_in_root(ctx.root(), Path::new("/dev"), OFlag::O_PATH)
-            .ctx(|| "reopen /dev")?;
-        mount::remount_bind(dev.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty())
-            .ctx(|| "remount /dev read-only")?;
+    for dest in &deferred_ro {
+        let fd = crate::sys::resolve::open_in_root(ctx.root(), dest, OFlag::O_PATH)
+            .ctx(|| format!("reopen {}", dest.display()))?;
+        mount::remount_bind(fd.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty())
+            .ctx(|| format!("remount {} read-only", dest.display()))?;
     }
     Ok(())
 }
 
-/// Drops `ro` from a (non-bind) /dev mount entry and says whether it was there.
-fn readonly_dev_deferred(mounts: &mut [oci_spec::runtime::Mount]) -> bool {
-    let Some(m) = mounts
-        .iter_mut()
-        .rev()
-        .find(|m| m.destination() == Path::new("/dev"))
-    else {
-        return false;
-    };
-    let Some(opts) = m.options().clone() else {
-        return false;
-    };
-    let bind =
-        m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind" || o == "rbind");
-    if bind || !opts.iter().any(|o| o == "ro") {
-        return false;
+/// Drops `ro` from tmpfs entries and a (non-bind) /dev entry, and returns their
+/// destinations, to be made read-only after every mount is in place.
+fn readonly_deferred(mounts: &mut [oci_spec::runtime::Mount]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for m in mounts.iter_mut() {
+        let Some(opts) = m.options().clone() else {
+            continue;
+        };
+        let bind =
+            m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind" || o == "rbind");
+        let deferred = m.typ().as_deref() == Some("tmpfs") || m.destination() == Path::new("/dev");
+        if bind || !deferred || !opts.iter().any(|o| o == "ro") {
+            continue;
+        }
+        m.set_options(Some(opts.into_iter().filter(|o| o != "ro").collect()));
+        out.push(m.destination().clone());
     }
-    m.set_options(Some(opts.into_iter().filter(|o| o != "ro").collect()));
-    true
+    out
 }
 
 fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
