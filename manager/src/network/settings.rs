@@ -171,51 +171,6 @@ fn host_port_range(ip: &str, range: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(private: u16, proto: &str, ip: &str, public: u16) -> ListedPort {
-        ListedPort {
-            private,
-            proto: proto.into(),
-            ip: ip.into(),
-            public,
-        }
-    }
-
-    #[test]
-    fn ports_column_in_dockers_order_and_ranges() {
-        // docker 20.10's text for -p H1:80 -p 127.0.0.1:H2:80 -p 80
-        // -p R-R+1:7000-7001 (IPv4 rows)
-        let got = displayable_ports(vec![
-            p(7000, "tcp", "0.0.0.0", 26186),
-            p(7001, "tcp", "0.0.0.0", 26187),
-            p(80, "tcp", "127.0.0.1", 26185),
-            p(80, "tcp", "0.0.0.0", 32768),
-            p(80, "tcp", "0.0.0.0", 26184),
-        ]);
-        assert_eq!(
-            got,
-            "0.0.0.0:26184->80/tcp, 0.0.0.0:32768->80/tcp, 127.0.0.1:26185->80/tcp, \
-             0.0.0.0:26186->7000/tcp, 0.0.0.0:26187->7001/tcp"
-        );
-        // same numbers fold into ranges; exposed-only ports too
-        let got = displayable_ports(vec![
-            p(8001, "tcp", "0.0.0.0", 8001),
-            p(8000, "tcp", "0.0.0.0", 8000),
-            p(443, "tcp", "", 0),
-            p(444, "tcp", "", 0),
-            p(53, "udp", "", 0),
-            p(9000, "tcp", "0.0.0.0", 9100),
-        ]);
-        assert_eq!(
-            got,
-            "53/udp, 443-444/tcp, 0.0.0.0:8000-8001->8000-8001/tcp, 0.0.0.0:9100->9000/tcp"
-        );
-    }
-}
-
 /// `inspect`'s NetworkSettings.
 pub fn network_settings(ctx: &Context, rec: &ContainerRecord, running: bool) -> Value {
     let st = NetworkStore::open(ctx).ok();
@@ -347,4 +302,49 @@ pub fn stats_bytes(ctx: &Context, rec: &ContainerRecord, pid: i32) -> Option<(u6
         }
     }
     Some((rx, tx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(private: u16, proto: &str, ip: &str, public: u16) -> ListedPort {
+        ListedPort {
+            private,
+            proto: proto.into(),
+            ip: ip.into(),
+            public,
+        }
+    }
+
+    #[test]
+    fn ports_column_in_dockers_order_and_ranges() {
+        // docker 20.10's text for -p H1:80 -p 127.0.0.1:H2:80 -p 80
+        // -p R-R+1:7000-7001 (IPv4 rows)
+        let got = displayable_ports(vec![
+            p(7000, "tcp", "0.0.0.0", 26186),
+            p(7001, "tcp", "0.0.0.0", 26187),
+            p(80, "tcp", "127.0.0.1", 26185),
+            p(80, "tcp", "0.0.0.0", 32768),
+            p(80, "tcp", "0.0.0.0", 26184),
+        ]);
+        assert_eq!(
+            got,
+            "0.0.0.0:26184->80/tcp, 0.0.0.0:32768->80/tcp, 127.0.0.1:26185->80/tcp, \
+             0.0.0.0:26186->7000/tcp, 0.0.0.0:26187->7001/tcp"
+        );
+        // same numbers fold into ranges; exposed-only ports too
+        let got = displayable_ports(vec![
+            p(8001, "tcp", "0.0.0.0", 8001),
+            p(8000, "tcp", "0.0.0.0", 8000),
+            p(443, "tcp", "", 0),
+            p(444, "tcp", "", 0),
+            p(53, "udp", "", 0),
+            p(9000, "tcp", "0.0.0.0", 9100),
+        ]);
+        assert_eq!(
+            got,
+            "53/udp, 443-444/tcp, 0.0.0.0:8000-8001->8000-8001/tcp, 0.0.0.0:9100->9000/tcp"
+        );
+    }
 }
