@@ -388,6 +388,23 @@ pub fn prepare(
         }
         Mode::Networks(names) => {
             let nets = resolve_networks(&st, names)?;
+            // Each user network's responder (when none runs) starts now and
+            // binds while the container is wired: its bridge and gateway
+            // exist with the network. If its bridge is missing (to be made
+            // below), it is started after the wiring instead.
+            let early: Vec<Option<responder::Starting>> = nets
+                .iter()
+                .map(|n| {
+                    let bridge_up = n
+                        .bridge_name()
+                        .is_some_and(|b| Path::new("/proc/sys/net/ipv4/conf").join(b).exists());
+                    if bridge_up {
+                        responder::start(ctx, n).ok().flatten()
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             let pin = match pin_job {
                 Some(job) => job.wait()?,
                 None => netns::create(&ctx.state, &rec.id)?,
@@ -412,8 +429,15 @@ pub fn prepare(
             }
             // the firewall, then each user network's DNS responder (started
             // when none runs, e.g. after a kill -9 of the last one)
-            let wired = sync_firewall(ctx, &st)
-                .and_then(|_| nets.iter().try_for_each(|n| responder::ensure(ctx, n)));
+            let wired = sync_firewall(ctx, &st).and_then(|_| {
+                nets.iter().zip(early).try_for_each(|(n, s)| {
+                    // none started early, or it failed: (re)start it now
+                    match s.map(responder::Starting::ready) {
+                        Some(Ok(())) => Ok(()),
+                        _ => responder::ensure(ctx, n),
+                    }
+                })
+            });
             if let Err(e) = wired {
                 let _ = detach_all(&st, &rec.id);
                 let _ = netns::remove(&ctx.state, &rec.id);
