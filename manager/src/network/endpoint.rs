@@ -60,7 +60,8 @@ fn shim_alive(ctx: &Context, id: &str) -> bool {
     let base = ctx.state.join("containers");
     // the shim's directory is the full id, or its first 16 characters when
     // the full path would make its sockets' names too long (record.rs)
-    [base.join(id), base.join(&id[..id.len().min(16)])]
+    // the short one first: the common case, and one failed open less
+    [base.join(&id[..id.len().min(16)]), base.join(id)]
         .iter()
         .any(|d| crate::container::state::live_shim_pid(d).is_some())
 }
@@ -86,13 +87,22 @@ pub(super) fn repair_locked(
     thorough: bool,
 ) -> Result<Vec<String>, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
+    // each container is asked once (its endpoints and its pin), not once per
+    // use: a start with 100 containers on the network probed each of them
+    // four times
+    let mut known: std::collections::HashMap<String, bool> = Default::default();
+    let mut is_live = |id: &str| {
+        *known
+            .entry(id.to_string())
+            .or_insert_with(|| live(ctx, &cs, id))
+    };
     let mut touched = Vec::new();
     for n in st.list()? {
         let eps = st.endpoints(&n.id)?;
         let eps_empty = eps.is_empty();
         let mut left = eps.len();
         for ep in eps {
-            if !live(ctx, &cs, &ep.container_id) {
+            if !is_live(&ep.container_id) {
                 if let Ok(d) = driver::for_network(&n) {
                     d.detach(&n, &ep)?;
                 }
@@ -113,7 +123,7 @@ pub(super) fn repair_locked(
         }
     }
     for id in netns::list(&ctx.state) {
-        if !live(ctx, &cs, &id) {
+        if !is_live(&id) {
             netns::remove(&ctx.state, &id)?;
         }
     }
