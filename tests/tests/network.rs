@@ -439,7 +439,8 @@ fn legacy_link_hosts_and_env_on_default_bridge() {
         .clone();
     let ip = inspect(&b, "db", "{{.NetworkSettings.IPAddress}}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with(&format!("{ip}\tdbapp db")), "{out}");
+    // docker's order: the alias, the short id, the name
+    assert_eq!(lines[0], format!("{ip}\tdbapp {} db", &db[..12]), "{out}");
     assert_eq!(lines[1], format!("{ip} 5432 s3cret"));
     assert_eq!(lines[2], "x");
     // no name resolution on the default bridge without a link

@@ -1,6 +1,6 @@
 //! berth beside docker on the host.
 //!
-//! 1. berth's bridges on a host where dockerd runs: dockerd sets iptables'
+//! First, berth's bridges on a host where dockerd runs: dockerd sets iptables'
 //! FORWARD policy to DROP and jumps to its `DOCKER-USER` chain first; an
 //! accept in berth's own nftables table does not override that drop. berth
 //! keeps accept rules for its bridges in DOCKER-USER. This test makes the
@@ -9,7 +9,7 @@
 //! sends traffic across two berth networks through a published port, and
 //! restores the host.
 //!
-//! 2. The differential: one scenario (published ports in docker's forms,
+//! Second, the differential: one scenario (published ports in docker's forms,
 //! reached from the host on 127.0.0.1 and on its other address, from
 //! containers through the host's address, the client address the server
 //! sees; isolation, `--internal`, connect/disconnect, `--link`, `-P` with
@@ -221,11 +221,14 @@ fn published_port_across_networks_under_dockers_forward_drop() {
 // ---------------------------------------------------------------------------
 // The differential: one scenario, berth and a private dockerd.
 
+/// An engine's CLI: `ARGS` -> (success, stdout, stderr).
+type EngineCmd<'a> = dyn Fn(&[&str]) -> (bool, String, String) + 'a;
+
 /// How the scenario drives one engine.
 struct Engine<'a> {
     name: &'static str,
     /// `ARGS` -> (success, stdout, stderr).
-    cmd: Box<dyn Fn(&[&str]) -> (bool, String, String) + 'a>,
+    cmd: Box<EngineCmd<'a>>,
     /// What every `run` starts with (docker's names berth-runtime).
     run: Vec<&'static str>,
     image: &'static str,

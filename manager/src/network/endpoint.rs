@@ -60,7 +60,8 @@ fn shim_alive(ctx: &Context, id: &str) -> bool {
     let base = ctx.state.join("containers");
     // the shim's directory is the full id, or its first 16 characters when
     // the full path would make its sockets' names too long (record.rs)
-    [base.join(id), base.join(&id[..id.len().min(16)])]
+    // the short one first: the common case, and one failed open less
+    [base.join(&id[..id.len().min(16)]), base.join(id)]
         .iter()
         .any(|d| crate::container::state::live_shim_pid(d).is_some())
 }
@@ -86,13 +87,22 @@ pub(super) fn repair_locked(
     thorough: bool,
 ) -> Result<Vec<String>, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
+    // each container is asked once (its endpoints and its pin), not once per
+    // use: a start with 100 containers on the network probed each of them
+    // four times
+    let mut known: std::collections::HashMap<String, bool> = Default::default();
+    let mut is_live = |id: &str| {
+        *known
+            .entry(id.to_string())
+            .or_insert_with(|| live(ctx, &cs, id))
+    };
     let mut touched = Vec::new();
     for n in st.list()? {
         let eps = st.endpoints(&n.id)?;
         let eps_empty = eps.is_empty();
         let mut left = eps.len();
         for ep in eps {
-            if !live(ctx, &cs, &ep.container_id) {
+            if !is_live(&ep.container_id) {
                 if let Ok(d) = driver::for_network(&n) {
                     d.detach(&n, &ep)?;
                 }
@@ -113,7 +123,7 @@ pub(super) fn repair_locked(
         }
     }
     for id in netns::list(&ctx.state) {
-        if !live(ctx, &cs, &id) {
+        if !is_live(&id) {
             netns::remove(&ctx.state, &id)?;
         }
     }
@@ -432,6 +442,23 @@ pub fn prepare(
         }
         Mode::Networks(names) => {
             let nets = resolve_networks(&st, names)?;
+            // Each user network's responder (when none runs) starts now and
+            // binds while the container is wired: its bridge and gateway
+            // exist with the network. If its bridge is missing (to be made
+            // below), it is started after the wiring instead.
+            let early: Vec<Option<responder::Starting>> = nets
+                .iter()
+                .map(|n| {
+                    let bridge_up = n
+                        .bridge_name()
+                        .is_some_and(|b| Path::new("/proc/sys/net/ipv4/conf").join(b).exists());
+                    if bridge_up {
+                        responder::start(ctx, n).ok().flatten()
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             let pin = match pin_job {
                 Some(job) => job.wait()?,
                 None => netns::create(&ctx.state, &rec.id)?,
@@ -456,8 +483,15 @@ pub fn prepare(
             }
             // the firewall, then each user network's DNS responder (started
             // when none runs, e.g. after a kill -9 of the last one)
-            let wired = sync_firewall(ctx, &st)
-                .and_then(|_| nets.iter().try_for_each(|n| responder::ensure(ctx, n)));
+            let wired = sync_firewall(ctx, &st).and_then(|_| {
+                nets.iter().zip(early).try_for_each(|(n, s)| {
+                    // none started early, or it failed: (re)start it now
+                    match s.map(responder::Starting::ready) {
+                        Some(Ok(())) => Ok(()),
+                        _ => responder::ensure(ctx, n),
+                    }
+                })
+            });
             if let Err(e) = wired {
                 let _ = detach_all(&st, &rec.id);
                 let _ = netns::remove(&ctx.state, &rec.id);

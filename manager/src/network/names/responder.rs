@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// docker's fallback when the host has no resolver at all.
@@ -69,23 +69,41 @@ pub fn wanted(n: &Network) -> bool {
 /// Make sure the network's responder runs with today's upstreams (the
 /// caller holds the network lock and the network has an endpoint).
 pub fn ensure(ctx: &Context, n: &Network) -> Result<(), NetworkError> {
+    match start(ctx, n)? {
+        Some(s) => s.ready(),
+        None => Ok(()),
+    }
+}
+
+/// `ensure`'s first half: start the network's responder when none runs (or
+/// one with other upstreams), without waiting for it, so that it starts and
+/// binds while the caller wires the container; `Starting::ready` is the
+/// second half. None: the right one runs already, or none is wanted.
+pub fn start(ctx: &Context, n: &Network) -> Result<Option<Starting>, NetworkError> {
     if !wanted(n) {
-        return Ok(());
+        return Ok(None);
     }
     let Some((_, gw, _)) = n.subnet4() else {
-        return Ok(());
+        return Ok(None);
     };
     let ups = upstreams(ctx);
     if let Some(s) = running(ctx, &n.id) {
         if s.address == gw.to_string() && s.upstreams == ups {
-            return Ok(());
+            return Ok(None);
         }
     }
     stop(ctx, &n.id);
-    spawn(ctx, n, &ups)
+    spawn(ctx, n, &ups).map(Some)
 }
 
-fn spawn(ctx: &Context, n: &Network, ups: &[String]) -> Result<(), NetworkError> {
+/// A responder started and not yet known to be ready.
+pub struct Starting {
+    child: Child,
+    log_path: PathBuf,
+    network: String,
+}
+
+fn spawn(ctx: &Context, n: &Network, ups: &[String]) -> Result<Starting, NetworkError> {
     let dir = ctx.state.join("dns");
     std::fs::create_dir_all(&dir).map_err(crate::store::IoFailure::at("create", &dir))?;
     let log_path = dir.join(format!("{}.log", n.id));
@@ -109,28 +127,40 @@ fn spawn(ctx: &Context, n: &Network, ups: &[String]) -> Result<(), NetworkError>
         .stdout(Stdio::piped())
         .stderr(log)
         .process_group(0);
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .map_err(|e| NetworkError::Dns(format!("starting the DNS responder of {}: {e}", n.name)))?;
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        let _ = std::io::BufReader::new(out).read_line(&mut line);
-    }
-    if line.trim() == "ready" {
-        return Ok(());
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let why = line.trim().trim_start_matches("error: ").to_string();
-    Err(NetworkError::Dns(format!(
-        "the DNS responder of network {} did not start: {}",
-        n.name,
-        if why.is_empty() {
-            format!("see {}", log_path.display())
-        } else {
-            why
+    Ok(Starting {
+        child,
+        log_path,
+        network: n.name.clone(),
+    })
+}
+
+impl Starting {
+    /// Wait for the responder's "ready" line (its sockets are bound); a
+    /// responder that failed is reaped and its reason returned.
+    pub fn ready(mut self) -> Result<(), NetworkError> {
+        let mut line = String::new();
+        if let Some(out) = self.child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
         }
-    )))
+        if line.trim() == "ready" {
+            return Ok(());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let why = line.trim().trim_start_matches("error: ").to_string();
+        Err(NetworkError::Dns(format!(
+            "the DNS responder of network {} did not start: {}",
+            self.network,
+            if why.is_empty() {
+                format!("see {}", self.log_path.display())
+            } else {
+                why
+            }
+        )))
+    }
 }
 
 /// Stop the network's responder (if it runs) and forget it.
