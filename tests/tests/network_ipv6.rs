@@ -736,3 +736,105 @@ fn same_as_docker() {
     );
     b.assert_no_leaks();
 }
+
+/// The iptables backend (`"firewall-backend": "iptables"`): the same v6
+/// policy through ip6tables chains, which go with the last v6 network.
+#[test]
+fn v6_under_the_iptables_backend() {
+    if !host_has_ipv6() || Command::new("ip6tables").arg("-V").output().is_err() {
+        eprintln!("SKIP: no IPv6 or no ip6tables");
+        return;
+    }
+    let b = berth();
+    let config = b.scratch("etc").join("config.json");
+    std::fs::write(&config, r#"{"firewall-backend": "iptables"}"#).unwrap();
+    let run = |args: &[&str]| {
+        b.cmd()
+            .env("BERTH_CONFIG", &config.to_string_lossy())
+            .args(args)
+            .run()
+    };
+    run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd65:1::/64",
+        "p6",
+    ])
+    .assert_ok();
+    run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd65:2::/64",
+        "q6",
+    ])
+    .assert_ok();
+    let port = free_port();
+    let id = run(&[
+        "run",
+        "-d",
+        "--name",
+        "ipt6w",
+        "--network",
+        "p6",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        &web_script("ipt-v6"),
+    ])
+    .assert_ok()
+    .stdout
+    .trim()
+    .to_string();
+    let tag = root_tag(&b);
+    let nat = cmd_out("ip6tables", &["-t", "nat", "-S"]);
+    assert!(
+        nat.contains(&format!("--to-destination [fd65:1::2]:80")),
+        "no v6 DNAT in ip6tables:\n{nat}"
+    );
+    assert!(
+        !cmd_out("nft", &["list", "tables"]).contains(&format!("ip6 berth_{tag}")),
+        "the iptables backend made an nft table"
+    );
+    if let Some(h6) = host_addr6() {
+        assert!(
+            wait_until(Duration::from_secs(5), || http_get(
+                &h6,
+                port,
+                Duration::from_secs(2)
+            )
+            .is_some()),
+            "no answer on [{h6}]:{port}"
+        );
+    }
+    let other = run(&[
+        "run",
+        "--rm",
+        "--network",
+        "q6",
+        "busybox",
+        "sh",
+        "-c",
+        "timeout 4 wget -qO- http://[fd65:1::2]/; echo rc=$?",
+    ]);
+    assert!(
+        other.ok() && !other.stdout.contains("ipt-v6") && !other.stdout.contains("rc=0"),
+        "q6 reached p6 over v6 under ip6tables:\n{other}"
+    );
+    run(&["rm", "-f", "ipt6w"]).assert_ok();
+    run(&["network", "rm", "p6", "q6"]).assert_ok();
+    for t in ["nat", "filter"] {
+        let rules = cmd_out("ip6tables", &["-t", t, "-S"]);
+        assert!(
+            !rules.contains(&format!("berth_{tag}")),
+            "ip6tables {t} chains left:\n{rules}"
+        );
+    }
+    assert_v6_clean(&b, "fd65:", &[id]);
+    b.assert_no_leaks();
+}
