@@ -794,7 +794,7 @@ fn v6_under_the_iptables_backend() {
     let tag = root_tag(&b);
     let nat = cmd_out("ip6tables", &["-t", "nat", "-S"]);
     assert!(
-        nat.contains(&format!("--to-destination [fd65:1::2]:80")),
+        nat.contains("--to-destination [fd65:1::2]:80"),
         "no v6 DNAT in ip6tables:\n{nat}"
     );
     assert!(
