@@ -309,7 +309,12 @@ fn dual_stack_traffic_names_ports_and_inspect() {
     );
     // ps and port show the v6 binding as docker does
     let ps = b.run(&["ps"]).assert_ok().stdout.clone();
-    assert!(ps.contains(&format!(":::{port}->80/tcp")), "{ps}");
+    // docker 20.10 writes `:::P`, later dockers `[::]:P` (main's PORTS
+    // column follows the later one): the v6 binding is there either way
+    assert!(
+        ps.contains(&format!(":::{port}->80/tcp")) || ps.contains(&format!("[::]:{port}->80/tcp")),
+        "{ps}"
+    );
     let p = b.run(&["port", "web6"]).assert_ok().stdout.clone();
     assert!(p.contains(&format!("80/tcp -> :::{port}")), "{p}");
     // network inspect: the container's IPv6Address
