@@ -316,7 +316,11 @@ fn dual_stack_traffic_names_ports_and_inspect() {
         "{ps}"
     );
     let p = b.run(&["port", "web6"]).assert_ok().stdout.clone();
-    assert!(p.contains(&format!("80/tcp -> :::{port}")), "{p}");
+    assert!(
+        p.contains(&format!("80/tcp -> :::{port}"))
+            || p.contains(&format!("80/tcp -> [::]:{port}")),
+        "{p}"
+    );
     // network inspect: the container's IPv6Address
     let v: serde_json::Value =
         serde_json::from_str(&b.run(&["network", "inspect", "n6"]).assert_ok().stdout).unwrap();
