@@ -703,7 +703,10 @@ fn same_as_docker() {
             .unwrap_or_default();
         let (_, ports) = run(&["port", "dweb"]);
         run(&["rm", "-f", "dweb"]);
-        run(&["network", "rm", "dn6"]);
+        // dockerd may still hold the endpoint for a moment after `rm -f`:
+        // its bridge must go before dockerd is stopped (no leak on the host)
+        let removed = wait_until(Duration::from_secs(10), || run(&["network", "rm", "dn6"]).0);
+        assert!(removed, "{engine}: network rm dn6 failed");
         let shape = |s: &str| {
             // the address itself differs (other subnets); keep its shape
             s.trim()
@@ -742,6 +745,11 @@ fn same_as_docker() {
     eprintln!(
         "published port over the host's v6 address: docker {:?}, berth {:?}",
         dk.4, bt.4
+    );
+    let left = cmd_out("ip", &["-6", "-o", "addr"]);
+    assert!(
+        !left.contains("fd64:"),
+        "a bridge of this test is left:\n{left}"
     );
     b.assert_no_leaks();
 }
