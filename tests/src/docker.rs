@@ -12,15 +12,12 @@
 
 #![allow(dead_code)]
 
-use crate::engine_kit::{self, sh_quote, Env, Out};
+use crate::engine_kit::{self, sh_quote, Engine, Env, Out, CLI_TIMEOUT};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
-
-/// Time limit for one docker CLI command.
-pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The name berth-runtime is registered under.
 pub const RUNTIME_NAME: &str = "berth";
@@ -85,6 +82,65 @@ fn dockerd_major(dockerd: &Path) -> u32 {
         .unwrap_or(0)
 }
 
+impl Engine for Docker {
+    const NAME: &'static str = "docker";
+    const RM_FORCE: &'static [&'static str] = &["rm", "-f", "-v"];
+
+    fn start() -> Docker {
+        Docker::start_with(&[])
+    }
+
+    fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// A docker CLI command for this daemon.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.cli);
+        cmd.env("DOCKER_CONFIG", self.env.join("cli"))
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .arg("-H")
+            .arg(format!("unix://{}", self.env.join("docker.sock").display()))
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run_with(&self, runtime: &str, args: &[&str]) -> Out {
+        Docker::run_with(self, runtime, args)
+    }
+
+    fn default_runtime(&self) -> String {
+        RUNTIME_NAME.into()
+    }
+
+    /// `docker create --runtime berth ARGS...`
+    fn create(&self, args: &[&str]) -> Out {
+        let mut a = vec!["create", "--runtime", RUNTIME_NAME];
+        a.extend_from_slice(args);
+        self.docker(&a)
+    }
+
+    fn runtime(&self) -> &Path {
+        &self.runtime
+    }
+
+    fn runtime_root(&self) -> PathBuf {
+        Docker::runtime_root(self)
+    }
+
+    fn runtime_root_arg(&self) -> Option<PathBuf> {
+        Some(self.runtime_root())
+    }
+
+    fn state(&self, name: &str) -> String {
+        self.inspect(name, "{{.State.Status}}")
+    }
+}
+
+// `start`, `run`, `run_with` and `runtime_root` are also inherent so that the other test
+// files using this daemon need not import `Engine`.
 impl Docker {
     /// Start a private dockerd (and its containerd) and load the busybox image.
     pub fn start() -> Docker {
@@ -234,40 +290,13 @@ impl Docker {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
-    /// A docker CLI command for this daemon.
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.cli);
-        cmd.env("DOCKER_CONFIG", self.env.join("cli"))
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .arg("-H")
-            .arg(format!("unix://{}", self.env.join("docker.sock").display()))
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
-    }
-
     pub fn docker_timeout(&self, args: &[&str], timeout: Duration) -> Out {
         engine_kit::run(self.command(args), &self.env.out_dir(), timeout)
     }
 
-    /// `docker ARGS...` with `input` on stdin.
-    pub fn docker_stdin(&self, args: &[&str], input: &str) -> Out {
-        let path = self
-            .env
-            .out_dir()
-            .join(format!("stdin-{}", engine_kit::unique()));
-        fs::write(&path, input).unwrap();
-        let mut cmd = self.command(args);
-        cmd.stdin(fs::File::open(&path).unwrap());
-        let out = engine_kit::run(cmd, &self.env.out_dir(), DOCKER_TIMEOUT);
-        let _ = fs::remove_file(&path);
-        out
-    }
-
     /// `docker ARGS...`
     pub fn docker(&self, args: &[&str]) -> Out {
-        self.docker_timeout(args, DOCKER_TIMEOUT)
+        self.docker_timeout(args, CLI_TIMEOUT)
     }
 
     /// `docker run --runtime berth --network none ARGS...` (ARGS end with the image and
@@ -282,117 +311,17 @@ impl Docker {
         a.extend_from_slice(args);
         self.docker(&a)
     }
-
-    /// `docker inspect -f FORMAT NAME`, trimmed; panics on failure.
-    #[track_caller]
-    pub fn inspect(&self, name: &str, format: &str) -> String {
-        let out = self.docker(&["inspect", "-f", format, name]);
-        out.assert_ok();
-        out.out().to_string()
-    }
-
-    /// The host pid of a running container's init.
-    #[track_caller]
-    pub fn pid(&self, name: &str) -> i32 {
-        let pid: i32 = self.inspect(name, "{{.State.Pid}}").parse().expect("pid");
-        assert!(pid > 0, "container {name} is not running");
-        pid
-    }
-
-    /// Start a detached container (`docker run -d --name NAME --runtime berth ...`) that
-    /// is removed when the returned guard drops.
-    #[track_caller]
-    pub fn start_detached(&self, prefix: &str, args: &[&str]) -> Ctr<'_> {
-        let ctr = self.named(prefix);
-        let mut a = vec!["-d", "--name", &ctr.name];
-        a.extend_from_slice(args);
-        self.run(&a).assert_ok();
-        ctr
-    }
-
-    /// A unique container name, removed (`docker rm -f -v`) when the guard drops.
-    pub fn named(&self, prefix: &str) -> Ctr<'_> {
-        Ctr {
-            docker: self,
-            name: engine_kit::unique_name(prefix),
-        }
-    }
-
-    /// Poll `docker inspect -f FORMAT` until it prints `want`.
-    #[track_caller]
-    pub fn wait_inspect(&self, name: &str, format: &str, want: &str, timeout: Duration) {
-        let mut last = String::new();
-        let ok = engine_kit::wait_for(timeout, || {
-            last = self
-                .docker(&["inspect", "-f", format, name])
-                .out()
-                .to_string();
-            (last == want).then_some(())
-        });
-        assert!(
-            ok.is_some(),
-            "{name}: {format} is {last:?}, expected {want:?} within {timeout:?}"
-        );
-    }
-}
-
-impl Docker {
-    /// Wait until `docker logs` shows `needle` on stdout.
-    #[track_caller]
-    pub fn wait_logs(&self, name: &str, needle: &str) {
-        let ok = engine_kit::wait_for(Duration::from_secs(10), || {
-            self.docker(&["logs", name])
-                .stdout
-                .contains(needle)
-                .then_some(())
-        });
-        assert!(ok.is_some(), "{name}: {needle:?} not in the logs");
-    }
-}
-
-/// A container name; the container is force-removed with its anonymous volumes on drop.
-pub struct Ctr<'a> {
-    docker: &'a Docker,
-    pub name: String,
-}
-
-impl Ctr<'_> {
-    pub fn as_str(&self) -> &str {
-        &self.name
-    }
-}
-
-impl Drop for Ctr<'_> {
-    fn drop(&mut self) {
-        let _ = self.docker.docker(&["rm", "-f", "-v", &self.name]);
-    }
 }
 
 static SHARED: OnceLock<Result<Docker, String>> = OnceLock::new();
 
 extern "C" fn teardown_shared() {
-    if let Some(Ok(d)) = SHARED.get() {
-        for l in d.env.teardown() {
-            eprintln!("docker teardown: {l}");
-        }
-    }
+    engine_kit::teardown_shared(&SHARED);
 }
 
 /// The dockerd shared by all tests of this process (started on first use, stopped and
 /// cleaned up at exit).
 #[track_caller]
 pub fn shared() -> &'static Docker {
-    let r = SHARED.get_or_init(|| {
-        unsafe { libc::atexit(teardown_shared) };
-        std::panic::catch_unwind(Docker::start).map_err(|e| {
-            e.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into())
-        })
-    });
-    match r {
-        Ok(d) => d,
-        Err(e) => panic!("the shared dockerd could not be started: {e}"),
-    }
+    engine_kit::shared(&SHARED, teardown_shared)
 }

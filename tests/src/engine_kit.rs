@@ -11,6 +11,11 @@
 //! the script cleans up on its own. A later run also re-runs the scripts of dead
 //! processes' environments (`sweep_stale`).
 //!
+//! The `Engine` trait is what docker and podman have in common (their CLI, `run`, force
+//! remove, the runtime's state); on it stand the generic container guard `Ctr`, the
+//! inspect/wait helpers and the shared environment of a test process (`shared`). The
+//! scenarios both engines run are in engine_scenarios.rs.
+//!
 //! Included with `#[path = "../src/engine_kit.rs"] mod engine_kit;`.
 
 #![allow(dead_code)]
@@ -23,7 +28,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Busybox image built locally by integration/containerd/build-busybox-image.sh.
@@ -682,6 +687,200 @@ pub fn sweep_stale(kind: &str) {
             if out.stdout.contains("cleanup finished") && !out.stdout.contains("LEFTOVER:") {
                 let _ = fs::remove_file(format!("{}.cleanup.log", path.display()));
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// engines
+
+/// Time limit for one engine CLI command.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A container engine (docker, podman) driving the runtime under test in a private
+/// environment. What differs between engines is in the required items; the provided
+/// methods are written once on top of them.
+pub trait Engine: Sized {
+    /// The engine's name, for messages ("docker", "podman").
+    const NAME: &'static str;
+    /// The engine's force remove, without the name (`rm -f -v`, `rm -f -t 0`).
+    const RM_FORCE: &'static [&'static str];
+
+    /// Set up a new private environment with the busybox image loaded.
+    fn start() -> Self;
+    fn env(&self) -> &Env;
+    /// An engine CLI command for this environment (stdin /dev/null).
+    fn command(&self, args: &[&str]) -> Command;
+    /// `<engine> run` with the options that select the runtime under test (and, where
+    /// the engine needs them, this environment's network/cgroup parent), then ARGS.
+    fn run_with(&self, runtime: &str, args: &[&str]) -> Out;
+    /// The runtime under test as `run_with` names it by default.
+    fn default_runtime(&self) -> String;
+    /// `<engine> create` like `run` (the container is created, not started).
+    fn create(&self, args: &[&str]) -> Out;
+    /// The runtime binary under test.
+    fn runtime(&self) -> &Path;
+    /// Where the runtime keeps the state of this engine's containers.
+    fn runtime_root(&self) -> PathBuf;
+    /// The `--root` the engine gives the runtime (None: the runtime's default).
+    fn runtime_root_arg(&self) -> Option<PathBuf>;
+    /// A container's state as the engine's usual view shows it (docker: inspect's
+    /// State.Status; podman: the `ps -a` State).
+    fn state(&self, name: &str) -> String;
+
+    /// `<engine> ARGS...`
+    fn cli(&self, args: &[&str]) -> Out {
+        run(self.command(args), &self.env().out_dir(), CLI_TIMEOUT)
+    }
+
+    /// `<engine> ARGS...` with `input` on stdin.
+    fn cli_stdin(&self, args: &[&str], input: &str) -> Out {
+        let path = self.env().out_dir().join(format!("stdin-{}", unique()));
+        fs::write(&path, input).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        let mut cmd = self.command(args);
+        cmd.stdin(File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display())));
+        let out = run(cmd, &self.env().out_dir(), CLI_TIMEOUT);
+        let _ = fs::remove_file(&path);
+        out
+    }
+
+    /// `run_with` the default runtime.
+    fn run(&self, args: &[&str]) -> Out {
+        self.run_with(&self.default_runtime(), args)
+    }
+
+    /// `<runtime> [--root ROOT] ARGS...` as the engine calls it.
+    fn runtime_cmd(&self, args: &[&str]) -> Out {
+        let mut cmd = Command::new(self.runtime());
+        if let Some(root) = self.runtime_root_arg() {
+            cmd.arg("--root").arg(root);
+        }
+        cmd.args(args).stdin(Stdio::null());
+        run(cmd, &self.env().out_dir(), Duration::from_secs(20))
+    }
+
+    /// `<engine> inspect -f FORMAT NAME`, trimmed; panics on failure.
+    #[track_caller]
+    fn inspect(&self, name: &str, format: &str) -> String {
+        let out = self.cli(&["inspect", "-f", format, name]);
+        out.assert_ok();
+        out.out().to_string()
+    }
+
+    /// The host pid of a running container's init.
+    #[track_caller]
+    fn pid(&self, name: &str) -> i32 {
+        let pid = self.inspect(name, "{{.State.Pid}}");
+        let pid: i32 = pid
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}: pid {pid:?}: {e}"));
+        assert!(pid > 0, "container {name} is not running");
+        pid
+    }
+
+    /// A unique container name, force-removed when the guard drops.
+    fn named(&self, prefix: &str) -> Ctr<'_, Self> {
+        Ctr {
+            engine: self,
+            name: unique_name(prefix),
+        }
+    }
+
+    /// `run -d --name NAME ARGS...`, removed when the guard drops.
+    #[track_caller]
+    fn start_detached(&self, prefix: &str, args: &[&str]) -> Ctr<'_, Self> {
+        let c = self.named(prefix);
+        let mut a = vec!["-d", "--name", c.as_str()];
+        a.extend_from_slice(args);
+        self.run(&a).assert_ok();
+        c
+    }
+
+    /// Poll `inspect -f FORMAT` until it prints `want`.
+    #[track_caller]
+    fn wait_inspect(&self, name: &str, format: &str, want: &str, timeout: Duration) {
+        let mut last = String::new();
+        let ok = wait_for(timeout, || {
+            last = self.cli(&["inspect", "-f", format, name]).out().to_string();
+            (last == want).then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "{name}: {format} is {last:?}, expected {want:?} within {timeout:?}"
+        );
+    }
+
+    /// Poll `inspect` until the container's State.Status is `want` (within 10 s).
+    #[track_caller]
+    fn wait_status(&self, name: &str, want: &str) {
+        self.wait_inspect(name, "{{.State.Status}}", want, Duration::from_secs(10));
+    }
+
+    /// Wait until `<engine> logs` shows `needle` on stdout.
+    #[track_caller]
+    fn wait_logs(&self, name: &str, needle: &str) {
+        let ok = wait_for(Duration::from_secs(10), || {
+            self.cli(&["logs", name])
+                .stdout
+                .contains(needle)
+                .then_some(())
+        });
+        assert!(ok.is_some(), "{name}: {needle:?} not in the logs");
+    }
+}
+
+/// A container name; the container is force-removed (`E::RM_FORCE`) on drop.
+pub struct Ctr<'a, E: Engine> {
+    engine: &'a E,
+    pub name: String,
+}
+
+impl<E: Engine> Ctr<'_, E> {
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<E: Engine> Drop for Ctr<'_, E> {
+    fn drop(&mut self) {
+        let mut a = E::RM_FORCE.to_vec();
+        a.push(&self.name);
+        let _ = self.engine.cli(&a);
+    }
+}
+
+/// The environment shared by all tests of a process, in `cell`: started on first use;
+/// `teardown` (which calls [`teardown_shared`] on the same cell) is registered with
+/// atexit so it is torn down when the process exits.
+#[track_caller]
+pub fn shared<E: Engine>(
+    cell: &'static OnceLock<Result<E, String>>,
+    teardown: extern "C" fn(),
+) -> &'static E {
+    let r = cell.get_or_init(|| {
+        // SAFETY: registers a plain function without arguments; it only reads `cell`.
+        unsafe { libc::atexit(teardown) };
+        std::panic::catch_unwind(E::start).map_err(|e| {
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into())
+        })
+    });
+    match r {
+        Ok(e) => e,
+        Err(e) => panic!(
+            "the shared {} environment could not be set up: {e}",
+            E::NAME
+        ),
+    }
+}
+
+/// Tear down the shared environment in `cell`, if it was set up (the atexit handler).
+pub fn teardown_shared<E: Engine>(cell: &OnceLock<Result<E, String>>) {
+    if let Some(Ok(e)) = cell.get() {
+        for l in e.env().teardown() {
+            eprintln!("{} teardown: {l}", E::NAME);
         }
     }
 }

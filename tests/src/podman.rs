@@ -13,15 +13,12 @@
 
 #![allow(dead_code)]
 
-use crate::engine_kit::{self, Env, Out};
+use crate::engine_kit::{self, Engine, Env, Out, CLI_TIMEOUT};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
-
-/// Time limit for one podman command.
-pub const PODMAN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The name berth-runtime is registered under in containers.conf.
 pub const RUNTIME_NAME: &str = "berth";
@@ -66,9 +63,65 @@ pub struct Podman {
     pub lowered_ulimits: bool,
 }
 
+impl Engine for Podman {
+    const NAME: &'static str = "podman";
+    const RM_FORCE: &'static [&'static str] = &["rm", "-f", "-t", "0"];
+
+    fn start() -> Podman {
+        Podman::start_env()
+    }
+
+    fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// `podman --runtime <berth path> ARGS...`
+    fn command(&self, args: &[&str]) -> Command {
+        self.command_with(&self.default_runtime(), args)
+    }
+
+    /// `podman --runtime RUNTIME run --cgroup-parent /<cg> ARGS...`
+    fn run_with(&self, runtime: &str, args: &[&str]) -> Out {
+        let cg = format!("--cgroup-parent=/{}", self.env.cg);
+        let mut a = vec!["run", cg.as_str()];
+        a.extend_from_slice(args);
+        self.podman_with(runtime, &a)
+    }
+
+    fn default_runtime(&self) -> String {
+        self.runtime.to_string_lossy().into_owned()
+    }
+
+    /// `podman create --cgroup-parent /<cg> ARGS...`
+    fn create(&self, args: &[&str]) -> Out {
+        let cg = format!("--cgroup-parent=/{}", self.env.cg);
+        let mut a = vec!["create", cg.as_str()];
+        a.extend_from_slice(args);
+        self.podman(&a)
+    }
+
+    fn runtime(&self) -> &Path {
+        &self.runtime
+    }
+
+    fn runtime_root(&self) -> PathBuf {
+        self.runtime_root.clone()
+    }
+
+    /// Podman calls the runtime without global options: its default --root.
+    fn runtime_root_arg(&self) -> Option<PathBuf> {
+        None
+    }
+
+    fn state(&self, name: &str) -> String {
+        let e = self.ps_entry(name);
+        e["State"].as_str().unwrap_or_default().to_string()
+    }
+}
+
 impl Podman {
     /// Set up the environment and load the busybox image.
-    pub fn start() -> Podman {
+    pub fn start_env() -> Podman {
         let podman = engine_kit::which("podman")
             .unwrap_or_else(|| panic!("podman not found: apt-get install podman (with conmon)"));
         assert!(
@@ -191,70 +244,15 @@ impl Podman {
 
     /// `podman --runtime <berth path> ARGS...`
     pub fn podman(&self, args: &[&str]) -> Out {
-        let rt = self.runtime.to_string_lossy().into_owned();
-        self.podman_with(&rt, args)
-    }
-
-    /// `podman --runtime <berth path> ARGS...` with `input` on stdin.
-    pub fn podman_stdin(&self, args: &[&str], input: &str) -> Out {
-        let path = self
-            .env
-            .out_dir()
-            .join(format!("stdin-{}", engine_kit::unique()));
-        fs::write(&path, input).unwrap();
-        let rt = self.runtime.to_string_lossy().into_owned();
-        let mut cmd = self.command_with(&rt, args);
-        cmd.stdin(fs::File::open(&path).unwrap());
-        let out = engine_kit::run(cmd, &self.env.out_dir(), PODMAN_TIMEOUT);
-        let _ = fs::remove_file(&path);
-        out
+        self.cli(args)
     }
 
     pub fn podman_with(&self, runtime: &str, args: &[&str]) -> Out {
         engine_kit::run(
             self.command_with(runtime, args),
             &self.env.out_dir(),
-            PODMAN_TIMEOUT,
+            CLI_TIMEOUT,
         )
-    }
-
-    /// `podman --runtime <berth path> run --cgroup-parent /<cg> ARGS...`
-    pub fn run(&self, args: &[&str]) -> Out {
-        let rt = self.runtime.to_string_lossy().into_owned();
-        self.run_with(&rt, args)
-    }
-
-    pub fn run_with(&self, runtime: &str, args: &[&str]) -> Out {
-        let cg = format!("--cgroup-parent=/{}", self.env.cg);
-        let mut a = vec!["run", cg.as_str()];
-        a.extend_from_slice(args);
-        self.podman_with(runtime, &a)
-    }
-
-    /// `podman inspect -f FORMAT NAME`, trimmed; panics on failure.
-    #[track_caller]
-    pub fn inspect(&self, name: &str, format: &str) -> String {
-        let out = self.podman(&["inspect", "-f", format, name]);
-        out.assert_ok();
-        out.out().to_string()
-    }
-
-    /// A unique container name; `podman rm -f -t 0` on drop.
-    pub fn named(&self, prefix: &str) -> Ctr<'_> {
-        Ctr {
-            podman: self,
-            name: engine_kit::unique_name(prefix),
-        }
-    }
-
-    /// `podman run -d --name NAME ARGS...`, removed when the guard drops.
-    #[track_caller]
-    pub fn start_detached(&self, prefix: &str, args: &[&str]) -> Ctr<'_> {
-        let c = self.named(prefix);
-        let mut a = vec!["-d", "--name", c.name.as_str()];
-        a.extend_from_slice(args);
-        self.run(&a).assert_ok();
-        c
     }
 
     /// `podman ps -a --format json` entry of a container.
@@ -280,87 +278,16 @@ impl Podman {
         assert!(ok.is_some(), "{name}: State is not {state:?}: {e}");
         e
     }
-
-    /// `<runtime> ARGS...` exactly as podman calls it: no global options, so the
-    /// runtime's default --root.
-    pub fn runtime_cmd(&self, args: &[&str]) -> Out {
-        let mut cmd = Command::new(&self.runtime);
-        cmd.args(args).stdin(Stdio::null());
-        engine_kit::run(cmd, &self.env.out_dir(), Duration::from_secs(20))
-    }
-
-    /// Poll `podman inspect -f FORMAT` until it prints `want`.
-    #[track_caller]
-    pub fn wait_inspect(&self, name: &str, format: &str, want: &str, timeout: Duration) {
-        let mut last = String::new();
-        let ok = engine_kit::wait_for(timeout, || {
-            last = self
-                .podman(&["inspect", "-f", format, name])
-                .out()
-                .to_string();
-            (last == want).then_some(())
-        });
-        assert!(
-            ok.is_some(),
-            "{name}: {format} is {last:?}, expected {want:?} within {timeout:?}"
-        );
-    }
-
-    /// Wait until `podman logs` shows `needle`.
-    #[track_caller]
-    pub fn wait_logs(&self, name: &str, needle: &str) {
-        let ok = engine_kit::wait_for(Duration::from_secs(10), || {
-            self.podman(&["logs", name])
-                .stdout
-                .contains(needle)
-                .then_some(())
-        });
-        assert!(ok.is_some(), "{name}: {needle:?} not in the logs");
-    }
-}
-
-/// A container name; force-removed on drop.
-pub struct Ctr<'a> {
-    podman: &'a Podman,
-    pub name: String,
-}
-
-impl Ctr<'_> {
-    pub fn as_str(&self) -> &str {
-        &self.name
-    }
-}
-
-impl Drop for Ctr<'_> {
-    fn drop(&mut self) {
-        let _ = self.podman.podman(&["rm", "-f", "-t", "0", &self.name]);
-    }
 }
 
 static SHARED: OnceLock<Result<Podman, String>> = OnceLock::new();
 
 extern "C" fn teardown_shared() {
-    if let Some(Ok(p)) = SHARED.get() {
-        for l in p.env.teardown() {
-            eprintln!("podman teardown: {l}");
-        }
-    }
+    engine_kit::teardown_shared(&SHARED);
 }
 
 /// The podman environment shared by all tests of this process.
 #[track_caller]
 pub fn shared() -> &'static Podman {
-    let r = SHARED.get_or_init(|| {
-        unsafe { libc::atexit(teardown_shared) };
-        std::panic::catch_unwind(Podman::start).map_err(|e| {
-            e.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into())
-        })
-    });
-    match r {
-        Ok(p) => p,
-        Err(e) => panic!("the podman environment could not be set up: {e}"),
-    }
+    engine_kit::shared(&SHARED, teardown_shared)
 }

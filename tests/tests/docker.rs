@@ -9,12 +9,13 @@
 mod docker;
 #[path = "../src/engine_kit.rs"]
 mod engine_kit;
+#[path = "../src/engine_scenarios.rs"]
+mod engine_scenarios;
 
 use docker::{shared, Docker, RUNTIME_NAME};
-use engine_kit::{cgroup_dir_of, cgroup_v2_only, read_trim, Out, IMAGE};
+use engine_kit::{cgroup_dir_of, cgroup_v2_only, read_trim, Engine, IMAGE};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Docker's default capability set (CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
@@ -23,16 +24,6 @@ const DOCKER_DEFAULT_CAPS: u64 = 0xa80425fb;
 
 fn d() -> &'static Docker {
     shared()
-}
-
-/// `berth-runtime --root <dockerd's runtime root> ARGS...`
-fn runtime(d: &Docker, args: &[&str]) -> Out {
-    let mut cmd = Command::new(&d.runtime);
-    cmd.arg("--root")
-        .arg(d.runtime_root())
-        .args(args)
-        .stdin(Stdio::null());
-    engine_kit::run(cmd, &d.env.out_dir(), Duration::from_secs(20))
 }
 
 /// A field of /proc/self/status as printed by `grep NAME: /proc/self/status`.
@@ -58,30 +49,17 @@ fn host_dir(d: &Docker, name: &str) -> PathBuf {
 #[test]
 fn run_output_and_exit_code() {
     let d = d();
-    let out = d.run(&[
-        "--rm",
-        IMAGE,
-        "sh",
-        "-c",
-        "echo to-stdout; echo to-stderr >&2; exit 7",
-    ]);
-    out.assert_code(7);
-    assert_eq!(out.out(), "to-stdout", "{out}");
-    out.assert_stderr_has("to-stderr");
-    d.run(&["--rm", IMAGE, "true"]).assert_code(0);
+    engine_scenarios::run_output_and_exit_code(d);
+    // docker only (podman's run differs here): `false`, and the image's default command
+    // (sh) with stdin from /dev/null.
     d.run(&["--rm", IMAGE, "false"]).assert_code(1);
-    // The image's default command (sh) with stdin from /dev/null exits 0.
     d.run(&["--rm", IMAGE]).assert_code(0);
-    // Arguments arrive unchanged.
-    let out = d.run(&["--rm", IMAGE, "echo", "a b", "", "c"]);
-    out.assert_ok();
-    assert_eq!(out.stdout, "a b  c\n", "{out}");
 }
 
 #[test]
 fn stdin_is_forwarded() {
     let d = d();
-    let out = d.docker_stdin(
+    let out = d.cli_stdin(
         &[
             "run",
             "--rm",
@@ -215,13 +193,13 @@ fn containers_really_run_under_berth() {
         "no state dir {}/{id}",
         d.runtime_root().display()
     );
-    let st = runtime(d, &["state", &id]);
+    let st = d.runtime_cmd(&["state", &id]);
     st.assert_ok();
     let st = st.json();
     assert_eq!(st["status"], "running", "{st}");
     assert_eq!(st["pid"].as_i64(), Some(pid as i64), "{st}");
     assert_eq!(st["id"], id.as_str());
-    let list = runtime(d, &["list", "--format", "json"]);
+    let list = d.runtime_cmd(&["list", "--format", "json"]);
     list.assert_ok();
     assert!(
         list.json()
@@ -242,7 +220,8 @@ fn containers_really_run_under_berth() {
         (!d.runtime_root().join(&id).exists()).then_some(())
     });
     assert!(gone.is_some(), "state of {id} left after docker rm -f");
-    runtime(d, &["state", &id]).assert_stderr_has("does not exist");
+    d.runtime_cmd(&["state", &id])
+        .assert_stderr_has("does not exist");
 }
 
 #[test]
@@ -367,55 +346,17 @@ fn user_groups_and_workdir() {
     assert_eq!(out.out(), "/new/work/dir", "{out}");
 }
 
-/// Expected cgroup values of `--memory 64m --cpus 0.5 --pids-limit 50 --cpu-shares 512`
-/// (and after `docker update`), read on the host.
-fn check_limits(pid: i32, mem: u64, quota: u64, pids: u64, shares: Option<u64>) {
-    if cgroup_v2_only() {
-        let dir = cgroup_dir_of(pid, "");
-        assert_eq!(read_trim(&dir.join("memory.max")), mem.to_string());
-        assert_eq!(read_trim(&dir.join("cpu.max")), format!("{quota} 100000"));
-        assert_eq!(read_trim(&dir.join("pids.max")), pids.to_string());
-    } else {
-        let mem_dir = cgroup_dir_of(pid, "memory");
-        let cpu_dir = cgroup_dir_of(pid, "cpu");
-        let pids_dir = cgroup_dir_of(pid, "pids");
-        assert_eq!(
-            read_trim(&mem_dir.join("memory.limit_in_bytes")),
-            mem.to_string()
-        );
-        assert_eq!(
-            read_trim(&cpu_dir.join("cpu.cfs_quota_us")),
-            quota.to_string()
-        );
-        assert_eq!(read_trim(&cpu_dir.join("cpu.cfs_period_us")), "100000");
-        assert_eq!(read_trim(&pids_dir.join("pids.max")), pids.to_string());
-        if let Some(s) = shares {
-            assert_eq!(read_trim(&cpu_dir.join("cpu.shares")), s.to_string());
-        }
-    }
-}
-
 #[test]
 fn memory_cpu_and_pids_limits() {
     let d = d();
-    let c = d.start_detached(
-        "limits",
-        &[
-            "--memory",
-            "64m",
-            "--cpus",
-            "0.5",
-            "--pids-limit",
-            "50",
-            "--cpu-shares",
-            "512",
-            IMAGE,
-            "sleep",
-            "300",
-        ],
-    );
+    let args = [
+        engine_scenarios::LIMITS,
+        &["--cpu-shares", "512", IMAGE, "sleep", "300"],
+    ]
+    .concat();
+    let c = d.start_detached("limits", &args);
     let pid = d.pid(c.as_str());
-    check_limits(pid, 64 << 20, 50_000, 50, Some(512));
+    engine_scenarios::check_limits(pid, 64 << 20, 50_000, 50, Some(512));
     // The container sees its own limits.
     let inside = if cgroup_v2_only() {
         "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"
@@ -453,7 +394,7 @@ fn memory_cpu_and_pids_limits() {
         c.as_str(),
     ])
     .assert_ok();
-    check_limits(pid, 128 << 20, 25_000, 33, Some(512));
+    engine_scenarios::check_limits(pid, 128 << 20, 25_000, 33, Some(512));
 }
 
 #[test]
@@ -695,52 +636,14 @@ fn ulimits_sysctls_shm_and_tmpfs_sizes() {
 fn exec_into_a_running_container() {
     let d = d();
     let c = d.start_detached("exec", &[IMAGE, "sleep", "300"]);
-    let out = d.docker(&[
-        "exec",
+    engine_scenarios::exec_streams_user_workdir_env(
+        d,
         c.as_str(),
-        "sh",
-        "-c",
-        "echo in-exec; echo err >&2; exit 5",
-    ]);
-    out.assert_code(5);
-    assert_eq!(out.out(), "in-exec", "{out}");
-    out.assert_stderr_has("err");
-
-    let out = d.docker(&[
-        "exec",
-        "-u",
-        "65534:65534",
-        "-w",
-        "/tmp",
-        "-e",
-        "X=exec-env",
-        c.as_str(),
-        "sh",
-        "-c",
-        "id -u; pwd; echo $X; cat /proc/1/cmdline | tr '\\0' ' '",
-    ]);
-    out.assert_ok();
-    assert_eq!(
-        out.lines(),
-        vec!["65534", "/tmp", "exec-env", "sleep 300"],
-        "{out}"
+        5,
+        Some(("cat /proc/1/cmdline | tr '\\0' ' '", "sleep 300")),
     );
-
     // Detached exec.
-    d.docker(&[
-        "exec",
-        "-d",
-        c.as_str(),
-        "sh",
-        "-c",
-        "echo detached > /tmp/d",
-    ])
-    .assert_ok();
-    let seen = engine_kit::wait_for(Duration::from_secs(10), || {
-        let o = d.docker(&["exec", c.as_str(), "cat", "/tmp/d"]);
-        (o.ok() && o.out() == "detached").then_some(())
-    });
-    assert!(seen.is_some(), "detached exec did not run");
+    engine_scenarios::exec_detached(d, c.as_str());
 
     // With a terminal.
     let out = d.docker(&["exec", "-t", c.as_str(), "tty"]);
@@ -898,21 +801,11 @@ fn stop_and_kill() {
     assert!(gone.is_some(), "runtime state of stopped {id} left behind");
     // A stopped container starts again (a new create with the same id).
     d.docker(&["start", c.as_str()]).assert_ok();
-    d.wait_inspect(
-        c.as_str(),
-        "{{.State.Status}}",
-        "running",
-        Duration::from_secs(10),
-    );
+    d.wait_status(c.as_str(), "running");
     // docker restart: a new init.
     let old_pid = d.pid(c.as_str());
     d.docker(&["restart", "-t", "0", c.as_str()]).assert_ok();
-    d.wait_inspect(
-        c.as_str(),
-        "{{.State.Status}}",
-        "running",
-        Duration::from_secs(10),
-    );
+    d.wait_status(c.as_str(), "running");
     let new_pid = d.pid(c.as_str());
     assert_ne!(old_pid, new_pid);
     // The init killed from the host: docker sees the exit.
@@ -925,12 +818,7 @@ fn stop_and_kill() {
     );
     // docker kill (SIGKILL through the runtime's `kill`).
     d.docker(&["start", c.as_str()]).assert_ok();
-    d.wait_inspect(
-        c.as_str(),
-        "{{.State.Status}}",
-        "running",
-        Duration::from_secs(10),
-    );
+    d.wait_status(c.as_str(), "running");
     d.docker(&["kill", c.as_str()]).assert_ok();
     d.wait_inspect(
         c.as_str(),
@@ -958,90 +846,30 @@ fn stop_and_kill() {
     );
     d.wait_logs(c.as_str(), "ready");
     d.docker(&["kill", "-s", "USR1", c.as_str()]).assert_ok();
-    d.wait_inspect(
-        c.as_str(),
-        "{{.State.Status}}",
-        "exited",
-        Duration::from_secs(10),
-    );
+    d.wait_status(c.as_str(), "exited");
     assert_eq!(d.inspect(c.as_str(), "{{.State.ExitCode}}"), "7");
 }
 
 #[test]
 fn restart_policy_on_failure() {
-    let d = d();
-    let c = d.named("restart");
-    d.run(&[
-        "-d",
-        "--name",
-        c.as_str(),
-        "--restart",
-        "on-failure:2",
-        IMAGE,
-        "sh",
-        "-c",
-        "echo run; exit 3",
-    ])
-    .assert_ok();
-    d.wait_inspect(
-        c.as_str(),
-        "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}",
-        "2 exited 3",
-        Duration::from_secs(60),
-    );
-    let logs = d.docker(&["logs", c.as_str()]);
-    assert_eq!(logs.lines(), vec!["run", "run", "run"], "{logs}");
+    engine_scenarios::restart_policy_on_failure(d());
 }
 
 #[test]
 fn missing_and_non_executable_commands() {
     let d = d();
-    let cases: &[(&str, i32, &str)] = &[
-        ("/nonexistent", 127, "no such file or directory"),
-        ("nonexistent-cmd", 127, "executable file not found in $PATH"),
-        ("/etc/passwd", 126, "permission denied"),
-        ("/tmp", 126, "permission denied"),
-    ];
-    for (cmd, code, msg) in cases {
-        let c = d.named("badcmd");
-        let out = d.run(&["--name", c.as_str(), IMAGE, cmd]);
-        out.assert_code(*code);
-        out.assert_stderr_has(msg);
-        // The failed create left nothing in the runtime's root or the cgroup tree.
-        let id = d.inspect(c.as_str(), "{{.Id}}");
-        assert!(
-            !d.runtime_root().join(&id).exists(),
-            "{cmd}: runtime state left for failed container {id}"
-        );
+    let mut cases = engine_scenarios::BAD_COMMANDS.to_vec();
+    cases.push(("/tmp", 126, "permission denied"));
+    // The failed create also left nothing in the cgroup tree.
+    engine_scenarios::missing_and_non_executable_commands(d, &[RUNTIME_NAME], &cases, |cmd, id| {
         let cgs = engine_kit::cgroup_dirs(&format!("{}/{id}", d.env.cg));
         assert!(cgs.is_empty(), "{cmd}: cgroups left: {cgs:?}");
-    }
+    });
 }
 
 #[test]
 fn pause_and_unpause() {
-    let d = d();
-    let c = d.start_detached("pause", &[IMAGE, "sleep", "300"]);
-    let pid = d.pid(c.as_str());
-    d.docker(&["pause", c.as_str()]).assert_ok();
-    assert_eq!(d.inspect(c.as_str(), "{{.State.Status}}"), "paused");
-    if cgroup_v2_only() {
-        assert_eq!(
-            read_trim(&cgroup_dir_of(pid, "").join("cgroup.freeze")),
-            "1"
-        );
-    } else {
-        assert_eq!(
-            read_trim(&cgroup_dir_of(pid, "freezer").join("freezer.state")),
-            "FROZEN"
-        );
-    }
-    let id = d.inspect(c.as_str(), "{{.Id}}");
-    let st = runtime(d, &["state", &id]);
-    assert_eq!(st.json()["status"], "paused", "{st}");
-    d.docker(&["unpause", c.as_str()]).assert_ok();
-    assert_eq!(d.inspect(c.as_str(), "{{.State.Status}}"), "running");
-    d.docker(&["exec", c.as_str(), "true"]).assert_ok();
+    engine_scenarios::pause_and_unpause(d());
 }
 
 #[test]
@@ -1122,59 +950,13 @@ fn privileged_container() {
     assert!(out.stdout.contains("mounted"), "{out}");
 }
 
-/// A second, private daemon: containers in every state, a volume and a bind mount; the
-/// teardown must leave no process, mount, cgroup, file or directory behind and need no
-/// force (no `LEFTOVER:` report).
+/// A second, private daemon (see the scenario); the running container also has a
+/// named volume and a bind mount.
 #[test]
 fn teardown_leaves_nothing_behind() {
-    let d = Docker::start();
-    let host = host_dir(&d, "bind");
-    let bind = format!("{}:/data", host.display());
-    let running = engine_kit::unique_name("td-running");
-    d.run(&[
-        "-d",
-        "--name",
-        &running,
-        "-v",
-        &bind,
-        "-v",
-        "tdvol:/vol",
-        IMAGE,
-        "sleep",
-        "300",
-    ])
-    .assert_ok();
-    let paused = engine_kit::unique_name("td-paused");
-    d.run(&["-d", "--name", &paused, IMAGE, "sleep", "300"])
-        .assert_ok();
-    d.docker(&["pause", &paused]).assert_ok();
-    let created = engine_kit::unique_name("td-created");
-    d.docker(&[
-        "create",
-        "--runtime",
-        RUNTIME_NAME,
-        "--name",
-        &created,
-        IMAGE,
-        "true",
-    ])
-    .assert_ok();
-    let pids = [d.pid(&running), d.pid(&paused)];
-    let dir = d.dir().to_path_buf();
-    let cg = d.env.cg.clone();
-
-    let left = d.env.teardown();
-    assert!(left.is_empty(), "teardown had to force things: {left:#?}");
-    assert!(!dir.exists(), "{} still exists", dir.display());
-    assert!(engine_kit::mounts_under(&dir).is_empty());
-    assert!(engine_kit::cgroup_dirs(&cg).is_empty(), "cgroup {cg} left");
-    for pid in pids {
-        assert!(
-            engine_kit::is_zombie(pid),
-            "container process {pid} still alive"
-        );
-    }
-    let procs = engine_kit::pids_with_cmdline(&dir.to_string_lossy());
-    assert!(procs.is_empty(), "processes left: {procs:?}");
-    assert!(!Path::new(&format!("/tmp/{cg}.cleanup.log")).exists());
+    engine_scenarios::teardown_leaves_nothing_behind(|d: &Docker| {
+        let host = host_dir(d, "bind");
+        let bind = format!("{}:/data", host.display());
+        vec!["-v".into(), bind, "-v".into(), "tdvol:/vol".into()]
+    });
 }

@@ -25,6 +25,7 @@ use berth_tests::interop::*;
 use berth_tests::manager::Berth;
 use berth_tests::registry::image_record;
 use berth_tests::runtime::Io;
+use engine_kit::Engine as _;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

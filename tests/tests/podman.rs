@@ -8,13 +8,14 @@
 
 #[path = "../src/engine_kit.rs"]
 mod engine_kit;
+#[path = "../src/engine_scenarios.rs"]
+mod engine_scenarios;
 #[path = "../src/podman.rs"]
 mod podman;
 
-use engine_kit::{cgroup_dir_of, cgroup_v2_only, read_trim, IMAGE};
+use engine_kit::{Engine, IMAGE};
 use podman::{shared, Podman, RUNTIME_NAME};
 use std::fs;
-use std::path::Path;
 use std::time::Duration;
 
 fn p() -> &'static Podman {
@@ -23,28 +24,14 @@ fn p() -> &'static Podman {
 
 #[test]
 fn run_output_and_exit_code() {
-    let p = p();
-    let out = p.run(&[
-        "--rm",
-        IMAGE,
-        "sh",
-        "-c",
-        "echo to-stdout; echo to-stderr >&2; exit 7",
-    ]);
-    out.assert_code(7);
-    assert_eq!(out.out(), "to-stdout", "{out}");
-    out.assert_stderr_has("to-stderr");
-    p.run(&["--rm", IMAGE, "true"]).assert_code(0);
-    let out = p.run(&["--rm", IMAGE, "echo", "a b", "", "c"]);
-    out.assert_ok();
-    assert_eq!(out.stdout, "a b  c\n", "{out}");
+    engine_scenarios::run_output_and_exit_code(p());
 }
 
 #[test]
 fn stdin_and_terminal() {
     let p = p();
     let cg = format!("--cgroup-parent=/{}", p.env.cg);
-    let out = p.podman_stdin(
+    let out = p.cli_stdin(
         &[
             "run",
             &cg,
@@ -89,27 +76,15 @@ fn run_rm_leaves_no_runtime_state() {
 #[test]
 fn missing_and_non_executable_commands() {
     let p = p();
-    let cases: &[(&str, i32, &str)] = &[
-        ("/nonexistent", 127, "no such file or directory"),
-        ("nonexistent-cmd", 127, "executable file not found in $PATH"),
-        ("/etc/passwd", 126, "permission denied"),
-    ];
-    for (cmd, code, msg) in cases {
-        // Both ways podman reads runtime errors: from stderr (runtime given by path)
-        // and from the JSON log (`berth` is in runtime_supports_json).
-        let path = p.runtime.to_string_lossy().into_owned();
-        for rt in [path.as_str(), RUNTIME_NAME] {
-            let c = p.named("badcmd");
-            let out = p.run_with(rt, &["--name", c.as_str(), IMAGE, cmd]);
-            out.assert_code(*code);
-            out.assert_stderr_has(msg);
-            let id = p.inspect(c.as_str(), "{{.Id}}");
-            assert!(
-                !p.runtime_root.join(&id).exists(),
-                "{cmd}: runtime state left for the failed container {id}"
-            );
-        }
-    }
+    // Both ways podman reads runtime errors: from stderr (runtime given by path) and
+    // from the JSON log (`berth` is in runtime_supports_json).
+    let path = p.runtime.to_string_lossy().into_owned();
+    engine_scenarios::missing_and_non_executable_commands(
+        p,
+        &[path.as_str(), RUNTIME_NAME],
+        engine_scenarios::BAD_COMMANDS,
+        |_, _| {},
+    );
 }
 
 /// The whole life of a detached container as `podman ps -a` and the runtime's own
@@ -145,49 +120,12 @@ fn lifecycle_ps_state_exec_stop_rm() {
     assert_eq!(st["pid"].as_i64(), Some(pid), "{st}");
 
     // exec
-    let out = p.podman(&[
-        "exec",
-        c.as_str(),
-        "sh",
-        "-c",
-        "echo in-exec; echo err >&2; exit 4",
-    ]);
-    out.assert_code(4);
-    assert_eq!(out.out(), "in-exec", "{out}");
-    out.assert_stderr_has("err");
-    let out = p.podman(&[
-        "exec",
-        "-u",
-        "65534:65534",
-        "-w",
-        "/tmp",
-        "-e",
-        "X=exec-env",
-        c.as_str(),
-        "sh",
-        "-c",
-        "id -u; pwd; echo $X",
-    ]);
-    out.assert_ok();
-    assert_eq!(out.lines(), vec!["65534", "/tmp", "exec-env"], "{out}");
-    // exec with a terminal (conmon's --console-socket on `exec`) and detached
+    engine_scenarios::exec_streams_user_workdir_env(p, c.as_str(), 4, None);
+    // exec with a terminal (conmon's --console-socket on `exec`), and detached
     let out = p.podman(&["exec", "-t", c.as_str(), "sh", "-c", "tty; exit 6"]);
     out.assert_code(6);
     assert!(out.out().starts_with("/dev/pts/"), "{out}");
-    p.podman(&[
-        "exec",
-        "-d",
-        c.as_str(),
-        "sh",
-        "-c",
-        "echo detached > /tmp/d",
-    ])
-    .assert_ok();
-    let seen = engine_kit::wait_for(Duration::from_secs(10), || {
-        let o = p.podman(&["exec", c.as_str(), "cat", "/tmp/d"]);
-        (o.ok() && o.out() == "detached").then_some(())
-    });
-    assert!(seen.is_some(), "detached exec did not run");
+    engine_scenarios::exec_detached(p, c.as_str());
     let out = p.podman(&["exec", c.as_str(), "/nonexistent"]);
     out.assert_code(127);
     out.assert_stderr_has("no such file or directory");
@@ -218,12 +156,7 @@ fn lifecycle_ps_state_exec_stop_rm() {
 
     // start again, kill
     p.podman(&["start", c.as_str()]).assert_ok();
-    p.wait_inspect(
-        c.as_str(),
-        "{{.State.Status}}",
-        "running",
-        Duration::from_secs(10),
-    );
+    p.wait_status(c.as_str(), "running");
     let st = p.runtime_cmd(&["state", &id]);
     assert_eq!(st.json()["status"], "running", "{st}");
     p.podman(&["kill", c.as_str()]).assert_ok();
@@ -247,16 +180,7 @@ fn lifecycle_ps_state_exec_stop_rm() {
 
 #[test]
 fn pause_and_unpause() {
-    let p = p();
-    let c = p.start_detached("pause", &[IMAGE, "sleep", "300"]);
-    let id = p.inspect(c.as_str(), "{{.Id}}");
-    p.podman(&["pause", c.as_str()]).assert_ok();
-    assert_eq!(p.ps_entry(c.as_str())["State"], "paused");
-    let st = p.runtime_cmd(&["state", &id]);
-    assert_eq!(st.json()["status"], "paused", "{st}");
-    p.podman(&["unpause", c.as_str()]).assert_ok();
-    assert_eq!(p.ps_entry(c.as_str())["State"], "running");
-    p.podman(&["exec", c.as_str(), "true"]).assert_ok();
+    engine_scenarios::pause_and_unpause(p());
 }
 
 #[test]
@@ -325,46 +249,16 @@ fn env_volumes_user_and_workdir() {
 #[test]
 fn resource_limits_in_cgroups() {
     let p = p();
-    let c = p.start_detached(
-        "limits",
-        &[
-            "--memory",
-            "64m",
-            "--cpus",
-            "0.5",
-            "--pids-limit",
-            "50",
-            IMAGE,
-            "sleep",
-            "300",
-        ],
-    );
-    let pid: i32 = p.inspect(c.as_str(), "{{.State.Pid}}").parse().unwrap();
+    let args = [engine_scenarios::LIMITS, &[IMAGE, "sleep", "300"]].concat();
+    let c = p.start_detached("limits", &args);
+    let pid = p.pid(c.as_str());
     let cgs = engine_kit::proc_cgroups(pid);
     assert!(
         cgs.iter()
             .all(|(_, path)| path.starts_with(&format!("/{}/", p.env.cg))),
         "not below the cgroup parent: {cgs:?}"
     );
-    if cgroup_v2_only() {
-        let dir = cgroup_dir_of(pid, "");
-        assert_eq!(read_trim(&dir.join("memory.max")), "67108864");
-        assert_eq!(read_trim(&dir.join("cpu.max")), "50000 100000");
-        assert_eq!(read_trim(&dir.join("pids.max")), "50");
-    } else {
-        assert_eq!(
-            read_trim(&cgroup_dir_of(pid, "memory").join("memory.limit_in_bytes")),
-            "67108864"
-        );
-        assert_eq!(
-            read_trim(&cgroup_dir_of(pid, "cpu").join("cpu.cfs_quota_us")),
-            "50000"
-        );
-        assert_eq!(
-            read_trim(&cgroup_dir_of(pid, "pids").join("pids.max")),
-            "50"
-        );
-    }
+    engine_scenarios::check_limits(pid, 64 << 20, 50_000, 50, None);
     let out = p.podman(&["stats", "--no-stream", "--format", "{{.PIDs}}", c.as_str()]);
     out.assert_ok();
     assert_eq!(out.out(), "1", "{out}");
@@ -372,78 +266,12 @@ fn resource_limits_in_cgroups() {
 
 #[test]
 fn restart_policy_on_failure() {
-    let p = p();
-    let c = p.named("restart");
-    p.run(&[
-        "-d",
-        "--name",
-        c.as_str(),
-        "--restart",
-        "on-failure:2",
-        IMAGE,
-        "sh",
-        "-c",
-        "echo run; exit 3",
-    ])
-    .assert_ok();
-    p.wait_inspect(
-        c.as_str(),
-        "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}",
-        "2 exited 3",
-        Duration::from_secs(60),
-    );
-    let logs = p.podman(&["logs", c.as_str()]);
-    assert_eq!(logs.lines(), vec!["run", "run", "run"], "{logs}");
+    engine_scenarios::restart_policy_on_failure(p());
 }
 
 /// A second environment with a running, a paused and a created container: the
 /// teardown must need no force and leave nothing behind.
 #[test]
 fn teardown_leaves_nothing_behind() {
-    let p = Podman::start();
-    let running = engine_kit::unique_name("td-running");
-    p.run(&["-d", "--name", &running, IMAGE, "sleep", "300"])
-        .assert_ok();
-    let paused = engine_kit::unique_name("td-paused");
-    p.run(&["-d", "--name", &paused, IMAGE, "sleep", "300"])
-        .assert_ok();
-    p.podman(&["pause", &paused]).assert_ok();
-    let created = engine_kit::unique_name("td-created");
-    let cg = format!("--cgroup-parent=/{}", p.env.cg);
-    p.podman(&["create", &cg, "--name", &created, IMAGE, "true"])
-        .assert_ok();
-    let ids: Vec<String> = [&running, &paused, &created]
-        .iter()
-        .map(|n| p.inspect(n, "{{.Id}}"))
-        .collect();
-    let pids: Vec<i32> = [&running, &paused]
-        .iter()
-        .map(|n| p.inspect(n, "{{.State.Pid}}").parse().unwrap())
-        .collect();
-    let dir = p.dir().to_path_buf();
-    let cgname = p.env.cg.clone();
-
-    let left = p.env.teardown();
-    assert!(left.is_empty(), "teardown had to force things: {left:#?}");
-    assert!(!dir.exists(), "{} still exists", dir.display());
-    assert!(engine_kit::mounts_under(&dir).is_empty());
-    assert!(
-        engine_kit::cgroup_dirs(&cgname).is_empty(),
-        "cgroup {cgname} left"
-    );
-    for pid in pids {
-        assert!(
-            engine_kit::is_zombie(pid),
-            "container process {pid} still alive"
-        );
-    }
-    for id in ids {
-        assert!(
-            !p.runtime_root.join(&id).exists(),
-            "runtime state of {id} left"
-        );
-    }
-    let procs = engine_kit::pids_with_cmdline(&dir.to_string_lossy());
-    assert!(procs.is_empty(), "processes left: {procs:?}");
-    assert!(!Path::new(&format!("/tmp/{cgname}.cleanup.log")).exists());
+    engine_scenarios::teardown_leaves_nothing_behind::<Podman>(|_| Vec::new());
 }
