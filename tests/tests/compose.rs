@@ -293,9 +293,10 @@ fn kill_9_of_up_then_converge_and_down() {
     child.kill().unwrap();
     let _ = child.wait();
     b.compose(&dir, &["up", "-d"]).assert_ok();
-    assert!(berth_tests::wait_until(Duration::from_secs(10), || dir
-        .join("out/got")
-        .exists()));
+    // wget creates the file before it writes the body.
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(dir.join("out/got")).is_ok_and(|s| s.ends_with('\n'))
+    }));
     assert_eq!(
         std::fs::read_to_string(dir.join("out/got")).unwrap(),
         "seeded-content\n"
