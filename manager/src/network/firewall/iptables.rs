@@ -312,40 +312,7 @@ pub fn apply(table: &str, rules: &RuleSet, nf_tables: bool) -> Result<(), Networ
         remove(bin, table);
         return Ok(());
     }
-    let restore = format!("{bin}-restore");
-    let text = restore_script(table, rules);
-    let mut child = Command::new(&restore)
-        .args(["-w", "5", "--noflush"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| NetworkError::Firewall(format!("running {restore}: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| NetworkError::Firewall(format!("writing to {restore}: {e}")))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| NetworkError::Firewall(format!("waiting for {restore}: {e}")))?;
-    if !out.status.success() {
-        return Err(NetworkError::Firewall(format!(
-            "{restore} refused berth's rules: {}\n{text}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    for (t, chain, from) in chains(table) {
-        let Some(from) = from else { continue };
-        if run(bin, &["-t", t, "-C", from, "-j", &chain]).is_none()
-            && run(bin, &["-t", t, "-I", from, "1", "-j", &chain]).is_none()
-        {
-            return Err(NetworkError::Firewall(format!(
-                "{bin} could not add the jump from {t} {from} to {chain}"
-            )));
-        }
-    }
-    Ok(())
+    restore_and_jump(bin, table, &restore_script(table, rules))
 }
 
 /// Delete berth's chains of `table` and the jumps to them, from the

@@ -121,7 +121,8 @@ fn script6(table: &str, rules: &RuleSet) -> String {
 }
 
 /// The forward chain's rules (the same in the ip and ip6 tables): internal
-/// networks closed, published ports open, nothing else between bridges.
+/// networks closed, published ports open (reachable from other networks
+/// through the host's address), nothing else between bridges.
 fn forward_body(rules: &RuleSet) -> String {
     let mut s = String::new();
     let all: Vec<String> = rules.bridges.iter().map(|b| quote(&b.bridge)).collect();
@@ -200,29 +201,7 @@ pub fn script(table: &str, rules: &RuleSet) -> String {
     }
     s.push_str("  }\n");
     s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
-    let all: Vec<String> = rules.bridges.iter().map(|b| quote(&b.bridge)).collect();
-    for b in &rules.bridges {
-        let br = quote(&b.bridge);
-        if b.internal {
-            s.push_str(&format!("    iifname {br} oifname != {br} drop\n"));
-            s.push_str(&format!("    oifname {br} iifname != {br} drop\n"));
-        }
-    }
-    // Published ports are reachable from other networks (through the host's
-    // address); anything else between two berth bridges is not.
-    s.push_str("    ct status dnat accept\n");
-    for b in &rules.bridges {
-        let br = quote(&b.bridge);
-        let others: Vec<&String> = all.iter().filter(|o| **o != br).collect();
-        if !others.is_empty() {
-            let set = others
-                .iter()
-                .map(|o| o.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            s.push_str(&format!("    iifname {br} oifname {{ {set} }} drop\n"));
-        }
-    }
+    s.push_str(&forward_body(rules));
     s.push_str("  }\n}\n");
     s
 }
