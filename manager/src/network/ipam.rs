@@ -64,10 +64,15 @@ fn claimed(root: &Path) -> Vec<Subnet> {
             // The whole root is gone (deleted while containers ran, e.g. a
             // test's temporary root): its bridge and table go with it.
             if let (Some(bridge), Some(table)) = (lines.next(), lines.next()) {
-                if let Ok(mut nl) = super::netlink::Netlink::open() {
-                    let _ = nl.delete_link(bridge);
-                }
                 super::firewall::remove(table);
+                let bridge_gone = super::netlink::Netlink::open()
+                    .and_then(|mut nl| nl.delete_link(bridge))
+                    .is_ok();
+                if !bridge_gone {
+                    // Keep the claim so that the next sweep tries again
+                    // (the bridge's route keeps the subnet in use meanwhile).
+                    continue;
+                }
             }
         }
         let _ = std::fs::remove_file(e.path());
