@@ -106,7 +106,16 @@ pub fn restore_script(table: &str, rules: &RuleSet) -> String {
             ));
         }
     }
-    s.push_str("COMMIT\n*filter\n");
+    s.push_str("COMMIT\n");
+    s.push_str(&filter_table(&fwd, rules));
+    s
+}
+
+/// The `*filter` part of both restore scripts (the same for IPv4 and IPv6):
+/// internal networks closed, published ports open, nothing else between
+/// two berth bridges, the rest of their traffic accepted.
+fn filter_table(fwd: &str, rules: &RuleSet) -> String {
+    let mut s = String::from("*filter\n");
     s.push_str(&format!(":{fwd} - [0:0]\n"));
     for b in rules.bridges.iter().filter(|b| b.internal) {
         let br = &b.bridge;
@@ -182,27 +191,8 @@ pub fn restore_script6(table: &str, rules: &RuleSet) -> String {
             ));
         }
     }
-    s.push_str("COMMIT\n*filter\n");
-    s.push_str(&format!(":{fwd} - [0:0]\n"));
-    for b in rules.bridges.iter().filter(|b| b.internal) {
-        let br = &b.bridge;
-        s.push_str(&format!("-A {fwd} -i {br} ! -o {br} -j DROP\n"));
-        s.push_str(&format!("-A {fwd} -o {br} ! -i {br} -j DROP\n"));
-    }
-    s.push_str(&format!("-A {fwd} -m conntrack --ctstate DNAT -j ACCEPT\n"));
-    for b in &rules.bridges {
-        for o in rules.bridges.iter().filter(|o| o.bridge != b.bridge) {
-            s.push_str(&format!(
-                "-A {fwd} -i {} -o {} -j DROP\n",
-                b.bridge, o.bridge
-            ));
-        }
-    }
-    for b in &rules.bridges {
-        s.push_str(&format!("-A {fwd} -i {} -j ACCEPT\n", b.bridge));
-        s.push_str(&format!("-A {fwd} -o {} -j ACCEPT\n", b.bridge));
-    }
     s.push_str("COMMIT\n");
+    s.push_str(&filter_table(&fwd, rules));
     s
 }
 
