@@ -10,7 +10,6 @@
 
 use super::{Forward, Forward6, RuleSet};
 use crate::network::NetworkError;
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// The iptables binary: the system's choice where nf_tables works (the one
@@ -249,28 +248,7 @@ pub fn remove_all6(table: &str) {
 /// Feed `text` to `<bin>-restore --noflush`, then make sure each built-in
 /// chain jumps to berth's.
 fn restore_and_jump(bin: &str, table: &str, text: &str) -> Result<(), NetworkError> {
-    let restore = format!("{bin}-restore");
-    let mut child = Command::new(&restore)
-        .args(["-w", "5", "--noflush"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| NetworkError::Firewall(format!("running {restore}: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| NetworkError::Firewall(format!("writing to {restore}: {e}")))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| NetworkError::Firewall(format!("waiting for {restore}: {e}")))?;
-    if !out.status.success() {
-        return Err(NetworkError::Firewall(format!(
-            "{restore} refused berth's rules: {}\n{text}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
+    super::feed(&format!("{bin}-restore"), &["-w", "5", "--noflush"], text)?;
     for (t, chain, from) in chains(table) {
         let Some(from) = from else { continue };
         if run(bin, &["-t", t, "-C", from, "-j", &chain]).is_none()

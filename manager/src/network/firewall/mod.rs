@@ -186,3 +186,35 @@ pub fn apply(
     docker_user::docker_user_sync(table, through_docker_user);
     Ok(())
 }
+
+/// Run `program ARGS` with `text` on its stdin (an nft or iptables-restore
+/// script); its refusal, with its stderr and the script, is the error.
+fn feed(program: &str, args: &[&str], text: &str) -> Result<(), NetworkError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let name = std::path::Path::new(program)
+        .file_name()
+        .map_or(program.into(), |n| n.to_string_lossy());
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| NetworkError::Firewall(format!("running {program}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| NetworkError::Firewall(format!("writing to {name}: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetworkError::Firewall(format!("waiting for {name}: {e}")))?;
+    if !out.status.success() {
+        return Err(NetworkError::Firewall(format!(
+            "{name} refused berth's rules: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}

@@ -4,7 +4,6 @@
 
 use super::{Forward, Forward6, RuleSet};
 use crate::network::NetworkError;
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 pub fn available() -> bool {
@@ -221,28 +220,7 @@ fn full_script(table: &str, rules: &RuleSet) -> String {
 pub fn apply(table: &str, rules: &RuleSet) -> Result<(), NetworkError> {
     let bin = nft_bin().ok_or_else(|| NetworkError::Firewall("nft is not installed".into()))?;
     let text = full_script(table, rules);
-    let mut child = Command::new(bin)
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| NetworkError::Firewall(format!("running {bin}: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| NetworkError::Firewall(format!("writing to nft: {e}")))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| NetworkError::Firewall(format!("waiting for nft: {e}")))?;
-    if !out.status.success() {
-        return Err(NetworkError::Firewall(format!(
-            "nft refused berth's rules: {}\n{text}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+    super::feed(bin, &["-f", "-"], &text)
 }
 
 #[cfg(test)]
