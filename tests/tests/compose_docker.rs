@@ -23,7 +23,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where install-deps.sh puts compose v2 (override: BERTH_DOCKER_COMPOSE).
 const COMPOSE_V2: &str = "/opt/docker-compose-v2/usr/bin/docker-compose";
@@ -235,17 +235,6 @@ fn http_get(port: u16) -> Option<String> {
     buf.split("\r\n\r\n").nth(1).map(str::to_string)
 }
 
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 /// seed (a job that appends to a named volume) -> web (httpd over it, healthy
 /// after a probe, published on the host, alias `www` on a second network) ->
 /// client (fetches from web by name and writes what it got to a bind mount).
@@ -391,7 +380,7 @@ fn run_stack(b: &Berth, e: &Engine, hp: u16) -> Seen {
         !first_healthy.is_empty() && t(first_healthy) <= t(time_of(&client["State"]["StartedAt"])),
     );
     // wget makes the file before it writes to it: wait for the content.
-    assert!(wait_until(Duration::from_secs(10), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || {
         std::fs::read_to_string(dir.join("out/got")).is_ok_and(|s| s.ends_with('\n'))
     }));
     let client_got = std::fs::read_to_string(dir.join("out/got")).unwrap_or_default();
@@ -402,7 +391,7 @@ fn run_stack(b: &Berth, e: &Engine, hp: u16) -> Seen {
     let by_name = exec("client", "wget -q -O - http://web:8000/");
     let by_alias = exec("client", "wget -q -O - http://www:8000/");
     let mut from_host = String::new();
-    wait_until(Duration::from_secs(10), || {
+    berth_tests::wait_until(Duration::from_secs(10), || {
         from_host = http_get(hp).unwrap_or_default();
         !from_host.is_empty()
     });

@@ -8,25 +8,7 @@ use berth_tests::manager::Berth;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+use std::time::Duration;
 
 /// A port free on the host now.
 fn free_port() -> u16 {
@@ -139,7 +121,7 @@ fn assert_net_clean(b: &Berth, ids: &[String]) {
         ids.iter()
             .all(|id| !l.contains(&format!("veth{}", &id[..8])))
     };
-    wait_until(Duration::from_secs(5), || gone(&links()));
+    berth_tests::wait_until(Duration::from_secs(5), || gone(&links()));
     let l = links();
     for id in ids {
         assert!(
@@ -163,11 +145,11 @@ fn assert_net_clean(b: &Berth, ids: &[String]) {
 
 #[test]
 fn published_port_on_loopback_and_host_address() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let port = free_port();
     let id = web(&b, "web", &["-p", &format!("{port}:80")], "hello-web");
     assert!(
-        wait_until(Duration::from_secs(5), || http_get("127.0.0.1", port)
+        berth_tests::wait_until(Duration::from_secs(5), || http_get("127.0.0.1", port)
             .is_some()),
         "no answer on 127.0.0.1:{port}"
     );
@@ -239,7 +221,7 @@ fn published_port_on_loopback_and_host_address() {
 
 #[test]
 fn published_udp_ip_bound_and_random_ports() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let port = free_port();
     let checker = berth_tests::checker_bin();
     let id = b
@@ -267,7 +249,7 @@ fn published_udp_ip_bound_and_random_ports() {
     sock.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let mut answer = String::new();
-    let got = wait_until(Duration::from_secs(5), || {
+    let got = berth_tests::wait_until(Duration::from_secs(5), || {
         let _ = sock.send_to(b"ping-udp", format!("127.0.0.1:{port}"));
         let mut buf = [0u8; 256];
         match sock.recv_from(&mut buf) {
@@ -286,11 +268,9 @@ fn published_udp_ip_bound_and_random_ports() {
     assert_eq!(ip, "127.0.0.1");
     let hp: u16 = hp.parse().unwrap();
     assert!(hp >= 32768, "{hp}");
-    assert!(wait_until(Duration::from_secs(5), || http_get(
-        "127.0.0.1",
-        hp
-    )
-    .is_some()));
+    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
+        http_get("127.0.0.1", hp).is_some()
+    }));
     assert!(
         http_get(&host_addr(), hp).is_none(),
         "bound to 127.0.0.1 but answers elsewhere"
@@ -300,7 +280,7 @@ fn published_udp_ip_bound_and_random_ports() {
 
 #[test]
 fn none_network_has_lo_up_and_only_lo() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let out = b
         .run(&[
             "run",
@@ -332,7 +312,7 @@ fn none_network_has_lo_up_and_only_lo() {
 
 #[test]
 fn user_network_names_aliases_rename_and_hairpin() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&["network", "create", "app"]).assert_ok();
     let port = free_port();
     let db = web(
@@ -427,7 +407,7 @@ fn user_network_names_aliases_rename_and_hairpin() {
 
 #[test]
 fn legacy_link_hosts_and_env_on_default_bridge() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let db = web(&b, "db", &["--expose", "5432", "-e", "PGPASS=s3cret"], "x");
     let out = b
         .run(&[
@@ -486,7 +466,7 @@ fn legacy_link_hosts_and_env_on_default_bridge() {
 
 #[test]
 fn isolation_internal_and_connect_disconnect() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&["network", "create", "--subnet", "10.231.0.0/24", "n1"])
         .assert_ok();
     b.run(&["network", "create", "n2"]).assert_ok();
@@ -586,7 +566,7 @@ fn isolation_internal_and_connect_disconnect() {
 
 #[test]
 fn concurrent_runs_get_distinct_addresses() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let net = b
         .run(&["network", "create", "--subnet", "10.232.0.0/24", "many"])
         .assert_ok()
@@ -641,14 +621,12 @@ fn concurrent_runs_get_distinct_addresses() {
 
 #[test]
 fn kill_9_leaves_nothing_after_the_next_command() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let port = free_port();
     let id = web(&b, "kk", &["-p", &format!("{port}:80")], "k");
-    assert!(wait_until(Duration::from_secs(5), || http_get(
-        "127.0.0.1",
-        port
-    )
-    .is_some()));
+    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
+        http_get("127.0.0.1", port).is_some()
+    }));
     let pid: i32 = inspect(&b, "kk", "{{.State.Pid}}").parse().unwrap();
     let dirs = [
         b.state().join("containers").join(&id),
@@ -667,7 +645,7 @@ fn kill_9_leaves_nothing_after_the_next_command() {
     unsafe { libc::kill(pid, libc::SIGKILL) };
     // the orphaned init is a zombie until the host's pid 1 reaps it (the test
     // process reaps it itself when it is the subreaper that inherited it)
-    assert!(wait_until(Duration::from_secs(30), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(30), || {
         for p in [pid, shim_pid] {
             if p > 0 {
                 unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
@@ -693,7 +671,7 @@ fn run_refused(out: &berth_tests::Output, needle: &str) {
 
 #[test]
 fn bad_input_is_refused_clearly() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&["network", "create", "--subnet", "10.233.0.0/16", "one"])
         .assert_ok();
     b.run(&["network", "create", "--subnet", "10.233.5.0/24", "two"])
@@ -736,7 +714,7 @@ fn bad_input_is_refused_clearly() {
 
 #[test]
 fn container_network_mode_shares_the_namespace() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let id = web(&b, "shared", &[], "same-netns");
     let ip = inspect(&b, "shared", "{{.NetworkSettings.IPAddress}}");
     let out = b
@@ -773,7 +751,7 @@ fn container_network_mode_shares_the_namespace() {
 
 #[test]
 fn publish_all_mac_address_and_ip_range() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&[
         "network",
         "create",
@@ -806,11 +784,9 @@ fn publish_all_mac_address_and_ip_range() {
     );
     let p = b.run(&["port", "pa", "80"]).assert_ok().stdout.clone();
     let hp: u16 = p.trim().rsplit(':').next().unwrap().parse().unwrap();
-    assert!(wait_until(Duration::from_secs(5), || http_get(
-        "127.0.0.1",
-        hp
-    )
-    .is_some()));
+    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
+        http_get("127.0.0.1", hp).is_some()
+    }));
     assert_eq!(http_get("127.0.0.1", hp).unwrap().trim(), "published-all");
     let v = inspect_json(&b, "pa");
     let n = &v["NetworkSettings"]["Networks"]["ranged"];

@@ -17,7 +17,7 @@ use berth_tests::manager::Berth;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The upstream resolvers this test serves on the host's loopback (the
 /// responder runs on the host, so loopback upstreams work, as
@@ -89,13 +89,6 @@ fn config() -> PathBuf {
     .clone()
 }
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
 /// `berth ARGS` with the test's config file.
 #[track_caller]
 fn bt(b: &Berth, args: &[&str]) -> berth_tests::Output {
@@ -111,17 +104,6 @@ fn bt(b: &Berth, args: &[&str]) -> berth_tests::Output {
 /// meanwhile on the same default subnet would take its traffic.
 fn subnet(block: u8) -> String {
     format!("--subnet=10.{block}.{}.0/24", std::process::id() % 200)
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// The IPv4 addresses of an nslookup answer (after the server's lines).
@@ -317,7 +299,7 @@ fn berth_engine(b: &Berth) -> impl Fn(&[&str]) -> (bool, String) + '_ {
 
 #[test]
 fn names_aliases_replicas_and_changes() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     bt(&b, &["network", "create", &subnet(215), "names"]).assert_ok();
     let e = berth_engine(&b);
     name_scenarios(&e, &["run"], "names", "", &[&subnet(216)]);
@@ -326,7 +308,7 @@ fn names_aliases_replicas_and_changes() {
 
 #[test]
 fn short_id_ptr_files_and_no_names_on_the_default_bridge() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     bt(&b, &["network", "create", &subnet(217), "files"]).assert_ok();
     let e = berth_engine(&b);
     let id = bt(
@@ -413,7 +395,7 @@ fn short_id_ptr_files_and_no_names_on_the_default_bridge() {
 
 #[test]
 fn other_names_go_upstream_and_networks_are_isolated() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let e = berth_engine(&b);
     bt(&b, &["network", "create", &subnet(218), "left"]).assert_ok();
     bt(&b, &["network", "create", &subnet(219), "right"]).assert_ok();
@@ -520,7 +502,7 @@ fn alive(pid: i32) -> bool {
 
 #[test]
 fn responder_on_demand_repaired_after_kill_9_and_gone_after_last_and_rm() {
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let e = berth_engine(&b);
     bt(&b, &["network", "create", &subnet(220), "life"]).assert_ok();
     assert_eq!(
@@ -547,7 +529,9 @@ fn responder_on_demand_repaired_after_kill_9_and_gone_after_last_and_rm() {
     // kill -9: the next start on the network starts another
     // SAFETY: a plain signal to the responder this test's berth started.
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
+    assert!(berth_tests::wait_until(Duration::from_secs(5), || !alive(
+        pid
+    )));
     bt(
         &b,
         &[
@@ -569,7 +553,7 @@ fn responder_on_demand_repaired_after_kill_9_and_gone_after_last_and_rm() {
     // the last container leaves: the responder goes by itself
     bt(&b, &["rm", "-f", "x1", "x2"]).assert_ok();
     assert!(
-        wait_until(Duration::from_secs(10), || !alive(pid2)),
+        berth_tests::wait_until(Duration::from_secs(10), || !alive(pid2)),
         "responder {pid2} still runs with no container on its network"
     );
     // network rm stops it at once
@@ -624,7 +608,7 @@ fn docker_answers_the_same_names() {
 /// its responder must get the gateway address the old one is letting go.
 #[test]
 fn a_subnet_reused_after_its_root_was_deleted_gets_a_responder() {
-    let old = berth();
+    let old = Berth::with_busybox("busybox");
     let net = subnet(221);
     bt(&old, &["network", "create", &net, "gone"]).assert_ok();
     bt(
@@ -646,7 +630,7 @@ fn a_subnet_reused_after_its_root_was_deleted_gets_a_responder() {
     bt(&old, &["rm", "-f", "o1"]).assert_ok();
     // The old responder lingers for its network; the root goes under it.
     std::fs::remove_dir_all(old.root()).unwrap();
-    let new = berth();
+    let new = Berth::with_busybox("busybox");
     let e = berth_engine(&new);
     bt(&new, &["network", "create", &net, "again"]).assert_ok();
     for n in ["n1", "n2"] {
@@ -672,7 +656,7 @@ fn a_subnet_reused_after_its_root_was_deleted_gets_a_responder() {
         "names on the reused subnet"
     );
     assert!(
-        wait_until(Duration::from_secs(5), || !alive(old_pid)),
+        berth_tests::wait_until(Duration::from_secs(5), || !alive(old_pid)),
         "the deleted root's responder {old_pid} still runs"
     );
     bt(&new, &["rm", "-f", "n1", "n2"]).assert_ok();

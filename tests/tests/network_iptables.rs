@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Ipt {
     b: Berth,
@@ -45,17 +45,6 @@ impl Ipt {
         }
         format!("{:08x}", h as u32)
     }
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 fn free_port() -> u16 {
@@ -141,7 +130,7 @@ fn published_ports_and_isolation_under_iptables() {
         .trim()
         .to_string();
     assert!(
-        wait_until(Duration::from_secs(5), || http_get("127.0.0.1", port)
+        berth_tests::wait_until(Duration::from_secs(5), || http_get("127.0.0.1", port)
             .is_some()),
         "no answer on 127.0.0.1:{port}"
     );
@@ -244,7 +233,7 @@ fn published_ports_and_isolation_under_iptables() {
     );
     // a veth goes with its container's namespace, freed by the kernel's
     // worker moments after the container's removal
-    wait_until(Duration::from_secs(5), || {
+    berth_tests::wait_until(Duration::from_secs(5), || {
         let l = sh("ip", &["-br", "link"]);
         [&web, &other]
             .iter()

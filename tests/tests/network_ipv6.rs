@@ -21,29 +21,11 @@ use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn berth() -> Berth {
-    berth_tests::init();
-    let b = Berth::new();
-    b.import_busybox("busybox");
-    b
-}
-
 /// Whether this host has IPv6 (else the tests say so and pass).
 fn host_has_ipv6() -> bool {
     std::path::Path::new("/proc/sys/net/ipv6").exists()
         && std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
             .is_ok_and(|v| v.trim() == "0")
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 fn free_port() -> u16 {
@@ -157,7 +139,7 @@ fn dual_stack_traffic_names_ports_and_inspect() {
         eprintln!("SKIP: this host has no IPv6");
         return;
     }
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     b.run(&[
         "network",
         "create",
@@ -286,7 +268,7 @@ fn dual_stack_traffic_names_ports_and_inspect() {
     // the published port over the host's v6 address
     if let Some(h6) = host_addr6() {
         assert!(
-            wait_until(Duration::from_secs(5), || http_get(
+            berth_tests::wait_until(Duration::from_secs(5), || http_get(
                 &h6,
                 port,
                 Duration::from_secs(2)
@@ -354,7 +336,7 @@ fn v6_isolation_internal_masquerade_and_kill9() {
         eprintln!("SKIP: this host has no IPv6");
         return;
     }
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     for (name, v4, v6, extra) in [
         ("a6", "10.62.1.0/24", "fd62:1::/64", None),
         ("b6", "10.62.2.0/24", "fd62:2::/64", None),
@@ -501,7 +483,7 @@ fn v6_isolation_internal_masquerade_and_kill9() {
         .unwrap()
         .success());
     assert!(
-        wait_until(Duration::from_secs(10), || inspect(
+        berth_tests::wait_until(Duration::from_secs(10), || inspect(
             &b,
             "sa",
             "{{.State.Running}}"
@@ -543,7 +525,7 @@ fn v6_bad_input() {
         eprintln!("SKIP: this host has no IPv6");
         return;
     }
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     // docker 20.10's words: its default pools have no v6 pool
     b.run(&["network", "create", "--ipv6", "nosub"])
         .fails_with("non-overlapping IPv6 address pool");
@@ -651,7 +633,7 @@ fn same_as_docker() {
         eprintln!("SKIP: this host has no IPv6");
         return;
     }
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let d = docker::Docker::start_with(&["--userland-proxy=true"]);
     d.docker(&["tag", engine_kit::IMAGE, "busybox"]).assert_ok();
 
@@ -697,7 +679,7 @@ fn same_as_docker() {
         let (_, hosts) = run(&["exec", "dweb", "sh", "-c", "grep -c : /etc/hosts; tail -2 /etc/hosts | cut -f1 | tr -d '0-9a-f.' "]);
         let via_host = host_addr6()
             .and_then(|h| {
-                wait_until(Duration::from_secs(5), || http_get(&h, port, Duration::from_secs(2)).is_some());
+                berth_tests::wait_until(Duration::from_secs(5), || http_get(&h, port, Duration::from_secs(2)).is_some());
                 http_get(&h, port, Duration::from_secs(2))
             })
             .unwrap_or_default();
@@ -705,7 +687,7 @@ fn same_as_docker() {
         run(&["rm", "-f", "dweb"]);
         // dockerd may still hold the endpoint for a moment after `rm -f`:
         // its bridge must go before dockerd is stopped (no leak on the host)
-        let removed = wait_until(Duration::from_secs(10), || run(&["network", "rm", "dn6"]).0);
+        let removed = berth_tests::wait_until(Duration::from_secs(10), || run(&["network", "rm", "dn6"]).0);
         assert!(removed, "{engine}: network rm dn6 failed");
         let shape = |s: &str| {
             // the address itself differs (other subnets); keep its shape
@@ -762,7 +744,7 @@ fn v6_under_the_iptables_backend() {
         eprintln!("SKIP: no IPv6 or no ip6tables");
         return;
     }
-    let b = berth();
+    let b = Berth::with_busybox("busybox");
     let config = b.scratch("etc").join("config.json");
     std::fs::write(&config, r#"{"firewall-backend": "iptables"}"#).unwrap();
     let run = |args: &[&str]| {
@@ -820,7 +802,7 @@ fn v6_under_the_iptables_backend() {
     );
     if let Some(h6) = host_addr6() {
         assert!(
-            wait_until(Duration::from_secs(5), || http_get(
+            berth_tests::wait_until(Duration::from_secs(5), || http_get(
                 &h6,
                 port,
                 Duration::from_secs(2)
