@@ -32,7 +32,19 @@ fn claim_path(s: &Subnet) -> PathBuf {
     Path::new(CLAIMS).join(format!("{}_{}", s.addr, s.prefix))
 }
 
-/// Live claims of other roots' networks.
+/// Live claims of other roots' networks; sweeps the claims (and what they
+/// name) that nobody owns any more. The caller holds the host network lock,
+/// so no `network create`/`rm` is between its steps meanwhile.
+///
+/// A claim's network record can be missing while its root exists in three
+/// cases: this root's `network create` was killed between the claim and
+/// the record (no bridge yet), its `network rm` between the record and the
+/// claim (bridge gone), or the root is being deleted right now (`rm -rf`
+/// takes `networks/<id>/network.json` long before the root's directory).
+/// The last is why another root's such claim is kept: dropping it then left
+/// the network's bridge and the root's firewall table with nothing naming
+/// them once the root was gone. Its owner's next command, or the first
+/// sweep after the root is gone, removes it with what it names.
 fn claimed(root: &Path) -> Vec<Subnet> {
     let Ok(rd) = std::fs::read_dir(CLAIMS) else {
         return Vec::new();
@@ -48,36 +60,63 @@ fn claimed(root: &Path) -> Vec<Subnet> {
         let (Some(owner), Some(id)) = (lines.next(), lines.next()) else {
             continue;
         };
-        if Path::new(owner) == root {
-            continue; // this root's networks are checked from its store
-        }
-        if Path::new(owner)
+        let (bridge, table) = (lines.next(), lines.next());
+        let owner = Path::new(owner);
+        let has_record = owner
             .join("networks")
             .join(id)
             .join("network.json")
-            .is_file()
-        {
+            .is_file();
+        if owner == root {
+            // this root's networks are checked from its store; a claim of
+            // its own without the network is a crash's leftover
+            if !has_record && release_own_bridge(root, bridge) {
+                let _ = std::fs::remove_file(e.path());
+            }
+            continue;
+        }
+        if has_record || owner.exists() {
             out.push(s);
             continue;
         }
-        if !Path::new(owner).exists() {
-            // The whole root is gone (deleted while containers ran, e.g. a
-            // test's temporary root): its bridge and table go with it.
-            if let (Some(bridge), Some(table)) = (lines.next(), lines.next()) {
-                super::firewall::remove(table);
-                let bridge_gone = super::netlink::Netlink::open()
-                    .and_then(|mut nl| nl.delete_link(bridge))
-                    .is_ok();
-                if !bridge_gone {
-                    // Keep the claim so that the next sweep tries again
-                    // (the bridge's route keeps the subnet in use meanwhile).
-                    continue;
-                }
+        // The whole root is gone (deleted while containers ran, e.g. a
+        // test's temporary root): its bridge and table go with it.
+        if let (Some(bridge), Some(table)) = (bridge, table) {
+            super::firewall::remove(table);
+            let bridge_gone = super::netlink::Netlink::open()
+                .and_then(|mut nl| nl.delete_link(bridge))
+                .is_ok();
+            if !bridge_gone {
+                // Keep the claim so that the next sweep tries again
+                // (the bridge's route keeps the subnet in use meanwhile).
+                continue;
             }
         }
         let _ = std::fs::remove_file(e.path());
     }
     out
+}
+
+/// Remove `bridge`, named by a claim of `root` whose network record is
+/// gone, unless one of `root`'s networks uses that name now (the default
+/// bridge's name is the same for every `bridge` network a root makes).
+/// True when the claim can go: the bridge is gone, belongs to a live
+/// network, or was never named.
+fn release_own_bridge(root: &Path, bridge: Option<&str>) -> bool {
+    let Some(bridge) = bridge else {
+        return true;
+    };
+    let in_use = std::fs::read_dir(root.join("networks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|d| std::fs::read(d.path().join("network.json")).ok())
+        .filter_map(|d| serde_json::from_slice::<Network>(&d).ok())
+        .any(|n| n.bridge_name() == Some(bridge));
+    in_use
+        || super::netlink::Netlink::open()
+            .and_then(|mut nl| nl.delete_link(bridge))
+            .is_ok()
 }
 
 /// Sweep what deleted roots left (see `claimed`).
