@@ -33,6 +33,7 @@ impl TempDir {
         std::fs::create_dir_all(&path)
             .unwrap_or_else(|e| panic!("creating temp dir {}: {e}", path.display()));
         set_mode(&path, 0o755);
+        log_dir(&path);
         TempDir { path, keep: false }
     }
 
@@ -47,6 +48,26 @@ impl TempDir {
     /// Keep the directory for post-mortem debugging (also: env BERTH_KEEP_TMP=1).
     pub fn keep(&mut self) {
         self.keep = true;
+    }
+}
+
+/// Append `path` to the file named by `BERTH_TEST_DIRS_LOG` (tests/run.sh
+/// sets it) so that the end-of-run census (`host_census`) knows every root
+/// and state dir of the run, also once they are deleted. One short
+/// `O_APPEND` write per line: lines of parallel tests never interleave.
+fn log_dir(path: &Path) {
+    use std::io::Write;
+    let Some(log) = std::env::var_os("BERTH_TEST_DIRS_LOG").filter(|l| !l.is_empty()) else {
+        return;
+    };
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+    {
+        let mut line = path.as_os_str().as_bytes().to_vec();
+        line.push(b'\n');
+        let _ = f.write_all(&line);
     }
 }
 
