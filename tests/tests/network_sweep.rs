@@ -183,3 +183,44 @@ fn roots_deleted_during_sweeps_leave_nothing() {
     drop(sweeper);
     assert_nothing_left(&all, "after the sweeper's root");
 }
+
+/// Bridges carry their root as a label (ifalias): one whose root is gone
+/// and that no claim names any more (a claim dropped by an older berth, or
+/// overwritten by another root given the same `bip`) is still found by a
+/// thorough sweep (`network ls`), and goes with its root's table.
+#[test]
+fn labelled_bridge_without_claim_is_swept() {
+    berth_tests::init();
+    let a = Berth::new();
+    let b = Berth::new();
+    a.run(&["network", "create", "labelled"]).assert_ok();
+    let (bridge, _) = bridge_and_subnet(&a, "labelled");
+    let table = format!("berth_{}", root_tag(a.root()));
+    let label = std::fs::read_to_string(format!("/sys/class/net/{bridge}/ifalias")).unwrap();
+    assert_eq!(
+        label.trim_end(),
+        format!("{}{}", host_census::LABEL, a.root().display()),
+        "the label of bridge {bridge}"
+    );
+    // the root goes with every claim of it (also its default bridge's)
+    for c in host_census::claims() {
+        if c.root == a.root() {
+            std::fs::remove_file(&c.file).unwrap();
+        }
+    }
+    std::fs::remove_dir_all(a.root()).unwrap();
+    b.run(&["network", "ls"]).assert_ok();
+    assert!(
+        !link_exists(&bridge),
+        "bridge {bridge} labelled with the deleted root is still there"
+    );
+    assert!(
+        !nft_table_exists(&table),
+        "table {table} of the deleted root is still there"
+    );
+    let mut all = dirs(&a);
+    all.extend(dirs(&b));
+    drop(a);
+    drop(b);
+    assert_nothing_left(&all, "after both roots");
+}

@@ -128,7 +128,7 @@ pub(super) fn repair_locked(
         }
     }
     netns::cleanup_dir(&ctx.state);
-    ipam::sweep_orphans(&ctx.root);
+    ipam::sweep_orphans(&ctx.root, thorough);
     Ok(touched)
 }
 
@@ -284,7 +284,7 @@ fn endpoint_config(rec: &ContainerRecord, net: &Network) -> EndpointSettings {
 /// Allocate and wire one endpoint (the caller holds the lock).
 #[allow(clippy::too_many_arguments)]
 fn attach_one(
-    _ctx: &Context,
+    ctx: &Context,
     st: &NetworkStore,
     rec: &ContainerRecord,
     net: &Network,
@@ -360,7 +360,7 @@ fn attach_one(
     // Recorded before the interfaces exist: a crash in between leaves a record
     // that repair uses to remove them.
     st.save_endpoint(&ep)?;
-    let d = driver::for_network(net)?;
+    let d = driver::for_network_labelled(net, super::bridge_label(ctx))?;
     if let Err(e) = d.attach(net, &ep, ns, index == 0) {
         let _ = d.detach(net, &ep);
         let _ = st.remove_endpoint(&net.id, &rec.id);

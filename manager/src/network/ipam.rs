@@ -119,9 +119,49 @@ fn release_own_bridge(root: &Path, bridge: Option<&str>) -> bool {
             .is_ok()
 }
 
-/// Sweep what deleted roots left (see `claimed`).
-pub fn sweep_orphans(root: &Path) {
+/// Sweep what deleted roots left (see `claimed`). `thorough` (`network
+/// ls`/`prune`/`rm`) also looks for bridges labelled with a root that is
+/// gone (`network::bridge_label`) that no claim names any more (dropped by
+/// an older berth, or overwritten by a root given the same `bip`), and
+/// removes them with that root's firewall table.
+pub fn sweep_orphans(root: &Path, thorough: bool) {
     let _ = claimed(root);
+    if thorough {
+        sweep_labelled();
+    }
+}
+
+/// The bridges whose label names a root that no longer exists, and their
+/// roots' tables, go. Read from sysfs: one small read per bridge, no
+/// netlink dump; netlink only for a deletion.
+fn sweep_labelled() {
+    let Ok(rd) = std::fs::read_dir("/sys/class/net") else {
+        return;
+    };
+    let mut nl = None;
+    for e in rd.flatten() {
+        let dev = e.path();
+        if !dev.join("bridge").is_dir() {
+            continue;
+        }
+        let Ok(label) = std::fs::read_to_string(dev.join("ifalias")) else {
+            continue;
+        };
+        let Some(owner) = label.trim_end().strip_prefix(super::BRIDGE_LABEL) else {
+            continue;
+        };
+        let owner = Path::new(owner);
+        if owner.exists() {
+            continue;
+        }
+        super::firewall::remove(&super::table_name_of(owner));
+        if nl.is_none() {
+            nl = super::netlink::Netlink::open().ok();
+        }
+        if let Some(nl) = nl.as_mut() {
+            let _ = nl.delete_link(&e.file_name().to_string_lossy());
+        }
+    }
 }
 
 /// Claim `s` for network `net_id` of `root`, naming its bridge and the

@@ -120,12 +120,17 @@ pub fn mode_of(m: &NetworkMode, networking: &NetworkingConfig) -> Mode {
 /// A short stable tag for a non-default root (bridge and table names must be
 /// unique on the host when several roots are in use, e.g. in tests).
 fn root_tag(ctx: &Context) -> Option<String> {
-    if ctx.root == std::path::Path::new(DEFAULT_ROOT) {
+    root_tag_of(&ctx.root)
+}
+
+/// `root_tag` of any root (the sweep names a deleted root's objects).
+fn root_tag_of(root: &std::path::Path) -> Option<String> {
+    if root == std::path::Path::new(DEFAULT_ROOT) {
         return None;
     }
     // FNV-1a: a tiny stable hash, no crate needed for 8 hex digits.
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in ctx.root.as_os_str().as_encoded_bytes() {
+    for b in root.as_os_str().as_encoded_bytes() {
         h ^= *b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
@@ -134,10 +139,26 @@ fn root_tag(ctx: &Context) -> Option<String> {
 
 /// berth's nftables table for this root.
 pub fn table_name(ctx: &Context) -> String {
-    match root_tag(ctx) {
+    table_name_of(&ctx.root)
+}
+
+/// berth's nftables table for `root`.
+pub fn table_name_of(root: &std::path::Path) -> String {
+    match root_tag_of(root) {
         None => "berth".into(),
         Some(t) => format!("berth_{t}"),
     }
+}
+
+/// What berth's bridges carry as their label (ifalias) before the root.
+pub const BRIDGE_LABEL: &str = "berth root=";
+
+/// The label of this root's bridges (`berth root=<root>`): a bridge whose
+/// root is gone is found by it even when no subnet claim names it any more.
+/// None when the root's path does not fit in an ifalias (255 bytes).
+pub fn bridge_label(ctx: &Context) -> Option<String> {
+    let l = format!("{BRIDGE_LABEL}{}", ctx.root.display());
+    (l.len() < 256).then_some(l)
 }
 
 /// The default bridge's interface (docker's docker0).

@@ -179,12 +179,14 @@ impl Netlink {
     /// `mac`. A bridge without an address of its own takes the lowest of
     /// its ports' and changes it as ports come and go: the containers'
     /// ARP entries for the gateway (where the DNS responder listens) would
-    /// then point at a container's veth until they expire.
+    /// then point at a container's veth until they expire. `alias`: its
+    /// label (ifalias), set in the same request.
     pub fn ensure_bridge(
         &mut self,
         name: &str,
         mtu: Option<u32>,
         mac: [u8; 6],
+        alias: Option<&str>,
     ) -> Result<u32, NetlinkError> {
         if self.link_index(name)?.is_none() {
             let mut msg = LinkMessage::default();
@@ -215,6 +217,9 @@ impl Netlink {
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
         msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        if let Some(a) = alias {
+            msg.attributes.push(LinkAttribute::IfAlias(a.into()));
+        }
         self.request(
             &format!("set bridge {name} up"),
             RouteNetlinkMessage::SetLink(msg),

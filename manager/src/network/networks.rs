@@ -269,7 +269,7 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
         return Err(e);
     }
     // the bridge and its rules exist as long as the network (docker's way)
-    let made = super::driver::for_network(&n)
+    let made = super::driver::for_network_labelled(&n, super::bridge_label(ctx))
         .and_then(|d| d.setup(&n))
         .and_then(|_| super::endpoint::sync_firewall(ctx, &st));
     if let Err(e) = made {

@@ -13,7 +13,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-pub struct Bridge;
+pub struct Bridge {
+    /// The ifalias a bridge made (or found) here gets: its root, for the
+    /// sweep of a deleted root (`network::bridge_label`).
+    pub label: Option<String>,
+}
 
 fn bridge_name(net: &Network) -> Result<&str, NetworkError> {
     net.bridge_name()
@@ -33,7 +37,12 @@ impl Bridge {
             .subnet4()
             .ok_or_else(|| NetworkError::Invalid(format!("network {} has no subnet", net.name)))?;
         // docker's 02:42 + the gateway's address: stable, never a container's
-        let idx = nl.ensure_bridge(br, net.mtu(), crate::network::ipam::mac_for(gw))?;
+        let idx = nl.ensure_bridge(
+            br,
+            net.mtu(),
+            crate::network::ipam::mac_for(gw),
+            self.label.as_deref(),
+        )?;
         nl.add_address(idx, IpAddr::V4(gw), subnet.prefix)?;
         conf(br, "route_localnet", "1");
         // Forwarding between the bridge and the world (docker turns it on too).

@@ -36,8 +36,17 @@ pub fn on_demand(net: &Network) -> bool {
 }
 
 pub fn for_network(net: &Network) -> Result<Box<dyn Driver>, NetworkError> {
+    for_network_labelled(net, None)
+}
+
+/// `for_network` for the paths that make a bridge (`network create`, an
+/// endpoint's attach): the bridge gets `label` (`network::bridge_label`).
+pub fn for_network_labelled(
+    net: &Network,
+    label: Option<String>,
+) -> Result<Box<dyn Driver>, NetworkError> {
     match net.driver.as_str() {
-        "bridge" => Ok(Box::new(bridge::Bridge)),
+        "bridge" => Ok(Box::new(bridge::Bridge { label })),
         other => Err(NetworkError::Invalid(format!(
             "network {}: driver {other:?} has no endpoints (only bridge networks can be joined this way)",
             net.name
