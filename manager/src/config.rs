@@ -106,6 +106,11 @@ pub struct Settings {
     #[serde(default)]
     pub insecure_registries: Vec<String>,
     pub bip: Option<String>,
+    /// IPv6 on the default bridge (docker's `ipv6`), with its subnet
+    /// `fixed-cidr-v6` (docker's default pools have no v6 pool).
+    pub ipv6: Option<bool>,
+    #[serde(rename = "fixed-cidr-v6")]
+    pub fixed_cidr_v6: Option<String>,
     /// Upstream resolvers of the networks' DNS responders (dockerd's `dns`).
     #[serde(default)]
     pub dns: Vec<String>,
@@ -232,6 +237,8 @@ impl Settings {
                 ));
             }
         }
+        crate::network::default_bridge_v6(self.ipv6, self.fixed_cidr_v6.as_deref())
+            .map_err(|(key, why)| bad(key, why))?;
         if let Some(m) = self.mtu {
             if !(68..=65535).contains(&m) {
                 return Err(bad("mtu", format!("{m}: between 68 and 65535")));
@@ -338,6 +345,31 @@ mod tests {
         assert!(e.contains("\"mtu\""), "{e}");
         let e = load(r#"{"bip": "10.0.0.1"}"#).unwrap_err().to_string();
         assert!(e.contains("\"bip\""), "{e}");
+        let s = load(r#"{"ipv6": true, "fixed-cidr-v6": "fd00:dead::/64"}"#).unwrap();
+        assert_eq!(s.fixed_cidr_v6.as_deref(), Some("fd00:dead::/64"));
+        for (text, key) in [
+            (r#"{"ipv6": true}"#, "\"fixed-cidr-v6\""),
+            (
+                r#"{"ipv6": true, "fixed-cidr-v6": "fd00:dead::"}"#,
+                "\"fixed-cidr-v6\"",
+            ),
+            (
+                r#"{"ipv6": true, "fixed-cidr-v6": "10.0.0.0/8"}"#,
+                "\"fixed-cidr-v6\"",
+            ),
+            (
+                r#"{"ipv6": true, "fixed-cidr-v6": "fd00::/127"}"#,
+                "\"fixed-cidr-v6\"",
+            ),
+            (
+                r#"{"fixed-cidr-v6": "fd00:dead::/64"}"#,
+                "\"fixed-cidr-v6\"",
+            ),
+            (r#"{"ipv6": "yes"}"#, "invalid type"),
+        ] {
+            let e = load(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
         let s = load(r#"{"bip": "10.77.0.1/24", "mtu": 1400}"#).unwrap();
         assert_eq!(s.mtu, Some(1400));
         let e =

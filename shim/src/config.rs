@@ -104,6 +104,11 @@ impl ConfigExt for Config {
             h.resolve()
                 .map_err(|why| bad("healthcheck.test", &why.to_string()))?;
         }
+        for r in &self.relays {
+            if !matches!(r.proto.as_str(), "tcp" | "udp") {
+                return Err(bad("relays.proto", "must be tcp or udp"));
+            }
+        }
         if let Some(h) = &self.exit_hook {
             if h.is_empty() {
                 return Err(bad("exit_hook", "must be null or a non-empty argv"));

@@ -26,6 +26,9 @@ pub enum SupervisorError {
     },
     #[error("binding {path}: {source}")]
     Bind { path: PathBuf, source: io::Error },
+    /// A published port the shim relays could not be opened.
+    #[error(transparent)]
+    Relay(#[from] crate::relay::RelayError),
     #[error("the runtime did not send the terminal")]
     NoTerminal,
     /// Receiving the terminal's fd from the runtime failed.

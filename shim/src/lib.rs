@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod logs;
 pub mod oom;
+pub mod relay;
 pub mod restart;
 pub mod runtime;
 pub mod status;

@@ -14,6 +14,7 @@ mod event_loop;
 mod health;
 mod logs;
 mod oom;
+mod relay;
 mod restart;
 mod runtime;
 mod status;
@@ -150,7 +151,10 @@ fn supervise(cfg: config::Config, dir: &Path, report: OwnedFd) -> anyhow::Result
         sys::write_atomic(&dir.join("shim.pid"), format!("{me} {start}\n").as_bytes())
             .context("writing shim.pid")?;
         let front = event_loop::Front::new(dir.to_owned()).context("binding the sockets")?;
-        let sup = supervisor::Supervisor::new(cfg, dir)?;
+        let mut sup = supervisor::Supervisor::new(cfg, dir)?;
+        // before the container starts: a published [::1] port taken by
+        // another program fails the start with its error
+        sup.publish_relays()?;
         Ok((sigfd, front, sup))
     })();
     let (sigfd, front, mut sup) = match setup {

@@ -207,6 +207,9 @@ pub struct Supervisor {
     defer_delete: bool,
     /// Write `status.json` at each state change (berth's `ps` and `inspect` read it).
     status_file: bool,
+    /// The published ports relayed in userland (on [::1]), for the
+    /// container's life: closed when it will not run again.
+    relays: Option<crate::relay::Relays>,
 }
 
 fn stream_idx(s: Stream) -> usize {
@@ -267,6 +270,7 @@ impl Supervisor {
             done: false,
             defer_delete: false,
             status_file: true,
+            relays: None,
         })
     }
 
@@ -429,6 +433,14 @@ impl Supervisor {
     }
 
     /// Delete a half-made container after a failed launch.
+    /// Open the relays of shim.json (before the container starts).
+    pub fn publish_relays(&mut self) -> Result<(), SupervisorError> {
+        if !self.cfg.relays.is_empty() {
+            self.relays = Some(crate::relay::start(&self.cfg.relays)?);
+        }
+        Ok(())
+    }
+
     pub fn abandon(&mut self) {
         let _ = self.rt.delete(true);
     }
@@ -807,6 +819,8 @@ impl Supervisor {
     /// No more restarts: run the exit hook and let the shim exit.
     fn finish(&mut self) {
         self.done = true;
+        // the published [::1] ports close with the container
+        self.relays = None;
         // shim.json's validation refuses an empty hook; nothing to run if one slips by.
         let Some((prog, args)) = self
             .cfg

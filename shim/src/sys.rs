@@ -277,3 +277,11 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
 /// Named crash points for fault-injection tests (`BERTH_CRASH_AT`, points
 /// named `shim:<step>`): the hook the manager and the runtime share too.
 pub use berth_fault::crash_point;
+
+/// `shutdown(fd, SHUT_RD)`: wakes a thread blocked in accept or recv on a
+/// socket (its call fails or returns 0). Errors (e.g. ENOTCONN for an
+/// unconnected UDP socket, which is still woken) are of no use to the caller.
+pub fn shutdown_read(fd: RawFd) {
+    // SAFETY: shutdown takes any fd number; on a non-socket it fails harmlessly.
+    unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+}

@@ -281,14 +281,13 @@ fn dual_stack_traffic_names_ports_and_inspect() {
             "hello-v6"
         );
     }
-    // ::1 is not forwarded (see docs/networking.md): a refusal at once, not a hang
-    let t0 = Instant::now();
-    assert!(http_get("::1", port, Duration::from_secs(3)).is_none());
-    assert!(
-        t0.elapsed() < Duration::from_secs(2),
-        "[::1]:{port} hung instead of refusing ({:?})",
-        t0.elapsed()
-    );
+    // [::1] answers too, through the container's shim (docker's proxy does)
+    if loopback6() {
+        assert_eq!(
+            http_get("::1", port, Duration::from_secs(3)).map(|s| s.trim().to_string()),
+            Some("hello-v6".to_string())
+        );
+    }
     // ps and port show the v6 binding as docker does
     let ps = b.run(&["ps"]).assert_ok().stdout.clone();
     // docker 20.10 writes `:::P`, later dockers `[::]:P` (main's PORTS
@@ -835,5 +834,487 @@ fn v6_under_the_iptables_backend() {
         );
     }
     assert_v6_clean(&b, "fd65:", &[id]);
+    b.assert_no_leaks();
+}
+
+// ---- published ports on [::1] (the shim's relay) and IPv6 on the default bridge
+
+/// httpd serving `body` at / and the client's address (REMOTE_ADDR) at
+/// /cgi-bin/ip, plus the checker's UDP echo on 5000 when `/chk` is mounted.
+fn web_cgi_script(body: &str) -> String {
+    format!(
+        "mkdir -p /www/cgi-bin && echo {body} > /www/index.html && \
+         printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && \
+         chmod +x /www/cgi-bin/ip && \
+         {{ [ -x /chk/berth-checker ] && /chk/berth-checker udp-echo 5000 & }} ; \
+         exec httpd -f -p 80 -h /www"
+    )
+}
+
+/// GET `path` from [addr]:port through raw TCP, the body.
+fn http_path(addr: &str, port: u16, path: &str) -> Option<String> {
+    let sa: std::net::SocketAddr = format!("[{addr}]:{port}").parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    // busybox httpd ends a CGI's headers with a bare "\n\n"
+    let buf = buf.replace("\r\n", "\n");
+    buf.split_once("\n\n").map(|x| x.1.trim().to_string())
+}
+
+/// The host's busybox `wget -qO- http://[::1]:port/` (what a user types).
+fn wget_loopback6(port: u16) -> String {
+    let out = Command::new("timeout")
+        .args(["5", "/bin/busybox", "wget", "-qO-"])
+        .arg(format!("http://[::1]:{port}/"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    out.unwrap_or_default()
+}
+
+/// One UDP datagram to [::1]:port, the answer.
+fn udp_loopback6(port: u16, msg: &str) -> Option<String> {
+    let s = std::net::UdpSocket::bind("[::1]:0").ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let mut out = None;
+    berth_tests::wait_until(Duration::from_secs(5), || {
+        let _ = s.send_to(msg.as_bytes(), format!("[::1]:{port}"));
+        let mut buf = [0u8; 512];
+        match s.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                out = Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    out
+}
+
+/// Whether lo has ::1.
+fn loopback6() -> bool {
+    std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.starts_with("00000000000000000000000000000001"))
+    })
+}
+
+fn shim_pid(b: &Berth, id: &str) -> i32 {
+    [
+        b.state().join("containers").join(id),
+        b.state().join("containers").join(&id[..16]),
+    ]
+    .iter()
+    .find_map(|d| std::fs::read_to_string(d.join("status.json")).ok())
+    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    .and_then(|v| v["shim_pid"].as_i64())
+    .unwrap_or(0) as i32
+}
+
+#[test]
+fn published_ports_answer_on_loopback6() {
+    if !host_has_ipv6() || !loopback6() {
+        eprintln!("SKIP: this host has no ::1");
+        return;
+    }
+    let b = Berth::with_busybox("busybox");
+    let checker = berth_tests::checker_bin();
+    let chk = format!("{}:/chk:ro", checker.parent().unwrap().display());
+    let (port, uport, v4only) = (free_port(), free_port(), free_port());
+    // on the default bridge (IPv4 only): the relay goes to the v4 address
+    let web = b
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "lo6",
+            "-v",
+            &chk,
+            "-p",
+            &format!("{port}:80"),
+            "-p",
+            &format!("{uport}:5000/udp"),
+            "-p",
+            &format!("127.0.0.1:{v4only}:80"),
+            "busybox",
+            "sh",
+            "-c",
+            &web_cgi_script("hello-lo6"),
+        ])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(
+        berth_tests::wait_until(Duration::from_secs(5), || wget_loopback6(port)
+            == "hello-lo6"),
+        "busybox wget http://[::1]:{port}/ got {:?}",
+        wget_loopback6(port)
+    );
+    // the server sees the bridge's gateway, as behind docker's proxy
+    let gw = inspect(&b, "lo6", "{{.NetworkSettings.Gateway}}");
+    // (httpd listens on [::], so it writes a v4 client as [::ffff:a.b.c.d])
+    let seen = http_path("::1", port, "/cgi-bin/ip").unwrap_or_default();
+    assert_eq!(seen, format!("[::ffff:{gw}]"));
+    // UDP both ways, from the gateway too
+    let echo = udp_loopback6(uport, "ping6").unwrap_or_default();
+    assert!(
+        echo.starts_with(&format!("echo:ping6 from {gw}:")),
+        "{echo:?}"
+    );
+    // a port published on 127.0.0.1 only is not on ::1 (docker: the same)
+    assert!(http_get("::1", v4only, Duration::from_secs(2)).is_none());
+    assert!(TcpStream::connect(("127.0.0.1", v4only)).is_ok());
+
+    // on a dual-stack network: to the container's v6 address, from the v6 gateway
+    b.run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.66.1.0/24",
+        "--subnet",
+        "fd66:1::/64",
+        "n66",
+    ])
+    .assert_ok();
+    let port6 = free_port();
+    let web6 = b
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "lo66",
+            "--network",
+            "n66",
+            "-p",
+            &format!("{port6}:80"),
+            "busybox",
+            "sh",
+            "-c",
+            &web_cgi_script("hello-lo66"),
+        ])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
+        http_get("::1", port6, Duration::from_secs(2)).is_some_and(|b| b.trim() == "hello-lo66")
+    }));
+    let seen = http_path("::1", port6, "/cgi-bin/ip").unwrap_or_default();
+    assert!(seen.contains("fd66:1::1"), "REMOTE_ADDR {seen:?}");
+    // still kernel-forwarded on 127.0.0.1 (not through the relay): the
+    // loopback client is masqueraded to the gateway there too
+    assert!(TcpStream::connect(("127.0.0.1", port6)).is_ok());
+
+    // a port another program holds on [::1]: a clear error, nothing half-made
+    let busy = TcpListener::bind("[::1]:0").unwrap();
+    let taken = busy.local_addr().unwrap().port();
+    b.run(&[
+        "run",
+        "-d",
+        "--name",
+        "taken",
+        "-p",
+        &format!("{taken}:80"),
+        "busybox",
+        "sleep",
+        "60",
+    ])
+    .fails_with(&format!("[::1]:{taken}"));
+    let rules = cmd_out("nft", &["list", "ruleset"]);
+    assert!(!rules.contains(&format!("dport {taken} ")), "{rules}");
+    b.run(&["rm", "-f", "taken"]);
+    drop(busy);
+
+    // the relay goes with the container: refused at once after stop
+    b.run(&["stop", "-t", "1", "lo6"]).assert_ok();
+    let t0 = Instant::now();
+    assert!(http_get("::1", port, Duration::from_secs(3)).is_none());
+    assert!(t0.elapsed() < Duration::from_secs(2), "[::1]:{port} hung");
+    assert!(
+        TcpListener::bind(("::1", port)).is_ok(),
+        "[::1]:{port} still held"
+    );
+    // ... and after a restart it is back
+    b.run(&["start", "lo6"]).assert_ok();
+    assert!(berth_tests::wait_until(
+        Duration::from_secs(5),
+        || wget_loopback6(port) == "hello-lo6"
+    ));
+
+    // kill -9 of the shim and the container: the port is free, the next
+    // command repairs the rest
+    let pid: i32 = inspect(&b, "lo66", "{{.State.Pid}}").parse().unwrap();
+    let spid = shim_pid(&b, &web6);
+    assert!(spid > 0);
+    // our own container's shim and init only
+    unsafe { libc::kill(spid, libc::SIGKILL) };
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(berth_tests::wait_until(Duration::from_secs(30), || {
+        for p in [pid, spid] {
+            unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
+        }
+        inspect(&b, "lo66", "{{.State.Status}}") != "running"
+    }));
+    assert!(http_get("::1", port6, Duration::from_secs(2)).is_none());
+    assert!(
+        TcpListener::bind(("::1", port6)).is_ok(),
+        "[::1]:{port6} still held"
+    );
+    b.run(&["network", "ls"]).assert_ok();
+    b.run(&["rm", "-f", "lo6", "lo66"]).assert_ok();
+    b.run(&["network", "rm", "n66"]).assert_ok();
+    assert_v6_clean(&b, "fd66:1:", &[web, web6]);
+    b.assert_no_leaks();
+}
+
+/// `ipv6` + `fixed-cidr-v6` (docker's daemon.json keys) in berth's config
+/// file, or in `<root>/daemon.json`: default-bridge containers get a v6
+/// address and route, reach each other over v6, publish over the host's v6
+/// address; bad settings are refused naming the key.
+#[test]
+fn default_bridge_ipv6() {
+    if !host_has_ipv6() {
+        eprintln!("SKIP: this host has no IPv6");
+        return;
+    }
+    let b = Berth::with_busybox("busybox");
+    let conf = b.scratch("conf").join("config.json");
+    let with_conf = |text: &str, args: &[&str]| {
+        std::fs::write(&conf, text).unwrap();
+        b.cmd()
+            .env("BERTH_CONFIG", &conf.to_string_lossy())
+            .args(args)
+            .run()
+    };
+    // bad settings: the file and the key are named
+    for (text, needle) in [
+        (r#"{"ipv6": true}"#, "fixed-cidr-v6"),
+        (
+            r#"{"ipv6": true, "fixed-cidr-v6": "fd65:b::/129"}"#,
+            "fixed-cidr-v6",
+        ),
+        (
+            r#"{"ipv6": true, "fixed-cidr-v6": "10.1.0.0/16"}"#,
+            "fixed-cidr-v6",
+        ),
+        (r#"{"fixed-cidr-v6": "fd65:b::/64"}"#, "\"ipv6\": true"),
+    ] {
+        let o = with_conf(text, &["run", "--rm", "busybox", "true"]);
+        o.fails_with(needle);
+        assert!(o.stderr.contains("config.json"), "{o}");
+    }
+    // the berth equivalent: <root>/daemon.json, checked when the bridge is made
+    std::fs::write(b.root().join("daemon.json"), r#"{"ipv6": true}"#).unwrap();
+    b.run(&["run", "--rm", "busybox", "true"])
+        .fails_with("fixed-cidr-v6");
+    std::fs::remove_file(b.root().join("daemon.json")).unwrap();
+
+    let good = r#"{"ipv6": true, "fixed-cidr-v6": "fd65:b::/64"}"#;
+    let port = free_port();
+    let o = with_conf(
+        good,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "bw",
+            "-p",
+            &format!("{port}:80"),
+            "busybox",
+            "sh",
+            "-c",
+            &web_cgi_script("hello-bridge6"),
+        ],
+    );
+    let web = o.assert_ok().stdout.trim().to_string();
+    let v: serde_json::Value =
+        serde_json::from_str(&b.run(&["network", "inspect", "bridge"]).assert_ok().stdout).unwrap();
+    assert_eq!(v[0]["EnableIPv6"], serde_json::json!(true), "{v}");
+    let cfg = v[0]["IPAM"]["Config"].as_array().unwrap().clone();
+    assert!(
+        cfg.iter()
+            .any(|c| c["Subnet"] == "fd65:b::/64" && c["Gateway"] == "fd65:b::1"),
+        "{cfg:?}"
+    );
+    let ip6 = inspect(&b, "bw", "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} {{.NetworkSettings.IPv6Gateway}}");
+    assert!(
+        ip6.starts_with("fd65:b::") && ip6.ends_with("/64 fd65:b::1"),
+        "{ip6}"
+    );
+    let addr6 = ip6.split('/').next().unwrap().to_string();
+    // a second container reaches it over v6; its v6 default route
+    let out = with_conf(
+        good,
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            &format!("ip -6 route; timeout 5 wget -qO- 'http://[{addr6}]/'"),
+        ],
+    )
+    .assert_ok()
+    .stdout
+    .clone();
+    assert!(out.contains("default via fd65:b::1"), "{out}");
+    assert!(out.contains("hello-bridge6"), "{out}");
+    // masquerade of the subnet, the published port over the host's v6 address
+    let rules = cmd_out(
+        "nft",
+        &["list", "table", "ip6", &format!("berth_{}", root_tag(&b))],
+    );
+    assert!(
+        rules.contains("ip6 saddr fd65:b::/64") && rules.contains("masquerade"),
+        "{rules}"
+    );
+    if let Some(h6) = host_addr6() {
+        assert!(
+            berth_tests::wait_until(Duration::from_secs(5), || {
+                http_get(&h6, port, Duration::from_secs(2))
+                    .is_some_and(|s| s.trim() == "hello-bridge6")
+            }),
+            "no answer on [{h6}]:{port}"
+        );
+    }
+    // and on [::1] through the relay, to the v6 address from the v6 gateway
+    if loopback6() {
+        let seen = http_path("::1", port, "/cgi-bin/ip").unwrap_or_default();
+        assert!(seen.contains("fd65:b::1"), "REMOTE_ADDR {seen:?}");
+    }
+    // kill -9 of the container: the next command gives its v6 address back
+    let pid: i32 = inspect(&b, "bw", "{{.State.Pid}}").parse().unwrap();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(berth_tests::wait_until(Duration::from_secs(30), || {
+        inspect(&b, "bw", "{{.State.Status}}") != "running"
+    }));
+    b.run(&["network", "ls"]).assert_ok();
+    b.run(&["rm", "-f", "bw"]).assert_ok();
+    assert_v6_clean(&b, "fd65:b:", &[web]);
+    // the setting turned off: the bridge follows once no container uses it
+    let o = with_conf("{}", &["network", "inspect", "bridge"]);
+    let v: serde_json::Value = serde_json::from_str(&o.assert_ok().stdout).unwrap();
+    assert_eq!(v[0]["EnableIPv6"], serde_json::json!(false), "{v}");
+    b.assert_no_leaks();
+}
+
+/// Deletes a bridge made for a private dockerd's `--bridge` (after dockerd
+/// stopped: declared before it, dropped after it).
+struct OwnBridge(String);
+
+impl OwnBridge {
+    fn make(name: &str, addr: &str) -> OwnBridge {
+        let _ = Command::new("ip").args(["link", "del", name]).status();
+        for args in [
+            vec!["link", "add", name, "type", "bridge"],
+            vec!["addr", "add", addr, "dev", name],
+            vec!["link", "set", name, "up"],
+        ] {
+            assert!(
+                Command::new("ip").args(&args).status().unwrap().success(),
+                "ip {args:?}"
+            );
+        }
+        OwnBridge(name.to_string())
+    }
+}
+
+impl Drop for OwnBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+/// The default bridge with `ipv6`/`fixed-cidr-v6` and a published port on
+/// [::1], beside a private dockerd 20.10 configured the same way (its
+/// userland proxy on, as by default): the same answers, the same client
+/// address seen by the server, the same refusal of a taken [::1] port.
+#[test]
+fn loopback6_and_default_bridge_v6_as_docker() {
+    if !host_has_ipv6() || !loopback6() {
+        eprintln!("SKIP: this host has no ::1");
+        return;
+    }
+    let b = Berth::with_busybox("busybox");
+    std::fs::write(
+        b.root().join("daemon.json"),
+        r#"{"ipv6": true, "fixed-cidr-v6": "fd65:e::/64", "bip": "10.65.14.1/24"}"#,
+    )
+    .unwrap();
+    let br = format!("bd6{}", std::process::id() % 100000);
+    let _bridge = OwnBridge::make(&br, "10.65.13.1/24");
+    let d = docker::Docker::start_with(&[
+        "--userland-proxy=true",
+        &format!("--bridge={br}"),
+        "--ipv6",
+        "--fixed-cidr-v6=fd65:d::/64",
+    ]);
+    d.docker(&["tag", engine_kit::IMAGE, "busybox"]).assert_ok();
+    let checker = berth_tests::checker_bin();
+    let chk = format!("{}:/chk:ro", checker.parent().unwrap().display());
+
+    #[allow(clippy::type_complexity)]
+    let results: Vec<(String, String, String, String, String, bool)> = [("docker", "fd65:d::"), ("berth", "fd65:e::")]
+        .iter()
+        .map(|(engine, pfx)| {
+            let run = |args: &[&str]| -> (bool, String) {
+                if *engine == "docker" {
+                    let o = d.docker(args);
+                    (o.ok(), format!("{}{}", o.stdout, o.stderr))
+                } else {
+                    let o = b.run(args);
+                    (o.ok(), format!("{}{}", o.stdout, o.stderr))
+                }
+            };
+            let (port, uport) = (free_port(), free_port());
+            let (ok, out) = run(&[
+                "run", "-d", "--name", "l6", "-v", &chk, "-p", &format!("{port}:80"),
+                "-p", &format!("{uport}:5000/udp"), "busybox", "sh", "-c", &web_cgi_script("lo6-web"),
+            ]);
+            assert!(ok, "{engine}: {out}");
+            let (_, addr) = run(&["inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} gw={{.NetworkSettings.IPv6Gateway}}", "l6"]);
+            // docker's default-bridge v6 address is the prefix and the
+            // MAC, which embeds the v4 address: written as PFX:MAC
+            let (_, ip4) = run(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "l6"]);
+            let o: Vec<u16> = ip4.trim().split('.').filter_map(|x| x.parse().ok()).collect();
+            let mac6 = match o.as_slice() {
+                [a, b, c, d] => format!("{pfx}242:{:x}:{:x}", (a << 8) | b, (c << 8) | d),
+                _ => format!("no IPv4 address: {ip4}"),
+            };
+            berth_tests::wait_until(Duration::from_secs(5), || wget_loopback6(port) == "lo6-web");
+            let body = wget_loopback6(port);
+            let seen = http_path("::1", port, "/cgi-bin/ip").unwrap_or_default();
+            let udp = udp_loopback6(uport, "u6")
+                .map(|s| s.rsplit_once(':').map(|x| x.0.to_string()).unwrap_or(s))
+                .unwrap_or_default();
+            // a port another program holds on [::1]
+            let busy = TcpListener::bind("[::1]:0").unwrap();
+            let taken = busy.local_addr().unwrap().port();
+            let (taken_ok, taken_out) =
+                run(&["run", "-d", "--name", "l6t", "-p", &format!("{taken}:80"), "busybox", "sleep", "30"]);
+            eprintln!("{engine}: run -p {taken}:80 with [::1]:{taken} taken: ok={taken_ok} {taken_out}");
+            drop(busy);
+            run(&["rm", "-f", "l6", "l6t"]);
+            let shape = |s: &str| s.trim().replace(&mac6, "PFX:MAC").replace(pfx, "PFX:");
+            (engine.to_string(), shape(&addr), body, shape(&seen), shape(&udp), taken_ok)
+        })
+        .collect();
+    let (dk, bt) = (&results[0], &results[1]);
+    eprintln!("docker: {dk:?}\nberth:  {bt:?}");
+    assert_eq!(bt.2, "lo6-web", "berth on [::1]");
+    assert_eq!(dk.2, bt.2, "the answer on [::1]");
+    assert_eq!(dk.3, bt.3, "the client address the server sees over [::1]");
+    assert_eq!(dk.4, bt.4, "the UDP echo's source over [::1]");
+    assert_eq!(dk.5, bt.5, "a taken [::1] port");
+    assert_eq!(dk.1, bt.1, "the default bridge's v6 address and gateway");
+    drop(d);
+    b.cleanup();
+    let left = cmd_out("ip", &["-6", "-o", "addr"]);
+    assert!(!left.contains("fd65:e:"), "{left}");
     b.assert_no_leaks();
 }

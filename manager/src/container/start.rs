@@ -284,6 +284,8 @@ fn shim_config(ctx: &Context, rec: &ContainerRecord, mode: StartMode) -> ShimCon
             rec.id.clone(),
         ]),
         start: mode == StartMode::Now,
+        // published ports on [::1], which only a userland relay can answer
+        relays: crate::network::relay::relays(ctx, &rec.id),
     }
 }
 

@@ -333,7 +333,13 @@ fn attach_one(
     } else {
         ipam::fmt_mac(&ipam::mac_for(ip))
     };
-    ipam::parse_mac(&mac_str)?;
+    let mac = ipam::parse_mac(&mac_str)?;
+    let v6 = match v6 {
+        Some(v) if want6.is_none() && net.is_predefined() => {
+            Some(ipam::mac_based6(net, &held, &mac).map_or(v, |a| (a, v.1, v.2)))
+        }
+        v => v,
+    };
     let published = if index == 0 && !net.internal && !ports_wanted.is_empty() {
         ports::allocate(ports_wanted, &taken_ports(st)?)?
     } else {

@@ -315,6 +315,21 @@ pub fn allocate6(
 
 /// Other networks' v6 subnets that overlap `s` (this root's; v6 subnets are
 /// given by the user, never picked from a pool).
+/// docker's address on the default bridge with `fixed-cidr-v6` of /80 or
+/// larger: the prefix, then the container's MAC in the last 48 bits
+/// (`fd00:dead::242:ac11:2` for 02:42:ac:11:00:02). None when the prefix is
+/// too long or that address is held already (then the lowest free one).
+pub fn mac_based6(net: &Network, held: &[Endpoint], mac: &[u8; 6]) -> Option<Ipv6Addr> {
+    let (subnet, gw, _) = net.subnet6()?;
+    if subnet.prefix > 80 {
+        return None;
+    }
+    let low = mac.iter().fold(0u128, |a, b| (a << 8) | *b as u128);
+    let a = Ipv6Addr::from(subnet.first() | low);
+    let taken = a == gw || held.iter().any(|e| e.ipv6.parse::<Ipv6Addr>() == Ok(a));
+    (!taken).then_some(a)
+}
+
 pub fn overlapping6(nets: &[Network], s: &Subnet6) -> Option<Subnet6> {
     nets.iter()
         .filter_map(|n| n.subnet6().map(|x| x.0))
@@ -374,6 +389,22 @@ mod tests {
             ipv4: ip.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn mac_based_v6_on_the_default_bridge() {
+        let mut n = net6("fd00:dead::/64", "fd00:dead::1", "");
+        n.name = "bridge".into();
+        let mac = [0x02, 0x42, 0xac, 0x11, 0x00, 0x02];
+        let a = mac_based6(&n, &[], &mac).unwrap();
+        assert_eq!(a.to_string(), "fd00:dead::242:ac11:2");
+        let held = Endpoint {
+            ipv6: a.to_string(),
+            ..Default::default()
+        };
+        assert_eq!(mac_based6(&n, &[held], &mac), None);
+        let long = net6("fd00:dead::/96", "fd00:dead::1", "");
+        assert_eq!(mac_based6(&long, &[], &mac), None);
     }
 
     #[test]

@@ -18,13 +18,15 @@ pub mod netlink;
 pub mod netns;
 mod networks;
 pub mod ports;
+pub mod relay;
 pub mod request;
 mod settings;
 pub mod store;
 
 pub use endpoint::{connect, disconnect, prepare, refresh_names, release, NsChoice};
 pub use networks::{
-    create, ensure_predefined, get, in_use_by, list, prune, remove, split_families, CreateRequest,
+    create, default_bridge_v6, ensure_predefined, get, in_use_by, list, prune, remove,
+    split_families, CreateRequest,
 };
 pub use settings::{network_inspect, network_settings, ports_column, published, stats_bytes};
 

@@ -58,6 +58,123 @@ fn configured_bip(ctx: &Context) -> Result<Option<(Subnet, Ipv4Addr)>, NetworkEr
     Ok(Some((s, gw)))
 }
 
+/// The default bridge's IPv6 subnet from docker's `ipv6` and
+/// `fixed-cidr-v6`, checked: `ipv6` needs a prefix (docker's default pools
+/// have no v6 pool), a prefix needs `ipv6` (docker ignores it then; berth
+/// says so instead of a silent no-op), and it must leave room for a gateway
+/// and containers. The error names the key.
+pub fn default_bridge_v6(
+    ipv6: Option<bool>,
+    cidr: Option<&str>,
+) -> Result<Option<Subnet6>, (&'static str, String)> {
+    let key = "fixed-cidr-v6";
+    match (ipv6.unwrap_or(false), cidr.filter(|c| !c.is_empty())) {
+        (false, None) => Ok(None),
+        (false, Some(c)) => Err((
+            key,
+            format!("{c:?} is set but \"ipv6\" is not true: set \"ipv6\": true to use it"),
+        )),
+        (true, None) => Err((
+            key,
+            "\"ipv6\": true needs an IPv6 prefix for the default bridge, e.g. \"fixed-cidr-v6\": \"fd00:dead::/64\"".into(),
+        )),
+        (true, Some(c)) => {
+            let s = Subnet6::parse(c).map_err(|e| (key, e))?;
+            if s.prefix > 126 {
+                return Err((
+                    key,
+                    format!("{s} is too small for a gateway and a container (at most /126)"),
+                ));
+            }
+            Ok(Some(s))
+        }
+    }
+}
+
+/// The default bridge's IPv6 subnet: `BERTH_IPV6`/`BERTH_FIXED_CIDR_V6`,
+/// else the config file's `ipv6`/`fixed-cidr-v6`, else those keys in
+/// `<root>/daemon.json` (as for `bip`).
+fn configured_v6(ctx: &Context) -> Result<Option<Subnet6>, NetworkError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+    let file: serde_json::Value = std::fs::read(ctx.root.join("daemon.json"))
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or_default();
+    let (ipv6, where_) = match env("BERTH_IPV6") {
+        Some(v) => match v.as_str() {
+            "1" | "true" => (Some(true), "BERTH_IPV6"),
+            "0" | "false" => (Some(false), "BERTH_IPV6"),
+            _ => {
+                return Err(NetworkError::Invalid(format!(
+                    "BERTH_IPV6={v:?}: expected true, false, 1 or 0"
+                )))
+            }
+        },
+        None => match ctx.settings.ipv6 {
+            Some(b) => (Some(b), "the config file"),
+            None => (file["ipv6"].as_bool(), "<root>/daemon.json"),
+        },
+    };
+    let cidr = env("BERTH_FIXED_CIDR_V6")
+        .or_else(|| ctx.settings.fixed_cidr_v6.clone())
+        .or_else(|| file["fixed-cidr-v6"].as_str().map(str::to_string));
+    let v6 = default_bridge_v6(ipv6, cidr.as_deref())
+        .map_err(|(key, why)| NetworkError::Invalid(format!("{key} (from {where_}): {why}")))?;
+    if v6.is_some() {
+        host_has_ipv6().map_err(|e| {
+            NetworkError::Invalid(format!(
+                "ipv6 (from {where_}): {}",
+                e.trim_start_matches("--ipv6: ")
+            ))
+        })?;
+    }
+    Ok(v6)
+}
+
+/// The v6 IPAM entry of the default bridge for `s` (gateway: its first host).
+fn bridge_v6_config(s: &Subnet6) -> IpamConfig {
+    IpamConfig {
+        subnet: s.to_string(),
+        gateway: Ipv6Addr::from(s.first() + 1).to_string(),
+        ip_range: String::new(),
+    }
+}
+
+/// Make the stored default bridge follow the configured IPv6 (docker applies
+/// its daemon.json at each start; berth's bridge lives only while containers
+/// use it, so a change applies once none does). Returns whether it changed.
+fn follow_v6_config(
+    st: &NetworkStore,
+    have: &[Network],
+    n: &mut Network,
+    want: Option<Subnet6>,
+) -> Result<bool, NetworkError> {
+    let now = n.subnet6().map(|x| x.0);
+    if now == want || !st.endpoints(&n.id)?.is_empty() {
+        return Ok(false);
+    }
+    if let Some(s) = &want {
+        let others: Vec<Network> = have.iter().filter(|o| o.id != n.id).cloned().collect();
+        if let Some(o) = ipam::overlapping6(&others, s) {
+            return Err(NetworkError::Invalid(format!(
+                "fixed-cidr-v6 {s} overlaps the IPv6 subnet {o} of another network"
+            )));
+        }
+    }
+    // the bridge of the old setting (a crash may have left it): its
+    // addresses go with it
+    if let Ok(d) = super::driver::for_network(n) {
+        let _ = d.cleanup(n);
+    }
+    n.ipam.config.retain(|c| Subnet6::parse(&c.subnet).is_err());
+    n.enable_ipv6 = want.is_some();
+    if let Some(s) = &want {
+        n.ipam.config.push(bridge_v6_config(s));
+    }
+    st.save(n)?;
+    Ok(true)
+}
+
 fn first_host(s: &Subnet) -> Ipv4Addr {
     Ipv4Addr::from(s.first() + 1)
 }
@@ -65,8 +182,12 @@ fn first_host(s: &Subnet) -> Ipv4Addr {
 /// Make the predefined networks when missing (the caller holds the lock).
 pub fn ensure_predefined(ctx: &Context, st: &NetworkStore) -> Result<(), NetworkError> {
     let have = st.list()?;
+    let v6 = configured_v6(ctx)?;
     for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
-        if have.iter().any(|n| n.name == name) {
+        if let Some(n) = have.iter().find(|n| n.name == name) {
+            if name == "bridge" {
+                follow_v6_config(st, &have, &mut n.clone(), v6)?;
+            }
             continue;
         }
         let mut n = Network {
@@ -104,6 +225,15 @@ pub fn ensure_predefined(ctx: &Context, st: &NetworkStore) -> Result<(), Network
             // The config file's `mtu` (docker's daemon.json key).
             if let Some(mtu) = ctx.settings.mtu {
                 n.options.insert(OPT_MTU.into(), mtu.to_string());
+            }
+            if let Some(s6) = &v6 {
+                if let Some(o) = ipam::overlapping6(&have, s6) {
+                    return Err(NetworkError::Invalid(format!(
+                        "fixed-cidr-v6 {s6} overlaps the IPv6 subnet {o} of another network"
+                    )));
+                }
+                n.enable_ipv6 = true;
+                n.ipam.config.push(bridge_v6_config(s6));
             }
             ipam::claim(
                 &ctx.root,

@@ -6,7 +6,7 @@
 //!   `/tcp`, `/udp` or `/sctp`. An IPv6 host address is written in brackets.
 
 use super::model::{PortBinding, PortMap, PublishedPort};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {
@@ -131,23 +131,40 @@ pub fn split_key(key: &str) -> Option<(u16, String)> {
     Some((p.parse().ok()?, proto.to_string()))
 }
 
-/// Whether the host can bind `ip:port` for `proto` now (the port is free).
-fn host_free(proto: &str, ip: &str, port: u16) -> bool {
+/// The address where `ip:port` cannot be bound now for `proto` (the port is
+/// taken there), None when it is free. A port published on all addresses
+/// is also opened on [::1] by the container's shim (see `relay`): it must be
+/// free there too.
+fn host_taken(proto: &str, ip: &str, port: u16) -> Option<String> {
     let addr: IpAddr = if ip.is_empty() {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     } else {
         match ip.parse() {
             Ok(a) => a,
-            Err(_) => return false,
+            Err(_) => return Some(ip.to_string()),
         }
     };
-    let sa = SocketAddr::new(addr, port);
-    match proto {
-        "udp" => UdpSocket::bind(sa).is_ok(),
-        // No std SCTP socket; the forwarding rule needs no listener.
-        "sctp" => true,
-        _ => TcpListener::bind(sa).is_ok(),
+    let free = |addr: IpAddr| {
+        let sa = SocketAddr::new(addr, port);
+        match proto {
+            "udp" => UdpSocket::bind(sa).is_ok(),
+            // No std SCTP socket; the forwarding rule needs no listener.
+            "sctp" => true,
+            _ => TcpListener::bind(sa).is_ok(),
+        }
+    };
+    if !free(addr) {
+        return Some(if ip.is_empty() { "0.0.0.0" } else { ip }.to_string());
     }
+    let lo6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+    if ip.is_empty()
+        && super::relay::on_loopback6(proto, ip)
+        && super::relay::loopback6()
+        && !free(lo6)
+    {
+        return Some("::1".into());
+    }
+    None
 }
 
 /// Turn a container's PortMap into concrete forwarded ports: pick host ports
@@ -175,17 +192,30 @@ pub fn allocate(map: &PortMap, taken: &[PublishedPort]) -> Result<Vec<PublishedP
             };
             let mut chosen = None;
             for port in lo..=hi {
-                if !clash(&out, &proto, &b.host_ip, port) && host_free(&proto, &b.host_ip, port) {
-                    chosen = Some(port);
-                    break;
-                }
-                if fixed {
-                    let ip = if b.host_ip.is_empty() {
+                let taken = if clash(&out, &proto, &b.host_ip, port) {
+                    Some(if b.host_ip.is_empty() {
                         "0.0.0.0".to_string()
                     } else {
                         b.host_ip.clone()
-                    };
-                    return Err(PortError::InUse { ip, port });
+                    })
+                } else {
+                    host_taken(&proto, &b.host_ip, port)
+                };
+                match taken {
+                    None => {
+                        chosen = Some(port);
+                        break;
+                    }
+                    Some(ip) if fixed => {
+                        // v6 in brackets, as docker writes a v6 host address
+                        let ip = if ip.contains(':') {
+                            format!("[{ip}]")
+                        } else {
+                            ip
+                        };
+                        return Err(PortError::InUse { ip, port });
+                    }
+                    Some(_) => {}
                 }
             }
             let port = chosen.ok_or_else(|| PortError::NoneFree {

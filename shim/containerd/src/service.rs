@@ -216,6 +216,7 @@ impl Service {
             healthcheck: None,
             exit_hook: None,
             start: false,
+            relays: Vec::new(),
         };
         let mut sup = match Supervisor::new(cfg, &pl.workdir) {
             Ok(s) => s,

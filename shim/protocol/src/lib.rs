@@ -305,6 +305,22 @@ pub struct Config {
     pub exit_hook: Option<Vec<String>>,
     #[serde(default = "yes")]
     pub start: bool,
+    /// Published ports the shim relays in userland for the container's life
+    /// (those on [::1], which the kernel cannot forward). Absent when none,
+    /// so a shim.json without relays reads as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<Relay>,
+}
+
+/// One relayed port: connections (tcp) or datagrams (udp) to `listen` go to
+/// `target`, the container's address.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Relay {
+    /// tcp | udp
+    pub proto: String,
+    pub listen: std::net::SocketAddr,
+    pub target: std::net::SocketAddr,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

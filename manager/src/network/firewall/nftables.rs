@@ -64,13 +64,12 @@ fn dnat_rule6(f: &Forward6) -> String {
 }
 
 /// The IPv6 part: berth's `ip6 <table>`, the same chains as the IPv4 table.
-/// Published ports answer on the host's v6 addresses, not on ::1: IPv6 has
-/// no route_localnet, the kernel routes ::1 strictly to `lo`, so the
+/// Published ports are DNATed on the host's v6 addresses, not on ::1: IPv6
+/// has no route_localnet, the kernel routes ::1 strictly to `lo`, so the
 /// container's answer to a DNATed (and masqueraded) ::1 connection, turned
 /// back to ::1 by conntrack when it arrives on the bridge, finds no route
 /// and is dropped (the client would hang). ::1 is left alone instead: the
-/// client gets a refusal at once and falls back to 127.0.0.1 (docker
-/// answers on [::1] through its userland proxy; see docs/networking.md).
+/// container's shim relays it (`network::relay`, see docs/networking.md).
 fn script6(table: &str, rules: &RuleSet) -> String {
     let mut s = format!("table ip6 {table}\ndelete table ip6 {table}\n");
     if rules.bridges6.is_empty() {
