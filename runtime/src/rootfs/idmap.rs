@@ -469,6 +469,25 @@ fn clone_tree(path: &Path, recursive: bool) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
 }
 
+/// Whether the kernel has mount_setattr (Linux 5.12), which idmapped mounts
+/// need; `features` reports idmap support from this. An invalid fd tells
+/// EBADF (the call exists) from ENOSYS without touching any mount.
+pub fn kernel_supports_idmap() -> bool {
+    // SAFETY: mount_setattr with fd -1 and a null attr of size 0 fails before
+    // reading anything.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            std::ptr::null::<libc::mount_attr>(),
+            0usize,
+        )
+    };
+    !(r < 0 && Errno::last() == Errno::ENOSYS)
+}
+
 /// mount_setattr(MOUNT_ATTR_IDMAP) with the mappings of the user namespace `ns`.
 fn set_idmap(tree: BorrowedFd<'_>, ns: BorrowedFd<'_>, recursive: bool) -> nix::Result<()> {
     // SAFETY: mount_attr is plain integers; all-zero is its neutral value.
