@@ -1453,3 +1453,34 @@ fn events_interval_ends_when_the_container_is_deleted() {
     });
     assert_no_leaks(&rt, &b);
 }
+
+/// Mounts: in a new user namespace whose root is not the host's, a bind whose source
+/// lies below a directory that root cannot search (0700, owned by host root) is still
+/// made: runc's parent opens such sources for its init, berth's `create` clones them
+/// (open_tree) on the host for the init to attach. What the container may then do
+/// with the files is up to their own modes.
+#[test]
+fn bind_source_the_user_namespace_cannot_reach() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-usernsbind");
+        b.add_namespace("user", None).uid_mappings(0, 200000, 65536);
+        let private = b.join("private");
+        let src = private.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("f"), "data\n").unwrap();
+        sys::set_mode(&src.join("f"), 0o644);
+        sys::set_mode(&src, 0o755);
+        sys::set_mode(&private, 0o700);
+        b.mkdir("mnt");
+        b.add_bind("/mnt", &src, &["rbind", "ro"]);
+        let o = run_sh(
+            rt,
+            &mut b,
+            "cat /mnt/f; touch /mnt/g 2>/dev/null || echo ro",
+        );
+        o.assert_ok();
+        assert_eq!(o.stdout, "data\nro\n", "{name}: {o:?}");
+        assert_no_leaks(rt, &b);
+    }
+}
