@@ -25,7 +25,8 @@ impl Bundle {
         })?;
         // Unknown fields are ignored, as the runtime spec requires.
         let spec: Spec = parse_lenient(&data, |v| {
-            v.get_mut("process").is_some_and(drop_unknown_capabilities)
+            v.get_mut("process")
+                .is_some_and(|p| drop_unknown_capabilities(p) | scheduler_flag_names(p))
         })
         .map_err(|e| Error::Config {
             path: config_path.clone(),
@@ -102,6 +103,31 @@ pub fn drop_unknown_capabilities(process: &mut serde_json::Value) -> bool {
         });
     }
     dropped
+}
+
+/// The runtime-spec's names of two scheduler flags, `SCHED_FLAG_RESET_ON_FORK`
+/// and `SCHED_FLAG_DL_OVERRUN`, are not the ones oci-spec 0.10 reads
+/// (`SCHED_RESET_ON_FORK`, `SCHED_FLAG_D_L_OVERRUN`, from its variant names):
+/// rename them so that a config in the spec's words is not refused. Returns
+/// whether any was renamed.
+pub fn scheduler_flag_names(process: &mut serde_json::Value) -> bool {
+    let Some(flags) = process
+        .pointer_mut("/scheduler/flags")
+        .and_then(|f| f.as_array_mut())
+    else {
+        return false;
+    };
+    let mut renamed = false;
+    for f in flags {
+        let theirs = match f.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+            Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+            _ => continue,
+        };
+        *f = serde_json::Value::from(theirs);
+        renamed = true;
+    }
+    renamed
 }
 
 /// The runtime implements spec 1.x; any other major version is refused.
@@ -263,7 +289,31 @@ fn validate_sysctl(
 
 #[cfg(test)]
 mod tests {
-    use super::{check_version, drop_unknown_capabilities, parse_lenient};
+    use super::{check_version, drop_unknown_capabilities, parse_lenient, scheduler_flag_names};
+
+    #[test]
+    fn scheduler_flags_in_the_specs_words() {
+        use oci_spec::runtime::LinuxSchedulerFlag as F;
+        let data = br#"{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0},
+            "scheduler":{"policy":"SCHED_DEADLINE","flags":["SCHED_FLAG_RESET_ON_FORK",
+            "SCHED_FLAG_DL_OVERRUN","SCHED_FLAG_RECLAIM"]}}"#;
+        let p: oci_spec::runtime::Process = parse_lenient(data, scheduler_flag_names).unwrap();
+        let flags = p.scheduler().as_ref().unwrap().flags().clone().unwrap();
+        assert_eq!(
+            flags,
+            [
+                F::SchedResetOnFork,
+                F::SchedFlagDLOverrun,
+                F::SchedFlagReclaim
+            ]
+        );
+        // An unknown flag stays an error.
+        let bad = br#"{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0},
+            "scheduler":{"policy":"SCHED_OTHER","flags":["SCHED_FLAG_X"]}}"#;
+        let r: serde_json::Result<oci_spec::runtime::Process> =
+            parse_lenient(bad, scheduler_flag_names);
+        assert!(r.is_err());
+    }
 
     #[test]
     fn unknown_capabilities_are_dropped_not_fatal() {

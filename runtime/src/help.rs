@@ -61,6 +61,7 @@ const UPDATE_OPTS: &[(&str, &str)] = &[
     ("--cpu-period value", "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
     ("--cpu-quota value", "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
     ("--cpu-burst value", "CPU CFS burst limit (in usecs)"),
+    ("--cpu-idle value", "set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE"),
     ("--cpu-share value", "CPU shares (relative weight vs. other containers)"),
     ("--cpu-rt-period value", "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
     ("--cpu-rt-runtime value", "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
@@ -71,6 +72,8 @@ const UPDATE_OPTS: &[(&str, &str)] = &[
     ("--memory-reservation value", "Memory reservation or soft_limit (in bytes)"),
     ("--memory-swap value", "Total memory usage (memory + swap); set '-1' to enable unlimited swap"),
     ("--pids-limit value", "Maximum number of pids allowed in the container (default: 0)"),
+    ("--l3-cache-schema value", "The string of Intel RDT/CAT L3 cache schema"),
+    ("--mem-bw-schema value", "The string of Intel RDT/MBA memory bandwidth schema"),
 ];
 
 const COMMANDS: &[Help] = &[

@@ -27,8 +27,13 @@ fn uid() -> String {
 
 /// Foreground `run` of `sh -c script`; returns the container's stdout.
 fn run_sh(rt: &Runtime, b: &mut Bundle, script: &str) -> Output {
+    run_sh_with(rt, b, script, &[])
+}
+
+/// `run_sh` with extra `run` options.
+fn run_sh_with(rt: &Runtime, b: &mut Bundle, script: &str, extra: &[&str]) -> Output {
     b.args(&["/bin/sh", "-c", script]);
-    rt.run_with(&format!("rb-{}", uid()), b, &[])
+    rt.run_with(&format!("rb-{}", uid()), b, extra)
 }
 
 fn pid_of(rt: &Runtime, id: &str) -> i32 {
@@ -222,7 +227,7 @@ fn frozen(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
 }
 
-/// Output: `--debug` writes `level=debug` lines (text on stderr, json to `--log`).
+/// Output: `--debug` writes `level=debug` lines, text or json, on stderr or to `--log`.
 #[test]
 fn debug_writes_debug_lines() {
     let Some(rts) = both() else { return };
@@ -258,6 +263,35 @@ fn debug_writes_debug_lines() {
             json_lines(&text).iter().any(|l| l["level"] == "debug"),
             "{name}: {text}"
         );
+        // The other two combinations: text to --log, json on stderr.
+        let tlog = b.join("debug.log");
+        let id3 = format!("rb-debug3-{}", uid());
+        rt.track(&id3);
+        rt.cmd()
+            .args(["--debug", "--log"])
+            .arg(&tlog)
+            .args(["run", "--bundle"])
+            .arg(b.path())
+            .arg(&id3)
+            .run()
+            .assert_ok();
+        rt.delete_force(&id3).assert_ok();
+        let text = std::fs::read_to_string(&tlog).unwrap_or_default();
+        assert!(text.contains("level=debug"), "{name}: {text}");
+        let id4 = format!("rb-debug4-{}", uid());
+        rt.track(&id4);
+        let o = rt
+            .cmd()
+            .args(["--debug", "--log-format", "json", "create", "--bundle"])
+            .arg(b.path())
+            .arg(&id4)
+            .run();
+        o.assert_ok();
+        assert!(
+            json_lines(&o.stderr).iter().any(|l| l["level"] == "debug"),
+            "{name}: {o:?}"
+        );
+        rt.delete_force(&id4).assert_ok();
         assert_no_leaks(rt, &b);
     }
 }
@@ -1242,5 +1276,211 @@ fn no_command_prints_the_global_help() {
         for section in ["USAGE:", "COMMANDS:", "GLOBAL OPTIONS:"] {
             assert!(o.stdout.contains(section), "{name}: {}", o.stdout);
         }
+    }
+}
+
+/// The test process's own soft RLIMIT_NOFILE (the runtimes inherit it).
+fn own_nofile() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    assert_eq!(rc, 0, "getrlimit");
+    r.rlim_cur
+}
+
+/// Process: rlimits are set last before the identity switch, as runc sets them when its
+/// init reports ready: a createContainer hook (run by the init while it builds the root)
+/// still has the runtime's limits, the process the configured ones.
+#[test]
+fn rlimits_are_set_after_the_create_container_hooks() {
+    let Some(rts) = both() else { return };
+    let own = own_nofile();
+    let lim = own.min(512) / 2;
+    assert!(lim >= 16, "the test's own RLIMIT_NOFILE is {own}");
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-rlorder");
+        let out = b.join("hook-nofile.out");
+        b.rlimits(&[("RLIMIT_NOFILE", lim, lim)]);
+        b.config["hooks"] = json!({"createContainer": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("ulimit -n > {}", out.display())],
+        }]});
+        let o = run_sh(rt, &mut b, "ulimit -n");
+        o.assert_ok();
+        assert_eq!(o.stdout.trim(), lim.to_string(), "{name}: the process");
+        let hook = std::fs::read_to_string(&out).unwrap_or_default();
+        assert!(
+            !hook.trim().is_empty() && hook.trim() != lim.to_string(),
+            "{name}: the createContainer hook ran under the container's limit: {hook:?}"
+        );
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Terminal: `exec` of a process with a terminal applies its `consoleSize` to the new
+/// pty before the process runs.
+#[test]
+fn exec_tty_applies_console_size() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-exectty");
+        b.args(&["/bin/sleep", "30"]);
+        let id = format!("rb-exectty-{}", uid());
+        rt.run_detached(&id, &b);
+        let p = b.join("tty-process.json");
+        std::fs::write(
+            &p,
+            r#"{"terminal":true,"consoleSize":{"height":33,"width":77},
+               "args":["/bin/sh","-c","busybox stty size; sleep 1"],"cwd":"/","env":["PATH=/bin"],
+               "user":{"uid":0,"gid":0}}"#,
+        )
+        .unwrap();
+        let sock = ConsoleSocket::bind(&b.join("exec-tty.sock"));
+        let sock_path = sock.path().to_str().unwrap().to_string();
+        let pid_file = b.join("exec-tty.pid");
+        rt.exec(&[
+            "exec",
+            "-d",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "--console-socket",
+            &sock_path,
+            "-p",
+            p.to_str().unwrap(),
+            &id,
+        ])
+        .assert_ok();
+        // The detached process is reparented to the test: it must be reaped for the
+        // pid namespace to go away at delete.
+        let raw = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        rt.track_pid(raw.trim().parse().expect("exec pid file"));
+        let got = sock.receive(Duration::from_secs(10));
+        assert_eq!(got.fds.len(), 1, "{name}: one pty master");
+        let out = read_master_until(&got.fds[0], Duration::from_secs(10), |b| {
+            String::from_utf8_lossy(b).contains('\n')
+        });
+        let out = String::from_utf8_lossy(&out);
+        assert_eq!(out.trim(), "33 77", "{name}: {out:?}");
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Security: with `--no-pivot`, a process that makes its own user, mount and pid
+/// namespaces (`unshare -Urmpf`, no privilege needed) cannot mount a fresh, unmasked
+/// proc. The kernel allows that mount only if a proc without locked mounts over it is
+/// already in the mount namespace: the container's /proc is masked (locked once copied
+/// into the new user namespace), but without pivot_root the host's /proc stays in the
+/// container's namespace under the moved root unless the runtime takes it away.
+/// runc: "permission denied" with and without --no-pivot.
+#[test]
+fn no_pivot_keeps_a_fresh_proc_mount_out() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        for extra in [&[][..], &["--no-pivot"][..]] {
+            let mut b = Bundle::new("rb-nopivot");
+            b.user(1000, 1000, &[]);
+            let o = run_sh_with(
+                rt,
+                &mut b,
+                "busybox unshare -Urmpf sh -c 'if mount -t proc proc /tmp 2>/dev/null; \
+                 then echo mounted; else echo refused; fi'",
+                extra,
+            );
+            o.assert_ok();
+            assert_eq!(o.stdout, "refused\n", "{name} {extra:?}: {o:?}");
+            assert_no_leaks(rt, &b);
+        }
+    }
+}
+
+/// Mounts: mounts are made in the order listed, each source looked up when its turn
+/// comes, in the container's mount namespace: a bind whose source lies below an
+/// earlier mount of the same config (the tmpfs on /a, named by its rootfs path) binds
+/// what that mount put there.
+#[test]
+fn bind_source_below_an_earlier_mount() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-mountorder");
+        b.mkdir("a");
+        let src = b.rootfs_path("a");
+        b.add_mount("/a", "tmpfs", "tmpfs", &["size=1m"]);
+        b.add_bind("/b", &src, &["bind"]);
+        let o = run_sh(rt, &mut b, "echo hi > /a/x && cat /b/x");
+        o.assert_ok();
+        assert_eq!(o.stdout, "hi\n", "{name}: {o:?}");
+        assert!(
+            !src.join("x").exists(),
+            "{name}: the write reached the host's directory under the tmpfs"
+        );
+        assert_no_leaks(rt, &b);
+    }
+}
+
+/// Output: `events --interval` ends (exit 0) when the container is deleted, as runc 1.2
+/// ends it when the container's cgroup goes away. runc 1.1.5 keeps running and logs
+/// errors, so only the runtime under test is run.
+#[test]
+fn events_interval_ends_when_the_container_is_deleted() {
+    if skip_on_runc("runc 1.1.5's events --interval does not end on delete") {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new("rb-evdel");
+    b.args(&["/bin/sleep", "30"]);
+    let id = format!("rb-evdel-{}", uid());
+    rt.run_detached(&id, &b);
+    std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            rt.cmd()
+                .timeout(Duration::from_secs(20))
+                .args(["events", "--interval", "100ms", &id])
+                .run()
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        rt.delete_force(&id).assert_ok();
+        let o = h.join().expect("events thread");
+        assert!(o.ok(), "events after delete: {o:?}");
+        let lines = json_lines(&o.stdout);
+        assert!(
+            !lines.is_empty() && lines.iter().all(|l| l["type"] == "stats"),
+            "{o:?}"
+        );
+    });
+    assert_no_leaks(&rt, &b);
+}
+
+/// Mounts: in a new user namespace whose root is not the host's, a bind whose source
+/// lies below a directory that root cannot search (0700, owned by host root) is still
+/// made: runc's parent opens such sources for its init, berth's `create` clones them
+/// (open_tree) on the host for the init to attach. What the container may then do
+/// with the files is up to their own modes.
+#[test]
+fn bind_source_the_user_namespace_cannot_reach() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-usernsbind");
+        b.add_namespace("user", None).uid_mappings(0, 200000, 65536);
+        let private = b.join("private");
+        let src = private.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("f"), "data\n").unwrap();
+        sys::set_mode(&src.join("f"), 0o644);
+        sys::set_mode(&src, 0o755);
+        sys::set_mode(&private, 0o700);
+        b.mkdir("mnt");
+        b.add_bind("/mnt", &src, &["rbind", "ro"]);
+        let o = run_sh(
+            rt,
+            &mut b,
+            "cat /mnt/f; touch /mnt/g 2>/dev/null || echo ro",
+        );
+        o.assert_ok();
+        assert_eq!(o.stdout, "data\nro\n", "{name}: {o:?}");
+        assert_no_leaks(rt, &b);
     }
 }

@@ -1,4 +1,5 @@
-//! runtime-spec 1.2/1.3 process attributes: `process.scheduler`, `process.ioPriority`,
+//! runtime-spec 1.2/1.3 process attributes: `process.scheduler` (every policy),
+//! `process.ioPriority`,
 //! `linux.personality`, `process.execCPUAffinity` applied for real (checked from the
 //! host through /proc and ioprio_get), `linux.memoryPolicy` (through the kernel's
 //! answer), and personality flags (the spec defines none) refused by name.
@@ -43,6 +44,61 @@ fn scheduler_policy_and_nice_are_applied() {
     assert_eq!(after.split(' ').nth(16), Some("7"), "{stat}");
     t.rt.delete_force(&id).assert_ok();
     t.assert_no_leaks();
+}
+
+/// Every policy reaches the kernel (`sched_getscheduler` of the process from the
+/// host): SCHED_FIFO with a priority and SCHED_FLAG_RESET_ON_FORK, SCHED_RR,
+/// SCHED_IDLE and SCHED_DEADLINE with its three times. Where the kernel groups
+/// real-time time per cgroup (cpu.rt_runtime_us), the config gives the container
+/// a budget, as an engine must.
+#[test]
+fn scheduler_every_policy_and_reset_on_fork() {
+    if skip_on_runc("runc 1.1.5 has no process.scheduler") {
+        return;
+    }
+    let rt_group = std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists();
+    let cases = [
+        (
+            json!({"policy": "SCHED_FIFO", "priority": 10, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}),
+            libc::SCHED_FIFO,
+            true,
+        ),
+        (
+            json!({"policy": "SCHED_RR", "priority": 5}),
+            libc::SCHED_RR,
+            false,
+        ),
+        (json!({"policy": "SCHED_IDLE"}), libc::SCHED_IDLE, false),
+        (
+            json!({"policy": "SCHED_DEADLINE", "runtime": 2000000u64,
+                   "deadline": 10000000u64, "period": 10000000u64}),
+            6, // SCHED_DEADLINE
+            false,
+        ),
+    ];
+    for (sched, policy, reset) in cases {
+        let (t, id, pid) = sleeper("schedall", |b| {
+            b.set_process("scheduler", sched.clone());
+            if rt_group {
+                b.config["linux"]["resources"]["cpu"] =
+                    json!({"realtimeRuntime": 50000, "realtimePeriod": 1000000});
+            }
+        });
+        // SAFETY: sched_getscheduler takes a pid and returns an integer.
+        let got = unsafe { libc::sched_getscheduler(pid) };
+        assert_eq!(
+            got & !libc::SCHED_RESET_ON_FORK,
+            policy,
+            "{sched}: policy {got:#x}"
+        );
+        assert_eq!(
+            got & libc::SCHED_RESET_ON_FORK != 0,
+            reset,
+            "{sched}: reset-on-fork {got:#x}"
+        );
+        t.rt.delete_force(&id).assert_ok();
+        t.assert_no_leaks();
+    }
 }
 
 #[test]
@@ -397,6 +453,16 @@ fn cpu_burst_and_idle_are_applied() {
     };
     assert_eq!(burst.trim(), "20000");
     assert_eq!(read_file(&dir, "cpu.idle").trim(), "1");
+    // runc 1.2's `update --cpu-idle` and `--cpu-burst`.
+    t.rt.exec(&["update", "--cpu-idle", "0", "--cpu-burst", "10000", &id])
+        .assert_ok();
+    assert_eq!(read_file(&dir, "cpu.idle").trim(), "0");
+    let burst = if dir.join("cpu.cfs_burst_us").exists() {
+        read_file(&dir, "cpu.cfs_burst_us")
+    } else {
+        read_file(&dir, "cpu.max.burst")
+    };
+    assert_eq!(burst.trim(), "10000");
     t.rt.delete_force(&id).assert_ok();
     t.assert_no_leaks();
 }

@@ -227,6 +227,7 @@ pub struct UpdateOpts {
     pub cpu_period: Option<u64>,
     pub cpu_quota: Option<i64>,
     pub cpu_burst: Option<u64>,
+    pub cpu_idle: Option<i64>,
     pub cpu_share: Option<u64>,
     pub cpu_rt_period: Option<u64>,
     pub cpu_rt_runtime: Option<i64>,

@@ -378,6 +378,8 @@ fn update_values_may_be_negative() {
         "0-1",
         "--blkio-weight",
         "500",
+        "--cpu-idle",
+        "1",
         "-r",
         "-",
         "c",
@@ -392,6 +394,7 @@ fn update_values_may_be_negative() {
     assert_eq!(o.cpu_share, Some(2));
     assert_eq!(o.cpuset_cpus.as_deref(), Some("0-1"));
     assert_eq!(o.blkio_weight, Some(500));
+    assert_eq!(o.cpu_idle, Some(1));
     assert_eq!(o.resources, Some(PathBuf::from("-")));
     assert_eq!(o.id, "c");
     // Not where clap had no allow_hyphen_values.

@@ -84,7 +84,13 @@ pub fn run(g: &GlobalOpts, id: &str, once: bool, interval: &str) -> Result<()> {
             return Ok(());
         }
         if Instant::now() >= next {
-            emit("stats", id, Some(stats(&cg)?))?;
+            match stats(&cg) {
+                Ok(s) => emit("stats", id, Some(s))?,
+                // A delete between the check above and the read took the
+                // cgroup: the stream ends as it does when the init is gone.
+                Err(_) if !state.init_alive() => return Ok(()),
+                Err(e) => return Err(e),
+            }
             next += every;
         }
         std::thread::sleep(tick);

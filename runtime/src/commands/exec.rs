@@ -241,7 +241,9 @@ fn build_process(spec: &Spec, o: &ExecOpts) -> Result<Process> {
                     fixed = true;
                 }
             }
-            crate::bundle::drop_unknown_capabilities(v) | fixed
+            crate::bundle::drop_unknown_capabilities(v)
+                | crate::bundle::scheduler_flag_names(v)
+                | fixed
         })
         .map_err(|e| Error::Config {
             path: path.clone(),

@@ -124,9 +124,9 @@ pub fn document() -> serde_json::Value {
                           "MPOL_LOCAL", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"],
                 "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"],
             },
-            // containerd enables user-namespaced pods only with idmap mounts,
-            // which this build does not implement.
-            "mountExtensions": {"idmap": {"enabled": false}},
+            // containerd enables user-namespaced pods only with idmap mounts:
+            // implemented (rootfs/idmap.rs) wherever the kernel has mount_setattr.
+            "mountExtensions": {"idmap": {"enabled": crate::rootfs::idmap::kernel_supports_idmap()}},
         },
         "annotations": {
             "io.github.berth.runtime.version": env!("CARGO_PKG_VERSION"),

@@ -80,6 +80,7 @@ fn merge(mut r: LinuxResources, o: &UpdateOpts) -> Result<LinuxResources> {
     let cpu_set = o.cpu_period.is_some()
         || o.cpu_quota.is_some()
         || o.cpu_burst.is_some()
+        || o.cpu_idle.is_some()
         || o.cpu_share.is_some()
         || o.cpu_rt_period.is_some()
         || o.cpu_rt_runtime.is_some()
@@ -95,6 +96,9 @@ fn merge(mut r: LinuxResources, o: &UpdateOpts) -> Result<LinuxResources> {
         }
         if let Some(v) = o.cpu_burst {
             c.set_burst(Some(v));
+        }
+        if let Some(v) = o.cpu_idle {
+            c.set_idle(Some(v));
         }
         if let Some(v) = o.cpu_share {
             c.set_shares(Some(v));

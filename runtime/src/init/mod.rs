@@ -193,9 +193,6 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .ctx(|| format!("set oom_score_adj {adj}"))?;
     }
-    if let Some(l) = process.rlimits() {
-        process::set_rlimits(l)?;
-    }
     let terminal = process.terminal().unwrap_or(false);
     let has_mnt_ns = cfg.plan.has_mount_ns();
     if has_mnt_ns {
@@ -285,6 +282,13 @@ fn setup(cfg: &mut InitConfig, chan: &Channel) -> Result<Prepared> {
     }
     if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
         lsm::apply_selinux(l)?;
+    }
+    // Last before the identity switch, as runc (which sets them when the
+    // init reports ready): the mounts and createContainer hooks run under the
+    // runtime's limits, not the container's (a small RLIMIT_NOFILE or
+    // RLIMIT_FSIZE is for the process, not for building its root).
+    if let Some(l) = process.rlimits() {
+        process::set_rlimits(l)?;
     }
     let (prepared, notify) = finalize_process(cfg, chan)?;
     let fds: Vec<i32> = notify.iter().map(|f| f.as_raw_fd()).collect();

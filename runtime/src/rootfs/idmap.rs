@@ -9,6 +9,11 @@
 //! (open_tree(OPEN_TREE_CLONE) + mount_setattr with a user namespace fd
 //! holding the mappings); the init inherits the fds with the clone and
 //! attaches them with move_mount at their destinations.
+//!
+//! The same path serves plain binds of a new user namespace whose source the
+//! container's root cannot reach (a directory on the way it may not search):
+//! the init could not open the source, `create` can, as runc's parent opens
+//! such sources for its init.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -180,7 +185,83 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path) -> Result<Vec<Idmapped
             fd,
         });
     }
+    if let Some((uid, gid)) = container_mappings(spec) {
+        for (i, m) in spec.mounts().iter().flatten().enumerate() {
+            let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+            let bind = m.typ().as_deref() == Some("bind") || opts.bind();
+            if !bind || out.iter().any(|t| t.target == Target::Mount(i)) {
+                continue;
+            }
+            let Some(src) = m.source().as_ref() else {
+                continue;
+            };
+            let src: PathBuf = if src.is_absolute() {
+                src.clone()
+            } else {
+                bundle.join(src)
+            };
+            if reachable_by_root_of(&src, &uid, &gid) {
+                continue;
+            }
+            let rec_tree = opts.flags.contains(nix::mount::MsFlags::MS_REC);
+            let fd = clone_tree(&src, rec_tree)
+                .ctx(|| format!("open_tree of the bind source {}", src.display()))?;
+            out.push(Idmapped {
+                target: Target::Mount(i),
+                fd,
+            });
+        }
+    }
     Ok(out)
+}
+
+/// Host id of the user namespace's id 0 (None: 0 is not mapped).
+fn host_root(maps: &[LinuxIdMapping]) -> Option<u32> {
+    maps.iter()
+        .find(|m| m.container_id() == 0 && m.size() > 0)
+        .map(|m| m.host_id())
+}
+
+fn is_mapped(id: u32, maps: &[LinuxIdMapping]) -> bool {
+    maps.iter()
+        .any(|m| id >= m.host_id() && id - m.host_id() < m.size())
+}
+
+/// Whether the root of a user namespace with these mappings can look up
+/// `path` (search permission on every directory on the way). Its
+/// capabilities count only for inodes whose owner and group are both mapped;
+/// otherwise the mode bits decide, for its host uid and gid. An estimate
+/// (ACLs and supplementary groups are not read): a source it calls
+/// unreachable is opened by `create` instead, which the init's own bind
+/// could not have done better; one it calls reachable is bound as before.
+fn reachable_by_root_of(path: &Path, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> bool {
+    let (ruid, rgid) = (host_root(uid), host_root(gid));
+    let mut dir = PathBuf::new();
+    let mut components = path.components().peekable();
+    while let Some(c) = components.next() {
+        dir.push(c);
+        if components.peek().is_none() {
+            break; // the source itself needs no search permission
+        }
+        let Ok(st) = nix::sys::stat::stat(&dir) else {
+            return true; // let the bind report it
+        };
+        if is_mapped(st.st_uid, uid) && is_mapped(st.st_gid, gid) {
+            continue;
+        }
+        let mode = st.st_mode;
+        let ok = if Some(st.st_uid) == ruid {
+            mode & 0o100 != 0
+        } else if Some(st.st_gid) == rgid {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 /// The layers of the overlay mounted at `path`, from mountinfo.
@@ -467,6 +548,25 @@ fn clone_tree(path: &Path, recursive: bool) -> nix::Result<OwnedFd> {
     }
     // SAFETY: open_tree returned a fresh fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+}
+
+/// Whether the kernel has mount_setattr (Linux 5.12), which idmapped mounts
+/// need; `features` reports idmap support from this. An invalid fd tells
+/// EBADF (the call exists) from ENOSYS without touching any mount.
+pub fn kernel_supports_idmap() -> bool {
+    // SAFETY: mount_setattr with fd -1 and a null attr of size 0 fails before
+    // reading anything.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            std::ptr::null::<libc::mount_attr>(),
+            0usize,
+        )
+    };
+    !(r < 0 && Errno::last() == Errno::ENOSYS)
 }
 
 /// mount_setattr(MOUNT_ATTR_IDMAP) with the mappings of the user namespace `ns`.
