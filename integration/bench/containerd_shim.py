@@ -57,6 +57,18 @@ def variants(runc, berth_runtime):
     ]
 
 
+def baseline_variant(shim, berth_runtime, bindir):
+    """Another build of containerd-shim-berth-v2 as a fourth variant (an A/B of a shim
+    change in one run): containerd finds it as `io.containerd.berthbase.v2`, i.e. as
+    containerd-shim-berthbase-v2 on its PATH (a copy in `bindir`, which the caller puts
+    on PATH), with berth-runtime beside it."""
+    os.makedirs(bindir, exist_ok=True)
+    shutil.copy2(shim, os.path.join(bindir, "containerd-shim-berthbase-v2"))
+    os.symlink(berth_runtime, os.path.join(bindir, "berth-runtime"))
+    return {"key": "berth_base", "label": "berth-v2 base",
+            "args": ["--runtime", "io.containerd.berthbase.v2"]}
+
+
 def shim_of(ctd, cid):
     """The pid of the shim serving `cid`: the parent of its init (each shim is its
     containers' subreaper)."""
@@ -192,6 +204,9 @@ def main():
         "containerd-shim-berth-v2 against containerd-shim-runc-v2, interleaved.", warmup=3)
     ap.add_argument("--shim-dir", default=RELEASE,
                     help="directory holding containerd-shim-berth-v2 (default: %(default)s)")
+    ap.add_argument("--baseline-shim", metavar="PATH",
+                    help="another containerd-shim-berth-v2 binary, measured as a fourth "
+                         "variant (berth-v2 base) in the same run")
     args = benchlib.parse_args(ap)
     if os.geteuid() != 0:
         raise BenchError("must run as root")
@@ -209,6 +224,11 @@ def main():
     os.environ["PATH"] = ":".join([os.path.dirname(shim), os.path.dirname(berth_runtime),
                                    os.environ.get("PATH", "")])
     vs = variants(runc, berth_runtime)
+    workdir = tempfile.mkdtemp(prefix="berth-bench-shim-", dir=args.tmpdir)
+    if args.baseline_shim:
+        bindir = os.path.join(workdir, "baseline-bin")
+        vs.append(baseline_variant(args.baseline_shim, berth_runtime, bindir))
+        os.environ["PATH"] = bindir + ":" + os.environ["PATH"]
 
     def on_term(signum, _frame):
         raise KeyboardInterrupt("signal %d" % signum)
@@ -216,7 +236,6 @@ def main():
 
     rc = 0
     ctd = None
-    workdir = tempfile.mkdtemp(prefix="berth-bench-shim-", dir=args.tmpdir)
     try:
         archive = os.path.join(workdir, "busybox-docker.tar")
         subprocess.run([BUILD_IMAGE, "--docker-archive", archive, "--name", IMAGE],

@@ -30,7 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 from benchlib import BenchError, log, resolve_runtime  # noqa: E402
 from containerd import BUILD_IMAGE, IMAGE, Containerd  # noqa: E402
-from containerd_shim import BERTH_RUNTIME_ROOT, RELEASE, variants  # noqa: E402
+from containerd_shim import (BERTH_RUNTIME_ROOT, RELEASE, baseline_variant,  # noqa: E402
+                             variants)
 
 EVENTS = ",".join(["sched:sched_process_exec", "sched:sched_process_exit",
                    "sched:sched_process_fork", "syscalls:sys_enter_mount",
@@ -135,7 +136,12 @@ def phases(evs, ctr_pid, ctd_pid, log_lines, t_real_off, wall):
                 mark(role + " forked", forked_at[pid])
             mark(role, t)
             timeline.append((t, pid, "exec " + fn + " (" + role + ")"))
-        elif ev == "sched_process_exit" and field(rest, "group_dead") == "true":
+        elif ev == "sched_process_exit" and (field(rest, "group_dead") == "true"
+                                             or tid == pid):
+            # A process is gone for its peers when its main thread exits (its fds are
+            # closed then unless another thread shares them): berth-v2's rootfs
+            # release thread outlives it with a private fd table
+            # (mounts::unmount_all_deferred).
             role = roles.get(pid)
             if role:
                 mark(role + " exits", t)
@@ -214,7 +220,10 @@ def main():
     ap.add_argument("--timeline", action="store_true",
                     help="print the events of every run")
     ap.add_argument("--only", metavar="KEYS",
-                    help="comma-separated variants to run (runc,runc_berth,berth)")
+                    help="comma-separated variants to run (runc,runc_berth,berth,berth_base)")
+    ap.add_argument("--baseline-shim", metavar="PATH",
+                    help="another containerd-shim-berth-v2 binary, traced as a fourth "
+                         "variant (berth-v2 base) in the same run")
     args = benchlib.parse_args(ap)
     if os.geteuid() != 0:
         raise BenchError("must run as root")
@@ -226,6 +235,11 @@ def main():
     os.environ["PATH"] = ":".join([os.path.dirname(shim), os.path.dirname(berth_runtime),
                                    os.environ.get("PATH", "")])
     vs = variants(runc, berth_runtime)
+    workdir = tempfile.mkdtemp(prefix="berth-trace-shim-", dir=args.tmpdir)
+    if args.baseline_shim:
+        bindir = os.path.join(workdir, "baseline-bin")
+        vs.append(baseline_variant(args.baseline_shim, berth_runtime, bindir))
+        os.environ["PATH"] = bindir + ":" + os.environ["PATH"]
     if args.only:
         vs = [v for v in vs if v["key"] in args.only.split(",")]
 
@@ -235,7 +249,6 @@ def main():
     ctd = None
     perf = None
     rc = 0
-    workdir = tempfile.mkdtemp(prefix="berth-trace-shim-", dir=args.tmpdir)
     try:
         archive = os.path.join(workdir, "busybox-docker.tar")
         subprocess.run([BUILD_IMAGE, "--docker-archive", archive, "--name", IMAGE],

@@ -12,6 +12,7 @@ mod rtcmd;
 mod service;
 mod stats;
 mod stdio;
+mod sys;
 mod task;
 
 use anyhow::Context;
@@ -27,7 +28,11 @@ pub static DEBUG: AtomicBool = AtomicBool::new(false);
 macro_rules! debug {
     ($($t:tt)*) => {
         if $crate::DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
-            eprintln!(
+            // Not eprintln!, which panics when the write fails: containerd may have
+            // closed the log FIFO's reading end already (EPIPE).
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
                 "time=\"{}\" level=debug msg=\"containerd-shim-berth-v2: {}\"",
                 berth_shim::time::rfc3339_nano(berth_shim::time::now_unix_ns()),
                 format_args!($($t)*)

@@ -74,6 +74,10 @@ pub struct Container {
     /// The work directory is being removed by a thread the exit's cleanup started
     /// (Delete waits for it).
     pub removing_workdir: bool,
+    /// The rootfs is being detached by a thread the exit's cleanup started (Delete
+    /// waits for the detach, not for the sync that follows it: see
+    /// `mounts::unmount_all_deferred`).
+    pub detaching_rootfs: bool,
 }
 
 #[derive(Default)]
@@ -256,7 +260,10 @@ pub fn reap_children(st: &mut State, events: &Publisher) {
 
 /// Start the cleanup of every container whose init exited (see `Cleanup`). Runs
 /// without the state lock held: the waiters woken by the exit are not kept waiting
-/// for a fork and an unmount.
+/// for a fork and an unmount. The rootfs detach and the work directory's removal go
+/// first, on threads of their own (they take milliseconds, mostly waiting: an RCU
+/// grace period, a busy disk), then the runtime's delete is spawned from here (the
+/// spawn waits for the child's exec); Delete waits for all three.
 fn start_cleanups(shim: &Arc<Shim>) {
     let due: Vec<(String, RtCmd, Option<PathBuf>, PathBuf)> = {
         let mut st = shim.lock();
@@ -265,6 +272,7 @@ fn start_cleanups(shim: &Arc<Shim>) {
             .filter(|c| c.cleanup == Cleanup::Due)
             .map(|c| {
                 c.removing_workdir = true;
+                c.detaching_rootfs = c.rootfs.is_some();
                 (
                     c.id.clone(),
                     c.rt.clone(),
@@ -275,17 +283,30 @@ fn start_cleanups(shim: &Arc<Shim>) {
             .collect()
     };
     for (id, rt, rootfs, workdir) in due {
-        // Spawned here, reaped by this loop (under the lock) on a later round: the
-        // pid is recorded before the loop can see its exit.
-        crate::debug!("{id}: spawning runtime delete");
-        let child = rt.spawn_delete();
-        crate::debug!("{id}: runtime delete spawned");
-        if let Err(e) = &child {
-            eprintln!("containerd-shim-berth-v2: delete {id}: {e}");
+        if let Some(r) = rootfs {
+            let done = {
+                let (shim, id) = (shim.clone(), id.clone());
+                move || {
+                    crate::debug!("{id}: rootfs detached");
+                    if let Some(c) = shim.lock().containers.get_mut(&id) {
+                        c.detaching_rootfs = false;
+                        c.rootfs = None;
+                    }
+                    shim.exited.notify_all();
+                }
+            };
+            if let Err(e) = crate::mounts::unmount_all_deferred(r.clone(), done) {
+                // No thread: unmount here, as before.
+                crate::debug!("{id}: rootfs release thread: {e}");
+                crate::mounts::unmount_all(&r);
+                if let Some(c) = shim.lock().containers.get_mut(&id) {
+                    c.detaching_rootfs = false;
+                    c.rootfs = None;
+                }
+            }
         }
-        // The work directory (pid files, the runtime's log: that delete logs nowhere)
-        // goes on a thread of its own, beside the unmount below: both take milliseconds
-        // where /run or the snapshots are on a busy disk, and Delete waits for both.
+        // The work directory (pid files, the runtime's log: the delete below logs
+        // nowhere): a handful of unlinks, milliseconds where /run is on a busy disk.
         let remove = {
             let (shim, id, workdir) = (shim.clone(), id.clone(), workdir.clone());
             std::thread::Builder::new()
@@ -306,9 +327,13 @@ fn start_cleanups(shim: &Arc<Shim>) {
                 c.removing_workdir = false;
             }
         }
-        if let Some(r) = &rootfs {
-            crate::mounts::unmount_all(r);
-            crate::debug!("{id}: rootfs unmounted");
+        // Spawned here, reaped by this loop (under the lock) on a later round: the
+        // pid is recorded before the loop can see its exit.
+        crate::debug!("{id}: spawning runtime delete");
+        let child = rt.spawn_delete();
+        crate::debug!("{id}: runtime delete spawned");
+        if let Err(e) = &child {
+            eprintln!("containerd-shim-berth-v2: delete {id}: {e}");
         }
         let mut st = shim.lock();
         if let Some(c) = st.containers.get_mut(&id) {
@@ -316,9 +341,6 @@ fn start_cleanups(shim: &Arc<Shim>) {
                 Ok(pid) => Cleanup::Deleting(pid),
                 Err(_) => Cleanup::Done(false),
             };
-            if rootfs.is_some() {
-                c.rootfs = None;
-            }
         }
     }
 }
