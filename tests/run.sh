@@ -15,6 +15,11 @@
 #   3. on a full run (no arguments, BERTH_RUNTIME unset, BERTH_SKIP_UNIT unset): the unit
 #      tests of the default workspace members (`cargo test`)
 #   4. cargo test --release --no-fail-fast -p berth-tests -- --test-threads=2
+#   5. the census (tests/src/bin/berth-census.rs): after a berth sweep, no berth object
+#      (bridge, veth, nft table, iptables chain, subnet claim, mount, netns pin, responder,
+#      shim, cgroup) of a root of this run or of any root that no longer exists may be
+#      left on the host; one is a failure of the run. Objects of live roots that are not
+#      this run's (other work on the host) are never counted.
 #
 # Needs: root, /bin/busybox (busybox-static), a Rust toolchain; runc (optional) for the
 # differential tests. integration/install-deps.sh installs these on Debian.
@@ -22,7 +27,8 @@
 # closing `total:` line; with CI=true a missing peer that CI installs (runc, skopeo,
 # umoci, zstd...) fails the test instead. Host properties (no block device, kvm,
 # AppArmor enabled) and runc's known differences are skips even in CI.
-# Env: BERTH_STRICT=1 also runs the checks skipped under runc where runc 1.1.5 differs;
+# Env: BERTH_CENSUS=0 skips the census, BERTH_CENSUS=warn only reports (also the case
+# with BERTH_KEEP_TMP, whose kept roots keep their objects); BERTH_STRICT=1 also runs the checks skipped under runc where runc 1.1.5 differs;
 # BERTH_KEEP_TMP=1 keeps the test bundles under /tmp.
 set -euo pipefail
 
@@ -69,7 +75,10 @@ fi
 # manager) unit tests on a full run (no arguments, BERTH_RUNTIME unset).
 # Every test binary's result line is collected for the closing total.
 log="$(mktemp /tmp/berth-tests.XXXXXX)"
-trap 'rm -f "$log"' EXIT
+# Every temp dir (roots, state dirs) the tests make, for the census (tests/src/sys.rs).
+dirs_log="$(mktemp /tmp/berth-test-dirs.XXXXXX)"
+export BERTH_TEST_DIRS_LOG="$dirs_log"
+trap 'rm -f "$log" "$dirs_log"' EXIT
 if [ "$#" -eq 0 ] && [ -z "${BERTH_RUNTIME:-}" ] && [ -z "${BERTH_SKIP_UNIT:-}" ]; then
   echo "==> unit tests"
   cargo test 2>&1 | tee -a "$log"
@@ -85,6 +94,19 @@ cargo test --release --no-fail-fast -p berth-tests ${cargo_args[@]+"${cargo_args
   -- --test-threads=2 ${bin_args[@]+"${bin_args[@]}"} 2>&1 | tee -a "$log"
 rc=${PIPESTATUS[0]}
 set -e
+census_failed=0
+if [ "${BERTH_CENSUS:-1}" != 0 ]; then
+  echo "==> census of berth objects left on the host"
+  cargo build --release -q -p berth-tests --bin berth-census
+  census_args=(--dirs-log "$dirs_log")
+  if [ "${BERTH_CENSUS:-1}" = warn ] || [ -n "${BERTH_KEEP_TMP:-}" ]; then
+    census_args+=(--warn-only)
+  fi
+  if ! target/x86_64-unknown-linux-gnu/release/berth-census "${census_args[@]}"; then
+    census_failed=1
+    [ "$rc" -ne 0 ] || rc=1
+  fi
+fi
 total() { awk -v w="$1" '/^test result:/ { for (i = 2; i <= NF; i++) if ($i == w";") n += $(i - 1) } END { print n + 0 }' "$log"; }
 # A skipped test (or one that skipped a part) prints `... [berth-test-skip] BIN::TEST`
 # (tests/src/skip.rs); libtest counts it as passed, here it counts as skipped instead.
@@ -101,4 +123,7 @@ done <<<"$skipped_tests"
 passed=$(( $(total passed) - skipped ))
 [ "$passed" -ge 0 ] || passed=0
 echo "total: $passed passed, $(total failed) failed, $skipped skipped"
+if [ "$census_failed" -ne 0 ]; then
+  echo "census: FAILED (berth objects left on the host, listed above)"
+fi
 exit "$rc"
