@@ -27,6 +27,7 @@ mod spec;
 mod store;
 mod sys;
 mod system;
+mod timing;
 mod volume;
 
 use clap::Parser;
@@ -37,6 +38,7 @@ use std::process::ExitCode;
 const EXIT_BERTH_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
+    timing::mark("main");
     let argv = cli::argv::normalize(
         &<cli::Cli as clap::CommandFactory>::command(),
         std::env::args_os().collect(),

@@ -61,13 +61,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
     if let Err(e) = container::start_created(ctx, &c) {
         return start_error(e);
     }
+    crate::timing::mark("run: started");
     let shim_pid = container::state(ctx, &c).shim_pid;
     // The lock is not held while the container runs: stop, kill and the
     // shim's exit hook take it.
     drop(c);
     match att.pump(stdin, rec.config.tty)? {
         AttachEnd::Exited(code) => {
+            crate::timing::mark("run: exited");
             container::on_exit(ctx, &rec.id, Some(shim_pid))?;
+            crate::timing::mark("run: on_exit done");
             Ok(code)
         }
         AttachEnd::Detached => Ok(0),

@@ -64,21 +64,39 @@ pub fn on_exit_locked(
     Ok(())
 }
 
-/// Give back what a start took: each hook's `release` (in reverse order), then
+/// Give back what a start took: each hook's `release` (in reverse order), and
 /// the rootfs and volumes. Every step runs even when one fails; the first
 /// error is returned.
 pub fn release(ctx: &Context, c: &Locked) -> Result<(), LifecycleError> {
     let mut first: Option<LifecycleError> = None;
-    for h in hooks().iter().rev() {
-        if let Err(source) = h.release(ctx, c) {
-            first.get_or_insert(LifecycleError::Hook {
-                hook: h.name(),
-                source,
-            });
+    // The two halves share nothing (the hooks' resources are not in the
+    // rootfs), and both wait mostly in the kernel: each unmount (the overlay,
+    // a network namespace's pin) waits for an RCU grace period, and waits
+    // that overlap share one. So the rootfs goes in a thread of its own.
+    let unmounted = std::thread::scope(|s| {
+        let rootfs = s.spawn(|| {
+            let r = rootfs::unmount(ctx, c);
+            crate::timing::mark("exit: rootfs unmounted");
+            r
+        });
+        for h in hooks().iter().rev() {
+            if let Err(source) = h.release(ctx, c) {
+                first.get_or_insert(LifecycleError::Hook {
+                    hook: h.name(),
+                    source,
+                });
+            }
         }
-    }
-    if let Err(e) = rootfs::unmount(ctx, c) {
-        first.get_or_insert(e);
+        crate::timing::mark("exit: hooks released");
+        rootfs.join()
+    });
+    match unmounted {
+        Ok(Err(e)) => {
+            first.get_or_insert(e);
+        }
+        Ok(Ok(())) => {}
+        // a panic in the thread is a bug: report it as the panic it is
+        Err(p) => std::panic::resume_unwind(p),
     }
     match first {
         Some(e) => Err(e),

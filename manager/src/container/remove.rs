@@ -132,6 +132,7 @@ pub(crate) fn remove_stopped(
     crate::sys::fault::crash_point("rm:released");
     remove_shim_dir(&c.shim_dir(ctx));
     c.store().remove(c)?;
+    crate::timing::mark("rm: record removed");
     crate::sys::fault::crash_point("rm:record-removed");
     crate::events::container(ctx, c, "destroy", &[]);
     if volumes {

@@ -163,6 +163,7 @@ fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, Lifecyc
         init: init.as_deref(),
     })?;
     join_namespaces(ctx, &rec, &mut spec)?;
+    crate::timing::mark("start: spec");
     for h in hooks() {
         h.prepare(ctx, c, &mut spec)
             .map_err(|source| LifecycleError::Hook {
@@ -170,11 +171,14 @@ fn launch(ctx: &Context, c: &Locked, mode: StartMode) -> Result<Started, Lifecyc
                 source,
             })?;
     }
+    crate::timing::mark("start: hooks prepared");
     let cfg_path = rec.bundle(ctx).join("config.json");
     super::write_json_file(&cfg_path, &spec)?;
     crate::sys::fault::crash_point("start:bundle-written");
     let cfg = shim_config(ctx, &rec, mode);
-    shim_client::spawn(&ctx.shim, &rec.shim_dir(ctx), &cfg).map_err(|e| start_error(&e))
+    let r = shim_client::spawn(&ctx.shim, &rec.shim_dir(ctx), &cfg).map_err(|e| start_error(&e));
+    crate::timing::mark("start: shim spawned");
+    r
 }
 
 /// `pid`/`ipc` `container:NAME`: the spec's namespace joins that running

@@ -13,6 +13,7 @@ use super::store::{self, NetworkStore};
 use super::{ipam, links, netns, ports, Mode, NetworkError};
 use crate::container::{self, ContainerRecord, ContainerStore, EndpointSettings, NetworkMode};
 use crate::context::Context;
+use crate::timing;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -291,6 +292,7 @@ fn attach_one(
     cfg: &EndpointSettings,
     index: usize,
     ns: &Path,
+    inside: Option<&mut super::netlink::Netlink>,
     ports_wanted: &PortMap,
 ) -> Result<Endpoint, NetworkError> {
     if st.endpoint(&net.id, &rec.id)?.is_some() {
@@ -367,7 +369,7 @@ fn attach_one(
     // that repair uses to remove them.
     st.save_endpoint(&ep)?;
     let d = driver::for_network_labelled(net, super::bridge_label(ctx))?;
-    if let Err(e) = d.attach(net, &ep, ns, index == 0) {
+    if let Err(e) = d.attach(net, &ep, ns, inside, index == 0) {
         let _ = d.detach(net, &ep);
         let _ = st.remove_endpoint(&net.id, &rec.id);
         return Err(e);
@@ -420,8 +422,10 @@ pub fn prepare(
         Mode::Networks(_) => Some(netns::create_in_background(&ctx.state, &rec.id)?),
         _ => None,
     };
+    timing::mark("net: locked, pin started");
     let st = NetworkStore::open(ctx)?;
     let mut touched = repair_locked(ctx, &st, false)?;
+    timing::mark("net: repaired");
     // The container is being started under its lock, so endpoints it still
     // holds are left from a run whose release never came (a reboot, or kill -9
     // of the shim and berth together): give them back before attaching again.
@@ -465,15 +469,17 @@ pub fn prepare(
                     }
                 })
                 .collect();
-            let pin = match pin_job {
-                Some(job) => job.wait()?,
-                None => netns::create(&ctx.state, &rec.id)?,
+            timing::mark("net: responder spawned");
+            let (pin, mut inside) = match pin_job {
+                Some(job) => job.wait_inside()?,
+                None => (netns::create(&ctx.state, &rec.id)?, None),
             };
+            timing::mark("net: pin made");
             let wanted = wanted_ports(rec);
             let mut done: Vec<String> = Vec::new();
             for (i, n) in nets.iter().enumerate() {
                 let cfg = endpoint_config(rec, n);
-                match attach_one(ctx, &st, rec, n, &cfg, i, &pin, &wanted) {
+                match attach_one(ctx, &st, rec, n, &cfg, i, &pin, inside.as_mut(), &wanted) {
                     Ok(_) => {
                         // docker's event of every start on a network.
                         crate::events::network(&ctx.root, "connect", n, Some(&rec.id));
@@ -487,6 +493,7 @@ pub fn prepare(
                     }
                 }
             }
+            timing::mark("net: wired");
             // the firewall, then each user network's DNS responder (started
             // when none runs, e.g. after a kill -9 of the last one)
             let wired = sync_firewall(ctx, &st).and_then(|_| {
@@ -498,6 +505,7 @@ pub fn prepare(
                     }
                 })
             });
+            timing::mark("net: firewall, responder ready");
             if let Err(e) = wired {
                 let _ = detach_all(&st, &rec.id);
                 let _ = netns::remove(&ctx.state, &rec.id);
@@ -516,6 +524,7 @@ pub fn prepare(
     }
     let env = links::env(ctx, &cs, &st, rec)?;
     write_etc(ctx, &cs, &st, rec, etc_dir, &mode)?;
+    timing::mark("net: etc written");
     Ok(Prepared { ns, env })
 }
 
@@ -527,16 +536,21 @@ pub fn release(ctx: &Context, id: &str) -> Result<(), NetworkError> {
     // When the namespace dies as it is unpinned below, the kernel deletes
     // the veths with it, off this path (`run --rm` waits for this).
     let links_go = netns::dies_with_pin(&ctx.state, id);
+    timing::mark("net release: locked");
     let mut touched = detach_all_with(&st, id, !links_go)?;
+    timing::mark("net release: detached");
     for nid in &touched {
         if let Ok(n) = st.get(nid) {
             crate::events::network(&ctx.root, "disconnect", &n, Some(id));
         }
     }
     netns::remove(&ctx.state, id)?;
+    timing::mark("net release: unpinned");
     touched.extend(repair_locked(ctx, &st, false)?);
+    timing::mark("net release: repaired");
     sync_firewall(ctx, &st)?;
     refresh_locked(ctx, &st, &touched);
+    timing::mark("net release: done");
     Ok(())
 }
 
@@ -593,7 +607,17 @@ pub fn connect(
                     .any(|e| e.ifname == format!("eth{i}"))
             })
             .unwrap_or(index);
-        attach_one(ctx, &st, rec, &n, &cfg, index.max(1), &pin, &PortMap::new())?;
+        attach_one(
+            ctx,
+            &st,
+            rec,
+            &n,
+            &cfg,
+            index.max(1),
+            &pin,
+            None,
+            &PortMap::new(),
+        )?;
         sync_firewall(ctx, &st)?;
         responder::ensure(ctx, &n)?;
     }

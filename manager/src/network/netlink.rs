@@ -229,7 +229,11 @@ impl Netlink {
     }
 
     /// A veth pair: `host` here, its peer `peer` created directly in the
-    /// network namespace `netns` (an open nsfs file).
+    /// network namespace `netns` (an open nsfs file); `host` up and a port of
+    /// the bridge `master`: one request (no move, no lookup of the new index,
+    /// no separate "up" and "enslave"). The peer stays down: the kernel
+    /// refuses to bring it up in this request (ENOTCONN: the pair is linked
+    /// only after the peer is configured), its owner does that inside.
     pub fn create_veth(
         &mut self,
         host: &str,
@@ -237,6 +241,7 @@ impl Netlink {
         netns: BorrowedFd<'_>,
         mtu: Option<u32>,
         peer_mac: Option<[u8; 6]>,
+        master: u32,
     ) -> Result<(), NetlinkError> {
         let mut p = LinkMessage::default();
         p.attributes.push(LinkAttribute::IfName(peer.into()));
@@ -248,7 +253,10 @@ impl Netlink {
             p.attributes.push(LinkAttribute::Address(mac.to_vec()));
         }
         let mut msg = LinkMessage::default();
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
         msg.attributes.push(LinkAttribute::IfName(host.into()));
+        msg.attributes.push(LinkAttribute::Controller(master));
         if let Some(m) = mtu {
             msg.attributes.push(LinkAttribute::Mtu(m));
         }
@@ -260,21 +268,6 @@ impl Netlink {
             &format!("create veth {host}"),
             RouteNetlinkMessage::NewLink(msg),
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        )?;
-        Ok(())
-    }
-
-    /// Enslave `index` to the bridge `master` and bring it up.
-    pub fn set_master_up(&mut self, index: u32, master: u32) -> Result<(), NetlinkError> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
-        msg.header.flags = LinkFlags::Up;
-        msg.header.change_mask = LinkFlags::Up;
-        msg.attributes.push(LinkAttribute::Controller(master));
-        self.request(
-            &format!("attach link {index} to bridge {master}"),
-            RouteNetlinkMessage::SetLink(msg),
-            NLM_F_ACK,
         )?;
         Ok(())
     }

@@ -434,3 +434,27 @@ pub fn start_writeback(fd: impl AsFd, offset: u64, len: u64) -> io::Result<()> {
     };
     check(r as libc::ssize_t).map(drop)
 }
+
+/// Whether `p` is the root of a mount (statx's STATX_ATTR_MOUNT_ROOT, Linux
+/// 5.8+): one call, where reading /proc/self/mountinfo costs a line per
+/// mount on the host. None when the kernel does not report the attribute.
+pub fn is_mount_root(p: &Path) -> io::Result<Option<bool>> {
+    let c = cstring(p.as_os_str().as_encoded_bytes())?;
+    let mut st = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: `c` is a NUL-terminated path and `st` a writable statx buffer
+    // that lives across the call; statx writes only into it.
+    let r = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_STATX_DONT_SYNC,
+            libc::STATX_BASIC_STATS,
+            st.as_mut_ptr(),
+        )
+    };
+    check(r as libc::ssize_t)?;
+    // SAFETY: statx succeeded, so it filled the buffer (and it was zeroed).
+    let st = unsafe { st.assume_init() };
+    let attr = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    Ok((st.stx_attributes_mask & attr != 0).then_some(st.stx_attributes & attr != 0))
+}

@@ -67,6 +67,7 @@ impl Driver for Bridge {
         net: &Network,
         ep: &Endpoint,
         ns: &Path,
+        inside: Option<&mut Netlink>,
         default_route: bool,
     ) -> Result<(), NetworkError> {
         let mut nl = Netlink::open()?;
@@ -80,6 +81,7 @@ impl Driver for Bridge {
                 nsfile.as_fd(),
                 net.mtu(),
                 Some(mac),
+                br,
             )
         };
         if let Err(e) = create(&mut nl) {
@@ -92,10 +94,6 @@ impl Driver for Bridge {
             nl.delete_link(&ep.host_veth)?;
             create(&mut nl)?;
         }
-        let host = nl
-            .link_index(&ep.host_veth)?
-            .ok_or_else(|| NetworkError::Invalid(format!("veth {} vanished", ep.host_veth)))?;
-        nl.set_master_up(host, br)?;
         let addr: Ipv4Addr = ep
             .ipv4
             .parse()
@@ -112,8 +110,8 @@ impl Driver for Bridge {
             None
         };
         let (ifname, prefix) = (ep.ifname.clone(), ep.prefix);
-        netns::enter(ns, move || -> Result<(), NetworkError> {
-            let mut nl = Netlink::open()?;
+        let ns_path = ns.to_path_buf();
+        let configure = move |nl: &mut Netlink| -> Result<(), NetworkError> {
             let idx = nl.link_index(&ifname)?.ok_or_else(|| {
                 NetworkError::Invalid(format!("{ifname} missing in the namespace"))
             })?;
@@ -123,18 +121,29 @@ impl Driver for Bridge {
                 nl.add_default_route(gw)?;
             }
             if let Some((a6, p6)) = v6 {
-                let _ = std::fs::write(
-                    format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
-                    "0",
-                );
+                // /proc/sys/net is the reader's namespace's: only a thread
+                // in the container's may write it
+                netns::enter(&ns_path, {
+                    let ifname = ifname.clone();
+                    move || {
+                        let _ = std::fs::write(
+                            format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
+                            "0",
+                        );
+                    }
+                })?;
                 nl.add_address(idx, IpAddr::V6(a6), p6)?;
                 if let Some(gw6) = gw6 {
                     nl.add_default_route6(gw6)?;
                 }
             }
             Ok(())
-        })??;
-        Ok(())
+        };
+        match inside {
+            // the socket that made the namespace: no thread to enter it
+            Some(nl) => configure(nl),
+            None => netns::enter(ns, move || configure(&mut Netlink::open()?))?,
+        }
     }
 
     fn detach(&self, _net: &Network, ep: &Endpoint) -> Result<(), NetworkError> {

@@ -5,17 +5,21 @@
 pub mod bridge;
 
 use super::model::{Endpoint, Network};
+use super::netlink::Netlink;
 use super::NetworkError;
 use std::path::Path;
 
 pub trait Driver {
     /// Wire `ep` (address already allocated) into the namespace pinned at
-    /// `netns`; `default_route`: this endpoint carries the default route.
+    /// `netns`; `inside`: a netlink socket already in that namespace (the
+    /// one that made it), else the driver enters it; `default_route`: this
+    /// endpoint carries the default route.
     fn attach(
         &self,
         net: &Network,
         ep: &Endpoint,
         netns: &Path,
+        inside: Option<&mut Netlink>,
         default_route: bool,
     ) -> Result<(), NetworkError>;
     /// Undo `attach`; idempotent (after a crash it may find nothing).

@@ -98,7 +98,10 @@ pub fn start(ctx: &Context, n: &Network) -> Result<Option<Starting>, NetworkErro
 
 /// A responder started and not yet known to be ready.
 pub struct Starting {
-    child: Child,
+    /// The spawn itself runs in a thread: posix_spawn returns only once the
+    /// child has exec'd, milliseconds on a loaded host, which the caller
+    /// spends wiring the container instead.
+    child: std::thread::JoinHandle<std::io::Result<Child>>,
     log_path: PathBuf,
     network: String,
 }
@@ -127,9 +130,7 @@ fn spawn(ctx: &Context, n: &Network, ups: &[String]) -> Result<Starting, Network
         .stdout(Stdio::piped())
         .stderr(log)
         .process_group(0);
-    let child = cmd
-        .spawn()
-        .map_err(|e| NetworkError::Dns(format!("starting the DNS responder of {}: {e}", n.name)))?;
+    let child = std::thread::spawn(move || cmd.spawn());
     Ok(Starting {
         child,
         log_path,
@@ -140,16 +141,26 @@ fn spawn(ctx: &Context, n: &Network, ups: &[String]) -> Result<Starting, Network
 impl Starting {
     /// Wait for the responder's "ready" line (its sockets are bound); a
     /// responder that failed is reaped and its reason returned.
-    pub fn ready(mut self) -> Result<(), NetworkError> {
+    pub fn ready(self) -> Result<(), NetworkError> {
+        let spawned = self
+            .child
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the spawning thread panicked")));
+        let mut child = spawned.map_err(|e| {
+            NetworkError::Dns(format!(
+                "starting the DNS responder of {}: {e}",
+                self.network
+            ))
+        })?;
         let mut line = String::new();
-        if let Some(out) = self.child.stdout.take() {
+        if let Some(out) = child.stdout.take() {
             let _ = std::io::BufReader::new(out).read_line(&mut line);
         }
         if line.trim() == "ready" {
             return Ok(());
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = child.kill();
+        let _ = child.wait();
         let why = line.trim().trim_start_matches("error: ").to_string();
         Err(NetworkError::Dns(format!(
             "the DNS responder of network {} did not start: {}",
