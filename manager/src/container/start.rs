@@ -289,7 +289,7 @@ fn shim_config(ctx: &Context, rec: &ContainerRecord, mode: StartMode) -> ShimCon
         ]),
         start: mode == StartMode::Now,
         // published ports on [::1], which only a userland relay can answer
-        relays: crate::network::relay::relays(ctx, &rec.id),
+        relays: crate::network::relay::relays(ctx, rec),
     }
 }
 

@@ -6,6 +6,7 @@
 //! when the host has ::1 at all.
 
 use super::store::NetworkStore;
+use crate::container::ContainerRecord;
 use crate::context::Context;
 use berth_shim_protocol::Relay;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -26,13 +27,18 @@ pub fn on_loopback6(proto: &str, host_ip: &str) -> bool {
     matches!(proto, "tcp" | "udp") && matches!(host_ip, "" | "::" | "::1")
 }
 
-/// The relays of container `id`'s published ports, to its v6 address when it
-/// has one (as docker's proxy), else its v4 one.
-pub fn relays(ctx: &Context, id: &str) -> Vec<Relay> {
+/// The relays of the container's published ports, to its v6 address when
+/// it has one (as docker's proxy), else its v4 one.
+pub fn relays(ctx: &Context, rec: &ContainerRecord) -> Vec<Relay> {
+    let hc = &rec.host_config;
+    // most containers publish nothing: no store read on their start
+    if hc.port_bindings.is_empty() && !hc.publish_all_ports {
+        return Vec::new();
+    }
     let Ok(st) = NetworkStore::open(ctx) else {
         return Vec::new();
     };
-    let eps = super::endpoint::endpoints_of(&st, id);
+    let eps = super::endpoint::endpoints_of(&st, &rec.id);
     if eps.iter().all(|(_, ep)| ep.ports.is_empty()) || !loopback6() {
         return Vec::new();
     }
