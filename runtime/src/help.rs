@@ -77,6 +77,7 @@ const UPDATE_OPTS: &[(&str, &str)] = &[
 ];
 
 const COMMANDS: &[Help] = &[
+    Help { name: "checkpoint", about: "checkpoint a running container (not supported yet: an error)", usage: "<container-id>", options: &[] },
     Help { name: "create", about: "create a container", usage: "<container-id>", options: CREATE_OPTS },
     Help { name: "delete", about: "delete any resources held by the container often used with detached container", usage: "<container-id>", options: &[("--force, -f", "Forcibly deletes the container if it is still running (uses SIGKILL)")] },
     Help { name: "events", about: "display container events such as OOM notifications, cpu, memory, and IO usage statistics", usage: "<container-id>", options: &[("--interval value", "set the stats collection interval (default: 5s)"), ("--stats", "display the container's stats then exit")] },
@@ -85,6 +86,7 @@ const COMMANDS: &[Help] = &[
     Help { name: "list", about: "lists containers started by berth-runtime with the given root", usage: "", options: &[("--format value, -f value", "select one of: table or json (default: \"table\")"), ("--quiet, -q", "display only container IDs")] },
     Help { name: "pause", about: "pause suspends all processes inside the container", usage: "<container-id>", options: &[] },
     Help { name: "ps", about: "ps displays the processes running inside a container", usage: "<container-id> [ps options]", options: &[("--format value, -f value", "select one of: table or json (default: \"table\")")] },
+    Help { name: "restore", about: "restore a container from a previous checkpoint (not supported yet: an error)", usage: "<container-id>", options: &[] },
     Help { name: "resume", about: "resumes all processes that have been previously paused", usage: "<container-id>", options: &[] },
     Help { name: "run", about: "create and run a container", usage: "<container-id>", options: RUN_OPTS },
     Help { name: "spec", about: "create a new specification file", usage: "", options: &[("--bundle value, -b value", "path to the root of the bundle directory"), ("--rootless", "generate a configuration for a rootless container")] },

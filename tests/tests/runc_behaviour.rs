@@ -318,8 +318,23 @@ fn global_option_given_twice_last_wins() {
 fn help_of_every_command_in_runcs_shape() {
     let Some(rts) = both() else { return };
     let verbs = [
-        "create", "run", "start", "exec", "kill", "delete", "state", "list", "ps", "pause",
-        "resume", "update", "events", "spec", "features",
+        "create",
+        "run",
+        "start",
+        "exec",
+        "kill",
+        "delete",
+        "state",
+        "list",
+        "ps",
+        "pause",
+        "resume",
+        "update",
+        "events",
+        "spec",
+        "features",
+        "checkpoint",
+        "restore",
     ];
     for (name, rt) in &rts {
         for verb in verbs {

@@ -539,3 +539,35 @@ fn create_pidfd_socket_receives_the_init_pidfd() {
     t.rt.delete(&id).assert_ok();
     t.assert_no_leaks();
 }
+
+/// `run --detach --pidfd-socket` hands over the init's pidfd as `create` does.
+#[test]
+fn run_pidfd_socket_receives_the_init_pidfd() {
+    if skip_on_runc("runc 1.1.5 has no --pidfd-socket") {
+        return;
+    }
+    let mut t = Ctx::new("runpidfd");
+    t.bundle.args(&["/bin/sleep", "30"]);
+    let sock_path = t.bundle.join("pidfd.sock");
+    let sock = berth_tests::console::ConsoleSocket::bind(&sock_path);
+    let id = t.id("c");
+    t.rt.run_with(
+        &id,
+        &t.bundle,
+        &["--detach", "--pidfd-socket", sock_path.to_str().unwrap()],
+    )
+    .assert_ok();
+    let got = sock.receive(std::time::Duration::from_secs(10));
+    assert_eq!(got.fds.len(), 1, "one fd");
+    let fd = got.fds[0].as_raw_fd();
+    let pid = t.rt.state_json(&id)["pid"].as_i64().unwrap();
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
+    assert!(
+        info.lines()
+            .any(|l| l.split_whitespace().eq(["Pid:", &pid.to_string()])),
+        "{info}"
+    );
+    assert_eq!(t.rt.status(&id), "running");
+    t.rt.delete_force(&id).assert_ok();
+    t.assert_no_leaks();
+}
