@@ -1499,3 +1499,44 @@ fn bind_source_the_user_namespace_cannot_reach() {
         assert_no_leaks(rt, &b);
     }
 }
+
+/// Signals: SIGKILL to a paused container thaws it so that it dies, as runc does;
+/// another signal leaves it paused until `resume`. With `--all` runc 1.1.5 differs
+/// (it thaws for every signal, and a paused container it sends SIGKILL to with
+/// `--all` keeps running); runc 1.2 signals the init and applies the same thaw rule,
+/// so those cases run under the runtime under test only.
+#[test]
+fn sigkill_of_a_paused_container_thaws_it() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("rb-killpaused");
+        b.args(&["/bin/sleep", "30"]);
+        for all in [false, true] {
+            if all && *name == "runc" {
+                continue;
+            }
+            let id = format!("rb-killpaused-{}", uid());
+            rt.run_detached(&id, &b);
+            rt.exec(&["pause", &id]).assert_ok();
+            let mut args = vec!["kill"];
+            if all {
+                args.push("--all");
+            }
+            args.extend([id.as_str(), "KILL"]);
+            rt.exec(&args).assert_ok();
+            rt.wait_status(&id, "stopped", Duration::from_secs(10));
+            rt.delete(&id).assert_ok();
+        }
+        if *name != "runc" {
+            let id = format!("rb-killpaused-{}", uid());
+            rt.run_detached(&id, &b);
+            rt.exec(&["pause", &id]).assert_ok();
+            rt.exec(&["kill", "--all", &id, "TERM"]).assert_ok();
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(rt.status(&id), "paused", "{name}: TERM thawed it");
+            rt.exec(&["resume", &id]).assert_ok();
+            rt.delete_force(&id).assert_ok();
+        }
+        assert_no_leaks(rt, &b);
+    }
+}

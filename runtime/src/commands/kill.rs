@@ -49,14 +49,25 @@ pub fn run(g: &GlobalOpts, id: &str, signal: &str, all: bool) -> Result<()> {
     if status == Status::Stopped {
         return if all { Ok(()) } else { Err(Error::NotRunning) };
     }
-    if all && sig == 0 {
+    let sent = if all && sig == 0 {
         // A probe of every process is a probe of the container, done above.
         Ok(())
     } else if all {
         signal_all(&state, sig)
     } else {
         signal_init(&state, sig)
+    };
+    if sent.is_ok() && status == Status::Paused && sig == libc::SIGKILL {
+        // A frozen task dies only once thawed (cgroup v1): SIGKILL of a
+        // paused container thaws it, as runc does; other signals wait for
+        // `resume` (runc 1.2's rule; 1.1 thawed for every `kill --all`).
+        if let Some(cg) = &state.cgroup {
+            if let Err(e) = cg.thaw() {
+                log::warn!("kill {id}: thaw after SIGKILL: {e}");
+            }
+        }
     }
+    sent
 }
 
 /// Open a pidfd for the init, checking the start time after opening so a
