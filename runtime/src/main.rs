@@ -22,7 +22,7 @@ mod seccomp;
 mod sys;
 
 /// The runtime-spec version this build implements.
-pub const SPEC_VERSION: &str = "1.2.1";
+pub const SPEC_VERSION: &str = "1.3.0";
 
 fn main() {
     let args = cli::normalize_args(std::env::args());
