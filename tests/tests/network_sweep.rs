@@ -130,6 +130,13 @@ fn own_claim_without_its_network_is_swept() {
         !link_exists(&bridge),
         "bridge {bridge} of the claim without its network is still there"
     );
+    // no network of the root has rules now: its table (which held the
+    // vanished network's) is gone too, not left for nothing to name
+    let table = format!("berth_{}", root_tag(a.root()));
+    assert!(
+        !nft_table_exists(&table),
+        "table {table} outlived every network of its root"
+    );
     // the subnet is free for another root now
     let b = Berth::new();
     b.run(&["network", "create", "--subnet", &subnet, "again"])

@@ -71,6 +71,13 @@ fn claimed(root: &Path) -> Vec<Subnet> {
             // this root's networks are checked from its store; a claim of
             // its own without the network is a crash's leftover
             if !has_record && release_own_bridge(root, bridge) {
+                // With no network left (the root is being deleted under
+                // this command) no other claim names the table any more:
+                // it goes now, or nothing would find it once the root is
+                // gone.
+                if let Some(t) = table.filter(|_| own_networks(root).is_empty()) {
+                    super::firewall::remove(t);
+                }
                 let _ = std::fs::remove_file(e.path());
             }
             continue;
@@ -97,6 +104,18 @@ fn claimed(root: &Path) -> Vec<Subnet> {
     out
 }
 
+/// The networks recorded under `root` (read without the store: the sweep
+/// runs below it).
+fn own_networks(root: &Path) -> Vec<Network> {
+    std::fs::read_dir(root.join("networks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|d| std::fs::read(d.path().join("network.json")).ok())
+        .filter_map(|d| serde_json::from_slice::<Network>(&d).ok())
+        .collect()
+}
+
 /// Remove `bridge`, named by a claim of `root` whose network record is
 /// gone, unless one of `root`'s networks uses that name now (the default
 /// bridge's name is the same for every `bridge` network a root makes).
@@ -106,12 +125,8 @@ fn release_own_bridge(root: &Path, bridge: Option<&str>) -> bool {
     let Some(bridge) = bridge else {
         return true;
     };
-    let in_use = std::fs::read_dir(root.join("networks"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|d| std::fs::read(d.path().join("network.json")).ok())
-        .filter_map(|d| serde_json::from_slice::<Network>(&d).ok())
+    let in_use = own_networks(root)
+        .iter()
         .any(|n| n.bridge_name() == Some(bridge));
     in_use
         || super::netlink::Netlink::open()
