@@ -489,6 +489,15 @@ fn v6_isolation_internal_masquerade_and_kill9() {
         ) == "false"),
         "sa still running after kill -9"
     );
+    // its shim's exit hook gives the endpoint back right after the exit (a
+    // busy machine may take a moment): the network shows it gone first
+    assert!(
+        berth_tests::wait_until(Duration::from_secs(10), || !b
+            .run(&["network", "inspect", "a6"])
+            .stdout
+            .contains(&a)),
+        "sa's endpoint is still on a6 after kill -9"
+    );
     let again = b
         .run(&[
             "run",
