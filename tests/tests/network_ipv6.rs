@@ -903,6 +903,24 @@ fn udp_loopback6(port: u16, msg: &str) -> Option<String> {
     out
 }
 
+/// A free port below the kernel's ephemeral range (32768-60999): for a port
+/// the test frees and binds again (stop, then start), which another test's
+/// client connection from ::1 could otherwise take in between.
+fn free_port_low() -> u16 {
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    (0..2000u64)
+        .map(|i| 20000 + ((seed.wrapping_mul(2654435761).wrapping_add(i * 7919)) % 12000) as u16)
+        .find(|p| {
+            TcpListener::bind(("::", *p)).is_ok()
+                && TcpListener::bind(("0.0.0.0", *p)).is_ok()
+                && std::net::UdpSocket::bind(("::1", *p)).is_ok()
+        })
+        .expect("no free port in 20000-32000")
+}
+
 /// Whether lo has ::1.
 fn loopback6() -> bool {
     std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|t| {
@@ -932,7 +950,7 @@ fn published_ports_answer_on_loopback6() {
     let b = Berth::with_busybox("busybox");
     let checker = berth_tests::checker_bin();
     let chk = format!("{}:/chk:ro", checker.parent().unwrap().display());
-    let (port, uport, v4only) = (free_port(), free_port(), free_port());
+    let (port, uport, v4only) = (free_port_low(), free_port(), free_port());
     // on the default bridge (IPv4 only): the relay goes to the v4 address
     let web = b
         .run(&[
@@ -990,7 +1008,7 @@ fn published_ports_answer_on_loopback6() {
         "n66",
     ])
     .assert_ok();
-    let port6 = free_port();
+    let port6 = free_port_low();
     let web6 = b
         .run(&[
             "run",
