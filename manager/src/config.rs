@@ -10,7 +10,8 @@
 //!   "log-driver": "local", "log-opts": {"max-size": "10m", "max-file": "3"},
 //!   "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 4096}},
 //!   "seccomp-profile": "/etc/berth/seccomp.json", "cgroup-parent": "/berth",
-//!   "dns": ["10.0.0.2"] }
+//!   "dns": ["10.0.0.2"], "bip": "172.30.0.1/16", "mtu": 1450,
+//!   "ipv6": true, "fixed-cidr-v6": "fd00:dead::/64" }
 //! ```
 //!
 //! `registry-mirrors` is docker's list of Docker Hub mirrors; berth also takes

@@ -6,17 +6,17 @@
 //! (or each client's datagrams) to the container's address; the container
 //! sees the bridge's gateway as the source, as with docker's proxy.
 //!
-//! Thread per connection with std's `io::copy` (which splices between
-//! sockets on Linux): loopback clients are few, and the shim's event loop
-//! stays as it is. Hand-written because no maintained crate does a
+//! Thread per connection (a thread per direction), each moving the bytes
+//! with splice through a pipe, so they stay in the kernel: loopback clients
+//! are few, and the shim's event loop stays as it is. Hand-written because no maintained crate does a
 //! blocking, dependency-free TCP/UDP relay of this size.
 
 use crate::sys;
 use berth_shim_protocol::Relay;
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -163,9 +163,50 @@ fn pipe_both(a: TcpStream, b: TcpStream) {
 }
 
 fn copy_half(mut from: TcpStream, mut to: TcpStream) {
-    let _ = io::copy(&mut from, &mut to);
+    if splice_through_pipe(&from, &to).is_err() {
+        // no splice (or a pipe could not be made): copy through memory,
+        // with a buffer larger than io::copy's 8 KiB
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
     let _ = to.shutdown(Shutdown::Write);
     let _ = from.shutdown(Shutdown::Read);
+}
+
+/// Socket to socket through a pipe with splice: the bytes stay in the kernel
+/// (std's io::copy splices only when one side is a pipe). Err when nothing
+/// was moved yet and splice is refused, so the caller can copy instead; a
+/// failure later ends the direction like an end of stream.
+fn splice_through_pipe(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
+    const CHUNK: usize = 1 << 20;
+    let (r, w) = sys::pipe()?;
+    sys::grow_pipe(&w);
+    let mut moved = false;
+    loop {
+        let n = match sys::splice(from.as_fd(), w.as_fd(), CHUNK) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if !moved && e.raw_os_error() == Some(libc::EINVAL) => return Err(e),
+            Err(_) => return Ok(()),
+        };
+        moved = true;
+        let mut left = n;
+        while left > 0 {
+            match sys::splice(r.as_fd(), to.as_fd(), left) {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(m) => left -= m,
+            }
+        }
+    }
 }
 
 type Flows = Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>>;
@@ -238,7 +279,6 @@ fn new_flow(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
 
     fn relay(proto: &str, target: SocketAddr) -> Relay {
         Relay {

@@ -285,3 +285,29 @@ pub fn shutdown_read(fd: RawFd) {
     // SAFETY: shutdown takes any fd number; on a non-socket it fails harmlessly.
     unsafe { libc::shutdown(fd, libc::SHUT_RD) };
 }
+
+/// `splice(from, to, len)` without offsets (one of them must be a pipe):
+/// bytes moved in the kernel, 0 at the end of `from`.
+pub fn splice(
+    from: std::os::fd::BorrowedFd,
+    to: std::os::fd::BorrowedFd,
+    len: usize,
+) -> io::Result<usize> {
+    // SAFETY: both fds are borrowed for the call; null offsets mean "the
+    // file position", which splice requires for pipes and sockets.
+    let r = unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}

@@ -151,7 +151,8 @@ pub fn ip6tables_bin(nf_tables: bool) -> Option<String> {
 
 /// The `ip6tables-restore --noflush` input: the IPv6 part of `rules` in
 /// the same chains (in ip6tables' tables). ::1 is left alone, as in the
-/// nftables backend (IPv6 cannot route a DNATed ::1 connection's answers).
+/// nftables backend (IPv6 cannot route a DNATed ::1 connection's answers;
+/// the container's shim relays ::1, see `network::relay`).
 pub fn restore_script6(table: &str, rules: &RuleSet) -> String {
     let [pre, out, post, publ, fwd] = chains(table).map(|c| c.1);
     let mut s = String::from("*nat\n");
