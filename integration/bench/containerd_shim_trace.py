@@ -138,10 +138,8 @@ def phases(evs, ctr_pid, ctd_pid, log_lines, t_real_off, wall):
             timeline.append((t, pid, "exec " + fn + " (" + role + ")"))
         elif ev == "sched_process_exit" and (field(rest, "group_dead") == "true"
                                              or tid == pid):
-            # A process is gone for its peers when its main thread exits (its fds are
-            # closed then unless another thread shares them): berth-v2's rootfs
-            # release thread outlives it with a private fd table
-            # (mounts::unmount_all_deferred).
+            # The main thread's exit: a thread still finishing a syscall (one in an
+            # uninterruptible wait) must not count as the process's run time.
             role = roles.get(pid)
             if role:
                 mark(role + " exits", t)

@@ -12,7 +12,6 @@ mod rtcmd;
 mod service;
 mod stats;
 mod stdio;
-mod sys;
 mod task;
 
 use anyhow::Context;

@@ -1,10 +1,8 @@
 //! The rootfs mounts containerd's snapshotter hands to Create (overlay, bind), mounted
 //! on `<bundle>/rootfs` as the runc shim does, and unmounted at Delete.
 
-use crate::sys;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -157,72 +155,25 @@ pub fn unmount_all(target: &Path) {
     }
 }
 
-/// Detach everything stacked on `target` and call `detached` once nothing is mounted
-/// there any more, on a thread of its own that then drops the last references to the
-/// detached mounts, paying there what that costs, after `detached` has run.
+/// Unmount everything stacked on `target` on a thread of its own, then call `done`.
 ///
-/// Why: dropping an overlay's last reference shuts its superblock down, which syncs
-/// the whole upper filesystem (`ovl_sync_fs`: a journal commit and the writeback of
-/// everything dirty on the disk that holds containerd's snapshots, 7-77 ms here). That
-/// sync is not what the caller waits for (containerd only needs the bundle's rootfs
-/// unmounted before it removes the bundle and the snapshot), so the thread holds an
-/// `O_PATH` fd to each mount while it detaches them (the detach is then quick), reports
-/// the detach, and closes those fds (the sync) afterwards. The sync still happens, a
-/// few ms later: what survives a host crash does not change (unlike the `volatile`
-/// overlay option).
-///
-/// The thread first takes a private copy of the fd table and closes every copied fd
-/// (`unshare(CLONE_FILES)`): the mount fds are then in no other table, and this
-/// thread's table holds no copy of the shim's sockets, so that the shim's exit closes
-/// its connections to containerd at once even while this thread is still syncing
-/// (containerd waits for that close after Shutdown). Without a private table (the
-/// unshare fails) it unmounts the plain way, and `detached` runs after the sync.
-pub fn unmount_all_deferred<F>(target: PathBuf, detached: F) -> io::Result<()>
+/// Dropping an overlay's last reference shuts its superblock down, which syncs the
+/// whole upper filesystem (`ovl_sync_fs`: the writeback of everything dirty on the
+/// disk that holds containerd's snapshots and a journal commit, 7-77 ms on a busy
+/// ext4). On the event loop's thread that would stall, for as long, the output and the
+/// exits of the other containers of a pod; here only Delete waits for it.
+pub fn unmount_all_on_thread<F>(target: PathBuf, done: F) -> io::Result<()>
 where
     F: FnOnce() + Send + 'static,
 {
     std::thread::Builder::new()
-        .name("rootfs-release".into())
+        .name("rootfs-umount".into())
         .stack_size(64 << 10)
         .spawn(move || {
-            if sys::private_fd_table(crate::DEBUG.load(std::sync::atomic::Ordering::Relaxed))
-                .is_err()
-            {
-                unmount_all(&target);
-                detached();
-                return;
-            }
-            let held = detach_holding(&target);
-            detached();
-            let t0 = std::time::Instant::now();
-            let n = held.len();
-            drop(held);
-            crate::debug!("{n} rootfs mount(s) released after {:?}", t0.elapsed());
+            unmount_all(&target);
+            done();
         })
         .map(drop)
-}
-
-/// Detach the mounts stacked on `target`, each while holding an `O_PATH` fd to it, and
-/// return those fds (the mounts' last references).
-fn detach_holding(target: &Path) -> Vec<OwnedFd> {
-    let mut held = Vec::new();
-    let Ok(t) = CString::new(target.as_os_str().as_bytes()) else {
-        return held;
-    };
-    for _ in 0..64 {
-        let Ok(fd) = sys::open_path(&t) else {
-            // Not openable: detach without holding (the sync is then paid here).
-            unmount_all(target);
-            break;
-        };
-        // SAFETY: valid path string.
-        let r = unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) };
-        if r != 0 {
-            break;
-        }
-        held.push(fd);
-    }
-    held
 }
 
 #[cfg(test)]
@@ -253,10 +204,9 @@ mod tests {
             .any(|l| l.split(' ').nth(4) == Some(d.as_str()))
     }
 
-    /// Two overlays stacked on one target are both detached before the callback runs;
-    /// the caller's fd table keeps working (the thread closed only its own copies).
+    /// Two overlays stacked on one target are both unmounted before the callback runs.
     #[test]
-    fn deferred_unmount_detaches_before_the_callback() {
+    fn unmount_on_thread_unmounts_before_the_callback() {
         // SAFETY: geteuid has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             eprintln!("skipped: needs root to mount");
@@ -283,24 +233,20 @@ mod tests {
             mount_all(&[m], &target).expect("mounting an overlay");
         }
         assert!(mounted(&target));
-        let probe = std::fs::File::open(base.join("l/f")).expect("open");
         let (tx, rx) = std::sync::mpsc::channel();
         let t = target.clone();
-        unmount_all_deferred(target.clone(), move || {
+        unmount_all_on_thread(target.clone(), move || {
             let _ = tx.send(mounted(&t));
         })
-        .expect("starting the release thread");
+        .expect("starting the unmount thread");
         let still = rx
             .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("the detach was reported");
+            .expect("the unmount was reported");
         assert!(
             !still,
-            "{} still mounted when reported detached",
+            "{} still mounted when reported unmounted",
             target.display()
         );
-        assert!(!mounted(&target));
-        // Our fds are untouched by the thread's close_range of its private table.
-        assert!(std::io::Read::read(&mut &probe, &mut [0u8; 1]).is_ok());
         std::fs::remove_dir_all(&base).expect("removing the test directory");
     }
 }

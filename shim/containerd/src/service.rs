@@ -266,7 +266,7 @@ impl Service {
             },
             cleanup: Cleanup::NotDue,
             removing_workdir: false,
-            detaching_rootfs: false,
+            unmounting_rootfs: false,
         };
         self.shim.events.publish(Event::Create(ev::TaskCreate {
             container_id: req.id.clone(),
@@ -490,7 +490,7 @@ impl Task for Service {
             let c = container(&mut st, &req.id)?;
             match c.cleanup {
                 Cleanup::Due | Cleanup::Deleting(_) => st = self.shim.wait_exit(st),
-                _ if c.removing_workdir || c.detaching_rootfs => st = self.shim.wait_exit(st),
+                _ if c.removing_workdir || c.unmounting_rootfs => st = self.shim.wait_exit(st),
                 Cleanup::Done(true) => break,
                 Cleanup::NotDue | Cleanup::Done(false) => {
                     // The runtime logs into the work directory, which the exit's

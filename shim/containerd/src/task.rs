@@ -74,10 +74,9 @@ pub struct Container {
     /// The work directory is being removed by a thread the exit's cleanup started
     /// (Delete waits for it).
     pub removing_workdir: bool,
-    /// The rootfs is being detached by a thread the exit's cleanup started (Delete
-    /// waits for the detach, not for the sync that follows it: see
-    /// `mounts::unmount_all_deferred`).
-    pub detaching_rootfs: bool,
+    /// The rootfs is being unmounted by a thread the exit's cleanup started (Delete
+    /// waits for it).
+    pub unmounting_rootfs: bool,
 }
 
 #[derive(Default)]
@@ -260,10 +259,10 @@ pub fn reap_children(st: &mut State, events: &Publisher) {
 
 /// Start the cleanup of every container whose init exited (see `Cleanup`). Runs
 /// without the state lock held: the waiters woken by the exit are not kept waiting
-/// for a fork and an unmount. The rootfs detach and the work directory's removal go
-/// first, on threads of their own (they take milliseconds, mostly waiting: an RCU
-/// grace period, a busy disk), then the runtime's delete is spawned from here (the
-/// spawn waits for the child's exec); Delete waits for all three.
+/// for a fork and an unmount. The rootfs unmount and the work directory's removal go
+/// first, on threads of their own (they take milliseconds, mostly waiting for a busy
+/// disk), then the runtime's delete is spawned from here (the spawn waits for the
+/// child's exec); Delete waits for all three.
 fn start_cleanups(shim: &Arc<Shim>) {
     let due: Vec<(String, RtCmd, Option<PathBuf>, PathBuf)> = {
         let mut st = shim.lock();
@@ -272,7 +271,7 @@ fn start_cleanups(shim: &Arc<Shim>) {
             .filter(|c| c.cleanup == Cleanup::Due)
             .map(|c| {
                 c.removing_workdir = true;
-                c.detaching_rootfs = c.rootfs.is_some();
+                c.unmounting_rootfs = c.rootfs.is_some();
                 (
                     c.id.clone(),
                     c.rt.clone(),
@@ -287,20 +286,20 @@ fn start_cleanups(shim: &Arc<Shim>) {
             let done = {
                 let (shim, id) = (shim.clone(), id.clone());
                 move || {
-                    crate::debug!("{id}: rootfs detached");
+                    crate::debug!("{id}: rootfs unmounted");
                     if let Some(c) = shim.lock().containers.get_mut(&id) {
-                        c.detaching_rootfs = false;
+                        c.unmounting_rootfs = false;
                         c.rootfs = None;
                     }
                     shim.exited.notify_all();
                 }
             };
-            if let Err(e) = crate::mounts::unmount_all_deferred(r.clone(), done) {
-                // No thread: unmount here, as before.
-                crate::debug!("{id}: rootfs release thread: {e}");
+            if let Err(e) = crate::mounts::unmount_all_on_thread(r.clone(), done) {
+                // No thread: unmount here.
+                crate::debug!("{id}: rootfs unmount thread: {e}");
                 crate::mounts::unmount_all(&r);
                 if let Some(c) = shim.lock().containers.get_mut(&id) {
-                    c.detaching_rootfs = false;
+                    c.unmounting_rootfs = false;
                     c.rootfs = None;
                 }
             }
