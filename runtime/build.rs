@@ -9,4 +9,10 @@ fn main() {
     let script = format!("{dir}/link/hot-text.ld");
     println!("cargo:rerun-if-changed=link/hot-text.ld");
     println!("cargo:rustc-link-arg-bin=berth-runtime=-Wl,-T,{script}");
+    // A link map names every function's place even in the stripped release
+    // binary: runtime/link/gen-hot-text.py reads it to regenerate the list.
+    println!("cargo:rerun-if-env-changed=BERTH_RUNTIME_LINK_MAP");
+    if let Ok(map) = std::env::var("BERTH_RUNTIME_LINK_MAP") {
+        println!("cargo:rustc-link-arg-bin=berth-runtime=-Wl,-Map={map}");
+    }
 }

@@ -13,11 +13,15 @@ Rust's symbol names (legacy `17h<hash>E`, v0 crate disambiguators
 the toolchain and the dependency versions, the function paths do not. A
 function missing from the list only stays where the linker puts it.
 
-Usage (an unstripped build of berth-runtime; see the memory section of
-docs/runtime.md):
-    gen-hot-text.py OUT.ld INPUT...
-An INPUT is a callgrind output (run with --demangle=no) or a file of symbol
-names, one a line (e.g. from `perf script` of the page faults of a run).
+Usage (see the memory section of docs/runtime.md):
+    gen-hot-text.py OUT.ld [--fresh] INPUT... [--faults LINK_MAP PERF_SCRIPT]...
+The patterns already in OUT.ld are kept unless --fresh is given.
+An INPUT is a callgrind output of an unstripped build (run with
+--demangle=no) or a file of symbol names, one a line. --faults takes the
+link map of a release build (BERTH_RUNTIME_LINK_MAP=FILE cargo build ...)
+and `perf script -F ip,addr` of `perf record -e page-faults -c 1 -d` of a
+run of that binary: the function at each faulting text address is added
+(the shipped binary is stripped; the map still names its sections).
 C functions (glibc, libseccomp) are not one section per function: they are
 placed by their archive member, looked up in the archives below.
 """
@@ -94,14 +98,84 @@ def symbols(path):
                 yield line.strip()
 
 
+def map_sections(path):
+    """(start, end, input section) of every text input section in an lld map."""
+    secs = []
+    for line in open(path, errors="replace"):
+        parts = line.split(None, 4)
+        if len(parts) < 5 or ":(" not in parts[4]:
+            continue
+        try:
+            start, size = int(parts[0], 16), int(parts[2], 16)
+        except ValueError:
+            continue
+        obj, _, sec = parts[4].strip().rpartition(":(")
+        sec = sec.rstrip(")")
+        if size and sec.startswith(".text"):
+            secs.append((start, start + size, obj, sec))
+    secs.sort()
+    return secs
+
+
+def fault_symbols(map_path, perf_path):
+    """Symbols (or archive member patterns) of the text pages that faulted."""
+    import bisect
+    secs = map_sections(map_path)
+    starts = [s[0] for s in secs]
+    for line in open(perf_path, errors="replace"):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            addr = int(parts[-1], 16)
+        except ValueError:
+            continue
+        i = bisect.bisect_right(starts, addr) - 1
+        if i < 0 or addr >= secs[i][1]:
+            continue
+        _, _, obj, sec = secs[i]
+        for prefix in (".text.unlikely.", ".text."):
+            if sec.startswith(prefix) and sec[len(prefix):].startswith("_"):
+                yield sec[len(prefix):]
+                break
+        else:
+            # A C object: /path/libc.a(member.o)
+            m = re.match(r"^.*/([^/(]+\.a)\(([^)]+)\)$", obj)
+            if m:
+                yield "*%s:%s" % (m.group(1), m.group(2))
+
+
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    if len(args) < 2:
         sys.exit(__doc__)
-    out, inputs = sys.argv[1], sys.argv[2:]
+    out, inputs, faults = args[0], [], []
+    rest = args[1:]
+    while rest:
+        if rest[0] == "--faults" and len(rest) >= 3:
+            faults.append((rest[1], rest[2]))
+            rest = rest[3:]
+        else:
+            inputs.append(rest[0])
+            rest = rest[1:]
     members = archive_members()
     rust, c = set(), set()
-    for path in inputs:
-        for sym in symbols(path):
+    # The list grows: what an earlier run placed stays unless --fresh.
+    if "--fresh" in inputs:
+        inputs.remove("--fresh")
+    elif os.path.exists(out):
+        for line in open(out):
+            line = line.strip()
+            if line.startswith("*("):
+                rust.add(line)
+            elif line.startswith("*lib"):
+                c.add(line)
+    sources = [symbols(p) for p in inputs] + [fault_symbols(m, f) for m, f in faults]
+    for source in sources:
+        for sym in source:
+            if sym.startswith("*"):
+                c.add("%s(.text .text.*)" % sym)
+                continue
             p = pattern(sym)
             if p:
                 # Functions LLVM deems cold are in .text.unlikely.<name>.
