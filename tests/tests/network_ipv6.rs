@@ -1336,7 +1336,10 @@ fn loopback6_and_default_bridge_v6_as_docker() {
     assert_eq!(bt.2, "lo6-web", "berth on [::1]");
     assert_eq!(dk.2, bt.2, "the answer on [::1]");
     assert_eq!(dk.3, bt.3, "the client address the server sees over [::1]");
-    assert_eq!(dk.4, bt.4, "the UDP echo's source over [::1]");
+    // (the checker's echo listens on IPv4 only and both relay [::1] to the
+    // container's v6 address here: neither answers, alike; the UDP relay's
+    // answers are checked on a v4 network in published_ports_answer_on_loopback6)
+    assert_eq!(dk.4, bt.4, "the UDP echo over [::1]");
     assert_eq!(dk.5, bt.5, "a taken [::1] port");
     assert_eq!(dk.1, bt.1, "the default bridge's v6 address and gateway");
     drop(d);
