@@ -30,6 +30,33 @@ fn proc_self_exe_as_container_process_cannot_modify_runtime() {
     t.assert_no_leaks();
 }
 
+/// The waiting init (created, not started) runs from a read-only view of the runtime
+/// binary, not the host file: `create` switches to that view in place (no re-exec),
+/// and /proc/PID/exe of the init can be neither opened for writing nor resolve to the
+/// host binary's filesystem.
+#[test]
+fn created_init_runs_from_a_read_only_view_of_the_runtime() {
+    let mut t = Ctx::new("exeview");
+    t.bundle.checker(&["sleep", "30"]);
+    let id = t.id("c");
+    t.rt.create(&id, &t.bundle).assert_ok();
+    let pid = t.rt.state_json(&id)["pid"].as_i64().unwrap();
+    let exe = format!("/proc/{pid}/exe");
+    // EROFS for berth's overlay view (a sealed memfd, as runc 1.1 uses, gives EPERM).
+    let r = std::fs::OpenOptions::new().write(true).open(&exe);
+    assert!(r.is_err(), "{exe} opened for writing");
+    let md = std::fs::metadata(&exe).unwrap();
+    let host = std::fs::metadata(runtime_bin()).unwrap();
+    assert_eq!(md.len(), host.len(), "{exe} is not the runtime binary");
+    assert_ne!(
+        md.dev(),
+        host.dev(),
+        "{exe} is on the host binary's filesystem"
+    );
+    t.rt.delete_force(&id).assert_ok();
+    t.assert_no_leaks();
+}
+
 /// CVE-2019-5736 style probe: while container A's init is still the runtime (created,
 /// waiting for start), container B in A's pid namespace opens /proc/1/exe with O_PATH,
 /// then A is started (the runtime execs the user process) and B keeps trying to reopen

@@ -1,6 +1,7 @@
 //! Thin, typed wrappers over Linux syscalls that nix does not cover.
 
 pub mod clone;
+pub mod exe_remap;
 pub mod fault;
 pub mod fds;
 pub mod loopback;

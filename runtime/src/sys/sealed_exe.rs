@@ -6,7 +6,9 @@
 //! an upper layer (no copy; the page cache of the binary is shared; the
 //! mount goes away with the last process that runs from it), or where the
 //! kernel refuses that, a sealed memfd copy (one sendfile of the binary).
-//! Writing to either fails whatever a container does. Both cost one exec.
+//! Writing to either fails whatever a container does. The overlay view
+//! replaces the running image in place (`exe_remap`: no exec); the memfd
+//! copy, or an overlay view that cannot be switched to, costs one exec.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -50,7 +52,14 @@ pub fn ensure_sealed() -> Result<()> {
         return Ok(());
     }
     let dst = match readonly_view(&exe) {
-        Ok(f) => Ok(f),
+        // Switched over in place: no exec needed (see `exe_remap`).
+        Ok(f) => match super::exe_remap::switch_exe(&exe, &f) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                log::debug!("switching to the read-only view in place: {e}; re-executing");
+                Ok(f)
+            }
+        },
         Err(e) => {
             log::debug!("read-only overlay view of the runtime binary: {e}; copying it");
             Err(e)
