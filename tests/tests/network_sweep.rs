@@ -34,11 +34,18 @@ fn nft_table_exists(table: &str) -> bool {
 }
 
 /// Remove every network record of `root`, as `rm -rf` of the root does
-/// first (the records are deep in the tree, the root's directory goes last).
+/// before its directory goes (or as a late exit hook finds a deleted root it
+/// recreated empty).
 fn delete_network_records(root: &Path) {
     for e in std::fs::read_dir(root.join("networks")).unwrap().flatten() {
         let _ = std::fs::remove_file(e.path().join("network.json"));
     }
+}
+
+/// Remove the record of network `id` of `root` only: `rm -rf` of the root
+/// half-way (other records, the predefined networks', are still there).
+fn delete_network_record(root: &Path, id: &str) {
+    std::fs::remove_file(root.join("networks").join(id).join("network.json")).unwrap();
 }
 
 /// The dirs of `b` for the census.
@@ -66,7 +73,12 @@ fn claim_outlives_a_half_deleted_root() {
     berth_tests::init();
     let a = Berth::new();
     let b = Berth::new();
-    a.run(&["network", "create", "sweepnet"]).assert_ok();
+    let id = a
+        .run(&["network", "create", "sweepnet"])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
     let (bridge, subnet) = bridge_and_subnet(&a, "sweepnet");
     let table = format!("berth_{}", root_tag(a.root()));
     assert!(link_exists(&bridge), "bridge {bridge} after network create");
@@ -76,7 +88,7 @@ fn claim_outlives_a_half_deleted_root() {
     );
     assert!(claim_file(&subnet).is_file(), "claim of {subnet}");
 
-    delete_network_records(a.root());
+    delete_network_record(a.root(), &id);
     b.run(&["network", "ls"]).assert_ok();
     assert!(
         claim_file(&subnet).is_file(),
@@ -225,6 +237,44 @@ fn labelled_bridge_without_claim_is_swept() {
         !nft_table_exists(&table),
         "table {table} of the deleted root is still there"
     );
+    let mut all = dirs(&a);
+    all.extend(dirs(&b));
+    drop(a);
+    drop(b);
+    assert_nothing_left(&all, "after both roots");
+}
+
+/// A root that exists but records no network at all (its deletion took
+/// every record already, or a late exit hook recreated it empty after its
+/// deletion): another root's sweep removes its bridge, table and claim at
+/// once, and the subnet can be taken again right away.
+#[test]
+fn root_without_any_network_is_swept_at_once() {
+    berth_tests::init();
+    let a = Berth::new();
+    let b = Berth::new();
+    let subnet = format!("10.215.{}.0/24", std::process::id() % 200);
+    a.run(&["network", "create", "--subnet", &subnet, "emptied"])
+        .assert_ok();
+    let (bridge, _) = bridge_and_subnet(&a, "emptied");
+    let table = format!("berth_{}", root_tag(a.root()));
+    delete_network_records(a.root());
+    b.run(&["network", "ls"]).assert_ok();
+    assert!(
+        !link_exists(&bridge),
+        "bridge {bridge} of the emptied root is still there"
+    );
+    assert!(
+        !nft_table_exists(&table),
+        "table {table} of the emptied root is still there"
+    );
+    assert!(
+        !claim_file(&subnet).is_file(),
+        "the claim of {subnet} of the emptied root is still there"
+    );
+    b.run(&["network", "create", "--subnet", &subnet, "taken"])
+        .assert_ok();
+    b.run(&["network", "rm", "taken"]).assert_ok();
     let mut all = dirs(&a);
     all.extend(dirs(&b));
     drop(a);

@@ -41,10 +41,11 @@ fn claim_path(s: &Subnet) -> PathBuf {
 /// the record (no bridge yet), its `network rm` between the record and the
 /// claim (bridge gone), or the root is being deleted right now (`rm -rf`
 /// takes `networks/<id>/network.json` long before the root's directory).
-/// The last is why another root's such claim is kept: dropping it then left
-/// the network's bridge and the root's firewall table with nothing naming
-/// them once the root was gone. Its owner's next command, or the first
-/// sweep after the root is gone, removes it with what it names.
+/// The last is why another root's such claim is kept while that root still
+/// records other networks: dropping it then left the network's bridge and
+/// the root's firewall table with nothing naming them once the root was
+/// gone. Its owner's next command, or the first sweep after the root has
+/// no network left, removes it with what it names.
 fn claimed(root: &Path) -> Vec<Subnet> {
     let Ok(rd) = std::fs::read_dir(CLAIMS) else {
         return Vec::new();
@@ -75,19 +76,22 @@ fn claimed(root: &Path) -> Vec<Subnet> {
                 // this command) no other claim names the table any more:
                 // it goes now, or nothing would find it once the root is
                 // gone.
-                if let Some(t) = table.filter(|_| own_networks(root).is_empty()) {
+                if let Some(t) = table.filter(|_| !has_networks(root)) {
                     super::firewall::remove(t);
                 }
                 let _ = std::fs::remove_file(e.path());
             }
             continue;
         }
-        if has_record || owner.exists() {
+        if has_record || (owner.exists() && has_networks(owner)) {
             out.push(s);
             continue;
         }
         // The whole root is gone (deleted while containers ran, e.g. a
-        // test's temporary root): its bridge and table go with it.
+        // test's temporary root), or has no network at all (a root whose
+        // deletion took every record already, or one recreated empty by a
+        // late exit hook after its deletion; a root with networks always
+        // has its predefined ones): its bridge and table go with it.
         if let (Some(bridge), Some(table)) = (bridge, table) {
             super::firewall::remove(table);
             let bridge_gone = super::netlink::Netlink::open()
@@ -114,6 +118,16 @@ fn own_networks(root: &Path) -> Vec<Network> {
         .filter_map(|d| std::fs::read(d.path().join("network.json")).ok())
         .filter_map(|d| serde_json::from_slice::<Network>(&d).ok())
         .collect()
+}
+
+/// Whether `root` records any network (no parsing: the sweep asks it of
+/// roots that may be half deleted).
+fn has_networks(root: &Path) -> bool {
+    std::fs::read_dir(root.join("networks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|d| d.path().join("network.json").is_file())
 }
 
 /// Remove `bridge`, named by a claim of `root` whose network record is
