@@ -217,8 +217,7 @@ impl Census {
 
     /// What is left, one line per kind; empty when nothing is.
     pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (what, v) in [
+        problems_of(&[
             ("mounts", &self.mounts),
             ("cgroups", &self.cgroups),
             ("processes", &self.processes),
@@ -229,17 +228,21 @@ impl Census {
             ("veths without a container", &self.veths),
             ("bridges with no container left", &self.bridges),
             ("nft tables with no container left", &self.nft_tables),
-        ] {
-            if !v.is_empty() {
-                out.push(format!("{what}: {v:?}"));
-            }
-        }
-        out
+        ])
     }
 
     pub fn is_clean(&self) -> bool {
         self.problems().is_empty()
     }
+}
+
+/// One line per non-empty kind of leftover, named by `what`.
+pub(crate) fn problems_of(kinds: &[(&str, &Vec<String>)]) -> Vec<String> {
+    kinds
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(what, v)| format!("{what}: {v:?}"))
+        .collect()
 }
 
 /// Assert that `b` left nothing on the host (see [`Census`]); `ctx` names the

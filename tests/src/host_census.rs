@@ -312,8 +312,7 @@ impl HostCensus {
 
     /// What is left, one line per kind; empty when nothing is.
     pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (what, v) in [
+        crate::census::problems_of(&[
             ("bridges", &self.bridges),
             ("veths on them", &self.veths),
             ("nft tables", &self.nft_tables),
@@ -322,12 +321,7 @@ impl HostCensus {
             ("mounts", &self.mounts),
             ("processes", &self.processes),
             ("cgroups", &self.cgroups),
-        ] {
-            if !v.is_empty() {
-                out.push(format!("{what}: {v:?}"));
-            }
-        }
-        out
+        ])
     }
 
     pub fn is_clean(&self) -> bool {
