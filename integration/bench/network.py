@@ -23,6 +23,7 @@ run as root; needs nft and iperf3 (integration/install-deps.sh).
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,30 @@ def timed(env, *args):
     return time.monotonic() - t0
 
 
+PROBE = re.compile(r"berth\[\d+\] \+[\d.]+ms \(\+([\d.]+)\) (.*)")
+
+
+def probed(env, phases, *args):
+    """`timed`, with berth's BERTH_TIMING probes: each phase's time (from the
+    mark before it) appended to phases[phase] (a repeated phase: "#2"...)."""
+    t0 = time.monotonic()
+    p = subprocess.run([os.path.join(REL, "berth")] + list(args),
+                       env=dict(env, BERTH_TIMING="1"), capture_output=True, text=True,
+                       timeout=120)
+    dt = time.monotonic() - t0
+    if p.returncode != 0:
+        raise BenchError("berth %s: %s" % (" ".join(args), p.stderr.strip()))
+    seen = {}
+    for line in p.stderr.splitlines():
+        m = PROBE.match(line)
+        if m:
+            k = m.group(2)
+            seen[k] = seen.get(k, 0) + 1
+            key = k if seen[k] == 1 else "%s #%d" % (k, seen[k])
+            phases.setdefault(key, []).append(float(m.group(1)))
+    return dt
+
+
 def iperf(addr, port, seconds):
     p = subprocess.run(["iperf3", "-c", addr, "-p", str(port), "-t", str(seconds), "-J"],
                        capture_output=True, text=True, timeout=seconds + 30)
@@ -69,6 +94,9 @@ def main():
     ap.add_argument("--no-docker", action="store_true")
     ap.add_argument("--no-podman", action="store_true")
     ap.add_argument("--skip-iperf", action="store_true")
+    ap.add_argument("--probes", action="store_true",
+                    help="collect berth's BERTH_TIMING phase probes in the run --rm loop "
+                         "and print their medians")
     args = benchlib.parse_args(ap)
     if os.geteuid() != 0:
         raise SystemExit("network.py: run as root")
@@ -89,8 +117,12 @@ def main():
         berth_cmd(env, "network", "create", "benchnet")
         # 1. run --rm on a user network vs --network none, berth beside its peers
         cg = "berth-bench-net-%d" % os.getpid()
+        phases = {"none": {}, "benchnet": {}}
         runners = {
-            "berth": lambda net: timed(env, "run", "--rm", "--network", net, IMAGE, "true"),
+            "berth": (lambda net: probed(env, phases[net], "run", "--rm", "--network", net,
+                                         IMAGE, "true"))
+            if args.probes else
+            (lambda net: timed(env, "run", "--rm", "--network", net, IMAGE, "true")),
         }
         if not args.no_docker and shutil.which("dockerd"):
             runc = shutil.which("runc")
@@ -109,6 +141,9 @@ def main():
                 "/bin/true")[0]
         samples = {(t, net): [] for t in runners for net in ("none", "benchnet")}
         for i in range(args.warmup + args.iterations):
+            if i == args.warmup:
+                for ph in phases.values():
+                    ph.clear()  # the warm-up's probes
             for (t, net) in samples:
                 dt = runners[t](net)
                 if i >= args.warmup:
@@ -124,6 +159,17 @@ def main():
             extra = (res[t + " benchnet"]["median"] - res[t + " none"]["median"]) * 1e3
             print("%s: a user network costs %.1f ms more than none%s"
                   % (t, extra, " (goal <= 10 ms)" if t == "berth" else ""))
+        if args.probes:
+            print("%-40s %10s %10s" % ("berth phase (BERTH_TIMING)", "none ms", "net ms"))
+            keys = list(phases["benchnet"]) + [k for k in phases["none"]
+                                               if k not in phases["benchnet"]]
+            for k in keys:
+                cols = [stats(phases[n][k])["median"] if phases[n].get(k) else None
+                        for n in ("none", "benchnet")]
+                print("%-40s %10s %10s" % (k[:40], *("-" if c is None else "%.1f" % c
+                                                     for c in cols)))
+            out["phases"] = {n: {k: stats(v) for k, v in ph.items()}
+                             for n, ph in phases.items()}
         # 2. iperf3 through a published port on 127.0.0.1 vs direct
         if args.skip_iperf:
             pass
@@ -138,14 +184,20 @@ def main():
                       "--tmpfs", "/tmp", *mounts, IMAGE, "/usr/bin/iperf3", "-s")
             ip = berth_cmd(env, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "iperf")
             time.sleep(0.5)
+            # pairs, each direct then published: on a loaded host the rate
+            # swings 2x from one test to the next, so the median of the pairs'
+            # ratios is the steadier figure (the ratio of the medians beside it)
             direct, published = [], []
-            for _ in range(max(1, min(args.iterations, 3))):
+            for _ in range(max(1, min(args.iterations, 6))):
                 direct.append(iperf(ip, 5201, args.iperf_seconds))
                 published.append(iperf("127.0.0.1", port, args.iperf_seconds))
             d, p = stats(direct)["median"], stats(published)["median"]
-            out["iperf3"] = {"direct_bps": d, "published_bps": p, "ratio": p / d}
-            print("iperf3 direct %.2f Gbit/s, via 127.0.0.1:%d %.2f Gbit/s: ratio %.2f "
-                  "(goal >= 0.95)" % (d / 1e9, port, p / 1e9, p / d))
+            pair = stats([b / a for a, b in zip(direct, published)])["median"]
+            out["iperf3"] = {"direct_bps": d, "published_bps": p, "ratio": p / d,
+                             "pair_ratio_median": pair}
+            print("iperf3 direct %.2f Gbit/s, via 127.0.0.1:%d %.2f Gbit/s: ratio %.2f, "
+                  "median of %d paired ratios %.2f (goal >= 0.95)"
+                  % (d / 1e9, port, p / 1e9, p / d, len(direct), pair))
             berth_cmd(env, "rm", "-f", "iperf")
         else:
             log("iperf3 not installed: skipping the throughput benchmark")

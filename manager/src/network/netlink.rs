@@ -131,6 +131,12 @@ impl Netlink {
 
     /// The index of interface `name`, if it exists.
     pub fn link_index(&mut self, name: &str) -> Result<Option<u32>, NetlinkError> {
+        Ok(self.link(name)?.map(|l| l.header.index))
+    }
+
+    /// Interface `name` (its header: index, flags; its attributes), if it
+    /// exists.
+    fn link(&mut self, name: &str) -> Result<Option<LinkMessage>, NetlinkError> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.into()));
         match self.request(
@@ -139,7 +145,7 @@ impl Netlink {
             NLM_F_ACK,
         ) {
             Ok(replies) => Ok(replies.into_iter().find_map(|r| match r {
-                RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
+                RouteNetlinkMessage::NewLink(l) => Some(l),
                 _ => None,
             })),
             Err(e) if e.errno() == Some(libc::ENODEV) => Ok(None),
@@ -188,7 +194,8 @@ impl Netlink {
         mac: [u8; 6],
         alias: Option<&str>,
     ) -> Result<u32, NetlinkError> {
-        if self.link_index(name)?.is_none() {
+        let mut found = self.link(name)?;
+        if found.is_none() {
             let mut msg = LinkMessage::default();
             msg.attributes.push(LinkAttribute::IfName(name.into()));
             if let Some(m) = mtu {
@@ -207,11 +214,24 @@ impl Netlink {
                 Err(e) if e.errno() == Some(libc::EEXIST) => {}
                 Err(e) => return Err(e),
             }
+            found = self.link(name)?;
         }
-        let idx = self.link_index(name)?.ok_or_else(|| NetlinkError::Decode {
+        let l = found.ok_or_else(|| NetlinkError::Decode {
             what: format!("create bridge {name}"),
             why: "the bridge is missing after its creation".into(),
         })?;
+        let idx = l.header.index;
+        // Up with its address already (every start after the first): no
+        // change to ask for. A SETLINK runs under the kernel's RTNL lock and
+        // a MAC change calls every netdevice notifier, on each start.
+        let up = l.header.flags.contains(LinkFlags::Up);
+        let has_mac = l
+            .attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::Address(m) if m[..] == mac[..]));
+        if up && has_mac {
+            return Ok(idx);
+        }
         let mut msg = LinkMessage::default();
         msg.header.index = idx;
         msg.header.flags = LinkFlags::Up;

@@ -458,3 +458,26 @@ pub fn is_mount_root(p: &Path) -> io::Result<Option<bool>> {
     let attr = libc::STATX_ATTR_MOUNT_ROOT as u64;
     Ok((st.stx_attributes_mask & attr != 0).then_some(st.stx_attributes & attr != 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_mount_root;
+    use std::path::Path;
+
+    /// statx's mount-root attribute: / and /proc are mount roots, a
+    /// directory made now is not (None only on a kernel older than 5.8).
+    #[test]
+    fn mount_root_by_statx() {
+        let dir = std::env::temp_dir().join(format!("berth-mountroot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = is_mount_root(&dir).unwrap();
+        let _ = std::fs::remove_dir(&dir);
+        let Some(plain) = plain else {
+            return; // the kernel does not report it: the callers fall back
+        };
+        assert!(!plain, "{} is not a mount point", dir.display());
+        assert_eq!(is_mount_root(Path::new("/")).unwrap(), Some(true));
+        assert_eq!(is_mount_root(Path::new("/proc")).unwrap(), Some(true));
+        assert!(is_mount_root(Path::new("/nonexistent-berth-path")).is_err());
+    }
+}
