@@ -221,7 +221,7 @@ impl Netlink {
             why: "the bridge is missing after its creation".into(),
         })?;
         let idx = l.header.index;
-        // Up with its address already (every start after the first): no
+        // Up with its address and label already (every start after the first): no
         // change to ask for. A SETLINK runs under the kernel's RTNL lock and
         // a MAC change calls every netdevice notifier, on each start.
         let up = l.header.flags.contains(LinkFlags::Up);
@@ -229,7 +229,14 @@ impl Netlink {
             .attributes
             .iter()
             .any(|a| matches!(a, LinkAttribute::Address(m) if m[..] == mac[..]));
-        if up && has_mac {
+        // A bridge made by an older berth may lack its root's label, which
+        // the sweep needs to find it once the root is gone.
+        let labelled = alias.is_none_or(|a| {
+            l.attributes
+                .iter()
+                .any(|x| matches!(x, LinkAttribute::IfAlias(v) if v == a))
+        });
+        if up && has_mac && labelled {
             return Ok(idx);
         }
         let mut msg = LinkMessage::default();
