@@ -28,6 +28,15 @@ fn host_has_ipv6() -> bool {
             .is_ok_and(|v| v.trim() == "0")
 }
 
+/// Whether the host lacks IPv6 (then a test says it skips, and returns).
+fn no_ipv6() -> bool {
+    let missing = !host_has_ipv6();
+    if missing {
+        eprintln!("SKIP: this host has no IPv6");
+    }
+    missing
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("[::]:0")
         .unwrap()
@@ -135,8 +144,7 @@ fn assert_v6_clean(b: &Berth, subnet_prefix: &str, ids: &[String]) {
 
 #[test]
 fn dual_stack_traffic_names_ports_and_inspect() {
-    if !host_has_ipv6() {
-        eprintln!("SKIP: this host has no IPv6");
+    if no_ipv6() {
         return;
     }
     let b = Berth::with_busybox("busybox");
@@ -331,8 +339,7 @@ fn dual_stack_traffic_names_ports_and_inspect() {
 
 #[test]
 fn v6_isolation_internal_masquerade_and_kill9() {
-    if !host_has_ipv6() {
-        eprintln!("SKIP: this host has no IPv6");
+    if no_ipv6() {
         return;
     }
     let b = Berth::with_busybox("busybox");
@@ -529,8 +536,7 @@ fn v6_isolation_internal_masquerade_and_kill9() {
 
 #[test]
 fn v6_bad_input() {
-    if !host_has_ipv6() {
-        eprintln!("SKIP: this host has no IPv6");
+    if no_ipv6() {
         return;
     }
     let b = Berth::with_busybox("busybox");
@@ -637,8 +643,7 @@ fn v6_bad_input() {
 /// isolation is not compared here): what both do alike, side by side.
 #[test]
 fn same_as_docker() {
-    if !host_has_ipv6() {
-        eprintln!("SKIP: this host has no IPv6");
+    if no_ipv6() {
         return;
     }
     let b = Berth::with_busybox("busybox");
@@ -1105,8 +1110,7 @@ fn published_ports_answer_on_loopback6() {
 /// address; bad settings are refused naming the key.
 #[test]
 fn default_bridge_ipv6() {
-    if !host_has_ipv6() {
-        eprintln!("SKIP: this host has no IPv6");
+    if no_ipv6() {
         return;
     }
     let b = Berth::with_busybox("busybox");
