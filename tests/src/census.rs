@@ -11,10 +11,10 @@
 //! without their container; pinned network namespaces; veths of this root's
 //! containers, its default bridge and its nftables table.
 
+use crate::host::{self, dir_names as names};
 use crate::manager::Berth;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// What one berth has on the host right now.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -49,16 +49,6 @@ pub fn cgroup_parent(root: &Path) -> String {
     )
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Every directory below `dir` (not `dir` itself), depth first.
 fn subdirs(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -78,27 +68,8 @@ fn cgroup_pids(dir: &Path) -> Vec<i32> {
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.trim().parse().ok())
-        .filter(|p| crate::sys::proc_stat(*p).is_some_and(|(s, _)| s != 'Z'))
+        .filter(|p| host::alive(*p))
         .collect()
-}
-
-fn cmdline(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .replace('\0', " ")
-                .trim()
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
-fn command_out(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
 }
 
 impl Census {
@@ -120,8 +91,7 @@ impl Census {
         // cgroups: the root's parent in each hierarchy, with whatever is below it.
         let parent = cgroup_parent(root);
         let mut pids: BTreeSet<i32> = BTreeSet::new();
-        for h in names(Path::new("/sys/fs/cgroup")) {
-            let p = Path::new("/sys/fs/cgroup").join(&h).join(&parent);
+        for p in host::cgroup_dirs(&parent) {
             let mut dirs = Vec::new();
             subdirs(&p, &mut dirs);
             for d in dirs {
@@ -134,8 +104,8 @@ impl Census {
         let marker = format!("BERTH_STATE={}", state.display());
         pids.extend(crate::sys::pids_with_env(&marker));
         for p in pids {
-            if crate::sys::proc_stat(p).is_some_and(|(s, _)| s != 'Z') {
-                c.processes.push(format!("{p} {}", cmdline(p)));
+            if host::alive(p) {
+                c.processes.push(format!("{p} {}", host::cmdline(p)));
             }
         }
         // lock files whose container is gone
@@ -186,29 +156,23 @@ impl Census {
         let live: Vec<String> = names(&cdir).into_iter().filter(|n| n.len() == 64).collect();
         let tag = root_tag(root);
         let bridge = format!("bb{tag}");
-        let links = command_out("ip", &["-o", "link", "show"]);
-        for l in links.lines() {
-            let Some(name) = l.split(':').nth(1).map(|s| s.trim()) else {
-                continue;
-            };
-            let name = name.split('@').next().unwrap_or(name);
+        for name in host::ports_of(&bridge) {
             if name.starts_with("veth")
-                && l.contains(&format!("master {bridge} "))
                 && !live
                     .iter()
                     .any(|id| name.starts_with(&format!("veth{}", &id[..8])))
             {
-                c.veths.push(name.to_string());
+                c.veths.push(name);
             }
-            if name == bridge && live.is_empty() {
-                c.bridges.push(name.to_string());
-            }
+        }
+        if live.is_empty() && host::bridges().contains_key(&bridge) {
+            c.bridges.push(bridge.clone());
         }
         let table = format!("berth_{tag}");
         if live.is_empty() {
-            for t in command_out("nft", &["list", "tables"]).lines() {
-                if t.split_whitespace().last() == Some(table.as_str()) {
-                    c.nft_tables.push(t.to_string());
+            for (family, name) in host::nft_tables() {
+                if name == table {
+                    c.nft_tables.push(format!("table {family} {name}"));
                 }
             }
         }

@@ -16,6 +16,7 @@
 //! claim or label is left alone: docker names its bridges so too.
 
 use crate::census::{cgroup_parent, root_tag};
+use crate::host::{self, dir_names};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,37 +66,13 @@ pub fn claim_file(subnet: &str) -> PathBuf {
     Path::new(CLAIMS).join(subnet.replace('/', "_"))
 }
 
-/// The bridges on the host: name -> label (its ifalias, empty when none).
-pub fn bridges() -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for name in dir_names(Path::new("/sys/class/net")) {
-        let dev = Path::new("/sys/class/net").join(&name);
-        if dev.join("bridge").is_dir() {
-            let alias = std::fs::read_to_string(dev.join("ifalias")).unwrap_or_default();
-            out.insert(name, alias.trim().to_string());
-        }
-    }
-    out
-}
-
-/// The interfaces enslaved to `bridge`.
-pub fn ports_of(bridge: &str) -> Vec<String> {
-    dir_names(&Path::new("/sys/class/net").join(bridge).join("brif"))
-}
+pub use crate::host::{bridges, ports_of};
 
 /// berth's nftables tables on the host: "ip berth_1234abcd", ...
 pub fn nft_tables() -> Vec<(String, String)> {
-    let out = command_out("nft", &["list", "tables"]);
-    out.lines()
-        .filter_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            match w.as_slice() {
-                ["table", family, name] if berth_table_name(name) => {
-                    Some((family.to_string(), name.to_string()))
-                }
-                _ => None,
-            }
-        })
+    host::nft_tables()
+        .into_iter()
+        .filter(|(_, name)| berth_table_name(name))
         .collect()
 }
 
@@ -105,7 +82,7 @@ pub fn iptables_chains() -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for tool in ["iptables-save", "ip6tables-save"] {
         let mut table = String::new();
-        for l in command_out(tool, &[]).lines() {
+        for l in host::command_out(tool, &[]).lines() {
             if let Some(t) = l.strip_prefix('*') {
                 table = t.to_string();
             } else if let Some(c) = l.strip_prefix(':') {
@@ -134,24 +111,6 @@ fn berth_default_bridge(name: &str) -> bool {
 
 fn hex8(s: &str) -> bool {
     s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn dir_names(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn command_out(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
 }
 
 /// What berth objects of gone roots (or of this run's roots) are on the host.
@@ -268,20 +227,10 @@ impl HostCensus {
         }
         // processes: berth's (manager, responder, exit hook: `--root`/
         // `--state`; shim: `--dir`) whose directories are gone or the run's
-        for pid in dir_names(Path::new("/proc"))
-            .iter()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
-            if crate::sys::proc_stat(pid).is_none_or(|(s, _)| s == 'Z') {
-                continue;
-            }
-            let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        for pid in host::live_pids() {
+            let Some(argv) = host::argv(pid) else {
                 continue;
             };
-            let argv: Vec<String> = raw
-                .split(|b| *b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
             let is_berth = argv
                 .first()
                 .and_then(|a| Path::new(a).file_name())
@@ -300,8 +249,7 @@ impl HostCensus {
         // cgroups of the run's roots' containers
         for d in run_dirs {
             let parent = cgroup_parent(d);
-            for h in dir_names(Path::new("/sys/fs/cgroup")) {
-                let p = Path::new("/sys/fs/cgroup").join(&h).join(&parent);
+            for p in host::cgroup_dirs(&parent) {
                 if p.is_dir() {
                     c.cgroups.push(p.display().to_string());
                 }

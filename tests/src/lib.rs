@@ -17,6 +17,7 @@ pub mod census;
 pub mod cgroup;
 pub mod console;
 pub mod containers;
+pub mod host;
 pub mod host_census;
 pub mod images;
 pub mod interop;

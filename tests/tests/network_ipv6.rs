@@ -28,6 +28,16 @@ fn host_has_ipv6() -> bool {
             .is_ok_and(|v| v.trim() == "0")
 }
 
+/// A berth with busybox for a v6 test; None (saying the test skips) when
+/// the host has no IPv6.
+fn v6_berth() -> Option<Berth> {
+    if !host_has_ipv6() {
+        eprintln!("SKIP: this host has no IPv6");
+        return None;
+    }
+    Some(Berth::with_busybox("busybox"))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("[::]:0")
         .unwrap()
@@ -135,11 +145,7 @@ fn assert_v6_clean(b: &Berth, subnet_prefix: &str, ids: &[String]) {
 
 #[test]
 fn dual_stack_traffic_names_ports_and_inspect() {
-    if !host_has_ipv6() {
-        eprintln!("SKIP: this host has no IPv6");
-        return;
-    }
-    let b = Berth::with_busybox("busybox");
+    let Some(b) = v6_berth() else { return };
     b.run(&[
         "network",
         "create",
@@ -331,11 +337,7 @@ fn dual_stack_traffic_names_ports_and_inspect() {
 
 #[test]
 fn v6_isolation_internal_masquerade_and_kill9() {
-    if !host_has_ipv6() {
-        eprintln!("SKIP: this host has no IPv6");
-        return;
-    }
-    let b = Berth::with_busybox("busybox");
+    let Some(b) = v6_berth() else { return };
     for (name, v4, v6, extra) in [
         ("a6", "10.62.1.0/24", "fd62:1::/64", None),
         ("b6", "10.62.2.0/24", "fd62:2::/64", None),
@@ -529,11 +531,7 @@ fn v6_isolation_internal_masquerade_and_kill9() {
 
 #[test]
 fn v6_bad_input() {
-    if !host_has_ipv6() {
-        eprintln!("SKIP: this host has no IPv6");
-        return;
-    }
-    let b = Berth::with_busybox("busybox");
+    let Some(b) = v6_berth() else { return };
     // docker 20.10's words: its default pools have no v6 pool
     b.run(&["network", "create", "--ipv6", "nosub"])
         .fails_with("non-overlapping IPv6 address pool");
@@ -637,11 +635,7 @@ fn v6_bad_input() {
 /// isolation is not compared here): what both do alike, side by side.
 #[test]
 fn same_as_docker() {
-    if !host_has_ipv6() {
-        eprintln!("SKIP: this host has no IPv6");
-        return;
-    }
-    let b = Berth::with_busybox("busybox");
+    let Some(b) = v6_berth() else { return };
     let d = docker::Docker::start_with(&["--userland-proxy=true"]);
     d.docker(&["tag", engine_kit::IMAGE, "busybox"]).assert_ok();
 
@@ -1105,11 +1099,7 @@ fn published_ports_answer_on_loopback6() {
 /// address; bad settings are refused naming the key.
 #[test]
 fn default_bridge_ipv6() {
-    if !host_has_ipv6() {
-        eprintln!("SKIP: this host has no IPv6");
-        return;
-    }
-    let b = Berth::with_busybox("busybox");
+    let Some(b) = v6_berth() else { return };
     let conf = b.scratch("conf").join("config.json");
     let with_conf = |text: &str, args: &[&str]| {
         std::fs::write(&conf, text).unwrap();

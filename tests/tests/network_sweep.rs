@@ -63,6 +63,29 @@ fn assert_nothing_left(dirs: &[PathBuf], ctx: &str) {
     );
 }
 
+/// Drop `roots` (deleting them, in order), then assert that nothing of
+/// theirs is left on the host.
+#[track_caller]
+fn drop_and_assert_nothing_left<const N: usize>(roots: [Berth; N], ctx: &str) {
+    let all: Vec<PathBuf> = roots.iter().flat_map(dirs).collect();
+    drop(roots);
+    assert_nothing_left(&all, ctx);
+}
+
+/// Assert that `bridge` and nft table `table` are gone; `whose` says whose
+/// they were ("of the deleted root").
+#[track_caller]
+fn assert_bridge_and_table_gone(bridge: &str, table: &str, whose: &str) {
+    assert!(
+        !link_exists(bridge),
+        "bridge {bridge} {whose} is still there"
+    );
+    assert!(
+        !nft_table_exists(table),
+        "table {table} {whose} is still there"
+    );
+}
+
 /// Root A is being deleted (its network records are gone, its directory is
 /// not yet) when root B's command sweeps: A's claim must stay, so that the
 /// sweep after A is gone finds A's bridge and firewall table through it.
@@ -99,25 +122,14 @@ fn claim_outlives_a_half_deleted_root() {
 
     std::fs::remove_dir_all(a.root()).unwrap();
     b.run(&["network", "ls"]).assert_ok();
-    assert!(
-        !link_exists(&bridge),
-        "bridge {bridge} of the deleted root is still there"
-    );
-    assert!(
-        !nft_table_exists(&table),
-        "table {table} of the deleted root is still there"
-    );
+    assert_bridge_and_table_gone(&bridge, &table, "of the deleted root");
     assert!(
         !claim_file(&subnet).is_file()
             || std::fs::read_to_string(claim_file(&subnet))
                 .is_ok_and(|c| !c.starts_with(&format!("{}\n", a.root().display()))),
         "the claim of {subnet} outlived its root and bridge"
     );
-    let mut all = dirs(&a);
-    all.extend(dirs(&b));
-    drop(a);
-    drop(b);
-    assert_nothing_left(&all, "after deleting both roots");
+    drop_and_assert_nothing_left([a, b], "after deleting both roots");
 }
 
 /// A claim of the root's own without its network record (a `network
@@ -154,11 +166,7 @@ fn own_claim_without_its_network_is_swept() {
     b.run(&["network", "create", "--subnet", &subnet, "again"])
         .assert_ok();
     b.run(&["network", "rm", "again"]).assert_ok();
-    let mut all = dirs(&a);
-    all.extend(dirs(&b));
-    drop(a);
-    drop(b);
-    assert_nothing_left(&all, "after both roots");
+    drop_and_assert_nothing_left([a, b], "after both roots");
 }
 
 /// Roots deleted with their networks while another root sweeps in a loop
@@ -229,19 +237,8 @@ fn labelled_bridge_without_claim_is_swept() {
     }
     std::fs::remove_dir_all(a.root()).unwrap();
     b.run(&["network", "ls"]).assert_ok();
-    assert!(
-        !link_exists(&bridge),
-        "bridge {bridge} labelled with the deleted root is still there"
-    );
-    assert!(
-        !nft_table_exists(&table),
-        "table {table} of the deleted root is still there"
-    );
-    let mut all = dirs(&a);
-    all.extend(dirs(&b));
-    drop(a);
-    drop(b);
-    assert_nothing_left(&all, "after both roots");
+    assert_bridge_and_table_gone(&bridge, &table, "of the deleted, labelling root");
+    drop_and_assert_nothing_left([a, b], "after both roots");
 }
 
 /// A root that exists but records no network at all (its deletion took
@@ -260,14 +257,7 @@ fn root_without_any_network_is_swept_at_once() {
     let table = format!("berth_{}", root_tag(a.root()));
     delete_network_records(a.root());
     b.run(&["network", "ls"]).assert_ok();
-    assert!(
-        !link_exists(&bridge),
-        "bridge {bridge} of the emptied root is still there"
-    );
-    assert!(
-        !nft_table_exists(&table),
-        "table {table} of the emptied root is still there"
-    );
+    assert_bridge_and_table_gone(&bridge, &table, "of the emptied root");
     assert!(
         !claim_file(&subnet).is_file(),
         "the claim of {subnet} of the emptied root is still there"
@@ -275,9 +265,5 @@ fn root_without_any_network_is_swept_at_once() {
     b.run(&["network", "create", "--subnet", &subnet, "taken"])
         .assert_ok();
     b.run(&["network", "rm", "taken"]).assert_ok();
-    let mut all = dirs(&a);
-    all.extend(dirs(&b));
-    drop(a);
-    drop(b);
-    assert_nothing_left(&all, "after both roots");
+    drop_and_assert_nothing_left([a, b], "after both roots");
 }

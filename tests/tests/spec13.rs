@@ -502,6 +502,28 @@ fn memory_check_before_update_refuses_limits_below_usage() {
     t.assert_no_leaks();
 }
 
+/// The one fd `sock` receives, asserted to be a pidfd of container `id`'s init
+/// (its fdinfo names the init's pid).
+#[track_caller]
+fn receive_init_pidfd(
+    t: &Ctx,
+    id: &str,
+    sock: &berth_tests::console::ConsoleSocket,
+) -> std::os::fd::OwnedFd {
+    let mut got = sock.receive(std::time::Duration::from_secs(10));
+    assert_eq!(got.fds.len(), 1, "one fd");
+    let pidfd = got.fds.remove(0);
+    let fd = pidfd.as_raw_fd();
+    let pid = t.rt.state_json(id)["pid"].as_i64().unwrap();
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
+    assert!(
+        info.lines()
+            .any(|l| l.split_whitespace().eq(["Pid:", &pid.to_string()])),
+        "{info}"
+    );
+    pidfd
+}
+
 /// runc 1.2's `create --pidfd-socket`: the socket receives a pidfd of the
 /// container's init, which outlives `create` and can signal it.
 #[test]
@@ -520,18 +542,10 @@ fn create_pidfd_socket_receives_the_init_pidfd() {
         &["--pidfd-socket", sock_path.to_str().unwrap()],
     )
     .assert_ok();
-    let got = sock.receive(std::time::Duration::from_secs(10));
-    assert_eq!(got.fds.len(), 1, "one fd");
-    let fd = got.fds[0].as_raw_fd();
+    let pidfd = receive_init_pidfd(&t, &id, &sock);
+    let fd = pidfd.as_raw_fd();
     let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
     assert_eq!(link.to_string_lossy(), "anon_inode:[pidfd]");
-    let pid = t.rt.state_json(&id)["pid"].as_i64().unwrap();
-    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
-    assert!(
-        info.lines()
-            .any(|l| l.split_whitespace().eq(["Pid:", &pid.to_string()])),
-        "{info}"
-    );
     // SAFETY: a pidfd we own, signal number, no info, no flags.
     let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd, libc::SIGKILL, 0, 0) };
     assert_eq!(r, 0, "pidfd_send_signal");
@@ -557,16 +571,7 @@ fn run_pidfd_socket_receives_the_init_pidfd() {
         &["--detach", "--pidfd-socket", sock_path.to_str().unwrap()],
     )
     .assert_ok();
-    let got = sock.receive(std::time::Duration::from_secs(10));
-    assert_eq!(got.fds.len(), 1, "one fd");
-    let fd = got.fds[0].as_raw_fd();
-    let pid = t.rt.state_json(&id)["pid"].as_i64().unwrap();
-    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
-    assert!(
-        info.lines()
-            .any(|l| l.split_whitespace().eq(["Pid:", &pid.to_string()])),
-        "{info}"
-    );
+    let _pidfd = receive_init_pidfd(&t, &id, &sock);
     assert_eq!(t.rt.status(&id), "running");
     t.rt.delete_force(&id).assert_ok();
     t.assert_no_leaks();
