@@ -749,6 +749,40 @@ fn container_network_mode_shares_the_namespace() {
     assert_net_clean(&b, &[id]);
 }
 
+/// The owner of a namespace stops while a `--network container:` joiner
+/// still runs in it: the namespace outlives the pin, so the owner's exit
+/// deletes its veth itself (it asks the joiners berth recorded, not /proc).
+#[test]
+fn owner_exit_with_a_running_joiner_deletes_its_veth() {
+    let b = Berth::with_busybox("busybox");
+    let id = web(&b, "owner", &[], "owned");
+    let joiner = b
+        .run(&[
+            "run",
+            "-d",
+            "--network",
+            "container:owner",
+            "busybox",
+            "sleep",
+            "300",
+        ])
+        .assert_ok()
+        .stdout
+        .trim()
+        .to_string();
+    let veth = format!("veth{}", &id[..8]);
+    assert!(links().contains(&veth), "no veth {veth}:\n{}", links());
+    b.run(&["stop", "-t", "1", "owner"]).assert_ok();
+    berth_tests::wait_until(Duration::from_secs(5), || !links().contains(&veth));
+    let l = links();
+    assert!(!l.contains(&veth), "veth of the stopped owner left:\n{l}");
+    b.run(&["rm", "-f", &joiner]).assert_ok();
+    b.run(&["rm", "-f", "owner"]).assert_ok();
+    let joiners = b.state().join("netns-joiners");
+    assert!(!joiners.exists(), "{} left", joiners.display());
+    assert_net_clean(&b, &[id, joiner]);
+}
+
 #[test]
 fn publish_all_mac_address_and_ip_range() {
     let b = Berth::with_busybox("busybox");

@@ -124,11 +124,17 @@ pub fn launching_shim(ctx: &Context, rec: &ContainerRecord) -> Option<i32> {
 /// shim's whole life) is in `dir`, if that process still lives (the start
 /// time guards against a reused pid).
 pub fn live_shim_pid(dir: &Path) -> Option<i32> {
+    live_shim(dir).map(|(pid, _)| pid)
+}
+
+/// `live_shim_pid` with the shim's start time: the pair names that process
+/// for as long as it lives (`process::running_since` checks it again).
+pub fn live_shim(dir: &Path) -> Option<(i32, u64)> {
     let text = std::fs::read_to_string(dir.join("shim.pid")).ok()?;
     let mut it = text.split_whitespace();
     let pid: i32 = it.next()?.parse().ok()?;
     let start: u64 = it.next()?.parse().ok()?;
-    (pid_running(pid) && start_time(pid) == Some(start)).then_some(pid)
+    crate::sys::process::running_since(pid, start).then_some((pid, start))
 }
 
 /// The live state: the shim's status.json; when the shim is gone, what it left

@@ -225,33 +225,73 @@ pub fn remove(state: &Path, id: &str) -> Result<(), NetnsError> {
     }
 }
 
+/// `<state>/netns-joiners`: a file per container that joined another's
+/// namespace (`--network container:X`), named by the joiner, holding X's id.
+/// Not under `<state>/netns`, whose entries are the pins.
+fn joiners_dir(state: &Path) -> PathBuf {
+    state.join("netns-joiners")
+}
+
+/// Record that container `joiner` is about to join `owner`'s namespace
+/// (before its process starts: a crash after this leaves a record that
+/// `dies_with_pin` checks and drops, never a missed joiner).
+pub fn record_joiner(state: &Path, joiner: &str, owner: &str) -> Result<(), NetnsError> {
+    let d = joiners_dir(state);
+    std::fs::create_dir_all(&d).map_err(io("create", &d))?;
+    let p = d.join(joiner);
+    // one small write, done before the joiner's process exists: a crash that
+    // cuts it short also means no joiner is in the namespace
+    std::fs::write(&p, owner).map_err(io("write", &p))
+}
+
+/// Drop `joiner`'s record (its release); missing is fine.
+pub fn forget_joiner(state: &Path, joiner: &str) {
+    let d = joiners_dir(state);
+    if std::fs::remove_file(d.join(joiner)).is_ok() {
+        // the directory goes with its last record (an error: not empty)
+        let _ = std::fs::remove_dir(&d);
+    }
+}
+
 /// Whether unpinning container `id`'s namespace frees it: no process is in
 /// it (the container's have exited and no `--network container:` peer
 /// joined it). The kernel then deletes its interfaces -- a veth with both
 /// ends -- as it frees the namespace, in its own worker: the caller need not
 /// delete them itself, which costs a synchronize_net (5-20 ms) each.
-/// Unsure (no pin, an unreadable /proc): false.
-pub fn dies_with_pin(state: &Path, id: &str) -> bool {
+/// Called after the container's own processes are gone (its exit), so only
+/// the joiners berth recorded are asked: each one's recorded init pid, whose
+/// namespace must be the pin's (a pid reused by a stranger is not in it).
+/// O(joiners), not a walk of /proc: usually there is no joiner record at all.
+/// (A record goes with its joiner's release, at its exit or its removal.)
+/// Unsure (no pin, an unreadable record): false. `pid_of` gives a joiner's live init pid.
+pub fn dies_with_pin(state: &Path, id: &str, pid_of: impl Fn(&str) -> Option<i32>) -> bool {
     use std::os::unix::fs::MetadataExt;
     // the pin is a bind mount of the namespace's nsfs file: same inode
     let Ok(pin) = std::fs::metadata(path(state, id)) else {
         return false;
     };
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return false;
+    let d = joiners_dir(state);
+    let rd = match std::fs::read_dir(&d) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+        Err(_) => return false,
     };
     for e in rd.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
+        let Ok(owner) = std::fs::read_to_string(e.path()) else {
+            return false;
         };
-        if let Ok(m) = std::fs::metadata(format!("/proc/{pid}/ns/net")) {
-            if m.ino() == pin.ino() && m.dev() == pin.dev() {
-                return false;
-            }
+        if owner.trim() != id {
+            continue;
+        }
+        let Some(joiner) = e.file_name().to_str().map(str::to_string) else {
+            return false;
+        };
+        let inside = pid_of(&joiner).is_some_and(|pid| {
+            std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|m| m.ino() == pin.ino() && m.dev() == pin.dev())
+        });
+        if inside {
+            return false;
         }
     }
     true

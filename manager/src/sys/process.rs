@@ -45,6 +45,28 @@ pub fn start_time(pid: i32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether `pid` is the process that started at `start` (clock ticks, as in
+/// /proc/PID/stat) and still runs (not a zombie): one read of its stat file,
+/// where `pid_running` and `start_time` together take a signal and two.
+pub fn running_since(pid: i32, start: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    let mut fields = stat[close + 1..].split_whitespace();
+    let running = !matches!(
+        fields.next().and_then(|s| s.chars().next()),
+        Some('Z' | 'X' | 'x') | None
+    );
+    // the state was field 0 of the rest; the start time is its 19th
+    running && fields.nth(18).and_then(|s| s.parse().ok()) == Some(start)
+}
+
 /// Whether no process has this pid any more (ESRCH). Unlike `!pid_alive`, any
 /// other failure counts as "maybe alive": callers use it to decide that what a
 /// process left behind is garbage.
