@@ -225,4 +225,23 @@ mod tests {
         let _ = child.wait();
         assert!(!pid_alive(pid));
     }
+
+    #[test]
+    fn running_since_names_one_process_and_not_a_zombie() {
+        let me = std::process::id() as i32;
+        let start = start_time(me).unwrap();
+        assert!(running_since(me, start));
+        assert!(!running_since(me, start + 1), "another start time");
+        assert!(!running_since(0, start));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let cstart = start_time(pid).unwrap();
+        // not reaped yet: a zombie once it exits
+        let zombie = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            !running_since(pid, cstart)
+        });
+        assert!(zombie, "an exited, unreaped child counts as not running");
+        let _ = child.wait();
+    }
 }
