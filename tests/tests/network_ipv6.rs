@@ -38,6 +38,16 @@ fn v6_berth() -> Option<Berth> {
     Some(Berth::with_busybox("busybox"))
 }
 
+/// A berth for the [::1] tests, or None (with the SKIP line) on a host
+/// without IPv6 on lo.
+fn loopback6_berth() -> Option<Berth> {
+    if !host_has_ipv6() || !loopback6() {
+        eprintln!("SKIP: this host has no ::1");
+        return None;
+    }
+    Some(Berth::with_busybox("busybox"))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("[::]:0")
         .unwrap()
@@ -937,11 +947,7 @@ fn shim_pid(b: &Berth, id: &str) -> i32 {
 
 #[test]
 fn published_ports_answer_on_loopback6() {
-    if !host_has_ipv6() || !loopback6() {
-        eprintln!("SKIP: this host has no ::1");
-        return;
-    }
-    let b = Berth::with_busybox("busybox");
+    let Some(b) = loopback6_berth() else { return };
     let checker = berth_tests::checker_bin();
     let chk = format!("{}:/chk:ro", checker.parent().unwrap().display());
     let (port, uport, v4only) = (free_port_low(), free_port(), free_port());
@@ -1253,11 +1259,7 @@ impl Drop for OwnBridge {
 /// address seen by the server, the same refusal of a taken [::1] port.
 #[test]
 fn loopback6_and_default_bridge_v6_as_docker() {
-    if !host_has_ipv6() || !loopback6() {
-        eprintln!("SKIP: this host has no ::1");
-        return;
-    }
-    let b = Berth::with_busybox("busybox");
+    let Some(b) = loopback6_berth() else { return };
     std::fs::write(
         b.root().join("daemon.json"),
         r#"{"ipv6": true, "fixed-cidr-v6": "fd65:e::/64", "bip": "10.65.14.1/24"}"#,
