@@ -144,6 +144,13 @@ def phases(evs, ctr_pid, ctd_pid, log_lines, t_real_off, wall):
             if role:
                 mark(role + " exits", t)
                 timeline.append((t, pid, "exit (" + role + ")"))
+        elif ev == "sched_process_fork" and shim_procs.get(pid) == "shim start":
+            # A daemon forked by `start` without an exec (the single-threaded `start`
+            # creates no thread, so its one fork is the daemon).
+            child = int(field(rest, "child_pid"))
+            shim_procs[child] = roles[child] = "shim daemon"
+            mark("shim daemon", t)
+            timeline.append((t, child, "fork (shim daemon)"))
         elif ev in ("sys_enter_mount", "sys_enter_umount"):
             role = roles.get(pid, "containerd" if pid == ctd_pid else "container init")
             mark("%s by %s" % (ev[10:], role), t)

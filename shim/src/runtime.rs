@@ -2,9 +2,10 @@
 
 use crate::sys;
 use berth_shim_protocol::StartErrorKind;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -48,32 +49,50 @@ impl Runtime {
         }
     }
 
-    fn command(&self, verb: &str) -> Command {
-        let mut c = Command::new(&self.bin);
-        unblock_signals_in_child(&mut c);
-        c.arg("--root")
-            .arg(&self.root)
-            .arg("--log")
-            .arg(&self.log)
-            .arg("--log-format")
-            .arg("json")
-            .arg(verb);
-        c
+    /// The global flags and `verb`: the start of every invocation's arguments.
+    fn args(&self, verb: &str) -> Vec<OsString> {
+        let mut a: Vec<OsString> = vec!["--root".into(), self.root.clone().into()];
+        a.extend(["--log".into(), self.log.clone().into()]);
+        a.extend(["--log-format".into(), "json".into(), verb.into()]);
+        a
     }
 
-    /// Run to completion. `err_read` is the read end of the command's stderr (drained
-    /// for the fallback message); with None, stderr is captured through a fresh pipe.
-    fn run(&self, mut cmd: Command, err_read: Option<&OwnedFd>) -> Result<(), RuntimeError> {
+    /// Run to completion with `io` as the command's stdio (None: /dev/null, and stderr
+    /// a fresh pipe); `err_read` is the read end of `io`'s stderr (drained for the
+    /// fallback message). Started with posix_spawn (`sys::spawn`), not Command: no
+    /// fork of the shim on the path of create and start.
+    fn run(
+        &self,
+        args: Vec<OsString>,
+        io: Option<Stdio3>,
+        err_read: Option<&OwnedFd>,
+    ) -> Result<(), RuntimeError> {
         let log_len = std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
-        let own_pipe = if err_read.is_none() {
-            let (r, w) = sys::pipe().map_err(|source| self.spawn_err(source))?;
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(w);
-            Some(r)
-        } else {
-            None
+        let (io, own_pipe) = match io {
+            Some(io) => (io, None),
+            None => {
+                let (r, w) = sys::pipe().map_err(|source| self.spawn_err(source))?;
+                let null = |flags| sys::open_devnull(flags).map_err(|s| self.spawn_err(s));
+                let io = Stdio3 {
+                    stdin: null(libc::O_RDONLY)?,
+                    stdout: null(libc::O_WRONLY)?,
+                    stderr: w,
+                };
+                (io, Some(r))
+            }
         };
-        let status = cmd.status().map_err(|source| self.spawn_err(source))?;
-        if status.success() {
+        let argv: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+        let stdio = [
+            io.stdin.as_raw_fd(),
+            io.stdout.as_raw_fd(),
+            io.stderr.as_raw_fd(),
+        ];
+        let pid = sys::spawn(&self.bin, &argv, stdio).map_err(|source| self.spawn_err(source))?;
+        // Our copies of the child's ends: a reader of the stderr pipe sees EOF once the
+        // child (and what it started) closed theirs.
+        drop(io);
+        let code = sys::wait_child(pid).map_err(|source| self.spawn_err(source))?;
+        if code == 0 {
             return Ok(());
         }
         let mut stderr = Vec::new();
@@ -94,7 +113,7 @@ impl Runtime {
                 (!s.is_empty()).then_some((s, None))
             })
             .unwrap_or_else(|| {
-                let msg = format!("{} failed: {status}", self.bin.display());
+                let msg = format!("{} failed: exit status {code}", self.bin.display());
                 (msg, None)
             });
         Err(RuntimeError::Failed { msg, kind })
@@ -132,41 +151,38 @@ impl Runtime {
         io: Stdio3,
         err_read: &OwnedFd,
     ) -> Result<(), RuntimeError> {
-        let mut c = self.command("create");
-        c.arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(pid_file);
+        let mut a = self.args("create");
+        a.extend(["--bundle".into(), bundle.into()]);
+        a.extend(["--pid-file".into(), pid_file.into()]);
         if let Some(s) = console {
-            c.arg("--console-socket").arg(s);
+            a.extend(["--console-socket".into(), s.into()]);
         }
-        c.arg(&self.id);
-        c.stdin(io.stdin).stdout(io.stdout).stderr(io.stderr);
-        self.run(c, Some(err_read))
+        a.push(self.id.clone().into());
+        self.run(a, Some(io), Some(err_read))
     }
 
     pub fn start(&self) -> Result<(), RuntimeError> {
-        let mut c = self.command("start");
-        c.arg(&self.id);
-        self.run(c, None)
+        let mut a = self.args("start");
+        a.push(self.id.clone().into());
+        self.run(a, None, None)
     }
 
     pub fn kill(&self, signal: i32, all: bool) -> Result<(), RuntimeError> {
-        let mut c = self.command("kill");
+        let mut a = self.args("kill");
         if all {
-            c.arg("--all");
+            a.push("--all".into());
         }
-        c.arg(&self.id).arg(signal.to_string());
-        self.run(c, None)
+        a.extend([self.id.clone().into(), signal.to_string().into()]);
+        self.run(a, None, None)
     }
 
     pub fn delete(&self, force: bool) -> Result<(), RuntimeError> {
-        let mut c = self.command("delete");
+        let mut a = self.args("delete");
         if force {
-            c.arg("--force");
+            a.push("--force".into());
         }
-        c.arg(&self.id);
-        self.run(c, None)
+        a.push(self.id.clone().into());
+        self.run(a, None, None)
     }
 
     /// `exec --detach --pid-file F --process P [--console-socket S] ID`.
@@ -178,18 +194,14 @@ impl Runtime {
         io: Stdio3,
         err_read: &OwnedFd,
     ) -> Result<(), RuntimeError> {
-        let mut c = self.command("exec");
-        c.arg("--detach")
-            .arg("--pid-file")
-            .arg(pid_file)
-            .arg("--process")
-            .arg(process);
+        let mut a = self.args("exec");
+        a.extend(["--detach".into(), "--pid-file".into(), pid_file.into()]);
+        a.extend(["--process".into(), process.into()]);
         if let Some(s) = console {
-            c.arg("--console-socket").arg(s);
+            a.extend(["--console-socket".into(), s.into()]);
         }
-        c.arg(&self.id);
-        c.stdin(io.stdin).stdout(io.stdout).stderr(io.stderr);
-        self.run(c, Some(err_read))
+        a.push(self.id.clone().into());
+        self.run(a, Some(io), Some(err_read))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Thin wrappers over the few syscalls the shim needs (libc directly: the poll loop
 //! works on raw fds, and nix would add nothing here but size).
 
+use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -154,6 +155,126 @@ pub fn reap_any() -> Option<(i32, i32)> {
         return None;
     }
     Some((pid, decode_status(st)))
+}
+
+/// Wait for the child `pid` (blocking): its exit code, signals as 128+n.
+pub fn wait_child(pid: i32) -> io::Result<i32> {
+    let mut st = 0;
+    loop {
+        // SAFETY: valid status pointer; waits for one child of ours.
+        let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+        if r == pid {
+            return Ok(decode_status(st));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Start `bin` with `args` (after argv[0]) and `stdio` as its fds 0, 1 and 2, by
+/// posix_spawn: glibc's is a clone(CLONE_VM | CLONE_VFORK) and an exec, so the shim's
+/// page tables are not copied (a fork of a process with threads holds its memory map
+/// locked for the copy, and its other threads then take copy-on-write faults: on the
+/// path of a ttrpc reply while `runtime delete` is started, for one). std's Command
+/// uses posix_spawn too, but falls back to fork when the child needs a step before
+/// its exec, as the signal mask below did. As Command's children, the child starts
+/// with no signal blocked (the shim blocks SIGCHLD and SIGTERM for its signalfd) and
+/// SIGPIPE at its default (Rust ignores it in the shim). Returns the child's pid.
+pub fn spawn(bin: &Path, args: &[&OsStr], stdio: [RawFd; 3]) -> io::Result<i32> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let cstr = |b: Vec<u8>| {
+        CString::new(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte"))
+    };
+    let path = cstr(bin.as_os_str().as_bytes().to_vec())?;
+    let mut argv_c = vec![path.clone()];
+    for a in args {
+        argv_c.push(cstr(a.as_bytes().to_vec())?);
+    }
+    let env_c: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend(v.into_vec());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let ptrs = |v: &[CString]| -> Vec<*mut libc::c_char> {
+        v.iter()
+            .map(|s| s.as_ptr().cast_mut())
+            .chain(std::iter::once(std::ptr::null_mut()))
+            .collect()
+    };
+    let (argv, envp) = (ptrs(&argv_c), ptrs(&env_c));
+    // posix_spawn's dup2 onto the same number would keep close-on-exec set: move a
+    // standard fd out of the way first (closed when this returns).
+    let mut moved = Vec::new();
+    let mut src = stdio;
+    for fd in src.iter_mut() {
+        if (0..3).contains(fd) {
+            // SAFETY: F_DUPFD_CLOEXEC makes a new fd we own (>= 3).
+            let d = cvt(unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3) })?;
+            // SAFETY: `d` was just made and is owned by nothing else.
+            moved.push(unsafe { OwnedFd::from_raw_fd(d) });
+            *fd = d;
+        }
+    }
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the file actions and attributes are initialised before use and destroyed
+    // after; argv and envp are NULL-terminated arrays of pointers into CStrings that
+    // outlive the call; the sigsets are initialised by sigemptyset.
+    let r = unsafe {
+        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut fa);
+        libc::posix_spawnattr_init(&mut attr);
+        let mut r = 0;
+        for (target, fd) in src.iter().enumerate() {
+            if r == 0 {
+                r = libc::posix_spawn_file_actions_adddup2(&mut fa, *fd, target as libc::c_int);
+            }
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        if r == 0 {
+            r = libc::posix_spawnattr_setsigmask(&mut attr, &none);
+        }
+        if r == 0 {
+            r = libc::posix_spawnattr_setsigdefault(&mut attr, &pipe);
+        }
+        if r == 0 {
+            let flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
+            r = libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short);
+        }
+        if r == 0 {
+            // A bare name is looked up on PATH, as Command does.
+            let spawn = if path.as_bytes().contains(&b'/') {
+                libc::posix_spawn
+            } else {
+                libc::posix_spawnp
+            };
+            r = spawn(
+                &mut pid,
+                path.as_ptr(),
+                &fa,
+                &attr,
+                argv.as_ptr(),
+                envp.as_ptr(),
+            );
+        }
+        libc::posix_spawn_file_actions_destroy(&mut fa);
+        libc::posix_spawnattr_destroy(&mut attr);
+        r
+    };
+    drop(moved);
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(pid)
 }
 
 pub fn decode_status(st: libc::c_int) -> i32 {

@@ -1,5 +1,5 @@
 //! The command line containerd gives a shim v2 binary (Go `flag` syntax: `-name value`,
-//! `-name=value`, `--name value`), then an action: `start`, `delete`, or none (serve).
+//! `-name=value`, `--name value`), then an action: `start` or `delete`.
 
 use std::path::PathBuf;
 
@@ -7,17 +7,18 @@ use std::path::PathBuf;
 pub enum CliError {
     #[error("flag -{0} needs a value")]
     MissingValue(String),
-    #[error("unknown flag {0:?} (containerd-shim-berth-v2 takes -namespace, -address, -publish-binary, -id, -bundle, -socket, -debug)")]
+    #[error("unknown flag {0:?} (containerd-shim-berth-v2 takes -namespace, -address, -publish-binary, -id, -bundle, -debug)")]
     Unknown(String),
-    #[error("unknown action {0:?}: expected start, delete or none")]
+    #[error("unknown action {0:?}: expected start or delete")]
     Action(String),
+    #[error("no action: containerd runs `containerd-shim-berth-v2 ... start` (which starts the shim daemon) or `... delete`")]
+    NoAction,
     #[error("-{0} is required")]
     Required(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    Serve,
     Start,
     Delete,
     Version,
@@ -31,7 +32,8 @@ pub struct Flags {
     pub publish_binary: String,
     pub id: String,
     pub bundle: Option<PathBuf>,
-    /// The socket `start` bound for the daemon (removed when it exits).
+    /// The socket `start` bound for its daemon (removed when the daemon exits); not a
+    /// flag: set in the forked daemon.
     pub socket: Option<PathBuf>,
     pub debug: bool,
     pub action: Action,
@@ -46,9 +48,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Flags, CliError> 
         bundle: None,
         socket: None,
         debug: false,
-        action: Action::Serve,
+        action: Action::Version,
     };
     let mut action = None;
+    let mut version = false;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         if !a.starts_with('-') {
@@ -69,8 +72,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Flags, CliError> 
         };
         match name.as_str() {
             "debug" => f.debug = inline.as_deref() != Some("false"),
-            "v" | "version" => f.action = Action::Version,
-            "namespace" | "address" | "publish-binary" | "id" | "bundle" | "socket" => {
+            "v" | "version" => version = true,
+            "namespace" | "address" | "publish-binary" | "id" | "bundle" => {
                 let v = match inline {
                     Some(v) => v,
                     None => it
@@ -82,21 +85,21 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Flags, CliError> 
                     "address" => f.address = v,
                     "publish-binary" => f.publish_binary = v,
                     "id" => f.id = v,
-                    "bundle" => f.bundle = Some(PathBuf::from(v)),
-                    _ => f.socket = Some(PathBuf::from(v)),
+                    _ => f.bundle = Some(PathBuf::from(v)),
                 }
             }
             _ => return Err(CliError::Unknown(a)),
         }
     }
-    if f.action == Action::Version {
+    if version {
+        f.action = Action::Version;
         return Ok(f);
     }
-    f.action = action.unwrap_or(Action::Serve);
+    f.action = action.ok_or(CliError::NoAction)?;
     if f.namespace.is_empty() {
         return Err(CliError::Required("namespace"));
     }
-    if f.id.is_empty() && f.action != Action::Serve {
+    if f.id.is_empty() {
         return Err(CliError::Required("id"));
     }
     Ok(f)
@@ -135,6 +138,8 @@ mod tests {
         ));
         assert!(matches!(p("-namespace a -frob"), Err(CliError::Unknown(_))));
         assert!(matches!(p("-namespace"), Err(CliError::MissingValue(_))));
+        assert!(matches!(p("-namespace a -id x"), Err(CliError::NoAction)));
+        assert_eq!(p("-v").unwrap().action, Action::Version);
         assert!(matches!(
             p("-id x start"),
             Err(CliError::Required("namespace"))

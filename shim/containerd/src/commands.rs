@@ -10,11 +10,9 @@ use anyhow::Context;
 use containerd_shim_protos::api::DeleteResponse;
 use containerd_shim_protos::protobuf::Message;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 fn bundle_dir(f: &Flags) -> anyhow::Result<PathBuf> {
     match &f.bundle {
@@ -48,36 +46,60 @@ pub fn start(f: &Flags) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", layout::SOCKET_DIR))?;
     let listener =
         UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
-    let lfd = listener.as_raw_fd();
-    let exe = std::env::current_exe().context("locating the shim binary")?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("-namespace")
-        .arg(&f.namespace)
-        .arg("-id")
-        .arg(&f.id)
-        .arg("-address")
-        .arg(&f.address)
-        .arg("-socket")
-        .arg(&sock);
-    if !f.publish_binary.is_empty() {
-        cmd.arg("-publish-binary").arg(&f.publish_binary);
-    }
-    if f.debug {
-        cmd.arg("-debug");
-    }
-    // glibc keeps the stacks of exited threads for reuse, with the pages they touched:
-    // ttrpc starts and ends a worker around each blocking `Wait`, so an idle shim would
-    // keep the stacks of every exec it served resident. No cache: they are unmapped.
-    let tunables = match std::env::var("GLIBC_TUNABLES") {
-        Ok(t) if !t.is_empty() => format!("{t}:{STACK_CACHE_OFF}"),
-        _ => STACK_CACHE_OFF.to_string(),
+    let devnull = match berth_shim::sys::open_devnull(libc::O_RDWR) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&sock);
+            return Err(e).context("opening /dev/null");
+        }
     };
-    cmd.env("GLIBC_TUNABLES", tunables);
-    // containerd waits for this process's stdout to close: the daemon gets none of it.
-    cmd.current_dir(&bundle)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    // The daemon is a fork of this process, not a new exec of the binary: containerd
+    // waits for this command's exit (and for its stdout to close) before it connects,
+    // and an exec would put the kernel's exec, glibc's static start-up and the
+    // binary's page faults on that path (Command::spawn also waits for the exec).
+    // Single-threaded here, as fork needs.
+    match berth_shim::sys::fork() {
+        Err(e) => {
+            let _ = std::fs::remove_file(&sock);
+            Err(e).context("forking the shim daemon")
+        }
+        Ok(None) => {
+            let code = match daemon(f, listener.into(), devnull, sock, &bundle, &address) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("containerd-shim-berth-v2: {e:#}");
+                    1
+                }
+            };
+            std::process::exit(code)
+        }
+        Ok(Some(_)) => {
+            // The daemon writes the `address` and `shim.pid` files (read by containerd
+            // only when it restarts, and by `delete`): two file creations fewer on the
+            // path containerd waits for.
+            print!("{address}");
+            let _ = std::io::stdout().flush();
+            Ok(())
+        }
+    }
+}
+
+/// The forked daemon: detach from the start command's stdio and process group, then
+/// serve containerd on `listener` until the last container is gone.
+fn daemon(
+    f: &Flags,
+    listener: OwnedFd,
+    devnull: OwnedFd,
+    sock: PathBuf,
+    bundle: &Path,
+    address: &str,
+) -> anyhow::Result<()> {
+    // containerd reads the start command's stdout to its end: the daemon keeps none of
+    // it (stderr goes to containerd's shim log once the daemon opens it).
+    for fd in 0..3 {
+        berth_shim::sys::dup2(&devnull, fd).context("stdio to /dev/null")?;
+    }
+    drop(devnull);
     // A process group of its own, as containerd's runc shim (`Setpgid`): signals to
     // containerd's group (a Ctrl-C) do not reach it. Not a session of its own: with the
     // kernel's autogroup scheduling (sched_autogroup_enabled, the default) a new session
@@ -85,39 +107,20 @@ pub fn start(f: &Flags) -> anyhow::Result<()> {
     // processes the shim starts then waited longer for a CPU (`runtime create` took
     // 1.7-3x as long as under the runc shim, measured with
     // integration/bench/containerd_shim_trace.py).
-    // SAFETY: setpgid, fcntl and dup2 are async-signal-safe; fd 3 is the listening socket
-    // the daemon serves (dup2 leaves it without close-on-exec).
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setpgid(0, 0);
-            // dup2 onto itself keeps close-on-exec: clear it by hand then.
-            let r = if lfd == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(lfd, 3)
-            };
-            if r < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = std::fs::remove_file(&sock);
-            return Err(e).context("starting the shim daemon");
-        }
+    // SAFETY: setpgid on this process; no memory is passed.
+    berth_shim::sys::cvt(unsafe { libc::setpgid(0, 0) }).context("setpgid")?;
+    std::env::set_current_dir(bundle).context("entering the bundle")?;
+    crate::no_thread_stack_cache();
+    let flags = Flags {
+        socket: Some(sock),
+        ..f.clone()
     };
-    std::fs::write(bundle.join("shim.pid"), child.id().to_string()).context("writing shim.pid")?;
-    std::fs::write(bundle.join("address"), &address).context("writing the address file")?;
-    print!("{address}");
-    let _ = std::io::stdout().flush();
-    Ok(())
+    let files = crate::DaemonFiles {
+        bundle: bundle.to_owned(),
+        address: address.to_owned(),
+    };
+    crate::serve(&flags, listener, Some(files))
 }
-
-/// glibc's tunable for its cache of thread stacks (bytes).
-const STACK_CACHE_OFF: &str = "glibc.pthread.stack_cache_size=0";
 
 /// The CRI annotation naming a container's pod sandbox (the sandbox names itself).
 const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
@@ -126,6 +129,11 @@ const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
 fn group_of(bundle: &Path, id: &str) -> String {
     std::fs::read(bundle.join("config.json"))
         .ok()
+        // Most containers (all of ctr's) are in no pod: no JSON parse for them.
+        .filter(|b| {
+            b.windows(SANDBOX_ID.len())
+                .any(|w| w == SANDBOX_ID.as_bytes())
+        })
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v["annotations"][SANDBOX_ID].as_str().map(str::to_string))
         .filter(|g| !g.is_empty())

@@ -40,7 +40,7 @@ macro_rules! debug {
     };
 }
 use cli::Action;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,7 +75,6 @@ fn main() {
         }
         Action::Start => commands::start(&flags),
         Action::Delete => commands::delete(&flags, &default_runtime()),
-        Action::Serve => serve(&flags),
     };
     if let Err(e) = r {
         eprintln!("containerd-shim-berth-v2: {e:#}");
@@ -95,22 +94,52 @@ fn stderr_to_containerd_log() {
     }
 }
 
-/// The listening socket `start` handed us as fd 3 (checked: anything else there means
-/// we were not started by `start`, and serving it would hang forever).
-fn inherited_listener() -> Option<OwnedFd> {
-    // SAFETY: fstat into a zeroed struct; fd 3 may be closed (then it fails).
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(3, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-        return None;
-    }
-    // SAFETY: fd 3 is an open socket nobody else in this process owns.
-    Some(unsafe { OwnedFd::from_raw_fd(3) })
+// glibc's limit on its cache of the stacks of exited threads (bytes): a global of
+// glibc's static library (nptl-stack.c), which its `glibc.pthread.stack_cache_size`
+// tunable sets at start-up. The daemon is a fork of the `start` command, so it cannot
+// be given the tunable through its environment; it sets the same limit directly.
+// (A glibc without this symbol fails the static link, loudly.)
+extern "C" {
+    static mut __nptl_stack_cache_maxsize: usize;
 }
 
-fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
-    let listener = inherited_listener().context(
-        "fd 3 is not a listening socket: the shim daemon is started by `containerd-shim-berth-v2 start`",
-    )?;
+/// No cache of exited threads' stacks: ttrpc starts and ends a worker around each
+/// blocking `Wait`, and glibc would keep those stacks, with the pages they touched,
+/// for reuse, so an idle shim would keep resident the stacks of every exec it served
+/// (measured: 56 KiB of an idle shim, 140 KiB of a pod's shim). With no cache they
+/// are unmapped at the thread's exit.
+pub fn no_thread_stack_cache() {
+    // SAFETY: called before the process starts any thread (the start command's fork
+    // is single-threaded), so nothing reads the variable concurrently; glibc reads it
+    // only when a thread exits.
+    unsafe { __nptl_stack_cache_maxsize = 0 };
+}
+
+/// Files the daemon writes into the bundle once it serves: the shim's `address`
+/// (containerd reads it when it restarts and looks for its shims) and `shim.pid`.
+pub struct DaemonFiles {
+    pub bundle: PathBuf,
+    pub address: String,
+}
+
+impl DaemonFiles {
+    fn write(&self) {
+        let pid = std::process::id().to_string();
+        let r = std::fs::write(self.bundle.join("shim.pid"), pid)
+            .and_then(|()| std::fs::write(self.bundle.join("address"), &self.address));
+        if let Err(e) = r {
+            eprintln!("containerd-shim-berth-v2: writing the address file: {e}");
+        }
+    }
+}
+
+/// The daemon (a fork of the `start` command): serve the Task API on `listener` until
+/// told to shut down.
+pub fn serve(
+    flags: &cli::Flags,
+    listener: OwnedFd,
+    files: Option<DaemonFiles>,
+) -> anyhow::Result<()> {
     // Before any thread exists: the signalfd's signals are blocked in every thread.
     let sigfd = berth_shim::sys::signalfd(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT])
         .context("signalfd")?;
@@ -143,6 +172,11 @@ fn serve(flags: &cli::Flags) -> anyhow::Result<()> {
         .register_service(v3)
         .register_service(v2);
     server.start().context("starting the ttrpc server")?;
+    // After the server is up: containerd's Create, which may already be waiting on the
+    // socket, does not wait for these two file creations.
+    if let Some(f) = files {
+        f.write();
+    }
     task::run(&shim, sigfd, wake_r);
     debug!("shutting down");
     shim.events.flush(std::time::Duration::from_secs(2));

@@ -2,7 +2,9 @@
 //! run with the same global flags (`--root`, `--log` as JSON) so that errors come back
 //! as the runtime's own message.
 
+use std::ffi::OsStr;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -104,26 +106,29 @@ impl RtCmd {
     /// nowhere: the work directory holding the log is removed meanwhile, and a failure
     /// is retried with `--force`, whose error is reported.
     pub fn spawn_delete(&self) -> Result<u32, RtError> {
-        let mut c = Command::new(&self.bin);
-        berth_shim::runtime::unblock_signals_in_child(&mut c);
-        c.arg("--root")
-            .arg(&self.root)
-            .arg("--log")
-            .arg("/dev/null")
-            .arg("--log-format")
-            .arg("json")
-            .arg("delete")
-            .arg(&self.id)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // Dropping the Child neither waits nor kills.
-        c.spawn()
-            .map(|ch| ch.id())
-            .map_err(|source| RtError::Spawn {
-                bin: self.bin.clone(),
-                source,
-            })
+        let spawn_err = |source| RtError::Spawn {
+            bin: self.bin.clone(),
+            source,
+        };
+        let null = berth_shim::sys::open_devnull(libc::O_RDWR).map_err(spawn_err)?;
+        let args: [&OsStr; 7] = [
+            "--root".as_ref(),
+            self.root.as_os_str(),
+            "--log".as_ref(),
+            "/dev/null".as_ref(),
+            "--log-format".as_ref(),
+            "json".as_ref(),
+            "delete".as_ref(),
+        ];
+        let mut argv = args.to_vec();
+        argv.push(self.id.as_ref());
+        // posix_spawn, not Command (which forks here, for the signal mask): the fork
+        // of the shim would hold its memory map locked while the Wait reply that the
+        // exit just woke is being sent.
+        let fd = null.as_raw_fd();
+        berth_shim::sys::spawn(&self.bin, &argv, [fd, fd, fd])
+            .map(|pid| pid as u32)
+            .map_err(spawn_err)
     }
 
     /// `delete --force` (cleanup of a container whose shim is gone).
