@@ -432,3 +432,75 @@ pub fn splice(
         Ok(r as usize)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(fd: &OwnedFd) -> String {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = read(fd.as_raw_fd(), &mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// The field `name` of /proc/self/status as a bit mask (hex).
+    fn status_mask(status: &str, name: &str) -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(u64::MAX)
+    }
+
+    #[test]
+    fn spawn_gives_stdio_an_empty_signal_mask_and_default_sigpipe() {
+        // As the shim: SIGCHLD and SIGTERM blocked (its signalfd); SIGPIPE is ignored by
+        // Rust's runtime in test binaries as in the shim.
+        // SAFETY: sigset initialised by sigemptyset; only this thread's mask changes.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+        let (in_r, in_w) = pipe().unwrap();
+        let (out_r, out_w) = pipe().unwrap();
+        let null = open_devnull(libc::O_WRONLY).unwrap();
+        write(in_w.as_raw_fd(), b"from-stdin\n").unwrap();
+        drop(in_w);
+        // A bare name: looked up on PATH.
+        let args: [&OsStr; 2] = ["-c".as_ref(), "cat; cat /proc/self/status".as_ref()];
+        let pid = spawn(
+            Path::new("sh"),
+            &args,
+            [in_r.as_raw_fd(), out_w.as_raw_fd(), null.as_raw_fd()],
+        )
+        .unwrap();
+        drop(out_w);
+        let out = read_all(&out_r);
+        assert_eq!(wait_child(pid).unwrap(), 0);
+        assert!(out.starts_with("from-stdin\n"), "{out}");
+        assert_eq!(status_mask(&out, "SigBlk:"), 0, "{out}");
+        let pipe_bit = 1u64 << (libc::SIGPIPE - 1);
+        assert_eq!(status_mask(&out, "SigIgn:") & pipe_bit, 0, "{out}");
+    }
+
+    #[test]
+    fn spawn_reports_a_missing_binary_and_exit_codes() {
+        let null = open_devnull(libc::O_RDWR).unwrap();
+        let fd = null.as_raw_fd();
+        let missing = spawn(Path::new("/nonexistent/berth-runtime"), &[], [fd, fd, fd]);
+        assert_eq!(missing.unwrap_err().kind(), io::ErrorKind::NotFound);
+        let args: [&OsStr; 2] = ["-c".as_ref(), "exit 7".as_ref()];
+        let pid = spawn(Path::new("/bin/sh"), &args, [fd, fd, fd]).unwrap();
+        assert_eq!(wait_child(pid).unwrap(), 7);
+    }
+}
