@@ -64,9 +64,12 @@ pub fn start(f: &Flags) -> anyhow::Result<()> {
             Err(e).context("forking the shim daemon")
         }
         Ok(None) => {
-            let code = match daemon(f, listener.into(), devnull, sock, &bundle, &address) {
+            let code = match daemon(f, listener.into(), devnull, sock.clone(), &bundle, &address) {
                 Ok(()) => 0,
                 Err(e) => {
+                    // containerd got the address already: its connection fails with
+                    // our exit, and no dead socket is left behind.
+                    let _ = std::fs::remove_file(&sock);
                     eprintln!("containerd-shim-berth-v2: {e:#}");
                     1
                 }
