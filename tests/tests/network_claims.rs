@@ -65,8 +65,8 @@ fn same_bip_in_two_roots_is_refused_until_the_holder_is_gone() {
     berth_tests::init();
     let a = Berth::new();
     let b = Berth::new();
-    let subnet = format!("10.217.{}.0/24", std::process::id() % 200);
-    let bip = format!("10.217.{}.1/24", std::process::id() % 200);
+    let subnet = format!("10.222.{}.0/24", std::process::id() % 200);
+    let bip = format!("10.222.{}.1/24", std::process::id() % 200);
     with_bip(&a, &bip, &["network", "ls"]).assert_ok();
     assert_eq!(
         claim_owner(&subnet).as_deref(),
@@ -88,7 +88,7 @@ fn same_bip_in_two_roots_is_refused_until_the_holder_is_gone() {
         "root B's refused bip took root A's claim of {subnet}"
     );
     // an overlapping (not equal) bip is refused the same way
-    let wide = format!("10.217.{}.1/23", (std::process::id() % 200) & !1);
+    let wide = format!("10.222.{}.1/23", (std::process::id() % 200) & !1);
     let out = with_bip(&b, &wide, &["network", "ls"]);
     assert!(
         !out.ok() && out.stderr.contains(&root_a),
@@ -166,7 +166,7 @@ fn a_gone_roots_bridge_does_not_block_its_subnet() {
     for (i, claimed) in [(0u8, true), (1, false)] {
         let a = Berth::new();
         let b = Berth::new();
-        let subnet = format!("10.218.{}.0/24", (std::process::id() % 100) * 2 + i as u32);
+        let subnet = format!("10.223.{}.0/24", (std::process::id() % 100) * 2 + i as u32);
         a.run(&["network", "create", "--subnet", &subnet, "gonenet"])
             .assert_ok();
         let (bridge, _) = bridge_and_subnet(&a, "gonenet");

@@ -14,7 +14,8 @@
 //! containers through the host's address, the client address the server
 //! sees; isolation, `--internal`, connect/disconnect, `--link`, `-P` with
 //! EXPOSE, `port` and `ps` text) runs on berth and on a private dockerd with
-//! its own iptables rules and docker0, and the outcomes are compared.
+//! its own iptables rules and default bridge (one this test makes, not
+//! docker0), and the outcomes are compared.
 //!
 //! The tests of this file change the host's iptables state: they run one at
 //! a time (`SERIAL`).
@@ -24,6 +25,7 @@ mod docker;
 #[path = "../src/engine_kit.rs"]
 mod engine_kit;
 
+use berth_tests::census::root_tag;
 use berth_tests::manager::Berth;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -160,10 +162,13 @@ fn published_port_across_networks_under_dockers_forward_drop() {
         .stdout
         .trim()
         .to_string();
+    // this root's rules only: other berth roots on the host (other tests,
+    // other work) have theirs in DOCKER-USER too
+    let mark = format!("berth:berth_{}", root_tag(b.root()));
     let rules = iptables_out(&["-S", "DOCKER-USER"]);
     assert!(
-        rules.contains("berth:berth_"),
-        "no berth rules in DOCKER-USER:\n{rules}"
+        rules.contains(&mark),
+        "no rules of this root ({mark}) in DOCKER-USER:\n{rules}"
     );
     let mut got = String::new();
     for _ in 0..20 {
@@ -190,7 +195,7 @@ fn published_port_across_networks_under_dockers_forward_drop() {
     );
     // without berth's accept rules, docker's DROP policy wins
     for line in iptables_out(&["-S", "DOCKER-USER"]).lines() {
-        if line.contains("berth:") {
+        if line.contains(&mark) {
             let del = line.replacen("-A ", "-D ", 1).replace('"', "");
             let args: Vec<&str> = del.split_whitespace().collect();
             assert!(iptables(&args), "{del}");
@@ -211,9 +216,12 @@ fn published_port_across_networks_under_dockers_forward_drop() {
     );
     b.run(&["rm", "-f", "srv", "cli"]).assert_ok();
     b.run(&["network", "rm", "d1", "d2"]).assert_ok();
-    // berth's rules leave DOCKER-USER with its bridges
+    // this root's rules leave DOCKER-USER with its bridges
     let rules = iptables_out(&["-S", "DOCKER-USER"]);
-    assert!(!rules.contains("berth:"), "berth rules left:\n{rules}");
+    assert!(
+        !rules.contains(&mark),
+        "rules of this root ({mark}) left:\n{rules}"
+    );
     drop(fwd);
     b.assert_no_leaks();
 }
@@ -781,38 +789,63 @@ fn scenario(e: &Engine, host: &str) -> BTreeMap<String, String> {
 }
 
 /// A private dockerd with its own iptables rules (`--iptables=true`, the
-/// userland proxy as docker's default has it) and a docker0 on a subnet of
-/// its own; `--ip-forward=false` keeps dockerd from setting the host's
-/// FORWARD policy to DROP under the other tests. Everything it added to the
-/// host (its chains and jumps, docker0) goes on drop.
+/// userland proxy as docker's default has it) and a default bridge of its
+/// own: a bridge this test makes (`--bridge`), never `docker0`, which another
+/// dockerd on the host may own. `--ip-forward=false` keeps dockerd from
+/// setting the host's FORWARD policy to DROP under the other tests.
+/// Everything it added to the host (its chains and jumps, the bridge's
+/// rules, the bridge) goes on drop.
 struct IptablesDocker {
     d: Option<docker::Docker>,
+    /// The default bridge this test made for the dockerd.
+    bridge: String,
+}
+
+/// `ip ARGS`, true on success.
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl IptablesDocker {
     fn start() -> Option<IptablesDocker> {
         if iptables(&["-S", "DOCKER"]) || iptables(&["-t", "nat", "-S", "DOCKER"]) {
+            // (its chains would be this dockerd's too, and go on drop)
             eprintln!("skipped: another dockerd's iptables chains are on the host");
             return None;
         }
-        if Command::new("ip")
-            .args(["link", "show", "docker0"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            eprintln!("skipped: docker0 exists (another dockerd)");
-            return None;
-        }
-        let bip = format!("--bip=10.240.{}.1/24", std::process::id() % 200);
+        // per process, so runs beside each other do not share it (a name
+        // left by an earlier run of this pid is that run's: it goes)
+        let bridge = format!("bdk{}", std::process::id());
+        let _ = Command::new("ip")
+            .args(["link", "del", &bridge])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let addr = format!("10.240.{}.1/24", std::process::id() % 200);
+        // (docker refuses `--bip` beside `--bridge`: the bridge's address
+        // is the network's)
+        let made = ip(&["link", "add", &bridge, "type", "bridge"]);
+        // from here on, a panic removes the bridge again
+        let mut dk = IptablesDocker {
+            d: None,
+            bridge: bridge.clone(),
+        };
+        assert!(
+            made && ip(&["addr", "add", &addr, "dev", &bridge])
+                && ip(&["link", "set", &bridge, "up"]),
+            "making the dockerd's bridge {bridge} ({addr})"
+        );
         let d = docker::Docker::start_with(&[
             "--iptables=true",
             "--ip-forward=false",
             "--ip-masq=true",
             "--userland-proxy=true",
-            "--bridge=",
-            &bip,
+            &format!("--bridge={bridge}"),
         ]);
-        Some(IptablesDocker { d: Some(d) })
+        dk.d = Some(d);
+        Some(dk)
     }
 }
 
@@ -830,7 +863,7 @@ impl Drop for IptablesDocker {
                 eprintln!("docker teardown: {l}");
             }
         }
-        // dockerd leaves docker0's rules, its chains and docker0 behind
+        // dockerd leaves its bridge's rules, its chains and the bridge behind
         for table in ["filter", "nat"] {
             for l in iptables_out(&["-t", table, "-S"]).lines() {
                 let builtin = [
@@ -842,7 +875,8 @@ impl Drop for IptablesDocker {
                 ]
                 .iter()
                 .any(|b| l.starts_with(b));
-                if builtin && (l.contains("DOCKER") || l.contains("docker0")) {
+                let ours = l.contains("DOCKER") || l.split_whitespace().any(|w| w == self.bridge);
+                if builtin && ours {
                     let del = l.replacen("-A ", "-D ", 1);
                     let mut args = vec!["-t", table];
                     args.extend(del.split_whitespace());
@@ -864,7 +898,7 @@ impl Drop for IptablesDocker {
                 }
             }
         }
-        let _ = Command::new("ip").args(["link", "del", "docker0"]).status();
+        ip(&["link", "del", &self.bridge]);
     }
 }
 
