@@ -4,10 +4,11 @@
 //! FORWARD policy to DROP and jumps to its `DOCKER-USER` chain first; an
 //! accept in berth's own nftables table does not override that drop. berth
 //! keeps accept rules for its bridges in DOCKER-USER. This test makes the
-//! state dockerd makes (the chain, the jump, the DROP policy) when no dockerd
-//! did (checked by hand against a private dockerd too, see docs/networking.md),
-//! sends traffic across two berth networks through a published port, and
-//! restores the host.
+//! state dockerd makes (the chain and the jump when no dockerd did; the DROP
+//! policy as DROP rules for the test's own bridges in DOCKER-USER, so that
+//! other work on the host keeps forwarding; checked by hand against a
+//! private dockerd too, see docs/networking.md), sends traffic across two
+//! berth networks through a published port, and restores the host.
 //!
 //! Second, the differential: one scenario (published ports in docker's forms,
 //! reached from the host on 127.0.0.1 and on its other address, from
@@ -57,11 +58,21 @@ fn iptables_out(args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// The host state of a dockerd, undone on drop when this test made it.
+/// The host state of a dockerd, undone on drop: its `DOCKER-USER` chain
+/// jumped to first from FORWARD (made when no dockerd made it), and its
+/// FORWARD DROP policy for this test's bridges only, as DROP rules at the
+/// end of DOCKER-USER (before its RETURN), below berth's accept rules. A
+/// DROP policy would be host-wide: it would cut the forwarding of every
+/// other berth root (other tests, other work on the host) meanwhile. And
+/// a rule later in FORWARD could be passed by another root's accept first
+/// (the iptables backend's chain accepts every DNATed connection), so the
+/// test would not see what berth's DOCKER-USER rules do.
 struct DockerLikeForward {
     made: bool,
     /// iptables-nft's `ip filter` table existed before (else it is removed).
     had_table: bool,
+    /// The bridges whose forwarding ends in a DROP rule.
+    dropped: Vec<String>,
 }
 
 impl DockerLikeForward {
@@ -71,6 +82,7 @@ impl DockerLikeForward {
             return DockerLikeForward {
                 made: false,
                 had_table: true,
+                dropped: Vec::new(),
             };
         }
         let had_table = Command::new("nft")
@@ -80,18 +92,44 @@ impl DockerLikeForward {
         assert!(iptables(&["-N", "DOCKER-USER"]));
         assert!(iptables(&["-A", "DOCKER-USER", "-j", "RETURN"]));
         assert!(iptables(&["-I", "FORWARD", "-j", "DOCKER-USER"]));
-        assert!(iptables(&["-P", "FORWARD", "DROP"]));
         DockerLikeForward {
             made: true,
             had_table,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// docker's DROP policy for traffic from and to `bridge`: what berth's
+    /// rules in DOCKER-USER (inserted at its top) do not accept is dropped.
+    fn drop_forward_of(&mut self, bridge: &str) {
+        self.dropped.push(bridge.to_string());
+        for dir in ["-i", "-o"] {
+            let rules = iptables_out(&["-S", "DOCKER-USER"]);
+            let n = rules.lines().filter(|l| l.starts_with("-A ")).count();
+            let ends_in_return = rules
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("-A "))
+                .is_some_and(|l| l.trim_end() == "-A DOCKER-USER -j RETURN");
+            let ok = if ends_in_return {
+                let at = n.to_string();
+                iptables(&["-I", "DOCKER-USER", &at, dir, bridge, "-j", "DROP"])
+            } else {
+                iptables(&["-A", "DOCKER-USER", dir, bridge, "-j", "DROP"])
+            };
+            assert!(ok, "DROP for {dir} {bridge} in DOCKER-USER");
         }
     }
 }
 
 impl Drop for DockerLikeForward {
     fn drop(&mut self) {
+        for bridge in &self.dropped {
+            for dir in ["-i", "-o"] {
+                iptables(&["-D", "DOCKER-USER", dir, bridge, "-j", "DROP"]);
+            }
+        }
         if self.made {
-            iptables(&["-P", "FORWARD", "ACCEPT"]);
             iptables(&["-D", "FORWARD", "-j", "DOCKER-USER"]);
             iptables(&["-F", "DOCKER-USER"]);
             iptables(&["-X", "DOCKER-USER"]);
@@ -104,6 +142,15 @@ impl Drop for DockerLikeForward {
     }
 }
 
+/// The bridge of network `name` of `b`.
+fn bridge_of(b: &Berth, name: &str) -> String {
+    let v = b.run(&["network", "inspect", name]).assert_ok().json();
+    v[0]["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .expect("a bridge name in Options")
+        .to_string()
+}
+
 #[test]
 fn published_port_across_networks_under_dockers_forward_drop() {
     berth_tests::init();
@@ -114,9 +161,12 @@ fn published_port_across_networks_under_dockers_forward_drop() {
     }
     let b = Berth::new();
     b.import_busybox("busybox");
-    let fwd = DockerLikeForward::setup();
+    let mut fwd = DockerLikeForward::setup();
     b.run(&["network", "create", "d1"]).assert_ok();
     b.run(&["network", "create", "d2"]).assert_ok();
+    for n in ["d1", "d2"] {
+        fwd.drop_forward_of(&bridge_of(&b, n));
+    }
     let port = std::net::TcpListener::bind("0.0.0.0:0")
         .unwrap()
         .local_addr()
@@ -242,7 +292,8 @@ struct Engine<'a> {
     image: &'static str,
     /// Names' prefix (networks, containers, images).
     p: &'static str,
-    /// The second octet of the engine's first subnet (three in a row).
+    /// The second octet of the engine's first subnet (three in a row; 241
+    /// and 244: no other test file's subnets, which run beside these).
     block: u8,
     ports: HostPorts,
 }
@@ -930,7 +981,7 @@ fn published_ports_isolation_links_and_text_as_docker() {
         run: vec!["run"],
         image: "busybox",
         p: "",
-        block: 231,
+        block: 241,
         ports: bports,
     };
     let t0 = Instant::now();
@@ -951,7 +1002,7 @@ fn published_ports_isolation_links_and_text_as_docker() {
         run: vec!["run", "--runtime", docker::RUNTIME_NAME],
         image: engine_kit::IMAGE,
         p: "dk",
-        block: 235,
+        block: 244,
         ports: dports,
     };
     let t0 = Instant::now();

@@ -6,7 +6,8 @@
 //!
 //! Subnets are claimed host-wide in `/run/berth-subnets/<subnet>` (content:
 //! the owning root and network id) so that two berth roots never pick the
-//! same one; a claim whose network no longer exists is stale and ignored.
+//! same one, nor are given overlapping ones (a `bip` is refused then); a
+//! claim whose root no longer exists is swept with its bridge and taken.
 
 use super::model::{Endpoint, Network, Subnet, Subnet6};
 use super::NetworkError;
