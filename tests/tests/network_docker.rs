@@ -19,7 +19,7 @@
 //! docker0), and the outcomes are compared.
 //!
 //! The tests of this file change the host's iptables state: they run one at
-//! a time (`SERIAL`).
+//! a time, also across processes (`serial`).
 
 #[path = "../src/docker.rs"]
 mod docker;
@@ -37,9 +37,27 @@ use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// One test of this file at a time (a failed one poisons nothing).
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// Held while a test of this file runs.
+struct Serial {
+    _in_process: MutexGuard<'static, ()>,
+    /// flock'ed: released when closed.
+    _across_processes: std::fs::File,
+}
+
+/// One test of this file at a time, in this process (a failed one poisons
+/// nothing) and across processes: the differential's dockerd takes the
+/// host's `DOCKER*` chains away when it goes, so another run of this file
+/// beside this one would flush `DOCKER-USER` under its test.
+fn serial() -> Serial {
+    let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let path = std::env::temp_dir().join("berth-tests-network_docker.lock");
+    let f = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    f.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    Serial {
+        _in_process: g,
+        _across_processes: f,
+    }
 }
 
 fn iptables(args: &[&str]) -> bool {
