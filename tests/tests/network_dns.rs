@@ -19,11 +19,6 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The upstream resolvers this test serves on the host's loopback (the
-/// responder runs on the host, so loopback upstreams work, as
-/// systemd-resolved's 127.0.0.53 does).
-const UPSTREAM: &str = "127.0.0.77";
-const UPSTREAM_ALT: &str = "127.0.0.78";
 /// What the upstreams answer for `outside.test`.
 const OUTSIDE: &str = "192.0.2.77";
 const OUTSIDE_ALT: &str = "192.0.2.78";
@@ -31,8 +26,7 @@ const OUTSIDE_ALT: &str = "192.0.2.78";
 /// A minimal authoritative server for one name (a test fixture, so written
 /// by hand): A `outside.test` -> `answer`, NOERROR/empty for its other
 /// types, NXDOMAIN for every other name.
-fn serve_upstream(addr: &str, answer: Ipv4Addr) {
-    let sock = UdpSocket::bind((addr, 53)).unwrap_or_else(|e| panic!("bind {addr}:53: {e}"));
+fn serve_upstream(sock: UdpSocket, answer: Ipv4Addr) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 1500];
         loop {
@@ -74,19 +68,57 @@ fn serve_upstream(addr: &str, answer: Ipv4Addr) {
     });
 }
 
-/// The config file naming the test's upstream (started once per process).
-fn config() -> PathBuf {
-    static CONF: OnceLock<PathBuf> = OnceLock::new();
-    CONF.get_or_init(|| {
-        serve_upstream(UPSTREAM, OUTSIDE.parse().unwrap());
-        serve_upstream(UPSTREAM_ALT, OUTSIDE_ALT.parse().unwrap());
+/// Port 53 on `n` free addresses of the host's loopback (all of 127/8 is
+/// local), each bound now so that it stays this process's: another run of
+/// this file (or any other program) may hold any fixed one. The search
+/// starts at an address derived from the pid, so runs beside each other
+/// seldom try the same ones.
+fn free_loopback53(n: usize) -> Vec<(Ipv4Addr, UdpSocket)> {
+    let pid = std::process::id();
+    let start = (pid % 200) * 250 + (pid / 200) % 250;
+    let mut out = Vec::new();
+    for i in 0..50_000u32 {
+        let k = (start + i) % 50_000;
+        // 127.10.0.1 ..= 127.209.249.1: clear of 127.0.0.x (systemd's
+        // 127.0.0.53, the host's own services)
+        let a = Ipv4Addr::new(127, 10 + (k / 250) as u8, (k % 250) as u8, 1);
+        if let Ok(s) = UdpSocket::bind((a, 53)) {
+            out.push((a, s));
+            if out.len() == n {
+                return out;
+            }
+        }
+    }
+    panic!("no free port 53 on 127/8 for the test's upstream resolvers");
+}
+
+/// The upstream resolvers this test serves on the host's loopback (the
+/// responder runs on the host, so loopback upstreams work, as
+/// systemd-resolved's 127.0.0.53 does): the config file's (named in
+/// `config`), and `alt` for a container's `--dns`. Started once per process.
+struct Upstreams {
+    alt: Ipv4Addr,
+    /// The config file naming `main`.
+    config: PathBuf,
+}
+
+fn upstreams() -> &'static Upstreams {
+    static UP: OnceLock<Upstreams> = OnceLock::new();
+    UP.get_or_init(|| {
+        let [(main, s1), (alt, s2)]: [_; 2] = free_loopback53(2).try_into().unwrap();
+        serve_upstream(s1, OUTSIDE.parse().unwrap());
+        serve_upstream(s2, OUTSIDE_ALT.parse().unwrap());
         let dir = std::env::temp_dir().join(format!("berth-dns-conf-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("config.json");
-        std::fs::write(&p, format!("{{\"dns\": [\"{UPSTREAM}\"]}}")).unwrap();
-        p
+        let config = dir.join("config.json");
+        std::fs::write(&config, format!("{{\"dns\": [\"{main}\"]}}")).unwrap();
+        Upstreams { alt, config }
     })
-    .clone()
+}
+
+/// The config file naming the test's upstream.
+fn config() -> PathBuf {
+    upstreams().config.clone()
 }
 
 /// `berth ARGS` with the test's config file.
@@ -447,7 +479,7 @@ fn other_names_go_upstream_and_networks_are_isolated() {
             "--network",
             "left",
             "--dns",
-            UPSTREAM_ALT,
+            &upstreams().alt.to_string(),
             "busybox",
             "sleep",
             "300",

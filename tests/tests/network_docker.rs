@@ -4,26 +4,29 @@
 //! FORWARD policy to DROP and jumps to its `DOCKER-USER` chain first; an
 //! accept in berth's own nftables table does not override that drop. berth
 //! keeps accept rules for its bridges in DOCKER-USER. This test makes the
-//! state dockerd makes (the chain, the jump, the DROP policy) when no dockerd
-//! did (checked by hand against a private dockerd too, see docs/networking.md),
-//! sends traffic across two berth networks through a published port, and
-//! restores the host.
+//! state dockerd makes (the chain and the jump when no dockerd did; the DROP
+//! policy as DROP rules for the test's own bridges in DOCKER-USER, so that
+//! other work on the host keeps forwarding; checked by hand against a
+//! private dockerd too, see docs/networking.md), sends traffic across two
+//! berth networks through a published port, and restores the host.
 //!
 //! Second, the differential: one scenario (published ports in docker's forms,
 //! reached from the host on 127.0.0.1 and on its other address, from
 //! containers through the host's address, the client address the server
 //! sees; isolation, `--internal`, connect/disconnect, `--link`, `-P` with
 //! EXPOSE, `port` and `ps` text) runs on berth and on a private dockerd with
-//! its own iptables rules and docker0, and the outcomes are compared.
+//! its own iptables rules and default bridge (one this test makes, not
+//! docker0), and the outcomes are compared.
 //!
 //! The tests of this file change the host's iptables state: they run one at
-//! a time (`SERIAL`).
+//! a time, also across processes (`serial`).
 
 #[path = "../src/docker.rs"]
 mod docker;
 #[path = "../src/engine_kit.rs"]
 mod engine_kit;
 
+use berth_tests::census::root_tag;
 use berth_tests::manager::Berth;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -34,9 +37,27 @@ use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// One test of this file at a time (a failed one poisons nothing).
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// Held while a test of this file runs.
+struct Serial {
+    _in_process: MutexGuard<'static, ()>,
+    /// flock'ed: released when closed.
+    _across_processes: std::fs::File,
+}
+
+/// One test of this file at a time, in this process (a failed one poisons
+/// nothing) and across processes: the differential's dockerd takes the
+/// host's `DOCKER*` chains away when it goes, so another run of this file
+/// beside this one would flush `DOCKER-USER` under its test.
+fn serial() -> Serial {
+    let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let path = std::env::temp_dir().join("berth-tests-network_docker.lock");
+    let f = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    f.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    Serial {
+        _in_process: g,
+        _across_processes: f,
+    }
 }
 
 fn iptables(args: &[&str]) -> bool {
@@ -55,11 +76,21 @@ fn iptables_out(args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// The host state of a dockerd, undone on drop when this test made it.
+/// The host state of a dockerd, undone on drop: its `DOCKER-USER` chain
+/// jumped to first from FORWARD (made when no dockerd made it), and its
+/// FORWARD DROP policy for this test's bridges only, as DROP rules at the
+/// end of DOCKER-USER (before its RETURN), below berth's accept rules. A
+/// DROP policy would be host-wide: it would cut the forwarding of every
+/// other berth root (other tests, other work on the host) meanwhile. And
+/// a rule later in FORWARD could be passed by another root's accept first
+/// (the iptables backend's chain accepts every DNATed connection), so the
+/// test would not see what berth's DOCKER-USER rules do.
 struct DockerLikeForward {
     made: bool,
     /// iptables-nft's `ip filter` table existed before (else it is removed).
     had_table: bool,
+    /// The bridges whose forwarding ends in a DROP rule.
+    dropped: Vec<String>,
 }
 
 impl DockerLikeForward {
@@ -69,6 +100,7 @@ impl DockerLikeForward {
             return DockerLikeForward {
                 made: false,
                 had_table: true,
+                dropped: Vec::new(),
             };
         }
         let had_table = Command::new("nft")
@@ -78,18 +110,44 @@ impl DockerLikeForward {
         assert!(iptables(&["-N", "DOCKER-USER"]));
         assert!(iptables(&["-A", "DOCKER-USER", "-j", "RETURN"]));
         assert!(iptables(&["-I", "FORWARD", "-j", "DOCKER-USER"]));
-        assert!(iptables(&["-P", "FORWARD", "DROP"]));
         DockerLikeForward {
             made: true,
             had_table,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// docker's DROP policy for traffic from and to `bridge`: what berth's
+    /// rules in DOCKER-USER (inserted at its top) do not accept is dropped.
+    fn drop_forward_of(&mut self, bridge: &str) {
+        self.dropped.push(bridge.to_string());
+        for dir in ["-i", "-o"] {
+            let rules = iptables_out(&["-S", "DOCKER-USER"]);
+            let n = rules.lines().filter(|l| l.starts_with("-A ")).count();
+            let ends_in_return = rules
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("-A "))
+                .is_some_and(|l| l.trim_end() == "-A DOCKER-USER -j RETURN");
+            let ok = if ends_in_return {
+                let at = n.to_string();
+                iptables(&["-I", "DOCKER-USER", &at, dir, bridge, "-j", "DROP"])
+            } else {
+                iptables(&["-A", "DOCKER-USER", dir, bridge, "-j", "DROP"])
+            };
+            assert!(ok, "DROP for {dir} {bridge} in DOCKER-USER");
         }
     }
 }
 
 impl Drop for DockerLikeForward {
     fn drop(&mut self) {
+        for bridge in &self.dropped {
+            for dir in ["-i", "-o"] {
+                iptables(&["-D", "DOCKER-USER", dir, bridge, "-j", "DROP"]);
+            }
+        }
         if self.made {
-            iptables(&["-P", "FORWARD", "ACCEPT"]);
             iptables(&["-D", "FORWARD", "-j", "DOCKER-USER"]);
             iptables(&["-F", "DOCKER-USER"]);
             iptables(&["-X", "DOCKER-USER"]);
@@ -102,6 +160,15 @@ impl Drop for DockerLikeForward {
     }
 }
 
+/// The bridge of network `name` of `b`.
+fn bridge_of(b: &Berth, name: &str) -> String {
+    let v = b.run(&["network", "inspect", name]).assert_ok().json();
+    v[0]["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .expect("a bridge name in Options")
+        .to_string()
+}
+
 #[test]
 fn published_port_across_networks_under_dockers_forward_drop() {
     berth_tests::init();
@@ -112,9 +179,12 @@ fn published_port_across_networks_under_dockers_forward_drop() {
     }
     let b = Berth::new();
     b.import_busybox("busybox");
-    let fwd = DockerLikeForward::setup();
+    let mut fwd = DockerLikeForward::setup();
     b.run(&["network", "create", "d1"]).assert_ok();
     b.run(&["network", "create", "d2"]).assert_ok();
+    for n in ["d1", "d2"] {
+        fwd.drop_forward_of(&bridge_of(&b, n));
+    }
     let port = std::net::TcpListener::bind("0.0.0.0:0")
         .unwrap()
         .local_addr()
@@ -160,10 +230,13 @@ fn published_port_across_networks_under_dockers_forward_drop() {
         .stdout
         .trim()
         .to_string();
+    // this root's rules only: other berth roots on the host (other tests,
+    // other work) have theirs in DOCKER-USER too
+    let mark = format!("berth:berth_{}", root_tag(b.root()));
     let rules = iptables_out(&["-S", "DOCKER-USER"]);
     assert!(
-        rules.contains("berth:berth_"),
-        "no berth rules in DOCKER-USER:\n{rules}"
+        rules.contains(&mark),
+        "no rules of this root ({mark}) in DOCKER-USER:\n{rules}"
     );
     let mut got = String::new();
     for _ in 0..20 {
@@ -190,7 +263,7 @@ fn published_port_across_networks_under_dockers_forward_drop() {
     );
     // without berth's accept rules, docker's DROP policy wins
     for line in iptables_out(&["-S", "DOCKER-USER"]).lines() {
-        if line.contains("berth:") {
+        if line.contains(&mark) {
             let del = line.replacen("-A ", "-D ", 1).replace('"', "");
             let args: Vec<&str> = del.split_whitespace().collect();
             assert!(iptables(&args), "{del}");
@@ -211,9 +284,12 @@ fn published_port_across_networks_under_dockers_forward_drop() {
     );
     b.run(&["rm", "-f", "srv", "cli"]).assert_ok();
     b.run(&["network", "rm", "d1", "d2"]).assert_ok();
-    // berth's rules leave DOCKER-USER with its bridges
+    // this root's rules leave DOCKER-USER with its bridges
     let rules = iptables_out(&["-S", "DOCKER-USER"]);
-    assert!(!rules.contains("berth:"), "berth rules left:\n{rules}");
+    assert!(
+        !rules.contains(&mark),
+        "rules of this root ({mark}) left:\n{rules}"
+    );
     drop(fwd);
     b.assert_no_leaks();
 }
@@ -234,7 +310,8 @@ struct Engine<'a> {
     image: &'static str,
     /// Names' prefix (networks, containers, images).
     p: &'static str,
-    /// The second octet of the engine's first subnet (three in a row).
+    /// The second octet of the engine's first subnet (three in a row; 241
+    /// and 244: no other test file's subnets, which run beside these).
     block: u8,
     ports: HostPorts,
 }
@@ -781,38 +858,63 @@ fn scenario(e: &Engine, host: &str) -> BTreeMap<String, String> {
 }
 
 /// A private dockerd with its own iptables rules (`--iptables=true`, the
-/// userland proxy as docker's default has it) and a docker0 on a subnet of
-/// its own; `--ip-forward=false` keeps dockerd from setting the host's
-/// FORWARD policy to DROP under the other tests. Everything it added to the
-/// host (its chains and jumps, docker0) goes on drop.
+/// userland proxy as docker's default has it) and a default bridge of its
+/// own: a bridge this test makes (`--bridge`), never `docker0`, which another
+/// dockerd on the host may own. `--ip-forward=false` keeps dockerd from
+/// setting the host's FORWARD policy to DROP under the other tests.
+/// Everything it added to the host (its chains and jumps, the bridge's
+/// rules, the bridge) goes on drop.
 struct IptablesDocker {
     d: Option<docker::Docker>,
+    /// The default bridge this test made for the dockerd.
+    bridge: String,
+}
+
+/// `ip ARGS`, true on success.
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl IptablesDocker {
     fn start() -> Option<IptablesDocker> {
         if iptables(&["-S", "DOCKER"]) || iptables(&["-t", "nat", "-S", "DOCKER"]) {
+            // (its chains would be this dockerd's too, and go on drop)
             eprintln!("skipped: another dockerd's iptables chains are on the host");
             return None;
         }
-        if Command::new("ip")
-            .args(["link", "show", "docker0"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            eprintln!("skipped: docker0 exists (another dockerd)");
-            return None;
-        }
-        let bip = format!("--bip=10.240.{}.1/24", std::process::id() % 200);
+        // per process, so runs beside each other do not share it (a name
+        // left by an earlier run of this pid is that run's: it goes)
+        let bridge = format!("bdk{}", std::process::id());
+        let _ = Command::new("ip")
+            .args(["link", "del", &bridge])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let addr = format!("10.240.{}.1/24", std::process::id() % 200);
+        // (docker refuses `--bip` beside `--bridge`: the bridge's address
+        // is the network's)
+        let made = ip(&["link", "add", &bridge, "type", "bridge"]);
+        // from here on, a panic removes the bridge again
+        let mut dk = IptablesDocker {
+            d: None,
+            bridge: bridge.clone(),
+        };
+        assert!(
+            made && ip(&["addr", "add", &addr, "dev", &bridge])
+                && ip(&["link", "set", &bridge, "up"]),
+            "making the dockerd's bridge {bridge} ({addr})"
+        );
         let d = docker::Docker::start_with(&[
             "--iptables=true",
             "--ip-forward=false",
             "--ip-masq=true",
             "--userland-proxy=true",
-            "--bridge=",
-            &bip,
+            &format!("--bridge={bridge}"),
         ]);
-        Some(IptablesDocker { d: Some(d) })
+        dk.d = Some(d);
+        Some(dk)
     }
 }
 
@@ -830,7 +932,7 @@ impl Drop for IptablesDocker {
                 eprintln!("docker teardown: {l}");
             }
         }
-        // dockerd leaves docker0's rules, its chains and docker0 behind
+        // dockerd leaves its bridge's rules, its chains and the bridge behind
         for table in ["filter", "nat"] {
             for l in iptables_out(&["-t", table, "-S"]).lines() {
                 let builtin = [
@@ -842,7 +944,8 @@ impl Drop for IptablesDocker {
                 ]
                 .iter()
                 .any(|b| l.starts_with(b));
-                if builtin && (l.contains("DOCKER") || l.contains("docker0")) {
+                let ours = l.contains("DOCKER") || l.split_whitespace().any(|w| w == self.bridge);
+                if builtin && ours {
                     let del = l.replacen("-A ", "-D ", 1);
                     let mut args = vec!["-t", table];
                     args.extend(del.split_whitespace());
@@ -864,7 +967,7 @@ impl Drop for IptablesDocker {
                 }
             }
         }
-        let _ = Command::new("ip").args(["link", "del", "docker0"]).status();
+        ip(&["link", "del", &self.bridge]);
     }
 }
 
@@ -896,7 +999,7 @@ fn published_ports_isolation_links_and_text_as_docker() {
         run: vec!["run"],
         image: "busybox",
         p: "",
-        block: 231,
+        block: 241,
         ports: bports,
     };
     let t0 = Instant::now();
@@ -917,7 +1020,7 @@ fn published_ports_isolation_links_and_text_as_docker() {
         run: vec!["run", "--runtime", docker::RUNTIME_NAME],
         image: engine_kit::IMAGE,
         p: "dk",
-        block: 235,
+        block: 244,
         ports: dports,
     };
     let t0 = Instant::now();

@@ -6,7 +6,8 @@
 //!
 //! Subnets are claimed host-wide in `/run/berth-subnets/<subnet>` (content:
 //! the owning root and network id) so that two berth roots never pick the
-//! same one; a claim whose network no longer exists is stale and ignored.
+//! same one, nor are given overlapping ones (a `bip` is refused then); a
+//! claim whose root no longer exists is swept with its bridge and taken.
 
 use super::model::{Endpoint, Network, Subnet, Subnet6};
 use super::NetworkError;
@@ -46,7 +47,7 @@ fn claim_path(s: &Subnet) -> PathBuf {
 /// the root's firewall table with nothing naming them once the root was
 /// gone. Its owner's next command, or the first sweep after the root has
 /// no network left, removes it with what it names.
-fn claimed(root: &Path) -> Vec<Subnet> {
+fn claimed(root: &Path) -> Vec<Held> {
     let Ok(rd) = std::fs::read_dir(CLAIMS) else {
         return Vec::new();
     };
@@ -84,7 +85,11 @@ fn claimed(root: &Path) -> Vec<Subnet> {
             continue;
         }
         if has_record || (owner.exists() && has_networks(owner)) {
-            out.push(s);
+            out.push(Held {
+                subnet: s,
+                root: owner.to_path_buf(),
+                network: id.to_string(),
+            });
             continue;
         }
         // The whole root is gone (deleted while containers ran, e.g. a
@@ -106,6 +111,13 @@ fn claimed(root: &Path) -> Vec<Subnet> {
         let _ = std::fs::remove_file(e.path());
     }
     out
+}
+
+/// A subnet claimed by a network of another root that still exists.
+struct Held {
+    subnet: Subnet,
+    root: PathBuf,
+    network: String,
 }
 
 /// The networks recorded under `root` (read without the store: the sweep
@@ -194,7 +206,13 @@ fn sweep_labelled() {
 }
 
 /// Claim `s` for network `net_id` of `root`, naming its bridge and the
-/// root's firewall table (for the sweep of a deleted root).
+/// root's firewall table (for the sweep of a deleted root). A subnet that
+/// overlaps a live claim of another root is refused, as docker refuses a
+/// bridge that overlaps another (`network create` has checked this already;
+/// the default bridge's configured `bip` has not): two roots given the same
+/// `bip` would otherwise share one subnet on two bridges, and the second
+/// claim would hide the first root's bridge from the sweep. A claim of a
+/// root that is gone is swept first (with its bridge and table) and taken.
 pub fn claim(
     root: &Path,
     s: &Subnet,
@@ -204,6 +222,14 @@ pub fn claim(
 ) -> Result<(), NetworkError> {
     std::fs::create_dir_all(CLAIMS)
         .map_err(crate::store::IoFailure::at("create", Path::new(CLAIMS)))?;
+    if let Some(h) = claimed(root).into_iter().find(|h| h.subnet.overlaps(s)) {
+        return Err(NetworkError::SubnetHeld {
+            subnet: s.to_string(),
+            held: h.subnet.to_string(),
+            network: h.network,
+            root: h.root,
+        });
+    }
     let p = claim_path(s);
     let data = format!("{}\n{net_id}\n{bridge}\n{table}\n", root.display());
     crate::store::replace_file(&p, data.as_bytes(), false)?;
@@ -219,15 +245,24 @@ pub fn unclaim(root: &Path, s: &Subnet) {
     }
 }
 
-/// The subnets in use: this root's networks, other roots' claims, host routes
-/// that are not a berth bridge of this root.
-pub fn used_subnets(root: &Path, nets: &[Network], routes: &[(Ipv4Addr, u8)]) -> Vec<Subnet> {
+/// The subnets in use: this root's networks, other roots' claims, and the
+/// host's routes (`routes` reads them). Routes are read after the sweep of
+/// gone roots, claimed (`claimed`) or only labelled (`sweep_labelled`):
+/// read before, a gone root's bridge kept its subnet in use until the next
+/// command. The labelled sweep reads one sysfs file per bridge; it runs
+/// only when a subnet is chosen (`network create`, a new default bridge).
+pub fn used_subnets(
+    root: &Path,
+    nets: &[Network],
+    routes: impl FnOnce() -> Vec<(Ipv4Addr, u8)>,
+) -> Vec<Subnet> {
     let mut used: Vec<Subnet> = nets
         .iter()
         .filter_map(|n| n.subnet4().map(|s| s.0))
         .collect();
-    used.extend(claimed(root));
-    used.extend(routes.iter().map(|(a, p)| Subnet {
+    used.extend(claimed(root).into_iter().map(|h| h.subnet));
+    sweep_labelled();
+    used.extend(routes().iter().map(|(a, p)| Subnet {
         addr: Ipv4Addr::from(u32::from(*a) & super::model::mask(*p)),
         prefix: *p,
     }));

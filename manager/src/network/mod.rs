@@ -52,6 +52,15 @@ pub enum NetworkError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "subnet {subnet} overlaps {held}, held by network {network} of the berth root {root} (docker refuses an overlapping bridge likewise): give this root another subnet or bip, or remove that network"
+    )]
+    SubnetHeld {
+        subnet: String,
+        held: String,
+        network: String,
+        root: PathBuf,
+    },
     #[error("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")]
     PoolExhausted,
     #[error(transparent)]

@@ -203,10 +203,11 @@ pub fn ensure_predefined(ctx: &Context, st: &NetworkStore) -> Result<(), Network
             ..Default::default()
         };
         if name == "bridge" {
-            let (subnet, gw) = match configured_bip(ctx)? {
+            let bip = configured_bip(ctx)?;
+            let (subnet, gw) = match bip {
                 Some(x) => x,
                 None => {
-                    let used = ipam::used_subnets(&ctx.root, &have, &host_routes());
+                    let used = ipam::used_subnets(&ctx.root, &have, host_routes);
                     let s = ipam::pick_subnet(&used)?;
                     (s, first_host(&s))
                 }
@@ -241,7 +242,14 @@ pub fn ensure_predefined(ctx: &Context, st: &NetworkStore) -> Result<(), Network
                 &n.id,
                 &super::default_bridge_name(ctx),
                 &super::table_name(ctx),
-            )?;
+            )
+            .map_err(|e| match (e, bip) {
+                // say which setting chose the clashing subnet
+                (e @ NetworkError::SubnetHeld { .. }, Some((_, gw))) => NetworkError::Invalid(
+                    format!("the default bridge's bip {gw}/{}: {e}", subnet.prefix),
+                ),
+                (e, _) => e,
+            })?;
         }
         st.save(&n)?;
     }
@@ -298,7 +306,7 @@ pub fn create(ctx: &Context, req: CreateRequest) -> Result<Network, NetworkError
     if all.iter().any(|n| n.name == req.name) {
         return Err(NetworkError::Exists(req.name));
     }
-    let used = ipam::used_subnets(&ctx.root, &all, &host_routes());
+    let used = ipam::used_subnets(&ctx.root, &all, host_routes);
     let subnet = match &req.subnet {
         Some(s) => {
             let sub = Subnet::parse(s).map_err(NetworkError::Invalid)?;

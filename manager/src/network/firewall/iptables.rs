@@ -122,8 +122,18 @@ fn filter_table(fwd: &str, rules: &RuleSet) -> String {
         s.push_str(&format!("-A {fwd} -o {br} ! -i {br} -j DROP\n"));
     }
     // published ports are reachable from other networks; nothing else
-    // between two berth bridges is
-    s.push_str(&format!("-A {fwd} -m conntrack --ctstate DNAT -j ACCEPT\n"));
+    // between two berth bridges is. Only connections to or from this root's
+    // bridges: this chain is jumped to first from the host's FORWARD, so an
+    // accept of every DNATed connection would also pass other roots' and
+    // dockerd's traffic by their rules (DOCKER-USER, docker's isolation).
+    for b in &rules.bridges {
+        let br = &b.bridge;
+        for dir in ["-i", "-o"] {
+            s.push_str(&format!(
+                "-A {fwd} {dir} {br} -m conntrack --ctstate DNAT -j ACCEPT\n"
+            ));
+        }
+    }
     for b in &rules.bridges {
         for o in rules.bridges.iter().filter(|o| o.bridge != b.bridge) {
             s.push_str(&format!(
@@ -371,6 +381,24 @@ mod tests {
             assert!(s.contains(want), "{want:?} missing:\n{s}");
         }
         assert!(!s.contains("-s 172.19.0.0/16 ! -o br-b"), "{s}");
+        // published ports across this root's bridges, and only theirs: an
+        // unscoped accept of DNATed connections would pass other roots' and
+        // dockerd's traffic too (this chain comes first in FORWARD)
+        let dnat_accepts: Vec<&str> = s
+            .lines()
+            .filter(|l| l.contains("--ctstate DNAT -j ACCEPT"))
+            .collect();
+        assert_eq!(
+            dnat_accepts,
+            [
+                "-A berth-fwd -i br-a -m conntrack --ctstate DNAT -j ACCEPT",
+                "-A berth-fwd -o br-a -m conntrack --ctstate DNAT -j ACCEPT",
+                "-A berth-fwd -i br-b -m conntrack --ctstate DNAT -j ACCEPT",
+                "-A berth-fwd -o br-b -m conntrack --ctstate DNAT -j ACCEPT",
+            ],
+            "{s}"
+        );
+        assert!(s.find("--ctstate DNAT -j ACCEPT") < s.find("-i br-a -o br-b -j DROP"));
         // isolation comes before the accepts
         assert!(s.find("-i br-a -o br-b -j DROP") < s.find("-i br-a -j ACCEPT"));
         assert_eq!(s.matches("COMMIT").count(), 2);
