@@ -81,12 +81,24 @@ def probed(env, phases, *args):
 
 
 def iperf(addr, port, seconds):
-    """One iperf3 test to addr:port: (received bits/s, the sender's retransmits)."""
-    p = subprocess.run(["iperf3", "-c", addr, "-p", str(port), "-t", str(seconds), "-J"],
-                       capture_output=True, text=True, timeout=seconds + 30)
-    if p.returncode != 0:
-        raise BenchError("iperf3 to %s:%d: %s" % (addr, port, p.stderr.strip() or p.stdout[-300:]))
-    end = json.loads(p.stdout)["end"]
+    """One iperf3 test to addr:port: (received bits/s, the sender's retransmits).
+    A server still closing the last test answers "busy": asked again, a few
+    times, after a pause."""
+    for attempt in range(4):
+        p = subprocess.run(["iperf3", "-c", addr, "-p", str(port), "-t", str(seconds), "-J"],
+                           capture_output=True, text=True, timeout=seconds + 30)
+        try:
+            res = json.loads(p.stdout)
+        except ValueError:
+            res = {"error": p.stderr.strip() or p.stdout[-300:]}
+        err = res.get("error")
+        if err and "busy" in err and attempt < 3:
+            time.sleep(1)
+            continue
+        if p.returncode != 0 or err or "sum_received" not in res.get("end", {}):
+            raise BenchError("iperf3 to %s:%d: %s" % (addr, port, err or p.stdout[-300:]))
+        break
+    end = res["end"]
     return (end["sum_received"]["bits_per_second"],
             end.get("sum_sent", {}).get("retransmits", 0))
 
