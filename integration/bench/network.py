@@ -81,7 +81,9 @@ def probed(env, phases, *args):
 
 
 def iperf(addr, port, seconds):
-    """One iperf3 test to addr:port: (received bits/s, the sender's retransmits).
+    """One iperf3 test to addr:port: (received bits/s, the sender's retransmits,
+    the CPU both iperf3 ends used per GB received: their user and system time,
+    softirq work done in their context included).
     A server still closing the last test answers "busy": asked again, a few
     times, after a pause."""
     for attempt in range(4):
@@ -99,8 +101,13 @@ def iperf(addr, port, seconds):
             raise BenchError("iperf3 to %s:%d: %s" % (addr, port, err or p.stdout[-300:]))
         break
     end = res["end"]
+    cpu = end.get("cpu_utilization_percent", {})
+    gb = end["sum_received"]["bytes"] / 1e9
+    cpu_s = (cpu.get("host_total", 0) + cpu.get("remote_total", 0)) / 100 \
+        * end["sum_received"]["seconds"]
     return (end["sum_received"]["bits_per_second"],
-            end.get("sum_sent", {}).get("retransmits", 0))
+            end.get("sum_sent", {}).get("retransmits", 0),
+            cpu_s / gb if gb > 0 else 0.0)
 
 
 def iperf_pairs(ip, port, seconds, pairs):
@@ -116,13 +123,15 @@ def iperf_pairs(ip, port, seconds, pairs):
         iperf(addr, p, min(seconds, 2))
     res = {w: [] for w in ways}
     rtx = {w: [] for w in ways}
+    cpu = {w: [] for w in ways}
     load = [os.getloadavg()[0]]
     for i in range(pairs):
         order = list(ways) if i % 2 == 0 else list(reversed(list(ways)))
         for w in order:
-            bps, r = iperf(*ways[w], seconds)
+            bps, r, c = iperf(*ways[w], seconds)
             res[w].append(bps)
             rtx[w].append(r)
+            cpu[w].append(c)
         load.append(os.getloadavg()[0])
     ratios = sorted(b / a for a, b in zip(res["direct"], res["published"]))
     q = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) >= 2 \
@@ -135,6 +144,10 @@ def iperf_pairs(ip, port, seconds, pairs):
         "pair_ratios": ratios,
         "pairs_at_goal": sum(1 for r in ratios if r >= 0.95),
         "retransmits_median": {w: statistics.median(v) for w, v in rtx.items()},
+        # the published way's CPU per byte over the direct way's, per pair:
+        # what the NAT costs, steadier than the rate under load
+        "cpu_per_gb_pair_ratio_median": statistics.median(
+            [b / a for a, b in zip(cpu["direct"], cpu["published"]) if a > 0] or [0.0]),
         "load": [min(load), max(load)],
         "samples_bps": res,
     }
@@ -244,11 +257,12 @@ def main():
             out["iperf3"] = dict(r, ratio=p / d)
             print("iperf3 direct %.2f Gbit/s, via 127.0.0.1:%d %.2f Gbit/s: ratio %.2f, "
                   "median of %d paired ratios %.3f (quartiles %.3f-%.3f; %d pairs >= 0.95; "
-                  "goal >= 0.95); retransmits per test %d direct, %d published; load %.1f-%.1f"
+                  "goal >= 0.95); retransmits per test %d direct, %d published; CPU per GB "
+                  "published/direct %.3f; load %.1f-%.1f"
                   % (d / 1e9, port, p / 1e9, p / d, len(r["pair_ratios"]),
                      r["pair_ratio_median"], *r["pair_ratio_quartiles"], r["pairs_at_goal"],
                      r["retransmits_median"]["direct"], r["retransmits_median"]["published"],
-                     *r["load"]))
+                     r["cpu_per_gb_pair_ratio_median"], *r["load"]))
             berth_cmd(env, "rm", "-f", "iperf")
         else:
             log("iperf3 not installed: skipping the throughput benchmark")
