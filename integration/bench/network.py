@@ -153,12 +153,38 @@ def iperf_pairs(ip, port, seconds, pairs):
     }
 
 
+def iperf_side_by_side(ip, port, seconds, rounds):
+    """Both ways at once, `rounds` times: direct to ip:5202 (a second server
+    in the container) and through 127.0.0.1:port to its first, started
+    together. Whatever load the host has, both meet the same, so the ratio
+    shows what the published way costs against the direct one for the same
+    share of the CPUs (a diagnostic beside the goal's one-after-the-other
+    pairs, not the goal's figure)."""
+    def start(addr, p):
+        return subprocess.Popen(["iperf3", "-c", addr, "-p", str(p), "-t", str(seconds), "-J"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ratios = []
+    for _ in range(rounds):
+        procs = {"direct": start(ip, 5202), "published": start("127.0.0.1", port)}
+        bps = {}
+        for w, pr in procs.items():
+            out, err = pr.communicate(timeout=seconds + 30)
+            try:
+                end = json.loads(out)["end"]
+                bps[w] = end["sum_received"]["bits_per_second"]
+            except (ValueError, KeyError):
+                raise BenchError("iperf3 side by side (%s): %s" % (w, err.strip() or out[-300:]))
+        ratios.append(bps["published"] / bps["direct"])
+    return sorted(ratios)
+
 def main():
     ap = benchlib.argument_parser(__doc__.splitlines()[0], warmup=3)
     ap.add_argument("--scale", type=int, default=100, help="containers on one network")
     ap.add_argument("--iperf-seconds", type=int, default=5)
     ap.add_argument("--iperf-pairs", type=int, default=8,
                     help="measured iperf3 pairs, direct and published (default: 8)")
+    ap.add_argument("--iperf-side-by-side", type=int, default=0, metavar="N",
+                    help="also N rounds of both ways at once (a diagnostic; default: 0)")
     ap.add_argument("--no-docker", action="store_true")
     ap.add_argument("--no-podman", action="store_true")
     ap.add_argument("--skip-iperf", action="store_true")
@@ -263,6 +289,13 @@ def main():
                      r["pair_ratio_median"], *r["pair_ratio_quartiles"], r["pairs_at_goal"],
                      r["retransmits_median"]["direct"], r["retransmits_median"]["published"],
                      r["cpu_per_gb_pair_ratio_median"], *r["load"]))
+            if args.iperf_side_by_side > 0:
+                berth_cmd(env, "exec", "-d", "iperf", "/usr/bin/iperf3", "-s", "-p", "5202")
+                time.sleep(0.5)
+                sbs = iperf_side_by_side(ip, port, args.iperf_seconds, args.iperf_side_by_side)
+                out["iperf3"]["side_by_side_ratios"] = sbs
+                print("iperf3 both ways at once, published/direct: median %.3f of %s"
+                      % (statistics.median(sbs), " ".join("%.3f" % x for x in sbs)))
             berth_cmd(env, "rm", "-f", "iperf")
         else:
             log("iperf3 not installed: skipping the throughput benchmark")
