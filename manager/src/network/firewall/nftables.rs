@@ -121,8 +121,16 @@ fn script6(table: &str, rules: &RuleSet) -> String {
 /// The forward chain's rules (the same in the ip and ip6 tables): internal
 /// networks closed, published ports open (reachable from other networks
 /// through the host's address), nothing else between bridges.
+///
+/// A filter chain runs for every packet (the nat chains only for a
+/// connection's first), so an established flow's packets leave it at the
+/// first rule: the drops below only ever see a connection's first packet.
+/// Nothing is lost by it: a flow the drops refuse never becomes established
+/// (its first packet is dropped), and a bridge's rules exist before its
+/// first container does. In berth's own table this accept decides only
+/// here; other tables (docker's, the user's) still see the packet.
 fn forward_body(rules: &RuleSet) -> String {
-    let mut s = String::new();
+    let mut s = String::from("    ct state established,related accept\n");
     let all: Vec<String> = rules.bridges.iter().map(|b| quote(&b.bridge)).collect();
     for b in &rules.bridges {
         let br = quote(&b.bridge);
@@ -272,6 +280,10 @@ mod tests {
             s.contains("iifname \"br-a\" oifname { \"br-b\" } drop"),
             "{s}"
         );
+        // an established flow's packets leave the forward chain at its first rule
+        let fwd = s.split("chain forward {").nth(1).unwrap_or_default();
+        let first_rule = fwd.lines().nth(2).unwrap_or_default().trim();
+        assert_eq!(first_rule, "ct state established,related accept", "{s}");
         let empty = script("berth", &RuleSet::default());
         assert_eq!(empty, "table ip berth\ndelete table ip berth\n");
         assert!(
