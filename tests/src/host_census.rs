@@ -238,8 +238,19 @@ impl HostCensus {
             if !is_berth {
                 continue;
             }
+            // A relative directory is the process's own cwd's (a runtime
+            // started by hand with `--root s-d`), not the census's.
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
             let gone = argv.windows(2).any(|w| {
-                matches!(w[0].as_str(), "--root" | "--state" | "--dir") && dead(Path::new(&w[1]))
+                if !matches!(w[0].as_str(), "--root" | "--state" | "--dir") {
+                    return false;
+                }
+                let dir = Path::new(&w[1]);
+                match (&cwd, dir.is_relative()) {
+                    (Some(cwd), true) => dead(&cwd.join(dir)),
+                    (None, true) => false,
+                    (_, false) => dead(dir),
+                }
             });
             if gone {
                 c.processes
