@@ -197,7 +197,7 @@ impl LiveCache {
             .iter()
             .map(|(id, e)| format!("{id} {} {} {}\n", e.pid, e.start, e.eps))
             .collect();
-        let _ = crate::store::replace_file(&self.path, text.as_bytes(), false);
+        let _ = store::write_cache(&self.path, text.as_bytes());
     }
 }
 
@@ -244,21 +244,24 @@ pub(super) fn repair_locked(
     if thorough {
         st.distrust_index();
     }
-    scan_locked(ctx, st, thorough, thorough)
+    scan_locked(ctx, st, thorough, thorough, None)
 }
 
 /// `repair_locked` with every container asked (`full`) but without the
 /// thorough command's other work: when an allocation found no free address
 /// or port, what a killed container still holds may be the reason.
 fn repair_full_locked(ctx: &Context, st: &NetworkStore) -> Result<Vec<String>, NetworkError> {
-    scan_locked(ctx, st, false, true)
+    scan_locked(ctx, st, false, true, None)
 }
 
+/// `starting`: a container being started under its lock by the caller (its
+/// pin is being made right now): live, without asking.
 fn scan_locked(
     ctx: &Context,
     st: &NetworkStore,
     thorough: bool,
     full: bool,
+    starting: Option<&str>,
 ) -> Result<Vec<String>, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
     let nets: Vec<(Network, Vec<Endpoint>)> = st
@@ -282,9 +285,10 @@ fn scan_locked(
     let mut known: std::collections::HashMap<String, bool> = Default::default();
     let mut cache = LiveCache::load(ctx, full);
     let mut is_live = |id: &str| {
-        *known
-            .entry(id.to_string())
-            .or_insert_with(|| cache.live(ctx, &cs, id, &eps_key(ids.get(id))))
+        Some(id) == starting
+            || *known
+                .entry(id.to_string())
+                .or_insert_with(|| cache.live(ctx, &cs, id, &eps_key(ids.get(id))))
     };
     let mut touched = Vec::new();
     for (n, eps) in nets {
@@ -630,7 +634,7 @@ pub fn prepare(
     };
     timing::mark("net: locked, pin started");
     let st = NetworkStore::open(ctx)?;
-    let mut touched = repair_locked(ctx, &st, false)?;
+    let mut touched = scan_locked(ctx, &st, false, false, Some(&rec.id))?;
     timing::mark("net: repaired");
     // The container is being started under its lock, so endpoints it still
     // holds are left from a run whose release never came (a reboot, or kill -9

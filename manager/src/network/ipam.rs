@@ -186,7 +186,7 @@ pub fn sweep_orphans(root: &Path, state: &Path, thorough: bool) {
     // the directory as this sweep left it (it may have removed claims)
     match claims_key() {
         Some(k) => {
-            let _ = crate::store::replace_file(&seen, format!("{k} {now}\n").as_bytes(), false);
+            let _ = super::store::write_cache(&seen, format!("{k} {now}\n").as_bytes());
         }
         None => {
             let _ = std::fs::remove_file(&seen);

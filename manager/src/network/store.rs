@@ -109,6 +109,33 @@ fn write_json<T: serde::Serialize>(p: &Path, v: &T) -> Result<(), NetworkError> 
     Ok(replace_file(p, &data, false)?)
 }
 
+/// Write one of the network code's caches (the endpoint index, `net-live`,
+/// `net-claims-swept`): a temp file renamed into place after the old one is
+/// removed. Not atomic like `replace_file` -- a reader may find no file,
+/// which for a cache means "work it out from the records" -- but a rename
+/// that replaces a file makes ext4 (auto_da_alloc) start writing the new
+/// file's data back at once: 4-30 ms measured here under load, on every
+/// start, where a rename onto a free name costs microseconds.
+pub(super) fn write_cache(path: &Path, data: &[u8]) -> Result<(), IoFailure> {
+    let tmp = path.with_file_name(format!(
+        ".{}.{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let res = std::fs::write(&tmp, data)
+        .map_err(IoFailure::at("write", &tmp))
+        .and_then(|_| match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(IoFailure::at("remove", path)(e))
+            }
+            _ => std::fs::rename(&tmp, path).map_err(IoFailure::at("rename", path)),
+        });
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
 fn read_index_at(file: &Path, key: &str) -> Option<Vec<Endpoint>> {
     let data = std::fs::read(file).ok()?;
     let f: IndexFile = serde_json::from_slice(&data).ok()?;
