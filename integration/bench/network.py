@@ -7,7 +7,10 @@
           127.0.0.1 vs directly to the container's address (goal: >= 0.95x;
           docker's userland proxy gets ~0.72x)
   scale   `berth run -d` and a name lookup with 1 vs 100 containers on one
-          network (goal: as fast with 100)
+          network (goal: as fast with 100): rounds with 1, then with 100, then
+          with 1 again; `--scale-only` runs only this, `--probes` adds the
+          phase table of `run -d` at 1 vs 100, `--bin-dir` takes the binaries
+          of an earlier build for a before/after comparison
 
 The `run` row also times docker (a private dockerd, as integration/bench/docker.py
 starts it: `--iptables=false`, so its bridge costs no firewall rules) and podman
@@ -240,11 +243,17 @@ def main():
             berth_cmd(env, "rm", "-f", "probe-" + tag)
             return t_run, t_res
         berth_cmd(env, "run", "-d", "--name", "c0", "--network", "benchnet", IMAGE, "sleep", "600")
-        small = [one_round("a%d" % i, "1") for i in range(args.iterations)]
+        # 1, then N, then 1 again (half the rounds at 1 each time): a load
+        # that drifts during the run weighs on both sides alike
+        half = (args.iterations + 1) // 2
+        small = [one_round("a%d" % i, "1") for i in range(half)]
         for i in range(1, args.scale):
             berth_cmd(env, "run", "-d", "--name", "c%d" % i, "--network", "benchnet", IMAGE,
                       "sleep", "600")
         big = [one_round("b%d" % i, str(args.scale)) for i in range(args.iterations)]
+        for i in range(1, args.scale):
+            berth_cmd(env, "rm", "-f", "c%d" % i)
+        small += [one_round("a%d" % i, "1") for i in range(half, 2 * half)]
         for label, rows in (("1", small), (str(args.scale), big)):
             r = stats([x[0] for x in rows])
             q = stats([x[1] for x in rows])
