@@ -264,7 +264,7 @@ fn scan_locked(
     starting: Option<&str>,
 ) -> Result<Vec<String>, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
-    let nets: Vec<(Network, Vec<Endpoint>)> = st
+    let nets: Vec<(Network, store::Endpoints)> = st
         .list()?
         .into_iter()
         .map(|n| st.endpoints(&n.id).map(|eps| (n, eps)))
@@ -273,7 +273,7 @@ fn scan_locked(
     // compares with what it remembers)
     let mut ids: std::collections::HashMap<String, Vec<String>> = Default::default();
     for (_, eps) in &nets {
-        for ep in eps {
+        for ep in eps.iter() {
             ids.entry(ep.container_id.clone())
                 .or_default()
                 .push(ep.endpoint_id.clone());
@@ -294,10 +294,10 @@ fn scan_locked(
     for (n, eps) in nets {
         let eps_empty = eps.is_empty();
         let mut left = eps.len();
-        for ep in eps {
+        for ep in eps.iter() {
             if !is_live(&ep.container_id) {
                 if let Ok(d) = driver::for_network(&n) {
-                    d.detach(&n, &ep)?;
+                    d.detach(&n, ep)?;
                 }
                 st.remove_endpoint(&n.id, &ep.container_id)?;
                 left -= 1;
@@ -365,7 +365,7 @@ pub(super) fn sync_firewall_with(
         // The IPv6 forwards: every port published on all addresses, or on a
         // v6 one, goes to the container's v6 address too (docker publishes
         // `-p 8080:80` on [::] as well).
-        for ep in &eps {
+        for ep in eps.iter() {
             let Ok(ip6) = ep.ipv6.parse::<std::net::Ipv6Addr>() else {
                 continue;
             };
@@ -384,7 +384,7 @@ pub(super) fn sync_firewall_with(
                 });
             }
         }
-        for ep in &eps {
+        for ep in eps.iter() {
             let Ok(ip) = ep.ipv4.parse::<Ipv4Addr>() else {
                 continue;
             };
@@ -445,8 +445,8 @@ fn wanted_ports(rec: &ContainerRecord) -> PortMap {
 fn taken_ports(st: &NetworkStore) -> Result<Vec<PublishedPort>, NetworkError> {
     let mut out = Vec::new();
     for n in st.list()? {
-        for ep in st.endpoints(&n.id)? {
-            out.extend(ep.ports);
+        for ep in st.endpoints(&n.id)?.iter() {
+            out.extend(ep.ports.iter().cloned());
         }
     }
     Ok(out)
@@ -557,6 +557,8 @@ fn attach_one(
         }
         v => v,
     };
+    // the shared list is changed by save_endpoint below: not copied then
+    drop(held);
     let ep = Endpoint {
         container_id: rec.id.clone(),
         container_name: rec.name.clone(),
@@ -927,7 +929,7 @@ fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
     };
     let mut seen = BTreeSet::new();
     for id in &bridge {
-        for ep in st.endpoints(id).unwrap_or_default() {
+        for ep in st.endpoints(id).unwrap_or_default().iter() {
             if !seen.insert(ep.container_id.clone()) {
                 continue;
             }

@@ -64,10 +64,22 @@ pub struct NetworkStore {
 
 /// A network's endpoints as read, with the key of the directory they were
 /// read at (None: no directory).
-type Listed = (Option<String>, Vec<Endpoint>);
+type Listed = (Option<String>, Endpoints);
+
+/// A network's endpoints, shared: a start asks for them some five times
+/// (scan, IPAM, ports, firewall, its own), and copying 100 records each time
+/// was most of what a start spent on them.
+pub type Endpoints = std::rc::Rc<Vec<Endpoint>>;
+
+/// The index file as written (borrowing the list).
+#[derive(serde::Serialize)]
+struct IndexRef<'a> {
+    key: &'a str,
+    endpoints: &'a [Endpoint],
+}
 
 /// The index file of one network (see the module's doc).
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 struct IndexFile {
     /// `dir_key` of the endpoints directory the list was read at or written to.
     key: String,
@@ -191,9 +203,9 @@ impl NetworkStore {
             let _ = std::fs::remove_file(&p);
             return;
         };
-        let f = IndexFile {
-            key: key.to_string(),
-            endpoints: eps.to_vec(),
+        let f = IndexRef {
+            key,
+            endpoints: eps,
         };
         let Ok(data) = serde_json::to_vec(&f) else {
             return;
@@ -284,7 +296,7 @@ impl NetworkStore {
         }
     }
 
-    pub fn endpoints(&self, net: &str) -> Result<Vec<Endpoint>, NetworkError> {
+    pub fn endpoints(&self, net: &str) -> Result<Endpoints, NetworkError> {
         if let Some((_, eps)) = self.cache.borrow().get(net) {
             return Ok(eps.clone());
         }
@@ -295,14 +307,14 @@ impl NetworkStore {
             Some(k) if self.trust_index.get() => self.read_index(net, k),
             _ => None,
         };
-        let eps = match indexed {
+        let eps = Endpoints::new(match indexed {
             Some(eps) => eps,
             None => {
                 let eps = self.read_endpoints(net)?;
                 self.write_index(net, key.as_deref(), &eps);
                 eps
             }
-        };
+        });
         self.cache
             .borrow_mut()
             .insert(net.to_string(), (key, eps.clone()));
@@ -369,6 +381,7 @@ impl NetworkStore {
             ep,
         );
         if let Some((_, eps)) = self.cache.borrow_mut().get_mut(net) {
+            let eps = std::rc::Rc::make_mut(eps);
             eps.retain(|e| e.container_id != ep.container_id);
             if res.is_ok() {
                 eps.push(ep.clone());
@@ -398,7 +411,7 @@ impl NetworkStore {
         match res {
             Ok(()) => {
                 if let Some((_, eps)) = self.cache.borrow_mut().get_mut(net) {
-                    eps.retain(|e| e.container_id != container);
+                    std::rc::Rc::make_mut(eps).retain(|e| e.container_id != container);
                 }
                 self.write_through(net, before);
             }
