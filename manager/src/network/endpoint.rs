@@ -89,7 +89,8 @@ struct LiveEntry {
 
 /// The containers the last repair scans found live: `<state>/net-live`, a
 /// line "ID PID STARTTIME ENDPOINT-IDS" each. A container listed with the
-/// same endpoints is taken as live without asking: its endpoints and its
+/// same endpoints whose shim's pid still exists (`kill(pid, 0)`, about a
+/// microsecond) is taken as live without asking further: its endpoints and its
 /// shim were there when it was asked, and a shim that ends normally (or
 /// whose container ends) runs the exit hook, whose release removes its
 /// endpoints and so its line. What is asked:
@@ -100,10 +101,11 @@ struct LiveEntry {
 ///   the network full): one read of the shim's /proc stat (same pid and
 ///   start time, not a zombie: the same process), then in full.
 ///
-/// So a scan costs O(changed) and a constant, not one read per container;
-/// what only a kill -9 of a shim leaves (its exit hook never ran) is found
-/// by a later scan's random pick, by a thorough command, or when its address
-/// or port is wanted. Only a cache: a missing or torn file (a reboot empties
+/// So a scan costs O(changed), a constant and one signal probe per listed
+/// container, not one file read each; what a kill -9 of a shim leaves (its
+/// exit hook never ran) is found by the next command, or, when its pid was
+/// reused meanwhile, by a later scan's random pick, by a thorough command,
+/// or when its address or port is wanted. Only a cache: a missing or torn file (a reboot empties
 /// the state directory) means every container is asked.
 struct LiveCache {
     path: PathBuf,
@@ -155,7 +157,13 @@ impl LiveCache {
     /// Whether container `id`, whose endpoints are `eps`, holds them.
     fn live(&mut self, ctx: &Context, cs: &ContainerStore, id: &str, eps: &str) -> bool {
         if let Some(e) = self.seen.get(id) {
-            if e.eps == eps && !self.full && !self.recheck.contains(id) {
+            // a signal-0 probe per listed shim (no file read): a shim killed
+            // with -9 whose pid is free is found by the very next command
+            if e.eps == eps
+                && !self.full
+                && !self.recheck.contains(id)
+                && !crate::sys::process::pid_gone(e.pid)
+            {
                 self.now.insert(id.to_string(), e.clone());
                 return true;
             }
