@@ -7,7 +7,10 @@
           127.0.0.1 vs directly to the container's address (goal: >= 0.95x;
           docker's userland proxy gets ~0.72x)
   scale   `berth run -d` and a name lookup with 1 vs 100 containers on one
-          network (goal: as fast with 100)
+          network (goal: as fast with 100): rounds with 1, then with 100, then
+          with 1 again; `--scale-only` runs only this, `--probes` adds the
+          phase table of `run -d` at 1 vs 100, `--bin-dir` takes the binaries
+          of an earlier build for a before/after comparison
 
 The `run` row also times docker (a private dockerd, as integration/bench/docker.py
 starts it: `--iptables=false`, so its bridge costs no firewall rules) and podman
@@ -37,7 +40,7 @@ from benchlib import BenchError, log, stats  # noqa: E402
 import docker as dockerbench  # noqa: E402
 
 REPO = benchlib.REPO
-REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")
+REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")  # --bin-dir
 BUILD_IMAGE = os.path.join(REPO, "integration", "containerd", "build-busybox-image.sh")
 IMAGE = "docker.io/library/busybox:latest"
 
@@ -54,6 +57,23 @@ def timed(env, *args):
     t0 = time.monotonic()
     berth_cmd(env, *args)
     return time.monotonic() - t0
+
+
+def load():
+    return os.getloadavg()[0]
+
+
+def print_phases(phases, cols, heads):
+    """A table of the medians of BERTH_TIMING phases, one column per key of
+    `phases` in `cols` (a phase missing from a column: "-")."""
+    print("%-40s" % "berth phase (BERTH_TIMING), ms" + "".join("%10s" % h for h in heads))
+    keys = []
+    for c in cols:
+        keys += [k for k in phases[c] if k not in keys]
+    for k in keys:
+        vals = [stats(phases[c][k])["median"] if phases[c].get(k) else None for c in cols]
+        print("%-40s" % k[:40] + "".join("%10s" % ("-" if v is None else "%.2f" % v)
+                                          for v in vals))
 
 
 PROBE = re.compile(r"berth\[\d+\] \+[\d.]+ms \(\+([\d.]+)\) (.*)")
@@ -190,8 +210,19 @@ def main():
     ap.add_argument("--skip-iperf", action="store_true")
     ap.add_argument("--probes", action="store_true",
                     help="collect berth's BERTH_TIMING phase probes in the run --rm loop "
-                         "and print their medians")
+                         "and the scale rounds, and print their medians")
+    ap.add_argument("--scale-only", action="store_true",
+                    help="only the scale benchmark (1 vs --scale containers on a network)")
+    ap.add_argument("--bin-dir", metavar="DIR",
+                    help="take berth, berth-shim and berth-runtime from DIR (e.g. a copy "
+                         "of an earlier build, for a before/after comparison) instead of "
+                         "the workspace's release build")
     args = benchlib.parse_args(ap)
+    if args.bin_dir:
+        global REL
+        REL = os.path.abspath(args.bin_dir)
+    if args.scale_only:
+        args.no_docker = args.no_podman = args.skip_iperf = True
     if os.geteuid() != 0:
         raise SystemExit("network.py: run as root")
     work = tempfile.mkdtemp(prefix="berth-bench-net-", dir=args.tmpdir)
@@ -234,7 +265,7 @@ def main():
                 runc, "run", "--rm", "--cgroup-parent=/" + cg, "--network", net, IMAGE,
                 "/bin/true")[0]
         samples = {(t, net): [] for t in runners for net in ("none", "benchnet")}
-        for i in range(args.warmup + args.iterations):
+        for i in range(0 if args.scale_only else args.warmup + args.iterations):
             if i == args.warmup:
                 for ph in phases.values():
                     ph.clear()  # the warm-up's probes
@@ -242,26 +273,19 @@ def main():
                 dt = runners[t](net)
                 if i >= args.warmup:
                     samples[(t, net)].append(dt)
-        res = {"%s %s" % k: stats(v) for k, v in samples.items()}
+        res = {"%s %s" % k: stats(v) for k, v in samples.items() if v}
         out["run"] = res
         print("%-40s %10s %10s" % ("operation", "median ms", "p90 ms"))
         for k, s in res.items():
             t, net = k.split()
             print("%-40s %10.1f %10.1f" % ("%s run --rm --network %s" % (t, net),
                                            s["median"] * 1e3, s["p90"] * 1e3))
-        for t in runners:
+        for t in runners if res else ():
             extra = (res[t + " benchnet"]["median"] - res[t + " none"]["median"]) * 1e3
             print("%s: a user network costs %.1f ms more than none%s"
                   % (t, extra, " (goal <= 10 ms)" if t == "berth" else ""))
-        if args.probes:
-            print("%-40s %10s %10s" % ("berth phase (BERTH_TIMING)", "none ms", "net ms"))
-            keys = list(phases["benchnet"]) + [k for k in phases["none"]
-                                               if k not in phases["benchnet"]]
-            for k in keys:
-                cols = [stats(phases[n][k])["median"] if phases[n].get(k) else None
-                        for n in ("none", "benchnet")]
-                print("%-40s %10s %10s" % (k[:40], *("-" if c is None else "%.1f" % c
-                                                     for c in cols)))
+        if args.probes and res:
+            print_phases(phases, ("benchnet", "none"), ("net", "none"))
             out["phases"] = {n: {k: stats(v) for k, v in ph.items()}
                              for n, ph in phases.items()}
         # 2. iperf3 through a published port on 127.0.0.1 vs direct
@@ -300,28 +324,51 @@ def main():
         else:
             log("iperf3 not installed: skipping the throughput benchmark")
         # 3. run -d and a lookup with 1 vs N containers on one network
-        def one_round(tag):
-            t_run = timed(env, "run", "-d", "--name", "probe-" + tag, "--network", "benchnet",
-                          IMAGE, "sleep", "600")
+        scale_phases = {"1": {}, str(args.scale): {}}
+        loads = {"1": [], str(args.scale): []}
+
+        def one_round(tag, label):
+            loads[label].append(load())
+            run_d = ("run", "-d", "--name", "probe-" + tag, "--network", "benchnet",
+                     IMAGE, "sleep", "600")
+            if args.probes:
+                t_run = probed(env, scale_phases[label], *run_d)
+            else:
+                t_run = timed(env, *run_d)
             t0 = time.monotonic()
             berth_cmd(env, "exec", "probe-" + tag, "ping", "-c", "1", "-W", "1", "c0")
             t_res = time.monotonic() - t0
             berth_cmd(env, "rm", "-f", "probe-" + tag)
             return t_run, t_res
         berth_cmd(env, "run", "-d", "--name", "c0", "--network", "benchnet", IMAGE, "sleep", "600")
-        small = [one_round("a%d" % i) for i in range(args.iterations)]
+        # 1, then N, then 1 again (half the rounds at 1 each time): a load
+        # that drifts during the run weighs on both sides alike
+        half = (args.iterations + 1) // 2
+        small = [one_round("a%d" % i, "1") for i in range(half)]
         for i in range(1, args.scale):
             berth_cmd(env, "run", "-d", "--name", "c%d" % i, "--network", "benchnet", IMAGE,
                       "sleep", "600")
-        big = [one_round("b%d" % i) for i in range(args.iterations)]
+        big = [one_round("b%d" % i, str(args.scale)) for i in range(args.iterations)]
+        for i in range(1, args.scale):
+            berth_cmd(env, "rm", "-f", "c%d" % i)
+        small += [one_round("a%d" % i, "1") for i in range(half, 2 * half)]
         for label, rows in (("1", small), (str(args.scale), big)):
             r = stats([x[0] for x in rows])
             q = stats([x[1] for x in rows])
-            out["scale_" + label] = {"run": r, "lookup": q}
-            print("%-40s %10.1f %10.1f" % ("run -d with %s on the network" % label,
-                                           r["median"] * 1e3, r["p90"] * 1e3))
+            out["scale_" + label] = {"run": r, "lookup": q, "load": stats(loads[label])}
+            print("%-40s %10.1f %10.1f   (load %.1f)" % (
+                "run -d with %s on the network" % label, r["median"] * 1e3, r["p90"] * 1e3,
+                stats(loads[label])["median"]))
             print("%-40s %10.1f %10.1f" % ("exec ping NAME with %s" % label,
                                            q["median"] * 1e3, q["p90"] * 1e3))
+        n = str(args.scale)
+        print("run -d with %s vs 1: %.2fx (goal: flat, <= 1.05x); lookup %.2fx" % (
+            n, out["scale_" + n]["run"]["median"] / out["scale_1"]["run"]["median"],
+            out["scale_" + n]["lookup"]["median"] / out["scale_1"]["lookup"]["median"]))
+        if args.probes:
+            print_phases(scale_phases, ("1", n), ("with 1", "with " + n))
+            out["scale_phases"] = {k: {p: stats(v) for p, v in ph.items()}
+                                   for k, ph in scale_phases.items()}
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(out, f, indent=2)

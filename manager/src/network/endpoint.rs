@@ -72,23 +72,54 @@ fn live_shim(ctx: &Context, id: &str) -> Option<(i32, u64)> {
         .find_map(|d| crate::container::state::live_shim(d))
 }
 
-/// The shims the last repair scan found live: `<state>/net-live`, a line
-/// "ID PID STARTTIME" each. The next scan asks each such container with one
-/// read of its shim's /proc stat (same pid and start time, not a zombie: the
-/// same process, so the same run of the container) instead of the three reads
-/// of `live`; one found gone, or not listed, is asked in full. So a start or
-/// exit with 100 containers on the network costs about what it does with 1.
-/// Only a cache: a missing or torn file means a full scan.
+/// How many of the containers the last scans found live each repair scan
+/// asks again (see `LiveCache`): a constant, so that a start costs the same
+/// with 1 or 100 containers on the network, while a shim killed with -9 (no
+/// exit hook ran) is still found within about N/4 commands.
+const RECHECK_PER_SCAN: usize = 4;
+
+/// One container the scans found live: its shim ("PID STARTTIME") and its
+/// endpoints' ids as they were then (comma separated, sorted; "-": none).
+#[derive(Clone, PartialEq, Debug)]
+struct LiveEntry {
+    pid: i32,
+    start: u64,
+    eps: String,
+}
+
+/// The containers the last repair scans found live: `<state>/net-live`, a
+/// line "ID PID STARTTIME ENDPOINT-IDS" each. A container listed with the
+/// same endpoints whose shim's pid still exists (`kill(pid, 0)`, about a
+/// microsecond) is taken as live without asking further: its endpoints and its
+/// shim were there when it was asked, and a shim that ends normally (or
+/// whose container ends) runs the exit hook, whose release removes its
+/// endpoints and so its line. What is asked:
+/// - a container not listed, or whose endpoints changed (a new start,
+///   `network connect`): in full (`live`);
+/// - `RECHECK_PER_SCAN` listed ones chosen at random, and every one in a
+///   thorough scan (`network ls`/`prune`/`rm`, or an allocation that found
+///   the network full): one read of the shim's /proc stat (same pid and
+///   start time, not a zombie: the same process), then in full.
+///
+/// So a scan costs O(changed), a constant and one signal probe per listed
+/// container, not one file read each; what a kill -9 of a shim leaves (its
+/// exit hook never ran) is found by the next command, or, when its pid was
+/// reused meanwhile, by a later scan's random pick, by a thorough command,
+/// or when its address or port is wanted. Only a cache: a missing or torn file (a reboot empties
+/// the state directory) means every container is asked.
 struct LiveCache {
     path: PathBuf,
-    seen: std::collections::HashMap<String, (i32, u64)>,
-    now: std::collections::BTreeMap<String, (i32, u64)>,
+    seen: std::collections::BTreeMap<String, LiveEntry>,
+    /// The listed containers this scan asks again.
+    recheck: std::collections::HashSet<String>,
+    full: bool,
+    now: std::collections::BTreeMap<String, LiveEntry>,
 }
 
 impl LiveCache {
-    fn load(ctx: &Context) -> LiveCache {
+    fn load(ctx: &Context, full: bool) -> LiveCache {
         let path = ctx.state.join("net-live");
-        let seen = std::fs::read_to_string(&path)
+        let seen: std::collections::BTreeMap<String, LiveEntry> = std::fs::read_to_string(&path)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| {
@@ -96,36 +127,73 @@ impl LiveCache {
                 let id = it.next()?.to_string();
                 let pid = it.next()?.parse().ok()?;
                 let start = it.next()?.parse().ok()?;
-                Some((id, (pid, start)))
+                // a line of an older berth, without endpoints: never
+                // equal to a container's, so asked
+                let eps = it.next().unwrap_or("?").to_string();
+                Some((id, LiveEntry { pid, start, eps }))
             })
             .collect();
+        // RECHECK_PER_SCAN consecutive ones from a random place
+        let mut recheck = std::collections::HashSet::new();
+        if !seen.is_empty() && !full {
+            let from = random_index(seen.len());
+            recheck.extend(
+                seen.keys()
+                    .cycle()
+                    .skip(from)
+                    .take(RECHECK_PER_SCAN.min(seen.len()))
+                    .cloned(),
+            );
+        }
         LiveCache {
             path,
             seen,
+            recheck,
+            full,
             now: Default::default(),
         }
     }
 
-    fn live(&mut self, ctx: &Context, cs: &ContainerStore, id: &str) -> bool {
-        if let Some(&(pid, start)) = self.seen.get(id) {
-            if crate::sys::process::running_since(pid, start) {
-                self.now.insert(id.to_string(), (pid, start));
+    /// Whether container `id`, whose endpoints are `eps`, holds them.
+    fn live(&mut self, ctx: &Context, cs: &ContainerStore, id: &str, eps: &str) -> bool {
+        if let Some(e) = self.seen.get(id) {
+            // a signal-0 probe per listed shim (no file read): a shim killed
+            // with -9 whose pid is free is found by the very next command
+            if e.eps == eps
+                && !self.full
+                && !self.recheck.contains(id)
+                && !crate::sys::process::pid_gone(e.pid)
+            {
+                self.now.insert(id.to_string(), e.clone());
+                return true;
+            }
+            if crate::sys::process::running_since(e.pid, e.start) {
+                let e = LiveEntry {
+                    eps: eps.to_string(),
+                    ..e.clone()
+                };
+                self.now.insert(id.to_string(), e);
                 return true;
             }
         }
-        if let Some(shim) = live_shim(ctx, id) {
-            self.now.insert(id.to_string(), shim);
+        if let Some((pid, start)) = live_shim(ctx, id) {
+            let e = LiveEntry {
+                pid,
+                start,
+                eps: eps.to_string(),
+            };
+            self.now.insert(id.to_string(), e);
             return true;
         }
+        // live without a shim (being started or stopped under its lock, or
+        // its init outlived a killed shim): not listed, asked again next time
         live(ctx, cs, id)
     }
 
     /// Keep what this scan found (a write only when it changed). The caller
     /// holds the network lock.
     fn save(self) {
-        let same = self.now.len() == self.seen.len()
-            && self.now.iter().all(|(k, v)| self.seen.get(k) == Some(v));
-        if same {
+        if self.now == self.seen {
             return;
         }
         if self.now.is_empty() {
@@ -135,9 +203,27 @@ impl LiveCache {
         let text: String = self
             .now
             .iter()
-            .map(|(id, (pid, start))| format!("{id} {pid} {start}\n"))
+            .map(|(id, e)| format!("{id} {} {} {}\n", e.pid, e.start, e.eps))
             .collect();
-        let _ = crate::store::replace_file(&self.path, text.as_bytes(), false);
+        let _ = store::write_cache(&self.path, text.as_bytes());
+    }
+}
+
+/// A number below `n` (n > 0) that differs from one command to the next:
+/// which remembered containers a scan asks again. Not for secrets.
+fn random_index(n: usize) -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    // std's RandomState is seeded from the OS once per process
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    (h.finish() % n as u64) as usize
+}
+
+/// The endpoint ids of a container, as `LiveEntry::eps` writes them.
+fn eps_key(ids: Option<&Vec<String>>) -> String {
+    match ids {
+        Some(v) if !v.is_empty() => v.join(","),
+        _ => "-".to_string(),
     }
 }
 
@@ -153,34 +239,73 @@ fn lock_is_held(path: &Path) -> bool {
 
 /// Drop endpoints and pins of containers that no longer hold them (kill -9,
 /// a crashed berth), bridges with no endpoint left. The caller holds the lock.
-/// `thorough` (`network ls`/`prune`/`rm`) also removes an on-demand bridge of
-/// a network that was empty already (a crash between the last endpoint's
-/// record and its bridge); starts and exits skip that netlink round trip.
+/// `thorough` (`network ls`/`prune`/`rm`) reads every record (not the
+/// endpoint index), asks every container whether it lives (not only what
+/// changed, see `LiveCache`), and removes an on-demand bridge of a network
+/// that was empty already (a crash between the last endpoint's record and
+/// its bridge); starts and exits skip that netlink round trip.
 pub(super) fn repair_locked(
     ctx: &Context,
     st: &NetworkStore,
     thorough: bool,
 ) -> Result<Vec<String>, NetworkError> {
+    if thorough {
+        st.distrust_index();
+    }
+    scan_locked(ctx, st, thorough, thorough, None)
+}
+
+/// `repair_locked` with every container asked (`full`) but without the
+/// thorough command's other work: when an allocation found no free address
+/// or port, what a killed container still holds may be the reason.
+fn repair_full_locked(ctx: &Context, st: &NetworkStore) -> Result<Vec<String>, NetworkError> {
+    scan_locked(ctx, st, false, true, None)
+}
+
+/// `starting`: a container being started under its lock by the caller (its
+/// pin is being made right now): live, without asking.
+fn scan_locked(
+    ctx: &Context,
+    st: &NetworkStore,
+    thorough: bool,
+    full: bool,
+    starting: Option<&str>,
+) -> Result<Vec<String>, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
+    let nets: Vec<(Network, store::Endpoints)> = st
+        .list()?
+        .into_iter()
+        .map(|n| st.endpoints(&n.id).map(|eps| (n, eps)))
+        .collect::<Result<_, _>>()?;
+    // each container's endpoint ids on every network (what `LiveCache`
+    // compares with what it remembers)
+    let mut ids: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (_, eps) in &nets {
+        for ep in eps.iter() {
+            ids.entry(ep.container_id.clone())
+                .or_default()
+                .push(ep.endpoint_id.clone());
+        }
+    }
+    ids.values_mut().for_each(|v| v.sort());
     // each container is asked once (its endpoints and its pin), not once per
-    // use: a start with 100 containers on the network probed each of them
-    // four times
+    // use
     let mut known: std::collections::HashMap<String, bool> = Default::default();
-    let mut cache = LiveCache::load(ctx);
+    let mut cache = LiveCache::load(ctx, full);
     let mut is_live = |id: &str| {
-        *known
-            .entry(id.to_string())
-            .or_insert_with(|| cache.live(ctx, &cs, id))
+        Some(id) == starting
+            || *known
+                .entry(id.to_string())
+                .or_insert_with(|| cache.live(ctx, &cs, id, &eps_key(ids.get(id))))
     };
     let mut touched = Vec::new();
-    for n in st.list()? {
-        let eps = st.endpoints(&n.id)?;
+    for (n, eps) in nets {
         let eps_empty = eps.is_empty();
         let mut left = eps.len();
-        for ep in eps {
+        for ep in eps.iter() {
             if !is_live(&ep.container_id) {
                 if let Ok(d) = driver::for_network(&n) {
-                    d.detach(&n, &ep)?;
+                    d.detach(&n, ep)?;
                 }
                 st.remove_endpoint(&n.id, &ep.container_id)?;
                 left -= 1;
@@ -206,7 +331,7 @@ pub(super) fn repair_locked(
     // (the last use of `is_live` ends its borrow of the cache)
     cache.save();
     netns::cleanup_dir(&ctx.state);
-    ipam::sweep_orphans(&ctx.root, thorough);
+    ipam::sweep_orphans(&ctx.root, &ctx.state, thorough);
     Ok(touched)
 }
 
@@ -248,7 +373,7 @@ pub(super) fn sync_firewall_with(
         // The IPv6 forwards: every port published on all addresses, or on a
         // v6 one, goes to the container's v6 address too (docker publishes
         // `-p 8080:80` on [::] as well).
-        for ep in &eps {
+        for ep in eps.iter() {
             let Ok(ip6) = ep.ipv6.parse::<std::net::Ipv6Addr>() else {
                 continue;
             };
@@ -267,7 +392,7 @@ pub(super) fn sync_firewall_with(
                 });
             }
         }
-        for ep in &eps {
+        for ep in eps.iter() {
             let Ok(ip) = ep.ipv4.parse::<Ipv4Addr>() else {
                 continue;
             };
@@ -328,8 +453,8 @@ fn wanted_ports(rec: &ContainerRecord) -> PortMap {
 fn taken_ports(st: &NetworkStore) -> Result<Vec<PublishedPort>, NetworkError> {
     let mut out = Vec::new();
     for n in st.list()? {
-        for ep in st.endpoints(&n.id)? {
-            out.extend(ep.ports);
+        for ep in st.endpoints(&n.id)?.iter() {
+            out.extend(ep.ports.iter().cloned());
         }
     }
     Ok(out)
@@ -378,7 +503,6 @@ fn attach_one(
             rec.name, net.name
         )));
     }
-    let held = st.endpoints(&net.id)?;
     let want = match cfg.ipv4_address.as_deref().filter(|a| !a.is_empty()) {
         None => None,
         Some(a) => Some(
@@ -403,8 +527,30 @@ fn attach_one(
             "user specified IP address is supported on user defined networks only".into(),
         ));
     }
-    let (ip, prefix, gw) = ipam::allocate(net, &held, want)?;
-    let v6 = ipam::allocate6(net, &held, want6)?;
+    let allocate = |held: &[Endpoint]| -> Result<_, NetworkError> {
+        let v4 = ipam::allocate(net, held, want)?;
+        let v6 = ipam::allocate6(net, held, want6)?;
+        let published = if index == 0 && !net.internal && !ports_wanted.is_empty() {
+            ports::allocate(ports_wanted, &taken_ports(st)?)?
+        } else {
+            Vec::new()
+        };
+        Ok((v4, v6, published))
+    };
+    let ((ip, prefix, gw), v6, published) = match allocate(&st.endpoints(&net.id)?) {
+        Ok(x) => x,
+        // No free address or port: a container whose shim was killed may
+        // still hold it (the repair scan asks only what changed, see
+        // `LiveCache`): ask every container, and try again if that freed
+        // anything.
+        Err(e) => {
+            if repair_full_locked(ctx, st)?.is_empty() {
+                return Err(e);
+            }
+            allocate(&st.endpoints(&net.id)?)?
+        }
+    };
+    let held = st.endpoints(&net.id)?;
     let mac_str = if let Some(m) = cfg.mac_address.as_ref().filter(|m| !m.is_empty()) {
         m.clone()
     } else if index == 0 && !rec.config.mac_address.is_empty() {
@@ -419,11 +565,8 @@ fn attach_one(
         }
         v => v,
     };
-    let published = if index == 0 && !net.internal && !ports_wanted.is_empty() {
-        ports::allocate(ports_wanted, &taken_ports(st)?)?
-    } else {
-        Vec::new()
-    };
+    // the shared list is changed by save_endpoint below: not copied then
+    drop(held);
     let ep = Endpoint {
         container_id: rec.id.clone(),
         container_name: rec.name.clone(),
@@ -501,7 +644,7 @@ pub fn prepare(
     };
     timing::mark("net: locked, pin started");
     let st = NetworkStore::open(ctx)?;
-    let mut touched = repair_locked(ctx, &st, false)?;
+    let mut touched = scan_locked(ctx, &st, false, false, Some(&rec.id))?;
     timing::mark("net: repaired");
     // The container is being started under its lock, so endpoints it still
     // holds are left from a run whose release never came (a reboot, or kill -9
@@ -794,7 +937,7 @@ fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
     };
     let mut seen = BTreeSet::new();
     for id in &bridge {
-        for ep in st.endpoints(id).unwrap_or_default() {
+        for ep in st.endpoints(id).unwrap_or_default().iter() {
             if !seen.insert(ep.container_id.clone()) {
                 continue;
             }
@@ -944,4 +1087,55 @@ fn write_etc(
     let p = dir.join("resolv.conf");
     files::write_in_place(&p, &text).map_err(crate::store::IoFailure::at("write", &p))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The repair scan's memory of live containers: one listed with the
+    /// same endpoints is taken as live without asking, except the few asked
+    /// again at random; a changed one, and every one in a full scan, is
+    /// asked. (Ten listed containers whose shims do not exist: asking finds
+    /// each one dead.)
+    #[test]
+    fn live_cache_asks_what_changed_and_a_few() {
+        let tmp = std::env::temp_dir().join(format!("berth-livecache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let ctx = Context::new(tmp.join("root"), tmp.join("state"));
+        std::fs::create_dir_all(&ctx.state).unwrap();
+        let cs = ContainerStore::open(&ctx).unwrap();
+        let ids: Vec<String> = (0..10).map(|i| format!("{i:064}")).collect();
+        // pid 1 with a start time it never had: not that process
+        let text: String = ids.iter().map(|id| format!("{id} 1 7 ep-{id}\n")).collect();
+        std::fs::write(ctx.state.join("net-live"), &text).unwrap();
+
+        let mut c = LiveCache::load(&ctx, false);
+        assert_eq!(c.recheck.len(), RECHECK_PER_SCAN);
+        let live: Vec<bool> = ids
+            .iter()
+            .map(|id| c.live(&ctx, &cs, id, &format!("ep-{id}")))
+            .collect();
+        for (id, l) in ids.iter().zip(&live) {
+            assert_eq!(*l, !c.recheck.contains(id), "{id}");
+        }
+        // what was asked and found dead is forgotten, the rest kept
+        c.save();
+        let kept = std::fs::read_to_string(ctx.state.join("net-live")).unwrap();
+        assert_eq!(kept.lines().count(), 10 - RECHECK_PER_SCAN);
+
+        // changed endpoints: asked (and dead)
+        let mut c = LiveCache::load(&ctx, false);
+        let first = kept.lines().next().unwrap().split(' ').next().unwrap();
+        assert!(!c.live(&ctx, &cs, first, "another-endpoint"));
+
+        // a full scan asks every one
+        let mut c = LiveCache::load(&ctx, true);
+        assert!(ids
+            .iter()
+            .all(|id| !c.live(&ctx, &cs, id, &format!("ep-{id}"))));
+        c.save();
+        assert!(!ctx.state.join("net-live").exists());
+        let _ = std::fs::remove_dir_all(tmp);
+    }
 }

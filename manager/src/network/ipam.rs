@@ -165,11 +165,57 @@ fn release_own_bridge(root: &Path, bridge: Option<&str>) -> bool {
 /// gone (`network::bridge_label`) that no claim names any more (dropped by
 /// an older berth, or overwritten by a root given the same `bip`), and
 /// removes them with that root's firewall table.
-pub fn sweep_orphans(root: &Path, thorough: bool) {
+///
+/// Starts and exits (not `thorough`) skip the sweep when the claims
+/// directory is as this root's last sweep left it and that sweep is less
+/// than `SWEEP_EVERY` old (`<state>/net-claims-swept`): it reads and stats
+/// every claim on the host, and nothing a start needs depends on it (it only
+/// collects garbage). A claim added or removed changes the directory; what
+/// does not (a root deleted, a bridge whose deletion failed) waits at most
+/// `SWEEP_EVERY`, or for the next thorough command.
+pub fn sweep_orphans(root: &Path, state: &Path, thorough: bool) {
+    let seen = state.join("net-claims-swept");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let key = claims_key();
+    if !thorough {
+        let last = std::fs::read_to_string(&seen).unwrap_or_default();
+        if let Some((k, t)) = last.trim_end().rsplit_once(' ') {
+            let recent = t
+                .parse::<u64>()
+                .is_ok_and(|t| t <= now && now - t < SWEEP_EVERY);
+            if recent && key.as_deref() == Some(k) {
+                return;
+            }
+        }
+    }
     let _ = claimed(root);
     if thorough {
         sweep_labelled();
     }
+    // the directory as this sweep left it (it may have removed claims)
+    match claims_key() {
+        Some(k) => {
+            let _ = super::store::write_cache(&seen, format!("{k} {now}\n").as_bytes());
+        }
+        None => {
+            let _ = std::fs::remove_file(&seen);
+        }
+    }
+}
+
+/// The longest a start or exit goes without sweeping (see `sweep_orphans`),
+/// in seconds.
+const SWEEP_EVERY: u64 = 30;
+
+/// The claims directory's inode and mtime: they change with every claim
+/// made or dropped (each is a file renamed in or removed).
+fn claims_key() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(CLAIMS).ok()?;
+    Some(format!("{}:{}.{:09}", m.ino(), m.mtime(), m.mtime_nsec()))
 }
 
 /// The bridges whose label names a root that no longer exists, and their

@@ -270,7 +270,7 @@ pub fn network_inspect(ctx: &Context, n: &Network) -> Value {
     let mut v = serde_json::to_value(n).unwrap_or(Value::Null);
     let mut containers = Map::new();
     if let (Ok(st), Ok(cs)) = (NetworkStore::open(ctx), ContainerStore::open(ctx)) {
-        for ep in st.endpoints(&n.id).unwrap_or_default() {
+        for ep in st.endpoints(&n.id).unwrap_or_default().iter() {
             let name = cs
                 .load(&ep.container_id)
                 .map(|r| r.name)

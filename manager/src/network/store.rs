@@ -7,6 +7,18 @@
 //! the new file, never a torn one). Every change happens under one host-wide
 //! lock (`/run/berth-network.lock`): bridges, subnets and host ports are the
 //! host's, shared by every berth root, and the operations are short.
+//!
+//! The endpoint index, `<state>/net-index/<id>.json`: a copy of a network's
+//! endpoint records in one file, keyed by the endpoints directory's inode and
+//! mtime. Every start and exit reads all of a network's endpoints (the repair
+//! scan, IPAM, the firewall); with the index that is one read, not one per
+//! container, so a start costs about the same with 1 or 100 containers on the
+//! network. The records stay the truth: the index is written through by every
+//! change made here (under the lock), rebuilt when the directory's key
+//! differs (a change made elsewhere, e.g. a record deleted by hand), and
+//! ignored by the thorough commands (`network ls`/`prune`/`rm`, see
+//! `NetworkStore::distrust_index`). It lives in the state directory, so a
+//! reboot starts without one.
 
 use super::model::{Endpoint, Network};
 use super::NetworkError;
@@ -15,6 +27,7 @@ use crate::store::{lock_file, replace_file, IoFailure};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The host-wide lock of network state (see the module's doc).
@@ -33,11 +46,55 @@ pub fn lock() -> Result<NetLock, NetworkError> {
 
 pub struct NetworkStore {
     dir: PathBuf,
+    /// `<state>/net-index` (see the module's doc).
+    index: PathBuf,
+    /// Whether the index may be used (false: every list is read from the
+    /// records, and the index rewritten from them).
+    trust_index: std::cell::Cell<bool>,
     /// Endpoints by network as read (and then written) through this store: a
     /// start reads them for the repair scan, IPAM and the firewall; one read
-    /// of the files serves all three. A store lives for one operation under
-    /// the network lock, so nobody else changes them meanwhile.
-    cache: RefCell<HashMap<String, Vec<Endpoint>>>,
+    /// serves all three. A store lives for one operation under the network
+    /// lock, so nobody else changes them meanwhile. With each list, the key
+    /// of the directory it was read at (None: no directory).
+    cache: RefCell<HashMap<String, Listed>>,
+    /// The networks as `list` read them (a start asked for them some 10
+    /// times: a read of every network.json each), dropped by every change.
+    networks: RefCell<Option<Vec<Network>>>,
+}
+
+/// A network's endpoints as read, with the key of the directory they were
+/// read at (None: no directory).
+type Listed = (Option<String>, Endpoints);
+
+/// A network's endpoints, shared: a start asks for them some five times
+/// (scan, IPAM, ports, firewall, its own), and copying 100 records each time
+/// was most of what a start spent on them.
+pub type Endpoints = std::rc::Rc<Vec<Endpoint>>;
+
+/// The index file as written (borrowing the list).
+#[derive(serde::Serialize)]
+struct IndexRef<'a> {
+    key: &'a str,
+    endpoints: &'a [Endpoint],
+}
+
+/// The index file of one network (see the module's doc).
+#[derive(serde::Deserialize)]
+struct IndexFile {
+    /// `dir_key` of the endpoints directory the list was read at or written to.
+    key: String,
+    endpoints: Vec<Endpoint>,
+}
+
+/// What changes whenever an entry of `dir` is added, removed or replaced
+/// (each write renames a temp file into it): its inode and mtime. None when
+/// it does not exist. (The mtime has the clock tick's granularity: a change
+/// by hand within the tick of berth's last one can go unseen until the next
+/// change or thorough command; berth's own changes all go through the lock
+/// and write the index through.)
+fn dir_key(dir: &Path) -> Option<String> {
+    let m = std::fs::metadata(dir).ok()?;
+    Some(format!("{}:{}.{:09}", m.ino(), m.mtime(), m.mtime_nsec()))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Option<T>, NetworkError> {
@@ -64,14 +121,99 @@ fn write_json<T: serde::Serialize>(p: &Path, v: &T) -> Result<(), NetworkError> 
     Ok(replace_file(p, &data, false)?)
 }
 
+/// Write one of the network code's caches (the endpoint index, `net-live`,
+/// `net-claims-swept`): a temp file renamed into place after the old one is
+/// removed. Not atomic like `replace_file` -- a reader may find no file,
+/// which for a cache means "work it out from the records" -- but a rename
+/// that replaces a file makes ext4 (auto_da_alloc) start writing the new
+/// file's data back at once: 4-30 ms measured here under load, on every
+/// start, where a rename onto a free name costs microseconds.
+pub(super) fn write_cache(path: &Path, data: &[u8]) -> Result<(), IoFailure> {
+    let tmp = path.with_file_name(format!(
+        ".{}.{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let res = std::fs::write(&tmp, data)
+        .map_err(IoFailure::at("write", &tmp))
+        .and_then(|_| match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(IoFailure::at("remove", path)(e))
+            }
+            _ => std::fs::rename(&tmp, path).map_err(IoFailure::at("rename", path)),
+        });
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+fn read_index_at(file: &Path, key: &str) -> Option<Vec<Endpoint>> {
+    let data = std::fs::read(file).ok()?;
+    let f: IndexFile = serde_json::from_slice(&data).ok()?;
+    (f.key == key).then_some(f.endpoints)
+}
+
+/// The endpoints in `ep_dir` from the index `file` if it matches the
+/// directory as it is now (None: read the records). For readers without the
+/// lock (the DNS responder): an index is replaced whole, by rename.
+pub fn read_indexed(file: &Path, ep_dir: &Path) -> Option<Vec<Endpoint>> {
+    read_index_at(file, &dir_key(ep_dir)?)
+}
+
 impl NetworkStore {
     pub fn open(ctx: &Context) -> Result<NetworkStore, NetworkError> {
         let dir = ctx.root.join("networks");
         std::fs::create_dir_all(&dir).map_err(IoFailure::at("create", &dir))?;
         Ok(NetworkStore {
             dir,
+            index: ctx.state.join("net-index"),
+            trust_index: std::cell::Cell::new(true),
             cache: RefCell::default(),
+            networks: RefCell::default(),
         })
+    }
+
+    /// From now on, read every network's endpoints from their records (and
+    /// rewrite the index from them): the thorough commands' repair, so that
+    /// whatever the index could miss is found there.
+    pub fn distrust_index(&self) {
+        self.trust_index.set(false);
+        self.cache.borrow_mut().clear();
+        self.networks.borrow_mut().take();
+    }
+
+    /// `net`'s index file (also read by its DNS responder, see
+    /// `read_indexed`).
+    pub fn index_file(&self, net: &str) -> PathBuf {
+        self.index.join(format!("{net}.json"))
+    }
+
+    /// The index's list for `net` if it was made at `key`.
+    fn read_index(&self, net: &str, key: &str) -> Option<Vec<Endpoint>> {
+        read_index_at(&self.index_file(net), key)
+    }
+
+    /// Record `eps` as `net`'s endpoints at `key` (None: drop the index).
+    /// Best effort: a failed write leaves no index or the old one, whose key
+    /// no longer matches.
+    fn write_index(&self, net: &str, key: Option<&str>, eps: &[Endpoint]) {
+        let p = self.index_file(net);
+        let Some(key) = key else {
+            let _ = std::fs::remove_file(&p);
+            return;
+        };
+        let f = IndexRef {
+            key,
+            endpoints: eps,
+        };
+        let Ok(data) = serde_json::to_vec(&f) else {
+            return;
+        };
+        if std::fs::create_dir_all(&self.index).is_err() || replace_file(&p, &data, false).is_err()
+        {
+            let _ = std::fs::remove_file(&p);
+        }
     }
 
     /// The rules last applied to the firewall (see `endpoint::sync_firewall`).
@@ -94,6 +236,15 @@ impl NetworkStore {
 
     /// Every network, by creation order then name.
     pub fn list(&self) -> Result<Vec<Network>, NetworkError> {
+        if let Some(nets) = self.networks.borrow().as_ref() {
+            return Ok(nets.clone());
+        }
+        let nets = self.read_list()?;
+        *self.networks.borrow_mut() = Some(nets.clone());
+        Ok(nets)
+    }
+
+    fn read_list(&self) -> Result<Vec<Network>, NetworkError> {
         let mut out = Vec::new();
         let rd = std::fs::read_dir(&self.dir).map_err(IoFailure::at("read", &self.dir))?;
         for e in rd.flatten() {
@@ -129,11 +280,14 @@ impl NetworkStore {
     }
 
     pub fn save(&self, n: &Network) -> Result<(), NetworkError> {
+        self.networks.borrow_mut().take();
         write_json(&self.net_file(&n.id), n)
     }
 
     pub fn remove(&self, id: &str) -> Result<(), NetworkError> {
+        self.networks.borrow_mut().take();
         self.cache.borrow_mut().remove(id);
+        self.write_index(id, None, &[]);
         let d = self.dir.join(id);
         match std::fs::remove_dir_all(&d) {
             Ok(()) => Ok(()),
@@ -142,13 +296,51 @@ impl NetworkStore {
         }
     }
 
-    pub fn endpoints(&self, net: &str) -> Result<Vec<Endpoint>, NetworkError> {
-        if let Some(eps) = self.cache.borrow().get(net) {
+    pub fn endpoints(&self, net: &str) -> Result<Endpoints, NetworkError> {
+        if let Some((_, eps)) = self.cache.borrow().get(net) {
             return Ok(eps.clone());
         }
-        let eps = self.read_endpoints(net)?;
-        self.cache.borrow_mut().insert(net.to_string(), eps.clone());
+        // the key first: a change while the records are read gives the
+        // index an older key than the directory's, so the next read redoes it
+        let key = dir_key(&self.ep_dir(net));
+        let indexed = match &key {
+            Some(k) if self.trust_index.get() => self.read_index(net, k),
+            _ => None,
+        };
+        let eps = Endpoints::new(match indexed {
+            Some(eps) => eps,
+            None => {
+                let eps = self.read_endpoints(net)?;
+                self.write_index(net, key.as_deref(), &eps);
+                eps
+            }
+        });
+        self.cache
+            .borrow_mut()
+            .insert(net.to_string(), (key, eps.clone()));
         Ok(eps)
+    }
+
+    /// After a change of `net`'s records made through this store: the cached
+    /// list (already changed) goes to the index, keyed by the directory as
+    /// it is now, if the directory was as the list was read before the
+    /// change (`before`); otherwise the index goes, to be rebuilt.
+    fn write_through(&self, net: &str, before: Option<String>) {
+        let after = dir_key(&self.ep_dir(net));
+        let mut cache = self.cache.borrow_mut();
+        let Some((key, eps)) = cache.get_mut(net) else {
+            self.write_index(net, None, &[]);
+            return;
+        };
+        if *key == before {
+            self.write_index(net, after.as_deref(), eps);
+            *key = after;
+        } else {
+            self.write_index(net, None, &[]);
+            // the cached list may miss what changed meanwhile
+            drop(cache);
+            self.cache.borrow_mut().remove(net);
+        }
     }
 
     fn read_endpoints(&self, net: &str) -> Result<Vec<Endpoint>, NetworkError> {
@@ -173,36 +365,148 @@ impl NetworkStore {
     }
 
     pub fn endpoint(&self, net: &str, container: &str) -> Result<Option<Endpoint>, NetworkError> {
-        if let Some(eps) = self.cache.borrow().get(net) {
+        if let Some((_, eps)) = self.cache.borrow().get(net) {
             return Ok(eps.iter().find(|e| e.container_id == container).cloned());
         }
         read_json(&self.ep_dir(net).join(format!("{container}.json")))
     }
 
     pub fn save_endpoint(&self, ep: &Endpoint) -> Result<(), NetworkError> {
-        write_json(
-            &self
-                .ep_dir(&ep.network_id)
-                .join(format!("{}.json", ep.container_id)),
+        let net = &ep.network_id;
+        // the list, to keep the index in step (usually read already)
+        self.endpoints(net)?;
+        let before = dir_key(&self.ep_dir(net));
+        let res = write_json(
+            &self.ep_dir(net).join(format!("{}.json", ep.container_id)),
             ep,
-        )?;
-        if let Some(eps) = self.cache.borrow_mut().get_mut(&ep.network_id) {
+        );
+        if let Some((_, eps)) = self.cache.borrow_mut().get_mut(net) {
+            let eps = std::rc::Rc::make_mut(eps);
             eps.retain(|e| e.container_id != ep.container_id);
-            eps.push(ep.clone());
-            eps.sort_by(|a, b| a.container_name.cmp(&b.container_name));
+            if res.is_ok() {
+                eps.push(ep.clone());
+                eps.sort_by(|a, b| a.container_name.cmp(&b.container_name));
+            }
         }
-        Ok(())
+        match res {
+            Ok(()) => self.write_through(net, before),
+            // the record may or may not be there: read it again next time
+            Err(_) => {
+                self.cache.borrow_mut().remove(net);
+                self.write_index(net, None, &[]);
+            }
+        }
+        res
     }
 
     pub fn remove_endpoint(&self, net: &str, container: &str) -> Result<(), NetworkError> {
-        if let Some(eps) = self.cache.borrow_mut().get_mut(net) {
-            eps.retain(|e| e.container_id != container);
-        }
+        self.endpoints(net)?;
+        let before = dir_key(&self.ep_dir(net));
         let p = self.ep_dir(net).join(format!("{container}.json"));
-        match std::fs::remove_file(&p) {
+        let res = match std::fs::remove_file(&p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(IoFailure::at("remove", &p)(e).into()),
+        };
+        match res {
+            Ok(()) => {
+                if let Some((_, eps)) = self.cache.borrow_mut().get_mut(net) {
+                    std::rc::Rc::make_mut(eps).retain(|e| e.container_id != container);
+                }
+                self.write_through(net, before);
+            }
+            Err(_) => {
+                self.cache.borrow_mut().remove(net);
+                self.write_index(net, None, &[]);
+            }
         }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(tag: &str) -> (PathBuf, Context) {
+        let tmp = std::env::temp_dir().join(format!("berth-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let ctx = Context::new(tmp.join("root"), tmp.join("state"));
+        (tmp, ctx)
+    }
+
+    fn ep(net: &str, id: &str, ip: &str) -> Endpoint {
+        Endpoint {
+            container_id: id.into(),
+            container_name: id.into(),
+            network_id: net.into(),
+            ipv4: ip.into(),
+            ..Default::default()
+        }
+    }
+
+    fn ips(eps: &[Endpoint]) -> Vec<String> {
+        eps.iter().map(|e| e.ipv4.clone()).collect()
+    }
+
+    /// Changes through the store write the index through: a new store
+    /// reads the list from it (one file), the records stay the truth for a
+    /// thorough reader, and a record removed by hand is seen at once.
+    #[test]
+    fn endpoint_index_follows_changes() {
+        let (tmp, ctx) = fixture("index");
+        let st = NetworkStore::open(&ctx).unwrap();
+        st.save_endpoint(&ep("n1", "a", "10.0.0.2")).unwrap();
+        st.save_endpoint(&ep("n1", "b", "10.0.0.3")).unwrap();
+        st.save_endpoint(&ep("n1", "c", "10.0.0.4")).unwrap();
+        st.remove_endpoint("n1", "b").unwrap();
+        assert!(st.index_file("n1").is_file());
+
+        // an edit in place changes no directory entry, so the index (which
+        // still says .4) is what a new store reads: proof that it is used
+        let rec = ctx.root.join("networks/n1/endpoints/c.json");
+        let edited = serde_json::to_vec(&ep("n1", "c", "10.0.0.9")).unwrap();
+        std::fs::write(&rec, edited).unwrap();
+        let st = NetworkStore::open(&ctx).unwrap();
+        assert_eq!(ips(&st.endpoints("n1").unwrap()), ["10.0.0.2", "10.0.0.4"]);
+        // a thorough reader reads the records, and rewrites the index
+        let st = NetworkStore::open(&ctx).unwrap();
+        st.distrust_index();
+        assert_eq!(ips(&st.endpoints("n1").unwrap()), ["10.0.0.2", "10.0.0.9"]);
+        let st = NetworkStore::open(&ctx).unwrap();
+        assert_eq!(ips(&st.endpoints("n1").unwrap()), ["10.0.0.2", "10.0.0.9"]);
+
+        // a record removed by hand changes the directory: the index is
+        // rebuilt (wait a clock tick first, the mtime's granularity)
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::remove_file(ctx.root.join("networks/n1/endpoints/a.json")).unwrap();
+        let st = NetworkStore::open(&ctx).unwrap();
+        assert_eq!(ips(&st.endpoints("n1").unwrap()), ["10.0.0.9"]);
+
+        // a network removed takes its index along
+        st.remove("n1").unwrap();
+        assert!(!st.index_file("n1").exists());
+        assert!(NetworkStore::open(&ctx)
+            .unwrap()
+            .endpoints("n1")
+            .unwrap()
+            .is_empty());
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+
+    /// A torn or foreign index is never used: the records are read.
+    #[test]
+    fn torn_index_is_ignored() {
+        let (tmp, ctx) = fixture("torn");
+        let st = NetworkStore::open(&ctx).unwrap();
+        st.save_endpoint(&ep("n1", "a", "10.0.0.2")).unwrap();
+        std::fs::write(st.index_file("n1"), b"{\"key\":").unwrap();
+        let st = NetworkStore::open(&ctx).unwrap();
+        assert_eq!(ips(&st.endpoints("n1").unwrap()), ["10.0.0.2"]);
+        // and the read rebuilt it
+        let dir = ctx.root.join("networks/n1/endpoints");
+        let indexed = read_indexed(&st.index_file("n1"), &dir).unwrap();
+        assert_eq!(ips(&indexed), ["10.0.0.2"]);
+        let _ = std::fs::remove_dir_all(tmp);
     }
 }

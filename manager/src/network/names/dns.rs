@@ -62,6 +62,9 @@ pub enum DnsError {
 pub struct Config {
     /// `<root>/networks/<id>`: network.json and endpoints/.
     pub net_dir: PathBuf,
+    /// The network's endpoint index (`store::read_indexed`): one read per
+    /// reload instead of one per endpoint, while it matches the directory.
+    pub index: Option<PathBuf>,
     pub subnet: Subnet,
     pub address: Ipv4Addr,
     pub upstreams: Vec<SocketAddr>,
@@ -294,7 +297,14 @@ impl Server {
             return;
         }
         self.loaded = mtime;
-        self.table = Table::build(&read_endpoints(&self.ep_dir()));
+        let dir = self.ep_dir();
+        let eps = self
+            .cfg
+            .index
+            .as_deref()
+            .and_then(|i| crate::network::store::read_indexed(i, &dir))
+            .unwrap_or_else(|| read_endpoints(&dir));
+        self.table = Table::build(&eps);
     }
 
     /// No endpoint left (or the network is gone): exit, under the network
@@ -646,6 +656,7 @@ mod tests {
         Server {
             cfg: Config {
                 net_dir: PathBuf::from("/nonexistent"),
+                index: None,
                 subnet: Subnet::parse("10.9.0.0/24").unwrap(),
                 address: Ipv4Addr::new(10, 9, 0, 1),
                 upstreams: vec![upstream_addr("127.0.0.53").unwrap()],

@@ -242,6 +242,7 @@ pub fn run(ctx: &Context, net_id: &str, ups: &[String]) -> Result<(), NetworkErr
         .collect::<Result<Vec<_>, _>>()?;
     let cfg = super::dns::Config {
         net_dir: st.network_dir(&n.id),
+        index: Some(st.index_file(&n.id)),
         subnet,
         address: gw,
         upstreams,
