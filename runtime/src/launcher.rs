@@ -365,8 +365,6 @@ fn spawn(
     cgroup: &Cgroup,
     late: Option<&dyn Fn(i32) -> Result<()>>,
 ) -> Result<Spawned> {
-    // From here on namespaces are joined and processes cloned: one thread.
-    crate::sys::sealed_exe::settle();
     // The init starts on its initial CPUs (inherited from us) until it is in
     // the container's cgroup.
     if let Some(p) = cfg.spec.process().as_ref() {

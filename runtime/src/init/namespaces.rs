@@ -203,8 +203,6 @@ pub struct ChildrenNs {
 
 impl ChildrenNs {
     pub fn save() -> Result<ChildrenNs> {
-        // Joining namespaces follows; it needs this process single-threaded.
-        crate::sys::sealed_exe::settle();
         Ok(ChildrenNs {
             pid: File::open("/proc/self/ns/pid_for_children")
                 .ctx(|| "open /proc/self/ns/pid_for_children")?,

@@ -33,7 +33,6 @@ pub enum Forked {
 /// clone3 with `flags` (CLONE_NEW* bits) and CLONE_PIDFD, and with
 /// CLONE_INTO_CGROUP when `cgroup` (a cgroup2 directory) is given.
 pub fn clone3(flags: u64, cgroup: Option<BorrowedFd>) -> nix::Result<Forked> {
-    super::sealed_exe::settle();
     let mut pidfd: i32 = -1;
     let mut args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
@@ -81,7 +80,6 @@ pub fn clone3_into(flags: u64, cgroup: Option<BorrowedFd>) -> nix::Result<(Forke
 
 /// Plain fork(2); the child must not return into the caller's flow.
 pub fn fork() -> nix::Result<Option<i32>> {
-    super::sealed_exe::settle();
     // SAFETY: the runtime is single-threaded at this point.
     match unsafe { libc::fork() } {
         -1 => Err(Errno::last()),

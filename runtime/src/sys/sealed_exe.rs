@@ -15,8 +15,6 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
-use std::sync::Mutex;
-use std::thread::JoinHandle;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
@@ -55,11 +53,8 @@ pub fn ensure_sealed() -> Result<()> {
     }
     let dst = match readonly_view(&exe) {
         // Switched over in place: no exec needed (see `exe_remap`).
-        Ok((f, mnt)) => match super::exe_remap::switch_exe(&exe, &f) {
-            Ok(()) => {
-                dissolve_later(mnt);
-                return Ok(());
-            }
+        Ok(f) => match super::exe_remap::switch_exe(&exe, &f) {
+            Ok(()) => return Ok(()),
             Err(e) => {
                 log::debug!("switching to the read-only view in place: {e}; re-executing");
                 Ok(f)
@@ -106,7 +101,7 @@ pub fn ensure_sealed() -> Result<()> {
 /// layer, and this mount has no metacopy). Where that is refused, it is a
 /// fresh empty tmpfs, which costs a superblock and, when its detached
 /// mount is closed, an expedited RCU grace period (1-2 ms under load).
-fn readonly_view(exe: &File) -> Result<(File, OwnedFd)> {
+fn readonly_view(exe: &File) -> Result<File> {
     let path = std::fs::read_link("/proc/self/exe").ctx(|| "readlink /proc/self/exe")?;
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(Error::Invalid(format!(
@@ -152,39 +147,7 @@ fn readonly_view(exe: &File) -> Result<(File, OwnedFd)> {
     if a.size() != b.size() || a.mtime() != b.mtime() || a.mtime_nsec() != b.mtime_nsec() {
         return Err(Error::Invalid("the runtime binary changed on disk".into()));
     }
-    Ok((f, mnt))
-}
-
-/// The thread closing the view's detached mount (see `dissolve_later`).
-static DISSOLVING: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
-
-/// Closing the detached mount's fd dissolves it under an expedited RCU
-/// grace period (0.3-1.5 ms here under load, most of it waiting for the
-/// grace-period kthread to get a CPU). The open view keeps the mount
-/// itself alive, so a thread can close the fd while the command goes on;
-/// `settle` joins it before anything that needs a single thread.
-fn dissolve_later(mnt: OwnedFd) {
-    // If no thread can be started, the closure (and the fd) is dropped
-    // here: the same close, only in line.
-    let spawned = std::thread::Builder::new()
-        .name("view-dissolve".into())
-        .stack_size(64 * 1024)
-        .spawn(move || drop(mnt));
-    if let Ok(h) = spawned {
-        *DISSOLVING.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
-    }
-}
-
-/// Wait for the thread of `dissolve_later`, if any. Called before every
-/// clone or fork (a clone copies only the calling thread, and a thread
-/// that is ending may hold glibc's malloc locks at that moment) and before
-/// joining or unsharing namespaces (setns of a time or mount namespace
-/// needs a single-threaded caller).
-pub fn settle() {
-    let h = DISSOLVING.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(h) = h {
-        let _ = h.join();
-    }
+    Ok(f)
 }
 
 /// The overlay of `dir` with `/dev` as its data-only second layer.
