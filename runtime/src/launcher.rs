@@ -257,6 +257,9 @@ pub fn launch(
     log::debug!("create {}: init pid {}", container.id, spawned.pid);
     // The child has its copies; ours must not keep the listener alive.
     drop(cfg);
+    // The init has closed (or is closing) its copy: the grace period of
+    // the last close overlaps its set-up.
+    crate::sys::sealed_exe::release_view_mount();
     match drive(&mut spawned, bundle, &state, opts, container) {
         Ok(()) => Ok(Launched { pid: spawned.pid }),
         Err(e) => {
