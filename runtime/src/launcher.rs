@@ -251,6 +251,7 @@ pub fn launch(
     };
     let late: Option<&dyn Fn(i32) -> Result<()>> = systemd.then_some(&place_systemd);
     let lock_fd = container.dir_fd().as_raw_fd();
+    let view_mount = crate::sys::sealed_exe::take_view_mount();
     let (parent, child) = channel::pair().ctx(|| "socketpair")?;
     let mut spawned =
         spawn(&mut cfg, &plan, parent, child, lock_fd, &cgroup, late).map_err(cleanup_cgroup)?;
@@ -259,7 +260,7 @@ pub fn launch(
     drop(cfg);
     // The init has closed (or is closing) its copy: the grace period of
     // the last close overlaps its set-up.
-    crate::sys::sealed_exe::release_view_mount();
+    drop(view_mount);
     match drive(&mut spawned, bundle, &state, opts, container) {
         Ok(()) => Ok(Launched { pid: spawned.pid }),
         Err(e) => {

@@ -157,16 +157,21 @@ fn readonly_view(exe: &File) -> Result<(File, OwnedFd)> {
 /// The fd of the view's detached mount, kept open after the switch.
 static VIEW_MOUNT: Mutex<Option<OwnedFd>> = Mutex::new(None);
 
-/// Close the fd of the view's detached mount (the open view keeps the
-/// mount itself alive). The last close dissolves the mount under an
-/// expedited RCU grace period, 0.3-1.5 ms here under load, mostly waiting
-/// for the grace-period kthread to get a CPU: `create` calls this once the
-/// init is cloned (whose copy of the fd it closes first thing), so that
-/// the wait overlaps the init's set-up instead of preceding it. Without a
-/// call the fd goes at exit, as any other.
+/// The fd of the view's detached mount (the open view keeps the mount
+/// itself alive). Its last close dissolves the mount under an expedited
+/// RCU grace period, 0.3-1.5 ms here under load, mostly waiting for the
+/// grace-period kthread to get a CPU: `create` takes the fd and closes it
+/// once the init is cloned (which closes its copy first thing), so that
+/// the wait overlaps the init's set-up instead of preceding it.
+pub fn take_view_mount() -> Option<OwnedFd> {
+    VIEW_MOUNT.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// Close the view's mount fd now unless `take_view_mount` took it: before
+/// a process is cloned into a container's namespaces (`exec`), which
+/// should not inherit it even until it closes its fds.
 pub fn release_view_mount() {
-    let m = VIEW_MOUNT.lock().unwrap_or_else(|e| e.into_inner()).take();
-    drop(m);
+    drop(take_view_mount());
 }
 
 /// The overlay of `dir` with `/dev` as its data-only second layer.
