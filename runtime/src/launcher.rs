@@ -251,12 +251,16 @@ pub fn launch(
     };
     let late: Option<&dyn Fn(i32) -> Result<()>> = systemd.then_some(&place_systemd);
     let lock_fd = container.dir_fd().as_raw_fd();
+    let view_mount = crate::sys::sealed_exe::take_view_mount();
     let (parent, child) = channel::pair().ctx(|| "socketpair")?;
     let mut spawned =
         spawn(&mut cfg, &plan, parent, child, lock_fd, &cgroup, late).map_err(cleanup_cgroup)?;
     log::debug!("create {}: init pid {}", container.id, spawned.pid);
     // The child has its copies; ours must not keep the listener alive.
     drop(cfg);
+    // The init has closed (or is closing) its copy: the grace period of
+    // the last close overlaps its set-up.
+    drop(view_mount);
     match drive(&mut spawned, bundle, &state, opts, container) {
         Ok(()) => Ok(Launched { pid: spawned.pid }),
         Err(e) => {

@@ -1,6 +1,11 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use oci_spec::runtime::LinuxNetDevice;
+
 use crate::cli::GlobalOpts;
+use crate::container::store::CONFIG_FILE;
 use crate::container::{Status, Store};
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
@@ -82,29 +87,78 @@ fn kill_and_wait(state: &crate::container::ContainerState) -> Result<()> {
 /// container's own the kernel already returned (or destroyed) them when the
 /// init died. Best effort, as the rest of delete's clean-up after the kill.
 fn give_back_net_devices(store: &Store, id: &str) {
-    let Ok(spec) = store.read_config(id) else {
+    let path = store.root().join(id).join(CONFIG_FILE);
+    let Ok(data) = std::fs::read(&path) else {
         return;
     };
-    let Some(linux) = spec.linux().as_ref() else {
-        return;
-    };
-    let Some(devs) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) else {
-        return;
-    };
-    let path = linux.namespaces().iter().flatten().find_map(|n| {
-        (n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
-            .then(|| n.path().clone())
-            .flatten()
-    });
-    let Some(path) = path else {
+    let Some((devs, path)) = saved_net_devices(&data) else {
         return;
     };
     match std::fs::File::open(&path) {
         Ok(f) => {
-            if let Err(e) = crate::netdev::move_out(&f.into(), devs) {
+            if let Err(e) = crate::netdev::move_out(&f.into(), &devs) {
                 log::warn!("delete {id}: {e}");
             }
         }
         Err(e) => log::warn!("delete {id}: netDevices: open {}: {e}", path.display()),
+    }
+}
+
+/// The two fields of the saved config that `delete` needs: deserializing
+/// the whole runtime spec (every field of every section into oci-spec's
+/// types) only to find them absent was most of a stopped container's
+/// `delete` in user space.
+#[derive(serde::Deserialize)]
+struct SavedSpec {
+    linux: Option<SavedLinux>,
+}
+
+#[derive(serde::Deserialize)]
+struct SavedLinux {
+    #[serde(rename = "netDevices")]
+    net_devices: Option<HashMap<String, LinuxNetDevice>>,
+    namespaces: Option<Vec<SavedNamespace>>,
+}
+
+#[derive(serde::Deserialize)]
+struct SavedNamespace {
+    #[serde(rename = "type")]
+    typ: String,
+    path: Option<PathBuf>,
+}
+
+/// netDevices and the path of the network namespace they were moved into,
+/// when both are set (a corrupt config is treated as having none, as a
+/// missing one).
+fn saved_net_devices(config: &[u8]) -> Option<(HashMap<String, LinuxNetDevice>, PathBuf)> {
+    let linux = serde_json::from_slice::<SavedSpec>(config).ok()?.linux?;
+    let devs = linux.net_devices.filter(|d| !d.is_empty())?;
+    let path = linux
+        .namespaces?
+        .into_iter()
+        .find(|n| n.typ == "network")
+        .and_then(|n| n.path)?;
+    Some((devs, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::saved_net_devices;
+
+    #[test]
+    fn net_devices_only_with_a_joined_network_namespace() {
+        let with = br#"{"ociVersion":"1.2.0","process":{"args":["x"],"cwd":"/"},
+            "linux":{"netDevices":{"dummy0":{"name":"eth1"}},
+            "namespaces":[{"type":"pid"},{"type":"network","path":"/run/netns/n1"}]}}"#;
+        let (devs, path) = saved_net_devices(with).expect("devices and path");
+        assert_eq!(devs.len(), 1);
+        assert_eq!(devs["dummy0"].name().as_deref(), Some("eth1"));
+        assert_eq!(path, std::path::Path::new("/run/netns/n1"));
+        let own_ns = br#"{"linux":{"netDevices":{"dummy0":{}},"namespaces":[{"type":"network"}]}}"#;
+        assert!(saved_net_devices(own_ns).is_none());
+        let none = br#"{"linux":{"namespaces":[{"type":"network","path":"/x"}]}}"#;
+        assert!(saved_net_devices(none).is_none());
+        assert!(saved_net_devices(b"{}").is_none());
+        assert!(saved_net_devices(b"not json").is_none());
     }
 }

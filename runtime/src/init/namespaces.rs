@@ -203,6 +203,9 @@ pub struct ChildrenNs {
 
 impl ChildrenNs {
     pub fn save() -> Result<ChildrenNs> {
+        // A process is cloned into a container next (`exec`; `create` has
+        // taken the fd already).
+        crate::sys::sealed_exe::release_view_mount();
         Ok(ChildrenNs {
             pid: File::open("/proc/self/ns/pid_for_children")
                 .ctx(|| "open /proc/self/ns/pid_for_children")?,
