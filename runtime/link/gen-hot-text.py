@@ -51,6 +51,23 @@ FOOTER = """\
 INSERT BEFORE .text;
 """
 
+# The read-only data of the same functions: jump tables and switch lookup
+# tables are emitted per function (.rodata.<symbol>,
+# .rodata..Lswitch.table.<symbol>), glibc's per archive member, and the
+# merged constant pools are small and shared by everything. Grouped the same
+# way (and for the same reason: 64 KiB windows) before the rest of .rodata.
+RODATA_HEADER = """\
+SECTIONS
+{
+  .rodata.berth_hot : {
+    *(.rodata.cst4 .rodata.cst8 .rodata.cst16 .rodata.cst32)
+"""
+RODATA_FOOTER = """\
+  }
+}
+INSERT BEFORE .rodata;
+"""
+
 
 def pattern(sym):
     """The hash-free section pattern of a mangled symbol, or None."""
@@ -166,9 +183,10 @@ def main():
     elif os.path.exists(out):
         for line in open(out):
             line = line.strip()
-            if line.startswith("*("):
+            # Only the text section's lines: the data section is derived.
+            if line.startswith("*(.text."):
                 rust.add(line)
-            elif line.startswith("*lib"):
+            elif line.startswith("*lib") and "(.text" in line:
                 c.add(line)
     sources = [symbols(p) for p in inputs] + [fault_symbols(m, f) for m, f in faults]
     for source in sources:
@@ -189,6 +207,14 @@ def main():
         for p in sorted(c) + sorted(rust):
             f.write("    %s\n" % p)
         f.write(FOOTER)
+        f.write(RODATA_HEADER)
+        for p in sorted(c):
+            f.write("    %s\n" % p.replace("(.text .text.*)", "(.rodata .rodata.*)"))
+        for p in sorted(rust):
+            # *(.text.P .text.unlikely.P) -> P
+            sym = p.split()[0][len("*(.text."):]
+            f.write("    *(.rodata.%s .rodata..Lswitch.table.%s)\n" % (sym, sym))
+        f.write(RODATA_FOOTER)
     print("%d Rust functions, %d C archive members" % (len(rust), len(c)))
 
 
