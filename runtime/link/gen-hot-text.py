@@ -15,7 +15,11 @@ function missing from the list only stays where the linker puts it.
 
 Usage (see the memory section of docs/runtime.md):
     gen-hot-text.py OUT.ld [--fresh] INPUT... [--faults LINK_MAP PERF_SCRIPT]...
+                    [--first SECTIONS]...
 The patterns already in OUT.ld are kept unless --fresh is given.
+--first takes link-map input sections (one a line, as the map writes them)
+that `create`'s own process runs: they come first, by exact name, and
+replace the earlier first block; the rest follows hash-free.
 An INPUT is a callgrind output of an unstripped build (run with
 --demangle=no) or a file of symbol names, one a line. --faults takes the
 link map of a release build (BERTH_RUNTIME_LINK_MAP=FILE cargo build ...)
