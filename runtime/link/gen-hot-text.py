@@ -15,7 +15,11 @@ function missing from the list only stays where the linker puts it.
 
 Usage (see the memory section of docs/runtime.md):
     gen-hot-text.py OUT.ld [--fresh] INPUT... [--faults LINK_MAP PERF_SCRIPT]...
+                    [--first SECTIONS]...
 The patterns already in OUT.ld are kept unless --fresh is given.
+--first takes link-map input sections (one a line, as the map writes them)
+that `create`'s own process runs: they come first, by exact name, and
+replace the earlier first block; the rest follows hash-free.
 An INPUT is a callgrind output of an unstripped build (run with
 --demangle=no) or a file of symbol names, one a line. --faults takes the
 link map of a release build (BERTH_RUNTIME_LINK_MAP=FILE cargo build ...)
@@ -49,6 +53,23 @@ FOOTER = """\
   }
 }
 INSERT BEFORE .text;
+"""
+
+# The read-only data of the same functions: jump tables and switch lookup
+# tables are emitted per function (.rodata.<symbol>,
+# .rodata..Lswitch.table.<symbol>), glibc's per archive member, and the
+# merged constant pools are small and shared by everything. Grouped the same
+# way (and for the same reason: 64 KiB windows) before the rest of .rodata.
+RODATA_HEADER = """\
+SECTIONS
+{
+  .rodata.berth_hot : {
+    *(.rodata.cst4 .rodata.cst8 .rodata.cst16 .rodata.cst32)
+"""
+RODATA_FOOTER = """\
+  }
+}
+INSERT BEFORE .rodata;
 """
 
 
@@ -145,31 +166,89 @@ def fault_symbols(map_path, perf_path):
                 yield "*%s:%s" % (m.group(1), m.group(2))
 
 
+FIRST_MARK = "/* end of the functions create's own process runs */"
+
+
+def section_lines(descriptors, members):
+    """Script lines of link-map input section descriptors, as uptrace
+    lists them: 'OBJ:(.text.SYM)' or '/path/libX.a(member.o):(.text)'."""
+    for d in descriptors:
+        d = d.strip()
+        obj, _, sec = d.rpartition(":(")
+        sec = sec.rstrip(")")
+        m = re.match(r"^.*/([^/(]+\.a)\(([^)]+)\)$", obj)
+        if m and ".rcgu.o" not in m.group(2):
+            yield "*%s:%s(.text .text.*)" % (m.group(1), m.group(2))
+            continue
+        for prefix in (".text.unlikely.", ".text."):
+            if sec.startswith(prefix):
+                sym = re.sub(r"\.llvm\.\d+$", "", sec[len(prefix):])
+                if pattern(sym):
+                    # The exact instance (hash kept): a generic function's
+                    # pattern without the hash also matches every other
+                    # instance, which create's process does not run. When
+                    # the hash changes (toolchain, dependencies), the
+                    # function falls back to its place in the second block.
+                    yield "*(.text.%s* .text.unlikely.%s*)" % (sym, sym)
+                break
+
+
 def main():
     args = sys.argv[1:]
     if len(args) < 2:
         sys.exit(__doc__)
-    out, inputs, faults = args[0], [], []
+    out, inputs, faults, firsts = args[0], [], [], []
     rest = args[1:]
     while rest:
         if rest[0] == "--faults" and len(rest) >= 3:
             faults.append((rest[1], rest[2]))
             rest = rest[3:]
+        elif rest[0] == "--first" and len(rest) >= 2:
+            firsts.append(rest[1])
+            rest = rest[2:]
         else:
             inputs.append(rest[0])
             rest = rest[1:]
     members = archive_members()
     rust, c = set(), set()
+    # Lines placed first: what `create`'s own process runs (its peak RSS
+    # is the goal; its child, the container's init, and the other commands
+    # come after).
+    first = set()
     # The list grows: what an earlier run placed stays unless --fresh.
     if "--fresh" in inputs:
         inputs.remove("--fresh")
     elif os.path.exists(out):
+        # A list without the mark has no first block.
+        in_first = any(l.strip() == FIRST_MARK for l in open(out))
         for line in open(out):
             line = line.strip()
-            if line.startswith("*("):
-                rust.add(line)
-            elif line.startswith("*lib"):
-                c.add(line)
+            if line == FIRST_MARK:
+                in_first = False
+            # Only the text section's lines: the data section is derived.
+            if line.startswith("*(.text.") or (line.startswith("*lib") and "(.text" in line):
+                if in_first:
+                    first.add(line)
+                if line.startswith("*lib"):
+                    c.add(line)
+                    continue
+                # The second block holds every function hash-free.
+                sym = line.split()[0][len("*(.text."):-1]
+                p = pattern(sym) if in_first else None
+                rust.add("*(.text.%s .text.unlikely.%s)" % (p, p) if p else line)
+    if firsts:
+        # A new trace of create's process replaces the earlier split.
+        first = set()
+        for path in firsts:
+            for line in section_lines(open(path), members):
+                first.add(line)
+                if line.startswith("*lib"):
+                    c.add(line)
+                else:
+                    # ... and the hash-free pattern for the second block.
+                    sym = line.split()[0][len("*(.text."):-1]
+                    p = pattern(sym)
+                    rust.add("*(.text.%s .text.unlikely.%s)" % (p, p))
     sources = [symbols(p) for p in inputs] + [fault_symbols(m, f) for m, f in faults]
     for source in sources:
         for sym in source:
@@ -182,14 +261,29 @@ def main():
                 rust.add("*(.text.%s .text.unlikely.%s)" % (p, p))
             elif sym in members:
                 c.add("%s(.text .text.*)" % members[sym])
+    order = sorted(c & first) + sorted(first - c)
+    order.append(FIRST_MARK)
+    order += sorted(c - first) + sorted(rust)
     with open(out, "w") as f:
         f.write(HEADER)
         # Glob characters only; the mangled names hold none of the
         # script's special characters.
-        for p in sorted(c) + sorted(rust):
+        for p in order:
             f.write("    %s\n" % p)
         f.write(FOOTER)
-    print("%d Rust functions, %d C archive members" % (len(rust), len(c)))
+        f.write(RODATA_HEADER)
+        for p in order:
+            if p == FIRST_MARK:
+                f.write("    %s\n" % p)
+            elif p.startswith("*lib"):
+                f.write("    %s\n" % p.replace("(.text .text.*)", "(.rodata .rodata.*)"))
+            else:
+                # *(.text.P .text.unlikely.P) -> P
+                sym = p.split()[0][len("*(.text."):]
+                f.write("    *(.rodata.%s .rodata..Lswitch.table.%s)\n" % (sym, sym))
+        f.write(RODATA_FOOTER)
+    print("%d Rust function patterns, %d C archive members; first: %d"
+          % (len(rust), len(c), len(first)))
 
 
 if __name__ == "__main__":
