@@ -122,6 +122,7 @@ fn rm_force_races_the_containers_own_exit() {
     std::thread::sleep(Duration::from_millis(300));
     b.run(&["network", "rm", "racenet"]).assert_ok();
     b.assert_no_leaks();
+    assert_store_empty(&b);
     // (a shim runs with `--dir <state>/containers/<id>`)
     let state = b.state().to_string_lossy().into_owned();
     let shims = sys::wait_for(Duration::from_secs(5), || {
@@ -133,6 +134,45 @@ fn rm_force_races_the_containers_own_exit() {
         "shims of this store left: {:?}",
         shims_of(&state)
     );
+}
+
+/// Below the store, nothing of a removed container: no container directory,
+/// name link or lock file under `<root>/containers`, no shim directory under
+/// `<state>/containers` (a late exit hook must not have left or made one).
+fn assert_store_empty(b: &Berth) {
+    let list = |d: std::path::PathBuf| -> Vec<String> {
+        std::fs::read_dir(&d)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let cdir = b.root().join("containers");
+    let left = || -> Vec<String> {
+        let mut out: Vec<String> = list(cdir.clone())
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        for sub in [".names", ".locks"] {
+            out.extend(
+                list(cdir.join(sub))
+                    .into_iter()
+                    .map(|n| format!("{sub}/{n}")),
+            );
+        }
+        out.extend(
+            list(b.state().join("containers"))
+                .into_iter()
+                .map(|n| format!("shim dir {n}")),
+        );
+        out
+    };
+    // an exit hook still finishing (it takes the lock file, finds the record
+    // gone and unlinks it) is given a moment
+    let clean = sys::wait_for(Duration::from_secs(5), || left().is_empty().then_some(()));
+    assert!(clean.is_some(), "left in the store: {:?}", left());
 }
 
 /// The pids of berth-shim processes whose command line names a path under `dir`.
@@ -240,6 +280,7 @@ fn rm_force_of_busy_containers_on_two_networks() {
     assert!(ps.stdout.trim().is_empty(), "containers left: {ps}");
     b.run(&["network", "rm", "rn1", "rn2"]).assert_ok();
     b.assert_no_leaks();
+    assert_store_empty(&b);
 }
 
 /// `rm -f NAME` sent while `run -d --name NAME` is still creating and
@@ -307,4 +348,5 @@ fn rm_force_races_run_d_of_the_same_name() {
     assert!(ps.stdout.trim().is_empty(), "containers left: {ps}");
     b.run(&["network", "rm", "runrace"]).assert_ok();
     b.assert_no_leaks();
+    assert_store_empty(&b);
 }
