@@ -25,13 +25,24 @@ impl TempDir {
         let base = std::env::var_os("BERTH_TEST_TMPDIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/tmp"));
-        let path = base.join(format!(
-            "berth-e2e-{prefix}-{}-{}",
-            std::process::id(),
-            unique()
-        ));
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("creating temp dir {}: {e}", path.display()));
+        std::fs::create_dir_all(&base)
+            .unwrap_or_else(|e| panic!("creating temp base {}: {e}", base.display()));
+        // A fresh directory, never an existing one: pids wrap (pid_max is
+        // often 32768), and a test process killed before its drop leaves its
+        // dirs behind; a later process with the same pid would otherwise
+        // reuse that stale root with its containers, networks and mounts.
+        let path = loop {
+            let p = base.join(format!(
+                "berth-e2e-{prefix}-{}-{}",
+                std::process::id(),
+                unique()
+            ));
+            match std::fs::create_dir(&p) {
+                Ok(()) => break p,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => panic!("creating temp dir {}: {e}", p.display()),
+            }
+        };
         set_mode(&path, 0o755);
         log_dir(&path);
         TempDir { path, keep: false }

@@ -140,6 +140,45 @@ mod tests {
         on_exit(&ctx, &rec.id, None).unwrap();
         store.remove(&rec).unwrap();
         on_exit(&ctx, &rec.id, None).unwrap();
+        // ... and a late report (the shim's exit hook after `rm -f`) leaves
+        // nothing: no record, directory or lock file comes back
+        on_exit(&ctx, &rec.id, Some(4_000_000)).unwrap();
+        assert!(!store.exists(&rec.id));
+        assert!(!store.dir(&rec.id).exists(), "a late exit hook made a dir");
+        assert_eq!(store.lock_files(), 0, "a late exit hook left a lock file");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// The exit hook arriving while `rm -f` holds the container's lock (the
+    /// shim reports the exit `rm` caused): it waits for the lock, finds the
+    /// record gone and backs off, bringing back nothing.
+    #[test]
+    fn exit_hook_waiting_on_rm_backs_off() {
+        let root = std::env::temp_dir().join(format!("berth-onexit-rm-{}", std::process::id()));
+        let ctx = Context::new(root.clone(), root.join("state"));
+        let store = ContainerStore::open(&ctx).unwrap();
+        let mut rec = ContainerRecord {
+            name: "gone".into(),
+            ..Default::default()
+        };
+        store.create(&mut rec, |_| Ok(())).unwrap();
+        let c = lock::lock(&store, &rec.id).unwrap();
+        let hook = std::thread::spawn({
+            let (ctx, id) = (ctx.clone(), rec.id.clone());
+            move || on_exit(&ctx, &id, Some(4_000_002))
+        });
+        // the hook is blocked on the lock while the removal goes on
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!hook.is_finished(), "on_exit did not wait for the lock");
+        store.remove(c.record()).unwrap();
+        drop(c);
+        hook.join().unwrap().unwrap();
+        assert!(
+            !store.dir(&rec.id).exists(),
+            "the exit hook brought the dir back"
+        );
+        assert!(store.list().unwrap().is_empty());
+        assert_eq!(store.lock_files(), 0);
         let _ = std::fs::remove_dir_all(&root);
     }
 }
