@@ -7,8 +7,15 @@
 //! kernel release) and is used only when that key matches byte for byte:
 //! the hash picks the file, it never decides a hit. `@` cannot start a
 //! container id, so `list` and friends never see the directory.
+//!
+//! The filter is what confines the container, so an entry is trusted only
+//! as much as `--root` itself: the directory and the entry must be owned by
+//! this process's effective user and writable by nobody else, and neither
+//! may be a symlink (checked on the opened fd, so nothing can be swapped in
+//! between). Anything else is ignored and the profile compiled afresh.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxSeccomp;
@@ -28,7 +35,7 @@ pub fn build_cached(s: &LinuxSeccomp, root: &Path) -> Result<Filter> {
         return super::build(s);
     };
     let path = entry_path(root, &key);
-    if let Some(f) = std::fs::read(&path).ok().and_then(|d| decode(&d, &key)) {
+    if let Some(f) = read_trusted(root, &path).and_then(|d| decode(&d, &key)) {
         log::debug!("seccomp: compiled filter from cache {}", path.display());
         return Ok(f);
     }
@@ -37,6 +44,40 @@ pub fn build_cached(s: &LinuxSeccomp, root: &Path) -> Result<Filter> {
         log::debug!("seccomp: not cached ({e})");
     }
     Ok(filter)
+}
+
+/// Whether `m` (of an opened file or directory) can be trusted: owned by
+/// us, writable by no one else.
+fn trusted(m: &std::fs::Metadata) -> bool {
+    m.uid() == nix::unistd::geteuid().as_raw() && m.mode() & 0o022 == 0
+}
+
+/// The entry's bytes, if the directory and the entry are trusted (see the
+/// module's comment). `O_NOFOLLOW` refuses a symlink as the last component;
+/// the directory is checked by `lstat` so that a symlinked `@seccomp` is
+/// refused too.
+fn read_trusted(root: &Path, path: &Path) -> Option<Vec<u8>> {
+    let dir = std::fs::symlink_metadata(root.join(DIR)).ok()?;
+    if !dir.is_dir() || !trusted(&dir) {
+        log::debug!("seccomp: cache directory not trusted, ignored");
+        return None;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let m = f.metadata().ok()?;
+    if !m.is_file() || !trusted(&m) {
+        log::debug!(
+            "seccomp: cache entry {} not trusted, ignored",
+            path.display()
+        );
+        return None;
+    }
+    let mut data = Vec::with_capacity(m.len() as usize);
+    f.read_to_end(&mut data).ok()?;
+    Some(data)
 }
 
 fn cache_key(s: &LinuxSeccomp) -> Option<Vec<u8>> {
@@ -134,8 +175,23 @@ fn store(root: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {
         }
         Err(e) => return Err(e),
     }
+    let m = std::fs::symlink_metadata(&dir)?;
+    if !m.is_dir() || !trusted(&m) {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory owned by us and writable only by us",
+            dir.display()
+        )));
+    }
+    // Unique per writer (a pid writes one entry at a time), created afresh
+    // (never through a symlink or into someone's file), mode 0600.
     let tmp = dir.join(format!(".tmp.{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
+    let _ = std::fs::remove_file(&tmp); // left by a writer killed before its rename
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
     let res = f.write_all(data).and_then(|_| std::fs::rename(&tmp, path));
     if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -186,6 +242,65 @@ mod tests {
         let mut bad = data.clone();
         bad[0] ^= 1;
         assert!(decode(&bad, b"key-a").is_none(), "bad magic");
+    }
+
+    fn profile() -> LinuxSeccomp {
+        serde_json::from_str(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],
+                "syscalls":[{"names":["mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#,
+        )
+        .unwrap()
+    }
+
+    /// An entry (or directory) that others could have written, or a symlink, is
+    /// never read: the profile is compiled afresh, whatever the entry says.
+    #[test]
+    fn untrusted_entries_are_ignored() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("berth-seccomp-trust-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let p = profile();
+        let key = cache_key(&p).unwrap();
+        let path = entry_path(&root, &key);
+        build_cached(&p, &root).unwrap();
+        assert!(read_trusted(&root, &path).is_some(), "own entry is read");
+
+        // A forged entry for the same key: a filter that allows everything.
+        let forged = Filter {
+            prog: vec![libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_ALLOW,
+            }],
+            flags: 0,
+            notify: false,
+        };
+        std::fs::write(&path, encode(&forged, &key)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(read_trusted(&root, &path).is_none(), "world-writable entry");
+        let f = build_cached(&p, &root).unwrap();
+        assert!(f.prog.len() > 1, "compiled afresh, not the forged entry");
+
+        std::fs::remove_file(&path).unwrap();
+        let elsewhere = root.join("elsewhere");
+        std::fs::write(&elsewhere, encode(&forged, &key)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert!(read_trusted(&root, &path).is_none(), "symlinked entry");
+
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, encode(&forged, &key)).unwrap();
+        std::fs::set_permissions(root.join(DIR), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(
+            read_trusted(&root, &path).is_none(),
+            "world-writable directory"
+        );
+        assert!(
+            store(&root, &path, b"x").is_err(),
+            "nothing written into an untrusted directory"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
