@@ -293,6 +293,17 @@ fn statmount_layout_matches_mountinfo() {
         Err(crate::sys::mountinfo::MountInfoError::Unsupported) => {}
         Err(e) => panic!("statmount layout: {e}"),
     }
+    // Without statmount (ENOSYS, kernels before 6.8) the statmount look says
+    // so, which sends `load_layout` to mountinfo.
+    let forced =
+        crate::sys::mountinfo::without_statmount(|| host::layout_from_statmount(root_is_cgroup2));
+    assert!(
+        matches!(
+            forced,
+            Err(crate::sys::mountinfo::MountInfoError::Unsupported)
+        ),
+        "{forced:?}"
+    );
 }
 
 #[test]

@@ -340,6 +340,11 @@ mod parent_mount_tests {
             let slow = shared_mount_holding(p, false).expect("mountinfo");
             let fast = shared_mount_holding(p, true).expect("statmount");
             assert_eq!(fast, slow, "{}", p.display());
+            // A kernel without statmount (ENOSYS) gets the same from mountinfo.
+            let fallback =
+                crate::sys::mountinfo::without_statmount(|| shared_mount_holding(p, true))
+                    .expect("fallback");
+            assert_eq!(fallback, slow, "{}", p.display());
         }
     }
 }

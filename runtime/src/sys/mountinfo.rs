@@ -240,9 +240,41 @@ pub fn statmount(id: u64, want: Want) -> Result<MountFacts> {
     })
 }
 
+/// Runs `f` on a thread where statmount fails with ENOSYS, as on a kernel
+/// before 6.8 (a seccomp filter of that thread only; it goes with it).
+#[cfg(test)]
+pub(crate) fn without_statmount<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use libseccomp::{ScmpAction, ScmpFilterContext, ScmpSyscall};
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).expect("seccomp filter");
+            ctx.add_rule(
+                ScmpAction::Errno(libc::ENOSYS),
+                ScmpSyscall::from(SYS_STATMOUNT as i32),
+            )
+            .expect("seccomp rule");
+            ctx.load().expect("load seccomp filter");
+            f()
+        })
+        .join()
+        .expect("thread")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enosys_is_unsupported() {
+        let (id, _) = match mount_id(Path::new("/"), true) {
+            Ok(v) => v,
+            Err(MountInfoError::Unsupported) => return,
+            Err(e) => panic!("{e}"),
+        };
+        let r = without_statmount(|| statmount(id, Want::default()));
+        assert!(matches!(r, Err(MountInfoError::Unsupported)), "{r:?}");
+    }
 
     #[test]
     fn root_mount_facts() {
