@@ -14,6 +14,19 @@ pub fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// The filesystem magic number of `path` (statfs's f_type), None when it cannot be
+/// read.
+pub fn fs_magic(path: &Path) -> Option<i64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `c` is NUL-terminated and `st` a writable statfs buffer that outlives
+    // the call; statfs writes only into it.
+    cvt(unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) }).ok()?;
+    // SAFETY: statfs succeeded, so it filled the (zeroed) buffer.
+    Some(unsafe { st.assume_init() }.f_type)
+}
+
 /// A close-on-exec pipe (read end, write end).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];

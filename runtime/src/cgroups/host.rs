@@ -1,6 +1,7 @@
 //! What the host mounts: cgroup mode (v1, hybrid, v2), the v1 hierarchies and
-//! the cgroup2 mount, read from statfs and /proc/self/mountinfo once per
-//! process (cached).
+//! the cgroup2 mount, read once per process (cached) from statfs and
+//! statmount of /sys/fs/cgroup and its entries, or /proc/self/mountinfo
+//! where the kernel lacks statmount or cgroups are mounted elsewhere.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,16 @@ fn unescape_mount_path(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A v1 hierarchy's controllers (and "name=...") from its mount options.
+fn v1_controllers(opts: &str) -> Vec<String> {
+    opts.split(',')
+        .filter(|o| {
+            o.starts_with("name=") || (!o.contains('=') && !V1_NON_CONTROLLER_OPTS.contains(o))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// Parse mountinfo into (v1 hierarchies, cgroup2 mounts). A hierarchy mounted
 /// more than once is listed once, preferring a mount under /sys/fs/cgroup.
 pub(crate) fn parse_mountinfo(text: &str) -> (Vec<Mount>, Vec<Mount>) {
@@ -106,14 +117,7 @@ pub(crate) fn parse_mountinfo(text: &str) -> (Vec<Mount>, Vec<Mount>) {
                 controllers: Vec::new(),
             }),
             "cgroup" => {
-                let controllers: Vec<String> = post[2]
-                    .split(',')
-                    .filter(|o| {
-                        o.starts_with("name=")
-                            || (!o.contains('=') && !V1_NON_CONTROLLER_OPTS.contains(o))
-                    })
-                    .map(str::to_string)
-                    .collect();
+                let controllers = v1_controllers(post[2]);
                 if controllers.is_empty() {
                     continue;
                 }
@@ -181,11 +185,124 @@ fn load_layout() -> std::result::Result<Layout, String> {
     let root_is_cgroup2 = statfs(CGROUP_ROOT)
         .map(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
         .unwrap_or(false);
+    match layout_from_statmount(root_is_cgroup2) {
+        Ok(Some(l)) => Ok(l),
+        // No statmount, or hierarchies this look does not see: mountinfo.
+        Ok(None) | Err(_) => layout_from_mountinfo(root_is_cgroup2),
+    }
+}
+
+pub(crate) fn layout_from_mountinfo(root_is_cgroup2: bool) -> std::result::Result<Layout, String> {
     let text = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
     let (v1, v2) = parse_mountinfo(&text);
     detect(root_is_cgroup2, v1, v2)
         .ok_or_else(|| "no cgroup or cgroup2 mount in /proc/self/mountinfo".to_string())
+}
+
+/// The layout from the cgroup mounts at /sys/fs/cgroup and one level below
+/// it, each looked up by statx + statmount: a few syscalls however many
+/// mounts the host has, where mountinfo grows by two lines per container.
+/// None when this is not the whole picture (a v1 hierarchy of
+/// /proc/self/cgroup not found there, or v1 without a cgroup2 mount there,
+/// which mountinfo may find elsewhere); the caller then reads mountinfo.
+pub(crate) fn layout_from_statmount(
+    root_is_cgroup2: bool,
+) -> std::result::Result<Option<Layout>, crate::sys::mountinfo::MountInfoError> {
+    use crate::sys::mountinfo::{mount_id, statmount, Want};
+    let want = Want {
+        root: true,
+        opts: true,
+        ..Want::default()
+    };
+    let cgroup_mount = |p: &Path| -> std::result::Result<Option<(u64, Mount)>, _> {
+        let (id, is_root) = match mount_id(p, false) {
+            Ok(v) => v,
+            Err(crate::sys::mountinfo::MountInfoError::Sys { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !is_root {
+            return Ok(None);
+        }
+        let f = statmount(id, want)?;
+        let controllers = match f.magic {
+            m if m == libc::CGROUP2_SUPER_MAGIC as u64 => Vec::new(),
+            m if m == libc::CGROUP_SUPER_MAGIC as u64 => v1_controllers(&f.opts),
+            _ => return Ok(None),
+        };
+        Ok(Some((
+            f.magic,
+            Mount {
+                mountpoint: p.to_path_buf(),
+                root: f.root,
+                controllers,
+            },
+        )))
+    };
+    let root = Path::new(CGROUP_ROOT);
+    if root_is_cgroup2 {
+        return Ok(cgroup_mount(root)?.and_then(|(_, m)| detect(true, Vec::new(), vec![m])));
+    }
+    let mut v1: Vec<Mount> = Vec::new();
+    let mut v2: Vec<Mount> = Vec::new();
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return Ok(None);
+    };
+    let mut entries: Vec<PathBuf> = dir
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    // The order mountinfo would not give anyway; a stable one at least.
+    entries.sort();
+    for p in entries {
+        match cgroup_mount(&p)? {
+            Some((magic, m)) if magic == libc::CGROUP2_SUPER_MAGIC as u64 => v2.push(m),
+            Some((_, m))
+                if !m.controllers.is_empty()
+                    && !v1.iter().any(|o| o.controllers == m.controllers) =>
+            {
+                v1.push(m)
+            }
+            _ => {}
+        }
+    }
+    // A v1 mount without options (a kernel without them) is left out above;
+    // the check against /proc/self/cgroup below then sends the look to
+    // mountinfo.
+    if v1.is_empty() || v2.is_empty() {
+        // Pure v1 (rare), or not mounted here: mountinfo knows more.
+        return Ok(None);
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    if !v1_hierarchies_of(&own).iter().all(|h| {
+        v1.iter().any(|m| {
+            let mut c = m.controllers.clone();
+            c.sort();
+            &c == h
+        })
+    }) {
+        return Ok(None);
+    }
+    Ok(detect(false, v1, v2))
+}
+
+/// The v1 hierarchies /proc/self/cgroup names, each as its sorted
+/// controllers (and "name=...").
+pub(crate) fn v1_hierarchies_of(proc_cgroup: &str) -> Vec<Vec<String>> {
+    proc_cgroup
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let (id, ctrls) = (it.next()?, it.next()?);
+            if id == "0" || ctrls.is_empty() {
+                return None;
+            }
+            let mut c: Vec<String> = ctrls.split(',').map(str::to_string).collect();
+            c.sort();
+            Some(c)
+        })
+        .collect()
 }
 
 /// The host layout, computed once per process.

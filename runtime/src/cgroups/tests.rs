@@ -271,6 +271,52 @@ fn parse_mountinfo_and_detect() {
     assert_eq!(v1[0].root, "/docker");
 }
 
+/// The statmount look and the forced mountinfo fallback find the same
+/// layout on this host (skipped where the kernel lacks statmount).
+#[test]
+fn statmount_layout_matches_mountinfo() {
+    let root_is_cgroup2 = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false);
+    let slow = host::layout_from_mountinfo(root_is_cgroup2).expect("mountinfo layout");
+    match host::layout_from_statmount(root_is_cgroup2) {
+        Ok(Some(fast)) => {
+            let sorted = |mut v: Vec<Mount>| {
+                v.sort_by(|a, b| a.mountpoint.cmp(&b.mountpoint));
+                v
+            };
+            assert_eq!(fast.mode, slow.mode);
+            assert_eq!(fast.unified, slow.unified);
+            assert_eq!(sorted(fast.v1), sorted(slow.v1));
+        }
+        Ok(None) => {}
+        Err(crate::sys::mountinfo::MountInfoError::Unsupported) => {}
+        Err(e) => panic!("statmount layout: {e}"),
+    }
+    // Without statmount (ENOSYS, kernels before 6.8) the statmount look says
+    // so, which sends `load_layout` to mountinfo.
+    let forced =
+        crate::sys::mountinfo::without_statmount(|| host::layout_from_statmount(root_is_cgroup2));
+    assert!(
+        matches!(
+            forced,
+            Err(crate::sys::mountinfo::MountInfoError::Unsupported)
+        ),
+        "{forced:?}"
+    );
+}
+
+#[test]
+fn v1_hierarchies_from_proc_cgroup() {
+    assert_eq!(
+        host::v1_hierarchies_of("12:cpuacct,cpu:/a\n1:name=systemd:/b\n0::/c\n"),
+        vec![
+            vec!["cpu".to_string(), "cpuacct".to_string()],
+            vec!["name=systemd".to_string()]
+        ]
+    );
+}
+
 #[test]
 fn proc_cgroup_parsing() {
     let m = host::parse_proc_cgroup("12:cpu,cpuacct:/a\n1:name=systemd:/b\n0::/c\n");

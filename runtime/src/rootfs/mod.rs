@@ -214,23 +214,7 @@ pub fn apply_root_propagation(spec: &Spec) -> Result<()> {
 /// pivot_root refuses a new root whose parent mount is shared; make just
 /// that mount private (in our namespace only).
 fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read mountinfo")?;
-    let mut best: Option<(String, bool)> = None;
-    for line in info.lines() {
-        let Some((pre, _)) = line.split_once(" - ") else {
-            continue;
-        };
-        let f: Vec<&str> = pre.split(' ').collect();
-        if f.len() < 6 {
-            continue;
-        }
-        let mp = unescape(f[4]);
-        if rootfs.starts_with(&mp) && best.as_ref().is_none_or(|(b, _)| mp.len() >= b.len()) {
-            let shared = f[6..].iter().any(|o| o.starts_with("shared:"));
-            best = Some((mp, shared));
-        }
-    }
-    if let Some((mp, true)) = best {
+    if let Some(mp) = shared_mount_holding(rootfs, true)? {
         mount2(
             None::<&str>,
             mp.as_str(),
@@ -241,6 +225,60 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
         .ctx(|| format!("make {mp} private"))?;
     }
     Ok(())
+}
+
+/// The mount point of the mount holding `path` when that mount is shared.
+/// statx + statmount cost the same however many mounts the host has (each
+/// container adds two); mountinfo is read where the kernel lacks them
+/// (before 6.8) or when `fast` is false (tests).
+fn shared_mount_holding(path: &Path, fast: bool) -> Result<Option<String>> {
+    use crate::sys::mountinfo::{mount_id, statmount, MountInfoError, Want};
+    if fast {
+        let facts = mount_id(path, true).and_then(|(id, _)| {
+            statmount(
+                id,
+                Want {
+                    point: true,
+                    ..Want::default()
+                },
+            )
+        });
+        match facts {
+            Ok(f) => {
+                let shared = f.propagation & MsFlags::MS_SHARED.bits() != 0;
+                return Ok(shared.then_some(f.point));
+            }
+            // Missing (older kernel, seccomp) or refused: mountinfo
+            // still answers.
+            Err(MountInfoError::Unsupported | MountInfoError::Sys { .. }) => {}
+        }
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "read mountinfo")?;
+    Ok(match mount_holding(&info, path) {
+        Some((mp, true)) => Some(mp),
+        _ => None,
+    })
+}
+
+/// From mountinfo: the mount point of the mount holding `path` (the
+/// longest prefix; the last of stacked mounts) and whether it is shared.
+fn mount_holding(info: &str, path: &Path) -> Option<(String, bool)> {
+    let mut best: Option<(String, bool)> = None;
+    for line in info.lines() {
+        let Some((pre, _)) = line.split_once(" - ") else {
+            continue;
+        };
+        let f: Vec<&str> = pre.split(' ').collect();
+        if f.len() < 6 {
+            continue;
+        }
+        let mp = unescape(f[4]);
+        if path.starts_with(&mp) && best.as_ref().is_none_or(|(b, _)| mp.len() >= b.len()) {
+            let shared = f[6..].iter().any(|o| o.starts_with("shared:"));
+            best = Some((mp, shared));
+        }
+    }
+    best
 }
 
 pub(super) fn unescape(s: &str) -> String {
@@ -260,4 +298,53 @@ pub(super) fn unescape(s: &str) -> String {
         i += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod parent_mount_tests {
+    use super::{mount_holding, shared_mount_holding};
+    use std::path::Path;
+
+    #[test]
+    fn mountinfo_fallback_finds_the_deepest_mount() {
+        let info = "\
+21 1 8:1 / / rw shared:1 - ext4 /dev/sda1 rw
+30 21 0:40 / /var/lib rw - tmpfs tmpfs rw
+31 30 0:41 / /var/lib/b\\040x/rootfs rw shared:7 - overlay overlay rw
+";
+        assert_eq!(
+            mount_holding(info, Path::new("/var/lib/b x/rootfs")),
+            Some(("/var/lib/b x/rootfs".into(), true))
+        );
+        assert_eq!(
+            mount_holding(info, Path::new("/var/lib/c")),
+            Some(("/var/lib".into(), false))
+        );
+        assert_eq!(
+            mount_holding(info, Path::new("/etc")),
+            Some(("/".into(), true))
+        );
+    }
+
+    /// The statmount path and the forced mountinfo fallback agree on this
+    /// host's mounts.
+    #[test]
+    fn statmount_and_mountinfo_agree() {
+        let tmp = std::env::temp_dir();
+        for p in [
+            Path::new("/"),
+            Path::new("/proc/self"),
+            Path::new("/sys/fs/cgroup"),
+            &tmp,
+        ] {
+            let slow = shared_mount_holding(p, false).expect("mountinfo");
+            let fast = shared_mount_holding(p, true).expect("statmount");
+            assert_eq!(fast, slow, "{}", p.display());
+            // A kernel without statmount (ENOSYS) gets the same from mountinfo.
+            let fallback =
+                crate::sys::mountinfo::without_statmount(|| shared_mount_holding(p, true))
+                    .expect("fallback");
+            assert_eq!(fallback, slow, "{}", p.display());
+        }
+    }
 }

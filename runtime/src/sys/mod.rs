@@ -5,6 +5,7 @@ pub mod exe_remap;
 pub mod fault;
 pub mod fds;
 pub mod loopback;
+pub mod mountinfo;
 pub mod pidfd;
 pub mod procfs;
 pub mod resolve;
