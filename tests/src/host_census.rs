@@ -341,6 +341,18 @@ pub fn after_sweep_with(
     seen
 }
 
+/// Assert that nothing of `dirs` is left on the host after a sweep (waiting
+/// up to 5 s for exit hooks); `ctx` names the step in the failure.
+#[track_caller]
+pub fn assert_nothing_left(dirs: &[PathBuf], ctx: &str) {
+    let c = after_sweep_with(dirs, std::time::Duration::from_secs(5), true);
+    assert!(
+        c.is_clean(),
+        "{ctx}: left on the host:\n  {}",
+        c.problems().join("\n  ")
+    );
+}
+
 /// [`after_sweep_with`] counting everything of gone roots (the run's end).
 pub fn after_sweep(run_dirs: &[PathBuf], wait: std::time::Duration) -> HostCensus {
     after_sweep_with(run_dirs, wait, false)

@@ -67,6 +67,20 @@ impl Berth {
         }
     }
 
+    /// `inspect -f FMT NAME`, trimmed (asserts success).
+    pub fn inspect_format(&self, name: &str, fmt: &str) -> String {
+        self.run(&["inspect", "-f", fmt, name])
+            .assert_ok()
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// This store's directories (`--root`, `--state`), as the census takes them.
+    pub fn dirs(&self) -> Vec<std::path::PathBuf> {
+        vec![self.root().to_path_buf(), self.state().to_path_buf()]
+    }
+
     /// The persistent store (`--root`).
     pub fn root(&self) -> &Path {
         self.rt.root()

@@ -6,14 +6,6 @@ use berth_tests::containers::*;
 use berth_tests::manager::Berth;
 use std::time::{Duration, Instant};
 
-fn inspect(b: &Berth, c: &str, fmt: &str) -> String {
-    b.run(&["inspect", "-f", fmt, c])
-        .assert_ok()
-        .stdout
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn run_exit_codes_and_rm() {
     let b = Berth::with_busybox("busybox");
@@ -156,7 +148,7 @@ fn mounts_volumes_tmpfs_readonly() {
         "run", "--name", "anon", "-v", "/anon", "busybox", "touch", "/anon/x",
     ])
     .assert_ok();
-    let vol = inspect(&b, "anon", "{{json .Mounts}}");
+    let vol = b.inspect_format("anon", "{{json .Mounts}}");
     assert!(vol.contains("\"Type\":\"volume\""), "{vol}");
     let before = b.run(&["volume", "ls", "-q"]).stdout;
     b.run(&["rm", "-v", "anon"]).assert_ok();
@@ -318,13 +310,13 @@ fn detached_logs_ps_inspect_stop() {
         follow.stdout.contains("out\n") && follow.stdout.contains("term\n"),
         "{follow}"
     );
-    assert_eq!(inspect(&b, "web", "{{.State.ExitCode}}"), "7");
-    assert_eq!(inspect(&b, "web", "{{.State.Status}}"), "exited");
+    assert_eq!(b.inspect_format("web", "{{.State.ExitCode}}"), "7");
+    assert_eq!(b.inspect_format("web", "{{.State.Status}}"), "exited");
     assert!(b.run(&["ps", "-a"]).stdout.contains("Exited (7)"));
     assert_eq!(b.run(&["wait", "web"]).stdout.trim(), "7");
     // restart runs it again
     b.run(&["restart", "web"]).assert_ok();
-    assert_eq!(inspect(&b, "web", "{{.State.Running}}"), "true");
+    assert_eq!(b.inspect_format("web", "{{.State.Running}}"), "true");
     // rm refuses a running container without -f
     let out = b.run(&["rm", "web"]);
     assert_ne!(out.code, Some(0));
@@ -354,7 +346,7 @@ fn stop_timeout_signal_and_kill() {
         el >= Duration::from_millis(900) && el < Duration::from_secs(5),
         "{el:?}"
     );
-    assert_eq!(inspect(&b, "stubborn", "{{.State.ExitCode}}"), "137");
+    assert_eq!(b.inspect_format("stubborn", "{{.State.ExitCode}}"), "137");
     // --stop-signal
     b.run(&[
         "run",
@@ -371,7 +363,7 @@ fn stop_timeout_signal_and_kill() {
     .assert_ok();
     std::thread::sleep(Duration::from_millis(200));
     b.run(&["stop", "usr1"]).assert_ok();
-    assert_eq!(inspect(&b, "usr1", "{{.State.ExitCode}}"), "9");
+    assert_eq!(b.inspect_format("usr1", "{{.State.ExitCode}}"), "9");
     // kill -s
     // (an init without a handler ignores TERM, as in docker: trap it)
     b.run(&[
@@ -417,10 +409,10 @@ fn restart_policy_and_health() {
     .assert_ok();
     assert!(
         berth_tests::wait_until(Duration::from_secs(15), || {
-            inspect(&b, "flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+            b.inspect_format("flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
         }),
         "{}",
-        inspect(&b, "flaky", "{{.RestartCount}} {{.State.Status}}")
+        b.inspect_format("flaky", "{{.RestartCount}} {{.State.Status}}")
     );
     b.run(&[
         "run",
@@ -439,16 +431,14 @@ fn restart_policy_and_health() {
         "touch /tmp/ok; sleep 100",
     ])
     .assert_ok();
-    assert!(berth_tests::wait_until(
-        Duration::from_secs(10),
-        || inspect(&b, "doc", "{{.State.Health.Status}}") == "healthy"
-    ));
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || b
+        .inspect_format("doc", "{{.State.Health.Status}}")
+        == "healthy"));
     assert!(b.run(&["ps"]).stdout.contains("(healthy)"));
     b.run(&["exec", "doc", "rm", "/tmp/ok"]).assert_ok();
-    assert!(berth_tests::wait_until(
-        Duration::from_secs(10),
-        || inspect(&b, "doc", "{{.State.Health.Status}}") == "unhealthy"
-    ));
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || b
+        .inspect_format("doc", "{{.State.Health.Status}}")
+        == "unhealthy"));
     b.run(&["rm", "-f", "flaky", "doc"]).assert_ok();
     b.assert_no_leaks();
 }
@@ -488,15 +478,15 @@ fn exec_pause_rename_wait() {
     // pause / unpause
     b.run(&["pause", "box"]).assert_ok();
     assert_eq!(
-        inspect(&b, "box", "{{.State.Status}} {{.State.Paused}}"),
+        b.inspect_format("box", "{{.State.Status}} {{.State.Paused}}"),
         "paused true"
     );
     assert!(b.run(&["ps"]).stdout.contains("(Paused)"));
     b.run(&["unpause", "box"]).assert_ok();
-    assert_eq!(inspect(&b, "box", "{{.State.Status}}"), "running");
+    assert_eq!(b.inspect_format("box", "{{.State.Status}}"), "running");
     // rename
     b.run(&["rename", "box", "crate"]).assert_ok();
-    assert_eq!(inspect(&b, "crate", "{{.Name}}"), "/crate");
+    assert_eq!(b.inspect_format("crate", "{{.Name}}"), "/crate");
     assert_ne!(b.run(&["inspect", "box"]).code, Some(0));
     // wait returns the code once it stops
     let code = std::thread::scope(|s| {
@@ -513,7 +503,7 @@ fn exec_pause_rename_wait() {
         .stdout
         .trim()
         .to_string();
-    assert_eq!(inspect(&b, &id, "{{.State.Status}}"), "created");
+    assert_eq!(b.inspect_format(&id, "{{.State.Status}}"), "created");
     let out = b.run(&["start", "-a", "later"]);
     assert_eq!(out.stdout, "started\n");
     b.run(&["rm", "crate", "later"]).assert_ok();
@@ -624,7 +614,7 @@ fn tty_run_and_attach_detach() {
         let _ = berth_tests::console::read_master_until(&m, Duration::from_millis(100), |_| false);
     }
     assert!(child.try_wait().unwrap().is_some(), "attach did not detach");
-    assert_eq!(inspect(&b, "shell", "{{.State.Running}}"), "true");
+    assert_eq!(b.inspect_format("shell", "{{.State.Running}}"), "true");
     b.run(&["rm", "-f", "shell"]).assert_ok();
     b.assert_no_leaks();
 }

@@ -15,14 +15,6 @@ use berth_tests::manager::Berth;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn inspect(b: &Berth, c: &str, fmt: &str) -> String {
-    b.run(&["inspect", "-f", fmt, c])
-        .assert_ok()
-        .stdout
-        .trim()
-        .to_string()
-}
-
 fn lock_files(b: &Berth) -> Vec<String> {
     std::fs::read_dir(b.root().join("containers/.locks"))
         .map(|d| {
@@ -104,11 +96,7 @@ fn docker_flag_forms() {
     ]);
     out.assert_ok();
     assert_eq!(
-        inspect(
-            &b,
-            "c1",
-            "{{.Config.StopTimeout}} {{.HostConfig.PidsLimit}}"
-        ),
+        b.inspect_format("c1", "{{.Config.StopTimeout}} {{.HostConfig.PidsLimit}}"),
         "-1 -1"
     );
     let out = b.run(&["run", "--rm", "--", "bb", "echo", "--rm=true"]);
@@ -217,7 +205,7 @@ fn rmi_of_an_image_in_use_is_a_conflict() {
     let b = Berth::with_busybox("bb");
     b.run(&["create", "--name", "user", "bb", "true"])
         .assert_ok();
-    let id = inspect(&b, "user", "{{.Id}}");
+    let id = b.inspect_format("user", "{{.Id}}");
     let out = b.run(&["rmi", "bb"]);
     assert_ne!(out.code, Some(0));
     let err = out.stderr.trim();
@@ -242,8 +230,8 @@ fn cgroup_parent_follows_the_store() {
     );
     b.run(&["run", "-d", "--name", "p1", "bb", "sleep", "100"])
         .assert_ok();
-    let id = inspect(&b, "p1", "{{.Id}}");
-    let pid = inspect(&b, "p1", "{{.State.Pid}}");
+    let id = b.inspect_format("p1", "{{.Id}}");
+    let pid = b.inspect_format("p1", "{{.State.Pid}}");
     assert_eq!(cgroup_of(&pid), format!("{parent}/{id}"));
     // --cgroup-parent puts it elsewhere.
     let own = format!("berth-test-parent-{}", std::process::id());
@@ -259,8 +247,8 @@ fn cgroup_parent_follows_the_store() {
         "100",
     ])
     .assert_ok();
-    let id2 = inspect(&b, "p2", "{{.Id}}");
-    let pid2 = inspect(&b, "p2", "{{.State.Pid}}");
+    let id2 = b.inspect_format("p2", "{{.Id}}");
+    let pid2 = b.inspect_format("p2", "{{.State.Pid}}");
     assert_eq!(cgroup_of(&pid2), format!("/{own}/{id2}"));
     b.run(&["rm", "-f", "p1", "p2"]).assert_ok();
     for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
@@ -449,7 +437,7 @@ fn update_running_and_stopped_containers() {
         "run", "-d", "--name", "upd", "--memory", "64m", "bb", "sleep", "100",
     ])
     .assert_ok();
-    let pid = inspect(&b, "upd", "{{.State.Pid}}");
+    let pid = b.inspect_format("upd", "{{.State.Pid}}");
     b.run(&[
         "update",
         "--memory",
@@ -471,8 +459,7 @@ fn update_running_and_stopped_containers() {
     let cpu = cgroup_file(&pid, "cpu", "cpu.cfs_quota_us", "cpu.max");
     assert!(cpu == "50000" || cpu == "50000 100000", "{cpu}");
     assert_eq!(
-        inspect(
-            &b,
+        b.inspect_format(
             "upd",
             "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}"
         ),
@@ -482,7 +469,7 @@ fn update_running_and_stopped_containers() {
     b.run(&["stop", "-t", "1", "upd"]).assert_ok();
     b.run(&["update", "--memory", "80m", "upd"]).assert_ok();
     b.run(&["start", "upd"]).assert_ok();
-    let pid = inspect(&b, "upd", "{{.State.Pid}}");
+    let pid = b.inspect_format("upd", "{{.State.Pid}}");
     assert_eq!(
         cgroup_file(&pid, "memory", "memory.limit_in_bytes", "memory.max"),
         (80u64 << 20).to_string()
@@ -1142,8 +1129,8 @@ fn config_file_sets_defaults_and_names_bad_keys() {
     let v = b.run(&["inspect", "cfg"]).assert_ok().json();
     assert_eq!(v[0]["HostConfig"]["LogConfig"]["Type"], "json-file");
     assert_eq!(v[0]["HostConfig"]["LogConfig"]["Config"]["max-size"], "2m");
-    let pid = inspect(&b, "cfg", "{{.State.Pid}}");
-    let id = inspect(&b, "cfg", "{{.Id}}");
+    let pid = b.inspect_format("cfg", "{{.State.Pid}}");
+    let id = b.inspect_format("cfg", "{{.Id}}");
     assert_eq!(cgroup_of(&pid), format!("/{own_parent}/{id}"));
     b.run(&["rm", "-f", "cfg"]).assert_ok();
     for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
@@ -1292,7 +1279,7 @@ fn live_containers_survive_an_upgrade_of_the_binaries() {
     let shim_pids: Vec<String> = ["up1", "up2", "up3"]
         .iter()
         .map(|c| {
-            let id = inspect(&b, c, "{{.Id}}");
+            let id = b.inspect_format(c, "{{.Id}}");
             // The shim's dir: the id, or its first 16 digits under a long state path.
             let dir = [&id[..], &id[..16]]
                 .iter()
@@ -1335,21 +1322,21 @@ fn live_containers_survive_an_upgrade_of_the_binaries() {
     let out = installed(&b, &["exec", "up1", "echo", "after"]);
     assert_eq!(out.assert_ok().stdout, "after\n");
     // The old shim still supervises: its restart policy brings up2 back.
-    let pid = inspect(&b, "up2", "{{.State.Pid}}");
+    let pid = b.inspect_format("up2", "{{.State.Pid}}");
     // SAFETY: kill(2) of the container's init by pid; no memory is involved.
     unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
     assert!(
         berth_tests::wait_until(Duration::from_secs(10), || {
-            let p = inspect(&b, "up2", "{{.State.Pid}} {{.State.Running}}");
+            let p = b.inspect_format("up2", "{{.State.Pid}} {{.State.Running}}");
             p != format!("{pid} true") && p.ends_with("true") && !p.starts_with("0 ")
         }),
         "up2 was not restarted by its shim"
     );
-    assert_eq!(inspect(&b, "up2", "{{.RestartCount}}"), "1");
+    assert_eq!(b.inspect_format("up2", "{{.RestartCount}}"), "1");
     installed(&b, &["stop", "-t", "1", "up1"]).assert_ok();
-    assert_eq!(inspect(&b, "up1", "{{.State.Status}}"), "exited");
+    assert_eq!(b.inspect_format("up1", "{{.State.Status}}"), "exited");
     installed(&b, &["restart", "-t", "1", "up3"]).assert_ok();
-    assert_eq!(inspect(&b, "up3", "{{.State.Status}}"), "running");
+    assert_eq!(b.inspect_format("up3", "{{.State.Status}}"), "running");
     // up3's new shim is the new binary.
     let out = installed(&b, &["exec", "up3", "true"]);
     out.assert_ok();
@@ -1522,30 +1509,29 @@ fn update_restart_reaches_the_running_shim() {
     let out = b.run(&["update", "--restart", "always", "ur"]);
     out.assert_ok();
     assert!(!out.stderr.contains("next start"), "{out}");
-    let pid = inspect(&b, "ur", "{{.State.Pid}}");
+    let pid = b.inspect_format("ur", "{{.State.Pid}}");
     // SAFETY: kill(2) of the container's init by pid; no memory is involved.
     unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
     assert!(
         berth_tests::wait_until(Duration::from_secs(10), || {
-            let s = inspect(&b, "ur", "{{.State.Pid}} {{.State.Running}}");
+            let s = b.inspect_format("ur", "{{.State.Pid}} {{.State.Running}}");
             s.ends_with(" true") && !s.starts_with(&format!("{pid} ")) && !s.starts_with("0 ")
         }),
         "the container did not come back: {}",
-        inspect(&b, "ur", "{{json .State}}")
+        b.inspect_format("ur", "{{json .State}}")
     );
-    assert_eq!(inspect(&b, "ur", "{{.RestartCount}}"), "1");
+    assert_eq!(b.inspect_format("ur", "{{.RestartCount}}"), "1");
     // And back to no: the next kill is the end.
     b.run(&["update", "--restart", "no", "ur"]).assert_ok();
-    let pid = inspect(&b, "ur", "{{.State.Pid}}");
+    let pid = b.inspect_format("ur", "{{.State.Pid}}");
     // SAFETY: as above.
     unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
-    assert!(berth_tests::wait_until(
-        Duration::from_secs(10),
-        || inspect(&b, "ur", "{{.State.Status}}") == "exited"
-    ));
+    assert!(berth_tests::wait_until(Duration::from_secs(10), || b
+        .inspect_format("ur", "{{.State.Status}}")
+        == "exited"));
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(inspect(&b, "ur", "{{.State.Status}}"), "exited");
-    assert_eq!(inspect(&b, "ur", "{{.RestartCount}}"), "1");
+    assert_eq!(b.inspect_format("ur", "{{.State.Status}}"), "exited");
+    assert_eq!(b.inspect_format("ur", "{{.RestartCount}}"), "1");
     // docker's rule holds for a running --rm container.
     b.run(&["run", "-d", "--rm", "--name", "urm", "bb", "sleep", "100"])
         .assert_ok();
@@ -1761,7 +1747,7 @@ fn image_volume_and_network_events_as_dockers() {
     b.run(&["network", "create", &net]).assert_ok();
     b.run(&["run", "-d", "--name", "evc", "bb", "sleep", "100"])
         .assert_ok();
-    let cid = inspect(&b, "evc", "{{.Id}}");
+    let cid = b.inspect_format("evc", "{{.Id}}");
     b.run(&["network", "connect", &net, "evc"]).assert_ok();
     b.run(&["network", "disconnect", &net, "evc"]).assert_ok();
     b.run(&["rm", "-f", "evc"]).assert_ok();

@@ -62,14 +62,6 @@ fn web(b: &Berth, name: &str, extra: &[&str], body: &str) -> String {
     id
 }
 
-fn inspect(b: &Berth, c: &str, fmt: &str) -> String {
-    b.run(&["inspect", "-f", fmt, c])
-        .assert_ok()
-        .stdout
-        .trim()
-        .to_string()
-}
-
 /// The container's inspect JSON.
 fn inspect_json(b: &Berth, c: &str) -> serde_json::Value {
     let v: serde_json::Value =
@@ -167,7 +159,7 @@ fn published_port_on_loopback_and_host_address() {
     assert_eq!(out.trim(), format!("0.0.0.0:{port}"));
     let ps = b.run(&["ps"]).assert_ok().stdout.clone();
     assert!(ps.contains(&format!("0.0.0.0:{port}->80/tcp")), "{ps}");
-    let ip = inspect(&b, "web", "{{.NetworkSettings.IPAddress}}");
+    let ip = b.inspect_format("web", "{{.NetworkSettings.IPAddress}}");
     assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "IPAddress {ip:?}");
     let v = inspect_json(&b, "web");
     assert_eq!(
@@ -175,13 +167,13 @@ fn published_port_on_loopback_and_host_address() {
         serde_json::json!(port.to_string())
     );
     assert_eq!(
-        inspect(&b, "web", "{{.NetworkSettings.Networks.bridge.IPAddress}}"),
+        b.inspect_format("web", "{{.NetworkSettings.Networks.bridge.IPAddress}}"),
         ip
     );
-    let mac = inspect(&b, "web", "{{.NetworkSettings.MacAddress}}");
+    let mac = b.inspect_format("web", "{{.NetworkSettings.MacAddress}}");
     assert!(mac.starts_with("02:42:"), "{mac}");
     // the container reaches the outside world's side of the host: its gateway
-    let gw = inspect(&b, "web", "{{.NetworkSettings.Gateway}}");
+    let gw = b.inspect_format("web", "{{.NetworkSettings.Gateway}}");
     let out = b
         .run(&["exec", "web", "ip", "route"])
         .assert_ok()
@@ -417,7 +409,7 @@ fn legacy_link_hosts_and_env_on_default_bridge() {
         .assert_ok()
         .stdout
         .clone();
-    let ip = inspect(&b, "db", "{{.NetworkSettings.IPAddress}}");
+    let ip = b.inspect_format("db", "{{.NetworkSettings.IPAddress}}");
     let lines: Vec<&str> = out.lines().collect();
     // docker's order: the alias, the short id, the name
     assert_eq!(lines[0], format!("{ip}\tdbapp {} db", &db[..12]), "{out}");
@@ -451,7 +443,7 @@ fn legacy_link_hosts_and_env_on_default_bridge() {
         .assert_ok()
         .stdout
         .clone();
-    let gw = inspect(&b, "db", "{{.NetworkSettings.Gateway}}");
+    let gw = b.inspect_format("db", "{{.NetworkSettings.Gateway}}");
     assert!(out.contains(&format!("{gw}\tgw")), "{out}");
     assert!(out.contains("10.1.2.3\tx.test"), "{out}");
     assert!(
@@ -487,7 +479,7 @@ fn isolation_internal_and_connect_disconnect() {
         "from-a",
     );
     assert_eq!(
-        inspect(&b, "ca", "{{.NetworkSettings.Networks.n1.IPAddress}}"),
+        b.inspect_format("ca", "{{.NetworkSettings.Networks.n1.IPAddress}}"),
         "10.231.0.50"
     );
     let c = b
@@ -600,8 +592,7 @@ fn concurrent_runs_get_distinct_addresses() {
     });
     let mut ips: Vec<String> = (0..6)
         .map(|i| {
-            inspect(
-                &b,
+            b.inspect_format(
                 &format!("m{i}"),
                 "{{.NetworkSettings.Networks.many.IPAddress}}",
             )
@@ -627,7 +618,7 @@ fn kill_9_leaves_nothing_after_the_next_command() {
     assert!(berth_tests::wait_until(Duration::from_secs(5), || {
         http_get("127.0.0.1", port).is_some()
     }));
-    let pid: i32 = inspect(&b, "kk", "{{.State.Pid}}").parse().unwrap();
+    let pid: i32 = b.inspect_format("kk", "{{.State.Pid}}").parse().unwrap();
     let dirs = [
         b.state().join("containers").join(&id),
         b.state().join("containers").join(&id[..16]),
@@ -651,7 +642,7 @@ fn kill_9_leaves_nothing_after_the_next_command() {
                 unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
             }
         }
-        inspect(&b, "kk", "{{.State.Status}}") != "running"
+        b.inspect_format("kk", "{{.State.Status}}") != "running"
     }));
     // the next berth command that touches networks repairs
     b.run(&["network", "ls"]).assert_ok();
@@ -716,7 +707,7 @@ fn bad_input_is_refused_clearly() {
 fn container_network_mode_shares_the_namespace() {
     let b = Berth::with_busybox("busybox");
     let id = web(&b, "shared", &[], "same-netns");
-    let ip = inspect(&b, "shared", "{{.NetworkSettings.IPAddress}}");
+    let ip = b.inspect_format("shared", "{{.NetworkSettings.IPAddress}}");
     let out = b
         .run(&[
             "run",

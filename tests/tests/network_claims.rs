@@ -8,7 +8,6 @@
 use berth_tests::host_census::{self, claim_file};
 use berth_tests::manager::Berth;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// `berth ARGS` of `b` with `BERTH_BIP=bip`.
 #[track_caller]
@@ -39,20 +38,6 @@ fn bridge_and_subnet(b: &Berth, name: &str) -> (String, String) {
         .expect("a subnet")
         .to_string();
     (bridge, subnet)
-}
-
-fn dirs(b: &Berth) -> [PathBuf; 2] {
-    [b.root().to_path_buf(), b.state().to_path_buf()]
-}
-
-#[track_caller]
-fn assert_nothing_left(dirs: &[PathBuf], ctx: &str) {
-    let c = host_census::after_sweep_with(dirs, Duration::from_secs(5), true);
-    assert!(
-        c.is_clean(),
-        "{ctx}: left on the host:\n  {}",
-        c.problems().join("\n  ")
-    );
 }
 
 /// Root B is given the `bip` root A's default bridge holds: B is refused
@@ -118,7 +103,7 @@ fn same_bip_in_two_roots_is_refused_until_the_holder_is_gone() {
     );
 
     // A's root goes: its claim is swept and B takes the subnet
-    let a_dirs = dirs(&a);
+    let a_dirs = a.dirs();
     drop(a);
     for d in &a_dirs {
         let _ = std::fs::remove_dir_all(d);
@@ -150,9 +135,9 @@ fn same_bip_in_two_roots_is_refused_until_the_holder_is_gone() {
         "B's container: {ip}"
     );
     let mut all = a_dirs.to_vec();
-    all.extend(dirs(&b));
+    all.extend(b.dirs());
     drop(b);
-    assert_nothing_left(&all, "after both roots");
+    host_census::assert_nothing_left(&all, "after both roots");
 }
 
 /// Root A's network is on subnet S when A's root is deleted: B's `network
@@ -190,9 +175,9 @@ fn a_gone_roots_bridge_does_not_block_its_subnet() {
         );
         assert_eq!(claim_owner(&subnet).as_deref(), Some(b.root()));
         b.run(&["network", "rm", "again"]).assert_ok();
-        let mut all = dirs(&a).to_vec();
-        all.extend(dirs(&b));
+        let mut all = a.dirs();
+        all.extend(b.dirs());
         drop((a, b));
-        assert_nothing_left(&all, &format!("claimed={claimed}"));
+        host_census::assert_nothing_left(&all, &format!("claimed={claimed}"));
     }
 }

@@ -103,14 +103,6 @@ fn web_script(body: &str) -> String {
     format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www")
 }
 
-fn inspect(b: &Berth, c: &str, fmt: &str) -> String {
-    b.run(&["inspect", "-f", fmt, c])
-        .assert_ok()
-        .stdout
-        .trim()
-        .to_string()
-}
-
 fn cmd_out(prog: &str, args: &[&str]) -> String {
     Command::new(prog)
         .args(args)
@@ -204,23 +196,18 @@ fn dual_stack_traffic_names_ports_and_inspect() {
         .to_string();
     // the first address of the range, then a fixed one with --ip6
     assert_eq!(
-        inspect(
-            &b,
-            "web6",
-            "{{.NetworkSettings.Networks.n6.GlobalIPv6Address}}"
-        ),
+        b.inspect_format("web6", "{{.NetworkSettings.Networks.n6.GlobalIPv6Address}}"),
         "fd61:1::100"
     );
     assert_eq!(
-        inspect(
-            &b,
+        b.inspect_format(
             "web6",
             "{{.NetworkSettings.Networks.n6.GlobalIPv6PrefixLen}}"
         ),
         "64"
     );
     assert_eq!(
-        inspect(&b, "web6", "{{.NetworkSettings.Networks.n6.IPv6Gateway}}"),
+        b.inspect_format("web6", "{{.NetworkSettings.Networks.n6.IPv6Gateway}}"),
         "fd61:1::fe"
     );
     // inside: the address (usable at once: nodad), the default v6 route
@@ -396,17 +383,9 @@ fn v6_isolation_internal_masquerade_and_kill9() {
         .stdout
         .trim()
         .to_string();
-    let a6 = inspect(
-        &b,
-        "sa",
-        "{{.NetworkSettings.Networks.a6.GlobalIPv6Address}}",
-    );
+    let a6 = b.inspect_format("sa", "{{.NetworkSettings.Networks.a6.GlobalIPv6Address}}");
     assert_eq!(a6, "fd62:1::2");
-    let i6 = inspect(
-        &b,
-        "si",
-        "{{.NetworkSettings.Networks.i6.GlobalIPv6Address}}",
-    );
+    let i6 = b.inspect_format("si", "{{.NetworkSettings.Networks.i6.GlobalIPv6Address}}");
     // same network: reachable; another network: not (v6 as v4)
     let same = b
         .run(&[
@@ -487,18 +466,16 @@ fn v6_isolation_internal_masquerade_and_kill9() {
     );
 
     // kill -9 of a container: its v6 address goes back to the pool
-    let pid = inspect(&b, "sa", "{{.State.Pid}}");
+    let pid = b.inspect_format("sa", "{{.State.Pid}}");
     assert!(Command::new("kill")
         .args(["-9", &pid])
         .status()
         .unwrap()
         .success());
     assert!(
-        berth_tests::wait_until(Duration::from_secs(10), || inspect(
-            &b,
-            "sa",
-            "{{.State.Running}}"
-        ) == "false"),
+        berth_tests::wait_until(Duration::from_secs(10), || b
+            .inspect_format("sa", "{{.State.Running}}")
+            == "false"),
         "sa still running after kill -9"
     );
     // its shim's exit hook gives the endpoint back right after the exit (a
@@ -982,7 +959,7 @@ fn published_ports_answer_on_loopback6() {
         wget_loopback6(port)
     );
     // the server sees the bridge's gateway, as behind docker's proxy
-    let gw = inspect(&b, "lo6", "{{.NetworkSettings.Gateway}}");
+    let gw = b.inspect_format("lo6", "{{.NetworkSettings.Gateway}}");
     // (httpd listens on [::], so it writes a v4 client as [::ffff:a.b.c.d])
     let seen = http_path("::1", port, "/cgi-bin/ip").unwrap_or_default();
     assert_eq!(seen, format!("[::ffff:{gw}]"));
@@ -1075,7 +1052,7 @@ fn published_ports_answer_on_loopback6() {
 
     // kill -9 of the shim and the container: the port is free, the next
     // command repairs the rest
-    let pid: i32 = inspect(&b, "lo66", "{{.State.Pid}}").parse().unwrap();
+    let pid: i32 = b.inspect_format("lo66", "{{.State.Pid}}").parse().unwrap();
     let spid = shim_pid(&b, &web6);
     assert!(spid > 0);
     // our own container's shim and init only
@@ -1085,7 +1062,7 @@ fn published_ports_answer_on_loopback6() {
         for p in [pid, spid] {
             unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
         }
-        inspect(&b, "lo66", "{{.State.Status}}") != "running"
+        b.inspect_format("lo66", "{{.State.Status}}") != "running"
     }));
     assert!(http_get("::1", port6, Duration::from_secs(2)).is_none());
     assert!(
@@ -1164,7 +1141,7 @@ fn default_bridge_ipv6() {
             .any(|c| c["Subnet"] == "fd65:b::/64" && c["Gateway"] == "fd65:b::1"),
         "{cfg:?}"
     );
-    let ip6 = inspect(&b, "bw", "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} {{.NetworkSettings.IPv6Gateway}}");
+    let ip6 = b.inspect_format("bw", "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} {{.NetworkSettings.IPv6Gateway}}");
     assert!(
         ip6.starts_with("fd65:b::") && ip6.ends_with("/64 fd65:b::1"),
         "{ip6}"
@@ -1211,10 +1188,10 @@ fn default_bridge_ipv6() {
         assert!(seen.contains("fd65:b::1"), "REMOTE_ADDR {seen:?}");
     }
     // kill -9 of the container: the next command gives its v6 address back
-    let pid: i32 = inspect(&b, "bw", "{{.State.Pid}}").parse().unwrap();
+    let pid: i32 = b.inspect_format("bw", "{{.State.Pid}}").parse().unwrap();
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert!(berth_tests::wait_until(Duration::from_secs(30), || {
-        inspect(&b, "bw", "{{.State.Status}}") != "running"
+        b.inspect_format("bw", "{{.State.Status}}") != "running"
     }));
     b.run(&["network", "ls"]).assert_ok();
     b.run(&["rm", "-f", "bw"]).assert_ok();

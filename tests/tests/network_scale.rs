@@ -15,18 +15,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn inspect(b: &Berth, c: &str, fmt: &str) -> String {
-    b.run(&["inspect", "-f", fmt, c])
-        .assert_ok()
-        .stdout
-        .trim()
-        .to_string()
-}
-
 /// kill -9 of container `name`'s shim and init (ours only), and wait until
 /// berth sees it stopped.
 fn kill_shim_and_init(b: &Berth, name: &str, id: &str) {
-    let pid: i32 = inspect(b, name, "{{.State.Pid}}").parse().unwrap();
+    let pid: i32 = b.inspect_format(name, "{{.State.Pid}}").parse().unwrap();
     let shim_pid = [id, &id[..16]]
         .iter()
         .find_map(|d| {
@@ -45,7 +37,7 @@ fn kill_shim_and_init(b: &Berth, name: &str, id: &str) {
             // SAFETY: reaps our own orphans when this process inherited them
             unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
         }
-        inspect(b, name, "{{.State.Status}}") != "running"
+        b.inspect_format(name, "{{.State.Status}}") != "running"
     }));
 }
 
@@ -80,13 +72,13 @@ fn killed_container_gives_back_its_address_and_port() {
     // (the victim's line may say "live") and takes them
     run_d(&b, "v2", &["--ip", "10.237.0.50", "-p", &publish]);
     assert_eq!(
-        inspect(&b, "v2", "{{.NetworkSettings.Networks.scale.IPAddress}}"),
+        b.inspect_format("v2", "{{.NetworkSettings.Networks.scale.IPAddress}}"),
         "10.237.0.50"
     );
     assert!(!net_live(&b).contains(&victim), "{}", net_live(&b));
 
     // another one killed: the thorough command (`network ls`) finds it
-    let other = inspect(&b, "p3", "{{.Id}}");
+    let other = b.inspect_format("p3", "{{.Id}}");
     kill_shim_and_init(&b, "p3", &other);
     b.run(&["network", "ls"]).assert_ok();
     let containers = b

@@ -8,7 +8,6 @@ use berth_tests::census::root_tag;
 use berth_tests::host_census::{self, claim_file, HostCensus};
 use berth_tests::manager::Berth;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Network `name` of `b`: (bridge, v4 subnet).
 fn bridge_and_subnet(b: &Berth, name: &str) -> (String, String) {
@@ -48,28 +47,13 @@ fn delete_network_record(root: &Path, id: &str) {
     std::fs::remove_file(root.join("networks").join(id).join("network.json")).unwrap();
 }
 
-/// The dirs of `b` for the census.
-fn dirs(b: &Berth) -> Vec<PathBuf> {
-    vec![b.root().to_path_buf(), b.state().to_path_buf()]
-}
-
-#[track_caller]
-fn assert_nothing_left(dirs: &[PathBuf], ctx: &str) {
-    let c = host_census::after_sweep_with(dirs, Duration::from_secs(5), true);
-    assert!(
-        c.is_clean(),
-        "{ctx}: left on the host:\n  {}",
-        c.problems().join("\n  ")
-    );
-}
-
 /// Drop `roots` (deleting them, in order), then assert that nothing of
 /// theirs is left on the host.
 #[track_caller]
 fn drop_and_assert_nothing_left<const N: usize>(roots: [Berth; N], ctx: &str) {
-    let all: Vec<PathBuf> = roots.iter().flat_map(dirs).collect();
+    let all: Vec<PathBuf> = roots.iter().flat_map(Berth::dirs).collect();
     drop(roots);
-    assert_nothing_left(&all, ctx);
+    host_census::assert_nothing_left(&all, ctx);
 }
 
 /// Assert that `bridge` and nft table `table` are gone; `whose` says whose
@@ -194,7 +178,7 @@ fn roots_deleted_during_sweeps_leave_nothing() {
             }
             a.run(&["network", "create", &format!("gone{i}")])
                 .assert_ok();
-            all.extend(dirs(&a));
+            all.extend(a.dirs());
             drop(a);
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -206,9 +190,9 @@ fn roots_deleted_during_sweeps_leave_nothing() {
         "after a sweep, left by roots deleted during sweeps:\n  {}",
         c.problems().join("\n  ")
     );
-    all.extend(dirs(&sweeper));
+    all.extend(sweeper.dirs());
     drop(sweeper);
-    assert_nothing_left(&all, "after the sweeper's root");
+    host_census::assert_nothing_left(&all, "after the sweeper's root");
 }
 
 /// Bridges carry their root as a label (ifalias): one whose root is gone
