@@ -210,8 +210,7 @@ impl NetworkStore {
         let Ok(data) = serde_json::to_vec(&f) else {
             return;
         };
-        if std::fs::create_dir_all(&self.index).is_err() || replace_file(&p, &data, false).is_err()
-        {
+        if std::fs::create_dir_all(&self.index).is_err() || write_cache(&p, &data).is_err() {
             let _ = std::fs::remove_file(&p);
         }
     }
