@@ -97,9 +97,8 @@ fn free_loopback53(n: usize) -> Vec<(Ipv4Addr, UdpSocket)> {
 /// systemd-resolved's 127.0.0.53 does): the config file's (named in
 /// `config`), and `alt` for a container's `--dns`. Started once per process.
 struct Upstreams {
+    main: Ipv4Addr,
     alt: Ipv4Addr,
-    /// The config file naming `main`.
-    config: PathBuf,
 }
 
 fn upstreams() -> &'static Upstreams {
@@ -108,24 +107,27 @@ fn upstreams() -> &'static Upstreams {
         let [(main, s1), (alt, s2)]: [_; 2] = free_loopback53(2).try_into().unwrap();
         serve_upstream(s1, OUTSIDE.parse().unwrap());
         serve_upstream(s2, OUTSIDE_ALT.parse().unwrap());
-        let dir = std::env::temp_dir().join(format!("berth-dns-conf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("config.json");
-        std::fs::write(&config, format!("{{\"dns\": [\"{main}\"]}}")).unwrap();
-        Upstreams { alt, config }
+        Upstreams { main, alt }
     })
 }
 
-/// The config file naming the test's upstream.
-fn config() -> PathBuf {
-    upstreams().config.clone()
+/// The config file naming the test's upstream, in the test's scratch
+/// directory (removed with it: a per-process file under /tmp outlived every
+/// run).
+fn config(b: &Berth) -> PathBuf {
+    let config = b.scratch("dns-config").join("config.json");
+    if !config.exists() {
+        let main = upstreams().main;
+        std::fs::write(&config, format!("{{\"dns\": [\"{main}\"]}}")).unwrap();
+    }
+    config
 }
 
 /// `berth ARGS` with the test's config file.
 #[track_caller]
 fn bt(b: &Berth, args: &[&str]) -> berth_tests::Output {
     b.cmd()
-        .env("BERTH_CONFIG", &config().to_string_lossy())
+        .env("BERTH_CONFIG", &config(b).to_string_lossy())
         .args(args)
         .run()
 }
