@@ -30,6 +30,18 @@ pub struct RtCmd {
 }
 
 impl RtCmd {
+    /// The global flags every verb gets, before the verb: `--root`, `--log` (as JSON).
+    fn global_args<'a>(&'a self, log: &'a Path) -> [&'a OsStr; 6] {
+        [
+            "--root".as_ref(),
+            self.root.as_os_str(),
+            "--log".as_ref(),
+            log.as_os_str(),
+            "--log-format".as_ref(),
+            "json".as_ref(),
+        ]
+    }
+
     fn run(
         &self,
         verb: &'static str,
@@ -38,12 +50,7 @@ impl RtCmd {
     ) -> Result<Vec<u8>, RtError> {
         let mut c = Command::new(&self.bin);
         berth_shim::runtime::unblock_signals_in_child(&mut c);
-        c.arg("--root")
-            .arg(&self.root)
-            .arg("--log")
-            .arg(&self.log)
-            .arg("--log-format")
-            .arg("json")
+        c.args(self.global_args(&self.log))
             .arg(verb)
             .args(args)
             .arg(&self.id)
@@ -111,16 +118,8 @@ impl RtCmd {
             source,
         };
         let null = berth_shim::sys::open_devnull(libc::O_RDWR).map_err(spawn_err)?;
-        let args: [&OsStr; 7] = [
-            "--root".as_ref(),
-            self.root.as_os_str(),
-            "--log".as_ref(),
-            "/dev/null".as_ref(),
-            "--log-format".as_ref(),
-            "json".as_ref(),
-            "delete".as_ref(),
-        ];
-        let mut argv = args.to_vec();
+        let mut argv = self.global_args(Path::new("/dev/null")).to_vec();
+        argv.push("delete".as_ref());
         argv.push(self.id.as_ref());
         // posix_spawn, not Command (which forks here, for the signal mask): the fork
         // of the shim would hold its memory map locked while the Wait reply that the
