@@ -782,7 +782,19 @@ mod tests {
     /// by itself.
     #[test]
     fn answers_follow_record_changes() {
-        let net = std::env::temp_dir().join(format!("berth-dns-follow-{}", std::process::id()));
+        follow_changes(false);
+    }
+
+    /// The same without inotify: the directory's mtime, a full read per
+    /// change.
+    #[test]
+    fn answers_follow_record_changes_polled() {
+        follow_changes(true);
+    }
+
+    fn follow_changes(polled: bool) {
+        let net =
+            std::env::temp_dir().join(format!("berth-dns-follow-{polled}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&net);
         let eps = net.join("endpoints");
         std::fs::create_dir_all(&eps).unwrap();
@@ -792,6 +804,9 @@ mod tests {
         };
         write(&ep("one", "1111", "10.9.0.2", &[]));
         let mut s = server_at(&net, &[]);
+        if polled {
+            s.watch = Watch::polled(&net);
+        }
         let c = "10.9.0.9";
         let asked = |s: &mut Server, n: &str| {
             s.refresh();

@@ -110,6 +110,19 @@ impl Watch {
         })
     }
 
+    /// A watch that compares the directory's mtime (what a responder does
+    /// without inotify).
+    #[cfg(test)]
+    pub fn polled(net_dir: &Path) -> Watch {
+        Watch {
+            ep_dir: net_dir.join("endpoints"),
+            how: How::Polled {
+                seen: None,
+                settled: false,
+            },
+        }
+    }
+
     /// Whether changes are followed record by record (inotify).
     #[cfg(test)]
     fn is_precise(&self) -> bool {
@@ -267,13 +280,7 @@ mod tests {
         let net = dir("polled");
         let eps = net.join("endpoints");
         std::fs::create_dir(&eps).unwrap();
-        let mut w = Watch {
-            ep_dir: eps.clone(),
-            how: How::Polled {
-                seen: None,
-                settled: false,
-            },
-        };
+        let mut w = Watch::polled(&net);
         assert!(w.changes().rescan);
         std::thread::sleep(std::time::Duration::from_millis(30));
         // maybe once more (the first look may have been in the change's tick)
