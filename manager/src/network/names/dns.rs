@@ -151,6 +151,9 @@ struct Server {
     /// Per name (and family) with several addresses: where the next
     /// answer starts.
     rotation: HashMap<(String, bool), usize>,
+    /// The names of the networks of clients on several (see
+    /// `client_networks`), by network directory, each with its watch.
+    others: HashMap<PathBuf, (Watch, Table)>,
     pending: HashMap<u16, Pending>,
     next_id: u16,
     empty_since: Option<Instant>,
@@ -175,6 +178,7 @@ pub fn serve(cfg: Config, b: Bound) -> Result<Option<std::fs::File>, DnsError> {
         watch,
         timing: std::env::var_os("BERTH_TIMING").is_some_and(|v| v == "1"),
         rotation: HashMap::new(),
+        others: HashMap::new(),
         pending: HashMap::new(),
         next_id: seed as u16,
         empty_since: None,
@@ -281,22 +285,7 @@ impl Server {
 
     /// Read every record again (the index when it matches the directory).
     fn rescan(&mut self) {
-        let dir = self.watch.ep_dir();
-        let indexed = self
-            .cfg
-            .index
-            .as_deref()
-            .and_then(|i| crate::network::store::read_indexed(i, dir));
-        self.table = match indexed {
-            Some(eps) => Table::build(&eps),
-            None => {
-                let mut t = Table::default();
-                for (key, ep) in read_records(dir) {
-                    t.put(&key, &ep);
-                }
-                t
-            }
-        };
+        self.table = read_table(self.watch.ep_dir(), self.cfg.index.as_deref());
     }
 
     /// No endpoint left (or the network is gone): exit, under the network
@@ -468,12 +457,18 @@ impl Server {
             r.metadata.response_code = ResponseCode::FormErr;
             return Outcome::Reply(r);
         };
-        let mut answers = self.local(q, None);
+        let mut answers = local(&mut self.rotation, &self.table, q);
         if answers.is_none() {
             // a container on several networks resolves the names of all of
             // them (as with docker) through the first one's responder
-            if let Some(t) = client4.and_then(|a| self.client_networks(a)) {
-                answers = self.local(q, Some(&t));
+            let others = client4.map(|a| self.client_networks(a)).unwrap_or_default();
+            for dir in others {
+                let Some((_, t)) = self.others.get(&dir) else {
+                    continue;
+                };
+                if let Some(more) = local(&mut self.rotation, t, q) {
+                    answers.get_or_insert_with(Vec::new).extend(more);
+                }
             }
         }
         if let Some(answers) = answers {
@@ -491,81 +486,102 @@ impl Server {
         Outcome::Forward(ups)
     }
 
-    /// The names of the client's other networks (None: it has none). Read on
-    /// a miss only (misses are rare: outside names), never cached, so it is
-    /// never stale: one stat per network of the root, and the endpoints of
-    /// the networks the client is on.
-    fn client_networks(&self, client: Ipv4Addr) -> Option<Table> {
-        let cid = self.table.container(client)?;
-        let nets = self.cfg.net_dir.parent()?;
-        let mine = self.cfg.net_dir.file_name()?;
-        let mut eps = Vec::new();
-        for e in std::fs::read_dir(nets).ok()?.flatten() {
+    /// The client's other networks (their directories, sorted), with their
+    /// names in `others`. Asked on a miss only (outside names, or a name of
+    /// another network): one stat per network of the root, and a network's
+    /// records are read again only when its endpoint directory changed (its
+    /// mtime: inotify is kept for the responder's own network).
+    fn client_networks(&mut self, client: Ipv4Addr) -> Vec<PathBuf> {
+        let Some(cid) = self.table.container(client).map(str::to_string) else {
+            return Vec::new();
+        };
+        let (Some(nets), Some(mine)) = (self.cfg.net_dir.parent(), self.cfg.net_dir.file_name())
+        else {
+            return Vec::new();
+        };
+        let Ok(rd) = std::fs::read_dir(nets) else {
+            return Vec::new();
+        };
+        let index_dir = self.cfg.index.as_deref().and_then(Path::parent);
+        let mut on = Vec::new();
+        for e in rd.flatten() {
             let name = e.file_name();
             if name == mine || name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            let dir = e.path().join("endpoints");
-            if dir.join(format!("{cid}.json")).exists() {
-                eps.extend(read_records(&dir).into_iter().map(|(_, ep)| ep));
+            let dir = e.path();
+            if !dir.join("endpoints").join(format!("{cid}.json")).exists() {
+                continue;
             }
+            let (watch, table) = self
+                .others
+                .entry(dir.clone())
+                .or_insert_with(|| (Watch::polled(&dir), Table::default()));
+            if !watch.changes().is_empty() {
+                let index = index_dir.map(|i| i.join(&name).with_extension("json"));
+                *table = read_table(watch.ep_dir(), index.as_deref());
+            }
+            on.push(dir);
         }
-        // sorted as the records of one network are in its table
-        eps.sort_by(|a, b| a.container_name.cmp(&b.container_name));
-        (!eps.is_empty()).then(|| Table::build(&eps))
+        // networks that are gone
+        self.others.retain(|d, _| d.exists());
+        on.sort();
+        on
     }
+}
 
-    /// The answers for a name of this network, or of `other` (None: not
-    /// ours).
-    fn local(&mut self, q: &Query, other: Option<&Table>) -> Option<Vec<Record>> {
-        let table = other.unwrap_or(&self.table);
-        let name = q.name().to_lowercase().to_ascii();
-        let key = name.trim_end_matches('.');
-        if q.query_type() == RecordType::PTR {
-            let net = q.name().parse_arpa_name().ok()?;
-            let target = match net.addr() {
-                IpAddr::V4(ip) if net.prefix_len() == 32 => table.ptr(ip)?,
-                IpAddr::V6(ip) if net.prefix_len() == 128 => table.ptr6(ip)?,
-                _ => return None,
-            };
-            let target = Name::from_ascii(format!("{target}.")).ok()?;
-            return Some(vec![Record::from_rdata(
-                q.name().clone(),
-                TTL,
-                RData::PTR(PTR(target)),
-            )]);
-        }
-        let ips = table.v4(key)?;
-        if q.query_type() == RecordType::AAAA {
-            let Some(ips6) = table.v6(key) else {
-                // ours, but no IPv6 address: an empty NOERROR
-                return Some(Vec::new());
-            };
-            let len = ips6.len();
-            let start = turn(&mut self.rotation, key, true, len);
-            return Some(
-                ips6.cycle()
-                    .skip(start)
-                    .take(len)
-                    .map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::AAAA(AAAA(ip))))
-                    .collect(),
-            );
-        }
-        if q.query_type() != RecordType::A {
-            // ours, but not an address type: an empty NOERROR, not a forward
-            // (an upstream would say NXDOMAIN and the client might believe it)
+/// The answers for a name of `table`'s network (None: not its).
+fn local(
+    rotation: &mut HashMap<(String, bool), usize>,
+    table: &Table,
+    q: &Query,
+) -> Option<Vec<Record>> {
+    let name = q.name().to_lowercase().to_ascii();
+    let key = name.trim_end_matches('.');
+    if q.query_type() == RecordType::PTR {
+        let net = q.name().parse_arpa_name().ok()?;
+        let target = match net.addr() {
+            IpAddr::V4(ip) if net.prefix_len() == 32 => table.ptr(ip)?,
+            IpAddr::V6(ip) if net.prefix_len() == 128 => table.ptr6(ip)?,
+            _ => return None,
+        };
+        let target = Name::from_ascii(format!("{target}.")).ok()?;
+        return Some(vec![Record::from_rdata(
+            q.name().clone(),
+            TTL,
+            RData::PTR(PTR(target)),
+        )]);
+    }
+    let ips = table.v4(key)?;
+    if q.query_type() == RecordType::AAAA {
+        let Some(ips6) = table.v6(key) else {
+            // ours, but no IPv6 address: an empty NOERROR
             return Some(Vec::new());
-        }
-        let len = ips.len();
-        let start = turn(&mut self.rotation, key, false, len);
-        Some(
-            ips.cycle()
+        };
+        let len = ips6.len();
+        let start = turn(rotation, key, true, len);
+        return Some(
+            ips6.cycle()
                 .skip(start)
                 .take(len)
-                .map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::A(A(ip))))
+                .map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::AAAA(AAAA(ip))))
                 .collect(),
-        )
+        );
     }
+    if q.query_type() != RecordType::A {
+        // ours, but not an address type: an empty NOERROR, not a forward
+        // (an upstream would say NXDOMAIN and the client might believe it)
+        return Some(Vec::new());
+    }
+    let len = ips.len();
+    let start = turn(rotation, key, false, len);
+    Some(
+        ips.cycle()
+            .skip(start)
+            .take(len)
+            .map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::A(A(ip))))
+            .collect(),
+    )
 }
 
 /// Round robin: where this question's answer starts in a list of `len`
@@ -579,6 +595,21 @@ fn turn(rotation: &mut HashMap<(String, bool), usize>, key: &str, v6: bool, len:
     let start = *t % len;
     *t = t.wrapping_add(1);
     start
+}
+
+/// The names of an endpoints directory: from its network's index when that
+/// matches the directory (one file), else from every record.
+fn read_table(dir: &Path, index: Option<&Path>) -> Table {
+    match index.and_then(|i| crate::network::store::read_indexed(i, dir)) {
+        Some(eps) => Table::build(&eps),
+        None => {
+            let mut t = Table::default();
+            for (key, ep) in read_records(dir) {
+                t.put(&key, &ep);
+            }
+            t
+        }
+    }
 }
 
 /// The records of an endpoints directory, with their keys (file names
@@ -675,6 +706,7 @@ mod tests {
             watch: Watch::new(net_dir),
             timing: false,
             rotation: HashMap::new(),
+            others: HashMap::new(),
             pending: HashMap::new(),
             next_id: 7,
             empty_since: None,
@@ -835,6 +867,52 @@ mod tests {
         assert_eq!(asked(&mut s, "svc"), [Ipv4Addr::new(10, 9, 0, 3)]);
         assert_eq!(s.table.endpoints(), 2);
         let _ = std::fs::remove_dir_all(&net);
+    }
+
+    /// A client on a second network resolves that network's names through
+    /// this responder; they follow that network's changes, and a client
+    /// not on it is not told them.
+    #[test]
+    fn names_of_the_clients_other_networks() {
+        let root = std::env::temp_dir().join(format!("berth-dns-others-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let write = |net: &str, e: &Endpoint| {
+            let dir = root.join(net).join("endpoints");
+            std::fs::create_dir_all(&dir).unwrap();
+            let p = dir.join(format!("{}.json", e.container_id));
+            crate::store::replace_file(&p, &serde_json::to_vec(e).unwrap(), false).unwrap();
+        };
+        // "both" is on a and b; "lonely" only on a; "peer" only on b
+        write("a", &ep("both", "bbbb", "10.9.0.5", &[]));
+        write("a", &ep("lonely", "llll", "10.9.0.6", &[]));
+        write("b", &ep("both", "bbbb", "10.8.0.5", &[]));
+        write("b", &ep("peer", "pppp", "10.8.0.7", &["svc"]));
+        let mut s = server_at(&root.join("a"), &[]);
+        s.refresh();
+        let ask_a = |s: &mut Server, n: &str, from: &str| match ask(s, n, RecordType::A, from) {
+            Outcome::Reply(r) => Some(
+                r.answers
+                    .iter()
+                    .filter_map(|r| match r.data {
+                        RData::A(a) => Some(a.0),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Outcome::Forward(_) => None,
+        };
+        let peer = Ipv4Addr::new(10, 8, 0, 7);
+        assert_eq!(ask_a(&mut s, "peer", "10.9.0.5"), Some(vec![peer]));
+        assert_eq!(ask_a(&mut s, "peer", "10.9.0.6"), None, "not on b");
+        // b changes: a second holder of "svc"
+        write("b", &ep("peer2", "qqqq", "10.8.0.8", &["svc"]));
+        let svc = ask_a(&mut s, "svc", "10.9.0.5").unwrap_or_default();
+        assert_eq!(svc.len(), 2, "{svc:?}");
+        // b goes
+        std::fs::remove_dir_all(root.join("b")).unwrap();
+        assert_eq!(ask_a(&mut s, "peer", "10.9.0.5"), None);
+        assert!(s.others.is_empty());
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

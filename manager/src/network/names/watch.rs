@@ -111,8 +111,7 @@ impl Watch {
     }
 
     /// A watch that compares the directory's mtime (what a responder does
-    /// without inotify).
-    #[cfg(test)]
+    /// without inotify, and for its clients' other networks).
     pub fn polled(net_dir: &Path) -> Watch {
         Watch {
             ep_dir: net_dir.join("endpoints"),
