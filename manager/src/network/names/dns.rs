@@ -171,7 +171,7 @@ pub fn serve(cfg: Config, b: Bound) -> Result<Option<std::fs::File>, DnsError> {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0)
         ^ std::process::id();
-    let watch = Watch::new(&cfg.net_dir);
+    let watch = Watch::new(&cfg.net_dir, cfg.index.as_deref());
     let mut s = Server {
         cfg,
         table: Table::default(),
@@ -513,12 +513,12 @@ impl Server {
             if !dir.join("endpoints").join(format!("{cid}.json")).exists() {
                 continue;
             }
+            let index = index_dir.map(|i| i.join(&name).with_extension("json"));
             let (watch, table) = self
                 .others
                 .entry(dir.clone())
-                .or_insert_with(|| (Watch::polled(&dir), Table::default()));
+                .or_insert_with(|| (Watch::polled(&dir, index.as_deref()), Table::default()));
             if !watch.changes().is_empty() {
-                let index = index_dir.map(|i| i.join(&name).with_extension("json"));
                 *table = read_table(watch.ep_dir(), index.as_deref());
             }
             on.push(dir);
@@ -703,7 +703,7 @@ mod tests {
                 upstreams: vec![upstream_addr("127.0.0.53").unwrap()],
             },
             table: Table::build(eps),
-            watch: Watch::new(net_dir),
+            watch: Watch::new(net_dir, None),
             timing: false,
             rotation: HashMap::new(),
             others: HashMap::new(),
@@ -837,7 +837,7 @@ mod tests {
         write(&ep("one", "1111", "10.9.0.2", &[]));
         let mut s = server_at(&net, &[]);
         if polled {
-            s.watch = Watch::polled(&net);
+            s.watch = Watch::polled(&net, None);
         }
         let c = "10.9.0.9";
         let asked = |s: &mut Server, n: &str| {

@@ -12,7 +12,10 @@
 //! means a full re-read. An mtime has the clock tick's granularity, so a
 //! change within the tick of the last read would not move it: a read is
 //! trusted ("settled") only when the coarse clock had already passed the
-//! mtime before the directory was looked at.
+//! mtime before the directory was looked at. The network's index file is
+//! compared too (a full read takes it when its key matches the directory,
+//! and a second change within one tick leaves that key matching while the
+//! index still lists the first; its rewrite, a new inode, then shows).
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::time::{clock_gettime, ClockId};
@@ -52,12 +55,26 @@ enum How {
         first: bool,
     },
     Polled {
-        /// The directory's inode and mtime at the last read (None: not
-        /// there, or never read).
-        seen: Option<Option<(u64, i64, i64)>>,
+        /// The network's index file, if the full reads use it.
+        index: Option<PathBuf>,
+        /// The directory's inode and mtime and the index's identity at the
+        /// last read (None: not there, or never read).
+        seen: Option<Seen>,
         /// Whether a later change must move that mtime (see the module's doc).
         settled: bool,
     },
+}
+
+/// A directory's (or file's) inode, mtime and size (None: not there).
+type Stamp = Option<(u64, i64, i64, u64)>;
+
+/// What a polled watch compares: the directory's stamp and the index's.
+type Seen = (Stamp, Stamp);
+
+fn stamp(p: &Path) -> Stamp {
+    std::fs::metadata(p)
+        .ok()
+        .map(|m| (m.ino(), m.mtime(), m.mtime_nsec(), m.size()))
 }
 
 /// What the endpoints directory's watch reports: records written (renamed
@@ -79,14 +96,14 @@ pub fn is_record(name: &str) -> bool {
 }
 
 impl Watch {
-    /// Watch `<net_dir>/endpoints`. The first `changes` asks for a full read.
-    pub fn new(net_dir: &Path) -> Watch {
+    /// Watch `<net_dir>/endpoints` (`index`: the network's index file, used
+    /// by full reads). The first `changes` asks for a full read.
+    pub fn new(net_dir: &Path, index: Option<&Path>) -> Watch {
         let ep_dir = net_dir.join("endpoints");
-        let how = Self::inotify(net_dir, &ep_dir).unwrap_or(How::Polled {
-            seen: None,
-            settled: false,
-        });
-        Watch { ep_dir, how }
+        match Self::inotify(net_dir, &ep_dir) {
+            Some(how) => Watch { ep_dir, how },
+            None => Watch::polled(net_dir, index),
+        }
     }
 
     fn inotify(net_dir: &Path, ep_dir: &Path) -> Option<How> {
@@ -112,10 +129,11 @@ impl Watch {
 
     /// A watch that compares the directory's mtime (what a responder does
     /// without inotify, and for its clients' other networks).
-    pub fn polled(net_dir: &Path) -> Watch {
+    pub fn polled(net_dir: &Path, index: Option<&Path>) -> Watch {
         Watch {
             ep_dir: net_dir.join("endpoints"),
             how: How::Polled {
+                index: index.map(Path::to_path_buf),
                 seen: None,
                 settled: false,
             },
@@ -190,21 +208,24 @@ impl Watch {
                     out.rescan = true;
                 }
             }
-            How::Polled { seen, settled } => {
+            How::Polled {
+                index,
+                seen,
+                settled,
+            } => {
                 // the clock first: a change after it stamps a later mtime
                 let now = clock_gettime(ClockId::CLOCK_REALTIME_COARSE).ok();
-                let key = std::fs::metadata(&self.ep_dir)
-                    .ok()
-                    .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()));
+                let dir = stamp(&self.ep_dir);
+                let key = (dir, index.as_deref().and_then(stamp));
                 if *seen != Some(key) || !*settled {
                     out.rescan = true;
                     *seen = Some(key);
-                    *settled = match (key, now) {
+                    *settled = match (dir, now) {
                         (None, _) => true,
                         // a file system with whole seconds: trust it a
                         // second later
-                        (Some((_, s, 0)), Some(now)) => s < now.tv_sec(),
-                        (Some((_, s, ns)), Some(now)) => (s, ns) < (now.tv_sec(), now.tv_nsec()),
+                        (Some((_, s, 0, _)), Some(now)) => s < now.tv_sec(),
+                        (Some((_, s, ns, _)), Some(now)) => (s, ns) < (now.tv_sec(), now.tv_nsec()),
                         (Some(_), None) => false,
                     };
                 }
@@ -238,7 +259,7 @@ mod tests {
     #[test]
     fn inotify_names_changed_records() {
         let net = dir("inotify");
-        let mut w = Watch::new(&net);
+        let mut w = Watch::new(&net, None);
         assert!(w.is_precise());
         assert!(w.changes().rescan, "the first look reads everything");
         assert!(w.changes().is_empty());
@@ -279,7 +300,7 @@ mod tests {
         let net = dir("polled");
         let eps = net.join("endpoints");
         std::fs::create_dir(&eps).unwrap();
-        let mut w = Watch::polled(&net);
+        let mut w = Watch::polled(&net, Some(&net.join("index.json")));
         assert!(w.changes().rescan);
         std::thread::sleep(std::time::Duration::from_millis(30));
         // maybe once more (the first look may have been in the change's tick)
@@ -287,6 +308,13 @@ mod tests {
         assert!(w.changes().is_empty(), "settled: no more reads");
         std::fs::write(eps.join("a.json"), b"{}").unwrap();
         assert!(w.changes().rescan, "a change is a full read");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let _ = w.changes();
+        assert!(w.changes().is_empty());
+        // the index rewritten (a new file renamed in), the directory not
+        std::fs::write(net.join(".index.tmp"), b"{}").unwrap();
+        std::fs::rename(net.join(".index.tmp"), net.join("index.json")).unwrap();
+        assert!(w.changes().rescan, "the index changed");
         std::thread::sleep(std::time::Duration::from_millis(30));
         let _ = w.changes();
         assert!(w.changes().is_empty());
