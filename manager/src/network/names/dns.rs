@@ -65,9 +65,9 @@ pub enum DnsError {
 pub struct Config {
     /// `<root>/networks/<id>`: network.json and endpoints/.
     pub net_dir: PathBuf,
-    /// The network's endpoint index (`store::read_indexed`): a full read
-    /// (the first, or after lost events) is one file instead of one per
-    /// endpoint, while it matches the directory.
+    /// The network's endpoint index (`store::read_indexed`): without
+    /// inotify, a full read is one file instead of one per endpoint, while
+    /// it matches the directory.
     pub index: Option<PathBuf>,
     pub subnet: Subnet,
     pub address: Ipv4Addr,
@@ -283,9 +283,19 @@ impl Server {
         }
     }
 
-    /// Read every record again (the index when it matches the directory).
+    /// Read every record again. With inotify, from the records themselves:
+    /// the watch was set before, so whatever changes after the read is an
+    /// event, and whatever changed before is in the files (the index may
+    /// lag a second change within one clock tick, which no event would
+    /// correct). Without, from the index when it matches the directory (the
+    /// watch then compares the index too).
     fn rescan(&mut self) {
-        self.table = read_table(self.watch.ep_dir(), self.cfg.index.as_deref());
+        let index = if self.watch.is_precise() {
+            None
+        } else {
+            self.cfg.index.as_deref()
+        };
+        self.table = read_table(self.watch.ep_dir(), index);
     }
 
     /// No endpoint left (or the network is gone): exit, under the network

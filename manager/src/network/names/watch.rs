@@ -141,8 +141,7 @@ impl Watch {
     }
 
     /// Whether changes are followed record by record (inotify).
-    #[cfg(test)]
-    fn is_precise(&self) -> bool {
+    pub fn is_precise(&self) -> bool {
         matches!(self.how, How::Inotify { .. })
     }
 
