@@ -46,6 +46,32 @@ IMAGE = "docker.io/library/busybox:latest"
 # name queries per exec in the scale rounds' lookup figure
 LOOKUPS = 20
 
+# --questions: A questions sent one after the other from a container's
+# network namespace (entered by nsenter; this interpreter, from the host),
+# each timed alone; prints the median in ms. argv: server, name, count.
+QUESTION_LOOP = r"""
+import random, socket, statistics, struct, sys, time
+server, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((server, 53))
+s.settimeout(2)
+qname = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+times = []
+for _ in range(count):
+    q = struct.pack(">HHHHHH", random.randrange(65536), 0x0100, 1, 0, 0, 0) + qname
+    q += struct.pack(">HH", 1, 1)
+    t0 = time.perf_counter()
+    s.send(q)
+    while True:
+        a = s.recv(4096)
+        if a[:2] == q[:2]:
+            break
+    times.append(time.perf_counter() - t0)
+    if struct.unpack(">H", a[6:8])[0] < 1:
+        sys.exit("no answer for %s (rcode %d)" % (name, a[3] & 15))
+print("%.4f" % (statistics.median(times) * 1e3))
+"""
+
 
 def berth_cmd(env, *args, check=True):
     p = subprocess.run([os.path.join(REL, "berth")] + list(args), env=env,
@@ -213,6 +239,11 @@ def main():
     ap.add_argument("--probes", action="store_true",
                     help="collect berth's BERTH_TIMING phase probes in the run --rm loop "
                          "and the scale rounds, and print their medians")
+    ap.add_argument("--questions", type=int, default=0, metavar="N",
+                    help="scale rounds: also time N DNS questions for c0 sent one by one "
+                         "from the round's container's network namespace right after its "
+                         "run -d (no process or exec per question: the responder's own "
+                         "cost; needs nsenter), median per round")
     ap.add_argument("--scale-only", action="store_true",
                     help="only the scale benchmark (1 vs --scale containers on a network)")
     ap.add_argument("--bin-dir", metavar="DIR",
@@ -337,6 +368,15 @@ def main():
                 t_run = probed(env, scale_phases[label], *run_d)
             else:
                 t_run = timed(env, *run_d)
+            t_ask = None
+            if args.questions:
+                pid = berth_cmd(env, "inspect", "-f", "{{.State.Pid}}", "probe-" + tag)
+                p = subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c",
+                                    QUESTION_LOOP, gateway, "c0", str(args.questions)],
+                                   capture_output=True, text=True, timeout=60)
+                if p.returncode != 0:
+                    raise BenchError("DNS questions: %s" % p.stderr.strip())
+                t_ask = float(p.stdout) / 1e3
             t0 = time.monotonic()
             berth_cmd(env, "exec", "probe-" + tag, "ping", "-c", "1", "-W", "1", "c0")
             t_res = time.monotonic() - t0
@@ -351,8 +391,10 @@ def main():
                       % LOOKUPS)
             t_q = max(0.0, time.monotonic() - t0 - t_exec) / LOOKUPS
             berth_cmd(env, "rm", "-f", "probe-" + tag)
-            return t_run, t_res, t_exec, t_q
+            return t_run, t_res, t_exec, t_q, t_ask
         berth_cmd(env, "run", "-d", "--name", "c0", "--network", "benchnet", IMAGE, "sleep", "600")
+        gateway = json.loads(berth_cmd(env, "network", "inspect", "benchnet"))[0][
+            "IPAM"]["Config"][0]["Gateway"]
         # 1, then N, then 1 again (half the rounds at 1 each time): a load
         # that drifts during the run weighs on both sides alike
         half = (args.iterations + 1) // 2
@@ -371,6 +413,8 @@ def main():
             d = stats([x[3] for x in rows])
             out["scale_" + label] = {"run": r, "lookup": q, "exec": e, "query": d,
                                      "load": stats(loads[label])}
+            if args.questions:
+                out["scale_" + label]["question"] = stats([x[4] for x in rows])
             print("%-40s %10.1f %10.1f   (load %.1f)" % (
                 "run -d with %s on the network" % label, r["median"] * 1e3, r["p90"] * 1e3,
                 stats(loads[label])["median"]))
@@ -380,6 +424,10 @@ def main():
                                            e["median"] * 1e3, e["p90"] * 1e3))
             print("%-40s %10.2f %10.2f" % ("one name query with %s" % label,
                                            d["median"] * 1e3, d["p90"] * 1e3))
+            if args.questions:
+                a = out["scale_" + label]["question"]
+                print("%-40s %10.3f %10.3f" % ("one DNS question (no exec) with %s" % label,
+                                               a["median"] * 1e3, a["p90"] * 1e3))
         n = str(args.scale)
         print("run -d with %s vs 1: %.2fx (goal: flat, <= 1.05x); exec ping NAME %.2fx; "
               "exec true %.2fx; one name query %.2fx" % (
@@ -388,6 +436,10 @@ def main():
                   out["scale_" + n]["exec"]["median"] / out["scale_1"]["exec"]["median"],
                   out["scale_" + n]["query"]["median"]
                   / max(out["scale_1"]["query"]["median"], 1e-6)))
+        if args.questions:
+            print("one DNS question (no exec) with %s vs 1: %.2fx" % (
+                n, out["scale_" + n]["question"]["median"]
+                / max(out["scale_1"]["question"]["median"], 1e-9)))
         if args.probes:
             print_phases(scale_phases, ("1", n), ("with 1", "with " + n))
             out["scale_phases"] = {k: {p: stats(v) for p, v in ph.items()}

@@ -13,13 +13,18 @@
 //! table of pending ids), so a slow upstream holds up nobody. TCP (rare:
 //! truncated answers) is served inline with short timeouts.
 //!
-//! The names come from the network store's endpoint files, reloaded when
-//! their directory changes: starting, stopping, renaming, connecting and
-//! disconnecting a container all rewrite or remove an endpoint file, so
-//! answers follow without a restart or a signal. The responder exits by
-//! itself (under the network lock) once its network has no endpoint or no
-//! longer exists, so a berth killed before it could stop it leaks nothing.
+//! The names come from the network store's endpoint files: starting,
+//! stopping, renaming, connecting and disconnecting a container all rewrite
+//! or remove one endpoint file, so answers follow without a restart or a
+//! signal. The responder is told which file changed (`watch.rs`, inotify),
+//! re-reads that one and updates its hash maps (`table.rs`): the work of a
+//! change and of a question does not grow with the network's size. The
+//! responder exits by itself (under the network lock) once its network has
+//! no endpoint or no longer exists, so a berth killed before it could stop
+//! it leaks nothing.
 
+use super::table::Table;
+use super::watch::{is_record, Watch};
 use crate::network::model::{Endpoint, Subnet};
 use crate::network::store::HOST_LOCK;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -28,7 +33,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -40,8 +45,6 @@ const TTL: u32 = 5;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(2500);
 /// How often the loop wakes to expire questions and check its network.
 const TICK: Duration = Duration::from_millis(250);
-/// See `Server::reload`: well above the file timestamps' granularity.
-const RECENT: Duration = Duration::from_millis(300);
 /// How long the network stays empty before the responder exits: a `run
 /// --rm` right after another one finds it still running.
 const LINGER: Duration = Duration::from_secs(2);
@@ -62,8 +65,9 @@ pub enum DnsError {
 pub struct Config {
     /// `<root>/networks/<id>`: network.json and endpoints/.
     pub net_dir: PathBuf,
-    /// The network's endpoint index (`store::read_indexed`): one read per
-    /// reload instead of one per endpoint, while it matches the directory.
+    /// The network's endpoint index (`store::read_indexed`): without
+    /// inotify, a full read is one file instead of one per endpoint, while
+    /// it matches the directory.
     pub index: Option<PathBuf>,
     pub subnet: Subnet,
     pub address: Ipv4Addr,
@@ -113,66 +117,6 @@ pub fn bind(cfg: &Config) -> Result<Bound, DnsError> {
     Ok(Bound { udp, tcp, out })
 }
 
-/// The names of a network's endpoints.
-#[derive(Default, Debug)]
-struct Table {
-    names: HashMap<String, Vec<Ipv4Addr>>,
-    ptr: HashMap<Ipv4Addr, String>,
-    /// The IPv6 addresses of the same names (endpoints on a network with
-    /// `--ipv6`), and their reverse names.
-    names6: HashMap<String, Vec<Ipv6Addr>>,
-    ptr6: HashMap<Ipv6Addr, String>,
-    /// Per-client upstreams (a container's `--dns`).
-    dns_of: HashMap<Ipv4Addr, Vec<SocketAddr>>,
-    /// The container behind each address.
-    container: HashMap<Ipv4Addr, String>,
-    endpoints: usize,
-}
-
-impl Table {
-    fn build(eps: &[Endpoint]) -> Table {
-        let mut t = Table {
-            endpoints: eps.len(),
-            ..Table::default()
-        };
-        for ep in eps {
-            let Ok(ip) = ep.ipv4.parse::<Ipv4Addr>() else {
-                continue;
-            };
-            let short: String = ep.container_id.chars().take(12).collect();
-            let names = std::iter::once(&ep.container_name)
-                .chain(&ep.aliases)
-                .chain(std::iter::once(&short));
-            for n in names.filter(|n| !n.is_empty()) {
-                let ips = t.names.entry(n.to_ascii_lowercase()).or_default();
-                if !ips.contains(&ip) {
-                    ips.push(ip);
-                }
-            }
-            t.ptr.insert(ip, ep.container_name.clone());
-            if let Ok(ip6) = ep.ipv6.parse::<Ipv6Addr>() {
-                let short: String = ep.container_id.chars().take(12).collect();
-                let names = std::iter::once(&ep.container_name)
-                    .chain(&ep.aliases)
-                    .chain(std::iter::once(&short));
-                for n in names.filter(|n| !n.is_empty()) {
-                    let ips = t.names6.entry(n.to_ascii_lowercase()).or_default();
-                    if !ips.contains(&ip6) {
-                        ips.push(ip6);
-                    }
-                }
-                t.ptr6.insert(ip6, ep.container_name.clone());
-            }
-            t.container.insert(ip, ep.container_id.clone());
-            let ups: Vec<SocketAddr> = ep.dns.iter().filter_map(|d| upstream_addr(d)).collect();
-            if !ups.is_empty() {
-                t.dns_of.insert(ip, ups);
-            }
-        }
-        t
-    }
-}
-
 /// `IP` or `IP:PORT` (an upstream; port 53 when not given).
 pub fn upstream_addr(s: &str) -> Option<SocketAddr> {
     if let Ok(a) = s.parse::<SocketAddr>() {
@@ -200,8 +144,16 @@ enum Outcome {
 struct Server {
     cfg: Config,
     table: Table,
-    loaded: Option<SystemTime>,
-    rotation: HashMap<String, usize>,
+    watch: Watch,
+    /// `BERTH_TIMING` in the environment it was started from: each reload
+    /// and its time go to the log.
+    timing: bool,
+    /// Per name (and family) with several addresses: where the next
+    /// answer starts.
+    rotation: HashMap<(String, bool), usize>,
+    /// The names of the networks of clients on several (see
+    /// `client_networks`), by network directory, each with its watch.
+    others: HashMap<PathBuf, (Watch, Table)>,
     pending: HashMap<u16, Pending>,
     next_id: u16,
     empty_since: Option<Instant>,
@@ -219,35 +171,53 @@ pub fn serve(cfg: Config, b: Bound) -> Result<Option<std::fs::File>, DnsError> {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0)
         ^ std::process::id();
+    let watch = Watch::new(&cfg.net_dir, cfg.index.as_deref());
     let mut s = Server {
         cfg,
         table: Table::default(),
-        loaded: None,
+        watch,
+        timing: std::env::var_os("BERTH_TIMING").is_some_and(|v| v == "1"),
         rotation: HashMap::new(),
+        others: HashMap::new(),
         pending: HashMap::new(),
         next_id: seed as u16,
         empty_since: None,
     };
-    s.reload(true);
+    s.refresh();
     let mut last_check = Instant::now();
     let mut buf = vec![0u8; 65535];
     loop {
-        let (udp_ready, tcp_ready, out_ready) = {
+        let (udp_ready, tcp_ready, out_ready, changed) = {
+            // the watch's descriptor last, when there is one (else the
+            // slice stops before the placeholder)
+            let watch_fd = s.watch.fd();
             let mut fds = [
                 PollFd::new(b.udp.as_fd(), PollFlags::POLLIN),
                 PollFd::new(b.tcp.as_fd(), PollFlags::POLLIN),
                 PollFd::new(b.out.as_fd(), PollFlags::POLLIN),
+                PollFd::new(watch_fd.unwrap_or(b.udp.as_fd()), PollFlags::POLLIN),
             ];
+            let n = if watch_fd.is_some() { 4 } else { 3 };
             let timeout =
                 PollTimeout::try_from(TICK.as_millis() as i32).unwrap_or(PollTimeout::MAX);
-            match poll(&mut fds, timeout) {
+            match poll(&mut fds[..n], timeout) {
                 Ok(_) => {}
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(DnsError::Poll(e)),
             }
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            (ready(&fds[0]), ready(&fds[1]), ready(&fds[2]))
+            (
+                ready(&fds[0]),
+                ready(&fds[1]),
+                ready(&fds[2]),
+                n == 4 && ready(&fds[3]),
+            )
         };
+        // A change is taken in as it happens (not when a question comes),
+        // before the questions that came with it.
+        if changed {
+            s.refresh();
+        }
         if udp_ready {
             while let Ok((n, client)) = b.udp.recv_from(&mut buf) {
                 s.on_udp(&b, &buf[..n], client);
@@ -266,7 +236,7 @@ pub fn serve(cfg: Config, b: Bound) -> Result<Option<std::fs::File>, DnsError> {
         s.expire(&b);
         if last_check.elapsed() >= TICK {
             last_check = Instant::now();
-            s.reload(false);
+            s.refresh();
             if let Some(lock) = s.finished() {
                 drop(b);
                 return Ok(lock);
@@ -276,35 +246,56 @@ pub fn serve(cfg: Config, b: Bound) -> Result<Option<std::fs::File>, DnsError> {
 }
 
 impl Server {
-    fn ep_dir(&self) -> PathBuf {
-        self.cfg.net_dir.join("endpoints")
-    }
-
-    /// Reload the table when the endpoint directory changed. A change within
-    /// the same clock tick as the last load would not move the mtime (the
-    /// kernel stamps files from a coarse clock: a jiffy, at most 10 ms), so
-    /// a directory changed in the last `RECENT` is re-read once more. (It
-    /// was two seconds: eight full reads of every endpoint record per
-    /// change, which on a network of 100 took CPU from the starts.)
-    fn reload(&mut self, force: bool) {
-        let mtime = std::fs::metadata(self.ep_dir())
-            .and_then(|m| m.modified())
-            .ok();
-        let recent = mtime
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .is_none_or(|age| age < RECENT);
-        if !force && !recent && mtime == self.loaded {
+    /// Take in what changed since the last look: the records named by the
+    /// watch, or all of them when it cannot tell. One syscall when nothing
+    /// changed; called before every answer, so that a question asked after
+    /// a change (a container started, then its name asked) sees it.
+    fn refresh(&mut self) {
+        let c = self.watch.changes();
+        if c.is_empty() {
             return;
         }
-        self.loaded = mtime;
-        let dir = self.ep_dir();
-        let eps = self
-            .cfg
-            .index
-            .as_deref()
-            .and_then(|i| crate::network::store::read_indexed(i, &dir))
-            .unwrap_or_else(|| read_endpoints(&dir));
-        self.table = Table::build(&eps);
+        let t0 = Instant::now();
+        if c.rescan {
+            self.rescan();
+        } else {
+            for f in &c.files {
+                let key = f.trim_end_matches(".json");
+                match read_record(&self.watch.ep_dir().join(f)) {
+                    Some(ep) => self.table.put(key, &ep),
+                    None => self.table.remove(key),
+                }
+            }
+        }
+        if self.timing {
+            // one write (stderr is unbuffered)
+            let line = format!(
+                "dns: {} in {:.3} ms ({} endpoints)\n",
+                if c.rescan {
+                    "full read".to_string()
+                } else {
+                    format!("{} record(s) read", c.files.len())
+                },
+                t0.elapsed().as_secs_f64() * 1e3,
+                self.table.endpoints()
+            );
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
+
+    /// Read every record again. With inotify, from the records themselves:
+    /// the watch was set before, so whatever changes after the read is an
+    /// event, and whatever changed before is in the files (the index may
+    /// lag a second change within one clock tick, which no event would
+    /// correct). Without, from the index when it matches the directory (the
+    /// watch then compares the index too).
+    fn rescan(&mut self) {
+        let index = if self.watch.is_precise() {
+            None
+        } else {
+            self.cfg.index.as_deref()
+        };
+        self.table = read_table(self.watch.ep_dir(), index);
     }
 
     /// No endpoint left (or the network is gone): exit, under the network
@@ -317,7 +308,7 @@ impl Server {
         if gone {
             return Some(None);
         }
-        if self.table.endpoints > 0 {
+        if self.table.endpoints() > 0 {
             self.empty_since = None;
             return None;
         }
@@ -329,8 +320,9 @@ impl Server {
         if crate::sys::fs::flock(&f, crate::sys::fs::Lock::Exclusive, true).is_err() {
             return None; // someone is changing networks: look again later
         }
-        self.reload(true);
-        let done = !self.cfg.net_dir.join("network.json").exists() || self.table.endpoints == 0;
+        // the truth, under the lock: every record
+        self.rescan();
+        let done = !self.cfg.net_dir.join("network.json").exists() || self.table.endpoints() == 0;
         done.then_some(Some(f))
     }
 
@@ -338,7 +330,7 @@ impl Server {
         let Ok(msg) = Message::from_vec(data) else {
             return; // not DNS: no answer, as a resolver would do
         };
-        self.reload(false);
+        self.refresh();
         match self.decide(&msg, client.ip()) {
             Outcome::Reply(r) => {
                 let limit = msg.edns.as_ref().map_or(512, |e| e.max_payload().max(512));
@@ -435,7 +427,7 @@ impl Server {
         let Ok(msg) = Message::from_vec(&data) else {
             return;
         };
-        self.reload(false);
+        self.refresh();
         let reply = match self.decide(&msg, client.ip()) {
             Outcome::Reply(r) => encode_fitting(r, 65535),
             Outcome::Forward(ups) => ups
@@ -475,12 +467,18 @@ impl Server {
             r.metadata.response_code = ResponseCode::FormErr;
             return Outcome::Reply(r);
         };
-        let mut answers = self.local(q, None);
+        let mut answers = local(&mut self.rotation, &self.table, q);
         if answers.is_none() {
             // a container on several networks resolves the names of all of
             // them (as with docker) through the first one's responder
-            if let Some(t) = client4.and_then(|a| self.client_networks(a)) {
-                answers = self.local(q, Some(&t));
+            let others = client4.map(|a| self.client_networks(a)).unwrap_or_default();
+            for dir in others {
+                let Some((_, t)) = self.others.get(&dir) else {
+                    continue;
+                };
+                if let Some(more) = local(&mut self.rotation, t, q) {
+                    answers.get_or_insert_with(Vec::new).extend(more);
+                }
             }
         }
         if let Some(answers) = answers {
@@ -489,7 +487,7 @@ impl Server {
             return Outcome::Reply(r);
         }
         let ups = client4
-            .and_then(|a| self.table.dns_of.get(&a).cloned())
+            .and_then(|a| self.table.dns_of(a).cloned())
             .unwrap_or_else(|| self.cfg.upstreams.clone());
         if ups.is_empty() {
             r.metadata.response_code = ResponseCode::ServFail;
@@ -498,102 +496,150 @@ impl Server {
         Outcome::Forward(ups)
     }
 
-    /// The names of the client's other networks (None: it has none). Read on
-    /// a miss only (misses are rare: outside names), never cached, so it is
-    /// never stale: one stat per network of the root, and the endpoints of
-    /// the networks the client is on.
-    fn client_networks(&self, client: Ipv4Addr) -> Option<Table> {
-        let cid = self.table.container.get(&client)?;
-        let nets = self.cfg.net_dir.parent()?;
-        let mine = self.cfg.net_dir.file_name()?;
-        let mut eps = Vec::new();
-        for e in std::fs::read_dir(nets).ok()?.flatten() {
+    /// The client's other networks (their directories, sorted), with their
+    /// names in `others`. Asked on a miss only (outside names, or a name of
+    /// another network): one stat per network of the root, and a network's
+    /// records are read again only when its endpoint directory changed (its
+    /// mtime: inotify is kept for the responder's own network).
+    fn client_networks(&mut self, client: Ipv4Addr) -> Vec<PathBuf> {
+        let Some(cid) = self.table.container(client).map(str::to_string) else {
+            return Vec::new();
+        };
+        let (Some(nets), Some(mine)) = (self.cfg.net_dir.parent(), self.cfg.net_dir.file_name())
+        else {
+            return Vec::new();
+        };
+        let Ok(rd) = std::fs::read_dir(nets) else {
+            return Vec::new();
+        };
+        let index_dir = self.cfg.index.as_deref().and_then(Path::parent);
+        let mut on = Vec::new();
+        for e in rd.flatten() {
             let name = e.file_name();
             if name == mine || name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            let dir = e.path().join("endpoints");
-            if dir.join(format!("{cid}.json")).exists() {
-                eps.extend(read_endpoints(&dir));
+            let dir = e.path();
+            if !dir.join("endpoints").join(format!("{cid}.json")).exists() {
+                continue;
             }
+            let index = index_dir.map(|i| i.join(&name).with_extension("json"));
+            let (watch, table) = self
+                .others
+                .entry(dir.clone())
+                .or_insert_with(|| (Watch::polled(&dir, index.as_deref()), Table::default()));
+            if !watch.changes().is_empty() {
+                *table = read_table(watch.ep_dir(), index.as_deref());
+            }
+            on.push(dir);
         }
-        (!eps.is_empty()).then(|| Table::build(&eps))
-    }
-
-    /// The answers for a name of this network, or of `other` (None: not
-    /// ours).
-    fn local(&mut self, q: &Query, other: Option<&Table>) -> Option<Vec<Record>> {
-        let table = other.unwrap_or(&self.table);
-        let name = q.name().to_lowercase().to_ascii();
-        let key = name.trim_end_matches('.');
-        if q.query_type() == RecordType::PTR {
-            let net = q.name().parse_arpa_name().ok()?;
-            let target = match net.addr() {
-                IpAddr::V4(ip) if net.prefix_len() == 32 => table.ptr.get(&ip)?,
-                IpAddr::V6(ip) if net.prefix_len() == 128 => table.ptr6.get(&ip)?,
-                _ => return None,
-            };
-            let target = Name::from_ascii(format!("{target}.")).ok()?;
-            return Some(vec![Record::from_rdata(
-                q.name().clone(),
-                TTL,
-                RData::PTR(PTR(target)),
-            )]);
-        }
-        let ips = table.names.get(key)?;
-        if q.query_type() == RecordType::AAAA {
-            let Some(ips6) = table.names6.get(key).filter(|v| !v.is_empty()) else {
-                // ours, but no IPv6 address: an empty NOERROR
-                return Some(Vec::new());
-            };
-            let turn = self.rotation.entry(format!("{key}/6")).or_insert(0);
-            let start = *turn % ips6.len();
-            *turn = turn.wrapping_add(1);
-            return Some(
-                ips6.iter()
-                    .cycle()
-                    .skip(start)
-                    .take(ips6.len())
-                    .map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::AAAA(AAAA(*ip))))
-                    .collect(),
-            );
-        }
-        if q.query_type() != RecordType::A {
-            // ours, but not an address type: an empty NOERROR, not a forward
-            // (an upstream would say NXDOMAIN and the client might believe it)
-            return Some(Vec::new());
-        }
-        // Round robin: each question starts one further along the list.
-        let turn = self.rotation.entry(key.to_string()).or_insert(0);
-        let start = *turn % ips.len();
-        *turn = turn.wrapping_add(1);
-        Some(
-            ips.iter()
-                .cycle()
-                .skip(start)
-                .take(ips.len())
-                .map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::A(A(*ip))))
-                .collect(),
-        )
+        // networks that are gone
+        self.others.retain(|d, _| d.exists());
+        on.sort();
+        on
     }
 }
 
-fn read_endpoints(dir: &Path) -> Vec<Endpoint> {
+/// The answers for a name of `table`'s network (None: not its).
+fn local(
+    rotation: &mut HashMap<(String, bool), usize>,
+    table: &Table,
+    q: &Query,
+) -> Option<Vec<Record>> {
+    let name = q.name().to_lowercase().to_ascii();
+    let key = name.trim_end_matches('.');
+    if q.query_type() == RecordType::PTR {
+        let net = q.name().parse_arpa_name().ok()?;
+        let target = match net.addr() {
+            IpAddr::V4(ip) if net.prefix_len() == 32 => table.ptr(ip)?,
+            IpAddr::V6(ip) if net.prefix_len() == 128 => table.ptr6(ip)?,
+            _ => return None,
+        };
+        let target = Name::from_ascii(format!("{target}.")).ok()?;
+        return Some(vec![Record::from_rdata(
+            q.name().clone(),
+            TTL,
+            RData::PTR(PTR(target)),
+        )]);
+    }
+    let ips = table.v4(key)?;
+    if q.query_type() == RecordType::AAAA {
+        let Some(ips6) = table.v6(key) else {
+            // ours, but no IPv6 address: an empty NOERROR
+            return Some(Vec::new());
+        };
+        let len = ips6.len();
+        let start = turn(rotation, key, true, len);
+        return Some(
+            ips6.cycle()
+                .skip(start)
+                .take(len)
+                .map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::AAAA(AAAA(ip))))
+                .collect(),
+        );
+    }
+    if q.query_type() != RecordType::A {
+        // ours, but not an address type: an empty NOERROR, not a forward
+        // (an upstream would say NXDOMAIN and the client might believe it)
+        return Some(Vec::new());
+    }
+    let len = ips.len();
+    let start = turn(rotation, key, false, len);
+    Some(
+        ips.cycle()
+            .skip(start)
+            .take(len)
+            .map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::A(A(ip))))
+            .collect(),
+    )
+}
+
+/// Round robin: where this question's answer starts in a list of `len`
+/// (each question for the name starts one further along). A name with one
+/// address has nothing to rotate and takes no entry.
+fn turn(rotation: &mut HashMap<(String, bool), usize>, key: &str, v6: bool, len: usize) -> usize {
+    if len < 2 {
+        return 0;
+    }
+    let t = rotation.entry((key.to_string(), v6)).or_insert(0);
+    let start = *t % len;
+    *t = t.wrapping_add(1);
+    start
+}
+
+/// The names of an endpoints directory: from its network's index when that
+/// matches the directory (one file), else from every record.
+fn read_table(dir: &Path, index: Option<&Path>) -> Table {
+    match index.and_then(|i| crate::network::store::read_indexed(i, dir)) {
+        Some(eps) => Table::build(&eps),
+        None => {
+            let mut t = Table::default();
+            for (key, ep) in read_records(dir) {
+                t.put(&key, &ep);
+            }
+            t
+        }
+    }
+}
+
+/// The records of an endpoints directory, with their keys (file names
+/// without `.json`).
+fn read_records(dir: &Path) -> Vec<(String, Endpoint)> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut out: Vec<Endpoint> = rd
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name();
-            let n = n.to_string_lossy();
-            n.ends_with(".json") && !n.starts_with('.')
+    rd.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let key = name.strip_suffix(".json").filter(|_| is_record(&name))?;
+            Some((key.to_string(), read_record(&e.path())?))
         })
-        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
-        .collect();
-    // a stable order (the order in which the first question sees replicas)
-    out.sort_by(|a, b| a.container_name.cmp(&b.container_name));
-    out
+        .collect()
+}
+
+/// One record (None: gone or unreadable, so not a name).
+fn read_record(path: &Path) -> Option<Endpoint> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
 /// The encoded reply; answers dropped and TC set until it fits `limit`
@@ -641,6 +687,7 @@ fn forward_tcp(up: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     fn ep(name: &str, id: &str, ip: &str, aliases: &[&str]) -> Endpoint {
         Endpoint {
@@ -653,17 +700,23 @@ mod tests {
     }
 
     fn server(eps: &[Endpoint]) -> Server {
+        server_at(Path::new("/nonexistent"), eps)
+    }
+
+    fn server_at(net_dir: &Path, eps: &[Endpoint]) -> Server {
         Server {
             cfg: Config {
-                net_dir: PathBuf::from("/nonexistent"),
+                net_dir: net_dir.to_path_buf(),
                 index: None,
                 subnet: Subnet::parse("10.9.0.0/24").unwrap(),
                 address: Ipv4Addr::new(10, 9, 0, 1),
                 upstreams: vec![upstream_addr("127.0.0.53").unwrap()],
             },
             table: Table::build(eps),
-            loaded: None,
+            watch: Watch::new(net_dir, None),
+            timing: false,
             rotation: HashMap::new(),
+            others: HashMap::new(),
             pending: HashMap::new(),
             next_id: 7,
             empty_since: None,
@@ -764,6 +817,112 @@ mod tests {
             },
             Outcome::Forward(_) => panic!("forwarded"),
         }
+    }
+
+    /// Records written, rewritten (a rename) and removed in the network's
+    /// directory are answered from the next question on, each change read
+    /// by itself.
+    #[test]
+    fn answers_follow_record_changes() {
+        follow_changes(false);
+    }
+
+    /// The same without inotify: the directory's mtime, a full read per
+    /// change.
+    #[test]
+    fn answers_follow_record_changes_polled() {
+        follow_changes(true);
+    }
+
+    fn follow_changes(polled: bool) {
+        let net =
+            std::env::temp_dir().join(format!("berth-dns-follow-{polled}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&net);
+        let eps = net.join("endpoints");
+        std::fs::create_dir_all(&eps).unwrap();
+        let write = |e: &Endpoint| {
+            let p = eps.join(format!("{}.json", e.container_id));
+            crate::store::replace_file(&p, &serde_json::to_vec(e).unwrap(), false).unwrap();
+        };
+        write(&ep("one", "1111", "10.9.0.2", &[]));
+        let mut s = server_at(&net, &[]);
+        if polled {
+            s.watch = Watch::polled(&net, None);
+        }
+        let c = "10.9.0.9";
+        let asked = |s: &mut Server, n: &str| {
+            s.refresh();
+            match ask(s, n, RecordType::A, c) {
+                Outcome::Reply(r) => r
+                    .answers
+                    .iter()
+                    .filter_map(|r| match r.data {
+                        RData::A(a) => Some(a.0),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+                Outcome::Forward(_) => Vec::new(),
+            }
+        };
+        assert_eq!(asked(&mut s, "one"), [Ipv4Addr::new(10, 9, 0, 2)]);
+        write(&ep("two", "2222", "10.9.0.3", &["svc"]));
+        write(&ep("three", "3333", "10.9.0.4", &["svc"]));
+        assert_eq!(asked(&mut s, "two"), [Ipv4Addr::new(10, 9, 0, 3)]);
+        assert_eq!(asked(&mut s, "svc").len(), 2);
+        // a rename rewrites the record
+        write(&ep("deux", "2222", "10.9.0.3", &["svc"]));
+        assert!(asked(&mut s, "two").is_empty(), "the old name goes");
+        assert_eq!(asked(&mut s, "deux"), [Ipv4Addr::new(10, 9, 0, 3)]);
+        std::fs::remove_file(eps.join("3333.json")).unwrap();
+        assert_eq!(asked(&mut s, "svc"), [Ipv4Addr::new(10, 9, 0, 3)]);
+        assert_eq!(s.table.endpoints(), 2);
+        let _ = std::fs::remove_dir_all(&net);
+    }
+
+    /// A client on a second network resolves that network's names through
+    /// this responder; they follow that network's changes, and a client
+    /// not on it is not told them.
+    #[test]
+    fn names_of_the_clients_other_networks() {
+        let root = std::env::temp_dir().join(format!("berth-dns-others-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let write = |net: &str, e: &Endpoint| {
+            let dir = root.join(net).join("endpoints");
+            std::fs::create_dir_all(&dir).unwrap();
+            let p = dir.join(format!("{}.json", e.container_id));
+            crate::store::replace_file(&p, &serde_json::to_vec(e).unwrap(), false).unwrap();
+        };
+        // "both" is on a and b; "lonely" only on a; "peer" only on b
+        write("a", &ep("both", "bbbb", "10.9.0.5", &[]));
+        write("a", &ep("lonely", "llll", "10.9.0.6", &[]));
+        write("b", &ep("both", "bbbb", "10.8.0.5", &[]));
+        write("b", &ep("peer", "pppp", "10.8.0.7", &["svc"]));
+        let mut s = server_at(&root.join("a"), &[]);
+        s.refresh();
+        let ask_a = |s: &mut Server, n: &str, from: &str| match ask(s, n, RecordType::A, from) {
+            Outcome::Reply(r) => Some(
+                r.answers
+                    .iter()
+                    .filter_map(|r| match r.data {
+                        RData::A(a) => Some(a.0),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Outcome::Forward(_) => None,
+        };
+        let peer = Ipv4Addr::new(10, 8, 0, 7);
+        assert_eq!(ask_a(&mut s, "peer", "10.9.0.5"), Some(vec![peer]));
+        assert_eq!(ask_a(&mut s, "peer", "10.9.0.6"), None, "not on b");
+        // b changes: a second holder of "svc"
+        write("b", &ep("peer2", "qqqq", "10.8.0.8", &["svc"]));
+        let svc = ask_a(&mut s, "svc", "10.9.0.5").unwrap_or_default();
+        assert_eq!(svc.len(), 2, "{svc:?}");
+        // b goes
+        std::fs::remove_dir_all(root.join("b")).unwrap();
+        assert_eq!(ask_a(&mut s, "peer", "10.9.0.5"), None);
+        assert!(s.others.is_empty());
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

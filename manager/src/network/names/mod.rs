@@ -7,3 +7,5 @@
 pub mod dns;
 pub mod files;
 pub mod responder;
+pub mod table;
+pub mod watch;
