@@ -184,3 +184,43 @@ fn start_returns_once_the_program_is_executed() {
         assert_no_leaks(&rt, &b);
     }
 }
+
+/// `running` means the program has been executed (the spec's words), so while `start`
+/// waits for the startContainer hooks, which run before the exec, a concurrent `state`
+/// still says `created`, as runc's does; `running` once `start` has returned.
+#[test]
+fn state_during_start_container_hooks_is_created() {
+    let Some(rts) = both() else { return };
+    for (name, rt) in &rts {
+        let mut b = Bundle::new("conf-hookstate");
+        b.args(&["/bin/sleep", "30"]);
+        b.config["hooks"]["startContainer"] =
+            json!([{"path": "/bin/sleep", "args": ["sleep", "1"]}]);
+        let id = format!("conf-hookstate-{}", uid());
+        rt.create(&id, &b).assert_ok();
+        let pid = pid_of(rt, &id);
+        let program = std::fs::metadata(b.rootfs_path("/bin/busybox")).unwrap();
+        let is_program = || {
+            std::fs::metadata(format!("/proc/{pid}/exe"))
+                .is_ok_and(|m| m.dev() == program.dev() && m.ino() == program.ino())
+        };
+        std::thread::scope(|s| {
+            let start = s.spawn(|| rt.start(&id));
+            std::thread::sleep(Duration::from_millis(400));
+            assert!(
+                !start.is_finished(),
+                "{name}: start did not wait for the hook"
+            );
+            assert!(
+                !is_program(),
+                "{name}: the program ran before the hook ended"
+            );
+            assert_eq!(rt.status(&id), "created", "{name}: state during the hook");
+            start.join().unwrap().assert_ok();
+        });
+        assert!(is_program(), "{name}");
+        assert_eq!(rt.status(&id), "running", "{name}");
+        rt.delete_force(&id).assert_ok();
+        assert_no_leaks(rt, &b);
+    }
+}
