@@ -195,7 +195,7 @@ fn state_during_start_container_hooks_is_created() {
         let mut b = Bundle::new("conf-hookstate");
         b.args(&["/bin/sleep", "30"]);
         b.config["hooks"]["startContainer"] =
-            json!([{"path": "/bin/sleep", "args": ["sleep", "1"]}]);
+            json!([{"path": "/bin/sleep", "args": ["sleep", "2"]}]);
         let id = format!("conf-hookstate-{}", uid());
         rt.create(&id, &b).assert_ok();
         let pid = pid_of(rt, &id);
