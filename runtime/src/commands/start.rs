@@ -34,18 +34,24 @@ pub fn run(g: &GlobalOpts, id: &str) -> Result<()> {
         ))
     })?;
     log::debug!("start {id}: init pid {} signalled to exec", state.pid);
-    // From here on the container counts as running. `start` unlinks the
+    // The init closes the connection by exec (close-on-exec) on success,
+    // or writes why it failed.
+    let mut reply = Vec::new();
+    let read = conn.read_to_end(&mut reply);
+    // Only from here on does the container count as running: the spec's
+    // running is "has executed the user-specified program", and the
+    // startContainer hooks run before that (runc's `state` says created
+    // until its exec fifo is gone, at the same point). `start` unlinks the
     // socket, not the init: the init holds nothing of the state directory,
-    // and a non-root process could not unlink it anyway.
+    // and a non-root process could not unlink it anyway. (A `start` killed
+    // while it waits leaves the socket, and `state` says created, as runc's
+    // leftover fifo does; `delete` still removes the container.)
     let _ = nix::unistd::unlinkat(
         c.dir_fd(),
         START_SOCKET,
         nix::unistd::UnlinkatFlags::NoRemoveDir,
     );
-    // The init closes the connection by exec (close-on-exec) on success,
-    // or writes why it failed.
-    let mut reply = Vec::new();
-    conn.read_to_end(&mut reply).ctx(|| "read start reply")?;
+    read.ctx(|| "read start reply")?;
     if !reply.is_empty() {
         let e: InitError = serde_json::from_slice(&reply)
             .unwrap_or_else(|_| InitError::other(String::from_utf8_lossy(&reply).into_owned()));
