@@ -34,6 +34,12 @@ pub(crate) fn read_opt(path: &Path) -> Result<Option<String>> {
 
 pub(crate) fn write_raw(path: &Path, value: &str) -> io::Result<()> {
     let mut f = fs::OpenOptions::new().write(true).open(path)?;
+    write_all_once(&mut f, value)
+}
+
+/// One write(2) of the whole value: cgroup files take a value per write,
+/// so a short write is an error rather than something to continue.
+pub(crate) fn write_all_once(f: &mut fs::File, value: &str) -> io::Result<()> {
     let n = f.write(value.as_bytes())?;
     if n != value.len() {
         return Err(io::Error::new(io::ErrorKind::WriteZero, "short write"));

@@ -228,13 +228,31 @@ fn set_devices(dir: &Path, target: &Emulator) -> Result<()> {
     let list =
         || -> Result<Emulator> { Emulator::from_list(&fsutil::read(&dir.join("devices.list"))?) };
     let current = list()?;
+    // Each write(2) is one rule to the kernel, so one open fd per file
+    // serves them all (an open and a close less per rule).
+    let (mut allow, mut deny) = (None, None);
     for rule in current.transition(target) {
-        let file = if rule.allow {
-            "devices.allow"
+        let (file, slot) = if rule.allow {
+            ("devices.allow", &mut allow)
         } else {
-            "devices.deny"
+            ("devices.deny", &mut deny)
         };
-        write(dir, file, &rule.cgroup_string())?;
+        let value = rule.cgroup_string();
+        let err = |source| CgroupError::Write {
+            path: dir.join(file),
+            value: value.clone(),
+            source,
+        };
+        let f: &mut std::fs::File = match slot {
+            Some(f) => f,
+            None => slot.insert(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dir.join(file))
+                    .map_err(err)?,
+            ),
+        };
+        fsutil::write_all_once(f, &value).map_err(err)?;
     }
     // The kernel silently ignores some rules (e.g. wider than the parent's).
     let after = list()?;

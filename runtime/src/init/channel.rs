@@ -117,9 +117,31 @@ impl Channel {
     pub fn recv_with_fds<T: for<'de> Deserialize<'de>>(
         &self,
     ) -> Result<(T, Vec<OwnedFd>), ChannelError> {
-        let mut buf = vec![0u8; MAX_MSG];
         let mut cspace = nix::cmsg_space!([RawFd; 4]);
         loop {
+            // The datagram's length first (MSG_TRUNC reports it whole; with
+            // no control buffer the peek installs no fd), then a buffer of
+            // that size: zeroing MAX_MSG for every message was a 64 KiB
+            // memset, and in the init copy-on-write faults of the heap.
+            let len = loop {
+                let mut none: [IoSliceMut; 0] = [];
+                match recvmsg::<()>(
+                    self.fd.as_raw_fd(),
+                    &mut none,
+                    None,
+                    MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+                ) {
+                    Ok(m) => break m.bytes,
+                    Err(Errno::EINTR) => continue,
+                    // See below: reported once before the queued messages.
+                    Err(Errno::ECONNRESET) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            if len == 0 {
+                return Err(ChannelError::Closed);
+            }
+            let mut buf = vec![0u8; len.min(MAX_MSG)];
             let mut iov = [IoSliceMut::new(&mut buf)];
             let r = recvmsg::<()>(
                 self.fd.as_raw_fd(),

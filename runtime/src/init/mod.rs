@@ -341,17 +341,20 @@ fn chan_err(e: channel::ChannelError) -> Error {
 /// after the root switch.
 fn finalize_rootfs(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for p in linux
-        .and_then(|l| l.readonly_paths().clone())
-        .unwrap_or_default()
-    {
-        rootfs::finalize::readonly(&p)?;
-    }
-    for p in linux
-        .and_then(|l| l.masked_paths().clone())
-        .unwrap_or_default()
-    {
-        rootfs::finalize::mask(&p)?;
+    let ro = linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or_default();
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default();
+    if !ro.is_empty() || !masked.is_empty() {
+        let mut paths = rootfs::finalize::Paths::new()?;
+        for p in ro {
+            paths.readonly(p)?;
+        }
+        for p in masked {
+            paths.mask(p)?;
+        }
     }
     if spec
         .root()

@@ -2,13 +2,13 @@
 //! and the standard symlinks. Nodes are made with mknod, or bind-mounted
 //! from the host where a user namespace forbids mknod.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{fchmodat, makedev, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::sys::stat::{makedev, mknodat, umask, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
@@ -78,14 +78,36 @@ pub fn from_spec(d: &LinuxDevice) -> Result<Device> {
     })
 }
 
-pub fn create(ctx: &RootfsCtx, dev: &Device) -> Result<()> {
+/// Make the device nodes, as runc does under a umask of 0 so that mknod
+/// gives each node its mode exactly (no chmod afterwards). The fd of a
+/// parent directory is kept for the next node in the same directory (all
+/// the default ones are in /dev).
+pub fn create_all(ctx: &RootfsCtx, devs: &[Device]) -> Result<()> {
+    let old = umask(Mode::empty());
+    let mut parent: Option<(&Path, OwnedFd)> = None;
+    let r = devs.iter().try_for_each(|d| create(ctx, d, &mut parent));
+    umask(old);
+    r
+}
+
+fn create<'a>(
+    ctx: &RootfsCtx,
+    dev: &'a Device,
+    cached: &mut Option<(&'a Path, OwnedFd)>,
+) -> Result<()> {
     let parent_path = dev.path.parent().unwrap_or(Path::new("/dev"));
     let name = dev
         .path
         .file_name()
         .ok_or_else(|| Error::Invalid(format!("bad device path {}", dev.path.display())))?;
-    let parent = mkdir_all_in_root(ctx.root(), parent_path, Leaf::Dir)
-        .ctx(|| format!("create {}", parent_path.display()))?;
+    let (_, parent) = match cached {
+        Some(c) if c.0 == parent_path => c,
+        other => {
+            let fd = mkdir_all_in_root(ctx.root(), parent_path, Leaf::Dir)
+                .ctx(|| format!("create {}", parent_path.display()))?;
+            other.insert((parent_path, fd))
+        }
+    };
     if ctx.in_userns {
         // Bind the host's node over an empty file.
         let target = mkdir_all_in_root(ctx.root(), &dev.path, Leaf::File)
@@ -110,30 +132,9 @@ pub fn create(ctx: &RootfsCtx, dev: &Device) -> Result<()> {
         Err(Errno::EEXIST) => return Ok(()),
         Err(e) => return Err(e).ctx(|| format!("mknod {}", dev.path.display())),
     }
-    // mknod is subject to the umask; set the mode and owner exactly.
-    let parent_dir = nix::fcntl::openat(
-        parent.as_fd(),
-        ".",
-        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx(|| format!("open {}", parent_path.display()))?;
-    fchmodat(
-        parent_dir.as_fd(),
-        name,
-        Mode::from_bits_truncate(dev.mode),
-        FchmodatFlags::NoFollowSymlink,
-    )
-    .or_else(|e| {
-        if e == Errno::EOPNOTSUPP {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    })
-    .ctx(|| format!("chmod {}", dev.path.display()))?;
+    // The parent's O_PATH fd serves as the directory of the *at call.
     fchownat(
-        parent_dir.as_fd(),
+        parent.as_fd(),
         name,
         Some(Uid::from_raw(dev.uid)),
         Some(Gid::from_raw(dev.gid)),

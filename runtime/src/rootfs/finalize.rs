@@ -24,38 +24,89 @@ fn root() -> Result<std::os::fd::OwnedFd> {
     .ctx(|| "open /")
 }
 
-/// Hide a path: an empty read-only tmpfs over a directory, /dev/null over
-/// anything else. Missing paths are skipped.
-pub fn mask(path: &str) -> Result<()> {
-    let r = root()?;
-    let fd = match open_in_root(r.as_fd(), Path::new(path), OFlag::O_PATH) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(e).ctx(|| format!("open masked path {path}")),
-    };
-    let is_dir = nix::sys::stat::fstat(fd.as_fd())
-        .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
-        .unwrap_or(false);
-    let target = fd_path(fd.as_fd());
-    if is_dir {
-        mount(
-            Some("tmpfs"),
-            target.as_str(),
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-    } else {
-        let null = dev_null(r.as_fd())?;
-        mount(
-            Some(fd_path(null.as_fd()).as_str()),
-            target.as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
+/// The read-only and masked paths of a config, applied with one fd of the
+/// container's `/` and (for masked files) one checked fd of its /dev/null,
+/// rather than both opened afresh for every path.
+pub struct Paths {
+    root: OwnedFd,
+    null: Option<OwnedFd>,
+}
+
+impl Paths {
+    pub fn new() -> Result<Self> {
+        Ok(Paths {
+            root: root()?,
+            null: None,
+        })
     }
-    .ctx(|| format!("mask {path}"))
+
+    /// Hide a path: an empty read-only tmpfs over a directory, /dev/null
+    /// over anything else. Missing paths are skipped.
+    pub fn mask(&mut self, path: &str) -> Result<()> {
+        let fd = match open_in_root(self.root.as_fd(), Path::new(path), OFlag::O_PATH) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(e).ctx(|| format!("open masked path {path}")),
+        };
+        let is_dir = nix::sys::stat::fstat(fd.as_fd())
+            .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .unwrap_or(false);
+        let target = fd_path(fd.as_fd());
+        if is_dir {
+            mount(
+                Some("tmpfs"),
+                target.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+        } else {
+            // Opened and checked once, at the first masked file: the fd
+            // keeps naming the inode that passed the check, whatever is
+            // done to the path afterwards.
+            let null = match self.null.take() {
+                Some(n) => n,
+                None => dev_null(self.root.as_fd())?,
+            };
+            let r = mount(
+                Some(fd_path(null.as_fd()).as_str()),
+                target.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            );
+            self.null = Some(null);
+            r
+        }
+        .ctx(|| format!("mask {path}"))
+    }
+
+    /// Make a path read-only with a bind mount of itself.
+    pub fn readonly(&self, path: &str) -> Result<()> {
+        let r = self.root.as_fd();
+        let fd = match open_in_root(r, Path::new(path), OFlag::O_PATH) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(e).ctx(|| format!("open readonly path {path}")),
+        };
+        let p = fd_path(fd.as_fd());
+        mount(
+            Some(p.as_str()),
+            p.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| format!("bind {path} for read-only"))?;
+        let top =
+            open_in_root(r, Path::new(path), OFlag::O_PATH).ctx(|| format!("reopen {path}"))?;
+        remount_bind(
+            top.as_fd(),
+            MsFlags::MS_RDONLY | MsFlags::MS_REC,
+            MsFlags::empty(),
+        )
+        .ctx(|| format!("remount {path} read-only"))
+    }
 }
 
 /// The container's /dev/null, opened without following a symlink and checked
@@ -79,33 +130,6 @@ fn dev_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
         });
     }
     Ok(fd)
-}
-
-/// Make a path read-only with a bind mount of itself.
-pub fn readonly(path: &str) -> Result<()> {
-    let r = root()?;
-    let fd = match open_in_root(r.as_fd(), Path::new(path), OFlag::O_PATH) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(e).ctx(|| format!("open readonly path {path}")),
-    };
-    let p = fd_path(fd.as_fd());
-    mount(
-        Some(p.as_str()),
-        p.as_str(),
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx(|| format!("bind {path} for read-only"))?;
-    let top =
-        open_in_root(r.as_fd(), Path::new(path), OFlag::O_PATH).ctx(|| format!("reopen {path}"))?;
-    remount_bind(
-        top.as_fd(),
-        MsFlags::MS_RDONLY | MsFlags::MS_REC,
-        MsFlags::empty(),
-    )
-    .ctx(|| format!("remount {path} read-only"))
 }
 
 pub fn readonly_root() -> Result<()> {

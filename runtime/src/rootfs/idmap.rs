@@ -534,7 +534,7 @@ fn idmap_error(e: Errno, what: &str, src: &Path) -> Error {
 
 /// open_tree(OPEN_TREE_CLONE): a detached copy of the mount at `path`
 /// (with its submounts when `recursive`).
-fn clone_tree(path: &Path, recursive: bool) -> nix::Result<OwnedFd> {
+pub(crate) fn clone_tree(path: &Path, recursive: bool) -> nix::Result<OwnedFd> {
     let c =
         std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
     let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
@@ -567,6 +567,30 @@ pub fn kernel_supports_idmap() -> bool {
         )
     };
     !(r < 0 && Errno::last() == Errno::ENOSYS)
+}
+
+/// mount_setattr adding `attr_set` (MOUNT_ATTR_RDONLY, _NOSUID, ...) to
+/// the top mount of a detached tree; the flags it already has stay.
+pub(crate) fn set_attrs(tree: BorrowedFd<'_>, attr_set: u64) -> nix::Result<()> {
+    // SAFETY: mount_attr is plain integers; all-zero is its neutral value.
+    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
+    attr.attr_set = attr_set;
+    // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, an initialised attr.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
 }
 
 /// mount_setattr(MOUNT_ATTR_IDMAP) with the mappings of the user namespace `ns`.

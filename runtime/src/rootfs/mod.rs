@@ -146,9 +146,7 @@ pub fn prepare(
         devs.retain(|x| x.path != d.path);
         devs.push(d);
     }
-    for d in &devs {
-        devices::create(&ctx, d)?;
-    }
+    devices::create_all(&ctx, &devs)?;
     if !dev_is_bind {
         devices::create_symlinks(&ctx)?;
         if terminal {

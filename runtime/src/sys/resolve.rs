@@ -67,6 +67,18 @@ fn mkdir_all_step(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Result<
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
     }
+    // Mostly only the last component is missing (a mount point in a fresh
+    // tmpfs or /sys/fs/cgroup): try its parent first, one lookup instead of
+    // one per component. A missing parent falls back to the walk below.
+    if let (Some(Component::Normal(name)), Some(parent)) =
+        (path.components().next_back(), path.parent())
+    {
+        match open_in_root(root, parent, OFlag::O_PATH) {
+            Ok(dir) => return make_component(root, &dir, name, parent, &[], path, leaf),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+    }
     // `..` stays a component: the kernel resolves it (inside the root) on
     // the way, after any symlink before it, which a lexical walk would not.
     let comps: Vec<&std::ffi::OsStr> = path
@@ -82,7 +94,6 @@ fn mkdir_all_step(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Result<
     for (i, name) in comps.iter().enumerate() {
         let parent = walked.clone();
         walked.push(name);
-        let last = i + 1 == comps.len();
         match open_in_root(root, &walked, OFlag::O_PATH) {
             Ok(fd) => {
                 cur = fd;
@@ -91,46 +102,68 @@ fn mkdir_all_step(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Result<
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(e),
         }
-        // A dangling symlink: resolution says ENOENT, creation would say
-        // EEXIST. Continue from its target, which open_in_root resolves
-        // inside the root whether it is absolute or relative.
-        match nix::fcntl::readlinkat(cur.as_fd(), *name) {
-            Ok(target) => {
-                let mut next = parent.join(target);
-                for rest in &comps[i + 1..] {
-                    next.push(rest);
-                }
-                return Ok(Step::Follow(next));
-            }
-            Err(Errno::EINVAL | Errno::ENOENT) => {}
-            Err(e) => return Err(e),
+        let last = i + 1 == comps.len();
+        let this_leaf = if last { leaf } else { Leaf::Dir };
+        match make_component(
+            root,
+            &cur,
+            name,
+            &parent,
+            &comps[i + 1..],
+            &walked,
+            this_leaf,
+        )? {
+            Step::Done(fd) => cur = fd,
+            follow => return Ok(follow),
         }
-        // The path does not exist: create the component under its resolved
-        // parent.
-        if last && leaf == Leaf::File {
-            let fd = nix::fcntl::openat(
-                cur.as_fd(),
-                *name,
-                OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_WRONLY
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_NOFOLLOW,
-                Mode::from_bits_truncate(0o644),
-            );
-            match fd {
-                Ok(_) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e),
-            }
-        } else {
-            match nix::sys::stat::mkdirat(cur.as_fd(), *name, Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        cur = open_in_root(root, &walked, OFlag::O_PATH)?;
     }
     Ok(Step::Done(cur))
+}
+
+/// Create `name`, found missing, under `dir` (`parent` resolved inside the
+/// root) as `leaf`, and open it as `walked`; `rest` are the components after
+/// it. A dangling symlink (resolution says ENOENT, creation would say
+/// EEXIST) is not created through: the walk continues from its target,
+/// which open_in_root resolves inside the root whether it is absolute or
+/// relative.
+fn make_component(
+    root: BorrowedFd<'_>,
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+    parent: &Path,
+    rest: &[&std::ffi::OsStr],
+    walked: &Path,
+    leaf: Leaf,
+) -> nix::Result<Step> {
+    match nix::fcntl::readlinkat(dir.as_fd(), name) {
+        Ok(target) => {
+            let mut next = parent.join(target);
+            for r in rest {
+                next.push(r);
+            }
+            return Ok(Step::Follow(next));
+        }
+        Err(Errno::EINVAL | Errno::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    if leaf == Leaf::File {
+        let fd = nix::fcntl::openat(
+            dir.as_fd(),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o644),
+        );
+        match fd {
+            Ok(_) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+    } else {
+        match nix::sys::stat::mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    open_in_root(root, walked, OFlag::O_PATH).map(Step::Done)
 }
 
 /// The /proc/self/fd path of an fd, for syscalls (mount(2)) that take paths:
