@@ -10,7 +10,12 @@
           network (goal: as fast with 100): rounds with 1, then with 100, then
           with 1 again; `--scale-only` runs only this, `--probes` adds the
           phase table of `run -d` at 1 vs 100, `--bin-dir` takes the binaries
-          of an earlier build for a before/after comparison
+          of an earlier build for a before/after comparison; `--interleave`
+          alternates the rounds between a second root holding 1 container
+          and the root holding 100 (both on the host at once), so that a
+          drifting load weighs on both alike: what grows per root and network
+          (the store, the repair scan, IPAM, the bridge), not what grows with
+          the host's mounts or cgroups (the 100 are there for both sides)
 
 The `run` row also times docker (a private dockerd, as integration/bench/docker.py
 starts it: `--iptables=false`, so its bridge costs no firewall rules) and podman
@@ -246,6 +251,9 @@ def main():
                          "cost; needs nsenter), median per round")
     ap.add_argument("--scale-only", action="store_true",
                     help="only the scale benchmark (1 vs --scale containers on a network)")
+    ap.add_argument("--interleave", action="store_true",
+                    help="scale rounds alternate between a second root with 1 container "
+                         "and the root with --scale containers (paired, one loop)")
     ap.add_argument("--bin-dir", metavar="DIR",
                     help="take berth, berth-shim and berth-runtime from DIR (e.g. a copy "
                          "of an earlier build, for a before/after comparison) instead of "
@@ -263,6 +271,10 @@ def main():
                BERTH_STATE=os.path.join(work, "state"),
                BERTH_RUNTIME_BIN=os.path.join(REL, "berth-runtime"),
                BERTH_SHIM_BIN=os.path.join(REL, "berth-shim"))
+    # --interleave: the root of the 1-container side
+    env1 = dict(env, BERTH_ROOT=os.path.join(work, "root1"),
+                BERTH_STATE=os.path.join(work, "state1"))
+    used1 = False
     rc = 0
     out = {}
     dk = pm = None
@@ -360,7 +372,17 @@ def main():
         scale_phases = {"1": {}, str(args.scale): {}}
         loads = {"1": [], str(args.scale): []}
 
-        def one_round(tag, label):
+        gateways = {}
+
+        def gateway_of(e):
+            # each root's benchnet has its own subnet (--interleave uses two)
+            key = e.get("BERTH_ROOT", "")
+            if key not in gateways:
+                gateways[key] = json.loads(berth_cmd(e, "network", "inspect", "benchnet"))[0][
+                    "IPAM"]["Config"][0]["Gateway"]
+            return gateways[key]
+
+        def one_round(tag, label, env=env):
             loads[label].append(load())
             run_d = ("run", "-d", "--name", "probe-" + tag, "--network", "benchnet",
                      IMAGE, "sleep", "600")
@@ -372,7 +394,8 @@ def main():
             if args.questions:
                 pid = berth_cmd(env, "inspect", "-f", "{{.State.Pid}}", "probe-" + tag)
                 p = subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c",
-                                    QUESTION_LOOP, gateway, "c0", str(args.questions)],
+                                    QUESTION_LOOP, gateway_of(env), "c0",
+                                    str(args.questions)],
                                    capture_output=True, text=True, timeout=60)
                 if p.returncode != 0:
                     raise BenchError("DNS questions: %s" % p.stderr.strip())
@@ -393,19 +416,35 @@ def main():
             berth_cmd(env, "rm", "-f", "probe-" + tag)
             return t_run, t_res, t_exec, t_q, t_ask
         berth_cmd(env, "run", "-d", "--name", "c0", "--network", "benchnet", IMAGE, "sleep", "600")
-        gateway = json.loads(berth_cmd(env, "network", "inspect", "benchnet"))[0][
-            "IPAM"]["Config"][0]["Gateway"]
-        # 1, then N, then 1 again (half the rounds at 1 each time): a load
-        # that drifts during the run weighs on both sides alike
-        half = (args.iterations + 1) // 2
-        small = [one_round("a%d" % i, "1") for i in range(half)]
-        for i in range(1, args.scale):
-            berth_cmd(env, "run", "-d", "--name", "c%d" % i, "--network", "benchnet", IMAGE,
+        if args.interleave:
+            # the 1-container side in a root of its own, beside the N
+            used1 = True
+            berth_cmd(env1, "load", "-i", archive)
+            berth_cmd(env1, "network", "create", "benchnet")
+            berth_cmd(env1, "run", "-d", "--name", "c0", "--network", "benchnet", IMAGE,
                       "sleep", "600")
-        big = [one_round("b%d" % i, str(args.scale)) for i in range(args.iterations)]
-        for i in range(1, args.scale):
-            berth_cmd(env, "rm", "-f", "c%d" % i)
-        small += [one_round("a%d" % i, "1") for i in range(half, 2 * half)]
+            for i in range(1, args.scale):
+                berth_cmd(env, "run", "-d", "--name", "c%d" % i, "--network", "benchnet",
+                          IMAGE, "sleep", "600")
+            small, big = [], []
+            for i in range(args.iterations):
+                # ABBA: the order changes every round
+                sides = [("1", env1, small), (str(args.scale), env, big)]
+                for label, e, rows in sides if i % 2 == 0 else reversed(sides):
+                    rows.append(one_round("%s%d" % ("a" if label == "1" else "b", i),
+                                          label, e))
+        else:
+            # 1, then N, then 1 again (half the rounds at 1 each time): a load
+            # that drifts during the run weighs on both sides alike
+            half = (args.iterations + 1) // 2
+            small = [one_round("a%d" % i, "1") for i in range(half)]
+            for i in range(1, args.scale):
+                berth_cmd(env, "run", "-d", "--name", "c%d" % i, "--network", "benchnet",
+                          IMAGE, "sleep", "600")
+            big = [one_round("b%d" % i, str(args.scale)) for i in range(args.iterations)]
+            for i in range(1, args.scale):
+                berth_cmd(env, "rm", "-f", "c%d" % i)
+            small += [one_round("a%d" % i, "1") for i in range(half, 2 * half)]
         for label, rows in (("1", small), (str(args.scale), big)):
             r = stats([x[0] for x in rows])
             q = stats([x[1] for x in rows])
@@ -429,6 +468,15 @@ def main():
                 print("%-40s %10.3f %10.3f" % ("one DNS question (no exec) with %s" % label,
                                                a["median"] * 1e3, a["p90"] * 1e3))
         n = str(args.scale)
+        if args.interleave:
+            # each round's pair ran back to back: the median of the pairs'
+            # ratios is the steadier figure
+            pairs = sorted(b[0] / a[0] for a, b in zip(small, big))
+            out["scale_pair_ratio_median"] = statistics.median(pairs)
+            q = statistics.quantiles(pairs, n=4, method="inclusive") if len(pairs) >= 2 \
+                else [pairs[0]] * 3
+            print("run -d with %s vs 1, median of %d paired ratios: %.3fx (quartiles %.3f-%.3f)"
+                  % (n, len(pairs), statistics.median(pairs), q[0], q[2]))
         print("run -d with %s vs 1: %.2fx (goal: flat, <= 1.05x); exec ping NAME %.2fx; "
               "exec true %.2fx; one name query %.2fx" % (
                   n, out["scale_" + n]["run"]["median"] / out["scale_1"]["run"]["median"],
@@ -451,10 +499,11 @@ def main():
         log("error: %s" % e)
         rc = 1
     finally:
-        ids = berth_cmd(env, "ps", "-a", "-q", "--no-trunc", check=False)
-        for cid in ids.split():
-            berth_cmd(env, "rm", "-f", cid, check=False)
-        berth_cmd(env, "network", "prune", "-f", check=False)
+        for e in (env, env1) if used1 else (env,):
+            ids = berth_cmd(e, "ps", "-a", "-q", "--no-trunc", check=False)
+            for cid in ids.split():
+                berth_cmd(e, "rm", "-f", cid, check=False)
+            berth_cmd(e, "network", "prune", "-f", check=False)
         # a user network's bridge outlives dockerd: remove the networks first
         if dk is not None:
             dk.docker("rm", "-f", *dk.docker("ps", "-aq", check=False)[1].stdout.decode().split(),

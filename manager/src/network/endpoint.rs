@@ -288,6 +288,7 @@ fn scan_locked(
         }
     }
     ids.values_mut().for_each(|v| v.sort());
+    timing::mark("net: scan: records read");
     // each container is asked once (its endpoints and its pin), not once per
     // use
     let mut known: std::collections::HashMap<String, bool> = Default::default();
@@ -328,6 +329,7 @@ fn scan_locked(
             netns::remove(&ctx.state, &id)?;
         }
     }
+    timing::mark("net: scan: liveness asked");
     // (the last use of `is_live` ends its borrow of the cache)
     cache.save();
     netns::cleanup_dir(&ctx.state);
@@ -588,6 +590,7 @@ fn attach_one(
     // Recorded before the interfaces exist: a crash in between leaves a record
     // that repair uses to remove them.
     st.save_endpoint(&ep)?;
+    timing::mark("net: endpoint recorded");
     let d = driver::for_network_labelled(net, super::bridge_label(ctx))?;
     if let Err(e) = d.attach(net, &ep, ns, inside, index == 0) {
         let _ = d.detach(net, &ep);
