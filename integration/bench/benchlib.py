@@ -92,3 +92,25 @@ def parse_args(ap):
     if args.iterations < 1 or args.warmup < 0:
         ap.error("--iterations must be >= 1 and --warmup >= 0")
     return args
+
+
+def remove_store_cgroups(work):
+    """Remove the empty cgroup parents (`berth-<8 hex of sha256(root)>` in every
+    hierarchy) of the private stores made directly under `work`: berth keeps a
+    store's parent once made (as docker keeps /docker), and a bench's store goes
+    with its work directory."""
+    import hashlib
+    try:
+        names = os.listdir(work)
+    except OSError:
+        return
+    tops = [os.path.join("/sys/fs/cgroup", h) for h in os.listdir("/sys/fs/cgroup")]
+    tops.append("/sys/fs/cgroup")
+    for name in names:
+        root = os.path.join(work, name)
+        parent = "berth-" + hashlib.sha256(root.encode()).hexdigest()[:8]
+        for top in tops:
+            try:
+                os.rmdir(os.path.join(top, parent))
+            except OSError:
+                pass

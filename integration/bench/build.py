@@ -142,6 +142,7 @@ def main():
         subprocess.run([berth, "builder", "prune", "-a", "-f"], env=benv,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         dockerbench.umount_under(work)
+        benchlib.remove_store_cgroups(work)
         shutil.rmtree(work, ignore_errors=True)
         for p in problems:
             log("cleanup: " + p)

@@ -236,6 +236,7 @@ def main():
             bench_docker.remove_cgroups(cg, problems)
         for m in bench_docker.mounts_under(work):  # deepest first
             subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)
+        benchlib.remove_store_cgroups(work)
         shutil.rmtree(work, ignore_errors=True)
         for p in problems:
             log("cleanup: %s" % p)

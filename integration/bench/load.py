@@ -306,6 +306,7 @@ def main():
                 # never delete through a mount that is still there
                 print("load.py: mounts left, keeping %s" % work, file=sys.stderr)
             else:
+                benchlib.remove_store_cgroups(work)
                 shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
 

@@ -153,6 +153,7 @@ def main():
             subprocess.run(podman + ["rm", "-af"], capture_output=True)
             subprocess.run(podman + ["system", "reset", "-f"], capture_output=True)
         subprocess.run(["umount", "-R", "-l", work], capture_output=True)
+        benchlib.remove_store_cgroups(work)
         shutil.rmtree(work, ignore_errors=True)
     return rc
 

@@ -518,6 +518,7 @@ def main():
         for pr in problems:
             log("cleanup: %s" % pr)
         subprocess.run(["umount", "-R", "-l", work], capture_output=True)
+        benchlib.remove_store_cgroups(work)
         shutil.rmtree(work, ignore_errors=True)
     return rc
 
