@@ -6,6 +6,7 @@
 /// is the runtime's), and ignore SIGPIPE so that a write to a closed pipe
 /// is an EPIPE error, as in every Rust program (the init gives SIGPIPE
 /// back its default before the container's process runs).
+#[cfg_attr(test, allow(dead_code))]
 pub fn init() {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,
