@@ -7,10 +7,8 @@ use oci_spec::runtime::LinuxNetDevice;
 use crate::cli::GlobalOpts;
 use crate::container::store::CONFIG_FILE;
 use crate::container::{Status, Store};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookKind};
-
-use crate::error::SysContext;
 use crate::sys::pidfd::PidFd;
 use crate::sys::procfs;
 
@@ -89,10 +87,10 @@ fn kill_and_wait(state: &crate::container::ContainerState, kill: bool) -> Result
         Some(st) if st.start_time == state.init_start_time && !st.is_zombie() => st,
         _ => return Ok(()),
     };
-    if !kill && !st.is_exiting() {
-        return Ok(());
-    }
-    if kill && !st.is_exiting() {
+    if !st.is_exiting() {
+        if !kill {
+            return Ok(());
+        }
         let _ = fd.kill();
     }
     if !fd.wait_exit(Some(Duration::from_secs(10))) {
