@@ -2,6 +2,8 @@
 
 // Every unsafe block says why it is sound.
 #![deny(clippy::undocumented_unsafe_blocks)]
+// libc calls `main` below directly, without Rust's runtime set-up (see there).
+#![cfg_attr(not(test), no_main)]
 
 mod bundle;
 mod cgroups;
@@ -24,7 +26,26 @@ mod sys;
 /// The runtime-spec version this build implements.
 pub const SPEC_VERSION: &str = "1.3.0";
 
-fn main() {
+/// The entry point libc calls, in place of Rust's `lang_start`. That set-up
+/// costs every invocation (and `state`, `kill`, `delete` are little else)
+/// a dozen syscalls: it reads `/proc/self/maps` to find the main thread's
+/// stack guard, maps an alternate signal stack and installs SIGSEGV/SIGBUS
+/// handlers for a "stack overflow" message (berth-runtime's stack use is
+/// shallow, and a panic aborts anyway). What it does that matters is kept in
+/// `sys::startup::init`: fds 0-2 opened on /dev/null when closed, SIGPIPE
+/// ignored. `std::env::args` needs no runtime set-up on glibc (it reads
+/// argv from an `.init_array` hook).
+#[cfg(not(test))]
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    sys::startup::init();
+    berth_main();
+    0
+}
+
+// Unit tests get the test harness's `main`.
+#[cfg_attr(test, allow(dead_code))]
+fn berth_main() {
     let args = cli::normalize_args(std::env::args());
     if help::requested(&args) {
         return;

@@ -441,3 +441,35 @@ fn run_foreground_stdout_pipe_reaches_eof() {
     );
     t.assert_no_leaks();
 }
+
+/// The bench's cycle, back to back: `delete` right after `state` first says
+/// "stopped" (which an init still in the kernel's exit already counts as),
+/// and every container's state directory parked and reused as a spare.
+#[test]
+fn back_to_back_cycles_reuse_state_directories() {
+    let mut t = Ctx::new("cycles");
+    t.bundle.checker(&["exit", "0"]);
+    for i in 0..12 {
+        let id = t.id(&format!("c{i}"));
+        t.rt.create(&id, &t.bundle).assert_ok();
+        t.rt.start(&id).assert_ok();
+        t.rt.wait_status(&id, "stopped", LONG);
+        t.rt.delete(&id).assert_ok();
+        t.rt.state(&id).assert_fail_with("does not exist");
+        let left = t.rt.root_entries();
+        assert!(
+            !left.is_empty() && left.len() <= 4 && left.iter().all(|n| n.starts_with("@spare")),
+            "after delete {i}: {left:?}"
+        );
+    }
+    let o = t.rt.exec(&["list", "-q"]);
+    o.assert_ok();
+    assert_eq!(o.stdout.trim(), "", "spares are not containers");
+    // A new container takes a spare and starts out as "created", empty.
+    let id = t.id("last");
+    t.rt.create(&id, &t.bundle).assert_ok();
+    assert_eq!(t.rt.status(&id), "created");
+    assert!(t.rt.root_entries().contains(&id));
+    t.rt.delete(&id).assert_ok();
+    t.assert_no_leaks();
+}

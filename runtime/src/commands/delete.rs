@@ -7,10 +7,10 @@ use oci_spec::runtime::LinuxNetDevice;
 use crate::cli::GlobalOpts;
 use crate::container::store::CONFIG_FILE;
 use crate::container::{Status, Store};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookKind};
-
-use super::kill::init_pidfd;
+use crate::sys::pidfd::PidFd;
+use crate::sys::procfs;
 
 pub fn run(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
     log::debug!("delete {id} (force: {force})");
@@ -36,15 +36,17 @@ pub fn run(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
     };
     let status = c.status();
     match status {
-        Status::Stopped => {}
+        // "stopped" includes an init still in the kernel's exit (see
+        // `ProcStat::is_dead`): its cgroups can go once it has left them.
+        Status::Stopped => kill_and_wait(&state, false)?,
         // containerd relies on deleting a created, never started container.
-        Status::Created | Status::Creating => kill_and_wait(&state)?,
+        Status::Created | Status::Creating => kill_and_wait(&state, true)?,
         Status::Running | Status::Paused if force => {
             // Frozen tasks cannot die: thaw before killing.
             if let Some(cg) = &state.cgroup {
                 let _ = cg.thaw();
             }
-            kill_and_wait(&state)?
+            kill_and_wait(&state, true)?
         }
         s => {
             return Err(Error::NotStopped {
@@ -66,18 +68,37 @@ pub fn run(g: &GlobalOpts, id: &str, force: bool) -> Result<()> {
         HookKind::Poststop,
         &state.hook_state(Status::Stopped),
     );
-    c.destroy()
+    c.recycle()
 }
 
-fn kill_and_wait(state: &crate::container::ContainerState) -> Result<()> {
-    if let Some(fd) = init_pidfd(state)? {
-        let _ = fd.kill();
-        if !fd.wait_exit(Some(Duration::from_secs(10))) {
-            return Err(Error::Invalid(format!(
-                "container init {} did not exit after SIGKILL",
-                state.pid
-            )));
+/// Kill the init (when `kill`, and unless it is already exiting) and wait
+/// until it has exited; an init that is gone or a zombie needs neither.
+fn kill_and_wait(state: &crate::container::ContainerState, kill: bool) -> Result<()> {
+    if state.pid <= 0 {
+        return Ok(());
+    }
+    let fd = match PidFd::open(state.pid) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ESRCH) => return Ok(()),
+        Err(e) => return Err(e).ctx(|| format!("pidfd_open {}", state.pid)),
+    };
+    // Checked after opening the pidfd, so a recycled pid is never touched.
+    let st = match procfs::stat(state.pid) {
+        Some(st) if st.start_time == state.init_start_time && !st.is_zombie() => st,
+        _ => return Ok(()),
+    };
+    if !st.is_exiting() {
+        if !kill {
+            return Ok(());
         }
+        let _ = fd.kill();
+    }
+    if !fd.wait_exit(Some(Duration::from_secs(10))) {
+        return Err(Error::Invalid(format!(
+            "container init {} did not exit{}",
+            state.pid,
+            if kill { " after SIGKILL" } else { "" }
+        )));
     }
     Ok(())
 }

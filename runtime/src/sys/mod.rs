@@ -11,6 +11,7 @@ pub mod procfs;
 pub mod resolve;
 pub mod sealed_exe;
 pub mod signal;
+pub mod startup;
 
 /// An OS error in Go's words (strerror, first letter lowercase, no "(os error N)"), as
 /// runc prints it and engines match it: `no such file or directory`.
