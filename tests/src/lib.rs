@@ -146,6 +146,24 @@ pub fn reference_runc() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// runc (the reference) first, then the runtime under test, for tests that run one
+/// scenario under both; None (and a skip) without runc.
+pub fn runc_then_under_test() -> Option<Vec<(&'static str, Runtime)>> {
+    let Some(runc) = reference_runc() else {
+        skip(Skip::MissingPeer("runc"));
+        return None;
+    };
+    Some(vec![
+        ("runc", Runtime::with_bin(runc)),
+        ("under test", Runtime::new()),
+    ])
+}
+
+/// A container id unique in this host's test run (pid and a counter).
+pub fn unique_id() -> String {
+    format!("{}-{}", std::process::id(), sys::unique())
+}
+
 /// A per-test context: a runtime with its own root and a bundle. Fields drop in order,
 /// so containers are deleted before the bundle is removed.
 pub struct Ctx {

@@ -585,6 +585,12 @@ impl Runtime {
         self.state(id).assert_ok().json()
     }
 
+    /// The init's pid from `state ID`; panics if it fails.
+    #[track_caller]
+    pub fn pid_of(&self, id: &str) -> i32 {
+        self.state_json(id)["pid"].as_i64().expect("pid in state") as i32
+    }
+
     #[track_caller]
     pub fn status(&self, id: &str) -> String {
         self.state_json(id)["status"]

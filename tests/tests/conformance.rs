@@ -8,26 +8,6 @@ use berth_tests::*;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
-/// The reference first, then the runtime under test; None (and a skip) without runc.
-fn both() -> Option<Vec<(&'static str, Runtime)>> {
-    let Some(runc) = reference_runc() else {
-        berth_tests::skip(berth_tests::Skip::MissingPeer("runc"));
-        return None;
-    };
-    Some(vec![
-        ("runc", Runtime::with_bin(runc)),
-        ("under test", Runtime::new()),
-    ])
-}
-
-fn uid() -> String {
-    format!("{}-{}", std::process::id(), sys::unique())
-}
-
-fn pid_of(rt: &Runtime, id: &str) -> i32 {
-    rt.state_json(id)["pid"].as_i64().expect("pid in state") as i32
-}
-
 /// The caught-signal mask of `pid` (SigCgt in /proc/PID/status); 0 once it is gone.
 fn caught_signals(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -50,13 +30,15 @@ fn bit(sig: i32) -> u64 {
 /// container. The file passes only when its `kill` lands before `true` exits.
 #[test]
 fn exited_unreaped_process_is_stopped_and_cannot_be_signalled() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("conf-zombie");
         b.args(&["/bin/true"]);
-        let id = format!("conf-zombie-{}", uid());
+        let id = format!("conf-zombie-{}", unique_id());
         rt.create(&id, &b).assert_ok();
-        let pid = pid_of(rt, &id);
+        let pid = rt.pid_of(&id);
         rt.start(&id).assert_ok();
         // `Runtime::exec` never reaps, so the zombie stays until `delete` below.
         let zombie = sys::wait_for(Duration::from_secs(10), || {
@@ -88,13 +70,15 @@ fn exited_unreaped_process_is_stopped_and_cannot_be_signalled() {
 /// keeps running until KILL. The file fails when its TERM lands before `sh` ran `trap`.
 #[test]
 fn unhandled_term_to_the_namespace_init_is_dropped_not_escalated() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("conf-noterm");
         b.args(&["/bin/sleep", "30"]);
-        let id = format!("conf-noterm-{}", uid());
+        let id = format!("conf-noterm-{}", unique_id());
         rt.create(&id, &b).assert_ok();
-        let pid = pid_of(rt, &id);
+        let pid = rt.pid_of(&id);
         rt.start(&id).assert_ok();
         assert_eq!(caught_signals(pid) & bit(libc::SIGTERM), 0, "{name}");
         rt.kill(&id, "TERM").assert_ok();
@@ -112,16 +96,18 @@ fn unhandled_term_to_the_namespace_init_is_dropped_not_escalated() {
 /// suite cannot do), and the handler that exits stops the container.
 #[test]
 fn bare_signal_names_reach_a_trapping_init() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     let script = "trap 'touch /tmp/USR1' USR1; trap 'touch /tmp/USR2' USR2; \
                   trap 'touch /tmp/TERM; exit 0' TERM; \
                   while :; do sleep 1 & wait $!; done";
     for (name, rt) in &rts {
         let mut b = Bundle::new("conf-trap");
         b.args(&["/bin/sh", "-c", script]);
-        let id = format!("conf-trap-{}", uid());
+        let id = format!("conf-trap-{}", unique_id());
         rt.create(&id, &b).assert_ok();
-        let pid = pid_of(rt, &id);
+        let pid = rt.pid_of(&id);
         rt.start(&id).assert_ok();
         let want = bit(libc::SIGTERM) | bit(libc::SIGUSR1) | bit(libc::SIGUSR2);
         assert!(
@@ -167,9 +153,9 @@ fn start_returns_once_the_program_is_executed() {
             std::fs::metadata(format!("/proc/{pid}/exe"))
                 .is_ok_and(|m| m.dev() == program.dev() && m.ino() == program.ino())
         };
-        let id = format!("conf-exe-{}-{i}", uid());
+        let id = format!("conf-exe-{}-{i}", unique_id());
         rt.create(&id, &b).assert_ok();
-        let pid = pid_of(&rt, &id);
+        let pid = rt.pid_of(&id);
         assert!(
             !is_program(pid),
             "run {i}: the created init already is the program"
@@ -190,15 +176,17 @@ fn start_returns_once_the_program_is_executed() {
 /// still says `created`, as runc's does; `running` once `start` has returned.
 #[test]
 fn state_during_start_container_hooks_is_created() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("conf-hookstate");
         b.args(&["/bin/sleep", "30"]);
         b.config["hooks"]["startContainer"] =
             json!([{"path": "/bin/sleep", "args": ["sleep", "2"]}]);
-        let id = format!("conf-hookstate-{}", uid());
+        let id = format!("conf-hookstate-{}", unique_id());
         rt.create(&id, &b).assert_ok();
-        let pid = pid_of(rt, &id);
+        let pid = rt.pid_of(&id);
         let program = std::fs::metadata(b.rootfs_path("/bin/busybox")).unwrap();
         let is_program = || {
             std::fs::metadata(format!("/proc/{pid}/exe"))

@@ -9,22 +9,6 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The reference first, then the runtime under test; None (and a skip) without runc.
-fn both() -> Option<Vec<(&'static str, Runtime)>> {
-    let Some(runc) = reference_runc() else {
-        berth_tests::skip(berth_tests::Skip::MissingPeer("runc"));
-        return None;
-    };
-    Some(vec![
-        ("runc", Runtime::with_bin(runc)),
-        ("under test", Runtime::new()),
-    ])
-}
-
-fn uid() -> String {
-    format!("{}-{}", std::process::id(), sys::unique())
-}
-
 /// Foreground `run` of `sh -c script`; returns the container's stdout.
 fn run_sh(rt: &Runtime, b: &mut Bundle, script: &str) -> Output {
     run_sh_with(rt, b, script, &[])
@@ -33,24 +17,22 @@ fn run_sh(rt: &Runtime, b: &mut Bundle, script: &str) -> Output {
 /// `run_sh` with extra `run` options.
 fn run_sh_with(rt: &Runtime, b: &mut Bundle, script: &str, extra: &[&str]) -> Output {
     b.args(&["/bin/sh", "-c", script]);
-    rt.run_with(&format!("rb-{}", uid()), b, extra)
-}
-
-fn pid_of(rt: &Runtime, id: &str) -> i32 {
-    rt.state_json(id)["pid"].as_i64().expect("pid in state") as i32
+    rt.run_with(&format!("rb-{}", unique_id()), b, extra)
 }
 
 /// Security: a created (not started) container's init holds no fd of a directory of
 /// the runtime's state (a way out to the host through /proc/PID/fd).
 #[test]
 fn created_init_holds_no_state_directory_fd() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-fds");
         b.args(&["/bin/sleep", "30"]);
-        let id = format!("rb-fds-{}", uid());
+        let id = format!("rb-fds-{}", unique_id());
         rt.create(&id, &b).assert_ok();
-        let pid = pid_of(rt, &id);
+        let pid = rt.pid_of(&id);
         let mut dirs = Vec::new();
         for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
             let e = e.unwrap();
@@ -77,7 +59,9 @@ fn created_init_holds_no_state_directory_fd() {
 /// deny-all keeps /dev/kmsg unwritable for the init and for exec'd processes.
 #[test]
 fn linux_devices_do_not_bypass_resources_devices() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-devices");
         b.config["linux"]["devices"] = json!([{
@@ -91,7 +75,7 @@ fn linux_devices_do_not_bypass_resources_devices() {
         o.assert_ok();
         assert!(o.stdout.contains("denied"), "{name}: init: {o:?}");
         b.args(&["/bin/sleep", "30"]);
-        let id = format!("rb-dev-{}", uid());
+        let id = format!("rb-dev-{}", unique_id());
         rt.run_detached(&id, &b);
         let e = rt.exec(&["exec", &id, "/bin/sh", "-c", probe]);
         assert!(e.stdout.contains("denied"), "{name}: exec: {e:?}");
@@ -104,7 +88,9 @@ fn linux_devices_do_not_bypass_resources_devices() {
 /// non-root process can reopen its own stdout.
 #[test]
 fn stdio_is_owned_by_the_process_uid() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-stdio");
         b.user(1000, 1000, &[]);
@@ -118,11 +104,13 @@ fn stdio_is_owned_by_the_process_uid() {
 /// State: a started container whose process runs as a non-root uid is `running`.
 #[test]
 fn non_root_process_is_running_after_start() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-state");
         b.user(1000, 1000, &[]).args(&["/bin/sleep", "30"]);
-        let id = format!("rb-state-{}", uid());
+        let id = format!("rb-state-{}", unique_id());
         rt.run_detached(&id, &b);
         assert_eq!(rt.status(&id), "running", "{name}");
         rt.delete_force(&id).assert_ok();
@@ -134,7 +122,9 @@ fn non_root_process_is_running_after_start() {
 /// container's /etc/passwd.
 #[test]
 fn duplicate_env_keeps_last_and_empty_home_is_filled() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-env");
         b.env(&["PATH=/bin", "A=1", "HOME=", "A=2"]);
@@ -148,11 +138,13 @@ fn duplicate_env_keeps_last_and_empty_home_is_filled() {
 /// Process: `exec -p` of a process without `user` runs it as 0:0.
 #[test]
 fn exec_process_without_user_runs_as_root() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-execp");
         b.user(1000, 1000, &[]).args(&["/bin/sleep", "30"]);
-        let id = format!("rb-execp-{}", uid());
+        let id = format!("rb-execp-{}", unique_id());
         rt.run_detached(&id, &b);
         let p = b.join("process-nouser.json");
         std::fs::write(&p, r#"{"args":["/bin/id","-u"],"cwd":"/"}"#).unwrap();
@@ -167,11 +159,13 @@ fn exec_process_without_user_runs_as_root() {
 /// `kill ID 0` probes: success while the init lives, "container not running" after.
 #[test]
 fn kill_signal_zero_probes() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-kill0");
         b.args(&["/bin/sleep", "30"]);
-        let id = format!("rb-kill0-{}", uid());
+        let id = format!("rb-kill0-{}", unique_id());
         rt.create(&id, &b).assert_ok();
         rt.kill(&id, "0").assert_ok();
         rt.kill(&id, "KILL").assert_ok();
@@ -192,9 +186,11 @@ fn create_into_frozen_cgroup_is_refused() {
         berth_tests::skip(berth_tests::Skip::Host("no cgroup v1 freezer"));
         return;
     }
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
-        let rel = format!("berth-frozen-{}", uid());
+        let rel = format!("berth-frozen-{}", unique_id());
         let _guard = cgroup::CgroupDirsGuard::new(&[&rel]);
         let freezer: PathBuf = cgroup::mount_of("freezer").join(&rel);
         std::fs::create_dir(&freezer).unwrap();
@@ -202,7 +198,7 @@ fn create_into_frozen_cgroup_is_refused() {
         let mut b = Bundle::new("rb-frozen");
         b.args(&["/bin/true"]);
         b.config["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
-        let id = format!("rb-frozen-{}", uid());
+        let id = format!("rb-frozen-{}", unique_id());
         b.save();
         rt.track(&id);
         let o = rt
@@ -230,12 +226,14 @@ fn frozen(dir: &Path) -> bool {
 /// Output: `--debug` writes `level=debug` lines, text or json, on stderr or to `--log`.
 #[test]
 fn debug_writes_debug_lines() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-debug");
         b.args(&["/bin/true"]);
         b.save();
-        let id = format!("rb-debug-{}", uid());
+        let id = format!("rb-debug-{}", unique_id());
         rt.track(&id);
         let o = rt
             .cmd()
@@ -247,7 +245,7 @@ fn debug_writes_debug_lines() {
         assert!(o.stderr.contains("level=debug"), "{name}: {o:?}");
         rt.delete_force(&id).assert_ok();
         let log = b.join("debug.json");
-        let id2 = format!("rb-debug2-{}", uid());
+        let id2 = format!("rb-debug2-{}", unique_id());
         rt.track(&id2);
         rt.cmd()
             .args(["--debug", "--log-format", "json", "--log"])
@@ -265,7 +263,7 @@ fn debug_writes_debug_lines() {
         );
         // The other two combinations: text to --log, json on stderr.
         let tlog = b.join("debug.log");
-        let id3 = format!("rb-debug3-{}", uid());
+        let id3 = format!("rb-debug3-{}", unique_id());
         rt.track(&id3);
         rt.cmd()
             .args(["--debug", "--log"])
@@ -278,7 +276,7 @@ fn debug_writes_debug_lines() {
         rt.delete_force(&id3).assert_ok();
         let text = std::fs::read_to_string(&tlog).unwrap_or_default();
         assert!(text.contains("level=debug"), "{name}: {text}");
-        let id4 = format!("rb-debug4-{}", uid());
+        let id4 = format!("rb-debug4-{}", unique_id());
         rt.track(&id4);
         let o = rt
             .cmd()
@@ -299,7 +297,9 @@ fn debug_writes_debug_lines() {
 /// CLI: a global option given twice takes the last value (runc's flag parsing).
 #[test]
 fn global_option_given_twice_last_wins() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let o = rt
             .cmd()
@@ -316,7 +316,9 @@ fn global_option_given_twice_last_wins() {
 /// CLI: `VERB --help` and `-h` print runc's sections for every verb engines call.
 #[test]
 fn help_of_every_command_in_runcs_shape() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     let verbs = [
         "create",
         "run",
@@ -381,7 +383,9 @@ fn help_of_every_command_in_runcs_shape() {
 /// the owner's (execve allows it; a lookup with the real uid would not).
 #[test]
 fn cap_dac_override_runs_owner_only_executable() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-dacexec");
         std::fs::copy("/bin/busybox", b.rootfs_path("echo")).unwrap();
@@ -393,7 +397,7 @@ fn cap_dac_override_runs_owner_only_executable() {
             .cap_set("permitted", &["CAP_DAC_OVERRIDE"])
             .cap_set("ambient", &["CAP_DAC_OVERRIDE"])
             .cap_set("inheritable", &["CAP_DAC_OVERRIDE"]);
-        let o = rt.run_with(&format!("rb-dac-{}", uid()), &b, &[]);
+        let o = rt.run_with(&format!("rb-dac-{}", unique_id()), &b, &[]);
         assert!(o.ok() && o.stdout.trim() == "ran", "{name}: {o:?}");
         assert_no_leaks(rt, &b);
     }
@@ -403,7 +407,9 @@ fn cap_dac_override_runs_owner_only_executable() {
 /// startContainer hooks, inherit the process environment when they set no `env`.
 #[test]
 fn in_container_hooks_get_process_env_and_root() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-hooks");
         let out = b.join("create-container.out");
@@ -419,7 +425,7 @@ fn in_container_hooks_get_process_env_and_root() {
                 "args": ["sh", "-c", "echo \"$HOOKVAR\" > /tmp/start-container.out"],
             }],
         });
-        let o = rt.run_with(&format!("rb-hooks-{}", uid()), &b, &[]);
+        let o = rt.run_with(&format!("rb-hooks-{}", unique_id()), &b, &[]);
         o.assert_ok();
         let rootfs = std::fs::canonicalize(b.rootfs()).unwrap();
         let got = std::fs::read_to_string(&out).unwrap_or_default();
@@ -472,7 +478,7 @@ fn seccomp_notify_without_no_new_privileges_does_not_hang() {
             answered
         });
         b.save();
-        let id = format!("rb-scn-{}", uid());
+        let id = format!("rb-scn-{}", unique_id());
         rt.track(&id);
         let o = rt
             .cmd()
@@ -497,11 +503,13 @@ fn seccomp_notify_without_no_new_privileges_does_not_hang() {
 /// Output: `events` lines keep runc's key order, `type`, `id`, `data`.
 #[test]
 fn events_keys_in_runcs_order() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-events");
         b.args(&["/bin/sleep", "30"]);
-        let id = format!("rb-events-{}", uid());
+        let id = format!("rb-events-{}", unique_id());
         rt.run_detached(&id, &b);
         let o = rt.exec(&["events", "--stats", &id]);
         o.assert_ok();
@@ -518,7 +526,9 @@ fn events_keys_in_runcs_order() {
 /// master, which can be after a quick process wrote, so the process waits a little).
 #[test]
 fn foreground_terminal_keeps_newlines() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-tty");
         b.terminal(true)
@@ -538,7 +548,7 @@ fn foreground_terminal_keeps_newlines() {
         assert_eq!(r, 0, "openpty");
         // SAFETY: both fds were just returned by openpty and are owned here.
         let (_master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
-        let id = format!("rb-tty-{}", uid());
+        let id = format!("rb-tty-{}", unique_id());
         rt.track(&id);
         let o = rt
             .cmd()
@@ -558,12 +568,14 @@ fn foreground_terminal_keeps_newlines() {
 /// Go's words, `exec /run.sh: no such file or directory`, as engines match it.
 #[test]
 fn failed_execve_error_text() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-execve");
         b.write_file("run.sh", "#!/nonexistent/sh\necho hi\n", 0o755);
         b.args(&["/run.sh"]);
-        let o = rt.run_with(&format!("rb-execve-{}", uid()), &b, &[]);
+        let o = rt.run_with(&format!("rb-execve-{}", unique_id()), &b, &[]);
         assert!(!o.ok(), "{name}: {o:?}");
         assert!(
             o.stderr.contains("exec /run.sh: no such file or directory"),
@@ -581,11 +593,13 @@ fn update_rdt_schemas_fail_with_runcs_text() {
         berth_tests::skip(berth_tests::Skip::Host("resctrl is mounted"));
         return;
     }
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-rdt");
         b.args(&["/bin/sleep", "30"]);
-        let id = format!("rb-rdt-{}", uid());
+        let id = format!("rb-rdt-{}", unique_id());
         rt.run_detached(&id, &b);
         let o = rt.exec(&["update", "--l3-cache-schema", "L3:0=f", &id]);
         assert!(!o.ok(), "{name}: {o:?}");
@@ -610,11 +624,13 @@ fn update_rdt_schemas_fail_with_runcs_text() {
 /// once thawed) and removes it and its cgroup; without --force it is refused.
 #[test]
 fn delete_force_removes_a_paused_container() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-pausedel");
         b.args(&["/bin/sleep", "30"]);
-        let id = format!("rb-pausedel-{}", uid());
+        let id = format!("rb-pausedel-{}", unique_id());
         rt.run_detached(&id, &b);
         rt.exec(&["pause", &id]).assert_ok();
         assert_eq!(rt.state_json(&id)["status"], "paused", "{name}");
@@ -633,7 +649,9 @@ fn delete_force_removes_a_paused_container() {
 /// caller (it fails before the runtime's first message to it).
 #[test]
 fn proc_on_a_symlink_or_file_is_refused() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         for kind in ["symlink", "file"] {
             let mut b = Bundle::new("rb-procsym");
@@ -644,7 +662,7 @@ fn proc_on_a_symlink_or_file_is_refused() {
             } else {
                 b.write_file("proc", "", 0o644);
             }
-            let o = rt.run(&format!("rb-procsym-{}", uid()), &b);
+            let o = rt.run(&format!("rb-procsym-{}", unique_id()), &b);
             assert!(!o.ok(), "{name}: {kind}: {o:?}");
             assert!(
                 o.stderr.contains(
@@ -661,13 +679,15 @@ fn proc_on_a_symlink_or_file_is_refused() {
 /// mounted where the link points inside the rootfs (created there), never on the host.
 #[test]
 fn bind_through_dangling_symlinks_stays_in_the_rootfs() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-dangling");
         let src = b.join("src");
         std::fs::create_dir(&src).unwrap();
         std::fs::write(src.join("f"), "hello\n").unwrap();
-        let host_target = format!("/rb-dangling-{}", uid());
+        let host_target = format!("/rb-dangling-{}", unique_id());
         b.symlink(&host_target, "mnt");
         b.symlink(&format!("{host_target}-x/y"), "a");
         b.add_bind("/mnt", &src, &["bind"]);
@@ -693,7 +713,9 @@ fn bind_through_dangling_symlinks_stays_in_the_rootfs() {
 /// under it, and is read-only for the process (runc remounts it at the end).
 #[test]
 fn readonly_dev_mount_is_filled_then_read_only() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-rodev");
         for m in b.config["mounts"].as_array_mut().unwrap() {
@@ -740,7 +762,9 @@ impl Drop for NoatimeTmpfs {
 /// the atime mode; the source's is not carried over as it is for nosuid or nodev).
 #[test]
 fn relatime_bind_over_noatime_source() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-atime");
         let src = NoatimeTmpfs::new(b.join("noatime"));
@@ -788,12 +812,14 @@ fn unified_on_cgroup_v1_is_an_invalid_configuration() {
         berth_tests::skip(berth_tests::Skip::Host("no cgroup v1 pids controller"));
         return;
     }
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-unified");
         b.args(&["/bin/true"]);
         b.config["linux"]["resources"]["unified"] = json!({"pids.max": "10"});
-        let o = rt.run(&format!("rb-unified-{}", uid()), &b);
+        let o = rt.run(&format!("rb-unified-{}", unique_id()), &b);
         assert!(!o.ok(), "{name}: {o:?}");
         assert!(
             o.stderr
@@ -812,14 +838,16 @@ fn update_memory_unlimited_after_a_swap_limit() {
         berth_tests::skip(berth_tests::Skip::Host("no v1 swap accounting"));
         return;
     }
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-memsw");
         b.args(&["/bin/sleep", "30"]);
         b.config["linux"]["resources"]["memory"] = json!({"limit": 100 << 20, "swap": 200 << 20});
-        let id = format!("rb-memsw-{}", uid());
+        let id = format!("rb-memsw-{}", unique_id());
         rt.run_detached(&id, &b);
-        let pid = pid_of(rt, &id);
+        let pid = rt.pid_of(&id);
         let dir = cgroup::cgroup_dir_of(pid, "memory");
         rt.exec(&["update", "--memory", "-1", &id]).assert_ok();
         let unlimited = |f: &str| {
@@ -844,7 +872,9 @@ fn update_memory_unlimited_after_a_swap_limit() {
 /// engines show as they are.
 #[test]
 fn missing_seccomp_agent_error_text() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-agent");
         b.args(&["/bin/true"]);
@@ -854,7 +884,7 @@ fn missing_seccomp_agent_error_text() {
             "listenerPath": sock,
             "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
         });
-        let o = rt.run(&format!("rb-agent-{}", uid()), &b);
+        let o = rt.run(&format!("rb-agent-{}", unique_id()), &b);
         assert!(!o.ok(), "{name}: {o:?}");
         let want = format!(
             "unable to start container process: failed to connect with seccomp agent specified in the seccomp profile: dial unix {}: connect: no such file or directory",
@@ -869,16 +899,18 @@ fn missing_seccomp_agent_error_text() {
 /// every hierarchy, the v2 line (`0::`) included, as /proc/self/cgroup shows it.
 #[test]
 fn exec_sees_the_containers_cgroup_in_every_hierarchy() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-execcg");
         b.args(&["/bin/sleep", "30"]).remove_namespace("cgroup");
-        let rel = format!("rb-execcg-{}", uid());
+        let rel = format!("rb-execcg-{}", unique_id());
         let _guard = cgroup::CgroupDirsGuard::new(&[&rel]);
         b.config["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
-        let id = format!("rb-execcg-{}", uid());
+        let id = format!("rb-execcg-{}", unique_id());
         rt.run_detached(&id, &b);
-        let init = std::fs::read_to_string(format!("/proc/{}/cgroup", pid_of(rt, &id))).unwrap();
+        let init = std::fs::read_to_string(format!("/proc/{}/cgroup", rt.pid_of(&id))).unwrap();
         let o = rt.exec(&["exec", &id, "cat", "/proc/self/cgroup"]);
         o.assert_ok();
         assert_eq!(o.stdout, init, "{name}: exec and init differ");
@@ -897,7 +929,9 @@ fn exec_sees_the_containers_cgroup_in_every_hierarchy() {
 /// Output: `list --format json` of no containers prints runc's (Go's) `null`.
 #[test]
 fn list_json_of_no_containers_is_null() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let o = rt.exec(&["list", "--format", "json"]);
         o.assert_ok();
@@ -908,7 +942,9 @@ fn list_json_of_no_containers_is_null() {
 /// Config: a namespace type listed twice is refused before anything is made.
 #[test]
 fn namespace_listed_twice_is_refused() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-nstwice");
         b.args(&["/bin/true"]);
@@ -916,7 +952,7 @@ fn namespace_listed_twice_is_refused() {
             .as_array_mut()
             .unwrap()
             .push(json!({"type": "pid"}));
-        let o = rt.run(&format!("rb-nstwice-{}", uid()), &b);
+        let o = rt.run(&format!("rb-nstwice-{}", unique_id()), &b);
         assert!(!o.ok(), "{name}: {o:?}");
         assert!(
             o.stderr.contains("pid")
@@ -940,7 +976,7 @@ fn device_rule_with_unknown_access_letter_is_refused() {
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwa"}
     ]);
-    let o = rt.run(&format!("rb-rwa-{}", uid()), &b);
+    let o = rt.run(&format!("rb-rwa-{}", unique_id()), &b);
     assert!(!o.ok(), "{o:?}");
     assert!(
         o.stderr.contains("linux.resources.devices[1]") && o.stderr.contains("\\\"rwa\\\""),
@@ -961,17 +997,19 @@ fn cgroup_procs(rel: &str) -> Vec<i32> {
 /// kills what is left in its cgroup (nothing else would) and removes the cgroup.
 #[test]
 fn delete_host_pid_container_kills_the_rest_of_its_cgroup() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-hostpid");
         b.args(&["/bin/sh", "-c", "sleep 100 & sleep 100 & exec sleep 1000"])
             .remove_namespace("pid");
-        let rel = format!("rb-hostpid-{}", uid());
+        let rel = format!("rb-hostpid-{}", unique_id());
         let _guard = cgroup::CgroupDirsGuard::new(&[&rel]);
         b.config["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
-        let id = format!("rb-hostpid-{}", uid());
+        let id = format!("rb-hostpid-{}", unique_id());
         rt.run_detached(&id, &b);
-        let pid = pid_of(rt, &id);
+        let pid = rt.pid_of(&id);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let mut rest = Vec::new();
         while std::time::Instant::now() < deadline {
@@ -1010,20 +1048,22 @@ fn delete_host_pid_container_kills_the_rest_of_its_cgroup() {
 /// and removes the sub-cgroups with it (v1: in every hierarchy).
 #[test]
 fn delete_force_with_sub_cgroups() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-subcg");
         b.args(&["/bin/sleep", "1000"]);
-        let rel = format!("rb-subcg-{}", uid());
+        let rel = format!("rb-subcg-{}", unique_id());
         let sub = format!("{rel}/sub");
         let _guard = cgroup::CgroupDirsGuard::new(&[&rel, &sub]);
         b.config["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
-        let id = format!("rb-subcg-{}", uid());
+        let id = format!("rb-subcg-{}", unique_id());
         rt.run_detached(&id, &b);
         rt.exec(&["exec", "-d", &id, "/bin/sleep", "999"])
             .assert_ok();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let pid = pid_of(rt, &id);
+        let pid = rt.pid_of(&id);
         let other = loop {
             let mut procs = cgroup_procs(&rel);
             procs.retain(|p| *p != pid);
@@ -1075,11 +1115,13 @@ fn delete_force_with_sub_cgroups() {
 /// says "container not running" (runc's words; the container is left as it was).
 #[test]
 fn unknown_signal_and_pause_twice_in_runcs_words() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-words");
         b.args(&["/bin/sleep", "30"]);
-        let id = format!("rb-words-{}", uid());
+        let id = format!("rb-words-{}", unique_id());
         rt.run_detached(&id, &b);
         let o = rt.kill(&id, "FOO");
         assert!(!o.ok(), "{name}: {o:?}");
@@ -1125,9 +1167,9 @@ fn no_file_fds_at_any_stage() {
     let rt = Runtime::new();
     let mut b = Bundle::new("rb-allfds");
     b.args(&["/bin/sleep", "30"]);
-    let id = format!("rb-allfds-{}", uid());
+    let id = format!("rb-allfds-{}", unique_id());
     rt.create(&id, &b).assert_ok();
-    let pid = pid_of(&rt, &id);
+    let pid = rt.pid_of(&id);
     assert_eq!(
         file_fds_above_stdio(pid),
         Vec::<String>::new(),
@@ -1163,7 +1205,9 @@ fn no_file_fds_at_any_stage() {
 /// while the tmpfs is still writable, and the tmpfs is read-only for the process.
 #[test]
 fn readonly_tmpfs_with_a_mount_below_it() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-rotmpfs");
         let src = b.join("src");
@@ -1188,11 +1232,13 @@ fn readonly_tmpfs_with_a_mount_below_it() {
 /// --cap is skipped with a warning, as runc does.
 #[test]
 fn exec_cwd_and_cap_errors_in_runcs_words() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-execerr");
         b.args(&["/bin/sleep", "30"]);
-        let id = format!("rb-execerr-{}", uid());
+        let id = format!("rb-execerr-{}", unique_id());
         rt.run_detached(&id, &b);
         let o = rt.exec(&["exec", "--cwd", "/no/such/dir", &id, "/bin/true"]);
         o.assert_code(255);
@@ -1221,7 +1267,9 @@ fn exec_cwd_and_cap_errors_in_runcs_words() {
 /// and a cgroup namespace (runc 1.2's default too).
 #[test]
 fn spec_writes_runcs_document() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     let mut docs = Vec::new();
     for (name, rt) in &rts {
         for rootless in [false, true] {
@@ -1255,7 +1303,9 @@ fn spec_writes_runcs_document() {
 /// devpts `gid=5` option gives it), not to root, so that it can reopen its terminal.
 #[test]
 fn pty_is_owned_by_the_process_uid() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-ptyown");
         b.terminal(true).user(1000, 1000, &[]).args(&[
@@ -1264,7 +1314,7 @@ fn pty_is_owned_by_the_process_uid() {
             "echo \"owner=$(stat -c %u:%g $(readlink /proc/self/fd/0))\"",
         ]);
         let sock = ConsoleSocket::bind(&rt.scratch("ptyown").join("c.sock"));
-        let id = format!("rb-ptyown-{}", uid());
+        let id = format!("rb-ptyown-{}", unique_id());
         let path = sock.path().to_str().unwrap().to_string();
         rt.create_with(&id, &b, &["--console-socket", &path])
             .assert_ok();
@@ -1284,7 +1334,9 @@ fn pty_is_owned_by_the_process_uid() {
 /// CLI: without a command the runtime prints its global help (exit 0), as runc.
 #[test]
 fn no_command_prints_the_global_help() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let o = rt.cmd().no_root().run();
         o.assert_ok();
@@ -1311,7 +1363,9 @@ fn own_nofile() -> u64 {
 /// still has the runtime's limits, the process the configured ones.
 #[test]
 fn rlimits_are_set_after_the_create_container_hooks() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     let own = own_nofile();
     let lim = own.min(512) / 2;
     assert!(lim >= 16, "the test's own RLIMIT_NOFILE is {own}");
@@ -1339,11 +1393,13 @@ fn rlimits_are_set_after_the_create_container_hooks() {
 /// pty before the process runs.
 #[test]
 fn exec_tty_applies_console_size() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-exectty");
         b.args(&["/bin/sleep", "30"]);
-        let id = format!("rb-exectty-{}", uid());
+        let id = format!("rb-exectty-{}", unique_id());
         rt.run_detached(&id, &b);
         let p = b.join("tty-process.json");
         std::fs::write(
@@ -1393,7 +1449,9 @@ fn exec_tty_applies_console_size() {
 /// runc: "permission denied" with and without --no-pivot.
 #[test]
 fn no_pivot_keeps_a_fresh_proc_mount_out() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         for extra in [&[][..], &["--no-pivot"][..]] {
             let mut b = Bundle::new("rb-nopivot");
@@ -1418,7 +1476,9 @@ fn no_pivot_keeps_a_fresh_proc_mount_out() {
 /// what that mount put there.
 #[test]
 fn bind_source_below_an_earlier_mount() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-mountorder");
         b.mkdir("a");
@@ -1447,7 +1507,7 @@ fn events_interval_ends_when_the_container_is_deleted() {
     let rt = Runtime::new();
     let mut b = Bundle::new("rb-evdel");
     b.args(&["/bin/sleep", "30"]);
-    let id = format!("rb-evdel-{}", uid());
+    let id = format!("rb-evdel-{}", unique_id());
     rt.run_detached(&id, &b);
     std::thread::scope(|s| {
         let h = s.spawn(|| {
@@ -1476,7 +1536,9 @@ fn events_interval_ends_when_the_container_is_deleted() {
 /// with the files is up to their own modes.
 #[test]
 fn bind_source_the_user_namespace_cannot_reach() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-usernsbind");
         b.add_namespace("user", None).uid_mappings(0, 200000, 65536);
@@ -1507,7 +1569,9 @@ fn bind_source_the_user_namespace_cannot_reach() {
 /// so those cases run under the runtime under test only.
 #[test]
 fn sigkill_of_a_paused_container_thaws_it() {
-    let Some(rts) = both() else { return };
+    let Some(rts) = runc_then_under_test() else {
+        return;
+    };
     for (name, rt) in &rts {
         let mut b = Bundle::new("rb-killpaused");
         b.args(&["/bin/sleep", "30"]);
@@ -1515,7 +1579,7 @@ fn sigkill_of_a_paused_container_thaws_it() {
             if all && *name == "runc" {
                 continue;
             }
-            let id = format!("rb-killpaused-{}", uid());
+            let id = format!("rb-killpaused-{}", unique_id());
             rt.run_detached(&id, &b);
             rt.exec(&["pause", &id]).assert_ok();
             let mut args = vec!["kill"];
@@ -1528,7 +1592,7 @@ fn sigkill_of_a_paused_container_thaws_it() {
             rt.delete(&id).assert_ok();
         }
         if *name != "runc" {
-            let id = format!("rb-killpaused-{}", uid());
+            let id = format!("rb-killpaused-{}", unique_id());
             rt.run_detached(&id, &b);
             rt.exec(&["pause", &id]).assert_ok();
             rt.exec(&["kill", "--all", &id, "TERM"]).assert_ok();
