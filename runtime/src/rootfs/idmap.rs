@@ -572,42 +572,41 @@ pub fn kernel_supports_idmap() -> bool {
 /// mount_setattr adding `attr_set` (MOUNT_ATTR_RDONLY, _NOSUID, ...) to
 /// the top mount of a detached tree; the flags it already has stay.
 pub(crate) fn set_attrs(tree: BorrowedFd<'_>, attr_set: u64) -> nix::Result<()> {
-    // SAFETY: mount_attr is plain integers; all-zero is its neutral value.
-    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
-    attr.attr_set = attr_set;
-    // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, an initialised attr.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
+    mount_setattr(tree, false, attr_set, 0, None)
 }
 
 /// mount_setattr(MOUNT_ATTR_IDMAP) with the mappings of the user namespace `ns`.
 fn set_idmap(tree: BorrowedFd<'_>, ns: BorrowedFd<'_>, recursive: bool) -> nix::Result<()> {
-    // SAFETY: mount_attr is plain integers; all-zero is its neutral value.
+    mount_setattr(tree, recursive, MOUNT_ATTR_IDMAP, 0, Some(ns))
+}
+
+/// mount_setattr(2) on the mount `fd` (AT_EMPTY_PATH; AT_RECURSIVE when
+/// `recursive`): sets `set`, clears `clr`, with `userns` for MOUNT_ATTR_IDMAP.
+pub(crate) fn mount_setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    set: u64,
+    clr: u64,
+    userns: Option<BorrowedFd<'_>>,
+) -> nix::Result<()> {
+    // SAFETY: mount_attr is plain integers; all-zero is its neutral value (and
+    // what the kernel expects in the fields not set here).
     let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
-    attr.attr_set = MOUNT_ATTR_IDMAP;
-    attr.userns_fd = ns.as_raw_fd() as u64;
+    attr.attr_set = set;
+    attr.attr_clr = clr;
+    if let Some(ns) = userns {
+        attr.userns_fd = ns.as_raw_fd() as u64;
+    }
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    // SAFETY: valid fds, an empty path with AT_EMPTY_PATH, an initialised attr.
+    // SAFETY: valid fds, an empty path with AT_EMPTY_PATH, an initialised attr
+    // of the size passed.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
+            fd.as_raw_fd(),
             c"".as_ptr(),
             flags,
             &attr as *const libc::mount_attr,

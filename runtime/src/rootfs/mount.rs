@@ -2,7 +2,7 @@
 //! with openat2(RESOLVE_IN_ROOT) and mounted through /proc/self/fd, so a
 //! symlink in the rootfs can never redirect a mount onto the host.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -259,25 +259,5 @@ fn finish(ctx: &RootfsCtx, dest: &Path, opts: &MountOptions) -> Result<()> {
 }
 
 fn set_attr_recursive(fd: BorrowedFd<'_>, set: u64, clr: u64) -> nix::Result<()> {
-    // SAFETY: mount_attr is plain integers, for which all-zero is valid (and what the
-    // kernel expects in the fields not set here).
-    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
-    attr.attr_set = set;
-    attr.attr_clr = clr;
-    // SAFETY: valid fd, empty path with AT_EMPTY_PATH, initialised attr.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(())
-    }
+    super::idmap::mount_setattr(fd, true, set, clr, None)
 }
