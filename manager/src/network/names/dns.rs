@@ -686,18 +686,9 @@ fn forward_tcp(up: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::table::tests::ep;
     use super::*;
     use std::net::Ipv6Addr;
-
-    fn ep(name: &str, id: &str, ip: &str, aliases: &[&str]) -> Endpoint {
-        Endpoint {
-            container_id: id.into(),
-            container_name: name.into(),
-            ipv4: ip.into(),
-            aliases: aliases.iter().map(|a| a.to_string()).collect(),
-            ..Endpoint::default()
-        }
-    }
 
     fn server(eps: &[Endpoint]) -> Server {
         server_at(Path::new("/nonexistent"), eps)

@@ -188,10 +188,16 @@ fn take_out<A>(map: &mut HashMap<String, Vec<Holder<A>>>, name: &str, order: &(S
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn ep(name: &str, id: &str, ip: &str, aliases: &[&str]) -> Endpoint {
+    /// An endpoint record of `name` (container `id`) at `ip` with `aliases`.
+    pub(in crate::network::names) fn ep(
+        name: &str,
+        id: &str,
+        ip: &str,
+        aliases: &[&str],
+    ) -> Endpoint {
         Endpoint {
             container_id: id.into(),
             container_name: name.into(),
