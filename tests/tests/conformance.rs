@@ -80,6 +80,16 @@ fn unhandled_term_to_the_namespace_init_is_dropped_not_escalated() {
         rt.create(&id, &b).assert_ok();
         let pid = rt.pid_of(&id);
         rt.start(&id).assert_ok();
+        // runc's `start` returns before its init has exec'd the program (its Go init
+        // catches TERM until then): look at the mask of `sleep` itself.
+        assert!(
+            sys::wait_for(Duration::from_secs(10), || {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+                (comm.trim() == "sleep").then_some(())
+            })
+            .is_some(),
+            "{name}: the init never became sleep"
+        );
         assert_eq!(caught_signals(pid) & bit(libc::SIGTERM), 0, "{name}");
         rt.kill(&id, "TERM").assert_ok();
         std::thread::sleep(Duration::from_millis(300));
