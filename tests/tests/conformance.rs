@@ -65,6 +65,19 @@ fn exited_unreaped_process_is_stopped_and_cannot_be_signalled() {
     }
 }
 
+/// Wait until `pid` runs `comm`: runc's `start` returns before its init has exec'd the
+/// program, and that Go init catches every signal until then.
+fn wait_for_program(pid: i32, comm: &str, name: &str) {
+    assert!(
+        sys::wait_for(Duration::from_secs(10), || {
+            let c = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            (c.trim() == comm).then_some(())
+        })
+        .is_some(),
+        "{name}: the init never became {comm}"
+    );
+}
+
 /// `killsig`: PID 1 of a pid namespace without a handler for TERM does not get it (the
 /// kernel drops it at send time), and `kill` neither fails nor escalates: the container
 /// keeps running until KILL. The file fails when its TERM lands before `sh` ran `trap`.
@@ -80,16 +93,7 @@ fn unhandled_term_to_the_namespace_init_is_dropped_not_escalated() {
         rt.create(&id, &b).assert_ok();
         let pid = rt.pid_of(&id);
         rt.start(&id).assert_ok();
-        // runc's `start` returns before its init has exec'd the program (its Go init
-        // catches TERM until then): look at the mask of `sleep` itself.
-        assert!(
-            sys::wait_for(Duration::from_secs(10), || {
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-                (comm.trim() == "sleep").then_some(())
-            })
-            .is_some(),
-            "{name}: the init never became sleep"
-        );
+        wait_for_program(pid, "sleep", name);
         assert_eq!(caught_signals(pid) & bit(libc::SIGTERM), 0, "{name}");
         rt.kill(&id, "TERM").assert_ok();
         std::thread::sleep(Duration::from_millis(300));
@@ -119,6 +123,7 @@ fn bare_signal_names_reach_a_trapping_init() {
         rt.create(&id, &b).assert_ok();
         let pid = rt.pid_of(&id);
         rt.start(&id).assert_ok();
+        wait_for_program(pid, "sh", name);
         let want = bit(libc::SIGTERM) | bit(libc::SIGUSR1) | bit(libc::SIGUSR2);
         assert!(
             sys::wait_for(Duration::from_secs(10), || {
