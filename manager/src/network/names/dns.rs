@@ -720,16 +720,20 @@ mod tests {
         s.decide(&m, from.parse().unwrap())
     }
 
+    /// The A records of a reply, in order.
+    fn a_records(r: &Message) -> Vec<Ipv4Addr> {
+        r.answers
+            .iter()
+            .filter_map(|r| match r.data {
+                RData::A(a) => Some(a.0),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn a_answers(o: Outcome) -> Vec<Ipv4Addr> {
         match o {
-            Outcome::Reply(r) => r
-                .answers
-                .iter()
-                .filter_map(|r| match r.data {
-                    RData::A(a) => Some(a.0),
-                    _ => None,
-                })
-                .collect(),
+            Outcome::Reply(r) => a_records(&r),
             Outcome::Forward(_) => panic!("forwarded"),
         }
     }
@@ -844,14 +848,7 @@ mod tests {
         let asked = |s: &mut Server, n: &str| {
             s.refresh();
             match ask(s, n, RecordType::A, c) {
-                Outcome::Reply(r) => r
-                    .answers
-                    .iter()
-                    .filter_map(|r| match r.data {
-                        RData::A(a) => Some(a.0),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>(),
+                Outcome::Reply(r) => a_records(&r),
                 Outcome::Forward(_) => Vec::new(),
             }
         };
@@ -891,15 +888,7 @@ mod tests {
         let mut s = server_at(&root.join("a"), &[]);
         s.refresh();
         let ask_a = |s: &mut Server, n: &str, from: &str| match ask(s, n, RecordType::A, from) {
-            Outcome::Reply(r) => Some(
-                r.answers
-                    .iter()
-                    .filter_map(|r| match r.data {
-                        RData::A(a) => Some(a.0),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>(),
-            ),
+            Outcome::Reply(r) => Some(a_records(&r)),
             Outcome::Forward(_) => None,
         };
         let peer = Ipv4Addr::new(10, 8, 0, 7);
