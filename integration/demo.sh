@@ -16,7 +16,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 "$here/install-deps.sh"
 (cd "$top" && cargo build --release --quiet)
-bin="$top/target/x86_64-unknown-linux-gnu/release"
+# The build target is .cargo/config.toml's [build] target (musl).
+target=$(awk -F'"' '/^\[/ { b = ($0 == "[build]") } b && /^target *=/ { print $2; exit }' "$top/.cargo/config.toml")
+bin="$top/target/$target/release"
 export PATH="$bin:$PATH"
 
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)

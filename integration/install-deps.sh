@@ -6,6 +6,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential pkg-config libseccomp-dev   # building (static libseccomp)
+  musl-tools                                  # building for musl: musl-gcc for crates' C code (ring, zstd)
   busybox-static                              # rootfs of demo and test images
   runc                                        # differential tests, benchmarks
   crun                                        # runtime benchmark peer (pure cgroup v2 hosts only)
@@ -37,4 +38,18 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo (Rust toolchain) is required: install it with rustup or Debian's cargo package" >&2
   exit 1
+fi
+# The binaries build for .cargo/config.toml's target (x86_64-unknown-linux-musl; why in
+# docs/runtime.md, "The C library"): Rust's standard library for it (with its own musl
+# libc and start files) comes from rustup.
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+target=$(awk -F'"' '/^\[/ { b = ($0 == "[build]") } b && /^target *=/ { print $2; exit }' "$top/.cargo/config.toml")
+if [ -n "$target" ] && [ ! -d "$(rustc --print sysroot)/lib/rustlib/$target/lib" ]; then
+  if command -v rustup >/dev/null 2>&1; then
+    (cd "$top" && rustup target add "$target")
+  else
+    echo "the Rust standard library for $target is missing and rustup is not installed:" >&2
+    echo "install Rust with rustup, then: rustup target add $target" >&2
+    exit 1
+  fi
 fi

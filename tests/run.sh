@@ -8,10 +8,12 @@
 #
 # Steps:
 #   1. cargo build --release -p berth -p berth-shim -p berth-runtime -p containerd-shim-berth-v2
-#   2. the static checker run inside test containers:
-#      RUSTFLAGS="-C target-feature=+crt-static" \
+#      for the build target (.cargo/config.toml's build.target, musl; $BERTH_TARGET
+#      overrides it, e.g. BERTH_TARGET=x86_64-unknown-linux-gnu for the glibc build)
+#      -> target/<target>/release, exported to the tests as BERTH_RELEASE_DIR
+#   2. the static checker run inside test containers (glibc, static by .cargo/config.toml):
 #        cargo build --release -p berth-checker --target x86_64-unknown-linux-gnu
-#      -> target/x86_64-unknown-linux-gnu/release/berth-checker
+#      -> target/x86_64-unknown-linux-gnu/release/berth-checker, exported as BERTH_CHECKER
 #   3. on a full run (no arguments, BERTH_RUNTIME unset, BERTH_SKIP_UNIT unset): the unit
 #      tests of the default workspace members (`cargo test`)
 #   4. cargo test --release --no-fail-fast -p berth-tests -- --test-threads=2
@@ -58,13 +60,21 @@ for a in "$@"; do
   fi
 done
 
-echo "==> building berth, berth-shim and berth-runtime"
-cargo build --release -p berth -p berth-shim -p berth-runtime -p containerd-shim-berth-v2
+# The build target: the one place that names it is .cargo/config.toml ([build] target).
+target="${BERTH_TARGET:-$(awk -F'"' '/^\[/ { b = ($0 == "[build]") } b && /^target *=/ { print $2; exit }' .cargo/config.toml)}"
+if [ -z "$target" ]; then
+  echo "tests/run.sh: no [build] target in .cargo/config.toml and BERTH_TARGET unset" >&2
+  exit 1
+fi
+export BERTH_RELEASE_DIR="$PWD/target/$target/release"
+
+echo "==> building berth, berth-shim and berth-runtime ($target)"
+cargo build --release --target "$target" -p berth -p berth-shim -p berth-runtime -p containerd-shim-berth-v2
 
 echo "==> building the static checker"
-RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --release -p berth-checker --target x86_64-unknown-linux-gnu
+cargo build --release -p berth-checker --target x86_64-unknown-linux-gnu
 checker=target/x86_64-unknown-linux-gnu/release/berth-checker
+export BERTH_CHECKER="$PWD/$checker"
 if ldd "$checker" 2>&1 | grep -q '=>'; then
   echo "tests/run.sh: $checker is not statically linked:" >&2
   ldd "$checker" >&2 || true
@@ -81,7 +91,7 @@ export BERTH_TEST_DIRS_LOG="$dirs_log"
 trap 'rm -f "$log" "$dirs_log"' EXIT
 if [ "$#" -eq 0 ] && [ -z "${BERTH_RUNTIME:-}" ] && [ -z "${BERTH_SKIP_UNIT:-}" ]; then
   echo "==> unit tests"
-  cargo test 2>&1 | tee -a "$log"
+  cargo test --target "$target" 2>&1 | tee -a "$log"
 fi
 
 echo "==> running the end-to-end tests"
@@ -90,19 +100,19 @@ echo "==> running the end-to-end tests"
 export CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-false}"
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-16}"
 set +e
-cargo test --release --no-fail-fast -p berth-tests ${cargo_args[@]+"${cargo_args[@]}"} \
+cargo test --release --target "$target" --no-fail-fast -p berth-tests ${cargo_args[@]+"${cargo_args[@]}"} \
   -- --test-threads=2 ${bin_args[@]+"${bin_args[@]}"} 2>&1 | tee -a "$log"
 rc=${PIPESTATUS[0]}
 set -e
 census_failed=0
 if [ "${BERTH_CENSUS:-1}" != 0 ]; then
   echo "==> census of berth objects left on the host"
-  cargo build --release -q -p berth-tests --bin berth-census
+  cargo build --release --target "$target" -q -p berth-tests --bin berth-census
   census_args=(--dirs-log "$dirs_log")
   if [ "${BERTH_CENSUS:-1}" = warn ] || [ -n "${BERTH_KEEP_TMP:-}" ]; then
     census_args+=(--warn-only)
   fi
-  if ! target/x86_64-unknown-linux-gnu/release/berth-census "${census_args[@]}"; then
+  if ! "$BERTH_RELEASE_DIR/berth-census" "${census_args[@]}"; then
     census_failed=1
     [ "$rc" -ne 0 ] || rc=1
   fi

@@ -62,9 +62,25 @@ def unescape_mountinfo(s):
 
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+def build_target():
+    """The target the workspace builds for: $BERTH_TARGET, else `build.target`
+    of .cargo/config.toml, the one place that names it (tests/run.sh reads it
+    the same way)."""
+    if os.environ.get("BERTH_TARGET"):
+        return os.environ["BERTH_TARGET"]
+    import tomllib
+    with open(os.path.join(REPO, ".cargo", "config.toml"), "rb") as f:
+        return tomllib.load(f)["build"]["target"]
+
+
+# The release binaries: $BERTH_RELEASE_DIR (tests/run.sh exports it), else
+# target/<build target>/release.
+RELEASE = (os.environ.get("BERTH_RELEASE_DIR")
+           or os.path.join(REPO, "target", build_target(), "release"))
 DEFAULT_RUNTIME_A = "runc"
-DEFAULT_RUNTIME_B = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release",
-                                 "berth-runtime")
+DEFAULT_RUNTIME_B = os.path.join(RELEASE, "berth-runtime")
 
 
 def argument_parser(description, warmup):

@@ -23,7 +23,7 @@ from benchlib import BenchError, log, stats  # noqa: E402
 import docker as dockerbench  # noqa: E402
 
 REPO = benchlib.REPO
-REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")
+REL = benchlib.RELEASE
 
 DOCKERFILE = """FROM localhost/berth-bench-busybox:latest
 ENV APP=/app MODE=bench

@@ -37,7 +37,7 @@ from benchlib import BenchError, log, stats  # noqa: E402
 import docker as bench_docker  # noqa: E402  (bench/docker.py: a private dockerd)
 
 REPO = benchlib.REPO
-REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")
+REL = benchlib.RELEASE
 BUILD_IMAGE = os.path.join(REPO, "integration", "containerd", "build-busybox-image.sh")
 IMAGE = "docker.io/library/busybox:latest"
 COMPOSE_V2 = "/opt/docker-compose-v2/usr/bin/docker-compose"

@@ -41,7 +41,7 @@ import benchlib  # noqa: E402
 from benchlib import BenchError, log, resolve_runtime, stats  # noqa: E402
 from containerd import BUILD_IMAGE, IMAGE, Containerd  # noqa: E402
 
-RELEASE = os.path.join(benchlib.REPO, "target", "x86_64-unknown-linux-gnu", "release")
+RELEASE = benchlib.RELEASE
 BERTH_RUNTIME_ROOT = "/run/containerd/berth"
 OPS = [("run", "ctr run --rm /bin/true"), ("exec", "ctr task exec /bin/true")]
 

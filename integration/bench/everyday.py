@@ -27,7 +27,7 @@ from benchlib import BenchError, log, stats  # noqa: E402
 import docker as dockerbench  # noqa: E402
 
 REPO = benchlib.REPO
-REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")
+REL = benchlib.RELEASE
 IMAGE = dockerbench.IMAGE
 SCRIPT = ("for i in 1 2 3 4 5 6 7 8 9 10; do "
           "dd if=/dev/urandom of=/big$i bs=1M count=10 2>/dev/null; done")

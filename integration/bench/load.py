@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 from benchlib import BenchError, log  # noqa: E402
 
-REL = os.path.join(benchlib.REPO, "target", "x86_64-unknown-linux-gnu", "release")
+REL = benchlib.RELEASE
 
 
 class Berth:

@@ -24,7 +24,7 @@ from benchlib import BenchError, log, stats  # noqa: E402
 import containerd as ctdbench  # noqa: E402
 
 REPO = benchlib.REPO
-REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")
+REL = benchlib.RELEASE
 BUILD_IMAGE = os.path.join(REPO, "integration", "containerd", "build-busybox-image.sh")
 IMAGE = "docker.io/library/busybox:latest"
 

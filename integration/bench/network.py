@@ -45,7 +45,7 @@ from benchlib import BenchError, log, stats  # noqa: E402
 import docker as dockerbench  # noqa: E402
 
 REPO = benchlib.REPO
-REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")  # --bin-dir
+REL = benchlib.RELEASE  # --bin-dir
 BUILD_IMAGE = os.path.join(REPO, "integration", "containerd", "build-busybox-image.sh")
 IMAGE = "docker.io/library/busybox:latest"
 # name queries per exec in the scale rounds' lookup figure

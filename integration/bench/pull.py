@@ -31,9 +31,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import REPO, BenchError, log, stats  # noqa: E402
+from benchlib import RELEASE, BenchError, log, stats  # noqa: E402
 
-DEFAULT_BERTH = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release", "berth")
+DEFAULT_BERTH = os.path.join(RELEASE, "berth")
 GOAL = 1.5
 
 

@@ -29,9 +29,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import REPO, BenchError, log, stats  # noqa: E402
+from benchlib import RELEASE, BenchError, log, stats  # noqa: E402
 
-REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")
+REL = RELEASE
 PR_SET_CHILD_SUBREAPER = 36
 
 

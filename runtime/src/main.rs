@@ -33,11 +33,13 @@ pub const SPEC_VERSION: &str = "1.3.0";
 /// handlers for a "stack overflow" message (berth-runtime's stack use is
 /// shallow, and a panic aborts anyway). What it does that matters is kept in
 /// `sys::startup::init`: fds 0-2 opened on /dev/null when closed, SIGPIPE
-/// ignored. `std::env::args` needs no runtime set-up on glibc (it reads
-/// argv from an `.init_array` hook).
+/// ignored, and argv recorded (`sys::startup::args_os`: musl, unlike glibc,
+/// leaves `std::env::args` to that set-up).
 #[cfg(not(test))]
 #[no_mangle]
-pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: libc's own argc/argv, valid for the life of the process.
+    unsafe { sys::startup::set_args(argc, argv) };
     sys::startup::init();
     berth_main();
     0
@@ -46,7 +48,17 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
 // Unit tests get the test harness's `main`.
 #[cfg_attr(test, allow(dead_code))]
 fn berth_main() {
-    let args = cli::normalize_args(std::env::args());
+    let mut args = Vec::new();
+    for (i, a) in sys::startup::args_os().into_iter().enumerate() {
+        match a.into_string() {
+            Ok(a) => args.push(a),
+            Err(a) => {
+                eprintln!("error: argument {i} is not valid UTF-8: {a:?}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let args = cli::normalize_args(args);
     if help::requested(&args) {
         return;
     }

@@ -24,7 +24,8 @@ pub fn fs_magic(path: &Path) -> Option<i64> {
     // the call; statfs writes only into it.
     cvt(unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) }).ok()?;
     // SAFETY: statfs succeeded, so it filled the (zeroed) buffer.
-    Some(unsafe { st.assume_init() }.f_type)
+    // f_type is signed in glibc, unsigned in musl; the magic numbers fit in 32 bits.
+    Some(unsafe { st.assume_init() }.f_type as i64)
 }
 
 /// A close-on-exec pipe (read end, write end).
@@ -338,7 +339,8 @@ pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cbuf);
+        // socklen_t in musl, size_t in glibc.
+        msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
         cvt(libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) as libc::c_int)?;
         let c = libc::CMSG_FIRSTHDR(&msg);
         if !c.is_null() && (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS

@@ -82,7 +82,8 @@ fn recv_fds_impl(sock: i32, stop_after_fds: bool) -> std::io::Result<Received> {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space;
+        // socklen_t in musl, size_t in glibc.
+        msg.msg_controllen = space as _;
         let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
@@ -95,7 +96,7 @@ fn recv_fds_impl(sock: i32, stop_after_fds: bool) -> std::io::Result<Received> {
             let mut c = libc::CMSG_FIRSTHDR(&msg);
             while !c.is_null() {
                 if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                    let len = (*c).cmsg_len - libc::CMSG_LEN(0) as usize;
+                    let len = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
                     let count = len / std::mem::size_of::<i32>();
                     let p = libc::CMSG_DATA(c) as *const i32;
                     for i in 0..count {

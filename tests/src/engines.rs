@@ -38,7 +38,7 @@ pub fn workspace() -> PathBuf {
 }
 
 /// berth-runtime: `$BERTH_RUNTIME`, else the newest of target/release/berth-runtime and
-/// target/x86_64-unknown-linux-gnu/release/berth-runtime.
+/// berth-runtime in [`crate::release_dir`].
 pub fn berth_runtime() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_RUNTIME").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
@@ -47,7 +47,7 @@ pub fn berth_runtime() -> PathBuf {
     }
     let candidates = [
         workspace().join("target/release/berth-runtime"),
-        workspace().join("target/x86_64-unknown-linux-gnu/release/berth-runtime"),
+        crate::release_dir().join("berth-runtime"),
     ];
     candidates
         .iter()

@@ -1,11 +1,12 @@
 //! End-to-end test harness for `berth-runtime` (and any runc-compatible runtime).
 //!
-//! * The runtime binary comes from `BERTH_RUNTIME` (default
-//!   `<workspace>/target/release/berth-runtime`); `BERTH_RUNTIME=/usr/bin/runc` runs the
-//!   suite against runc.
-//! * The container process is the static `berth-checker` (tests/checker), built with
-//!   `tests/run.sh` or:
-//!   `RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p berth-checker --target x86_64-unknown-linux-gnu`
+//! * The workspace's binaries come from [`release_dir`] (`BERTH_RELEASE_DIR`, which
+//!   tests/run.sh exports, else `<workspace>/target/<build target>/release`); the runtime
+//!   from `BERTH_RUNTIME` if set: `BERTH_RUNTIME=/usr/bin/runc` runs the suite against
+//!   runc.
+//! * The container process is the static `berth-checker` (tests/checker, [`checker_bin`]),
+//!   built with `tests/run.sh` or:
+//!   `cargo build --release -p berth-checker --target x86_64-unknown-linux-gnu`
 //! * Tests where runc 1.1.5 legitimately differs from the berth contract are skipped when
 //!   the runtime is runc, unless `BERTH_STRICT=1`.
 //! * `BERTH_KEEP_TMP=1` keeps bundles/roots under /tmp for debugging.
@@ -77,10 +78,23 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The directory of the workspace's release binaries: `$BERTH_RELEASE_DIR` (tests/run.sh
+/// exports it), else `<workspace>/target/<target>/release` for the target this crate is
+/// built for, which is the workspace's build target (.cargo/config.toml) as for the
+/// binaries (build.rs passes it in).
+pub fn release_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_RELEASE_DIR").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    workspace_root()
+        .join("target")
+        .join(env!("BERTH_BUILD_TARGET"))
+        .join("release")
+}
+
 /// The runtime under test: `$BERTH_RUNTIME`, else the newest of
-/// `<workspace>/target/release/berth-runtime` and
-/// `<workspace>/target/x86_64-unknown-linux-gnu/release/berth-runtime` (the workspace's
-/// .cargo/config.toml builds for an explicit target, which lands in the latter).
+/// `<workspace>/target/release/berth-runtime` (a build without the workspace's target)
+/// and `<release_dir>/berth-runtime`.
 pub fn runtime_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_RUNTIME").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
@@ -89,7 +103,7 @@ pub fn runtime_bin() -> PathBuf {
     }
     let candidates = [
         workspace_root().join("target/release/berth-runtime"),
-        workspace_root().join("target/x86_64-unknown-linux-gnu/release/berth-runtime"),
+        release_dir().join("berth-runtime"),
     ];
     candidates
         .iter()
@@ -107,12 +121,18 @@ pub fn runtime_bin() -> PathBuf {
         })
 }
 
-/// The static checker binary (panics with build instructions if missing).
+/// The static checker binary: `$BERTH_CHECKER` (tests/run.sh exports it), else the glibc
+/// build tests/run.sh makes (panics with build instructions if missing). It stays on
+/// glibc while the workspace builds for musl: what it reports (the syscalls its libc
+/// makes, under seccomp profiles) is what the tests were written against.
 pub fn checker_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_CHECKER").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
     let p = workspace_root().join("target/x86_64-unknown-linux-gnu/release/berth-checker");
     assert!(
         p.is_file(),
-        "checker binary {} not found; build it with:\n  RUSTFLAGS=\"-C target-feature=+crt-static\" \
+        "checker binary {} not found; build it with:\n  \
          cargo build --release -p berth-checker --target x86_64-unknown-linux-gnu\n(or run tests/run.sh)",
         p.display()
     );

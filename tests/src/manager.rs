@@ -1,8 +1,8 @@
 //! Driving the `berth` manager under test: a private `--root`/`--state` per test, the
 //! runtime and shim from this workspace, busybox images built locally.
 //!
-//! Binaries: `BERTH_BIN`, `BERTH_SHIM`, `BERTH_RUNTIME` override the defaults under
-//! `target/x86_64-unknown-linux-gnu/release/`.
+//! Binaries: `BERTH_BIN`, `BERTH_SHIM`, `BERTH_RUNTIME` override the defaults in
+//! [`crate::release_dir`].
 
 use crate::runtime::{Cmd, Runtime};
 use crate::sys::{self, TempDir};
@@ -15,9 +15,7 @@ pub fn workspace_bin(env: &str, name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let p = crate::workspace_root()
-        .join("target/x86_64-unknown-linux-gnu/release")
-        .join(name);
+    let p = crate::release_dir().join(name);
     assert!(
         p.is_file(),
         "{} not found: build with `cargo build --release` (or run tests/run.sh)",

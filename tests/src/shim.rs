@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The shim under test: `$BERTH_SHIM`, else target/x86_64-unknown-linux-gnu/release/berth-shim.
+/// The shim under test: `$BERTH_SHIM`, else berth-shim in [`crate::release_dir`].
 pub fn shim_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_SHIM").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let p = crate::workspace_root().join("target/x86_64-unknown-linux-gnu/release/berth-shim");
+    let p = crate::release_dir().join("berth-shim");
     assert!(
         p.is_file(),
         "{} not found: cargo build --release -p berth-shim",

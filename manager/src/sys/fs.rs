@@ -243,7 +243,7 @@ pub fn set_mtime_at<P: ?Sized + NixPath>(dir: impl AsFd, name: &P, mtime: i64) -
         dir,
         name,
         &TimeSpec::UTIME_OMIT,
-        &TimeSpec::new(mtime as libc::time_t, 0),
+        &TimeSpec::new(mtime, 0),
         UtimensatFlags::NoFollowSymlink,
     )?)
 }
@@ -253,7 +253,7 @@ pub fn set_mtime(fd: impl AsFd, mtime: i64) -> io::Result<()> {
     Ok(nix::sys::stat::futimens(
         fd,
         &TimeSpec::UTIME_OMIT,
-        &TimeSpec::new(mtime as libc::time_t, 0),
+        &TimeSpec::new(mtime, 0),
     )?)
 }
 

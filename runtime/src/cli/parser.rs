@@ -162,7 +162,7 @@ struct Cursor {
     escaped: bool,
 }
 
-/// The arguments are `String`s (from `std::env::args`), so never lossy.
+/// The arguments are `String`s (checked in `berth_main`), so never lossy.
 fn string(s: OsString) -> String {
     s.into_string()
         .unwrap_or_else(|s| s.to_string_lossy().into_owned())

@@ -348,15 +348,28 @@ impl Container {
     }
 }
 
-/// rename(2) that fails with EEXIST instead of replacing `to`.
+/// rename(2) that fails with EEXIST instead of replacing `to`. The raw
+/// syscall: nix wraps `renameat2` for glibc only, and the musl that Rust's
+/// musl target links (1.2.3) has no wrapper yet.
 fn rename_noreplace(from: &Path, to: &Path) -> nix::Result<()> {
-    nix::fcntl::renameat2(
-        nix::fcntl::AT_FDCWD,
-        from,
-        nix::fcntl::AT_FDCWD,
-        to,
-        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-    )
+    use nix::NixPath;
+    let r = from.with_nix_path(|from| {
+        to.with_nix_path(|to| {
+            // SAFETY: both are NUL-terminated paths that outlive the call;
+            // renameat2 takes (int, const char *, int, const char *, unsigned).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    from.as_ptr(),
+                    libc::AT_FDCWD,
+                    to.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            }
+        })
+    })??;
+    nix::errno::Errno::result(r).map(drop)
 }
 
 /// Write `name` in `dir` through a temp file and rename, so a crash leaves

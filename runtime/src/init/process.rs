@@ -7,44 +7,40 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use nix::errno::Errno;
+use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
 
 use crate::error::{Error, InitError, InitErrorKind, Result, SysContext};
 
-pub fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+/// nix's `Resource` rather than libc's constants: the resource argument's
+/// type differs between glibc (an unsigned enum) and musl (`int`).
+pub fn rlimit_resource(t: PosixRlimitType) -> Resource {
     use PosixRlimitType::*;
     match t {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
+        RlimitCpu => Resource::RLIMIT_CPU,
+        RlimitFsize => Resource::RLIMIT_FSIZE,
+        RlimitData => Resource::RLIMIT_DATA,
+        RlimitStack => Resource::RLIMIT_STACK,
+        RlimitCore => Resource::RLIMIT_CORE,
+        RlimitRss => Resource::RLIMIT_RSS,
+        RlimitNproc => Resource::RLIMIT_NPROC,
+        RlimitNofile => Resource::RLIMIT_NOFILE,
+        RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        RlimitAs => Resource::RLIMIT_AS,
+        RlimitLocks => Resource::RLIMIT_LOCKS,
+        RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        RlimitNice => Resource::RLIMIT_NICE,
+        RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        RlimitRttime => Resource::RLIMIT_RTTIME,
     }
 }
 
 pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<()> {
     for l in limits {
-        let r = libc::rlimit {
-            rlim_cur: l.soft(),
-            rlim_max: l.hard(),
-        };
-        // SAFETY: valid resource and rlimit struct.
-        if unsafe { libc::setrlimit(rlimit_resource(l.typ()), &r) } < 0 {
-            return Err(Errno::last())
-                .ctx(|| format!("set rlimit {:?} to {}/{}", l.typ(), l.soft(), l.hard()));
-        }
+        setrlimit(rlimit_resource(l.typ()), l.soft(), l.hard())
+            .ctx(|| format!("set rlimit {:?} to {}/{}", l.typ(), l.soft(), l.hard()))?;
     }
     Ok(())
 }

@@ -16,6 +16,11 @@ use super::RootfsCtx;
 use crate::error::{Error, Result, SysContext};
 use crate::sys::resolve::{fd_path, mkdir_all_in_root, open_in_root, Leaf};
 
+/// statvfs's ST_RELATIME (<sys/statvfs.h>, the kernel's MNT_RELATIME as
+/// statfs reports it): nix names it for glibc only, and both libcs pass the
+/// kernel's flags through.
+const ST_RELATIME: FsFlags = FsFlags::from_bits_retain(0x1000);
+
 /// `idmapped`: the entry's idmapped tree, made by `create` (see `idmap`).
 pub fn mount_entry(ctx: &RootfsCtx, m: &Mount, idmapped: Option<BorrowedFd<'_>>) -> Result<()> {
     let dest = m.destination();
@@ -193,7 +198,7 @@ pub fn remount_bind(fd: BorrowedFd<'_>, flags: MsFlags, cleared: MsFlags) -> nix
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
     ] {
         if current.contains(st) && !cleared.contains(ms) {
             locked |= ms;

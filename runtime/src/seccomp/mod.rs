@@ -45,6 +45,8 @@
 mod bpf;
 mod cache;
 mod features;
+#[cfg(target_env = "musl")]
+mod musl;
 mod notify;
 mod profile;
 #[cfg(test)]

@@ -6,6 +6,11 @@ use nix::errno::Errno;
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 use std::os::fd::AsRawFd;
 
+// ioctl's request parameter is `unsigned long` in glibc and `int` in musl;
+// libc::Ioctl names whichever this build links.
+const SIOCGIFFLAGS: libc::Ioctl = libc::SIOCGIFFLAGS as libc::Ioctl;
+const SIOCSIFFLAGS: libc::Ioctl = libc::SIOCSIFFLAGS as libc::Ioctl;
+
 /// Set IFF_UP on `lo` in the calling thread's network namespace with the
 /// SIOCGIFFLAGS/SIOCSIFFLAGS ioctls (one socket, two ioctls: cheaper than a
 /// netlink round trip and needs no extra crate in the runtime).
@@ -23,7 +28,7 @@ pub fn loopback_up() -> Result<(), Errno> {
     }
     // SAFETY: a valid socket fd and a pointer to a live, initialised ifreq
     // that the kernel fills (SIOCGIFFLAGS writes ifru_flags only).
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGIFFLAGS, &mut req) } < 0 {
         return Err(Errno::last());
     }
     // SAFETY: SIOCGIFFLAGS just set the ifru_flags member of the union.
@@ -33,7 +38,7 @@ pub fn loopback_up() -> Result<(), Errno> {
     }
     req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
     // SAFETY: as above; SIOCSIFFLAGS only reads the request.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), SIOCSIFFLAGS, &req) } < 0 {
         return Err(Errno::last());
     }
     Ok(())

@@ -80,7 +80,8 @@ pub fn ensure_sealed() -> Result<()> {
         }) => sealed_copy(&exe, false)?,
         other => other?,
     };
-    let argv: Vec<CString> = std::env::args_os()
+    let argv: Vec<CString> = crate::sys::startup::args_os()
+        .into_iter()
         .map(|a| CString::new(a.into_vec()).unwrap_or_default())
         .collect();
     let envp: Vec<CString> = std::env::vars_os()

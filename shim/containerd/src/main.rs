@@ -98,7 +98,9 @@ fn stderr_to_containerd_log() {
 // glibc's static library (nptl-stack.c), which its `glibc.pthread.stack_cache_size`
 // tunable sets at start-up. The daemon is a fork of the `start` command, so it cannot
 // be given the tunable through its environment; it sets the same limit directly.
-// (A glibc without this symbol fails the static link, loudly.)
+// (A glibc without this symbol fails the static link, loudly.) musl keeps no such
+// cache: a thread's stack is unmapped when it exits or is joined.
+#[cfg(target_env = "gnu")]
 extern "C" {
     static mut __nptl_stack_cache_maxsize: usize;
 }
@@ -109,10 +111,13 @@ extern "C" {
 /// (measured: 56 KiB of an idle shim, 140 KiB of a pod's shim). With no cache they
 /// are unmapped at the thread's exit.
 pub fn no_thread_stack_cache() {
+    #[cfg(target_env = "gnu")]
     // SAFETY: called before the process starts any thread (the start command's fork
     // is single-threaded), so nothing reads the variable concurrently; glibc reads it
     // only when a thread exits.
-    unsafe { __nptl_stack_cache_maxsize = 0 };
+    unsafe {
+        __nptl_stack_cache_maxsize = 0
+    };
 }
 
 /// Files the daemon writes into the bundle once it serves: the shim's `address`
@@ -147,10 +152,14 @@ pub fn serve(
     berth_shim::sys::cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
         .context("PR_SET_CHILD_SUBREAPER")?;
     stderr_to_containerd_log();
-    // One malloc arena for all threads: the ttrpc workers would otherwise each touch an
-    // arena of their own, most of an idle shim's anonymous memory.
+    // One malloc arena for all threads: glibc's ttrpc workers would otherwise each touch
+    // an arena of their own, most of an idle shim's anonymous memory. (musl's allocator
+    // has a single heap and no mallopt.)
+    #[cfg(target_env = "gnu")]
     // SAFETY: mallopt before any thread exists.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1)
+    };
     let events =
         events::Publisher::start(std::env::var("TTRPC_ADDRESS").ok(), flags.namespace.clone());
     let (shim, wake_r) = task::Shim::new(events, flags.namespace.clone()).context("wake pipe")?;

@@ -24,10 +24,14 @@ use ttrpc::{Code, TtrpcContext};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Give freed heap back to the kernel after a container or exec is gone: a long-lived
-/// shim would otherwise keep the high-water mark of every exec it served.
+/// shim would otherwise keep the high-water mark of every exec it served. glibc only:
+/// musl's allocator (mallocng) unmaps freed groups by itself and has no malloc_trim.
 fn trim_heap() {
+    #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe { libc::malloc_trim(0) };
+    unsafe {
+        libc::malloc_trim(0)
+    };
 }
 
 fn status(code: Code, msg: impl Into<String>) -> ttrpc::Error {
