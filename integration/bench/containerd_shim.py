@@ -207,6 +207,9 @@ def main():
     ap.add_argument("--baseline-shim", metavar="PATH",
                     help="another containerd-shim-berth-v2 binary, measured as a fourth "
                          "variant (berth-v2 base) in the same run")
+    ap.add_argument("--baseline-runtime", metavar="PATH",
+                    help="the berth-runtime beside --baseline-shim (default: --runtime-b), "
+                         "e.g. the runtime of the same other build")
     args = benchlib.parse_args(ap)
     if os.geteuid() != 0:
         raise BenchError("must run as root")
@@ -227,7 +230,9 @@ def main():
     workdir = tempfile.mkdtemp(prefix="berth-bench-shim-", dir=args.tmpdir)
     if args.baseline_shim:
         bindir = os.path.join(workdir, "baseline-bin")
-        vs.append(baseline_variant(args.baseline_shim, berth_runtime, bindir))
+        base_runtime = (resolve_runtime(args.baseline_runtime, "baseline")
+                        if args.baseline_runtime else berth_runtime)
+        vs.append(baseline_variant(args.baseline_shim, base_runtime, bindir))
         os.environ["PATH"] = bindir + ":" + os.environ["PATH"]
 
     def on_term(signum, _frame):

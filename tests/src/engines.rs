@@ -38,7 +38,7 @@ pub fn workspace() -> PathBuf {
 }
 
 /// berth-runtime: `$BERTH_RUNTIME`, else the newest of target/release/berth-runtime and
-/// berth-runtime in [`crate::release_dir`].
+/// berth-runtime in [`berth_tests::release_dir`].
 pub fn berth_runtime() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_RUNTIME").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
@@ -47,7 +47,7 @@ pub fn berth_runtime() -> PathBuf {
     }
     let candidates = [
         workspace().join("target/release/berth-runtime"),
-        crate::release_dir().join("berth-runtime"),
+        berth_tests::release_dir().join("berth-runtime"),
     ];
     candidates
         .iter()

@@ -141,9 +141,11 @@ fn exchange(a: &Path, b: &Path) -> bool {
     ) else {
         return false;
     };
-    // SAFETY: two valid NUL-terminated paths; renameat2 only reads them.
+    // SAFETY: two valid NUL-terminated paths; renameat2 only reads them. The raw
+    // syscall: the musl these tests link (1.2.3) has no renameat2 wrapper.
     unsafe {
-        libc::renameat2(
+        libc::syscall(
+            libc::SYS_renameat2,
             libc::AT_FDCWD,
             a.as_ptr(),
             libc::AT_FDCWD,

@@ -84,8 +84,9 @@ fn scheduler_every_policy_and_reset_on_fork() {
                     json!({"realtimeRuntime": 50000, "realtimePeriod": 1000000});
             }
         });
-        // SAFETY: sched_getscheduler takes a pid and returns an integer.
-        let got = unsafe { libc::sched_getscheduler(pid) };
+        // SAFETY: sched_getscheduler takes a pid and returns an integer. The raw
+        // syscall: musl's wrapper is a stub that fails with ENOSYS.
+        let got = unsafe { libc::syscall(libc::SYS_sched_getscheduler, pid) } as libc::c_int;
         assert_eq!(
             got & !libc::SCHED_RESET_ON_FORK,
             policy,
