@@ -31,12 +31,6 @@ mod timing;
 mod volume;
 
 use clap::Parser;
-
-/// mimalloc on musl: musl's own malloc made every verb's start-up 1.7 ms slower
-/// than glibc's (see manager/Cargo.toml).
-#[cfg(target_env = "musl")]
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 /// docker's convention: the container's own status when there is one, 125 when
