@@ -24,8 +24,10 @@ pub fn fs_magic(path: &Path) -> Option<i64> {
     // the call; statfs writes only into it.
     cvt(unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) }).ok()?;
     // SAFETY: statfs succeeded, so it filled the (zeroed) buffer.
+    let st = unsafe { st.assume_init() };
     // f_type is signed in glibc, unsigned in musl; the magic numbers fit in 32 bits.
-    Some(unsafe { st.assume_init() }.f_type as i64)
+    #[allow(clippy::unnecessary_cast)] // the same type on glibc only
+    Some(st.f_type as i64)
 }
 
 /// A close-on-exec pipe (read end, write end).
