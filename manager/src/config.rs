@@ -128,6 +128,10 @@ pub struct Settings {
     pub userns_remap: Option<String>,
     /// nftables | iptables (default: nftables where it works).
     pub firewall_backend: Option<String>,
+    /// Published TCP ports reached from 127.0.0.1 by a socket redirect
+    /// instead of NAT (default true where the kernel allows; see
+    /// `network::sockredirect`).
+    pub socket_redirect: Option<bool>,
 }
 
 impl Settings {

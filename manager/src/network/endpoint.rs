@@ -423,13 +423,28 @@ pub(super) fn sync_firewall_with(
         .as_deref()
         .map(firewall::Backend::parse);
     let forced = forced.transpose().map_err(NetworkError::Firewall)?;
-    let key = format!("{table}\n{forced:?}\n{rules:?}");
+    let redirect = super::sockredirect::enabled(
+        ctx.settings.socket_redirect,
+        &applied.with_file_name(".socket-redirect"),
+    );
+    let key = format!("{table}\n{forced:?}\n{redirect}\n{rules:?}");
     if !force && std::fs::read_to_string(&applied).is_ok_and(|k| k == key) {
         return Ok(());
     }
     let _ = std::fs::remove_file(&applied);
     let record = applied.with_file_name(".firewall-backend");
-    firewall::apply(&table, &rules, forced, &record)?;
+    let applied_now = firewall::apply(&table, &rules, forced, &record);
+    // The loopback redirects follow the rules (even when the rules failed:
+    // no redirect may outlive its container's rules).
+    let entries = match redirect {
+        true => super::sockredirect::wanted(&rules.forwards),
+        false => Vec::new(),
+    };
+    if let Err(e) = super::sockredirect::sync(&table, &entries) {
+        // NAT serves these ports as before.
+        super::sockredirect::warn_once(&e);
+    }
+    applied_now?;
     let _ = crate::store::replace_file(&applied, key.as_bytes(), false);
     Ok(())
 }
