@@ -133,14 +133,15 @@ def probed(env, phases, *args):
     return dt
 
 
-def iperf(addr, port, seconds):
+def iperf(addr, port, seconds, extra=()):
     """One iperf3 test to addr:port: (received bits/s, the sender's retransmits,
     the CPU both iperf3 ends used per GB received: their user and system time,
     softirq work done in their context included).
     A server still closing the last test answers "busy": asked again, a few
     times, after a pause."""
     for attempt in range(4):
-        p = subprocess.run(["iperf3", "-c", addr, "-p", str(port), "-t", str(seconds), "-J"],
+        p = subprocess.run(["iperf3", "-c", addr, "-p", str(port), "-t", str(seconds), "-J",
+                            *extra],
                            capture_output=True, text=True, timeout=seconds + 30)
         try:
             res = json.loads(p.stdout)
@@ -163,25 +164,39 @@ def iperf(addr, port, seconds):
             cpu_s / gb if gb > 0 else 0.0)
 
 
-def iperf_pairs(ip, port, seconds, pairs):
+def iperf_pairs(ip, port, seconds, pairs, nat=False):
     """`pairs` pairs of tests, direct to ip:5201 and through 127.0.0.1:port,
     after one unmeasured pair (the server's first test pays for its buffers).
     Each pair runs the two back to back and the order alternates from pair to
     pair (ABBA): a load that rises or falls across a pair favours neither way.
     On a loaded host the rate swings 2x from one test to the next, so the
     median of the pairs' ratios is the steadier figure. Both ways run the
-    same iperf3 options."""
-    ways = {"direct": (ip, 5201), "published": ("127.0.0.1", port)}
-    for addr, p in ways.values():
-        iperf(addr, p, min(seconds, 2))
+    same iperf3 options.
+    `nat`: a third way in every round, "nat": 127.0.0.1:port from a client
+    bound to 127.0.0.1 (`-B`), which berth's socket redirect leaves to the
+    NAT rules: the published way as it is without the redirect, side by side
+    in one run (the order then rotates over the three)."""
+    ways = {"direct": (ip, 5201, ()), "published": ("127.0.0.1", port, ())}
+    if nat:
+        ways["nat"] = ("127.0.0.1", port, ("-B", "127.0.0.1"))
+    for addr, p, extra in ways.values():
+        iperf(addr, p, min(seconds, 2), extra)
     res = {w: [] for w in ways}
     rtx = {w: [] for w in ways}
     cpu = {w: [] for w in ways}
     load = [os.getloadavg()[0]]
+    names = list(ways)
     for i in range(pairs):
-        order = list(ways) if i % 2 == 0 else list(reversed(list(ways)))
+        if len(names) == 2:
+            order = names if i % 2 == 0 else list(reversed(names))
+        else:
+            k = i % len(names)
+            order = names[k:] + names[:k]
+            if (i // len(names)) % 2:
+                order.reverse()
         for w in order:
-            bps, r, c = iperf(*ways[w], seconds)
+            addr, p, extra = ways[w]
+            bps, r, c = iperf(addr, p, seconds, extra)
             res[w].append(bps)
             rtx[w].append(r)
             cpu[w].append(c)
@@ -189,7 +204,20 @@ def iperf_pairs(ip, port, seconds, pairs):
     ratios = sorted(b / a for a, b in zip(res["direct"], res["published"]))
     q = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) >= 2 \
         else [ratios[0]] * 3
+    extra = {}
+    if nat:
+        nr = sorted(b / a for a, b in zip(res["direct"], res["nat"]))
+        pn = sorted(b / a for a, b in zip(res["nat"], res["published"]))
+        extra = {
+            "nat_bps": stats(res["nat"])["median"],
+            "nat_pair_ratio_median": statistics.median(nr),
+            "nat_pair_ratios": nr,
+            "published_over_nat_median": statistics.median(pn),
+            "nat_cpu_per_gb_pair_ratio_median": statistics.median(
+                [b / a for a, b in zip(cpu["direct"], cpu["nat"]) if a > 0] or [0.0]),
+        }
     return {
+        **extra,
         "direct_bps": stats(res["direct"])["median"],
         "published_bps": stats(res["published"])["median"],
         "pair_ratio_median": q[1],
@@ -238,6 +266,9 @@ def main():
                     help="measured iperf3 pairs, direct and published (default: 8)")
     ap.add_argument("--iperf-side-by-side", type=int, default=0, metavar="N",
                     help="also N rounds of both ways at once (a diagnostic; default: 0)")
+    ap.add_argument("--iperf-nat", action="store_true",
+                    help="a third way in each iperf3 round: 127.0.0.1 from a client bound to "
+                         "127.0.0.1, which the socket redirect leaves to NAT")
     ap.add_argument("--no-docker", action="store_true")
     ap.add_argument("--no-podman", action="store_true")
     ap.add_argument("--skip-iperf", action="store_true")
@@ -347,7 +378,8 @@ def main():
                       "--tmpfs", "/tmp", *mounts, IMAGE, "/usr/bin/iperf3", "-s")
             ip = berth_cmd(env, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "iperf")
             time.sleep(0.5)
-            r = iperf_pairs(ip, port, args.iperf_seconds, max(1, args.iperf_pairs))
+            r = iperf_pairs(ip, port, args.iperf_seconds, max(1, args.iperf_pairs),
+                            args.iperf_nat)
             d, p = r["direct_bps"], r["published_bps"]
             out["iperf3"] = dict(r, ratio=p / d)
             print("iperf3 direct %.2f Gbit/s, via 127.0.0.1:%d %.2f Gbit/s: ratio %.2f, "
@@ -358,6 +390,14 @@ def main():
                      r["pair_ratio_median"], *r["pair_ratio_quartiles"], r["pairs_at_goal"],
                      r["retransmits_median"]["direct"], r["retransmits_median"]["published"],
                      r["cpu_per_gb_pair_ratio_median"], *r["load"]))
+            if args.iperf_nat:
+                print("iperf3 through NAT (client bound to 127.0.0.1) %.2f Gbit/s: median of "
+                      "paired ratios to direct %.3f (%s), published/NAT %.3f; CPU per GB "
+                      "NAT/direct %.3f"
+                      % (r["nat_bps"] / 1e9, r["nat_pair_ratio_median"],
+                         " ".join("%.2f" % x for x in r["nat_pair_ratios"]),
+                         r["published_over_nat_median"],
+                         r["nat_cpu_per_gb_pair_ratio_median"]))
             if args.iperf_side_by_side > 0:
                 berth_cmd(env, "exec", "-d", "iperf", "/usr/bin/iperf3", "-s", "-p", "5202")
                 time.sleep(0.5)
