@@ -48,6 +48,10 @@ REPO = benchlib.REPO
 REL = os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release")  # --bin-dir
 BUILD_IMAGE = os.path.join(REPO, "integration", "containerd", "build-busybox-image.sh")
 IMAGE = "docker.io/library/busybox:latest"
+# --iperf-bitrate: iperf3's `-b` for every test (a fixed rate: the CPU per GB
+# figures then compare the ways at the same work, not at whatever rate the
+# load left)
+IPERF_RATE = []
 # name queries per exec in the scale rounds' lookup figure
 LOOKUPS = 20
 
@@ -141,7 +145,7 @@ def iperf(addr, port, seconds, extra=()):
     times, after a pause."""
     for attempt in range(4):
         p = subprocess.run(["iperf3", "-c", addr, "-p", str(port), "-t", str(seconds), "-J",
-                            *extra],
+                            *IPERF_RATE, *extra],
                            capture_output=True, text=True, timeout=seconds + 30)
         try:
             res = json.loads(p.stdout)
@@ -269,6 +273,8 @@ def main():
     ap.add_argument("--iperf-nat", action="store_true",
                     help="a third way in each iperf3 round: 127.0.0.1 from a client bound to "
                          "127.0.0.1, which the socket redirect leaves to NAT")
+    ap.add_argument("--iperf-bitrate", metavar="RATE",
+                    help="iperf3 -b RATE for every test (e.g. 3G)")
     ap.add_argument("--no-docker", action="store_true")
     ap.add_argument("--no-podman", action="store_true")
     ap.add_argument("--skip-iperf", action="store_true")
@@ -290,6 +296,8 @@ def main():
                          "of an earlier build, for a before/after comparison) instead of "
                          "the workspace's release build")
     args = benchlib.parse_args(ap)
+    if args.iperf_bitrate:
+        IPERF_RATE.extend(["-b", args.iperf_bitrate])
     if args.bin_dir:
         global REL
         REL = os.path.abspath(args.bin_dir)

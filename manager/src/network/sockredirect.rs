@@ -198,9 +198,7 @@ pub fn sync(table: &str, entries: &[Entry]) -> Result<(), RedirectError> {
 fn sync_inner(table: &str, entries: &[Entry]) -> Result<(), RedirectError> {
     let cookie = bpf::netns_cookie().map_err(sys("reading the network namespace's cookie"))?;
     let cgroup = cgroup2_root()?;
-    if !bpf::is_bpffs(Path::new(BPFFS)) {
-        bpf::mount_bpffs(Path::new(BPFFS)).map_err(sys(format!("mounting a bpffs on {BPFFS}")))?;
-    }
+    ensure_bpffs()?;
     let dir = dir_of(table);
     std::fs::create_dir_all(&dir).map_err(sys(format!("creating {}", dir.display())))?;
     let ports = pinned_map(
@@ -272,6 +270,25 @@ fn sync_inner(table: &str, entries: &[Entry]) -> Result<(), RedirectError> {
             "attaching the {name} program to the cgroup2 root"
         )))?;
         bpf::obj_pin(link.as_fd(), &pin).map_err(sys(format!("pinning {}", pin.display())))?;
+    }
+    Ok(())
+}
+
+/// Mount the host's bpffs when nothing did. Two berth processes (of two
+/// roots) must not both mount it: the second mount would hide the first's
+/// pins. So the check and the mount run under a flock of the mount point's
+/// directory: a process that opened it before the mount waits, then finds
+/// the bpffs; one that opens it after gets the bpffs's root and finds it too.
+fn ensure_bpffs() -> Result<(), RedirectError> {
+    let dir = Path::new(BPFFS);
+    if bpf::is_bpffs(dir) {
+        return Ok(());
+    }
+    let f = std::fs::File::open(dir).map_err(sys(format!("opening {BPFFS}")))?;
+    crate::sys::fs::flock(&f, crate::sys::fs::Lock::Exclusive, false)
+        .map_err(sys(format!("locking {BPFFS}")))?;
+    if !bpf::is_bpffs(dir) {
+        bpf::mount_bpffs(dir).map_err(sys(format!("mounting a bpffs on {BPFFS}")))?;
     }
     Ok(())
 }
