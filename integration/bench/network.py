@@ -52,6 +52,9 @@ IMAGE = "docker.io/library/busybox:latest"
 # figures then compare the ways at the same work, not at whatever rate the
 # load left)
 IPERF_RATE = []
+# the client's own address in each way's last test (the socket redirect
+# shows there: the bridge's address instead of 127.0.0.1)
+LOCAL = {}
 # name queries per exec in the scale rounds' lookup figure
 LOOKUPS = 20
 
@@ -158,6 +161,8 @@ def iperf(addr, port, seconds, extra=()):
         if p.returncode != 0 or err or "sum_received" not in res.get("end", {}):
             raise BenchError("iperf3 to %s:%d: %s" % (addr, port, err or p.stdout[-300:]))
         break
+    conn = (res.get("start", {}).get("connected") or [{}])[0]
+    LOCAL[(addr, port, tuple(extra))] = conn.get("local_host", "?")
     end = res["end"]
     cpu = end.get("cpu_utilization_percent", {})
     gb = end["sum_received"]["bytes"] / 1e9
@@ -183,8 +188,9 @@ def iperf_pairs(ip, port, seconds, pairs, nat=False):
     ways = {"direct": (ip, 5201, ()), "published": ("127.0.0.1", port, ())}
     if nat:
         ways["nat"] = ("127.0.0.1", port, ("-B", "127.0.0.1"))
-    for addr, p, extra in ways.values():
+    for w, (addr, p, extra) in ways.items():
         iperf(addr, p, min(seconds, 2), extra)
+        log("iperf3 %s: %s:%d from %s" % (w, addr, p, LOCAL[(addr, p, tuple(extra))]))
     res = {w: [] for w in ways}
     rtx = {w: [] for w in ways}
     cpu = {w: [] for w in ways}

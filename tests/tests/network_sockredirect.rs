@@ -335,3 +335,38 @@ fn switched_off_the_ports_go_through_nat() {
     b.cleanup();
     b.assert_no_leaks();
 }
+
+/// What someone else removed (a pin deleted by hand, bpffs remounted) is
+/// made again by the repair of `network prune`, which re-applies the rules;
+/// meanwhile the port works through NAT.
+#[test]
+fn lost_pins_are_remade_by_a_repair() {
+    let b = Berth::with_busybox("busybox");
+    let port = free_port();
+    web(&b, "lost", &["-p", &format!("{port}:80")], "again");
+    let gw = b.inspect_format("lost", "{{.NetworkSettings.Gateway}}");
+    let (_, me, _) = wait_answer("127.0.0.1", port);
+    assert_eq!(me.ip().to_string(), gw);
+    let t = table(&b);
+    let dir = std::path::Path::new(berth_tests::host::BPF_REDIRECT_DIR).join(&t);
+    std::fs::remove_file(dir.join("connect4")).unwrap();
+    // the link's program is detached with its last reference
+    assert!(
+        berth_tests::wait_until(Duration::from_secs(5), || {
+            get("127.0.0.1", port).is_some_and(|(_, me, _)| me.ip() == Ipv4Addr::LOCALHOST)
+        }),
+        "still redirected without the connect4 link"
+    );
+    b.run(&["network", "prune", "-f"]).assert_ok();
+    let mut pins = bpf_redirect_pins(&t);
+    pins.sort();
+    assert_eq!(pins, ["connect4", "getpeername4", "peers", "ports"]);
+    let (got, me, peer) = wait_answer("127.0.0.1", port);
+    assert_eq!(got, "again");
+    assert_eq!(me.ip().to_string(), gw);
+    assert_eq!(peer, SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    b.run(&["rm", "-f", "lost"]).assert_ok();
+    assert!(bpf_redirect_pins(&t).is_empty());
+    b.cleanup();
+    b.assert_no_leaks();
+}
