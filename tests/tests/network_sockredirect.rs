@@ -370,3 +370,96 @@ fn lost_pins_are_remade_by_a_repair() {
     b.cleanup();
     b.assert_no_leaks();
 }
+
+/// A root deleted while its container ran (killed, its directories removed
+/// with everything in them): another root's next command sweeps the
+/// deleted root's redirect with its rules.
+#[test]
+fn deleted_root_redirect_is_swept() {
+    let a = Berth::with_busybox("busybox");
+    let b = Berth::new();
+    let port = free_port();
+    let id = web(&a, "gone", &["-p", &format!("{port}:80")], "gone");
+    wait_answer("127.0.0.1", port);
+    let t = table(&a);
+    assert_eq!(bpf_redirects(&t).len(), 1);
+    let pid: i32 = a.inspect_format("gone", "{{.State.Pid}}").parse().unwrap();
+    let shim_pid = [
+        a.state().join("containers").join(&id),
+        a.state().join("containers").join(&id[..16]),
+    ]
+    .iter()
+    .find_map(|d| std::fs::read_to_string(d.join("status.json")).ok())
+    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    .and_then(|v| v["shim_pid"].as_i64())
+    .unwrap_or(0) as i32;
+    // our own container's shim and init only
+    if shim_pid > 0 {
+        unsafe { libc::kill(shim_pid, libc::SIGKILL) };
+    }
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    for p in [pid, shim_pid] {
+        if p > 0 {
+            berth_tests::wait_until(Duration::from_secs(10), || {
+                unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
+                !std::path::Path::new(&format!("/proc/{p}")).exists()
+            });
+        }
+    }
+    for dir in [a.root(), a.state()] {
+        for m in berth_tests::sys::mounts_under(dir).iter().rev() {
+            berth_tests::sys::umount_detach(std::path::Path::new(&m.mount_point));
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+    b.run(&["network", "ls"]).assert_ok();
+    assert!(
+        bpf_redirect_pins(&t).is_empty(),
+        "{t}: {:?}",
+        bpf_redirect_pins(&t)
+    );
+    assert_refused_promptly(port);
+    let dirs: Vec<std::path::PathBuf> = a.dirs().into_iter().chain(b.dirs()).collect();
+    // the killed container's cgroups: its runtime never deleted them, and
+    // the root that knew them is gone (the test's doing, not the redirect's)
+    let parent = berth_tests::census::cgroup_parent(a.root());
+    drop(a);
+    drop(b);
+    for p in berth_tests::host::cgroup_dirs(&parent) {
+        rmdir_tree(&p);
+    }
+    berth_tests::host_census::assert_nothing_left(&dirs, "after the deleted root's sweep");
+}
+
+/// Remove an (empty of processes) cgroup directory and those below it.
+fn rmdir_tree(p: &std::path::Path) {
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                rmdir_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(p);
+}
+
+/// A redirect directory that no claim or labelled bridge names (its root is
+/// gone and the sweep that removed the root's table came before it) is
+/// removed by the next thorough command of any root.
+#[test]
+fn orphan_redirect_dir_is_swept() {
+    let b = Berth::with_busybox("busybox");
+    // a redirect of b's own makes sure bpffs is mounted
+    let port = free_port();
+    web(&b, "own", &["-p", &format!("{port}:80")], "own");
+    wait_answer("127.0.0.1", port);
+    let orphan = std::path::Path::new(berth_tests::host::BPF_REDIRECT_DIR).join("berth_0badf00d");
+    std::fs::create_dir_all(&orphan).unwrap();
+    b.run(&["network", "ls"]).assert_ok();
+    assert!(!orphan.exists(), "{} left", orphan.display());
+    // the caller's own redirect stays
+    assert_eq!(bpf_redirects(&table(&b)).len(), 1);
+    b.run(&["rm", "-f", "own"]).assert_ok();
+    b.cleanup();
+    b.assert_no_leaks();
+}

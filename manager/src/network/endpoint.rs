@@ -334,6 +334,9 @@ fn scan_locked(
     cache.save();
     netns::cleanup_dir(&ctx.state);
     ipam::sweep_orphans(&ctx.root, &ctx.state, thorough);
+    if thorough {
+        super::sockredirect::sweep_orphans(&super::table_name(ctx));
+    }
     Ok(touched)
 }
 

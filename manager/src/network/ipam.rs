@@ -14,7 +14,7 @@ use super::NetworkError;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-const CLAIMS: &str = "/run/berth-subnets";
+pub(super) const CLAIMS: &str = "/run/berth-subnets";
 
 /// docker's default address pools: 172.17-31.0.0/16, then 192.168.0-240.0/20.
 fn pool() -> impl Iterator<Item = Subnet> {

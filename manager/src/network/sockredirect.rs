@@ -333,6 +333,62 @@ pub fn remove(table: &str) {
     let _ = std::fs::remove_dir(BERTH_DIR);
 }
 
+/// Remove the redirects of tables that no live root owns: the sweep of a
+/// deleted root removes its redirect with its table (`firewall::remove`),
+/// but only while a subnet claim or a labelled bridge still names the root;
+/// a directory left past that (a redirect made again by a process of the
+/// root racing its deletion) would otherwise stay for good. A table is
+/// owned while a claim names it (a claim is written before a network's
+/// bridge, rules and redirect, and removed after them), or a bridge carries
+/// the label of an existing root whose table it is. `own`: the caller's
+/// table, never touched here (its own sync keeps it).
+pub fn sweep_orphans(own: &str) {
+    let Ok(rd) = std::fs::read_dir(BERTH_DIR) else {
+        return;
+    };
+    let tables: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|t| t != own)
+        .collect();
+    if tables.is_empty() {
+        return;
+    }
+    let mut owned: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(super::ipam::CLAIMS)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        // root, network id, bridge, table
+        if let Ok(c) = std::fs::read_to_string(e.path()) {
+            if let Some(t) = c.lines().nth(3) {
+                owned.push(t.to_string());
+            }
+        }
+    }
+    for e in std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(label) = std::fs::read_to_string(e.path().join("ifalias")) else {
+            continue;
+        };
+        if let Some(owner) = label.trim_end().strip_prefix(super::BRIDGE_LABEL) {
+            let owner = Path::new(owner);
+            if owner.exists() {
+                owned.push(super::table_name_of(owner));
+            }
+        }
+    }
+    for t in tables {
+        if !owned.contains(&t) {
+            remove(&t);
+        }
+    }
+}
+
 /// The cgroup2 hierarchy's root (unified on a hybrid host: found from the
 /// mount table, not assumed at /sys/fs/cgroup), opened as a directory.
 fn cgroup2_root() -> Result<OwnedFd, RedirectError> {
