@@ -333,6 +333,18 @@ mod tests {
     }
 
     #[test]
+    fn socket_redirect_is_a_bool() {
+        assert_eq!(
+            load(r#"{"socket-redirect": false}"#)
+                .unwrap()
+                .socket_redirect,
+            Some(false)
+        );
+        assert_eq!(load("{}").unwrap().socket_redirect, None);
+        assert!(load(r#"{"socket-redirect": "off"}"#).is_err());
+    }
+
+    #[test]
     fn keys_are_checked() {
         let s = load(
             r#"{"data-root": "/srv/berth", "log-driver": "local", "log-opts": {"max-size": "1m"},

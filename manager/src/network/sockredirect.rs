@@ -643,6 +643,23 @@ mod tests {
     }
 
     #[test]
+    fn the_recorded_choice_holds_without_a_new_one() {
+        if std::env::var_os(ENV).is_some() {
+            return; // the environment's switch decides over everything here
+        }
+        let dir = std::env::temp_dir().join(format!("berth-redirect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rec = dir.join(".socket-redirect");
+        assert!(enabled(None, &rec), "on by default");
+        assert!(!rec.exists(), "no choice made, none recorded");
+        assert!(!enabled(Some(false), &rec));
+        assert!(!enabled(None, &rec), "the exit hook keeps it off");
+        assert!(enabled(Some(true), &rec));
+        assert!(enabled(None, &rec));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn jumps_land_on_the_exit() {
         let fd: OwnedFd = std::fs::File::open("/dev/null").map(OwnedFd::from).unwrap();
         for p in [connect4(&fd, &fd), getpeername4(&fd)] {
