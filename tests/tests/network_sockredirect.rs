@@ -109,6 +109,22 @@ fn get_bound(port: u16) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Whether conntrack holds a flow to 127.0.0.1:port (what NAT of a
+/// loopback connect leaves: its original direction keeps 127.0.0.1:P; a
+/// redirected flow is recorded to the container's address only). None when
+/// the kernel shows no conntrack table.
+fn conntrack_to_loopback(port: u16) -> Option<bool> {
+    let t = std::fs::read_to_string("/proc/net/nf_conntrack").ok()?;
+    let dport = format!("dport={port}");
+    Some(t.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        // the original direction: the first src=, dst=, sport=, dport=
+        let dst = w.iter().find(|x| x.starts_with("dst="));
+        let dp = w.iter().find(|x| x.starts_with("dport="));
+        dst == Some(&"dst=127.0.0.1") && dp == Some(&dport.as_str())
+    }))
+}
+
 /// A connect to 127.0.0.1:port is refused, and promptly (not a hang).
 #[track_caller]
 fn assert_refused_promptly(port: u16) {
@@ -165,6 +181,11 @@ fn loopback_connects_are_redirected_and_keep_their_peer() {
         // address (through NAT it is 127.0.0.1)
         assert_eq!(me.ip().to_string(), gw, "port {port}");
     }
+    // no NAT: conntrack has no flow to 127.0.0.1 on either port
+    if let Some(nat) = conntrack_to_loopback(p_any) {
+        assert!(!nat, "a NATed flow to 127.0.0.1:{p_any}");
+        assert_eq!(conntrack_to_loopback(p_lo), Some(false));
+    }
     // the server sees the gateway, as through NAT's masquerade
     let out = b.run(&["logs", "any"]);
     let logs = format!("{}{}", out.assert_ok().stdout, out.stderr);
@@ -183,6 +204,13 @@ fn loopback_connects_are_redirected_and_keep_their_peer() {
         format!("127.0.0.1 ('127.0.0.1', {p_any}) via-any"),
         "bound socket"
     );
+    // (and conntrack shows that one: the check above can see a NAT flow)
+    if let Some(nat) = conntrack_to_loopback(p_any) {
+        assert!(
+            nat,
+            "no NATed flow to 127.0.0.1:{p_any} for the bound socket"
+        );
+    }
 
     // inside a container, 127.0.0.1 is its own: nothing is rewritten
     let out = b
@@ -313,6 +341,9 @@ fn switched_off_the_ports_go_through_nat() {
     assert_eq!(got, "nat");
     assert_eq!(me.ip(), Ipv4Addr::LOCALHOST);
     assert_eq!(peer, SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    if let Some(nat) = conntrack_to_loopback(port) {
+        assert!(nat, "no NATed flow to 127.0.0.1:{port}");
+    }
     // the choice is kept by commands that do not make it (the exit hook's)
     let port2 = free_port();
     web(&b, "second", &["-p", &format!("{port2}:80")], "two");
