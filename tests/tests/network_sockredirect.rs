@@ -396,6 +396,14 @@ fn lost_pins_are_remade_by_a_repair() {
     assert_eq!(got, "again");
     assert_eq!(me.ip().to_string(), gw);
     assert_eq!(peer, SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    // a lost map: made again, and the links with it (a link kept would go
+    // on using the lost map)
+    std::fs::remove_file(dir.join("ports")).unwrap();
+    b.run(&["network", "prune", "-f"]).assert_ok();
+    assert_eq!(bpf_redirects(&t).len(), 1);
+    let (got, me, _) = wait_answer("127.0.0.1", port);
+    assert_eq!(got, "again");
+    assert_eq!(me.ip().to_string(), gw);
     b.run(&["rm", "-f", "lost"]).assert_ok();
     assert!(bpf_redirect_pins(&t).is_empty());
     b.cleanup();

@@ -201,7 +201,7 @@ fn sync_inner(table: &str, entries: &[Entry]) -> Result<(), RedirectError> {
     ensure_bpffs()?;
     let dir = dir_of(table);
     std::fs::create_dir_all(&dir).map_err(sys(format!("creating {}", dir.display())))?;
-    let ports = pinned_map(
+    let (ports, new_ports) = pinned_map(
         &dir.join("ports"),
         bpf::BPF_MAP_TYPE_HASH,
         PORTS_KEY,
@@ -209,7 +209,7 @@ fn sync_inner(table: &str, entries: &[Entry]) -> Result<(), RedirectError> {
         PORTS_MAX,
         bpf::BPF_F_NO_PREALLOC,
     )?;
-    let peers = pinned_map(
+    let (peers, new_peers) = pinned_map(
         &dir.join("peers"),
         bpf::BPF_MAP_TYPE_LRU_HASH,
         PEERS_KEY,
@@ -217,6 +217,13 @@ fn sync_inner(table: &str, entries: &[Entry]) -> Result<(), RedirectError> {
         PEERS_MAX,
         0,
     )?;
+    // A map made now (its pin was lost) is not the one a pinned link's
+    // program uses: such links go, and are made again below with these.
+    if new_ports || new_peers {
+        for name in ["connect4", "getpeername4"] {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+    }
     // The entries first: a link made below finds them in place.
     let want: Vec<([u8; PORTS_KEY], [u8; PORTS_VALUE])> = entries
         .iter()
@@ -293,7 +300,7 @@ fn ensure_bpffs() -> Result<(), RedirectError> {
     Ok(())
 }
 
-/// The map pinned at `path`, made and pinned when absent.
+/// The map pinned at `path`, made and pinned when absent (then `true`).
 fn pinned_map(
     path: &Path,
     map_type: u32,
@@ -301,9 +308,9 @@ fn pinned_map(
     value: usize,
     max: u32,
     flags: u32,
-) -> Result<OwnedFd, RedirectError> {
+) -> Result<(OwnedFd, bool), RedirectError> {
     match bpf::obj_get(path) {
-        Ok(fd) => return Ok(fd),
+        Ok(fd) => return Ok((fd, false)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(sys(format!("opening {}", path.display()))(e)),
     }
@@ -315,7 +322,7 @@ fn pinned_map(
     let fd = bpf::map_create(map_type, key as u32, value as u32, max, flags, &name)
         .map_err(sys(format!("creating the map {}", path.display())))?;
     bpf::obj_pin(fd.as_fd(), path).map_err(sys(format!("pinning {}", path.display())))?;
-    Ok(fd)
+    Ok((fd, true))
 }
 
 /// Remove `table`'s links (detaching the programs), then its maps and
