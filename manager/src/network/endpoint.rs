@@ -439,9 +439,10 @@ pub(super) fn sync_firewall_with(
     let applied_now = firewall::apply(&table, &rules, forced, &record);
     // The loopback redirects follow the rules (even when the rules failed:
     // no redirect may outlive its container's rules).
-    let entries = match redirect {
-        true => super::sockredirect::wanted(&rules.forwards),
-        false => Vec::new(),
+    let entries = if redirect {
+        super::sockredirect::wanted(&rules.forwards)
+    } else {
+        Vec::new()
     };
     if let Err(e) = super::sockredirect::sync(&table, &entries) {
         // NAT serves these ports as before.
