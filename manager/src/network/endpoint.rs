@@ -109,30 +109,37 @@ struct LiveEntry {
 /// the state directory) means every container is asked.
 struct LiveCache {
     path: PathBuf,
-    seen: std::collections::BTreeMap<String, LiveEntry>,
+    /// The listed containers, each with whether this scan found it live
+    /// with the same endpoints (kept as it is; the others are dropped).
+    seen: std::collections::BTreeMap<String, (LiveEntry, bool)>,
     /// The listed containers this scan asks again.
     recheck: std::collections::HashSet<String>,
     full: bool,
-    now: std::collections::BTreeMap<String, LiveEntry>,
+    /// Containers found live that are not listed as they are now (new, or
+    /// their endpoints or shim changed). With `seen`'s flags, what to write:
+    /// nothing to copy or allocate per container in the common case, where
+    /// nothing changed.
+    found: std::collections::BTreeMap<String, LiveEntry>,
 }
 
 impl LiveCache {
     fn load(ctx: &Context, full: bool) -> LiveCache {
         let path = ctx.state.join("net-live");
-        let seen: std::collections::BTreeMap<String, LiveEntry> = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let mut it = l.split(' ');
-                let id = it.next()?.to_string();
-                let pid = it.next()?.parse().ok()?;
-                let start = it.next()?.parse().ok()?;
-                // a line of an older berth, without endpoints: never
-                // equal to a container's, so asked
-                let eps = it.next().unwrap_or("?").to_string();
-                Some((id, LiveEntry { pid, start, eps }))
-            })
-            .collect();
+        let seen: std::collections::BTreeMap<String, (LiveEntry, bool)> =
+            std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let mut it = l.split(' ');
+                    let id = it.next()?.to_string();
+                    let pid = it.next()?.parse().ok()?;
+                    let start = it.next()?.parse().ok()?;
+                    // a line of an older berth, without endpoints: never
+                    // equal to a container's, so asked
+                    let eps = it.next().unwrap_or("?").to_string();
+                    Some((id, (LiveEntry { pid, start, eps }, false)))
+                })
+                .collect();
         // RECHECK_PER_SCAN consecutive ones from a random place
         let mut recheck = std::collections::HashSet::new();
         if !seen.is_empty() && !full {
@@ -150,13 +157,13 @@ impl LiveCache {
             seen,
             recheck,
             full,
-            now: Default::default(),
+            found: Default::default(),
         }
     }
 
     /// Whether container `id`, whose endpoints are `eps`, holds them.
     fn live(&mut self, ctx: &Context, cs: &ContainerStore, id: &str, eps: &str) -> bool {
-        if let Some(e) = self.seen.get(id) {
+        if let Some((e, kept)) = self.seen.get_mut(id) {
             // a signal-0 probe per listed shim (no file read): a shim killed
             // with -9 whose pid is free is found by the very next command
             if e.eps == eps
@@ -164,15 +171,19 @@ impl LiveCache {
                 && !self.recheck.contains(id)
                 && !crate::sys::process::pid_gone(e.pid)
             {
-                self.now.insert(id.to_string(), e.clone());
+                *kept = true;
                 return true;
             }
             if crate::sys::process::running_since(e.pid, e.start) {
-                let e = LiveEntry {
-                    eps: eps.to_string(),
-                    ..e.clone()
-                };
-                self.now.insert(id.to_string(), e);
+                if e.eps == eps {
+                    *kept = true;
+                } else {
+                    let e = LiveEntry {
+                        eps: eps.to_string(),
+                        ..e.clone()
+                    };
+                    self.found.insert(id.to_string(), e);
+                }
                 return true;
             }
         }
@@ -182,7 +193,7 @@ impl LiveCache {
                 start,
                 eps: eps.to_string(),
             };
-            self.now.insert(id.to_string(), e);
+            self.found.insert(id.to_string(), e);
             return true;
         }
         // live without a shim (being started or stopped under its lock, or
@@ -193,15 +204,21 @@ impl LiveCache {
     /// Keep what this scan found (a write only when it changed). The caller
     /// holds the network lock.
     fn save(self) {
-        if self.now == self.seen {
+        if self.found.is_empty() && self.seen.values().all(|(_, kept)| *kept) {
             return;
         }
-        if self.now.is_empty() {
+        let mut now: std::collections::BTreeMap<&str, &LiveEntry> = self
+            .seen
+            .iter()
+            .filter(|(_, (_, kept))| *kept)
+            .map(|(id, (e, _))| (id.as_str(), e))
+            .collect();
+        now.extend(self.found.iter().map(|(id, e)| (id.as_str(), e)));
+        if now.is_empty() {
             let _ = std::fs::remove_file(&self.path);
             return;
         }
-        let text: String = self
-            .now
+        let text: String = now
             .iter()
             .map(|(id, e)| format!("{id} {} {} {}\n", e.pid, e.start, e.eps))
             .collect();
@@ -220,7 +237,7 @@ fn random_index(n: usize) -> usize {
 }
 
 /// The endpoint ids of a container, as `LiveEntry::eps` writes them.
-fn eps_key(ids: Option<&Vec<String>>) -> String {
+fn eps_key(ids: Option<&Vec<&str>>) -> String {
     match ids {
         Some(v) if !v.is_empty() => v.join(","),
         _ => "-".to_string(),
@@ -278,35 +295,48 @@ fn scan_locked(
         .map(|n| st.endpoints(&n.id).map(|eps| (n, eps)))
         .collect::<Result<_, _>>()?;
     // each container's endpoint ids on every network (what `LiveCache`
-    // compares with what it remembers)
-    let mut ids: std::collections::HashMap<String, Vec<String>> = Default::default();
+    // compares with what it remembers), borrowed from the lists: no copy of
+    // a string per container
+    let mut ids: std::collections::HashMap<&str, Vec<&str>> = Default::default();
     for (_, eps) in &nets {
         for ep in eps.iter() {
-            ids.entry(ep.container_id.clone())
+            ids.entry(ep.container_id.as_str())
                 .or_default()
-                .push(ep.endpoint_id.clone());
+                .push(ep.endpoint_id.as_str());
         }
     }
-    ids.values_mut().for_each(|v| v.sort());
+    ids.values_mut().for_each(|v| v.sort_unstable());
     timing::mark("net: scan: records read");
+    let pins = netns::list(&ctx.state);
     // each container is asked once (its endpoints and its pin), not once per
     // use
-    let mut known: std::collections::HashMap<String, bool> = Default::default();
+    let mut known: std::collections::HashMap<&str, bool> = Default::default();
     let mut cache = LiveCache::load(ctx, full);
     let mut is_live = |id: &str| {
-        Some(id) == starting
-            || *known
-                .entry(id.to_string())
-                .or_insert_with(|| cache.live(ctx, &cs, id, &eps_key(ids.get(id))))
+        if Some(id) == starting {
+            return true;
+        }
+        if let Some(l) = known.get(id) {
+            return *l;
+        }
+        match ids.get_key_value(id) {
+            Some((key, eps)) => {
+                let l = cache.live(ctx, &cs, id, &eps_key(Some(eps)));
+                known.insert(key, l);
+                l
+            }
+            // no endpoint (a pin only): asked once anyway, in the pins' loop
+            None => cache.live(ctx, &cs, id, &eps_key(None)),
+        }
     };
     let mut touched = Vec::new();
-    for (n, eps) in nets {
+    for (n, eps) in &nets {
         let eps_empty = eps.is_empty();
         let mut left = eps.len();
         for ep in eps.iter() {
             if !is_live(&ep.container_id) {
-                if let Ok(d) = driver::for_network(&n) {
-                    d.detach(&n, ep)?;
+                if let Ok(d) = driver::for_network(n) {
+                    d.detach(n, ep)?;
                 }
                 st.remove_endpoint(&n.id, &ep.container_id)?;
                 left -= 1;
@@ -318,14 +348,14 @@ fn scan_locked(
         // An on-demand bridge goes with its last endpoint: only when this
         // scan removed that one (an empty network's bridge went already, and
         // asking the kernel on every command costs a netlink round trip).
-        if left == 0 && (thorough || !eps_empty) && driver::on_demand(&n) {
-            if let Ok(d) = driver::for_network(&n) {
-                d.cleanup(&n)?;
+        if left == 0 && (thorough || !eps_empty) && driver::on_demand(n) {
+            if let Ok(d) = driver::for_network(n) {
+                d.cleanup(n)?;
             }
         }
     }
-    for id in netns::list(&ctx.state) {
-        if !is_live(&id) {
+    for id in &pins {
+        if !is_live(id) {
             netns::remove(&ctx.state, &id)?;
         }
     }
