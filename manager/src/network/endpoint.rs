@@ -616,6 +616,7 @@ fn attach_one(
         aliases: cfg.aliases.clone(),
         ports: published,
         dns: rec.host_config.dns.clone(),
+        links: Some(!rec.host_config.links.is_empty()),
     };
     // Recorded before the interfaces exist: a crash in between leaves a record
     // that repair uses to remove them.
@@ -971,7 +972,10 @@ fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
     let mut seen = BTreeSet::new();
     for id in &bridge {
         for ep in st.endpoints(id).unwrap_or_default().iter() {
-            if !seen.insert(ep.container_id.clone()) {
+            // only containers with links (their endpoints say so): loading
+            // every container's record here cost each start or exit on the
+            // default bridge one record parse per container on it
+            if ep.links == Some(false) || !seen.insert(ep.container_id.clone()) {
                 continue;
             }
             if let Ok(rec) = cs.load(&ep.container_id) {
