@@ -356,7 +356,7 @@ fn scan_locked(
     }
     for id in &pins {
         if !is_live(id) {
-            netns::remove(&ctx.state, &id)?;
+            netns::remove(&ctx.state, id)?;
         }
     }
     timing::mark("net: scan: liveness asked");
