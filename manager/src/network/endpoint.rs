@@ -112,8 +112,9 @@ struct LiveCache {
     /// The listed containers, each with whether this scan found it live
     /// with the same endpoints (kept as it is; the others are dropped).
     seen: std::collections::BTreeMap<String, (LiveEntry, bool)>,
-    /// The listed containers this scan asks again.
-    recheck: std::collections::HashSet<String>,
+    /// The listed containers this scan asks again (a few: a list, as
+    /// compared with every container's id).
+    recheck: Vec<String>,
     full: bool,
     /// Containers found live that are not listed as they are now (new, or
     /// their endpoints or shim changed). With `seen`'s flags, what to write:
@@ -141,7 +142,7 @@ impl LiveCache {
                 })
                 .collect();
         // RECHECK_PER_SCAN consecutive ones from a random place
-        let mut recheck = std::collections::HashSet::new();
+        let mut recheck = Vec::new();
         if !seen.is_empty() && !full {
             let from = random_index(seen.len());
             recheck.extend(
@@ -161,25 +162,27 @@ impl LiveCache {
         }
     }
 
-    /// Whether container `id`, whose endpoints are `eps`, holds them.
-    fn live(&mut self, ctx: &Context, cs: &ContainerStore, id: &str, eps: &str) -> bool {
+    /// Whether container `id`, whose endpoints' ids are `eps` (sorted),
+    /// holds them.
+    fn live(&mut self, ctx: &Context, cs: &ContainerStore, id: &str, eps: &[&str]) -> bool {
         if let Some((e, kept)) = self.seen.get_mut(id) {
+            let same = same_eps(&e.eps, eps);
             // a signal-0 probe per listed shim (no file read): a shim killed
             // with -9 whose pid is free is found by the very next command
-            if e.eps == eps
+            if same
                 && !self.full
-                && !self.recheck.contains(id)
+                && !self.recheck.iter().any(|r| r == id)
                 && !crate::sys::process::pid_gone(e.pid)
             {
                 *kept = true;
                 return true;
             }
             if crate::sys::process::running_since(e.pid, e.start) {
-                if e.eps == eps {
+                if same {
                     *kept = true;
                 } else {
                     let e = LiveEntry {
-                        eps: eps.to_string(),
+                        eps: eps_key(eps),
                         ..e.clone()
                     };
                     self.found.insert(id.to_string(), e);
@@ -191,7 +194,7 @@ impl LiveCache {
             let e = LiveEntry {
                 pid,
                 start,
-                eps: eps.to_string(),
+                eps: eps_key(eps),
             };
             self.found.insert(id.to_string(), e);
             return true;
@@ -237,10 +240,21 @@ fn random_index(n: usize) -> usize {
 }
 
 /// The endpoint ids of a container, as `LiveEntry::eps` writes them.
-fn eps_key(ids: Option<&Vec<&str>>) -> String {
-    match ids {
-        Some(v) if !v.is_empty() => v.join(","),
-        _ => "-".to_string(),
+fn eps_key(ids: &[&str]) -> String {
+    if ids.is_empty() {
+        "-".to_string()
+    } else {
+        ids.join(",")
+    }
+}
+
+/// Whether `stored` (`eps_key`'s form) names the endpoints `ids`, without
+/// making the string (the scan asks it for every listed container).
+fn same_eps(stored: &str, ids: &[&str]) -> bool {
+    if ids.is_empty() {
+        stored == "-"
+    } else {
+        stored.split(',').eq(ids.iter().copied())
     }
 }
 
@@ -295,38 +309,31 @@ fn scan_locked(
         .map(|n| st.endpoints(&n.id).map(|eps| (n, eps)))
         .collect::<Result<_, _>>()?;
     // each container's endpoint ids on every network (what `LiveCache`
-    // compares with what it remembers), borrowed from the lists: no copy of
-    // a string per container
-    let mut ids: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    // compares with what it remembers), borrowed from the lists (no copy of
+    // a string per container), and whether it lives once it was asked: each
+    // container is asked once (its endpoints and its pin), not once per use
+    let mut ids: std::collections::HashMap<&str, (Vec<&str>, Option<bool>)> = Default::default();
     for (_, eps) in &nets {
         for ep in eps.iter() {
             ids.entry(ep.container_id.as_str())
                 .or_default()
+                .0
                 .push(ep.endpoint_id.as_str());
         }
     }
-    ids.values_mut().for_each(|v| v.sort_unstable());
+    ids.values_mut().for_each(|v| v.0.sort_unstable());
     timing::mark("net: scan: records read");
     let pins = netns::list(&ctx.state);
-    // each container is asked once (its endpoints and its pin), not once per
-    // use
-    let mut known: std::collections::HashMap<&str, bool> = Default::default();
     let mut cache = LiveCache::load(ctx, full);
+    timing::mark("net: scan: live list read");
     let mut is_live = |id: &str| {
         if Some(id) == starting {
             return true;
         }
-        if let Some(l) = known.get(id) {
-            return *l;
-        }
-        match ids.get_key_value(id) {
-            Some((key, eps)) => {
-                let l = cache.live(ctx, &cs, id, &eps_key(Some(eps)));
-                known.insert(key, l);
-                l
-            }
+        match ids.get_mut(id) {
+            Some((eps, known)) => *known.get_or_insert_with(|| cache.live(ctx, &cs, id, eps)),
             // no endpoint (a pin only): asked once anyway, in the pins' loop
-            None => cache.live(ctx, &cs, id, &eps_key(None)),
+            None => cache.live(ctx, &cs, id, &[]),
         }
     };
     let mut touched = Vec::new();
@@ -354,6 +361,7 @@ fn scan_locked(
             }
         }
     }
+    timing::mark("net: scan: endpoints asked");
     for id in &pins {
         if !is_live(id) {
             netns::remove(&ctx.state, id)?;
@@ -1130,6 +1138,19 @@ fn write_etc(
 mod tests {
     use super::*;
 
+    /// A remembered line's endpoints compare with a container's as the
+    /// joined string would (several networks, none, an older line's "?").
+    #[test]
+    fn endpoint_ids_compare_as_written() {
+        assert!(same_eps(&eps_key(&["a1", "b2"]), &["a1", "b2"]));
+        assert!(!same_eps("a1,b2", &["a1"]));
+        assert!(!same_eps("a1", &["a1", "b2"]));
+        assert!(!same_eps("a1,b2", &["a1", "b3"]));
+        assert!(same_eps(&eps_key(&[]), &[]));
+        assert!(!same_eps("a1", &[]));
+        assert!(!same_eps("?", &["a1"]));
+    }
+
     /// The repair scan's memory of live containers: one listed with the
     /// same endpoints is taken as live without asking, except the few asked
     /// again at random; a changed one, and every one in a full scan, is
@@ -1151,7 +1172,7 @@ mod tests {
         assert_eq!(c.recheck.len(), RECHECK_PER_SCAN);
         let live: Vec<bool> = ids
             .iter()
-            .map(|id| c.live(&ctx, &cs, id, &format!("ep-{id}")))
+            .map(|id| c.live(&ctx, &cs, id, &[format!("ep-{id}").as_str()]))
             .collect();
         for (id, l) in ids.iter().zip(&live) {
             assert_eq!(*l, !c.recheck.contains(id), "{id}");
@@ -1164,13 +1185,13 @@ mod tests {
         // changed endpoints: asked (and dead)
         let mut c = LiveCache::load(&ctx, false);
         let first = kept.lines().next().unwrap().split(' ').next().unwrap();
-        assert!(!c.live(&ctx, &cs, first, "another-endpoint"));
+        assert!(!c.live(&ctx, &cs, first, &["another-endpoint"]));
 
         // a full scan asks every one
         let mut c = LiveCache::load(&ctx, true);
         assert!(ids
             .iter()
-            .all(|id| !c.live(&ctx, &cs, id, &format!("ep-{id}"))));
+            .all(|id| !c.live(&ctx, &cs, id, &[format!("ep-{id}").as_str()])));
         c.save();
         assert!(!ctx.state.join("net-live").exists());
         let _ = std::fs::remove_dir_all(tmp);
