@@ -128,6 +128,10 @@ pub struct Settings {
     pub userns_remap: Option<String>,
     /// nftables | iptables (default: nftables where it works).
     pub firewall_backend: Option<String>,
+    /// Published TCP ports reached from 127.0.0.1 by a socket redirect
+    /// instead of NAT (default true where the kernel allows; see
+    /// `network::sockredirect`).
+    pub socket_redirect: Option<bool>,
 }
 
 impl Settings {
@@ -326,6 +330,18 @@ mod tests {
         let r = Settings::load(&p, true);
         let _ = std::fs::remove_file(&p);
         r
+    }
+
+    #[test]
+    fn socket_redirect_is_a_bool() {
+        assert_eq!(
+            load(r#"{"socket-redirect": false}"#)
+                .unwrap()
+                .socket_redirect,
+            Some(false)
+        );
+        assert_eq!(load("{}").unwrap().socket_redirect, None);
+        assert!(load(r#"{"socket-redirect": "off"}"#).is_err());
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub struct Census {
     pub veths: Vec<String>,
     pub bridges: Vec<String>,
     pub nft_tables: Vec<String>,
+    pub bpf_pins: Vec<String>,
 }
 
 /// The FNV tag berth gives a non-default root (bridge `bb<tag>`, table `berth_<tag>`).
@@ -175,6 +176,38 @@ impl Census {
                     c.nft_tables.push(format!("table {family} {name}"));
                 }
             }
+            // the socket redirect goes with the last published port
+            for pin in host::bpf_redirect_pins(&table) {
+                c.bpf_pins
+                    .push(format!("{}/{table}/{pin}", host::BPF_REDIRECT_DIR));
+            }
+        }
+        // redirects to addresses no live container of this root has
+        let redirects = host::bpf_redirects(&table);
+        if !redirects.is_empty() {
+            let mut addrs: Vec<String> = Vec::new();
+            // the live containers' endpoint records (`<root>/networks/<net>/
+            // endpoints/<id>.json`) hold their addresses
+            for net in names(&root.join("networks")) {
+                for id in &live {
+                    let ep = root
+                        .join("networks")
+                        .join(&net)
+                        .join("endpoints")
+                        .join(format!("{id}.json"));
+                    if let Ok(t) = std::fs::read_to_string(ep) {
+                        addrs.push(t);
+                    }
+                }
+            }
+            for (hp, ip, cp) in redirects {
+                let needle = format!("\"{ip}\"");
+                if !addrs.iter().any(|t| t.contains(&needle)) {
+                    c.bpf_pins.push(format!(
+                        "redirect 127.0.0.1:{hp} -> {ip}:{cp} (no live container)"
+                    ));
+                }
+            }
         }
         c
     }
@@ -192,6 +225,7 @@ impl Census {
             ("veths without a container", &self.veths),
             ("bridges with no container left", &self.bridges),
             ("nft tables with no container left", &self.nft_tables),
+            ("socket redirects (bpffs) of no container", &self.bpf_pins),
         ])
     }
 

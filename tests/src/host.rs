@@ -98,3 +98,103 @@ pub fn nft_tables() -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// berth's socket redirects in bpffs: `/sys/fs/bpf/berth/<table>/`.
+pub const BPF_REDIRECT_DIR: &str = "/sys/fs/bpf/berth";
+
+/// The tables with socket-redirect objects pinned (`network::sockredirect`).
+pub fn bpf_redirect_tables() -> Vec<String> {
+    dir_names(Path::new(BPF_REDIRECT_DIR))
+}
+
+/// The pins of `table`'s socket redirect (maps and links; empty: none).
+pub fn bpf_redirect_pins(table: &str) -> Vec<String> {
+    dir_names(&Path::new(BPF_REDIRECT_DIR).join(table))
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BpfElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> libc::c_long {
+    // SAFETY: attr is a #[repr(C)] prefix of union bpf_attr whose pointers
+    // point to live buffers for the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T as *mut libc::c_void,
+            std::mem::size_of::<T>() as libc::c_uint,
+        )
+    }
+}
+
+/// The entries of `table`'s redirect map: (host port, container address,
+/// container port), read with bpf(2) from the pinned map (empty when there is
+/// none). The map's layout is the manager's (sockredirect.rs): key (netns
+/// cookie u64, address, port in network order + 2 pad bytes), value
+/// (address, port + pad).
+pub fn bpf_redirects(table: &str) -> Vec<(u16, std::net::Ipv4Addr, u16)> {
+    let path = Path::new(BPF_REDIRECT_DIR).join(table).join("ports");
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return Vec::new();
+    };
+    #[repr(C)]
+    #[derive(Default)]
+    struct ObjAttr {
+        pathname: u64,
+        bpf_fd: u32,
+        file_flags: u32,
+    }
+    let mut get = ObjAttr {
+        pathname: c.as_ptr() as u64,
+        ..Default::default()
+    };
+    let fd = sys_bpf(7, &mut get); // BPF_OBJ_GET
+    if fd < 0 {
+        return Vec::new();
+    }
+    // SAFETY: a fresh fd from the kernel.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd) as u32;
+    let mut out = Vec::new();
+    let mut prev: Option<[u8; 16]> = None;
+    loop {
+        let mut next = [0u8; 16];
+        let mut a = BpfElemAttr {
+            map_fd: raw,
+            key: prev.as_ref().map_or(0, |k| k.as_ptr() as u64),
+            value: next.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        if sys_bpf(4, &mut a) < 0 {
+            // BPF_MAP_GET_NEXT_KEY: ENOENT after the last
+            break;
+        }
+        let mut v = [0u8; 8];
+        let mut l = BpfElemAttr {
+            map_fd: raw,
+            key: next.as_ptr() as u64,
+            value: v.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        if sys_bpf(1, &mut l) == 0 {
+            out.push((
+                u16::from_be_bytes([next[12], next[13]]),
+                std::net::Ipv4Addr::new(v[0], v[1], v[2], v[3]),
+                u16::from_be_bytes([v[4], v[5]]),
+            ));
+        }
+        prev = Some(next);
+        if out.len() > 70000 {
+            break;
+        }
+    }
+    out
+}

@@ -124,6 +124,8 @@ pub struct HostCensus {
     pub mounts: Vec<String>,
     pub processes: Vec<String>,
     pub cgroups: Vec<String>,
+    /// Socket-redirect pins (`/sys/fs/bpf/berth/<table>`) of gone roots.
+    pub bpf_pins: Vec<String>,
 }
 
 impl HostCensus {
@@ -200,6 +202,17 @@ impl HostCensus {
             let leaked = owner_of_table(&name).map_or(!only_these, |r| dead(&r));
             if leaked {
                 c.nft_tables.push(format!("{family} {name}"));
+            }
+        }
+        for table in host::bpf_redirect_tables() {
+            let leaked = owner_of_table(&table)
+                .map_or(!only_these && berth_table_name(&table), |r| dead(&r));
+            if leaked {
+                let n = host::bpf_redirects(&table).len();
+                c.bpf_pins.push(format!(
+                    "{}/{table} ({n} redirects)",
+                    host::BPF_REDIRECT_DIR
+                ));
             }
         }
         for (tool, table, chain) in iptables_chains() {
@@ -280,6 +293,7 @@ impl HostCensus {
             ("mounts", &self.mounts),
             ("processes", &self.processes),
             ("cgroups", &self.cgroups),
+            ("socket redirects (bpffs)", &self.bpf_pins),
         ])
     }
 
@@ -302,6 +316,7 @@ impl HostCensus {
             mounts: both(&self.mounts, &other.mounts),
             processes: both(&self.processes, &other.processes),
             cgroups: both(&self.cgroups, &other.cgroups),
+            bpf_pins: both(&self.bpf_pins, &other.bpf_pins),
         }
     }
 }

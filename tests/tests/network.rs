@@ -456,6 +456,45 @@ fn legacy_link_hosts_and_env_on_default_bridge() {
     assert_net_clean(&b, &[db]);
 }
 
+/// `--link` entries follow the linked container when it starts again with
+/// another address: a change on the default bridge rewrites the hosts files
+/// of the containers whose endpoints say they have links (and reads no
+/// other container's record).
+#[test]
+fn legacy_link_follows_a_restarted_target() {
+    let b = Berth::with_busybox("busybox");
+    let run_d = |name: &str, extra: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sleep", "1000"]);
+        b.run(&args).assert_ok().stdout.trim().to_string()
+    };
+    let ldb = run_d("ldb", &[]);
+    let lapp = run_d("lapp", &["--link", "ldb:dbapp"]);
+    let lother = run_d("lother", &[]);
+    let ip_of = |n: &str| b.inspect_format(n, "{{.NetworkSettings.IPAddress}}");
+    let ip1 = ip_of("ldb");
+    // its address taken while it is stopped: it starts with another one
+    b.run(&["stop", "-t", "0", "ldb"]).assert_ok();
+    let lfill = run_d("lfill", &[]);
+    b.run(&["start", "ldb"]).assert_ok();
+    let ip2 = ip_of("ldb");
+    assert_ne!(ip1, ip2);
+    let hosts = |n: &str| {
+        b.run(&["exec", n, "cat", "/etc/hosts"])
+            .assert_ok()
+            .stdout
+            .clone()
+    };
+    let h = hosts("lapp");
+    assert!(h.contains(&format!("{ip2}\tdbapp")), "{h}");
+    assert!(!h.contains(&format!("{ip1}\t")), "{h}");
+    // a container without links keeps only its own entries
+    let h = hosts("lother");
+    assert!(!h.contains("dbapp") && !h.contains("ldb"), "{h}");
+    assert_net_clean(&b, &[ldb, lapp, lother, lfill]);
+}
+
 #[test]
 fn isolation_internal_and_connect_disconnect() {
     let b = Berth::with_busybox("busybox");

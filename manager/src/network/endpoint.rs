@@ -109,32 +109,40 @@ struct LiveEntry {
 /// the state directory) means every container is asked.
 struct LiveCache {
     path: PathBuf,
-    seen: std::collections::BTreeMap<String, LiveEntry>,
-    /// The listed containers this scan asks again.
-    recheck: std::collections::HashSet<String>,
+    /// The listed containers, each with whether this scan found it live
+    /// with the same endpoints (kept as it is; the others are dropped).
+    seen: std::collections::BTreeMap<String, (LiveEntry, bool)>,
+    /// The listed containers this scan asks again (a few: a list, as
+    /// compared with every container's id).
+    recheck: Vec<String>,
     full: bool,
-    now: std::collections::BTreeMap<String, LiveEntry>,
+    /// Containers found live that are not listed as they are now (new, or
+    /// their endpoints or shim changed). With `seen`'s flags, what to write:
+    /// nothing to copy or allocate per container in the common case, where
+    /// nothing changed.
+    found: std::collections::BTreeMap<String, LiveEntry>,
 }
 
 impl LiveCache {
     fn load(ctx: &Context, full: bool) -> LiveCache {
         let path = ctx.state.join("net-live");
-        let seen: std::collections::BTreeMap<String, LiveEntry> = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let mut it = l.split(' ');
-                let id = it.next()?.to_string();
-                let pid = it.next()?.parse().ok()?;
-                let start = it.next()?.parse().ok()?;
-                // a line of an older berth, without endpoints: never
-                // equal to a container's, so asked
-                let eps = it.next().unwrap_or("?").to_string();
-                Some((id, LiveEntry { pid, start, eps }))
-            })
-            .collect();
+        let seen: std::collections::BTreeMap<String, (LiveEntry, bool)> =
+            std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let mut it = l.split(' ');
+                    let id = it.next()?.to_string();
+                    let pid = it.next()?.parse().ok()?;
+                    let start = it.next()?.parse().ok()?;
+                    // a line of an older berth, without endpoints: never
+                    // equal to a container's, so asked
+                    let eps = it.next().unwrap_or("?").to_string();
+                    Some((id, (LiveEntry { pid, start, eps }, false)))
+                })
+                .collect();
         // RECHECK_PER_SCAN consecutive ones from a random place
-        let mut recheck = std::collections::HashSet::new();
+        let mut recheck = Vec::new();
         if !seen.is_empty() && !full {
             let from = random_index(seen.len());
             recheck.extend(
@@ -150,29 +158,35 @@ impl LiveCache {
             seen,
             recheck,
             full,
-            now: Default::default(),
+            found: Default::default(),
         }
     }
 
-    /// Whether container `id`, whose endpoints are `eps`, holds them.
-    fn live(&mut self, ctx: &Context, cs: &ContainerStore, id: &str, eps: &str) -> bool {
-        if let Some(e) = self.seen.get(id) {
+    /// Whether container `id`, whose endpoints' ids are `eps` (sorted),
+    /// holds them.
+    fn live(&mut self, ctx: &Context, cs: &ContainerStore, id: &str, eps: &[&str]) -> bool {
+        if let Some((e, kept)) = self.seen.get_mut(id) {
+            let same = same_eps(&e.eps, eps);
             // a signal-0 probe per listed shim (no file read): a shim killed
             // with -9 whose pid is free is found by the very next command
-            if e.eps == eps
+            if same
                 && !self.full
-                && !self.recheck.contains(id)
+                && !self.recheck.iter().any(|r| r == id)
                 && !crate::sys::process::pid_gone(e.pid)
             {
-                self.now.insert(id.to_string(), e.clone());
+                *kept = true;
                 return true;
             }
             if crate::sys::process::running_since(e.pid, e.start) {
-                let e = LiveEntry {
-                    eps: eps.to_string(),
-                    ..e.clone()
-                };
-                self.now.insert(id.to_string(), e);
+                if same {
+                    *kept = true;
+                } else {
+                    let e = LiveEntry {
+                        eps: eps_key(eps),
+                        ..e.clone()
+                    };
+                    self.found.insert(id.to_string(), e);
+                }
                 return true;
             }
         }
@@ -180,9 +194,9 @@ impl LiveCache {
             let e = LiveEntry {
                 pid,
                 start,
-                eps: eps.to_string(),
+                eps: eps_key(eps),
             };
-            self.now.insert(id.to_string(), e);
+            self.found.insert(id.to_string(), e);
             return true;
         }
         // live without a shim (being started or stopped under its lock, or
@@ -193,15 +207,21 @@ impl LiveCache {
     /// Keep what this scan found (a write only when it changed). The caller
     /// holds the network lock.
     fn save(self) {
-        if self.now == self.seen {
+        if self.found.is_empty() && self.seen.values().all(|(_, kept)| *kept) {
             return;
         }
-        if self.now.is_empty() {
+        let mut now: std::collections::BTreeMap<&str, &LiveEntry> = self
+            .seen
+            .iter()
+            .filter(|(_, (_, kept))| *kept)
+            .map(|(id, (e, _))| (id.as_str(), e))
+            .collect();
+        now.extend(self.found.iter().map(|(id, e)| (id.as_str(), e)));
+        if now.is_empty() {
             let _ = std::fs::remove_file(&self.path);
             return;
         }
-        let text: String = self
-            .now
+        let text: String = now
             .iter()
             .map(|(id, e)| format!("{id} {} {} {}\n", e.pid, e.start, e.eps))
             .collect();
@@ -220,10 +240,21 @@ fn random_index(n: usize) -> usize {
 }
 
 /// The endpoint ids of a container, as `LiveEntry::eps` writes them.
-fn eps_key(ids: Option<&Vec<String>>) -> String {
-    match ids {
-        Some(v) if !v.is_empty() => v.join(","),
-        _ => "-".to_string(),
+fn eps_key(ids: &[&str]) -> String {
+    if ids.is_empty() {
+        "-".to_string()
+    } else {
+        ids.join(",")
+    }
+}
+
+/// Whether `stored` (`eps_key`'s form) names the endpoints `ids`, without
+/// making the string (the scan asks it for every listed container).
+fn same_eps(stored: &str, ids: &[&str]) -> bool {
+    if ids.is_empty() {
+        stored == "-"
+    } else {
+        stored.split(',').eq(ids.iter().copied())
     }
 }
 
@@ -278,35 +309,41 @@ fn scan_locked(
         .map(|n| st.endpoints(&n.id).map(|eps| (n, eps)))
         .collect::<Result<_, _>>()?;
     // each container's endpoint ids on every network (what `LiveCache`
-    // compares with what it remembers)
-    let mut ids: std::collections::HashMap<String, Vec<String>> = Default::default();
+    // compares with what it remembers), borrowed from the lists (no copy of
+    // a string per container), and whether it lives once it was asked: each
+    // container is asked once (its endpoints and its pin), not once per use
+    let mut ids: std::collections::HashMap<&str, (Vec<&str>, Option<bool>)> = Default::default();
     for (_, eps) in &nets {
         for ep in eps.iter() {
-            ids.entry(ep.container_id.clone())
+            ids.entry(ep.container_id.as_str())
                 .or_default()
-                .push(ep.endpoint_id.clone());
+                .0
+                .push(ep.endpoint_id.as_str());
         }
     }
-    ids.values_mut().for_each(|v| v.sort());
+    ids.values_mut().for_each(|v| v.0.sort_unstable());
     timing::mark("net: scan: records read");
-    // each container is asked once (its endpoints and its pin), not once per
-    // use
-    let mut known: std::collections::HashMap<String, bool> = Default::default();
+    let pins = netns::list(&ctx.state);
     let mut cache = LiveCache::load(ctx, full);
+    timing::mark("net: scan: live list read");
     let mut is_live = |id: &str| {
-        Some(id) == starting
-            || *known
-                .entry(id.to_string())
-                .or_insert_with(|| cache.live(ctx, &cs, id, &eps_key(ids.get(id))))
+        if Some(id) == starting {
+            return true;
+        }
+        match ids.get_mut(id) {
+            Some((eps, known)) => *known.get_or_insert_with(|| cache.live(ctx, &cs, id, eps)),
+            // no endpoint (a pin only): asked once anyway, in the pins' loop
+            None => cache.live(ctx, &cs, id, &[]),
+        }
     };
     let mut touched = Vec::new();
-    for (n, eps) in nets {
+    for (n, eps) in &nets {
         let eps_empty = eps.is_empty();
         let mut left = eps.len();
         for ep in eps.iter() {
             if !is_live(&ep.container_id) {
-                if let Ok(d) = driver::for_network(&n) {
-                    d.detach(&n, ep)?;
+                if let Ok(d) = driver::for_network(n) {
+                    d.detach(n, ep)?;
                 }
                 st.remove_endpoint(&n.id, &ep.container_id)?;
                 left -= 1;
@@ -318,15 +355,16 @@ fn scan_locked(
         // An on-demand bridge goes with its last endpoint: only when this
         // scan removed that one (an empty network's bridge went already, and
         // asking the kernel on every command costs a netlink round trip).
-        if left == 0 && (thorough || !eps_empty) && driver::on_demand(&n) {
-            if let Ok(d) = driver::for_network(&n) {
-                d.cleanup(&n)?;
+        if left == 0 && (thorough || !eps_empty) && driver::on_demand(n) {
+            if let Ok(d) = driver::for_network(n) {
+                d.cleanup(n)?;
             }
         }
     }
-    for id in netns::list(&ctx.state) {
-        if !is_live(&id) {
-            netns::remove(&ctx.state, &id)?;
+    timing::mark("net: scan: endpoints asked");
+    for id in &pins {
+        if !is_live(id) {
+            netns::remove(&ctx.state, id)?;
         }
     }
     timing::mark("net: scan: liveness asked");
@@ -334,6 +372,9 @@ fn scan_locked(
     cache.save();
     netns::cleanup_dir(&ctx.state);
     ipam::sweep_orphans(&ctx.root, &ctx.state, thorough);
+    if thorough {
+        super::sockredirect::sweep_orphans(&super::table_name(ctx));
+    }
     Ok(touched)
 }
 
@@ -423,13 +464,29 @@ pub(super) fn sync_firewall_with(
         .as_deref()
         .map(firewall::Backend::parse);
     let forced = forced.transpose().map_err(NetworkError::Firewall)?;
-    let key = format!("{table}\n{forced:?}\n{rules:?}");
+    let redirect = super::sockredirect::enabled(
+        ctx.settings.socket_redirect,
+        &applied.with_file_name(".socket-redirect"),
+    );
+    let key = format!("{table}\n{forced:?}\n{redirect}\n{rules:?}");
     if !force && std::fs::read_to_string(&applied).is_ok_and(|k| k == key) {
         return Ok(());
     }
     let _ = std::fs::remove_file(&applied);
     let record = applied.with_file_name(".firewall-backend");
-    firewall::apply(&table, &rules, forced, &record)?;
+    let applied_now = firewall::apply(&table, &rules, forced, &record);
+    // The loopback redirects follow the rules (even when the rules failed:
+    // no redirect may outlive its container's rules).
+    let entries = if redirect {
+        super::sockredirect::wanted(&rules.forwards)
+    } else {
+        Vec::new()
+    };
+    if let Err(e) = super::sockredirect::sync(&table, &entries) {
+        // NAT serves these ports as before.
+        super::sockredirect::warn_once(&e);
+    }
+    applied_now?;
     let _ = crate::store::replace_file(&applied, key.as_bytes(), false);
     Ok(())
 }
@@ -586,6 +643,7 @@ fn attach_one(
         aliases: cfg.aliases.clone(),
         ports: published,
         dns: rec.host_config.dns.clone(),
+        links: Some(!rec.host_config.links.is_empty()),
     };
     // Recorded before the interfaces exist: a crash in between leaves a record
     // that repair uses to remove them.
@@ -941,7 +999,10 @@ fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
     let mut seen = BTreeSet::new();
     for id in &bridge {
         for ep in st.endpoints(id).unwrap_or_default().iter() {
-            if !seen.insert(ep.container_id.clone()) {
+            // only containers with links (their endpoints say so): loading
+            // every container's record here cost each start or exit on the
+            // default bridge one record parse per container on it
+            if ep.links == Some(false) || !seen.insert(ep.container_id.clone()) {
                 continue;
             }
             if let Ok(rec) = cs.load(&ep.container_id) {
@@ -1096,6 +1157,19 @@ fn write_etc(
 mod tests {
     use super::*;
 
+    /// A remembered line's endpoints compare with a container's as the
+    /// joined string would (several networks, none, an older line's "?").
+    #[test]
+    fn endpoint_ids_compare_as_written() {
+        assert!(same_eps(&eps_key(&["a1", "b2"]), &["a1", "b2"]));
+        assert!(!same_eps("a1,b2", &["a1"]));
+        assert!(!same_eps("a1", &["a1", "b2"]));
+        assert!(!same_eps("a1,b2", &["a1", "b3"]));
+        assert!(same_eps(&eps_key(&[]), &[]));
+        assert!(!same_eps("a1", &[]));
+        assert!(!same_eps("?", &["a1"]));
+    }
+
     /// The repair scan's memory of live containers: one listed with the
     /// same endpoints is taken as live without asking, except the few asked
     /// again at random; a changed one, and every one in a full scan, is
@@ -1117,7 +1191,7 @@ mod tests {
         assert_eq!(c.recheck.len(), RECHECK_PER_SCAN);
         let live: Vec<bool> = ids
             .iter()
-            .map(|id| c.live(&ctx, &cs, id, &format!("ep-{id}")))
+            .map(|id| c.live(&ctx, &cs, id, &[format!("ep-{id}").as_str()]))
             .collect();
         for (id, l) in ids.iter().zip(&live) {
             assert_eq!(*l, !c.recheck.contains(id), "{id}");
@@ -1130,13 +1204,13 @@ mod tests {
         // changed endpoints: asked (and dead)
         let mut c = LiveCache::load(&ctx, false);
         let first = kept.lines().next().unwrap().split(' ').next().unwrap();
-        assert!(!c.live(&ctx, &cs, first, "another-endpoint"));
+        assert!(!c.live(&ctx, &cs, first, &["another-endpoint"]));
 
         // a full scan asks every one
         let mut c = LiveCache::load(&ctx, true);
         assert!(ids
             .iter()
-            .all(|id| !c.live(&ctx, &cs, id, &format!("ep-{id}"))));
+            .all(|id| !c.live(&ctx, &cs, id, &[format!("ep-{id}").as_str()])));
         c.save();
         assert!(!ctx.state.join("net-live").exists());
         let _ = std::fs::remove_dir_all(tmp);

@@ -21,6 +21,7 @@ pub mod ports;
 pub mod relay;
 pub mod request;
 mod settings;
+pub mod sockredirect;
 pub mod store;
 
 pub use endpoint::{connect, disconnect, prepare, refresh_names, release, NsChoice};

@@ -255,6 +255,11 @@ pub struct Endpoint {
     /// this container's other names to them instead of the host's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
+    /// Whether the container has `--link`s (its /etc/hosts follows their
+    /// addresses, rewritten by every change on the default bridge). None in
+    /// a record of an older berth: unknown, so its container is asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<bool>,
 }
 
 fn is_zero(v: &u8) -> bool {

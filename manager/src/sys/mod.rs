@@ -3,6 +3,7 @@
 //! (xattrs, flock on a borrowed fd) is a small `unsafe` helper here with its
 //! `// SAFETY:` comment, so the rest of the manager has no raw calls.
 
+pub mod bpf;
 pub mod fault;
 pub mod fs;
 pub mod mount;

@@ -105,6 +105,7 @@ pub struct RuleSet {
 /// Remove berth's rules of `table` from both backends (the sweep of a
 /// deleted root).
 pub fn remove(table: &str) {
+    super::sockredirect::remove(table);
     remove_from(table, None);
 }
 
