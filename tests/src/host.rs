@@ -198,3 +198,26 @@ pub fn bpf_redirects(table: &str) -> Vec<(u16, std::net::Ipv4Addr, u16)> {
     }
     out
 }
+
+/// A TCP port free on the host's IPv4 addresses now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .expect("bind an ephemeral port")
+        .local_addr()
+        .expect("local address of a bound socket")
+        .port()
+}
+
+/// The host's first global IPv4 address that is not on a bridge of berth's
+/// or docker's (what "the host's other address" means in the port tests).
+pub fn host_addr() -> String {
+    let text = command_out("ip", &["-4", "-o", "addr", "show", "scope", "global"]);
+    text.lines()
+        .filter(|l| !l.contains(" br-") && !l.contains(" bb") && !l.contains("berth"))
+        .find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let i = w.iter().position(|x| *x == "inet")?;
+            Some(w[i + 1].split('/').next()?.to_string())
+        })
+        .expect("a global IPv4 address on the host")
+}

@@ -4,20 +4,13 @@
 //! host, isolation between two networks, links, `network_mode: service:x`,
 //! and `down` leaving no network, bridge, veth, nft table or namespace.
 
+use berth_tests::host::free_port;
 use berth_tests::manager::Berth;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// GET / from addr:port, the body (None when unreachable).
 fn http_get(addr: &str, port: u16) -> Option<String> {

@@ -4,37 +4,12 @@
 //! concurrent runs, kill -9, bad input, and no leaks (veths, bridges, rules,
 //! namespaces) afterwards.
 
+use berth_tests::host::{free_port, host_addr};
 use berth_tests::manager::Berth;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
-
-/// A port free on the host now.
-fn free_port() -> u16 {
-    TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The host's first non-loopback IPv4 address.
-fn host_addr() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .expect("ip");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| !l.contains(" br-") && !l.contains(" bb") && !l.contains("berth"))
-        .find_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let i = w.iter().position(|x| *x == "inet")?;
-            Some(w[i + 1].split('/').next()?.to_string())
-        })
-        .expect("a global IPv4 address on the host")
-}
 
 /// GET / from addr:port, the body (None when unreachable).
 fn http_get(addr: &str, port: u16) -> Option<String> {

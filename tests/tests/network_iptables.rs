@@ -4,9 +4,10 @@
 //! address with real traffic, isolation between networks, a container's own
 //! exit keeping the backend, and no chain, jump or nft table left afterwards.
 
+use berth_tests::host::{free_port, host_addr};
 use berth_tests::manager::Berth;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -45,30 +46,6 @@ impl Ipt {
         }
         format!("{:08x}", h as u32)
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn host_addr() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .expect("ip");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| !l.contains(" br-") && !l.contains(" bb") && !l.contains("berth"))
-        .find_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let i = w.iter().position(|x| *x == "inet")?;
-            Some(w[i + 1].split('/').next()?.to_string())
-        })
-        .expect("a global IPv4 address on the host")
 }
 
 fn http_get(addr: &str, port: u16) -> Option<String> {

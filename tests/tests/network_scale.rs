@@ -3,17 +3,9 @@
 //! were killed with -9 stays listed as live, so what it held must still come
 //! back when a start wants it, and at the next thorough command.
 
+use berth_tests::host::free_port;
 use berth_tests::manager::Berth;
 use std::time::Duration;
-
-/// A port free on the host now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// kill -9 of container `name`'s shim and init (ours only), and wait until
 /// berth sees it stopped.

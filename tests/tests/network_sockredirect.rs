@@ -9,36 +9,12 @@
 //! `BERTH_SOCKET_REDIRECT=0` keeps NAT only.
 
 use berth_tests::host::{bpf_redirect_pins, bpf_redirects};
+use berth_tests::host::{free_port, host_addr};
 use berth_tests::manager::Berth;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The host's first non-loopback IPv4 address.
-fn host_addr() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .expect("ip");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| !l.contains(" br-") && !l.contains(" bb") && !l.contains("berth"))
-        .find_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let i = w.iter().position(|x| *x == "inet")?;
-            Some(w[i + 1].split('/').next()?.to_string())
-        })
-        .expect("a global IPv4 address on the host")
-}
 
 /// One HTTP GET over a fresh connection: (body, the socket's own address,
 /// its peer as getpeername shows it).
