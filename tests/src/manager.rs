@@ -74,6 +74,39 @@ impl Berth {
             .to_string()
     }
 
+    /// kill -9 of container `name`'s (id `id`) shim and init, this test's
+    /// own, then wait until berth no longer says it runs (reaping both when
+    /// this process inherited them). Returns (init pid, shim pid).
+    #[track_caller]
+    pub fn kill_9_shim_and_init(&self, name: &str, id: &str) -> (i32, i32) {
+        let pid: i32 = self
+            .inspect_format(name, "{{.State.Pid}}")
+            .parse()
+            .expect("a running container's pid");
+        let shim_pid = [id, &id[..16]]
+            .iter()
+            .find_map(|d| {
+                std::fs::read_to_string(self.state().join("containers").join(d).join("status.json"))
+                    .ok()
+            })
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["shim_pid"].as_i64())
+            .unwrap_or(0) as i32;
+        assert!(shim_pid > 0, "no shim pid for {name}");
+        for p in [shim_pid, pid] {
+            // SAFETY: kill(2) of this test's own container's processes
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        assert!(crate::wait_until(Duration::from_secs(30), || {
+            for p in [pid, shim_pid] {
+                // SAFETY: reaps our own orphans when this process inherited them
+                unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
+            }
+            self.inspect_format(name, "{{.State.Status}}") != "running"
+        }));
+        (pid, shim_pid)
+    }
+
     /// This store's directories (`--root`, `--state`), as the census takes them.
     pub fn dirs(&self) -> Vec<std::path::PathBuf> {
         vec![self.root().to_path_buf(), self.state().to_path_buf()]

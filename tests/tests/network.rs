@@ -632,32 +632,9 @@ fn kill_9_leaves_nothing_after_the_next_command() {
     assert!(berth_tests::wait_until(Duration::from_secs(5), || {
         http_get("127.0.0.1", port).is_some()
     }));
-    let pid: i32 = b.inspect_format("kk", "{{.State.Pid}}").parse().unwrap();
-    let dirs = [
-        b.state().join("containers").join(&id),
-        b.state().join("containers").join(&id[..16]),
-    ];
-    let shim_pid = dirs
-        .iter()
-        .find_map(|d| std::fs::read_to_string(d.join("status.json")).ok())
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["shim_pid"].as_i64())
-        .unwrap_or(0) as i32;
-    // our own container's shim and init only
-    if shim_pid > 0 {
-        unsafe { libc::kill(shim_pid, libc::SIGKILL) };
-    }
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    // the orphaned init is a zombie until the host's pid 1 reaps it (the test
-    // process reaps it itself when it is the subreaper that inherited it)
-    assert!(berth_tests::wait_until(Duration::from_secs(30), || {
-        for p in [pid, shim_pid] {
-            if p > 0 {
-                unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
-            }
-        }
-        b.inspect_format("kk", "{{.State.Status}}") != "running"
-    }));
+    // the orphaned init is a zombie until the host's pid 1 reaps it (the
+    // harness reaps it itself when this process inherited it)
+    b.kill_9_shim_and_init("kk", &id);
     // the next berth command that touches networks repairs
     b.run(&["network", "ls"]).assert_ok();
     let l = links();

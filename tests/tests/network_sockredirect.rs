@@ -249,29 +249,7 @@ fn kill_9_redirect_goes_with_the_next_command() {
     wait_answer("127.0.0.1", port);
     let t = table(&b);
     assert_eq!(bpf_redirects(&t).len(), 1);
-    let pid: i32 = b.inspect_format("kk", "{{.State.Pid}}").parse().unwrap();
-    let shim_pid = [
-        b.state().join("containers").join(&id),
-        b.state().join("containers").join(&id[..16]),
-    ]
-    .iter()
-    .find_map(|d| std::fs::read_to_string(d.join("status.json")).ok())
-    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-    .and_then(|v| v["shim_pid"].as_i64())
-    .unwrap_or(0) as i32;
-    // our own container's shim and init only
-    if shim_pid > 0 {
-        unsafe { libc::kill(shim_pid, libc::SIGKILL) };
-    }
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    assert!(berth_tests::wait_until(Duration::from_secs(30), || {
-        for p in [pid, shim_pid] {
-            if p > 0 {
-                unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
-            }
-        }
-        b.inspect_format("kk", "{{.State.Status}}") != "running"
-    }));
+    b.kill_9_shim_and_init("kk", &id);
     // the next berth command repairs: rules and redirect gone
     b.run(&["network", "ls"]).assert_ok();
     assert!(bpf_redirects(&t).is_empty());
@@ -398,21 +376,7 @@ fn deleted_root_redirect_is_swept() {
     wait_answer("127.0.0.1", port);
     let t = table(&a);
     assert_eq!(bpf_redirects(&t).len(), 1);
-    let pid: i32 = a.inspect_format("gone", "{{.State.Pid}}").parse().unwrap();
-    let shim_pid = [
-        a.state().join("containers").join(&id),
-        a.state().join("containers").join(&id[..16]),
-    ]
-    .iter()
-    .find_map(|d| std::fs::read_to_string(d.join("status.json")).ok())
-    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-    .and_then(|v| v["shim_pid"].as_i64())
-    .unwrap_or(0) as i32;
-    // our own container's shim and init only
-    if shim_pid > 0 {
-        unsafe { libc::kill(shim_pid, libc::SIGKILL) };
-    }
-    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let (pid, shim_pid) = a.kill_9_shim_and_init("gone", &id);
     for p in [pid, shim_pid] {
         if p > 0 {
             berth_tests::wait_until(Duration::from_secs(10), || {
