@@ -583,6 +583,9 @@ def main():
         for eng in (dk, pm):
             if eng is not None:
                 eng.cleanup(problems)
+        # the peers' cgroup parent (dockerd's and podman's containers)
+        if dk is not None or pm is not None:
+            dockerbench.remove_cgroups(cg, problems)
         for pr in problems:
             log("cleanup: %s" % pr)
         subprocess.run(["umount", "-R", "-l", work], capture_output=True)
