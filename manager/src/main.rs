@@ -30,7 +30,11 @@ mod system;
 mod timing;
 mod volume;
 
-use clap::Parser;
+use clap::FromArgMatches;
+
+// jemalloc, not musl's malloc: see manager/Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::process::ExitCode;
 
 /// docker's convention: the container's own status when there is one, 125 when
@@ -39,11 +43,14 @@ const EXIT_BERTH_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
     timing::mark("main");
-    let argv = cli::argv::normalize(
-        &<cli::Cli as clap::CommandFactory>::command(),
-        std::env::args_os().collect(),
-    );
-    let cli = match cli::Cli::try_parse_from(argv) {
+    // The command tree is built once (thousands of allocations): the
+    // normalizer and the parser share it.
+    let command = <cli::Cli as clap::CommandFactory>::command();
+    let argv = cli::argv::normalize(&command, std::env::args_os().collect());
+    let parsed = command
+        .try_get_matches_from(argv)
+        .and_then(|matches| cli::Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         // Help and version are not errors; a bad flag or argument is one of
         // berth's errors (125, as docker), not clap's usual 2.
