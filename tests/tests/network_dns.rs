@@ -696,3 +696,84 @@ fn a_subnet_reused_after_its_root_was_deleted_gets_a_responder() {
     bt(&new, &["rm", "-f", "n1", "n2"]).assert_ok();
     bt(&new, &["network", "rm", "again"]).assert_ok();
 }
+
+/// A DNS question for `name`, type A, framed for TCP (length first).
+fn tcp_question(id: u16, name: &str) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    // recursion desired; one question
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    framed
+}
+
+#[test]
+fn tcp_questions_are_answered_and_a_stalled_tcp_client_holds_up_nobody() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let b = Berth::with_busybox("busybox");
+    let e = berth_engine(&b);
+    bt(&b, &["network", "create", &subnet(221), "tcpq"]).assert_ok();
+    bt(
+        &b,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "t1",
+            "--network",
+            "tcpq",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+    )
+    .assert_ok();
+    let gw: Ipv4Addr = gateway(&b, "tcpq").parse().unwrap();
+    let ip: Ipv4Addr = ip_of(&e, "t1", "tcpq").parse().unwrap();
+    let connect = || {
+        let c = TcpStream::connect_timeout(&(gw, 53).into(), Duration::from_secs(5))
+            .expect("the responder takes TCP");
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c
+    };
+    // Clients that connect and then stall: one silent, one mid-length.
+    let _silent = connect();
+    let mut partial = connect();
+    partial.write_all(&[0]).unwrap();
+    // UDP questions from a container are answered meanwhile, at once.
+    let t = std::time::Instant::now();
+    assert_eq!(lookup(&e, "t1", "t1"), [ip.to_string()]);
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "nslookup took {:?} while two TCP clients stalled",
+        t.elapsed()
+    );
+    // A TCP question sent in pieces is answered from the table.
+    let mut c = connect();
+    let q = tcp_question(0x4242, "t1");
+    c.write_all(&q[..5]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    c.write_all(&q[5..]).unwrap();
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len).expect("an answer over TCP");
+    let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+    c.read_exact(&mut r).unwrap();
+    assert_eq!(&r[..2], &[0x42, 0x42], "the question's id");
+    assert_eq!(r[3] & 0x0f, 0, "rcode NOERROR: {r:?}");
+    assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one answer: {r:?}");
+    assert_eq!(&r[r.len() - 4..], &ip.octets(), "t1's address: {r:?}");
+    // and the stalled ones are closed after their time (2 s)
+    let mut buf = [0u8; 1];
+    assert!(
+        matches!(partial.read(&mut buf), Ok(0) | Err(_)),
+        "a stalled client is closed"
+    );
+    bt(&b, &["rm", "-f", "t1"]).assert_ok();
+    bt(&b, &["network", "rm", "tcpq"]).assert_ok();
+}

@@ -11,7 +11,8 @@
 //! One thread, one `poll` loop: the questions are tiny and local answers are
 //! a table lookup; forwarded UDP questions are relayed without waiting (a
 //! table of pending ids), so a slow upstream holds up nobody. TCP (rare:
-//! truncated answers) is served inline with short timeouts.
+//! truncated answers) is read and answered from the same loop without
+//! blocking, its forwarded questions by short-lived threads (`tcp.rs`).
 //!
 //! The names come from the network store's endpoint files: starting,
 //! stopping, renaming, connecting and disconnecting a container all rewrite
@@ -24,6 +25,7 @@
 //! it leaks nothing.
 
 use super::table::Table;
+use super::tcp;
 use super::watch::{is_record, Watch};
 use crate::network::model::{Endpoint, Subnet};
 use crate::network::store::HOST_LOCK;
@@ -32,8 +34,8 @@ use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -157,6 +159,10 @@ struct Server {
     pending: HashMap<u16, Pending>,
     next_id: u16,
     empty_since: Option<Instant>,
+    /// TCP connections being read or answered.
+    tcp: Vec<tcp::Client>,
+    /// TCP questions being forwarded (each by a thread).
+    forwarding: tcp::Forwarding,
 }
 
 /// Serve until the network has had no endpoint for a while or is gone.
@@ -182,25 +188,35 @@ pub fn serve(cfg: Config, b: Bound) -> Result<Option<std::fs::File>, DnsError> {
         pending: HashMap::new(),
         next_id: seed as u16,
         empty_since: None,
+        tcp: Vec::new(),
+        forwarding: tcp::Forwarding::default(),
     };
     s.refresh();
     let mut last_check = Instant::now();
     let mut buf = vec![0u8; 65535];
     loop {
-        let (udp_ready, tcp_ready, out_ready, changed) = {
-            // the watch's descriptor last, when there is one (else the
-            // slice stops before the placeholder)
-            let watch_fd = s.watch.fd();
-            let mut fds = [
+        let (udp_ready, tcp_ready, out_ready, changed, clients) = {
+            let mut fds = vec![
                 PollFd::new(b.udp.as_fd(), PollFlags::POLLIN),
                 PollFd::new(b.tcp.as_fd(), PollFlags::POLLIN),
                 PollFd::new(b.out.as_fd(), PollFlags::POLLIN),
-                PollFd::new(watch_fd.unwrap_or(b.udp.as_fd()), PollFlags::POLLIN),
             ];
-            let n = if watch_fd.is_some() { 4 } else { 3 };
+            let watch_fd = s.watch.fd();
+            if let Some(fd) = watch_fd {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            }
+            let first_client = fds.len();
+            for c in &s.tcp {
+                let wanted = if c.is_writing() {
+                    PollFlags::POLLOUT
+                } else {
+                    PollFlags::POLLIN
+                };
+                fds.push(PollFd::new(c.conn().as_fd(), wanted));
+            }
             let timeout =
                 PollTimeout::try_from(TICK.as_millis() as i32).unwrap_or(PollTimeout::MAX);
-            match poll(&mut fds[..n], timeout) {
+            match poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(DnsError::Poll(e)),
@@ -210,7 +226,8 @@ pub fn serve(cfg: Config, b: Bound) -> Result<Option<std::fs::File>, DnsError> {
                 ready(&fds[0]),
                 ready(&fds[1]),
                 ready(&fds[2]),
-                n == 4 && ready(&fds[3]),
+                watch_fd.is_some() && ready(&fds[3]),
+                fds[first_client..].iter().map(ready).collect::<Vec<_>>(),
             )
         };
         // A change is taken in as it happens (not when a question comes),
@@ -228,9 +245,13 @@ pub fn serve(cfg: Config, b: Bound) -> Result<Option<std::fs::File>, DnsError> {
                 s.on_upstream(&b, &mut buf[..n], from);
             }
         }
+        s.on_tcp_clients(&clients);
         if tcp_ready {
             while let Ok((conn, client)) = b.tcp.accept() {
-                s.on_tcp(conn, client);
+                // over the bound, the connection is closed here
+                if s.tcp.len() + s.forwarding.count() < tcp::MAX_CLIENTS {
+                    s.tcp.extend(tcp::Client::new(conn, client));
+                }
             }
         }
         s.expire(&b);
@@ -412,33 +433,47 @@ impl Server {
         }
     }
 
-    /// One TCP connection: one question, answered inline.
-    fn on_tcp(&mut self, mut conn: TcpStream, client: SocketAddr) {
-        let t = Some(Duration::from_secs(2));
-        if conn.set_nonblocking(false).is_err()
-            || conn.set_read_timeout(t).is_err()
-            || conn.set_write_timeout(t).is_err()
-        {
-            return;
+    /// Serve the TCP clients whose sockets are ready (`ready`, in the
+    /// order of `self.tcp`), and close the ones past their time.
+    fn on_tcp_clients(&mut self, ready: &[bool]) {
+        let now = Instant::now();
+        let clients = std::mem::take(&mut self.tcp);
+        for (i, mut c) in clients.into_iter().enumerate() {
+            if c.expired(now) {
+                continue;
+            }
+            if !ready.get(i).copied().unwrap_or(false) {
+                self.tcp.push(c);
+                continue;
+            }
+            let step = if c.is_writing() { c.write() } else { c.read() };
+            match step {
+                tcp::Step::Waiting => self.tcp.push(c),
+                tcp::Step::Closed => {}
+                tcp::Step::Question(data) => self.on_tcp_question(c, data),
+            }
         }
-        let Some(data) = read_framed(&mut conn) else {
-            return;
-        };
+    }
+
+    /// One TCP question: answered from the table, or handed on with its
+    /// connection to be forwarded.
+    fn on_tcp_question(&mut self, mut c: tcp::Client, data: Vec<u8>) {
         let Ok(msg) = Message::from_vec(&data) else {
             return;
         };
         self.refresh();
-        let reply = match self.decide(&msg, client.ip()) {
-            Outcome::Reply(r) => encode_fitting(r, 65535),
-            Outcome::Forward(ups) => ups
-                .iter()
-                .find_map(|up| forward_tcp(*up, &data))
-                .or_else(|| servfail(&data, msg.metadata.id)),
-        };
-        if let Some(r) = reply {
-            let mut framed = (r.len() as u16).to_be_bytes().to_vec();
-            framed.extend_from_slice(&r);
-            let _ = conn.write_all(&framed);
+        match self.decide(&msg, c.peer) {
+            Outcome::Reply(r) => {
+                if let Some(bytes) = encode_fitting(r, 65535) {
+                    if let tcp::Step::Waiting = c.answer(&bytes) {
+                        self.tcp.push(c);
+                    }
+                }
+            }
+            Outcome::Forward(ups) => {
+                let fallback = servfail(&data, msg.metadata.id);
+                c.forward(data, ups, fallback, &self.forwarding);
+            }
         }
     }
 
@@ -665,25 +700,6 @@ fn servfail(query: &[u8], id: u16) -> Option<Vec<u8>> {
     r.to_vec().ok()
 }
 
-fn read_framed(conn: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 2];
-    conn.read_exact(&mut len).ok()?;
-    let mut data = vec![0u8; u16::from_be_bytes(len) as usize];
-    conn.read_exact(&mut data).ok()?;
-    (data.len() >= 12).then_some(data)
-}
-
-fn forward_tcp(up: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
-    let t = Duration::from_secs(2);
-    let mut c = TcpStream::connect_timeout(&up, t).ok()?;
-    c.set_read_timeout(Some(t)).ok()?;
-    c.set_write_timeout(Some(t)).ok()?;
-    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(query);
-    c.write_all(&framed).ok()?;
-    read_framed(&mut c)
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::table::tests::ep;
@@ -711,6 +727,8 @@ mod tests {
             pending: HashMap::new(),
             next_id: 7,
             empty_since: None,
+            tcp: Vec::new(),
+            forwarding: tcp::Forwarding::default(),
         }
     }
 

@@ -8,4 +8,5 @@ pub mod dns;
 pub mod files;
 pub mod responder;
 pub mod table;
+mod tcp;
 pub mod watch;
