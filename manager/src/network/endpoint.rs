@@ -6,7 +6,7 @@
 
 use super::driver;
 use super::firewall::{self, Bridge6, BridgeRules, Forward, Forward6, RuleSet};
-use super::model::{Endpoint, Network, PortMap, PublishedPort};
+use super::model::{Endpoint, Held, Network, PortMap, PublishedPort};
 use super::names::files::{self, HostEntry};
 use super::names::responder;
 use super::store::{self, NetworkStore};
@@ -303,10 +303,11 @@ fn scan_locked(
     starting: Option<&str>,
 ) -> Result<Vec<String>, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
-    let nets: Vec<(Network, store::Endpoints)> = st
+    // what the scan needs of each endpoint (`Held`), not the whole records
+    let nets: Vec<(Network, store::HeldList)> = st
         .list()?
         .into_iter()
-        .map(|n| st.endpoints(&n.id).map(|eps| (n, eps)))
+        .map(|n| st.held(&n.id).map(|eps| (n, eps)))
         .collect::<Result<_, _>>()?;
     // each container's endpoint ids on every network (what `LiveCache`
     // compares with what it remembers), borrowed from the lists (no copy of
@@ -342,8 +343,15 @@ fn scan_locked(
         let mut left = eps.len();
         for ep in eps.iter() {
             if !is_live(&ep.container_id) {
-                if let Ok(d) = driver::for_network(n) {
-                    d.detach(n, ep)?;
+                // the whole record, to undo what it names (rare: a
+                // container that ended without its exit hook)
+                let whole = st
+                    .endpoints(&n.id)?
+                    .iter()
+                    .find(|e| e.container_id == *ep.container_id)
+                    .cloned();
+                if let (Ok(d), Some(whole)) = (driver::for_network(n), whole) {
+                    d.detach(n, &whole)?;
                 }
                 st.remove_endpoint(&n.id, &ep.container_id)?;
                 left -= 1;
@@ -392,7 +400,7 @@ pub(super) fn sync_firewall_with(
 ) -> Result<(), NetworkError> {
     let mut rules = RuleSet::default();
     for n in st.list()? {
-        let eps = st.endpoints(&n.id)?;
+        let eps = st.held(&n.id)?;
         if n.driver != "bridge" || (eps.is_empty() && driver::on_demand(&n)) {
             continue;
         }
@@ -417,7 +425,7 @@ pub(super) fn sync_firewall_with(
         // v6 one, goes to the container's v6 address too (docker publishes
         // `-p 8080:80` on [::] as well).
         for ep in eps.iter() {
-            let Ok(ip6) = ep.ipv6.parse::<std::net::Ipv6Addr>() else {
+            let Some(ip6) = ep.ipv6 else {
                 continue;
             };
             for p in &ep.ports {
@@ -436,7 +444,7 @@ pub(super) fn sync_firewall_with(
             }
         }
         for ep in eps.iter() {
-            let Ok(ip) = ep.ipv4.parse::<Ipv4Addr>() else {
+            let Some(ip) = ep.ipv4 else {
                 continue;
             };
             for p in &ep.ports {
@@ -512,7 +520,7 @@ fn wanted_ports(rec: &ContainerRecord) -> PortMap {
 fn taken_ports(st: &NetworkStore) -> Result<Vec<PublishedPort>, NetworkError> {
     let mut out = Vec::new();
     for n in st.list()? {
-        for ep in st.endpoints(&n.id)?.iter() {
+        for ep in st.held(&n.id)?.iter() {
             out.extend(ep.ports.iter().cloned());
         }
     }
@@ -586,7 +594,7 @@ fn attach_one(
             "user specified IP address is supported on user defined networks only".into(),
         ));
     }
-    let allocate = |held: &[Endpoint]| -> Result<_, NetworkError> {
+    let allocate = |held: &[Held]| -> Result<_, NetworkError> {
         let v4 = ipam::allocate(net, held, want)?;
         let v6 = ipam::allocate6(net, held, want6)?;
         let published = if index == 0 && !net.internal && !ports_wanted.is_empty() {
@@ -596,7 +604,7 @@ fn attach_one(
         };
         Ok((v4, v6, published))
     };
-    let ((ip, prefix, gw), v6, published) = match allocate(&st.endpoints(&net.id)?) {
+    let ((ip, prefix, gw), v6, published) = match allocate(&st.held(&net.id)?) {
         Ok(x) => x,
         // No free address or port: a container whose shim was killed may
         // still hold it (the repair scan asks only what changed, see
@@ -606,10 +614,10 @@ fn attach_one(
             if repair_full_locked(ctx, st)?.is_empty() {
                 return Err(e);
             }
-            allocate(&st.endpoints(&net.id)?)?
+            allocate(&st.held(&net.id)?)?
         }
     };
-    let held = st.endpoints(&net.id)?;
+    let held = st.held(&net.id)?;
     let mac_str = if let Some(m) = cfg.mac_address.as_ref().filter(|m| !m.is_empty()) {
         m.clone()
     } else if index == 0 && !rec.config.mac_address.is_empty() {
@@ -620,7 +628,7 @@ fn attach_one(
     let mac = ipam::parse_mac(&mac_str)?;
     let v6 = match v6 {
         Some(v) if want6.is_none() && net.is_predefined() => {
-            Some(ipam::mac_based6(net, &held, &mac).map_or(v, |a| (a, v.1, v.2)))
+            Some(ipam::mac_based6(net, &held[..], &mac).map_or(v, |a| (a, v.1, v.2)))
         }
         v => v,
     };
@@ -676,7 +684,7 @@ fn detach_all_with(st: &NetworkStore, id: &str, links: bool) -> Result<Vec<Strin
                 }
             }
             st.remove_endpoint(&n.id, id)?;
-            if driver::on_demand(&n) && st.endpoints(&n.id)?.is_empty() {
+            if driver::on_demand(&n) && st.held(&n.id)?.is_empty() {
                 if let Ok(d) = driver::for_network(&n) {
                     d.cleanup(&n)?;
                 }
@@ -948,7 +956,7 @@ pub fn disconnect(ctx: &Context, rec: &mut ContainerRecord, key: &str) -> Result
         let d = driver::for_network(&n)?;
         d.detach(&n, &ep)?;
         st.remove_endpoint(&n.id, &rec.id)?;
-        if driver::on_demand(&n) && st.endpoints(&n.id)?.is_empty() {
+        if driver::on_demand(&n) && st.held(&n.id)?.is_empty() {
             d.cleanup(&n)?;
         }
         sync_firewall(ctx, &st)?;
@@ -998,11 +1006,11 @@ fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
     };
     let mut seen = BTreeSet::new();
     for id in &bridge {
-        for ep in st.endpoints(id).unwrap_or_default().iter() {
+        for ep in st.held(id).unwrap_or_default().iter() {
             // only containers with links (their endpoints say so): loading
             // every container's record here cost each start or exit on the
             // default bridge one record parse per container on it
-            if ep.links == Some(false) || !seen.insert(ep.container_id.clone()) {
+            if ep.links == Some(false) || !seen.insert(ep.container_id.to_string()) {
                 continue;
             }
             if let Ok(rec) = cs.load(&ep.container_id) {
