@@ -380,16 +380,25 @@ fn scan_locked(
     // compares with what it remembers), borrowed from the lists (no copy of
     // a string per container), and whether it lives once it was asked: each
     // container is asked once (its endpoints and its pin), not once per use
-    let mut ids: std::collections::HashMap<&str, (Vec<&str>, Option<bool>)> = Default::default();
-    for (_, eps) in &nets {
-        for ep in eps.iter() {
-            ids.entry(ep.container_id.as_str())
-                .or_default()
-                .0
-                .push(ep.endpoint_id.as_str());
+    // (two lists, not a map of lists: no allocation per container)
+    let mut pairs: Vec<(&str, &str)> = nets
+        .iter()
+        .flat_map(|(_, eps)| {
+            eps.iter()
+                .map(|e| (e.container_id.as_str(), e.endpoint_id.as_str()))
+        })
+        .collect();
+    pairs.sort_unstable();
+    let eids: Vec<&str> = pairs.iter().map(|p| p.1).collect();
+    // each container: its id, its endpoints (a range of `eids`), whether it
+    // lives once asked
+    let mut ids: Vec<(&str, std::ops::Range<usize>, Option<bool>)> = Vec::new();
+    for (i, (cid, _)) in pairs.iter().enumerate() {
+        match ids.last_mut() {
+            Some(g) if g.0 == *cid => g.1.end = i + 1,
+            _ => ids.push((cid, i..i + 1, None)),
         }
     }
-    ids.values_mut().for_each(|v| v.0.sort_unstable());
     timing::mark("net: scan: records read");
     let pins = netns::list(&ctx.state);
     let live_text = LiveCache::read(ctx);
@@ -399,10 +408,13 @@ fn scan_locked(
         if Some(id) == starting {
             return true;
         }
-        match ids.get_mut(id) {
-            Some((eps, known)) => *known.get_or_insert_with(|| cache.live(ctx, &cs, id, eps)),
+        match ids.binary_search_by(|g| g.0.cmp(id)) {
+            Ok(i) => {
+                let (_, eps, known) = &mut ids[i];
+                *known.get_or_insert_with(|| cache.live(ctx, &cs, id, &eids[eps.clone()]))
+            }
             // no endpoint (a pin only): asked once anyway, in the pins' loop
-            None => cache.live(ctx, &cs, id, &[]),
+            Err(_) => cache.live(ctx, &cs, id, &[]),
         }
     };
     let mut touched = Vec::new();

@@ -309,6 +309,16 @@ impl Id {
             IdRepr::Heap(s) => s,
         }
     }
+
+    /// The bytes, for comparing without `as_str`'s UTF-8 check (an index
+    /// read compares ids for every change line, and sorts by name; byte
+    /// order is `str`'s order).
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            IdRepr::Inline { len, buf } => &buf[..*len as usize],
+            IdRepr::Heap(s) => s.as_bytes(),
+        }
+    }
 }
 
 impl std::ops::Deref for Id {
@@ -320,19 +330,19 @@ impl std::ops::Deref for Id {
 
 impl PartialEq for Id {
     fn eq(&self, o: &Id) -> bool {
-        self.as_str() == o.as_str()
+        self.as_bytes() == o.as_bytes()
     }
 }
 
 impl PartialEq<str> for Id {
     fn eq(&self, o: &str) -> bool {
-        self.as_str() == o
+        self.as_bytes() == o.as_bytes()
     }
 }
 
 impl PartialEq<&str> for Id {
     fn eq(&self, o: &&str) -> bool {
-        self.as_str() == *o
+        self.as_bytes() == o.as_bytes()
     }
 }
 

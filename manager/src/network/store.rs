@@ -149,28 +149,28 @@ fn compact_after(len: usize) -> usize {
     16.max(len / 4)
 }
 
-/// A record of the index, whole or as `Held`.
+/// A record of the index, whole or as `Held` (bytes: `Id::as_bytes`).
 trait Indexed {
-    fn container_id(&self) -> &str;
+    fn container_id(&self) -> &[u8];
     /// What the list is sorted by (as `read_endpoints` makes it).
-    fn container_name(&self) -> &str;
+    fn container_name(&self) -> &[u8];
 }
 
 impl Indexed for Endpoint {
-    fn container_id(&self) -> &str {
-        &self.container_id
+    fn container_id(&self) -> &[u8] {
+        self.container_id.as_bytes()
     }
-    fn container_name(&self) -> &str {
-        &self.container_name
+    fn container_name(&self) -> &[u8] {
+        self.container_name.as_bytes()
     }
 }
 
 impl Indexed for Held {
-    fn container_id(&self) -> &str {
-        &self.container_id
+    fn container_id(&self) -> &[u8] {
+        self.container_id.as_bytes()
     }
-    fn container_name(&self) -> &str {
-        &self.container_name
+    fn container_name(&self) -> &[u8] {
+        self.container_name.as_bytes()
     }
 }
 
@@ -323,7 +323,7 @@ where
                 eps.retain(|e| e.container_id() != ep.container_id());
                 eps.push(ep);
             }
-            (None, Some(id)) => eps.retain(|e| e.container_id() != id),
+            (None, Some(id)) => eps.retain(|e| e.container_id() != id.as_bytes()),
             _ => return None,
         }
         at = c.key;
