@@ -22,8 +22,8 @@ fn net_live(b: &Berth) -> String {
 fn listed(b: &Berth, id: &str) -> bool {
     net_live(b)
         .lines()
-        .filter(|l| l.split(' ').next() == Some(id))
-        .last()
+        .rev()
+        .find(|l| l.split(' ').next() == Some(id))
         .is_some_and(|l| l.split(' ').nth(1) != Some("-"))
 }
 
