@@ -1328,6 +1328,29 @@ mod tests {
         let i = c.seen.binary_search_by(|s| s.0.cmp(kept[2])).unwrap();
         assert_eq!(&*c.seen[i].1.eps, format!("ep-{}", kept[2]));
 
+        // appending is bounded: past twice its entries' lines (and 16), the
+        // file is rewritten whole
+        for round in 0..40 {
+            let t = LiveCache::read(&ctx);
+            let mut c = LiveCache::load(&ctx, false, &t);
+            c.seen.iter_mut().for_each(|s| s.2 = s.0 != kept[1]);
+            c.found.insert(
+                kept[1].to_string(),
+                LiveEntry {
+                    pid: me,
+                    start: round,
+                    eps: "x".into(),
+                },
+            );
+            c.save();
+            let t = LiveCache::read(&ctx);
+            let c = LiveCache::load(&ctx, false, &t);
+            assert_eq!(c.seen.len(), 10 - RECHECK_PER_SCAN);
+            assert!(t.lines().count() <= 2 * c.seen.len() + 16, "{t}");
+            let i = c.seen.binary_search_by(|s| s.0.cmp(kept[1])).unwrap();
+            assert_eq!(c.seen[i].1.start, round);
+        }
+
         // a full scan asks every one
         let t = LiveCache::read(&ctx);
         let mut c = LiveCache::load(&ctx, true, &t);
