@@ -41,6 +41,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<i32> {
             Ok(started) => {
                 debug_assert!(started.pid > 0);
                 println!("{}", rec.id);
+                crate::timing::mark("run: id printed");
                 Ok(0)
             }
             Err(e) => start_error(e),

@@ -73,6 +73,7 @@ pub fn start_with_image(
     })();
     if res.is_ok() && matches!(mode, StartMode::Now) {
         crate::events::container(ctx, c, "start", &[]);
+        crate::timing::mark("start: event recorded");
     }
     res.map_err(|e| failed(ctx, c, e))
 }

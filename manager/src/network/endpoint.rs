@@ -6,7 +6,7 @@
 
 use super::driver;
 use super::firewall::{self, Bridge6, BridgeRules, Forward, Forward6, RuleSet};
-use super::model::{Endpoint, Network, PortMap, PublishedPort};
+use super::model::{Endpoint, Held, Network, PortMap, PublishedPort};
 use super::names::files::{self, HostEntry};
 use super::names::responder;
 use super::store::{self, NetworkStore};
@@ -81,10 +81,10 @@ const RECHECK_PER_SCAN: usize = 4;
 /// One container the scans found live: its shim ("PID STARTTIME") and its
 /// endpoints' ids as they were then (comma separated, sorted; "-": none).
 #[derive(Clone, PartialEq, Debug)]
-struct LiveEntry {
+struct LiveEntry<'a> {
     pid: i32,
     start: u64,
-    eps: String,
+    eps: std::borrow::Cow<'a, str>,
 }
 
 /// The containers the last repair scans found live: `<state>/net-live`, a
@@ -107,55 +107,92 @@ struct LiveEntry {
 /// reused meanwhile, by a later scan's random pick, by a thorough command,
 /// or when its address or port is wanted. Only a cache: a missing or torn file (a reboot empties
 /// the state directory) means every container is asked.
-struct LiveCache {
+///
+/// Read without an allocation per line (the entries borrow the file's
+/// text), and changed by appending: a line per container found or changed,
+/// "ID -" for one forgotten; the last line of an id wins. A start or exit
+/// then writes O(changed), and the file is rewritten whole only when it
+/// holds more than twice the lines it has entries.
+struct LiveCache<'a> {
     path: PathBuf,
-    /// The listed containers, each with whether this scan found it live
-    /// with the same endpoints (kept as it is; the others are dropped).
-    seen: std::collections::BTreeMap<String, (LiveEntry, bool)>,
+    /// The listed containers by id (sorted), each with whether this scan
+    /// found it live with the same endpoints (kept as it is; the others are
+    /// dropped).
+    seen: Vec<(&'a str, LiveEntry<'a>, bool)>,
+    /// Lines in the file (for when to rewrite it).
+    lines: usize,
     /// The listed containers this scan asks again (a few: a list, as
     /// compared with every container's id).
-    recheck: Vec<String>,
+    recheck: Vec<&'a str>,
     full: bool,
     /// Containers found live that are not listed as they are now (new, or
     /// their endpoints or shim changed). With `seen`'s flags, what to write:
     /// nothing to copy or allocate per container in the common case, where
     /// nothing changed.
-    found: std::collections::BTreeMap<String, LiveEntry>,
+    found: std::collections::BTreeMap<String, LiveEntry<'a>>,
 }
 
-impl LiveCache {
-    fn load(ctx: &Context, full: bool) -> LiveCache {
-        let path = ctx.state.join("net-live");
-        let seen: std::collections::BTreeMap<String, (LiveEntry, bool)> =
-            std::fs::read_to_string(&path)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| {
-                    let mut it = l.split(' ');
-                    let id = it.next()?.to_string();
-                    let pid = it.next()?.parse().ok()?;
-                    let start = it.next()?.parse().ok()?;
-                    // a line of an older berth, without endpoints: never
-                    // equal to a container's, so asked
-                    let eps = it.next().unwrap_or("?").to_string();
-                    Some((id, (LiveEntry { pid, start, eps }, false)))
-                })
-                .collect();
+impl<'a> LiveCache<'a> {
+    fn path(ctx: &Context) -> PathBuf {
+        ctx.state.join("net-live")
+    }
+
+    /// The file's text, for `load` to borrow (empty: none).
+    fn read(ctx: &Context) -> String {
+        std::fs::read_to_string(Self::path(ctx)).unwrap_or_default()
+    }
+
+    fn load(ctx: &Context, full: bool, text: &'a str) -> LiveCache<'a> {
+        // each whole line (a last one without its newline was torn)
+        let parsed = text
+            .split_inclusive('\n')
+            .filter_map(|l| l.strip_suffix('\n'))
+            .filter_map(|l| {
+                let mut it = l.split(' ');
+                let id = it.next().filter(|id| !id.is_empty())?;
+                let pid = it.next()?;
+                if pid == "-" {
+                    return Some((id, None));
+                }
+                let pid = pid.parse().ok()?;
+                let start = it.next()?.parse().ok()?;
+                // a line of an older berth, without endpoints: never
+                // equal to a container's, so asked
+                let eps = it.next().unwrap_or("?").into();
+                Some((id, Some(LiveEntry { pid, start, eps })))
+            });
+        let mut all: Vec<(&'a str, Option<LiveEntry<'a>>)> = parsed.collect();
+        let lines = all.len();
+        // by id, in file order within an id (a stable sort): the last wins
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        let mut seen: Vec<(&'a str, LiveEntry<'a>, bool)> = Vec::with_capacity(all.len());
+        let mut last: Option<&str> = None;
+        for (id, e) in all.into_iter().rev() {
+            if last == Some(id) {
+                continue;
+            }
+            last = Some(id);
+            if let Some(e) = e {
+                seen.push((id, e, false));
+            }
+        }
+        seen.reverse();
         // RECHECK_PER_SCAN consecutive ones from a random place
         let mut recheck = Vec::new();
         if !seen.is_empty() && !full {
             let from = random_index(seen.len());
             recheck.extend(
-                seen.keys()
+                seen.iter()
+                    .map(|s| s.0)
                     .cycle()
                     .skip(from)
-                    .take(RECHECK_PER_SCAN.min(seen.len()))
-                    .cloned(),
+                    .take(RECHECK_PER_SCAN.min(seen.len())),
             );
         }
         LiveCache {
-            path,
+            path: Self::path(ctx),
             seen,
+            lines,
             recheck,
             full,
             found: Default::default(),
@@ -165,13 +202,14 @@ impl LiveCache {
     /// Whether container `id`, whose endpoints' ids are `eps` (sorted),
     /// holds them.
     fn live(&mut self, ctx: &Context, cs: &ContainerStore, id: &str, eps: &[&str]) -> bool {
-        if let Some((e, kept)) = self.seen.get_mut(id) {
+        if let Ok(i) = self.seen.binary_search_by(|s| s.0.cmp(id)) {
+            let (_, e, kept) = &mut self.seen[i];
             let same = same_eps(&e.eps, eps);
             // a signal-0 probe per listed shim (no file read): a shim killed
             // with -9 whose pid is free is found by the very next command
             if same
                 && !self.full
-                && !self.recheck.iter().any(|r| r == id)
+                && !self.recheck.contains(&id)
                 && !crate::sys::process::pid_gone(e.pid)
             {
                 *kept = true;
@@ -182,7 +220,7 @@ impl LiveCache {
                     *kept = true;
                 } else {
                     let e = LiveEntry {
-                        eps: eps_key(eps),
+                        eps: eps_key(eps).into(),
                         ..e.clone()
                     };
                     self.found.insert(id.to_string(), e);
@@ -194,7 +232,7 @@ impl LiveCache {
             let e = LiveEntry {
                 pid,
                 start,
-                eps: eps_key(eps),
+                eps: eps_key(eps).into(),
             };
             self.found.insert(id.to_string(), e);
             return true;
@@ -204,27 +242,54 @@ impl LiveCache {
         live(ctx, cs, id)
     }
 
-    /// Keep what this scan found (a write only when it changed). The caller
-    /// holds the network lock.
+    /// Keep what this scan found (a write only when it changed: the lines
+    /// of what changed appended, or the whole list when the file would
+    /// hold more than twice its entries). The caller holds the network lock.
     fn save(self) {
-        if self.found.is_empty() && self.seen.values().all(|(_, kept)| *kept) {
+        use std::fmt::Write;
+        let gone = self.seen.iter().filter(|s| !s.2).count();
+        if self.found.is_empty() && gone == 0 {
             return;
+        }
+        let entries = self.seen.len() - gone + self.found.len();
+        if entries == 0 {
+            let _ = std::fs::remove_file(&self.path);
+            return;
+        }
+        let line = |text: &mut String, id: &str, e: &LiveEntry| {
+            let _ = writeln!(text, "{id} {} {} {}", e.pid, e.start, e.eps);
+        };
+        let mut text = String::new();
+        let appended = self.lines + gone + self.found.len();
+        if self.lines > 0 && appended <= 2 * entries + 16 {
+            for (id, _, _) in self.seen.iter().filter(|s| !s.2) {
+                // (an id also found again gets its new line after this)
+                let _ = writeln!(text, "{id} -");
+            }
+            for (id, e) in &self.found {
+                line(&mut text, id, e);
+            }
+            // one write under O_APPEND: a reader sees the lines or a torn
+            // last one, which it skips
+            let ok = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+            if ok.is_ok() {
+                return;
+            }
+            text.clear();
         }
         let mut now: std::collections::BTreeMap<&str, &LiveEntry> = self
             .seen
             .iter()
-            .filter(|(_, (_, kept))| *kept)
-            .map(|(id, (e, _))| (id.as_str(), e))
+            .filter(|s| s.2)
+            .map(|(id, e, _)| (*id, e))
             .collect();
         now.extend(self.found.iter().map(|(id, e)| (id.as_str(), e)));
-        if now.is_empty() {
-            let _ = std::fs::remove_file(&self.path);
-            return;
+        for (id, e) in now {
+            line(&mut text, id, e);
         }
-        let text: String = now
-            .iter()
-            .map(|(id, e)| format!("{id} {} {} {}\n", e.pid, e.start, e.eps))
-            .collect();
         let _ = store::write_cache(&self.path, text.as_bytes());
     }
 }
@@ -303,37 +368,53 @@ fn scan_locked(
     starting: Option<&str>,
 ) -> Result<Vec<String>, NetworkError> {
     let cs = ContainerStore::open(ctx)?;
-    let nets: Vec<(Network, store::Endpoints)> = st
-        .list()?
+    // what the scan needs of each endpoint (`Held`), not the whole records
+    let listed = st.list()?;
+    timing::mark("net: scan: networks listed");
+    let nets: Vec<(Network, store::HeldList)> = listed
         .into_iter()
-        .map(|n| st.endpoints(&n.id).map(|eps| (n, eps)))
+        .map(|n| st.held(&n.id).map(|eps| (n, eps)))
         .collect::<Result<_, _>>()?;
+    timing::mark("net: scan: index read");
     // each container's endpoint ids on every network (what `LiveCache`
     // compares with what it remembers), borrowed from the lists (no copy of
     // a string per container), and whether it lives once it was asked: each
     // container is asked once (its endpoints and its pin), not once per use
-    let mut ids: std::collections::HashMap<&str, (Vec<&str>, Option<bool>)> = Default::default();
-    for (_, eps) in &nets {
-        for ep in eps.iter() {
-            ids.entry(ep.container_id.as_str())
-                .or_default()
-                .0
-                .push(ep.endpoint_id.as_str());
+    // (two lists, not a map of lists: no allocation per container)
+    let mut pairs: Vec<(&str, &str)> = nets
+        .iter()
+        .flat_map(|(_, eps)| {
+            eps.iter()
+                .map(|e| (e.container_id.as_str(), e.endpoint_id.as_str()))
+        })
+        .collect();
+    pairs.sort_unstable();
+    let eids: Vec<&str> = pairs.iter().map(|p| p.1).collect();
+    // each container: its id, its endpoints (a range of `eids`), whether it
+    // lives once asked
+    let mut ids: Vec<(&str, std::ops::Range<usize>, Option<bool>)> = Vec::new();
+    for (i, (cid, _)) in pairs.iter().enumerate() {
+        match ids.last_mut() {
+            Some(g) if g.0 == *cid => g.1.end = i + 1,
+            _ => ids.push((cid, i..i + 1, None)),
         }
     }
-    ids.values_mut().for_each(|v| v.0.sort_unstable());
     timing::mark("net: scan: records read");
     let pins = netns::list(&ctx.state);
-    let mut cache = LiveCache::load(ctx, full);
+    let live_text = LiveCache::read(ctx);
+    let mut cache = LiveCache::load(ctx, full, &live_text);
     timing::mark("net: scan: live list read");
     let mut is_live = |id: &str| {
         if Some(id) == starting {
             return true;
         }
-        match ids.get_mut(id) {
-            Some((eps, known)) => *known.get_or_insert_with(|| cache.live(ctx, &cs, id, eps)),
+        match ids.binary_search_by(|g| g.0.cmp(id)) {
+            Ok(i) => {
+                let (_, eps, known) = &mut ids[i];
+                *known.get_or_insert_with(|| cache.live(ctx, &cs, id, &eids[eps.clone()]))
+            }
             // no endpoint (a pin only): asked once anyway, in the pins' loop
-            None => cache.live(ctx, &cs, id, &[]),
+            Err(_) => cache.live(ctx, &cs, id, &[]),
         }
     };
     let mut touched = Vec::new();
@@ -342,8 +423,15 @@ fn scan_locked(
         let mut left = eps.len();
         for ep in eps.iter() {
             if !is_live(&ep.container_id) {
-                if let Ok(d) = driver::for_network(n) {
-                    d.detach(n, ep)?;
+                // the whole record, to undo what it names (rare: a
+                // container that ended without its exit hook)
+                let whole = st
+                    .endpoints(&n.id)?
+                    .iter()
+                    .find(|e| e.container_id == *ep.container_id)
+                    .cloned();
+                if let (Ok(d), Some(whole)) = (driver::for_network(n), whole) {
+                    d.detach(n, &whole)?;
                 }
                 st.remove_endpoint(&n.id, &ep.container_id)?;
                 left -= 1;
@@ -392,7 +480,7 @@ pub(super) fn sync_firewall_with(
 ) -> Result<(), NetworkError> {
     let mut rules = RuleSet::default();
     for n in st.list()? {
-        let eps = st.endpoints(&n.id)?;
+        let eps = st.held(&n.id)?;
         if n.driver != "bridge" || (eps.is_empty() && driver::on_demand(&n)) {
             continue;
         }
@@ -417,7 +505,7 @@ pub(super) fn sync_firewall_with(
         // v6 one, goes to the container's v6 address too (docker publishes
         // `-p 8080:80` on [::] as well).
         for ep in eps.iter() {
-            let Ok(ip6) = ep.ipv6.parse::<std::net::Ipv6Addr>() else {
+            let Some(ip6) = ep.ipv6 else {
                 continue;
             };
             for p in &ep.ports {
@@ -436,7 +524,7 @@ pub(super) fn sync_firewall_with(
             }
         }
         for ep in eps.iter() {
-            let Ok(ip) = ep.ipv4.parse::<Ipv4Addr>() else {
+            let Some(ip) = ep.ipv4 else {
                 continue;
             };
             for p in &ep.ports {
@@ -512,7 +600,7 @@ fn wanted_ports(rec: &ContainerRecord) -> PortMap {
 fn taken_ports(st: &NetworkStore) -> Result<Vec<PublishedPort>, NetworkError> {
     let mut out = Vec::new();
     for n in st.list()? {
-        for ep in st.endpoints(&n.id)?.iter() {
+        for ep in st.held(&n.id)?.iter() {
             out.extend(ep.ports.iter().cloned());
         }
     }
@@ -586,7 +674,7 @@ fn attach_one(
             "user specified IP address is supported on user defined networks only".into(),
         ));
     }
-    let allocate = |held: &[Endpoint]| -> Result<_, NetworkError> {
+    let allocate = |held: &[Held]| -> Result<_, NetworkError> {
         let v4 = ipam::allocate(net, held, want)?;
         let v6 = ipam::allocate6(net, held, want6)?;
         let published = if index == 0 && !net.internal && !ports_wanted.is_empty() {
@@ -596,7 +684,7 @@ fn attach_one(
         };
         Ok((v4, v6, published))
     };
-    let ((ip, prefix, gw), v6, published) = match allocate(&st.endpoints(&net.id)?) {
+    let ((ip, prefix, gw), v6, published) = match allocate(&st.held(&net.id)?) {
         Ok(x) => x,
         // No free address or port: a container whose shim was killed may
         // still hold it (the repair scan asks only what changed, see
@@ -606,10 +694,10 @@ fn attach_one(
             if repair_full_locked(ctx, st)?.is_empty() {
                 return Err(e);
             }
-            allocate(&st.endpoints(&net.id)?)?
+            allocate(&st.held(&net.id)?)?
         }
     };
-    let held = st.endpoints(&net.id)?;
+    let held = st.held(&net.id)?;
     let mac_str = if let Some(m) = cfg.mac_address.as_ref().filter(|m| !m.is_empty()) {
         m.clone()
     } else if index == 0 && !rec.config.mac_address.is_empty() {
@@ -620,7 +708,7 @@ fn attach_one(
     let mac = ipam::parse_mac(&mac_str)?;
     let v6 = match v6 {
         Some(v) if want6.is_none() && net.is_predefined() => {
-            Some(ipam::mac_based6(net, &held, &mac).map_or(v, |a| (a, v.1, v.2)))
+            Some(ipam::mac_based6(net, &held[..], &mac).map_or(v, |a| (a, v.1, v.2)))
         }
         v => v,
     };
@@ -676,7 +764,7 @@ fn detach_all_with(st: &NetworkStore, id: &str, links: bool) -> Result<Vec<Strin
                 }
             }
             st.remove_endpoint(&n.id, id)?;
-            if driver::on_demand(&n) && st.endpoints(&n.id)?.is_empty() {
+            if driver::on_demand(&n) && st.held(&n.id)?.is_empty() {
                 if let Ok(d) = driver::for_network(&n) {
                     d.cleanup(&n)?;
                 }
@@ -948,7 +1036,7 @@ pub fn disconnect(ctx: &Context, rec: &mut ContainerRecord, key: &str) -> Result
         let d = driver::for_network(&n)?;
         d.detach(&n, &ep)?;
         st.remove_endpoint(&n.id, &rec.id)?;
-        if driver::on_demand(&n) && st.endpoints(&n.id)?.is_empty() {
+        if driver::on_demand(&n) && st.held(&n.id)?.is_empty() {
             d.cleanup(&n)?;
         }
         sync_firewall(ctx, &st)?;
@@ -998,11 +1086,11 @@ fn refresh_locked(ctx: &Context, st: &NetworkStore, ids: &[String]) {
     };
     let mut seen = BTreeSet::new();
     for id in &bridge {
-        for ep in st.endpoints(id).unwrap_or_default().iter() {
+        for ep in st.held(id).unwrap_or_default().iter() {
             // only containers with links (their endpoints say so): loading
             // every container's record here cost each start or exit on the
             // default bridge one record parse per container on it
-            if ep.links == Some(false) || !seen.insert(ep.container_id.clone()) {
+            if ep.links == Some(false) || !seen.insert(ep.container_id.to_string()) {
                 continue;
             }
             if let Ok(rec) = cs.load(&ep.container_id) {
@@ -1187,27 +1275,85 @@ mod tests {
         let text: String = ids.iter().map(|id| format!("{id} 1 7 ep-{id}\n")).collect();
         std::fs::write(ctx.state.join("net-live"), &text).unwrap();
 
-        let mut c = LiveCache::load(&ctx, false);
+        let t = LiveCache::read(&ctx);
+        let mut c = LiveCache::load(&ctx, false, &t);
         assert_eq!(c.recheck.len(), RECHECK_PER_SCAN);
         let live: Vec<bool> = ids
             .iter()
             .map(|id| c.live(&ctx, &cs, id, &[format!("ep-{id}").as_str()]))
             .collect();
         for (id, l) in ids.iter().zip(&live) {
-            assert_eq!(*l, !c.recheck.contains(id), "{id}");
+            assert_eq!(*l, !c.recheck.contains(&id.as_str()), "{id}");
         }
-        // what was asked and found dead is forgotten, the rest kept
+        // what was asked and found dead is forgotten (a line appended
+        // each), the rest kept
+        let rechecked = c.recheck.iter().map(|r| r.to_string()).collect::<Vec<_>>();
         c.save();
-        let kept = std::fs::read_to_string(ctx.state.join("net-live")).unwrap();
-        assert_eq!(kept.lines().count(), 10 - RECHECK_PER_SCAN);
+        let t = LiveCache::read(&ctx);
+        assert_eq!(t.lines().count(), 10 + RECHECK_PER_SCAN);
+        assert!(t.starts_with(&text), "the file was rewritten");
+        let c = LiveCache::load(&ctx, false, &t);
+        let kept: Vec<&str> = c.seen.iter().map(|s| s.0).collect();
+        assert_eq!(kept.len(), 10 - RECHECK_PER_SCAN);
+        assert!(kept.iter().all(|k| !rechecked.iter().any(|r| r == k)));
 
         // changed endpoints: asked (and dead)
-        let mut c = LiveCache::load(&ctx, false);
-        let first = kept.lines().next().unwrap().split(' ').next().unwrap();
-        assert!(!c.live(&ctx, &cs, first, &["another-endpoint"]));
+        let mut c = LiveCache::load(&ctx, false, &t);
+        assert!(!c.live(&ctx, &cs, kept[0], &["another-endpoint"]));
+
+        // a found container's new line wins over its old one; a torn last
+        // line is skipped
+        let mut c = LiveCache::load(&ctx, false, &t);
+        c.seen.iter_mut().for_each(|s| s.2 = true);
+        let me = std::process::id() as i32;
+        c.found.insert(
+            kept[1].to_string(),
+            LiveEntry {
+                pid: me,
+                start: 5,
+                eps: "x".into(),
+            },
+        );
+        c.save();
+        let mut torn = LiveCache::read(&ctx);
+        assert_eq!(
+            torn.lines().count(),
+            10 + RECHECK_PER_SCAN + 1,
+            "not appended"
+        );
+        torn.push_str(&format!("{} 1 7 ep", kept[2]));
+        let c = LiveCache::load(&ctx, false, &torn);
+        let i = c.seen.binary_search_by(|s| s.0.cmp(kept[1])).unwrap();
+        assert_eq!((c.seen[i].1.pid, &*c.seen[i].1.eps), (me, "x"));
+        let i = c.seen.binary_search_by(|s| s.0.cmp(kept[2])).unwrap();
+        assert_eq!(&*c.seen[i].1.eps, format!("ep-{}", kept[2]));
+
+        // appending is bounded: past twice its entries' lines (and 16), the
+        // file is rewritten whole
+        for round in 0..40 {
+            let t = LiveCache::read(&ctx);
+            let mut c = LiveCache::load(&ctx, false, &t);
+            c.seen.iter_mut().for_each(|s| s.2 = s.0 != kept[1]);
+            c.found.insert(
+                kept[1].to_string(),
+                LiveEntry {
+                    pid: me,
+                    start: round,
+                    eps: "x".into(),
+                },
+            );
+            c.save();
+            let t = LiveCache::read(&ctx);
+            let c = LiveCache::load(&ctx, false, &t);
+            assert_eq!(c.seen.len(), 10 - RECHECK_PER_SCAN);
+            assert!(t.lines().count() <= 2 * c.seen.len() + 16, "{t}");
+            let i = c.seen.binary_search_by(|s| s.0.cmp(kept[1])).unwrap();
+            assert_eq!(c.seen[i].1.start, round);
+        }
 
         // a full scan asks every one
-        let mut c = LiveCache::load(&ctx, true);
+        let t = LiveCache::read(&ctx);
+        let mut c = LiveCache::load(&ctx, true, &t);
         assert!(ids
             .iter()
             .all(|id| !c.live(&ctx, &cs, id, &[format!("ep-{id}").as_str()])));

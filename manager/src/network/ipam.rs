@@ -9,7 +9,7 @@
 //! same one, nor are given overlapping ones (a `bip` is refused then); a
 //! claim whose root no longer exists is swept with its bridge and taken.
 
-use super::model::{Endpoint, Network, Subnet, Subnet6};
+use super::model::{Held as HeldEndpoint, Network, Subnet, Subnet6};
 use super::NetworkError;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -327,7 +327,7 @@ pub fn pick_subnet(used: &[Subnet]) -> Result<Subnet, NetworkError> {
 /// one in the range (the subnet when no `--ip-range`).
 pub fn allocate(
     net: &Network,
-    held: &[Endpoint],
+    held: &[HeldEndpoint],
     want: Option<Ipv4Addr>,
 ) -> Result<(Ipv4Addr, u8, Ipv4Addr), NetworkError> {
     let (subnet, gw, range) = net
@@ -336,10 +336,8 @@ pub fn allocate(
     // Every held address parsed once: the search below asks about up to
     // held+1 candidates, and parsing every record for each made a start on
     // a network of N containers cost N*N parses (0.3 ms at 100).
-    let held: std::collections::HashSet<u32> = held
-        .iter()
-        .filter_map(|e| e.ipv4.parse::<Ipv4Addr>().ok().map(u32::from))
-        .collect();
+    let held: std::collections::HashSet<u32> =
+        held.iter().filter_map(|e| e.ipv4.map(u32::from)).collect();
     let taken = |a: u32| {
         a == u32::from(gw) || a == subnet.first() || a == subnet.last() || held.contains(&a)
     };
@@ -375,7 +373,7 @@ pub fn allocate(
 /// when no v6 `--ip-range`). None when the network has no v6 subnet.
 pub fn allocate6(
     net: &Network,
-    held: &[Endpoint],
+    held: &[HeldEndpoint],
     want: Option<Ipv6Addr>,
 ) -> Result<Option<(Ipv6Addr, u8, Ipv6Addr)>, NetworkError> {
     let Some((subnet, gw, range)) = net.subnet6() else {
@@ -388,10 +386,8 @@ pub fn allocate6(
         return Ok(None);
     };
     // a set, as in `allocate`: one lookup per candidate, not a scan
-    let held: std::collections::HashSet<u128> = held
-        .iter()
-        .filter_map(|e| e.ipv6.parse::<Ipv6Addr>().ok().map(u128::from))
-        .collect();
+    let held: std::collections::HashSet<u128> =
+        held.iter().filter_map(|e| e.ipv6.map(u128::from)).collect();
     let taken = |a: u128| a == u128::from(gw) || a == subnet.first() || held.contains(&a);
     if let Some(w) = want {
         if !subnet.contains(w) {
@@ -432,14 +428,14 @@ pub fn allocate6(
 /// larger: the prefix, then the container's MAC in the last 48 bits
 /// (`fd00:dead::242:ac11:2` for 02:42:ac:11:00:02). None when the prefix is
 /// too long or that address is held already (then the lowest free one).
-pub fn mac_based6(net: &Network, held: &[Endpoint], mac: &[u8; 6]) -> Option<Ipv6Addr> {
+pub fn mac_based6(net: &Network, held: &[HeldEndpoint], mac: &[u8; 6]) -> Option<Ipv6Addr> {
     let (subnet, gw, _) = net.subnet6()?;
     if subnet.prefix > 80 {
         return None;
     }
     let low = mac.iter().fold(0u128, |a, b| (a << 8) | *b as u128);
     let a = Ipv6Addr::from(subnet.first() | low);
-    let taken = a == gw || held.iter().any(|e| e.ipv6.parse::<Ipv6Addr>() == Ok(a));
+    let taken = a == gw || held.iter().any(|e| e.ipv6 == Some(a));
     (!taken).then_some(a)
 }
 
@@ -483,6 +479,7 @@ pub fn fmt_mac(m: &[u8; 6]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::network::model::Endpoint;
 
     fn net(subnet: &str, gw: &str, range: &str) -> Network {
         let mut n = Network {
@@ -497,11 +494,11 @@ mod tests {
         n
     }
 
-    fn ep(ip: &str) -> Endpoint {
-        Endpoint {
+    fn ep(ip: &str) -> HeldEndpoint {
+        HeldEndpoint::from(&Endpoint {
             ipv4: ip.into(),
             ..Default::default()
-        }
+        })
     }
 
     #[test]
@@ -511,10 +508,10 @@ mod tests {
         let mac = [0x02, 0x42, 0xac, 0x11, 0x00, 0x02];
         let a = mac_based6(&n, &[], &mac).unwrap();
         assert_eq!(a.to_string(), "fd00:dead::242:ac11:2");
-        let held = Endpoint {
+        let held = HeldEndpoint::from(&Endpoint {
             ipv6: a.to_string(),
             ..Default::default()
-        };
+        });
         assert_eq!(mac_based6(&n, &[held], &mac), None);
         let long = net6("fd00:dead::/96", "fd00:dead::1", "");
         assert_eq!(mac_based6(&long, &[], &mac), None);
@@ -570,10 +567,10 @@ mod tests {
             let (a, p, gw) = allocate6(&n, &held, None).unwrap().unwrap();
             assert_eq!((a.to_string().as_str(), p), (want, 64));
             assert_eq!(gw.to_string(), "fd10:1::1");
-            held.push(Endpoint {
+            held.push(HeldEndpoint::from(&Endpoint {
                 ipv6: a.to_string(),
                 ..Default::default()
-            });
+            }));
         }
         held.remove(1);
         let a = allocate6(&n, &held, None).unwrap().unwrap().0;
@@ -592,10 +589,10 @@ mod tests {
         let mut held = Vec::new();
         for _ in 0..2 {
             let a = allocate6(&tiny, &held, None).unwrap().unwrap().0;
-            held.push(Endpoint {
+            held.push(HeldEndpoint::from(&Endpoint {
                 ipv6: a.to_string(),
                 ..Default::default()
-            });
+            }));
         }
         assert!(allocate6(&tiny, &held, None).is_err(), "the subnet is full");
     }

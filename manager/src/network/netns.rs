@@ -301,7 +301,8 @@ pub fn dies_with_pin(state: &Path, id: &str, pid_of: impl Fn(&str) -> Option<i32
 /// outlives its last container).
 pub fn cleanup_dir(state: &Path) {
     let d = dir(state);
-    if !list(state).is_empty() {
+    // any entry at all (not the list: every start and exit asks this)
+    if std::fs::read_dir(&d).is_ok_and(|mut rd| rd.next().is_some()) {
         return;
     }
     let Ok(d) = std::fs::canonicalize(&d) else {

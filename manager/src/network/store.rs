@@ -29,11 +29,22 @@
 //! before left and the last key is the directory's: a line torn by a crash,
 //! an append to an index rewritten meanwhile, or a change made elsewhere,
 //! all mean "read the records".
+//!
+//! Beside it, `<id>.held`: what a start needs of each endpoint (`Held`: ids,
+//! name, addresses, links, ports) as words on a line, the same journal
+//! ("=KEY", a "+FIELDS" line per endpoint, then "~PREV KEY +FIELDS" or
+//! "~PREV KEY -ID" per change), written after the index and removed before
+//! it is rewritten, so it never chains up to a key with content the index
+//! does not have. A start reads it (no JSON, no allocation per field:
+//! parsing the index's 40 KB at 100 endpoints was most of what a start
+//! spent on them); without it (a field it cannot hold, an older berth) the
+//! index is parsed for those fields only, and the records stay the truth.
 
-use super::model::{Endpoint, Network};
+use super::model::{Endpoint, Held, Network, PublishedPort};
 use super::NetworkError;
 use crate::context::Context;
 use crate::store::{lock_file, replace_file, IoFailure};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
@@ -78,9 +89,16 @@ pub struct NetworkStore {
 /// the next change rewrites it whole).
 struct Listed {
     key: Option<String>,
-    eps: Endpoints,
+    /// The whole records, once asked for (`endpoints`); a start needs only
+    /// `held`, read from the index without building them.
+    eps: Option<Endpoints>,
+    held: HeldList,
     changes: Option<usize>,
 }
+
+/// What a start needs of a network's endpoints (see `Held`), shared as
+/// `Endpoints` is.
+pub type HeldList = std::rc::Rc<Vec<Held>>;
 
 /// A network's endpoints, shared: a start asks for them some five times
 /// (scan, IPAM, ports, firewall, its own), and copying 100 records each time
@@ -94,12 +112,13 @@ struct IndexRef<'a> {
     endpoints: &'a [Endpoint],
 }
 
-/// The index file's first line (see the module's doc).
+/// The index file's first line (see the module's doc), read as whole
+/// records (`Endpoint`) or as what a start needs of them (`Held`).
 #[derive(serde::Deserialize)]
-struct IndexFile {
+struct IndexFile<R> {
     /// `dir_key` of the endpoints directory the list was read at or written to.
     key: String,
-    endpoints: Vec<Endpoint>,
+    endpoints: Vec<R>,
 }
 
 /// A change line as written (see the module's doc).
@@ -116,17 +135,18 @@ struct ChangeRef<'a> {
 
 /// A change line as read.
 #[derive(serde::Deserialize)]
-struct Change {
+struct Change<R> {
     prev: String,
     key: String,
-    #[serde(default)]
-    put: Option<Endpoint>,
+    #[serde(default = "Option::default")]
+    put: Option<R>,
     /// The container id whose record went.
     #[serde(default)]
     del: Option<String>,
 }
 
 /// One change of a network's records, for the index.
+#[derive(Clone, Copy)]
 enum Changed<'a> {
     Put(&'a Endpoint),
     Del(&'a str),
@@ -140,9 +160,93 @@ fn compact_after(len: usize) -> usize {
     16.max(len / 4)
 }
 
+/// A record of the index, whole or as `Held` (bytes: `Id::as_bytes`).
+trait Indexed {
+    fn container_id(&self) -> &[u8];
+    /// What the list is sorted by (as `read_endpoints` makes it).
+    fn container_name(&self) -> &[u8];
+}
+
+impl Indexed for Endpoint {
+    fn container_id(&self) -> &[u8] {
+        self.container_id.as_bytes()
+    }
+    fn container_name(&self) -> &[u8] {
+        self.container_name.as_bytes()
+    }
+}
+
+impl Indexed for Held {
+    fn container_id(&self) -> &[u8] {
+        self.container_id.as_bytes()
+    }
+    fn container_name(&self) -> &[u8] {
+        self.container_name.as_bytes()
+    }
+}
+
 /// The order of a network's list (as `read_endpoints` makes it).
-fn sort_endpoints(eps: &mut [Endpoint]) {
-    eps.sort_by(|a, b| a.container_name.cmp(&b.container_name));
+fn sort_endpoints<R: Indexed>(eps: &mut [R]) {
+    eps.sort_by(|a, b| a.container_name().cmp(b.container_name()));
+}
+
+/// An endpoint record as `Held` takes it, its strings borrowed from the
+/// index file's buffer; the other fields are skipped, not built.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EndpointView<'a> {
+    #[serde(borrow, default)]
+    container_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    container_name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    endpoint_id: Cow<'a, str>,
+    #[serde(rename = "IPv4Address", borrow, default)]
+    ipv4: Cow<'a, str>,
+    #[serde(rename = "IPv6Address", borrow, default)]
+    ipv6: Cow<'a, str>,
+    #[serde(default)]
+    links: Option<bool>,
+    #[serde(borrow, default)]
+    ports: Vec<PortView<'a>>,
+}
+
+/// `PublishedPort`, borrowed.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PortView<'a> {
+    #[serde(borrow, default)]
+    proto: Cow<'a, str>,
+    #[serde(borrow, default)]
+    host_ip: Cow<'a, str>,
+    #[serde(default)]
+    host_port: u16,
+    #[serde(default)]
+    container_port: u16,
+}
+
+impl<'de> serde::Deserialize<'de> for Held {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Held, D::Error> {
+        let v = EndpointView::deserialize(d)?;
+        Ok(Held {
+            container_id: super::model::Id::new(&v.container_id),
+            container_name: super::model::Id::new(&v.container_name),
+            endpoint_id: super::model::Id::new(&v.endpoint_id),
+            ipv4: v.ipv4.parse().ok(),
+            ipv6: v.ipv6.parse().ok(),
+            links: v.links,
+            ports: v
+                .ports
+                .iter()
+                .map(|p| PublishedPort {
+                    proto: p.proto.to_string(),
+                    host_ip: p.host_ip.to_string(),
+                    host_port: p.host_port,
+                    container_port: p.container_port,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// What changes whenever an entry of `dir` is added, removed or replaced
@@ -207,27 +311,171 @@ pub(super) fn write_cache(path: &Path, data: &[u8]) -> Result<(), IoFailure> {
     res
 }
 
+/// A word of a held line: "-" for an empty string; None for what cannot be
+/// written so (a space, a newline, a separator, "-" itself).
+fn held_word(s: &str, out: &mut String) -> Option<()> {
+    if s == "-"
+        || s.bytes()
+            .any(|b| b.is_ascii_whitespace() || b == b',' || b == b'/')
+    {
+        return None;
+    }
+    out.push_str(if s.is_empty() { "-" } else { s });
+    Some(())
+}
+
+fn from_word(w: &str) -> &str {
+    if w == "-" {
+        ""
+    } else {
+        w
+    }
+}
+
+/// An endpoint as a held line's fields: "CONTAINER-ID ENDPOINT-ID NAME IPV4
+/// IPV6 LINKS(y|n|-) PORTS" (PORTS "-" or "PROTO/HOST-IP/HOST-PORT/PORT,...").
+/// None when a field cannot be written so (see `held_word`).
+fn held_fields(e: &Endpoint, out: &mut String) -> Option<()> {
+    use std::fmt::Write;
+    for w in [
+        &e.container_id,
+        &e.endpoint_id,
+        &e.container_name,
+        &e.ipv4,
+        &e.ipv6,
+    ] {
+        held_word(w, out)?;
+        out.push(' ');
+    }
+    out.push_str(match e.links {
+        Some(true) => "y ",
+        Some(false) => "n ",
+        None => "- ",
+    });
+    if e.ports.is_empty() {
+        out.push('-');
+    }
+    for (i, p) in e.ports.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        held_word(&p.proto, out)?;
+        out.push('/');
+        held_word(&p.host_ip, out)?;
+        let _ = write!(out, "/{}/{}", p.host_port, p.container_port);
+    }
+    Some(())
+}
+
+/// `held_fields` read back.
+fn parse_held(line: &str) -> Option<Held> {
+    let mut f = line.split(' ');
+    let mut id = || f.next().map(|w| super::model::Id::new(from_word(w)));
+    let (container_id, endpoint_id, container_name) = (id()?, id()?, id()?);
+    let ipv4 = f.next()?.parse().ok();
+    let ipv6 = f.next()?.parse().ok();
+    let links = match f.next()? {
+        "y" => Some(true),
+        "n" => Some(false),
+        "-" => None,
+        _ => return None,
+    };
+    let ports = match f.next()? {
+        "-" => Vec::new(),
+        list => list
+            .split(',')
+            .map(|p| {
+                let mut q = p.split('/');
+                let proto = from_word(q.next()?).to_string();
+                let host_ip = from_word(q.next()?).to_string();
+                let host_port = q.next()?.parse().ok()?;
+                let container_port = q.next()?.parse().ok()?;
+                q.next().is_none().then_some(PublishedPort {
+                    proto,
+                    host_ip,
+                    host_port,
+                    container_port,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?,
+    };
+    f.next().is_none().then_some(Held {
+        container_id,
+        container_name,
+        endpoint_id,
+        ipv4,
+        ipv6,
+        links,
+        ports,
+    })
+}
+
+/// The list in held `file` (see the module's doc) if its lines chain up to
+/// `key`, with the number of change lines: no JSON, no allocation per field.
+fn read_held_at(file: &Path, key: &str) -> Option<(Vec<Held>, usize)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    // a last line without its newline was torn
+    let mut lines = text.strip_suffix('\n')?.split('\n');
+    let mut at = lines.next()?.strip_prefix('=')?;
+    let mut held: Vec<Held> = Vec::new();
+    let mut changes = 0;
+    for line in lines {
+        if let Some(f) = line.strip_prefix('+') {
+            if changes > 0 {
+                return None;
+            }
+            held.push(parse_held(f)?);
+            continue;
+        }
+        let (prev, rest) = line.strip_prefix('~')?.split_once(' ')?;
+        let (next, op) = rest.split_once(' ')?;
+        if prev != at {
+            return None;
+        }
+        if let Some(f) = op.strip_prefix('+') {
+            let h = parse_held(f)?;
+            held.retain(|e| e.container_id != h.container_id);
+            held.push(h);
+        } else {
+            let id = from_word(op.strip_prefix('-')?);
+            held.retain(|e| e.container_id != id);
+        }
+        at = next;
+        changes += 1;
+    }
+    if at != key {
+        return None;
+    }
+    if changes > 0 {
+        sort_endpoints(&mut held);
+    }
+    Some((held, changes))
+}
+
 /// The list in index `file` if its lines chain up to `key`, with the number
 /// of change lines (see the module's doc).
-fn read_index_at(file: &Path, key: &str) -> Option<(Vec<Endpoint>, usize)> {
+fn read_index_at<R>(file: &Path, key: &str) -> Option<(Vec<R>, usize)>
+where
+    R: Indexed + serde::de::DeserializeOwned,
+{
     let data = std::fs::read(file).ok()?;
     // the writer ends every line with a newline: a last line without one
     // was torn (and cannot be whole JSON anyway)
     let mut lines = data.strip_suffix(b"\n")?.split(|b| *b == b'\n');
-    let f: IndexFile = serde_json::from_slice(lines.next()?).ok()?;
+    let f: IndexFile<R> = serde_json::from_slice(lines.next()?).ok()?;
     let (mut at, mut eps) = (f.key, f.endpoints);
     let mut changes = 0;
     for line in lines {
-        let c: Change = serde_json::from_slice(line).ok()?;
+        let c: Change<R> = serde_json::from_slice(line).ok()?;
         if c.prev != at {
             return None;
         }
         match (c.put, c.del) {
             (Some(ep), None) => {
-                eps.retain(|e| e.container_id != ep.container_id);
+                eps.retain(|e| e.container_id() != ep.container_id());
                 eps.push(ep);
             }
-            (None, Some(id)) => eps.retain(|e| e.container_id != id),
+            (None, Some(id)) => eps.retain(|e| e.container_id() != id.as_bytes()),
             _ => return None,
         }
         at = c.key;
@@ -288,6 +536,10 @@ impl NetworkStore {
     /// no longer matches. Whether the index now holds `eps` at `key`.
     fn write_index(&self, net: &str, key: Option<&str>, eps: &[Endpoint]) -> bool {
         let p = self.index_file(net);
+        // the held file first: it is never left beside an index it does
+        // not match (a crash below leaves none)
+        let hp = self.held_file(net);
+        let _ = std::fs::remove_file(&hp);
         let Some(key) = key else {
             let _ = std::fs::remove_file(&p);
             return false;
@@ -305,7 +557,23 @@ impl NetworkStore {
             let _ = std::fs::remove_file(&p);
             return false;
         }
+        let mut held = format!("={key}\n");
+        let encoded = eps.iter().all(|e| {
+            held.push('+');
+            let ok = held_fields(e, &mut held).is_some();
+            held.push('\n');
+            ok
+        });
+        if encoded {
+            // best effort: without it, `held` parses the index
+            let _ = write_cache(&hp, held.as_bytes());
+        }
         true
+    }
+
+    /// `net`'s held file (see the module's doc).
+    fn held_file(&self, net: &str) -> PathBuf {
+        self.index.join(format!("{net}.held"))
     }
 
     /// Append one change to `net`'s index, which ends at `prev`, moving it
@@ -335,6 +603,31 @@ impl NetworkStore {
                 .and_then(|mut f| f.write_all(&data))
                 .is_ok()
         });
+        // the held file follows (after the index: a crash in between
+        // leaves it a change behind, so not used)
+        let hp = self.held_file(net);
+        let mut held = format!("~{prev} {key} ");
+        let encoded = match change {
+            Changed::Put(ep) => {
+                held.push('+');
+                held_fields(ep, &mut held)
+            }
+            Changed::Del(id) => {
+                held.push('-');
+                held_word(id, &mut held)
+            }
+        };
+        held.push('\n');
+        let held_ok = ok
+            && encoded.is_some()
+            && std::fs::OpenOptions::new()
+                .append(true)
+                .open(&hp)
+                .and_then(|mut f| f.write_all(held.as_bytes()))
+                .is_ok();
+        if !held_ok {
+            let _ = std::fs::remove_file(&hp);
+        }
         if !ok {
             let _ = std::fs::remove_file(&p);
         }
@@ -421,10 +714,16 @@ impl NetworkStore {
         }
     }
 
+    /// `net`'s endpoints, whole (`network inspect`, the thorough commands;
+    /// a start needs only `held`).
     pub fn endpoints(&self, net: &str) -> Result<Endpoints, NetworkError> {
-        if let Some(l) = self.cache.borrow().get(net) {
-            return Ok(l.eps.clone());
+        if let Some(eps) = self.cache.borrow().get(net).and_then(|l| l.eps.clone()) {
+            return Ok(eps);
         }
+        // Read in full, from the index as the directory is now (a list of
+        // only `held` read before was kept in step with it by every change
+        // made through this store), or from the records.
+        self.cache.borrow_mut().remove(net);
         // the key first: a change while the records are read gives the
         // index an older key than the directory's, so the next read redoes it
         let key = dir_key(&self.ep_dir(net));
@@ -440,16 +739,54 @@ impl NetworkStore {
                 (eps, written.then_some(0))
             }
         };
+        let held = HeldList::new(eps.iter().map(Held::from).collect());
         let eps = Endpoints::new(eps);
         self.cache.borrow_mut().insert(
             net.to_string(),
             Listed {
                 key,
-                eps: eps.clone(),
+                eps: Some(eps.clone()),
+                held,
                 changes,
             },
         );
         Ok(eps)
+    }
+
+    /// What a start needs of each of `net`'s endpoints (`Held`): from the
+    /// index without building the records (a dozen strings each), or, when
+    /// the index cannot be used, from the records as `endpoints` reads them.
+    pub fn held(&self, net: &str) -> Result<HeldList, NetworkError> {
+        if let Some(l) = self.cache.borrow().get(net) {
+            return Ok(l.held.clone());
+        }
+        let key = dir_key(&self.ep_dir(net));
+        // the held file, else the index (parsed for what `Held` takes)
+        let indexed = match &key {
+            Some(k) if self.trust_index.get() => read_held_at(&self.held_file(net), k)
+                .or_else(|| read_index_at(&self.index_file(net), k)),
+            _ => None,
+        };
+        let Some((held, changes)) = indexed else {
+            self.endpoints(net)?;
+            return Ok(self
+                .cache
+                .borrow()
+                .get(net)
+                .map(|l| l.held.clone())
+                .unwrap_or_default());
+        };
+        let held = HeldList::new(held);
+        self.cache.borrow_mut().insert(
+            net.to_string(),
+            Listed {
+                key,
+                eps: None,
+                held: held.clone(),
+                changes: Some(changes),
+            },
+        );
+        Ok(held)
     }
 
     /// After `change` of `net`'s records made through this store: the cached
@@ -473,10 +810,36 @@ impl NetworkStore {
             return;
         }
         l.changes = match (&before, &after, l.changes) {
-            (Some(b), Some(a), Some(n)) if n < compact_after(l.eps.len()) => {
+            (Some(b), Some(a), Some(n)) if n < compact_after(l.held.len()) => {
                 self.append_index(net, b, a, change).then_some(n + 1)
             }
-            _ => self.write_index(net, after.as_deref(), &l.eps).then_some(0),
+            _ => {
+                if l.eps.is_none() {
+                    // only `held` was read: the whole list is the index as
+                    // it was before the change, changed
+                    l.eps = before.as_deref().and_then(|b| self.read_index(net, b)).map(
+                        |(mut eps, _)| {
+                            match change {
+                                Changed::Put(ep) => {
+                                    eps.retain(|e| e.container_id != ep.container_id);
+                                    eps.push(ep.clone());
+                                    sort_endpoints(&mut eps);
+                                }
+                                Changed::Del(id) => eps.retain(|e| e.container_id != id),
+                            }
+                            Endpoints::new(eps)
+                        },
+                    );
+                }
+                match &l.eps {
+                    Some(eps) => self.write_index(net, after.as_deref(), eps).then_some(0),
+                    None => {
+                        // not known: the next reader reads the records
+                        self.write_index(net, None, &[]);
+                        None
+                    }
+                }
+            }
         };
         l.key = after;
     }
@@ -504,7 +867,12 @@ impl NetworkStore {
 
     pub fn endpoint(&self, net: &str, container: &str) -> Result<Option<Endpoint>, NetworkError> {
         if let Some(l) = self.cache.borrow().get(net) {
-            return Ok(l.eps.iter().find(|e| e.container_id == container).cloned());
+            if let Some(eps) = &l.eps {
+                return Ok(eps.iter().find(|e| e.container_id == container).cloned());
+            }
+            if !l.held.iter().any(|h| h.container_id == container) {
+                return Ok(None);
+            }
         }
         read_json(&self.ep_dir(net).join(format!("{container}.json")))
     }
@@ -512,18 +880,26 @@ impl NetworkStore {
     pub fn save_endpoint(&self, ep: &Endpoint) -> Result<(), NetworkError> {
         let net = &ep.network_id;
         // the list, to keep the index in step (usually read already)
-        self.endpoints(net)?;
+        self.held(net)?;
         let before = dir_key(&self.ep_dir(net));
         let res = write_json(
             &self.ep_dir(net).join(format!("{}.json", ep.container_id)),
             ep,
         );
         if let Some(l) = self.cache.borrow_mut().get_mut(net) {
-            let eps = std::rc::Rc::make_mut(&mut l.eps);
-            eps.retain(|e| e.container_id != ep.container_id);
+            let held = std::rc::Rc::make_mut(&mut l.held);
+            held.retain(|h| h.container_id != *ep.container_id);
             if res.is_ok() {
-                eps.push(ep.clone());
-                sort_endpoints(eps);
+                held.push(Held::from(ep));
+                sort_endpoints(held);
+            }
+            if let Some(eps) = l.eps.as_mut() {
+                let eps = std::rc::Rc::make_mut(eps);
+                eps.retain(|e| e.container_id != ep.container_id);
+                if res.is_ok() {
+                    eps.push(ep.clone());
+                    sort_endpoints(eps);
+                }
             }
         }
         match res {
@@ -538,7 +914,7 @@ impl NetworkStore {
     }
 
     pub fn remove_endpoint(&self, net: &str, container: &str) -> Result<(), NetworkError> {
-        self.endpoints(net)?;
+        self.held(net)?;
         let before = dir_key(&self.ep_dir(net));
         let p = self.ep_dir(net).join(format!("{container}.json"));
         let res = match std::fs::remove_file(&p) {
@@ -549,7 +925,10 @@ impl NetworkStore {
         match res {
             Ok(()) => {
                 if let Some(l) = self.cache.borrow_mut().get_mut(net) {
-                    std::rc::Rc::make_mut(&mut l.eps).retain(|e| e.container_id != container);
+                    std::rc::Rc::make_mut(&mut l.held).retain(|h| h.container_id != container);
+                    if let Some(eps) = l.eps.as_mut() {
+                        std::rc::Rc::make_mut(eps).retain(|e| e.container_id != container);
+                    }
                 }
                 self.write_through(net, before, Changed::Del(container));
             }
@@ -713,6 +1092,174 @@ mod tests {
             ips(&read_indexed(&file, &dir).unwrap()),
             ["10.0.0.2", "10.0.0.3"]
         );
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+
+    fn held_of(eps: &[Endpoint]) -> Vec<Held> {
+        eps.iter().map(Held::from).collect()
+    }
+
+    /// A start reads `held` from the index (change lines included) without
+    /// building the records, and it says what the records say.
+    #[test]
+    fn held_is_read_from_the_index_alone() {
+        let (tmp, ctx) = fixture("held");
+        let st = NetworkStore::open(&ctx).unwrap();
+        for (id, ip) in [("b", "10.0.0.3"), ("a", "10.0.0.2"), ("c", "10.0.0.4")] {
+            st.save_endpoint(&ep("n1", id, ip)).unwrap();
+        }
+        let mut with_ports = ep("n1", "d", "10.0.0.5");
+        with_ports.ipv6 = "fd00::5".into();
+        with_ports.endpoint_id = "e".repeat(64);
+        with_ports.container_id = "d".repeat(70); // longer than kept inline
+        with_ports.links = Some(true);
+        with_ports.ports = vec![PublishedPort {
+            proto: "tcp".into(),
+            host_ip: "127.0.0.1".into(),
+            host_port: 8080,
+            container_port: 80,
+        }];
+        st.save_endpoint(&with_ports).unwrap();
+        st.remove_endpoint("n1", "b").unwrap();
+
+        let st = NetworkStore::open(&ctx).unwrap();
+        let held = st.held("n1").unwrap();
+        assert!(
+            st.cache.borrow()["n1"].eps.is_none(),
+            "held built the records"
+        );
+        let thorough = NetworkStore::open(&ctx).unwrap();
+        thorough.distrust_index();
+        let whole = thorough.endpoints("n1").unwrap();
+        assert_eq!(*held, held_of(&whole));
+        assert_eq!(held[2].ipv6, Some("fd00::5".parse().unwrap()));
+        assert_eq!(held[2].ports[0].host_port, 8080);
+        assert_eq!(*held[2].container_id, *"d".repeat(70));
+        // the whole list asked for after `held` is the records'
+        assert_eq!(*st.endpoints("n1").unwrap(), *whole);
+        // a lookup by id after `held` reads that one record
+        let st = NetworkStore::open(&ctx).unwrap();
+        st.held("n1").unwrap();
+        assert_eq!(st.endpoint("n1", "c").unwrap().unwrap().ipv4, "10.0.0.4");
+        assert!(st.endpoint("n1", "b").unwrap().is_none());
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+
+    /// The held file goes with the index: a start reads it (not the
+    /// index), a broken chain or a field it cannot hold sends the reader to
+    /// the index, and every way it ends reads what the records say.
+    #[test]
+    fn held_file_follows_the_index() {
+        let (tmp, ctx) = fixture("heldfile");
+        let st = NetworkStore::open(&ctx).unwrap();
+        let mut p = ep("n1", "p", "10.0.0.9");
+        p.ports = vec![
+            PublishedPort {
+                proto: "udp".into(),
+                host_ip: String::new(),
+                host_port: 53,
+                container_port: 5353,
+            },
+            PublishedPort {
+                proto: "tcp".into(),
+                host_ip: "::1".into(),
+                host_port: 80,
+                container_port: 8080,
+            },
+        ];
+        p.ipv6 = "fd00::9".into();
+        p.links = None;
+        for e in [ep("n1", "a", "10.0.0.2"), p, ep("n1", "b", "10.0.0.3")] {
+            st.save_endpoint(&e).unwrap();
+        }
+        st.remove_endpoint("n1", "a").unwrap();
+        let dir = ctx.root.join("networks/n1/endpoints");
+        let key = dir_key(&dir).unwrap();
+        let hf = st.held_file("n1");
+        let records = || {
+            let t = NetworkStore::open(&ctx).unwrap();
+            t.distrust_index();
+            held_of(&t.endpoints("n1").unwrap())
+        };
+        let (from_file, changes) = read_held_at(&hf, &key).unwrap();
+        assert_eq!(changes, 3);
+        // (as they are: the thorough read below rewrites them whole)
+        let index = std::fs::read(st.index_file("n1")).unwrap();
+        let held_text = std::fs::read_to_string(&hf).unwrap();
+        assert_eq!(from_file, records());
+        assert_eq!(from_file[1].ports.len(), 2);
+
+        // the index unreadable, the held file whole: a start still reads
+        // the list (from the held file)
+        std::fs::write(&hf, &held_text).unwrap();
+        std::fs::write(st.index_file("n1"), b"{}\n").unwrap();
+        let st2 = NetworkStore::open(&ctx).unwrap();
+        assert_eq!(*st2.held("n1").unwrap(), from_file);
+        // a broken chain in the held file: the index is read instead
+        std::fs::write(st.index_file("n1"), &index).unwrap();
+        let broken = held_text.replacen("~", "~9", 1);
+        std::fs::write(&hf, &broken).unwrap();
+        assert!(read_held_at(&hf, &key).is_none());
+        let st3 = NetworkStore::open(&ctx).unwrap();
+        assert_eq!(*st3.held("n1").unwrap(), from_file);
+        // a torn last line too
+        std::fs::write(&hf, &held_text[..held_text.len() - 2]).unwrap();
+        assert!(read_held_at(&hf, &key).is_none());
+
+        // a whole rewrite (the thorough read) writes it again; a name it
+        // cannot hold leaves none, and the index serves
+        assert_eq!(records().len(), 2);
+        assert!(read_held_at(&hf, &dir_key(&dir).unwrap()).is_some());
+        let st = NetworkStore::open(&ctx).unwrap();
+        let mut odd = ep("n1", "c", "10.0.0.4");
+        odd.container_name = "a b".into();
+        st.save_endpoint(&odd).unwrap();
+        assert!(!hf.exists());
+        let st = NetworkStore::open(&ctx).unwrap();
+        assert_eq!(*st.held("n1").unwrap(), records());
+        assert_eq!(records().len(), 3);
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+
+    /// A store that read only `held` keeps the index in step: change lines,
+    /// then, when one is due, the whole list rewritten from the index and
+    /// the change; a new store reads the same list as the records give.
+    #[test]
+    fn held_only_store_appends_and_compacts() {
+        let (tmp, ctx) = fixture("heldcompact");
+        let st = NetworkStore::open(&ctx).unwrap();
+        for i in 0..6 {
+            st.save_endpoint(&ep("n1", &format!("c{i}"), &format!("10.0.0.{}", i + 2)))
+                .unwrap();
+        }
+        let count = |st: &NetworkStore| {
+            std::fs::read(st.index_file("n1"))
+                .unwrap()
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+        };
+        let thorough = || {
+            let t = NetworkStore::open(&ctx).unwrap();
+            t.distrust_index();
+            held_of(&t.endpoints("n1").unwrap())
+        };
+        // rewritten whole by a thorough read: one line
+        assert_eq!(thorough().len(), 6);
+        let st = NetworkStore::open(&ctx).unwrap();
+        st.held("n1").unwrap();
+        let n = compact_after(6);
+        for i in 0..n {
+            st.save_endpoint(&ep("n1", "c0", &format!("10.0.1.{i}")))
+                .unwrap();
+            st.remove_endpoint("n1", "c5").unwrap_or(());
+        }
+        assert!(st.cache.borrow()["n1"].eps.is_some(), "never compacted");
+        assert!(count(&st) < 1 + 2 * n, "{} lines", count(&st));
+        let fresh = NetworkStore::open(&ctx).unwrap();
+        assert_eq!(*fresh.held("n1").unwrap(), thorough());
+        assert_eq!(*st.held("n1").unwrap(), thorough());
+        assert_eq!(thorough().len(), 5);
         let _ = std::fs::remove_dir_all(tmp);
     }
 
