@@ -222,6 +222,33 @@ def peer_scale(tool, cli, n, iterations, interleave, lookup, made, run_opts=(),
         big = [(r, None, ld) for r, _, ld in big]
     return small, big
 
+# podman's CNI backend keeps a network's host-local IPAM state here after
+# `network rm` (the data dir is the host's, not the private store's)
+CNI_IPAM = "/var/lib/cni/networks"
+
+
+def remove_cni_ipam(nets, problems):
+    """Remove the IPAM directories of podman's CNI networks `nets` once they
+    hold no address (a file named by an address is a live reservation: then
+    the network is someone else's too, and stays)."""
+    for net in nets:
+        d = os.path.join(CNI_IPAM, net)
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            problems.append("%s: %s" % (d, e))
+            continue
+        if any(x != "lock" and not x.startswith("last_reserved_ip") for x in names):
+            continue
+        try:
+            for x in names:
+                os.unlink(os.path.join(d, x))
+            os.rmdir(d)
+        except OSError as e:
+            problems.append("%s: %s" % (d, e))
+
 def iperf(addr, port, seconds, extra=()):
     """One iperf3 test to addr:port: (received bits/s, the sender's retransmits,
     the CPU both iperf3 ends used per GB received: their user and system time,
@@ -713,6 +740,7 @@ def main():
             pm.pod(shutil.which("runc"), "rm", "-af", "-t", "0", check=False)
             pm.pod(shutil.which("runc"), "network", "rm", "-f", "benchnet", *pm_nets,
                    check=False)
+            remove_cni_ipam(["benchnet"] + pm_nets, problems)
         for eng in (dk, pm):
             if eng is not None:
                 eng.cleanup(problems)
