@@ -224,7 +224,8 @@ def peer_scale(tool, cli, n, iterations, interleave, lookup, made, run_opts=(),
 
 # podman's CNI backend keeps a network's host-local IPAM state here after
 # `network rm` (the data dir is the host's, not the private store's)
-CNI_IPAM = "/var/lib/cni/networks"
+CNI_DIR = "/var/lib/cni"
+CNI_IPAM = os.path.join(CNI_DIR, "networks")
 
 
 def remove_cni_ipam(nets, problems):
@@ -248,6 +249,48 @@ def remove_cni_ipam(nets, problems):
             os.rmdir(d)
         except OSError as e:
             problems.append("%s: %s" % (d, e))
+
+
+# the chains the CNI firewall plugin adds on podman's first network and keeps
+CNI_JUMP = ["FORWARD", "-m", "comment", "--comment", "CNI firewall plugin rules", "-j",
+            "CNI-FORWARD"]
+
+
+def cni_leftovers():
+    """What of podman's CNI host state exists now (taken before the bench, so
+    that only what the bench made is removed after it)."""
+    chain = subprocess.run(["iptables", "-w", "-S", "CNI-FORWARD"], capture_output=True,
+                           text=True) if shutil.which("iptables") else None
+    return {"chains": chain is not None and chain.returncode == 0,
+            "dirs": [d for d in (CNI_DIR, CNI_IPAM, os.path.join(CNI_DIR, "results"))
+                     if os.path.isdir(d)]}
+
+
+def remove_cni_leftovers(before, problems):
+    """Remove the CNI firewall plugin's chains and /var/lib/cni if the bench
+    made them and they are empty again (else they are someone else's)."""
+    if not before["chains"] and shutil.which("iptables"):
+        p = subprocess.run(["iptables", "-w", "-S", "CNI-FORWARD"], capture_output=True,
+                           text=True)
+        a = subprocess.run(["iptables", "-w", "-S", "CNI-ADMIN"], capture_output=True,
+                           text=True)
+        # empty: CNI-FORWARD holds the jump to CNI-ADMIN only, CNI-ADMIN nothing
+        rules = [x for x in p.stdout.splitlines() if x.startswith("-A ")]
+        if p.returncode == 0 and a.returncode == 0 and "-A " not in a.stdout \
+                and all(x.endswith("-j CNI-ADMIN") for x in rules):
+            for cmd in (["-D"] + CNI_JUMP, ["-F", "CNI-FORWARD"], ["-X", "CNI-FORWARD"],
+                        ["-X", "CNI-ADMIN"]):
+                r = subprocess.run(["iptables", "-w"] + cmd, capture_output=True, text=True)
+                if r.returncode != 0:
+                    problems.append("iptables %s: %s" % (" ".join(cmd), r.stderr.strip()))
+    # deepest first: results and networks, then /var/lib/cni
+    for d in reversed(cni_leftovers()["dirs"]):
+        if d not in before["dirs"]:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass  # not empty: left as it is
+
 
 def iperf(addr, port, seconds, extra=()):
     """One iperf3 test to addr:port: (received bits/s, the sender's retransmits,
@@ -435,6 +478,7 @@ def main():
     dk = pm = None
     # the peers' scale networks (removed at the end, also on failure)
     dk_nets, pm_nets = [], []
+    cni_before = cni_leftovers()
     problems = []
     try:
         archive = os.path.join(work, "busybox-docker.tar")
@@ -741,6 +785,7 @@ def main():
             pm.pod(shutil.which("runc"), "network", "rm", "-f", "benchnet", *pm_nets,
                    check=False)
             remove_cni_ipam(["benchnet"] + pm_nets, problems)
+            remove_cni_leftovers(cni_before, problems)
         for eng in (dk, pm):
             if eng is not None:
                 eng.cleanup(problems)
