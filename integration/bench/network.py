@@ -16,12 +16,17 @@
           drifting load weighs on both alike: what grows per root and network
           (the store, the repair scan, IPAM, the bridge), not what grows with
           the host's mounts or cgroups (the 100 are there for both sides)
+          The same rounds time docker and podman (below) after berth's,
+          each on user networks of its own (`run -d`, then the container
+          removed; docker's also `exec nslookup NAME` through its embedded
+          DNS, podman's only with netavark's aardvark-dns): each engine's
+          100/1 ratio beside berth's (`scale_docker_*`, `scale_podman_*`)
 
 The `run` row also times docker (a private dockerd, as integration/bench/docker.py
 starts it: `--iptables=false`, so its bridge costs no firewall rules) and podman
 (private store, its default network backend) in the same interleaved loop, each on
-a user network of its own and with `--network none`; `--no-docker`/`--no-podman`
-leave them out.
+a user network of its own and with `--network none`, and both run the scale
+rounds (also with `--scale-only`); `--no-docker`/`--no-podman` leave them out.
 
 The busybox image is built locally (integration/containerd/build-busybox-image.sh);
 iperf3 runs inside the container from the host's /usr and /lib, bind-mounted read
@@ -147,6 +152,144 @@ def probed(env, phases, *args):
         # scale goal wants flat), summed before the medians are taken
         phases.setdefault(NET_PART, []).append(net)
     return dt
+
+
+def peer_scale(tool, cli, n, iterations, interleave, lookup, made, run_opts=(),
+               rm=("rm", "-f")):
+    """The scale rounds for a peer engine (docker or podman): `run -d` (and,
+    with `lookup`, `exec nslookup` of the network's first container) with 1 vs
+    n containers on a user network of the engine's own, paired as berth's
+    rounds are (--interleave: two networks, one with 1 container, one with n,
+    ABBA; else one network: 1, then n, then 1 again). `cli(*args, check=True)`
+    runs the engine's CLI and returns (seconds, CompletedProcess); `made`
+    collects the networks created (the caller removes them, also on failure);
+    `run_opts` go to every `run -d`, `rm` removes containers (podman's `rm -f`
+    waits out the stop timeout unless told `-t 0`: sleep ignores SIGTERM).
+    Returns the rounds' (run -d, lookup or None, load) of each side."""
+    big_label = str(n)
+    nets = {"1": "scale1", big_label: "scale%d" % n} if interleave else \
+        {"1": "scale", big_label: "scale"}
+    first = {k: v + "-c0" for k, v in nets.items()}
+    fill = ["%s-c%d" % (nets[big_label], i) for i in range(1, n)]
+    ask = [lookup]
+
+    def start(name, label):
+        return cli("run", "-d", *run_opts, "--name", name, "--network", nets[label], IMAGE,
+                   "sleep", "600")[0]
+
+    def one_round(tag, label):
+        name = "probe-" + tag
+        ld = load()
+        t_run = start(name, label)
+        t_res = None
+        if ask[0]:
+            t_res, p = cli("exec", name, "nslookup", first[label], check=False)
+            if p.returncode != 0:
+                # no name service on the network (podman's CNI backend
+                # without the dnsname plugin): run -d alone from here on
+                log("%s: exec nslookup %s failed: %s: no lookup figure"
+                    % (tool, first[label], (p.stderr or p.stdout).decode().strip()[-200:]))
+                ask[0] = False
+        cli(*rm, name)
+        return t_run, t_res, ld
+
+    for net in sorted(set(nets.values())):
+        cli("network", "create", net)
+        made.append(net)
+    for label in sorted(nets) if interleave else ("1",):
+        start(first[label], label)
+    if interleave:
+        for c in fill:
+            start(c, big_label)
+        small, big = [], []
+        for i in range(iterations):
+            sides = [("1", small), (big_label, big)]
+            for label, rows in sides if i % 2 == 0 else reversed(sides):
+                rows.append(one_round("%s%d" % ("a" if label == "1" else "b", i), label))
+    else:
+        half = (iterations + 1) // 2
+        small = [one_round("a%d" % i, "1") for i in range(half)]
+        for c in fill:
+            start(c, big_label)
+        big = [one_round("b%d" % i, big_label) for i in range(iterations)]
+        cli(*rm, *fill)
+        small += [one_round("a%d" % i, "1") for i in range(half, 2 * half)]
+    # this engine's containers go before the next engine's rounds
+    cli(*rm, *sorted(set(first.values())), *(fill if interleave else ()))
+    if not ask[0]:
+        # a lookup that failed part way: no figure for either side
+        small = [(r, None, ld) for r, _, ld in small]
+        big = [(r, None, ld) for r, _, ld in big]
+    return small, big
+
+# podman's CNI backend keeps a network's host-local IPAM state here after
+# `network rm` (the data dir is the host's, not the private store's)
+CNI_DIR = "/var/lib/cni"
+CNI_IPAM = os.path.join(CNI_DIR, "networks")
+
+
+def remove_cni_ipam(nets, problems):
+    """Remove the IPAM directories of podman's CNI networks `nets` once they
+    hold no address (a file named by an address is a live reservation: then
+    the network is someone else's too, and stays)."""
+    for net in nets:
+        d = os.path.join(CNI_IPAM, net)
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            problems.append("%s: %s" % (d, e))
+            continue
+        if any(x != "lock" and not x.startswith("last_reserved_ip") for x in names):
+            continue
+        try:
+            for x in names:
+                os.unlink(os.path.join(d, x))
+            os.rmdir(d)
+        except OSError as e:
+            problems.append("%s: %s" % (d, e))
+
+
+# the chains the CNI firewall plugin adds on podman's first network and keeps
+CNI_JUMP = ["FORWARD", "-m", "comment", "--comment", "CNI firewall plugin rules", "-j",
+            "CNI-FORWARD"]
+
+
+def cni_leftovers():
+    """What of podman's CNI host state exists now (taken before the bench, so
+    that only what the bench made is removed after it)."""
+    chain = subprocess.run(["iptables", "-w", "-S", "CNI-FORWARD"], capture_output=True,
+                           text=True) if shutil.which("iptables") else None
+    return {"chains": chain is not None and chain.returncode == 0,
+            "dirs": [d for d in (CNI_DIR, CNI_IPAM, os.path.join(CNI_DIR, "results"))
+                     if os.path.isdir(d)]}
+
+
+def remove_cni_leftovers(before, problems):
+    """Remove the CNI firewall plugin's chains and /var/lib/cni if the bench
+    made them and they are empty again (else they are someone else's)."""
+    if not before["chains"] and shutil.which("iptables"):
+        p = subprocess.run(["iptables", "-w", "-S", "CNI-FORWARD"], capture_output=True,
+                           text=True)
+        a = subprocess.run(["iptables", "-w", "-S", "CNI-ADMIN"], capture_output=True,
+                           text=True)
+        # empty: CNI-FORWARD holds the jump to CNI-ADMIN only, CNI-ADMIN nothing
+        rules = [x for x in p.stdout.splitlines() if x.startswith("-A ")]
+        if p.returncode == 0 and a.returncode == 0 and "-A " not in a.stdout \
+                and all(x.endswith("-j CNI-ADMIN") for x in rules):
+            for cmd in (["-D"] + CNI_JUMP, ["-F", "CNI-FORWARD"], ["-X", "CNI-FORWARD"],
+                        ["-X", "CNI-ADMIN"]):
+                r = subprocess.run(["iptables", "-w"] + cmd, capture_output=True, text=True)
+                if r.returncode != 0:
+                    problems.append("iptables %s: %s" % (" ".join(cmd), r.stderr.strip()))
+    # deepest first: results and networks, then /var/lib/cni
+    for d in reversed(cni_leftovers()["dirs"]):
+        if d not in before["dirs"]:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass  # not empty: left as it is
 
 
 def iperf(addr, port, seconds, extra=()):
@@ -317,7 +460,8 @@ def main():
         global REL
         REL = os.path.abspath(args.bin_dir)
     if args.scale_only:
-        args.no_docker = args.no_podman = args.skip_iperf = True
+        # the peers stay (their scale rounds), unless --no-docker/--no-podman
+        args.skip_iperf = True
     if os.geteuid() != 0:
         raise SystemExit("network.py: run as root")
     work = tempfile.mkdtemp(prefix="berth-bench-net-", dir=args.tmpdir)
@@ -332,6 +476,9 @@ def main():
     rc = 0
     out = {}
     dk = pm = None
+    # the peers' scale networks (removed at the end, also on failure)
+    dk_nets, pm_nets = [], []
+    cni_before = cni_leftovers()
     problems = []
     try:
         archive = os.path.join(work, "busybox-docker.tar")
@@ -560,6 +707,62 @@ def main():
                       % (n, b, a, b - a))
             out["scale_phases"] = {k: {p: stats(v) for p, v in ph.items()}
                                    for k, ph in scale_phases.items()}
+        # the same rounds for the peers, one engine after the other (each
+        # with only its own containers besides berth's), each on networks of
+        # its own
+        peers = []
+        if dk is not None:
+            peers.append(("docker", lambda *a, check=True: dk.docker(*a, check=check),
+                          (), ("rm", "-f"), True, dk_nets))
+        if pm is not None:
+            runc = shutil.which("runc")
+            # podman answers names only with netavark (aardvark-dns); its CNI
+            # backend has no name service unless the dnsname plugin is there
+            backend = pm.pod(runc, "info", "--format", "{{.Host.NetworkBackend}}",
+                             check=False)[1].stdout.decode().strip()
+            peers.append(("podman",
+                          lambda *a, check=True: pm.pod(runc, *a, check=check),
+                          ("--cgroup-parent=/" + cg,), ("rm", "-f", "-t", "0"),
+                          backend == "netavark", pm_nets))
+        ratios = {"berth": (out.get("scale_pair_ratio_median"),
+                            out["scale_" + n]["run"]["median"]
+                            / out["scale_1"]["run"]["median"])}
+        for tool, cli, run_opts, rm, lookup, made in peers:
+            small, big = peer_scale(tool, cli, args.scale, args.iterations, args.interleave,
+                                    lookup, made, run_opts, rm)
+            for label, rows in (("1", small), (n, big)):
+                r = stats([x[0] for x in rows])
+                ld = stats([x[2] for x in rows])
+                res = {"run": r, "load": ld}
+                print("%-40s %10.1f %10.1f   (load %.1f)" % (
+                    "%s run -d with %s on the network" % (tool, label), r["median"] * 1e3,
+                    r["p90"] * 1e3, ld["median"]))
+                if rows[0][1] is not None:
+                    q = res["lookup"] = stats([x[1] for x in rows])
+                    print("%-40s %10.1f %10.1f" % ("%s exec nslookup NAME with %s"
+                                                   % (tool, label),
+                                                   q["median"] * 1e3, q["p90"] * 1e3))
+                out["scale_%s_%s" % (tool, label)] = res
+            a, b = out["scale_%s_1" % tool], out["scale_%s_%s" % (tool, n)]
+            pair = None
+            if args.interleave:
+                pairs = sorted(y[0] / x[0] for x, y in zip(small, big))
+                pair = out["scale_%s_pair_ratio_median" % tool] = statistics.median(pairs)
+                q = statistics.quantiles(pairs, n=4, method="inclusive") if len(pairs) >= 2 \
+                    else [pairs[0]] * 3
+                print("%s run -d with %s vs 1, median of %d paired ratios: %.3fx "
+                      "(quartiles %.3f-%.3f)" % (tool, n, len(pairs), pair, q[0], q[2]))
+            ratio = b["run"]["median"] / a["run"]["median"]
+            ratios[tool] = (pair, ratio)
+            print("%s run -d with %s vs 1: %.2fx%s" % (
+                tool, n, ratio,
+                "; exec nslookup NAME %.2fx" % (b["lookup"]["median"] / a["lookup"]["median"])
+                if "lookup" in a else ""))
+        if peers:
+            print("run -d with %s vs 1, %s: %s" % (
+                n, "median of paired ratios" if args.interleave else "ratio of medians",
+                ", ".join("%s %.3fx" % (t, p if args.interleave else r)
+                          for t, (p, r) in ratios.items())))
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(out, f, indent=2)
@@ -576,10 +779,13 @@ def main():
         if dk is not None:
             dk.docker("rm", "-f", *dk.docker("ps", "-aq", check=False)[1].stdout.decode().split(),
                       check=False)
-            dk.docker("network", "rm", "benchnet", check=False)
+            dk.docker("network", "rm", "benchnet", *dk_nets, check=False)
         if pm is not None:
             pm.pod(shutil.which("runc"), "rm", "-af", "-t", "0", check=False)
-            pm.pod(shutil.which("runc"), "network", "rm", "-f", "benchnet", check=False)
+            pm.pod(shutil.which("runc"), "network", "rm", "-f", "benchnet", *pm_nets,
+                   check=False)
+            remove_cni_ipam(["benchnet"] + pm_nets, problems)
+            remove_cni_leftovers(cni_before, problems)
         for eng in (dk, pm):
             if eng is not None:
                 eng.cleanup(problems)
