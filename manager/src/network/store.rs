@@ -410,46 +410,82 @@ fn parse_held(line: &str) -> Option<Held> {
     })
 }
 
+/// One change line of a journal (the index's JSON or the held file's
+/// words), as `replay` applies it: from key `prev` to key `key`.
+struct Step<S, R> {
+    prev: S,
+    key: S,
+    op: Op<S, R>,
+}
+
+enum Op<S, R> {
+    Put(R),
+    /// The container id whose record went.
+    Del(S),
+}
+
+/// The list at the first line's key `at`, changed by `steps` in order:
+/// the list at `key` if every step starts where the last one ended and the
+/// last ends at `key` (a None step: a line that cannot be read), with the
+/// number of steps.
+fn replay<S, R>(
+    mut eps: Vec<R>,
+    mut at: S,
+    key: &str,
+    steps: impl Iterator<Item = Option<Step<S, R>>>,
+) -> Option<(Vec<R>, usize)>
+where
+    S: AsRef<str>,
+    R: Indexed,
+{
+    let mut changes = 0;
+    for step in steps {
+        let step = step?;
+        if step.prev.as_ref() != at.as_ref() {
+            return None;
+        }
+        match step.op {
+            Op::Put(ep) => {
+                eps.retain(|e| e.container_id() != ep.container_id());
+                eps.push(ep);
+            }
+            Op::Del(id) => eps.retain(|e| e.container_id() != id.as_ref().as_bytes()),
+        }
+        at = step.key;
+        changes += 1;
+    }
+    if at.as_ref() != key {
+        return None;
+    }
+    if changes > 0 {
+        sort_endpoints(&mut eps);
+    }
+    Some((eps, changes))
+}
+
 /// The list in held `file` (see the module's doc) if its lines chain up to
 /// `key`, with the number of change lines: no JSON, no allocation per field.
 fn read_held_at(file: &Path, key: &str) -> Option<(Vec<Held>, usize)> {
     let text = std::fs::read_to_string(file).ok()?;
     // a last line without its newline was torn
-    let mut lines = text.strip_suffix('\n')?.split('\n');
-    let mut at = lines.next()?.strip_prefix('=')?;
+    let mut lines = text.strip_suffix('\n')?.split('\n').peekable();
+    let at = lines.next()?.strip_prefix('=')?;
     let mut held: Vec<Held> = Vec::new();
-    let mut changes = 0;
-    for line in lines {
-        if let Some(f) = line.strip_prefix('+') {
-            if changes > 0 {
-                return None;
-            }
-            held.push(parse_held(f)?);
-            continue;
-        }
+    while let Some(f) = lines.peek().and_then(|l| l.strip_prefix('+')) {
+        held.push(parse_held(f)?);
+        lines.next();
+    }
+    // then only change lines (a "+" line among them does not parse)
+    let steps = lines.map(|line| {
         let (prev, rest) = line.strip_prefix('~')?.split_once(' ')?;
-        let (next, op) = rest.split_once(' ')?;
-        if prev != at {
-            return None;
-        }
-        if let Some(f) = op.strip_prefix('+') {
-            let h = parse_held(f)?;
-            held.retain(|e| e.container_id != h.container_id);
-            held.push(h);
-        } else {
-            let id = from_word(op.strip_prefix('-')?);
-            held.retain(|e| e.container_id != id);
-        }
-        at = next;
-        changes += 1;
-    }
-    if at != key {
-        return None;
-    }
-    if changes > 0 {
-        sort_endpoints(&mut held);
-    }
-    Some((held, changes))
+        let (key, op) = rest.split_once(' ')?;
+        let op = match op.strip_prefix('+') {
+            Some(f) => Op::Put(parse_held(f)?),
+            None => Op::Del(from_word(op.strip_prefix('-')?)),
+        };
+        Some(Step { prev, key, op })
+    });
+    replay(held, at, key, steps)
 }
 
 /// The list in index `file` if its lines chain up to `key`, with the number
@@ -463,31 +499,20 @@ where
     // was torn (and cannot be whole JSON anyway)
     let mut lines = data.strip_suffix(b"\n")?.split(|b| *b == b'\n');
     let f: IndexFile<R> = serde_json::from_slice(lines.next()?).ok()?;
-    let (mut at, mut eps) = (f.key, f.endpoints);
-    let mut changes = 0;
-    for line in lines {
+    let steps = lines.map(|line| {
         let c: Change<R> = serde_json::from_slice(line).ok()?;
-        if c.prev != at {
-            return None;
-        }
-        match (c.put, c.del) {
-            (Some(ep), None) => {
-                eps.retain(|e| e.container_id() != ep.container_id());
-                eps.push(ep);
-            }
-            (None, Some(id)) => eps.retain(|e| e.container_id() != id.as_bytes()),
+        let op = match (c.put, c.del) {
+            (Some(ep), None) => Op::Put(ep),
+            (None, Some(id)) => Op::Del(id),
             _ => return None,
-        }
-        at = c.key;
-        changes += 1;
-    }
-    if at != key {
-        return None;
-    }
-    if changes > 0 {
-        sort_endpoints(&mut eps);
-    }
-    Some((eps, changes))
+        };
+        Some(Step {
+            prev: c.prev,
+            key: c.key,
+            op,
+        })
+    });
+    replay(f.endpoints, f.key, key, steps)
 }
 
 /// The endpoints in `ep_dir` from the index `file` if it matches the
