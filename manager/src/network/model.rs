@@ -276,82 +276,6 @@ pub struct PublishedPort {
     pub container_port: u16,
 }
 
-/// A short string kept inline (berth's ids are 64 characters): what a start
-/// reads of every endpoint on a network costs no allocation per field
-/// (`Held`). Longer strings go to the heap.
-#[derive(Clone)]
-pub struct Id(IdRepr);
-
-#[derive(Clone)]
-enum IdRepr {
-    Inline { len: u8, buf: [u8; ID_INLINE] },
-    Heap(Box<str>),
-}
-
-const ID_INLINE: usize = 64;
-
-impl Id {
-    pub fn new(s: &str) -> Id {
-        match u8::try_from(s.len()) {
-            Ok(len) if s.len() <= ID_INLINE => {
-                let mut buf = [0u8; ID_INLINE];
-                buf[..s.len()].copy_from_slice(s.as_bytes());
-                Id(IdRepr::Inline { len, buf })
-            }
-            _ => Id(IdRepr::Heap(s.into())),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match &self.0 {
-            // a whole &str's bytes: valid UTF-8
-            IdRepr::Inline { len, buf } => std::str::from_utf8(&buf[..*len as usize]).unwrap_or(""),
-            IdRepr::Heap(s) => s,
-        }
-    }
-
-    /// The bytes, for comparing without `as_str`'s UTF-8 check (an index
-    /// read compares ids for every change line, and sorts by name; byte
-    /// order is `str`'s order).
-    pub fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            IdRepr::Inline { len, buf } => &buf[..*len as usize],
-            IdRepr::Heap(s) => s.as_bytes(),
-        }
-    }
-}
-
-impl std::ops::Deref for Id {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq for Id {
-    fn eq(&self, o: &Id) -> bool {
-        self.as_bytes() == o.as_bytes()
-    }
-}
-
-impl PartialEq<str> for Id {
-    fn eq(&self, o: &str) -> bool {
-        self.as_bytes() == o.as_bytes()
-    }
-}
-
-impl PartialEq<&str> for Id {
-    fn eq(&self, o: &&str) -> bool {
-        self.as_bytes() == o.as_bytes()
-    }
-}
-
-impl std::fmt::Debug for Id {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.as_str().fmt(f)
-    }
-}
-
 /// What every start and exit needs of each endpoint on a network (the
 /// repair scan, IPAM, the ports in use, the firewall), read from the
 /// endpoint index without building the whole `Endpoint` (a dozen strings
@@ -359,9 +283,9 @@ impl std::fmt::Debug for Id {
 /// network (`NetworkStore::held`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Held {
-    pub container_id: Id,
-    pub container_name: Id,
-    pub endpoint_id: Id,
+    pub container_id: String,
+    pub container_name: String,
+    pub endpoint_id: String,
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
     /// `Endpoint::links`.
@@ -373,9 +297,9 @@ pub struct Held {
 impl From<&Endpoint> for Held {
     fn from(e: &Endpoint) -> Held {
         Held {
-            container_id: Id::new(&e.container_id),
-            container_name: Id::new(&e.container_name),
-            endpoint_id: Id::new(&e.endpoint_id),
+            container_id: e.container_id.clone(),
+            container_name: e.container_name.clone(),
+            endpoint_id: e.endpoint_id.clone(),
             ipv4: e.ipv4.parse().ok(),
             ipv6: e.ipv6.parse().ok(),
             links: e.links,

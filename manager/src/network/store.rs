@@ -35,9 +35,8 @@
 //! ("=KEY", a "+FIELDS" line per endpoint, then "~PREV KEY +FIELDS" or
 //! "~PREV KEY -ID" per change), written after the index and removed before
 //! it is rewritten, so it never chains up to a key with content the index
-//! does not have. A start reads it (no JSON, no allocation per field:
-//! parsing the index's 40 KB at 100 endpoints was most of what a start
-//! spent on them); without it (a field it cannot hold, an older berth) the
+//! does not have. A start reads it (no JSON: parsing the index's 40 KB at
+//! 100 endpoints was most of what a start spent on them); without it (a field it cannot hold, an older berth) the
 //! index is parsed for those fields only, and the records stay the truth.
 
 use super::model::{Endpoint, Held, Network, PublishedPort};
@@ -160,7 +159,7 @@ fn compact_after(len: usize) -> usize {
     16.max(len / 4)
 }
 
-/// A record of the index, whole or as `Held` (bytes: `Id::as_bytes`).
+/// A record of the index, whole or as `Held`.
 trait Indexed {
     fn container_id(&self) -> &[u8];
     /// What the list is sorted by (as `read_endpoints` makes it).
@@ -229,9 +228,9 @@ impl<'de> serde::Deserialize<'de> for Held {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Held, D::Error> {
         let v = EndpointView::deserialize(d)?;
         Ok(Held {
-            container_id: super::model::Id::new(&v.container_id),
-            container_name: super::model::Id::new(&v.container_name),
-            endpoint_id: super::model::Id::new(&v.endpoint_id),
+            container_id: v.container_id.into_owned(),
+            container_name: v.container_name.into_owned(),
+            endpoint_id: v.endpoint_id.into_owned(),
             ipv4: v.ipv4.parse().ok(),
             ipv6: v.ipv6.parse().ok(),
             links: v.links,
@@ -370,7 +369,7 @@ fn held_fields(e: &Endpoint, out: &mut String) -> Option<()> {
 /// `held_fields` read back.
 fn parse_held(line: &str) -> Option<Held> {
     let mut f = line.split(' ');
-    let mut id = || f.next().map(|w| super::model::Id::new(from_word(w)));
+    let mut id = || f.next().map(|w| from_word(w).to_string());
     let (container_id, endpoint_id, container_name) = (id()?, id()?, id()?);
     let ipv4 = f.next()?.parse().ok();
     let ipv6 = f.next()?.parse().ok();
@@ -464,7 +463,7 @@ where
 }
 
 /// The list in held `file` (see the module's doc) if its lines chain up to
-/// `key`, with the number of change lines: no JSON, no allocation per field.
+/// `key`, with the number of change lines: no JSON.
 fn read_held_at(file: &Path, key: &str) -> Option<(Vec<Held>, usize)> {
     let text = std::fs::read_to_string(file).ok()?;
     // a last line without its newline was torn
@@ -1136,7 +1135,7 @@ mod tests {
         let mut with_ports = ep("n1", "d", "10.0.0.5");
         with_ports.ipv6 = "fd00::5".into();
         with_ports.endpoint_id = "e".repeat(64);
-        with_ports.container_id = "d".repeat(70); // longer than kept inline
+        with_ports.container_id = "d".repeat(70);
         with_ports.links = Some(true);
         with_ports.ports = vec![PublishedPort {
             proto: "tcp".into(),
