@@ -201,7 +201,16 @@ pub fn bpf_redirects(table: &str) -> Vec<(u16, std::net::Ipv4Addr, u16)> {
 
 /// A TCP port free on the host's IPv4 addresses now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
+    free_port_on("0.0.0.0:0")
+}
+
+/// A TCP port free on the host's IPv6 (and, dual-stack, IPv4) addresses now.
+pub fn free_port6() -> u16 {
+    free_port_on("[::]:0")
+}
+
+fn free_port_on(any: &str) -> u16 {
+    std::net::TcpListener::bind(any)
         .expect("bind an ephemeral port")
         .local_addr()
         .expect("local address of a bound socket")
@@ -211,13 +220,27 @@ pub fn free_port() -> u16 {
 /// The host's first global IPv4 address that is not on a bridge of berth's
 /// or docker's (what "the host's other address" means in the port tests).
 pub fn host_addr() -> String {
-    let text = command_out("ip", &["-4", "-o", "addr", "show", "scope", "global"]);
+    global_addr("-4").expect("a global IPv4 address on the host")
+}
+
+/// The host's first global IPv6 address not on a bridge (None: the host has
+/// none).
+pub fn host_addr6() -> Option<String> {
+    global_addr("-6")
+}
+
+/// The first global address of `family` (`ip`'s "-4" or "-6") on an
+/// interface that is not a bridge of berth's or docker's, nor a veth.
+fn global_addr(family: &str) -> Option<String> {
+    let text = command_out("ip", &[family, "-o", "addr", "show", "scope", "global"]);
+    let inet = if family == "-6" { "inet6" } else { "inet" };
     text.lines()
-        .filter(|l| !l.contains(" br-") && !l.contains(" bb") && !l.contains("berth"))
+        .filter(|l| {
+            !l.contains(" br-") && !l.contains(" bb") && !l.contains("berth") && !l.contains("veth")
+        })
         .find_map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
-            let i = w.iter().position(|x| *x == "inet")?;
+            let i = w.iter().position(|x| *x == inet)?;
             Some(w[i + 1].split('/').next()?.to_string())
         })
-        .expect("a global IPv4 address on the host")
 }

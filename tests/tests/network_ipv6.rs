@@ -15,6 +15,7 @@ mod docker;
 #[path = "../src/engine_kit.rs"]
 mod engine_kit;
 
+use berth_tests::host::{free_port6, host_addr6};
 use berth_tests::manager::Berth;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -46,30 +47,6 @@ fn loopback6_berth() -> Option<Berth> {
         return None;
     }
     Some(Berth::with_busybox("busybox"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("[::]:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The host's first global IPv6 address not on a bridge (fd00::2 here).
-fn host_addr6() -> Option<String> {
-    let out = Command::new("ip")
-        .args(["-6", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .filter(|l| !l.contains(" br-") && !l.contains(" bb") && !l.contains("veth"))
-        .find_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let i = w.iter().position(|x| *x == "inet6")?;
-            Some(w[i + 1].split('/').next()?.to_string())
-        })
 }
 
 /// GET / from [addr]:port, the body (None when unreachable).
@@ -174,7 +151,7 @@ fn dual_stack_traffic_names_ports_and_inspect() {
     assert_eq!(cfg[1]["Gateway"], "fd61:1::fe");
     assert_eq!(cfg[1]["IPRange"], "fd61:1::100/120");
 
-    let port = free_port();
+    let port = free_port6();
     let web = b
         .run(&[
             "run",
@@ -652,7 +629,7 @@ fn same_as_docker() {
         };
         let (ok, out) = run(&["network", "create", "--ipv6", "--subnet", v4, "--subnet", v6, "dn6"]);
         assert!(ok, "{engine}: {out}");
-        let port = free_port();
+        let port = free_port6();
         let (ok, out) = run(&[
             "run", "-d", "--name", "dweb", "--network", "dn6", "-p", &format!("{port}:80"),
             "busybox", "sh", "-c", &web_script("v6-web"),
@@ -760,7 +737,7 @@ fn v6_under_the_iptables_backend() {
         "q6",
     ])
     .assert_ok();
-    let port = free_port();
+    let port = free_port6();
     let id = run(&[
         "run",
         "-d",
@@ -927,7 +904,7 @@ fn published_ports_answer_on_loopback6() {
     let Some(b) = loopback6_berth() else { return };
     let checker = berth_tests::checker_bin();
     let chk = format!("{}:/chk:ro", checker.parent().unwrap().display());
-    let (port, uport, v4only) = (free_port_low(), free_port(), free_port());
+    let (port, uport, v4only) = (free_port_low(), free_port6(), free_port6());
     // on the default bridge (IPv4 only): the relay goes to the v4 address
     let web = b
         .run(&[
@@ -1115,7 +1092,7 @@ fn default_bridge_ipv6() {
     std::fs::remove_file(b.root().join("daemon.json")).unwrap();
 
     let good = r#"{"ipv6": true, "fixed-cidr-v6": "fd65:b::/64"}"#;
-    let port = free_port();
+    let port = free_port6();
     let o = with_conf(
         good,
         &[
@@ -1267,7 +1244,7 @@ fn loopback6_and_default_bridge_v6_as_docker() {
                     (o.ok(), format!("{}{}", o.stdout, o.stderr))
                 }
             };
-            let (port, uport) = (free_port(), free_port());
+            let (port, uport) = (free_port6(), free_port6());
             let (ok, out) = run(&[
                 "run", "-d", "--name", "l6", "-v", &chk, "-p", &format!("{port}:80"),
                 "-p", &format!("{uport}:5000/udp"), "busybox", "sh", "-c", &web_cgi_script("lo6-web"),
@@ -1352,7 +1329,7 @@ fn loopback6_throughput() {
             "10.67.11.0/24"
         };
         run(&["network", "create", "--subnet", subnet, "tp"]);
-        let port = free_port();
+        let port = free_port6();
         run(&[
             "run",
             "-d",
