@@ -4,8 +4,8 @@
 //!
 //! Crash safety: a container is assembled in a `.tmp-<pid>-...` directory and
 //! renamed into place; its name link is made before the rename, so a kill -9
-//! leaves at worst a stale temp dir (removed by the next create) or a name link
-//! to nothing (treated as free).
+//! leaves at worst a stale temp dir (removed by the next listing of the store:
+//! `ps`, an id prefix, a prune) or a name link to nothing (treated as free).
 
 use super::record::ContainerRecord;
 use super::ContainerError;
@@ -229,11 +229,17 @@ impl ContainerStore {
         Err(ContainerError::NotFound(name_or_id.to_string()))
     }
 
-    /// Full ids of all containers (directories with a record).
+    /// Full ids of all containers (directories with a record). The stale
+    /// temporaries of creates and removals whose berth died go on the way:
+    /// every listing (`ps`, an id prefix, prune) sees them anyway, and
+    /// `create` need not read the whole directory for them.
     pub fn ids(&self) -> Result<Vec<String>, ContainerError> {
         let rd = std::fs::read_dir(&self.dir).map_err(io("read", &self.dir))?;
         let mut ids = Vec::new();
         for e in rd.flatten() {
+            if crate::store::remove_if_stale_temp(&e) {
+                continue;
+            }
             let name = e.file_name().to_string_lossy().into_owned();
             if is_full_id(&name) {
                 ids.push(name);
@@ -271,7 +277,8 @@ impl ContainerStore {
         rec: &mut ContainerRecord,
         fill: impl FnOnce(&Path) -> Result<(), ContainerError>,
     ) -> Result<(), ContainerError> {
-        crate::store::clean_temps(&self.dir);
+        // (no sweep of stale temporaries here: a read of every container's
+        // entry on each create; `ids` and `clean` do it)
         if rec.id.is_empty() {
             rec.id = new_id();
         }
@@ -344,7 +351,7 @@ impl ContainerStore {
 
     /// Remove the record and directory (the caller has unmounted and stopped it).
     /// The directory is first renamed to a temp name so a crash mid-way leaves
-    /// garbage the next create cleans, never a half-removed container.
+    /// garbage the next listing cleans, never a half-removed container.
     pub fn remove(&self, rec: &ContainerRecord) -> Result<(), ContainerError> {
         let _names = self.names_lock()?;
         let dir = self.dir(&rec.id);
@@ -398,6 +405,26 @@ mod tests {
         assert!(is_full_id(&id));
         assert_ne!(id, new_id());
         assert!(random_name().contains('_'));
+    }
+
+    /// A dead writer's temp entry goes with the next listing; a live one's
+    /// (this process's) stays; neither is listed as a container.
+    #[test]
+    fn listing_sweeps_stale_temps_only() {
+        let root = std::env::temp_dir().join(format!("berth-ctemps-{}", std::process::id()));
+        let ctx = Context::new(root.clone(), root.join("state"));
+        let s = ContainerStore::open(&ctx).unwrap();
+        let mut r = ContainerRecord::default();
+        s.create(&mut r, |_| Ok(())).unwrap();
+        // pid 0x7fffffff: no such process
+        let dead = s.dir.join(".tmp-2147483647-0-x");
+        std::fs::create_dir_all(dead.join("sub")).unwrap();
+        let live = s.dir.join(crate::store::temp_name("y"));
+        std::fs::write(&live, b"").unwrap();
+        assert_eq!(s.ids().unwrap(), vec![r.id.clone()]);
+        assert!(!dead.exists(), "a dead writer's temp stays");
+        assert!(live.exists(), "a live writer's temp went");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

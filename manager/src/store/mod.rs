@@ -178,16 +178,26 @@ pub fn clean_temps(dir: &Path) {
         return;
     };
     for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with(TEMP_PREFIX) && temp_is_stale(&name) {
-            let p = e.path();
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                let _ = remove_tree(&p);
-            } else {
-                let _ = std::fs::remove_file(&p);
-            }
+        remove_if_stale_temp(&e);
+    }
+}
+
+/// Remove entry `e` if it is a stale temporary (of a dead writer); whether
+/// it was a temporary at all (stale or not), for listings that skip them.
+pub fn remove_if_stale_temp(e: &std::fs::DirEntry) -> bool {
+    let name = e.file_name();
+    let Some(name) = name.to_str().filter(|n| n.starts_with(TEMP_PREFIX)) else {
+        return false;
+    };
+    if temp_is_stale(name) {
+        let p = e.path();
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            let _ = remove_tree(&p);
+        } else {
+            let _ = std::fs::remove_file(&p);
         }
     }
+    true
 }
 
 /// `rm -rf` that also copes with directories made read-only by an extracted layer.
