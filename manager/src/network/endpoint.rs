@@ -400,7 +400,16 @@ fn scan_locked(
         }
     }
     timing::mark("net: scan: records read");
-    let pins = netns::list(&ctx.state);
+    // Every pin's container: in a thorough or full scan only. A container
+    // with endpoints has its pin checked with them (below); a pin without
+    // one is a start or release cut short, whose container still exists and
+    // whose own next start, exit or removal unpins it, so the common scan
+    // does not list every pin (a read per container on every start).
+    let pins = if thorough || full {
+        netns::list(&ctx.state)
+    } else {
+        Vec::new()
+    };
     let live_text = LiveCache::read(ctx);
     let mut cache = LiveCache::load(ctx, full, &live_text);
     timing::mark("net: scan: live list read");
@@ -434,6 +443,7 @@ fn scan_locked(
                     d.detach(n, &whole)?;
                 }
                 st.remove_endpoint(&n.id, &ep.container_id)?;
+                netns::remove(&ctx.state, &ep.container_id)?;
                 left -= 1;
                 if !touched.contains(&n.id) {
                     touched.push(n.id.clone());

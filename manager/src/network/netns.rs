@@ -207,7 +207,7 @@ pub fn remove(state: &Path, id: &str) -> Result<(), NetnsError> {
     // common `run --rm` (the pin, then the emptied directory). The caller
     // holds the network lock: no pin is being added meanwhile. (The pin's
     // own unmount below then finds nothing mounted: EINVAL, at once.)
-    if list(state) == [id] {
+    if only_pin(state, id) {
         if let Ok(d) = std::fs::canonicalize(dir(state)) {
             if is_mountpoint(&d) {
                 let _ = umount2(&d, MntFlags::MNT_DETACH);
@@ -312,6 +312,19 @@ pub fn cleanup_dir(state: &Path) {
         let _ = umount2(&d, MntFlags::MNT_DETACH);
     }
     let _ = std::fs::remove_dir(&d);
+}
+
+/// Whether `id`'s pin is the only entry of `<state>/netns`: two entries
+/// read at most (one directory read of a few dozen, not the whole list).
+fn only_pin(state: &Path, id: &str) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir(state)) else {
+        return false;
+    };
+    let mut first = rd.filter_map(|e| e.ok()).take(2);
+    match (first.next(), first.next()) {
+        (Some(e), None) => e.file_name() == id,
+        _ => false,
+    }
 }
 
 /// The pinned namespaces (container ids) under `<state>/netns`.
