@@ -15,7 +15,10 @@
           and the root holding 100 (both on the host at once), so that a
           drifting load weighs on both alike: what grows per root and network
           (the store, the repair scan, IPAM, the bridge), not what grows with
-          the host's mounts or cgroups (the 100 are there for both sides)
+          the host's mounts or cgroups (the 100 are there for both sides);
+          `--same-root` (with `--interleave`) puts both sides in one root, on
+          two networks (1 and 100 containers), as the peers' rounds do: what
+          grows with the containers on the network alone, not with the store
           The same rounds time docker and podman (below) after berth's,
           each on user networks of its own (`run -d`, then the container
           removed; docker's also `exec nslookup NAME` through its embedded
@@ -449,6 +452,9 @@ def main():
     ap.add_argument("--interleave", action="store_true",
                     help="scale rounds alternate between a second root with 1 container "
                          "and the root with --scale containers (paired, one loop)")
+    ap.add_argument("--same-root", action="store_true",
+                    help="with --interleave: the 1-container side is a second network in "
+                         "the same root (as docker's and podman's rounds), not a second root")
     ap.add_argument("--bin-dir", metavar="DIR",
                     help="take berth, berth-shim and berth-runtime from DIR (e.g. a copy "
                          "of an earlier build, for a before/after comparison) instead of "
@@ -462,6 +468,8 @@ def main():
     if args.scale_only:
         # the peers stay (their scale rounds), unless --no-docker/--no-podman
         args.skip_iperf = True
+    if args.same_root and not args.interleave:
+        raise SystemExit("network.py: --same-root pairs the rounds: it needs --interleave")
     if os.geteuid() != 0:
         raise SystemExit("network.py: run as root")
     work = tempfile.mkdtemp(prefix="berth-bench-net-", dir=args.tmpdir)
@@ -584,17 +592,17 @@ def main():
 
         gateways = {}
 
-        def gateway_of(e):
-            # each root's benchnet has its own subnet (--interleave uses two)
-            key = e.get("BERTH_ROOT", "")
+        def gateway_of(e, net):
+            # each root's network has its own subnet (--interleave uses two)
+            key = (e.get("BERTH_ROOT", ""), net)
             if key not in gateways:
-                gateways[key] = json.loads(berth_cmd(e, "network", "inspect", "benchnet"))[0][
+                gateways[key] = json.loads(berth_cmd(e, "network", "inspect", net))[0][
                     "IPAM"]["Config"][0]["Gateway"]
             return gateways[key]
 
-        def one_round(tag, label, env=env):
+        def one_round(tag, label, env=env, net="benchnet", first="c0"):
             loads[label].append(load())
-            run_d = ("run", "-d", "--name", "probe-" + tag, "--network", "benchnet",
+            run_d = ("run", "-d", "--name", "probe-" + tag, "--network", net,
                      IMAGE, "sleep", "600")
             if args.probes:
                 t_run = probed(env, scale_phases[label], *run_d)
@@ -604,14 +612,14 @@ def main():
             if args.questions:
                 pid = berth_cmd(env, "inspect", "-f", "{{.State.Pid}}", "probe-" + tag)
                 p = subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c",
-                                    QUESTION_LOOP, gateway_of(env), "c0",
+                                    QUESTION_LOOP, gateway_of(env, net), first,
                                     str(args.questions)],
                                    capture_output=True, text=True, timeout=60)
                 if p.returncode != 0:
                     raise BenchError("DNS questions: %s" % p.stderr.strip())
                 t_ask = float(p.stdout) / 1e3
             t0 = time.monotonic()
-            berth_cmd(env, "exec", "probe-" + tag, "ping", "-c", "1", "-W", "1", "c0")
+            berth_cmd(env, "exec", "probe-" + tag, "ping", "-c", "1", "-W", "1", first)
             t_res = time.monotonic() - t0
             # the lookup alone: 20 queries in one exec, less an exec that
             # runs nothing (the exec's own cost is in the ping figure above)
@@ -620,18 +628,23 @@ def main():
             t_exec = time.monotonic() - t0
             t0 = time.monotonic()
             berth_cmd(env, "exec", "probe-" + tag, "sh", "-c",
-                      "for i in $(seq %d); do nslookup c0 >/dev/null || exit 1; done"
-                      % LOOKUPS)
+                      "for i in $(seq %d); do nslookup %s >/dev/null || exit 1; done"
+                      % (LOOKUPS, first))
             t_q = max(0.0, time.monotonic() - t0 - t_exec) / LOOKUPS
             berth_cmd(env, "rm", "-f", "probe-" + tag)
             return t_run, t_res, t_exec, t_q, t_ask
         berth_cmd(env, "run", "-d", "--name", "c0", "--network", "benchnet", IMAGE, "sleep", "600")
         if args.interleave:
-            # the 1-container side in a root of its own, beside the N
-            used1 = True
-            berth_cmd(env1, "load", "-i", archive)
-            berth_cmd(env1, "network", "create", "benchnet")
-            berth_cmd(env1, "run", "-d", "--name", "c0", "--network", "benchnet", IMAGE,
+            # the 1-container side in a root of its own, beside the N, or
+            # (--same-root) on a second network of the same root
+            if args.same_root:
+                env1, net1, first1 = env, "benchnet1", "d0"
+            else:
+                env1, net1, first1 = env1, "benchnet", "c0"
+                used1 = True
+                berth_cmd(env1, "load", "-i", archive)
+            berth_cmd(env1, "network", "create", net1)
+            berth_cmd(env1, "run", "-d", "--name", first1, "--network", net1, IMAGE,
                       "sleep", "600")
             for i in range(1, args.scale):
                 berth_cmd(env, "run", "-d", "--name", "c%d" % i, "--network", "benchnet",
@@ -639,10 +652,11 @@ def main():
             small, big = [], []
             for i in range(args.iterations):
                 # ABBA: the order changes every round
-                sides = [("1", env1, small), (str(args.scale), env, big)]
-                for label, e, rows in sides if i % 2 == 0 else reversed(sides):
+                sides = [("1", env1, small, net1, first1),
+                         (str(args.scale), env, big, "benchnet", "c0")]
+                for label, e, rows, net, first in sides if i % 2 == 0 else reversed(sides):
                     rows.append(one_round("%s%d" % ("a" if label == "1" else "b", i),
-                                          label, e))
+                                          label, e, net, first))
         else:
             # 1, then N, then 1 again (half the rounds at 1 each time): a load
             # that drifts during the run weighs on both sides alike
