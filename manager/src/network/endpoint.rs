@@ -468,7 +468,12 @@ fn scan_locked(
     timing::mark("net: scan: liveness asked");
     // (the last use of `is_live` ends its borrow of the cache)
     cache.save();
-    netns::cleanup_dir(&ctx.state);
+    // (the last pin's removal takes the directory with it; a thorough scan
+    // also looks for one left empty: not every start, as reading even the
+    // directory's first entry reads a block of them)
+    if thorough {
+        netns::cleanup_dir(&ctx.state);
+    }
     ipam::sweep_orphans(&ctx.root, &ctx.state, thorough);
     if thorough {
         super::sockredirect::sweep_orphans(&super::table_name(ctx));

@@ -207,7 +207,8 @@ pub fn remove(state: &Path, id: &str) -> Result<(), NetnsError> {
     // common `run --rm` (the pin, then the emptied directory). The caller
     // holds the network lock: no pin is being added meanwhile. (The pin's
     // own unmount below then finds nothing mounted: EINVAL, at once.)
-    if only_pin(state, id) {
+    let last = only_pin(state, id);
+    if last {
         if let Ok(d) = std::fs::canonicalize(dir(state)) {
             if is_mountpoint(&d) {
                 let _ = umount2(&d, MntFlags::MNT_DETACH);
@@ -219,10 +220,16 @@ pub fn remove(state: &Path, id: &str) -> Result<(), NetnsError> {
         Err(e) => return Err(sys("unpin", &p)(e)),
     }
     match std::fs::remove_file(&p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io("remove", &p)(e)),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("remove", &p)(e)),
     }
+    // the directory goes with its last pin (its mount went above; an error:
+    // not empty after all)
+    if last {
+        let _ = std::fs::remove_dir(dir(state));
+    }
+    Ok(())
 }
 
 /// `<state>/netns-joiners`: a file per container that joined another's
