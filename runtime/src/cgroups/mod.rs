@@ -259,7 +259,15 @@ impl Cgroup {
         }
         for h in &self.hierarchies {
             let r = if h.has("cpuset") {
-                fsutil::mkdir_below(&h.mountpoint, &h.path, created, v1::cpuset_copy_if_empty)
+                let before = created.len();
+                let r =
+                    fsutil::mkdir_below(&h.mountpoint, &h.path, created, v1::cpuset_copy_if_empty);
+                // the parents made here hand their cpus and mems to every
+                // later container below them at its mkdir
+                for d in created[before..].iter().filter(|d| **d != h.path) {
+                    v1::cpuset_clone_children(d);
+                }
+                r
             } else {
                 fsutil::mkdir_below(&h.mountpoint, &h.path, created, |_, _| Ok(()))
             };

@@ -1286,6 +1286,19 @@ fn host_relative_and_nested_paths() {
     }
     cg.create().unwrap();
     assert!(cg.exists());
+    if let Some(leaf) = cg.paths().get("cpuset") {
+        // the parent made here hands its cpus and mems down by itself; the
+        // container's own cgroup is left as the kernel made it
+        let parent = leaf.parent().unwrap();
+        assert_eq!(read(parent, "cgroup.clone_children"), "1");
+        assert_eq!(read(leaf, "cgroup.clone_children"), "0");
+        let sibling = parent.join("sibling");
+        std::fs::create_dir(&sibling).unwrap();
+        let (cpus, mems) = (read(&sibling, "cpuset.cpus"), read(&sibling, "cpuset.mems"));
+        std::fs::remove_dir(&sibling).unwrap();
+        assert_eq!(cpus, read(parent, "cpuset.cpus"), "a later sibling's cpus");
+        assert_eq!(mems, read(parent, "cpuset.mems"), "a later sibling's mems");
+    }
     // exec --cgroup into a sub-cgroup, which must exist already.
     for (c, d) in cg.paths() {
         let sub = d.join("sub");

@@ -33,6 +33,16 @@ pub(crate) fn cpuset_copy_if_empty(dir: &Path, parent: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Have the kernel give `dir`'s new children its cpus and mems as they are
+/// made (`cgroup.clone_children`), for a parent the runtime made: a later
+/// container's `cpuset_copy_if_empty` then finds them set and writes nothing,
+/// and a write is what makes the kernel check the new cpus against every
+/// sibling's (a cost that grows with the containers below the parent).
+/// Best effort: without it each container is filled by that write.
+pub(crate) fn cpuset_clone_children(dir: &Path) {
+    let _ = std::fs::write(dir.join("cgroup.clone_children"), "1");
+}
+
 /// The unified-hierarchy writes a hybrid host can take: (dir, file, value).
 fn unified_targets(cg: &Cgroup, res: &Res) -> Result<Vec<(PathBuf, String, String)>> {
     let mut out = Vec::new();
