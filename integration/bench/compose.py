@@ -35,6 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 from benchlib import BenchError, log, stats  # noqa: E402
 import docker as bench_docker  # noqa: E402  (bench/docker.py: a private dockerd)
+from cni import (cni_leftovers, new_ipam_nets, remove_cni_ipam,  # noqa: E402
+                 remove_cni_leftovers)
 
 REPO = benchlib.REPO
 REL = benchlib.RELEASE
@@ -143,6 +145,7 @@ def main():
     tools = {"berth": ([berth, "compose"], env)}
     dk = None
     problems = []
+    cni_before = cni_leftovers()
     cg = "berth-bench-compose-%d" % os.getpid()
     rc = 0
     try:
@@ -231,6 +234,10 @@ def main():
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             subprocess.run(["podman", "system", "reset", "-f"], env=penv,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # the CNI backend's host state outlives the private store: the
+            # IPAM directories of the projects' networks, the firewall chains
+            remove_cni_ipam(new_ipam_nets(cni_before), problems)
+            remove_cni_leftovers(cni_before, problems)
         if dk is not None:
             dk.cleanup(problems)
             bench_docker.remove_cgroups(cg, problems)
