@@ -402,9 +402,10 @@ fn scan_locked(
     timing::mark("net: scan: records read");
     // Every pin's container: in a thorough or full scan only. A container
     // with endpoints has its pin checked with them (below); a pin without
-    // one is a start or release cut short, whose container still exists and
-    // whose own next start, exit or removal unpins it, so the common scan
-    // does not list every pin (a read per container on every start).
+    // one (a start or release cut short, a running container disconnected
+    // from every network) belongs to a container that still exists, whose
+    // own next start, exit or removal unpins it, so the common scan does
+    // not list every pin (a read per container on every start).
     let pins = if thorough || full {
         netns::list(&ctx.state)
     } else {
