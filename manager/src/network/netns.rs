@@ -209,11 +209,7 @@ pub fn remove(state: &Path, id: &str) -> Result<(), NetnsError> {
     // own unmount below then finds nothing mounted: EINVAL, at once.)
     let last = only_pin(state, id);
     if last {
-        if let Ok(d) = std::fs::canonicalize(dir(state)) {
-            if is_mountpoint(&d) {
-                let _ = umount2(&d, MntFlags::MNT_DETACH);
-            }
-        }
+        unmount_dir(state);
     }
     match umount2(&p, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
@@ -304,21 +300,27 @@ pub fn dies_with_pin(state: &Path, id: &str, pid_of: impl Fn(&str) -> Option<i32
     true
 }
 
-/// Unmount `<state>/netns` when no pin is left in it (no mount of berth's
-/// outlives its last container).
+/// Unmount and remove `<state>/netns` when no pin is left in it (no mount
+/// of berth's outlives its last container): what a crash between a last
+/// pin's removal and its directory's left (thorough scans ask).
 pub fn cleanup_dir(state: &Path) {
     let d = dir(state);
-    // any entry at all (not the list: every start and exit asks this)
+    // any entry at all (not the list)
     if std::fs::read_dir(&d).is_ok_and(|mut rd| rd.next().is_some()) {
         return;
     }
-    let Ok(d) = std::fs::canonicalize(&d) else {
-        return;
-    };
-    if is_mountpoint(&d) {
-        let _ = umount2(&d, MntFlags::MNT_DETACH);
-    }
+    unmount_dir(state);
     let _ = std::fs::remove_dir(&d);
+}
+
+/// Lazily unmount `<state>/netns` (the pins under it go with it) if it is
+/// mounted.
+fn unmount_dir(state: &Path) {
+    if let Ok(d) = std::fs::canonicalize(dir(state)) {
+        if is_mountpoint(&d) {
+            let _ = umount2(&d, MntFlags::MNT_DETACH);
+        }
+    }
 }
 
 /// Whether `id`'s pin is the only entry of `<state>/netns`: two entries
