@@ -558,7 +558,11 @@ fn caller_killed_while_waiting_for_the_report() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(3));
+    // Kill the caller once the supervisor exists (its pid file is written after the
+    // fork, before the container is created): a fixed delay could land before the
+    // fork on a loaded machine and kill the only process there is.
+    sys::wait_for(T, || s.path("shim.pid").exists().then_some(()))
+        .expect("the supervisor wrote no shim.pid");
     let _ = child.kill();
     let _ = child.wait();
     let st = s.wait_status(T, |v| v["status"] == "running");
