@@ -237,10 +237,10 @@ impl ContainerStore {
         let rd = std::fs::read_dir(&self.dir).map_err(io("read", &self.dir))?;
         let mut ids = Vec::new();
         for e in rd.flatten() {
-            if crate::store::remove_if_stale_temp(&e) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if crate::store::remove_if_stale_temp(&e, &name) {
                 continue;
             }
-            let name = e.file_name().to_string_lossy().into_owned();
             if is_full_id(&name) {
                 ids.push(name);
             }

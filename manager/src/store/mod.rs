@@ -178,17 +178,17 @@ pub fn clean_temps(dir: &Path) {
         return;
     };
     for e in rd.flatten() {
-        remove_if_stale_temp(&e);
+        remove_if_stale_temp(&e, &e.file_name().to_string_lossy());
     }
 }
 
-/// Remove entry `e` if it is a stale temporary (of a dead writer); whether
-/// it was a temporary at all (stale or not), for listings that skip them.
-pub fn remove_if_stale_temp(e: &std::fs::DirEntry) -> bool {
-    let name = e.file_name();
-    let Some(name) = name.to_str().filter(|n| n.starts_with(TEMP_PREFIX)) else {
+/// Remove entry `e` (named `name`, which the caller has already built) if it
+/// is a stale temporary (of a dead writer); whether it was a temporary at all
+/// (stale or not), for listings that skip them.
+pub fn remove_if_stale_temp(e: &std::fs::DirEntry, name: &str) -> bool {
+    if !name.starts_with(TEMP_PREFIX) {
         return false;
-    };
+    }
     if temp_is_stale(name) {
         let p = e.path();
         if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
