@@ -17,7 +17,7 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 #[derive(Debug, thiserror::Error)]
@@ -368,37 +368,19 @@ impl Netlink {
         }
     }
 
-    /// The default route through `gateway` (IPv4).
-    pub fn add_default_route(&mut self, gateway: Ipv4Addr) -> Result<(), NetlinkError> {
+    /// The default route through `gateway` (of either family).
+    pub fn add_default_route(&mut self, gateway: IpAddr) -> Result<(), NetlinkError> {
         let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
+        let (family, via) = match gateway {
+            IpAddr::V4(g) => (AddressFamily::Inet, RouteAddress::Inet(g)),
+            IpAddr::V6(g) => (AddressFamily::Inet6, RouteAddress::Inet6(g)),
+        };
+        msg.header.address_family = family;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
-        match self.request(
-            &format!("add default route via {gateway}"),
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        ) {
-            Ok(_) => Ok(()),
-            Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The default IPv6 route through `gateway`.
-    pub fn add_default_route6(&mut self, gateway: Ipv6Addr) -> Result<(), NetlinkError> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet6;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Boot;
-        msg.header.scope = RouteScope::Universe;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        msg.attributes.push(RouteAttribute::Gateway(via));
         match self.request(
             &format!("add default route via {gateway}"),
             RouteNetlinkMessage::NewRoute(msg),

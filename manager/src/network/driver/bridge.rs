@@ -118,7 +118,7 @@ impl Driver for Bridge {
             nl.add_address(idx, IpAddr::V4(addr), prefix)?;
             nl.set_up(idx)?;
             if let Some(gw) = gw {
-                nl.add_default_route(gw)?;
+                nl.add_default_route(gw.into())?;
             }
             if let Some((a6, p6)) = v6 {
                 // /proc/sys/net is the reader's namespace's: only a thread
@@ -134,7 +134,7 @@ impl Driver for Bridge {
                 })?;
                 nl.add_address(idx, IpAddr::V6(a6), p6)?;
                 if let Some(gw6) = gw6 {
-                    nl.add_default_route6(gw6)?;
+                    nl.add_default_route(gw6.into())?;
                 }
             }
             Ok(())

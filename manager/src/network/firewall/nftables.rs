@@ -34,33 +34,24 @@ fn quote(s: &str) -> String {
 }
 
 fn dnat_rule(f: &Forward) -> String {
-    let daddr = if f.host_ip.is_empty() {
-        String::new()
-    } else {
-        format!("ip daddr {} ", f.host_ip)
-    };
-    format!(
-        "{daddr}{proto} dport {hp} dnat to {ip}:{cp}",
-        proto = f.proto,
-        hp = f.host_port,
-        ip = f.container_ip,
-        cp = f.container_port
-    )
+    let to = format!("{}:{}", f.container_ip, f.container_port);
+    dnat("ip", &f.host_ip, &f.proto, f.host_port, &to)
 }
 
 fn dnat_rule6(f: &Forward6) -> String {
-    let daddr = if f.host_ip.is_empty() {
+    let to = format!("[{}]:{}", f.container_ip, f.container_port);
+    dnat("ip6", &f.host_ip, &f.proto, f.host_port, &to)
+}
+
+/// `[<family> daddr <host_ip>] <proto> dport <host_port> dnat to <to>`; an
+/// empty `host_ip` matches every host address.
+fn dnat(family: &str, host_ip: &str, proto: &str, host_port: u16, to: &str) -> String {
+    let daddr = if host_ip.is_empty() {
         String::new()
     } else {
-        format!("ip6 daddr {} ", f.host_ip)
+        format!("{family} daddr {host_ip} ")
     };
-    format!(
-        "{daddr}{proto} dport {hp} dnat to [{ip}]:{cp}",
-        proto = f.proto,
-        hp = f.host_port,
-        ip = f.container_ip,
-        cp = f.container_port
-    )
+    format!("{daddr}{proto} dport {host_port} dnat to {to}")
 }
 
 /// The IPv6 part: berth's `ip6 <table>`, the same chains as the IPv4 table.
