@@ -133,16 +133,20 @@ const PROCESS_WAIT: Duration = Duration::from_secs(10);
 /// from [`check`].
 pub fn reset(ctx: &Context, targets: &Targets) -> Reset {
     let mut out = Reset::default();
-    remove_containers(ctx, &mut out);
-    match crate::network::remove_all(ctx) {
-        Ok(r) => {
-            out.networks = r.removed;
-            out.left.extend(r.left);
+    // Without a root there is nothing in its stores; opening them would
+    // only make it anew (a second reset in a row).
+    if targets.root.is_some() {
+        remove_containers(ctx, &mut out);
+        match crate::network::remove_all(ctx) {
+            Ok(r) => {
+                out.networks = r.removed;
+                out.left.extend(r.left);
+            }
+            Err(e) => out.left.push(format!("networks: {e}")),
         }
-        Err(e) => out.left.push(format!("networks: {e}")),
+        remove_volumes(ctx, &mut out);
+        remove_images(ctx, &mut out);
     }
-    remove_volumes(ctx, &mut out);
-    remove_images(ctx, &mut out);
     // the pins' directory is a mount of its own under the state directory
     crate::network::netns::cleanup_dir(&ctx.state);
     let procs = wait_for_processes(ctx, targets, PROCESS_WAIT);
@@ -152,7 +156,7 @@ pub fn reset(ctx: &Context, targets: &Targets) -> Reset {
     }
     remove_cgroup_parent(ctx, &mut out);
     if out.left.is_empty() {
-        remove_dirs(targets, &mut out);
+        remove_dirs(ctx, &mut out);
     } else {
         out.left.push(
             "the root and state directories (kept while the above is: its records \
@@ -379,8 +383,20 @@ fn rmdir_tree(dir: &Path) -> std::io::Result<()> {
 /// does not descend through it). A root given as a symlink: its target
 /// goes, then the link (left dangling, it would stop the next command from
 /// making the root anew).
-fn remove_dirs(targets: &Targets, out: &mut Reset) {
-    for (given, real) in [&targets.state, &targets.root].into_iter().flatten() {
+///
+/// Checked again as [`check`] does: a step may have made the state
+/// directory (or a late hook the root) since.
+fn remove_dirs(ctx: &Context, out: &mut Reset) {
+    for (what, dir) in [("state", &ctx.state), ("root", &ctx.root)] {
+        let (given, real) = match check_dir(what, dir) {
+            Ok(Some(t)) => t,
+            Ok(None) => continue,
+            Err(e) => {
+                out.left.push(e.to_string());
+                continue;
+            }
+        };
+        let (given, real) = (&given, &real);
         let mounts = crate::build::context::mounts_under(real);
         if !mounts.is_empty() {
             out.left.push(format!(
