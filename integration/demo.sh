@@ -6,7 +6,7 @@
 # a named volume, a published port queried from here) brought up with
 # `berth up` and torn down with `berth down`; save/load, and a push/pull round
 # trip through a registry on 127.0.0.1. The demo uses a private store under /tmp and removes it at the
-# end; nothing is left in /var/lib/berth.
+# end with `berth system reset -f`; nothing is left in /var/lib/berth nor on the host.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -28,8 +28,12 @@ app_up=
 cleanup() {
   set +e
   [ -n "$app_up" ] && (cd "$here/demo-app" && berth down -v -t 1 >/dev/null 2>&1)
-  for c in $(berth ps -aq 2>/dev/null); do berth rm -f -v "$c" >/dev/null 2>&1; done
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+  # Everything of the demo's root: containers, networks (the default
+  # bridge's device, rules and subnet claim), volumes, images, its cgroup
+  # parents, and the root and state directories; rm -rf alone would leave
+  # the host objects for a later berth command to sweep.
+  berth system reset -f >/dev/null || echo "demo: berth system reset failed" >&2
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -277,6 +277,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<i32> {
             SystemCommand::Prune(a) => system::prune::run(ctx, a),
             SystemCommand::Events(a) => events::run(ctx, a),
             SystemCommand::Boot(a) => system::boot::run(ctx, a),
+            SystemCommand::Reset(a) => system::reset::run(ctx, a),
         },
         Command::Internal(args) => internal::run(ctx, args),
         Command::CompleteNames(args) => complete_names::run(ctx, args),
@@ -396,4 +397,6 @@ pub enum SystemCommand {
     Events(events::Args),
     /// Start the containers a restart policy brings back after a reboot (run by the boot unit)
     Boot(system::boot::Args),
+    /// Remove every container, network, volume, image and the build cache, and the root and state directories
+    Reset(system::reset::Args),
 }

@@ -26,7 +26,7 @@ pub mod store;
 
 pub use endpoint::{connect, disconnect, prepare, refresh_names, release, NsChoice};
 pub use networks::{
-    create, default_bridge_v6, ensure_predefined, get, in_use_by, list, prune, remove,
+    create, default_bridge_v6, ensure_predefined, get, in_use_by, list, prune, remove, remove_all,
     split_families, CreateRequest,
 };
 pub use settings::{network_inspect, network_settings, ports_column, published, stats_bytes};

@@ -555,6 +555,16 @@ pub fn remove(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
             n.name
         )));
     }
+    remove_locked(ctx, &st, &n)?;
+    super::endpoint::sync_firewall(ctx, &st)?;
+    crate::events::network(&ctx.root, "destroy", &n, None);
+    Ok(n)
+}
+
+/// Remove network `n` (a predefined one too) when no endpoint is attached:
+/// its responder, bridge, record and subnet claim. The caller holds the lock
+/// and syncs the firewall after.
+fn remove_locked(ctx: &Context, st: &NetworkStore, n: &Network) -> Result<(), NetworkError> {
     let eps = st.endpoints(&n.id)?;
     if !eps.is_empty() {
         let names: Vec<String> = eps.iter().map(|e| e.container_name.clone()).collect();
@@ -565,16 +575,50 @@ pub fn remove(ctx: &Context, key: &str) -> Result<Network, NetworkError> {
         });
     }
     super::names::responder::stop(ctx, &n.id);
-    if let Ok(d) = super::driver::for_network(&n) {
-        d.cleanup(&n)?;
+    if let Ok(d) = super::driver::for_network(n) {
+        d.cleanup(n)?;
     }
     st.remove(&n.id)?;
     if let Some((s, _, _)) = n.subnet4() {
         ipam::unclaim(&ctx.root, &s);
     }
-    super::endpoint::sync_firewall(ctx, &st)?;
-    crate::events::network(&ctx.root, "destroy", &n, None);
-    Ok(n)
+    Ok(())
+}
+
+/// What `remove_all` did.
+#[derive(Debug, Default)]
+pub struct RemovedAll {
+    /// The removed networks' names.
+    pub removed: Vec<String>,
+    /// One line per network that stays, saying why.
+    pub left: Vec<String>,
+}
+
+/// Remove every network of this root, the predefined ones too (`system
+/// reset`: the default bridge's device and subnet claim go with it; the
+/// next command that needs it makes it anew), then this root's firewall
+/// rules. A network with endpoints stays and is named in `left`.
+pub fn remove_all(ctx: &Context) -> Result<RemovedAll, NetworkError> {
+    let _l = store::lock()?;
+    let st = NetworkStore::open(ctx)?;
+    super::endpoint::repair_locked(ctx, &st, true)?;
+    let mut out = RemovedAll::default();
+    for n in st.list()? {
+        match remove_locked(ctx, &st, &n) {
+            Ok(()) => {
+                crate::events::network(&ctx.root, "destroy", &n, None);
+                out.removed.push(n.name);
+            }
+            Err(e) => out.left.push(format!("network {}: {e}", n.name)),
+        }
+    }
+    super::endpoint::sync_firewall_with(ctx, &st, true)?;
+    if out.left.is_empty() {
+        // what no network's rule set names any more (the table itself, a
+        // socket-redirect pin, a DOCKER-USER jump)
+        super::firewall::remove(&super::table_name(ctx));
+    }
+    Ok(out)
 }
 
 /// Remove user networks no container uses (docker's `network prune`); also

@@ -4,6 +4,7 @@
 //! so they stay fast with many containers.
 
 pub mod prune;
+pub mod reset;
 
 use crate::container::{self, ContainerStore};
 use crate::context::Context;

@@ -3,3 +3,4 @@
 pub mod boot;
 pub mod df;
 pub mod prune;
+pub mod reset;
