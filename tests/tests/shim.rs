@@ -576,6 +576,30 @@ fn caller_killed_while_waiting_for_the_report() {
     finish(&ctx, &s);
 }
 
+/// Whether the runtime's `create` of `id` runs: a process of our pid namespace with
+/// the runtime's create command line for it (the container's init, forked by create
+/// without an exec, has the same command line but lives in the container's pid
+/// namespace).
+fn create_running(ctx: &Ctx, id: &str) -> bool {
+    let ours = std::fs::read_link("/proc/self/ns/pid").ok();
+    let bin = ctx.rt.bin.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .any(|e| {
+            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+                return false;
+            };
+            let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
+            args.first() == Some(&bin.as_bytes())
+                && args.contains(&b"create".as_slice())
+                && args.contains(&id.as_bytes())
+                && std::fs::read_link(e.path().join("ns/pid")).ok() == ours
+        })
+}
+
 #[test]
 fn shim_killed_during_create() {
     let mut ctx = Ctx::new("shim-kill-create");
@@ -598,15 +622,15 @@ fn shim_killed_during_create() {
     let _ = child.wait();
     s.pid = pid;
     assert!(sys::wait_pid_gone(pid, T));
-    // the runtime's `create` runs on (it is not the shim); give it time to finish, then
-    // whatever state the container reached, the runtime cleans it up
-    sys::wait_for(Duration::from_secs(3), || {
-        ctx.rt
-            .cmd()
-            .args(["state", &s.id])
-            .run_quiet()
-            .filter(|o| o.ok())
-    });
+    // the runtime's `create` runs on (it is not the shim): wait for it to end, not for
+    // a time a loaded machine can outlast (a later create would leave a container
+    // behind the delete below); then whatever state the container reached, the
+    // runtime cleans it up
+    assert!(
+        sys::wait_for(T, || (!create_running(&ctx, &s.id)).then_some(())).is_some(),
+        "the runtime's create of {} did not end",
+        s.id
+    );
     let _ = ctx
         .rt
         .cmd()
