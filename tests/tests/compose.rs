@@ -262,7 +262,7 @@ fn lifecycle_verbs() {
     b.compose(&dir, &["restart"]).assert_ok();
     assert_eq!(state(&b), vec!["running", "running"]);
     b.compose(&dir, &["kill"]).assert_ok();
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || state(
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || state(
         &b
     ) == vec![
         "exited", "exited"
@@ -481,9 +481,9 @@ fn inspection_verbs() {
         all.extend_from_slice(args);
         b.compose(&dir, &all).assert_ok().stdout.clone()
     };
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || logs(&[
-        "talk"
-    ])
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || logs(
+        &["talk"]
+    )
     .contains("line2")));
     assert_eq!(
         logs(&["talk"]),
@@ -818,7 +818,7 @@ services:
         before
     );
     // logs --since: nothing after a time in the future, the line without.
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || b
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || b
         .compose(&dir, &["logs", "--no-color", "dep"])
         .stdout
         .contains("dep-line")));

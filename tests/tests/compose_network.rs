@@ -213,7 +213,7 @@ services:
     assert_eq!(db_addrs, 2, "{answer}");
     // The published port from the host, and what port/ps show.
     assert!(berth_tests::wait_until(
-        Duration::from_secs(5),
+        Duration::from_secs(20),
         || http_get("127.0.0.1", p).as_deref() == Some("web-ok\n")
     ));
     let port = b

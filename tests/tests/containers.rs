@@ -262,7 +262,7 @@ fn detached_logs_ps_inspect_stop() {
         .trim()
         .to_string();
     assert_eq!(id.len(), 64);
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || {
         let l = b.run(&["logs", "web"]);
         l.stdout.contains("out") && l.stderr.contains("err")
     }));
@@ -491,7 +491,7 @@ fn exec_pause_rename_wait() {
     out.assert_ok();
     b.run(&["exec", "-d", "box", "touch", "/tmp/detached"])
         .assert_ok();
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || b
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || b
         .run(&["exec", "box", "test", "-e", "/tmp/detached"])
         .ok()));
     // pause / unpause

@@ -190,7 +190,7 @@ fn rm_runs_leave_no_lock_files() {
         .trim()
         .is_empty()));
     assert!(
-        berth_tests::wait_until(Duration::from_secs(5), || lock_files(&b).is_empty()),
+        berth_tests::wait_until(Duration::from_secs(20), || lock_files(&b).is_empty()),
         "lock file of {id} left: {:?}",
         lock_files(&b)
     );

@@ -563,7 +563,7 @@ fn responder_on_demand_repaired_after_kill_9_and_gone_after_last_and_rm() {
     // kill -9: the next start on the network starts another
     // SAFETY: a plain signal to the responder this test's berth started.
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || !alive(
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || !alive(
         pid
     )));
     bt(
@@ -690,7 +690,7 @@ fn a_subnet_reused_after_its_root_was_deleted_gets_a_responder() {
         "names on the reused subnet"
     );
     assert!(
-        berth_tests::wait_until(Duration::from_secs(5), || !alive(old_pid)),
+        berth_tests::wait_until(Duration::from_secs(20), || !alive(old_pid)),
         "the deleted root's responder {old_pid} still runs"
     );
     bt(&new, &["rm", "-f", "n1", "n2"]).assert_ok();

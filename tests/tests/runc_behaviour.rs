@@ -471,7 +471,7 @@ fn seccomp_notify_without_no_new_privileges_does_not_hang() {
         let agent = std::thread::spawn(move || {
             let got = sock.receive(Duration::from_secs(20));
             let mut answered = 0;
-            while let Some(n) = notify::recv(&got.fds[0], Duration::from_secs(3)) {
+            while let Some(n) = notify::recv(&got.fds[0], Duration::from_secs(10)) {
                 let _ = notify::fail_with(&got.fds[0], n.id, libc::ENOENT);
                 answered += 1;
             }
