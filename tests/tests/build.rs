@@ -599,6 +599,14 @@ fn run_steps_use_the_default_bridge_and_user_networks() {
     let ip = inspect_c(&b, "web", "{{.NetworkSettings.IPAddress}}");
     let gw = inspect_c(&b, "web", "{{.NetworkSettings.Gateway}}");
     assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "web's IP {ip:?}");
+    // `run -d` returns once the shell started, not once httpd listens: the build's
+    // first RUN must not race it.
+    assert!(
+        berth_tests::wait_until(std::time::Duration::from_secs(20), || b
+            .run(&["exec", "web", "wget", "-qO-", "http://127.0.0.1:80/"])
+            .ok()),
+        "web's httpd never answered"
+    );
     let df = format!(
         "FROM busybox\n\
          RUN wget -qO- http://{ip}:80/ > /got\n\

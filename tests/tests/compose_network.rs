@@ -81,7 +81,7 @@ fn assert_down_clean(b: &Berth, project: &str, net_ids: &[String], cids: &[Strin
     );
     // a veth goes with its container's namespace, freed by the kernel's
     // worker moments after the container's removal
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::time::Instant::now() < end {
         let l = cmd_out("ip", &["-br", "link"]);
         if cids
