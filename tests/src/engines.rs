@@ -1029,7 +1029,7 @@ fn cleanup_dir(dir: &Path, namespace: &str) -> Vec<String> {
     // Cgroups: /<namespace>/... (ctr) and /<namespace>-cri/... (CRI pods).
     for top in [namespace, cri_top.as_str()] {
         let trees = cgroup_trees(top);
-        let gone = wait_for(Duration::from_secs(5), || {
+        let gone = wait_for(Duration::from_secs(20), || {
             trees
                 .iter()
                 .all(|t| remove_cgroup_tree(t).is_ok() || !t.exists())

@@ -210,11 +210,25 @@ pub fn free_port6() -> u16 {
 }
 
 fn free_port_on(any: &str) -> u16 {
-    std::net::TcpListener::bind(any)
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .expect("local address of a bound socket")
-        .port()
+    // The port is released when returned, so the kernel may offer it again to the
+    // next caller: tests running in parallel threads would then publish the same
+    // port. Each port is handed out once per test process.
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Held while looking, so that each bind gets another port.
+    let mut held = Vec::new();
+    loop {
+        let l = std::net::TcpListener::bind(any).expect("bind an ephemeral port");
+        let port = l
+            .local_addr()
+            .expect("local address of a bound socket")
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+        held.push(l);
+    }
 }
 
 /// The host's first global IPv4 address that is not on a bridge of berth's

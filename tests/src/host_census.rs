@@ -357,10 +357,11 @@ pub fn after_sweep_with(
 }
 
 /// Assert that nothing of `dirs` is left on the host after a sweep (waiting
-/// up to 5 s for exit hooks); `ctx` names the step in the failure.
+/// up to 20 s for exit hooks, which start `berth` processes: seconds on a loaded
+/// machine); `ctx` names the step in the failure.
 #[track_caller]
 pub fn assert_nothing_left(dirs: &[PathBuf], ctx: &str) {
-    let c = after_sweep_with(dirs, std::time::Duration::from_secs(5), true);
+    let c = after_sweep_with(dirs, std::time::Duration::from_secs(20), true);
     assert!(
         c.is_clean(),
         "{ctx}: left on the host:\n  {}",

@@ -789,7 +789,7 @@ pub fn assert_no_leaks(rt: &Runtime, bundle: &Bundle) {
         "processes of this bundle still running: {:?}",
         bundle.leaked_pids()
     );
-    let cgroups = crate::cgroup::leftover_dirs(&rt.tracked_ids(), Duration::from_secs(2));
+    let cgroups = crate::cgroup::leftover_dirs(&rt.tracked_ids(), Duration::from_secs(10));
     assert!(
         cgroups.is_empty(),
         "cgroup directories left behind: {cgroups:#?}"

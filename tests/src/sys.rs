@@ -310,3 +310,90 @@ pub fn fingerprint(p: &Path) -> (u64, u64) {
     }
     (h, data.len() as u64)
 }
+
+/// The caught-signal mask of `pid` (SigCgt in /proc/PID/status); 0 once it is gone.
+pub fn caught_signals(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The bit of signal `sig` in a /proc signal mask.
+pub fn sig_bit(sig: i32) -> u64 {
+    1 << (sig - 1)
+}
+
+/// Wait until `pid` has handlers for every signal in `mask` (a shell's `trap` ran).
+/// A signal sent before that reaches a namespace init without a handler and is
+/// dropped, so a test that signals a trapping init waits for this, not for a time.
+pub fn wait_caught(pid: i32, mask: u64, timeout: Duration) -> bool {
+    wait_for(timeout, || {
+        (caught_signals(pid) & mask == mask).then_some(())
+    })
+    .is_some()
+}
+
+/// Wait until `pid` is blocked in nanosleep/clock_nanosleep (x86_64 syscalls 35 and
+/// 230, the first field of /proc/PID/syscall). The polling followers (`berth events`,
+/// `berth compose events`) read or snapshot their starting point before their first
+/// sleep, so once one sleeps, whatever happens next is new to it.
+pub fn wait_sleeping(pid: i32, timeout: Duration) -> bool {
+    wait_for(timeout, || {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+        matches!(s.split_whitespace().next(), Some("35" | "230")).then_some(())
+    })
+    .is_some()
+}
+
+/// A child's output read on a thread as it comes, so that a test can wait for a line
+/// while the child runs on (a fixed sleep before killing it could end it before the
+/// line was written on a loaded machine).
+pub struct OutputCollector {
+    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl OutputCollector {
+    pub fn new(mut r: impl std::io::Read + Send + 'static) -> OutputCollector {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let b = buf.clone();
+        let reader = std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                b.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&chunk[..n]);
+            }
+        });
+        OutputCollector {
+            buf,
+            reader: Some(reader),
+        }
+    }
+
+    /// What was read so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
+    /// Wait until `f` holds for what was read; whether it did.
+    pub fn wait(&self, timeout: Duration, f: impl Fn(&str) -> bool) -> bool {
+        wait_for(timeout, || f(&self.text()).then_some(())).is_some()
+    }
+
+    /// Everything, once the writer closed its end (kill the child first).
+    pub fn finish(mut self) -> String {
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.text()
+    }
+}

@@ -489,12 +489,26 @@ fn independent_stages_build_in_parallel() {
             "FROM busybox AS a\nRUN sleep 4 && echo a > /a\nFROM busybox AS b\nRUN sleep 4 && echo b > /b\nFROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nCMD cat /a /b\n",
         )],
     );
-    let t0 = std::time::Instant::now();
-    build(&b, &ctx, &["-t", "par"]).assert_ok();
-    let took = t0.elapsed();
+    // The best of up to three builds (again without the cache): on a loaded machine
+    // one build's start-up can eat the 1 s of slack, but stages run one after the
+    // other never get under 8 s.
+    let bound = std::time::Duration::from_millis(7000);
+    let mut took = std::time::Duration::MAX;
+    for flags in [
+        &["-t", "par"][..],
+        &["-t", "par", "--no-cache"],
+        &["-t", "par", "--no-cache"],
+    ] {
+        let t0 = std::time::Instant::now();
+        build(&b, &ctx, flags).assert_ok();
+        took = took.min(t0.elapsed());
+        if took < bound {
+            break;
+        }
+    }
     assert!(
-        took < std::time::Duration::from_millis(7000),
-        "two 4 s stages took {took:?}: not in parallel"
+        took < bound,
+        "two 4 s stages took {took:?} at best: not in parallel"
     );
     assert_eq!(run_out(&b, &["par"]), "a\nb\n");
     b.assert_no_leaks();
@@ -585,6 +599,14 @@ fn run_steps_use_the_default_bridge_and_user_networks() {
     let ip = inspect_c(&b, "web", "{{.NetworkSettings.IPAddress}}");
     let gw = inspect_c(&b, "web", "{{.NetworkSettings.Gateway}}");
     assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "web's IP {ip:?}");
+    // `run -d` returns once the shell started, not once httpd listens: the build's
+    // first RUN must not race it.
+    assert!(
+        berth_tests::wait_until(std::time::Duration::from_secs(20), || b
+            .run(&["exec", "web", "wget", "-qO-", "http://127.0.0.1:80/"])
+            .ok()),
+        "web's httpd never answered"
+    );
     let df = format!(
         "FROM busybox\n\
          RUN wget -qO- http://{ip}:80/ > /got\n\

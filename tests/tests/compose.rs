@@ -4,15 +4,11 @@
 //! convergence, scaling, orphans, failures named, attached up, kill -9 of
 //! `up` then convergence, and nothing left behind.
 
+use berth_tests::host::free_port;
 use berth_tests::manager::Berth;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// A port for this test's web server (tests run in parallel).
-fn port(offset: u16) -> u16 {
-    20000 + (std::process::id() % 2000) as u16 * 10 + offset
-}
 
 fn ps_json(b: &Berth, dir: &Path) -> Vec<berth_tests::Value> {
     berth_tests::json_lines(
@@ -74,7 +70,7 @@ volumes:
 #[test]
 fn up_detached_healthy_chain_then_down() {
     let b = Berth::with_busybox("busybox");
-    let dir = b.project("chain", &stack(port(0)));
+    let dir = b.project("chain", &stack(free_port()));
     let t = Instant::now();
     b.compose(&dir, &["up", "-d"]).assert_ok();
     let took = t.elapsed();
@@ -266,7 +262,7 @@ fn lifecycle_verbs() {
     b.compose(&dir, &["restart"]).assert_ok();
     assert_eq!(state(&b), vec!["running", "running"]);
     b.compose(&dir, &["kill"]).assert_ok();
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || state(
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || state(
         &b
     ) == vec![
         "exited", "exited"
@@ -282,7 +278,7 @@ fn lifecycle_verbs() {
 fn kill_9_of_up_then_converge_and_down() {
     let b = Berth::with_busybox("busybox");
     // The seed job takes a while, so `up` is waiting on it when killed.
-    let yaml = stack(port(5)).replace("echo seeded-content", "sleep 2; echo seeded-content");
+    let yaml = stack(free_port()).replace("echo seeded-content", "sleep 2; echo seeded-content");
     let dir = b.project("k9", &yaml);
     let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "up", "-d"]);
     cmd.current_dir(&dir)
@@ -443,7 +439,20 @@ fn ctrl_c_stops_the_attached_stack() {
         ps.len() == 2 && ps.iter().all(|v| v["State"] == "running")
     };
     assert!(berth_tests::wait_until(Duration::from_secs(10), running));
-    std::thread::sleep(Duration::from_millis(200));
+    // `running` is before a's shell ran its `trap`: a TERM that came sooner would be
+    // dropped by the namespace init (no bye, and a stop that waits for its timeout).
+    let a_pid: i32 = b
+        .inspect_format("intr-a-1", "{{.State.Pid}}")
+        .parse()
+        .expect("intr-a-1's pid");
+    assert!(
+        berth_tests::sys::wait_caught(
+            a_pid,
+            berth_tests::sys::sig_bit(libc::SIGTERM),
+            Duration::from_secs(20)
+        ),
+        "intr-a-1 never trapped TERM"
+    );
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let t = Instant::now();
@@ -472,9 +481,9 @@ fn inspection_verbs() {
         all.extend_from_slice(args);
         b.compose(&dir, &all).assert_ok().stdout.clone()
     };
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || logs(&[
-        "talk"
-    ])
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || logs(
+        &["talk"]
+    )
     .contains("line2")));
     assert_eq!(
         logs(&["talk"]),
@@ -521,18 +530,24 @@ fn inspection_verbs() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut ev = cmd.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    b.compose(&dir, &["stop", "talk"]).assert_ok();
-    std::thread::sleep(Duration::from_millis(400));
-    ev.kill().unwrap();
-    let out = ev.wait_with_output().unwrap();
-    let lines = berth_tests::json_lines(&String::from_utf8_lossy(&out.stdout));
+    let out = berth_tests::sys::OutputCollector::new(ev.stdout.take().expect("piped stdout"));
+    // The watcher diffs snapshots: it must have taken its first one (it then sleeps)
+    // before the stop, and the die shows up a poll later, however loaded the machine.
     assert!(
-        lines.iter().any(|e| e["action"] == "die"
-            && e["service"] == "talk"
-            && e["attributes"]["name"] == "look-talk-1"),
-        "{lines:?}"
+        berth_tests::sys::wait_sleeping(ev.id() as i32, Duration::from_secs(20)),
+        "compose events never got to its first poll"
     );
+    b.compose(&dir, &["stop", "talk"]).assert_ok();
+    let is_die = |e: &berth_tests::Value| {
+        e["action"] == "die" && e["service"] == "talk" && e["attributes"]["name"] == "look-talk-1"
+    };
+    out.wait(Duration::from_secs(20), |t| {
+        berth_tests::json_lines(t).iter().any(is_die)
+    });
+    ev.kill().unwrap();
+    ev.wait().unwrap();
+    let lines = berth_tests::json_lines(&out.finish());
+    assert!(lines.iter().any(is_die), "{lines:?}");
     b.compose(&dir, &["down"]).assert_ok();
     b.assert_no_leaks();
 }
@@ -677,7 +692,7 @@ fn namespaces_devices_limits_and_volumes_from() {
 #[test]
 fn keys_and_flags_of_the_lifecycle() {
     let b = Berth::with_busybox("busybox");
-    let hp = port(7);
+    let hp = free_port();
     let yaml = |extra_env: &str| {
         format!(
             r#"
@@ -803,7 +818,7 @@ services:
         before
     );
     // logs --since: nothing after a time in the future, the line without.
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || b
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || b
         .compose(&dir, &["logs", "--no-color", "dep"])
         .stdout
         .contains("dep-line")));

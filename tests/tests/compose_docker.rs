@@ -218,12 +218,6 @@ fn project(b: &Berth, e: &Engine, name: &str, files: &[(&str, &str)]) -> PathBuf
     dir
 }
 
-/// A host port for this process's test `offset` (tests run in parallel, and next to
-/// compose.rs's and compose_network.rs's).
-fn host_port(offset: u16) -> u16 {
-    31000 + (std::process::id() % 1000) as u16 * 8 + offset
-}
-
 /// GET / on 127.0.0.1:port, the body (None when nothing answers).
 fn http_get(port: u16) -> Option<String> {
     let addr = format!("127.0.0.1:{port}").parse().ok()?;
@@ -463,7 +457,8 @@ fn run_stack(b: &Berth, e: &Engine, hp: u16) -> Seen {
 fn stack_is_seen_the_same() {
     let b = berth();
     let Some(engines) = engines(&b) else { return };
-    let hp = host_port(0);
+    // bound once, unlike a number derived from the pid (which could be in use)
+    let hp = berth_tests::host::free_port();
     let seen: Vec<Seen> = engines.iter().map(|e| run_stack(&b, e, hp)).collect();
     let (berth, docker) = (&seen[0], &seen[1]);
     // Docker's result is what the file means; berth's must be the same.

@@ -81,7 +81,7 @@ fn assert_down_clean(b: &Berth, project: &str, net_ids: &[String], cids: &[Strin
     );
     // a veth goes with its container's namespace, freed by the kernel's
     // worker moments after the container's removal
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::time::Instant::now() < end {
         let l = cmd_out("ip", &["-br", "link"]);
         if cids
@@ -213,7 +213,7 @@ services:
     assert_eq!(db_addrs, 2, "{answer}");
     // The published port from the host, and what port/ps show.
     assert!(berth_tests::wait_until(
-        Duration::from_secs(5),
+        Duration::from_secs(20),
         || http_get("127.0.0.1", p).as_deref() == Some("web-ok\n")
     ));
     let port = b

@@ -4,25 +4,10 @@
 //! change which would move those files (a kill that escalates, an exited process that
 //! still counts as running, a `start` that returns before the program runs) fails here.
 
+use berth_tests::sys::{caught_signals, sig_bit as bit};
 use berth_tests::*;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
-
-/// The caught-signal mask of `pid` (SigCgt in /proc/PID/status); 0 once it is gone.
-fn caught_signals(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("SigCgt:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(0)
-}
-
-fn bit(sig: i32) -> u64 {
-    1 << (sig - 1)
-}
 
 /// `pidfile`: a container process that has exited is `stopped` even while its zombie is
 /// not yet reaped (here the test process, the subreaper, holds it unreaped), and `kill`

@@ -272,6 +272,12 @@ fn detached_task_kill_and_exit_status() {
     let id = unique_id("detach");
     let _g = Cleanup(c, id.clone());
     let pid = run_detached(c, &id, "trap 'exit 7' TERM; while :; do sleep 0.1; done");
+    // the kill below must find the trap set: a TERM before it is dropped by the init
+    assert!(berth_tests::sys::wait_caught(
+        pid,
+        berth_tests::sys::sig_bit(libc::SIGTERM),
+        Duration::from_secs(20)
+    ));
     assert!(alive(pid));
     assert_made_by_runtime(c, &id, pid, "running");
 

@@ -249,6 +249,12 @@ fn detached_task_exec_ps_pause_resume_metrics_kill() {
     let id = unique_id("sv2-det");
     let _g = Cleanup(c, id.clone());
     let pid = run_detached(c, &id, "trap 'exit 7' TERM; while true; do sleep 0.1; done");
+    // the kill below must find the trap set: a TERM before it is dropped by the init
+    assert!(berth_tests::sys::wait_caught(
+        pid,
+        berth_tests::sys::sig_bit(libc::SIGTERM),
+        Duration::from_secs(20)
+    ));
     assert!(alive(pid));
     let shim = shim_pid(c, &id);
     assert!(alive(shim));
@@ -729,6 +735,12 @@ fn containerd_restarted_while_tasks_run() {
     let a = unique_id("sv2-ra");
     let b = unique_id("sv2-rb");
     let pa = run_detached(&c, &a, "trap 'exit 5' TERM; while true; do sleep 0.1; done");
+    // the kill below must find the trap set: a TERM before it is dropped by the init
+    assert!(berth_tests::sys::wait_caught(
+        pa,
+        berth_tests::sys::sig_bit(libc::SIGTERM),
+        Duration::from_secs(20)
+    ));
     let pb = run_detached(&c, &b, "exec sleep 1000");
     let (sa, sb) = (shim_pid(&c, &a), shim_pid(&c, &b));
     assert_ne!(sa, sb, "two containers outside a pod share a shim");

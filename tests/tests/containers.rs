@@ -6,6 +6,23 @@ use berth_tests::containers::*;
 use berth_tests::manager::Berth;
 use std::time::{Duration, Instant};
 
+/// Wait until the init of container `name` has handlers for `sigs` (its shell ran
+/// `trap`): a signal that reaches a namespace init before that is dropped, so sending
+/// it after a fixed delay could lose it on a loaded machine.
+fn wait_trapped(b: &Berth, name: &str, sigs: &[i32]) {
+    let pid: i32 = b
+        .inspect_format(name, "{{.State.Pid}}")
+        .parse()
+        .unwrap_or_else(|e| panic!("{name}'s pid: {e}"));
+    let mask = sigs
+        .iter()
+        .fold(0, |m, s| m | berth_tests::sys::sig_bit(*s));
+    assert!(
+        berth_tests::sys::wait_caught(pid, mask, Duration::from_secs(20)),
+        "{name} (pid {pid}) never trapped {sigs:?}"
+    );
+}
+
 #[test]
 fn run_exit_codes_and_rm() {
     let b = Berth::with_busybox("busybox");
@@ -245,7 +262,7 @@ fn detached_logs_ps_inspect_stop() {
         .trim()
         .to_string();
     assert_eq!(id.len(), 64);
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || {
         let l = b.run(&["logs", "web"]);
         l.stdout.contains("out") && l.stderr.contains("err")
     }));
@@ -295,6 +312,8 @@ fn detached_logs_ps_inspect_stop() {
     assert_eq!(c["Config"]["Labels"]["tier"], "front");
     assert!(c["Image"].as_str().unwrap().starts_with("sha256:"));
     // logs -f follows until the container stops
+    // the TERM trap comes after the echoes the wait above saw
+    wait_trapped(&b, "web", &[libc::SIGTERM]);
     let follow = std::thread::scope(|s| {
         let h = s.spawn(|| b.run(&["logs", "-f", "web"]));
         std::thread::sleep(Duration::from_millis(300));
@@ -361,7 +380,7 @@ fn stop_timeout_signal_and_kill() {
         "trap 'exit 9' USR1; while true; do sleep 0.1; done",
     ])
     .assert_ok();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_trapped(&b, "usr1", &[libc::SIGUSR1]);
     b.run(&["stop", "usr1"]).assert_ok();
     assert_eq!(b.inspect_format("usr1", "{{.State.ExitCode}}"), "9");
     // kill -s
@@ -377,7 +396,7 @@ fn stop_timeout_signal_and_kill() {
         "trap 'exit 5' TERM; while true; do sleep 0.1; done",
     ])
     .assert_ok();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_trapped(&b, "kk", &[libc::SIGTERM]);
     b.run(&["kill", "-s", "TERM", "kk"]).assert_ok();
     assert_eq!(b.run(&["wait", "kk"]).stdout.trim(), "5");
     assert_ne!(
@@ -472,7 +491,7 @@ fn exec_pause_rename_wait() {
     out.assert_ok();
     b.run(&["exec", "-d", "box", "touch", "/tmp/detached"])
         .assert_ok();
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || b
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || b
         .run(&["exec", "box", "test", "-e", "/tmp/detached"])
         .ok()));
     // pause / unpause
@@ -763,14 +782,25 @@ fn init_is_pid1_reaps_and_propagates() {
         }
         a.extend_from_slice(&["busybox", "sh", "-c", "(sleep 0.1 &); exec sleep 30"]);
         b.run(&a).assert_ok();
-        std::thread::sleep(Duration::from_millis(800));
-        let out = b.run(&["exec", name, "ps", "-o", "stat,comm"]);
-        out.assert_ok();
+        // Sample until the orphan has exited (its live `sleep 0.1` is gone; a zombie's
+        // args are `[sleep]`) and, with an init, until the zombie had a while to be
+        // reaped: a fixed delay could sample before the exit or the reap on a loaded
+        // machine. A zombie that stays is still counted.
+        let count = |stdout: &str| {
+            stdout
+                .lines()
+                .filter(|l| l.trim_start().starts_with('Z'))
+                .count()
+        };
+        let mut last = String::new();
+        berth_tests::wait_until(Duration::from_secs(20), || {
+            let out = b.run(&["exec", name, "ps", "-o", "stat,args"]);
+            out.assert_ok();
+            last = out.stdout.clone();
+            !last.contains("sleep 0.1") && count(&last) == usize::from(!init)
+        });
         b.run(&["rm", "-f", name]).assert_ok();
-        out.stdout
-            .lines()
-            .filter(|l| l.trim_start().starts_with('Z'))
-            .count()
+        count(&last)
     };
     assert_eq!(zombies(false), 1, "the control case made no zombie");
     assert_eq!(zombies(true), 0, "tini did not reap the orphan");

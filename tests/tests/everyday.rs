@@ -190,7 +190,7 @@ fn rm_runs_leave_no_lock_files() {
         .trim()
         .is_empty()));
     assert!(
-        berth_tests::wait_until(Duration::from_secs(5), || lock_files(&b).is_empty()),
+        berth_tests::wait_until(Duration::from_secs(20), || lock_files(&b).is_empty()),
         "lock file of {id} left: {:?}",
         lock_files(&b)
     );
@@ -927,13 +927,21 @@ fn events_are_recorded_and_read_back_without_a_daemon() {
         .env("BERTH_STATE", b.state())
         .stdout(std::process::Stdio::piped());
     let mut child = follow.spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let out = berth_tests::sys::OutputCollector::new(child.stdout.take().expect("piped stdout"));
+    // It takes the log's end as its start before its first poll's sleep: the create
+    // must come after that, and shows up a poll later, however loaded the machine.
+    assert!(
+        berth_tests::sys::wait_sleeping(child.id() as i32, Duration::from_secs(20)),
+        "events never got to its first poll"
+    );
     b.run(&["create", "--name", "ev3", "bb", "true"])
         .assert_ok();
+    out.wait(Duration::from_secs(20), |t| t.contains("create\n"));
+    // a while longer for anything that should not be there
     std::thread::sleep(Duration::from_millis(500));
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "create\n");
+    let _ = child.wait();
+    assert_eq!(out.finish(), "create\n");
     b.run(&["rm", "ev3"]).assert_ok();
     let out = b.run(&["events", "--filter", "bogus=1", "--until", "0s"]);
     assert!(out.stderr.contains("invalid filter 'bogus'"), "{out}");
@@ -979,6 +987,7 @@ fn simulate_reboot(b: &Berth) {
         .split_whitespace()
         .map(String::from)
         .collect();
+    let mut killed = Vec::new();
     // The shims' dirs (named by the id, or its first 16 digits under a long state path).
     for e in std::fs::read_dir(b.state().join("containers"))
         .into_iter()
@@ -995,11 +1004,19 @@ fn simulate_reboot(b: &Berth) {
                 if let Some(p) = v[key].as_i64().filter(|p| *p > 0) {
                     // SAFETY: kill(2) with a pid and a signal number; no memory is involved.
                     unsafe { libc::kill(p as i32, libc::SIGKILL) };
+                    killed.push(p as i32);
                 }
             }
         }
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // Their cgroups can go once they are gone (reaped: this process is their subreaper),
+    // not after a fixed delay that a loaded machine could outlast.
+    for p in killed {
+        assert!(
+            berth_tests::sys::wait_pid_gone(p, Duration::from_secs(20)),
+            "pid {p} outlived SIGKILL"
+        );
+    }
     // A reboot also empties the cgroup tree: the killed containers' cgroups go.
     let parent = b
         .run(&["info", "--format", "{{.CgroupParent}}"])

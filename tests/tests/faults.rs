@@ -628,19 +628,21 @@ fn full_and_read_only_store() {
     );
     std::fs::remove_file(&filler).unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let before = b
-        .run(&["logs", "talker"])
-        .assert_ok()
-        .stdout
-        .lines()
-        .count();
-    std::thread::sleep(Duration::from_millis(500));
-    let after = b
-        .run(&["logs", "talker"])
-        .assert_ok()
-        .stdout
-        .lines()
-        .count();
+    let lines = || {
+        b.run(&["logs", "talker"])
+            .assert_ok()
+            .stdout
+            .lines()
+            .count()
+    };
+    let before = lines();
+    // A line every 10 ms: one more shows up soon, however loaded the machine (a
+    // second fixed 500 ms could pass before the shim wrote one).
+    let mut after = before;
+    berth_tests::wait_until(Duration::from_secs(20), || {
+        after = lines();
+        after > before
+    });
     assert!(
         after > before,
         "the log did not resume once space was freed"

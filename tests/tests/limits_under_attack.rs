@@ -221,13 +221,16 @@ fn container_closing_its_stdio() {
         "busybox",
         "sh",
         "-c",
-        "echo before; exec 0<&- 1>&- 2>&-; sleep 2; exit 7",
+        "echo before; exec 0<&- 1>&- 2>&-; while ! test -e /tmp/go; do sleep 0.05; done; exit 7",
     ])
     .assert_ok();
     std::thread::sleep(Duration::from_millis(700));
     let st = b.run(&["inspect", "-f", "{{.State.Status}}", "closer"]);
     assert_eq!(st.stdout.trim(), "running", "{st}");
     assert!(shim_alive(&b, "closer"));
+    // It exits when told to (a fixed `sleep 2` could run out before the checks above
+    // on a loaded machine).
+    b.run(&["exec", "closer", "touch", "/tmp/go"]).assert_ok();
     wait_exited(&b, "closer", Duration::from_secs(20));
     let code = b.run(&["inspect", "-f", "{{.State.ExitCode}}", "closer"]);
     assert_eq!(code.stdout.trim(), "7", "{code}");

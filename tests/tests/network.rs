@@ -88,7 +88,7 @@ fn assert_net_clean(b: &Berth, ids: &[String]) {
         ids.iter()
             .all(|id| !l.contains(&format!("veth{}", &id[..8])))
     };
-    berth_tests::wait_until(Duration::from_secs(5), || gone(&links()));
+    berth_tests::wait_until(Duration::from_secs(20), || gone(&links()));
     let l = links();
     for id in ids {
         assert!(
@@ -116,7 +116,7 @@ fn published_port_on_loopback_and_host_address() {
     let port = free_port();
     let id = web(&b, "web", &["-p", &format!("{port}:80")], "hello-web");
     assert!(
-        berth_tests::wait_until(Duration::from_secs(5), || http_get("127.0.0.1", port)
+        berth_tests::wait_until(Duration::from_secs(20), || http_get("127.0.0.1", port)
             .is_some()),
         "no answer on 127.0.0.1:{port}"
     );
@@ -216,7 +216,7 @@ fn published_udp_ip_bound_and_random_ports() {
     sock.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let mut answer = String::new();
-    let got = berth_tests::wait_until(Duration::from_secs(5), || {
+    let got = berth_tests::wait_until(Duration::from_secs(20), || {
         let _ = sock.send_to(b"ping-udp", format!("127.0.0.1:{port}"));
         let mut buf = [0u8; 256];
         match sock.recv_from(&mut buf) {
@@ -235,7 +235,7 @@ fn published_udp_ip_bound_and_random_ports() {
     assert_eq!(ip, "127.0.0.1");
     let hp: u16 = hp.parse().unwrap();
     assert!(hp >= 32768, "{hp}");
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || {
         http_get("127.0.0.1", hp).is_some()
     }));
     assert!(
@@ -629,7 +629,7 @@ fn kill_9_leaves_nothing_after_the_next_command() {
     let b = Berth::with_busybox("busybox");
     let port = free_port();
     let id = web(&b, "kk", &["-p", &format!("{port}:80")], "k");
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || {
         http_get("127.0.0.1", port).is_some()
     }));
     // the orphaned init is a zombie until the host's pid 1 reaps it (the
@@ -755,7 +755,7 @@ fn owner_exit_with_a_running_joiner_deletes_its_veth() {
     let veth = format!("veth{}", &id[..8]);
     assert!(links().contains(&veth), "no veth {veth}:\n{}", links());
     b.run(&["stop", "-t", "1", "owner"]).assert_ok();
-    berth_tests::wait_until(Duration::from_secs(5), || !links().contains(&veth));
+    berth_tests::wait_until(Duration::from_secs(20), || !links().contains(&veth));
     let l = links();
     assert!(!l.contains(&veth), "veth of the stopped owner left:\n{l}");
     b.run(&["rm", "-f", &joiner]).assert_ok();
@@ -800,7 +800,7 @@ fn publish_all_mac_address_and_ip_range() {
     );
     let p = b.run(&["port", "pa", "80"]).assert_ok().stdout.clone();
     let hp: u16 = p.trim().rsplit(':').next().unwrap().parse().unwrap();
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || {
         http_get("127.0.0.1", hp).is_some()
     }));
     assert_eq!(http_get("127.0.0.1", hp).unwrap().trim(), "published-all");

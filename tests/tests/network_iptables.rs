@@ -107,7 +107,7 @@ fn published_ports_and_isolation_under_iptables() {
         .trim()
         .to_string();
     assert!(
-        berth_tests::wait_until(Duration::from_secs(5), || http_get("127.0.0.1", port)
+        berth_tests::wait_until(Duration::from_secs(20), || http_get("127.0.0.1", port)
             .is_some()),
         "no answer on 127.0.0.1:{port}"
     );
@@ -210,7 +210,7 @@ fn published_ports_and_isolation_under_iptables() {
     );
     // a veth goes with its container's namespace, freed by the kernel's
     // worker moments after the container's removal
-    berth_tests::wait_until(Duration::from_secs(5), || {
+    berth_tests::wait_until(Duration::from_secs(20), || {
         let l = sh("ip", &["-br", "link"]);
         [&web, &other]
             .iter()

@@ -248,7 +248,7 @@ fn dual_stack_traffic_names_ports_and_inspect() {
     // the published port over the host's v6 address
     if let Some(h6) = host_addr6() {
         assert!(
-            berth_tests::wait_until(Duration::from_secs(5), || http_get(
+            berth_tests::wait_until(Duration::from_secs(20), || http_get(
                 &h6,
                 port,
                 Duration::from_secs(2)
@@ -768,7 +768,7 @@ fn v6_under_the_iptables_backend() {
     );
     if let Some(h6) = host_addr6() {
         assert!(
-            berth_tests::wait_until(Duration::from_secs(5), || http_get(
+            berth_tests::wait_until(Duration::from_secs(20), || http_get(
                 &h6,
                 port,
                 Duration::from_secs(2)
@@ -930,7 +930,7 @@ fn published_ports_answer_on_loopback6() {
         .trim()
         .to_string();
     assert!(
-        berth_tests::wait_until(Duration::from_secs(5), || wget_loopback6(port)
+        berth_tests::wait_until(Duration::from_secs(20), || wget_loopback6(port)
             == "hello-lo6"),
         "busybox wget http://[::1]:{port}/ got {:?}",
         wget_loopback6(port)
@@ -982,7 +982,7 @@ fn published_ports_answer_on_loopback6() {
         .stdout
         .trim()
         .to_string();
-    assert!(berth_tests::wait_until(Duration::from_secs(5), || {
+    assert!(berth_tests::wait_until(Duration::from_secs(20), || {
         http_get("::1", port6, Duration::from_secs(2)).is_some_and(|b| b.trim() == "hello-lo66")
     }));
     let seen = http_path("::1", port6, "/cgi-bin/ip").unwrap_or_default();
@@ -1023,7 +1023,7 @@ fn published_ports_answer_on_loopback6() {
     // ... and after a restart it is back
     b.run(&["start", "lo6"]).assert_ok();
     assert!(berth_tests::wait_until(
-        Duration::from_secs(5),
+        Duration::from_secs(20),
         || wget_loopback6(port) == "hello-lo6"
     ));
 
@@ -1152,7 +1152,7 @@ fn default_bridge_ipv6() {
     );
     if let Some(h6) = host_addr6() {
         assert!(
-            berth_tests::wait_until(Duration::from_secs(5), || {
+            berth_tests::wait_until(Duration::from_secs(20), || {
                 http_get(&h6, port, Duration::from_secs(2))
                     .is_some_and(|s| s.trim() == "hello-bridge6")
             }),

@@ -50,7 +50,7 @@ fn table(b: &Berth) -> String {
 
 fn wait_answer(addr: &str, port: u16) -> (String, SocketAddr, SocketAddr) {
     assert!(
-        berth_tests::wait_until(Duration::from_secs(5), || get(addr, port).is_some()),
+        berth_tests::wait_until(Duration::from_secs(20), || get(addr, port).is_some()),
         "no answer on {addr}:{port}"
     );
     get(addr, port).unwrap()
@@ -337,7 +337,7 @@ fn lost_pins_are_remade_by_a_repair() {
     std::fs::remove_file(dir.join("connect4")).unwrap();
     // the link's program is detached with its last reference
     assert!(
-        berth_tests::wait_until(Duration::from_secs(5), || {
+        berth_tests::wait_until(Duration::from_secs(20), || {
             get("127.0.0.1", port).is_some_and(|(_, me, _)| me.ip() == Ipv4Addr::LOCALHOST)
         }),
         "still redirected without the connect4 link"

@@ -471,7 +471,7 @@ fn seccomp_notify_without_no_new_privileges_does_not_hang() {
         let agent = std::thread::spawn(move || {
             let got = sock.receive(Duration::from_secs(20));
             let mut answered = 0;
-            while let Some(n) = notify::recv(&got.fds[0], Duration::from_secs(3)) {
+            while let Some(n) = notify::recv(&got.fds[0], Duration::from_secs(10)) {
                 let _ = notify::fail_with(&got.fds[0], n.id, libc::ENOENT);
                 answered += 1;
             }
@@ -1509,23 +1509,39 @@ fn events_interval_ends_when_the_container_is_deleted() {
     b.args(&["/bin/sleep", "30"]);
     let id = format!("rb-evdel-{}", unique_id());
     rt.run_detached(&id, &b);
-    std::thread::scope(|s| {
-        let h = s.spawn(|| {
-            rt.cmd()
-                .timeout(Duration::from_secs(20))
-                .args(["events", "--interval", "100ms", &id])
-                .run()
-        });
-        std::thread::sleep(Duration::from_millis(500));
-        rt.delete_force(&id).assert_ok();
-        let o = h.join().expect("events thread");
-        assert!(o.ok(), "events after delete: {o:?}");
-        let lines = json_lines(&o.stdout);
-        assert!(
-            !lines.is_empty() && lines.iter().all(|l| l["type"] == "stats"),
-            "{o:?}"
-        );
-    });
+    let mut child = std::process::Command::new(&rt.bin)
+        .arg("--root")
+        .arg(rt.root())
+        .args(["events", "--interval", "100ms", &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn events");
+    let out = sys::OutputCollector::new(child.stdout.take().expect("piped stdout"));
+    // Delete once the stream runs (its first stats line is out), not after a fixed
+    // delay: a loaded machine could start `events` after the delete.
+    out.wait(Duration::from_secs(20), |t| t.contains('\n'));
+    rt.delete_force(&id).assert_ok();
+    let status = sys::wait_for(Duration::from_secs(20), || child.try_wait().ok().flatten());
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    let stdout = out.finish();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "events after delete: {status:?}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    let lines = json_lines(&stdout);
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| l["type"] == "stats"),
+        "{stdout}"
+    );
     assert_no_leaks(&rt, &b);
 }
 

@@ -40,9 +40,14 @@ fn finish(ctx: &Ctx, s: &Shim) {
 #[test]
 fn logs_exit_code_and_partial_last_line() {
     let mut ctx = Ctx::new("shim-logs");
+    // The container holds its output until told to go: shim.pid is removed when the
+    // shim exits, which follows the container's exit, and on a loaded machine that
+    // could come before the read below.
+    applets(&ctx, &["sleep"]);
     sh(
         &mut ctx,
-        "echo hello; echo 'a \"q\" <x>' >&2; printf partial; exit 3",
+        "while ! test -e /tmp/go; do sleep 0.01; done; \
+         echo hello; echo 'a \"q\" <x>' >&2; printf partial; exit 3",
     );
     let mut s = Shim::new(&ctx, "c", json!({}));
     let t0 = Instant::now();
@@ -50,6 +55,7 @@ fn logs_exit_code_and_partial_last_line() {
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert!(rep["shim_pid"].as_i64().unwrap() > 0);
     let pidfile = std::fs::read_to_string(s.path("shim.pid")).unwrap_or_default();
+    std::fs::write(ctx.bundle.rootfs_path("tmp/go"), "").unwrap();
     let w = s.ctl(json!({"op": "wait"}));
     assert_eq!(w["exit_code"], 3, "{w}");
     assert_eq!(w["status"], "exited");
@@ -576,6 +582,30 @@ fn caller_killed_while_waiting_for_the_report() {
     finish(&ctx, &s);
 }
 
+/// Whether the runtime's `create` of `id` runs: a process of our pid namespace with
+/// the runtime's create command line for it (the container's init, forked by create
+/// without an exec, has the same command line but lives in the container's pid
+/// namespace).
+fn create_running(ctx: &Ctx, id: &str) -> bool {
+    let ours = std::fs::read_link("/proc/self/ns/pid").ok();
+    let bin = ctx.rt.bin.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .any(|e| {
+            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+                return false;
+            };
+            let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
+            args.first() == Some(&bin.as_bytes())
+                && args.contains(&b"create".as_slice())
+                && args.contains(&id.as_bytes())
+                && std::fs::read_link(e.path().join("ns/pid")).ok() == ours
+        })
+}
+
 #[test]
 fn shim_killed_during_create() {
     let mut ctx = Ctx::new("shim-kill-create");
@@ -598,15 +628,15 @@ fn shim_killed_during_create() {
     let _ = child.wait();
     s.pid = pid;
     assert!(sys::wait_pid_gone(pid, T));
-    // the runtime's `create` runs on (it is not the shim); give it time to finish, then
-    // whatever state the container reached, the runtime cleans it up
-    sys::wait_for(Duration::from_secs(3), || {
-        ctx.rt
-            .cmd()
-            .args(["state", &s.id])
-            .run_quiet()
-            .filter(|o| o.ok())
-    });
+    // the runtime's `create` runs on (it is not the shim): wait for it to end, not for
+    // a time a loaded machine can outlast (a later create would leave a container
+    // behind the delete below); then whatever state the container reached, the
+    // runtime cleans it up
+    assert!(
+        sys::wait_for(T, || (!create_running(&ctx, &s.id)).then_some(())).is_some(),
+        "the runtime's create of {} did not end",
+        s.id
+    );
     let _ = ctx
         .rt
         .cmd()
@@ -625,7 +655,10 @@ fn shim_killed_during_create() {
 #[test]
 fn wait_from_many_clients_and_status_while_running() {
     let mut ctx = Ctx::new("shim-wait");
-    ctx.bundle.args(&["/bin/sleep", "1"]);
+    // It exits when told to, once the waits are sent: a fixed lifetime could end
+    // before the status request or the waiters' connects on a loaded machine.
+    applets(&ctx, &["sleep"]);
+    sh(&mut ctx, "while ! test -e /tmp/go; do sleep 0.01; done");
     let mut s = Shim::new(&ctx, "c", json!({}));
     s.start(&ctx);
     let st = s.ctl(json!({"op": "status"}));
@@ -634,19 +667,27 @@ fn wait_from_many_clients_and_status_while_running() {
     let bad = s.ctl(json!({"op": "frobnicate"}));
     assert!(bad["error"].is_string());
     let dir = s.dir.path().to_owned();
+    let (sent_tx, sent) = std::sync::mpsc::channel();
     let waits: Vec<_> = (0..3)
         .map(|_| {
             let d = dir.clone();
+            let sent_tx = sent_tx.clone();
             std::thread::spawn(move || {
                 use std::io::{BufRead, Write};
                 let mut c = std::os::unix::net::UnixStream::connect(d.join("ctl.sock")).unwrap();
                 writeln!(c, "{}", json!({"op": "wait"})).unwrap();
+                let _ = sent_tx.send(());
                 let mut l = String::new();
                 std::io::BufReader::new(c).read_line(&mut l).unwrap();
                 serde_json::from_str::<Value>(&l).unwrap()
             })
         })
         .collect();
+    for _ in 0..3 {
+        sent.recv_timeout(T)
+            .expect("a waiter could not send its wait");
+    }
+    std::fs::write(ctx.bundle.rootfs_path("tmp/go"), "").unwrap();
     for w in waits {
         assert_eq!(w.join().unwrap()["exit_code"], 0);
     }
