@@ -23,7 +23,7 @@ fn lines_of<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
 fn attached_up_follows_restarts_and_new_replicas() {
     let b = Berth::with_busybox("busybox");
     let dir = b.project("attm",
-        "services:\n  flap:\n    image: busybox\n    command: [sh, -c, 'echo flap-run; sleep 0.3; exit 1']\n    restart: on-failure:3\n  web:\n    image: busybox\n    command: [sh, -c, 'echo web-started; trap \"exit 0\" TERM; sleep 1000 & wait']\n",
+        "services:\n  flap:\n    image: busybox\n    command: [sh, -c, 'echo flap-run; sleep 0.3; exit 1']\n    restart: on-failure:3\n  web:\n    image: busybox\n    command: [sh, -c, 'trap \"exit 0\" TERM; echo web-started; sleep 1000 & wait']\n",
     );
     let mut cmd = berth_tests::containers::berth_command(&b, &["compose", "up", "--no-color"]);
     cmd.current_dir(&dir)
