@@ -119,19 +119,7 @@ pub fn unique_id(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), unique())
 }
 
-/// Poll `f` every 20 ms until it returns Some or `timeout` passes.
-pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use berth_tests::sys::wait_for;
 
 /// Per-process scratch directory (image archives, wrapper scripts, command output),
 /// removed at exit.

@@ -44,8 +44,6 @@ use std::time::Duration;
 
 static INIT: Once = Once::new();
 
-/// Process-wide setup: become a child subreaper so that detached container inits are
-/// reparented to the test process (and can be reaped by pid).
 /// Poll `f` every 50 ms until it holds or `timeout` passes; whether it held.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = std::time::Instant::now() + timeout;
@@ -58,6 +56,8 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Process-wide setup: become a child subreaper so that detached container inits are
+/// reparented to the test process (and can be reaped by pid).
 pub fn init() {
     INIT.call_once(|| {
         let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
