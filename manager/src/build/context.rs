@@ -37,48 +37,15 @@ impl Drop for TmpDir {
 /// directory that still has a mount under it is left alone (removing through
 /// a mount would delete what it shows).
 pub fn remove_dir_safely(dir: &Path) {
-    let mut mounts = mounts_under(dir);
+    let mut mounts = crate::sys::mountinfo::mounts_under(dir);
     mounts.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
     for m in &mounts {
         let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
     }
-    if !mounts_under(dir).is_empty() {
+    if !crate::sys::mountinfo::mounts_under(dir).is_empty() {
         return;
     }
     let _ = crate::store::remove_tree(dir);
-}
-
-/// Mount points at or below `dir` (from /proc/self/mountinfo).
-pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mountinfo)
-        .map(PathBuf::from)
-        .filter(|p| p.starts_with(dir))
-        .collect()
-}
-
-pub(crate) fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Remove what killed builds left: RUN steps' containers, directories.

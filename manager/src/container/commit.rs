@@ -232,7 +232,7 @@ pub fn commit(ctx: &Context, c: &Locked, opts: &CommitOptions) -> Result<ImageRe
 /// container's root is mounted for the while and unmounted after.
 pub fn export(ctx: &Context, c: &Locked, out: impl std::io::Write) -> Result<(), CommitError> {
     let root = c.rootfs(ctx);
-    let mounted_here = !crate::volume::is_mountpoint(&root);
+    let mounted_here = !crate::sys::mountinfo::is_mountpoint(&root);
     if mounted_here {
         let img = image::load(ctx, &c.image)?;
         rootfs::mount(ctx, c, &img)?;

@@ -255,7 +255,7 @@ fn container_scope(ctx: &Context, rec: &ContainerRecord) -> Result<ContainerScop
         }
     }
     let rootfs = rec.rootfs(ctx);
-    if crate::volume::is_mountpoint(&rootfs) {
+    if crate::sys::mountinfo::is_mountpoint(&rootfs) {
         return Ok((Scope::in_root(&rootfs)?, None, None));
     }
     let m = TempRootfs::mount(ctx, rec)?;

@@ -7,6 +7,7 @@
 //! /run/netns), so an unmount propagates to mount namespaces that copied it.
 
 use super::netlink::Netlink;
+use crate::sys::mountinfo::is_mountpoint;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use std::fs::File;
@@ -47,24 +48,6 @@ pub fn dir(state: &Path) -> PathBuf {
 /// The pin of container `id`.
 pub fn path(state: &Path, id: &str) -> PathBuf {
     dir(state).join(id)
-}
-
-/// Whether `p` is a mount point: statx says so at once; on a kernel without
-/// its mount-root attribute, whether mountinfo lists it (a line per mount of
-/// the host, read on every start and exit).
-fn is_mountpoint(p: &Path) -> bool {
-    match crate::sys::fs::is_mount_root(p) {
-        Ok(Some(root)) => return root,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
-        _ => {}
-    }
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = p.to_string_lossy();
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|mp| mp == want)
 }
 
 /// Make `<state>/netns` a shared mount point (once).

@@ -399,30 +399,18 @@ pub fn sweep_orphans(own: &str) {
 /// The cgroup2 hierarchy's root (unified on a hybrid host: found from the
 /// mount table, not assumed at /sys/fs/cgroup), opened as a directory.
 fn cgroup2_root() -> Result<OwnedFd, RedirectError> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(sys("reading /proc/self/mountinfo"))?;
-    // Fields: id parent major:minor root mountpoint opts... - fstype source.
-    let mnt = info
-        .lines()
-        .find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            if post.split(' ').next() != Some("cgroup2") {
-                return None;
-            }
-            let mut f = pre.split(' ');
-            let root = f.nth(3)?;
-            let point = f.next()?;
-            // A mount of a sub-tree (a cgroup namespace) would cover only
-            // that tree.
-            (root == "/").then(|| point.replace("\\040", " "))
-        })
+    let text = crate::sys::mountinfo::read().map_err(sys("reading /proc/self/mountinfo"))?;
+    // A mount of a sub-tree (a cgroup namespace) would cover only that tree.
+    let mnt = crate::sys::mountinfo::entries(&text)
+        .find(|e| e.fstype == "cgroup2" && e.root == "/")
+        .map(|e| e.point())
         .ok_or(RedirectError::NoCgroup2)?;
     nix::fcntl::open(
-        mnt.as_str(),
+        &mnt,
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map_err(|e| sys(format!("opening {mnt}"))(e.into()))
+    .map_err(|e| sys(format!("opening {}", mnt.display()))(e.into()))
 }
 
 // The programs, by hand: a few instructions each, assembled here so that

@@ -7,6 +7,7 @@ pub mod bpf;
 pub mod fault;
 pub mod fs;
 pub mod mount;
+pub mod mountinfo;
 pub mod process;
 
 /// Whether berth runs as root (device nodes, ownership need it).

@@ -98,7 +98,7 @@ fn check_dir(what: &'static str, dir: &Path) -> Result<Option<(PathBuf, PathBuf)
             path: dir.to_path_buf(),
         });
     }
-    if crate::volume::is_mountpoint(&real) {
+    if crate::sys::mountinfo::is_mountpoint(&real) {
         return Err(ResetError::MountPoint {
             what,
             path: dir.to_path_buf(),
@@ -310,27 +310,17 @@ fn processes_of(roots: &[PathBuf], states: &[PathBuf]) -> Vec<String> {
     out
 }
 
-/// The cgroup mount points (every v1 hierarchy and the v2 one), from
-/// /proc/self/mountinfo.
+/// The cgroup mount points (every v1 hierarchy and the v2 one): whole
+/// hierarchies only (a mount of a sub-tree, as in a cgroup namespace, does
+/// not hold the parent at its top).
 fn cgroup_mounts() -> Vec<PathBuf> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
     let mut out: Vec<PathBuf> = Vec::new();
-    for l in info.lines() {
-        let Some((pre, post)) = l.split_once(" - ") else {
-            continue;
-        };
-        let fstype = post.split(' ').next().unwrap_or("");
-        if !matches!(fstype, "cgroup" | "cgroup2") {
-            continue;
-        }
-        let Some(mp) = pre.split(' ').nth(4) else {
-            continue;
-        };
-        let mp = PathBuf::from(crate::build::context::unescape_mountinfo(mp));
-        if !out.contains(&mp) {
-            out.push(mp);
+    for e in crate::sys::mountinfo::entries(&crate::sys::mountinfo::read().unwrap_or_default()) {
+        if matches!(e.fstype, "cgroup" | "cgroup2") && e.root == "/" {
+            let mp = e.point();
+            if !out.contains(&mp) {
+                out.push(mp);
+            }
         }
     }
     out
@@ -397,7 +387,7 @@ fn remove_dirs(ctx: &Context, out: &mut Reset) {
             }
         };
         let (given, real) = (&given, &real);
-        let mounts = crate::build::context::mounts_under(real);
+        let mounts = crate::sys::mountinfo::mounts_under(real);
         if !mounts.is_empty() {
             out.left.push(format!(
                 "{}: still mounted below it: {}",
